@@ -1,0 +1,181 @@
+"""The ``twin`` command line.
+
+Errors the user can fix (unknown city, bad file, no network) print one ``error:`` line on stderr
+and exit with status 1; ``--json`` output is exactly one JSON object on stdout, with progress and
+messages on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from twin import __version__
+from twin.errors import USER_ERRORS
+
+app = typer.Typer(
+    name="twin",
+    help="CitiVerse Twin: a local digital twin of a city's traffic and waste collection.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+city_app = typer.Typer(help="Load, inspect and download cities.", no_args_is_help=True)
+app.add_typer(city_app, name="city")
+
+stderr = Console(stderr=True)
+stdout = Console()
+
+CityArgument = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="[CITY_OR_PATH]",
+        help="A city name from `twin cities`, or an .osm/.osm.bz2/.osm.gz/.osm.pbf file. "
+        "Default: the bundled default city.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def _print_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+
+
+@contextmanager
+def _progress(title: str, steps: tuple[str, ...]) -> Iterator[Callable[[str], None]]:
+    """A progress bar over named steps, drawn on stderr when it is a terminal."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+        disable=not stderr.is_terminal,
+    ) as progress:
+        task = progress.add_task(title, total=len(steps))
+
+        def advance(label: str) -> None:
+            done = steps.index(label) if label in steps else 0
+            progress.update(task, completed=done, description=f"{title}: {label}")
+
+        yield advance
+        progress.update(task, completed=len(steps))
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        stdout.print(f"citiverse-twin {__version__}")
+        raise typer.Exit()
+
+
+@app.command("cities")
+def cities_command(as_json: JsonOption = False) -> None:
+    """List the cities that load by name (bundled ones and those on $TWIN_CITIES_PATH)."""
+    import cities
+
+    default = cities.default_city_name()
+    rows = [
+        {
+            "name": c.name,
+            "title": c.title,
+            "origin": c.origin,
+            "default": c.name == default,
+            "path": str(c.path),
+            **c.details,
+        }
+        for c in cities.registered_cities()
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("name", "title", "origin", "path")
+    for row in rows:
+        name = f"{row['name']} (default)" if row["default"] else row["name"]
+        table.add_row(name, row["title"], row["origin"], row["path"])
+    stdout.print(table)
+
+
+@city_app.command("info")
+def city_info(
+    city: CityArgument = None,
+    as_json: JsonOption = False,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache", help="Build from the OSM file; neither read nor write the cache."
+        ),
+    ] = False,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="Cache folder (default: $TWIN_CACHE_DIR or ~/.cache/citiverse-twin)."),
+    ] = None,
+) -> None:
+    """Load a city and print a summary of its road network."""
+    from twin.city import LOAD_STEPS, load_city
+
+    with _progress("Loading city", LOAD_STEPS) as on_step:
+        loaded = load_city(city, use_cache=not no_cache, cache_dir=cache_dir, on_step=on_step)
+    summary = loaded.summary()
+    if as_json:
+        _print_json(summary)
+        return
+    west, south, east, north = summary["bbox"]
+    context = summary["context"]
+    table = Table(show_header=False, box=None)
+    for label, value in [
+        ("city", summary["city"]),
+        ("source", summary["source"]),
+        ("nodes", f"{summary['nodes']:,}"),
+        ("edges", f"{summary['edges']:,}"),
+        ("road length", f"{summary['road_km']:,.1f} km (directed)"),
+        ("signalized nodes", f"{summary['signalized_nodes']:,}"),
+        ("bounding box", f"W {west}  S {south}  E {east}  N {north}"),
+        ("CRS", summary["crs"]),
+        ("speed limits from OSM", f"{summary['speed_limit_tagged_share']:.0%} of edges"),
+        ("homes from", context["home_source"]),
+        ("work places from", context["work_source"]),
+        (
+            "load time",
+            f"{summary['load_seconds']:.2f} s" + (" (cache)" if loaded.from_cache else ""),
+        ),
+    ]:
+        table.add_row(f"[bold]{label}[/bold]", str(value))
+    stdout.print(table)
+
+
+@city_app.command("fetch")
+def city_fetch(
+    place: Annotated[str, typer.Argument(help="A place name, e.g. 'Vaduz, Liechtenstein'.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The .osm file to write.")],
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each service.")] = 180.0,
+) -> None:
+    """Download a place's OSM data (needs network access); load it later by path."""
+    from cities._online import download_place
+
+    if not out.name.endswith(".osm"):
+        raise typer.BadParameter("the output file must end in .osm", param_hint="--out")
+    with stderr.status(f"Downloading {place} from OpenStreetMap…"):
+        path = download_place(place, out, timeout_s=timeout)
+    stderr.print(f"Saved {path}. Load it with: twin city info {path}")
+
+
+def main() -> None:
+    """Entry point of the ``twin`` console script."""
+    try:
+        app()
+    except USER_ERRORS as err:
+        stderr.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        sys.exit(1)
