@@ -51,7 +51,7 @@ class Router:
         The road network.
     weights
         One non-negative cost per edge; defaults to ``network.edge_free_flow_s``. Between parallel
-        edges the cheaper one is used.
+        edges the cheaper one is used; an edge of cost ``inf`` is closed.
     origin_batch
         Distinct origins searched per Dijkstra call; bounds memory at
         ``origin_batch × n_nodes`` predecessor entries.
@@ -67,14 +67,17 @@ class Router:
         weights = network.edge_free_flow_s if weights is None else np.asarray(weights, float)
         if weights.shape != (network.n_edges,):
             raise ValueError(f"weights needs one value per edge ({network.n_edges})")
-        if np.any(~np.isfinite(weights)) or np.any(weights < 0):
-            raise ValueError("weights must be finite and non-negative")
+        if np.any(np.isnan(weights)) or np.any(weights < 0):
+            raise ValueError("weights must be non-negative numbers (inf closes an edge)")
         self.network = network
         self.weights = weights
         self.origin_batch = origin_batch
         n = network.n_nodes
         # cheapest edge per (u, v) pair, so the sparse matrix has one entry per pair
-        order = np.lexsort((weights, network.edge_v, network.edge_u))
+        open_edges = np.flatnonzero(np.isfinite(weights))
+        order = open_edges[
+            np.lexsort((weights[open_edges], network.edge_v[open_edges], network.edge_u[open_edges]))
+        ]
         u, v = network.edge_u[order], network.edge_v[order]
         first = np.ones(len(order), dtype=bool)
         first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])

@@ -1,0 +1,33 @@
+# Two commands do all set-up (see README): `make run` and `make test`.
+# The virtual environment is created and filled on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# A CPU build of torch keeps the default install light. Elsewhere than the project's machines,
+# PyPI's torch for Linux is a CUDA build: pass TORCH_PIP_ARGS="--index-url
+# https://download.pytorch.org/whl/cpu" for CPU only, or .../whl/cu128 for a GPU build.
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+CITY ?=
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test lint clean-venv
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(INSTALLED)
+
+run: $(INSTALLED)
+	$(BIN)/twin city info $(CITY)
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean-venv:
+	rm -rf $(VENV)

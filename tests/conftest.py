@@ -1,0 +1,69 @@
+"""Shared fixtures: the real OSM extracts, a private cache folder, loaded cities."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CITIES = Path(os.environ.get("TWIN_SHARED_CITIES", REPO.parent / "shared" / "cities"))
+SHARED_EXTRACTS = {
+    "sao-paulo-centre": SHARED_CITIES / "sao-paulo-centre.osm.pbf",
+    "liechtenstein": SHARED_CITIES / "liechtenstein.osm.pbf",
+    "andorra": SHARED_CITIES / "andorra.osm.pbf",
+    "aguascalientes": SHARED_CITIES / "aguascalientes.osm.pbf",
+}
+
+
+def shared_extract(name: str) -> Path:
+    """Path of a shared extract; skips the test where the shared folder is absent."""
+    path = SHARED_EXTRACTS[name]
+    if not path.is_file():
+        pytest.skip(f"shared extract {path} not available")
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test session builds cities into its own cache folder (never the user's)."""
+    folder = tmp_path_factory.mktemp("twin-cache")
+    previous = os.environ.get("TWIN_CACHE_DIR")
+    os.environ["TWIN_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("TWIN_CACHE_DIR", None)
+    else:
+        os.environ["TWIN_CACHE_DIR"] = previous
+
+
+_loaded: dict[str, object] = {}
+
+
+def load(name_or_path: str | Path):
+    """Load a city once per session (through the session's cache)."""
+    from twin.city import load_city
+
+    key = str(name_or_path)
+    if key not in _loaded:
+        _loaded[key] = load_city(name_or_path)
+    return _loaded[key]
+
+
+@pytest.fixture(scope="session")
+def helsinki():
+    """The bundled default city."""
+    return load("helsinki")
+
+
+@pytest.fixture(scope="session")
+def sao_paulo():
+    """São Paulo centre: roads only, thousands of nodes, many signals."""
+    return load(shared_extract("sao-paulo-centre"))
+
+
+@pytest.fixture(scope="session")
+def liechtenstein():
+    """Liechtenstein: full OSM with buildings, POIs and land use."""
+    return load(shared_extract("liechtenstein"))
