@@ -76,7 +76,9 @@ class Router:
         # cheapest edge per (u, v) pair, so the sparse matrix has one entry per pair
         open_edges = np.flatnonzero(np.isfinite(weights))
         order = open_edges[
-            np.lexsort((weights[open_edges], network.edge_v[open_edges], network.edge_u[open_edges]))
+            np.lexsort(
+                (weights[open_edges], network.edge_v[open_edges], network.edge_u[open_edges])
+            )
         ]
         u, v = network.edge_u[order], network.edge_v[order]
         first = np.ones(len(order), dtype=bool)
@@ -101,6 +103,52 @@ class Router:
             rows.append(dist if destinations is None else dist[:, destinations])
         width = self.network.n_nodes if destinations is None else len(destinations)
         return np.vstack(rows) if rows else np.zeros((0, width))
+
+    def next_links(self, destinations: np.ndarray, *, chunk: int = 256) -> np.ndarray:
+        """Best next edge after each edge towards each destination: ``len(destinations) × n_edges``.
+
+        Entry ``[d, e]`` is the out-edge of edge ``e``'s end node that starts a cheapest onward
+        path to ``destinations[d]``, never the reverse of ``e`` (no U-turns) unless it is the
+        only way on (a dead end). ``-1`` where ``e`` ends at the destination or no way on leads
+        there. Costs come from one Dijkstra on the reversed graph per destination.
+        """
+        destinations = np.asarray(destinations, dtype=np.int64)
+        network = self.network
+        n = network.n_nodes
+        # every (edge, onward edge) pair at the edge's end node
+        end = network.edge_v
+        starts, stops = network.out_indptr[end], network.out_indptr[end + 1]
+        fan = stops - starts
+        edge = np.repeat(np.arange(network.n_edges), fan)
+        onward = (
+            np.arange(len(edge)) - np.repeat(np.cumsum(fan) - fan, fan) + np.repeat(starts, fan)
+        )
+        u_turn = network.edge_v[onward] == network.edge_u[edge]
+        only_way = np.repeat(fan == 1, fan)
+        usable = ~u_turn | only_way
+        edge, onward = edge[usable], onward[usable]
+        group_start = np.flatnonzero(np.r_[True, edge[1:] != edge[:-1]])
+        grouped_edges = edge[group_start]
+        reverse = self._matrix.T.tocsr()
+        table = np.full((len(destinations), network.n_edges), -1, dtype=np.int64)
+        step_cost = self.weights[onward]
+        for first in range(0, len(destinations), chunk):
+            batch = destinations[first : first + chunk]
+            to_destination = dijkstra(reverse, directed=True, indices=batch)
+            value = step_cost[None, :] + to_destination[:, network.edge_v[onward]]
+            best = np.minimum.reduceat(value, group_start, axis=1)
+            is_best = value == np.repeat(best, np.diff(np.r_[group_start, len(edge)]), axis=1)
+            # the first onward edge attaining the minimum, per (destination, edge)
+            position = np.where(is_best, np.arange(len(edge))[None, :], len(edge))
+            chosen = np.minimum.reduceat(position, group_start, axis=1)
+            reachable = np.isfinite(best)
+            rows = table[first : first + len(batch)]
+            rows[:, grouped_edges] = np.where(
+                reachable, onward[np.minimum(chosen, len(edge) - 1)], -1
+            )
+            arrived = network.edge_v[None, :] == batch[:, None]
+            rows[arrived] = -1
+        return table
 
     def routes(self, origins: np.ndarray, destinations: np.ndarray) -> Routes:
         """Shortest paths for trips ``origins[i] → destinations[i]`` (node positions)."""

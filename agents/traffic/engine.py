@@ -1,0 +1,520 @@
+"""Array-backed mesoscopic traffic engine: the Link Transmission Model, one vehicle at a time.
+
+Link model
+----------
+Each link follows a triangular fundamental diagram (free-flow speed ``u``, capacity ``q``, jam
+density ``κ`` = lanes / 7.5 m, backward wave speed ``w = q / (κ − q/u)``), solved with the Link
+Transmission Model (Yperman 2007), which is exact for that diagram:
+
+- *sending*: a vehicle may leave a link once ``L/u`` has passed since it entered, first in first
+  out, at most ``q·dt`` vehicles a step (none while the link's signal is red);
+- *receiving*: a link accepts vehicles while ``N_out(t − L/w) + storage − N_in(t) ≥ 1`` (its
+  storage less the vehicles inside, where space freed at the downstream end reaches the upstream
+  end after ``L/w``: that delay is the backward wave) and at most ``q·dt`` a step.
+
+A vehicle blocked by a full downstream link blocks those behind it (spillback). Vehicles in
+congestion thus travel at the speed the diagram gives for their density, and queues discharge at
+capacity. Competing upstream links share a downstream link first come, first served.
+
+Everything per step is numpy over the links and the vehicles that can move, never a Python loop
+over vehicles. Vehicles are conserved: each is planned, waiting at its origin, running, or
+arrived, and only moves between those states.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ARRIVED", "PLANNED", "RUNNING", "Engine", "LinkParams", "Signals"]
+
+PLANNED, RUNNING, ARRIVED = 0, 1, 2
+"""Vehicle states. A planned vehicle whose departure time has passed waits at its origin."""
+
+MIN_SPEED_FRACTION = 0.01
+"""Floor of the speed used to price a jammed link for route choice, as a share of free speed."""
+
+
+@dataclass(frozen=True)
+class LinkParams:
+    """Physical parameters of every link, one array entry per network edge.
+
+    ``capacity_vps`` of zero closes a link (nothing enters or leaves it); ``to_node`` is the
+    node a link ends at (where adaptive drivers choose their next link).
+    """
+
+    length_m: np.ndarray
+    free_speed_mps: np.ndarray
+    capacity_vps: np.ndarray
+    storage_veh: np.ndarray
+    to_node: np.ndarray
+
+    @property
+    def backward_wave_mps(self) -> np.ndarray:
+        """``w`` of the triangular diagram, from capacity, free speed and jam density."""
+        jam_density = self.storage_veh / self.length_m
+        critical_density = self.capacity_vps / self.free_speed_mps
+        # capacities beyond the diagram's reach (κ ≤ q/u) would give no congested branch
+        gap = np.maximum(jam_density - critical_density, 0.05 * jam_density)
+        return np.maximum(self.capacity_vps, 1e-6) / gap
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Fixed-time signal timing per link: green while ``(t − offset) mod cycle ∈ [start, end)``.
+
+    A link with ``cycle_s == 0`` has no signal (always green).
+    """
+
+    cycle_s: np.ndarray
+    offset_s: np.ndarray
+    green_start_s: np.ndarray
+    green_end_s: np.ndarray
+
+    @classmethod
+    def none(cls, n_links: int) -> Signals:
+        zeros = np.zeros(n_links)
+        return cls(zeros, zeros.copy(), zeros.copy(), zeros.copy())
+
+    def green(self, t: float) -> np.ndarray:
+        """Which links may discharge at time ``t``."""
+        cycle = self.cycle_s
+        phase = np.mod(t - self.offset_s, np.where(cycle > 0, cycle, 1.0))
+        return (cycle <= 0) | ((phase >= self.green_start_s) & (phase < self.green_end_s))
+
+
+def _group_ranks(keys: np.ndarray) -> np.ndarray:
+    """Rank of each item within its run of equal, already grouped, keys."""
+    n = len(keys)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    lengths = np.diff(np.r_[starts, n])
+    return np.arange(n) - np.repeat(starts, lengths)
+
+
+def _prefix_true(flags: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """For items grouped by ``keys``: True where the item and all before it in its group are."""
+    n = len(flags)
+    if n == 0:
+        return flags
+    bad = np.cumsum(~flags)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    before = bad[starts] - (~flags[starts])
+    return (bad - np.repeat(before, np.diff(np.r_[starts, n]))) == 0
+
+
+class Engine:
+    """Moves vehicles along fixed routes through a network of links.
+
+    Parameters
+    ----------
+    links
+        Link parameters (one per network edge).
+    dt
+        Time step, seconds. Link travel times round up to whole steps.
+    signals
+        Signal timing per link; default none.
+    record_interval_s
+        Width of the intervals of the per-link time series (flow, density, speed).
+    stuck_time_s
+        Deadlock release, as MATSim's stuck time: a vehicle held at the end of a link this long
+        enters its next link even if that link is full (overfilling it by a few vehicles at
+        most). Without it, a ring of full links whose leaders wait on each other never clears.
+        ``None`` makes storage a hard limit.
+    """
+
+    def __init__(
+        self,
+        links: LinkParams,
+        *,
+        dt: float = 1.0,
+        signals: Signals | None = None,
+        record_interval_s: float = 300.0,
+        stuck_time_s: float | None = 300.0,
+    ) -> None:
+        if not dt > 0:
+            raise ValueError(f"time step must be positive, got {dt}")
+        self.links = links
+        self.dt = float(dt)
+        n = len(links.length_m)
+        self.n_links = n
+        self.signals = signals or Signals.none(n)
+        self.capacity_per_step = links.capacity_vps * self.dt
+        self.stuck_time_s = stuck_time_s
+        storage_slots = np.maximum(np.floor(links.storage_veh), 1).astype(np.int64)
+        # room for vehicles forced in by the stuck rule
+        overfill = 0 if stuck_time_s is None else np.maximum(2, storage_slots // 10)
+        self.slots = storage_slots + overfill
+        self.slot_base = np.concatenate([[0], np.cumsum(self.slots)[:-1]]).astype(np.int64)
+        self.ring = np.full(int(self.slots.sum()), -1, dtype=np.int64)
+        self.head = np.zeros(n, dtype=np.int64)
+        self.occupancy = np.zeros(n, dtype=np.int64)
+        self.entered = np.zeros(n, dtype=np.int64)  # cumulative entries N_in
+        self.exited = np.zeros(n, dtype=np.int64)  # cumulative exits N_out
+        self.out_budget = np.zeros(n)
+        self.in_budget = np.zeros(n)
+        self.traverse_s = links.length_m / links.free_speed_mps
+        self.wave_speed = links.backward_wave_mps
+        self.wave_lag = np.ceil(links.length_m / self.wave_speed / self.dt).astype(np.int64)
+        self.history = np.zeros((int(self.wave_lag.max()) + 1, n), dtype=np.int64)
+        self.step_index = 0
+        # vehicles
+        self.depart = np.zeros(0)
+        self.route_ptr = np.zeros(0, dtype=np.int64)
+        self.route_end = np.zeros(0, dtype=np.int64)
+        self.link = np.zeros(0, dtype=np.int64)
+        self.ready = np.zeros(0)
+        self.link_entry = np.zeros(0)
+        self.start = np.zeros(0)
+        self.arrive = np.zeros(0)
+        self.state = np.zeros(0, dtype=np.int8)
+        self.distance = np.zeros(0)
+        self.destination = np.zeros(0, dtype=np.int64)
+        self.choice_row = np.zeros(0, dtype=np.int64)
+        self.route_buffer = np.zeros(0, dtype=np.int64)
+        self.route_used = 0
+        self._order_dirty = True
+        # adaptive route choice: recent next-link tables, newest first
+        self.choice_tables = np.zeros((0, 0, 0), dtype=np.int64)
+        self.choice_probability = np.zeros(0)
+        self.rng = np.random.default_rng(0)
+        self._epoch_exits = np.zeros(n)
+        self._epoch_time = np.zeros(n)
+        # records
+        self.record_interval_s = float(record_interval_s)
+        self._interval_exits: list[np.ndarray] = []
+        self._interval_time_on_link: list[np.ndarray] = []
+        self._interval_occupancy: list[np.ndarray] = []
+        self._current_exits = np.zeros(n)
+        self._current_time = np.zeros(n)
+        self._current_occupancy = np.zeros(n)
+        self._steps_in_interval = 0
+
+    # ---------------------------------------------------------------- vehicles
+    @property
+    def time(self) -> float:
+        """Simulation clock, seconds (the start of the next step)."""
+        return self.step_index * self.dt
+
+    @property
+    def n_vehicles(self) -> int:
+        return len(self.depart)
+
+    def add_vehicles(
+        self,
+        depart_s: np.ndarray,
+        route_edges: np.ndarray,
+        route_offsets: np.ndarray,
+        *,
+        choice_row: np.ndarray | None = None,
+        destination: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Add vehicles with departure times and routes; returns their ids.
+
+        Vehicle ``i`` drives ``route_edges[route_offsets[i]:route_offsets[i + 1]]``; each route
+        must be non-empty and connected. A departure time in the past is moved to now.
+
+        An *adaptive* vehicle (``choice_row[i] >= 0``) follows its route's first link only, then
+        at every link end takes the next link from row ``choice_row[i]`` of the choice tables
+        (see :meth:`push_choice_table`) until it reaches ``destination[i]`` (a node).
+        """
+        depart_s = np.maximum(np.asarray(depart_s, dtype=np.float64), self.time)
+        offsets = np.asarray(route_offsets, dtype=np.int64)
+        if np.any(np.diff(offsets) < 1):
+            raise ValueError("every vehicle needs a route of at least one link")
+        count = len(depart_s)
+        first_id = self.n_vehicles
+        base = self._append_routes(np.asarray(route_edges, dtype=np.int64))
+        self.depart = np.concatenate([self.depart, depart_s])
+        self.route_ptr = np.concatenate([self.route_ptr, base + offsets[:-1]])
+        self.route_end = np.concatenate([self.route_end, base + offsets[1:]])
+        self.link = np.concatenate([self.link, np.full(count, -1, dtype=np.int64)])
+        for name in ("ready", "link_entry", "start", "arrive"):
+            setattr(self, name, np.concatenate([getattr(self, name), np.full(count, np.nan)]))
+        self.state = np.concatenate([self.state, np.zeros(count, dtype=np.int8)])
+        self.distance = np.concatenate([self.distance, np.zeros(count)])
+        rows = np.full(count, -1) if choice_row is None else np.asarray(choice_row, dtype=np.int64)
+        ends = (
+            np.full(count, -1) if destination is None else np.asarray(destination, dtype=np.int64)
+        )
+        self.choice_row = np.concatenate([self.choice_row, rows])
+        self.destination = np.concatenate([self.destination, ends])
+        self._order_dirty = True
+        return np.arange(first_id, first_id + count)
+
+    def push_choice_table(self, table: np.ndarray, *, keep: int = 3) -> None:
+        """Make ``table`` (rows × links → next link) the newest route-choice table.
+
+        Adaptive drivers pick among the ``keep`` newest tables, the newest with probability 1/2,
+        the one before with 1/4, and so on: a smoothed route preference, like UXsim's DUO with
+        update weight 1/2, that spreads drivers instead of switching all at once.
+        """
+        table = np.asarray(table, dtype=np.int64)[None]
+        if self.choice_tables.shape[1:] != table.shape[1:]:
+            self.choice_tables = table
+        else:
+            self.choice_tables = np.concatenate([table, self.choice_tables])[:keep]
+        weights = 0.5 ** np.arange(1, len(self.choice_tables) + 1)
+        self.choice_probability = weights / weights.sum()
+
+    def link_travel_times(self) -> np.ndarray:
+        """Current travel time of every link, seconds, for route choice; resets the estimate.
+
+        The larger of the mean time on the link of the vehicles that left it since the last call
+        and the instantaneous time at the speed the fundamental diagram gives for the link's
+        current density (which grows without bound as the link jams). Closed links: ``inf``.
+        """
+        links = self.links
+        times = self.traverse_s.copy()
+        left = self._epoch_exits > 0
+        times[left] = np.maximum(times[left], self._epoch_time[left] / self._epoch_exits[left])
+        density = self.occupancy / links.length_m
+        jam = links.storage_veh / links.length_m
+        congested_speed = self.wave_speed * (jam - density) / np.maximum(density, 1e-12)
+        speed = np.clip(congested_speed, MIN_SPEED_FRACTION * links.free_speed_mps, None)
+        times = np.maximum(times, links.length_m / np.minimum(speed, links.free_speed_mps))
+        times[links.capacity_vps <= 0] = np.inf
+        self._epoch_exits[:] = 0
+        self._epoch_time[:] = 0
+        return times
+
+    def _append_routes(self, edges: np.ndarray) -> int:
+        needed = self.route_used + len(edges)
+        if needed > len(self.route_buffer):
+            grown = np.zeros(max(needed, 2 * len(self.route_buffer)), dtype=np.int64)
+            grown[: self.route_used] = self.route_buffer[: self.route_used]
+            self.route_buffer = grown
+        base = self.route_used
+        self.route_buffer[base:needed] = edges
+        self.route_used = needed
+        return base
+
+    def _rebuild_origin_queues(self) -> None:
+        """Order planned vehicles by (first link, departure): each link's waiting line is a run."""
+        first = self.route_buffer[self.route_ptr]
+        not_started = self.state == PLANNED
+        candidates = np.flatnonzero(not_started)
+        order = candidates[np.lexsort((candidates, self.depart[candidates], first[candidates]))]
+        self._origin_order = order
+        counts = np.bincount(first[order], minlength=self.n_links)
+        self._origin_start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self._origin_taken = np.zeros(self.n_links, dtype=np.int64)
+        self._origin_count = counts.astype(np.int64)
+        self._order_dirty = False
+
+    # ---------------------------------------------------------------- one step
+    def step(self) -> None:
+        """Advance the clock by one time step."""
+        if self._order_dirty:
+            self._rebuild_origin_queues()
+        t = self.time
+        s = self.step_index
+        links = self.links
+        self.history[s % len(self.history)] = self.exited
+        green = self.signals.green(t)
+        # budgets carry fractions of a vehicle from step to step (so 0.8 veh/step really passes
+        # 4 vehicles in 5 steps), but an idle link saves up at most one extra vehicle
+
+        self.out_budget = np.where(
+            green,
+            np.minimum(self.out_budget + self.capacity_per_step, self.capacity_per_step + 1.0),
+            0.0,
+        )
+        self.in_budget = np.minimum(
+            self.in_budget + self.capacity_per_step, self.capacity_per_step + 1.0
+        )
+        lagged = np.where(
+            s >= self.wave_lag,
+            self.history[(s - self.wave_lag) % len(self.history), np.arange(self.n_links)],
+            0,
+        )
+        receiving = np.minimum(
+            np.floor(lagged + links.storage_veh - self.entered), np.floor(self.in_budget)
+        ).astype(np.int64)
+        receiving[links.capacity_vps <= 0] = 0
+        receiving = np.maximum(receiving, 0)
+
+        self._move_between_links(t, receiving)
+        self._enter_from_origins(t, receiving)
+        self._record()
+        self.step_index += 1
+
+    def _move_between_links(self, t: float, receiving: np.ndarray) -> None:
+        tries = np.minimum(self.occupancy, np.floor(self.out_budget).astype(np.int64))
+        busy = np.flatnonzero(tries > 0)
+        if len(busy) == 0:
+            return
+        counts = tries[busy]
+        link = np.repeat(busy, counts)
+        rank = _group_ranks(link)
+        vehicle = self.ring[self.slot_base[link] + (self.head[link] + rank) % self.slots[link]]
+        able = _prefix_true(self.ready[vehicle] <= t + 1e-9, link)
+        pointer = self.route_ptr[vehicle]
+        finishing = pointer + 1 >= self.route_end[vehicle]
+        target = np.where(
+            finishing, -1, self.route_buffer[np.minimum(pointer + 1, len(self.route_buffer) - 1)]
+        )
+        adaptive = np.flatnonzero(self.choice_row[vehicle] >= 0)
+        if len(adaptive) and len(self.choice_tables):
+            node = self.links.to_node[link[adaptive]]
+            finishing[adaptive] = node == self.destination[vehicle[adaptive]]
+            table = self.rng.choice(
+                len(self.choice_tables), size=len(adaptive), p=self.choice_probability
+            )
+            chosen = self.choice_tables[table, self.choice_row[vehicle[adaptive]], link[adaptive]]
+            target[adaptive] = np.where(finishing[adaptive], -1, chosen)
+        # a driver with no way on (closed roads) waits where it is
+        able &= finishing | (target >= 0)
+
+        # receiving: movers into each target, earliest ready first
+        movers = np.flatnonzero(able & ~finishing)
+        accepted = able & finishing
+        if len(movers):
+            order = movers[
+                # earliest ready first; ties in queue order, so each link keeps its FIFO order
+                np.lexsort(
+                    (rank[movers], link[movers], self.ready[vehicle[movers]], target[movers])
+                )
+            ]
+            within = _group_ranks(target[order])
+            accepted[order[within < receiving[target[order]]]] = True
+            if self.stuck_time_s is not None:
+                self._force_stuck(t, movers, rank, vehicle, target, accepted)
+        moving = _prefix_true(accepted, link)
+        if not moving.any():
+            return
+        link, vehicle, target = link[moving], vehicle[moving], target[moving]
+        finishing = finishing[moving]
+
+        leaving = np.bincount(link, minlength=self.n_links)
+        self.head = (self.head + leaving) % self.slots
+        self.occupancy -= leaving
+        self.exited += leaving
+        self.out_budget -= leaving
+        time_on_link = np.bincount(
+            link, weights=t - self.link_entry[vehicle], minlength=self.n_links
+        )
+        self._current_exits += leaving
+        self._current_time += time_on_link
+        self._epoch_exits += leaving
+        self._epoch_time += time_on_link
+        self.distance[vehicle] += self.links.length_m[link]
+
+        done = vehicle[finishing]
+        self.state[done] = ARRIVED
+        self.arrive[done] = t
+        self.link[done] = -1
+
+        onward = ~finishing
+        self._place(vehicle[onward], target[onward], t)
+        self.route_ptr[vehicle[onward]] += 1
+        receiving -= np.bincount(target[onward], minlength=self.n_links)
+
+    def _force_stuck(self, t, movers, rank, vehicle, target, accepted) -> None:
+        """Let link leaders held for the stuck time into full links, while ring slack remains."""
+        stuck = movers[
+            (rank[movers] == 0)
+            & ~accepted[movers]
+            & (t - self.ready[vehicle[movers]] >= self.stuck_time_s)
+        ]
+        if len(stuck) == 0:
+            return
+        stuck = stuck[np.argsort(target[stuck], kind="stable")]
+        room = self.slots - self.occupancy
+        admitted = (
+            _group_ranks(target[stuck])
+            < room[target[stuck]]
+            - np.bincount(target[accepted & (target >= 0)], minlength=self.n_links)[target[stuck]]
+        )
+        accepted[stuck[admitted]] = True
+
+    def _place(self, vehicle: np.ndarray, target: np.ndarray, t: float) -> None:
+        """Append vehicles at the tail of their target links (in the given order per link)."""
+        if len(vehicle) == 0:
+            return
+        order = np.argsort(target, kind="stable")
+        vehicle, target = vehicle[order], target[order]
+        within = _group_ranks(target)
+        slot = (
+            self.slot_base[target]
+            + (self.head[target] + self.occupancy[target] + within) % self.slots[target]
+        )
+        self.ring[slot] = vehicle
+        arriving = np.bincount(target, minlength=self.n_links)
+        self.occupancy += arriving
+        self.entered += arriving
+        self.in_budget -= arriving
+        self.link[vehicle] = target
+        self.link_entry[vehicle] = t
+        self.ready[vehicle] = t + self.traverse_s[target]
+
+    def _enter_from_origins(self, t: float, receiving: np.ndarray) -> None:
+        # vehicles whose departure time has come, per first link, in departure order
+        order = self._origin_order
+        starts, taken = self._origin_start, self._origin_taken
+        waiting_links = np.flatnonzero((self._origin_count > taken) & (receiving > 0))
+        if len(waiting_links) == 0:
+            return
+        limit = np.minimum(
+            receiving[waiting_links], self._origin_count[waiting_links] - taken[waiting_links]
+        )
+        link = np.repeat(waiting_links, limit)
+        rank = _group_ranks(link)
+        vehicle = order[starts[link] + taken[link] + rank]
+        due = _prefix_true(self.depart[vehicle] <= t + 1e-9, link)
+        vehicle, link = vehicle[due], link[due]
+        if len(vehicle) == 0:
+            return
+        self._origin_taken += np.bincount(link, minlength=self.n_links)
+        self.state[vehicle] = RUNNING
+        self.start[vehicle] = t
+        self._place(vehicle, link, t)
+
+    # ---------------------------------------------------------------- records
+    def _record(self) -> None:
+        self._current_occupancy += self.occupancy
+        self._steps_in_interval += 1
+        if self._steps_in_interval * self.dt >= self.record_interval_s - 1e-9:
+            self.flush_interval()
+
+    def flush_interval(self) -> None:
+        """Close the current recording interval (called automatically every interval)."""
+        if self._steps_in_interval == 0:
+            return
+        self._interval_exits.append(self._current_exits.copy())
+        self._interval_time_on_link.append(self._current_time.copy())
+        self._interval_occupancy.append(self._current_occupancy / self._steps_in_interval)
+        self._current_exits[:] = 0
+        self._current_time[:] = 0
+        self._current_occupancy[:] = 0
+        self._steps_in_interval = 0
+
+    def interval_series(self) -> dict[str, np.ndarray]:
+        """Per interval × link: ``exits`` (vehicles), ``time_on_link_s`` (summed over the vehicles
+        that left), ``occupancy`` (mean vehicles on the link)."""
+        stack = lambda rows: np.vstack(rows) if rows else np.zeros((0, self.n_links))  # noqa: E731
+        return {
+            "exits": stack(self._interval_exits),
+            "time_on_link_s": stack(self._interval_time_on_link),
+            "occupancy": stack(self._interval_occupancy),
+        }
+
+    def counts(self) -> dict[str, int]:
+        """Vehicles by state; ``waiting`` are planned vehicles whose departure time has passed."""
+        planned = self.state == PLANNED
+        waiting = int(np.count_nonzero(planned & (self.depart <= self.time - self.dt + 1e-9)))
+        return {
+            "planned": int(planned.sum()) - waiting,
+            "waiting": waiting,
+            "running": int(np.count_nonzero(self.state == RUNNING)),
+            "arrived": int(np.count_nonzero(self.state == ARRIVED)),
+        }
+
+    def queued(self) -> np.ndarray:
+        """Vehicles per link that could leave (their free-flow time is over) but have not."""
+        running = np.flatnonzero(
+            (self.state == RUNNING) & (self.ready <= self.time - self.dt + 1e-9)
+        )
+        return np.bincount(self.link[running], minlength=self.n_links)
