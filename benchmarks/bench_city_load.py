@@ -224,10 +224,12 @@ def main() -> None:
     cities.append(("helsinki", "helsinki"))
     if args.only:
         cities = [c for c in cities if c[0] in args.only]
-    cities.sort(key=lambda c: 0 if isinstance(c[1], str) else c[1].stat().st_size)
+    from cities import resolve
+    from twin.city import load_city
+
+    cities.sort(key=lambda c: resolve(c[1]).path.stat().st_size)
 
     # untimed warm-up: import geopandas, pyrosm, osmium, pyarrow... before the first timed load
-    from twin.city import load_city
 
     with tempfile.TemporaryDirectory() as tmp:
         load_city(cities[0][1], cache_dir=tmp)

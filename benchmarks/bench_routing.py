@@ -24,6 +24,7 @@ only the first run builds it. Prints Markdown on stdout, progress on stderr.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -31,6 +32,7 @@ import statistics
 import sys
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import networkx as nx
@@ -79,13 +81,14 @@ def check_paths(network, routes, origins, destinations) -> int:
     return int(bad)
 
 
-def median_time(fn, repeat: int) -> tuple[float, list[float], object]:
-    times, result = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), times, result
+def time_once(fn) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+def fmt(values: list[float]) -> str:
+    return ", ".join(f"{v:.3f}" for v in values)
 
 
 def main() -> None:
@@ -115,23 +118,15 @@ def main() -> None:
     destinations = rng.integers(0, network.n_nodes, args.trips)
     n_sample = min(args.sample, args.trips)
 
-    # --- ours
-    build_s, _, router = median_time(lambda: Router(network), args.repeat)
-    log("routing all pairs with Router.routes …")
-    routes_s, routes_runs, routes = median_time(
-        lambda: router.routes(origins, destinations), args.repeat
-    )
-    lengths = np.diff(routes.offsets)
-    reachable = routes.reachable
-    bad_paths = check_paths(network, routes, origins, destinations)
-
-    # --- networkx, per trip
+    # --- the three methods, set up once
     log("building the networkx graph …")
     started = time.perf_counter()
     graph = network.to_networkx()
     to_nx_s = time.perf_counter() - started
     osm_o = network.node_osmid[origins[:n_sample]].tolist()
     osm_d = network.node_osmid[destinations[:n_sample]].tolist()
+    matrix = cheapest_pair_matrix(network)
+    sample_o, sample_d = origins[:n_sample], destinations[:n_sample]
 
     def nx_sample() -> list:
         out = []
@@ -142,15 +137,50 @@ def main() -> None:
                 out.append(None)
         return out
 
-    log(f"networkx shortest_path on {n_sample} pairs …")
-    nx_s, nx_runs, nx_paths = median_time(nx_sample, args.repeat)
+    def scipy_per_trip() -> np.ndarray:
+        cost = np.empty(n_sample)
+        for i, (o, d) in enumerate(zip(sample_o, sample_d, strict=True)):
+            dist, _pred = dijkstra(matrix, directed=True, indices=o, return_predecessors=True)
+            cost[i] = dist[d]
+        return cost
+
+    # --- timed interleaved, one round of every method per repeat, so that drifting load on a
+    # noisy machine hits them alike
+    runs: dict[str, list[float]] = {"build": [], "routes": [], "scipy": [], "nx": []}
+    for round_ in range(args.repeat):
+        log(f"round {round_ + 1}/{args.repeat}: ours, scipy per trip, networkx …")
+        build_round, router = time_once(lambda: Router(network))
+        runs["build"].append(build_round)
+        seconds, routes = time_once(partial(router.routes, origins, destinations))
+        runs["routes"].append(seconds)
+        seconds, sp_cost = time_once(scipy_per_trip)
+        runs["scipy"].append(seconds)
+        seconds, nx_paths = time_once(nx_sample)
+        runs["nx"].append(seconds)
+    build_s, routes_s, sp_s, nx_s = (
+        statistics.median(runs[k]) for k in ("build", "routes", "scipy", "nx")
+    )
+    routes_runs, sp_runs, nx_runs = runs["routes"], runs["scipy"], runs["nx"]
+    scale = args.trips / n_sample
+    # ratio within each round (same machine state), then the median over rounds
+    paired = {
+        key: statistics.median(
+            t * scale / r for t, r in zip(runs[key], runs["routes"], strict=True)
+        )
+        for key in ("scipy", "nx")
+    }
+
+    # --- checks
+    lengths = np.diff(routes.offsets)
+    reachable = routes.reachable
+    bad_paths = check_paths(network, routes, origins, destinations)
 
     def nx_path_cost(nodes: list | None) -> float:
         if nodes is None:
             return np.inf
         return sum(
             min(data["free_flow_s"] for data in graph[a][b].values())
-            for a, b in zip(nodes[:-1], nodes[1:], strict=True)
+            for a, b in itertools.pairwise(nodes)
         )
 
     nx_cost = np.array([nx_path_cost(p) for p in nx_paths])
@@ -159,62 +189,52 @@ def main() -> None:
     reach_agree = bool(np.array_equal(np.isfinite(nx_cost), np.isfinite(ours_cost)))
     max_diff = float(np.max(np.abs(nx_cost[both] - ours_cost[both]))) if both.any() else 0.0
     costs_match = reach_agree and max_diff <= TOLERANCE_S
-
-    # --- scipy, one Dijkstra call per trip
-    matrix = cheapest_pair_matrix(network)
-    sample_o, sample_d = origins[:n_sample], destinations[:n_sample]
-
-    def scipy_per_trip() -> np.ndarray:
-        cost = np.empty(n_sample)
-        for i, (o, d) in enumerate(zip(sample_o, sample_d, strict=True)):
-            dist, _pred = dijkstra(matrix, directed=True, indices=o, return_predecessors=True)
-            cost[i] = dist[d]
-        return cost
-
-    log(f"scipy dijkstra, one call per trip, on {n_sample} pairs …")
-    sp_s, sp_runs, sp_cost = median_time(scipy_per_trip, args.repeat)
     sp_max_diff = float(np.max(np.abs(sp_cost[both] - ours_cost[both]))) if both.any() else 0.0
 
-    scale = args.trips / n_sample
     total_s = build_s + routes_s
     rows = [
-        ("ours: `Router(network)` construction", build_s, None),
-        (f"ours: `Router.routes`, all {args.trips:,} pairs", routes_s, routes_s),
-        ("ours: construction + routes", total_s, total_s),
+        ("ours: `Router(network)` construction", build_s, None, None),
+        (f"ours: `Router.routes`, all {args.trips:,} pairs", routes_s, routes_s, 1.0),
+        ("ours: construction + routes", total_s, total_s, total_s / routes_s),
         (
-            f"scipy `dijkstra`, one call per trip ({n_sample} pairs × {scale:g})",
+            f"scipy `dijkstra`, one call per trip ({n_sample} pairs, ×{scale:g})",
             sp_s,
             sp_s * scale,
+            paired["scipy"],
         ),
         (
-            f"networkx `shortest_path` ({n_sample} pairs × {scale:g})",
+            f"networkx `shortest_path` ({n_sample} pairs, ×{scale:g})",
             nx_s,
             nx_s * scale,
+            paired["nx"],
         ),
-        ("networkx: `network.to_networkx()` (once)", to_nx_s, None),
+        ("networkx: `network.to_networkx()` (once, not in the above)", to_nx_s, None, None),
     ]
     lines = [
         f"{city.name}: {network.n_nodes:,} nodes, {network.n_edges:,} edges; {args.trips:,} "
         f"random OD pairs (seed {args.seed}), {len(np.unique(origins)):,} distinct origins; "
-        f"median of {args.repeat} runs.",
+        f"median of {args.repeat} interleaved rounds.",
         "",
-        f"| method | measured s | s for {args.trips:,} trips | trips/s | vs ours (routes) |",
+        f"| method | measured s | s for {args.trips:,} trips | trips/s | × ours (paired) |",
         "|---|---:|---:|---:|---:|",
     ]
-    for label, measured, per_all in rows:
+    for label, measured, per_all, ratio in rows:
         if per_all is None:
             lines.append(f"| {label} | {measured:.3f} | – | – | – |")
         else:
             lines.append(
                 f"| {label} | {measured:.3f} | {per_all:.2f} | {args.trips / per_all:,.0f} "
-                f"| {per_all / routes_s:.1f}× |"
+                f"| {ratio:.1f}× |"
             )
     lines += [
         "",
         f"- reachable: {reachable.mean():.2%} of trips; mean path length "
         f"{lengths[reachable].mean():.1f} edges (median {np.median(lengths[reachable]):.0f}); "
         f"mean free-flow time {routes.cost[reachable].mean():.1f} s",
-        f"- runs, ours routes s: {', '.join(f'{t:.3f}' for t in routes_runs)}",
+        "- × ours (paired): in each round, the method's time for all trips over ours "
+        "(`Router.routes`) in that round; median over rounds",
+        f"- rounds, s: ours routes {fmt(routes_runs)}; scipy sample {fmt(sp_runs)}; "
+        f"networkx sample {fmt(nx_runs)}",
         f"- check: {n_sample} sample costs vs networkx: max |Δ| = {max_diff:.2e} s, "
         f"reachability {'agrees' if reach_agree else 'DIFFERS'} → "
         f"{'OK' if costs_match else 'MISMATCH'} (tolerance {TOLERANCE_S:g} s); "
@@ -243,7 +263,7 @@ def main() -> None:
             "sample": n_sample,
             "seed": args.seed,
             "repeat": args.repeat,
-            "distinct_origins": int(len(np.unique(origins))),
+            "distinct_origins": len(np.unique(origins)),
             "router_build_s": build_s,
             "routes_s": routes_s,
             "routes_runs_s": routes_runs,
@@ -260,6 +280,9 @@ def main() -> None:
             "scipy_per_trip_extrapolated_s": sp_s * scale,
             "ratio_networkx_vs_ours": nx_s * scale / routes_s,
             "ratio_scipy_per_trip_vs_ours": sp_s * scale / routes_s,
+            "paired_ratio_networkx_vs_ours": paired["nx"],
+            "paired_ratio_scipy_per_trip_vs_ours": paired["scipy"],
+            "router_build_runs_s": runs["build"],
             "max_cost_diff_vs_networkx_s": max_diff,
             "costs_match_networkx": costs_match,
             "invalid_paths": bad_paths,

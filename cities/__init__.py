@@ -1,28 +1,32 @@
 """Cities: the registry of bundled and local OSM extracts, and reading them.
 
-This is the lowest layer of CitiVerse Twin: it knows OSM files, not road models.
+This is the lowest layer of CitiVerse Twin: it knows OSM files, not road models. Names load
+lazily, so that importing the error classes does not import the GIS stack.
 """
 
-from cities.errors import CityError, CityNotFoundError, NetworkUnavailableError, OSMFileError
-from cities.osm import OSMExtract, read_osm
-from cities.registry import (
-    CitySource,
-    RegisteredCity,
-    default_city_name,
-    registered_cities,
-    resolve,
-)
+from __future__ import annotations
 
-__all__ = [
-    "CityError",
-    "CityNotFoundError",
-    "CitySource",
-    "NetworkUnavailableError",
-    "OSMExtract",
-    "OSMFileError",
-    "RegisteredCity",
-    "default_city_name",
-    "read_osm",
-    "registered_cities",
-    "resolve",
-]
+from importlib import import_module
+from typing import Any
+
+_PUBLIC = {
+    "CityError": "cities.errors",
+    "CityNotFoundError": "cities.errors",
+    "NetworkUnavailableError": "cities.errors",
+    "OSMFileError": "cities.errors",
+    "OSMExtract": "cities.osm",
+    "read_osm": "cities.osm",
+    "CitySource": "cities.registry",
+    "RegisteredCity": "cities.registry",
+    "default_city_name": "cities.registry",
+    "registered_cities": "cities.registry",
+    "resolve": "cities.registry",
+}
+
+__all__ = list(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'cities' has no attribute {name!r}")

@@ -222,7 +222,7 @@ def read_osm(path: str | Path) -> OSMExtract:
     keys = ("highway", *_AREA_KEYS, *POI_KEYS)
     try:
         processor = (
-            osmium.FileProcessor(str(path))
+            osmium.FileProcessor(osmium.io.File(str(path), _format_of(path)))
             .with_locations()
             .with_areas(KeyFilter(*_AREA_KEYS))
             .with_filter(KeyFilter(*keys))
@@ -258,6 +258,15 @@ def read_osm(path: str | Path) -> OSMExtract:
         features=_features_frame(collector),
         missing_node_refs=collector.missing,
     )
+
+
+def _format_of(path: Path) -> str:
+    """libosmium's format name from the file ending, whatever its case (``X.OSM.PBF``)."""
+    name = path.name.lower()
+    for ending, fmt in ((".osm.pbf", "pbf"), (".osm.bz2", "osm.bz2"), (".osm.gz", "osm.gz")):
+        if name.endswith(ending):
+            return fmt
+    return "osm"
 
 
 def _first_line(err: BaseException) -> str:

@@ -18,6 +18,7 @@ import geopandas as gpd
 import pandas as pd
 
 from twin.context import CityContext
+from twin.errors import TwinError
 from twin.network import RoadNetwork
 from twin.roads import defaults_fingerprint
 
@@ -48,8 +49,14 @@ def entry_dir(cache_dir: Path, sha256: str) -> Path:
 
 def write(entry: Path, network: RoadNetwork, context: CityContext, meta: dict) -> None:
     """Store a built city atomically at ``entry`` (an existing entry is left as it is)."""
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=entry.parent))
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=entry.parent))
+    except OSError as err:
+        raise TwinError(
+            f"Cannot write the city cache in {entry.parent} ({err.strerror or err}): set "
+            f"${CACHE_DIR_ENV} to a writable folder, or load without the cache (--no-cache)."
+        ) from None
     try:
         nodes, edges = network.to_geodataframes()
         nodes.to_parquet(staging / "nodes.parquet")

@@ -12,7 +12,6 @@ from typing import Any
 
 import cities
 from twin import cache
-from twin.build import build_network
 from twin.context import CityContext, build_context
 from twin.network import RoadNetwork
 from twin.routing import Router
@@ -112,6 +111,8 @@ def load_city(
         if cached is not None:
             network, context, _meta = cached
             return City(source.name, source, network, context, time.perf_counter() - started, True)
+    from twin.build import build_network  # a cold build only: osmnx and networkx load slowly
+
     step("read")
     extract = cities.read_osm(source.path)
     network = build_network(extract, on_step=step)

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -104,7 +105,7 @@ def cities_command(as_json: JsonOption = False) -> None:
     table = Table("name", "title", "origin", "path")
     for row in rows:
         name = f"{row['name']} (default)" if row["default"] else row["name"]
-        table.add_row(name, row["title"], row["origin"], row["path"])
+        table.add_row(escape(name), escape(row["title"]), row["origin"], escape(row["path"]))
     stdout.print(table)
 
 
@@ -152,7 +153,7 @@ def city_info(
             f"{summary['load_seconds']:.2f} s" + (" (cache)" if loaded.from_cache else ""),
         ),
     ]:
-        table.add_row(f"[bold]{label}[/bold]", str(value))
+        table.add_row(f"[bold]{label}[/bold]", escape(str(value)))
     stdout.print(table)
 
 
@@ -167,9 +168,9 @@ def city_fetch(
 
     if not out.name.endswith(".osm"):
         raise typer.BadParameter("the output file must end in .osm", param_hint="--out")
-    with stderr.status(f"Downloading {place} from OpenStreetMap…"):
+    with stderr.status(f"Downloading {escape(place)} from OpenStreetMap…"):
         path = download_place(place, out, timeout_s=timeout)
-    stderr.print(f"Saved {path}. Load it with: twin city info {path}")
+    stderr.print(f"Saved {escape(str(path))}. Load it with: twin city info {escape(str(path))}")
 
 
 def main() -> None:
@@ -177,5 +178,5 @@ def main() -> None:
     try:
         app()
     except USER_ERRORS as err:
-        stderr.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        stderr.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
         sys.exit(1)

@@ -12,11 +12,9 @@ from functools import cached_property
 from typing import Any
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import pyproj
-from scipy.spatial import cKDTree
 
 from twin.roads import ROAD_CLASSES
 
@@ -185,7 +183,9 @@ class RoadNetwork:
         return positions
 
     @cached_property
-    def _kdtree(self) -> cKDTree:
+    def _kdtree(self):
+        from scipy.spatial import cKDTree  # imported on first use: it slows every CLI start
+
         return cKDTree(np.column_stack([self.node_x, self.node_y]))
 
     def nearest_nodes(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -269,8 +269,10 @@ class RoadNetwork:
             edge_geometry=edges.geometry.to_numpy(),
         )
 
-    def to_networkx(self) -> nx.MultiDiGraph:
+    def to_networkx(self):
         """An osmnx-style MultiDiGraph keyed by OSM node ids (for analysis with networkx/osmnx)."""
+        import networkx as nx
+
         graph = nx.MultiDiGraph(crs=self.crs)
         nodes, edges = self.to_geodataframes()
         for osmid, row in zip(

@@ -74,7 +74,8 @@ def test_capacity_and_storage_follow_lanes(network):
     lane_metres = network.edge_storage_veh * JAM_SPACING_M
     long_edges = network.edge_length_m > JAM_SPACING_M
     assert np.all(
-        lane_metres[long_edges] >= network.edge_length_m[long_edges] * network.edge_lanes[long_edges] - 1e-6
+        lane_metres[long_edges]
+        >= network.edge_length_m[long_edges] * network.edge_lanes[long_edges] - 1e-6
     )
 
 
