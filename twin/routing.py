@@ -104,51 +104,29 @@ class Router:
         width = self.network.n_nodes if destinations is None else len(destinations)
         return np.vstack(rows) if rows else np.zeros((0, width))
 
-    def next_links(self, destinations: np.ndarray, *, chunk: int = 256) -> np.ndarray:
-        """Best next edge after each edge towards each destination: ``len(destinations) × n_edges``.
+    def next_hops(self, destinations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Shortest-path trees towards each destination, as tables over nodes.
 
-        Entry ``[d, e]`` is the out-edge of edge ``e``'s end node that starts a cheapest onward
-        path to ``destinations[d]``, never the reverse of ``e`` (no U-turns) unless it is the
-        only way on (a dead end). ``-1`` where ``e`` ends at the destination or no way on leads
-        there. Costs come from one Dijkstra on the reversed graph per destination.
+        One Dijkstra on the reversed graph per destination. Returns ``next_edge`` and
+        ``cost_to_go``, both ``len(destinations) × n_nodes``: the first edge of a cheapest path
+        from each node to each destination (``-1`` at the destination and where it cannot be
+        reached) and that path's cost (``inf`` where unreachable), as int32 / float32.
         """
         destinations = np.asarray(destinations, dtype=np.int64)
-        network = self.network
-        n = network.n_nodes
-        # every (edge, onward edge) pair at the edge's end node
-        end = network.edge_v
-        starts, stops = network.out_indptr[end], network.out_indptr[end + 1]
-        fan = stops - starts
-        edge = np.repeat(np.arange(network.n_edges), fan)
-        onward = (
-            np.arange(len(edge)) - np.repeat(np.cumsum(fan) - fan, fan) + np.repeat(starts, fan)
-        )
-        u_turn = network.edge_v[onward] == network.edge_u[edge]
-        only_way = np.repeat(fan == 1, fan)
-        usable = ~u_turn | only_way
-        edge, onward = edge[usable], onward[usable]
-        group_start = np.flatnonzero(np.r_[True, edge[1:] != edge[:-1]])
-        grouped_edges = edge[group_start]
+        n = self.network.n_nodes
         reverse = self._matrix.T.tocsr()
-        table = np.full((len(destinations), network.n_edges), -1, dtype=np.int64)
-        step_cost = self.weights[onward]
-        for first in range(0, len(destinations), chunk):
-            batch = destinations[first : first + chunk]
-            to_destination = dijkstra(reverse, directed=True, indices=batch)
-            value = step_cost[None, :] + to_destination[:, network.edge_v[onward]]
-            best = np.minimum.reduceat(value, group_start, axis=1)
-            is_best = value == np.repeat(best, np.diff(np.r_[group_start, len(edge)]), axis=1)
-            # the first onward edge attaining the minimum, per (destination, edge)
-            position = np.where(is_best, np.arange(len(edge))[None, :], len(edge))
-            chosen = np.minimum.reduceat(position, group_start, axis=1)
-            reachable = np.isfinite(best)
-            rows = table[first : first + len(batch)]
-            rows[:, grouped_edges] = np.where(
-                reachable, onward[np.minimum(chosen, len(edge) - 1)], -1
+        next_edge = np.full((len(destinations), n), -1, dtype=np.int32)
+        cost_to_go = np.empty((len(destinations), n), dtype=np.float32)
+        for start in range(0, len(destinations), self.origin_batch):
+            batch = destinations[start : start + self.origin_batch]
+            cost, successor = dijkstra(
+                reverse, directed=True, indices=batch, return_predecessors=True
             )
-            arrived = network.edge_v[None, :] == batch[:, None]
-            rows[arrived] = -1
-        return table
+            cost_to_go[start : start + len(batch)] = cost
+            rows, nodes = np.nonzero(successor >= 0)
+            keys = nodes.astype(np.int64) * n + successor[rows, nodes]
+            next_edge[start + rows, nodes] = self._pair_edge[np.searchsorted(self._pair_key, keys)]
+        return next_edge, cost_to_go
 
     def routes(self, origins: np.ndarray, destinations: np.ndarray) -> Routes:
         """Shortest paths for trips ``origins[i] → destinations[i]`` (node positions)."""

@@ -40,14 +40,16 @@ MIN_SPEED_FRACTION = 0.01
 class LinkParams:
     """Physical parameters of every link, one array entry per network edge.
 
-    ``capacity_vps`` of zero closes a link (nothing enters or leaves it); ``to_node`` is the
-    node a link ends at (where adaptive drivers choose their next link).
+    ``capacity_vps`` of zero closes a link (nothing enters or leaves it). ``from_node`` and
+    ``to_node`` are the nodes a link starts and ends at; links must be sorted by ``from_node``
+    (as :class:`~twin.network.RoadNetwork` edges are).
     """
 
     length_m: np.ndarray
     free_speed_mps: np.ndarray
     capacity_vps: np.ndarray
     storage_veh: np.ndarray
+    from_node: np.ndarray
     to_node: np.ndarray
 
     @property
@@ -123,6 +125,9 @@ class Engine:
         enters its next link even if that link is full (overfilling it by a few vehicles at
         most). Without it, a ring of full links whose leaders wait on each other never clears.
         ``None`` makes storage a hard limit.
+    reconsider_s
+        An adaptive driver held at the end of a link draws its next link again after this long
+        (a blocked turn makes drivers look for another way).
     """
 
     def __init__(
@@ -133,6 +138,7 @@ class Engine:
         signals: Signals | None = None,
         record_interval_s: float = 300.0,
         stuck_time_s: float | None = 300.0,
+        reconsider_s: float = 30.0,
     ) -> None:
         if not dt > 0:
             raise ValueError(f"time step must be positive, got {dt}")
@@ -143,6 +149,7 @@ class Engine:
         self.signals = signals or Signals.none(n)
         self.capacity_per_step = links.capacity_vps * self.dt
         self.stuck_time_s = stuck_time_s
+        self.reconsider_s = float(reconsider_s)
         storage_slots = np.maximum(np.floor(links.storage_veh), 1).astype(np.int64)
         # room for vehicles forced in by the stuck rule
         overfill = 0 if stuck_time_s is None else np.maximum(2, storage_slots // 10)
@@ -173,12 +180,18 @@ class Engine:
         self.distance = np.zeros(0)
         self.destination = np.zeros(0, dtype=np.int64)
         self.choice_row = np.zeros(0, dtype=np.int64)
+        self.next_choice = np.zeros(0, dtype=np.int64)
+        self.choice_time = np.zeros(0)
         self.route_buffer = np.zeros(0, dtype=np.int64)
         self.route_used = 0
         self._order_dirty = True
         # adaptive route choice: recent next-link tables, newest first
-        self.choice_tables = np.zeros((0, 0, 0), dtype=np.int64)
+        self.choice_tables: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.choice_probability = np.zeros(0)
+        self.out_degree = np.bincount(
+            links.from_node, minlength=int(max(links.to_node.max(), links.from_node.max())) + 1
+        )
+        self.out_indptr = np.concatenate([[0], np.cumsum(self.out_degree)]).astype(np.int64)
         self.rng = np.random.default_rng(0)
         self._epoch_exits = np.zeros(n)
         self._epoch_time = np.zeros(n)
@@ -187,6 +200,7 @@ class Engine:
         self._interval_exits: list[np.ndarray] = []
         self._interval_time_on_link: list[np.ndarray] = []
         self._interval_occupancy: list[np.ndarray] = []
+        self._interval_queued: list[np.ndarray] = []
         self._current_exits = np.zeros(n)
         self._current_time = np.zeros(n)
         self._current_occupancy = np.zeros(n)
@@ -240,24 +254,84 @@ class Engine:
             np.full(count, -1) if destination is None else np.asarray(destination, dtype=np.int64)
         )
         self.choice_row = np.concatenate([self.choice_row, rows])
+        self.next_choice = np.concatenate([self.next_choice, np.full(count, -1, dtype=np.int64)])
+        self.choice_time = np.concatenate([self.choice_time, np.zeros(count)])
         self.destination = np.concatenate([self.destination, ends])
         self._order_dirty = True
         return np.arange(first_id, first_id + count)
 
-    def push_choice_table(self, table: np.ndarray, *, keep: int = 3) -> None:
-        """Make ``table`` (rows × links → next link) the newest route-choice table.
+    def push_choice_table(
+        self,
+        next_edge: np.ndarray,
+        cost_to_go: np.ndarray,
+        link_cost: np.ndarray,
+        *,
+        keep: int = 3,
+    ) -> None:
+        """Make a new route-choice table (from :meth:`twin.routing.Router.next_hops`) current.
 
-        Adaptive drivers pick among the ``keep`` newest tables, the newest with probability 1/2,
-        the one before with 1/4, and so on: a smoothed route preference, like UXsim's DUO with
-        update weight 1/2, that spreads drivers instead of switching all at once.
+        ``next_edge[row, node]`` is the best next link from ``node`` towards the destination of
+        choice row ``row``; ``cost_to_go`` the remaining cost from each node; ``link_cost`` the
+        link costs the table was computed with. Adaptive drivers pick among the ``keep`` newest
+        tables, the newest with probability 1/2, the one before with 1/4, and so on: a smoothed
+        route preference, like UXsim's DUO with update weight 1/2, that spreads drivers instead
+        of switching them all at once.
         """
-        table = np.asarray(table, dtype=np.int64)[None]
-        if self.choice_tables.shape[1:] != table.shape[1:]:
-            self.choice_tables = table
-        else:
-            self.choice_tables = np.concatenate([table, self.choice_tables])[:keep]
+        table = (np.asarray(next_edge, np.int32), np.asarray(cost_to_go, np.float32), link_cost)
+        if self.choice_tables and self.choice_tables[0][0].shape != table[0].shape:
+            self.choice_tables = []
+        self.choice_tables = [table, *self.choice_tables][:keep]
         weights = 0.5 ** np.arange(1, len(self.choice_tables) + 1)
         self.choice_probability = weights / weights.sum()
+        # adaptive drivers not yet on the road choose their first link afresh too
+        waiting = np.flatnonzero((self.state == PLANNED) & (self.choice_row >= 0))
+        if len(waiting):
+            origin = self.links.from_node[self.route_buffer[self.route_ptr[waiting]]]
+            first = self._choose_from(waiting, origin, np.full(len(waiting), -1))
+            usable = first >= 0
+            self.route_buffer[self.route_ptr[waiting[usable]]] = first[usable]
+            self._order_dirty = True
+
+    def _choose_next(self, vehicle: np.ndarray, link: np.ndarray) -> np.ndarray:
+        """Next link of adaptive vehicles leaving ``link``: their table's choice, never a U-turn
+        where another way on exists (then the best other way by that table's costs)."""
+        return self._choose_from(vehicle, self.links.to_node[link], link)
+
+    def _choose_from(self, vehicle: np.ndarray, node: np.ndarray, link: np.ndarray) -> np.ndarray:
+        """Next links from ``node`` for adaptive vehicles that arrived by ``link`` (-1: none)."""
+        pick = self.rng.choice(
+            len(self.choice_tables), size=len(vehicle), p=self.choice_probability
+        )
+        rows = self.choice_row[vehicle]
+        came_from = np.where(link >= 0, self.links.from_node[np.maximum(link, 0)], -1)
+        chosen = np.full(len(vehicle), -1, dtype=np.int64)
+        for k, (next_edge, cost_to_go, link_cost) in enumerate(self.choice_tables):
+            mine = np.flatnonzero(pick == k)
+            chosen[mine] = next_edge[rows[mine], node[mine]]
+            u_turn = mine[
+                (chosen[mine] >= 0)
+                & (self.links.to_node[np.maximum(chosen[mine], 0)] == came_from[mine])
+                & (self.out_degree[node[mine]] > 1)
+            ]
+            if len(u_turn):
+                chosen[u_turn] = self._best_other_way(
+                    node[u_turn], came_from[u_turn], rows[u_turn], cost_to_go, link_cost
+                )
+        return chosen
+
+    def _best_other_way(self, node, came_from, rows, cost_to_go, link_cost) -> np.ndarray:
+        start, stop = self.out_indptr[node], self.out_indptr[node + 1]
+        fan = stop - start
+        owner = np.repeat(np.arange(len(node)), fan)
+        onward = np.arange(fan.sum()) - np.repeat(np.cumsum(fan) - fan, fan) + np.repeat(start, fan)
+        value = link_cost[onward] + cost_to_go[rows[owner], self.links.to_node[onward]]
+        value[self.links.to_node[onward] == came_from[owner]] = np.inf
+        order = np.lexsort((value, owner))
+        first = np.r_[True, owner[order][1:] != owner[order][:-1]]
+        best = np.full(len(node), -1, dtype=np.int64)
+        winners = order[first]
+        best[owner[winners]] = np.where(np.isfinite(value[winners]), onward[winners], -1)
+        return best
 
     def link_travel_times(self) -> np.ndarray:
         """Current travel time of every link, seconds, for route choice; resets the estimate.
@@ -293,12 +367,12 @@ class Engine:
 
     def _rebuild_origin_queues(self) -> None:
         """Order planned vehicles by (first link, departure): each link's waiting line is a run."""
-        first = self.route_buffer[self.route_ptr]
-        not_started = self.state == PLANNED
-        candidates = np.flatnonzero(not_started)
-        order = candidates[np.lexsort((candidates, self.depart[candidates], first[candidates]))]
+        candidates = np.flatnonzero(self.state == PLANNED)
+        first = self.route_buffer[self.route_ptr[candidates]]
+        order = np.lexsort((candidates, self.depart[candidates], first))
+        first, order = first[order], candidates[order]
         self._origin_order = order
-        counts = np.bincount(first[order], minlength=self.n_links)
+        counts = np.bincount(first, minlength=self.n_links)
         self._origin_start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         self._origin_taken = np.zeros(self.n_links, dtype=np.int64)
         self._origin_count = counts.astype(np.int64)
@@ -357,14 +431,22 @@ class Engine:
             finishing, -1, self.route_buffer[np.minimum(pointer + 1, len(self.route_buffer) - 1)]
         )
         adaptive = np.flatnonzero(self.choice_row[vehicle] >= 0)
-        if len(adaptive) and len(self.choice_tables):
+        if len(adaptive) and self.choice_tables:
             node = self.links.to_node[link[adaptive]]
             finishing[adaptive] = node == self.destination[vehicle[adaptive]]
-            table = self.rng.choice(
-                len(self.choice_tables), size=len(adaptive), p=self.choice_probability
+            # a driver picks the next link on reaching the end of this one and keeps that choice
+            # while waiting, reconsidering every `reconsider_s` (so the time step does not matter)
+            due = self.next_choice[vehicle[adaptive]] < 0
+            due |= t - self.choice_time[vehicle[adaptive]] >= self.reconsider_s - 1e-9
+            undecided = adaptive[~finishing[adaptive] & due]
+            if len(undecided):
+                self.next_choice[vehicle[undecided]] = self._choose_next(
+                    vehicle[undecided], link[undecided]
+                )
+                self.choice_time[vehicle[undecided]] = t
+            target[adaptive] = np.where(
+                finishing[adaptive], -1, self.next_choice[vehicle[adaptive]]
             )
-            chosen = self.choice_tables[table, self.choice_row[vehicle[adaptive]], link[adaptive]]
-            target[adaptive] = np.where(finishing[adaptive], -1, chosen)
         # a driver with no way on (closed roads) waits where it is
         able &= finishing | (target >= 0)
 
@@ -393,8 +475,11 @@ class Engine:
         self.occupancy -= leaving
         self.exited += leaving
         self.out_budget -= leaving
+        # a step covers (t - dt, t]: a vehicle free to go inside it leaves at its ready time, so
+        # link times do not round up to whole steps; a held vehicle leaves at the step's start
+        leave_time = np.maximum(self.ready[vehicle], t - self.dt)
         time_on_link = np.bincount(
-            link, weights=t - self.link_entry[vehicle], minlength=self.n_links
+            link, weights=leave_time - self.link_entry[vehicle], minlength=self.n_links
         )
         self._current_exits += leaving
         self._current_time += time_on_link
@@ -404,11 +489,11 @@ class Engine:
 
         done = vehicle[finishing]
         self.state[done] = ARRIVED
-        self.arrive[done] = t
+        self.arrive[done] = leave_time[finishing]
         self.link[done] = -1
 
         onward = ~finishing
-        self._place(vehicle[onward], target[onward], t)
+        self._place(vehicle[onward], target[onward], leave_time[onward])
         self.route_ptr[vehicle[onward]] += 1
         receiving -= np.bincount(target[onward], minlength=self.n_links)
 
@@ -430,12 +515,12 @@ class Engine:
         )
         accepted[stuck[admitted]] = True
 
-    def _place(self, vehicle: np.ndarray, target: np.ndarray, t: float) -> None:
-        """Append vehicles at the tail of their target links (in the given order per link)."""
+    def _place(self, vehicle: np.ndarray, target: np.ndarray, when: np.ndarray) -> None:
+        """Append vehicles, entering at times ``when``, at the tail of their target links."""
         if len(vehicle) == 0:
             return
         order = np.argsort(target, kind="stable")
-        vehicle, target = vehicle[order], target[order]
+        vehicle, target, when = vehicle[order], target[order], when[order]
         within = _group_ranks(target)
         slot = (
             self.slot_base[target]
@@ -447,8 +532,9 @@ class Engine:
         self.entered += arriving
         self.in_budget -= arriving
         self.link[vehicle] = target
-        self.link_entry[vehicle] = t
-        self.ready[vehicle] = t + self.traverse_s[target]
+        self.next_choice[vehicle] = -1
+        self.link_entry[vehicle] = when
+        self.ready[vehicle] = when + self.traverse_s[target]
 
     def _enter_from_origins(self, t: float, receiving: np.ndarray) -> None:
         # vehicles whose departure time has come, per first link, in departure order
@@ -469,8 +555,9 @@ class Engine:
             return
         self._origin_taken += np.bincount(link, minlength=self.n_links)
         self.state[vehicle] = RUNNING
-        self.start[vehicle] = t
-        self._place(vehicle, link, t)
+        entry = np.maximum(self.depart[vehicle], t - self.dt)
+        self.start[vehicle] = entry
+        self._place(vehicle, link, entry)
 
     # ---------------------------------------------------------------- records
     def _record(self) -> None:
@@ -486,19 +573,24 @@ class Engine:
         self._interval_exits.append(self._current_exits.copy())
         self._interval_time_on_link.append(self._current_time.copy())
         self._interval_occupancy.append(self._current_occupancy / self._steps_in_interval)
+        self._interval_queued.append(self.queued())
         self._current_exits[:] = 0
         self._current_time[:] = 0
         self._current_occupancy[:] = 0
         self._steps_in_interval = 0
 
     def interval_series(self) -> dict[str, np.ndarray]:
-        """Per interval × link: ``exits`` (vehicles), ``time_on_link_s`` (summed over the vehicles
-        that left), ``occupancy`` (mean vehicles on the link)."""
+        """Per interval × link series of the run.
+
+        ``exits`` (vehicles), ``time_on_link_s`` (summed over the vehicles that left),
+        ``occupancy`` (mean vehicles on the link), ``queued`` (at the interval's end).
+        """
         stack = lambda rows: np.vstack(rows) if rows else np.zeros((0, self.n_links))  # noqa: E731
         return {
             "exits": stack(self._interval_exits),
             "time_on_link_s": stack(self._interval_time_on_link),
             "occupancy": stack(self._interval_occupancy),
+            "queued": stack(self._interval_queued),
         }
 
     def counts(self) -> dict[str, int]:
@@ -514,7 +606,5 @@ class Engine:
 
     def queued(self) -> np.ndarray:
         """Vehicles per link that could leave (their free-flow time is over) but have not."""
-        running = np.flatnonzero(
-            (self.state == RUNNING) & (self.ready <= self.time - self.dt + 1e-9)
-        )
+        running = np.flatnonzero((self.state == RUNNING) & (self.ready <= self.time + 1e-9))
         return np.bincount(self.link[running], minlength=self.n_links)

@@ -1,0 +1,172 @@
+"""Travel demand: trips generated from the city context, or read from an OD table.
+
+Generated trips go from homes to work and commerce: origins are drawn in proportion to each
+node's home weight, destinations to its work weight (see :mod:`twin.context`), departure times
+from a time-of-day profile. OD tables (CSV or Parquet) give ``origin, destination, departure``
+per trip, with OSM node ids and departure in seconds or ``HH:MM[:SS]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from twin.context import CityContext
+from twin.errors import TwinError
+from twin.network import RoadNetwork
+
+__all__ = ["DEPARTURE_PROFILES", "Trips", "generate_trips", "read_od_table"]
+
+DEPARTURE_PROFILES: dict[str, tuple[float, ...]] = {
+    "flat": (1.0,),
+    # a peak in the middle of the departure window, e.g. a morning rush hour
+    "peak": (1.0, 2.0, 3.0, 4.0, 3.0, 2.0, 1.0),
+}
+"""Relative departure rates over equal slices of the departure window."""
+
+
+@dataclass(frozen=True)
+class Trips:
+    """Trips by node position, sorted by departure time."""
+
+    origin: np.ndarray
+    destination: np.ndarray
+    depart_s: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.origin)
+
+    def subset(self, keep: np.ndarray) -> Trips:
+        return Trips(self.origin[keep], self.destination[keep], self.depart_s[keep])
+
+
+def _sorted(origin, destination, depart) -> Trips:
+    order = np.argsort(depart, kind="stable")
+    return Trips(
+        np.asarray(origin, dtype=np.int64)[order],
+        np.asarray(destination, dtype=np.int64)[order],
+        np.asarray(depart, dtype=np.float64)[order],
+    )
+
+
+def generate_trips(
+    context: CityContext,
+    *,
+    n_trips: int,
+    window_s: float,
+    rng: np.random.Generator,
+    profile: str | tuple[float, ...] = "flat",
+) -> Trips:
+    """Home → work trips with departures spread over ``[0, window_s)``.
+
+    Origin and destination differ for every trip (a destination equal to the origin is drawn
+    again).
+    """
+    if n_trips < 0:
+        raise TwinError(f"The number of trips must be zero or more, got {n_trips}.")
+    if not window_s > 0:
+        raise TwinError(f"The departure window must be positive, got {window_s} s.")
+    weights = DEPARTURE_PROFILES.get(profile) if isinstance(profile, str) else profile
+    if weights is None or len(weights) == 0 or min(weights) < 0 or sum(weights) <= 0:
+        raise TwinError(
+            f"Unknown departure profile {profile!r}: use one of {sorted(DEPARTURE_PROFILES)} or "
+            "a list of non-negative relative rates."
+        )
+    n_nodes = len(context.home_weight)
+    origin = rng.choice(n_nodes, size=n_trips, p=context.home_weight)
+    destination = rng.choice(n_nodes, size=n_trips, p=context.work_weight)
+    for _ in range(100):
+        same = origin == destination
+        if not same.any():
+            break
+        destination[same] = rng.choice(n_nodes, size=int(same.sum()), p=context.work_weight)
+    shares = np.asarray(weights, dtype=np.float64) / np.sum(weights)
+    slice_of_trip = rng.choice(len(shares), size=n_trips, p=shares)
+    width = window_s / len(shares)
+    depart = (slice_of_trip + rng.random(n_trips)) * width
+    keep = origin != destination
+    return _sorted(origin[keep], destination[keep], depart[keep])
+
+
+def _parse_departure(values: pd.Series, path: Path) -> np.ndarray:
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().all():
+        return numeric.to_numpy(dtype=np.float64)
+    clock = pd.to_timedelta(values.astype(str).where(numeric.isna()), errors="coerce")
+    seconds = np.where(numeric.notna(), numeric, clock.dt.total_seconds())
+    bad = np.isnan(seconds)
+    if bad.any():
+        example = values[bad].iloc[0]
+        raise TwinError(
+            f"{path.name}: {int(bad.sum())} departure times cannot be read (e.g. {example!r}): "
+            "write seconds since the start or HH:MM:SS."
+        )
+    return seconds
+
+
+def read_od_table(
+    path: str | Path, network: RoadNetwork, *, on_invalid: str = "skip"
+) -> tuple[Trips, dict[str, int]]:
+    """Trips from a CSV or Parquet table with columns ``origin, destination, departure``.
+
+    Parameters
+    ----------
+    path
+        The table; origins and destinations are OSM node ids of the network.
+    network
+        The network the ids refer to.
+    on_invalid
+        ``"skip"`` drops rows whose nodes are not in the network (counted in the report);
+        ``"error"`` refuses the table.
+
+    Returns
+    -------
+    Trips, dict
+        The trips and a report: ``rows``, ``unknown_nodes``, ``same_origin_destination``.
+    """
+    path = Path(path)
+    if on_invalid not in {"skip", "error"}:
+        raise TwinError(f"on_invalid must be 'skip' or 'error', got {on_invalid!r}.")
+    if not path.is_file():
+        raise TwinError(f"No such OD table: {path}.")
+    try:
+        table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as err:
+        raise TwinError(
+            f"Cannot read OD table {path.name}: {err}. Give a CSV or Parquet file."
+        ) from None
+    missing = {"origin", "destination", "departure"} - set(table.columns)
+    if missing:
+        raise TwinError(
+            f"OD table {path.name} lacks column(s) {sorted(missing)}: it needs origin, "
+            "destination (OSM node ids) and departure (seconds or HH:MM:SS)."
+        )
+    depart = _parse_departure(table["departure"], path)
+    if (depart < 0).any():
+        raise TwinError(f"{path.name}: departure times must not be negative.")
+    known = pd.Index(network.node_osmid)
+    origin = known.get_indexer(
+        pd.to_numeric(table["origin"], errors="coerce").fillna(-1).astype(np.int64)
+    )
+    destination = known.get_indexer(
+        pd.to_numeric(table["destination"], errors="coerce").fillna(-1).astype(np.int64)
+    )
+    unknown = (origin < 0) | (destination < 0)
+    same = ~unknown & (origin == destination)
+    report = {
+        "rows": len(table),
+        "unknown_nodes": int(unknown.sum()),
+        "same_origin_destination": int(same.sum()),
+    }
+    if unknown.any() and on_invalid == "error":
+        first = table[unknown].iloc[0]
+        raise TwinError(
+            f"{path.name}: {int(unknown.sum())} of {len(table)} rows name nodes not in the network "
+            f"(first: origin {first['origin']}, destination {first['destination']}). Use OSM node "
+            "ids of the network's nodes, or skip such rows (on_invalid='skip')."
+        )
+    keep = ~unknown & ~same
+    return _sorted(origin[keep], destination[keep], depart[keep]), report

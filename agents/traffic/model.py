@@ -1,0 +1,316 @@
+"""The traffic twin as a Mesa model: demand, routes, signals and the link engine together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from agents.traffic.agents import SignalAgent, VehicleAgent
+from agents.traffic.demand import Trips
+from agents.traffic.engine import Engine, LinkParams
+from agents.traffic.signals import SignalPlan, compile_signals, default_plans
+from twin.errors import TwinError
+from twin.kpis import edge_time_series, traffic_kpis
+from twin.network import RoadNetwork
+from twin.routing import Router
+
+__all__ = ["TrafficConfig", "TrafficModel", "TrafficResult"]
+
+
+@dataclass(frozen=True)
+class TrafficConfig:
+    """Settings of a traffic run.
+
+    Attributes
+    ----------
+    duration_s
+        Simulated time.
+    dt_s
+        Time step. Link times are exact (not rounded to steps); the step bounds how finely
+        capacity, signals and spillback are resolved.
+    reroute_share
+        Share of drivers who re-route en route on current travel times (the rest keep their
+        free-flow shortest path).
+    reroute_interval_s
+        How often current travel times are measured and route choices updated.
+    route_noise
+        Relative random perturbation of link costs at each update, which breaks ties between
+        equally good routes.
+    record_interval_s
+        Width of the per-edge time series intervals.
+    collect_interval_s
+        How often the Mesa DataCollector records network totals.
+    stuck_time_s
+        Deadlock release (see :class:`~agents.traffic.engine.Engine`); ``None`` disables it.
+    on_unreachable
+        ``"skip"`` drops trips with no route (counted in the result), ``"error"`` refuses them.
+    max_vehicle_agents
+        Runs with up to this many trips get a Mesa agent per vehicle; larger runs get agents
+        for a random sample of this size (all vehicles are simulated either way).
+    """
+
+    duration_s: float = 7200.0
+    dt_s: float = 2.0
+    reroute_share: float = 0.2
+    reroute_interval_s: float = 300.0
+    route_noise: float = 0.01
+    record_interval_s: float = 300.0
+    collect_interval_s: float = 60.0
+    stuck_time_s: float | None = 300.0
+    on_unreachable: str = "skip"
+    max_vehicle_agents: int = 20_000
+
+    def validate(self) -> None:
+        """Raise :class:`TwinError` naming the first impossible setting."""
+        checks = [
+            (self.duration_s > 0, "duration must be positive"),
+            (self.dt_s > 0, "time step must be positive"),
+            (self.dt_s <= 60, "time step must be at most 60 s"),
+            (0 <= self.reroute_share <= 1, "reroute share must be between 0 and 1"),
+            (self.reroute_interval_s > 0, "reroute interval must be positive"),
+            (self.record_interval_s >= self.dt_s, "record interval must be at least one step"),
+            (self.on_unreachable in {"skip", "error"}, "on_unreachable must be 'skip' or 'error'"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise TwinError(f"Invalid traffic settings: {message} ({self}).")
+
+
+@dataclass
+class TrafficResult:
+    """What a run produced: trips, per-edge time series, KPIs and Mesa's collected data."""
+
+    trips: pd.DataFrame
+    edge_series: pd.DataFrame
+    kpis: dict[str, Any]
+    model_data: pd.DataFrame
+    skipped_trips: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class TrafficModel(mesa.Model):
+    """Mesoscopic traffic on a road network (see :mod:`agents.traffic.engine` for the physics).
+
+    Parameters
+    ----------
+    network
+        The road network (after interventions).
+    trips
+        Background demand.
+    config
+        Run settings.
+    closed
+        Mask of closed edges: no route uses them and nothing enters them.
+    signal_plans
+        Plans by node position; default: :func:`~agents.traffic.signals.default_plans` for every
+        signalized node.
+    seed
+        Seed of every random choice (same seed, same run).
+    """
+
+    def __init__(
+        self,
+        network: RoadNetwork,
+        trips: Trips,
+        *,
+        config: TrafficConfig | None = None,
+        closed: np.ndarray | None = None,
+        signal_plans: dict[int, SignalPlan] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(rng=seed)
+        self.config = config or TrafficConfig()
+        self.config.validate()
+        self.network = network
+        self.closed = np.zeros(network.n_edges, dtype=bool) if closed is None else closed
+        self.base_cost = np.where(self.closed, np.inf, network.edge_free_flow_s)
+        self.router = Router(network, self.base_cost)
+        plans = default_plans(network) if signal_plans is None else signal_plans
+        self.engine = Engine(
+            LinkParams(
+                length_m=network.edge_length_m,
+                free_speed_mps=network.edge_speed_kph / 3.6,
+                capacity_vps=np.where(self.closed, 0.0, network.edge_capacity_vph / 3600.0),
+                storage_veh=network.edge_storage_veh,
+                from_node=network.edge_u.astype(np.int64),
+                to_node=network.edge_v.astype(np.int64),
+            ),
+            dt=self.config.dt_s,
+            signals=compile_signals(plans, network.n_edges),
+            record_interval_s=self.config.record_interval_s,
+            stuck_time_s=self.config.stuck_time_s,
+        )
+        self.engine.rng = np.random.default_rng(self.rng.integers(2**63))
+        self.signal_agents = SignalAgent.create_agents(self, len(plans), plan=list(plans.values()))
+        self._destinations = np.zeros(0, dtype=np.int64)
+        self._next_reroute = 0.0
+        self.free_flow_s = np.zeros(0)
+        self.origins = np.zeros(0, dtype=np.int64)
+        self.skipped_trips = 0
+        vehicles = self._add_trips(trips)
+        sample = vehicles
+        if len(vehicles) > self.config.max_vehicle_agents:
+            sample = np.sort(
+                self.rng.choice(vehicles, self.config.max_vehicle_agents, replace=False)
+            )
+        self.vehicle_agents = VehicleAgent.create_agents(self, len(sample), vehicle=list(sample))
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "time_s": lambda m: m.engine.time,
+                "running": lambda m: m.engine.counts()["running"],
+                "arrived": lambda m: m.engine.counts()["arrived"],
+                "waiting": lambda m: m.engine.counts()["waiting"],
+                "queued": lambda m: int(m.engine.queued().sum()),
+            }
+        )
+        self._next_collect = 0.0
+
+    # ---------------------------------------------------------------- demand
+    def _route(self, origin: np.ndarray, destination: np.ndarray, what: str):
+        routes = self.router.routes(origin, destination)
+        unreachable = ~routes.reachable
+        if unreachable.any() and self.config.on_unreachable == "error":
+            raise TwinError(
+                f"{int(unreachable.sum())} of {len(origin)} {what} have no route (closed roads "
+                "cut them off): reopen roads, or skip such trips (on_unreachable='skip')."
+            )
+        return routes, ~unreachable
+
+    def _add_trips(self, trips: Trips, *, adaptive: bool | None = None) -> np.ndarray:
+        routes, reachable = self._route(trips.origin, trips.destination, "trips")
+        self.skipped_trips += int((~reachable).sum())
+        keep = np.flatnonzero(reachable & (trips.origin != trips.destination))
+        if len(keep) == 0:
+            return np.zeros(0, dtype=np.int64)
+        lengths = np.diff(routes.offsets)[keep]
+        take = np.repeat(routes.offsets[keep], lengths) + (
+            np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        )
+        edges = routes.edges[take]
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        if adaptive is None:
+            is_adaptive = self.rng.random(len(keep)) < self.config.reroute_share
+        else:
+            is_adaptive = np.full(len(keep), adaptive)
+        destination = trips.destination[keep]
+        self._destinations = np.union1d(self._destinations, destination[is_adaptive])
+        rows = np.where(is_adaptive, np.searchsorted(self._destinations, destination), -1)
+        if is_adaptive.any():
+            self._next_reroute = self.engine.time  # the destination set changed: rebuild tables
+        ids = self.engine.add_vehicles(
+            trips.depart_s[keep], edges, offsets, choice_row=rows, destination=destination
+        )
+        self.free_flow_s = np.concatenate([self.free_flow_s, routes.cost[keep]])
+        self.origins = np.concatenate([self.origins, trips.origin[keep]])
+        return ids
+
+    def inject_vehicles(
+        self,
+        origin: np.ndarray,
+        destination: np.ndarray,
+        depart_s: np.ndarray,
+        *,
+        kind: str = "truck",
+    ) -> list[VehicleAgent]:
+        """Add vehicles (e.g. waste trucks) that follow shortest routes without re-routing."""
+        trips = Trips(
+            np.asarray(origin, dtype=np.int64),
+            np.asarray(destination, dtype=np.int64),
+            np.asarray(depart_s, dtype=np.float64),
+        )
+        ids = self._add_trips(trips, adaptive=False)
+        return list(VehicleAgent.create_agents(self, len(ids), vehicle=list(ids), kind=kind))
+
+    def signals_changed(self) -> None:
+        """Recompile signal timing after an agent's plan changed."""
+        plans = {agent.node: agent.plan for agent in self.signal_agents}
+        self.engine.signals = compile_signals(plans, self.network.n_edges)
+
+    # ---------------------------------------------------------------- running
+    def _update_route_choice(self) -> None:
+        costs = self.engine.link_travel_times()
+        if len(self._destinations) == 0:
+            return
+        noisy = costs * (1 + self.config.route_noise * self.rng.random(len(costs)))
+        next_edge, cost_to_go = Router(self.network, noisy).next_hops(self._destinations)
+        self.engine.push_choice_table(next_edge, cost_to_go, noisy)
+
+    def step(self) -> None:
+        """Advance by one time step."""
+        engine = self.engine
+        if engine.time >= self._next_reroute - 1e-9:
+            self._update_route_choice()
+            self._next_reroute = engine.time + self.config.reroute_interval_s
+        if engine.time >= self._next_collect - 1e-9:
+            self.datacollector.collect(self)
+            self._next_collect += self.config.collect_interval_s
+        engine.step()
+
+    def run(self, *, on_progress: Callable[[float], None] | None = None) -> TrafficResult:
+        """Run to the configured duration and return the result."""
+        steps = int(np.ceil(self.config.duration_s / self.config.dt_s - 1e-9))
+        report_every = max(1, steps // 100)
+        for i in range(steps):
+            self.step()
+            if on_progress and (i % report_every == 0 or i == steps - 1):
+                on_progress((i + 1) / steps)
+        return self.result()
+
+    # ---------------------------------------------------------------- results
+    def trips_frame(self) -> pd.DataFrame:
+        """One row per simulated vehicle."""
+        engine, nodes = self.engine, self.network.node_osmid
+        status = np.array(["planned", "running", "arrived"])[engine.state]
+        status[(engine.state == 0) & (engine.depart < engine.time)] = "waiting"
+        return pd.DataFrame(
+            {
+                "vehicle": np.arange(engine.n_vehicles),
+                "origin": nodes[self.origins],
+                "destination": nodes[engine.destination],
+                "depart_s": engine.depart,
+                "start_s": engine.start,
+                "arrive_s": engine.arrive,
+                "travel_time_s": engine.arrive - engine.depart,
+                "free_flow_s": self.free_flow_s,
+                "distance_m": engine.distance,
+                "status": status,
+            }
+        )
+
+    def result(self) -> TrafficResult:
+        """Trips, per-edge series and KPIs of the run so far."""
+        engine, network = self.engine, self.network
+        engine.flush_interval()
+        raw = engine.interval_series()
+        series = edge_time_series(
+            exits=raw["exits"],
+            time_on_link_s=raw["time_on_link_s"],
+            occupancy=raw["occupancy"],
+            queued=raw["queued"],
+            length_m=network.edge_length_m,
+            free_speed_kph=network.edge_speed_kph,
+            interval_s=self.config.record_interval_s,
+        )
+        trips = self.trips_frame()
+        kpis = traffic_kpis(
+            trips,
+            series,
+            length_m=network.edge_length_m,
+            capacity_vph=network.edge_capacity_vph,
+            free_speed_kph=network.edge_speed_kph,
+            interval_s=self.config.record_interval_s,
+        )
+        kpis["trips_skipped_unroutable"] = self.skipped_trips
+        kpis["simulated_s"] = engine.time
+        return TrafficResult(
+            trips=trips,
+            edge_series=series,
+            kpis=kpis,
+            model_data=self.datacollector.get_model_vars_dataframe(),
+            skipped_trips=self.skipped_trips,
+        )
