@@ -173,6 +173,102 @@ def city_fetch(
     stderr.print(f"Saved {escape(str(path))}. Load it with: twin city info {escape(str(path))}")
 
 
+@app.command("traffic")
+def traffic_command(
+    city: CityArgument = None,
+    trips: Annotated[
+        int | None, typer.Option("--trips", help="Generated home → work trips.")
+    ] = None,
+    duration: Annotated[str, typer.Option(help="Simulated time, e.g. 2h, 90min, 5400.")] = "2h",
+    window: Annotated[
+        str | None,
+        typer.Option(help="Departures spread over this span (default: half the duration)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of demand and all random choices.")] = 0,
+    dt: Annotated[float, typer.Option("--dt", help="Time step, seconds.")] = 2.0,
+    reroute_share: Annotated[
+        float, typer.Option(help="Share of drivers re-routing en route on current travel times.")
+    ] = 0.2,
+    od: Annotated[
+        Path | None,
+        typer.Option("--od", help="OD table (CSV/Parquet): origin, destination, departure."),
+    ] = None,
+    on_invalid: Annotated[
+        str, typer.Option(help="OD rows with unknown nodes, unroutable trips: skip or error.")
+    ] = "skip",
+    close: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--close", help="Close an edge 'u-v' (OSM node ids) or a way 'way:ID'; repeatable."
+        ),
+    ] = None,
+    demand_scale: Annotated[float, typer.Option(help="Multiply demand by this factor.")] = 1.0,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write results (Parquet) into this folder.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Simulate a city's traffic and print its KPIs."""
+    from twin.api import run_traffic
+    from twin.interventions import CloseEdge, ScaleDemand
+
+    interventions: list[object] = [
+        CloseEdge(way=int(ref[4:])) if ref.startswith("way:") else CloseEdge(edge=ref)
+        for ref in close or []
+        if not ref.startswith("way:") or ref[4:].isdigit()
+    ]
+    bad = [ref for ref in close or [] if ref.startswith("way:") and not ref[4:].isdigit()]
+    if bad:
+        raise typer.BadParameter(
+            f"'{bad[0]}': a way is written way:<OSM way id>", param_hint="--close"
+        )
+    if demand_scale != 1.0:
+        interventions.append(ScaleDemand(demand_scale))
+    if out is not None and out.exists() and any(out.iterdir()) and not overwrite:
+        raise typer.BadParameter(
+            f"{out} exists and is not empty (use --overwrite)", param_hint="--out"
+        )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+        disable=not stderr.is_terminal,
+    ) as progress:
+        task = progress.add_task("Simulating traffic", total=1.0)
+        run = run_traffic(
+            city,
+            trips=trips,
+            od_table=od,
+            duration=duration,
+            window=window,
+            seed=seed,
+            dt_s=dt,
+            reroute_share=reroute_share,
+            interventions=interventions,
+            on_invalid=on_invalid,
+            on_progress=lambda fraction: progress.update(task, completed=fraction),
+        )
+    if out is not None:
+        run.write(out, overwrite=overwrite)
+    if as_json:
+        _print_json(
+            {"city": run.city.name, "seed": seed, **run.kpis, **({"out": str(out)} if out else {})}
+        )
+        return
+    table = Table("KPI", "value")
+    for key, value in run.kpis.items():
+        if isinstance(value, dict):
+            continue
+        table.add_row(key, f"{value:,.3f}" if isinstance(value, float) else str(value))
+    stdout.print(table)
+    if out is not None:
+        stderr.print(f"Results written to {escape(str(out))}")
+
+
 def main() -> None:
     """Entry point of the ``twin`` console script."""
     try:

@@ -8,7 +8,9 @@ from twin.errors import TwinError
 
 __all__ = ["parse_duration"]
 
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(h|hr|hours?|m|min|minutes?|s|sec|seconds?)", re.IGNORECASE)
+_PART = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(hours?|hr|h|minutes?|min|m|seconds?|sec|s)(?=[\d\s]|$)", re.IGNORECASE
+)
 _SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
 
 

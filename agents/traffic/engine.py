@@ -32,6 +32,9 @@ __all__ = ["ARRIVED", "PLANNED", "RUNNING", "Engine", "LinkParams", "Signals"]
 PLANNED, RUNNING, ARRIVED = 0, 1, 2
 """Vehicle states. A planned vehicle whose departure time has passed waits at its origin."""
 
+MAX_HOPS_PER_STEP = 8
+"""Links a vehicle may cross within one step (links shorter than a step's travel)."""
+
 MIN_SPEED_FRACTION = 0.01
 """Floor of the speed used to price a jammed link for route choice, as a share of free speed."""
 
@@ -160,8 +163,9 @@ class Engine:
         self.occupancy = np.zeros(n, dtype=np.int64)
         self.entered = np.zeros(n, dtype=np.int64)  # cumulative entries N_in
         self.exited = np.zeros(n, dtype=np.int64)  # cumulative exits N_out
-        self.out_budget = np.zeros(n)
-        self.in_budget = np.zeros(n)
+        # links start rested: a full step's capacity plus the one vehicle an idle link saves up
+        self.out_budget = self.capacity_per_step + 1.0
+        self.in_budget = self.capacity_per_step + 1.0
         self.traverse_s = links.length_m / links.free_speed_mps
         self.wave_speed = links.backward_wave_mps
         self.wave_lag = np.ceil(links.length_m / self.wave_speed / self.dt).astype(np.int64)
@@ -410,16 +414,20 @@ class Engine:
         receiving[links.capacity_vps <= 0] = 0
         receiving = np.maximum(receiving, 0)
 
-        self._move_between_links(t, receiving)
+        # a vehicle may cross several links shorter than one step within the step
+        for _ in range(MAX_HOPS_PER_STEP):
+            if not self._move_between_links(t, receiving):
+                break
         self._enter_from_origins(t, receiving)
         self._record()
         self.step_index += 1
 
-    def _move_between_links(self, t: float, receiving: np.ndarray) -> None:
+    def _move_between_links(self, t: float, receiving: np.ndarray) -> bool:
+        """Move every vehicle that can leave its link; True if one can move again this step."""
         tries = np.minimum(self.occupancy, np.floor(self.out_budget).astype(np.int64))
         busy = np.flatnonzero(tries > 0)
         if len(busy) == 0:
-            return
+            return False
         counts = tries[busy]
         link = np.repeat(busy, counts)
         rank = _group_ranks(link)
@@ -466,7 +474,7 @@ class Engine:
                 self._force_stuck(t, movers, rank, vehicle, target, accepted)
         moving = _prefix_true(accepted, link)
         if not moving.any():
-            return
+            return False
         link, vehicle, target = link[moving], vehicle[moving], target[moving]
         finishing = finishing[moving]
 
@@ -496,6 +504,7 @@ class Engine:
         self._place(vehicle[onward], target[onward], leave_time[onward])
         self.route_ptr[vehicle[onward]] += 1
         receiving -= np.bincount(target[onward], minlength=self.n_links)
+        return bool(np.any(self.ready[vehicle[onward]] <= t + 1e-9))
 
     def _force_stuck(self, t, movers, rank, vehicle, target, accepted) -> None:
         """Let link leaders held for the stuck time into full links, while ring slack remains."""

@@ -68,17 +68,36 @@ class TrafficConfig:
     def validate(self) -> None:
         """Raise :class:`TwinError` naming the first impossible setting."""
         checks = [
-            (self.duration_s > 0, "duration must be positive"),
-            (self.dt_s > 0, "time step must be positive"),
-            (self.dt_s <= 60, "time step must be at most 60 s"),
-            (0 <= self.reroute_share <= 1, "reroute share must be between 0 and 1"),
-            (self.reroute_interval_s > 0, "reroute interval must be positive"),
-            (self.record_interval_s >= self.dt_s, "record interval must be at least one step"),
-            (self.on_unreachable in {"skip", "error"}, "on_unreachable must be 'skip' or 'error'"),
+            (self.duration_s > 0, "duration_s", self.duration_s, "must be positive"),
+            (0 < self.dt_s <= 60, "dt_s", self.dt_s, "must be in (0, 60] seconds"),
+            (
+                0 <= self.reroute_share <= 1,
+                "reroute_share",
+                self.reroute_share,
+                "must be in [0, 1]",
+            ),
+            (
+                self.reroute_interval_s > 0,
+                "reroute_interval_s",
+                self.reroute_interval_s,
+                "must be positive",
+            ),
+            (
+                self.record_interval_s >= self.dt_s,
+                "record_interval_s",
+                self.record_interval_s,
+                "must be at least one time step",
+            ),
+            (
+                self.on_unreachable in {"skip", "error"},
+                "on_unreachable",
+                self.on_unreachable,
+                "must be 'skip' or 'error'",
+            ),
         ]
-        for ok, message in checks:
+        for ok, name, value, rule in checks:
             if not ok:
-                raise TwinError(f"Invalid traffic settings: {message} ({self}).")
+                raise TwinError(f"Invalid traffic setting {name}={value!r}: it {rule}.")
 
 
 @dataclass

@@ -1,0 +1,145 @@
+"""The link engine against queueing theory, conservation and its own stated rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.traffic.engine import ARRIVED, PLANNED, RUNNING, Engine, LinkParams, Signals
+from twin.synthetic import corridor_network, network_from_links
+
+
+def _links(network) -> LinkParams:
+    return LinkParams(
+        length_m=network.edge_length_m,
+        free_speed_mps=network.edge_speed_kph / 3.6,
+        capacity_vps=network.edge_capacity_vph / 3600.0,
+        storage_veh=network.edge_storage_veh,
+        from_node=network.edge_u.astype(np.int64),
+        to_node=network.edge_v.astype(np.int64),
+    )
+
+
+def _corridor_run(network, n, rate, *, dt, signals=None, stuck=300.0, until=None):
+    engine = Engine(_links(network), dt=dt, signals=signals, stuck_time_s=stuck)
+    route = np.arange(network.n_edges - 1)  # the corridor, not the return link
+    engine.add_vehicles(np.arange(n) / rate, np.tile(route, n), np.arange(n + 1) * len(route))
+    limit = until if until is not None else 1e6
+    while engine.counts()["arrived"] < n and engine.time < limit:
+        engine.step()
+    return engine
+
+
+@pytest.mark.parametrize("dt", [1.0, 2.0, 5.0])
+def test_bottleneck_delay_matches_deterministic_queue(dt):
+    """Arrivals at λ = 0.8 veh/s for 30 min into a 0.5 veh/s bottleneck.
+
+    Deterministic queueing: total delay = ½ (λ − μ) T · λT/μ = 777,600 vehicle-seconds.
+    """
+    lam, mu, horizon = 0.8, 0.5, 1800.0
+    network = corridor_network(
+        [500, 500, 500], capacity_vph=[3600, mu * 3600, 3600], storage_veh=[1e5, 1e5, 1e5]
+    )
+    n = int(lam * horizon)
+    engine = _corridor_run(network, n, lam, dt=dt)
+    free_flow = network.edge_free_flow_s[:3].sum()
+    delay = (engine.arrive - engine.depart - free_flow).sum()
+    expected = 0.5 * (lam - mu) * horizon * (lam * horizon / mu)
+    assert delay == pytest.approx(expected, rel=0.05)
+    # the queue discharges at capacity: vehicles leave the bottleneck 1/μ apart
+    departures = np.sort(engine.arrive)
+    gaps = np.diff(departures[n // 4 : 3 * n // 4])
+    assert gaps.mean() == pytest.approx(1 / mu, rel=0.02)
+
+
+def test_free_flow_trip_time_is_exact_at_low_demand():
+    network = corridor_network([333.0, 71.0, 1250.0], capacity_vph=1800)
+    engine = _corridor_run(network, 20, 0.01, dt=5.0)
+    travel = engine.arrive - engine.depart
+    np.testing.assert_allclose(travel, network.edge_free_flow_s[:3].sum(), atol=1e-9)
+
+
+def _ring_engine(stuck):
+    """Four one-way links around a block; every driver goes three quarters of the way round.
+
+    Once each link is full of drivers waiting for the next one, no one can move: the textbook
+    gridlock of a spatial queue.
+    """
+    square = np.array([(0, 0), (100, 0), (100, 100), (0, 100)], dtype=float)
+    network = network_from_links(
+        square, [(0, 1), (1, 2), (2, 3), (3, 0)], speed_kph=36, capacity_vph=3600, storage_veh=10
+    )
+    engine = Engine(_links(network), dt=1.0, stuck_time_s=stuck)
+    n = 400
+    start = np.arange(n) % 4
+    edges = ((start[:, None] + np.arange(3)[None, :]) % 4).ravel()
+    engine.add_vehicles(np.zeros(n), edges, np.arange(n + 1) * 3)  # everyone leaves at once
+    return engine, network, n
+
+
+def test_conservation_under_gridlock():
+    engine, network, n = _ring_engine(stuck=None)
+    for _ in range(1200):
+        engine.step()
+        states = np.bincount(engine.state, minlength=3)
+        assert states.sum() == n
+        running = np.flatnonzero(engine.state == RUNNING)
+        # every running vehicle sits on exactly one link, and each link holds what it counts
+        np.testing.assert_array_equal(
+            np.bincount(engine.link[running], minlength=network.n_edges), engine.occupancy
+        )
+        np.testing.assert_array_equal(engine.entered - engine.exited, engine.occupancy)
+        assert np.all(engine.occupancy <= 10)
+        assert np.all(engine.link[engine.state != RUNNING] == -1)
+    counts = engine.counts()
+    assert np.all(engine.occupancy == 10), "the ring should be gridlocked"
+    assert counts["running"] == 40 and counts["waiting"] == n - 40 and counts["arrived"] == 0
+    assert states[PLANNED] + states[ARRIVED] + states[RUNNING] == n
+
+
+def test_stuck_release_clears_gridlock():
+    engine, _, n = _ring_engine(stuck=60.0)
+    while engine.counts()["arrived"] < n and engine.time < 20_000:
+        engine.step()
+    assert engine.counts()["arrived"] == n
+
+
+def test_spillback_full_link_stops_its_upstream():
+    """A link that never discharges fills to its storage, then its upstream link stops."""
+    network = corridor_network([150, 150, 150], capacity_vph=1800, storage_veh=[20, 20, 20])
+    never_green = Signals(
+        cycle_s=np.array([0, 0, 60.0, 0]),
+        offset_s=np.zeros(4),
+        green_start_s=np.zeros(4),
+        green_end_s=np.zeros(4),
+    )
+    engine = _corridor_run(network, 100, 0.5, dt=1.0, signals=never_green, stuck=None, until=900)
+    assert engine.occupancy[2] == 20  # the blocked link is full
+    assert engine.occupancy[1] == 20  # its upstream link filled behind it
+    assert engine.exited[1] == 20  # and passed on no more than the blocked link could take
+    assert engine.occupancy[0] == 20 and engine.counts()["waiting"] == 100 - 60
+
+
+def test_signal_throughput_follows_green_share():
+    """A saturated approach passes capacity × green / cycle (the HCM's signalized capacity)."""
+    capacity, cycle, green = 1800.0, 90.0, 36.0
+    network = corridor_network([200, 200], capacity_vph=[capacity, 3600], storage_veh=[1e5, 1e5])
+    signals = Signals(
+        cycle_s=np.array([cycle, 0, 0]),
+        offset_s=np.zeros(3),
+        green_start_s=np.zeros(3),
+        green_end_s=np.array([green, 0, 0]),
+    )
+    engine = _corridor_run(network, 3000, 1.0, dt=1.0, signals=signals, until=1800)
+    passed = engine.exited[0]
+    expected = capacity / 3600 * green / cycle * 1800
+    assert passed == pytest.approx(expected, rel=0.05)
+
+
+def test_bad_routes_are_refused():
+    network = corridor_network([100, 100])
+    engine = Engine(_links(network))
+    with pytest.raises(ValueError, match="at least one link"):
+        engine.add_vehicles(np.array([0.0]), np.zeros(0, dtype=int), np.array([0, 0]))
+    with pytest.raises(ValueError, match="time step"):
+        Engine(_links(network), dt=0)

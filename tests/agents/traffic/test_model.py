@@ -1,0 +1,227 @@
+"""TrafficModel on real cities: free flow, determinism, Mesa agents, interventions, demand."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+
+from agents.traffic.agents import SignalAgent, VehicleAgent
+from agents.traffic.demand import Trips, generate_trips, read_od_table
+from agents.traffic.model import TrafficConfig, TrafficModel
+from agents.traffic.signals import default_plans
+from twin.errors import TwinError
+from twin.interventions import ChangeEdge, CloseEdge, apply_to_network
+
+
+def _spaced_trips(network, n, gap_s, seed=0) -> Trips:
+    rng = np.random.default_rng(seed)
+    origin = rng.integers(0, network.n_nodes, n)
+    destination = (origin + 1 + rng.integers(0, network.n_nodes - 1, n)) % network.n_nodes
+    return Trips(origin, destination, np.arange(n) * gap_s)
+
+
+def test_free_flow_travel_times_equal_shortest_paths(helsinki):
+    """One car every five minutes, no signals: each trip takes its free-flow shortest-path time."""
+    network = helsinki.network
+    trips = _spaced_trips(network, 24, 300.0)
+    config = TrafficConfig(duration_s=24 * 300 + 1800, dt_s=2.0, reroute_share=0.0)
+    result = TrafficModel(network, trips, config=config, signal_plans={}, seed=1).run()
+    table = result.trips
+    assert (table["status"] == "arrived").all()
+    graph = network.to_networkx()
+    for row in table.itertuples():
+        reference = nx.shortest_path_length(
+            graph, row.origin, row.destination, weight="free_flow_s"
+        )
+        assert row.travel_time_s == pytest.approx(reference, abs=1e-6)
+
+
+def test_same_seed_same_kpis(helsinki):
+    def run(seed):
+        trips = generate_trips(
+            helsinki.context, n_trips=800, window_s=1800, rng=np.random.default_rng(seed)
+        )
+        config = TrafficConfig(duration_s=3600, reroute_share=0.5)
+        return TrafficModel(helsinki.network, trips, config=config, seed=seed).run().kpis
+
+    first, again, other = run(3), run(3), run(4)
+    assert first == again
+    assert first != other
+
+
+def test_default_signal_plans(helsinki):
+    network = helsinki.network
+    plans = default_plans(network)
+    assert set(plans) == set(np.flatnonzero(network.node_signalized))
+    for plan in plans.values():
+        assert plan.cycle_s == pytest.approx(90.0)
+        approaches = [e for phase in plan.phases for e in phase.approaches]
+        assert sorted(approaches) == sorted(network.in_edges_of(plan.node).tolist())
+        assert all(network.edge_v[e] == plan.node for e in approaches)
+        assert len(approaches) == len(set(approaches))  # each approach in one phase
+        assert sum(p.green_s for p in plan.phases) < plan.cycle_s  # lost time is not green
+
+
+def test_mesa_agents_and_data_collection(helsinki):
+    trips = generate_trips(
+        helsinki.context, n_trips=300, window_s=900, rng=np.random.default_rng(0)
+    )
+    model = TrafficModel(helsinki.network, trips, config=TrafficConfig(duration_s=1800), seed=0)
+    result = model.run()
+    vehicles = model.agents_by_type[VehicleAgent]
+    signals = model.agents_by_type[SignalAgent]
+    assert (
+        len(vehicles) == len(result.trips)
+        and len(signals) == helsinki.network.node_signalized.sum()
+    )
+    for agent in list(vehicles)[:50]:
+        row = result.trips.iloc[agent.vehicle]
+        if agent.state == "arrived":
+            assert agent.travel_time_s == pytest.approx(row["travel_time_s"])
+            assert agent.distance_m == pytest.approx(row["distance_m"])
+    data = result.model_data
+    assert len(data) == 30 and (data["arrived"].diff().dropna() >= 0).all()
+    # conservation in Mesa's own records: every vehicle is counted exactly once
+    assert (data["running"] + data["arrived"] + data["waiting"] <= len(trips)).all()
+
+
+def test_retimed_signal_changes_throughput(helsinki):
+    network = helsinki.network
+    trips = generate_trips(
+        helsinki.context, n_trips=1500, window_s=1800, rng=np.random.default_rng(1)
+    )
+    base = TrafficModel(network, trips, config=TrafficConfig(duration_s=2400), seed=1)
+    busiest = max(base.signal_agents, key=lambda agent: len(network.in_edges_of(agent.node)))
+    quick = TrafficModel(network, trips, config=TrafficConfig(duration_s=2400), seed=1)
+    agent = next(a for a in quick.signal_agents if a.node == busiest.node)
+    agent.set_plan(agent.plan.with_splits([5.0] * len(agent.plan.phases)))
+    assert agent.plan.cycle_s < busiest.plan.cycle_s
+    assert base.run().kpis != quick.run().kpis
+
+
+def test_closing_a_street_reroutes_and_changes_kpis(helsinki):
+    network = helsinki.network
+    trips = generate_trips(
+        helsinki.context, n_trips=600, window_s=1800, rng=np.random.default_rng(2)
+    )
+    base = TrafficModel(network, trips, config=TrafficConfig(duration_s=3600), seed=2).run()
+    used = np.bincount(
+        np.concatenate(
+            [
+                TrafficModel(network, trips, seed=2)
+                .router.routes(trips.origin, trips.destination)
+                .edges
+            ]
+        ),
+        minlength=network.n_edges,
+    )
+    busiest = int(used.argmax())
+    u, v = network.node_osmid[network.edge_u[busiest]], network.node_osmid[network.edge_v[busiest]]
+    edge_id = f"{u}-{v}"
+    changed, closed = apply_to_network(network, [CloseEdge(edge=edge_id)])
+    assert closed.sum() == 1 and closed[busiest]
+    model = TrafficModel(
+        changed, trips, config=TrafficConfig(duration_s=3600), closed=closed, seed=2
+    )
+    result = model.run()
+    assert model.engine.exited[busiest] == 0  # nobody drives the closed street
+    assert result.kpis["vehicle_km"] != base.kpis["vehicle_km"]
+
+
+def test_change_edge_lanes_scales_capacity(helsinki):
+    network = helsinki.network
+    way = int(network.edge_osmid[0])
+    changed, _ = apply_to_network(network, [ChangeEdge(way=way, lanes=3, speed_kph=20)])
+    on_way = network.edge_osmid == way
+    np.testing.assert_allclose(
+        changed.edge_capacity_vph[on_way],
+        network.edge_capacity_vph[on_way] * 3 / network.edge_lanes[on_way],
+    )
+    np.testing.assert_allclose(changed.edge_speed_kph[on_way], 20)
+    np.testing.assert_array_equal(
+        changed.edge_capacity_vph[~on_way], network.edge_capacity_vph[~on_way]
+    )
+
+
+@pytest.mark.parametrize(
+    ("intervention", "message"),
+    [
+        (CloseEdge(edge="1-2"), "not in this city's network"),
+        (CloseEdge(edge="abc"), "Cannot read edge id"),
+        (CloseEdge(way=1), "not part of this city's drivable network"),
+        (CloseEdge(), "exactly one"),
+        (ChangeEdge(way=None, edge=None, lanes=2), "exactly one"),
+    ],
+)
+def test_bad_interventions_name_the_problem(helsinki, intervention, message):
+    with pytest.raises(TwinError, match=message):
+        apply_to_network(helsinki.network, [intervention])
+
+
+def test_injected_trucks_travel_with_traffic(helsinki):
+    network = helsinki.network
+    trips = generate_trips(
+        helsinki.context, n_trips=200, window_s=600, rng=np.random.default_rng(5)
+    )
+    model = TrafficModel(network, trips, config=TrafficConfig(duration_s=1800), seed=5)
+    trucks = model.inject_vehicles(np.array([0, 1]), np.array([5, 9]), np.array([60.0, 120.0]))
+    model.run()
+    assert [t.kind for t in trucks] == ["truck", "truck"]
+    assert all(t.state == "arrived" and t.travel_time_s > 0 for t in trucks)
+
+
+def test_od_table(helsinki, tmp_path):
+    network = helsinki.network
+    ids = network.node_osmid
+    table = pd.DataFrame(
+        {
+            "origin": [ids[0], ids[1], 12345, ids[2]],
+            "destination": [ids[5], ids[6], ids[7], ids[2]],
+            "departure": ["00:01:00", "120", "0", "30"],
+        }
+    )
+    path = tmp_path / "od.csv"
+    table.to_csv(path, index=False)
+    trips, report = read_od_table(path, network)
+    assert report == {"rows": 4, "unknown_nodes": 1, "same_origin_destination": 1}
+    np.testing.assert_allclose(trips.depart_s, [60.0, 120.0])
+    with pytest.raises(TwinError, match="name nodes not in the network"):
+        read_od_table(path, network, on_invalid="error")
+    (tmp_path / "bad.csv").write_text("origin,destination\n1,2\n")
+    with pytest.raises(TwinError, match="lacks column"):
+        read_od_table(tmp_path / "bad.csv", network)
+
+
+def test_unreachable_trips_are_skipped_or_refused(helsinki):
+    network = helsinki.network
+    closed = np.zeros(network.n_edges, dtype=bool)
+    closed[network.out_edges(0)] = True  # node 0 cannot be left
+    trips = Trips(np.array([0, 1]), np.array([3, 4]), np.array([0.0, 0.0]))
+    model = TrafficModel(
+        network, trips, config=TrafficConfig(duration_s=600), closed=closed, seed=0
+    )
+    assert model.skipped_trips == 1 and model.engine.n_vehicles == 1
+    with pytest.raises(TwinError, match="have no route"):
+        TrafficModel(
+            network,
+            trips,
+            config=TrafficConfig(duration_s=600, on_unreachable="error"),
+            closed=closed,
+        )
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        (TrafficConfig(dt_s=0), "dt_s"),
+        (TrafficConfig(duration_s=-1), "duration_s"),
+        (TrafficConfig(reroute_share=2), "reroute_share"),
+    ],
+)
+def test_impossible_settings(helsinki, config, field):
+    with pytest.raises(TwinError, match=field):
+        TrafficModel(
+            helsinki.network, Trips(np.zeros(0, int), np.zeros(0, int), np.zeros(0)), config=config
+        )

@@ -1,0 +1,96 @@
+"""`twin traffic` and the Python API: KPIs as JSON, results written atomically, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+
+from twin.api import run_traffic
+
+TWIN = [sys.executable, "-c", "from twin.cli import main; main()"]
+
+
+def _twin(*args, cwd=None):
+    return subprocess.run([*TWIN, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def test_json_and_outputs(tmp_path):
+    out = tmp_path / "run"
+    result = _twin(
+        "traffic",
+        "helsinki",
+        "--trips",
+        "400",
+        "--duration",
+        "30min",
+        "--seed",
+        "7",
+        "--json",
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.strip().splitlines()) == 1
+    kpis = json.loads(result.stdout)
+    assert kpis["trips"] == 400 and kpis["trips_completed"] + kpis["trips_unfinished"] == 400
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [
+            "kpis.json",
+            "kpis.parquet",
+            "trips.parquet",
+            "edge_timeseries.parquet",
+            "edges.parquet",
+            "model_data.parquet",
+            "run.json",
+        ]
+    )
+    trips = pd.read_parquet(out / "trips.parquet")
+    assert len(trips) == 400 and (trips["status"] == "arrived").sum() == kpis["trips_completed"]
+    edges = gpd.read_parquet(out / "edges.parquet")
+    assert edges.crs is not None and "mean_speed_kph" in edges
+    run = json.loads((out / "run.json").read_text())
+    assert run["seed"] == 7 and run["city_sha256"]
+    # vehicle-km from the trips equals the KPI (each completed link counted once)
+    assert trips["distance_m"].sum() / 1000 == pytest.approx(kpis["vehicle_km"], rel=1e-9)
+
+
+def test_same_seed_reproduces(helsinki):
+    first = run_traffic(helsinki, trips=300, duration="20min", seed=11).kpis
+    again = run_traffic(helsinki, trips=300, duration="20min", seed=11).kpis
+    assert first == again
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--trips", "-3"], "zero or more"),
+        (["--trips", "10", "--duration", "two hours"], "Cannot read duration"),
+        (["--trips", "10", "--duration", "0"], "must be positive"),
+        (["--trips", "10", "--dt", "0"], "dt_s"),
+        (["--trips", "10", "--close", "1-2"], "not in this city's network"),
+        (["--trips", "10", "--close", "way:abc"], "way:"),
+        (["--trips", "10", "--demand-scale", "-1"], "must not be negative"),
+        ([], "number of trips"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, words):
+    out = tmp_path / "out"
+    result = _twin("traffic", "helsinki", *args, "--out", str(out))
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert words in result.stderr
+    assert not out.exists() and os.listdir(tmp_path) == []
+
+
+def test_existing_output_is_not_overwritten(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    result = _twin("traffic", "helsinki", "--trips", "10", "--duration", "5min", "--out", str(out))
+    assert result.returncode != 0 and (out / "keep.txt").read_text() == "mine"
