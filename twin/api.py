@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 
 from agents.traffic.demand import generate_trips, read_od_table
@@ -19,7 +20,7 @@ from twin import __version__
 from twin.city import City, load_city
 from twin.errors import TwinError
 from twin.interventions import ScaleDemand, apply_to_network
-from twin.results_io import write_traffic_result
+from twin.results_io import edge_summary, write_traffic_result
 from twin.units import parse_duration
 
 __all__ = ["TrafficRun", "run_traffic"]
@@ -38,6 +39,11 @@ class TrafficRun:
     @property
     def kpis(self) -> dict[str, Any]:
         return self.result.kpis
+
+    def edges(self) -> gpd.GeoDataFrame:
+        """The road network's edges with per-edge traffic summaries, for maps."""
+        _, edges = self.city.network.to_geodataframes()
+        return edges.join(edge_summary(self.city.network, self.result.edge_series))
 
     def run_info(self) -> dict[str, Any]:
         """Version, city hash, seed and settings: what reproduces the run."""

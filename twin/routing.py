@@ -135,7 +135,7 @@ class Router:
         if origins.shape != destinations.shape or origins.ndim != 1:
             raise ValueError("origins and destinations must be 1-D arrays of equal length")
         n_trips = len(origins)
-        hop_edges: list[np.ndarray] = []  # edges of every trip, last hop first, one array per hop
+        hop_edges: list[np.ndarray] = []  # edges of the trips still unwinding, one array per hop
         hop_trips: list[np.ndarray] = []
         cost = np.full(n_trips, np.inf)
         unique_origins, trip_origin = np.unique(origins, return_inverse=True)
@@ -169,16 +169,16 @@ class Router:
     @staticmethod
     def _assemble(n_trips, cost, hop_edges, hop_trips) -> Routes:
         reachable = np.isfinite(cost)
-        if hop_edges:
-            edges = np.concatenate(hop_edges)
-            trips = np.concatenate(hop_trips)
-            hop = np.concatenate([np.full(len(t), i) for i, t in enumerate(hop_trips)])
-            # hops were collected from the destination backwards: sort by trip, then hop descending
-            order = np.lexsort((-hop, trips))
-            edges, trips = edges[order], trips[order]
-        else:
-            edges = np.zeros(0, dtype=np.int64)
-            trips = np.zeros(0, dtype=np.int64)
+        lengths = np.zeros(n_trips, dtype=np.int64)
+        for trips in hop_trips:
+            lengths[trips] += 1
         offsets = np.zeros(n_trips + 1, dtype=np.int64)
-        np.cumsum(np.bincount(trips, minlength=n_trips), out=offsets[1:])
+        np.cumsum(lengths, out=offsets[1:])
+        edges = np.empty(offsets[-1], dtype=np.int64)
+        # hop k of a trip, counted back from its destination, is its (length - 1 - k)-th edge;
+        # hops were collected batch by batch, so k restarts with every origin batch
+        hops_done = np.zeros(n_trips, dtype=np.int64)
+        for trips, hop in zip(hop_trips, hop_edges, strict=True):
+            edges[offsets[trips] + lengths[trips] - 1 - hops_done[trips]] = hop
+            hops_done[trips] += 1
         return Routes(edges=edges, offsets=offsets, cost=cost, reachable=reachable)

@@ -64,6 +64,12 @@ def test_same_seed_reproduces(helsinki):
     first = run_traffic(helsinki, trips=300, duration="20min", seed=11).kpis
     again = run_traffic(helsinki, trips=300, duration="20min", seed=11).kpis
     assert first == again
+    run = run_traffic(helsinki, trips=300, duration="20min", seed=11)
+    edges = run.edges()
+    assert len(edges) == helsinki.network.n_edges and edges.crs == helsinki.network.crs
+    # no one drives faster than the limit: space-mean speeds stay at or below it
+    assert (edges["mean_speed_kph"] <= edges["speed_kph"] + 1e-6).all()
+    assert (edges["mean_flow_vph"] > 0).any()
 
 
 @pytest.mark.parametrize(
