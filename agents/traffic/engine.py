@@ -197,8 +197,6 @@ class Engine:
         )
         self.out_indptr = np.concatenate([[0], np.cumsum(self.out_degree)]).astype(np.int64)
         self.rng = np.random.default_rng(0)
-        self._epoch_exits = np.zeros(n)
-        self._epoch_time = np.zeros(n)
         # records
         self.record_interval_s = float(record_interval_s)
         self._interval_exits: list[np.ndarray] = []
@@ -338,24 +336,22 @@ class Engine:
         return best
 
     def link_travel_times(self) -> np.ndarray:
-        """Current travel time of every link, seconds, for route choice; resets the estimate.
+        """Instantaneous travel time of every link, seconds, for route choice.
 
-        The larger of the mean time on the link of the vehicles that left it since the last call
-        and the instantaneous time at the speed the fundamental diagram gives for the link's
-        current density (which grows without bound as the link jams). Closed links: ``inf``.
+        Length over the mean speed of the vehicles on the link now: those still within their
+        free-flow time move at free speed, those held at the end stand still (as UXsim prices
+        links for its DUO route choice). A link of stopped vehicles costs 100 × its free-flow
+        time; an empty link its free-flow time; a closed link ``inf``.
         """
         links = self.links
-        times = self.traverse_s.copy()
-        left = self._epoch_exits > 0
-        times[left] = np.maximum(times[left], self._epoch_time[left] / self._epoch_exits[left])
-        density = self.occupancy / links.length_m
-        jam = links.storage_veh / links.length_m
-        congested_speed = self.wave_speed * (jam - density) / np.maximum(density, 1e-12)
-        speed = np.clip(congested_speed, MIN_SPEED_FRACTION * links.free_speed_mps, None)
-        times = np.maximum(times, links.length_m / np.minimum(speed, links.free_speed_mps))
+        moving = np.bincount(
+            self.link[(self.state == RUNNING) & (self.ready > self.time + 1e-9)],
+            minlength=self.n_links,
+        )
+        share_moving = np.where(self.occupancy > 0, moving / np.maximum(self.occupancy, 1), 1.0)
+        speed = links.free_speed_mps * np.maximum(share_moving, MIN_SPEED_FRACTION)
+        times = links.length_m / speed
         times[links.capacity_vps <= 0] = np.inf
-        self._epoch_exits[:] = 0
-        self._epoch_time[:] = 0
         return times
 
     def _append_routes(self, edges: np.ndarray) -> int:
@@ -491,8 +487,6 @@ class Engine:
         )
         self._current_exits += leaving
         self._current_time += time_on_link
-        self._epoch_exits += leaving
-        self._epoch_time += time_on_link
         self.distance[vehicle] += self.links.length_m[link]
 
         done = vehicle[finishing]
