@@ -10,7 +10,9 @@ Transmission Model (Yperman 2007), which is exact for that diagram:
   out, at most ``q·dt`` vehicles a step (none while the link's signal is red);
 - *receiving*: a link accepts vehicles while ``N_out(t − L/w) + storage − N_in(t) ≥ 1`` (its
   storage less the vehicles inside, where space freed at the downstream end reaches the upstream
-  end after ``L/w``: that delay is the backward wave) and at most ``q·dt`` a step.
+  end after ``L/w``: that delay is the backward wave) and at most ``q·dt`` a step. In vehicle
+  terms: the k-th vehicle to enter may do so ``L/w`` after the (k − storage)-th left, in
+  continuous time, so short links keep their capacity however long the step.
 
 A vehicle blocked by a full downstream link blocks those behind it (spillback). Vehicles in
 congestion thus travel at the speed the diagram gives for their density, and queues discharge at
@@ -168,8 +170,12 @@ class Engine:
         self.in_budget = self.capacity_per_step + 1.0
         self.traverse_s = links.length_m / links.free_speed_mps
         self.wave_speed = links.backward_wave_mps
-        self.wave_lag = np.ceil(links.length_m / self.wave_speed / self.dt).astype(np.int64)
-        self.history = np.zeros((int(self.wave_lag.max()) + 1, n), dtype=np.int64)
+        # receiving, vehicle by vehicle: the k-th vehicle to enter a link of storage S may enter
+        # once the (k - S)-th to leave it left L/w ago; exit times of the last S leavers are kept
+        self.wave_s = links.length_m / self.wave_speed
+        self.storage_slots = storage_slots
+        self.exit_base = np.concatenate([[0], np.cumsum(storage_slots)[:-1]]).astype(np.int64)
+        self.exit_times = np.full(int(storage_slots.sum()), -np.inf)
         self.step_index = 0
         # vehicles
         self.depart = np.zeros(0)
@@ -386,7 +392,6 @@ class Engine:
         t = self.time
         s = self.step_index
         links = self.links
-        self.history[s % len(self.history)] = self.exited
         green = self.signals.green(t)
         # budgets carry fractions of a vehicle from step to step (so 0.8 veh/step really passes
         # 4 vehicles in 5 steps), but an idle link saves up at most one extra vehicle
@@ -399,26 +404,38 @@ class Engine:
         self.in_budget = np.minimum(
             self.in_budget + self.capacity_per_step, self.capacity_per_step + 1.0
         )
-        lagged = np.where(
-            s >= self.wave_lag,
-            self.history[(s - self.wave_lag) % len(self.history), np.arange(self.n_links)],
-            0,
-        )
-        receiving = np.minimum(
-            np.floor(lagged + links.storage_veh - self.entered), np.floor(self.in_budget)
-        ).astype(np.int64)
-        receiving[links.capacity_vps <= 0] = 0
-        receiving = np.maximum(receiving, 0)
-
         # a vehicle may cross several links shorter than one step within the step
         for _ in range(MAX_HOPS_PER_STEP):
-            if not self._move_between_links(t, receiving):
+            if not self._move_between_links(t):
                 break
-        self._enter_from_origins(t, receiving)
+        self._enter_from_origins(t)
         self._record()
         self.step_index += 1
 
-    def _move_between_links(self, t: float, receiving: np.ndarray) -> bool:
+    def _wave_time(self, target: np.ndarray, within: np.ndarray) -> np.ndarray:
+        """Earliest time the backward wave lets the ``within``-th next entrant into ``target``.
+
+        ``-inf`` while the link has never been full, ``inf`` while the vehicle whose place it
+        takes has not left yet.
+        """
+        k = self.entered[target] + within
+        storage = self.storage_slots[target]
+        leaver = k - storage
+        left = (leaver >= 0) & (leaver < self.exited[target])
+        when = np.where(leaver < 0, -np.inf, np.inf)
+        index = self.exit_base[target] + np.mod(leaver, storage)
+        return np.where(left, self.exit_times[index] + self.wave_s[target], when)
+
+    def _admit(self, target: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """For entrants already grouped by target, in priority order: who may enter now, and
+        the earliest entry time the backward wave allows each."""
+        within = _group_ranks(target)
+        wave = self._wave_time(target, within)
+        ok = (within < np.floor(self.in_budget[target])) & (wave <= t + 1e-9)
+        closed = self.links.capacity_vps[target] <= 0
+        return _prefix_true(ok & ~closed, target), wave
+
+    def _move_between_links(self, t: float) -> bool:
         """Move every vehicle that can leave its link; True if one can move again this step."""
         tries = np.minimum(self.occupancy, np.floor(self.out_budget).astype(np.int64))
         busy = np.flatnonzero(tries > 0)
@@ -457,6 +474,7 @@ class Engine:
         # receiving: movers into each target, earliest ready first
         movers = np.flatnonzero(able & ~finishing)
         accepted = able & finishing
+        wave = np.full(len(link), -np.inf)
         if len(movers):
             order = movers[
                 # earliest ready first; ties in queue order, so each link keeps its FIFO order
@@ -464,24 +482,33 @@ class Engine:
                     (rank[movers], link[movers], self.ready[vehicle[movers]], target[movers])
                 )
             ]
-            within = _group_ranks(target[order])
-            accepted[order[within < receiving[target[order]]]] = True
+            admitted, wave[order] = self._admit(target[order], t)
+            accepted[order[admitted]] = True
             if self.stuck_time_s is not None:
                 self._force_stuck(t, movers, rank, vehicle, target, accepted)
         moving = _prefix_true(accepted, link)
         if not moving.any():
             return False
         link, vehicle, target = link[moving], vehicle[moving], target[moving]
-        finishing = finishing[moving]
+        finishing, rank, wave = finishing[moving], rank[moving], wave[moving]
+
+        # a step covers (t - dt, t]: a vehicle free to go inside it leaves at its ready time (or
+        # when the backward wave lets it into its next link), so link times do not round to whole
+        # steps; a vehicle held longer leaves at the step's start. Leavers keep their order.
+        leave_time = np.maximum(np.maximum(self.ready[vehicle], t - self.dt), np.minimum(wave, t))
+        for _ in range(int(rank.max())):
+            later = rank[1:] > 0
+            leave_time[1:][later] = np.maximum(leave_time[1:][later], leave_time[:-1][later])
+        exit_index = self.exited[link] + rank
+        self.exit_times[self.exit_base[link] + np.mod(exit_index, self.storage_slots[link])] = (
+            leave_time
+        )
 
         leaving = np.bincount(link, minlength=self.n_links)
         self.head = (self.head + leaving) % self.slots
         self.occupancy -= leaving
         self.exited += leaving
         self.out_budget -= leaving
-        # a step covers (t - dt, t]: a vehicle free to go inside it leaves at its ready time, so
-        # link times do not round up to whole steps; a held vehicle leaves at the step's start
-        leave_time = np.maximum(self.ready[vehicle], t - self.dt)
         time_on_link = np.bincount(
             link, weights=leave_time - self.link_entry[vehicle], minlength=self.n_links
         )
@@ -497,7 +524,6 @@ class Engine:
         onward = ~finishing
         self._place(vehicle[onward], target[onward], leave_time[onward])
         self.route_ptr[vehicle[onward]] += 1
-        receiving -= np.bincount(target[onward], minlength=self.n_links)
         return bool(np.any(self.ready[vehicle[onward]] <= t + 1e-9))
 
     def _force_stuck(self, t, movers, rank, vehicle, target, accepted) -> None:
@@ -539,26 +565,28 @@ class Engine:
         self.link_entry[vehicle] = when
         self.ready[vehicle] = when + self.traverse_s[target]
 
-    def _enter_from_origins(self, t: float, receiving: np.ndarray) -> None:
+    def _enter_from_origins(self, t: float) -> None:
         # vehicles whose departure time has come, per first link, in departure order
         order = self._origin_order
         starts, taken = self._origin_start, self._origin_taken
-        waiting_links = np.flatnonzero((self._origin_count > taken) & (receiving > 0))
+        room = np.floor(self.in_budget).astype(np.int64)
+        waiting_links = np.flatnonzero((self._origin_count > taken) & (room > 0))
         if len(waiting_links) == 0:
             return
         limit = np.minimum(
-            receiving[waiting_links], self._origin_count[waiting_links] - taken[waiting_links]
+            room[waiting_links], self._origin_count[waiting_links] - taken[waiting_links]
         )
         link = np.repeat(waiting_links, limit)
         rank = _group_ranks(link)
         vehicle = order[starts[link] + taken[link] + rank]
-        due = _prefix_true(self.depart[vehicle] <= t + 1e-9, link)
-        vehicle, link = vehicle[due], link[due]
+        admitted, wave = self._admit(link, t)
+        due = _prefix_true(admitted & (self.depart[vehicle] <= t + 1e-9), link)
+        vehicle, link, wave = vehicle[due], link[due], wave[due]
         if len(vehicle) == 0:
             return
         self._origin_taken += np.bincount(link, minlength=self.n_links)
         self.state[vehicle] = RUNNING
-        entry = np.maximum(self.depart[vehicle], t - self.dt)
+        entry = np.maximum(np.maximum(self.depart[vehicle], t - self.dt), wave)
         self.start[vehicle] = entry
         self._place(vehicle, link, entry)
 
