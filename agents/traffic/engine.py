@@ -198,6 +198,8 @@ class Engine:
         # adaptive route choice: recent next-link tables, newest first
         self.choice_tables: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.choice_probability = np.zeros(0)
+        self._epoch_exits = np.zeros(n)
+        self._epoch_time = np.zeros(n)
         self.out_degree = np.bincount(
             links.from_node, minlength=int(max(links.to_node.max(), links.from_node.max())) + 1
         )
@@ -342,22 +344,24 @@ class Engine:
         return best
 
     def link_travel_times(self) -> np.ndarray:
-        """Instantaneous travel time of every link, seconds, for route choice.
+        """Current travel time of every link, seconds, for route choice; resets the estimate.
 
-        Length over the mean speed of the vehicles on the link now: those still within their
-        free-flow time move at free speed, those held at the end stand still (as UXsim prices
-        links for its DUO route choice). A link of stopped vehicles costs 100 × its free-flow
-        time; an empty link its free-flow time; a closed link ``inf``.
+        The larger of the mean time on the link of the vehicles that left it since the last call
+        and the instantaneous time at the speed the fundamental diagram gives for the link's
+        current density (which grows without bound as the link jams). Closed links: ``inf``.
         """
         links = self.links
-        moving = np.bincount(
-            self.link[(self.state == RUNNING) & (self.ready > self.time + 1e-9)],
-            minlength=self.n_links,
-        )
-        share_moving = np.where(self.occupancy > 0, moving / np.maximum(self.occupancy, 1), 1.0)
-        speed = links.free_speed_mps * np.maximum(share_moving, MIN_SPEED_FRACTION)
-        times = links.length_m / speed
+        times = self.traverse_s.copy()
+        left = self._epoch_exits > 0
+        times[left] = np.maximum(times[left], self._epoch_time[left] / self._epoch_exits[left])
+        density = self.occupancy / links.length_m
+        jam = links.storage_veh / links.length_m
+        congested_speed = self.wave_speed * (jam - density) / np.maximum(density, 1e-12)
+        speed = np.clip(congested_speed, MIN_SPEED_FRACTION * links.free_speed_mps, None)
+        times = np.maximum(times, links.length_m / np.minimum(speed, links.free_speed_mps))
         times[links.capacity_vps <= 0] = np.inf
+        self._epoch_exits[:] = 0
+        self._epoch_time[:] = 0
         return times
 
     def _append_routes(self, edges: np.ndarray) -> int:
@@ -514,6 +518,8 @@ class Engine:
         )
         self._current_exits += leaving
         self._current_time += time_on_link
+        self._epoch_exits += leaving
+        self._epoch_time += time_on_link
         self.distance[vehicle] += self.links.length_m[link]
 
         done = vehicle[finishing]
