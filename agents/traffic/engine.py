@@ -394,8 +394,6 @@ class Engine:
         if self._order_dirty:
             self._rebuild_origin_queues()
         t = self.time
-        s = self.step_index
-        links = self.links
         green = self.signals.green(t)
         # budgets carry fractions of a vehicle from step to step (so 0.8 veh/step really passes
         # 4 vehicles in 5 steps), but an idle link saves up at most one extra vehicle
