@@ -213,18 +213,19 @@ def traffic_command(
     from twin.api import run_traffic
     from twin.interventions import CloseEdge, ScaleDemand
 
-    interventions: list[object] = [
-        CloseEdge(way=int(ref[4:])) if ref.startswith("way:") else CloseEdge(edge=ref)
-        for ref in close or []
-        if not ref.startswith("way:") or ref[4:].isdigit()
-    ]
-    bad = [ref for ref in close or [] if ref.startswith("way:") and not ref[4:].isdigit()]
-    if bad:
-        raise typer.BadParameter(
-            f"'{bad[0]}': a way is written way:<OSM way id>", param_hint="--close"
-        )
+    interventions: list[object] = []
+    for ref in close or []:
+        if not ref.startswith("way:"):
+            interventions.append(CloseEdge(edge=ref))
+        elif ref[4:].isdigit():
+            interventions.append(CloseEdge(way=int(ref[4:])))
+        else:
+            raise typer.BadParameter(
+                f"'{ref}': write a way as way:<OSM way id>", param_hint="--close"
+            )
     if demand_scale != 1.0:
         interventions.append(ScaleDemand(demand_scale))
+    # refuse an occupied output folder before a long run, not after it
     if out is not None and out.exists() and any(out.iterdir()) and not overwrite:
         raise typer.BadParameter(
             f"{out} exists and is not empty (use --overwrite)", param_hint="--out"
