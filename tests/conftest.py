@@ -18,9 +18,12 @@ SHARED_EXTRACTS = {
 
 
 def shared_extract(name: str) -> Path:
-    """Path of a shared extract; skips the test where the shared folder is absent."""
+    """Path of a shared extract; skips the test where the shared folder is absent, except in CI,
+    where ``../shared`` is always laid out and its absence is an error."""
     path = SHARED_EXTRACTS[name]
     if not path.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"shared extract {path} missing in CI (set TWIN_SHARED_CITIES)")
         pytest.skip(f"shared extract {path} not available")
     return path
 
