@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,14 @@ SHARED_EXTRACTS = {
     "andorra": SHARED_CITIES / "andorra.osm.pbf",
     "aguascalientes": SHARED_CITIES / "aguascalientes.osm.pbf",
 }
+
+
+def twin_command() -> list[str]:
+    """The installed ``twin`` console script (the one next to this interpreter)."""
+    script = Path(sys.executable).with_name("twin")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "from twin.cli import main; main()"]
 
 
 def shared_extract(name: str) -> Path:

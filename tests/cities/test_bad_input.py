@@ -15,7 +15,6 @@ import gzip
 import json
 import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,21 +27,12 @@ from osmium.filter import KeyFilter
 
 import cities
 from cities.errors import CityNotFoundError, OSMFileError
-from tests.conftest import shared_extract
+from tests.conftest import shared_extract, twin_command
 from twin.city import load_city
 from twin.errors import USER_ERRORS, NoDrivableRoadsError
 
 CLIP_BBOX = (9.50, 47.12, 9.54, 47.15)
 """West, south, east, north of the nodes kept in the clipped Liechtenstein file."""
-
-
-# ---------------------------------------------------------------------------------- CLI helper
-def twin_command() -> list[str]:
-    """The installed ``twin`` console script (the one next to this interpreter)."""
-    script = Path(sys.executable).with_name("twin")
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "from twin.cli import main; main()"]
 
 
 def run_twin(args: list[str], *, cache_dir: Path, cwd: Path) -> subprocess.CompletedProcess:

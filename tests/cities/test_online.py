@@ -11,7 +11,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,19 +24,11 @@ import pytest
 from cities import resolve
 from cities._online import MAX_AREA_DEG2, download_place
 from cities.errors import CityError, CityNotFoundError, NetworkUnavailableError
+from tests.conftest import twin_command
 from twin.city import load_city
 
 LOOPBACK = "127.0.0.1"
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy")
-
-
-# ---------------------------------------------------------------------------------- CLI helper
-def twin_command() -> list[str]:
-    """The installed ``twin`` console script (the one next to this interpreter)."""
-    script = Path(sys.executable).with_name("twin")
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "from twin.cli import main; main()"]
 
 
 def run_twin(

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,17 +22,9 @@ import pytest
 
 import twin
 from cities import resolve
-from tests.conftest import SHARED_CITIES, load, shared_extract
+from tests.conftest import SHARED_CITIES, load, shared_extract, twin_command
 
 SHARED_NAMES = ("aguascalientes", "andorra", "liechtenstein", "sao-paulo-centre")
-
-
-def twin_command() -> list[str]:
-    """The installed ``twin`` console script (the one next to this interpreter)."""
-    script = Path(sys.executable).with_name("twin")
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "from twin.cli import main; main()"]
 
 
 def run_twin(

@@ -5,19 +5,19 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
 from cities import resolve
+from tests.conftest import twin_command
 from twin.city import load_city
 from twin.errors import TwinError
 
-TWIN = [sys.executable, "-c", "from twin.cli import main; main()"]
-
 
 def _run(*args, env=None):
-    return subprocess.run([*TWIN, *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [*twin_command(), *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_error_text_is_not_read_as_markup():

@@ -5,19 +5,19 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import geopandas as gpd
 import pandas as pd
 import pytest
 
+from tests.conftest import twin_command
 from twin.api import run_traffic
-
-TWIN = [sys.executable, "-c", "from twin.cli import main; main()"]
 
 
 def _twin(*args, cwd=None):
-    return subprocess.run([*TWIN, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+    return subprocess.run(
+        [*twin_command(), *args], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
 
 
 def test_json_and_outputs(tmp_path):
