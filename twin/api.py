@@ -116,9 +116,10 @@ def run_traffic(
     window_s = duration_s / 2 if window is None else parse_duration(window, what="departure window")
     loaded = city if isinstance(city, City) else load_city(city)
     network, closed = apply_to_network(loaded.network, list(interventions))
-    scale = float(np.prod([i.factor for i in interventions if isinstance(i, ScaleDemand)]))
-    if scale < 0:
-        raise TwinError(f"Demand scale must not be negative, got {scale}.")
+    factors = [i.factor for i in interventions if isinstance(i, ScaleDemand)]
+    if any(not factor >= 0 for factor in factors):
+        raise TwinError(f"Demand scale must not be negative, got {factors}.")
+    scale = float(np.prod(factors))
     rng = np.random.default_rng(seed)
     settings: dict[str, Any] = {"window_s": window_s, "profile": profile, "demand_scale": scale}
     if od_table is not None:

@@ -4,7 +4,9 @@ A plan gives each phase its approaches (incoming edges) and green time; phases r
 followed by a lost time (amber and all-red). Default plans, for every OSM-signalized junction,
 split approaches into two phases by direction (the main axis and the one across it) and share
 the cycle's effective green in proportion to each phase's largest approach capacity, a simple
-stand-in for Webster's critical flow ratios when flows are unknown.
+stand-in for Webster's critical flow ratios when flows are unknown. OSM tags each carriageway
+crossing of a large junction as its own signal; the short links between them
+(< :data:`INTERNAL_LINK_M`) are treated as inside the junction and get no signal of their own.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ DEFAULT_CYCLE_S = 90.0
 
 LOST_TIME_S = 4.0
 """Amber plus all-red after each phase."""
+
+INTERNAL_LINK_M = 30.0
+"""Links shorter than this between two signalized nodes are inside one junction (no own signal)."""
 
 PEDESTRIAN_PHASE_S = 20.0
 """Green for pedestrians at a signal whose approaches all share one axis (a crossing)."""
@@ -91,8 +96,12 @@ def default_plans(
 ) -> dict[int, SignalPlan]:
     """A two-phase fixed-time plan for every signalized node, keyed by node position."""
     plans = {}
+    # a short link from one signalized node to the next lies inside one complex junction (a dual
+    # carriageway crossing): the upstream signal already controls it, so it gets none of its own
+    internal = (network.edge_length_m < INTERNAL_LINK_M) & network.node_signalized[network.edge_u]
     for node in np.flatnonzero(network.node_signalized):
         approaches = network.in_edges_of(int(node))
+        approaches = approaches[~internal[approaches]]
         if len(approaches) == 0:
             continue
         bearing = _approach_bearings(network, approaches)
