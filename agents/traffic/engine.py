@@ -176,6 +176,7 @@ class Engine:
         self.storage_slots = storage_slots
         self.exit_base = np.concatenate([[0], np.cumsum(storage_slots)[:-1]]).astype(np.int64)
         self.exit_times = np.full(int(storage_slots.sum()), -np.inf)
+        self.last_exit = np.full(n, -np.inf)
         self.step_index = 0
         # vehicles
         self.depart = np.zeros(0)
@@ -498,6 +499,7 @@ class Engine:
         # when the backward wave lets it into its next link), so link times do not round to whole
         # steps; a vehicle held longer leaves at the step's start. Leavers keep their order.
         leave_time = np.maximum(np.maximum(self.ready[vehicle], t - self.dt), np.minimum(wave, t))
+        leave_time = np.maximum(leave_time, self.last_exit[link])  # FIFO across passes too
         for _ in range(int(rank.max())):
             later = rank[1:] > 0
             leave_time[1:][later] = np.maximum(leave_time[1:][later], leave_time[:-1][later])
@@ -506,6 +508,7 @@ class Engine:
             leave_time
         )
 
+        np.maximum.at(self.last_exit, link, leave_time)
         leaving = np.bincount(link, minlength=self.n_links)
         self.head = (self.head + leaving) % self.slots
         self.occupancy -= leaving
