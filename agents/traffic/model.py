@@ -12,7 +12,7 @@ import pandas as pd
 
 from agents.traffic.agents import SignalAgent, VehicleAgent
 from agents.traffic.demand import Trips
-from agents.traffic.engine import Engine, LinkParams
+from agents.traffic.engine import ARRIVED, Engine, LinkParams
 from agents.traffic.signals import SignalPlan, compile_signals, default_plans
 from twin.errors import TwinError
 from twin.kpis import edge_time_series, traffic_kpis
@@ -217,8 +217,11 @@ class TrafficModel(mesa.Model):
         else:
             is_adaptive = np.full(len(keep), adaptive)
         destination = trips.destination[keep]
-        self._destinations = np.union1d(self._destinations, destination[is_adaptive])
-        rows = np.where(is_adaptive, np.searchsorted(self._destinations, destination), -1)
+        # destinations get choice rows in order of first use, so existing rows never move
+        fresh = pd.unique(destination[is_adaptive])
+        fresh = fresh[~np.isin(fresh, self._destinations)]
+        self._destinations = np.concatenate([self._destinations, fresh])
+        rows = np.where(is_adaptive, pd.Index(self._destinations).get_indexer(destination), -1)
         if is_adaptive.any():
             self._next_reroute = self.engine.time  # the destination set changed: rebuild tables
         ids = self.engine.add_vehicles(
@@ -253,10 +256,19 @@ class TrafficModel(mesa.Model):
     # ---------------------------------------------------------------- running
     def _update_route_choice(self) -> None:
         costs = self.engine.link_travel_times()
-        if len(self._destinations) == 0:
+        engine = self.engine
+        rows = engine.choice_row[(engine.state != ARRIVED) & (engine.choice_row >= 0)]
+        active = np.unique(rows)
+        if len(active) == 0:
             return
         noisy = costs * (1 + self.config.route_noise * self.rng.random(len(costs)))
-        next_edge, cost_to_go = Router(self.network, noisy).next_hops(self._destinations)
+        # trees only towards destinations someone still travels to; rows of the others stay empty
+        shape = (len(self._destinations), self.network.n_nodes)
+        next_edge = np.full(shape, -1, dtype=np.int32)
+        cost_to_go = np.full(shape, np.inf, dtype=np.float32)
+        next_edge[active], cost_to_go[active] = Router(self.network, noisy).next_hops(
+            self._destinations[active]
+        )
         self.engine.push_choice_table(next_edge, cost_to_go, noisy)
 
     def step(self) -> None:
