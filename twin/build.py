@@ -143,7 +143,7 @@ _AGGREGATE = {
     "lanes": min,
     "capacity": min,
     "speed_tagged": all,
-    "speed_kph": min,
+    "speed_kph": min,  # replaced by length / travel time afterwards; kept scalar meanwhile
     "osmid": _first,
     "name": _first_nonempty,
 }

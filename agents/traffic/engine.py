@@ -631,10 +631,14 @@ class Engine:
             "queued": stack(self._interval_queued),
         }
 
+    def waiting(self) -> np.ndarray:
+        """Mask of planned vehicles whose departure time has come by the last step."""
+        return (self.state == PLANNED) & (self.depart <= self.time - self.dt + 1e-9)
+
     def counts(self) -> dict[str, int]:
         """Vehicles by state; ``waiting`` are planned vehicles whose departure time has passed."""
         planned = self.state == PLANNED
-        waiting = int(np.count_nonzero(planned & (self.depart <= self.time - self.dt + 1e-9)))
+        waiting = int(np.count_nonzero(self.waiting()))
         return {
             "planned": int(planned.sum()) - waiting,
             "waiting": waiting,

@@ -181,9 +181,10 @@ class TrafficModel(mesa.Model):
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "time_s": lambda m: m.engine.time,
-                "running": lambda m: m.engine.counts()["running"],
-                "arrived": lambda m: m.engine.counts()["arrived"],
-                "waiting": lambda m: m.engine.counts()["waiting"],
+                "planned": lambda m: m._counts["planned"],
+                "waiting": lambda m: m._counts["waiting"],
+                "running": lambda m: m._counts["running"],
+                "arrived": lambda m: m._counts["arrived"],
                 "queued": lambda m: int(m.engine.queued().sum()),
             }
         )
@@ -278,6 +279,7 @@ class TrafficModel(mesa.Model):
             self._update_route_choice()
             self._next_reroute = engine.time + self.config.reroute_interval_s
         if engine.time >= self._next_collect - 1e-9:
+            self._counts = engine.counts()  # once per collection, read by the reporters
             self.datacollector.collect(self)
             self._next_collect += self.config.collect_interval_s
         engine.step()
@@ -297,7 +299,7 @@ class TrafficModel(mesa.Model):
         """One row per simulated vehicle."""
         engine, nodes = self.engine, self.network.node_osmid
         status = np.array(["planned", "running", "arrived"])[engine.state]
-        status[(engine.state == 0) & (engine.depart < engine.time)] = "waiting"
+        status[engine.waiting()] = "waiting"
         return pd.DataFrame(
             {
                 "vehicle": np.arange(engine.n_vehicles),
