@@ -199,6 +199,7 @@ class Engine:
         # adaptive route choice: recent next-link tables, newest first
         self.choice_tables: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.choice_probability = np.zeros(0)
+        self._choice_cumulative = np.zeros(0)
         self._epoch_exits = np.zeros(n)
         self._epoch_time = np.zeros(n)
         self.out_degree = np.bincount(
@@ -278,6 +279,7 @@ class Engine:
         link_cost: np.ndarray,
         *,
         keep: int = 3,
+        departing_before: float | None = None,
     ) -> None:
         """Make a new route-choice table (from :meth:`twin.routing.Router.next_hops`) current.
 
@@ -287,6 +289,10 @@ class Engine:
         tables, the newest with probability 1/2, the one before with 1/4, and so on: a smoothed
         route preference, like UXsim's DUO with update weight 1/2, that spreads drivers instead
         of switching them all at once.
+
+        Adaptive drivers waiting to depart re-choose their first link from the new tables;
+        ``departing_before`` limits that to those departing by then (a caller pushing tables at
+        a fixed interval need not re-choose for drivers who will see a later table anyway).
         """
         table = (np.asarray(next_edge, np.int32), np.asarray(cost_to_go, np.float32), link_cost)
         if self.choice_tables and self.choice_tables[0][0].shape != table[0].shape:
@@ -294,14 +300,21 @@ class Engine:
         self.choice_tables = [table, *self.choice_tables][:keep]
         weights = 0.5 ** np.arange(1, len(self.choice_tables) + 1)
         self.choice_probability = weights / weights.sum()
-        # adaptive drivers not yet on the road choose their first link afresh too
-        waiting = np.flatnonzero((self.state == PLANNED) & (self.choice_row >= 0))
+        self._choice_cumulative = np.cumsum(self.choice_probability)
+        # adaptive drivers not yet on the road choose their first link afresh too (those leaving
+        # after `departing_before` will choose again at a later table)
+        waiting = (self.state == PLANNED) & (self.choice_row >= 0)
+        if departing_before is not None:
+            waiting &= self.depart <= departing_before
+        waiting = np.flatnonzero(waiting)
         if len(waiting):
-            origin = self.links.from_node[self.route_buffer[self.route_ptr[waiting]]]
+            slot = self.route_ptr[waiting]
+            origin = self.links.from_node[self.route_buffer[slot]]
             first = self._choose_from(waiting, origin, np.full(len(waiting), -1))
-            usable = first >= 0
-            self.route_buffer[self.route_ptr[waiting[usable]]] = first[usable]
-            self._order_dirty = True
+            changed = (first >= 0) & (first != self.route_buffer[slot])
+            if changed.any():
+                self.route_buffer[slot[changed]] = first[changed]
+                self._order_dirty = True
 
     def _choose_next(self, vehicle: np.ndarray, link: np.ndarray) -> np.ndarray:
         """Next link of adaptive vehicles leaving ``link``: their table's choice, never a U-turn
@@ -310,9 +323,9 @@ class Engine:
 
     def _choose_from(self, vehicle: np.ndarray, node: np.ndarray, link: np.ndarray) -> np.ndarray:
         """Next links from ``node`` for adaptive vehicles that arrived by ``link`` (-1: none)."""
-        pick = self.rng.choice(
-            len(self.choice_tables), size=len(vehicle), p=self.choice_probability
-        )
+        pick = np.searchsorted(
+            self._choice_cumulative, self.rng.random(len(vehicle)), side="right"
+        ).clip(max=len(self.choice_tables) - 1)
         rows = self.choice_row[vehicle]
         came_from = np.where(link >= 0, self.links.from_node[np.maximum(link, 0)], -1)
         chosen = np.full(len(vehicle), -1, dtype=np.int64)
@@ -442,13 +455,20 @@ class Engine:
         """Move every vehicle that can leave its link; True if one can move again this step."""
         tries = np.minimum(self.occupancy, np.floor(self.out_budget).astype(np.int64))
         busy = np.flatnonzero(tries > 0)
+        # most occupied links hold vehicles still on their way along the link: only links whose
+        # leader has reached the end can release anyone (FIFO), so the rest are skipped cheaply
+        leader = self.ring[self.slot_base[busy] + self.head[busy]]
+        busy = busy[self.ready[leader] <= t + 1e-9]
         if len(busy) == 0:
             return False
         counts = tries[busy]
         link = np.repeat(busy, counts)
         rank = _group_ranks(link)
         vehicle = self.ring[self.slot_base[link] + (self.head[link] + rank) % self.slots[link]]
-        able = _prefix_true(self.ready[vehicle] <= t + 1e-9, link)
+        # only vehicles at the link's end, and all before them, may go: drop the rest early
+        ready = np.flatnonzero(_prefix_true(self.ready[vehicle] <= t + 1e-9, link))
+        link, rank, vehicle = link[ready], rank[ready], vehicle[ready]
+        able = np.ones(len(link), dtype=bool)
         pointer = self.route_ptr[vehicle]
         finishing = pointer + 1 >= self.route_end[vehicle]
         target = np.where(
@@ -479,12 +499,14 @@ class Engine:
         accepted = able & finishing
         wave = np.full(len(link), -np.inf)
         if len(movers):
-            order = movers[
-                # earliest ready first; ties in queue order, so each link keeps its FIFO order
-                np.lexsort(
-                    (rank[movers], link[movers], self.ready[vehicle[movers]], target[movers])
-                )
-            ]
+            # by target, earliest ready first; movers are in (link, queue) order already, so a
+            # stable sort leaves ties in queue order and each link keeps its FIFO order. One
+            # float key (target, then ready time within a span wider than any wait) sorts faster
+            # than a lexsort over both.
+            ready_at = self.ready[vehicle[movers]]
+            span = t - ready_at.min() + 1.0
+            key = target[movers] * span + (ready_at - (t - span))
+            order = movers[np.argsort(key, kind="stable")]
             admitted, wave[order] = self._admit(target[order], t)
             accepted[order[admitted]] = True
             if self.stuck_time_s is not None:
@@ -508,7 +530,9 @@ class Engine:
             leave_time
         )
 
-        np.maximum.at(self.last_exit, link, leave_time)
+        # leave times grow along each link's group: its last entry is the group's latest
+        group_end = np.flatnonzero(np.r_[link[1:] != link[:-1], True])
+        self.last_exit[link[group_end]] = leave_time[group_end]
         leaving = np.bincount(link, minlength=self.n_links)
         self.head = (self.head + leaving) % self.slots
         self.occupancy -= leaving

@@ -191,32 +191,34 @@ class TrafficModel(mesa.Model):
         self._next_collect = 0.0
 
     # ---------------------------------------------------------------- demand
-    def _route(self, origin: np.ndarray, destination: np.ndarray, what: str):
-        routes = self.router.routes(origin, destination)
-        unreachable = ~routes.reachable
-        if unreachable.any() and self.config.on_unreachable == "error":
+    def _add_trips(self, trips: Trips, *, adaptive: bool | None = None) -> np.ndarray:
+        # a large demand repeats OD pairs many times: route each distinct pair once
+        pair_key = trips.origin.astype(np.int64) * self.network.n_nodes + trips.destination
+        pair_of_trip, distinct = pd.factorize(pair_key)
+        n = self.network.n_nodes
+        routes = self.router.routes(distinct // n, distinct % n)
+        reachable = routes.reachable[pair_of_trip]
+        if not reachable.all() and self.config.on_unreachable == "error":
             raise TwinError(
-                f"{int(unreachable.sum())} of {len(origin)} {what} have no route (closed roads "
+                f"{int((~reachable).sum())} of {len(reachable)} trips have no route (closed roads "
                 "cut them off): reopen roads, or skip such trips (on_unreachable='skip')."
             )
-        return routes, ~unreachable
-
-    def _add_trips(self, trips: Trips, *, adaptive: bool | None = None) -> np.ndarray:
-        routes, reachable = self._route(trips.origin, trips.destination, "trips")
         self.skipped_trips += int((~reachable).sum())
         keep = np.flatnonzero(reachable & (trips.origin != trips.destination))
         if len(keep) == 0:
             return np.zeros(0, dtype=np.int64)
-        lengths = np.diff(routes.offsets)[keep]
-        take = np.repeat(routes.offsets[keep], lengths) + (
-            np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        )
-        edges = routes.edges[take]
-        offsets = np.concatenate([[0], np.cumsum(lengths)])
         if adaptive is None:
             is_adaptive = self.rng.random(len(keep)) < self.config.reroute_share
         else:
             is_adaptive = np.full(len(keep), adaptive)
+        pair = pair_of_trip[keep]
+        # adaptive drivers take each next link from the choice tables: they need the first only
+        lengths = np.where(is_adaptive, 1, np.diff(routes.offsets)[pair])
+        take = np.repeat(routes.offsets[pair], lengths) + (
+            np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        )
+        edges = routes.edges[take]
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
         destination = trips.destination[keep]
         # destinations get choice rows in order of first use, so existing rows never move
         fresh = pd.unique(destination[is_adaptive])
@@ -228,7 +230,7 @@ class TrafficModel(mesa.Model):
         ids = self.engine.add_vehicles(
             trips.depart_s[keep], edges, offsets, choice_row=rows, destination=destination
         )
-        self.free_flow_s = np.concatenate([self.free_flow_s, routes.cost[keep]])
+        self.free_flow_s = np.concatenate([self.free_flow_s, routes.cost[pair]])
         self.origins = np.concatenate([self.origins, trips.origin[keep]])
         return ids
 
@@ -270,7 +272,12 @@ class TrafficModel(mesa.Model):
         next_edge[active], cost_to_go[active] = Router(self.network, noisy).next_hops(
             self._destinations[active]
         )
-        self.engine.push_choice_table(next_edge, cost_to_go, noisy)
+        self.engine.push_choice_table(
+            next_edge,
+            cost_to_go,
+            noisy,
+            departing_before=self.engine.time + self.config.reroute_interval_s,
+        )
 
     def step(self) -> None:
         """Advance by one time step."""
