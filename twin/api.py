@@ -16,14 +16,29 @@ import numpy as np
 
 from agents.traffic.demand import generate_trips, read_od_table
 from agents.traffic.model import TrafficConfig, TrafficModel, TrafficResult
+from agents.waste.bins import place_bins
+from agents.waste.model import LinkTimes, WasteConfig, WasteModel, WasteResult
+from agents.waste.planning import Planner
+from agents.waste.sites import locate_sites
 from twin import __version__
 from twin.city import City, load_city
 from twin.errors import TwinError
 from twin.interventions import ScaleDemand, apply_to_network
-from twin.results_io import edge_summary, write_traffic_result
+from twin.results_io import edge_summary, write_traffic_result, write_waste_result
 from twin.units import parse_duration
 
-__all__ = ["TrafficRun", "run_traffic"]
+__all__ = ["TrafficRun", "WasteRun", "run_traffic", "run_waste"]
+
+
+def _reproduction_info(city: City, seed: int, config: Any) -> dict[str, Any]:
+    """Package version, city content hash, seed and settings of a run."""
+    return {
+        "package_version": __version__,
+        "city": city.name,
+        "city_sha256": city.source.sha256,
+        "seed": seed,
+        "config": asdict(config),
+    }
 
 
 @dataclass
@@ -47,14 +62,7 @@ class TrafficRun:
 
     def run_info(self) -> dict[str, Any]:
         """Version, city hash, seed and settings: what reproduces the run."""
-        return {
-            "package_version": __version__,
-            "city": self.city.name,
-            "city_sha256": self.city.source.sha256,
-            "seed": self.seed,
-            "config": asdict(self.config),
-            **self.settings,
-        }
+        return {**_reproduction_info(self.city, self.seed, self.config), **self.settings}
 
     def write(self, out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write KPIs and tables (Parquet/GeoParquet) into ``out``, atomically."""
@@ -147,3 +155,179 @@ def run_traffic(
     result = model.run(on_progress=on_progress)
     settings["interventions"] = [f"{type(i).__name__}({asdict(i)})" for i in interventions]
     return TrafficRun(loaded, result, config, seed, settings)
+
+
+@dataclass
+class WasteRun:
+    """A finished waste run with everything needed to reproduce and export it."""
+
+    city: City
+    result: WasteResult
+    config: WasteConfig
+    seed: int
+    settings: dict[str, Any] = field(default_factory=dict)
+    traffic: dict[str, Any] | None = None
+
+    @property
+    def kpis(self) -> dict[str, Any]:
+        return self.result.kpis
+
+    def run_info(self) -> dict[str, Any]:
+        """Version, city hash, seed and settings: what reproduces the run."""
+        return {
+            **_reproduction_info(self.city, self.seed, self.config),
+            **self.result.info,
+            **self.settings,
+            "traffic": self.traffic,
+        }
+
+    def write(
+        self,
+        out: str | os.PathLike[str],
+        *,
+        formats: tuple[str, ...] = ("geojson",),
+        overwrite: bool = False,
+    ) -> Path:
+        """Write KPIs, daily table, routes and bins (Parquet/GeoParquet, GeoJSON and/or
+        GeoPackage) into ``out``, atomically."""
+        return write_waste_result(
+            Path(out),
+            network=self.city.network,
+            kpis=self.kpis,
+            daily=self.result.daily,
+            routes=self.result.routes,
+            bins=self.result.bins,
+            run_info=self.run_info(),
+            formats=formats,
+            overwrite=overwrite,
+        )
+
+
+def _link_times_from_traffic(result: TrafficResult, network, interval_s: float, start_s: float):
+    """Travel time of every edge in every interval of a traffic run (free flow where nothing
+    was measured; a jammed edge at 1 % of its free speed)."""
+    series = result.edge_series
+    n_intervals = int(series["interval_start_s"].nunique())
+    speed = series["speed_kph"].to_numpy().reshape(n_intervals, network.n_edges)
+    speed = np.maximum(speed, 0.01 * network.edge_speed_kph)
+    seconds = np.maximum(network.edge_length_m / (speed / 3.6), network.edge_free_flow_s)
+    return LinkTimes(seconds=seconds, interval_s=interval_s, start_s=start_s)
+
+
+def run_waste(
+    city: str | os.PathLike[str] | City | None = None,
+    *,
+    days: int = 28,
+    policy: str = "pyvrp",
+    trucks: int = 3,
+    seed: int = 0,
+    population: float | None = None,
+    truck_capacity_kg: float = 10_000.0,
+    shift: str | float = "8h",
+    solver_runtime_s: float = 2.0,
+    depot_lonlat: tuple[float, float] | None = None,
+    disposal_lonlat: tuple[float, float] | None = None,
+    traffic_trips: int | None = None,
+    interventions: Sequence[object] = (),
+    planner: Planner | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> WasteRun:
+    """Simulate a city's waste collection over ``days`` days under one policy.
+
+    Parameters
+    ----------
+    city
+        A name, a path, or an already loaded :class:`~twin.city.City`.
+    days, policy, trucks
+        Length of the run, policy (``schedule``, ``threshold``, ``greedy``, ``pyvrp``), fleet.
+    seed
+        Seed of bin placement, waste and planning; same seed, same KPIs (PyVRP under a time
+        limit may differ between machines of different speed).
+    population
+        Residents served; estimated from the OSM file when not given.
+    truck_capacity_kg, shift, solver_runtime_s
+        See :class:`~agents.waste.model.WasteConfig`; ``shift`` like ``"8h"``.
+    depot_lonlat, disposal_lonlat
+        Configured sites (longitude, latitude); found in the OSM file otherwise.
+    traffic_trips
+        Couple with the traffic twin: simulate this many background trips over the shift, time
+        every truck leg with the link travel times of its hour, then simulate the traffic again
+        with the first working day's truck legs added, and report both traffic KPIs.
+    interventions
+        :mod:`twin.interventions` closures and changes of edges.
+    planner
+        A planner overriding the policy's (e.g. the learned planner).
+    on_progress
+        Called with the completed fraction, 0–1.
+    """
+    loaded = city if isinstance(city, City) else load_city(city)
+    network, closed = apply_to_network(loaded.network, list(interventions))
+    config = WasteConfig(
+        days=days,
+        policy=policy,
+        n_trucks=trucks,
+        truck_capacity_kg=truck_capacity_kg,
+        shift_s=parse_duration(shift, what="shift"),
+        solver_runtime_s=solver_runtime_s,
+    )
+    config.validate()
+    rng = np.random.default_rng(seed)
+    bins = place_bins(network, loaded.context, rng=rng, population=population)
+    sites = locate_sites(
+        network,
+        loaded.context,
+        depot_xy=depot_lonlat,
+        disposal_xy=disposal_lonlat,
+        city=loaded.name,
+    )
+    base_times = np.where(closed, np.inf, network.edge_free_flow_s)
+    link_times = LinkTimes(base_times[None, :], 86_400.0)
+    traffic: dict[str, Any] | None = None
+    traffic_model_args: dict[str, Any] = {}
+    if traffic_trips is not None:
+        if traffic_trips < 0:
+            raise TwinError(f"traffic_trips must be zero or more, got {traffic_trips}.")
+        traffic_config = TrafficConfig(duration_s=config.shift_s, dt_s=5.0)
+        demand = generate_trips(
+            loaded.context, n_trips=traffic_trips, window_s=config.shift_s, rng=rng
+        )
+        traffic_model_args = {
+            "trips": demand, "config": traffic_config, "closed": closed, "seed": seed,
+        }  # fmt: skip
+        baseline = TrafficModel(network, **traffic_model_args).run()
+        link_times = _link_times_from_traffic(
+            baseline, network, traffic_config.record_interval_s, config.shift_start_s
+        )
+        link_times = LinkTimes(
+            np.where(closed, np.inf, link_times.seconds), link_times.interval_s, link_times.start_s
+        )
+        traffic = {"trips": traffic_trips, "baseline": baseline.kpis}
+    model = WasteModel(
+        network, bins, sites, config=config, link_times=link_times, planner=planner, seed=seed
+    )
+    result = model.run(on_progress=on_progress)
+    if traffic is not None:
+        traffic["with_trucks"] = _traffic_with_trucks(model, network, traffic_model_args)
+    settings = {
+        "population": population,
+        "interventions": [f"{type(i).__name__}({asdict(i)})" for i in interventions],
+    }
+    return WasteRun(loaded, result, config, seed, settings, traffic)
+
+
+def _traffic_with_trucks(model: WasteModel, network, traffic_model_args: dict) -> dict[str, Any]:
+    """Traffic KPIs of the shift with the first working day's truck legs driving in it."""
+    truck_days = model.truck_days
+    first_day = min((t.day for t in truck_days), default=None)
+    legs = [leg for t in truck_days if t.day == first_day for leg in t.legs]
+    traffic_model = TrafficModel(network, **traffic_model_args)
+    if legs:
+        nodes = model.location_nodes
+        traffic_model.inject_vehicles(
+            nodes[[leg.origin for leg in legs]],
+            nodes[[leg.destination for leg in legs]],
+            np.array([leg.depart_s for leg in legs]),
+        )
+    kpis = traffic_model.run().kpis
+    kpis["truck_legs"] = len(legs)
+    return kpis

@@ -211,35 +211,13 @@ def traffic_command(
 ) -> None:
     """Simulate a city's traffic and print its KPIs."""
     from twin.api import run_traffic
-    from twin.interventions import CloseEdge, ScaleDemand
+    from twin.interventions import ScaleDemand
 
-    interventions: list[object] = []
-    for ref in close or []:
-        if not ref.startswith("way:"):
-            interventions.append(CloseEdge(edge=ref))
-        elif ref[4:].isdigit():
-            interventions.append(CloseEdge(way=int(ref[4:])))
-        else:
-            raise typer.BadParameter(
-                f"'{ref}': write a way as way:<OSM way id>", param_hint="--close"
-            )
+    interventions = _closures(close)
     if demand_scale != 1.0:
         interventions.append(ScaleDemand(demand_scale))
-    # refuse an occupied output folder before a long run, not after it
-    if out is not None and out.exists() and any(out.iterdir()) and not overwrite:
-        raise typer.BadParameter(
-            f"{out} exists and is not empty (use --overwrite)", param_hint="--out"
-        )
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=stderr,
-        transient=True,
-        disable=not stderr.is_terminal,
-    ) as progress:
-        task = progress.add_task("Simulating traffic", total=1.0)
+    _refuse_occupied(out, overwrite)
+    with _fraction_progress("Simulating traffic") as advance:
         run = run_traffic(
             city,
             trips=trips,
@@ -251,23 +229,155 @@ def traffic_command(
             reroute_share=reroute_share,
             interventions=interventions,
             on_invalid=on_invalid,
-            on_progress=lambda fraction: progress.update(task, completed=fraction),
+            on_progress=advance,
         )
     if out is not None:
         run.write(out, overwrite=overwrite)
-    if as_json:
-        _print_json(
-            {"city": run.city.name, "seed": seed, **run.kpis, **({"out": str(out)} if out else {})}
+    _report(run.kpis, {"city": run.city.name, "seed": seed}, out, as_json)
+
+
+def _closures(close: list[str] | None) -> list[object]:
+    """``--close`` values as interventions."""
+    from twin.interventions import CloseEdge
+
+    interventions: list[object] = []
+    for ref in close or []:
+        if not ref.startswith("way:"):
+            interventions.append(CloseEdge(edge=ref))
+        elif ref[4:].isdigit():
+            interventions.append(CloseEdge(way=int(ref[4:])))
+        else:
+            raise typer.BadParameter(
+                f"'{ref}': write a way as way:<OSM way id>", param_hint="--close"
+            )
+    return interventions
+
+
+def _refuse_occupied(out: Path | None, overwrite: bool) -> None:
+    """Refuse an occupied output folder before a long run, not after it."""
+    if out is not None and out.exists() and any(out.iterdir()) and not overwrite:
+        raise typer.BadParameter(
+            f"{out} exists and is not empty (use --overwrite)", param_hint="--out"
         )
+
+
+@contextmanager
+def _fraction_progress(title: str) -> Iterator[Callable[[float], None]]:
+    """A progress bar fed with the completed fraction, on stderr when it is a terminal."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+        disable=not stderr.is_terminal,
+    ) as progress:
+        task = progress.add_task(title, total=1.0)
+        yield lambda fraction: progress.update(task, completed=fraction)
+
+
+def _report(kpis: dict, header: dict, out: Path | None, as_json: bool, extra=None) -> None:
+    """KPIs as one JSON object, or as a table."""
+    if as_json:
+        _print_json({**header, **kpis, **(extra or {}), **({"out": str(out)} if out else {})})
         return
     table = Table("KPI", "value")
-    for key, value in run.kpis.items():
+    for key, value in kpis.items():
         if isinstance(value, dict):
             continue
         table.add_row(key, f"{value:,.3f}" if isinstance(value, float) else str(value))
     stdout.print(table)
     if out is not None:
         stderr.print(f"Results written to {escape(str(out))}")
+
+
+@app.command("waste")
+def waste_command(
+    city: CityArgument = None,
+    days: Annotated[int, typer.Option(help="Simulated days (day 0 is a Monday).")] = 28,
+    policy: Annotated[str, typer.Option(help="schedule, threshold, greedy or pyvrp.")] = "pyvrp",
+    trucks: Annotated[int, typer.Option(help="Fleet size.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of bins, waste and planning.")] = 0,
+    population: Annotated[
+        float | None, typer.Option(help="Residents served (default: estimated from OSM).")
+    ] = None,
+    capacity: Annotated[float, typer.Option(help="Truck payload, kg.")] = 10_000.0,
+    shift: Annotated[str, typer.Option(help="Shift length, e.g. 8h.")] = "8h",
+    solver_time: Annotated[float, typer.Option(help="PyVRP time limit per day, s.")] = 2.0,
+    depot: Annotated[
+        str | None, typer.Option(help="Depot position 'lon,lat' (default: from OSM).")
+    ] = None,
+    disposal: Annotated[
+        str | None, typer.Option(help="Disposal site 'lon,lat' (default: from OSM).")
+    ] = None,
+    traffic_trips: Annotated[
+        int | None,
+        typer.Option(help="Couple with traffic: background trips during the shift."),
+    ] = None,
+    close: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--close", help="Close an edge 'u-v' (OSM node ids) or a way 'way:ID'; repeatable."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write results into this folder.")
+    ] = None,
+    export: Annotated[
+        list[str] | None,
+        typer.Option(help="Route/bin export formats with --out: geojson, gpkg; repeatable."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Simulate a city's waste collection under one policy and print its KPIs."""
+    from twin.api import run_waste
+
+    formats = tuple(export or ["geojson"])
+    unknown = sorted(set(formats) - {"geojson", "gpkg"})
+    if unknown:
+        raise typer.BadParameter(f"{unknown}: use geojson or gpkg", param_hint="--export")
+    interventions = _closures(close)
+    _refuse_occupied(out, overwrite)
+    with _fraction_progress(f"Simulating waste collection ({policy})") as advance:
+        run = run_waste(
+            city,
+            days=days,
+            policy=policy,
+            trucks=trucks,
+            seed=seed,
+            population=population,
+            truck_capacity_kg=capacity,
+            shift=shift,
+            solver_runtime_s=solver_time,
+            depot_lonlat=_lonlat(depot, "--depot"),
+            disposal_lonlat=_lonlat(disposal, "--disposal"),
+            traffic_trips=traffic_trips,
+            interventions=interventions,
+            on_progress=advance,
+        )
+    if out is not None:
+        run.write(out, formats=formats, overwrite=overwrite)
+    extra = {"warnings": run.result.info["warnings"]}
+    if run.traffic is not None:
+        extra["traffic"] = run.traffic
+    for warning in run.result.info["warnings"]:
+        stderr.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    _report(run.kpis, {"city": run.city.name, "policy": policy, "seed": seed}, out, as_json, extra)
+
+
+def _lonlat(value: str | None, option: str) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    parts = value.split(",")
+    try:
+        lon, lat = (float(p) for p in parts)
+    except ValueError:
+        raise typer.BadParameter(
+            f"'{value}': write a position as lon,lat (e.g. 9.52,47.14)", param_hint=option
+        ) from None
+    return lon, lat
 
 
 def main() -> None:

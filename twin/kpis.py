@@ -29,9 +29,14 @@ import pandas as pd
 
 __all__ = [
     "CO2_KG_PER_DELAY_HOUR",
+    "CO2_KG_PER_DIESEL_L",
     "CO2_KG_PER_VKM",
+    "DIESEL_L_PER_KM",
+    "TRUCK_HOUR_EUR",
+    "TRUCK_KM_EUR",
     "edge_time_series",
     "traffic_kpis",
+    "waste_kpis",
 ]
 
 CO2_KG_PER_VKM = 0.150
@@ -124,4 +129,69 @@ def traffic_kpis(
         else 0.0,
         "co2_kg": vkm * CO2_KG_PER_VKM + delay_h * CO2_KG_PER_DELAY_HOUR,
         "co2_factors": {"kg_per_vkm": CO2_KG_PER_VKM, "kg_per_delay_hour": CO2_KG_PER_DELAY_HOUR},
+    }
+
+
+# ------------------------------------------------------------------------------------ waste
+DIESEL_L_PER_KM = 0.60
+"""Fuel use of a diesel refuse truck over a collection round, litres per km, stops, idling and
+lifting included. An assumption within the 0.4–1.0 L/km reported for rear loaders in urban
+stop-and-go duty (highway driving alone is about 0.35 L/km)."""
+
+CO2_KG_PER_DIESEL_L = 2.68
+"""CO2 from burning one litre of diesel (IPCC 2006 default emission factor, tank to exhaust)."""
+
+TRUCK_HOUR_EUR = 95.0
+"""Cost of one truck-hour with its crew of two (wages, vehicle depreciation and insurance): an
+assumption of the order of Western European collection contracts."""
+
+TRUCK_KM_EUR = 1.20
+"""Distance-dependent cost per truck-km (fuel at ≈ 1.6 €/L × 0.6 L/km, tyres, maintenance): an
+assumption."""
+
+
+def waste_kpis(daily: pd.DataFrame, *, n_bins: int, initial_kg: float = 0.0) -> dict[str, Any]:
+    """KPIs of a waste run from its daily table (one row per day, see
+    :class:`agents.waste.model.WasteResult`).
+
+    ``service_level`` is the share of bin-days without overflow; ``mean_fill_at_emptying`` the
+    mean fill share of the bins when emptied; ``cost_per_tonne_eur`` the truck-hour and truck-km
+    costs (:data:`TRUCK_HOUR_EUR`, :data:`TRUCK_KM_EUR`) per tonne collected. CO2 is truck-km ×
+    :data:`DIESEL_L_PER_KM` × :data:`CO2_KG_PER_DIESEL_L`.
+    """
+    days = len(daily)
+    if days == 0:
+        return {"days": 0}
+    total = lambda column: float(daily[column].sum()) if column in daily else 0.0  # noqa: E731
+    truck_km, truck_hours = total("truck_km"), total("truck_hours")
+    emptied = total("bins_emptied")
+    collected_t = total("collected_kg") / 1000.0
+    cost = truck_hours * TRUCK_HOUR_EUR + truck_km * TRUCK_KM_EUR
+    bin_days = n_bins * days
+    return {
+        "days": days,
+        "bins": n_bins,
+        "truck_km": truck_km,
+        "truck_km_per_day": truck_km / days,
+        "truck_hours": truck_hours,
+        "co2_kg": truck_km * DIESEL_L_PER_KM * CO2_KG_PER_DIESEL_L,
+        "bins_emptied": int(emptied),
+        "mean_fill_at_emptying": total("fill_share_emptied_sum") / emptied if emptied else None,
+        "generated_t": total("generated_kg") / 1000.0,
+        "collected_t": collected_t,
+        "overflow_bin_days": int(total("overflowing_bins")),
+        "overflow_t": total("overflow_kg") / 1000.0,
+        "service_level": 1.0 - total("overflowing_bins") / bin_days if bin_days else None,
+        "required_unserved": int(total("unserved_required")),
+        "bins_skipped_for_time": int(total("skipped_bins")),
+        "unloads": int(total("unloads")),
+        "cost_eur": cost,
+        "cost_per_tonne_eur": cost / collected_t if collected_t > 0 else None,
+        "initial_in_bins_t": initial_kg / 1000.0,
+        "factors": {
+            "diesel_l_per_km": DIESEL_L_PER_KM,
+            "co2_kg_per_diesel_l": CO2_KG_PER_DIESEL_L,
+            "truck_hour_eur": TRUCK_HOUR_EUR,
+            "truck_km_eur": TRUCK_KM_EUR,
+        },
     }

@@ -13,13 +13,21 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from twin.errors import TwinError
 from twin.network import RoadNetwork
 
-__all__ = ["atomic_output_dir", "edge_summary", "write_traffic_result"]
+__all__ = [
+    "atomic_output_dir",
+    "bin_points",
+    "edge_summary",
+    "route_lines",
+    "write_traffic_result",
+    "write_waste_result",
+]
 
 
 def atomic_output_dir(out: Path, fill: Callable[[Path], None], *, overwrite: bool = False) -> Path:
@@ -95,6 +103,71 @@ def write_traffic_result(
         _, edges = network.to_geodataframes()
         edges.join(edge_summary(network, edge_series)).to_parquet(folder / "edges.parquet")
         model_data.to_parquet(folder / "model_data.parquet")
+        (folder / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
+
+    return atomic_output_dir(out, fill, overwrite=overwrite)
+
+
+def route_lines(network: RoadNetwork, routes: pd.DataFrame) -> gpd.GeoDataFrame:
+    """One line per truck and day along the edges it drove (``routes["edges"]``), in WGS84."""
+    from shapely.geometry import LineString
+    from shapely.ops import linemerge
+
+    geometry = []
+    for edges in routes["edges"]:
+        parts = [network.edge_geometry[e] for e in edges]
+        merged = linemerge(parts) if parts else LineString()
+        geometry.append(merged)
+    frame = gpd.GeoDataFrame(
+        routes.drop(columns=["edges"]).assign(n_edges=[len(e) for e in routes["edges"]]),
+        geometry=geometry,
+        crs=network.crs,
+    )
+    return frame.to_crs("EPSG:4326")
+
+
+def bin_points(network: RoadNetwork, bins: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Bins as points in WGS84."""
+    frame = gpd.GeoDataFrame(
+        bins, geometry=gpd.points_from_xy(bins["x"], bins["y"]), crs=network.crs
+    )
+    return frame.to_crs("EPSG:4326")
+
+
+def write_waste_result(
+    out: Path,
+    *,
+    network: RoadNetwork,
+    kpis: dict,
+    daily: pd.DataFrame,
+    routes: pd.DataFrame,
+    bins: pd.DataFrame,
+    run_info: dict,
+    formats: tuple[str, ...] = ("geojson",),
+    overwrite: bool = False,
+) -> Path:
+    """Write a waste run: ``kpis.json``/``.parquet``, ``daily.parquet``, ``routes.parquet``
+    (GeoParquet, one line per truck-day), ``bins.parquet`` (GeoParquet), ``run.json``, and the
+    routes and bins as ``routes.geojson``/``bins.geojson`` and/or ``waste.gpkg`` (``formats``)."""
+    unknown = sorted(set(formats) - {"geojson", "gpkg"})
+    if unknown:
+        raise TwinError(f"unknown export format(s) {unknown}: use geojson and/or gpkg.")
+
+    def fill(folder: Path) -> None:
+        (folder / "kpis.json").write_text(json.dumps(kpis, indent=2, default=float))
+        flat = {k: v for k, v in kpis.items() if not isinstance(v, dict)}
+        pd.DataFrame([flat]).to_parquet(folder / "kpis.parquet")
+        daily.to_parquet(folder / "daily.parquet")
+        lines = route_lines(network, routes)
+        points = bin_points(network, bins)
+        lines.to_parquet(folder / "routes.parquet")
+        points.to_parquet(folder / "bins.parquet")
+        if "geojson" in formats:
+            lines.to_file(folder / "routes.geojson", driver="GeoJSON")
+            points.to_file(folder / "bins.geojson", driver="GeoJSON")
+        if "gpkg" in formats:
+            lines.to_file(folder / "waste.gpkg", layer="routes", driver="GPKG")
+            points.to_file(folder / "waste.gpkg", layer="bins", driver="GPKG")
         (folder / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
 
     return atomic_output_dir(out, fill, overwrite=overwrite)

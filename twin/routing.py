@@ -104,6 +104,46 @@ class Router:
         width = self.network.n_nodes if destinations is None else len(destinations)
         return np.vstack(rows) if rows else np.zeros((0, width))
 
+    def cost_matrices(
+        self, nodes: np.ndarray, *, along: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Cheapest-path costs between ``nodes``, and another edge quantity summed on those paths.
+
+        Returns ``cost`` and ``summed``, both ``len(nodes) × len(nodes)``: ``cost[i, j]`` is the
+        cheapest cost from ``nodes[i]`` to ``nodes[j]`` and ``summed[i, j]`` the sum of
+        ``along`` (e.g. edge lengths) over the edges of that same path (``inf`` where
+        unreachable). A travel-time matrix with the distances actually driven, as vehicle
+        routing needs.
+        """
+        nodes = np.asarray(nodes, dtype=np.int64)
+        along = np.asarray(along, dtype=np.float64)
+        n = self.network.n_nodes
+        cost_rows, summed_rows = [], []
+        for start in range(0, len(nodes), self.origin_batch):
+            batch = nodes[start : start + self.origin_batch]
+            dist, pred = dijkstra(
+                self._matrix, directed=True, indices=batch, return_predecessors=True
+            )
+            # sum along the predecessor trees by pointer doubling: after k rounds every node
+            # holds the sum over its last 2**k edges and points 2**k nodes up its tree
+            rows, cols = np.nonzero(pred >= 0)
+            edge = self._pair_edge[np.searchsorted(self._pair_key, pred[rows, cols] * n + cols)]
+            acc = np.zeros(pred.shape)
+            acc[rows, cols] = along[edge]
+            up = np.where(pred >= 0, pred, -1)
+            row_index = np.arange(len(batch))[:, None]
+            while np.any(up >= 0):
+                live = up >= 0
+                safe = np.where(live, up, 0)
+                acc = np.where(live, acc + acc[row_index, safe], acc)
+                up = np.where(live, up[row_index, safe], -1)
+            acc[~np.isfinite(dist)] = np.inf
+            cost_rows.append(dist[:, nodes])
+            summed_rows.append(acc[:, nodes])
+        if not cost_rows:
+            return np.zeros((0, 0)), np.zeros((0, 0))
+        return np.vstack(cost_rows), np.vstack(summed_rows)
+
     def next_hops(self, destinations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Shortest-path trees towards each destination, as tables over nodes.
 

@@ -1,0 +1,455 @@
+"""The waste-collection twin as a Mesa model: bins fill day by day, a policy picks what to
+empty, a planner routes the trucks, and the trucks drive those routes on the road network.
+
+One model step is one day. On a working day (:data:`~agents.waste.policies.WORKING_DAYS`) the
+shift comes first: the policy looks at the bins (with sensors, at their fill this morning; a
+fixed schedule at nothing), a planner routes the fleet, and every truck drives its route through
+the real bins (:class:`~agents.waste.agents.TruckAgent`). Then the day's waste goes in; what
+does not fit overflows. Every day the mass balance holds exactly::
+
+    initial + generated = in bins + collected + overflowed
+
+Travel times come from the road model: free-flow times by default, or link travel times by time
+of day (from a traffic run: :class:`LinkTimes`), in which case each leg is timed, and routed, at
+the hour the truck drives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from agents.waste.agents import BinAgent, TruckAgent, TruckDay
+from agents.waste.bins import Bins, daily_generation
+from agents.waste.planning import GreedyPlanner, Plan, Planner, PyVRPPlanner, RoutingProblem
+from agents.waste.policies import (
+    POLICIES,
+    PRIZE_SCALE_M,
+    THRESHOLD,
+    WORKING_DAYS,
+    DayRequest,
+    make_policy,
+)
+from agents.waste.sites import Sites
+from twin.errors import TwinError
+from twin.kpis import waste_kpis
+from twin.network import RoadNetwork
+from twin.routing import Router
+
+__all__ = ["LinkTimes", "WasteConfig", "WasteModel", "WasteResult"]
+
+CONTAINER_SERVICE_S = 40.0
+"""Time to empty one 1,100 L container with a rear loader's lift (walk, hook, lift, return):
+typically 30–60 s."""
+
+STOP_SERVICE_S = 20.0
+"""Fixed time per stop (stopping, crew getting out and back in)."""
+
+
+@dataclass(frozen=True)
+class WasteConfig:
+    """Settings of a waste run.
+
+    Attributes
+    ----------
+    days
+        Simulated days; day 0 is a Monday.
+    policy
+        One of :data:`~agents.waste.policies.POLICIES`.
+    n_trucks
+        Fleet size (every truck drives at most one shift a day).
+    truck_capacity_kg
+        Payload between unloads (rear loaders carry 8–12 t).
+    shift_s
+        Longest shift, depot to depot.
+    shift_start_s
+        Time of day the shift starts (used with time-of-day travel times).
+    unload_s
+        Time at the disposal site per unload (queue, weighbridge, tipping).
+    solver_runtime_s
+        PyVRP's time limit per day.
+    router
+        Planner of the routes of the ``schedule`` and ``threshold`` policies (``"pyvrp"`` or
+        ``"greedy"``); ``greedy`` and ``pyvrp`` policies use their namesake.
+    initial_fill
+        Bins start this full on average (drawn uniformly between 0 and twice this share).
+    threshold
+        Fill share at which the ``threshold`` policy empties a bin.
+    prize_scale_m
+        Urgency prize scale of the planned policies
+        (:func:`~agents.waste.policies.urgency_prize`).
+    """
+
+    days: int = 28
+    policy: str = "pyvrp"
+    n_trucks: int = 3
+    truck_capacity_kg: float = 10_000.0
+    shift_s: float = 8 * 3600.0
+    shift_start_s: float = 6 * 3600.0
+    unload_s: float = 900.0
+    solver_runtime_s: float = 2.0
+    router: str = "pyvrp"
+    initial_fill: float = 0.3
+    threshold: float = THRESHOLD
+    prize_scale_m: float = PRIZE_SCALE_M
+
+    def validate(self) -> None:
+        """Raise :class:`TwinError` naming the first impossible setting."""
+        checks = [
+            (isinstance(self.days, int) and self.days >= 1, "days", self.days, "an integer ≥ 1"),
+            (self.policy in POLICIES, "policy", self.policy, f"one of {', '.join(POLICIES)}"),
+            (
+                isinstance(self.n_trucks, int) and self.n_trucks >= 1,
+                "n_trucks",
+                self.n_trucks,
+                "an integer ≥ 1",
+            ),
+            (self.truck_capacity_kg > 0, "truck_capacity_kg", self.truck_capacity_kg, "> 0"),
+            (0 < self.shift_s <= 24 * 3600, "shift_s", self.shift_s, "in (0, 86400] seconds"),
+            (0 <= self.shift_start_s < 24 * 3600, "shift_start_s", self.shift_start_s, "[0, 24 h)"),
+            (self.unload_s >= 0, "unload_s", self.unload_s, "≥ 0"),
+            (self.solver_runtime_s > 0, "solver_runtime_s", self.solver_runtime_s, "> 0"),
+            (self.router in ("pyvrp", "greedy"), "router", self.router, "'pyvrp' or 'greedy'"),
+            (0 <= self.initial_fill <= 0.5, "initial_fill", self.initial_fill, "in [0, 0.5]"),
+            (0 < self.threshold <= 1, "threshold", self.threshold, "in (0, 1]"),
+            (self.prize_scale_m >= 0, "prize_scale_m", self.prize_scale_m, "≥ 0"),
+        ]
+        for ok, name, value, allowed in checks:
+            if not ok:
+                raise TwinError(f"waste setting {name}={value!r} is not valid: use {allowed}.")
+
+
+@dataclass(frozen=True, eq=False)
+class LinkTimes:
+    """Link travel times by time of day: ``seconds[k, e]`` for edge ``e`` during
+    ``[start_s + k × interval_s, start_s + (k + 1) × interval_s)``; before and after, the first
+    and last rows hold."""
+
+    seconds: np.ndarray
+    interval_s: float
+    start_s: float = 0.0
+
+    def index(self, time_of_day_s: float) -> int:
+        k = int((time_of_day_s - self.start_s) // self.interval_s)
+        return min(max(k, 0), len(self.seconds) - 1)
+
+
+@dataclass(eq=False)
+class WasteResult:
+    """Outcome of a waste run.
+
+    Attributes
+    ----------
+    daily
+        One row per day: waste generated, collected, overflowed, in bins; bins emptied and
+        overflowing; truck km and hours; unloads; planning time.
+    routes
+        One row per truck and day: distance, duration, bins emptied and skipped, collected kg,
+        unloads, and the network edges driven (``edges``, in order).
+    bins
+        One row per bin: position, capacity, mean daily input, final fill, times emptied,
+        overflow days and kg.
+    kpis
+        The run's KPIs (:func:`twin.kpis.waste_kpis`).
+    info
+        Policy, planner, fleet, sites, unreachable bins, warnings.
+    """
+
+    daily: pd.DataFrame
+    routes: pd.DataFrame
+    bins: pd.DataFrame
+    kpis: dict
+    info: dict = field(default_factory=dict)
+
+
+class WasteModel(mesa.Model):
+    """Bins, trucks, a policy and a planner, one day per step.
+
+    Parameters
+    ----------
+    network
+        The road network (after interventions).
+    bins, sites
+        Bins (:func:`~agents.waste.bins.place_bins`) and depot / disposal site
+        (:func:`~agents.waste.sites.locate_sites`).
+    config
+        Run settings.
+    link_times
+        Travel times by time of day; default free-flow times. ``inf`` closes a link.
+    planner
+        Overrides the planner (any :class:`~agents.waste.planning.Planner`, e.g. the learned
+        one); default from the policy and ``config.router``.
+    seed
+        Seed of every random draw (same seed, same run).
+    """
+
+    def __init__(
+        self,
+        network: RoadNetwork,
+        bins: Bins,
+        sites: Sites,
+        *,
+        config: WasteConfig | None = None,
+        link_times: LinkTimes | None = None,
+        planner: Planner | None = None,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(rng=seed)
+        self.config = config or WasteConfig()
+        self.config.validate()
+        bins.validate(n_nodes=network.n_nodes)
+        self.network, self.bins, self.sites = network, bins, sites
+        self.link_times = link_times or LinkTimes(network.edge_free_flow_s[None, :], 86_400.0)
+        self.service_s = STOP_SERVICE_S + CONTAINER_SERVICE_S * bins.containers
+        self.location_nodes = np.concatenate(
+            [[sites.depot_node, sites.disposal_node], bins.node]
+        ).astype(np.int64)
+        self._routers: dict[int, Router] = {}
+        self._matrices: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        duration, _ = self.matrices(self.config.shift_start_s)
+        # a bin the trucks cannot reach and leave (closed roads) is never planned
+        self.unreachable = np.flatnonzero(
+            ~(np.isfinite(duration[0, 2:]) & np.isfinite(duration[2:, 1]))
+        )
+        self.policy = make_policy(
+            self.config.policy,
+            bins,
+            depot_xy=(network.node_x[sites.depot_node], network.node_y[sites.depot_node]),
+            threshold=self.config.threshold,
+            prize_scale_m=self.config.prize_scale_m,
+        )
+        self.planner = planner or self._default_planner()
+        self.trucks = TruckAgent.create_agents(
+            self, self.config.n_trucks, truck=list(range(self.config.n_trucks))
+        )
+        self.bin_agents = BinAgent.create_agents(self, len(bins), index=list(range(len(bins))))
+        capacity = bins.capacity_kg
+        self.fill_kg = self.rng.uniform(0.0, 2 * self.config.initial_fill, len(bins)) * capacity
+        self.initial_kg = float(self.fill_kg.sum())
+        self.generated_kg = 0.0
+        self.collected_kg = 0.0
+        self.overflow_kg = 0.0
+        self.bin_emptied = np.zeros(len(bins), dtype=np.int64)
+        self.bin_overflow_days = np.zeros(len(bins), dtype=np.int64)
+        self.bin_overflow_kg = np.zeros(len(bins))
+        self.day = 0
+        self._plans: dict[object, Plan] = {}
+        self._daily: list[dict] = []
+        self._truck_days: list[TruckDay] = []
+        self._waste_rng = np.random.default_rng(self.rng.integers(2**63))
+        self.warnings: list[str] = []
+        if len(self.unreachable):
+            self.warnings.append(
+                f"{len(self.unreachable)} bins cannot be reached from the depot or cannot reach "
+                "the disposal site (closed roads); they are never emptied."
+            )
+
+    def _default_planner(self) -> Planner:
+        name = self.config.policy if self.config.policy in ("greedy", "pyvrp") else None
+        name = name or self.config.router
+        if name == "greedy":
+            return GreedyPlanner()
+        return PyVRPPlanner(max_runtime_s=self.config.solver_runtime_s)
+
+    # ------------------------------------------------------------------ travel
+    def matrices(self, time_of_day_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Travel time and distance between all locations (depot, disposal, bins) when driving
+        at ``time_of_day_s``."""
+        k = self.link_times.index(time_of_day_s)
+        if k not in self._matrices:
+            router = self.router(k)
+            nodes, inverse = np.unique(self.location_nodes, return_inverse=True)
+            duration, distance = router.cost_matrices(nodes, along=self.network.edge_length_m)
+            self._matrices[k] = (
+                duration[np.ix_(inverse, inverse)],
+                distance[np.ix_(inverse, inverse)],
+            )
+        return self._matrices[k]
+
+    def router(self, interval: int) -> Router:
+        if interval not in self._routers:
+            self._routers[interval] = Router(self.network, self.link_times.seconds[interval])
+        return self._routers[interval]
+
+    def leg(self, origin: int, destination: int, shift_clock_s: float) -> tuple[float, float]:
+        """Duration and distance of a drive between two locations, leaving at that shift time."""
+        if origin == destination:
+            return 0.0, 0.0
+        duration, distance = self.matrices(self.config.shift_start_s + shift_clock_s)
+        return float(duration[origin, destination]), float(distance[origin, destination])
+
+    # ------------------------------------------------------------------ bins
+    def empty_bin(self, index: int, kg: float) -> None:
+        """A truck took ``kg`` from bin ``index``."""
+        self.fill_kg[index] -= kg
+        if self.fill_kg[index] < 1e-9:
+            self.fill_kg[index] = 0.0
+        self.bin_emptied[index] += 1
+
+    def deliver(self, kg: float) -> None:
+        """A truck unloaded ``kg`` at the disposal site."""
+        self.collected_kg += kg
+
+    # ------------------------------------------------------------------ one day
+    def _problem(self, request: DayRequest) -> tuple[RoutingProblem, np.ndarray]:
+        keep = ~np.isin(request.bins, self.unreachable)
+        chosen = request.bins[keep]
+        locations = np.concatenate([[0, 1], chosen + 2])
+        duration, distance = self.matrices(self.config.shift_start_s)
+        problem = RoutingProblem(
+            duration_s=duration[np.ix_(locations, locations)],
+            distance_m=distance[np.ix_(locations, locations)],
+            load_kg=request.load_kg[keep],
+            prize=request.prize[keep],
+            required=request.required[keep],
+            service_s=self.service_s[chosen],
+            n_trucks=self.config.n_trucks,
+            truck_capacity_kg=self.config.truck_capacity_kg,
+            shift_s=self.config.shift_s,
+            unload_s=self.config.unload_s,
+        )
+        return problem, chosen
+
+    def _plan_day(self, day: int) -> tuple[list[np.ndarray], dict]:
+        request = self.policy.request(day, self.fill_kg.copy())
+        problem, chosen = self._problem(request)
+        plan = self._plans.get(request.reuse) if request.reuse is not None else None
+        fresh = plan is None
+        if fresh:
+            plan = self.planner.plan(problem, seed=int(self.rng.integers(2**31)))
+            if request.reuse is not None:
+                self._plans[request.reuse] = plan
+        # planning locations → model locations (bins as model index + 2)
+        to_model = np.concatenate([[0, 1], chosen + 2])
+        routes = [to_model[route] for route in plan.routes]
+        unserved = plan.unserved_required(problem)
+        return routes, {
+            "requested": len(chosen),
+            "required": int(problem.required.sum()),
+            "unserved_required": len(unserved),
+            "plan_s": plan.solve_s if fresh else 0.0,
+            "planned_km": float(plan.info.get("distance_m", np.nan)) / 1000.0,
+        }
+
+    def step(self) -> None:
+        """Simulate one day: the shift (on working days), then the day's waste."""
+        day = self.day
+        record: dict = {"day": day, "weekday": day % 7}
+        emptied_before = int(self.bin_emptied.sum())
+        truck_days: list[TruckDay] = []
+        if day % 7 in WORKING_DAYS:
+            routes, plan_info = self._plan_day(day)
+            record.update(plan_info)
+            for truck, route in zip(self.trucks, routes, strict=False):
+                truck_days.append(truck.drive(route, day))
+        self._truck_days.extend(truck_days)
+
+        generated = daily_generation(self.bins, day, self._waste_rng)
+        room = self.bins.capacity_kg - self.fill_kg
+        added = np.minimum(generated, room)
+        spilled = generated - added
+        self.fill_kg += added
+        overflowing = spilled > 1e-9
+        self.bin_overflow_days += overflowing
+        self.bin_overflow_kg += spilled
+        self.generated_kg += float(generated.sum())
+        self.overflow_kg += float(spilled.sum())
+
+        record.update(
+            {
+                "generated_kg": float(generated.sum()),
+                "collected_kg": sum(t.collected_kg for t in truck_days),
+                "overflow_kg": float(spilled.sum()),
+                "overflowing_bins": int(overflowing.sum()),
+                "in_bins_kg": float(self.fill_kg.sum()),
+                "bins_emptied": int(self.bin_emptied.sum()) - emptied_before,
+                "fill_share_emptied_sum": sum(sum(t.fill_share) for t in truck_days),
+                "skipped_bins": sum(len(t.skipped) for t in truck_days),
+                "truck_km": sum(t.distance_m for t in truck_days) / 1000.0,
+                "truck_hours": sum(t.duration_s for t in truck_days) / 3600.0,
+                "trucks_out": sum(1 for t in truck_days if t.legs),
+                "unloads": sum(len(t.unloads_kg) for t in truck_days),
+                "extra_unloads": sum(t.extra_unloads for t in truck_days),
+                "cumulative_generated_kg": self.generated_kg,
+                "cumulative_collected_kg": self.collected_kg,
+                "cumulative_overflow_kg": self.overflow_kg,
+            }
+        )
+        self._daily.append(record)
+        self.day += 1
+
+    @property
+    def truck_days(self) -> list[TruckDay]:
+        """What every truck did each day so far (one entry per truck sent out)."""
+        return list(self._truck_days)
+
+    def mass_balance_error_kg(self) -> float:
+        """``initial + generated − (in bins + collected + overflowed)``: zero up to rounding."""
+        return (self.initial_kg + self.generated_kg) - (
+            float(self.fill_kg.sum()) + self.collected_kg + self.overflow_kg
+        )
+
+    def run(self, *, on_progress: Callable[[float], None] | None = None) -> WasteResult:
+        """Simulate ``config.days`` days and return the result."""
+        for i in range(self.config.days):
+            self.step()
+            if on_progress:
+                on_progress((i + 1) / self.config.days)
+        return self.result()
+
+    # ------------------------------------------------------------------ results
+    def _driven_edges(self, truck_day: TruckDay) -> np.ndarray:
+        """Network edges of every leg, each leg routed as it was timed (at its hour)."""
+        pieces = []
+        for leg in truck_day.legs:
+            k = self.link_times.index(self.config.shift_start_s + leg.depart_s)
+            nodes = self.location_nodes[[leg.origin, leg.destination]]
+            pieces.append(self.router(k).routes(nodes[:1], nodes[1:]).edges)
+        return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+
+    def result(self) -> WasteResult:
+        """Daily table, routes, bins and KPIs of the run so far."""
+        daily = pd.DataFrame(self._daily)
+        routes = pd.DataFrame(
+            [
+                {
+                    "day": t.day,
+                    "truck": t.truck,
+                    "distance_km": t.distance_m / 1000.0,
+                    "duration_h": t.duration_s / 3600.0,
+                    "bins_emptied": len(t.emptied),
+                    "bins_skipped": len(t.skipped),
+                    "collected_kg": t.collected_kg,
+                    "unloads": len(t.unloads_kg),
+                    "edges": self._driven_edges(t),
+                }
+                for t in self._truck_days
+                if t.legs
+            ],
+            columns=[
+                "day", "truck", "distance_km", "duration_h", "bins_emptied", "bins_skipped",
+                "collected_kg", "unloads", "edges",
+            ],
+        )  # fmt: skip
+        frame = self.bins.to_frame()
+        frame["fill_kg"] = self.fill_kg
+        frame["times_emptied"] = self.bin_emptied
+        frame["overflow_days"] = self.bin_overflow_days
+        frame["overflow_kg"] = self.bin_overflow_kg
+        kpis = waste_kpis(daily, n_bins=len(self.bins), initial_kg=self.initial_kg)
+        info = {
+            "policy": self.config.policy,
+            "planner": getattr(self.planner, "name", type(self.planner).__name__),
+            "n_trucks": self.config.n_trucks,
+            "days": self.day,
+            "bins": len(self.bins),
+            "sites": self.sites.summary(),
+            "unreachable_bins": self.unreachable.tolist(),
+            "mass_balance_error_kg": self.mass_balance_error_kg(),
+            "warnings": list(self.warnings),
+        }
+        return WasteResult(daily=daily, routes=routes, bins=frame, kpis=kpis, info=info)

@@ -1,0 +1,293 @@
+"""Collection policies: which bins to empty on a working day, and what each is worth.
+
+Every policy answers one question each working day — given what it knows about the bins, which
+of them are candidates today, which must be emptied (``required``), how much each will hold
+(``load_kg``) and what emptying an optional one is worth (``prize``, in metres of driving) — as a
+:class:`DayRequest`. The model turns the request into a
+:class:`~agents.waste.planning.RoutingProblem`, a planner turns that into routes, and trucks
+drive them. All policies are judged by the same simulation and KPIs.
+
+``schedule``
+    Fixed weekly rounds, as most cities run them: bins are grouped into one district per working
+    day (equal-waste sectors around the depot); each district is emptied on set weekdays, as
+    often as its fastest-filling bin needs (once, twice, three or five times a week), whatever the
+    bins hold. Knows no fill levels. Its rounds are planned once per weekday and driven unchanged
+    every week.
+``threshold``
+    Fill sensors: every bin at or above :data:`THRESHOLD` of its capacity, or forecast to
+    overflow before the next working day's shift, is emptied today.
+``greedy`` / ``pyvrp`` (planned)
+    Fill sensors and a prize-collecting plan: bins forecast to overflow before the next shift are
+    required; every other bin at least :data:`MIN_PLANNED_FILL` full is optional with an urgency
+    prize that grows with its chance of being due next time (:func:`urgency_prize`). The planner
+    decides which optional bins are worth the detour (the Groningen study's scheme,
+    arXiv 2409.13386).
+
+Forecasts use the bins' mean daily input and the weekday pattern
+(:data:`~agents.waste.bins.WEEKDAY_FACTORS`), with a one-sided 95 % safety margin for the
+day-to-day noise (:data:`~agents.waste.bins.FILL_NOISE_CV`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.waste.bins import FILL_NOISE_CV, WEEKDAY_FACTORS, Bins
+
+__all__ = [
+    "MIN_PLANNED_FILL",
+    "POLICIES",
+    "PRIZE_SCALE_M",
+    "THRESHOLD",
+    "WORKING_DAYS",
+    "DayRequest",
+    "FixedSchedule",
+    "PlannedPolicy",
+    "ThresholdPolicy",
+    "make_policy",
+    "urgency_prize",
+]
+
+POLICIES = ("schedule", "threshold", "greedy", "pyvrp")
+"""Policy names the waste model and the CLI accept."""
+
+WORKING_DAYS = (0, 1, 2, 3, 4)
+"""Weekdays with a collection shift, Monday = 0 (simulation day 0 is a Monday)."""
+
+THRESHOLD = 0.7
+"""Fill share at which the threshold policy empties a bin."""
+
+MIN_PLANNED_FILL = 0.25
+"""Bins less full than this are not offered to the planner at all (an emptying visit to a nearly
+empty bin is never worth it, and leaving them out keeps the daily problem small)."""
+
+PRIZE_SCALE_M = 1_000.0
+"""Urgency prize of a bin sure to be due at the next shift, in metres of driving: the detour a
+planner may make to empty it today rather than drive to it on its own next time
+(see :func:`urgency_prize`)."""
+
+SAFETY_Z = 1.645
+"""One-sided 95 % quantile of the standard normal: forecasts add this many standard deviations."""
+
+SCHEDULE_DAYS = {1: (0,), 2: (0, 3), 3: (0, 2, 4), 5: (0, 1, 2, 3, 4)}
+"""Collection weekdays of a district by weekly frequency, for a district whose base day is
+Monday; district ``k`` shifts them by ``k`` working days (wrapping within the week)."""
+
+
+@dataclass(frozen=True, eq=False)
+class DayRequest:
+    """What a policy asks for on one working day.
+
+    Attributes
+    ----------
+    bins
+        Candidate bin indices (into the model's :class:`~agents.waste.bins.Bins`).
+    load_kg, prize, required
+        Per candidate: the load the policy expects to pick up, the prize of an optional visit
+        (metres of driving), and whether it must be emptied today.
+    reuse
+        A key under which the day's routes may be planned once and driven again (fixed rounds
+        use the weekday); ``None`` plans afresh.
+    """
+
+    bins: np.ndarray
+    load_kg: np.ndarray
+    prize: np.ndarray
+    required: np.ndarray
+    reuse: object | None = None
+
+
+def days_to_next_shift(day: int) -> int:
+    """Days from working day ``day``'s shift to the next shift (Friday → Monday: 3)."""
+    for ahead in range(1, 8):
+        if (day + ahead) % 7 in WORKING_DAYS:
+            return ahead
+    raise AssertionError("WORKING_DAYS is empty")
+
+
+def forecast_kg(bins: Bins, day: int, days: int, *, quantile: bool) -> np.ndarray:
+    """Waste going into each bin over ``days`` days from day ``day``: the mean, or (with
+    ``quantile``) the one-sided 95 % bound of independent lognormal days."""
+    factors = WEEKDAY_FACTORS[(day + np.arange(days)) % 7]
+    mean = bins.daily_kg * factors.sum()
+    if not quantile:
+        return mean
+    sd = bins.daily_kg * FILL_NOISE_CV * math.sqrt(float(np.sum(factors**2)))
+    return mean + SAFETY_Z * sd
+
+
+def urgency_prize(
+    overflow_probability: np.ndarray, *, scale_m: float = PRIZE_SCALE_M
+) -> np.ndarray:
+    """Prize of emptying an optional bin today: ``scale_m`` (default :data:`PRIZE_SCALE_M`) ×
+    the probability that it would overflow before the shift after next (so that it would be
+    required next time).
+
+    A bin that will be due anyway is worth emptying now where it lies near today's route; a bin
+    with weeks to go is worth nothing today.
+    """
+    return scale_m * np.clip(overflow_probability, 0.0, 1.0)
+
+
+def overflow_probability(bins: Bins, fill_kg: np.ndarray, day: int, days: int) -> np.ndarray:
+    """Probability that each bin, left alone, overflows within ``days`` days from ``day``
+    (normal approximation of the summed daily inputs)."""
+    factors = WEEKDAY_FACTORS[(day + np.arange(days)) % 7]
+    mean = bins.daily_kg * factors.sum()
+    sd = np.maximum(bins.daily_kg * FILL_NOISE_CV * math.sqrt(float(np.sum(factors**2))), 1e-12)
+    z = (fill_kg + mean - bins.capacity_kg) / sd
+    return 0.5 * (1.0 + _erf(z / math.sqrt(2.0)))
+
+
+_erf = np.vectorize(math.erf, otypes=[float])
+
+
+class ThresholdPolicy:
+    """Empty every bin at or above ``threshold`` full, or forecast to overflow before the next
+    shift (fill sensors)."""
+
+    name = "threshold"
+    uses_sensors = True
+
+    def __init__(self, bins: Bins, *, threshold: float = THRESHOLD) -> None:
+        self.bins = bins
+        self.threshold = float(threshold)
+
+    def request(self, day: int, fill_kg: np.ndarray) -> DayRequest:
+        ahead = forecast_kg(self.bins, day, days_to_next_shift(day), quantile=True)
+        due = (fill_kg >= self.threshold * self.bins.capacity_kg) | (
+            fill_kg + ahead > self.bins.capacity_kg
+        )
+        due &= fill_kg > 0
+        chosen = np.flatnonzero(due)
+        return DayRequest(
+            bins=chosen,
+            load_kg=fill_kg[chosen],
+            prize=np.zeros(len(chosen)),
+            required=np.ones(len(chosen), dtype=bool),
+        )
+
+
+class PlannedPolicy:
+    """Prize-collecting days: overflow-bound bins required, the fuller rest optional with urgency
+    prizes; the planner (``greedy`` or ``pyvrp``) chooses."""
+
+    uses_sensors = True
+
+    def __init__(self, bins: Bins, *, name: str, prize_scale_m: float = PRIZE_SCALE_M) -> None:
+        self.bins = bins
+        self.name = name
+        self.prize_scale_m = float(prize_scale_m)
+
+    def request(self, day: int, fill_kg: np.ndarray) -> DayRequest:
+        capacity = self.bins.capacity_kg
+        ahead = days_to_next_shift(day)
+        required = fill_kg + forecast_kg(self.bins, day, ahead, quantile=True) > capacity
+        # left today, would the bin be due by the shift after next?
+        after_next = ahead + days_to_next_shift(day + ahead)
+        due_soon = overflow_probability(self.bins, fill_kg, day, after_next)
+        chosen = np.flatnonzero(required | (fill_kg >= MIN_PLANNED_FILL * capacity))
+        chosen = chosen[fill_kg[chosen] > 0]
+        return DayRequest(
+            bins=chosen,
+            load_kg=fill_kg[chosen],
+            prize=urgency_prize(due_soon[chosen], scale_m=self.prize_scale_m),
+            required=required[chosen],
+        )
+
+
+class FixedSchedule:
+    """Fixed weekly rounds by district (see the module docstring); knows no fill levels."""
+
+    name = "schedule"
+    uses_sensors = False
+
+    def __init__(self, bins: Bins, *, depot_xy: tuple[float, float]) -> None:
+        self.bins = bins
+        n_districts = len(WORKING_DAYS)
+        # equal-waste sectors by bearing from the depot: compact districts, one per working day
+        bearing = np.arctan2(bins.y - depot_xy[1], bins.x - depot_xy[0])
+        order = np.argsort(bearing, kind="stable")
+        cumulative = np.cumsum(bins.daily_kg[order]) / max(bins.daily_kg.sum(), 1e-12)
+        district = np.empty(len(bins), dtype=np.int64)
+        district[order] = np.minimum((cumulative * n_districts).astype(np.int64), n_districts - 1)
+        self.district = district
+        self.frequency = np.zeros(n_districts, dtype=np.int64)
+        for k in range(n_districts):
+            members = district == k
+            self.frequency[k] = self._frequency(bins.subset(members)) if members.any() else 1
+        # weekday → bins emptied that day, and the days since each was last emptied
+        self.days: dict[int, np.ndarray] = {}
+        self.gap_days: dict[int, np.ndarray] = {}
+        gap_of_district = np.zeros(n_districts, dtype=np.int64)
+        for weekday in WORKING_DAYS:
+            today = []
+            for k in range(n_districts):
+                weekdays = self._weekdays(k, int(self.frequency[k]))
+                if weekday in weekdays:
+                    today.append(k)
+                    earlier = [d for d in weekdays if d < weekday]
+                    previous = max(earlier) if earlier else max(weekdays) - 7
+                    gap_of_district[k] = weekday - previous
+            self.days[weekday] = np.flatnonzero(np.isin(district, today))
+            self.gap_days[weekday] = gap_of_district[district[self.days[weekday]]]
+
+    @staticmethod
+    def _weekdays(district: int, frequency: int) -> set[int]:
+        n = len(WORKING_DAYS)
+        return {WORKING_DAYS[(d + district) % n] for d in SCHEDULE_DAYS[frequency]}
+
+    @staticmethod
+    def _frequency(bins: Bins) -> int:
+        """Fewest collections a week after which no bin of the district overflows in a 95 %
+        week: the longest gap between its collection days, at the busiest weekdays."""
+        for frequency in sorted(SCHEDULE_DAYS):
+            days = sorted(SCHEDULE_DAYS[frequency])
+            gaps = np.diff([*days, days[0] + 7])
+            ok = True
+            for start, gap in zip(days, gaps, strict=True):
+                need = forecast_kg(bins, start, int(gap), quantile=True)
+                ok &= bool(np.all(need <= bins.capacity_kg))
+            if ok:
+                return frequency
+        return max(SCHEDULE_DAYS)
+
+    def request(self, day: int, fill_kg: np.ndarray) -> DayRequest:
+        weekday = day % 7
+        chosen = self.days.get(weekday, np.zeros(0, dtype=np.int64))
+        gaps = self.gap_days.get(weekday, np.zeros(0, dtype=np.int64))
+        # without sensors the rounds plan with the mean waste since each bin's last collection
+        expected = np.zeros(len(chosen))
+        for gap in np.unique(gaps):
+            mine = gaps == gap
+            since = forecast_kg(self.bins.subset(chosen[mine]), weekday - gap, gap, quantile=False)
+            expected[mine] = since
+        expected = np.minimum(expected, self.bins.capacity_kg[chosen])
+        return DayRequest(
+            bins=chosen,
+            load_kg=expected,
+            prize=np.zeros(len(chosen)),
+            required=np.ones(len(chosen), dtype=bool),
+            reuse=weekday,
+        )
+
+
+def make_policy(
+    name: str,
+    bins: Bins,
+    *,
+    depot_xy: tuple[float, float],
+    threshold: float = THRESHOLD,
+    prize_scale_m: float = PRIZE_SCALE_M,
+):
+    """The policy called ``name`` (one of :data:`POLICIES`) for these bins."""
+    if name == "schedule":
+        return FixedSchedule(bins, depot_xy=depot_xy)
+    if name == "threshold":
+        return ThresholdPolicy(bins, threshold=threshold)
+    if name in ("greedy", "pyvrp"):
+        return PlannedPolicy(bins, name=name, prize_scale_m=prize_scale_m)
+    raise ValueError(f"unknown policy {name!r}: use one of {', '.join(POLICIES)}")

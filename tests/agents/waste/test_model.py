@@ -1,0 +1,191 @@
+"""The waste model on a real city: mass balance every day, routes that obey the rules, distances
+that are the edges driven, policies judged alike, and bad input refused or reported."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.waste.bins import place_bins
+from agents.waste.model import LinkTimes, WasteConfig, WasteModel
+from agents.waste.planning import DEPOT, DISPOSAL
+from agents.waste.policies import WORKING_DAYS
+from agents.waste.sites import locate_sites
+from twin.errors import TwinError
+
+POLICY_RUNTIME_S = 0.3
+
+
+def _model(city, *, policy="greedy", days=7, trucks=2, seed=0, link_times=None, **config):
+    bins = place_bins(city.network, city.context, rng=np.random.default_rng(seed))
+    sites = locate_sites(city.network, city.context, city=city.name)
+    settings = {"days": days, "policy": policy, "n_trucks": trucks}
+    settings.setdefault("solver_runtime_s", POLICY_RUNTIME_S)
+    return WasteModel(
+        city.network,
+        bins,
+        sites,
+        config=WasteConfig(**settings, **config),
+        link_times=link_times,
+        seed=seed,
+    )
+
+
+@pytest.fixture(scope="module")
+def greedy_run(helsinki):
+    model = _model(helsinki, policy="greedy", days=14)
+    balances = []
+    for _ in range(model.config.days):
+        model.step()
+        balances.append(model.mass_balance_error_kg())
+    return model, model.result(), balances
+
+
+def test_mass_balance_holds_every_day(greedy_run):
+    model, result, balances = greedy_run
+    generated = model.initial_kg + result.daily["generated_kg"].sum()
+    assert np.max(np.abs(balances)) < 1e-6 * generated
+    # recomputed from the daily table, independently of the model's running totals
+    daily = result.daily
+    in_bins = daily["in_bins_kg"].to_numpy()
+    cumulative = (
+        model.initial_kg
+        + daily["generated_kg"].cumsum()
+        - daily["collected_kg"].cumsum()
+        - daily["overflow_kg"].cumsum()
+    )
+    np.testing.assert_allclose(in_bins, cumulative, rtol=1e-9)
+    assert np.all(model.fill_kg >= 0) and np.all(model.fill_kg <= model.bins.capacity_kg + 1e-9)
+
+
+def test_trucks_follow_the_rules(greedy_run):
+    model, result, _ = greedy_run
+    config = model.config
+    assert len(model.truck_days) > 0
+    for day in model.truck_days:
+        legs = day.legs
+        assert legs[0].origin == DEPOT and legs[-1].destination == DEPOT
+        # consecutive legs join up, and the last stop before the depot is the disposal site
+        assert all(a.destination == b.origin for a, b in zip(legs, legs[1:], strict=False))
+        assert legs[-1].origin == DISPOSAL
+        assert day.duration_s <= config.shift_s + 1e-6
+        assert max(day.unloads_kg) <= config.truck_capacity_kg + 1e-6
+        # every unload carries exactly what was emptied since the previous one
+        assert sum(day.unloads_kg) == pytest.approx(sum(day.emptied_kg))
+        # capacity between unloads: replay the legs
+        load = 0.0
+        emptied = iter(day.emptied_kg)
+        for leg in legs:
+            if leg.destination >= 2:
+                load += next(emptied)
+                assert load <= config.truck_capacity_kg + 1e-6
+            elif leg.destination == DISPOSAL:
+                load = 0.0
+    assert result.daily.loc[~result.daily["weekday"].isin(WORKING_DAYS), "trucks_out"].sum() == 0
+
+
+def test_distance_is_the_edges_driven(greedy_run, helsinki):
+    """Truck-km from the planning matrices equal the summed lengths of the network edges of the
+    shortest paths actually driven (routed again, leg by leg, after the run)."""
+    model, result, _ = greedy_run
+    length = helsinki.network.edge_length_m
+    driven = np.array([length[edges].sum() for edges in result.routes["edges"]]) / 1000.0
+    np.testing.assert_allclose(driven, result.routes["distance_km"], rtol=1e-9)
+    assert result.kpis["truck_km"] == pytest.approx(driven.sum(), rel=1e-9)
+    # and each route's edges form one connected walk from the depot back to the depot
+    network = helsinki.network
+    for edges in result.routes["edges"]:
+        if len(edges) == 0:  # every stop of the day at the depot's own node
+            continue
+        assert np.all(network.edge_v[edges[:-1]] == network.edge_u[edges[1:]])
+        assert network.edge_u[edges[0]] == model.sites.depot_node
+        assert network.edge_v[edges[-1]] == model.sites.depot_node
+
+
+def test_same_seed_same_kpis(helsinki):
+    first = _model(helsinki, policy="greedy", days=5, seed=3).run().kpis
+    again = _model(helsinki, policy="greedy", days=5, seed=3).run().kpis
+    assert first == again
+
+
+@pytest.mark.parametrize("policy", ["schedule", "threshold", "pyvrp"])
+def test_every_policy_keeps_the_balance_and_serves(helsinki, policy):
+    model = _model(helsinki, policy=policy, days=7)
+    result = model.run()
+    assert abs(result.info["mass_balance_error_kg"]) < 1e-6 * result.kpis["generated_t"] * 1e3
+    assert result.kpis["bins_emptied"] > 0
+    assert result.kpis["service_level"] > 0.95
+
+
+def test_schedule_empties_districts_on_their_weekdays(helsinki):
+    model = _model(helsinki, policy="schedule", days=7, trucks=3)
+    policy = model.policy
+    result = model.run()
+    emptied_on = {}
+    for day in model.truck_days:
+        for b in day.emptied:
+            emptied_on.setdefault(b, set()).add(day.day % 7)
+    for b, weekdays in emptied_on.items():
+        assert all(b in policy.days[w] for w in weekdays)
+    assert (
+        result.kpis["bins_emptied"]
+        == sum(len(v) for v in policy.days.values()) - (result.kpis["bins_skipped_for_time"])
+    )
+
+
+def test_congestion_slows_the_trucks(helsinki):
+    """Doubling every link time doubles every leg's duration (same paths) and so the driving
+    part of each day."""
+    network = helsinki.network
+    slow = LinkTimes(network.edge_free_flow_s[None, :] * 2.0, 86_400.0)
+    fast_model = _model(helsinki, policy="greedy", days=1)
+    slow_model = _model(helsinki, policy="greedy", days=1, link_times=slow)
+    a, b = fast_model.matrices(0.0), slow_model.matrices(0.0)
+    np.testing.assert_allclose(b[0], 2.0 * a[0])
+    np.testing.assert_allclose(b[1], a[1])
+
+
+def test_a_fleet_too_small_serves_what_it_can(helsinki):
+    model = _model(helsinki, policy="threshold", days=3, trucks=1, truck_capacity_kg=300.0)
+    result = model.run()
+    assert result.kpis["bins_emptied"] > 0
+    assert abs(result.info["mass_balance_error_kg"]) < 1e-3
+
+
+def test_closed_roads_cut_off_bins_are_reported(helsinki):
+    network = helsinki.network
+    bins = place_bins(network, helsinki.context, rng=np.random.default_rng(0))
+    sites = locate_sites(network, helsinki.context)
+    # close every edge into one bin's node: the bin can no longer be reached
+    target = int(bins.node[np.flatnonzero(bins.node != sites.depot_node)[0]])
+    times = network.edge_free_flow_s.copy()
+    times[network.edge_v == target] = np.inf
+    model = WasteModel(
+        network,
+        bins,
+        sites,
+        config=WasteConfig(days=3, policy="greedy", n_trucks=2),
+        link_times=LinkTimes(times[None, :], 86_400.0),
+        seed=0,
+    )
+    result = model.run()
+    cut_off = set(np.flatnonzero(bins.node == target).tolist())
+    assert cut_off <= set(result.info["unreachable_bins"])
+    assert result.info["warnings"]
+    assert result.bins.loc[sorted(cut_off), "times_emptied"].sum() == 0
+    assert abs(result.info["mass_balance_error_kg"]) < 1e-3
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "expected"),
+    [
+        ("policy", "weekly", "policy='weekly'"),
+        ("n_trucks", 0, "n_trucks=0"),
+        ("truck_capacity_kg", -5.0, "truck_capacity_kg=-5.0"),
+        ("days", 0, "days=0"),
+        ("shift_s", 0.0, "shift_s=0.0"),
+    ],
+)
+def test_impossible_settings_are_named(helsinki, setting, value, expected):
+    with pytest.raises(TwinError, match=expected):
+        WasteConfig(**{setting: value}).validate()
