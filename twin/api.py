@@ -252,7 +252,7 @@ def run_waste(
     traffic_trips
         Couple with the traffic twin: simulate this many background trips over the shift, time
         every truck leg with the link travel times of its hour, then simulate the traffic again
-        with the first working day's truck legs added, and report both traffic KPIs.
+        with the busiest day's truck legs added, and report both traffic KPIs.
     interventions
         :mod:`twin.interventions` closures and changes of edges.
     planner
@@ -316,18 +316,29 @@ def run_waste(
 
 
 def _traffic_with_trucks(model: WasteModel, network, traffic_model_args: dict) -> dict[str, Any]:
-    """Traffic KPIs of the shift with the first working day's truck legs driving in it."""
+    """Traffic KPIs of the shift with the trucks of the run's busiest day (most truck-km)
+    driving in it, every leg between two different nodes as one more vehicle."""
     truck_days = model.truck_days
-    first_day = min((t.day for t in truck_days), default=None)
-    legs = [leg for t in truck_days if t.day == first_day for leg in t.legs]
+    km_by_day: dict[int, float] = {}
+    for t in truck_days:
+        km_by_day[t.day] = km_by_day.get(t.day, 0.0) + t.distance_m
+    busiest = max(km_by_day, key=lambda day: (km_by_day[day], -day), default=None)
+    nodes = model.location_nodes
+    legs = [
+        leg
+        for t in truck_days
+        if t.day == busiest
+        for leg in t.legs
+        if nodes[leg.origin] != nodes[leg.destination]
+    ]
     traffic_model = TrafficModel(network, **traffic_model_args)
     if legs:
-        nodes = model.location_nodes
         traffic_model.inject_vehicles(
             nodes[[leg.origin for leg in legs]],
             nodes[[leg.destination for leg in legs]],
             np.array([leg.depart_s for leg in legs]),
         )
     kpis = traffic_model.run().kpis
+    kpis["truck_day"] = busiest
     kpis["truck_legs"] = len(legs)
     return kpis

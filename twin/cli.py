@@ -255,7 +255,11 @@ def _closures(close: list[str] | None) -> list[object]:
 
 def _refuse_occupied(out: Path | None, overwrite: bool) -> None:
     """Refuse an occupied output folder before a long run, not after it."""
-    if out is not None and out.exists() and any(out.iterdir()) and not overwrite:
+    if out is None or not out.exists():
+        return
+    if not out.is_dir():
+        raise typer.BadParameter(f"{out} is a file, not a folder", param_hint="--out")
+    if any(out.iterdir()) and not overwrite:
         raise typer.BadParameter(
             f"{out} exists and is not empty (use --overwrite)", param_hint="--out"
         )
@@ -334,6 +338,10 @@ def waste_command(
     """Simulate a city's waste collection under one policy and print its KPIs."""
     from twin.api import run_waste
 
+    if export and out is None:
+        raise typer.BadParameter(
+            "exports are written with the results: add --out DIR", param_hint="--export"
+        )
     formats = tuple(export or ["geojson"])
     unknown = sorted(set(formats) - {"geojson", "gpkg"})
     if unknown:
@@ -363,7 +371,9 @@ def waste_command(
     if run.traffic is not None:
         extra["traffic"] = run.traffic
     for warning in run.result.info["warnings"]:
-        stderr.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+        stderr.print(
+            f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True
+        )
     _report(run.kpis, {"city": run.city.name, "policy": policy, "seed": seed}, out, as_json, extra)
 
 

@@ -49,6 +49,10 @@ def atomic_output_dir(out: Path, fill: Callable[[Path], None], *, overwrite: boo
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     except OSError as err:
         raise TwinError(f"Cannot write to {out.parent} ({err.strerror or err}).") from None
+    # mkdtemp makes a private (0700) folder; results are ordinary files for their readers
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)
     try:
         fill(staging)
         if out.exists():

@@ -16,9 +16,9 @@ OSM containers
 Placed collection points
     ``ceil(population / residents_per_bin)`` containers are drawn onto nodes with probability
     proportional to the node's home weight, among the nodes that touch a local street (where any
-    has homes); the nodes drawn are the stops, and the containers are then shared among them in
-    proportion to the waste each stop serves (below), as cities size containers to their users.
-    The containers at one node are merged into one *collection point*: a
+    has homes); a stop whose catchment (below) would fill its containers in under
+    :data:`MIN_DAYS_TO_FULL` days gets more. The containers at one node are merged into one
+    *collection point*: a
     bin of ``containers × container_kg`` that the truck empties in one stop, standing for the
     containers along the streets around that junction; a junction with more than
     :data:`MAX_CONTAINERS_PER_POINT` gets several points.
@@ -52,6 +52,7 @@ __all__ = [
     "KG_PER_PERSON_DAY",
     "MAX_BIN_SNAP_M",
     "MAX_CONTAINERS_PER_POINT",
+    "MIN_DAYS_TO_FULL",
     "MIN_OSM_SHARE",
     "MUNICIPAL_WASTE_KG_PER_PERSON_YEAR",
     "OSM_CONTAINER_KINDS",
@@ -120,6 +121,12 @@ OSM_CONTAINER_KINDS = ("waste_disposal", "recycling")
 MIN_OSM_SHARE = 0.25
 """Mapped containers are used when there are at least this share of the containers the population
 needs (each then serves up to four times the nominal residents); fewer, and all bins are placed."""
+
+MIN_DAYS_TO_FULL = 5.0
+"""A placed collection stop holds at least this many days of the waste it serves: where the draw
+put too few containers for a stop's catchment, the city adds containers (as it would where they
+overflow), so twice-weekly rounds can keep up with the busiest stops. Quieter stops take longer to
+fill; the spread of fill times between stops is what fill sensors exploit."""
 
 MAX_CONTAINERS_PER_POINT = 8
 """Most placed containers one collection point stands for (8 × 132 kg ≈ 1 t, a row of containers
@@ -315,19 +322,19 @@ def _served_shares(
     return home[stop_of_bin] * share, work[stop_of_bin] * share
 
 
-def _containers_by_waste(
-    network: RoadNetwork, context: CityContext, stops: np.ndarray, total: int
+def _containers_for_days(
+    network: RoadNetwork,
+    context: CityContext,
+    stops: np.ndarray,
+    total_kg_per_day: float,
+    container_kg: float,
 ) -> np.ndarray:
-    """``total`` containers over ``stops`` in proportion to the waste each serves, at least one
-    each (largest remainders)."""
+    """Containers each stop needs to hold :data:`MIN_DAYS_TO_FULL` days of the waste it serves."""
     home, work = _served_shares(network, context, stops, np.ones(len(stops)))
     share = (1.0 - COMMERCIAL_WASTE_SHARE) * home + COMMERCIAL_WASTE_SHARE * work
-    spare = total - len(stops)
-    ideal = share / share.sum() * spare
-    counts = np.floor(ideal).astype(np.int64)
-    left = spare - int(counts.sum())
-    counts[np.argsort(-(ideal - counts), kind="stable")[:left]] += 1
-    return counts + 1
+    return np.ceil(share * total_kg_per_day * MIN_DAYS_TO_FULL / container_kg - 1e-9).astype(
+        np.int64
+    )
 
 
 def place_bins(
@@ -400,10 +407,14 @@ def place_bins(
     else:
         drawn = rng.multinomial(n_needed, _placement_weight(network, context))
         occupied = np.flatnonzero(drawn).astype(np.int64)
-        # the draw says where containers stand; how many stand at each stop follows the waste
-        # the stop serves, as a city sizes containers to their users (otherwise a lone container
-        # drawn in a large catchment would overflow daily)
-        drawn[occupied] = _containers_by_waste(network, context, occupied, n_needed)
+        # where a stop's catchment outgrows its containers, the city adds some, so no stop
+        # fills up in under MIN_DAYS_TO_FULL days on average
+        drawn[occupied] = np.maximum(
+            drawn[occupied],
+            _containers_for_days(
+                network, context, occupied, population * kg_per_person_day, container_kg
+            ),
+        )
         # a junction with many containers gets several points of at most
         # MAX_CONTAINERS_PER_POINT, each a stop of its own (one point must fit in a truck)
         points = -(-drawn[occupied] // MAX_CONTAINERS_PER_POINT)

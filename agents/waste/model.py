@@ -27,6 +27,7 @@ from agents.waste.agents import BinAgent, TruckAgent, TruckDay
 from agents.waste.bins import Bins, daily_generation
 from agents.waste.planning import GreedyPlanner, Plan, Planner, PyVRPPlanner, RoutingProblem
 from agents.waste.policies import (
+    LOOKAHEAD_SHIFTS,
     POLICIES,
     PRIZE_SCALE_M,
     THRESHOLD,
@@ -82,6 +83,8 @@ class WasteConfig:
     prize_scale_m
         Urgency prize scale of the planned policies
         (:func:`~agents.waste.policies.urgency_prize`).
+    lookahead_shifts
+        Shifts ahead within which an optional bin's chance of becoming due sets its prize.
     """
 
     days: int = 28
@@ -96,6 +99,7 @@ class WasteConfig:
     initial_fill: float = 0.3
     threshold: float = THRESHOLD
     prize_scale_m: float = PRIZE_SCALE_M
+    lookahead_shifts: int = LOOKAHEAD_SHIFTS
 
     def validate(self) -> None:
         """Raise :class:`TwinError` naming the first impossible setting."""
@@ -117,6 +121,12 @@ class WasteConfig:
             (0 <= self.initial_fill <= 0.5, "initial_fill", self.initial_fill, "in [0, 0.5]"),
             (0 < self.threshold <= 1, "threshold", self.threshold, "in (0, 1]"),
             (self.prize_scale_m >= 0, "prize_scale_m", self.prize_scale_m, "≥ 0"),
+            (
+                isinstance(self.lookahead_shifts, int) and 1 <= self.lookahead_shifts <= 5,
+                "lookahead_shifts",
+                self.lookahead_shifts,
+                "an integer from 1 to 5",
+            ),
         ]
         for ok, name, value, allowed in checks:
             if not ok:
@@ -221,6 +231,7 @@ class WasteModel(mesa.Model):
             depot_xy=(network.node_x[sites.depot_node], network.node_y[sites.depot_node]),
             threshold=self.config.threshold,
             prize_scale_m=self.config.prize_scale_m,
+            lookahead_shifts=self.config.lookahead_shifts,
         )
         self.planner = planner or self._default_planner()
         self.trucks = TruckAgent.create_agents(
@@ -441,6 +452,14 @@ class WasteModel(mesa.Model):
         frame["overflow_days"] = self.bin_overflow_days
         frame["overflow_kg"] = self.bin_overflow_kg
         kpis = waste_kpis(daily, n_bins=len(self.bins), initial_kg=self.initial_kg)
+        warnings = list(self.warnings)
+        short = daily[daily.get("unserved_required", 0) > 0] if len(daily) else daily
+        if len(short):
+            warnings.append(
+                f"the fleet could not empty {int(short['unserved_required'].sum())} bins that "
+                f"were due on {len(short)} of {len(daily)} days (too few trucks or too short a "
+                "shift); they were left to overflow. Add trucks or lengthen the shift."
+            )
         info = {
             "policy": self.config.policy,
             "planner": getattr(self.planner, "name", type(self.planner).__name__),
@@ -450,6 +469,6 @@ class WasteModel(mesa.Model):
             "sites": self.sites.summary(),
             "unreachable_bins": self.unreachable.tolist(),
             "mass_balance_error_kg": self.mass_balance_error_kg(),
-            "warnings": list(self.warnings),
+            "warnings": warnings,
         }
         return WasteResult(daily=daily, routes=routes, bins=frame, kpis=kpis, info=info)

@@ -778,6 +778,9 @@ class PyVRPPlanner:
         vehicle = VehicleType(
             num_available=int(problem.n_trucks),
             capacity=[capacity],
+            # PyVRP's routes end at the disposal site; the drive back to the depot is distance
+            # too, paid once per truck used, so a truck is sent out only when worth it
+            fixed_cost=int(min(distance_int[1, 0], big_distance)),
             start_depot=0,
             end_depot=1,
             shift_duration=max(shift, 0),

@@ -18,8 +18,8 @@ drive them. All policies are judged by the same simulation and KPIs.
     overflow before the next working day's shift, is emptied today.
 ``greedy`` / ``pyvrp`` (planned)
     Fill sensors and a prize-collecting plan: bins forecast to overflow before the next shift are
-    required; every other bin at least :data:`MIN_PLANNED_FILL` full is optional with an urgency
-    prize that grows with its chance of being due next time (:func:`urgency_prize`). The planner
+    required; a bin likely to be required at the next shift is optional with an urgency prize
+    that grows with that chance (:func:`urgency_prize`). The planner
     decides which optional bins are worth the detour (the Groningen study's scheme,
     arXiv 2409.13386).
 
@@ -38,7 +38,8 @@ import numpy as np
 from agents.waste.bins import FILL_NOISE_CV, WEEKDAY_FACTORS, Bins
 
 __all__ = [
-    "MIN_PLANNED_FILL",
+    "LOOKAHEAD_SHIFTS",
+    "MIN_DUE_PROBABILITY",
     "POLICIES",
     "PRIZE_SCALE_M",
     "THRESHOLD",
@@ -60,14 +61,19 @@ WORKING_DAYS = (0, 1, 2, 3, 4)
 THRESHOLD = 0.7
 """Fill share at which the threshold policy empties a bin."""
 
-MIN_PLANNED_FILL = 0.25
-"""Bins less full than this are not offered to the planner at all (an emptying visit to a nearly
-empty bin is never worth it, and leaving them out keeps the daily problem small)."""
+MIN_DUE_PROBABILITY = 0.05
+"""Optional bins whose chance of being required at the next shift is below this are not offered
+to the planner (their prize would be next to nothing, and leaving them out keeps the daily
+problem small)."""
 
 PRIZE_SCALE_M = 1_000.0
 """Urgency prize of a bin sure to be due at the next shift, in metres of driving: the detour a
 planner may make to empty it today rather than drive to it on its own next time
 (see :func:`urgency_prize`)."""
+
+LOOKAHEAD_SHIFTS = 1
+"""Shifts the planned policies look ahead: an optional bin's prize is its chance of being required
+within that many shifts."""
 
 SAFETY_Z = 1.645
 """One-sided 95 % quantile of the standard normal: forecasts add this many standard deviations."""
@@ -120,25 +126,33 @@ def forecast_kg(bins: Bins, day: int, days: int, *, quantile: bool) -> np.ndarra
 
 
 def urgency_prize(
-    overflow_probability: np.ndarray, *, scale_m: float = PRIZE_SCALE_M
+    required_next_probability: np.ndarray, *, scale_m: float = PRIZE_SCALE_M
 ) -> np.ndarray:
     """Prize of emptying an optional bin today: ``scale_m`` (default :data:`PRIZE_SCALE_M`) ×
-    the probability that it would overflow before the shift after next (so that it would be
-    required next time).
+    the probability that, left alone, it will be required at the next shift.
 
-    A bin that will be due anyway is worth emptying now where it lies near today's route; a bin
-    with weeks to go is worth nothing today.
+    A bin that will be due next time anyway is worth emptying now where it lies near today's
+    route (it saves a visit tomorrow); a bin with days to go is worth nothing today.
     """
-    return scale_m * np.clip(overflow_probability, 0.0, 1.0)
+    return scale_m * np.clip(required_next_probability, 0.0, 1.0)
 
 
-def overflow_probability(bins: Bins, fill_kg: np.ndarray, day: int, days: int) -> np.ndarray:
-    """Probability that each bin, left alone, overflows within ``days`` days from ``day``
-    (normal approximation of the summed daily inputs)."""
-    factors = WEEKDAY_FACTORS[(day + np.arange(days)) % 7]
+def required_next_probability(
+    bins: Bins, fill_kg: np.ndarray, day: int, *, shifts: int = 1
+) -> np.ndarray:
+    """Probability that each bin, not emptied at working day ``day``'s shift, is required at
+    one of the next ``shifts`` shifts (its fill then plus the 95 % forecast to the shift after
+    exceeds its capacity); normal approximation of the summed daily inputs until then. Fill only
+    grows, so that is the probability of being required at the last of them."""
+    ahead = 0
+    for _ in range(shifts):
+        ahead += days_to_next_shift(day + ahead)
+    factors = WEEKDAY_FACTORS[(day + np.arange(ahead)) % 7]
     mean = bins.daily_kg * factors.sum()
     sd = np.maximum(bins.daily_kg * FILL_NOISE_CV * math.sqrt(float(np.sum(factors**2))), 1e-12)
-    z = (fill_kg + mean - bins.capacity_kg) / sd
+    then = day + ahead
+    margin = forecast_kg(bins, then, days_to_next_shift(then), quantile=True)
+    z = (fill_kg + mean + margin - bins.capacity_kg) / sd
     return 0.5 * (1.0 + _erf(z / math.sqrt(2.0)))
 
 
@@ -177,19 +191,28 @@ class PlannedPolicy:
 
     uses_sensors = True
 
-    def __init__(self, bins: Bins, *, name: str, prize_scale_m: float = PRIZE_SCALE_M) -> None:
+    def __init__(
+        self,
+        bins: Bins,
+        *,
+        name: str,
+        prize_scale_m: float = PRIZE_SCALE_M,
+        lookahead_shifts: int = LOOKAHEAD_SHIFTS,
+    ) -> None:
         self.bins = bins
         self.name = name
         self.prize_scale_m = float(prize_scale_m)
+        self.lookahead_shifts = int(lookahead_shifts)
 
     def request(self, day: int, fill_kg: np.ndarray) -> DayRequest:
         capacity = self.bins.capacity_kg
         ahead = days_to_next_shift(day)
         required = fill_kg + forecast_kg(self.bins, day, ahead, quantile=True) > capacity
-        # left today, would the bin be due by the shift after next?
-        after_next = ahead + days_to_next_shift(day + ahead)
-        due_soon = overflow_probability(self.bins, fill_kg, day, after_next)
-        chosen = np.flatnonzero(required | (fill_kg >= MIN_PLANNED_FILL * capacity))
+        # left today, would the bin be required next time?
+        due_soon = required_next_probability(self.bins, fill_kg, day, shifts=self.lookahead_shifts)
+        # a bin worth (almost) nothing is not offered: a solver that counts only distance would
+        # take it for free where it stands next to a bin it empties anyway
+        chosen = np.flatnonzero(required | (due_soon >= MIN_DUE_PROBABILITY))
         chosen = chosen[fill_kg[chosen] > 0]
         return DayRequest(
             bins=chosen,
@@ -282,6 +305,7 @@ def make_policy(
     depot_xy: tuple[float, float],
     threshold: float = THRESHOLD,
     prize_scale_m: float = PRIZE_SCALE_M,
+    lookahead_shifts: int = LOOKAHEAD_SHIFTS,
 ):
     """The policy called ``name`` (one of :data:`POLICIES`) for these bins."""
     if name == "schedule":
@@ -289,5 +313,7 @@ def make_policy(
     if name == "threshold":
         return ThresholdPolicy(bins, threshold=threshold)
     if name in ("greedy", "pyvrp"):
-        return PlannedPolicy(bins, name=name, prize_scale_m=prize_scale_m)
+        return PlannedPolicy(
+            bins, name=name, prize_scale_m=prize_scale_m, lookahead_shifts=lookahead_shifts
+        )
     raise ValueError(f"unknown policy {name!r}: use one of {', '.join(POLICIES)}")

@@ -3,6 +3,8 @@ that are the edges driven, policies judged alike, and bad input refused or repor
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -66,7 +68,7 @@ def test_trucks_follow_the_rules(greedy_run):
         legs = day.legs
         assert legs[0].origin == DEPOT and legs[-1].destination == DEPOT
         # consecutive legs join up, and the last stop before the depot is the disposal site
-        assert all(a.destination == b.origin for a, b in zip(legs, legs[1:], strict=False))
+        assert all(a.destination == b.origin for a, b in itertools.pairwise(legs))
         assert legs[-1].origin == DISPOSAL
         assert day.duration_s <= config.shift_s + 1e-6
         assert max(day.unloads_kg) <= config.truck_capacity_kg + 1e-6
@@ -149,7 +151,27 @@ def test_a_fleet_too_small_serves_what_it_can(helsinki):
     model = _model(helsinki, policy="threshold", days=3, trucks=1, truck_capacity_kg=300.0)
     result = model.run()
     assert result.kpis["bins_emptied"] > 0
+    assert result.kpis["required_unserved"] > 0
+    assert any("could not empty" in w and "Add trucks" in w for w in result.info["warnings"])
     assert abs(result.info["mass_balance_error_kg"]) < 1e-3
+
+
+def test_planning_uses_the_real_asymmetric_travel_times(liechtenstein):
+    """The matrices PyVRP routes on are the road network's shortest travel times between the
+    depot, the disposal site and the bins (networkx as the reference), one-way streets and all."""
+    import networkx as nx
+
+    model = _model(liechtenstein, policy="pyvrp", days=1, trucks=3)
+    duration, distance = model.matrices(model.config.shift_start_s)
+    osmid = liechtenstein.network.node_osmid[model.location_nodes]  # networkx keys
+    graph = liechtenstein.network.to_networkx()
+    sample = np.random.default_rng(0).choice(len(osmid), 12, replace=False)
+    for i in sample[:4]:
+        times = nx.single_source_dijkstra_path_length(graph, int(osmid[i]), weight="free_flow_s")
+        for j in sample:
+            assert duration[i, j] == pytest.approx(times[int(osmid[j])], rel=1e-9, abs=1e-6)
+    assert not np.allclose(duration, duration.T)  # one-way streets make it asymmetric
+    assert np.all(distance[duration > 0] > 0)
 
 
 def test_closed_roads_cut_off_bins_are_reported(helsinki):

@@ -1,0 +1,375 @@
+"""`twin waste` and `run_waste`: KPIs as JSON that agree with the tables written beside them,
+exports that read back, a traffic coupling that counts the trucks it adds, clear refusals, and
+output folders that appear whole or not at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import twin_command
+from twin.api import run_waste
+from twin.errors import TwinError
+
+WEEK = ("waste", "helsinki", "--days", "7", "--policy", "greedy", "--trucks", "2")
+# small trucks on short shifts: bins overflow, so the service level falls below 1
+TIGHT = (*WEEK, "--capacity", "5000", "--shift", "3h", "--json")
+KPI_KEYS = {
+    "days", "bins", "truck_km", "truck_hours", "co2_kg", "bins_emptied", "service_level",
+    "overflow_bin_days", "collected_t", "generated_t", "overflow_t", "unloads", "cost_eur",
+    "cost_per_tonne_eur", "initial_in_bins_t", "factors",
+}  # fmt: skip
+OUT_FILES = [
+    "bins.geojson", "bins.parquet", "daily.parquet", "kpis.json", "kpis.parquet",
+    "routes.geojson", "routes.parquet", "run.json", "waste.gpkg",
+]  # fmt: skip
+
+# refused input: (extra arguments, exit status, words the message must hold). Errors of the
+# twin's own (TwinError) exit 1 with one `error:` line; typer's BadParameter exits 2 with a
+# usage message naming the option.
+REFUSALS = {
+    "policy": (["--policy", "weekly"], 1, ["policy='weekly'", "greedy"]),
+    "trucks": (["--trucks", "0"], 1, ["n_trucks=0"]),
+    "capacity": (["--capacity", "-1"], 1, ["truck_capacity_kg=-1"]),
+    "days": (["--days", "0"], 1, ["days=0"]),
+    "shift-zero": (["--shift", "0h"], 1, ["shift must be positive"]),
+    "shift-words": (["--shift", "soon"], 1, ["Cannot read shift 'soon'"]),
+    "depot-text": (["--depot", "abc"], 2, ["--depot", "'abc'", "lon,lat"]),
+    "depot-far": (["--depot", "0,0"], 1, ["depot", "km from the nearest road of helsinki"]),
+    "export": (["--export", "shp"], 2, ["--export", "shp", "geojson or gpkg"]),
+    "occupied": ([], 2, ["--out", "not empty", "--overwrite"]),
+}
+
+
+def _twin(*args: str) -> subprocess.CompletedProcess:
+    # a wide terminal, so that typer's boxed usage errors do not break words across lines
+    env = {**os.environ, "COLUMNS": "250"}
+    return subprocess.run(
+        [*twin_command(), *args], capture_output=True, text=True, timeout=300, env=env
+    )
+
+
+def _flat(text: str) -> str:
+    """Text without rich's box drawing and with whitespace collapsed."""
+    return " ".join(text.translate(str.maketrans("", "", "│╭╮╰╯─")).split())
+
+
+@pytest.fixture(scope="module")
+def cli(helsinki, tmp_path_factory):
+    """Every command line run of this module, started at once: each one spends most of its
+    time importing and loading the city (the ``helsinki`` fixture has filled the cache)."""
+    root = tmp_path_factory.mktemp("waste-cli")
+    runs: dict[str, tuple[Future, object]] = {}
+    with ThreadPoolExecutor(max_workers=min(8, max(2, os.cpu_count() or 2))) as pool:
+
+        def start(name, *args, out=None):
+            runs[name] = (pool.submit(_twin, *args), out)
+
+        exported = root / "exported" / "out"
+        start(
+            "exported",
+            *TIGHT, "--seed", "3", "--out", str(exported), "--export", "gpkg", "--export",
+            "geojson",
+            out=exported,
+        )  # fmt: skip
+        start("plain", *WEEK, "--json")
+        start("again", *WEEK, "--json")
+        for name, (args, _, _) in REFUSALS.items():
+            out = root / f"refused-{name}" / "out"
+            out.parent.mkdir()
+            if name == "occupied":
+                out.mkdir()
+                (out / "keep.txt").write_text("mine")
+            base = ["waste", "helsinki", "--days", "2", "--policy", "greedy"]
+            start(name, *base, *args, "--json", "--out", str(out), out=out)
+        blocker = root / "out-is-a-file" / "results"
+        blocker.parent.mkdir()
+        blocker.write_text("mine")
+        start("out-is-a-file", *WEEK, "--json", "--out", str(blocker), out=blocker)
+        yield {name: (future.result(), out) for name, (future, out) in runs.items()}
+
+
+def _one_json_object(result: subprocess.CompletedProcess) -> dict:
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    payload = json.loads(lines[0])
+    assert isinstance(payload, dict)
+    return payload
+
+
+def _check_kpi_formulas(kpis: dict) -> None:
+    factors = kpis["factors"]
+    assert kpis["co2_kg"] == pytest.approx(
+        kpis["truck_km"] * factors["diesel_l_per_km"] * factors["co2_kg_per_diesel_l"], rel=1e-12
+    )
+    assert kpis["service_level"] == pytest.approx(
+        1 - kpis["overflow_bin_days"] / (kpis["bins"] * kpis["days"]), rel=1e-12
+    )
+    cost = (
+        kpis["truck_hours"] * factors["truck_hour_eur"] + kpis["truck_km"] * factors["truck_km_eur"]
+    )
+    assert kpis["cost_eur"] == pytest.approx(cost, rel=1e-12)
+    assert kpis["cost_per_tonne_eur"] == pytest.approx(cost / kpis["collected_t"], rel=1e-12)
+    assert kpis["truck_km_per_day"] == pytest.approx(kpis["truck_km"] / kpis["days"], rel=1e-12)
+
+
+def test_json_kpis(cli):
+    result, _ = cli["plain"]
+    kpis = _one_json_object(result)
+    assert kpis.keys() >= KPI_KEYS
+    assert (kpis["city"], kpis["policy"], kpis["seed"]) == ("helsinki", "greedy", 0)
+    assert kpis["days"] == 7 and kpis["bins"] > 0 and kpis["warnings"] == []
+    assert "out" not in kpis and "traffic" not in kpis
+    assert kpis["truck_km"] > 0 and kpis["bins_emptied"] > 0 and kpis["collected_t"] > 0
+    assert 0 <= kpis["service_level"] <= 1
+    _check_kpi_formulas(kpis)
+
+
+def test_outputs_read_back_and_agree(cli, helsinki):
+    result, out = cli["exported"]
+    kpis = _one_json_object(result)
+    assert kpis["out"] == str(out) and kpis["seed"] == 3
+    # the tight fleet lets bins overflow, so the service level is a real check
+    assert kpis["overflow_bin_days"] > 0 and kpis["service_level"] < 1
+    _check_kpi_formulas(kpis)
+    assert sorted(p.name for p in out.iterdir()) == OUT_FILES
+    # the folder is an ordinary one (as mkdir under the user's umask makes), not a private one
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask
+
+    written = json.loads((out / "kpis.json").read_text())
+    assert written == {key: kpis[key] for key in written} and written.keys() >= KPI_KEYS
+    flat = pd.read_parquet(out / "kpis.parquet")
+    assert len(flat) == 1 and "factors" not in flat
+    for key in flat:
+        assert flat[key].iloc[0] == pytest.approx(kpis[key], rel=1e-12)
+
+    run = json.loads((out / "run.json").read_text())
+    assert run["seed"] == 3 and run["city_sha256"] == helsinki.source.sha256
+    config = run["config"]
+    assert (config["days"], config["policy"], config["n_trucks"]) == (7, "greedy", 2)
+    assert config["truck_capacity_kg"] == 5000 and config["shift_s"] == 3 * 3600
+
+    # daily table: one row a day, and waste is neither made nor lost
+    daily = pd.read_parquet(out / "daily.parquet")
+    assert daily["day"].tolist() == list(range(7))
+    in_bins = (
+        kpis["initial_in_bins_t"] * 1000
+        + daily["generated_kg"].cumsum()
+        - daily["collected_kg"].cumsum()
+        - daily["overflow_kg"].cumsum()
+    )
+    np.testing.assert_allclose(daily["in_bins_kg"], in_bins, rtol=1e-9)
+    assert daily["truck_km"].sum() == pytest.approx(kpis["truck_km"], rel=1e-12)
+    assert daily["overflowing_bins"].sum() == kpis["overflow_bin_days"]
+
+    # routes: one line per truck sent out on a working day, in WGS84, adding up to the KPIs
+    routes = gpd.read_parquet(out / "routes.parquet")
+    assert routes.crs == "EPSG:4326"
+    assert len(routes) == daily["trucks_out"].sum() > 0
+    assert not routes.duplicated(["day", "truck"]).any()
+    assert (routes["day"] % 7 < 5).all() and routes["truck"].between(0, 1).all()
+    assert routes["distance_km"].sum() == pytest.approx(kpis["truck_km"], rel=1e-9)
+    assert routes["duration_h"].sum() == pytest.approx(kpis["truck_hours"], rel=1e-9)
+    assert routes["collected_kg"].sum() == pytest.approx(kpis["collected_t"] * 1000, rel=1e-9)
+    assert routes["bins_emptied"].sum() == kpis["bins_emptied"]
+    assert routes["unloads"].sum() == kpis["unloads"]
+    assert set(routes.geom_type) <= {"LineString", "MultiLineString"}
+    driven = routes["distance_km"] > 0
+    assert (routes.is_empty == ~driven).all()
+    # the lines are the roads driven: their length in metres (projected back from WGS84)
+    # is the distance driven (edge lengths are great-circle ones: within 1 %)
+    length_km = routes.to_crs(routes.estimate_utm_crs()).length / 1000
+    np.testing.assert_allclose(length_km[driven], routes["distance_km"][driven], rtol=0.01)
+
+    # bins: one point per bin, inside the city
+    bins = gpd.read_parquet(out / "bins.parquet")
+    assert bins.crs == "EPSG:4326" and len(bins) == kpis["bins"]
+    assert bins["times_emptied"].sum() == kpis["bins_emptied"]
+    assert bins["overflow_days"].sum() == kpis["overflow_bin_days"]
+    west, south, east, north = helsinki.summary()["bbox"]
+    assert bins.geometry.x.between(west - 1e-6, east + 1e-6).all()
+    assert bins.geometry.y.between(south - 1e-6, north + 1e-6).all()
+
+    # the GeoPackage and GeoJSON files, read back by GDAL, hold the same rows
+    assert sorted(gpd.list_layers(out / "waste.gpkg")["name"]) == ["bins", "routes"]
+    for lines, points in [
+        (
+            gpd.read_file(out / "waste.gpkg", layer="routes"),
+            gpd.read_file(out / "waste.gpkg", layer="bins"),
+        ),
+        (gpd.read_file(out / "routes.geojson"), gpd.read_file(out / "bins.geojson")),
+    ]:
+        assert lines.crs == "EPSG:4326" and points.crs == "EPSG:4326"
+        assert lines["day"].tolist() == routes["day"].tolist()
+        np.testing.assert_allclose(lines["distance_km"], routes["distance_km"], rtol=1e-12)
+        assert lines.geom_equals_exact(routes.geometry, tolerance=1e-7).all()
+        assert len(points) == len(bins)
+        assert points.geom_equals_exact(bins.geometry, tolerance=1e-7).all()
+
+
+def test_same_seed_same_kpis(cli, helsinki):
+    first = _one_json_object(cli["plain"][0])
+    assert _one_json_object(cli["again"][0]) == first
+    # the command line's KPIs are the Python API's for the same settings and seed
+    exported = _one_json_object(cli["exported"][0])
+    settings = {"days": 7, "policy": "greedy", "trucks": 2, "truck_capacity_kg": 5000.0}
+    api = run_waste(helsinki, seed=3, shift="3h", **settings).kpis
+    assert {key: exported[key] for key in api} == api
+    # and another seed draws other bins and waste
+    other = run_waste(helsinki, seed=4, shift="3h", **settings).kpis
+    assert other["truck_km"] != api["truck_km"] and other["generated_t"] != api["generated_t"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ({"shift": "25h"}, "shift_s"),
+        ({"solver_runtime_s": 0.0}, "solver_runtime_s"),
+        ({"traffic_trips": -1}, "traffic_trips must be zero or more"),
+        ({"population": 0.0}, "population"),
+        ({"disposal_lonlat": (0.0, 0.0)}, "disposal"),
+        ({"depot_lonlat": (float("nan"), 60.17)}, "finite"),
+    ],
+)
+def test_api_refuses_impossible_settings(helsinki, settings, words):
+    with pytest.raises(TwinError, match=words):
+        run_waste(helsinki, days=2, policy="greedy", **settings)
+
+
+@pytest.mark.parametrize("name", REFUSALS)
+def test_bad_input_is_refused_before_writing(cli, name):
+    result, out = cli[name]
+    _, status, words = REFUSALS[name]
+    assert result.returncode == status, result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    if status == 1:
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+        message = lines[0]
+    else:
+        message = _flat(result.stderr)
+        option = next(word for word in words if word.startswith("--"))
+        assert f"Invalid value for {option}" in message
+    for word in words:
+        assert word in message
+    if name == "occupied":
+        assert os.listdir(out) == ["keep.txt"] and (out / "keep.txt").read_text() == "mine"
+        assert os.listdir(out.parent) == ["out"]
+    else:
+        assert not out.exists() and os.listdir(out.parent) == []
+
+
+def test_output_path_that_is_a_file_is_refused(cli):
+    result, out = cli["out-is-a-file"]
+    assert out.read_text() == "mine"
+    assert result.returncode in (1, 2) and result.stdout == ""
+    assert "Traceback" not in result.stderr and "--out" in _flat(result.stderr)
+
+
+def _check_coupling(run) -> int:
+    """Check a coupled run's traffic KPIs against its busiest day's routes; return the number
+    of vehicles the trucks added to the traffic."""
+    traffic, routes = run.traffic, run.result.routes
+    assert {"baseline", "with_trucks"} <= traffic.keys()
+    base, trucks = traffic["baseline"], traffic["with_trucks"]
+    assert 0 < base["trips"] <= traffic["trips"] and base["vehicle_km"] > 0
+    km_by_day = routes.groupby("day")["distance_km"].sum()
+    assert trucks["truck_day"] == km_by_day.idxmax()
+    busiest = routes[routes["day"] == trucks["truck_day"]]
+    # every leg between two different nodes is one more vehicle; a truck drives at most one leg
+    # to each bin it empties, one to the disposal site per unload, and one home
+    added = trucks["trips"] - base["trips"]
+    assert added == trucks["truck_legs"]
+    legs = int((busiest["bins_emptied"] + busiest["unloads"] + 1).sum())
+    n_edges = sum(len(edges) for edges in busiest["edges"])
+    assert 1 <= added <= min(legs, n_edges)
+    assert trucks["trips_completed"] >= base["trips_completed"]
+    # the trucks' kilometres come on top of the background traffic's (which the trucks may
+    # slow or divert a little)
+    extra_km = trucks["vehicle_km"] - base["vehicle_km"]
+    assert extra_km >= 0
+    assert extra_km == pytest.approx(busiest["distance_km"].sum(), rel=0.05, abs=1e-9)
+    return added
+
+
+@pytest.fixture(scope="module")
+def coupled(helsinki):
+    return run_waste(helsinki, days=3, policy="greedy", trucks=2, traffic_trips=300)
+
+
+def test_coupled_run_reports_both_traffic_runs(coupled):
+    assert coupled.traffic["trips"] == 300
+    _check_coupling(coupled)
+
+
+def test_coupling_adds_a_full_rounds_trucks_to_traffic(helsinki):
+    # a fixed round empties many bins on day 0 (greedy empties only the fullest ones)
+    run = run_waste(
+        helsinki,
+        days=1,
+        policy="schedule",
+        trucks=2,
+        traffic_trips=100,
+        solver_runtime_s=0.3,
+    )
+    added = _check_coupling(run)
+    # one day: every bin emptied was emptied that day. Each node a truck stopped at,
+    # other than the depot's, was reached by a leg from another node: a vehicle each.
+    bins, sites = run.result.bins, run.result.info["sites"]
+    stops = set(bins.loc[bins["times_emptied"] > 0, "node"]) | {sites["disposal_node"]}
+    assert len(stops) > 10 and len(stops - {sites["depot_node"]}) <= added
+
+
+def test_failed_writes_leave_no_half_written_folder(coupled, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine")
+    with pytest.raises(TwinError, match="Cannot write"):
+        coupled.write(blocker / "out")
+    with pytest.raises(TwinError, match="unknown export format"):
+        coupled.write(tmp_path / "out", formats=("geojson", "shp"))
+    assert os.listdir(tmp_path) == ["a-file"]
+
+    # a failure half-way, after the KPI and daily tables are written: a route along an edge
+    # the network does not have
+    n_edges = coupled.city.network.n_edges
+    routes = coupled.result.routes
+    broken = replace(
+        coupled,
+        result=replace(
+            coupled.result, routes=routes.assign(edges=[np.array([n_edges + 7])] * len(routes))
+        ),
+    )
+    with pytest.raises(IndexError):
+        broken.write(tmp_path / "out")
+    assert os.listdir(tmp_path) == ["a-file"]
+
+    # a failed overwrite keeps the folder that was there
+    out = coupled.write(tmp_path / "out")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(before) == [
+        "bins.geojson", "bins.parquet", "daily.parquet", "kpis.json", "kpis.parquet",
+        "routes.geojson", "routes.parquet", "run.json",
+    ]  # fmt: skip
+    assert json.loads(before["run.json"])["traffic"] == json.loads(json.dumps(coupled.traffic))
+    with pytest.raises(IndexError):
+        broken.write(out, overwrite=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(os.listdir(tmp_path)) == ["a-file", "out"]
+
+
+def test_export_without_out_is_refused():
+    result = _twin(*WEEK, "--export", "gpkg")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "--export" in _flat(result.stderr) and "--out" in _flat(result.stderr)
