@@ -19,6 +19,13 @@ _PUBLIC = {
     "Routes": "twin.routing",
     "CityContext": "twin.context",
     "TwinError": "twin.errors",
+    "Scenario": "twin.scenario",
+    "load_scenario": "twin.scenario",
+    "Twin": "twin.api",
+    "compare": "twin.api",
+    "run_scenario": "twin.api",
+    "run_traffic": "twin.api",
+    "run_waste": "twin.api",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -5,6 +5,7 @@ The CLI and the dashboard call these functions and nothing deeper.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -13,21 +14,54 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
+from pydantic import ValidationError
 
 from agents.traffic.demand import generate_trips, read_od_table
 from agents.traffic.model import TrafficConfig, TrafficModel, TrafficResult
+from agents.traffic.signals import default_plans
 from agents.waste.bins import place_bins
 from agents.waste.model import LinkTimes, WasteConfig, WasteModel, WasteResult
 from agents.waste.planning import Planner
 from agents.waste.sites import locate_sites
 from twin import __version__
 from twin.city import City, load_city
-from twin.errors import TwinError
-from twin.interventions import ScaleDemand, apply_to_network
-from twin.results_io import edge_summary, write_traffic_result, write_waste_result
+from twin.errors import USER_ERRORS, TwinError
+from twin.interventions import (
+    ChangeEdge,
+    CloseEdge,
+    ScaleDemand,
+    apply_to_network,
+    resolve_edges,
+)
+from twin.results_io import (
+    atomic_output_dir,
+    edge_summary,
+    traffic_files,
+    waste_files,
+    write_traffic_result,
+    write_waste_result,
+)
+from twin.scenario import (
+    Scenario,
+    ScenarioError,
+    TrafficSpec,
+    load_scenario,
+    scenario_location,
+)
 from twin.units import parse_duration
 
-__all__ = ["TrafficRun", "WasteRun", "run_traffic", "run_waste"]
+__all__ = [
+    "ScenarioRun",
+    "TrafficRun",
+    "Twin",
+    "WasteRun",
+    "check_scenario",
+    "compare",
+    "run_scenario",
+    "run_traffic",
+    "run_waste",
+]
 
 
 def _reproduction_info(city: City, seed: int, config: Any) -> dict[str, Any]:
@@ -64,18 +98,43 @@ class TrafficRun:
         """Version, city hash, seed and settings: what reproduces the run."""
         return {**_reproduction_info(self.city, self.seed, self.config), **self.settings}
 
+    def files(self) -> dict[str, Any]:
+        """What :func:`twin.results_io.traffic_files` writes."""
+        return {
+            "network": self.city.network,
+            "kpis": self.kpis,
+            "trips": self.result.trips,
+            "edge_series": self.result.edge_series,
+            "model_data": self.result.model_data,
+            "run_info": self.run_info(),
+        }
+
     def write(self, out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write KPIs and tables (Parquet/GeoParquet) into ``out``, atomically."""
-        return write_traffic_result(
-            Path(out),
-            network=self.city.network,
-            kpis=self.kpis,
-            trips=self.result.trips,
-            edge_series=self.result.edge_series,
-            model_data=self.result.model_data,
-            run_info=self.run_info(),
-            overwrite=overwrite,
-        )
+        return write_traffic_result(Path(out), overwrite=overwrite, **self.files())
+
+
+def retimed_signals(network, signals: Sequence[tuple[int, Sequence[float], float]]):
+    """Default signal plans with the given junctions retimed (``None`` when none are)."""
+    if not signals:
+        return None
+    plans = default_plans(network)
+    for osm_node, greens, offset in signals:
+        try:
+            position = int(network.node_index([osm_node])[0])
+        except KeyError:
+            position = -1
+        if position not in plans:
+            raise TwinError(
+                f"node {osm_node} is not a signalized junction of this network: name an OSM "
+                "node tagged highway=traffic_signals (nodes with signalized=True in the city's "
+                "nodes table)."
+            )
+        try:
+            plans[position] = plans[position].with_splits(list(greens), offset_s=offset)
+        except ValueError as err:
+            raise TwinError(str(err).replace(f"node {position}", f"node {osm_node}")) from None
+    return plans
 
 
 def run_traffic(
@@ -90,6 +149,7 @@ def run_traffic(
     reroute_share: float = 0.2,
     profile: str = "flat",
     interventions: Sequence[object] = (),
+    signals: Sequence[tuple[int, Sequence[float], float]] = (),
     on_invalid: str = "skip",
     on_progress: Callable[[float], None] | None = None,
 ) -> TrafficRun:
@@ -115,6 +175,9 @@ def run_traffic(
         Departure profile name (see :data:`agents.traffic.demand.DEPARTURE_PROFILES`).
     interventions
         :mod:`twin.interventions` objects: closed or changed edges, demand scaling.
+    signals
+        New timings ``(OSM node id, green seconds per phase, offset seconds)`` for signalized
+        junctions; the others keep their default plans.
     on_invalid
         OD rows naming unknown nodes and unreachable trips: ``"skip"`` (counted) or ``"error"``.
     on_progress
@@ -151,9 +214,13 @@ def run_traffic(
         reroute_share=reroute_share,
         on_unreachable=on_invalid,
     )
-    model = TrafficModel(network, demand, config=config, closed=closed, seed=seed)
+    plans = retimed_signals(network, signals)
+    model = TrafficModel(
+        network, demand, config=config, closed=closed, signal_plans=plans, seed=seed
+    )
     result = model.run(on_progress=on_progress)
     settings["interventions"] = [f"{type(i).__name__}({asdict(i)})" for i in interventions]
+    settings["signals"] = [(node, list(greens), offset) for node, greens, offset in signals]
     return TrafficRun(loaded, result, config, seed, settings)
 
 
@@ -190,17 +257,18 @@ class WasteRun:
     ) -> Path:
         """Write KPIs, daily table, routes and bins (Parquet/GeoParquet, GeoJSON and/or
         GeoPackage) into ``out``, atomically."""
-        return write_waste_result(
-            Path(out),
-            network=self.city.network,
-            kpis=self.kpis,
-            daily=self.result.daily,
-            routes=self.result.routes,
-            bins=self.result.bins,
-            run_info=self.run_info(),
-            formats=formats,
-            overwrite=overwrite,
-        )
+        return write_waste_result(Path(out), formats=formats, overwrite=overwrite, **self.files())
+
+    def files(self) -> dict[str, Any]:
+        """What :func:`twin.results_io.waste_files` writes."""
+        return {
+            "network": self.city.network,
+            "kpis": self.kpis,
+            "daily": self.result.daily,
+            "routes": self.result.routes,
+            "bins": self.result.bins,
+            "run_info": self.run_info(),
+        }
 
 
 def _link_times_from_traffic(result: TrafficResult, network, interval_s: float, start_s: float):
@@ -342,3 +410,225 @@ def _traffic_with_trucks(model: WasteModel, network, traffic_model_args: dict) -
     kpis["truck_day"] = busiest
     kpis["truck_legs"] = len(legs)
     return kpis
+
+
+# ------------------------------------------------------------------------------ scenarios
+@dataclass
+class ScenarioRun:
+    """A finished scenario: its traffic and/or waste runs and their KPIs side by side."""
+
+    scenario: Scenario
+    traffic: TrafficRun | None = None
+    waste: WasteRun | None = None
+
+    @property
+    def kpis(self) -> pd.DataFrame:
+        """One row per KPI: ``section`` (traffic / waste), ``kpi``, ``value``."""
+        rows = []
+        for section, run in (("traffic", self.traffic), ("waste", self.waste)):
+            if run is None:
+                continue
+            for key, value in run.kpis.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    rows.append({"section": section, "kpi": key, "value": float(value)})
+        return pd.DataFrame(rows, columns=["section", "kpi", "value"])
+
+    def kpi_dict(self) -> dict[str, dict[str, Any]]:
+        """KPIs by section, JSON-ready."""
+        out: dict[str, dict[str, Any]] = {}
+        if self.traffic is not None:
+            out["traffic"] = self.traffic.kpis
+        if self.waste is not None:
+            out["waste"] = self.waste.kpis
+        return out
+
+    def run_info(self) -> dict[str, Any]:
+        city = (self.traffic or self.waste).city
+        return {
+            "package_version": __version__,
+            "scenario": self.scenario.name,
+            "city": city.name,
+            "city_sha256": city.source.sha256,
+            "seed": self.scenario.seed,
+        }
+
+    def write(self, out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the resolved scenario (``scenario.yaml``), ``run.json``, the KPIs of every
+        section (``kpis.json``, ``kpis.parquet``) and each run's tables in ``traffic/`` and
+        ``waste/``, into ``out``, atomically."""
+        formats = tuple(self.scenario.outputs.formats)
+
+        def fill(folder: Path) -> None:
+            (folder / "scenario.yaml").write_text(self.scenario.to_yaml())
+            (folder / "run.json").write_text(json.dumps(self.run_info(), indent=2))
+            (folder / "kpis.json").write_text(json.dumps(self.kpi_dict(), indent=2, default=float))
+            self.kpis.to_parquet(folder / "kpis.parquet")
+            if self.traffic is not None:
+                (folder / "traffic").mkdir()
+                traffic_files(folder / "traffic", **self.traffic.files())
+            if self.waste is not None:
+                (folder / "waste").mkdir()
+                waste_files(folder / "waste", formats=formats, **self.waste.files())
+
+        return atomic_output_dir(Path(out), fill, overwrite=overwrite)
+
+
+def compare(a: ScenarioRun, b: ScenarioRun) -> pd.DataFrame:
+    """KPI differences of two runs: ``section, kpi, a, b, difference, relative`` (b − a and
+    (b − a) / |a|), for the KPIs both have."""
+    joined = a.kpis.merge(b.kpis, on=["section", "kpi"], suffixes=("_a", "_b"))
+    joined = joined.rename(columns={"value_a": "a", "value_b": "b"})
+    joined["difference"] = joined["b"] - joined["a"]
+    scale = joined["a"].abs().where(joined["a"] != 0)
+    joined["relative"] = joined["difference"] / scale
+    return joined
+
+
+class Twin:
+    """A city loaded once, to run many scenarios on (``Twin.load(city).run(scenario)``)."""
+
+    def __init__(self, city: City) -> None:
+        self.city = city
+
+    @classmethod
+    def load(cls, city: str | os.PathLike[str] | City | None = None) -> Twin:
+        return cls(city if isinstance(city, City) else load_city(city))
+
+    def run(
+        self,
+        scenario: Scenario | dict[str, Any] | str | os.PathLike[str],
+        *,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> ScenarioRun:
+        """Run a scenario (an object, a mapping, or a YAML file) on this city."""
+        return run_scenario(scenario, city=self.city, on_progress=on_progress)
+
+
+def _as_scenario(scenario: Scenario | dict[str, Any] | str | os.PathLike[str]) -> Scenario:
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, dict):
+        try:
+            return Scenario.model_validate(scenario)
+        except ValidationError as err:
+            raise ScenarioError(
+                "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+            ) from None
+    return load_scenario(scenario)
+
+
+def _interventions(spec: TrafficSpec | None) -> list[object]:
+    if spec is None:
+        return []
+    found: list[object] = []
+    for ref in spec.close:
+        found.append(CloseEdge(way=int(ref[4:])) if ref.startswith("way:") else CloseEdge(edge=ref))
+    for change in spec.change:
+        found.append(
+            ChangeEdge(
+                edge=change.edge,
+                way=change.way,
+                lanes=change.lanes,
+                capacity_vph=change.capacity_vph,
+                speed_kph=change.speed_kph,
+            )
+        )
+    if spec.demand_scale != 1.0:
+        found.append(ScaleDemand(spec.demand_scale))
+    return found
+
+
+def run_scenario(
+    scenario: Scenario | dict[str, Any] | str | os.PathLike[str],
+    *,
+    city: City | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> ScenarioRun:
+    """Run a scenario's traffic and/or waste sections; same scenario and seed, same KPIs."""
+    spec = _as_scenario(scenario)
+    loaded = city if city is not None else load_city(spec.city)
+    interventions = _interventions(spec.traffic)
+    sections = [s for s in (spec.traffic, spec.waste) if s is not None]
+    done = {"n": 0}
+
+    def progress(fraction: float) -> None:
+        if on_progress:
+            on_progress((done["n"] + fraction) / len(sections))
+
+    traffic = waste = None
+    if spec.traffic is not None:
+        t = spec.traffic
+        traffic = run_traffic(
+            loaded,
+            trips=t.trips,
+            od_table=t.od,
+            duration=t.duration,
+            window=t.window,
+            seed=spec.seed,
+            dt_s=t.dt_s,
+            reroute_share=t.reroute_share,
+            profile=t.profile,
+            interventions=interventions,
+            signals=[(s.node, s.greens_s, s.offset_s) for s in t.signals],
+            on_invalid=t.on_invalid,
+            on_progress=progress,
+        )
+        done["n"] += 1
+    if spec.waste is not None:
+        w = spec.waste
+        coupled = w.traffic_coupling and spec.traffic is not None
+        waste = run_waste(
+            loaded,
+            days=w.days,
+            policy=w.policy,
+            trucks=w.trucks,
+            seed=spec.seed,
+            population=w.population,
+            truck_capacity_kg=w.truck_capacity_kg,
+            shift=w.shift,
+            solver_runtime_s=w.solver_time_s,
+            depot_lonlat=w.depot,
+            disposal_lonlat=w.disposal,
+            traffic_trips=spec.traffic.trips if coupled else None,
+            interventions=[i for i in interventions if not isinstance(i, ScaleDemand)],
+            on_progress=progress,
+        )
+    return ScenarioRun(spec, traffic, waste)
+
+
+def check_scenario(path: str | os.PathLike[str], *, deep: bool = True) -> Scenario:
+    """Validate a scenario file; with ``deep``, also load its city and check that every edge,
+    way and signal it names exists there. Raises :class:`~twin.scenario.ScenarioError`
+    (``file:line: field: problem``)."""
+    spec = load_scenario(path)
+    where = lambda loc: scenario_location(path, loc)  # noqa: E731
+    try:
+        city = load_city(spec.city)
+    except USER_ERRORS as err:
+        raise ScenarioError(f"{where(('city',))}: city: {err}") from None
+    if not deep or spec.traffic is None:
+        return spec
+    network = city.network
+    problems = []
+    for i, ref in enumerate(spec.traffic.close):
+        target = {"way": int(ref[4:])} if ref.startswith("way:") else {"edge": ref}
+        problems += _edge_problem(network, target, where(("traffic", "close", i)), f"close.{i}")
+    for i, change in enumerate(spec.traffic.change):
+        target = {"edge": change.edge, "way": change.way}
+        problems += _edge_problem(network, target, where(("traffic", "change", i)), f"change.{i}")
+    for i, timing in enumerate(spec.traffic.signals):
+        try:
+            retimed_signals(network, [(timing.node, timing.greens_s, timing.offset_s)])
+        except TwinError as err:
+            problems.append(f"{where(('traffic', 'signals', i))}: traffic.signals.{i}: {err}")
+    if problems:
+        raise ScenarioError("\n".join(problems))
+    return spec
+
+
+def _edge_problem(network, target: dict, where: str, field: str) -> list[str]:
+    try:
+        resolve_edges(network, **target)
+    except TwinError as err:
+        return [f"{where}: traffic.{field}: {err}"]
+    return []

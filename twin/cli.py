@@ -32,6 +32,10 @@ app = typer.Typer(
 )
 city_app = typer.Typer(help="Load, inspect and download cities.", no_args_is_help=True)
 app.add_typer(city_app, name="city")
+scenario_app = typer.Typer(
+    help="Check scenario files and print their schema.", no_args_is_help=True
+)
+app.add_typer(scenario_app, name="scenario")
 
 stderr = Console(stderr=True)
 stdout = Console()
@@ -388,6 +392,59 @@ def _lonlat(value: str | None, option: str) -> tuple[float, float] | None:
             f"'{value}': write a position as lon,lat (e.g. 9.52,47.14)", param_hint=option
         ) from None
     return lon, lat
+
+
+ScenarioArgument = Annotated[
+    Path,
+    typer.Argument(metavar="SCENARIO", help="A scenario YAML file (see `twin scenario schema`)."),
+]
+
+
+@scenario_app.command("schema")
+def scenario_schema_command() -> None:
+    """Print the JSON Schema of scenario files."""
+    from twin.scenario import scenario_schema
+
+    _print_json(scenario_schema())
+
+
+@scenario_app.command("check")
+def scenario_check_command(
+    scenario: ScenarioArgument,
+    shallow: Annotated[
+        bool, typer.Option(help="Check the file only; do not load the city to check edge ids.")
+    ] = False,
+) -> None:
+    """Validate a scenario file (and, unless --shallow, the edges and signals it names)."""
+    from twin.api import check_scenario
+
+    spec = check_scenario(scenario, deep=not shallow)
+    sections = [name for name in ("traffic", "waste") if getattr(spec, name) is not None]
+    stderr.print(f"{escape(str(scenario))}: ok ({spec.name}: {', '.join(sections)} on {spec.city})")
+
+
+@app.command("run")
+def run_command(
+    scenario: ScenarioArgument,
+    out: Annotated[Path, typer.Option("--out", help="Write the run into this folder.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a scenario file and write everything that reproduces it into --out."""
+    from twin.api import check_scenario, run_scenario
+
+    _refuse_occupied(out, overwrite)
+    spec = check_scenario(scenario)
+    with _fraction_progress(f"Running {spec.name}") as advance:
+        run = run_scenario(spec, on_progress=advance)
+    run.write(out, overwrite=overwrite)
+    if as_json:
+        _print_json({"scenario": spec.name, "seed": spec.seed, **run.kpi_dict(), "out": str(out)})
+        return
+    for section, kpis in run.kpi_dict().items():
+        stdout.print(f"[bold]{section}[/bold]")
+        _report(kpis, {}, None, False)
+    stderr.print(f"Results written to {escape(str(out))}")
 
 
 def main() -> None:

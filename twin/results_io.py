@@ -25,6 +25,8 @@ __all__ = [
     "bin_points",
     "edge_summary",
     "route_lines",
+    "traffic_files",
+    "waste_files",
     "write_traffic_result",
     "write_waste_result",
 ]
@@ -83,8 +85,8 @@ def edge_summary(network: RoadNetwork, series: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-def write_traffic_result(
-    out: Path,
+def traffic_files(
+    folder: Path,
     *,
     network: RoadNetwork,
     kpis: dict,
@@ -92,24 +94,30 @@ def write_traffic_result(
     edge_series: pd.DataFrame,
     model_data: pd.DataFrame,
     run_info: dict,
-    overwrite: bool = False,
-) -> Path:
-    """Write a traffic run: ``kpis.json``/``.parquet``, ``trips.parquet``,
-    ``edge_timeseries.parquet``, ``edges.parquet`` (GeoParquet with per-edge summaries, for
-    maps), ``model_data.parquet`` (Mesa's DataCollector) and ``run.json`` (what reproduces it)."""
+) -> None:
+    """Write a traffic run's files into an existing ``folder``: ``kpis.json``/``.parquet``,
+    ``trips.parquet``, ``edge_timeseries.parquet``, ``edges.parquet`` (GeoParquet with per-edge
+    summaries, for maps), ``model_data.parquet`` (Mesa's DataCollector) and ``run.json``."""
+    _write_kpis(folder, kpis)
+    trips.to_parquet(folder / "trips.parquet")
+    edge_series.to_parquet(folder / "edge_timeseries.parquet")
+    _, edges = network.to_geodataframes()
+    edges.join(edge_summary(network, edge_series)).to_parquet(folder / "edges.parquet")
+    model_data.to_parquet(folder / "model_data.parquet")
+    (folder / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
 
-    def fill(folder: Path) -> None:
-        (folder / "kpis.json").write_text(json.dumps(kpis, indent=2, default=float))
-        flat = {k: v for k, v in kpis.items() if not isinstance(v, dict)}
-        pd.DataFrame([flat]).to_parquet(folder / "kpis.parquet")
-        trips.to_parquet(folder / "trips.parquet")
-        edge_series.to_parquet(folder / "edge_timeseries.parquet")
-        _, edges = network.to_geodataframes()
-        edges.join(edge_summary(network, edge_series)).to_parquet(folder / "edges.parquet")
-        model_data.to_parquet(folder / "model_data.parquet")
-        (folder / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
 
-    return atomic_output_dir(out, fill, overwrite=overwrite)
+def write_traffic_result(out: Path, *, overwrite: bool = False, **files) -> Path:
+    """Write a traffic run (see :func:`traffic_files`) into ``out``, atomically."""
+    return atomic_output_dir(
+        out, lambda folder: traffic_files(folder, **files), overwrite=overwrite
+    )
+
+
+def _write_kpis(folder: Path, kpis: dict) -> None:
+    (folder / "kpis.json").write_text(json.dumps(kpis, indent=2, default=float))
+    flat = {k: v for k, v in kpis.items() if not isinstance(v, dict | list)}
+    pd.DataFrame([flat]).to_parquet(folder / "kpis.parquet")
 
 
 def route_lines(network: RoadNetwork, routes: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -138,8 +146,8 @@ def bin_points(network: RoadNetwork, bins: pd.DataFrame) -> gpd.GeoDataFrame:
     return frame.to_crs("EPSG:4326")
 
 
-def write_waste_result(
-    out: Path,
+def waste_files(
+    folder: Path,
     *,
     network: RoadNetwork,
     kpis: dict,
@@ -148,30 +156,36 @@ def write_waste_result(
     bins: pd.DataFrame,
     run_info: dict,
     formats: tuple[str, ...] = ("geojson",),
-    overwrite: bool = False,
-) -> Path:
-    """Write a waste run: ``kpis.json``/``.parquet``, ``daily.parquet``, ``routes.parquet``
-    (GeoParquet, one line per truck-day), ``bins.parquet`` (GeoParquet), ``run.json``, and the
-    routes and bins as ``routes.geojson``/``bins.geojson`` and/or ``waste.gpkg`` (``formats``)."""
+) -> None:
+    """Write a waste run's files into an existing ``folder``: ``kpis.json``/``.parquet``,
+    ``daily.parquet``, ``routes.parquet`` (GeoParquet, one line per truck-day), ``bins.parquet``
+    (GeoParquet), ``run.json``, and the routes and bins as ``routes.geojson``/``bins.geojson``
+    and/or ``waste.gpkg`` (``formats``)."""
     unknown = sorted(set(formats) - {"geojson", "gpkg"})
     if unknown:
         raise TwinError(f"unknown export format(s) {unknown}: use geojson and/or gpkg.")
+    _write_kpis(folder, kpis)
+    daily.to_parquet(folder / "daily.parquet")
+    lines = route_lines(network, routes)
+    points = bin_points(network, bins)
+    lines.to_parquet(folder / "routes.parquet")
+    points.to_parquet(folder / "bins.parquet")
+    if "geojson" in formats:
+        lines.to_file(folder / "routes.geojson", driver="GeoJSON")
+        points.to_file(folder / "bins.geojson", driver="GeoJSON")
+    if "gpkg" in formats:
+        lines.to_file(folder / "waste.gpkg", layer="routes", driver="GPKG")
+        points.to_file(folder / "waste.gpkg", layer="bins", driver="GPKG")
+    (folder / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
 
-    def fill(folder: Path) -> None:
-        (folder / "kpis.json").write_text(json.dumps(kpis, indent=2, default=float))
-        flat = {k: v for k, v in kpis.items() if not isinstance(v, dict)}
-        pd.DataFrame([flat]).to_parquet(folder / "kpis.parquet")
-        daily.to_parquet(folder / "daily.parquet")
-        lines = route_lines(network, routes)
-        points = bin_points(network, bins)
-        lines.to_parquet(folder / "routes.parquet")
-        points.to_parquet(folder / "bins.parquet")
-        if "geojson" in formats:
-            lines.to_file(folder / "routes.geojson", driver="GeoJSON")
-            points.to_file(folder / "bins.geojson", driver="GeoJSON")
-        if "gpkg" in formats:
-            lines.to_file(folder / "waste.gpkg", layer="routes", driver="GPKG")
-            points.to_file(folder / "waste.gpkg", layer="bins", driver="GPKG")
-        (folder / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
 
-    return atomic_output_dir(out, fill, overwrite=overwrite)
+def write_waste_result(
+    out: Path, *, formats: tuple[str, ...] = ("geojson",), overwrite: bool = False, **files
+) -> Path:
+    """Write a waste run (see :func:`waste_files`) into ``out``, atomically."""
+    unknown = sorted(set(formats) - {"geojson", "gpkg"})
+    if unknown:  # refused before anything is created
+        raise TwinError(f"unknown export format(s) {unknown}: use geojson and/or gpkg.")
+    return atomic_output_dir(
+        out, lambda folder: waste_files(folder, formats=formats, **files), overwrite=overwrite
+    )
