@@ -10,7 +10,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("cities", "twin", "agents", "generative", "dashboards")
 # twin's composition root (public API and CLI) may import the layers above the core
-COMPOSITION_ROOT = {"twin/api.py", "twin/cli.py", "twin/__main__.py", "twin/__init__.py"}
+COMPOSITION_ROOT = {
+    "twin/api.py",
+    "twin/cli.py",
+    "twin/sweep.py",
+    "twin/__main__.py",
+    "twin/__init__.py",
+}
 FORBIDDEN = {
     "cities": {"twin", "agents", "generative", "dashboards", "dash"},
     "twin": {"agents", "generative", "dashboards", "dash"},
@@ -48,6 +54,30 @@ def test_layers_import_downwards_only(package):
         bad = _imports(path) & FORBIDDEN[package]
         if bad:
             violations.append(f"{relative} imports {sorted(bad)}")
+    assert not violations, violations
+
+
+def _module_imports(path: Path) -> set[str]:
+    """Full dotted names of the modules a file imports."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_core_does_not_reach_up_through_the_composition_root():
+    """twin's core must not import twin.api / cli / sweep, which import the twins."""
+    root = {p.removesuffix(".py").replace("/", ".") for p in COMPOSITION_ROOT}
+    violations = [
+        f"{path.relative_to(REPO).as_posix()} imports {sorted(bad)}"
+        for path in _modules("twin")
+        if path.relative_to(REPO).as_posix() not in COMPOSITION_ROOT
+        and (bad := _module_imports(path) & root)
+    ]
     assert not violations, violations
 
 

@@ -447,6 +447,48 @@ def run_command(
     stderr.print(f"Results written to {escape(str(out))}")
 
 
+@app.command("sweep")
+def sweep_command(
+    sweep: Annotated[Path, typer.Argument(metavar="SWEEP", help="A sweep YAML file.")],
+    out: Annotated[Path, typer.Option("--out", help="Results folder (resumable).")],
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Address of a running Dask scheduler (default: a local cluster)."),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes of the local cluster.")] = 2,
+    as_json: JsonOption = False,
+) -> None:
+    """Run every combination of a sweep on Dask; finished runs in --out are skipped."""
+    from twin.sweep import run_sweep
+
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} is a file, not a folder", param_hint="--out")
+    with _fraction_progress(f"Sweep {sweep.name}") as advance:
+        table = run_sweep(
+            sweep,
+            out,
+            scheduler=scheduler,
+            workers=workers,
+            on_progress=lambda done, total: advance(done / total),
+        )
+    failed = table[table["status"] != "ok"] if len(table) else table
+    summary = {
+        "runs": len(table),
+        "ok": int((table["status"] == "ok").sum()) if len(table) else 0,
+        "failed": len(failed),
+        "failures": {row["run_id"]: row["error"] for _, row in failed.iterrows()},
+        "results": str(out / "results.parquet"),
+    }
+    if as_json:
+        _print_json(summary)
+        return
+    stdout.print(
+        f"{summary['ok']} of {summary['runs']} runs ok; results in {escape(summary['results'])}"
+    )
+    for run_id, error in summary["failures"].items():
+        stderr.print(f"[yellow]failed:[/yellow] {run_id}: {escape(error)}", soft_wrap=True)
+
+
 def main() -> None:
     """Entry point of the ``twin`` console script."""
     try:

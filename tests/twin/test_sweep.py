@@ -1,0 +1,138 @@
+"""Sweeps on a real 2-worker Dask LocalCluster: every run recorded, one failing run recorded with
+its error without stopping the others, and a resumed sweep running only what is missing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO, twin_command
+from twin.scenario import load_scenario
+from twin.sweep import load_sweep, plan_runs, run_sweep
+
+BASE = {
+    "name": "tiny",
+    "city": "helsinki",
+    "seed": 0,
+    "traffic": {"trips": 150, "duration": "10min", "window": "5min", "dt_s": 5},
+    "waste": {"days": 2, "policy": "greedy", "trucks": 2},
+    "outputs": {"formats": []},
+}
+RUNS = [
+    {"traffic.demand_scale": 1.0},
+    {"traffic.demand_scale": 1.2},
+    {"traffic.demand_scale": 1.4},
+    {"traffic.dt_s": 0},  # impossible: this run must fail and be recorded
+    {"waste.trucks": 1},
+    {"waste.policy": "threshold", "waste.solver_time_s": 0.2},
+    {"traffic.reroute_share": 0.5},
+    {"traffic.trips": 300},
+]
+
+
+@pytest.fixture(scope="module")
+def sweep_file(tmp_path_factory, helsinki):
+    folder = tmp_path_factory.mktemp("sweep")
+    (folder / "base.yaml").write_text(yaml.safe_dump(BASE))
+    spec = {"name": "test-sweep", "scenario": "base.yaml", "runs": RUNS, "seeds": [0]}
+    (folder / "sweep.yaml").write_text(yaml.safe_dump(spec))
+    return folder / "sweep.yaml"
+
+
+@pytest.fixture(scope="module")
+def swept(sweep_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep-out") / "results"
+    return out, run_sweep(sweep_file, out, workers=2)
+
+
+def test_every_run_is_recorded_and_one_failure_does_not_stop_the_sweep(swept):
+    out, table = swept
+    assert len(table) == len(RUNS)
+    failed = table[table["status"] == "failed"]
+    assert list(failed["run_id"]) == ["r0003-s0"]
+    assert "dt_s" in failed["error"].iloc[0]
+    ok = table[table["status"] == "ok"]
+    assert len(ok) == len(RUNS) - 1
+    # two worker processes shared the work
+    assert ok["worker_pid"].nunique() == 2
+    # each finished run is a complete folder whose KPIs are the table's
+    for _, row in ok.iterrows():
+        kpis = json.loads((out / "runs" / row["run_id"] / "kpis.json").read_text())
+        assert row["traffic.trips"] == kpis["traffic"]["trips"]
+        assert row["waste.truck_km"] == pytest.approx(kpis["waste"]["truck_km"])
+    assert not (out / "runs" / "r0003-s0").exists()
+    written = pd.read_parquet(out / "results.parquet")
+    assert list(written["run_id"]) == list(table["run_id"])
+
+
+def test_overrides_reach_the_runs(swept):
+    _, table = swept
+    by_id = table.set_index("run_id")
+    # 20 % and 40 % more demand: 180 and 210 trips of the base's 150
+    assert by_id.loc["r0000-s0", "traffic.trips"] == 150
+    assert by_id.loc["r0001-s0", "traffic.trips"] == 180
+    assert by_id.loc["r0002-s0", "traffic.trips"] == 210
+    assert by_id.loc["r0007-s0", "traffic.trips"] == 300
+
+
+def test_same_run_same_kpis_as_a_single_run(swept, sweep_file):
+    """A sweep run equals the same scenario run on its own (no state leaks between runs)."""
+    from twin.api import run_scenario
+
+    _, table = swept
+    spec, base = load_sweep(sweep_file)
+    run = next(r for r in plan_runs(spec, base) if r.run_id == "r0001-s0")
+    alone = run_scenario(run.scenario).kpi_dict()
+    row = table.set_index("run_id").loc["r0001-s0"]
+    assert row["traffic.mean_travel_time_s"] == pytest.approx(
+        alone["traffic"]["mean_travel_time_s"], rel=1e-12
+    )
+    assert row["waste.truck_km"] == pytest.approx(alone["waste"]["truck_km"], rel=1e-12)
+
+
+def test_a_resumed_sweep_runs_only_what_is_missing(sweep_file, tmp_path):
+    out = tmp_path / "resumable"
+    first = run_sweep(sweep_file, out, workers=2)
+    stamps = {
+        run_id: (out / "runs" / run_id / "run.json").stat().st_mtime_ns
+        for run_id in first.loc[first["status"] == "ok", "run_id"]
+    }
+    # lose one finished run, as an interrupted sweep would
+    lost = "r0005-s0"
+    for path in sorted((out / "runs" / lost).rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    (out / "runs" / lost).rmdir()
+    ran: list[int] = []
+    again = run_sweep(sweep_file, out, workers=2, on_progress=lambda done, todo: ran.append(todo))
+    # only the lost run and the failed one (retried) ran again
+    assert set(ran) == {2}
+    assert (out / "runs" / lost / "run.json").is_file()
+    for run_id, stamp in stamps.items():
+        if run_id != lost:
+            assert (out / "runs" / run_id / "run.json").stat().st_mtime_ns == stamp
+    assert len(again) == len(RUNS)
+    assert list(again["status"]).count("failed") == 1
+
+
+def test_cli_sweep_json_summary(sweep_file, tmp_path):
+    result = subprocess.run(
+        [*twin_command(), "sweep", str(sweep_file), "--out", str(tmp_path / "o"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["runs"] == len(RUNS) and summary["ok"] == len(RUNS) - 1
+    assert list(summary["failures"]) == ["r0003-s0"]
+
+
+def test_example_sweep_is_valid():
+    spec, base = load_sweep(REPO / "examples" / "sweep-demand-fleet.yaml")
+    runs = plan_runs(spec, base)
+    assert len(runs) == 4 * 2 * 2
+    assert load_scenario(REPO / "examples" / "sweep-base.yaml").name == "sweep-base"
