@@ -451,37 +451,6 @@ class Engine:
         closed = self.links.capacity_vps[target] <= 0
         return _prefix_true(ok & ~closed, target), wave
 
-    def _leader_blocked(self, leader: np.ndarray, link: np.ndarray, t: float) -> np.ndarray:
-        """Leaders (at their link's end) that certainly cannot leave in this pass: their next
-        link is decided and takes no one now, and neither the stuck rule nor a due change of mind
-        applies. Dropping them changes nothing but the work done."""
-        pointer = self.route_ptr[leader]
-        finishing = pointer + 1 >= self.route_end[leader]
-        target = np.where(
-            finishing, -1, self.route_buffer[np.minimum(pointer + 1, len(self.route_buffer) - 1)]
-        )
-        undecided = np.zeros(len(leader), dtype=bool)
-        if self.choice_tables:
-            adaptive = self.choice_row[leader] >= 0
-            arrived = self.links.to_node[link] == self.destination[leader]
-            finishing = np.where(adaptive, arrived, finishing)
-            choice = self.next_choice[leader]
-            decided = (choice >= 0) & (t - self.choice_time[leader] < self.reconsider_s - 1e-9)
-            undecided = adaptive & ~arrived & ~decided
-            target = np.where(adaptive & ~arrived, choice, target)
-        going = np.flatnonzero(~finishing & ~undecided & (target >= 0))
-        blocked = ~finishing & ~undecided & (target < 0)  # no way on: it waits
-        into = target[going]
-        shut = (
-            (self.links.capacity_vps[into] <= 0)
-            | (np.floor(self.in_budget[into]) < 1)
-            | (self._wave_time(into, np.zeros(len(into), dtype=np.int64)) > t + 1e-9)
-        )
-        blocked[going] = shut
-        if self.stuck_time_s is not None:
-            blocked &= t - self.ready[leader] < self.stuck_time_s
-        return blocked
-
     def _move_between_links(self, t: float) -> bool:
         """Move every vehicle that can leave its link; True if one can move again this step."""
         tries = np.minimum(self.occupancy, np.floor(self.out_budget).astype(np.int64))
@@ -489,11 +458,7 @@ class Engine:
         # most occupied links hold vehicles still on their way along the link: only links whose
         # leader has reached the end can release anyone (FIFO), so the rest are skipped cheaply
         leader = self.ring[self.slot_base[busy] + self.head[busy]]
-        at_end = self.ready[leader] <= t + 1e-9
-        busy, leader = busy[at_end], leader[at_end]
-        # in congestion most of those leaders wait on a full next link, and hold up their whole
-        # link (FIFO): drop such links before looking at anyone behind the leader
-        busy = busy[~self._leader_blocked(leader, busy, t)]
+        busy = busy[self.ready[leader] <= t + 1e-9]
         if len(busy) == 0:
             return False
         counts = tries[busy]
