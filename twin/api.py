@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from agents.waste.bins import place_bins
 from agents.waste.model import LinkTimes, WasteConfig, WasteModel, WasteResult
 from agents.waste.planning import Planner
 from agents.waste.sites import locate_sites
+from cities.registry import resolve
 from twin import __version__
 from twin.city import City, load_city
 from twin.errors import USER_ERRORS, TwinError
@@ -34,6 +36,7 @@ from twin.interventions import (
     apply_to_network,
     resolve_edges,
 )
+from twin.ngsi import REFERENCE_START, traffic_flow_observed, waste_containers
 from twin.results_io import (
     atomic_output_dir,
     edge_summary,
@@ -112,6 +115,19 @@ class TrafficRun:
     def write(self, out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write KPIs and tables (Parquet/GeoParquet) into ``out``, atomically."""
         return write_traffic_result(Path(out), overwrite=overwrite, **self.files())
+
+    def to_ngsi_ld(self) -> list[dict[str, Any]]:
+        """Every road segment as an NGSI-LD ``TrafficFlowObserved`` entity (see
+        :mod:`twin.ngsi`), observed over the simulated period from
+        :data:`~twin.ngsi.REFERENCE_START` (the run's clock zero)."""
+        return traffic_flow_observed(
+            self.edges(),
+            city=self.city.name,
+            date_observed_from=REFERENCE_START,
+            date_observed_to=REFERENCE_START + timedelta(seconds=self.config.duration_s),
+            edge_series=self.result.edge_series,
+            interval_s=self.config.record_interval_s,
+        )
 
 
 def retimed_signals(network, signals: Sequence[tuple[int, Sequence[float], float]]):
@@ -259,6 +275,17 @@ class WasteRun:
         GeoPackage) into ``out``, atomically."""
         return write_waste_result(Path(out), formats=formats, overwrite=overwrite, **self.files())
 
+    def to_ngsi_ld(self) -> list[dict[str, Any]]:
+        """Every bin with its fill level at the end of the run as an NGSI-LD ``WasteContainer``
+        entity (see :mod:`twin.ngsi`), observed at midnight after the last day: day 0 is
+        :data:`~twin.ngsi.REFERENCE_START` (a Monday), so ``REFERENCE_START + days``."""
+        return waste_containers(
+            self.result.bins,
+            crs=self.city.network.crs,
+            city=self.city.name,
+            observed_at=REFERENCE_START + timedelta(days=self.config.days),
+        )
+
     def files(self) -> dict[str, Any]:
         """What :func:`twin.results_io.waste_files` writes."""
         return {
@@ -296,6 +323,7 @@ def run_waste(
     depot_lonlat: tuple[float, float] | None = None,
     disposal_lonlat: tuple[float, float] | None = None,
     traffic_trips: int | None = None,
+    traffic_signals: Sequence[tuple[int, Sequence[float], float]] = (),
     interventions: Sequence[object] = (),
     planner: Planner | None = None,
     on_progress: Callable[[float], None] | None = None,
@@ -321,6 +349,8 @@ def run_waste(
         Couple with the traffic twin: simulate this many background trips over the shift, time
         every truck leg with the link travel times of its hour, then simulate the traffic again
         with the busiest day's truck legs added, and report both traffic KPIs.
+    traffic_signals
+        Signal retimings of that traffic (as in :func:`run_traffic`).
     interventions
         :mod:`twin.interventions` closures and changes of edges.
     planner
@@ -361,6 +391,7 @@ def run_waste(
         )
         traffic_model_args = {
             "trips": demand, "config": traffic_config, "closed": closed, "seed": seed,
+            "signal_plans": retimed_signals(network, traffic_signals),
         }  # fmt: skip
         baseline = TrafficModel(network, **traffic_model_args).run()
         link_times = _link_times_from_traffic(
@@ -589,11 +620,19 @@ def run_scenario(
             solver_runtime_s=w.solver_time_s,
             depot_lonlat=w.depot,
             disposal_lonlat=w.disposal,
-            traffic_trips=spec.traffic.trips if coupled else None,
+            # the trucks drive in the scenario's traffic: its demand, closures and signals
+            traffic_trips=_scaled_trips(spec.traffic) if coupled else None,
+            traffic_signals=[(s.node, s.greens_s, s.offset_s) for s in spec.traffic.signals]
+            if coupled
+            else (),
             interventions=[i for i in interventions if not isinstance(i, ScaleDemand)],
             on_progress=progress,
         )
     return ScenarioRun(spec, traffic, waste)
+
+
+def _scaled_trips(spec: TrafficSpec) -> int | None:
+    return None if spec.trips is None else round(spec.trips * spec.demand_scale)
 
 
 def check_scenario(path: str | os.PathLike[str], *, deep: bool = True) -> Scenario:
@@ -603,10 +642,11 @@ def check_scenario(path: str | os.PathLike[str], *, deep: bool = True) -> Scenar
     spec = load_scenario(path)
     where = lambda loc: scenario_location(path, loc)  # noqa: E731
     try:
-        city = load_city(spec.city)
+        resolve(spec.city)  # cheap: finds the file without reading it
+        city = load_city(spec.city) if deep and spec.traffic is not None else None
     except USER_ERRORS as err:
         raise ScenarioError(f"{where(('city',))}: city: {err}") from None
-    if not deep or spec.traffic is None:
+    if city is None:
         return spec
     network = city.network
     problems = []

@@ -29,6 +29,7 @@ the line, the field, the bad value and what is allowed::
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -189,7 +190,7 @@ class Scenario(_Strict):
         if self.traffic is None and self.waste is None:
             raise ValueError("a scenario needs a 'traffic' or a 'waste' section (or both)")
         if self.waste is not None and self.waste.traffic_coupling and self.traffic is None:
-            raise ValueError("waste.traffic_coupling needs a 'traffic' section")
+            raise ValueError("waste.traffic_coupling: needs a 'traffic' section")
         return self
 
     def to_yaml(self) -> str:
@@ -205,6 +206,10 @@ def scenario_schema() -> dict[str, Any]:
         "description": "another scenario file (relative to this one) whose fields this one "
         "overrides",
     }
+    # a file that extends another may take any field from it: name and city are required
+    # only of a file that extends nothing
+    schema["if"] = {"not": {"required": ["extends"]}}
+    schema["then"] = {"required": schema.pop("required", [])}
     schema["title"] = "CitiVerse Twin scenario"
     return schema
 
@@ -249,9 +254,10 @@ class _Document:
         node, line = self.node, None
         for part in loc:
             if isinstance(node, yaml.MappingNode):
-                match = next((v for k, v in node.value if k.value == part), None)
+                # with a key given twice YAML keeps the last value: point there
+                match = next((v for k, v in reversed(node.value) if k.value == part), None)
                 if match is None:
-                    key = next((k for k, _ in node.value if k.value == part), None)
+                    key = next((k for k, _ in reversed(node.value) if k.value == part), None)
                     return key.start_mark.line + 1 if key is not None else line
                 node = match
             elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
@@ -278,15 +284,22 @@ def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[_Document]:
         raise ScenarioError(
             f"{path}:{doc.line_of(('extends',))}: extends: give one file path, got {base!r}."
         )
-    return [*_chain(path.parent / base, (*seen, path)), doc]
+    target = path.parent / base
+    if not target.is_file():
+        raise ScenarioError(
+            f"{path}:{doc.line_of(('extends',))}: extends: no such scenario file {target}."
+        )
+    return [*_chain(target, (*seen, path)), doc]
 
 
 def _describe(error: dict[str, Any]) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         return "unknown field (remove it, or check its spelling against `twin scenario schema`)"
-    if error["type"] in ("missing",):
+    if error["type"] == "missing":
         return "required field is missing"
+    if error["type"] == "cross_field":
+        return message
     return f"{message} (got {error['input']!r})"
 
 
@@ -314,6 +327,11 @@ def load_scenario(path: str | Path) -> Scenario:
         lines = []
         for error in err.errors():
             loc = tuple(error["loc"])
+            named = re.match(r"(?:Value error, )?([a-z_]+(?:\.[a-z_]+)+): (.*)", error["msg"])
+            if not loc and named:
+                # a rule across fields names the field at fault: report it there
+                loc = tuple(named.group(1).split("."))
+                error = {**error, "msg": f"{named.group(2)}", "type": "cross_field"}
             field = ".".join(str(p) for p in loc) or "(file)"
             lines.append(f"{_where(docs, loc)}: {field}: {_describe(error)}")
         raise ScenarioError("\n".join(lines)) from None
