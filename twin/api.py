@@ -36,7 +36,7 @@ from twin.interventions import (
     apply_to_network,
     resolve_edges,
 )
-from twin.ngsi import REFERENCE_START, traffic_flow_observed, waste_containers
+from twin.ngsi import REFERENCE_START, traffic_flow_observed, waste_containers, write_ngsi_ld
 from twin.results_io import (
     atomic_output_dir,
     edge_summary,
@@ -487,7 +487,8 @@ class ScenarioRun:
         """Write the resolved scenario (``scenario.yaml``), ``run.json``, the KPIs of every
         section (``kpis.json``, ``kpis.parquet``) and each run's tables in ``traffic/`` and
         ``waste/``, into ``out``, atomically."""
-        formats = tuple(self.scenario.outputs.formats)
+        formats = tuple(f for f in self.scenario.outputs.formats if f != "ngsi-ld")
+        ngsi = "ngsi-ld" in self.scenario.outputs.formats
 
         def fill(folder: Path) -> None:
             (folder / "scenario.yaml").write_text(self.scenario.to_yaml())
@@ -497,9 +498,15 @@ class ScenarioRun:
             if self.traffic is not None:
                 (folder / "traffic").mkdir()
                 traffic_files(folder / "traffic", **self.traffic.files())
+                if ngsi:
+                    write_ngsi_ld(
+                        self.traffic.to_ngsi_ld(), folder / "traffic" / "TrafficFlowObserved.json"
+                    )
             if self.waste is not None:
                 (folder / "waste").mkdir()
                 waste_files(folder / "waste", formats=formats, **self.waste.files())
+                if ngsi:
+                    write_ngsi_ld(self.waste.to_ngsi_ld(), folder / "waste" / "WasteContainer.json")
 
         return atomic_output_dir(Path(out), fill, overwrite=overwrite)
 

@@ -171,7 +171,10 @@ class WasteSpec(_Strict):
 class OutputsSpec(_Strict):
     """What a run writes besides KPIs and Parquet tables."""
 
-    formats: list[Literal["geojson", "gpkg"]] = Field(default_factory=lambda: ["geojson"])
+    formats: list[Literal["geojson", "gpkg", "ngsi-ld"]] = Field(
+        default_factory=lambda: ["geojson"],
+        description="route/bin maps (geojson, gpkg) and FIWARE NGSI-LD entities (ngsi-ld)",
+    )
 
 
 class Scenario(_Strict):
