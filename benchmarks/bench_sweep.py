@@ -26,7 +26,9 @@ from twin.sweep import load_sweep, plan_runs, run_sweep  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sweep", type=Path, default=REPO / "examples" / "sweep-demand-fleet.yaml")
+    parser.add_argument(
+        "--sweep", type=Path, default=REPO / "benchmarks" / "sweeps" / "demand.yaml"
+    )
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     spec, base = load_sweep(args.sweep)

@@ -37,9 +37,12 @@ from twin.interventions import (
     resolve_edges,
 )
 from twin.ngsi import REFERENCE_START, traffic_flow_observed, waste_containers, write_ngsi_ld
+from twin.plots import plot_traffic, plot_waste
 from twin.results_io import (
     atomic_output_dir,
+    bin_points,
     edge_summary,
+    route_lines,
     traffic_files,
     waste_files,
     write_traffic_result,
@@ -463,6 +466,35 @@ class ScenarioRun:
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     rows.append({"section": section, "kpi": key, "value": float(value)})
         return pd.DataFrame(rows, columns=["section", "kpi", "value"])
+
+    def edges(self) -> gpd.GeoDataFrame:
+        """Road edges with per-edge traffic summaries (needs a traffic section)."""
+        return self._need("traffic").edges()
+
+    def bins(self) -> gpd.GeoDataFrame:
+        """Bins with their final fill, emptyings and overflow, as points (WGS84)."""
+        waste = self._need("waste")
+        return bin_points(waste.city.network, waste.result.bins)
+
+    def routes(self) -> gpd.GeoDataFrame:
+        """One line per truck and day along the edges it drove (WGS84)."""
+        waste = self._need("waste")
+        return route_lines(waste.city.network, waste.result.routes)
+
+    def plot(self, what: str = "traffic", **options: Any):
+        """A matplotlib figure: ``"traffic"`` (edges coloured by speed ratio, or ``column=``)
+        or ``"waste"`` (bins by overflow days and one day's routes, ``day=``)."""
+        if what == "traffic":
+            return plot_traffic(self.edges(), **options)
+        if what == "waste":
+            return plot_waste(self.bins(), self.routes(), **options)
+        raise ValueError(f"plot what={what!r}: use 'traffic' or 'waste'")
+
+    def _need(self, section: str):
+        run = getattr(self, section)
+        if run is None:
+            raise TwinError(f"scenario {self.scenario.name!r} has no {section} section.")
+        return run
 
     def kpi_dict(self) -> dict[str, dict[str, Any]]:
         """KPIs by section, JSON-ready."""

@@ -134,5 +134,5 @@ def test_cli_sweep_json_summary(sweep_file, tmp_path):
 def test_example_sweep_is_valid():
     spec, base = load_sweep(REPO / "examples" / "sweep-demand-fleet.yaml")
     runs = plan_runs(spec, base)
-    assert len(runs) == 4 * 2 * 2
+    assert len(runs) == 2 * 2 * 2
     assert load_scenario(REPO / "examples" / "sweep-base.yaml").name == "sweep-base"
