@@ -131,8 +131,15 @@ def test_cli_sweep_json_summary(sweep_file, tmp_path):
     assert list(summary["failures"]) == ["r0003-s0"]
 
 
-def test_example_sweep_is_valid():
+def test_example_sweep_runs(tmp_path):
+    """The example sweep under examples/ runs whole: 2 demand levels × 2 fleets × 2 seeds."""
     spec, base = load_sweep(REPO / "examples" / "sweep-demand-fleet.yaml")
-    runs = plan_runs(spec, base)
-    assert len(runs) == 2 * 2 * 2
+    assert len(plan_runs(spec, base)) == 2 * 2 * 2
     assert load_scenario(REPO / "examples" / "sweep-base.yaml").name == "sweep-base"
+    table = run_sweep(REPO / "examples" / "sweep-demand-fleet.yaml", tmp_path / "out", workers=2)
+    assert len(table) == 8 and (table["status"] == "ok").all()
+    # 30 % more demand: 30 % more trips, seed by seed
+    for seed in (0, 1):
+        mine = table[table["seed"] == seed]
+        trips = mine.groupby("traffic.demand_scale")["traffic.trips"].first()
+        assert trips[1.3] == round(1.3 * trips[1.0])
