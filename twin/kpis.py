@@ -51,15 +51,19 @@ def edge_time_series(
     queued: np.ndarray,
     length_m: np.ndarray,
     free_speed_kph: np.ndarray,
-    interval_s: float,
+    interval_s: float | np.ndarray,
 ) -> pd.DataFrame:
     """Per interval and edge: flow (veh/h), density (veh/km), space-mean speed (km/h), queue.
 
-    Inputs are ``intervals × edges`` arrays. Speed is the length over the mean time on the link
-    of the vehicles that left it; an interval with no vehicle leaving has the free-flow speed if
-    the link was empty, else the speed its density allows at the measured flow (zero if none).
+    Inputs are ``intervals × edges`` arrays; ``interval_s`` is the intervals' width, or each
+    interval's own width (a run's last interval may be shorter). Rows carry their width as
+    ``interval_s``, so flow × width gives back the vehicles counted. Speed is the length over
+    the mean time on the link of the vehicles that left it; an interval with no vehicle leaving
+    has the free-flow speed if the link was empty, else zero.
     """
     n_intervals, n_edges = exits.shape
+    width = np.broadcast_to(np.asarray(interval_s, dtype=np.float64), (n_intervals,))
+    start = np.concatenate([[0.0], np.cumsum(width)[:-1]])
     length = np.broadcast_to(length_m, exits.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         speed = np.where(exits > 0, 3.6 * length * exits / time_on_link_s, np.nan)
@@ -68,9 +72,10 @@ def edge_time_series(
     speed = np.where(np.isnan(speed), 0.0, speed)
     return pd.DataFrame(
         {
-            "interval_start_s": np.repeat(np.arange(n_intervals) * interval_s, n_edges),
+            "interval_start_s": np.repeat(start, n_edges),
+            "interval_s": np.repeat(width, n_edges),
             "edge": np.tile(np.arange(n_edges), n_intervals),
-            "flow_vph": (exits * 3600.0 / interval_s).ravel(),
+            "flow_vph": (exits * 3600.0 / width[:, None]).ravel(),
             "density_vpkm": (occupancy / (length / 1000.0)).ravel(),
             "speed_kph": speed.ravel(),
             "queue_veh": queued.ravel(),
@@ -96,7 +101,8 @@ def traffic_kpis(
     travel = (trips["arrive_s"] - trips["depart_s"]).to_numpy()[done]
     free = trips["free_flow_s"].to_numpy()[done]
     edge = series["edge"].to_numpy()
-    exits = series["flow_vph"].to_numpy() * interval_s / 3600.0
+    widths = series["interval_s"].to_numpy() if "interval_s" in series else interval_s
+    exits = series["flow_vph"].to_numpy() * widths / 3600.0
     vkm = float((exits * length_m[edge]).sum() / 1000.0)
     # vehicle-hours on links: exits × length / speed, the time the leaving vehicles spent
     with np.errstate(divide="ignore", invalid="ignore"):

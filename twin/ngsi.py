@@ -479,7 +479,11 @@ def _series_measures(
     if interval_s is None:
         starts = np.unique(series["interval_start_s"].to_numpy(dtype=np.float64))
         interval_s = float(starts[1] - starts[0]) if len(starts) > 1 else period_h * 3600.0
-    exits = series["flow_vph"].to_numpy(dtype=np.float64) * interval_s / 3600.0
+    # rows carry their own width where the run's last interval was cut short
+    widths = (
+        series["interval_s"].to_numpy(dtype=np.float64) if "interval_s" in series else interval_s
+    )
+    exits = series["flow_vph"].to_numpy(dtype=np.float64) * widths / 3600.0
     with np.errstate(divide="ignore", invalid="ignore"):
         # time on the edge over its length, of the vehicles that left it (speed > 0 there)
         pace = np.where(exits > 0, exits / series["speed_kph"].to_numpy(dtype=np.float64), 0.0)

@@ -213,6 +213,7 @@ class Engine:
         self._interval_time_on_link: list[np.ndarray] = []
         self._interval_occupancy: list[np.ndarray] = []
         self._interval_queued: list[np.ndarray] = []
+        self._interval_width: list[float] = []
         self._current_exits = np.zeros(n)
         self._current_time = np.zeros(n)
         self._current_occupancy = np.zeros(n)
@@ -636,6 +637,7 @@ class Engine:
         self._interval_time_on_link.append(self._current_time.copy())
         self._interval_occupancy.append(self._current_occupancy / self._steps_in_interval)
         self._interval_queued.append(self.queued())
+        self._interval_width.append(self._steps_in_interval * self.dt)
         self._current_exits[:] = 0
         self._current_time[:] = 0
         self._current_occupancy[:] = 0
@@ -645,7 +647,8 @@ class Engine:
         """Per interval × link series of the run.
 
         ``exits`` (vehicles), ``time_on_link_s`` (summed over the vehicles that left),
-        ``occupancy`` (mean vehicles on the link), ``queued`` (at the interval's end).
+        ``occupancy`` (mean vehicles on the link), ``queued`` (at the interval's end), and
+        ``width_s``, each interval's length (the last one may be cut short by the run's end).
         """
         stack = lambda rows: np.vstack(rows) if rows else np.zeros((0, self.n_links))  # noqa: E731
         return {
@@ -653,6 +656,7 @@ class Engine:
             "time_on_link_s": stack(self._interval_time_on_link),
             "occupancy": stack(self._interval_occupancy),
             "queued": stack(self._interval_queued),
+            "width_s": np.asarray(self._interval_width, dtype=np.float64),
         }
 
     def waiting(self) -> np.ndarray:

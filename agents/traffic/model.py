@@ -334,7 +334,7 @@ class TrafficModel(mesa.Model):
             queued=raw["queued"],
             length_m=network.edge_length_m,
             free_speed_kph=network.edge_speed_kph,
-            interval_s=self.config.record_interval_s,
+            interval_s=raw["width_s"] if len(raw["width_s"]) else self.config.record_interval_s,
         )
         trips = self.trips_frame()
         kpis = traffic_kpis(
