@@ -323,6 +323,7 @@ def run_waste(
     truck_capacity_kg: float = 10_000.0,
     shift: str | float = "8h",
     solver_runtime_s: float = 2.0,
+    solver_iterations: int | None = None,
     depot_lonlat: tuple[float, float] | None = None,
     disposal_lonlat: tuple[float, float] | None = None,
     traffic_trips: int | None = None,
@@ -344,8 +345,9 @@ def run_waste(
         limit may differ between machines of different speed).
     population
         Residents served; estimated from the OSM file when not given.
-    truck_capacity_kg, shift, solver_runtime_s
-        See :class:`~agents.waste.model.WasteConfig`; ``shift`` like ``"8h"``.
+    truck_capacity_kg, shift, solver_runtime_s, solver_iterations
+        See :class:`~agents.waste.model.WasteConfig`; ``shift`` like ``"8h"``. Set
+        ``solver_iterations`` for runs that repeat bit for bit.
     depot_lonlat, disposal_lonlat
         Configured sites (longitude, latitude); found in the OSM file otherwise.
     traffic_trips
@@ -370,6 +372,7 @@ def run_waste(
         truck_capacity_kg=truck_capacity_kg,
         shift_s=parse_duration(shift, what="shift"),
         solver_runtime_s=solver_runtime_s,
+        solver_iterations=solver_iterations,
     )
     config.validate()
     rng = np.random.default_rng(seed)
@@ -657,6 +660,7 @@ def run_scenario(
             truck_capacity_kg=w.truck_capacity_kg,
             shift=w.shift,
             solver_runtime_s=w.solver_time_s,
+            solver_iterations=w.solver_iterations,
             depot_lonlat=w.depot,
             disposal_lonlat=w.disposal,
             # the trucks drive in the scenario's traffic: its demand, closures and signals

@@ -313,6 +313,10 @@ def waste_command(
     capacity: Annotated[float, typer.Option(help="Truck payload, kg.")] = 10_000.0,
     shift: Annotated[str, typer.Option(help="Shift length, e.g. 8h.")] = "8h",
     solver_time: Annotated[float, typer.Option(help="PyVRP time limit per day, s.")] = 2.0,
+    solver_iterations: Annotated[
+        int | None,
+        typer.Option(help="Also stop PyVRP after this many iterations (repeatable runs)."),
+    ] = None,
     depot: Annotated[
         str | None, typer.Option(help="Depot position 'lon,lat' (default: from OSM).")
     ] = None,
@@ -363,6 +367,7 @@ def waste_command(
             truck_capacity_kg=capacity,
             shift=shift,
             solver_runtime_s=solver_time,
+            solver_iterations=solver_iterations,
             depot_lonlat=_lonlat(depot, "--depot"),
             disposal_lonlat=_lonlat(disposal, "--disposal"),
             traffic_trips=traffic_trips,

@@ -154,7 +154,15 @@ class WasteSpec(_Strict):
     trucks: int = Field(3, ge=1, le=1000)
     truck_capacity_kg: float = Field(10_000.0, gt=0)
     shift: str | float = "8h"
-    solver_time_s: float = Field(2.0, gt=0, le=600)
+    solver_time_s: float = Field(
+        60.0, gt=0, le=600, description="PyVRP's time limit per day: a safety cap"
+    )
+    solver_iterations: int | None = Field(
+        1000,
+        ge=1,
+        description="PyVRP stops after this many iterations a day; this limit, not the time, "
+        "makes a run repeat bit for bit (null: the time limit alone)",
+    )
     population: float | None = Field(None, gt=0)
     depot: tuple[float, float] | None = Field(None, description="lon, lat")
     disposal: tuple[float, float] | None = Field(None, description="lon, lat")

@@ -73,6 +73,9 @@ class WasteConfig:
         Time at the disposal site per unload (queue, weighbridge, tipping).
     solver_runtime_s
         PyVRP's time limit per day.
+    solver_iterations
+        Also stop PyVRP after this many iterations. Runs are bit-for-bit reproducible for a seed
+        when this limit, not the time limit, ends every search.
     router
         Planner of the routes of the ``schedule`` and ``threshold`` policies (``"pyvrp"`` or
         ``"greedy"``); ``greedy`` and ``pyvrp`` policies use their namesake.
@@ -95,6 +98,7 @@ class WasteConfig:
     shift_start_s: float = 6 * 3600.0
     unload_s: float = 900.0
     solver_runtime_s: float = 2.0
+    solver_iterations: int | None = None
     router: str = "pyvrp"
     initial_fill: float = 0.3
     threshold: float = THRESHOLD
@@ -117,6 +121,13 @@ class WasteConfig:
             (0 <= self.shift_start_s < 24 * 3600, "shift_start_s", self.shift_start_s, "[0, 24 h)"),
             (self.unload_s >= 0, "unload_s", self.unload_s, "≥ 0"),
             (self.solver_runtime_s > 0, "solver_runtime_s", self.solver_runtime_s, "> 0"),
+            (
+                self.solver_iterations is None
+                or (isinstance(self.solver_iterations, int) and self.solver_iterations >= 1),
+                "solver_iterations",
+                self.solver_iterations,
+                "an integer ≥ 1 (or none)",
+            ),
             (self.router in ("pyvrp", "greedy"), "router", self.router, "'pyvrp' or 'greedy'"),
             (0 <= self.initial_fill <= 0.5, "initial_fill", self.initial_fill, "in [0, 0.5]"),
             (0 < self.threshold <= 1, "threshold", self.threshold, "in (0, 1]"),
@@ -264,7 +275,10 @@ class WasteModel(mesa.Model):
         name = name or self.config.router
         if name == "greedy":
             return GreedyPlanner()
-        return PyVRPPlanner(max_runtime_s=self.config.solver_runtime_s)
+        return PyVRPPlanner(
+            max_runtime_s=self.config.solver_runtime_s,
+            max_iterations=self.config.solver_iterations,
+        )
 
     # ------------------------------------------------------------------ travel
     def matrices(self, time_of_day_s: float) -> tuple[np.ndarray, np.ndarray]:
