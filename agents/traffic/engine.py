@@ -143,7 +143,7 @@ class Engine:
         signals: Signals | None = None,
         record_interval_s: float = 300.0,
         stuck_time_s: float | None = 300.0,
-        reconsider_s: float = 10.0,
+        reconsider_s: float = 5.0,
     ) -> None:
         if not dt > 0:
             raise ValueError(f"time step must be positive, got {dt}")

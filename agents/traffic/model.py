@@ -47,6 +47,10 @@ class TrafficConfig:
         How often the Mesa DataCollector records network totals.
     stuck_time_s
         Deadlock release (see :class:`~agents.traffic.engine.Engine`); ``None`` disables it.
+    reconsider_s
+        An adaptive driver held at the end of a link draws its next link again this often
+        (default 5 s: UXsim re-chooses at every one of its 5 s steps; drivers who stick to a
+        blocked turn for longer lock grids up, see BENCHMARKS.md).
     on_unreachable
         ``"skip"`` drops trips with no route (counted in the result), ``"error"`` refuses them.
     max_vehicle_agents
@@ -62,6 +66,7 @@ class TrafficConfig:
     record_interval_s: float = 300.0
     collect_interval_s: float = 60.0
     stuck_time_s: float | None = 300.0
+    reconsider_s: float = 5.0
     on_unreachable: str = "skip"
     max_vehicle_agents: int = 20_000
 
@@ -88,6 +93,7 @@ class TrafficConfig:
                 self.record_interval_s,
                 "must be at least one time step",
             ),
+            (self.reconsider_s > 0, "reconsider_s", self.reconsider_s, "must be positive"),
             (
                 self.on_unreachable in {"skip", "error"},
                 "on_unreachable",
@@ -163,6 +169,7 @@ class TrafficModel(mesa.Model):
             signals=compile_signals(plans, network.n_edges),
             record_interval_s=self.config.record_interval_s,
             stuck_time_s=self.config.stuck_time_s,
+            reconsider_s=self.config.reconsider_s,
         )
         self.engine.rng = np.random.default_rng(self.rng.integers(2**63))
         self.signal_agents = SignalAgent.create_agents(self, len(plans), plan=list(plans.values()))
