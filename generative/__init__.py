@@ -1,4 +1,6 @@
-"""The learned planner: instances, network, training and inference (to come).
+"""The learned planner: instances (this far), then the network, training and inference.
 
-Training depends on torch and numpy only, so it runs on an HPC node without the GIS stack.
+``generative.instances`` samples a city's daily collection problems from the waste twin and
+writes them as numpy files; ``generative.data`` reads them with numpy alone, so training runs on
+an HPC node without the GIS stack.
 """

@@ -1,0 +1,112 @@
+"""Daily instances sampled from the waste twin: real travel times, the planned policy's choice of
+bins, valid problems, and files that round-trip and refuse to be misread."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from agents.waste.planning import GreedyPlanner, PyVRPPlanner, check_plan
+from generative.data import FORMAT_VERSION, InstanceFileError, read_instances
+from generative.instances import sample_instances, to_problem, write_instances
+from twin.errors import TwinError
+from twin.routing import Router
+
+N_BINS = 25
+
+
+@pytest.fixture(scope="module")
+def batch(helsinki):
+    return sample_instances(helsinki, n_bins=N_BINS, n_instances=8, seed=3)
+
+
+def test_shapes_and_metadata(batch, helsinki):
+    assert len(batch) == 8 and batch.n_bins == N_BINS
+    assert batch.duration_s.shape == (8, N_BINS + 2, N_BINS + 2)
+    assert batch.xy_m.shape == (8, N_BINS + 2, 2)
+    assert np.all(batch.xy_m[:, 0] == 0)  # positions relative to the depot
+    assert batch.meta["city_sha256"] == helsinki.source.sha256
+    assert batch.meta["format_version"] == FORMAT_VERSION
+
+
+def test_travel_times_are_the_road_networks(batch, helsinki):
+    """The matrices are shortest travel times on the network between the instance's nodes
+    (recomputed here with the router from the nodes the positions identify)."""
+    network = helsinki.network
+    depot = np.array([batch.meta["sites"]["depot_node"]])
+    origin = np.array([network.node_x[depot[0]], network.node_y[depot[0]]])
+    for i in range(3):
+        xy = batch.xy_m[i] + origin
+        nodes, _ = network.nearest_nodes(xy[:, 0], xy[:, 1])
+        expected = Router(network).costs(nodes, nodes)
+        np.testing.assert_allclose(batch.duration_s[i], expected, rtol=1e-5, atol=1e-3)
+    # one-way streets make them asymmetric
+    assert not np.allclose(batch.duration_s, np.swapaxes(batch.duration_s, 1, 2))
+
+
+def test_instances_vary_and_carry_the_policys_urgency(batch):
+    assert len({batch.load_kg[i].round(3).tobytes() for i in range(len(batch))}) == len(batch)
+    assert batch.required.any()
+    # required bins come first, and optional ones hold non-negative prizes
+    for i in range(len(batch)):
+        flags = batch.required[i]
+        assert not np.any(flags[np.argmin(flags) :]) or flags.all()
+    assert np.all(batch.prize >= 0) and np.all(batch.load_kg >= 0)
+    assert np.all(batch.load_kg <= batch.capacity_kg[:, None])
+
+
+def test_every_instance_is_a_solvable_routing_problem(batch):
+    for i in range(len(batch)):
+        problem = to_problem(batch, i)
+        problem.validate()
+        plan = GreedyPlanner().plan(problem)
+        assert check_plan(problem, plan) == []
+        assert plan.unserved_required(problem).size == 0
+    problem = to_problem(batch, 0)
+    plan = PyVRPPlanner(max_runtime_s=0.5, max_iterations=200).plan(problem, seed=0)
+    assert check_plan(problem, plan) == [] and plan.info["feasible"]
+
+
+def test_file_round_trip(batch, tmp_path):
+    path = write_instances(batch, tmp_path / "days.npz")
+    again = read_instances(path)
+    for name, array in batch.arrays().items():
+        np.testing.assert_array_equal(getattr(again, name), array)
+        assert getattr(again, name).dtype == array.dtype
+    assert again.meta == json.loads(json.dumps(batch.meta, default=str))
+    assert len(again.subset(slice(0, 3))) == 3
+
+
+def test_bad_files_are_named(batch, tmp_path):
+    with pytest.raises(InstanceFileError, match="no such instance file"):
+        read_instances(tmp_path / "missing.npz")
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(InstanceFileError, match="not a readable instance file"):
+        read_instances(corrupt)
+    other = tmp_path / "other.npz"
+    np.savez(other, weights=np.zeros(3))
+    with pytest.raises(InstanceFileError, match="lacks"):
+        read_instances(other)
+    arrays = batch.arrays()
+    old = tmp_path / "old.npz"
+    np.savez(old, **arrays, meta=np.array(json.dumps({**batch.meta, "format_version": 0})))
+    with pytest.raises(InstanceFileError, match="generate the instances again"):
+        read_instances(old)
+    bad_shape = tmp_path / "shape.npz"
+    np.savez(
+        bad_shape,
+        **{**arrays, "prize": arrays["prize"][:, :-1]},
+        meta=np.array(json.dumps(batch.meta)),
+    )
+    with pytest.raises(InstanceFileError, match="prize has shape"):
+        read_instances(bad_shape)
+
+
+def test_impossible_requests_are_refused(helsinki):
+    with pytest.raises(TwinError, match="at most"):
+        sample_instances(helsinki, n_bins=100_000, n_instances=1)
+    with pytest.raises(TwinError, match="n_instances"):
+        sample_instances(helsinki, n_bins=5, n_instances=0)
