@@ -13,18 +13,25 @@ from generative.env import RouteState, plans_from_actions
 from generative.instances import sample_instances, to_problem
 
 
-@pytest.fixture(scope="module", params=["as sampled", "tight"])
-def batch(helsinki, request):
-    sampled = sample_instances(helsinki, n_bins=20, n_instances=6, seed=5, n_trucks=2)
-    if request.param == "as sampled":
-        return sampled
-    # small trucks on short shifts: capacity, unloads and the shift all bind
+@pytest.fixture(scope="module")
+def sampled(helsinki):
+    return sample_instances(helsinki, n_bins=20, n_instances=6, seed=5, n_trucks=2)
+
+
+@pytest.fixture(scope="module")
+def tight(sampled):
+    """Small trucks on short shifts: capacity, unloads and the shift all bind."""
     return replace(
         sampled,
         capacity_kg=np.full_like(sampled.capacity_kg, 1500.0),
         shift_s=np.full_like(sampled.shift_s, 5400.0),
         load_kg=np.minimum(sampled.load_kg, 1500.0),
     )
+
+
+@pytest.fixture(params=["sampled", "tight"])
+def batch(request):
+    return request.getfixturevalue(request.param)
 
 
 def _tensors(batch):
@@ -63,11 +70,10 @@ def test_random_allowed_actions_make_valid_plans(batch, prefer_bins):
         assert float(state.travelled_m[row]) == pytest.approx(distance, rel=1e-4, abs=1.0)
 
 
-def test_required_bins_are_served_when_the_fleet_can(batch):
+def test_required_bins_are_served_when_the_fleet_can(sampled):
     """Ending a truck is masked while it can still reach a required bin, so a rollout that
     prefers bins leaves no required bin a single truck could have emptied."""
-    if batch.capacity_kg[0] < 10_000:
-        pytest.skip("on tight instances the fleet cannot serve every required bin")
+    batch = sampled
     state = RouteState.start(_tensors(batch), samples=8)
     actions = _rollout(state, torch.Generator().manual_seed(2), greedy_first_bin=True)
     for row, routes in enumerate(plans_from_actions(actions)):
@@ -76,9 +82,8 @@ def test_required_bins_are_served_when_the_fleet_can(batch):
         assert plan.unserved_required(problem).size == 0
 
 
-def test_tight_instances_make_trucks_unload_and_stop_early(batch):
-    if batch.capacity_kg[0] >= 10_000:
-        pytest.skip("only the tight instances")
+def test_tight_instances_make_trucks_unload_and_stop_early(tight):
+    batch = tight
     state = RouteState.start(_tensors(batch), samples=8)
     actions = _rollout(state, torch.Generator().manual_seed(3), greedy_first_bin=True)
     plans = plans_from_actions(actions)
