@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,6 +25,20 @@ def twin_command() -> list[str]:
     if script.is_file():
         return [str(script)]
     return [sys.executable, "-c", "from twin.cli import main; main()"]
+
+
+def run_twin(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the ``twin`` command line; a wide terminal, so that typer's boxed usage errors do not
+    break words across lines."""
+    env = {**os.environ, "COLUMNS": "250"}
+    return subprocess.run(
+        [*twin_command(), *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def flat(text: str) -> str:
+    """Text without rich's box drawing and with whitespace collapsed."""
+    return " ".join(text.translate(str.maketrans("", "", "│╭╮╰╯─")).split())
 
 
 def shared_extract(name: str) -> Path:

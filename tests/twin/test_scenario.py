@@ -22,7 +22,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO, twin_command
+from tests.conftest import REPO
+from tests.conftest import flat as _flat
+from tests.conftest import run_twin as _twin
 from twin import __version__
 from twin.api import Twin, check_scenario, compare, run_scenario
 from twin.errors import TwinError
@@ -799,16 +801,6 @@ def test_coupled_traffic_has_the_scenarios_demand(examples):
 
 
 # ------------------------------------------------------------------------------ command line
-def _twin(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "250"}
-    return subprocess.run(
-        [*twin_command(), *args], capture_output=True, text=True, timeout=300, env=env
-    )
-
-
-def _flat(text: str) -> str:
-    """Text without rich's box drawing and with whitespace collapsed."""
-    return " ".join(text.translate(str.maketrans("", "", "│╭╮╰╯─")).split())
 
 
 BAD_FOR_CLI = """

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import twin_command
+from tests.conftest import flat as _flat
+from tests.conftest import run_twin as _twin
 from twin.api import run_waste
 from twin.errors import TwinError
 
@@ -47,19 +48,6 @@ REFUSALS = {
     "export": (["--export", "shp"], 2, ["--export", "shp", "geojson or gpkg"]),
     "occupied": ([], 2, ["--out", "not empty", "--overwrite"]),
 }
-
-
-def _twin(*args: str) -> subprocess.CompletedProcess:
-    # a wide terminal, so that typer's boxed usage errors do not break words across lines
-    env = {**os.environ, "COLUMNS": "250"}
-    return subprocess.run(
-        [*twin_command(), *args], capture_output=True, text=True, timeout=300, env=env
-    )
-
-
-def _flat(text: str) -> str:
-    """Text without rich's box drawing and with whitespace collapsed."""
-    return " ".join(text.translate(str.maketrans("", "", "│╭╮╰╯─")).split())
 
 
 @pytest.fixture(scope="module")
