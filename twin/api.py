@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from agents.traffic.demand import generate_trips, read_od_table
 from agents.traffic.model import TrafficConfig, TrafficModel, TrafficResult
 from agents.traffic.signals import default_plans
-from agents.waste.bins import place_bins
+from agents.waste.bins import RESIDENTS_PER_BIN, place_bins
 from agents.waste.model import LinkTimes, WasteConfig, WasteModel, WasteResult
 from agents.waste.planning import Planner
 from agents.waste.sites import locate_sites
@@ -320,6 +320,8 @@ def run_waste(
     trucks: int = 3,
     seed: int = 0,
     population: float | None = None,
+    use_osm_bins: bool = True,
+    residents_per_bin: float = RESIDENTS_PER_BIN,
     truck_capacity_kg: float = 10_000.0,
     shift: str | float = "8h",
     solver_runtime_s: float = 2.0,
@@ -345,6 +347,9 @@ def run_waste(
         limit may differ between machines of different speed).
     population
         Residents served; estimated from the OSM file when not given.
+    use_osm_bins, residents_per_bin
+        Use the file's mapped containers where it maps enough; residents per placed container
+        (see :func:`agents.waste.bins.place_bins`).
     truck_capacity_kg, shift, solver_runtime_s, solver_iterations
         See :class:`~agents.waste.model.WasteConfig`; ``shift`` like ``"8h"``. Set
         ``solver_iterations`` for runs that repeat bit for bit.
@@ -376,7 +381,14 @@ def run_waste(
     )
     config.validate()
     rng = np.random.default_rng(seed)
-    bins = place_bins(network, loaded.context, rng=rng, population=population)
+    bins = place_bins(
+        network,
+        loaded.context,
+        rng=rng,
+        population=population,
+        use_osm=use_osm_bins,
+        residents_per_bin=residents_per_bin,
+    )
     sites = locate_sites(
         network,
         loaded.context,
@@ -657,6 +669,8 @@ def run_scenario(
             trucks=w.trucks,
             seed=spec.seed,
             population=w.population,
+            use_osm_bins=w.bins.use_osm,
+            residents_per_bin=w.bins.residents_per_bin,
             truck_capacity_kg=w.truck_capacity_kg,
             shift=w.shift,
             solver_runtime_s=w.solver_time_s,

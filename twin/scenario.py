@@ -40,6 +40,7 @@ from twin.errors import TwinError
 from twin.units import parse_duration
 
 __all__ = [
+    "BinsSpec",
     "EdgeChange",
     "OutputsSpec",
     "Scenario",
@@ -146,6 +147,13 @@ class TrafficSpec(_Strict):
         return self
 
 
+class BinsSpec(_Strict):
+    """Where bins come from and how many are placed."""
+
+    use_osm: bool = Field(True, description="use the file's mapped containers where enough")
+    residents_per_bin: float = Field(18.0, gt=0, description="residents per placed container")
+
+
 class WasteSpec(_Strict):
     """The waste-collection run of a scenario."""
 
@@ -164,6 +172,7 @@ class WasteSpec(_Strict):
         "makes a run repeat bit for bit (null: the time limit alone)",
     )
     population: float | None = Field(None, gt=0)
+    bins: BinsSpec = Field(default_factory=BinsSpec)
     depot: tuple[float, float] | None = Field(None, description="lon, lat")
     disposal: tuple[float, float] | None = Field(None, description="lon, lat")
     traffic_coupling: bool = Field(

@@ -920,3 +920,16 @@ def test_pyvrp_scenarios_repeat_bit_for_bit(helsinki):
     again = run_scenario(scenario, city=helsinki).kpi_dict()
     assert first == again
     assert first["waste"]["bins_emptied"] > 0
+
+
+def test_bin_settings_reach_the_waste_run(helsinki):
+    """``waste.bins`` sets how bins are made: fewer residents per container, more containers."""
+
+    def containers(residents: float) -> int:
+        waste = {"days": 1, "policy": "greedy", "trucks": 2, "population": 20_000}
+        waste["bins"] = {"use_osm": False, "residents_per_bin": residents}
+        run = run_scenario({"name": "bins", "city": "helsinki", "waste": waste}, city=helsinki)
+        return int(run.waste.result.bins["containers"].sum())
+
+    few, many = containers(40.0), containers(10.0)
+    assert few >= 500 and many >= 2000 and many > 2 * few  # ceil(20,000 / residents) at least
