@@ -606,8 +606,7 @@ def _interventions(spec: TrafficSpec | None) -> list[object]:
     if spec is None:
         return []
     found: list[object] = []
-    for ref in spec.close:
-        found.append(CloseEdge(way=int(ref[4:])) if ref.startswith("way:") else CloseEdge(edge=ref))
+    found += [CloseEdge.parse(ref) for ref in spec.close]
     for change in spec.change:
         found.append(
             ChangeEdge(
@@ -708,7 +707,8 @@ def check_scenario(path: str | os.PathLike[str], *, deep: bool = True) -> Scenar
     network = city.network
     problems = []
     for i, ref in enumerate(spec.traffic.close):
-        target = {"way": int(ref[4:])} if ref.startswith("way:") else {"edge": ref}
+        closure = CloseEdge.parse(ref)
+        target = {"edge": closure.edge, "way": closure.way}
         problems += _edge_problem(network, target, where(("traffic", "close", i)), f"close.{i}")
     for i, change in enumerate(spec.traffic.change):
         target = {"edge": change.edge, "way": change.way}

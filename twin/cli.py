@@ -244,17 +244,10 @@ def _closures(close: list[str] | None) -> list[object]:
     """``--close`` values as interventions."""
     from twin.interventions import CloseEdge
 
-    interventions: list[object] = []
-    for ref in close or []:
-        if not ref.startswith("way:"):
-            interventions.append(CloseEdge(edge=ref))
-        elif ref[4:].isdigit():
-            interventions.append(CloseEdge(way=int(ref[4:])))
-        else:
-            raise typer.BadParameter(
-                f"'{ref}': write a way as way:<OSM way id>", param_hint="--close"
-            )
-    return interventions
+    try:
+        return [CloseEdge.parse(ref) for ref in close or []]
+    except USER_ERRORS as err:
+        raise typer.BadParameter(str(err).rstrip("."), param_hint="--close") from None
 
 
 def _refuse_occupied(out: Path | None, overwrite: bool) -> None:

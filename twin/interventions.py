@@ -25,6 +25,16 @@ class CloseEdge:
     edge: str | None = None
     way: int | None = None
 
+    @classmethod
+    def parse(cls, ref: str) -> CloseEdge:
+        """``"u-v"`` / ``"u-v-key"`` (OSM node ids) or ``"way:<OSM way id>"``, as written in
+        scenario files and on the command line."""
+        if not ref.startswith("way:"):
+            return cls(edge=ref)
+        if not ref[4:].isdigit():
+            raise TwinError(f"'{ref}': write a way as way:<OSM way id>.")
+        return cls(way=int(ref[4:]))
+
 
 @dataclass(frozen=True)
 class ChangeEdge:

@@ -37,6 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from twin.errors import TwinError
+from twin.interventions import CloseEdge
 from twin.units import parse_duration
 
 __all__ = [
@@ -136,8 +137,10 @@ class TrafficSpec(_Strict):
     @classmethod
     def _check_close(cls, refs: list[str]) -> list[str]:
         for ref in refs:
-            if ref.startswith("way:") and not ref[4:].isdigit():
-                raise ValueError(f"'{ref}': write a way as way:<OSM way id>")
+            try:
+                CloseEdge.parse(ref)
+            except TwinError as err:
+                raise ValueError(str(err).rstrip(".")) from None
         return refs
 
     @model_validator(mode="after")
@@ -258,8 +261,12 @@ class _Document:
         except (OSError, UnicodeDecodeError) as err:
             raise ScenarioError(f"{path}: cannot read it ({err}).") from None
         try:
-            self.node = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
+            loader = yaml.SafeLoader(text)
+            try:
+                self.node = loader.get_single_node()
+                data = loader.construct_document(self.node) if self.node is not None else None
+            finally:
+                loader.dispose()
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f":{mark.line + 1}" if mark is not None else ""

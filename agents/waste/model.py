@@ -427,18 +427,30 @@ class WasteModel(mesa.Model):
         return self.result()
 
     # ------------------------------------------------------------------ results
-    def _driven_edges(self, truck_day: TruckDay) -> np.ndarray:
-        """Network edges of every leg, each leg routed as it was timed (at its hour)."""
-        pieces = []
-        for leg in truck_day.legs:
-            k = self.link_times.index(self.config.shift_start_s + leg.depart_s)
-            nodes = self.location_nodes[[leg.origin, leg.destination]]
-            pieces.append(self.router(k).routes(nodes[:1], nodes[1:]).edges)
-        return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+    def _driven_edges(self, truck_days: list[TruckDay]) -> list[np.ndarray]:
+        """Network edges of every truck-day, each leg routed as it was timed (at its hour);
+        all legs of one hour in one routing call (one search per distinct origin)."""
+        legs = [(i, leg) for i, t in enumerate(truck_days) for leg in t.legs]
+        hour = np.array(
+            [self.link_times.index(self.config.shift_start_s + leg.depart_s) for _, leg in legs],
+            dtype=np.int64,
+        )
+        ends = self.location_nodes[[[leg.origin, leg.destination] for _, leg in legs]]
+        paths: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(legs)
+        for k in np.unique(hour):
+            mine = np.flatnonzero(hour == k)
+            routes = self.router(int(k)).routes(ends[mine, 0], ends[mine, 1])
+            for j, leg_index in enumerate(mine):
+                paths[leg_index] = routes.path(j)
+        pieces: list[list[np.ndarray]] = [[] for _ in truck_days]
+        for (i, _), path in zip(legs, paths, strict=True):
+            pieces[i].append(path)
+        return [np.concatenate(p) if p else np.zeros(0, dtype=np.int64) for p in pieces]
 
     def result(self) -> WasteResult:
         """Daily table, routes, bins and KPIs of the run so far."""
         daily = pd.DataFrame(self._daily)
+        driving = [t for t in self._truck_days if t.legs]
         routes = pd.DataFrame(
             [
                 {
@@ -450,10 +462,9 @@ class WasteModel(mesa.Model):
                     "bins_skipped": len(t.skipped),
                     "collected_kg": t.collected_kg,
                     "unloads": len(t.unloads_kg),
-                    "edges": self._driven_edges(t),
+                    "edges": edges,
                 }
-                for t in self._truck_days
-                if t.legs
+                for t, edges in zip(driving, self._driven_edges(driving), strict=True)
             ],
             columns=[
                 "day", "truck", "distance_km", "duration_h", "bins_emptied", "bins_skipped",

@@ -34,6 +34,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr
 
 from agents.waste.bins import FILL_NOISE_CV, WEEKDAY_FACTORS, Bins
 
@@ -153,10 +154,7 @@ def required_next_probability(
     then = day + ahead
     margin = forecast_kg(bins, then, days_to_next_shift(then), quantile=True)
     z = (fill_kg + mean + margin - bins.capacity_kg) / sd
-    return 0.5 * (1.0 + _erf(z / math.sqrt(2.0)))
-
-
-_erf = np.vectorize(math.erf, otypes=[float])
+    return ndtr(z)
 
 
 class ThresholdPolicy:
