@@ -12,6 +12,9 @@ collection problems of one city, all with the same number of candidate bins ``N`
 ``service_s``   (B, N)             float32  time to empty each bin
 ``capacity_kg``, ``shift_s``, ``unload_s``, ``n_trucks``  (B,)  per instance
 ``meta``        a JSON string: format version, city name and content hash, generator settings
+``reference_m`` (B,) float32, optional: the cost of PyVRP's plan for each instance (same cost
+                as the planner's: metres driven + prizes left + penalties), to measure the gap
+``label_actions`` (B, T) int16, optional: PyVRP's plan as decoder actions, to imitate
 
 Loading never unpickles (``allow_pickle=False``), so a file cannot run code.
 """
@@ -37,6 +40,9 @@ ARRAYS = {
 }  # fmt: skip
 """Every array of a file and its number of dimensions."""
 
+OPTIONAL_ARRAYS = {"reference_m": 1, "label_actions": 2}
+"""Arrays a file may hold, and their number of dimensions."""
+
 
 class InstanceFileError(ValueError):
     """An instance file that cannot be used; the message names the file and the problem."""
@@ -58,6 +64,8 @@ class InstanceBatch:
     unload_s: np.ndarray
     n_trucks: np.ndarray
     meta: dict[str, Any]
+    reference_m: np.ndarray | None = None
+    label_actions: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.load_kg)
@@ -69,8 +77,35 @@ class InstanceBatch:
     def arrays(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in ARRAYS}
 
+    def optional_arrays(self) -> dict[str, np.ndarray]:
+        """The optional arrays this batch has."""
+        return {k: getattr(self, k) for k in OPTIONAL_ARRAYS if getattr(self, k) is not None}
+
     def subset(self, index: np.ndarray | slice) -> InstanceBatch:
-        return InstanceBatch(**{k: v[index] for k, v in self.arrays().items()}, meta=self.meta)
+        every = {**self.arrays(), **self.optional_arrays()}
+        return InstanceBatch(**{k: v[index] for k, v in every.items()}, meta=self.meta)
+
+    def with_reference(
+        self, reference_m: np.ndarray, label_actions: np.ndarray | None = None
+    ) -> InstanceBatch:
+        """This batch with reference costs (one per instance), and optionally the reference
+        plans as actions, attached."""
+        reference_m = np.asarray(reference_m, dtype=np.float32)
+        if reference_m.shape != (len(self),):
+            raise ValueError(f"reference_m: expected shape {(len(self),)}, got {reference_m.shape}")
+        if label_actions is not None:
+            label_actions = np.asarray(label_actions, dtype=np.int16)
+            if label_actions.ndim != 2 or len(label_actions) != len(self):
+                raise ValueError(
+                    f"label_actions: expected ({len(self)}, T), got {label_actions.shape}"
+                )
+        return InstanceBatch(
+            **self.arrays(), meta=self.meta, reference_m=reference_m, label_actions=label_actions
+        )
+
+    def saved_arrays(self) -> dict[str, np.ndarray]:
+        """Every array a file of this batch holds (the optional ones when present)."""
+        return {**self.arrays(), **self.optional_arrays()}
 
 
 def read_instances(path: str | Path) -> InstanceBatch:
@@ -96,9 +131,14 @@ def read_instances(path: str | Path) -> InstanceBatch:
             f"{FORMAT_VERSION}: generate the instances again."
         )
     b, n = contents["load_kg"].shape
-    for name, dims in ARRAYS.items():
+    for name, dims in {**ARRAYS, **OPTIONAL_ARRAYS}.items():
+        if name not in contents:
+            continue
         array = contents[name]
         expected = {1: (b,), 2: (b, n), 3: (b, n + 2, n + 2 if name != "xy_m" else 2)}[dims]
+        if name == "label_actions":
+            expected = (b, array.shape[1] if array.ndim == 2 else "T")
         if array.shape != expected:
             raise InstanceFileError(f"{path}: {name} has shape {array.shape}, expected {expected}.")
-    return InstanceBatch(**{k: contents[k] for k in ARRAYS}, meta=meta)
+    optional = {k: contents[k] for k in OPTIONAL_ARRAYS if k in contents}
+    return InstanceBatch(**{k: contents[k] for k in ARRAYS}, **optional, meta=meta)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["END", "UNLOAD", "RouteState", "plans_from_actions"]
+__all__ = ["END", "UNLOAD", "RouteState", "actions_from_plan", "plans_from_actions"]
 
 END, UNLOAD = 0, 1
 _EPS = 1e-6
@@ -184,3 +184,20 @@ def plans_from_actions(actions: torch.Tensor) -> list[list[list[int]]]:
             routes.append([*route, UNLOAD] if route[-1] != UNLOAD else route)
         plans.append(routes)
     return plans
+
+
+def actions_from_plan(routes: list[list[int]], n_trucks: int, length: int) -> list[int]:
+    """The :class:`RouteState` actions that drive ``routes`` (planning locations, every route
+    closed by an unload), one truck after another, then end the unused trucks; padded with
+    ``END`` (a no-op once finished) to ``length``. The inverse of :func:`plans_from_actions`."""
+    actions: list[int] = []
+    for route in routes:
+        stops = list(route)
+        if stops and stops[-1] == UNLOAD:
+            stops = stops[:-1]  # ending the truck unloads on the way home
+        actions += [UNLOAD if stop == UNLOAD else int(stop) for stop in stops]
+        actions.append(END)
+    actions += [END] * (n_trucks - len(routes))
+    if len(actions) > length:
+        raise ValueError(f"a plan of {len(actions)} actions does not fit {length}")
+    return actions + [END] * (length - len(actions))

@@ -22,14 +22,22 @@ import numpy as np
 
 from agents.waste.bins import place_bins
 from agents.waste.model import WasteConfig, WasteModel
-from agents.waste.planning import RoutingProblem
+from agents.waste.planning import Plan, PyVRPPlanner, RoutingProblem, route_stats
 from agents.waste.policies import WORKING_DAYS, PlannedPolicy
 from agents.waste.sites import locate_sites
 from generative.data import ARRAYS, FORMAT_VERSION, InstanceBatch
+from generative.env import actions_from_plan
+from generative.model import UNSERVED_REQUIRED_PENALTY_M
 from twin.city import City
 from twin.errors import TwinError
 
-__all__ = ["sample_instances", "to_problem", "write_instances"]
+__all__ = [
+    "plan_cost",
+    "sample_instances",
+    "to_problem",
+    "with_references",
+    "write_instances",
+]
 
 
 def _pick(request, fill_kg: np.ndarray, n_bins: int, rng: np.random.Generator) -> np.ndarray:
@@ -139,7 +147,43 @@ def to_problem(batch: InstanceBatch, index: int) -> RoutingProblem:
         truck_capacity_kg=float(batch.capacity_kg[index]),
         shift_s=float(batch.shift_s[index]),
         unload_s=float(batch.unload_s[index]),
+        xy_m=batch.xy_m[index].astype(np.float64),
     )
+
+
+def plan_cost(problem: RoutingProblem, plan: Plan) -> float:
+    """A plan's cost as the learned planner counts it: metres driven, plus the prizes of the
+    optional bins left out, plus :data:`~generative.model.UNSERVED_REQUIRED_PENALTY_M` per
+    required bin left out. PyVRP minimises the same sum (distance + prizes forgone)."""
+    served = np.zeros(problem.n_bins, dtype=bool)
+    served[plan.visited_bins] = True
+    driven = sum(route_stats(problem, route).distance_m for route in plan.routes)
+    return float(
+        driven
+        + problem.prize[~served & ~problem.required].sum()
+        + UNSERVED_REQUIRED_PENALTY_M * (problem.required & ~served).sum()
+    )
+
+
+def with_references(
+    batch: InstanceBatch, *, time_s: float = 1.0, seed: int = 0, progress=None
+) -> InstanceBatch:
+    """``batch`` with PyVRP's plan for every instance (each solved for ``time_s``) attached: its
+    cost (:func:`plan_cost`), the yardstick of the validation gap, and the plan as decoder
+    actions, to imitate. ``progress(done, total)`` is called after each instance."""
+    planner = PyVRPPlanner(max_runtime_s=time_s)
+    costs = np.empty(len(batch), dtype=np.float32)
+    length = 2 * batch.n_bins + int(batch.n_trucks.max()) + 3
+    actions = np.zeros((len(batch), length), dtype=np.int16)
+    for i in range(len(batch)):
+        problem = to_problem(batch, i)
+        plan = planner.plan(problem, seed=seed)
+        costs[i] = plan_cost(problem, plan)
+        routes = [route.tolist() for route in plan.routes]
+        actions[i] = actions_from_plan(routes, problem.n_trucks, length)
+        if progress is not None:
+            progress(i + 1, len(batch))
+    return batch.with_reference(costs, actions)
 
 
 def write_instances(batch: InstanceBatch, path: str | os.PathLike[str]) -> Path:
@@ -150,7 +194,7 @@ def write_instances(batch: InstanceBatch, path: str | os.PathLike[str]) -> Path:
     os.close(handle)
     try:
         np.savez_compressed(
-            staging, **batch.arrays(), meta=np.array(json.dumps(batch.meta, default=str))
+            staging, **batch.saved_arrays(), meta=np.array(json.dumps(batch.meta, default=str))
         )
         os.replace(staging, path)
     finally:

@@ -93,6 +93,67 @@ class PlannerNet(nn.Module):
         self.keys = nn.Linear(dim, dim, bias=False)
         self.travel_bias = nn.Parameter(torch.tensor(1.0))
 
+    def forward(
+        self,
+        batch: dict[str, torch.Tensor],
+        *,
+        samples: int,
+        generator: torch.Generator | None = None,
+        greedy: bool = False,
+        greedy_first: bool = False,
+        actions: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, RouteState]:
+        """Build ``samples`` plans per instance; returns (log-probability of each plan, its cost
+        in metres, the action log (B × samples, T), the final states).
+
+        Actions are sampled (or taken greedily; with ``greedy_first`` the first plan of every
+        instance is the greedy one, the others sampled), unless ``actions`` (B × samples, T)
+        gives them: then the plans are replayed and scored (a solver's plans to imitate, or
+        plans drawn elsewhere). The whole rollout is this module's forward, so that
+        ``DistributedDataParallel`` sees every use of the parameters.
+
+        Cost = distance driven + prizes of optional bins left out + a penalty per required bin
+        left out (:data:`UNSERVED_REQUIRED_PENALTY_M`).
+        """
+        nodes = self.encode(batch).repeat_interleave(samples, dim=0)
+        keys = self.keys(nodes)
+        state = RouteState.start(batch, samples=samples)
+        log_prob = torch.zeros(len(state.at), device=nodes.device)
+        taken = []
+        limit = 2 * state.load.shape[1] + int(state.trucks_left.max()) + 3
+        if actions is not None:
+            limit = min(limit, actions.shape[1])
+        greedy_rows = torch.full((len(state.at),), greedy, device=nodes.device)
+        if greedy_first:
+            greedy_rows[::samples] = True
+        for t in range(limit):
+            allowed = state.mask()
+            if actions is not None:
+                # a replayed plan may end a truck where the masks would not (a solver's plan
+                # leaves a required bin to the next truck): its own actions count as allowed
+                allowed[torch.arange(len(allowed), device=allowed.device), actions[:, t]] = True
+            scores = self.logits(nodes, keys, state).float().masked_fill(~allowed, float("-inf"))
+            logp = torch.log_softmax(scores, dim=1)
+            if actions is not None:
+                action = actions[:, t]
+            elif greedy:
+                action = logp.argmax(dim=1)
+            else:
+                action = torch.multinomial(logp.exp(), 1, generator=generator)[:, 0]
+                action = torch.where(greedy_rows, logp.argmax(dim=1), action)
+            live = ~state.done
+            log_prob = log_prob + torch.where(live, logp.gather(1, action[:, None])[:, 0], 0.0)
+            state.step(action)
+            taken.append(action)
+            if bool(state.done.all()):
+                break
+        prize = batch["prize"].float().repeat_interleave(samples, dim=0)
+        required = state.required
+        missed_prize = (prize * (~state.visited & ~required)).sum(dim=1)
+        missed_required = (required & ~state.visited).sum(dim=1).float()
+        cost = state.travelled_m + missed_prize + UNSERVED_REQUIRED_PENALTY_M * missed_required
+        return log_prob, cost, torch.stack(taken, dim=1), state
+
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         travel = batch["duration_s"].float() / batch["shift_s"].float()[:, None, None]
         h = self.embed(node_features(batch))
@@ -122,41 +183,18 @@ class PlannerNet(nn.Module):
 
 
 def rollout(
-    model: PlannerNet,
+    model: nn.Module,
     batch: dict[str, torch.Tensor],
     *,
     samples: int,
     generator: torch.Generator | None = None,
     greedy: bool = False,
+    greedy_first: bool = False,
+    actions: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, RouteState]:
-    """Build ``samples`` plans per instance; returns (log-probability of each plan, its cost in
-    metres, the action log (B × samples, T), the final states).
-
-    Cost = distance driven + prizes of optional bins left out + a penalty per required bin left
-    out (:data:`UNSERVED_REQUIRED_PENALTY_M`).
-    """
-    nodes = model.encode(batch).repeat_interleave(samples, dim=0)
-    keys = model.keys(nodes)
-    state = RouteState.start(batch, samples=samples)
-    log_prob = torch.zeros(len(state.at), device=nodes.device)
-    actions = []
-    for _ in range(2 * state.load.shape[1] + int(state.trucks_left.max()) + 3):
-        allowed = state.mask()
-        scores = model.logits(nodes, keys, state).masked_fill(~allowed, float("-inf"))
-        logp = torch.log_softmax(scores, dim=1)
-        if greedy:
-            action = logp.argmax(dim=1)
-        else:
-            action = torch.multinomial(logp.exp(), 1, generator=generator)[:, 0]
-        live = ~state.done
-        log_prob = log_prob + torch.where(live, logp.gather(1, action[:, None])[:, 0], 0.0)
-        state.step(action)
-        actions.append(action)
-        if bool(state.done.all()):
-            break
-    prize = batch["prize"].float().repeat_interleave(samples, dim=0)
-    required = state.required
-    missed_prize = (prize * (~state.visited & ~required)).sum(dim=1)
-    missed_required = (required & ~state.visited).sum(dim=1).float()
-    cost = state.travelled_m + missed_prize + UNSERVED_REQUIRED_PENALTY_M * missed_required
-    return log_prob, cost, torch.stack(actions, dim=1), state
+    """Build ``samples`` plans per instance with ``model`` (a :class:`PlannerNet`, or one wrapped
+    in ``DistributedDataParallel``); see :meth:`PlannerNet.forward`."""
+    return model(
+        batch, samples=samples, generator=generator, greedy=greedy, greedy_first=greedy_first,
+        actions=actions,
+    )  # fmt: skip

@@ -3,53 +3,325 @@
 Each step draws a mini-batch of instances, samples ``samples`` plans per instance, and pushes up
 the log-probability of the plans cheaper than their instance's mean plan (REINFORCE with the
 POMO-style shared baseline: the mean cost of the instance's own samples). No solver labels are
-needed, so the model learns on the city's own instances alone.
+needed, so the model learns on the city's own instances alone; PyVRP's costs, when the instance
+file carries them, only measure the validation gap.
 
-Checkpoints (model, optimizer, step, history and every random state) are written atomically and
-a run resumes from them exactly. This version trains in one process; distributed training (DDP)
-and bf16 on GPU follow.
+Scale-out: under ``torchrun`` (``torchrun --nproc_per_node 4 -m generative.train …``) every
+process takes its share of each step's instances and ``DistributedDataParallel`` averages the
+gradients (gloo on CPU, nccl on GPU), so a step of ``P`` processes equals one process's step on
+the combined batch. bf16 autocast (``--bf16``) runs the network in bfloat16 on GPU; the route
+bookkeeping (masks, clocks, costs) stays in float32.
+
+Checkpoints (model, optimizer, learning-rate schedule, step, history and every random state,
+each process's own included) are written atomically by the first process, and a run resumes
+from them exactly. Logs: ``log.csv`` in the run folder, and TensorBoard event files in
+``tensorboard/`` when the ``tensorboard`` package is installed.
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
+import math
 import os
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from generative.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from generative.data import InstanceBatch
+from generative.data import InstanceBatch, InstanceFileError, read_instances
 from generative.model import PlannerConfig, PlannerNet, rollout
 
-__all__ = ["TrainConfig", "as_tensors", "evaluate", "train"]
+__all__ = [
+    "CHECKPOINT_NAME",
+    "TrainConfig",
+    "TrainingError",
+    "Workers",
+    "as_tensors",
+    "evaluate",
+    "imitation_step",
+    "main",
+    "policy_gradient_step",
+    "resolve_device",
+    "train",
+]
+
+CHECKPOINT_NAME = "checkpoint.pt"
+"""File name of the checkpoint in a run folder."""
+
+LOG_COLUMNS = (
+    "step", "loss", "cost_m", "val_cost_m", "val_gap_pct", "lr", "instances_per_s",
+    "elapsed_s", "gpu_memory_mib",
+)  # fmt: skip
+
+
+class TrainingError(ValueError):
+    """Training settings that cannot work here; the message names the fix."""
 
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """Settings of a training run.
+
+    ``batch_size`` counts the instances of one step across all processes; ``lr`` decays along
+    a cosine to ``lr × lr_final`` at the last step. The first ``imitation_steps`` steps imitate
+    the reference (PyVRP) plans the instance file carries, the rest learn by policy gradient.
+    """
+
     steps: int = 200
     batch_size: int = 16
     samples: int = 8
     lr: float = 1e-3
+    lr_final: float = 0.1
     seed: int = 0
     grad_clip: float = 1.0
+    bf16: bool = False
+    validate_every: int = 50
+    val_samples: int = 16
+    checkpoint_every: int = 50
+    imitation_steps: int = 0
+
+    def check(self) -> None:
+        """Raise :class:`TrainingError` for settings that cannot train."""
+        for name in ("steps", "batch_size", "samples", "validate_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise TrainingError(f"{name} must be ≥ 1, got {getattr(self, name)}.")
+        if self.imitation_steps < 0:
+            raise TrainingError(f"imitation_steps must be ≥ 0, got {self.imitation_steps}.")
+        if not self.lr > 0 or not 0 <= self.lr_final <= 1:
+            raise TrainingError(
+                f"need lr > 0 and 0 ≤ lr_final ≤ 1, got {self.lr}, {self.lr_final}."
+            )
 
 
-def as_tensors(batch: InstanceBatch, index: np.ndarray | slice | None = None) -> dict:
-    """The batch's arrays (or a subset) as torch tensors."""
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` (a GPU when there is one), ``cpu``, ``cuda`` or ``cuda:N``; a GPU asked for
+    where none exists is a :class:`TrainingError` naming the fix."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise TrainingError(f"device {name!r}: use auto, cpu, cuda or cuda:N.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(
+            f"device {name!r} asked for, but this torch ({torch.__version__}) sees no CUDA GPU: "
+            "run on a GPU node with a CUDA build of torch (see the README's researcher section), "
+            "or pass --device cpu."
+        )
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise TrainingError(
+            f"device {name!r}: this machine has {torch.cuda.device_count()} GPU(s)."
+        )
+    if device.type not in ("cpu", "cuda"):
+        raise TrainingError(f"device {name!r}: use auto, cpu, cuda or cuda:N.")
+    return device
+
+
+@dataclass(frozen=True)
+class Workers:
+    """This process's place in a (possibly distributed) run."""
+
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def start(cls, device: str = "auto") -> Workers:
+        """Join the process group ``torchrun`` describes in the environment (``WORLD_SIZE``,
+        ``RANK``, ``LOCAL_RANK``), or run alone when there is none."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls(device=resolve_device(device))
+        chosen = resolve_device(device)
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if chosen.type == "cuda":
+            chosen = torch.device("cuda", local)
+            torch.cuda.set_device(chosen)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo")
+        return cls(rank=dist.get_rank(), world_size=dist.get_world_size(), device=chosen)
+
+
+def as_tensors(
+    batch: InstanceBatch,
+    index: np.ndarray | slice | None = None,
+    *,
+    device: torch.device | str = "cpu",
+) -> dict[str, torch.Tensor]:
+    """The batch's arrays (or a subset) as torch tensors on ``device``."""
     picked = batch if index is None else batch.subset(index)
-    return {name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in picked.arrays().items()}
+    return {
+        name: torch.from_numpy(np.ascontiguousarray(a)).to(device)
+        for name, a in picked.arrays().items()
+    }
+
+
+def _autocast(device: torch.device, enabled: bool):
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 @torch.no_grad()
-def evaluate(model: PlannerNet, batch: InstanceBatch, *, samples: int = 16, seed: int = 0):
-    """Mean over instances of the best of ``samples`` sampled plans' cost (metres)."""
+def evaluate(
+    model: PlannerNet,
+    batch: InstanceBatch,
+    *,
+    samples: int = 16,
+    seed: int = 0,
+    bf16: bool = False,
+    per_instance: bool = False,
+):
+    """Best plan's cost (metres) per instance, or their mean: the greedy plan and
+    ``samples − 1`` sampled ones."""
     model.eval()
-    generator = torch.Generator().manual_seed(seed)
-    _, cost, _, _ = rollout(model, as_tensors(batch), samples=samples, generator=generator)
-    return float(cost.view(len(batch), samples).min(dim=1).values.mean())
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    with _autocast(device, bf16):
+        _, cost, _, _ = rollout(
+            model, as_tensors(batch, device=device), samples=samples, generator=generator,
+            greedy_first=True,
+        )  # fmt: skip
+    best = cost.view(len(batch), samples).min(dim=1).values.cpu().numpy()
+    return best if per_instance else float(best.mean())
+
+
+def policy_gradient_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    tensors: dict[str, torch.Tensor],
+    *,
+    samples: int,
+    generator: torch.Generator | None = None,
+    actions: torch.Tensor | None = None,
+    bf16: bool = False,
+    grad_clip: float = 1.0,
+) -> tuple[float, torch.Tensor]:
+    """One REINFORCE step on ``tensors``' instances; returns (loss, cost of every plan).
+
+    ``model`` may be wrapped in ``DistributedDataParallel``: each process passes its own
+    instances and the gradients are averaged. ``actions`` replays given plans instead of
+    sampling new ones (the distributed test compares processes on the same plans).
+    """
+    model.train()
+    device = tensors["load_kg"].device
+    with _autocast(device, bf16):
+        log_prob, cost, _, _ = rollout(
+            model, tensors, samples=samples, generator=generator, actions=actions
+        )
+    cost = cost.view(-1, samples)
+    # in km, so the step size does not depend on the city's scale of metres
+    advantage = (cost - cost.mean(dim=1, keepdim=True)) / 1000.0
+    loss = (advantage.detach().flatten() * log_prob.float()).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return float(loss.detach()), cost.detach()
+
+
+def imitation_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    tensors: dict[str, torch.Tensor],
+    actions: torch.Tensor,
+    *,
+    bf16: bool = False,
+    grad_clip: float = 1.0,
+) -> tuple[float, torch.Tensor]:
+    """One step of imitation: raise the log-probability of the given plans (a solver's, as
+    decoder actions); returns (loss per action, cost of those plans)."""
+    model.train()
+    device = tensors["load_kg"].device
+    with _autocast(device, bf16):
+        log_prob, cost, _, _ = rollout(model, tensors, samples=1, actions=actions)
+    loss = -(log_prob.float() / actions.shape[1]).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return float(loss.detach()), cost.detach()[:, None]
+
+
+class _Log:
+    """CSV rows (always) and TensorBoard scalars (when installed), written by the main process."""
+
+    def __init__(self, folder: Path | None, *, enabled: bool, resume_step: int = 0) -> None:
+        self.enabled = enabled and folder is not None
+        self.csv_path = None if folder is None else folder / "log.csv"
+        self.board = None
+        if not self.enabled:
+            return
+        self._keep_until(resume_step)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # an optional extra: the CSV log has the same figures
+            self.board = None
+        else:
+            # purge_step: TensorBoard forgets the killed run's steps after the checkpoint too
+            self.board = SummaryWriter(str(folder / "tensorboard"), purge_step=resume_step or None)
+
+    def _keep_until(self, step: int) -> None:
+        """Drop the rows of steps after ``step``: a killed run logged them, but its resumed run
+        repeats those steps from the checkpoint and logs them again."""
+        if not self.csv_path.exists():
+            return
+        with self.csv_path.open(newline="") as handle:
+            rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= step]
+        staging = self.csv_path.with_suffix(".csv.partial")
+        with staging.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(staging, self.csv_path)
+
+    def write(self, row: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        new = not self.csv_path.exists()
+        with self.csv_path.open("a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS)
+            if new:
+                writer.writeheader()
+            writer.writerow({k: row.get(k, "") for k in LOG_COLUMNS})
+        if self.board is not None:
+            for name, value in row.items():
+                if name != "step" and value not in ("", None):
+                    self.board.add_scalar(name, value, row["step"])
+            self.board.flush()
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
+
+
+def _gap_pct(best: np.ndarray, reference: np.ndarray | None) -> float | str:
+    if reference is None:
+        return ""
+    return float(100.0 * (best.mean() / reference.mean() - 1.0))
+
+
+def _gather_states(state: torch.Tensor, workers: Workers) -> list[torch.Tensor]:
+    """Every process's generator state, on the main process (the others get [])."""
+    if workers.world_size == 1:
+        return [state]
+    gathered = [torch.empty_like(state) for _ in range(workers.world_size)]
+    # gloo and nccl both gather byte tensors; nccl wants them on the GPU
+    on = state.to(workers.device)
+    gathered = [g.to(workers.device) for g in gathered]
+    dist.all_gather(gathered, on)
+    return [g.cpu() for g in gathered] if workers.main else []
 
 
 def train(
@@ -57,52 +329,103 @@ def train(
     config: TrainConfig | None = None,
     *,
     model: PlannerNet | None = None,
-    checkpoint: str | os.PathLike[str] | None = None,
-    checkpoint_every: int = 50,
+    val: InstanceBatch | None = None,
+    run_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
+    workers: Workers | None = None,
     on_step: Callable[[int, float], None] | None = None,
 ) -> tuple[PlannerNet, list[float]]:
     """Train on ``batch``; returns the model and the mean sampled cost of every step.
 
-    With ``checkpoint``, the model, optimizer, step, cost history and every random state are
-    written there every ``checkpoint_every`` steps and at the end (atomically); ``resume``
-    continues from that file, and a resumed run repeats the uninterrupted run's numbers exactly
-    (same seed, same data).
+    With ``run_dir``, the checkpoint (``checkpoint.pt``: model, optimizer, schedule, step, cost
+    history, random states) is written there every ``config.checkpoint_every`` steps and at the
+    end, atomically, and ``log.csv`` (plus TensorBoard files) records the loss, cost, learning
+    rate, speed and, every ``config.validate_every`` steps, the best-of-``val_samples`` cost on
+    ``val`` and its gap to the reference (PyVRP) costs the file carries. ``resume`` continues
+    from the checkpoint; a resumed run repeats the uninterrupted run's numbers exactly (same
+    seed, data and number of processes).
     """
     config = config or TrainConfig()
+    config.check()
+    workers = workers or Workers()
+    if config.batch_size % workers.world_size:
+        raise TrainingError(
+            f"batch_size {config.batch_size} does not split over {workers.world_size} processes:"
+            " choose a multiple of the number of processes."
+        )
+    if config.batch_size > len(batch):
+        raise TrainingError(
+            f"batch_size {config.batch_size} exceeds the {len(batch)} training instances: "
+            "generate more instances or lower the batch size."
+        )
+    if config.imitation_steps and batch.label_actions is None:
+        raise TrainingError(
+            "imitation_steps needs the reference plans in the instance file: write it with "
+            "`twin instances --reference-s SECONDS`, or set imitation_steps to 0."
+        )
+    device = workers.device
     torch.manual_seed(config.seed)
-    model = model or PlannerNet(PlannerConfig())
+    model = (model or PlannerNet(PlannerConfig())).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: (
+            config.lr_final
+            + (1 - config.lr_final) * 0.5 * (1 + math.cos(math.pi * min(step / config.steps, 1.0)))
+        ),
+    )
+    # the same instance draw in every process; each then takes its own share
     rng = np.random.default_rng(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+    generator = torch.Generator(device=device).manual_seed(config.seed * 1009 + workers.rank)
     history: list[float] = []
-    start = 0
-    if resume and checkpoint is not None and Path(checkpoint).is_file():
+    start, elapsed_before = 0, 0.0
+    folder = None if run_dir is None else Path(run_dir)
+    checkpoint = None if folder is None else folder / CHECKPOINT_NAME
+    if resume and checkpoint is not None and checkpoint.is_file():
         saved = load_checkpoint(checkpoint, city_sha256=batch.meta.get("city_sha256"))
         if saved["model_config"] != model.config.to_dict():
             raise CheckpointError(
-                f"{checkpoint}: model {saved['model_config']} differs from {model.config.to_dict()}"
-                ": resume with the same model settings."
+                f"{checkpoint}: model {saved['model_config']} differs from "
+                f"{model.config.to_dict()}: resume with the same model settings."
+            )
+        states = saved["torch_generators"]
+        if len(states) != workers.world_size:
+            raise CheckpointError(
+                f"{checkpoint}: written by {len(states)} process(es), resumed by "
+                f"{workers.world_size}: resume with the same number of processes."
             )
         model.load_state_dict(saved["model_state"])
         optimizer.load_state_dict(saved["optimizer_state"])
+        schedule.load_state_dict(saved["schedule_state"])
         rng.bit_generator.state = saved["numpy_rng"]
-        generator.set_state(saved["torch_generator"])
+        generator.set_state(states[workers.rank])
         torch.set_rng_state(saved["torch_rng"])
         start, history = int(saved["step"]), list(saved["history"])
+        elapsed_before = float(saved.get("elapsed_s", 0.0))
+    elif folder is not None and workers.main:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "log.csv").unlink(missing_ok=True)
+    net = model if workers.world_size == 1 else DistributedDataParallel(model)
+    log = _Log(folder, enabled=workers.main, resume_step=start)
+    began = time.perf_counter()
 
     def save(step: int) -> None:
+        states = _gather_states(generator.get_state(), workers)
+        if not workers.main:
+            return
         save_checkpoint(
             checkpoint,
             {
                 "model_state": model.state_dict(),
                 "optimizer_state": optimizer.state_dict(),
+                "schedule_state": schedule.state_dict(),
                 "model_config": model.config.to_dict(),
                 "train_config": asdict(config),
                 "step": step,
                 "history": history,
+                "elapsed_s": elapsed_before + time.perf_counter() - began,
                 "numpy_rng": rng.bit_generator.state,
-                "torch_generator": generator.get_state(),
+                "torch_generators": states,
                 "torch_rng": torch.get_rng_state(),
                 "city": batch.meta.get("city"),
                 "city_sha256": batch.meta.get("city_sha256"),
@@ -110,24 +433,143 @@ def train(
             },
         )
 
-    for step in range(start, config.steps):
-        model.train()
-        index = rng.choice(len(batch), size=min(config.batch_size, len(batch)), replace=False)
-        log_prob, cost, _, _ = rollout(
-            model, as_tensors(batch, np.sort(index)), samples=config.samples, generator=generator
-        )
-        cost = cost.view(-1, config.samples)
-        advantage = (cost - cost.mean(dim=1, keepdim=True)) / 1000.0
-        loss = (advantage.detach().flatten() * log_prob).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        history.append(float(cost.mean()))
-        if on_step:
-            on_step(step, history[-1])
-        if checkpoint is not None and (step + 1) % checkpoint_every == 0:
-            save(step + 1)
-    if checkpoint is not None:
-        save(config.steps)
+    share = config.batch_size // workers.world_size
+    try:
+        for step in range(start, config.steps):
+            tick = time.perf_counter()
+            index = np.sort(rng.choice(len(batch), size=config.batch_size, replace=False))
+            mine = index[workers.rank * share : (workers.rank + 1) * share]
+            tensors = as_tensors(batch, mine, device=device)
+            if step < config.imitation_steps:
+                labels = torch.from_numpy(batch.label_actions[mine].astype(np.int64)).to(device)
+                loss, cost = imitation_step(
+                    net, optimizer, tensors, labels, bf16=config.bf16, grad_clip=config.grad_clip
+                )
+            else:
+                loss, cost = policy_gradient_step(
+                    net, optimizer, tensors, samples=config.samples, generator=generator,
+                    bf16=config.bf16, grad_clip=config.grad_clip,
+                )  # fmt: skip
+            schedule.step()
+            mean_cost = cost.mean()
+            if workers.world_size > 1:
+                dist.all_reduce(mean_cost)
+                mean_cost /= workers.world_size
+            history.append(float(mean_cost))
+            done = step + 1
+            row: dict[str, Any] = {
+                "step": done, "loss": loss, "cost_m": history[-1],
+                "lr": optimizer.param_groups[0]["lr"],
+                "instances_per_s": config.batch_size / (time.perf_counter() - tick),
+                "elapsed_s": elapsed_before + time.perf_counter() - began,
+            }  # fmt: skip
+            if device.type == "cuda":
+                row["gpu_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+            if (
+                val is not None
+                and workers.main
+                and (done % config.validate_every == 0 or done == config.steps)
+            ):
+                best = evaluate(
+                    model, val, samples=config.val_samples, seed=config.seed, bf16=config.bf16,
+                    per_instance=True,
+                )  # fmt: skip
+                row.update(
+                    val_cost_m=float(best.mean()), val_gap_pct=_gap_pct(best, val.reference_m)
+                )
+            log.write(row)
+            if on_step and workers.main:
+                on_step(step, history[-1])
+            if checkpoint is not None and (done % config.checkpoint_every == 0):
+                save(done)
+        if (
+            checkpoint is not None
+            and start < config.steps
+            and config.steps % config.checkpoint_every
+        ):
+            save(config.steps)
+    finally:
+        log.close()
     return model, history
+
+
+def _progress(steps: int, start: int) -> Callable[[int, float], None]:
+    """A one-line progress report on stderr (the main process only)."""
+
+    def report(step: int, cost: float) -> None:
+        done = step + 1
+        if sys.stderr.isatty():
+            print(f"\rstep {done}/{steps}  mean cost {cost / 1000:.2f} km", end="", file=sys.stderr)
+            if done == steps:
+                print(file=sys.stderr)
+        elif done == steps or (done - start) % max(1, steps // 20) == 0:
+            print(f"step {done}/{steps}  mean cost {cost / 1000:.2f} km", file=sys.stderr)
+
+    return report
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m generative.train",
+        description="Train the learned collection planner on instance files (torch + numpy "
+        "only). Under torchrun, every process trains on its share of each step.",
+    )
+    parser.add_argument("instances", type=Path, help="training instances (.npz)")
+    parser.add_argument("--val", type=Path, help="validation instances (.npz, with references)")
+    parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, logs)")
+    parser.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    defaults = TrainConfig()
+    for option in fields(TrainConfig):
+        flag = "--" + option.name.replace("_", "-")
+        if option.type in ("bool", bool):
+            parser.add_argument(flag, action="store_true", help="bf16 autocast (on a GPU)")
+        else:
+            kind = int if isinstance(option.default, int) else float
+            parser.add_argument(flag, type=kind, default=getattr(defaults, option.name))
+    for option in fields(PlannerConfig):
+        kind = int if isinstance(option.default, int) else float
+        parser.add_argument("--" + option.name.replace("_", "-"), type=kind, default=option.default)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point (``python -m generative.train`` and ``twin train``)."""
+    args = _parser().parse_args(argv)
+    workers = Workers()
+    try:
+        workers = Workers.start(args.device)
+        batch = read_instances(args.instances)
+        val = read_instances(args.val) if args.val else None
+        if val is not None and val.meta.get("city_sha256") != batch.meta.get("city_sha256"):
+            raise TrainingError(
+                f"{args.val} holds instances of {val.meta.get('city')!r}, {args.instances} of "
+                f"{batch.meta.get('city')!r}: validate on the same city."
+            )
+        config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+        model_config = PlannerConfig(
+            **{f.name: getattr(args, f.name) for f in fields(PlannerConfig)}
+        )
+        if args.out.exists() and not args.resume and (args.out / CHECKPOINT_NAME).exists():
+            raise TrainingError(
+                f"{args.out} already holds a run: pass --resume to continue it, or another --out."
+            )
+        torch.manual_seed(config.seed)
+        model = PlannerNet(model_config)
+        train(
+            batch, config, model=model, val=val, run_dir=args.out, resume=args.resume,
+            workers=workers, on_step=_progress(config.steps, 0) if workers.main else None,
+        )  # fmt: skip
+    except (TrainingError, InstanceFileError, CheckpointError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if workers.main:
+        print(f"trained {config.steps} steps; checkpoint {args.out / CHECKPOINT_NAME}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -64,6 +64,8 @@ __all__ = [
     "WasteRun",
     "check_scenario",
     "compare",
+    "learned_planner",
+    "propose_plans",
     "run_scenario",
     "run_traffic",
     "run_waste",
@@ -332,6 +334,7 @@ def run_waste(
     traffic_signals: Sequence[tuple[int, Sequence[float], float]] = (),
     interventions: Sequence[object] = (),
     planner: Planner | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> WasteRun:
     """Simulate a city's waste collection over ``days`` days under one policy.
@@ -364,7 +367,10 @@ def run_waste(
     interventions
         :mod:`twin.interventions` closures and changes of edges.
     planner
-        A planner overriding the policy's (e.g. the learned planner).
+        A planner overriding the policy's.
+    checkpoint
+        With ``policy="learned"``: the trained planner to use (default: the city's shipped
+        checkpoint). Days with more bins than it was trained on are planned by PyVRP.
     on_progress
         Called with the completed fraction, 0–1.
     """
@@ -419,6 +425,10 @@ def run_waste(
             np.where(closed, np.inf, link_times.seconds), link_times.interval_s, link_times.start_s
         )
         traffic = {"trips": traffic_trips, "baseline": baseline.kpis}
+    if policy == "learned" and planner is None:
+        planner = learned_planner(
+            loaded, checkpoint, too_large="fallback", fallback_s=solver_runtime_s
+        )
     model = WasteModel(
         network, bins, sites, config=config, link_times=link_times, planner=planner, seed=seed
     )
@@ -430,6 +440,96 @@ def run_waste(
         "interventions": [f"{type(i).__name__}({asdict(i)})" for i in interventions],
     }
     return WasteRun(loaded, result, config, seed, settings, traffic)
+
+
+def learned_planner(
+    city: City,
+    checkpoint: str | os.PathLike[str] | None = None,
+    **options: Any,
+) -> Planner:
+    """The learned planner of ``city``: ``checkpoint``, or the one shipped for the city.
+
+    ``options`` go to :class:`generative.propose.LearnedPlanner` (samples, polish_s,
+    too_large, fallback_s, device).
+
+    Raises
+    ------
+    twin.errors.TwinError
+        No checkpoint given and none shipped for this city, or a checkpoint that cannot be
+        used (corrupt, another version, another city).
+    """
+    from generative.checkpoint import CheckpointError
+    from generative.propose import LearnedPlanner, shipped_checkpoint
+
+    path = checkpoint if checkpoint is not None else shipped_checkpoint(city.name)
+    if path is None:
+        raise TwinError(
+            f"no learned planner is shipped for {city.name!r}: train one (`twin instances`, "
+            "`twin train`) and pass its checkpoint (--checkpoint)."
+        )
+    try:
+        return LearnedPlanner(path, city_sha256=city.source.sha256, **options)
+    except CheckpointError as err:
+        raise TwinError(str(err)) from None
+
+
+def propose_plans(
+    city: str | os.PathLike[str] | City | None = None,
+    *,
+    bins: int = 100,
+    seed: int = 0,
+    trucks: int = 3,
+    samples: int = 64,
+    polish_s: float = 1.0,
+    checkpoint: str | os.PathLike[str] | None = None,
+    too_large: str = "refuse",
+) -> dict[str, Any]:
+    """Plan one sampled working day of ``bins`` bins four ways and compare them.
+
+    The day is the tenth working day of the city's waste twin
+    (:func:`generative.instances.sample_instances`, seeded by ``seed``). Plans: the learned
+    planner alone (best of ``samples``), learned + ``polish_s`` seconds of PyVRP started from
+    it, PyVRP alone given the same total wall time, and greedy nearest neighbour. Each row:
+    km driven, truck-hours, the objective (km driven + prizes of bins left, in km), required
+    bins left unserved, validity and planning seconds.
+    """
+    from agents.waste.planning import GreedyPlanner, PyVRPPlanner
+    from generative.instances import plan_cost, sample_instances, to_problem
+
+    loaded = city if isinstance(city, City) else load_city(city)
+    # the tenth working day: bins start the run nearly empty, by then they fill as usual
+    days = sample_instances(loaded, n_bins=bins, n_instances=10, seed=seed, n_trucks=trucks)
+    problem = to_problem(days, 9)
+    options = {"samples": samples, "too_large": too_large}
+    learned = learned_planner(loaded, checkpoint, **options).plan(problem, seed=seed)
+    plans = {"learned": learned}
+    if polish_s > 0:
+        planner = learned_planner(loaded, checkpoint, polish_s=polish_s, **options)
+        plans["learned+pyvrp"] = planner.plan(problem, seed=seed)
+    budget = max(plans[list(plans)[-1]].solve_s, 0.01)
+    plans["pyvrp"] = PyVRPPlanner(max_runtime_s=budget).plan(problem, seed=seed)
+    plans["greedy"] = GreedyPlanner().plan(problem, seed=seed)
+    rows = {
+        name: {
+            "km": plan.info["distance_m"] / 1000.0,
+            "truck_hours": plan.info["duration_s"] / 3600.0,
+            "objective_km": plan.info["objective"] / 1000.0,
+            "cost_km": plan_cost(problem, plan) / 1000.0,
+            "unserved_required": plan.info["n_unserved_required"],
+            "valid": not plan.info["violations"],
+            "solve_s": plan.solve_s,
+            "fallback": plan.info.get("fallback"),
+        }
+        for name, plan in plans.items()
+    }
+    return {
+        "city": loaded.name,
+        "bins": bins,
+        "required": int(problem.required.sum()),
+        "seed": seed,
+        "pyvrp_budget_s": budget,
+        "plans": rows,
+    }
 
 
 def _traffic_with_trucks(model: WasteModel, network, traffic_model_args: dict) -> dict[str, Any]:

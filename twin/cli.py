@@ -297,7 +297,9 @@ def _report(kpis: dict, header: dict, out: Path | None, as_json: bool, extra=Non
 def waste_command(
     city: CityArgument = None,
     days: Annotated[int, typer.Option(help="Simulated days (day 0 is a Monday).")] = 28,
-    policy: Annotated[str, typer.Option(help="schedule, threshold, greedy or pyvrp.")] = "pyvrp",
+    policy: Annotated[
+        str, typer.Option(help="schedule, threshold, greedy, pyvrp or learned.")
+    ] = "pyvrp",
     trucks: Annotated[int, typer.Option(help="Fleet size.")] = 3,
     seed: Annotated[int, typer.Option(help="Seed of bins, waste and planning.")] = 0,
     population: Annotated[
@@ -377,6 +379,101 @@ def waste_command(
             f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True
         )
     _report(run.kpis, {"city": run.city.name, "policy": policy, "seed": seed}, out, as_json, extra)
+
+
+@app.command("instances")
+def instances_command(
+    city: CityArgument = None,
+    out: Annotated[Path, typer.Option("--out", help="Instance file to write (.npz).")] = Path(
+        "instances.npz"
+    ),
+    bins: Annotated[int, typer.Option(help="Bins per instance.")] = 100,
+    count: Annotated[int, typer.Option(help="Number of instances (working days).")] = 1000,
+    trucks: Annotated[int, typer.Option(help="Fleet size.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of bins and waste.")] = 0,
+    reference_s: Annotated[
+        float,
+        typer.Option(
+            help="Also solve each with PyVRP for this long (s): validation gaps and labels."
+        ),
+    ] = 0.0,
+) -> None:
+    """Sample a city's collection days as a training file (torch + numpy only to read)."""
+    from generative.instances import sample_instances, with_references, write_instances
+    from twin.city import load_city
+
+    if reference_s < 0:
+        raise typer.BadParameter(f"{reference_s}: must be ≥ 0", param_hint="--reference-s")
+    loaded = load_city(city)
+    with _fraction_progress(f"Sampling {count} days of {bins} bins") as advance:
+        batch = sample_instances(loaded, n_bins=bins, n_instances=count, seed=seed, n_trucks=trucks)
+        if reference_s > 0:
+            batch = with_references(
+                batch, time_s=reference_s, seed=seed, progress=lambda i, n: advance(i / n)
+            )
+    write_instances(batch, out)
+    stderr.print(f"{len(batch)} instances of {bins} bins written to {escape(str(out))}")
+
+
+@app.command(
+    "train",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def train_command(ctx: typer.Context) -> None:
+    """Train the learned planner: `twin train INSTANCES --out DIR [--val FILE] [--steps N]
+    [--device cpu|cuda] [--bf16] [--resume] …` (all options: `python -m generative.train -h`).
+    For several processes or GPUs, run `torchrun … -m generative.train` instead."""
+    from generative.train import main as train_main
+
+    status = train_main(ctx.args)
+    if status:
+        raise typer.Exit(status)
+
+
+@app.command("propose")
+def propose_command(
+    city: CityArgument = None,
+    bins: Annotated[int, typer.Option(help="Bins of the sampled day.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the day and of the sampling.")] = 0,
+    trucks: Annotated[int, typer.Option(help="Fleet size.")] = 3,
+    samples: Annotated[int, typer.Option(help="Plans the model samples.")] = 64,
+    polish: Annotated[
+        float, typer.Option(help="Seconds of PyVRP polishing the learned plan (0: none).")
+    ] = 1.0,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Trained planner (default: the city's shipped one).")
+    ] = None,
+    too_large: Annotated[
+        str, typer.Option(help="More bins than trained on: refuse or fallback (PyVRP).")
+    ] = "refuse",
+    as_json: JsonOption = False,
+) -> None:
+    """Propose a day's collection plan with the learned planner, next to PyVRP and greedy."""
+    from generative.propose import PlannerSizeError
+    from twin.api import propose_plans
+    from twin.errors import TwinError
+
+    if too_large not in ("refuse", "fallback"):
+        raise typer.BadParameter(f"{too_large!r}: use refuse or fallback", param_hint="--too-large")
+    try:
+        report = propose_plans(
+            city, bins=bins, seed=seed, trucks=trucks, samples=samples, polish_s=polish,
+            checkpoint=checkpoint, too_large=too_large,
+        )  # fmt: skip
+    except PlannerSizeError as err:
+        raise TwinError(str(err)) from None
+    if as_json:
+        _print_json(report)
+        return
+    table = Table(title=f"{report['city']}: {bins} bins ({report['required']} required)")
+    for column in ("plan", "km", "truck-h", "objective km", "unserved req.", "valid", "s"):
+        table.add_column(column, justify="left" if column == "plan" else "right")
+    for name, row in report["plans"].items():
+        table.add_row(
+            name, f"{row['km']:.1f}", f"{row['truck_hours']:.2f}", f"{row['objective_km']:.1f}",
+            str(row["unserved_required"]), "yes" if row["valid"] else "NO", f"{row['solve_s']:.2f}",
+        )  # fmt: skip
+    stdout.print(table)
 
 
 def _lonlat(value: str | None, option: str) -> tuple[float, float] | None:

@@ -55,7 +55,7 @@ __all__ = [
     "scenario_schema",
 ]
 
-POLICIES = ("schedule", "threshold", "greedy", "pyvrp")
+POLICIES = ("schedule", "threshold", "greedy", "pyvrp", "learned")
 
 
 class ScenarioError(TwinError):
@@ -161,7 +161,7 @@ class WasteSpec(_Strict):
     """The waste-collection run of a scenario."""
 
     days: int = Field(28, ge=1, le=3660)
-    policy: Literal["schedule", "threshold", "greedy", "pyvrp"] = "pyvrp"
+    policy: Literal["schedule", "threshold", "greedy", "pyvrp", "learned"] = "pyvrp"
     trucks: int = Field(3, ge=1, le=1000)
     truck_capacity_kg: float = Field(10_000.0, gt=0)
     shift: str | float = "8h"

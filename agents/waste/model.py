@@ -271,6 +271,11 @@ class WasteModel(mesa.Model):
             )
 
     def _default_planner(self) -> Planner:
+        if self.config.policy == "learned":
+            raise ValueError(
+                "policy 'learned' plans with a trained model: pass planner= (a "
+                "generative.propose.LearnedPlanner); twin.api.run_waste loads the city's one."
+            )
         name = self.config.policy if self.config.policy in ("greedy", "pyvrp") else None
         name = name or self.config.router
         if name == "greedy":
@@ -336,7 +341,11 @@ class WasteModel(mesa.Model):
             truck_capacity_kg=self.config.truck_capacity_kg,
             shift_s=self.config.shift_s,
             unload_s=self.config.unload_s,
-        )
+            xy_m=np.column_stack(
+                [self.network.node_x[self.location_nodes[locations]],
+                 self.network.node_y[self.location_nodes[locations]]]
+            ),
+        )  # fmt: skip
         return problem, chosen
 
     def _plan_day(self, day: int) -> tuple[list[np.ndarray], dict]:

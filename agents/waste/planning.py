@@ -54,6 +54,7 @@ __all__ = [
     "RouteStats",
     "RoutingProblem",
     "check_plan",
+    "finish_plan",
     "route_stats",
 ]
 
@@ -97,6 +98,9 @@ class RoutingProblem:
         Longest allowed route, depot to depot.
     unload_s
         Time spent at the disposal site per visit.
+    xy_m
+        Optional ``(n_loc, 2)`` positions in metres (any origin): solvers work on the matrices
+        alone; learned planners also read where the locations lie.
 
     Notes
     -----
@@ -114,6 +118,7 @@ class RoutingProblem:
     truck_capacity_kg: float
     shift_s: float
     unload_s: float
+    xy_m: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # Callers may pass lists; keep the stored fields arrays (required keeps its dtype so that
@@ -121,6 +126,8 @@ class RoutingProblem:
         for name in ("duration_s", "distance_m", "load_kg", "prize", "service_s"):
             object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=float))
         object.__setattr__(self, "required", np.asarray(self.required))
+        if self.xy_m is not None:
+            object.__setattr__(self, "xy_m", np.asarray(self.xy_m, dtype=float))
 
     @property
     def n_bins(self) -> int:
@@ -179,6 +186,8 @@ class RoutingProblem:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name}: expected a finite value >= 0, got {value}")
+        if self.xy_m is not None and self.xy_m.shape != (n_bins + 2, 2):
+            raise ValueError(f"xy_m: expected shape ({n_bins + 2}, 2), got {self.xy_m.shape}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -474,14 +483,15 @@ class _RouteBuilder:
         return np.asarray(self.stops, dtype=np.int64)
 
 
-def _finish_plan(
+def finish_plan(
     problem: RoutingProblem,
     routes: list[np.ndarray],
     planner: str,
     started: float,
     info: dict,
 ) -> Plan:
-    """Wrap routes into a Plan with the common info fields."""
+    """Wrap valid routes into a :class:`Plan` with the info fields every planner sets (see
+    :class:`Plan`); ``started`` is the ``time.perf_counter()`` reading when planning began."""
     routes = [route for route in routes if route.size]
     plan = Plan(routes=routes, planner=planner, solve_s=0.0, info=info)
     violations = check_plan(problem, plan)
@@ -581,7 +591,7 @@ class GreedyPlanner:
             if not route.size:
                 break  # the next trucks would find nothing either
             routes.append(route)
-        return _finish_plan(problem, routes, self.name, started, {})
+        return finish_plan(problem, routes, self.name, started, {})
 
     @staticmethod
     def _next_step(
@@ -683,17 +693,19 @@ class PyVRPPlanner:
         self.no_improvement = no_improvement
         self.load_scale = float(load_scale)
 
-    def plan(self, problem: RoutingProblem, *, seed: int = 0) -> Plan:
-        """Plan the day's routes with PyVRP; ``seed`` seeds its search."""
+    def plan(self, problem: RoutingProblem, *, seed: int = 0, initial: Plan | None = None) -> Plan:
+        """Plan the day's routes with PyVRP; ``seed`` seeds its search, which starts from
+        ``initial`` when given (a valid plan, e.g. a learned planner's, to polish)."""
         started = time.perf_counter()
         problem.validate()
         servable = np.flatnonzero(_servable(problem))
         info: dict = {"pyvrp_feasible": None, "searches": 0}
         if problem.n_trucks == 0 or servable.size == 0:
-            return _finish_plan(problem, [], self.name, started, info)
+            return finish_plan(problem, [], self.name, started, info)
 
         data = self._data(problem, servable, soft_required=False)
-        result = self._solve(data, seed)
+        start = None if initial is None else self._solution(data, servable, initial)
+        result = self._solve(data, seed, initial=start)
         info.update(searches=1, iterations=result.num_iterations)
         info["pyvrp_feasible"] = bool(result.best.is_feasible())
         routes = self._routes(problem, servable, result.best)
@@ -704,9 +716,9 @@ class PyVRPPlanner:
             soft_routes = self._routes(problem, servable, soft.best)
             if self._n_required(problem, soft_routes) >= self._n_required(problem, routes):
                 routes = soft_routes
-        return _finish_plan(problem, routes, self.name, started, info)
+        return finish_plan(problem, routes, self.name, started, info)
 
-    def _solve(self, data, seed: int):
+    def _solve(self, data, seed: int, initial=None):
         # Imported here: pyvrp is only needed by this planner.
         from pyvrp import solve
         from pyvrp.exceptions import PenaltyBoundWarning
@@ -727,7 +739,26 @@ class PyVRPPlanner:
                 seed=seed,
                 collect_stats=False,
                 display=False,
+                initial_solution=initial,
             )
+
+    @staticmethod
+    def _solution(data, servable: np.ndarray, plan: Plan):
+        """``plan`` as a PyVRP solution of ``data`` (bins PyVRP does not know are left out)."""
+        from pyvrp import Activity, ActivityType, Route, Solution
+
+        client_of = {int(b) + _FIRST_BIN: i for i, b in enumerate(servable)}
+        routes = []
+        for route in plan.routes:
+            activities = [Activity(ActivityType.DEPOT, DEPOT)]
+            for stop in route.tolist():
+                if stop == DISPOSAL:
+                    activities.append(Activity(ActivityType.DEPOT, DISPOSAL))
+                elif stop in client_of:
+                    activities.append(Activity(ActivityType.CLIENT, client_of[stop]))
+            if len(activities) > 1:
+                routes.append(Route(data, activities, 0))
+        return Solution(data, routes)
 
     def _data(self, problem: RoutingProblem, servable: np.ndarray, *, soft_required: bool):
         from pyvrp import Client, Depot, Location, ProblemData, VehicleType

@@ -53,8 +53,9 @@ __all__ = [
     "urgency_prize",
 ]
 
-POLICIES = ("schedule", "threshold", "greedy", "pyvrp")
-"""Policy names the waste model and the CLI accept."""
+POLICIES = ("schedule", "threshold", "greedy", "pyvrp", "learned")
+"""Policy names the waste model and the CLI accept (``learned`` plans like ``pyvrp``, with the
+learned planner the caller passes to the model)."""
 
 WORKING_DAYS = (0, 1, 2, 3, 4)
 """Weekdays with a collection shift, Monday = 0 (simulation day 0 is a Monday)."""
@@ -310,7 +311,7 @@ def make_policy(
         return FixedSchedule(bins, depot_xy=depot_xy)
     if name == "threshold":
         return ThresholdPolicy(bins, threshold=threshold)
-    if name in ("greedy", "pyvrp"):
+    if name in ("greedy", "pyvrp", "learned"):
         return PlannedPolicy(
             bins, name=name, prize_scale_m=prize_scale_m, lookahead_shifts=lookahead_shifts
         )

@@ -14,9 +14,9 @@ from generative.checkpoint import (
 )
 from generative.instances import sample_instances
 from generative.model import PlannerConfig, PlannerNet
-from generative.train import TrainConfig, train
+from generative.train import CHECKPOINT_NAME, TrainConfig, train
 
-CONFIG = TrainConfig(steps=12, batch_size=8, samples=4, lr=1e-3, seed=5)
+CONFIG = TrainConfig(steps=12, batch_size=8, samples=4, lr=1e-3, seed=5, checkpoint_every=4)
 SMALL = PlannerConfig(dim=32, heads=2, layers=1)
 
 
@@ -33,14 +33,13 @@ def _fresh() -> PlannerNet:
 def test_resume_repeats_the_uninterrupted_run(days, tmp_path):
     whole, history = train(days, CONFIG, model=_fresh())
     # the same run, stopped after 8 steps (as if killed after its step-8 checkpoint)...
-    path = tmp_path / "run.pt"
-    first = TrainConfig(**{**CONFIG.__dict__, "steps": 8})
-    train(days, first, model=_fresh(), checkpoint=path, checkpoint_every=4)
+    run = tmp_path / "run"
+    path = run / CHECKPOINT_NAME
+    with pytest.raises(_Killed):
+        train(days, CONFIG, model=_fresh(), run_dir=run, on_step=_kill_after(9))
     assert load_checkpoint(path)["step"] == 8
     # ...and resumed from there in a model with other weights, which the checkpoint replaces
-    resumed, again = train(
-        days, CONFIG, model=PlannerNet(SMALL), checkpoint=path, checkpoint_every=4, resume=True
-    )
+    resumed, again = train(days, CONFIG, model=PlannerNet(SMALL), run_dir=run, resume=True)
     assert again == history
     for name, value in whole.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=0)
@@ -48,13 +47,14 @@ def test_resume_repeats_the_uninterrupted_run(days, tmp_path):
 
 
 def test_checkpoints_carry_what_reproduces_them(days, tmp_path):
-    path = tmp_path / "c.pt"
+    path = tmp_path / CHECKPOINT_NAME
     train(days, TrainConfig(steps=2, batch_size=4, samples=2), model=PlannerNet(SMALL),
-          checkpoint=path)  # fmt: skip
+          run_dir=tmp_path)  # fmt: skip
     saved = load_checkpoint(path, city_sha256=days.meta["city_sha256"])
     assert saved["format_version"] == CHECKPOINT_VERSION
     assert saved["model_config"] == SMALL.to_dict() and saved["n_bins"] == 12
     assert saved["city"] == "helsinki"
+    assert set(saved) >= {"optimizer_state", "schedule_state", "numpy_rng", "torch_generators"}
     assert not list(tmp_path.glob(".*partial"))  # no staging file left behind
 
 
@@ -81,12 +81,23 @@ def test_foreign_and_broken_checkpoints_are_refused(days, tmp_path):
 
 
 def test_resume_with_other_model_settings_is_refused(days, tmp_path):
-    path = tmp_path / "c.pt"
     train(days, TrainConfig(steps=2, batch_size=4, samples=2), model=PlannerNet(SMALL),
-          checkpoint=path)  # fmt: skip
+          run_dir=tmp_path)  # fmt: skip
     with pytest.raises(CheckpointError, match="same model settings"):
         train(days, TrainConfig(steps=4, batch_size=4, samples=2), model=PlannerNet(),
-              checkpoint=path, resume=True)  # fmt: skip
+              run_dir=tmp_path, resume=True)  # fmt: skip
+
+
+class _Killed(Exception):
+    pass
+
+
+def _kill_after(steps: int):
+    def on_step(step: int, cost: float) -> None:
+        if step + 1 == steps:
+            raise _Killed
+
+    return on_step
 
 
 class _Evil:

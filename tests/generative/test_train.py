@@ -7,23 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from agents.waste.planning import GreedyPlanner, Plan, check_plan, route_stats
+from agents.waste.planning import GreedyPlanner, Plan, check_plan
 from generative.env import RouteState, plans_from_actions
-from generative.instances import sample_instances, to_problem
+from generative.instances import plan_cost, sample_instances, to_problem
 from generative.model import UNSERVED_REQUIRED_PENALTY_M, PlannerNet, rollout
 from generative.train import TrainConfig, as_tensors, evaluate, train
-
-
-def _cost(plan: Plan, problem) -> float:
-    """The training cost of a plan: distance, prizes left, a penalty per required bin left."""
-    served = np.zeros(problem.n_bins, dtype=bool)
-    served[plan.visited_bins] = True
-    left_required = problem.required & ~served
-    return (
-        plan.info["distance_m"]
-        + problem.prize[~served & ~problem.required].sum()
-        + UNSERVED_REQUIRED_PENALTY_M * left_required.sum()
-    )
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +36,8 @@ def test_learned_plans_beat_random_and_greedy_on_held_out_days(trained, days):
     model, _ = trained
     held = days[1]
     learned = evaluate(model, held, samples=16)
-    greedy = np.mean(
-        [_cost(GreedyPlanner().plan(to_problem(held, i)), to_problem(held, i)) for i in range(8)]
-    )
+    problems = [to_problem(held, i) for i in range(8)]
+    greedy = np.mean([plan_cost(p, GreedyPlanner().plan(p)) for p in problems])
     # a random policy: uniform over the allowed actions, best of the same 16 samples
     state = RouteState.start(as_tensors(held), samples=16)
     generator = torch.Generator().manual_seed(0)
@@ -72,5 +59,4 @@ def test_every_sampled_plan_is_valid_and_costed_right(trained, days):
         problem = to_problem(held, row // 8)
         plan = Plan(routes=[np.array(r) for r in routes], planner="learned", solve_s=0.0)
         assert check_plan(problem, plan) == []
-        plan.info["distance_m"] = sum(route_stats(problem, r).distance_m for r in plan.routes)
-        assert float(cost[row]) == pytest.approx(_cost(plan, problem), rel=1e-4, abs=1.0)
+        assert float(cost[row]) == pytest.approx(plan_cost(problem, plan), rel=1e-4, abs=1.0)

@@ -1,0 +1,106 @@
+"""The learned planner against PyVRP and greedy on a real city's collection days.
+
+For each of ``--instances`` steady-state working days of ``--bins`` bins (the tenth and later
+working days of the city's waste twin, one seed each), plan with:
+
+- the learned planner alone, best of ``--samples`` sampled plans (wall and CPU seconds);
+- learned + PyVRP polish with a total wall time of 1 s and of 5 s (the polish gets what the
+  learned planner left of the budget);
+- PyVRP alone for 1 s and for 5 s;
+- greedy nearest neighbour.
+
+Every plan is checked (:func:`agents.waste.planning.check_plan`) and costed the same way
+(:func:`generative.instances.plan_cost`: km driven + prizes of bins left + penalties).
+Gaps are to PyVRP-5 s on the same day. Run::
+
+    .venv/bin/python benchmarks/bench_propose.py --city helsinki --bins 100 --instances 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from agents.waste.planning import GreedyPlanner, PyVRPPlanner, check_plan
+from generative.instances import plan_cost, sample_instances, to_problem
+from generative.propose import LearnedPlanner, shipped_checkpoint
+from twin.city import load_city
+
+
+def _timed(planner, problem, **options):
+    wall, cpu = time.perf_counter(), time.process_time()
+    plan = planner.plan(problem, **options)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    assert check_plan(problem, plan) == [], planner
+    return plan_cost(problem, plan) / 1000.0, wall, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--city", default="helsinki")
+    parser.add_argument("--bins", type=int, default=100)
+    parser.add_argument("--instances", type=int, default=10)
+    parser.add_argument("--samples", type=int, nargs="+", default=[8, 64])
+    parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/propose.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    city = load_city(args.city)
+    checkpoint = args.checkpoint or shipped_checkpoint(city.name)
+    sha = city.source.sha256
+    learned = {s: LearnedPlanner(checkpoint, samples=s, city_sha256=sha) for s in args.samples}
+    rows: dict[str, list] = {}
+
+    def add(name: str, measured) -> None:
+        rows.setdefault(name, []).append(measured)
+
+    for k in range(args.instances):
+        seed = 1000 + k
+        days = sample_instances(city, n_bins=args.bins, n_instances=10, seed=seed)
+        problem = to_problem(days, 9)
+        for samples, planner in learned.items():
+            planner.plan(problem, seed=seed)  # warm-up: first call pays for lazy init
+            add(f"learned ({samples} samples)", _timed(planner, problem, seed=seed))
+        best = max(args.samples)
+        for budget in (1.0, 5.0):
+            add(
+                f"PyVRP {budget:g} s",
+                _timed(PyVRPPlanner(max_runtime_s=budget), problem, seed=seed),
+            )
+            polish = max(budget - rows[f"learned ({best} samples)"][-1][1], 0.05)
+            polisher = LearnedPlanner(checkpoint, samples=best, polish_s=polish, city_sha256=sha)
+            add(f"learned + polish = {budget:g} s", _timed(polisher, problem, seed=seed))
+        add("greedy", _timed(GreedyPlanner(), problem, seed=seed))
+        print(f"instance {k + 1}/{args.instances} done", flush=True)
+
+    reference = np.array([r[0] for r in rows["PyVRP 5 s"]])
+    summary = {}
+    print(f"\n{city.name}, {args.bins} bins, {args.instances} days; gap to PyVRP 5 s")
+    print("| planner | cost km (mean) | gap to PyVRP 5 s | wall s | CPU s |")
+    print("|---|---:|---:|---:|---:|")
+    for name, measured in rows.items():
+        cost, wall, cpu = (np.array(col) for col in zip(*measured, strict=True))
+        gap = float(np.mean(cost / reference - 1.0) * 100.0)
+        summary[name] = {
+            "cost_km": float(cost.mean()), "gap_pct": gap, "wall_s": float(wall.mean()),
+            "cpu_s": float(cpu.mean()),
+        }  # fmt: skip
+        print(
+            f"| {name} | {cost.mean():.2f} | {gap:+.1f} % | {wall.mean():.2f} | {cpu.mean():.2f} |"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "city": city.name, "bins": args.bins, "instances": args.instances,
+        "checkpoint": str(checkpoint), "results": summary,
+    }  # fmt: skip
+    args.out.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

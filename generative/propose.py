@@ -1,0 +1,198 @@
+"""Proposing collection plans with a trained planner, checked like any other planner's.
+
+:class:`LearnedPlanner` follows the waste twin's :class:`~agents.waste.planning.Planner`
+protocol: it samples many plans for a day at once, keeps the cheapest, optionally polishes it
+with PyVRP for a set time, and returns a :class:`~agents.waste.planning.Plan` that
+:func:`~agents.waste.planning.check_plan` accepts, so the twin's *planned* policy can use it day
+by day and the simulation reports what the plan actually does.
+
+A checkpoint knows how many bins its model was trained on. A day with more bins is outside what
+it learned: ``too_large="refuse"`` (the default) raises :class:`PlannerSizeError` saying so;
+``"fallback"`` plans that day with PyVRP instead and notes it in ``plan.info``.
+
+Checkpoints shipped with the package live in ``generative/checkpoints/<city>.pt``
+(:func:`shipped_checkpoint`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from agents.waste.planning import Plan, PyVRPPlanner, RoutingProblem, finish_plan
+from generative.checkpoint import CheckpointError, load_checkpoint
+from generative.env import plans_from_actions
+from generative.model import PlannerConfig, PlannerNet, rollout
+
+__all__ = [
+    "SHIPPED_CHECKPOINTS",
+    "LearnedPlanner",
+    "PlannerSizeError",
+    "problem_tensors",
+    "shipped_checkpoint",
+]
+
+SHIPPED_CHECKPOINTS = Path(__file__).parent / "checkpoints"
+"""Folder of the checkpoints shipped with the package, one per bundled city."""
+
+
+class PlannerSizeError(ValueError):
+    """A day with more bins than the model was trained on, and ``too_large="refuse"``."""
+
+
+def shipped_checkpoint(city: str) -> Path | None:
+    """The shipped checkpoint for the city named ``city``, or ``None``."""
+    path = SHIPPED_CHECKPOINTS / f"{city}.pt"
+    return path if path.is_file() else None
+
+
+def problem_tensors(problem: RoutingProblem, *, device: torch.device | str = "cpu") -> dict:
+    """One day's problem as a batch of one, in the tensors of :mod:`generative.data`."""
+    n = problem.n_bins
+    xy = np.zeros((n + 2, 2)) if problem.xy_m is None else problem.xy_m - problem.xy_m[0]
+    finite = np.isfinite(problem.duration_s)
+    # unreachable pairs: far beyond any shift, so the masks never allow them
+    duration = np.where(finite, problem.duration_s, 1e3 * max(problem.shift_s, 1.0))
+    distance = np.where(np.isfinite(problem.distance_m), problem.distance_m, 1e9)
+    arrays = {
+        "duration_s": duration,
+        "distance_m": distance,
+        "xy_m": xy,
+        "load_kg": problem.effective_load_kg,
+        "prize": problem.prize,
+        "required": problem.required.astype(bool),
+        "service_s": problem.service_s,
+        "capacity_kg": np.array(problem.truck_capacity_kg),
+        "shift_s": np.array(problem.shift_s),
+        "unload_s": np.array(problem.unload_s),
+        "n_trucks": np.array(problem.n_trucks),
+    }
+    tensors = {}
+    for name, array in arrays.items():
+        dtype = torch.bool if name == "required" else None
+        if name == "n_trucks":
+            dtype = torch.int64
+        value = torch.as_tensor(np.asarray(array), dtype=dtype or torch.float32)
+        tensors[name] = value[None].to(device)
+    return tensors
+
+
+class LearnedPlanner:
+    """A trained planner behind the :class:`~agents.waste.planning.Planner` protocol.
+
+    Parameters
+    ----------
+    checkpoint
+        A checkpoint written by :mod:`generative.train`.
+    samples
+        Plans per day (the greedy one and ``samples − 1`` sampled); the cheapest is kept.
+    polish_s
+        Seconds of PyVRP search started from the learned plan (0: no polish).
+    too_large
+        What to do with a day of more bins than the model was trained on: ``"refuse"``
+        (raise :class:`PlannerSizeError`) or ``"fallback"`` (plan it with PyVRP for
+        ``fallback_s`` seconds).
+    fallback_s
+        PyVRP's time on a day the model does not take.
+    city_sha256
+        The content hash of the city the plans are for; a checkpoint trained for another city
+        is refused (:class:`~generative.checkpoint.CheckpointError`).
+    device
+        Where the network runs (``"cpu"`` or ``"cuda"``).
+
+    Raises
+    ------
+    generative.checkpoint.CheckpointError
+        Missing, corrupt, foreign, other-version or other-city checkpoint, or weights that do
+        not fit the model the file describes.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike[str],
+        *,
+        samples: int = 64,
+        polish_s: float = 0.0,
+        too_large: Literal["refuse", "fallback"] = "refuse",
+        fallback_s: float = 1.0,
+        city_sha256: str | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if samples < 1:
+            raise ValueError(f"samples: expected ≥ 1, got {samples}")
+        if polish_s < 0 or fallback_s <= 0:
+            raise ValueError(f"need polish_s ≥ 0 and fallback_s > 0, got {polish_s}, {fallback_s}")
+        if too_large not in ("refuse", "fallback"):
+            raise ValueError(f"too_large: 'refuse' or 'fallback', got {too_large!r}")
+        payload = load_checkpoint(checkpoint, city_sha256=city_sha256)
+        try:
+            model = PlannerNet(PlannerConfig(**payload["model_config"]))
+            model.load_state_dict(payload["model_state"])
+        except (TypeError, KeyError, RuntimeError) as err:
+            first = str(err).strip().splitlines()[0]
+            raise CheckpointError(
+                f"{checkpoint}: its weights do not fit the model it describes ({first}); the "
+                "file was altered or is damaged: train again or take it from the repository."
+            ) from None
+        self.checkpoint = Path(checkpoint)
+        self.model = model.to(device).eval()
+        self.device = torch.device(device)
+        self.trained_bins = int(payload["n_bins"])
+        self.city = payload.get("city")
+        self.samples, self.polish_s = int(samples), float(polish_s)
+        self.too_large, self.fallback_s = too_large, float(fallback_s)
+        self.name = "learned+pyvrp" if polish_s > 0 else "learned"
+
+    def plan(self, problem: RoutingProblem, *, seed: int = 0) -> Plan:
+        """The cheapest of ``samples`` sampled plans (polished if asked); see the class."""
+        started = time.perf_counter()
+        problem.validate()
+        if problem.n_bins > self.trained_bins:
+            reason = (
+                f"{problem.n_bins} bins, but the model in {self.checkpoint.name} was trained on "
+                f"{self.trained_bins}"
+            )
+            if self.too_large == "refuse":
+                raise PlannerSizeError(
+                    f"{reason}: plan fewer bins, train a model on larger days, or pass "
+                    "too_large='fallback' (--too-large fallback) to plan such days with PyVRP."
+                )
+            plan = PyVRPPlanner(max_runtime_s=self.fallback_s).plan(problem, seed=seed)
+            plan.info["fallback"] = reason
+            return plan
+        learned = self.sample(problem, seed=seed, started=started)
+        if self.polish_s == 0:
+            return learned
+        polished = PyVRPPlanner(max_runtime_s=self.polish_s).plan(
+            problem, seed=seed, initial=learned
+        )
+        # PyVRP keeps the best solution it saw, the learned one included, but it counts in
+        # rounded integers: keep whichever plan is better in exact terms
+        rank = [
+            (not p.info["feasible"], p.info["n_unserved_required"], p.info["objective"])
+            for p in (polished, learned)
+        ]
+        better = polished if rank[0] <= rank[1] else learned
+        info = {"learned_objective": learned.info["objective"], "polish_s": self.polish_s}
+        return finish_plan(problem, better.routes, self.name, started, info)
+
+    @torch.no_grad()
+    def sample(self, problem: RoutingProblem, *, seed: int = 0, started: float | None = None):
+        """The cheapest of ``samples`` sampled plans, unpolished."""
+        started = time.perf_counter() if started is None else started
+        if problem.n_bins == 0 or problem.n_trucks == 0:
+            return finish_plan(problem, [], "learned", started, {"samples": 0})
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        tensors = problem_tensors(problem, device=self.device)
+        _, cost, actions, _ = rollout(
+            self.model, tensors, samples=self.samples, generator=generator, greedy_first=True
+        )
+        best = int(torch.argmin(cost))
+        routes = [np.array(r) for r in plans_from_actions(actions[best : best + 1].cpu())[0]]
+        info = {"samples": self.samples, "cost_m": float(cost[best])}
+        return finish_plan(problem, routes, "learned", started, info)

@@ -1,0 +1,242 @@
+"""The researcher's and planner's commands: `twin instances`, `python -m generative.train`
+(killed with SIGKILL and resumed: the same numbers as a run left alone; CSV and TensorBoard
+logs with the validation gap), `twin propose`, the waste twin's `learned` policy, and clear
+refusals of checkpoints and settings that cannot work."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from agents.waste.planning import check_plan
+from generative.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from generative.data import read_instances
+from generative.instances import plan_cost, sample_instances, to_problem, write_instances
+from generative.model import PlannerConfig, PlannerNet
+from generative.propose import LearnedPlanner, PlannerSizeError
+from generative.train import CHECKPOINT_NAME, TrainConfig, train
+from tests.conftest import flat, run_twin
+from twin.api import run_waste
+
+BINS = 12
+TRAIN_ARGS = [
+    "--steps", "150", "--batch-size", "4", "--samples", "4", "--checkpoint-every", "5",
+    "--validate-every", "10", "--val-samples", "4", "--dim", "16", "--heads", "2",
+    "--layers", "1", "--seed", "3",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def files(helsinki, tmp_path_factory):
+    """A training file written by `twin instances`, and a validation file with references."""
+    root = tmp_path_factory.mktemp("instances")
+    made = run_twin(
+        "instances", "helsinki", "--bins", str(BINS), "--count", "24", "--seed", "1",
+        "--trucks", "2", "--out", str(root / "train.npz"),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    made = run_twin(
+        "instances", "helsinki", "--bins", str(BINS), "--count", "4", "--seed", "2",
+        "--trucks", "2", "--reference-s", "0.2", "--out", str(root / "val.npz"),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return root / "train.npz", root / "val.npz"
+
+
+@pytest.fixture(scope="module")
+def small_checkpoint(helsinki, tmp_path_factory):
+    """A small planner trained for the bundled city on 12-bin days."""
+    days = sample_instances(helsinki, n_bins=BINS, n_instances=16, seed=4, n_trucks=2)
+    run = tmp_path_factory.mktemp("small-run")
+    torch.manual_seed(0)
+    config = TrainConfig(steps=30, batch_size=8, samples=8, lr=2e-3, checkpoint_every=30)
+    train(days, config, model=PlannerNet(PlannerConfig(dim=32, heads=2, layers=1)), run_dir=run)
+    return run / CHECKPOINT_NAME
+
+
+def _train(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "generative.train", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _log(run) -> list[dict]:
+    with (run / "log.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_instance_files_hold_the_days_and_their_pyvrp_costs(files):
+    train_file, val_file = files
+    days, val = read_instances(train_file), read_instances(val_file)
+    assert (len(days), days.n_bins, days.reference_m) == (24, BINS, None)
+    assert val.reference_m.shape == (4,)
+    # the stored reference is the cost of a valid PyVRP plan: never below a lower bound, the
+    # prizes and penalties aside, of driving to the farthest bin it must empty and back
+    for i in range(len(val)):
+        problem = to_problem(val, i)
+        assert val.reference_m[i] >= 0
+        must = np.flatnonzero(problem.required) + 2
+        if must.size:
+            bound = max(problem.distance_m[0, k] + problem.distance_m[k, 1] for k in must)
+            assert val.reference_m[i] >= bound - 1
+
+
+def test_killed_training_resumes_to_the_uninterrupted_numbers(files, tmp_path):
+    train_file, val_file = files
+    alone, killed = tmp_path / "alone", tmp_path / "killed"
+    whole = _train(str(train_file), "--val", str(val_file), "--out", str(alone), *TRAIN_ARGS)
+    victim = _train(str(train_file), "--val", str(val_file), "--out", str(killed), *TRAIN_ARGS)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if (killed / CHECKPOINT_NAME).exists() and load_checkpoint(killed / CHECKPOINT_NAME)[
+            "step"
+        ] >= 20:
+            break
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    assert victim.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    killed_at = load_checkpoint(killed / CHECKPOINT_NAME)["step"]
+    assert 20 <= killed_at < 150
+    assert whole.wait(timeout=300) == 0, whole.stderr.read()
+
+    # a second run into the same folder without --resume is refused, nothing overwritten
+    refused = run_twin("train", str(train_file), "--out", str(killed), *TRAIN_ARGS)
+    assert refused.returncode == 1 and "--resume" in refused.stderr
+    resumed = run_twin(
+        "train", str(train_file), "--val", str(val_file), "--out", str(killed), "--resume",
+        *TRAIN_ARGS,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+
+    expected, got = _log(alone), _log(killed)
+    assert [r["step"] for r in got] == [str(s) for s in range(1, 151)]
+    for key in ("loss", "cost_m", "val_cost_m", "val_gap_pct", "lr"):
+        assert [r[key] for r in got] == [r[key] for r in expected], key
+    final = load_checkpoint(killed / CHECKPOINT_NAME)["model_state"]
+    for name, value in load_checkpoint(alone / CHECKPOINT_NAME)["model_state"].items():
+        torch.testing.assert_close(final[name], value, rtol=0, atol=0)
+    gaps = [float(r["val_gap_pct"]) for r in got if r["val_gap_pct"]]
+    assert len(gaps) == 15 and all(np.isfinite(gaps))
+    assert list((killed / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_training_refuses_settings_that_cannot_work(files, tmp_path):
+    train_file, _ = files
+    cases = {
+        "gpu": (["--device", "cuda"], "--device cpu"),
+        "batch": (["--batch-size", "100"], "exceeds the 24 training instances"),
+        "steps": (["--steps", "0"], "steps must be ≥ 1"),
+    }
+    if torch.cuda.is_available():
+        del cases["gpu"]
+    for name, (extra, words) in cases.items():
+        result = run_twin("train", str(train_file), "--out", str(tmp_path / name), *extra)
+        assert result.returncode == 1, name
+        assert words in result.stderr, (name, result.stderr)
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not numpy")
+    result = run_twin("train", str(broken), "--out", str(tmp_path / "b"))
+    assert result.returncode == 1 and "not a readable instance file" in result.stderr
+
+
+def test_learned_plans_are_valid_and_polishing_never_makes_them_worse(small_checkpoint, helsinki):
+    days = sample_instances(helsinki, n_bins=BINS, n_instances=6, seed=8, n_trucks=2)
+    sha = helsinki.source.sha256
+    alone = LearnedPlanner(small_checkpoint, samples=16, city_sha256=sha)
+    polished = LearnedPlanner(small_checkpoint, samples=16, polish_s=0.2, city_sha256=sha)
+    for i in range(len(days)):
+        problem = to_problem(days, i)
+        first, better = alone.plan(problem), polished.plan(problem)
+        assert check_plan(problem, first) == [] and check_plan(problem, better) == []
+        assert plan_cost(problem, better) <= plan_cost(problem, first) + 1e-6
+        assert first.info["cost_m"] == pytest.approx(plan_cost(problem, first), rel=1e-4)
+
+
+def test_days_larger_than_trained_are_refused_or_handed_to_pyvrp(small_checkpoint, helsinki):
+    bigger = to_problem(sample_instances(helsinki, n_bins=20, n_instances=1, seed=2), 0)
+    with pytest.raises(PlannerSizeError, match=r"trained on 12.*too_large='fallback'"):
+        LearnedPlanner(small_checkpoint).plan(bigger)
+    plan = LearnedPlanner(small_checkpoint, too_large="fallback", fallback_s=0.2).plan(bigger)
+    assert plan.planner == "pyvrp" and "trained on 12" in plan.info["fallback"]
+    assert check_plan(bigger, plan) == []
+
+
+def test_foreign_and_tampered_checkpoints_are_refused(small_checkpoint, helsinki, tmp_path):
+    payload = load_checkpoint(small_checkpoint)
+    other = tmp_path / "kotka.pt"
+    save_checkpoint(other, {**payload, "city": "kotka", "city_sha256": "0" * 64})
+    with pytest.raises(CheckpointError, match="trained for 'kotka'"):
+        LearnedPlanner(other, city_sha256=helsinki.source.sha256)
+    tampered = tmp_path / "tampered.pt"
+    state = dict(payload["model_state"])
+    state["embed.weight"] = torch.zeros(3, 3)
+    save_checkpoint(tampered, {**payload, "model_state": state})
+    with pytest.raises(CheckpointError, match="do not fit the model"):
+        LearnedPlanner(tampered)
+    result = run_twin("propose", "helsinki", "--checkpoint", str(other), "--bins", "10")
+    assert result.returncode == 1 and "trained for 'kotka'" in flat(result.stderr)
+
+
+def test_propose_compares_learned_polished_pyvrp_and_greedy(small_checkpoint):
+    result = run_twin(
+        "propose", "helsinki", "--bins", str(BINS), "--checkpoint", str(small_checkpoint),
+        "--samples", "8", "--polish", "0.3", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    plans = report["plans"]
+    assert list(plans) == ["learned", "learned+pyvrp", "pyvrp", "greedy"]
+    assert all(row["valid"] and row["unserved_required"] == 0 for row in plans.values())
+    assert plans["learned+pyvrp"]["cost_km"] <= plans["learned"]["cost_km"] + 1e-9
+    # PyVRP alone gets the wall time that learned + polish took
+    assert report["pyvrp_budget_s"] == pytest.approx(plans["learned+pyvrp"]["solve_s"])
+    too_big = run_twin("propose", "helsinki", "--bins", "30", "--checkpoint", str(small_checkpoint))
+    assert too_big.returncode == 1 and "--too-large fallback" in flat(too_big.stderr)
+
+
+def test_the_waste_twin_runs_the_learned_policy(small_checkpoint, helsinki):
+    # few residents, so that every day's candidate bins fit the 12-bin model
+    run = run_waste(
+        helsinki, days=5, policy="learned", trucks=2, seed=1, population=150,
+        checkpoint=small_checkpoint, solver_runtime_s=0.2,
+    )  # fmt: skip
+    assert run.result.info["planner"] == "learned"
+    assert run.kpis["bins_emptied"] > 0
+    assert abs(run.result.info["mass_balance_error_kg"]) < 1e-6 * run.kpis["generated_t"] * 1000
+    refused = run_twin("waste", "helsinki", "--days", "2", "--policy", "learned",
+                       "--population", "150", "--depot", "0,0")  # fmt: skip
+    assert refused.returncode == 1
+
+
+@pytest.mark.skipif(os.environ.get("TWIN_NO_SHIPPED") == "1", reason="shipped model disabled")
+def test_the_shipped_checkpoint_loads_safely_for_the_bundled_city(helsinki):
+    from generative.propose import shipped_checkpoint
+
+    path = shipped_checkpoint("helsinki")
+    assert path is not None and path.stat().st_size < 5 * 2**20
+    saved = load_checkpoint(path, city_sha256=helsinki.source.sha256)  # weights_only inside
+    assert saved["city"] == "helsinki" and saved["n_bins"] >= 100
+    planner = LearnedPlanner(path, city_sha256=helsinki.source.sha256, samples=8)
+    problem = to_problem(sample_instances(helsinki, n_bins=100, n_instances=10, seed=5), 9)
+    assert check_plan(problem, planner.plan(problem)) == []
+
+
+def test_instance_files_keep_their_reference_costs(helsinki, tmp_path):
+    days = sample_instances(helsinki, n_bins=5, n_instances=2, seed=0)
+    days = days.with_reference(np.array([1.0, 2.0]))
+    back = read_instances(write_instances(days, tmp_path / "d.npz"))
+    np.testing.assert_array_equal(back.reference_m, [1.0, 2.0])
+    np.testing.assert_array_equal(back.duration_s, days.duration_s)
