@@ -4,7 +4,10 @@ Each step draws a mini-batch of instances, samples ``samples`` plans per instanc
 the log-probability of the plans cheaper than their instance's mean plan (REINFORCE with the
 POMO-style shared baseline: the mean cost of the instance's own samples). No solver labels are
 needed, so the model learns on the city's own instances alone; PyVRP's costs, when the instance
-file carries them, only measure the validation gap.
+file carries them, measure the validation gap. Optionally the first ``imitation_steps`` steps
+imitate PyVRP's plans (teacher forcing on the file's ``label_actions``). Measured on Helsinki's
+100-bin days (BENCHMARKS.md), imitation alone levelled off near a 60 % gap to PyVRP while policy
+gradient went on to close it much further, so the default is policy gradient alone.
 
 Scale-out: under ``torchrun`` (``torchrun --nproc_per_node 4 -m generative.train …``) every
 process takes its share of each step's instances and ``DistributedDataParallel`` averages the

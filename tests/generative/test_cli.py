@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -221,7 +220,6 @@ def test_the_waste_twin_runs_the_learned_policy(small_checkpoint, helsinki):
     assert refused.returncode == 1
 
 
-@pytest.mark.skipif(os.environ.get("TWIN_NO_SHIPPED") == "1", reason="shipped model disabled")
 def test_the_shipped_checkpoint_loads_safely_for_the_bundled_city(helsinki):
     from generative.propose import shipped_checkpoint
 
