@@ -21,7 +21,7 @@ $(INSTALLED): pyproject.toml
 	touch $(INSTALLED)
 
 run: $(INSTALLED)
-	$(BIN)/twin city info $(CITY)
+	$(BIN)/twin dashboard $(CITY)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest

@@ -476,6 +476,27 @@ def propose_command(
     stdout.print(table)
 
 
+@app.command("dashboard")
+def dashboard_command(
+    city: CityArgument = None,
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; 127.0.0.1 keeps it on this machine.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8050,
+    debug: Annotated[
+        bool, typer.Option(help="Dash debug mode (runs code on request: never on a network).")
+    ] = False,
+    store: Annotated[Path | None, typer.Option(help="Folder of saved scenarios and runs.")] = None,
+) -> None:
+    """Open the planner dashboard on a city (http://HOST:PORT/)."""
+    # started, not imported at module level: the rest of the CLI never loads Dash
+    from dashboards.app import serve
+
+    if not 0 < port < 65536:
+        raise typer.BadParameter(f"{port}: a port is 1–65535", param_hint="--port")
+    serve(city, host=host, port=port, debug=debug, store_dir=store)
+
+
 def _lonlat(value: str | None, option: str) -> tuple[float, float] | None:
     if value is None:
         return None

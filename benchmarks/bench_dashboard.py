@@ -1,0 +1,220 @@
+"""Benchmark: the planner dashboard on a large city, in headless Chromium.
+
+Targets (issue 7): first paint of the City page for the São Paulo extract (~7k edges) under 2 s;
+the comparison view under 1 s once both runs exist.
+
+* app start: ``create_app(city)`` (city from the cache, base map built), seconds;
+* City page, server side: building its layout (the network figure) and the JSON size;
+* City page, first paint: from the browser's navigation to ``/`` until the map shows the
+  network (every road class drawn), median of ``--repeat`` fresh page loads; then until the
+  WebGL markers (signals, bins, the hover/click layer) are there too;
+* comparison, server side: ``comparison_view`` for two stored runs (KPI table, trips faster /
+  slower, before-vs-after scatter, speeds);
+* comparison, in the browser: both runs stored, from choosing scenario B (A chosen) until
+  the KPI table is shown, median of ``--repeat``; and from a click on "Run and compare"
+  (a background job that finds both runs stored) until the table is shown.
+
+Usage::
+
+    python benchmarks/bench_dashboard.py [--city PATH] [--trips 2000] [--repeat 3]
+
+Needs Chromium and chromedriver (``apt-get install chromium chromium-driver``). The city cache
+and the dashboard store go to a temporary folder unless ``TWIN_CACHE_DIR`` is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CITY = REPO_ROOT.parent / "shared" / "cities" / "sao-paulo-centre.osm.pbf"
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1400,1000",
+)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def browser():
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.binary_location = os.environ.get("DASH_TEST_CHROMEPATH", "/usr/bin/chromium")
+    return webdriver.Chrome(options=options)
+
+
+def wait_for(driver, script: str, timeout: float = 60.0) -> float:
+    """Poll a JS condition; the wall time at which it first held."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if driver.execute_script(script):
+            return time.perf_counter()
+        time.sleep(0.01)
+    raise TimeoutError(script)
+
+
+def serve(app) -> str:
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--city", default=str(DEFAULT_CITY))
+    parser.add_argument("--trips", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
+    os.environ.setdefault("TWIN_CACHE_DIR", str(work / "cache"))
+
+    from dashboards.app import create_app
+    from dashboards.basemap import network_figure
+    from dashboards.logic import section_only, toggle_closure
+    from dashboards.pages.scenarios import comparison_view
+    from dashboards.runner import run_scenarios
+    from twin.city import load_city
+
+    log(f"loading {args.city} (builds the cache on first use)…")
+    load_city(args.city)
+    started = time.perf_counter()
+    draft = {"traffic": {"trips": args.trips, "duration": "30min", "window": "15min"}}
+    app = create_app(args.city, store_dir=work / "store", draft=draft)
+    state = app.twin_state
+    _ = state.basemap
+    app_start = time.perf_counter() - started
+    n_edges = state.city.network.n_edges
+    classes = len(set(state.basemap.highway))
+
+    started = time.perf_counter()
+    figure = network_figure(state.basemap)
+    figure_s = time.perf_counter() - started
+    figure_kb = len(figure.to_json()) / 1024
+
+    log("running the two traffic scenarios of the comparison…")
+    base = state.draft()
+    busiest_run = run_scenarios(state, [section_only({**base, "name": "base"}, "traffic")])[0]
+    edges = state.store.table(busiest_run, "traffic/edges")
+    closed = toggle_closure(base, [state.basemap.ref[int(edges["mean_flow_vph"].idxmax())]])
+    for name, scenario in (("base", base), ("closure", closed)):
+        state.store.save_scenario(section_only({**scenario, "name": name}, "traffic"))
+    keys = run_scenarios(state, [state.store.load_named("base"), state.store.load_named("closure")])
+    result = {"keys": keys, "names": ["base", "closure"]}
+    timings = []
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        comparison_view(state, result)
+        timings.append(time.perf_counter() - started)
+    compare_server = statistics.median(timings)
+
+    url = serve(app)
+    driver = browser()
+    try:
+        driver.get(url + "/")  # warm-up: the browser caches Dash's and Plotly's scripts
+        wait_for(driver, "return !!document.querySelector('#city-map .js-plotly-plot')")
+        paints, ready = [], []
+        graph = "const g = document.querySelector('#city-map .js-plotly-plot');"
+        painted = (
+            f"{graph} return !!(g && g._fullData && g._fullData.length >= {classes}"
+            f" && g.querySelectorAll('.scatterlayer .trace').length >= {classes});"
+        )
+        interactive = (
+            f"{graph} return !!(g && g._fullData && g.querySelector('canvas')"
+            " && g._fullData.some(t => (t.name || '').startsWith('streets (hover')));"
+        )
+        for _ in range(args.repeat):
+            driver.get("about:blank")
+            started = time.perf_counter()
+            driver.get(url + "/")
+            paints.append(wait_for(driver, painted) - started)
+            ready.append(wait_for(driver, interactive) - started)
+        first_paint = statistics.median(paints)
+
+        from selenium.webdriver.common.by import By
+
+        driver.find_element(By.ID, "nav-scenarios").click()
+        wait_for(driver, "return !!document.querySelector('#compare-run')")
+
+        def choose(box: str, value: str) -> None:
+            # Dash loads the dropdown's code on first use: wait for the element
+            wait_for(driver, f"return !!document.querySelector('#{box}')")
+            driver.find_element(By.CSS_SELECTOR, f"#{box}").click()
+            option = ".dash-dropdown-options .dash-dropdown-option"
+            wait_for(driver, f"return !!document.querySelector('{option}')")
+            for element in driver.find_elements(By.CSS_SELECTOR, option):
+                if element.text == value:
+                    element.click()
+                    return
+            raise LookupError(value)
+
+        retire = "const t = document.querySelector('#compare-table'); if (t) t.id = 'old';"
+        table = "return !!document.querySelector('#compare-table')"
+        compares, jobs = [], []
+        for i in range(args.repeat):
+            choose("compare-a", "base")
+            driver.execute_script(retire)
+            started = time.perf_counter()
+            choose("compare-b", "closure" if i % 2 == 0 else "base")
+            compares.append(wait_for(driver, table) - started)
+            driver.execute_script(retire)
+            started = time.perf_counter()
+            driver.find_element(By.ID, "compare-run").click()
+            jobs.append(wait_for(driver, table) - started)
+        compare_browser = statistics.median(compares)
+    finally:
+        driver.quit()
+
+    report = {
+        "city": state.city.name,
+        "edges": n_edges,
+        "app_start_s": round(app_start, 3),
+        "city_figure_build_s": round(figure_s, 3),
+        "city_figure_kb": round(figure_kb, 1),
+        "city_first_paint_s": round(first_paint, 3),
+        "city_first_paint_runs_s": [round(p, 3) for p in paints],
+        "city_interactive_s": round(statistics.median(ready), 3),
+        "compare_view_server_s": round(compare_server, 3),
+        "compare_view_browser_s": round(compare_browser, 3),
+        "compare_view_browser_runs_s": [round(c, 3) for c in compares],
+        "compare_job_browser_s": round(statistics.median(jobs), 3),
+        "targets": {"city_first_paint_s": 2.0, "compare_view_s": 1.0},
+    }
+    print(f"# Dashboard on {state.city.name} ({n_edges:,} edges)\n")
+    print("| measure | seconds |\n|---|---|")
+    print(f"| app start (city cached, base map built) | {app_start:.2f} |")
+    print(f"| City map figure, server side ({figure_kb:,.0f} KB JSON) | {figure_s:.2f} |")
+    print(f"| City page first paint, browser (target < 2 s) | {first_paint:.2f} |")
+    print(
+        "| City page with signals, bins, hover layer (WebGL), browser | "
+        f"{statistics.median(ready):.2f} |"
+    )
+    print(f"| comparison view, server side | {compare_server:.2f} |")
+    print(f"| comparison view, choose B to table, browser (target < 1 s) | {compare_browser:.2f} |")
+    print(f"| comparison via Run and compare (background job) | {statistics.median(jobs):.2f} |")
+    print()
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

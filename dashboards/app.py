@@ -1,0 +1,172 @@
+"""The planner dashboard: a multi-page Dash app on one city, offline.
+
+``create_app(city)`` loads the city through :mod:`twin.api` and returns a ``dash.Dash``;
+``serve(city)`` runs it on 127.0.0.1 with debug off. Pages: City, Traffic, Waste, Plans,
+Scenarios. Every callback is registered on the app instance (not Dash's global registry), so
+several apps can live in one process (tests) and each page module stays small.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import diskcache
+from dash import Dash, DiskcacheManager, Input, Output, dcc, html
+
+from dashboards.pages import city, plans, scenarios, traffic, waste
+from dashboards.state import DashboardState, UploadLimits
+from dashboards.store import RunStore, default_store_dir
+from twin.api import Twin
+from twin.city import City
+
+__all__ = ["PAGES", "create_app", "serve"]
+
+PAGES = (city, traffic, waste, plans, scenarios)
+"""Page modules, in navigation order; each has PATH, TITLE, layout(state), register(app, state)."""
+
+_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
+       color: #222; background: #f4f5f2; }
+.topbar { display: flex; align-items: center; gap: 1.2em; padding: .5em 1em; background: #20313b;
+          color: white; }
+.topbar a { color: #d7e3ea; text-decoration: none; padding: .2em .4em; border-radius: 3px; }
+.topbar a:hover, .topbar a.active { background: #3d5766; color: white; }
+.brand { font-weight: 600; margin-right: 1em; }
+.page { padding: .8em 1.2em; }
+.columns { display: grid; grid-template-columns: 320px 1fr; gap: 1em; align-items: start; }
+.panel { background: white; border: 1px solid #dedfd8; border-radius: 6px; padding: .8em; }
+.field { display: block; margin: .35em 0; }
+.field-label { display: block; font-size: .8em; color: #555; }
+.field input, .field select { width: 100%; box-sizing: border-box; }
+.kpi-row { display: flex; flex-wrap: wrap; gap: .5em; margin: .5em 0; }
+.kpi-card { background: white; border: 1px solid #dedfd8; border-radius: 6px; padding: .4em .7em;
+            min-width: 120px; }
+.kpi-label { font-size: .75em; color: #666; }
+.kpi-value { font-size: 1.25em; font-weight: 600; }
+.kpi-table { border-collapse: collapse; font-size: .9em; background: white; }
+.kpi-table th, .kpi-table td { border: 1px solid #dedfd8; padding: .25em .6em; text-align: right; }
+.kpi-table td:first-child, .kpi-table th:first-child { text-align: left; }
+.run-controls { margin: .6em 0; }
+.button { padding: .35em .9em; margin-right: .4em; border: 1px solid #8aa; border-radius: 4px;
+          background: white; cursor: pointer; }
+.button.primary { background: #2b6f8f; color: white; border-color: #2b6f8f; }
+.button:disabled { opacity: .45; cursor: default; }
+.progress { width: 100%; height: .9em; margin-top: .5em; }
+.progress-label { font-size: .8em; color: #555; }
+.error { color: #a30000; font-size: .9em; white-space: pre-wrap; }
+.note { font-size: .85em; color: #555; }
+.ok { color: #1b5e20; font-size: .9em; }
+.charts { display: grid; grid-template-columns: 1fr 1fr; gap: .6em; }
+"""
+
+_INDEX = (
+    "<!DOCTYPE html><html><head>{%metas%}<title>{%title%}</title>{%favicon%}{%css%}"
+    f"<style>{_STYLE}</style></head><body>{{%app_entry%}}<footer>{{%config%}}{{%scripts%}}"
+    "{%renderer%}</footer></body></html>"
+)
+
+
+def _shell(state: DashboardState) -> html.Div:
+    """Navigation, the page slot and the stores every page shares (kept in the browser's
+    memory: they survive navigation between pages, a reload starts afresh)."""
+    return html.Div(
+        [
+            dcc.Location(id="url"),
+            dcc.Location(id="reload", refresh=True),
+            html.Nav(
+                [
+                    html.Span(f"CitiVerse Twin · {state.city.name}", className="brand", id="brand"),
+                    *[
+                        dcc.Link(
+                            page.TITLE, href=page.PATH, id=f"nav-{page.__name__.split('.')[-1]}"
+                        )
+                        for page in PAGES
+                    ],
+                ],
+                className="topbar",
+            ),
+            dcc.Store(id="draft", data=state.draft()),
+            dcc.Store(id="traffic-result"),
+            dcc.Store(id="waste-result"),
+            dcc.Store(id="plans-result"),
+            dcc.Store(id="compare-result"),
+            html.Div(id="page", className="page"),
+        ]
+    )
+
+
+def create_app(
+    city: str | os.PathLike[str] | City | None = None,
+    *,
+    store_dir: str | os.PathLike[str] | None = None,
+    draft: dict | None = None,
+    limits: UploadLimits | None = None,
+) -> Dash:
+    """The dashboard on one city.
+
+    Parameters
+    ----------
+    city
+        A registered name, an OSM file path, a loaded :class:`~twin.city.City`, or ``None`` for
+        the bundled default city.
+    store_dir
+        Where saved scenarios and finished runs live (default
+        :func:`dashboards.store.default_store_dir`).
+    draft
+        Overrides of the starting scenario, e.g. ``{"traffic": {"trips": 300}}``.
+    limits
+        Upload size limits.
+    """
+    store = RunStore(Path(store_dir) if store_dir else default_store_dir())
+    state = DashboardState(
+        twin=Twin.load(city),
+        store=store,
+        draft_overrides=draft or {},
+        limits=limits or UploadLimits(),
+    )
+    manager = DiskcacheManager(diskcache.Cache(str(store.root / ".jobs")))
+    app = Dash(
+        __name__,
+        title="CitiVerse Twin",
+        suppress_callback_exceptions=True,  # pages mount their components later
+        background_callback_manager=manager,
+        serve_locally=True,  # offline: Dash's and Plotly's scripts come from this server
+        update_title=None,
+    )
+    app.index_string = _INDEX
+    # refuse request bodies past the largest upload (base64 adds a third) before reading them
+    largest = max(state.limits.osm_bytes, state.limits.scenario_bytes)
+    app.server.config["MAX_CONTENT_LENGTH"] = largest * 4 // 3 + 1024 * 1024
+    app.layout = lambda: _shell(state)
+    app.twin_state = state  # for tests and the benchmark: the state behind this app
+
+    routes = {page.PATH: page for page in PAGES}
+
+    @app.callback(Output("page", "children"), Input("url", "pathname"))
+    def route(pathname: str | None):
+        page = routes.get(pathname or "/")
+        if page is None:
+            return html.Div(
+                [html.H3("No such page"), dcc.Link("Back to the city", href="/")], id="not-found"
+            )
+        return page.layout(state)
+
+    for page in PAGES:
+        page.register(app, state)
+    state.warm_up()
+    return app
+
+
+def serve(
+    city: str | os.PathLike[str] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8050,
+    debug: bool = False,
+    store_dir: str | os.PathLike[str] | None = None,
+) -> None:
+    """Run the dashboard (``twin dashboard``): localhost only and debug off unless asked."""
+    app = create_app(city, store_dir=store_dir)
+    print(f"CitiVerse Twin dashboard on http://{host}:{port}/ ({app.twin_state.city.name})")
+    app.run(host=host, port=port, debug=debug)

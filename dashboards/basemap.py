@@ -1,0 +1,331 @@
+"""The road network as the base map: Plotly traces in longitude/latitude, no tile server.
+
+Drawing one trace per edge does not scale (a browser chokes on thousands of traces), so edges
+are grouped into one ``Scattergl`` line trace per colour class, with NaN between edges (a gap
+in the line). :class:`Basemap` keeps every edge's coordinates in one flat array, so the traces
+of any subset of edges (a road class, a congestion level in one interval, closed streets) are a
+vectorized gather, not a Python loop over geometries.
+
+Coordinates are WGS84 degrees; the y axis is stretched by 1 / cos(latitude) so that a metre is
+as long north–south as east–west on screen.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import plotly.graph_objects as go
+import shapely
+
+from twin.city import City
+from twin.network import ROAD_CLASS_NAMES
+
+__all__ = [
+    "CLASS_STYLE",
+    "CONGESTION_LEVELS",
+    "Basemap",
+    "base_layout",
+    "network_figure",
+    "speed_band",
+]
+
+# Colour and width per road class, major roads dark and wide (a printed road atlas's order).
+CLASS_STYLE: dict[str, tuple[str, float]] = {
+    "motorway": ("#8e2c2c", 3.0),
+    "motorway_link": ("#8e2c2c", 1.8),
+    "trunk": ("#c0582f", 2.8),
+    "trunk_link": ("#c0582f", 1.6),
+    "primary": ("#d68a2e", 2.5),
+    "primary_link": ("#d68a2e", 1.5),
+    "secondary": ("#c9b12f", 2.2),
+    "secondary_link": ("#c9b12f", 1.4),
+    "tertiary": ("#6a8f3a", 1.8),
+    "tertiary_link": ("#6a8f3a", 1.2),
+    "unclassified": ("#7d7d7d", 1.2),
+    "residential": ("#9a9a9a", 1.0),
+    "living_street": ("#b7b7b7", 0.8),
+    "road": ("#b7b7b7", 0.8),
+}
+
+SPEED_BANDS: tuple[tuple[float, str, str], ...] = (
+    (20.0, "≤ 20 km/h", "#4575b4"),
+    (30.0, "21–30 km/h", "#91bfdb"),
+    (40.0, "31–40 km/h", "#a6d96a"),
+    (50.0, "41–50 km/h", "#fee08b"),
+    (70.0, "51–70 km/h", "#fc8d59"),
+    (math.inf, "> 70 km/h", "#d73027"),
+)
+
+# Mean speed over the speed limit in one interval: the usual traffic-map colours.
+CONGESTION_LEVELS: tuple[tuple[float, str, str], ...] = (
+    (0.25, "jammed (< 25 % of limit)", "#a50026"),
+    (0.5, "heavy (25–50 %)", "#f46d43"),
+    (0.75, "slow (50–75 %)", "#fdae61"),
+    (math.inf, "free (≥ 75 %)", "#1a9850"),
+)
+
+
+def speed_band(speed_kph: np.ndarray) -> np.ndarray:
+    """Index into :data:`SPEED_BANDS` of each speed limit."""
+    limits = np.array([band[0] for band in SPEED_BANDS])
+    return np.searchsorted(limits, np.asarray(speed_kph, dtype=float), side="left")
+
+
+@dataclass(eq=False)
+class Basemap:
+    """Every edge's polyline in one flat longitude/latitude array, plus per-edge attributes.
+
+    Edge ``i``'s points are ``lon[start[i]:start[i] + count[i]]`` (same for ``lat``); the point
+    after them is NaN, so any slice of consecutive edges draws as separate lines.
+    """
+
+    lon: np.ndarray
+    lat: np.ndarray
+    start: np.ndarray
+    count: np.ndarray
+    mid_lon: np.ndarray
+    mid_lat: np.ndarray
+    ref: np.ndarray
+    highway: np.ndarray
+    name: np.ndarray
+    speed_kph: np.ndarray
+    lanes: np.ndarray
+    capacity_vph: np.ndarray
+    length_m: np.ndarray
+    way: np.ndarray
+    node_lon: np.ndarray
+    node_lat: np.ndarray
+    node_osmid: np.ndarray
+    node_signalized: np.ndarray
+
+    @classmethod
+    def from_city(cls, city: City) -> Basemap:
+        """Project the city's edge geometries to WGS84 once (vectorized over all points)."""
+        net = city.network
+        geoms = np.asarray(net.edge_geometry, dtype=object)
+        coords, owner = shapely.get_coordinates(geoms, return_index=True)
+        count = np.bincount(owner, minlength=net.n_edges)
+        # room for one NaN separator after each edge
+        start = np.concatenate([[0], np.cumsum(count + 1)[:-1]]).astype(np.int64)
+        transformer = net.to_lonlat_transformer()
+        lon_pts, lat_pts = transformer.transform(coords[:, 0], coords[:, 1])
+        total = int(count.sum() + net.n_edges)
+        lon = np.full(total, np.nan)
+        lat = np.full(total, np.nan)
+        offsets = np.arange(len(coords)) - np.repeat(np.cumsum(count) - count, count)
+        slots = start[owner] + offsets
+        lon[slots], lat[slots] = lon_pts, lat_pts
+        mid = shapely.line_interpolate_point(geoms, 0.5, normalized=True)
+        mid_lon, mid_lat = transformer.transform(shapely.get_x(mid), shapely.get_y(mid))
+        u = net.node_osmid[net.edge_u]
+        v = net.node_osmid[net.edge_v]
+        ref = np.array(
+            [
+                f"{a}-{b}" if k == 0 else f"{a}-{b}-{k}"
+                for a, b, k in zip(u.tolist(), v.tolist(), net.edge_key.tolist(), strict=True)
+            ],
+            dtype=object,
+        )
+        names = np.array([n if isinstance(n, str) and n else "" for n in net.edge_name], object)
+        # float32: ~0.5 m at city longitudes, and half the bytes sent to the browser
+        return cls(
+            lon=lon.astype(np.float32),
+            lat=lat.astype(np.float32),
+            start=start,
+            count=count,
+            mid_lon=np.asarray(mid_lon, dtype=np.float32),
+            mid_lat=np.asarray(mid_lat, dtype=np.float32),
+            ref=ref,
+            highway=np.asarray(ROAD_CLASS_NAMES, dtype=object)[net.edge_class],
+            name=names,
+            speed_kph=net.edge_speed_kph,
+            lanes=net.edge_lanes,
+            capacity_vph=net.edge_capacity_vph,
+            length_m=net.edge_length_m,
+            way=net.edge_osmid,
+            node_lon=net.node_lon,
+            node_lat=net.node_lat,
+            node_osmid=net.node_osmid,
+            node_signalized=net.node_signalized,
+        )
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.start)
+
+    @cached_property
+    def center_lat(self) -> float:
+        return float(np.nanmean(self.node_lat))
+
+    @cached_property
+    def edge_index(self) -> dict[str, int]:
+        """Edge position of each ``"u-v[-key]"`` reference."""
+        return {r: i for i, r in enumerate(self.ref.tolist())}
+
+    def lines(self, edges: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Longitudes and latitudes of the given edges (all by default), NaN between them."""
+        if edges is None:
+            return self.lon, self.lat
+        edges = np.asarray(edges, dtype=np.int64)
+        if len(edges) == 0:
+            return np.empty(0), np.empty(0)
+        width = self.count[edges] + 1  # the points and their separator
+        first = np.repeat(self.start[edges], width)
+        within = np.arange(int(width.sum())) - np.repeat(np.cumsum(width) - width, width)
+        take = first + within
+        return self.lon[take], self.lat[take]
+
+    def edge_hover(self, edges: np.ndarray) -> list[str]:
+        """One hover label per edge: name, class, limit, lanes, capacity, id."""
+        # short: one label per edge travels to the browser with the page
+        return [
+            f"{self.name[i] or '(unnamed)'}<br>{self.highway[i]} {self.speed_kph[i]:.0f} km/h "
+            f"{self.lanes[i]}L {self.capacity_vph[i]:.0f} veh/h {self.length_m[i]:.0f} m"
+            f"<br>{self.ref[i]}"
+            for i in np.asarray(edges).tolist()
+        ]
+
+    def pick_trace(self, *, name: str = "streets (hover, click)") -> go.Scattergl:
+        """One marker per edge at its middle: what hover and clicks land on (``customdata`` is
+        the edge's ``"u-v"`` reference)."""
+        every = np.arange(self.n_edges)
+        return go.Scattergl(
+            x=self.mid_lon,
+            y=self.mid_lat,
+            mode="markers",
+            marker={"size": 7, "color": "rgba(60,60,60,0.12)"},
+            customdata=self.ref,
+            hovertext=self.edge_hover(every),
+            hoverinfo="text",
+            name=name,
+            showlegend=False,
+        )
+
+
+def line_trace(
+    basemap: Basemap, edges: np.ndarray | None, *, name: str, color: str, width: float, **extra
+) -> go.Scatter:
+    """The given edges as one line trace (no hover: the pick trace carries it)."""
+    lon, lat = basemap.lines(edges)
+    return go.Scatter(
+        x=lon,
+        y=lat,
+        mode="lines",
+        line={"color": color, "width": width},
+        name=name,
+        hoverinfo="skip",
+        connectgaps=False,
+        **extra,
+    )
+
+
+def base_layout(basemap: Basemap, *, height: int = 560, uirevision: str = "map") -> dict:
+    """Axes in degrees with equal ground scale, no grid: a map, not a chart."""
+    axis = {"showgrid": False, "zeroline": False, "showticklabels": False, "title": None}
+    return {
+        "height": height,
+        "margin": {"l": 4, "r": 4, "t": 28, "b": 4},
+        "xaxis": {**axis, "constrain": "domain"},
+        "yaxis": {
+            **axis,
+            "scaleanchor": "x",
+            "scaleratio": 1.0 / math.cos(math.radians(basemap.center_lat)),
+        },
+        "plot_bgcolor": "#fbfbf8",
+        "paper_bgcolor": "white",
+        "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "font_size": 11},
+        "hovermode": "closest",
+        # keep the user's zoom when a callback redraws the data
+        "uirevision": uirevision,
+        "dragmode": "pan",
+    }
+
+
+def network_figure(
+    basemap: Basemap,
+    *,
+    color_by: str = "class",
+    signals: bool = True,
+    closed: list[str] | tuple[str, ...] = (),
+    pickable: bool = True,
+    muted: bool = False,
+    lines_only: bool = False,
+    height: int = 560,
+) -> go.Figure:
+    """The road network coloured by road class or speed limit, with signalized junctions and
+    closed edges marked.
+
+    Parameters
+    ----------
+    basemap
+        The city's :class:`Basemap`.
+    color_by
+        ``"class"`` (one trace per OSM road class) or ``"speed"`` (speed-limit bands).
+    signals
+        Draw signalized junctions.
+    closed
+        ``"u-v"`` references of closed edges, drawn on top in red.
+    pickable
+        Add the hover/click trace of edge midpoints.
+    muted
+        One light grey trace for everything: a backdrop for data layers drawn on top.
+    lines_only
+        Only the streets (no markers): the quick first paint; :func:`marker_traces` follow.
+    """
+    traces: list[go.Scattergl] = []
+    if muted:
+        traces.append(
+            line_trace(basemap, None, name="streets", color="#c8c8c8", width=1.0, showlegend=False)
+        )
+    elif color_by == "speed":
+        band = speed_band(basemap.speed_kph)
+        for index, (_, label, color) in enumerate(SPEED_BANDS):
+            edges = np.flatnonzero(band == index)
+            if len(edges):
+                traces.append(line_trace(basemap, edges, name=label, color=color, width=1.6))
+    else:
+        # minor roads first, so that major roads are drawn on top
+        for highway in reversed(ROAD_CLASS_NAMES):
+            edges = np.flatnonzero(basemap.highway == highway)
+            if len(edges):
+                color, width = CLASS_STYLE.get(highway, ("#999999", 1.0))
+                traces.append(line_trace(basemap, edges, name=highway, color=color, width=width))
+    traces.extend(closed_traces(basemap, closed))
+    if not lines_only:
+        traces.extend(marker_traces(basemap, signals=signals, pickable=pickable))
+    figure = go.Figure(traces)
+    figure.update_layout(**base_layout(basemap, height=height))
+    return figure
+
+
+def marker_traces(basemap: Basemap, *, signals: bool = True, pickable: bool = True) -> list:
+    """Signalized junctions and the hover/click layer of edge midpoints (WebGL markers)."""
+    traces = []
+    if signals and basemap.node_signalized.any():
+        mask = basemap.node_signalized
+        traces.append(
+            go.Scattergl(
+                x=basemap.node_lon[mask],
+                y=basemap.node_lat[mask],
+                mode="markers",
+                marker={"size": 6, "color": "#1f4e9c", "symbol": "circle"},
+                name="signalized junction",
+                customdata=basemap.node_osmid[mask],
+                hovertemplate="signalized junction %{customdata}<extra></extra>",
+            )
+        )
+    if pickable:
+        traces.append(basemap.pick_trace())
+    return traces
+
+
+def closed_traces(basemap: Basemap, closed: list[str] | tuple[str, ...]) -> list[go.Scattergl]:
+    """Closed edges as a thick red line trace (none when nothing is closed)."""
+    index = basemap.edge_index
+    edges = np.array([index[r] for r in closed if r in index], dtype=np.int64)
+    if len(edges) == 0:
+        return []
+    return [line_trace(basemap, edges, name="closed", color="#e0001b", width=4.5)]

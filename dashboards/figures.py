@@ -1,0 +1,283 @@
+"""Figures built from run tables: congestion maps, routes, bins, KPI charts.
+
+Inputs are the tables a run writes (read back from the store); nothing here simulates. Maps
+draw on :class:`~dashboards.basemap.Basemap` in longitude/latitude.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import shapely
+
+from dashboards.basemap import (
+    CONGESTION_LEVELS,
+    Basemap,
+    base_layout,
+    closed_traces,
+    line_trace,
+)
+from dashboards.state import Sites
+
+__all__ = [
+    "congestion_figure",
+    "daily_figure",
+    "empty_figure",
+    "routes_figure",
+    "sites_traces",
+    "speed_over_time",
+    "travel_time_histogram",
+]
+
+TRUCK_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
+CHART = {"height": 300, "margin": {"l": 50, "r": 10, "t": 36, "b": 40}, "template": "plotly_white"}
+
+
+def empty_figure(message: str, *, height: int = 300) -> go.Figure:
+    """A blank chart with a note (before a run)."""
+    figure = go.Figure()
+    figure.update_layout(
+        height=height,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[{"text": message, "showarrow": False, "font": {"color": "#777"}}],
+        template="plotly_white",
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+    )
+    return figure
+
+
+def sites_traces(sites: Sites) -> list[go.Scattergl]:
+    """Bins (sized by daily waste), depot and disposal site."""
+    size = 4 + 8 * np.sqrt(sites.bin_daily_kg / max(float(sites.bin_daily_kg.max()), 1e-9))
+    return [
+        go.Scattergl(
+            x=sites.bin_lon,
+            y=sites.bin_lat,
+            mode="markers",
+            marker={"size": size, "color": "#2e8b57", "line": {"width": 0.5, "color": "white"}},
+            name=f"bins ({len(sites.bin_lon)})",
+            customdata=np.column_stack([sites.bin_capacity_kg, sites.bin_daily_kg]),
+            hovertemplate="bin: %{customdata[0]:.0f} kg capacity, %{customdata[1]:.1f} kg/day"
+            "<extra></extra>",
+        ),
+        site_marker(sites.depot, "depot", sites.depot_source, symbol="square", color="#111"),
+        site_marker(
+            sites.disposal,
+            "disposal site",
+            sites.disposal_source,
+            symbol="diamond",
+            color="#8b4513",
+        ),
+    ]
+
+
+def site_marker(
+    point: tuple[float, float], name: str, source: str, *, symbol: str, color: str
+) -> go.Scattergl:
+    """One large marker for a single site (the depot, the disposal site).
+
+    Parameters
+    ----------
+    point : tuple of float
+        Longitude and latitude of the site.
+    name : str
+        Legend entry, also the start of the hover text.
+    source : str
+        Where the site's position came from, shown on hover.
+    symbol : str
+        Plotly marker symbol.
+    color : str
+        Marker colour.
+
+    Returns
+    -------
+    plotly.graph_objects.Scattergl
+        A trace of one marker.
+    """
+    return go.Scattergl(
+        x=[point[0]],
+        y=[point[1]],
+        mode="markers",
+        marker={"size": 16, "symbol": symbol, "color": color},
+        name=name,
+        hovertext=[f"{name}: {source}"],
+        hoverinfo="text",
+    )
+
+
+def interval_ratio(series: pd.DataFrame, basemap: Basemap, start_s: float) -> np.ndarray:
+    """Mean speed over the speed limit of every edge in the interval starting at ``start_s``."""
+    rows = series[series["interval_start_s"] == start_s]
+    ratio = np.ones(basemap.n_edges)
+    edges = rows["edge"].to_numpy()
+    ratio[edges] = rows["speed_kph"].to_numpy() / basemap.speed_kph[edges]
+    return ratio
+
+
+def congestion_figure(
+    basemap: Basemap,
+    series: pd.DataFrame | None,
+    start_s: float | None,
+    *,
+    closed: np.ndarray | list[str] = (),
+    height: int = 560,
+) -> go.Figure:
+    """Edges coloured by congestion in one interval (or the plain network before a run),
+    closed edges in red, and the clickable edge midpoints."""
+    traces: list[go.Scattergl] = []
+    if series is None or start_s is None:
+        traces.append(
+            line_trace(basemap, None, name="streets", color="#8c8c8c", width=1.2, showlegend=False)
+        )
+    else:
+        ratio = interval_ratio(series, basemap, start_s)
+        limits = np.array([level[0] for level in CONGESTION_LEVELS])
+        level = np.searchsorted(limits, ratio, side="right")
+        # free-flowing edges first, jams drawn on top
+        for index in reversed(range(len(CONGESTION_LEVELS))):
+            _, label, color = CONGESTION_LEVELS[index]
+            edges = np.flatnonzero(level == index)
+            width = 1.4 if index == len(CONGESTION_LEVELS) - 1 else 3.0
+            traces.append(line_trace(basemap, edges, name=label, color=color, width=width))
+    traces.extend(closed_traces(basemap, list(closed)))
+    traces.append(basemap.pick_trace())
+    figure = go.Figure(traces)
+    figure.update_layout(**base_layout(basemap, height=height, uirevision="traffic"))
+    return figure
+
+
+def travel_time_histogram(trips: pd.DataFrame) -> go.Figure:
+    """Travel times of the trips that arrived, minutes."""
+    done = trips[trips["status"] == "arrived"]
+    figure = go.Figure(
+        go.Histogram(x=done["travel_time_s"] / 60.0, nbinsx=40, marker_color="#2b6f8f")
+    )
+    figure.update_layout(
+        title="Travel time of completed trips",
+        xaxis_title="minutes",
+        yaxis_title="trips",
+        **CHART,
+    )
+    return figure
+
+
+def network_speed(series: pd.DataFrame, length_m: np.ndarray) -> pd.DataFrame:
+    """Space-mean speed of the network per interval: vehicle-km over vehicle-hours of the
+    vehicles that left a link in it (an aggregate of the run's per-edge series)."""
+    rows = series[series["flow_vph"] > 0]
+    length_km = length_m[rows["edge"].to_numpy()] / 1000.0
+    veh_km = rows["flow_vph"].to_numpy() * length_km
+    veh_h = veh_km / np.maximum(rows["speed_kph"].to_numpy(), 0.1)
+    frame = pd.DataFrame(
+        {"interval_start_s": rows["interval_start_s"].to_numpy(), "km": veh_km, "h": veh_h}
+    )
+    grouped = frame.groupby("interval_start_s").sum()
+    return pd.DataFrame({"minute": grouped.index / 60.0, "speed_kph": grouped["km"] / grouped["h"]})
+
+
+def speed_over_time(
+    runs: dict[str, pd.DataFrame], length_m: np.ndarray, *, title: str = "Network speed"
+) -> go.Figure:
+    """Network space-mean speed over time, one line per run."""
+    figure = go.Figure()
+    for name, series in runs.items():
+        speed = network_speed(series, length_m)
+        figure.add_scatter(x=speed["minute"], y=speed["speed_kph"], mode="lines+markers", name=name)
+    figure.update_layout(title=title, xaxis_title="minute", yaxis_title="km/h", **CHART)
+    return figure
+
+
+def daily_figure(daily: pd.DataFrame) -> go.Figure:
+    """Waste generated, collected, overflowed and in bins per day, tonnes."""
+    figure = go.Figure()
+    day = daily["day"]
+    figure.add_bar(x=day, y=daily["collected_kg"] / 1000, name="collected", marker_color="#2b6f8f")
+    figure.add_bar(x=day, y=daily["overflow_kg"] / 1000, name="overflow", marker_color="#c0392b")
+    figure.add_scatter(
+        x=day, y=daily["in_bins_kg"] / 1000, name="in bins (end of day)", mode="lines+markers"
+    )
+    figure.add_scatter(
+        x=day, y=daily["generated_kg"] / 1000, name="generated", mode="lines", line_dash="dot"
+    )
+    figure.update_layout(
+        title="Waste per day", xaxis_title="day", yaxis_title="tonnes", barmode="stack", **CHART
+    )
+    return figure
+
+
+def route_coordinates(routes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Longitudes and latitudes of route lines (WGS84 GeoDataFrame), NaN between parts."""
+    geoms = shapely.get_parts(np.asarray(routes.geometry.to_numpy(), dtype=object))
+    if len(geoms) == 0:
+        return np.empty(0), np.empty(0)
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    breaks = np.flatnonzero(np.diff(owner)) + 1
+    lon = np.insert(coords[:, 0], breaks, np.nan)
+    lat = np.insert(coords[:, 1], breaks, np.nan)
+    return lon, lat
+
+
+def routes_figure(
+    basemap: Basemap,
+    routes: dict[str, pd.DataFrame],
+    bins: pd.DataFrame | None,
+    *,
+    day: int | None,
+    height: int = 560,
+    uirevision: str = "waste",
+) -> go.Figure:
+    """Truck routes of one day (one colour per truck, or per policy when several are given),
+    over the muted network, with bins coloured by fill at the end of the run."""
+    traces: list[go.Scattergl] = [
+        line_trace(basemap, None, name="streets", color="#cfcfcf", width=1.0, showlegend=False)
+    ]
+    color_index = 0
+    for policy, table in routes.items():
+        today = table if day is None else table[table["day"] == day]
+        groups = [(policy, today)] if len(routes) > 1 else list(today.groupby("truck"))
+        for label, part in groups:
+            lon, lat = route_coordinates(part)
+            name = str(label) if len(routes) > 1 else f"truck {label}"
+            km = float(part["distance_km"].sum())
+            traces.append(
+                go.Scatter(
+                    x=lon,
+                    y=lat,
+                    mode="lines",
+                    line={"width": 3, "color": TRUCK_COLORS[color_index % len(TRUCK_COLORS)]},
+                    name=f"{name}: {km:.1f} km",
+                    opacity=0.8,
+                    hoverinfo="name",
+                )
+            )
+            color_index += 1
+    if bins is not None and len(bins):
+        fill = (bins["fill_kg"] / bins["capacity_kg"]).clip(0, 1.5).to_numpy()
+        points = bins.geometry
+        traces.append(
+            go.Scattergl(
+                x=points.x.to_numpy(),
+                y=points.y.to_numpy(),
+                mode="markers",
+                marker={
+                    "size": 7 + 2 * np.minimum(bins["overflow_days"].to_numpy(), 5),
+                    "color": fill,
+                    "colorscale": "RdYlGn_r",
+                    "cmin": 0,
+                    "cmax": 1,
+                    "colorbar": {"title": "fill", "thickness": 10, "len": 0.6},
+                    "line": {"width": 0.5, "color": "#333"},
+                },
+                name="bins (fill at end)",
+                customdata=np.column_stack(
+                    [100 * fill, bins["times_emptied"], bins["overflow_days"]]
+                ),
+                hovertemplate="fill %{customdata[0]:.0f} %, emptied %{customdata[1]}×, "
+                "overflowed %{customdata[2]} day(s)<extra></extra>",
+            )
+        )
+    figure = go.Figure(traces)
+    figure.update_layout(**base_layout(basemap, height=height, uirevision=uirevision))
+    return figure

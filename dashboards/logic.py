@@ -1,0 +1,434 @@
+"""What the callbacks decide, as plain functions of plain data (testable without a browser).
+
+The dashboard keeps the scenario being edited (the *draft*) in the browser as the JSON form of a
+:class:`twin.scenario.Scenario`; these functions edit it, validate it, split it into the
+traffic-only and waste-only scenarios the pages run, and turn KPIs and comparisons into what the
+pages display. No simulation happens here: runs go through :mod:`twin.api`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import math
+import typing
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from twin.api import compare
+from twin.scenario import Scenario, ScenarioError, WasteSpec
+
+__all__ = [
+    "KPI_INFO",
+    "KpiInfo",
+    "UploadError",
+    "apply_form",
+    "closed_edges",
+    "comparison_rows",
+    "decode_upload",
+    "default_draft",
+    "format_kpi",
+    "kpi_cards",
+    "policies",
+    "scenario_from_draft",
+    "section_only",
+    "street_refs",
+    "toggle_closure",
+    "trip_changes",
+]
+
+
+@dataclass(frozen=True)
+class KpiInfo:
+    """How a KPI is shown: label, unit, which direction is better (+1 higher, −1 lower, 0
+    neither), and its number format."""
+
+    label: str
+    unit: str
+    better: int
+    fmt: str = "{:,.1f}"
+
+
+KPI_INFO: dict[str, KpiInfo] = {
+    # traffic
+    "trips": KpiInfo("Trips", "", 0, "{:,.0f}"),
+    "trips_completed": KpiInfo("Trips completed", "", +1, "{:,.0f}"),
+    "trips_unfinished": KpiInfo("Trips unfinished", "", -1, "{:,.0f}"),
+    "mean_travel_time_s": KpiInfo("Mean travel time", "s", -1),
+    "p95_travel_time_s": KpiInfo("95th pct travel time", "s", -1),
+    "travel_time_index": KpiInfo("Travel-time index", "", -1, "{:.3f}"),
+    "planning_time_index": KpiInfo("Planning-time index", "", -1, "{:.3f}"),
+    "total_delay_veh_h": KpiInfo("Delay", "veh·h", -1),
+    "total_travel_time_veh_h": KpiInfo("Travel time", "veh·h", -1),
+    "vehicle_km": KpiInfo("Vehicle-km", "km", 0),
+    "mean_network_speed_kph": KpiInfo("Mean speed", "km/h", +1),
+    "congested_edge_hours_share": KpiInfo("Congested edge-hours", "%", -1, "{:.1%}"),
+    "max_queue_veh": KpiInfo("Longest queue", "veh", -1, "{:,.0f}"),
+    # waste
+    "truck_km": KpiInfo("Truck-km", "km", -1),
+    "truck_hours": KpiInfo("Truck-hours", "h", -1),
+    "bins_emptied": KpiInfo("Bins emptied", "", 0, "{:,.0f}"),
+    "mean_fill_at_emptying": KpiInfo("Mean fill at emptying", "%", +1, "{:.1%}"),
+    "overflow_bin_days": KpiInfo("Overflow bin-days", "", -1, "{:,.0f}"),
+    "overflow_t": KpiInfo("Overflow", "t", -1, "{:,.2f}"),
+    "service_level": KpiInfo("Service level", "%", +1, "{:.1%}"),
+    "cost_eur": KpiInfo("Cost", "EUR", -1, "{:,.0f}"),
+    "cost_per_tonne_eur": KpiInfo("Cost per tonne", "EUR/t", -1, "{:,.2f}"),
+    "collected_t": KpiInfo("Collected", "t", 0),
+    # both sections
+    "co2_kg": KpiInfo("CO2", "kg", -1),
+}
+
+TRAFFIC_CARDS = (
+    "trips_completed",
+    "mean_travel_time_s",
+    "travel_time_index",
+    "total_delay_veh_h",
+    "mean_network_speed_kph",
+    "co2_kg",
+)
+WASTE_CARDS = (
+    "truck_km",
+    "truck_hours",
+    "co2_kg",
+    "overflow_t",
+    "service_level",
+    "cost_per_tonne_eur",
+)
+PLAN_KPIS = (
+    "truck_km",
+    "truck_hours",
+    "co2_kg",
+    "overflow_bin_days",
+    "overflow_t",
+    "service_level",
+    "mean_fill_at_emptying",
+    "cost_eur",
+)
+
+
+def policies() -> tuple[str, ...]:
+    """The waste policies a scenario accepts, read from the scenario model, so that a policy
+    added to the twin (the learned planner) appears without a dashboard change."""
+    return typing.get_args(WasteSpec.model_fields["policy"].annotation)
+
+
+# ------------------------------------------------------------------ the draft scenario
+def default_draft(city: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A small scenario to start editing from: interactive-speed runs on a city centre."""
+    draft: dict[str, Any] = {
+        "name": "my-plan",
+        "description": "",
+        "city": city,
+        "seed": 1,
+        "traffic": {
+            "trips": 1000,
+            "duration": "30min",
+            "window": "15min",
+            "dt_s": 5.0,
+            "demand_scale": 1.0,
+            "close": [],
+            "signals": [],
+        },
+        "waste": {
+            "days": 7,
+            "policy": "greedy" if "greedy" in policies() else policies()[0],
+            "trucks": 2,
+            "solver_iterations": 200,
+            "solver_time_s": 10.0,
+        },
+        "outputs": {"formats": ["geojson"]},
+    }
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict) and isinstance(draft.get(key), dict):
+            draft[key] = {**draft[key], **value}
+        else:
+            draft[key] = value
+    return scenario_from_draft(draft).model_dump(mode="json")
+
+
+def _problems(err: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'scenario'}: {e['msg'].removeprefix('Value error, ')}"
+        for e in err.errors()
+    )
+
+
+def scenario_from_draft(draft: dict[str, Any]) -> Scenario:
+    """Validate a draft; a :class:`~twin.scenario.ScenarioError` names every bad field."""
+    try:
+        return Scenario.model_validate(draft)
+    except ValidationError as err:
+        raise ScenarioError(_problems(err)) from None
+
+
+def section_only(draft: dict[str, Any], section: str, **changes: Any) -> Scenario:
+    """The draft with only its ``traffic`` or ``waste`` section (what the Traffic and Waste
+    pages run), with ``changes`` applied to that section."""
+    other = "waste" if section == "traffic" else "traffic"
+    data = copy.deepcopy(draft)
+    data[other] = None
+    data[section] = {**(data.get(section) or {}), **changes}
+    if section == "waste":
+        data[section]["traffic_coupling"] = False
+    return scenario_from_draft(data)
+
+
+def _number(value: Any, kind: type, what: str) -> Any:
+    if value is None or value == "":
+        raise ScenarioError(f"{what}: give a number.")
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ScenarioError(f"{what}: {value!r} is not a number.") from None
+    if isinstance(number, float) and not math.isfinite(number):
+        raise ScenarioError(f"{what}: {value!r} is not a finite number.")
+    return number
+
+
+def apply_form(draft: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """The draft with form values applied and validated.
+
+    Recognized fields: ``name``, ``seed``, ``trips``, ``duration_min``, ``demand_scale``,
+    ``days``, ``policy``, ``trucks``, ``signals`` (text ``"node: g1, g2; node: g1, g2"``).
+    Unset (``None``) fields keep their value.
+    """
+    data = copy.deepcopy(draft)
+    traffic = dict(data.get("traffic") or {})
+    waste = dict(data.get("waste") or {})
+    if fields.get("name") is not None:
+        data["name"] = str(fields["name"]).strip()
+    if fields.get("seed") is not None:
+        data["seed"] = _number(fields["seed"], int, "seed")
+    if fields.get("trips") is not None:
+        traffic["trips"] = _number(fields["trips"], int, "trips")
+    if fields.get("duration_min") is not None:
+        minutes = _number(fields["duration_min"], float, "duration (min)")
+        if minutes <= 0:
+            raise ScenarioError("duration (min): must be more than 0.")
+        traffic["duration"] = f"{minutes:g}min"
+        traffic["window"] = f"{minutes / 2:g}min"
+    if fields.get("demand_scale") is not None:
+        traffic["demand_scale"] = _number(fields["demand_scale"], float, "demand scale")
+    if fields.get("signals") is not None:
+        traffic["signals"] = parse_signals(fields["signals"])
+    if fields.get("days") is not None:
+        waste["days"] = _number(fields["days"], int, "days")
+    if fields.get("policy") is not None:
+        waste["policy"] = fields["policy"]
+    if fields.get("trucks") is not None:
+        waste["trucks"] = _number(fields["trucks"], int, "trucks")
+    data["traffic"] = traffic or None
+    data["waste"] = waste or None
+    return scenario_from_draft(data).model_dump(mode="json")
+
+
+def parse_signals(text: str) -> list[dict[str, Any]]:
+    """``"25291537: 70, 12; 1234: 30, 30"`` → signal timings (node, green seconds per phase)."""
+    timings = []
+    for part in filter(None, (p.strip() for p in str(text).split(";"))):
+        node, sep, greens = part.partition(":")
+        if not sep:
+            raise ScenarioError(
+                f"signal plan {part!r}: write 'OSM node id: green s, green s' (one green time "
+                "per phase), several separated by ';'."
+            )
+        timings.append(
+            {
+                "node": _number(node.strip(), int, "signal node"),
+                "greens_s": [
+                    _number(g.strip(), float, "green time") for g in greens.split(",") if g.strip()
+                ],
+            }
+        )
+    return timings
+
+
+def format_signals(timings: list[dict[str, Any]]) -> str:
+    """The inverse of :func:`parse_signals`."""
+    return "; ".join(
+        f"{t['node']}: {', '.join(f'{g:g}' for g in t['greens_s'])}" for t in timings or []
+    )
+
+
+# ------------------------------------------------------------------ closing streets
+def street_refs(
+    ref: str, *, mode: str, refs: np.ndarray, ways: np.ndarray, index: dict[str, int]
+) -> list[str]:
+    """What a click on edge ``ref`` closes: ``"segment"`` (both directions between its two
+    junctions), ``"direction"`` (this edge only) or ``"way"`` (the whole OSM way, both ways).
+
+    ``refs`` and ``ways`` are per-edge ``"u-v"`` references and OSM way ids; ``index`` maps a
+    reference to its edge position.
+    """
+    if ref not in index:
+        return []
+    if mode == "way":
+        return [f"way:{int(ways[index[ref]])}"]
+    if mode == "direction":
+        return [ref]
+    u, v, *key = ref.split("-")
+    reverse = f"{v}-{u}" + (f"-{key[0]}" if key else "")
+    return [ref, reverse] if reverse in index else [ref]
+
+
+def toggle_closure(draft: dict[str, Any], refs: list[str]) -> dict[str, Any]:
+    """Close ``refs`` in the draft's traffic section, or reopen them when all are closed."""
+    if not refs:
+        return draft
+    data = copy.deepcopy(draft)
+    traffic = data.get("traffic")
+    if traffic is None:
+        raise ScenarioError("this scenario has no traffic section: a closure needs one.")
+    closed = list(traffic.get("close") or [])
+    if all(r in closed for r in refs):
+        closed = [c for c in closed if c not in refs]
+    else:
+        closed += [r for r in refs if r not in closed]
+    traffic["close"] = closed
+    return scenario_from_draft(data).model_dump(mode="json")
+
+
+def closed_edges(refs: list[str], *, ways: np.ndarray, index: dict[str, int]) -> np.ndarray:
+    """Edge positions named by closure references (``"u-v"`` or ``"way:ID"``)."""
+    found: list[int] = []
+    for ref in refs or []:
+        if ref.startswith("way:") and ref[4:].isdigit():
+            found += np.flatnonzero(ways == int(ref[4:])).tolist()
+        elif ref in index:
+            found.append(index[ref])
+    return np.unique(np.asarray(found, dtype=np.int64))
+
+
+# ------------------------------------------------------------------ KPIs
+def format_kpi(kpi: str, value: float | None) -> str:
+    """A KPI value with its unit, e.g. ``"183.2 s"``, ``"97.5 %"``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    info = KPI_INFO.get(kpi, KpiInfo(kpi, "", 0))
+    text = info.fmt.format(value)
+    if info.unit and info.unit != "%":
+        text += f" {info.unit}"
+    return text.replace("%", " %") if info.fmt.endswith("%}") else text
+
+
+def kpi_cards(kpis: dict[str, Any], keys: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """``(kpi, label, formatted value)`` for the given KPIs that the run reports."""
+    return [
+        (k, KPI_INFO[k].label, format_kpi(k, float(kpis[k])))
+        for k in keys
+        if k in kpis and isinstance(kpis[k], int | float)
+    ]
+
+
+def comparison_rows(
+    a: pd.DataFrame, b: pd.DataFrame, *, only: tuple[str, ...] | None = None, tolerance=1e-9
+) -> pd.DataFrame:
+    """KPI differences b − a (``twin.api.compare``) with a verdict per row for highlighting:
+    ``better``, ``worse``, ``same`` or ``changed`` (a KPI with no better direction).
+
+    ``a`` and ``b`` are ``section, kpi, value`` tables as ``ScenarioRun.kpis`` (read back from
+    the store, where only the KPI table exists; ``compare`` reads nothing else of a run).
+    """
+    table = compare(SimpleNamespace(kpis=a), SimpleNamespace(kpis=b))
+    if only is not None:
+        table = table[table["kpi"].isin(only)]
+        table = table.set_index("kpi").loc[[k for k in only if k in set(table["kpi"])]]
+        table = table.reset_index()
+    else:
+        table = table[table["kpi"].isin(KPI_INFO)]
+    scale = np.maximum(table["a"].abs(), table["b"].abs()).to_numpy()
+    same = np.abs(table["difference"].to_numpy()) <= tolerance * np.maximum(scale, 1.0)
+    direction = np.array([KPI_INFO[k].better if k in KPI_INFO else 0 for k in table["kpi"]])
+    sign = np.sign(table["difference"].to_numpy()) * direction
+    verdict = np.where(
+        same, "same", np.where(direction == 0, "changed", np.where(sign > 0, "better", "worse"))
+    )
+    table = table.assign(verdict=verdict)
+    table["label"] = [KPI_INFO[k].label if k in KPI_INFO else k for k in table["kpi"]]
+    return table.reset_index(drop=True)
+
+
+def trip_changes(a: pd.DataFrame, b: pd.DataFrame, *, threshold_s: float = 5.0) -> dict:
+    """A/B Street's view of two traffic runs: the trips both made (same vehicle, origin,
+    destination and departure), how many got faster, slower or stayed within ``threshold_s``,
+    and the time saved (positive) or lost in vehicle-hours."""
+    keys = ["vehicle", "origin", "destination", "depart_s"]
+    done_a = a[a["status"] == "arrived"]
+    done_b = b[b["status"] == "arrived"]
+    both = done_a[[*keys, "travel_time_s"]].merge(
+        done_b[[*keys, "travel_time_s"]], on=keys, suffixes=("_a", "_b")
+    )
+    change = (both["travel_time_s_b"] - both["travel_time_s_a"]).to_numpy()
+    return {
+        "matched": len(both),
+        "faster": int(np.sum(change < -threshold_s)),
+        "slower": int(np.sum(change > threshold_s)),
+        "unchanged": int(np.sum(np.abs(change) <= threshold_s)),
+        "saved_veh_h": float(-change.sum() / 3600.0),
+        "before_s": both["travel_time_s_a"].to_numpy(),
+        "after_s": both["travel_time_s_b"].to_numpy(),
+    }
+
+
+# ------------------------------------------------------------------ uploads
+class UploadError(ValueError):
+    """An uploaded file the dashboard refuses; the message says why and what to do."""
+
+
+def decode_upload(contents: str | None, filename: str | None, *, limit_bytes: int) -> bytes:
+    """The bytes of a ``dcc.Upload`` (``data:<type>;base64,<data>``), refused over the limit."""
+    if not contents:
+        raise UploadError("No file received.")
+    _, sep, data = contents.partition(",")
+    if not sep:
+        raise UploadError(f"{filename}: the upload is not base64 data.")
+    # base64 is 4/3 of the size: refuse before decoding a huge string
+    if len(data) * 3 // 4 > limit_bytes + 3:
+        raise UploadError(
+            f"{filename}: the file is larger than the limit of {limit_bytes / 2**20:.1f} MiB."
+        )
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise UploadError(f"{filename}: the upload is not valid base64 data.") from None
+    if len(raw) > limit_bytes:
+        raise UploadError(
+            f"{filename}: the file is larger than the limit of {limit_bytes / 2**20:.1f} MiB."
+        )
+    return raw
+
+
+OSM_MAGIC = {
+    ".osm.pbf": None,  # checked by the 'OSMHeader' block type near the start
+    ".osm.bz2": b"BZh",
+    ".osm.gz": b"\x1f\x8b",
+    ".osm": None,  # XML: checked for '<osm'
+}
+
+
+def check_osm_bytes(raw: bytes, filename: str) -> str:
+    """The OSM suffix of an uploaded extract whose content looks like that format (a cheap check
+    before the real read, which reports anything deeper)."""
+    name = (filename or "").lower()
+    suffix = next((s for s in OSM_MAGIC if name.endswith(s)), None)
+    if suffix is None:
+        raise UploadError(
+            f"{filename}: not an OSM extract; use a .osm, .osm.bz2, .osm.gz or .osm.pbf file."
+        )
+    head = raw[:1024]
+    ok = {
+        ".osm.pbf": b"OSMHeader" in head[:64],
+        ".osm.bz2": head.startswith(b"BZh"),
+        ".osm.gz": head.startswith(b"\x1f\x8b"),
+        ".osm": b"<osm" in head,
+    }[suffix]
+    if not ok:
+        raise UploadError(f"{filename}: the content is not a {suffix} file (damaged or renamed?).")
+    return suffix

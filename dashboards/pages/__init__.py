@@ -1,0 +1,1 @@
+"""The dashboard's pages: each has PATH, TITLE, layout(state) and register(app, state)."""

@@ -1,0 +1,193 @@
+"""City page: the road network by class or speed limit, signals, bins, depot and disposal site,
+summary figures, and opening another OSM extract."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from dash import Dash, Input, Output, Patch, State, dcc, html, no_update
+
+from dashboards.basemap import marker_traces, network_figure
+from dashboards.components import map_graph, upload_button
+from dashboards.figures import CHART, sites_traces
+from dashboards.logic import UploadError, check_osm_bytes, decode_upload
+from dashboards.state import DashboardState
+from twin.errors import USER_ERRORS
+
+PATH = "/"
+TITLE = "City"
+
+
+def _summary(state: DashboardState) -> html.Div:
+    summary = state.city.network.summary()
+    cards = [
+        ("Nodes", f"{summary['nodes']:,}"),
+        ("Edges", f"{summary['edges']:,}"),
+        ("Road length", f"{summary['road_km']:,.1f} km"),
+        ("Signalized junctions", f"{summary['signalized_nodes']:,}"),
+        ("Speed limit tagged", f"{summary['speed_limit_tagged_share']:.0%}"),
+    ]
+    return html.Div(
+        [
+            html.Div(
+                [html.Div(label, className="kpi-label"), html.Div(value, className="kpi-value")],
+                className="kpi-card",
+            )
+            for label, value in cards
+        ],
+        className="kpi-row",
+        id="city-summary",
+    )
+
+
+def _class_chart(state: DashboardState) -> go.Figure:
+    basemap = state.basemap
+    names, inverse = np.unique(basemap.highway.astype(str), return_inverse=True)
+    km = np.bincount(inverse, weights=basemap.length_m) / 1000.0
+    order = np.argsort(km)
+    figure = go.Figure(go.Bar(x=km[order], y=names[order], orientation="h", marker_color="#2b6f8f"))
+    figure.update_layout(title="Road length by class (km, both directions)", **CHART)
+    return figure
+
+
+def _speed_chart(state: DashboardState) -> go.Figure:
+    basemap = state.basemap
+    speeds, inverse = np.unique(np.round(basemap.speed_kph), return_inverse=True)
+    km = np.bincount(inverse, weights=basemap.length_m) / 1000.0
+    figure = go.Figure(go.Bar(x=[f"{s:.0f}" for s in speeds], y=km, marker_color="#c9b12f"))
+    figure.update_layout(
+        title="Road length by speed limit", xaxis_title="km/h", yaxis_title="km", **CHART
+    )
+    return figure
+
+
+def city_figure(state: DashboardState, color_by: str, layers: tuple[str, ...]) -> go.Figure:
+    """The City map (cached per city, colouring and layers: it never changes)."""
+
+    def build() -> go.Figure:
+        figure = network_figure(state.basemap, color_by=color_by, lines_only=True)
+        figure.add_traces(overlay_traces(state, layers))
+        return figure
+
+    return state.figure(("city", color_by, tuple(sorted(layers))), build)
+
+
+def overlay_traces(state: DashboardState, layers: tuple[str, ...]) -> list:
+    """Signals, bins and sites, and the hover/click layer on top (WebGL markers)."""
+    extra = sites_traces(state.sites()) if "sites" in layers else []
+    markers = marker_traces(state.basemap, signals="signals" in layers)
+    return [*markers[:-1], *extra, markers[-1]]
+
+
+def layout(state: DashboardState) -> html.Div:
+    # The streets paint first (SVG lines); markers (signals, bins and sites, the hover layer)
+    # follow in a callback: they need WebGL, whose context takes a while to create, and the
+    # bins a waste placement (seconds on a large city, started when the app starts).
+    initial = state.figure(("city-lines",), lambda: network_figure(state.basemap, lines_only=True))
+    return html.Div(
+        [
+            dcc.Store(id="city-pending-sites", data=True),
+            html.H2(f"{state.city.name}", id="city-title"),
+            _summary(state),
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.Label("Colour streets by", className="field-label"),
+                            dcc.RadioItems(
+                                id="city-color",
+                                options=[
+                                    {"label": "road class", "value": "class"},
+                                    {"label": "speed limit", "value": "speed"},
+                                ],
+                                value="class",
+                            ),
+                            html.Label("Layers", className="field-label"),
+                            dcc.Checklist(
+                                id="city-layers",
+                                options=[
+                                    {"label": "signalized junctions", "value": "signals"},
+                                    {"label": "bins, depot, disposal site", "value": "sites"},
+                                ],
+                                value=["signals", "sites"],
+                            ),
+                            html.Hr(),
+                            html.Label("Open another city", className="field-label"),
+                            upload_button(
+                                "Drop or choose an OSM extract (.osm, .osm.pbf, …)",
+                                "osm-upload",
+                                max_bytes=state.limits.osm_bytes,
+                            ),
+                            html.Div(id="osm-upload-message", role="status"),
+                            html.P(
+                                f"Up to {state.limits.osm_bytes / 2**20:.0f} MiB; "
+                                "the city is built and cached on first open.",
+                                className="note",
+                            ),
+                        ],
+                        className="panel",
+                    ),
+                    dcc.Loading(map_graph("city-map", initial), delay_show=300),
+                ],
+                className="columns",
+            ),
+            html.Div(
+                [
+                    dcc.Graph(id="city-classes", figure=_class_chart(state)),
+                    dcc.Graph(id="city-speeds", figure=_speed_chart(state)),
+                ],
+                className="charts",
+            ),
+        ]
+    )
+
+
+def register(app: Dash, state: DashboardState) -> None:
+    @app.callback(
+        Output("city-map", "figure"),
+        Input("city-color", "value"),
+        Input("city-layers", "value"),
+        prevent_initial_call=True,
+    )
+    def redraw(color_by: str, layers: list[str]):
+        return city_figure(state, color_by or "class", tuple(layers or ()))
+
+    @app.callback(
+        Output("city-map", "figure", allow_duplicate=True),
+        Input("city-pending-sites", "data"),
+        State("city-color", "value"),
+        State("city-layers", "value"),
+        prevent_initial_call="initial_duplicate",
+    )
+    def add_overlays(pending: bool, color_by: str, layers: list[str]):
+        if not pending:
+            return no_update
+        patch = Patch()
+        patch["data"].extend(overlay_traces(state, tuple(layers or ())))
+        return patch
+
+    @app.callback(
+        Output("osm-upload-message", "children"),
+        Output("reload", "href"),
+        Input("osm-upload", "contents"),
+        State("osm-upload", "filename"),
+        prevent_initial_call=True,
+    )
+    def open_upload(contents: str | None, filename: str | None):
+        if contents is None:
+            return no_update, no_update
+        try:
+            raw = decode_upload(contents, filename, limit_bytes=state.limits.osm_bytes)
+            check_osm_bytes(raw, filename or "")
+            # keep only the file's base name: the browser's name must not choose a folder
+            target = state.store.root / "uploads" / str(filename).replace("/", "_").lstrip(".")
+            target.write_bytes(raw)
+            city = state.open_city(target)
+        except UploadError as err:
+            return html.Div(str(err), className="error"), no_update
+        except USER_ERRORS as err:
+            return html.Div(f"{filename}: cannot open it as a city: {err}", className="error"), (
+                no_update
+            )
+        message = html.Div(f"Opened {city.name}: {city.network.n_edges:,} edges.", className="ok")
+        return message, "/"

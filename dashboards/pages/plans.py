@@ -1,0 +1,142 @@
+"""Plans page: every waste policy the twin offers (the learned planner too, once the API lists
+it) on the same days, fleet and seed; routes on the map and KPIs side by side against a
+baseline policy, differences highlighted."""
+
+from __future__ import annotations
+
+from dash import Dash, Input, Output, State, dcc, html, no_update
+
+from dashboards.components import (
+    field,
+    map_with_day_slider,
+    number_field,
+    policy_table,
+    register_run,
+    run_controls,
+)
+from dashboards.figures import routes_figure
+from dashboards.logic import PLAN_KPIS, apply_form, policies, section_only
+from dashboards.state import DashboardState
+from dashboards.store import StoreError
+
+PATH = "/plans"
+TITLE = "Plans"
+
+
+def layout(state: DashboardState) -> html.Div:
+    draft = state.draft()
+    waste = draft["waste"]
+    names = list(policies())
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.H3("Compare collection plans"),
+                            html.P(f"Policies: {', '.join(names)}.", className="note"),
+                            field(
+                                "Baseline policy",
+                                dcc.Dropdown(
+                                    id="plans-baseline",
+                                    options=names,
+                                    value="schedule" if "schedule" in names else names[0],
+                                    clearable=False,
+                                ),
+                            ),
+                            number_field("Days", "plans-days", min=1, step=1, value=waste["days"]),
+                            number_field(
+                                "Trucks", "plans-trucks", min=1, step=1, value=waste["trucks"]
+                            ),
+                            field(
+                                "Routes shown",
+                                dcc.Checklist(
+                                    id="plans-shown",
+                                    options=names,
+                                    value=[p for p in ("pyvrp",) if p in names] or names[:1],
+                                ),
+                            ),
+                            run_controls("plans", "Run all policies"),
+                        ],
+                        className="panel",
+                    ),
+                    map_with_day_slider(
+                        "plans",
+                        routes_figure(state.basemap, {}, None, day=None, uirevision="plans"),
+                    ),
+                ],
+                className="columns",
+            ),
+            html.Div(id="plans-table"),
+        ]
+    )
+
+
+def register(app: Dash, state: DashboardState) -> None:
+    def build(draft, days, trucks):
+        updated = apply_form(draft, days=days, trucks=trucks)
+        return [
+            section_only(updated, "waste", policy=policy).model_copy(
+                update={"name": f"{updated['name']}-{policy}"}
+            )
+            for policy in policies()
+        ]
+
+    register_run(
+        app,
+        state,
+        prefix="plans",
+        store_id="plans-result",
+        states=[
+            State("draft", "data"),
+            State("plans-days", "value"),
+            State("plans-trucks", "value"),
+        ],
+        build=build,
+        keep_going=True,  # a policy the twin cannot run here (no checkpoint) must not hide the rest
+    )
+
+    @app.callback(
+        Output("plans-table", "children"),
+        Output("plans-day", "max"),
+        Output("plans-day", "marks"),
+        Input("plans-result", "data"),
+        Input("plans-baseline", "value"),
+    )
+    def show_table(result: dict | None, baseline: str):
+        if not result:
+            return html.P("Run all policies to compare them.", className="note"), 0, {0: "0"}
+        by_policy = _by_policy(result)
+        if not by_policy:
+            return html.P("No policy could run.", className="error"), 0, {0: "0"}
+        try:
+            kpis = {p: state.store.kpi_dict(k)["waste"] for p, k in by_policy.items()}
+            days = state.store.table(next(iter(by_policy.values())), "waste/daily")["day"]
+        except StoreError as err:
+            return html.Div(str(err), className="error"), no_update, no_update
+        table = policy_table(kpis, baseline, PLAN_KPIS, table_id="plans-kpis")
+        return table, int(days.max()), {int(d): str(d) for d in days}
+
+    @app.callback(
+        Output("plans-map", "figure"),
+        Input("plans-result", "data"),
+        Input("plans-shown", "value"),
+        Input("plans-day", "value"),
+    )
+    def draw_map(result: dict | None, shown: list[str], day: int | None):
+        if not result:
+            return no_update
+        by_policy = _by_policy(result)
+        routes = {
+            p: state.store.table(k, "waste/routes") for p, k in by_policy.items() if p in shown
+        }
+        return routes_figure(state.basemap, routes, None, day=day, uirevision="plans")
+
+
+def _by_policy(result: dict) -> dict[str, str]:
+    """Run key of each policy, from the names the Plans run gives its scenarios."""
+    return {
+        name.rsplit("-", 1)[-1]: key
+        for key, name in zip(result["keys"], result["names"], strict=True)
+        if key is not None
+    }

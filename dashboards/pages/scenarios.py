@@ -1,0 +1,445 @@
+"""Scenarios page: edit the draft (streets closed by clicking, demand, fleet, policy, signal
+plans), save it under a name, load or upload saved ones, compare any two (A/B Street's view:
+KPIs, trips faster and slower, speeds) and export results and the scenario YAML."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+
+from dashboards.basemap import network_figure
+from dashboards.components import (
+    CLOSE_MODES,
+    closed_summary,
+    comparison_table,
+    field,
+    map_graph,
+    number_input,
+    register_run,
+    register_street_clicks,
+    run_controls,
+    upload_button,
+)
+from dashboards.figures import CHART, empty_figure, speed_over_time
+from dashboards.logic import (
+    UploadError,
+    apply_form,
+    comparison_rows,
+    decode_upload,
+    format_signals,
+    policies,
+    scenario_from_draft,
+    trip_changes,
+)
+from dashboards.state import DashboardState
+from dashboards.store import StoreError
+from twin.errors import USER_ERRORS
+from twin.scenario import ScenarioError, load_scenario
+from twin.units import parse_duration
+
+PATH = "/scenarios"
+TITLE = "Scenarios"
+
+FORM = (
+    ("scenario-name", "name"),
+    ("scenario-seed", "seed"),
+    ("scenario-trips", "trips"),
+    ("scenario-minutes", "duration_min"),
+    ("scenario-scale", "demand_scale"),
+    ("scenario-signals", "signals"),
+    ("scenario-days", "days"),
+    ("scenario-policy", "policy"),
+    ("scenario-trucks", "trucks"),
+)
+"""Editor fields: component id → :func:`dashboards.logic.apply_form` keyword."""
+
+
+def _form_values(draft: dict) -> list:
+    traffic = draft.get("traffic") or {}
+    waste = draft.get("waste") or {}
+    minutes = parse_duration(traffic["duration"]) / 60 if traffic.get("duration") else None
+    return [
+        draft.get("name"),
+        draft.get("seed"),
+        traffic.get("trips"),
+        minutes,
+        traffic.get("demand_scale"),
+        format_signals(traffic.get("signals") or []),
+        waste.get("days"),
+        waste.get("policy"),
+        waste.get("trucks"),
+    ]
+
+
+def layout(state: DashboardState) -> html.Div:
+    names = state.store.scenario_names()
+    editor = html.Div(
+        [
+            dcc.Store(id="scenario-mounted", data=True),
+            html.H3("Edit scenario"),
+            field("Name", dcc.Input(id="scenario-name", type="text")),
+            field("Seed", number_input("scenario-seed", min=0, step=1)),
+            html.H4("Traffic"),
+            field("Trips", number_input("scenario-trips", min=0, step=1)),
+            field("Simulated minutes", number_input("scenario-minutes", min=1, step=1)),
+            field("Demand scale", number_input("scenario-scale", min=0, step=0.05)),
+            field(
+                "Signal plans: 'OSM node: green s, green s; …'",
+                dcc.Input(id="scenario-signals", type="text", placeholder="25291537: 70, 12"),
+            ),
+            field(
+                "A click on a street closes (or reopens)",
+                dcc.RadioItems(id="scenario-close-mode", options=CLOSE_MODES, value="segment"),
+            ),
+            html.Div(id="scenario-closed", className="note"),
+            html.H4("Waste collection"),
+            field("Days", number_input("scenario-days", min=1, step=1)),
+            field(
+                "Policy",
+                dcc.Dropdown(id="scenario-policy", options=list(policies()), clearable=False),
+            ),
+            field("Trucks", number_input("scenario-trucks", min=1, step=1)),
+            html.Div(
+                [
+                    html.Button("Save", id="scenario-save", className="button primary"),
+                    html.Button("Download YAML", id="scenario-yaml", className="button"),
+                    dcc.Download(id="scenario-download"),
+                ],
+                className="run-controls",
+            ),
+            html.Div(id="scenario-message", role="status"),
+            html.Hr(),
+            field(
+                "Load a saved scenario",
+                dcc.Dropdown(id="scenario-load", options=names, placeholder="saved scenarios"),
+            ),
+            upload_button(
+                "Upload a scenario YAML", "scenario-upload", max_bytes=state.limits.scenario_bytes
+            ),
+        ],
+        className="panel",
+    )
+    compare = html.Div(
+        [
+            html.H3("Compare two scenarios"),
+            html.Div(
+                [
+                    field("A (before)", dcc.Dropdown(id="compare-a", options=names)),
+                    field("B (after)", dcc.Dropdown(id="compare-b", options=names)),
+                ],
+                className="charts",
+            ),
+            run_controls("compare", "Run and compare"),
+            html.Div(id="compare-view"),
+            html.Div(
+                [
+                    html.Span("Export: ", className="field-label"),
+                    dcc.RadioItems(
+                        id="export-which",
+                        options=[{"label": "A", "value": 0}, {"label": "B", "value": 1}],
+                        value=1,
+                        inline=True,
+                    ),
+                    html.Button("KPI comparison (CSV)", id="export-kpis", className="button"),
+                    html.Button("Trips (CSV)", id="export-trips", className="button"),
+                    html.Button("Streets (GeoJSON)", id="export-edges", className="button"),
+                    html.Button("Waste (GeoPackage)", id="export-waste", className="button"),
+                    html.Button("Scenario (YAML)", id="export-yaml", className="button"),
+                    dcc.Download(id="export-download"),
+                    html.Div(id="export-error", className="error"),
+                ],
+                className="run-controls",
+            ),
+        ],
+        className="panel",
+    )
+    return html.Div(
+        [
+            html.Div(
+                [
+                    editor,
+                    html.Div(
+                        map_graph(
+                            "scenario-map",
+                            state.figure(
+                                ("scenario-empty",), lambda: network_figure(state.basemap)
+                            ),
+                        )
+                    ),
+                ],
+                className="columns",
+            ),
+            compare,
+        ]
+    )
+
+
+def _read_form(draft: dict, values: tuple) -> dict:
+    return apply_form(draft, **{key: v for (_, key), v in zip(FORM, values, strict=True)})
+
+
+def register(app: Dash, state: DashboardState) -> None:
+    register_street_clicks(
+        app,
+        state,
+        graph_id="scenario-map",
+        mode_id="scenario-close-mode",
+        error_id="scenario-message",
+    )
+
+    @app.callback(
+        Output("scenario-map", "figure"),
+        Output("scenario-closed", "children"),
+        Input("draft", "data"),
+    )
+    def draw(draft: dict):
+        closed = (draft.get("traffic") or {}).get("close") or []
+        return network_figure(state.basemap, closed=closed), closed_summary(draft)
+
+    @app.callback(
+        *[Output(cid, "value") for cid, _ in FORM],
+        Output("draft", "data", allow_duplicate=True),
+        Output("scenario-message", "children", allow_duplicate=True),
+        # a store of this page, not the URL: an Input from outside the page would fire this
+        # callback (it writes the app-wide draft) while the page's other inputs are absent
+        Input("scenario-mounted", "data"),
+        Input("scenario-load", "value"),
+        Input("scenario-upload", "contents"),
+        State("scenario-upload", "filename"),
+        State("draft", "data"),
+        prevent_initial_call="initial_duplicate",
+    )
+    def fill_editor(_path, load: str | None, upload: str | None, filename: str | None, draft):
+        """The editor shows the draft; loading or uploading a scenario replaces the draft."""
+        trigger = ctx.triggered_id
+        message: object = no_update
+        try:
+            if trigger == "scenario-load" and load:
+                draft = state.store.load_named(load).model_dump(mode="json")
+                message = html.Div(f"Loaded {load}.", className="ok")
+            elif trigger == "scenario-upload" and upload:
+                draft = _uploaded(state, upload, filename).model_dump(mode="json")
+                message = html.Div(f"Read {filename}: {draft['name']}.", className="ok")
+        except (*USER_ERRORS, UploadError, StoreError) as err:
+            return *[no_update] * len(FORM), no_update, html.Div(str(err), className="error")
+        return *_form_values(draft), draft, message
+
+    form_states = [State(cid, "value") for cid, _ in FORM]
+
+    @app.callback(
+        Output("draft", "data", allow_duplicate=True),
+        Output("scenario-message", "children", allow_duplicate=True),
+        Output("scenario-load", "options"),
+        Output("compare-a", "options"),
+        Output("compare-b", "options"),
+        Input("scenario-save", "n_clicks"),
+        State("draft", "data"),
+        *form_states,
+        prevent_initial_call=True,
+    )
+    def save(clicks, draft, *values):
+        if not clicks:
+            return (no_update,) * 5
+        try:
+            updated = _read_form(draft, values)
+            path = state.store.save_scenario(scenario_from_draft(updated))
+        except (*USER_ERRORS, StoreError) as err:
+            return no_update, html.Div(str(err), className="error"), *(no_update,) * 3
+        names = state.store.scenario_names()
+        saved = html.Div(f"Saved {updated['name']} ({path.name}).", className="ok")
+        return updated, saved, names, names, names
+
+    @app.callback(
+        Output("scenario-download", "data"),
+        Output("scenario-message", "children", allow_duplicate=True),
+        Input("scenario-yaml", "n_clicks"),
+        State("draft", "data"),
+        *form_states,
+        prevent_initial_call=True,
+    )
+    def download_yaml(clicks, draft, *values):
+        if not clicks:
+            return no_update, no_update
+        try:
+            scenario = scenario_from_draft(_read_form(draft, values))
+        except USER_ERRORS as err:
+            return no_update, html.Div(str(err), className="error")
+        return {"content": scenario.to_yaml(), "filename": f"{scenario.name}.yaml"}, ""
+
+    def build(a: str | None, b: str | None):
+        if not a or not b:
+            raise ScenarioError("Choose two saved scenarios, A and B.")
+        return [state.store.load_named(a), state.store.load_named(b)]
+
+    register_run(
+        app,
+        state,
+        prefix="compare",
+        store_id="compare-result",
+        states=[State("compare-a", "value"), State("compare-b", "value")],
+        build=build,
+    )
+
+    @app.callback(
+        Output("compare-result", "data", allow_duplicate=True),
+        Output("compare-error", "children", allow_duplicate=True),
+        Input("compare-a", "value"),
+        Input("compare-b", "value"),
+        prevent_initial_call=True,
+    )
+    def compare_stored(a: str | None, b: str | None):
+        """Two scenarios whose runs are stored compare at once, without a background job."""
+        if not a or not b:
+            return no_update, no_update
+        try:
+            scenarios = [state.store.load_named(a), state.store.load_named(b)]
+        except (StoreError, *USER_ERRORS) as err:
+            return no_update, str(err)
+        keys = [state.store.run_key(s, state.city_sha) for s in scenarios]
+        if not all(state.store.has_run(k) for k in keys):
+            return no_update, "Not run yet: click Run and compare."
+        return {"keys": keys, "names": [a, b]}, ""
+
+    @app.callback(Output("compare-view", "children"), Input("compare-result", "data"))
+    def show_comparison(result: dict | None):
+        if not result:
+            return html.P("Save scenarios, choose A and B, and run them.", className="note")
+        return comparison_view(state, result)
+
+    @app.callback(
+        Output("export-download", "data"),
+        Output("export-error", "children"),
+        Input("export-kpis", "n_clicks"),
+        Input("export-trips", "n_clicks"),
+        Input("export-edges", "n_clicks"),
+        Input("export-waste", "n_clicks"),
+        Input("export-yaml", "n_clicks"),
+        State("export-which", "value"),
+        State("compare-result", "data"),
+        prevent_initial_call=True,
+    )
+    def export(*args):
+        which, result = args[-2], args[-1]
+        if not ctx.triggered or not ctx.triggered[0]["value"]:
+            return no_update, no_update
+        if not result:
+            return no_update, "Run a comparison first: exports are of its runs."
+        try:
+            return export_file(state, result, ctx.triggered_id, int(which or 0)), ""
+        except (StoreError, *USER_ERRORS) as err:
+            return no_update, str(err)
+
+
+def _uploaded(state: DashboardState, contents: str, filename: str | None):
+    """A scenario YAML upload, validated as ``twin run`` would (file:line errors), for this
+    dashboard's city."""
+    raw = decode_upload(contents, filename, limit_bytes=state.limits.scenario_bytes)
+    name = filename or "scenario.yaml"
+    if not name.lower().endswith((".yaml", ".yml")):
+        raise UploadError(f"{name}: upload a scenario as a .yaml or .yml file.")
+    with tempfile.TemporaryDirectory() as folder:
+        # keep only the base name: the browser's file name must not choose a folder
+        path = Path(folder) / Path(name).name
+        path.write_bytes(raw)
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as err:
+            raise UploadError(str(err).replace(str(path), name)) from None
+    current = {state.city.name, str(state.city.source.path)}
+    if scenario.city not in current:
+        raise UploadError(
+            f"{name}: the scenario is for city {scenario.city!r}, but this dashboard shows "
+            f"{state.city.name!r}; open that city (twin dashboard {scenario.city}) or change "
+            "the file's city."
+        )
+    return scenario
+
+
+def comparison_view(state: DashboardState, result: dict) -> html.Div:
+    """KPI table (b − a, better/worse highlighted), A/B Street's trip changes and speeds."""
+    (key_a, key_b), (name_a, name_b) = result["keys"], result["names"]
+    store = state.store
+    rows = comparison_rows(store.kpis(key_a), store.kpis(key_b))
+    parts: list = [comparison_table(rows, a=name_a, b=name_b, table_id="compare-table")]
+    if store.has_section(key_a, "traffic") and store.has_section(key_b, "traffic"):
+        changes = trip_changes(
+            store.table(key_a, "traffic/trips"), store.table(key_b, "traffic/trips")
+        )
+        parts.append(
+            html.P(
+                f"Trips made in both: {changes['matched']:,}: {changes['faster']:,} faster, "
+                f"{changes['slower']:,} slower, {changes['unchanged']:,} unchanged (±5 s); "
+                f"time saved {changes['saved_veh_h']:+,.1f} vehicle-hours.",
+                id="compare-trips",
+            )
+        )
+        scatter = go.Figure(
+            go.Scattergl(
+                x=changes["before_s"] / 60,
+                y=changes["after_s"] / 60,
+                mode="markers",
+                marker={"size": 4, "opacity": 0.5},
+                name="trips",
+            )
+        )
+        top = float(np.max(np.concatenate([[1.0], changes["before_s"], changes["after_s"]])))
+        scatter.add_scatter(
+            x=[0, top / 60], y=[0, top / 60], mode="lines", name="unchanged", line_dash="dot"
+        )
+        scatter.update_layout(
+            title="Travel time per trip, before vs after",
+            xaxis_title=f"{name_a} (min)",
+            yaxis_title=f"{name_b} (min)",
+            **CHART,
+        )
+        speeds = speed_over_time(
+            {
+                name_a: store.table(key_a, "traffic/edge_timeseries"),
+                name_b: store.table(key_b, "traffic/edge_timeseries"),
+            },
+            state.basemap.length_m,
+        )
+        parts.append(
+            html.Div(
+                [
+                    dcc.Graph(id="compare-scatter", figure=scatter),
+                    dcc.Graph(id="compare-speed", figure=speeds),
+                ],
+                className="charts",
+            )
+        )
+    else:
+        parts.append(dcc.Graph(id="compare-scatter", figure=empty_figure("No traffic in both")))
+    return html.Div(parts)
+
+
+def export_file(state: DashboardState, result: dict, what: str, which: int) -> dict:
+    """What a download button sends: ``dcc.Download`` data of one run's results."""
+    store = state.store
+    key, name = result["keys"][which], result["names"][which]
+    if what == "export-kpis":
+        (key_a, key_b), (name_a, name_b) = result["keys"], result["names"]
+        rows = comparison_rows(store.kpis(key_a), store.kpis(key_b))
+        table = rows.drop(columns=["label"]).rename(columns={"a": name_a, "b": name_b})
+        return {"content": table.to_csv(index=False), "filename": f"{name_a}-vs-{name_b}.csv"}
+    if what == "export-yaml":
+        return {"content": store.run_scenario(key).to_yaml(), "filename": f"{name}.yaml"}
+    if what == "export-trips":
+        trips = store.table(key, "traffic/trips")
+        return {"content": trips.to_csv(index=False), "filename": f"{name}-trips.csv"}
+    if what == "export-edges":
+        edges = store.table(key, "traffic/edges").to_crs("EPSG:4326")
+        return {"content": edges.to_json(drop_id=True), "filename": f"{name}-streets.geojson"}
+    if what == "export-waste":
+        routes = store.table(key, "waste/routes")
+        bins = store.table(key, "waste/bins")
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"{name}-waste.gpkg"
+            routes.to_file(path, layer="routes", driver="GPKG")
+            bins.to_file(path, layer="bins", driver="GPKG")
+            return dcc.send_bytes(path.read_bytes(), path.name)
+    raise StoreError(f"unknown export {what!r}")

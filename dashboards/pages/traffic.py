@@ -1,0 +1,192 @@
+"""Traffic page: run the draft's traffic in the background, then a congestion map with a time
+slider, KPI cards, the travel-time distribution and speed over time. Clicking a street closes
+or reopens it in the draft."""
+
+from __future__ import annotations
+
+from dash import Dash, Input, Output, State, dcc, html, no_update
+
+from dashboards.components import (
+    CLOSE_MODES,
+    card_row,
+    closed_summary,
+    field,
+    map_graph,
+    number_field,
+    register_run,
+    register_street_clicks,
+    run_controls,
+)
+from dashboards.figures import congestion_figure, empty_figure, speed_over_time
+from dashboards.figures import travel_time_histogram as tt_histogram
+from dashboards.logic import (
+    TRAFFIC_CARDS,
+    apply_form,
+    closed_edges,
+    section_only,
+)
+from dashboards.state import DashboardState
+from dashboards.store import StoreError
+from twin.units import parse_duration
+
+PATH = "/traffic"
+TITLE = "Traffic"
+
+
+def _minutes(duration: str | float) -> float:
+    return parse_duration(duration) / 60.0
+
+
+def layout(state: DashboardState) -> html.Div:
+    draft = state.draft()["traffic"]
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.H3("Traffic run"),
+                            number_field(
+                                "Trips", "traffic-trips", min=0, step=1, value=draft["trips"]
+                            ),
+                            number_field(
+                                "Simulated minutes",
+                                "traffic-minutes",
+                                min=1,
+                                step=1,
+                                value=_minutes(draft["duration"]),
+                            ),
+                            number_field(
+                                "Demand scale",
+                                "traffic-scale",
+                                min=0,
+                                step=0.05,
+                                value=draft["demand_scale"],
+                            ),
+                            number_field(
+                                "Seed", "traffic-seed", min=0, step=1, value=state.draft()["seed"]
+                            ),
+                            field(
+                                "A click on a street closes (or reopens)",
+                                dcc.RadioItems(
+                                    id="traffic-close-mode", options=CLOSE_MODES, value="segment"
+                                ),
+                            ),
+                            html.Div(id="traffic-closed", className="note"),
+                            run_controls("traffic"),
+                        ],
+                        className="panel",
+                    ),
+                    html.Div(
+                        [
+                            map_graph(
+                                "traffic-map",
+                                state.figure(
+                                    ("traffic-empty",),
+                                    lambda: congestion_figure(state.basemap, None, None),
+                                ),
+                            ),
+                            html.Label("Time", className="field-label"),
+                            dcc.Slider(
+                                id="traffic-time",
+                                min=0,
+                                max=0,
+                                step=None,
+                                value=0,
+                                marks={0: "0 min"},
+                            ),
+                        ]
+                    ),
+                ],
+                className="columns",
+            ),
+            html.Div(id="traffic-kpis"),
+            html.Div(
+                [
+                    dcc.Graph(id="traffic-tt", figure=empty_figure("Run to see travel times")),
+                    dcc.Graph(id="traffic-speed", figure=empty_figure("Run to see speeds")),
+                ],
+                className="charts",
+            ),
+        ]
+    )
+
+
+def register(app: Dash, state: DashboardState) -> None:
+    register_street_clicks(
+        app, state, graph_id="traffic-map", mode_id="traffic-close-mode", error_id="traffic-error"
+    )
+
+    @app.callback(Output("traffic-closed", "children"), Input("draft", "data"))
+    def list_closed(draft: dict):
+        return closed_summary(draft)
+
+    def build(draft, trips, minutes, scale, seed):
+        updated = apply_form(
+            draft, trips=trips, duration_min=minutes, demand_scale=scale, seed=seed
+        )
+        return [section_only(updated, "traffic")]
+
+    register_run(
+        app,
+        state,
+        prefix="traffic",
+        store_id="traffic-result",
+        states=[
+            State("draft", "data"),
+            State("traffic-trips", "value"),
+            State("traffic-minutes", "value"),
+            State("traffic-scale", "value"),
+            State("traffic-seed", "value"),
+        ],
+        build=build,
+    )
+
+    @app.callback(
+        Output("traffic-kpis", "children"),
+        Output("traffic-tt", "figure"),
+        Output("traffic-speed", "figure"),
+        Output("traffic-time", "max"),
+        Output("traffic-time", "marks"),
+        Output("traffic-time", "value"),
+        Input("traffic-result", "data"),
+    )
+    def show_run(result: dict | None):
+        if not result:
+            return no_update, no_update, no_update, no_update, no_update, no_update
+        key = result["keys"][0]
+        try:
+            kpis = state.store.kpi_dict(key)["traffic"]
+            trips = state.store.table(key, "traffic/trips")
+            series = state.store.table(key, "traffic/edge_timeseries")
+        except StoreError as err:
+            return html.Div(str(err), className="error"), *([no_update] * 5)
+        starts = sorted(series["interval_start_s"].unique().tolist())
+        marks = {int(s): f"{s / 60:.0f} min" for s in starts}
+        # the busiest interval first: where congestion shows
+        cards = card_row(kpis, TRAFFIC_CARDS, id_prefix="traffic-kpi")
+        speed = speed_over_time({"this run": series}, state.basemap.length_m)
+        busiest = series.groupby("interval_start_s")["density_vpkm"].mean().idxmax()
+        return cards, tt_histogram(trips), speed, int(max(starts)), marks, int(busiest)
+
+    @app.callback(
+        Output("traffic-map", "figure"),
+        Input("traffic-result", "data"),
+        Input("traffic-time", "value"),
+        Input("draft", "data"),
+    )
+    def draw_map(result: dict | None, start_s: float | None, draft: dict):
+        basemap = state.basemap
+        closed = (draft.get("traffic") or {}).get("close") or []
+        shown = [
+            basemap.ref[i] for i in closed_edges(closed, ways=basemap.way, index=basemap.edge_index)
+        ]
+        series = None
+        if result:
+            try:
+                series = state.store.table(result["keys"][0], "traffic/edge_timeseries")
+            except StoreError:
+                series = None
+        return congestion_figure(
+            basemap, series, start_s if series is not None else None, closed=shown
+        )

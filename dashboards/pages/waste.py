@@ -1,0 +1,150 @@
+"""Waste page: run the draft's waste collection in the background, then bins by fill and the
+trucks' routes day by day, waste per day, KPI cards, and KPIs per policy for these settings."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from dash import Dash, Input, Output, State, dcc, html, no_update
+
+from dashboards.components import (
+    card_row,
+    field,
+    map_with_day_slider,
+    number_field,
+    register_run,
+    run_controls,
+)
+from dashboards.figures import CHART, daily_figure, empty_figure, routes_figure
+from dashboards.logic import WASTE_CARDS, apply_form, policies, section_only
+from dashboards.state import DashboardState
+from dashboards.store import StoreError
+from twin.errors import USER_ERRORS
+
+PATH = "/waste"
+TITLE = "Waste"
+
+
+def layout(state: DashboardState) -> html.Div:
+    draft = state.draft()
+    waste = draft["waste"]
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.H3("Waste collection run"),
+                            field(
+                                "Policy",
+                                dcc.Dropdown(
+                                    id="waste-policy",
+                                    options=list(policies()),
+                                    value=waste["policy"],
+                                    clearable=False,
+                                ),
+                            ),
+                            number_field("Days", "waste-days", min=1, step=1, value=waste["days"]),
+                            number_field(
+                                "Trucks", "waste-trucks", min=1, step=1, value=waste["trucks"]
+                            ),
+                            number_field("Seed", "waste-seed", min=0, step=1, value=draft["seed"]),
+                            run_controls("waste"),
+                        ],
+                        className="panel",
+                    ),
+                    map_with_day_slider("waste", routes_figure(state.basemap, {}, None, day=None)),
+                ],
+                className="columns",
+            ),
+            html.Div(id="waste-kpis"),
+            html.Div(
+                [
+                    dcc.Graph(id="waste-daily", figure=empty_figure("Run to see waste per day")),
+                    dcc.Graph(id="waste-policies", figure=empty_figure("KPIs per policy")),
+                ],
+                className="charts",
+            ),
+        ]
+    )
+
+
+def _scenarios_for(state: DashboardState, draft: dict, days, trucks, seed, policy):
+    updated = apply_form(draft, days=days, trucks=trucks, seed=seed, policy=policy)
+    return section_only(updated, "waste")
+
+
+def policy_chart(state: DashboardState, draft: dict) -> go.Figure:
+    """Truck-km, CO2 and overflow of every policy already run with the draft's settings."""
+    found = {}
+    for policy in policies():
+        scenario = section_only(draft, "waste", policy=policy)
+        key = state.store.run_key(scenario, state.city_sha)
+        if state.store.has_run(key):
+            found[policy] = state.store.kpi_dict(key)["waste"]
+    if not found:
+        return empty_figure("KPIs per policy: run policies (or the Plans page) to fill")
+    figure = go.Figure()
+    for kpi, label in (
+        ("truck_km", "truck-km"),
+        ("co2_kg", "CO2 kg"),
+        ("overflow_bin_days", "overflow bin-days"),
+    ):
+        figure.add_bar(x=list(found), y=[found[p][kpi] for p in found], name=label)
+    figure.update_layout(title="KPIs per policy (same days, trucks, seed)", **CHART)
+    return figure
+
+
+def register(app: Dash, state: DashboardState) -> None:
+    register_run(
+        app,
+        state,
+        prefix="waste",
+        store_id="waste-result",
+        states=[
+            State("draft", "data"),
+            State("waste-days", "value"),
+            State("waste-trucks", "value"),
+            State("waste-seed", "value"),
+            State("waste-policy", "value"),
+        ],
+        build=lambda draft, *values: [_scenarios_for(state, draft, *values)],
+    )
+
+    @app.callback(
+        Output("waste-kpis", "children"),
+        Output("waste-daily", "figure"),
+        Output("waste-policies", "figure"),
+        Output("waste-day", "max"),
+        Output("waste-day", "marks"),
+        Output("waste-day", "value"),
+        Input("waste-result", "data"),
+    )
+    def show_run(result: dict | None):
+        if not result:
+            return no_update, no_update, no_update, no_update, no_update, no_update
+        key = result["keys"][0]
+        try:
+            kpis = state.store.kpi_dict(key)["waste"]
+            daily = state.store.table(key, "waste/daily")
+            scenario = state.store.run_scenario(key).model_dump(mode="json")
+            chart = policy_chart(state, {**scenario, "traffic": None})
+        except (StoreError, *USER_ERRORS) as err:
+            return html.Div(str(err), className="error"), *([no_update] * 5)
+        days = daily["day"].tolist()
+        marks = {int(d): str(d) for d in days}
+        busiest = int(daily.loc[daily["truck_km"].idxmax(), "day"])
+        cards = card_row(kpis, WASTE_CARDS, id_prefix="waste-kpi")
+        return cards, daily_figure(daily), chart, max(days), marks, busiest
+
+    @app.callback(
+        Output("waste-map", "figure"),
+        Input("waste-result", "data"),
+        Input("waste-day", "value"),
+    )
+    def draw_map(result: dict | None, day: int | None):
+        if not result:
+            return no_update
+        key = result["keys"][0]
+        routes = state.store.table(key, "waste/routes")
+        bins = state.store.table(key, "waste/bins")
+        return routes_figure(state.basemap, {"routes": routes}, bins, day=day)

@@ -1,0 +1,142 @@
+"""Saved scenarios and finished runs on disk: what the dashboard shows survives a restart.
+
+Layout of the store folder::
+
+    scenarios/<name>.yaml   named scenarios, the same YAML that ``twin run`` runs
+    runs/<key>/             a finished run, written by ``ScenarioRun.write`` (``twin run``'s layout)
+    uploads/                OSM extracts opened through the dashboard
+
+A run's key hashes the city's content and the scenario's settings without its name and
+description: a scenario and seed give the same KPIs, so the same settings are never run twice.
+Runs happen in a background process; the dashboard's own process reads their files back, with a
+small cache because every slider step redraws from the same tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from twin.api import ScenarioRun
+from twin.scenario import Scenario, load_scenario
+
+__all__ = ["RunStore", "StoreError", "default_store_dir", "scenario_file_name"]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}")
+
+
+class StoreError(ValueError):
+    """A name or run the store cannot use; the message says what to do."""
+
+
+def default_store_dir() -> Path:
+    """``$TWIN_CACHE_DIR/dashboard`` (or ``~/.cache/citiverse-twin/dashboard``)."""
+    base = os.environ.get("TWIN_CACHE_DIR") or Path.home() / ".cache" / "citiverse-twin"
+    return Path(base) / "dashboard"
+
+
+def scenario_file_name(name: str) -> str:
+    """The file a named scenario is saved as; refuses names that could leave the folder."""
+    name = name.strip()
+    if not _NAME.fullmatch(name):
+        raise StoreError(
+            f"Scenario name {name!r}: use 1–64 letters, digits, spaces, '.', '_' or '-', "
+            "starting with a letter or digit."
+        )
+    return name.replace(" ", "-") + ".yaml"
+
+
+@lru_cache(maxsize=64)
+def _read_table(path: str, mtime: float) -> pd.DataFrame:
+    # mtime is part of the key: a run folder replaced on disk is read again
+    frame = pd.read_parquet(path)
+    if "geometry" in frame.columns:
+        return gpd.read_parquet(path)
+    return frame
+
+
+class RunStore:
+    """Named scenarios and finished runs in one folder (see the module docstring)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        for sub in ("scenarios", "runs", "uploads"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    # ---------------------------------------------------------------- runs
+    @staticmethod
+    def run_key(scenario: Scenario, city_sha256: str) -> str:
+        """Content key of a run: the city's hash and every setting but name and description."""
+        settings = scenario.model_dump(mode="json", exclude={"name", "description"})
+        blob = json.dumps({"city": city_sha256, **settings}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def run_dir(self, key: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{16}", key or ""):
+            raise StoreError(f"not a run key: {key!r}")
+        return self.root / "runs" / key
+
+    def has_run(self, key: str) -> bool:
+        return (self.run_dir(key) / "run.json").is_file()
+
+    def write_run(self, key: str, run: ScenarioRun) -> Path:
+        """Write a finished run (atomically: a reader never sees half a folder)."""
+        return run.write(self.run_dir(key), overwrite=True)
+
+    def table(self, key: str, name: str) -> pd.DataFrame:
+        """A table of a run, e.g. ``"kpis"``, ``"traffic/trips"``, ``"waste/routes"``."""
+        path = self.run_dir(key) / f"{name}.parquet"
+        if not path.is_file():
+            raise StoreError(f"run {key} has no {name} table (was that section run?).")
+        return _read_table(str(path), path.stat().st_mtime)
+
+    def kpis(self, key: str) -> pd.DataFrame:
+        """``section, kpi, value`` rows, as ``ScenarioRun.kpis``."""
+        return self.table(key, "kpis")
+
+    def kpi_dict(self, key: str) -> dict[str, dict[str, Any]]:
+        """KPIs by section, as ``ScenarioRun.kpi_dict()``."""
+        return json.loads((self.run_dir(key) / "kpis.json").read_text())
+
+    def run_scenario(self, key: str) -> Scenario:
+        """The resolved scenario a run was made from."""
+        return load_scenario(self.run_dir(key) / "scenario.yaml")
+
+    def has_section(self, key: str, section: str) -> bool:
+        return (self.run_dir(key) / section).is_dir()
+
+    # ---------------------------------------------------------------- named scenarios
+    def save_scenario(self, scenario: Scenario) -> Path:
+        """Save under its name (replacing a scenario of the same name)."""
+        path = self.root / "scenarios" / scenario_file_name(scenario.name)
+        staging = path.with_suffix(".yaml.partial")
+        staging.write_text(scenario.to_yaml(), encoding="utf-8")
+        staging.replace(path)
+        return path
+
+    def scenario_names(self) -> list[str]:
+        """Saved scenario names, alphabetically."""
+        names = []
+        for path in sorted((self.root / "scenarios").glob("*.yaml")):
+            try:
+                names.append(load_scenario(path).name)
+            except Exception:
+                continue
+        return sorted(set(names))
+
+    def load_named(self, name: str) -> Scenario:
+        path = self.root / "scenarios" / scenario_file_name(name)
+        if not path.is_file():
+            raise StoreError(f"No saved scenario named {name!r}.")
+        return load_scenario(path)
+
+    def delete_scenario(self, name: str) -> None:
+        (self.root / "scenarios" / scenario_file_name(name)).unlink(missing_ok=True)

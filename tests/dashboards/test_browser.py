@@ -1,0 +1,190 @@
+"""The dashboard in a real browser: pages render their maps and KPIs without console errors,
+runs show progress and results, a closed street changes traffic KPIs, scenarios save and
+compare. Screenshots land in test-artifacts/dashboard/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dash.testing.wait import until
+
+from dashboards.app import create_app
+from dashboards.logic import policies
+from tests.dashboards.conftest import SMALL_DRAFT
+
+pytestmark = pytest.mark.browser
+
+
+def _app(store_dir):
+    return create_app("helsinki", store_dir=store_dir, draft=SMALL_DRAFT)
+
+
+def _no_errors(duo):
+    logs = [entry for entry in duo.get_logs() if entry.get("level") == "SEVERE"]
+    assert logs == [], logs
+
+
+def _map_traces(duo, graph_id: str) -> int:
+    return duo.driver.execute_script(
+        f"const g = document.querySelector('#{graph_id} .js-plotly-plot');"
+        "return g && g._fullData ? g._fullData.length : 0;"
+    )
+
+
+def test_city_page_renders_the_network(browser_ready, dash_duo, store_dir, screenshot):
+    dash_duo.start_server(_app(store_dir))
+    dash_duo.wait_for_text_to_equal("#city-title", "helsinki", timeout=10)
+    dash_duo.wait_for_element("#city-map .js-plotly-plot .scatterlayer, #city-map canvas")
+    dash_duo.wait_for_element("#city-summary .kpi-card")
+    # road classes, signals, bins, depot, disposal site and the hover layer
+    until(lambda: _map_traces(dash_duo, "city-map") >= 6, timeout=15)
+    names = dash_duo.driver.execute_script(
+        "return document.querySelector('#city-map .js-plotly-plot')._fullData.map(t => t.name)"
+    )
+    assert "residential" in names and "depot" in names and "disposal site" in names
+    screenshot(dash_duo, "city")
+    _no_errors(dash_duo)
+
+
+RECORD_PROGRESS = """
+window.__progress = [];
+setInterval(() => {
+    const bar = document.querySelector('#traffic-progress');
+    if (bar) window.__progress.push(Number(bar.value));
+}, 50);
+"""
+
+
+def _kpi(duo, kpi_id: str) -> str:
+    return duo.find_element(f"#{kpi_id} .kpi-value").text
+
+
+def _click_edge(duo, graph_id: str, lon: float, lat: float) -> None:
+    """Click the map where an edge's midpoint is drawn (plotly's own axis conversion, in the
+    viewport's pixels)."""
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    x, y = duo.driver.execute_script(
+        f"const g = document.querySelector('#{graph_id} .js-plotly-plot');"
+        "g.scrollIntoView({block: 'center'});"
+        "const r = g.getBoundingClientRect();"
+        "const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis;"
+        "return [r.left + xa._offset + xa.l2p(arguments[0]),"
+        "        r.top + ya._offset + ya.l2p(arguments[1])];",
+        float(lon),
+        float(lat),
+    )
+    actions = ActionBuilder(duo.driver)
+    actions.pointer_action.move_to_location(round(x), round(y)).pause(0.3).click()
+    actions.perform()
+
+
+def _type(duo, field_id: str, value) -> None:
+    """Replace an input's text as a user would (select all, type over it)."""
+    from selenium.webdriver.common.keys import Keys
+
+    box = duo.find_element(f"#{field_id}")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(str(value))
+
+
+def test_traffic_run_shows_progress_then_results_and_a_closure_changes_kpis(
+    browser_ready, dash_duo, store_dir, screenshot
+):
+    app = _app(store_dir)
+    dash_duo.start_server(app)
+    dash_duo.find_element("#nav-traffic").click()
+    dash_duo.wait_for_element("#traffic-map .js-plotly-plot")
+    # enough trips for a run of a few seconds, so that progress is reported on the way
+    _type(dash_duo, "traffic-trips", 4000)
+    _type(dash_duo, "traffic-minutes", 60)
+    dash_duo.driver.execute_script(RECORD_PROGRESS)
+    dash_duo.find_element("#traffic-run").click()
+    dash_duo.wait_for_element("#traffic-kpi-mean_travel_time_s", timeout=60)
+    progress = dash_duo.driver.execute_script("return window.__progress")
+    assert any(0 < value < 100 for value in progress), progress
+    assert dash_duo.find_element("#traffic-cancel").get_attribute("disabled") is not None
+    until(lambda: _map_traces(dash_duo, "traffic-map") >= 3, timeout=10)
+    screenshot(dash_duo, "traffic")
+    before = _kpi(dash_duo, "traffic-kpi-mean_travel_time_s")
+
+    # close the busiest street of that run by clicking it on the map
+    state = app.twin_state
+    (run_dir,) = (store_dir / "runs").iterdir()
+    busiest = int(state.store.table(run_dir.name, "traffic/edges")["mean_flow_vph"].idxmax())
+    basemap = state.basemap
+    _click_edge(dash_duo, "traffic-map", basemap.mid_lon[busiest], basemap.mid_lat[busiest])
+    dash_duo.wait_for_contains_text("#traffic-closed", basemap.ref[busiest], timeout=10)
+    dash_duo.find_element("#traffic-run").click()
+    until(lambda: _kpi(dash_duo, "traffic-kpi-mean_travel_time_s") != before, timeout=60)
+    assert len(list((store_dir / "runs").iterdir())) == 2
+    screenshot(dash_duo, "traffic-closed-street")
+    _no_errors(dash_duo)
+
+
+def test_waste_and_plans_pages_run_policies_and_show_routes_and_kpis(
+    browser_ready, dash_duo, store_dir, screenshot
+):
+    dash_duo.start_server(_app(store_dir))
+    dash_duo.find_element("#nav-waste").click()
+    dash_duo.wait_for_element("#waste-map .js-plotly-plot")
+    dash_duo.find_element("#waste-run").click()
+    dash_duo.wait_for_element("#waste-kpi-truck_km", timeout=60)
+    # streets, one line per truck of the day shown, bins by fill
+    until(lambda: _map_traces(dash_duo, "waste-map") >= 3, timeout=10)
+    dash_duo.wait_for_element("#waste-daily .js-plotly-plot .barlayer")
+    screenshot(dash_duo, "waste")
+
+    dash_duo.find_element("#nav-plans").click()
+    dash_duo.wait_for_element("#plans-map .js-plotly-plot")
+    dash_duo.find_element("#plans-run").click()
+    dash_duo.wait_for_element("#plans-kpis", timeout=60)
+    header = dash_duo.find_element("#plans-kpis thead").text
+    for policy in policies():  # the learned planner's column too, where it can run here
+        assert policy in header or policy in dash_duo.find_element("#plans-error").text
+    # differences against the baseline are coloured
+    cells = dash_duo.driver.find_elements("css selector", "#plans-kpis td[style*='background']")
+    assert cells
+    until(lambda: _map_traces(dash_duo, "plans-map") >= 2, timeout=10)
+    screenshot(dash_duo, "plans", scroll_to="#plans-map")
+    _no_errors(dash_duo)
+
+
+def test_scenarios_save_compare_export_and_refuse_a_bad_upload(
+    browser_ready, dash_duo, store_dir, screenshot, tmp_path
+):
+    dash_duo.start_server(_app(store_dir))
+    dash_duo.find_element("#nav-scenarios").click()
+    until(lambda: dash_duo.find_element("#scenario-name").get_attribute("value") == "my-plan", 10)
+    _type(dash_duo, "scenario-name", "base")
+    dash_duo.find_element("#scenario-save").click()
+    dash_duo.wait_for_contains_text("#scenario-message", "Saved base", timeout=10)
+    _type(dash_duo, "scenario-name", "growth")
+    _type(dash_duo, "scenario-scale", "1.6")
+    dash_duo.find_element("#scenario-save").click()
+    dash_duo.wait_for_contains_text("#scenario-message", "Saved growth", timeout=10)
+    saved = sorted(p.name for p in (store_dir / "scenarios").iterdir())
+    assert saved == ["base.yaml", "growth.yaml"]
+
+    dash_duo.select_dcc_dropdown("#compare-a", value="base")
+    dash_duo.select_dcc_dropdown("#compare-b", value="growth")
+    dash_duo.find_element("#compare-run").click()
+    dash_duo.wait_for_element("#compare-table", timeout=90)
+    # more demand: trips take longer, and the table says it is worse
+    row = dash_duo.find_element("#compare-table-mean_travel_time_s")
+    assert row.find_elements("css selector", ".verdict-worse"), row.text
+    assert "faster" in dash_duo.find_element("#compare-trips").text
+    screenshot(dash_duo, "scenarios-compare", scroll_to="#compare-table")
+
+    dash_duo.find_element("#export-kpis").click()
+    download = Path(dash_duo.download_path) / "base-vs-growth.csv"
+    until(download.is_file, timeout=10)
+    assert "mean_travel_time_s" in download.read_text()
+
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("name: broken\ncity: helsinki\ntraffic:\n  trips: -5\n")
+    dash_duo.find_element("#scenario-upload input[type=file]").send_keys(str(bad))
+    dash_duo.wait_for_contains_text("#scenario-message", "broken.yaml:4", timeout=10)
+    assert "trips" in dash_duo.find_element("#scenario-message").text
+    _no_errors(dash_duo)

@@ -1,0 +1,54 @@
+"""`twin dashboard`, the README's main command: it serves the app on 127.0.0.1 by default, with
+debug off, and refuses an impossible port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+
+from tests.conftest import run_twin, twin_command
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_dashboard_command_serves_the_bundled_city_on_localhost(helsinki, tmp_path):
+    port = _free_port()
+    server = subprocess.Popen(
+        [*twin_command(), "dashboard", "--port", str(port), "--store", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    try:
+        deadline, page = time.monotonic() + 120, None
+        while time.monotonic() < deadline and page is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    page = response.read().decode()
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                time.sleep(0.5)
+        assert page is not None and "CitiVerse Twin" in page
+        # bound to the loopback interface only: the port is closed on every other address
+        outward = socket.gethostbyname(socket.gethostname())
+        if not outward.startswith("127."):
+            with socket.socket() as probe:
+                probe.settimeout(2)
+                assert probe.connect_ex((outward, port)) != 0
+        # debug off: no dev-tools UI in the page (and Flask's debugger off, below)
+        assert '"ui":false' in page.replace(" ", "")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert "Debug mode: off" in server.stdout.read()
+
+
+def test_an_impossible_port_is_refused():
+    result = run_twin("dashboard", "--port", "70000")
+    assert result.returncode == 2 and "1–65535" in result.stderr
