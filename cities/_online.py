@@ -67,6 +67,17 @@ def _request(method: str, url: str, *, read_timeout: float, **kwargs) -> request
     return response
 
 
+def _check_complete(response: requests.Response) -> None:
+    """Raise if the connection closed before the announced body ended: urllib3 1.x (which
+    some test stacks pin) does not check Content-Length itself."""
+    announced = response.headers.get("Content-Length", "")
+    received = response.raw.tell() if hasattr(response.raw, "tell") else None
+    if announced.isdigit() and received is not None and received < int(announced):
+        raise requests.exceptions.ChunkedEncodingError(
+            f"connection closed after {received} of {announced} bytes"
+        )
+
+
 def geocode_bbox(place: str, *, timeout_s: float = 30.0) -> tuple[float, float, float, float]:
     """``(west, south, east, north)`` of a place name, from Nominatim."""
     response = _request(
@@ -118,6 +129,7 @@ def download_place(place: str, out: Path, *, timeout_s: float = 180.0) -> Path:
         with os.fdopen(handle, "wb") as sink:
             for chunk in response.iter_content(chunk_size=1 << 20):
                 sink.write(chunk)
+        _check_complete(response)
         os.replace(partial, out)
     except requests.RequestException as err:
         Path(partial).unlink(missing_ok=True)

@@ -44,7 +44,7 @@ EXAMPLES = REPO / "examples"
 SCENARIO_EXAMPLES = ("baseline", "growth-and-closure", "fixed-rounds")
 CLOSED_EDGE = "25291550-25291565"  # an edge of the bundled helsinki extract
 SIGNAL_NODE = 25291537  # a signalized junction of helsinki with a two-phase default plan
-POLICIES = "'schedule', 'threshold', 'greedy' or 'pyvrp'"
+POLICIES = "'schedule', 'threshold', 'greedy', 'pyvrp' or 'learned'"
 TRAFFIC_FILES = [
     "edge_timeseries.parquet", "edges.parquet", "kpis.json", "kpis.parquet",
     "model_data.parquet", "run.json", "trips.parquet",
@@ -546,7 +546,7 @@ def test_schema_describes_the_file_format():
         assert set(defs[model.__name__]["properties"]) == set(model.model_fields)
         assert defs[model.__name__]["additionalProperties"] is False
     assert defs["WasteSpec"]["properties"]["policy"]["enum"] == [
-        "schedule", "threshold", "greedy", "pyvrp",
+        "schedule", "threshold", "greedy", "pyvrp", "learned",
     ]  # fmt: skip
     refs = [v for k, v in _walk(schema) if k == "$ref"]
     assert refs and all(ref.removeprefix("#/$defs/") in defs for ref in refs)
