@@ -36,16 +36,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CITY = REPO_ROOT.parent / "shared" / "cities" / "sao-paulo-centre.osm.pbf"
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1400,1000",
-)
+sys.path.insert(0, str(REPO_ROOT))  # the tests' Chromium settings
+from tests.dashboards.conftest import CHROMIUM_FLAGS as FLAGS  # noqa: E402
 
 
 def log(message: str) -> None:

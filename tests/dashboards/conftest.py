@@ -12,6 +12,18 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "dashboard"
 CHROMIUM = os.environ.get("DASH_TEST_CHROMEPATH", "/usr/bin/chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1400,1000",
+)
+"""Headless Chromium as Debian ships it, in a container: no sandbox, no GPU, no background
+traffic to Google's services (refused on a closed network). The benchmark uses them too."""
 
 # Runs short enough for a 2-core CI machine: a few hundred trips over a quarter of an hour, a
 # few days of waste collection.
@@ -28,16 +40,7 @@ def pytest_setup_options():
     from selenium.webdriver.chrome.options import Options
 
     options = Options()
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1400,1000",
-    ):
+    for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.binary_location = CHROMIUM
     return options
