@@ -522,6 +522,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, logs)")
     parser.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--init",
+        type=Path,
+        help="start from this checkpoint's weights and model settings (fine-tuning; a fresh "
+        "optimizer and schedule)",
+    )
     defaults = TrainConfig()
     for option in fields(TrainConfig):
         flag = "--" + option.name.replace("_", "-")
@@ -558,7 +564,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{args.out} already holds a run: pass --resume to continue it, or another --out."
             )
         torch.manual_seed(config.seed)
-        model = PlannerNet(model_config)
+        if args.init is not None:
+            start = load_checkpoint(args.init, city_sha256=batch.meta.get("city_sha256"))
+            model = PlannerNet(PlannerConfig(**start["model_config"]))
+            model.load_state_dict(start["model_state"])
+        else:
+            model = PlannerNet(model_config)
         train(
             batch, config, model=model, val=val, run_dir=args.out, resume=args.resume,
             workers=workers, on_step=_progress(config.steps, 0) if workers.main else None,

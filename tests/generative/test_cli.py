@@ -238,3 +238,18 @@ def test_instance_files_keep_their_reference_costs(helsinki, tmp_path):
     back = read_instances(write_instances(days, tmp_path / "d.npz"))
     np.testing.assert_array_equal(back.reference_m, [1.0, 2.0])
     np.testing.assert_array_equal(back.duration_s, days.duration_s)
+
+
+def test_fine_tuning_starts_from_a_checkpoints_weights(files, small_checkpoint, tmp_path):
+    train_file, _ = files
+    result = run_twin(
+        "train", str(train_file), "--out", str(tmp_path / "tuned"), "--init",
+        str(small_checkpoint), "--steps", "1", "--batch-size", "4", "--samples", "2",
+        "--lr", "1e-12",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    start = load_checkpoint(small_checkpoint)
+    tuned = load_checkpoint(tmp_path / "tuned" / CHECKPOINT_NAME)
+    assert tuned["model_config"] == start["model_config"]  # the settings came with the weights
+    for name, value in start["model_state"].items():
+        torch.testing.assert_close(tuned["model_state"][name], value, rtol=0, atol=1e-9)
