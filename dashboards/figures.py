@@ -227,9 +227,11 @@ def routes_figure(
     day: int | None,
     height: int = 560,
     uirevision: str = "waste",
+    fill_label: str = "fill at end",
 ) -> go.Figure:
     """Truck routes of one day (one colour per truck, or per policy when several are given),
-    over the muted network, with bins coloured by fill at the end of the run."""
+    over the muted network, with bins coloured by their ``fill_kg`` (``fill_label`` says when:
+    at the end of the run, or of the day shown)."""
     traces: list[go.Scattergl] = [
         line_trace(basemap, None, name="streets", color="#cfcfcf", width=1.0, showlegend=False)
     ]
@@ -270,7 +272,7 @@ def routes_figure(
                     "colorbar": {"title": "fill", "thickness": 10, "len": 0.6},
                     "line": {"width": 0.5, "color": "#333"},
                 },
-                name="bins (fill at end)",
+                name=f"bins ({fill_label})",
                 customdata=np.column_stack(
                     [100 * fill, bins["times_emptied"], bins["overflow_days"]]
                 ),

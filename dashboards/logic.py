@@ -29,6 +29,7 @@ __all__ = [
     "KpiInfo",
     "UploadError",
     "apply_form",
+    "bins_on_day",
     "closed_edges",
     "comparison_rows",
     "decode_upload",
@@ -353,6 +354,17 @@ def comparison_rows(
     table = table.assign(verdict=verdict)
     table["label"] = [KPI_INFO[k].label if k in KPI_INFO else k for k in table["kpi"]]
     return table.reset_index(drop=True)
+
+
+def bins_on_day(bins: pd.DataFrame, bin_fill: pd.DataFrame, day: int) -> pd.DataFrame:
+    """``bins`` (one row per bin, in bin order) with ``fill_kg`` replaced by each bin's fill at
+    the end of ``day`` from a run's ``bin_fill`` table (``day, bin, fill_kg``)."""
+    today = bin_fill[bin_fill["day"] == day].sort_values("bin")
+    if len(today) != len(bins):
+        raise ValueError(f"day {day}: {len(today)} bin fills for {len(bins)} bins")
+    shown = bins.copy()
+    shown["fill_kg"] = today["fill_kg"].to_numpy()
+    return shown
 
 
 def trip_changes(a: pd.DataFrame, b: pd.DataFrame, *, threshold_s: float = 5.0) -> dict:

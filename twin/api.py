@@ -299,6 +299,7 @@ class WasteRun:
             "daily": self.result.daily,
             "routes": self.result.routes,
             "bins": self.result.bins,
+            "bin_fill": self.result.bin_fill,
             "run_info": self.run_info(),
         }
 

@@ -155,17 +155,21 @@ def waste_files(
     routes: pd.DataFrame,
     bins: pd.DataFrame,
     run_info: dict,
+    bin_fill: pd.DataFrame | None = None,
     formats: tuple[str, ...] = ("geojson",),
 ) -> None:
     """Write a waste run's files into an existing ``folder``: ``kpis.json``/``.parquet``,
     ``daily.parquet``, ``routes.parquet`` (GeoParquet, one line per truck-day), ``bins.parquet``
-    (GeoParquet), ``run.json``, and the routes and bins as ``routes.geojson``/``bins.geojson``
-    and/or ``waste.gpkg`` (``formats``)."""
+    (GeoParquet), ``bin_fill.parquet`` (each bin's fill at the end of each day), ``run.json``,
+    and the routes and bins as ``routes.geojson``/``bins.geojson`` and/or ``waste.gpkg``
+    (``formats``)."""
     unknown = sorted(set(formats) - {"geojson", "gpkg"})
     if unknown:
         raise TwinError(f"unknown export format(s) {unknown}: use geojson and/or gpkg.")
     _write_kpis(folder, kpis)
     daily.to_parquet(folder / "daily.parquet")
+    if bin_fill is not None:
+        bin_fill.to_parquet(folder / "bin_fill.parquet")
     lines = route_lines(network, routes)
     points = bin_points(network, bins)
     lines.to_parquet(folder / "routes.parquet")

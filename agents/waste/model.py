@@ -178,6 +178,9 @@ class WasteResult:
         The run's KPIs (:func:`twin.kpis.waste_kpis`).
     info
         Policy, planner, fleet, sites, unreachable bins, warnings.
+    bin_fill
+        One row per day and bin: the waste left in the bin at the end of that day (after the
+        day's collection and overflow), ``fill_kg`` and ``fill_share`` of its capacity.
     """
 
     daily: pd.DataFrame
@@ -185,6 +188,7 @@ class WasteResult:
     bins: pd.DataFrame
     kpis: dict
     info: dict = field(default_factory=dict)
+    bin_fill: pd.DataFrame | None = None
 
 
 class WasteModel(mesa.Model):
@@ -261,6 +265,7 @@ class WasteModel(mesa.Model):
         self.day = 0
         self._plans: dict[object, Plan] = {}
         self._daily: list[dict] = []
+        self._fill_by_day: list[np.ndarray] = []
         self._truck_days: list[TruckDay] = []
         self._waste_rng = np.random.default_rng(self.rng.integers(2**63))
         self.warnings: list[str] = []
@@ -414,6 +419,7 @@ class WasteModel(mesa.Model):
             }
         )
         self._daily.append(record)
+        self._fill_by_day.append(self.fill_kg.astype(np.float32))
         self.day += 1
 
     @property
@@ -505,4 +511,19 @@ class WasteModel(mesa.Model):
             "mass_balance_error_kg": self.mass_balance_error_kg(),
             "warnings": warnings,
         }
-        return WasteResult(daily=daily, routes=routes, bins=frame, kpis=kpis, info=info)
+        return WasteResult(
+            daily=daily, routes=routes, bins=frame, kpis=kpis, info=info,
+            bin_fill=self._bin_fill_table(),
+        )  # fmt: skip
+
+    def _bin_fill_table(self) -> pd.DataFrame:
+        n_days, n_bins = len(self._fill_by_day), len(self.bins)
+        fill = np.stack(self._fill_by_day) if n_days else np.zeros((0, n_bins), np.float32)
+        return pd.DataFrame(
+            {
+                "day": np.repeat(np.arange(n_days, dtype=np.int32), n_bins),
+                "bin": np.tile(np.arange(n_bins, dtype=np.int32), n_days),
+                "fill_kg": fill.ravel(),
+                "fill_share": (fill / self.bins.capacity_kg.astype(np.float32)).ravel(),
+            }
+        )

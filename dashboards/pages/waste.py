@@ -15,7 +15,7 @@ from dashboards.components import (
     run_controls,
 )
 from dashboards.figures import CHART, daily_figure, empty_figure, routes_figure
-from dashboards.logic import WASTE_CARDS, apply_form, policies, section_only
+from dashboards.logic import WASTE_CARDS, apply_form, bins_on_day, policies, section_only
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
 from twin.errors import USER_ERRORS
@@ -147,4 +147,13 @@ def register(app: Dash, state: DashboardState) -> None:
         key = result["keys"][0]
         routes = state.store.table(key, "waste/routes")
         bins = state.store.table(key, "waste/bins")
-        return routes_figure(state.basemap, {"routes": routes}, bins, day=day)
+        try:
+            fill = None if day is None else state.store.table(key, "waste/bin_fill")
+        except StoreError:  # a run stored by an older version: fill at the end only
+            fill = None
+        if fill is None:
+            return routes_figure(state.basemap, {"routes": routes}, bins, day=day)
+        return routes_figure(
+            state.basemap, {"routes": routes}, bins_on_day(bins, fill, day), day=day,
+            fill_label=f"fill at end of day {day}",
+        )  # fmt: skip

@@ -12,6 +12,7 @@ from dashboards.basemap import Basemap, network_figure
 from dashboards.logic import (
     UploadError,
     apply_form,
+    bins_on_day,
     check_osm_bytes,
     closed_edges,
     comparison_rows,
@@ -176,15 +177,33 @@ def test_comparison_verdicts_follow_each_kpis_direction():
     assert rows.loc["mean_travel_time_s", "relative"] == pytest.approx(0.2)
 
 
-def test_a_refused_policy_does_not_stop_the_others(state):
+def test_a_refused_scenario_does_not_stop_the_others(state):
     draft = state.draft()
     errors: list = []
-    scenarios = [section_only(draft, "waste", policy="greedy", days=2)]
-    if "learned" in policies():
-        scenarios.append(section_only(draft, "waste", policy="learned", days=2))
+    scenarios = [
+        # a depot in the Gulf of Guinea: the twin refuses it (no road within reach)
+        section_only(draft, "waste", policy="greedy", days=2, depot=(0.0, 0.0)),
+        section_only(draft, "waste", policy="greedy", days=2),
+    ]
     keys = run_scenarios(state, scenarios, errors=errors)
-    assert keys[0] is not None and errors[0] is None
-    assert state.store.kpi_dict(keys[0])["waste"]["days"] == 2
+    assert keys[0] is None and "depot" in errors[0]
+    assert keys[1] is not None and errors[1] is None
+    assert state.store.kpi_dict(keys[1])["waste"]["days"] == 2
+
+
+def test_bins_show_their_fill_on_the_chosen_day(state):
+    draft = state.draft()
+    (key,) = run_scenarios(state, [section_only(draft, "waste", policy="greedy", days=3)])
+    bins = state.store.table(key, "waste/bins")
+    fill = state.store.table(key, "waste/bin_fill")
+    daily = state.store.table(key, "waste/daily")
+    for day in range(3):
+        shown = bins_on_day(bins, fill, day)
+        assert shown["fill_kg"].sum() == pytest.approx(daily["in_bins_kg"][day], rel=1e-5)
+    # the last day's fill is the run's final fill
+    np.testing.assert_allclose(bins_on_day(bins, fill, 2)["fill_kg"], bins["fill_kg"], rtol=1e-6)
+    with pytest.raises(ValueError, match="day 9"):
+        bins_on_day(bins, fill, 9)
 
 
 def test_store_saves_named_scenarios_as_cli_yaml(state, tmp_path):

@@ -50,7 +50,8 @@ TRAFFIC_FILES = [
     "model_data.parquet", "run.json", "trips.parquet",
 ]  # fmt: skip
 WASTE_FILES = [
-    "bins.geojson", "bins.parquet", "daily.parquet", "kpis.json", "kpis.parquet",
+    "bin_fill.parquet", "bins.geojson", "bins.parquet", "daily.parquet", "kpis.json",
+    "kpis.parquet",
     "routes.geojson", "routes.parquet", "run.json",
 ]  # fmt: skip
 

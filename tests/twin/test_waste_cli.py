@@ -29,7 +29,8 @@ KPI_KEYS = {
     "cost_per_tonne_eur", "initial_in_bins_t", "factors",
 }  # fmt: skip
 OUT_FILES = [
-    "bins.geojson", "bins.parquet", "daily.parquet", "kpis.json", "kpis.parquet",
+    "bin_fill.parquet", "bins.geojson", "bins.parquet", "daily.parquet", "kpis.json",
+    "kpis.parquet",
     "routes.geojson", "routes.parquet", "run.json", "waste.gpkg",
 ]  # fmt: skip
 
@@ -161,6 +162,13 @@ def test_outputs_read_back_and_agree(cli, helsinki):
     np.testing.assert_allclose(daily["in_bins_kg"], in_bins, rtol=1e-9)
     assert daily["truck_km"].sum() == pytest.approx(kpis["truck_km"], rel=1e-12)
     assert daily["overflowing_bins"].sum() == kpis["overflow_bin_days"]
+    # each bin's fill at the end of each day adds up to the day's waste in bins, and never
+    # exceeds the bin (what does not fit overflows)
+    fill = pd.read_parquet(out / "bin_fill.parquet")
+    assert len(fill) == 7 * fill["bin"].nunique()
+    by_day = fill.groupby("day")["fill_kg"].sum()
+    np.testing.assert_allclose(by_day, daily["in_bins_kg"], rtol=1e-5)
+    assert fill["fill_share"].max() <= 1 + 1e-6
 
     # routes: one line per truck sent out on a working day, in WGS84, adding up to the KPIs
     routes = gpd.read_parquet(out / "routes.parquet")
@@ -347,7 +355,8 @@ def test_failed_writes_leave_no_half_written_folder(coupled, tmp_path):
     out = coupled.write(tmp_path / "out")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert sorted(before) == [
-        "bins.geojson", "bins.parquet", "daily.parquet", "kpis.json", "kpis.parquet",
+        "bin_fill.parquet", "bins.geojson", "bins.parquet", "daily.parquet", "kpis.json",
+    "kpis.parquet",
         "routes.geojson", "routes.parquet", "run.json",
     ]  # fmt: skip
     assert json.loads(before["run.json"])["traffic"] == json.loads(json.dumps(coupled.traffic))
