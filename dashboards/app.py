@@ -12,9 +12,10 @@ import os
 from pathlib import Path
 
 import diskcache
-from dash import Dash, DiskcacheManager, Input, Output, dcc, html
+from dash import Dash, DiskcacheManager, Input, Output, State, dcc, html, no_update
 
-from dashboards.pages import city, plans, scenarios, traffic, waste
+from dashboards.pages import city as city_page
+from dashboards.pages import plans, scenarios, traffic, waste
 from dashboards.state import DashboardState, UploadLimits
 from dashboards.store import RunStore, default_store_dir
 from twin.api import Twin
@@ -22,7 +23,7 @@ from twin.city import City
 
 __all__ = ["PAGES", "create_app", "serve"]
 
-PAGES = (city, traffic, waste, plans, scenarios)
+PAGES = (city_page, traffic, waste, plans, scenarios)
 """Page modules, in navigation order; each has PATH, TITLE, layout(state), register(app, state)."""
 
 _STYLE = """
@@ -69,7 +70,10 @@ _INDEX = (
 
 def _shell(state: DashboardState) -> html.Div:
     """Navigation, the page slot and the stores every page shares (kept in the browser's
-    memory: they survive navigation between pages, a reload starts afresh)."""
+    memory: they survive navigation between pages, a reload starts afresh).
+
+    The slot starts with the City page, the usual first stop: it comes with the layout instead
+    of one round trip and one more render later (see the router in :func:`create_app`)."""
     return html.Div(
         [
             dcc.Location(id="url"),
@@ -91,7 +95,8 @@ def _shell(state: DashboardState) -> html.Div:
             dcc.Store(id="waste-result"),
             dcc.Store(id="plans-result"),
             dcc.Store(id="compare-result"),
-            html.Div(id="page", className="page"),
+            dcc.Store(id="page-path", data=city_page.PATH),  # the page in the slot
+            html.Div(city_page.layout(state), id="page", className="page"),
         ]
     )
 
@@ -143,18 +148,28 @@ def create_app(
 
     routes = {page.PATH: page for page in PAGES}
 
-    @app.callback(Output("page", "children"), Input("url", "pathname"))
-    def route(pathname: str | None):
-        page = routes.get(pathname or "/")
+    @app.callback(
+        Output("page", "children"),
+        Output("page-path", "data"),
+        Input("url", "pathname"),
+        State("page-path", "data"),
+    )
+    def route(pathname: str | None, shown: str | None):
+        pathname = pathname or "/"
+        if pathname == shown:
+            # the page is there already (the City page of the first layout): drawing it again
+            # would cost a second render of its map
+            return no_update, no_update
+        page = routes.get(pathname)
         if page is None:
             return html.Div(
                 [html.H3("No such page"), dcc.Link("Back to the city", href="/")], id="not-found"
-            )
-        return page.layout(state)
+            ), pathname
+        return page.layout(state), pathname
 
     for page in PAGES:
         page.register(app, state)
-    state.warm_up()
+    state.warm_up(lambda: city_page.warm_up(state))
     return app
 
 

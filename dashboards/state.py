@@ -87,10 +87,28 @@ class DashboardState:
     def sites_ready(self) -> bool:
         return self.city_sha in self._sites
 
-    def warm_up(self) -> threading.Thread:
+    def warm_up(self, *then: Callable[[], Any]) -> threading.Thread:
         """Place bins and sites in a background thread, so that the City page has them by
-        the time a planner opens it."""
-        thread = threading.Thread(target=self.sites, name="dashboard-warm-up", daemon=True)
+        the time a planner opens it.
+
+        Parameters
+        ----------
+        *then : callable
+            Run after that in the same thread, in order (e.g. building the City map, which
+            needs the bins).
+
+        Returns
+        -------
+        threading.Thread
+            The started thread.
+        """
+
+        def work() -> None:
+            self.sites()
+            for step in then:
+                step()
+
+        thread = threading.Thread(target=work, name="dashboard-warm-up", daemon=True)
         thread.start()
         return thread
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from dash import Dash, Input, Output, Patch, State, dcc, html, no_update
+from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from dashboards.basemap import marker_traces, network_figure
 from dashboards.components import map_graph, upload_button
@@ -79,14 +79,33 @@ def overlay_traces(state: DashboardState, layers: tuple[str, ...]) -> list:
     return [*markers[:-1], *extra, markers[-1]]
 
 
+DEFAULT_LAYERS = ("signals", "sites")
+"""Layers shown when the page opens."""
+
+
+def lines_figure(state: DashboardState) -> go.Figure:
+    """The map as the page first draws it: the streets by road class only (cached)."""
+    return state.figure(("city-lines",), lambda: network_figure(state.basemap, lines_only=True))
+
+
+def warm_up(state: DashboardState) -> None:
+    """Build the page's maps ahead of the first visit (the app's warm-up thread): about a
+    second on a large city that would otherwise hold up the first page load, and the
+    server's other requests with it."""
+    lines_figure(state)
+    city_figure(state, "class", DEFAULT_LAYERS)
+
+
 def layout(state: DashboardState) -> html.Div:
     # The streets paint first (SVG lines); markers (signals, bins and sites, the hover layer)
-    # follow in a callback: they need WebGL, whose context takes a while to create, and the
-    # bins a waste placement (seconds on a large city, started when the app starts).
-    initial = state.figure(("city-lines",), lambda: network_figure(state.basemap, lines_only=True))
+    # follow in a callback once the streets are drawn: they need WebGL, whose context takes a
+    # while to create, and the bins a waste placement (seconds on a large city, started when
+    # the app starts). Asked for any earlier, they arrive while Plotly is still drawing the
+    # streets and the browser draws both before it paints anything.
+    initial = lines_figure(state)
     return html.Div(
         [
-            dcc.Store(id="city-pending-sites", data=True),
+            dcc.Store(id="city-drawn"),
             html.H2(f"{state.city.name}", id="city-title"),
             _summary(state),
             html.Div(
@@ -109,7 +128,7 @@ def layout(state: DashboardState) -> html.Div:
                                     {"label": "signalized junctions", "value": "signals"},
                                     {"label": "bins, depot, disposal site", "value": "sites"},
                                 ],
-                                value=["signals", "sites"],
+                                value=list(DEFAULT_LAYERS),
                             ),
                             html.Hr(),
                             html.Label("Open another city", className="field-label"),
@@ -152,19 +171,30 @@ def register(app: Dash, state: DashboardState) -> None:
     def redraw(color_by: str, layers: list[str]):
         return city_figure(state, color_by or "class", tuple(layers or ()))
 
+    # dcc.Graph reports its first draw as relayoutData ({"autosize": true}, from the resize
+    # that follows it); later pans and zooms change it too, hence the flag. In the browser:
+    # no round trip per pan.
+    app.clientside_callback(
+        "(relayout, drawn) => drawn ? window.dash_clientside.no_update : true",
+        Output("city-drawn", "data"),
+        Input("city-map", "relayoutData"),
+        State("city-drawn", "data"),
+        prevent_initial_call=True,
+    )
+
     @app.callback(
         Output("city-map", "figure", allow_duplicate=True),
-        Input("city-pending-sites", "data"),
+        Input("city-drawn", "data"),
         State("city-color", "value"),
         State("city-layers", "value"),
-        prevent_initial_call="initial_duplicate",
+        prevent_initial_call=True,
     )
-    def add_overlays(pending: bool, color_by: str, layers: list[str]):
-        if not pending:
+    def add_overlays(drawn: bool, color_by: str, layers: list[str]):
+        if not drawn:
             return no_update
-        patch = Patch()
-        patch["data"].extend(overlay_traces(state, tuple(layers or ())))
-        return patch
+        # the whole map, not a patch appending the markers: the same result if a change of
+        # colouring or layers has redrawn the map in the meantime (no markers twice)
+        return city_figure(state, color_by or "class", tuple(layers or ()))
 
     @app.callback(
         Output("osm-upload-message", "children"),

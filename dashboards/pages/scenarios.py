@@ -135,6 +135,8 @@ def layout(state: DashboardState) -> html.Div:
             ),
             run_controls("compare", "Run and compare"),
             html.Div(id="compare-view"),
+            dcc.Store(id="compare-shown"),  # the result whose table is shown
+            html.Div(id="compare-charts"),
             html.Div(
                 [
                     html.Span("Export: ", className="field-label"),
@@ -304,11 +306,25 @@ def register(app: Dash, state: DashboardState) -> None:
             return no_update, "Not run yet: click Run and compare."
         return {"keys": keys, "names": [a, b]}, ""
 
-    @app.callback(Output("compare-view", "children"), Input("compare-result", "data"))
+    # The KPI table first, its charts in a second callback once the table is there: the
+    # table shows without waiting for the figures to be built, sent and drawn (run side by
+    # side instead, the two compete for the server and the browser and the table is late).
+    @app.callback(
+        Output("compare-view", "children"),
+        Output("compare-shown", "data"),
+        Input("compare-result", "data"),
+    )
     def show_comparison(result: dict | None):
         if not result:
-            return html.P("Save scenarios, choose A and B, and run them.", className="note")
-        return comparison_view(state, result)
+            note = html.P("Save scenarios, choose A and B, and run them.", className="note")
+            return note, None
+        return comparison_summary(state, result), result
+
+    @app.callback(Output("compare-charts", "children"), Input("compare-shown", "data"))
+    def show_comparison_charts(result: dict | None):
+        if not result:
+            return None
+        return comparison_charts(state, result)
 
     @app.callback(
         Output("export-download", "data"),
@@ -359,16 +375,64 @@ def _uploaded(state: DashboardState, contents: str, filename: str | None):
     return scenario
 
 
+SVG_TRIPS = 5000
+"""Most trips the before-vs-after scatter draws as SVG (WebGL past that)."""
+
+
 def comparison_view(state: DashboardState, result: dict) -> html.Div:
-    """KPI table (b − a, better/worse highlighted), A/B Street's trip changes and speeds."""
+    """KPI table (b − a, better/worse highlighted), A/B Street's trip changes and speeds: the
+    summary and the charts together (the page shows them as two parts, see :func:`register`).
+
+    Parameters
+    ----------
+    state : DashboardState
+        The app's state (its run store holds both runs).
+    result : dict
+        ``{"keys": [key_a, key_b], "names": [name_a, name_b]}``.
+
+    Returns
+    -------
+    dash.html.Div
+        The view.
+    """
+    return html.Div([comparison_summary(state, result), comparison_charts(state, result)])
+
+
+def _trip_changes(state: DashboardState, key_a: str, key_b: str) -> dict | None:
+    """Trip changes from run A to run B, or ``None`` unless both have traffic; computed once
+    per pair (stored runs never change: their key is a hash of scenario and city)."""
+    store = state.store
+    if not (store.has_section(key_a, "traffic") and store.has_section(key_b, "traffic")):
+        return None
+    return state.figure(
+        ("trip-changes", key_a, key_b),
+        lambda: trip_changes(
+            store.table(key_a, "traffic/trips"), store.table(key_b, "traffic/trips")
+        ),
+    )
+
+
+def comparison_summary(state: DashboardState, result: dict) -> html.Div:
+    """KPI table (b − a, better/worse highlighted) and how many trips got faster or slower.
+
+    Parameters
+    ----------
+    state : DashboardState
+        The app's state (its run store holds both runs).
+    result : dict
+        ``{"keys": [key_a, key_b], "names": [name_a, name_b]}``.
+
+    Returns
+    -------
+    dash.html.Div
+        The table, then the trips line where both runs have traffic.
+    """
     (key_a, key_b), (name_a, name_b) = result["keys"], result["names"]
     store = state.store
     rows = comparison_rows(store.kpis(key_a), store.kpis(key_b))
     parts: list = [comparison_table(rows, a=name_a, b=name_b, table_id="compare-table")]
-    if store.has_section(key_a, "traffic") and store.has_section(key_b, "traffic"):
-        changes = trip_changes(
-            store.table(key_a, "traffic/trips"), store.table(key_b, "traffic/trips")
-        )
+    changes = _trip_changes(state, key_a, key_b)
+    if changes is not None:
         parts.append(
             html.P(
                 f"Trips made in both: {changes['matched']:,}: {changes['faster']:,} faster, "
@@ -377,44 +441,65 @@ def comparison_view(state: DashboardState, result: dict) -> html.Div:
                 id="compare-trips",
             )
         )
-        scatter = go.Figure(
-            go.Scattergl(
-                x=changes["before_s"] / 60,
-                y=changes["after_s"] / 60,
-                mode="markers",
-                marker={"size": 4, "opacity": 0.5},
-                name="trips",
-            )
-        )
-        top = float(np.max(np.concatenate([[1.0], changes["before_s"], changes["after_s"]])))
-        scatter.add_scatter(
-            x=[0, top / 60], y=[0, top / 60], mode="lines", name="unchanged", line_dash="dot"
-        )
-        scatter.update_layout(
-            title="Travel time per trip, before vs after",
-            xaxis_title=f"{name_a} (min)",
-            yaxis_title=f"{name_b} (min)",
-            **CHART,
-        )
-        speeds = speed_over_time(
-            {
-                name_a: store.table(key_a, "traffic/edge_timeseries"),
-                name_b: store.table(key_b, "traffic/edge_timeseries"),
-            },
-            state.basemap.length_m,
-        )
-        parts.append(
-            html.Div(
-                [
-                    dcc.Graph(id="compare-scatter", figure=scatter),
-                    dcc.Graph(id="compare-speed", figure=speeds),
-                ],
-                className="charts",
-            )
-        )
-    else:
-        parts.append(dcc.Graph(id="compare-scatter", figure=empty_figure("No traffic in both")))
     return html.Div(parts)
+
+
+def comparison_charts(state: DashboardState, result: dict) -> html.Div:
+    """A/B Street's travel time per trip before vs after, and network speed over time.
+
+    Parameters
+    ----------
+    state : DashboardState
+        The app's state (its run store holds both runs).
+    result : dict
+        ``{"keys": [key_a, key_b], "names": [name_a, name_b]}``.
+
+    Returns
+    -------
+    dash.html.Div
+        The two charts, or an empty chart unless both runs have traffic.
+    """
+    (key_a, key_b), (name_a, name_b) = result["keys"], result["names"]
+    store = state.store
+    changes = _trip_changes(state, key_a, key_b)
+    if changes is None:
+        return html.Div(dcc.Graph(id="compare-scatter", figure=empty_figure("No traffic in both")))
+    # SVG markers, not WebGL, up to a few thousand trips: without a GPU, creating a WebGL
+    # context takes the browser longer than drawing them
+    marker_trace = go.Scatter if len(changes["before_s"]) <= SVG_TRIPS else go.Scattergl
+    scatter = go.Figure(
+        marker_trace(
+            x=changes["before_s"] / 60,
+            y=changes["after_s"] / 60,
+            mode="markers",
+            marker={"size": 4, "opacity": 0.5},
+            name="trips",
+        )
+    )
+    top = float(np.max(np.concatenate([[1.0], changes["before_s"], changes["after_s"]])))
+    scatter.add_scatter(
+        x=[0, top / 60], y=[0, top / 60], mode="lines", name="unchanged", line_dash="dot"
+    )
+    scatter.update_layout(
+        title="Travel time per trip, before vs after",
+        xaxis_title=f"{name_a} (min)",
+        yaxis_title=f"{name_b} (min)",
+        **CHART,
+    )
+    speeds = speed_over_time(
+        {
+            name_a: store.table(key_a, "traffic/edge_timeseries"),
+            name_b: store.table(key_b, "traffic/edge_timeseries"),
+        },
+        state.basemap.length_m,
+    )
+    return html.Div(
+        [
+            dcc.Graph(id="compare-scatter", figure=scatter),
+            dcc.Graph(id="compare-speed", figure=speeds),
+        ],
+        className="charts",
+    )
 
 
 def export_file(state: DashboardState, result: dict, what: str, which: int) -> dict:

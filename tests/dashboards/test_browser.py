@@ -4,6 +4,7 @@ compare. Screenshots land in test-artifacts/dashboard/."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -37,12 +38,20 @@ def test_city_page_renders_the_network(browser_ready, dash_duo, store_dir, scree
     dash_duo.wait_for_text_to_equal("#city-title", "helsinki", timeout=10)
     dash_duo.wait_for_element("#city-map .js-plotly-plot .scatterlayer, #city-map canvas")
     dash_duo.wait_for_element("#city-summary .kpi-card")
-    # road classes, signals, bins, depot, disposal site and the hover layer
+    # road classes, signals, bins, depot, disposal site and the hover layer; the markers
+    # follow the streets' first draw, so wait for the last of them
     until(lambda: _map_traces(dash_duo, "city-map") >= 6, timeout=15)
-    names = dash_duo.driver.execute_script(
-        "return document.querySelector('#city-map .js-plotly-plot')._fullData.map(t => t.name)"
-    )
-    assert "residential" in names and "depot" in names and "disposal site" in names
+
+    def names() -> list[str]:
+        return dash_duo.driver.execute_script(
+            "return document.querySelector('#city-map .js-plotly-plot')._fullData.map(t => t.name)"
+        )
+
+    until(lambda: "streets (hover, click)" in names(), timeout=15)
+    drawn = names()
+    assert "residential" in drawn and "depot" in drawn and "disposal site" in drawn
+    # the markers are added once, not once more per redraw
+    assert drawn.count("streets (hover, click)") == 1
     screenshot(dash_duo, "city")
     _no_errors(dash_duo)
 
@@ -57,7 +66,16 @@ setInterval(() => {
 
 
 def _kpi(duo, kpi_id: str) -> str:
-    return duo.find_element(f"#{kpi_id} .kpi-value").text
+    """A KPI card's value; read again when the cards are redrawn between finding and reading
+    (a new run replaces them)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(20):
+        try:
+            return duo.find_element(f"#{kpi_id} .kpi-value").text
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    raise AssertionError(f"the {kpi_id} card kept being redrawn")
 
 
 def _click_edge(duo, graph_id: str, lon: float, lat: float) -> None:

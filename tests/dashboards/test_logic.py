@@ -60,6 +60,20 @@ def test_basemap_keeps_every_edge_and_separates_them(helsinki, basemap):
     ).all()
 
 
+def test_drawn_lines_cover_every_edge_with_fewer_pieces(basemap):
+    lon, lat = basemap.drawn_lines()
+    drawn = set(zip(lon.tolist(), lat.tolist(), strict=True))
+    every = ~np.isnan(basemap.lon)
+    assert set(zip(basemap.lon[every].tolist(), basemap.lat[every].tolist(), strict=True)) <= drawn
+    # two-way streets once, straight continuations chained: far fewer SVG paths than edges
+    assert 0 < np.isnan(lon).sum() < basemap.n_edges
+    some = np.arange(0, basemap.n_edges, 3)
+    sub_lon, _ = basemap.drawn_lines(some)
+    assert set(basemap.lines(some)[0][~np.isnan(basemap.lines(some)[0])].tolist()) <= set(
+        sub_lon.tolist()
+    )
+
+
 def test_network_figure_has_one_trace_per_class_not_per_edge(helsinki, basemap):
     figure = network_figure(basemap)
     classes = set(basemap.highway)
