@@ -25,6 +25,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from twin import __version__
 from twin.api import ScenarioRun
 from twin.scenario import Scenario, load_scenario
 
@@ -74,9 +75,10 @@ class RunStore:
     # ---------------------------------------------------------------- runs
     @staticmethod
     def run_key(scenario: Scenario, city_sha256: str) -> str:
-        """Content key of a run: the city's hash and every setting but name and description."""
+        """Content key of a run: the city's hash, every setting but name and description, and
+        the package version (another version may simulate differently)."""
         settings = scenario.model_dump(mode="json", exclude={"name", "description"})
-        blob = json.dumps({"city": city_sha256, **settings}, sort_keys=True)
+        blob = json.dumps({"city": city_sha256, "version": __version__, **settings}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def run_dir(self, key: str) -> Path:
