@@ -345,7 +345,8 @@ def run_waste(
     city
         A name, a path, or an already loaded :class:`~twin.city.City`.
     days, policy, trucks
-        Length of the run, policy (``schedule``, ``threshold``, ``greedy``, ``pyvrp``), fleet.
+        Length of the run, policy (``schedule``, ``threshold``, ``greedy``, ``pyvrp``,
+        ``learned``), fleet.
     seed
         Seed of bin placement, waste and planning; same seed, same KPIs (PyVRP under a time
         limit may differ between machines of different speed).
