@@ -74,7 +74,7 @@ def main() -> None:
                 _timed(PyVRPPlanner(max_runtime_s=budget), problem, seed=seed),
             )
             polish = max(budget - rows[f"learned ({best} samples)"][-1][1], 0.05)
-            polisher = LearnedPlanner(checkpoint, samples=best, polish_s=polish, city_sha256=sha)
+            polisher = learned[best].with_polish(polish)
             add(f"learned + polish = {budget:g} s", _timed(polisher, problem, seed=seed))
         add("greedy", _timed(GreedyPlanner(), problem, seed=seed))
         print(f"instance {k + 1}/{args.instances} done", flush=True)

@@ -183,18 +183,8 @@ class PlannerNet(nn.Module):
 
 
 def rollout(
-    model: nn.Module,
-    batch: dict[str, torch.Tensor],
-    *,
-    samples: int,
-    generator: torch.Generator | None = None,
-    greedy: bool = False,
-    greedy_first: bool = False,
-    actions: torch.Tensor | None = None,
+    model: nn.Module, batch: dict[str, torch.Tensor], **options
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, RouteState]:
-    """Build ``samples`` plans per instance with ``model`` (a :class:`PlannerNet`, or one wrapped
-    in ``DistributedDataParallel``); see :meth:`PlannerNet.forward`."""
-    return model(
-        batch, samples=samples, generator=generator, greedy=greedy, greedy_first=greedy_first,
-        actions=actions,
-    )  # fmt: skip
+    """Build plans with ``model`` (a :class:`PlannerNet`, or one wrapped in
+    ``DistributedDataParallel``); ``options`` as :meth:`PlannerNet.forward` takes them."""
+    return model(batch, **options)

@@ -16,6 +16,7 @@ Checkpoints shipped with the package live in ``generative/checkpoints/<city>.pt`
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from pathlib import Path
@@ -147,6 +148,15 @@ class LearnedPlanner:
         self.samples, self.polish_s = int(samples), float(polish_s)
         self.too_large, self.fallback_s = too_large, float(fallback_s)
         self.name = "learned+pyvrp" if polish_s > 0 else "learned"
+
+    def with_polish(self, polish_s: float) -> LearnedPlanner:
+        """This planner (the same loaded model) polishing with PyVRP for ``polish_s`` seconds."""
+        if polish_s < 0:
+            raise ValueError(f"polish_s: expected ≥ 0, got {polish_s}")
+        polishing = copy.copy(self)
+        polishing.polish_s = float(polish_s)
+        polishing.name = "learned+pyvrp" if polish_s > 0 else "learned"
+        return polishing
 
     def plan(self, problem: RoutingProblem, *, seed: int = 0) -> Plan:
         """The cheapest of ``samples`` sampled plans (polished if asked); see the class."""

@@ -319,11 +319,10 @@ def _gather_states(state: torch.Tensor, workers: Workers) -> list[torch.Tensor]:
     """Every process's generator state, on the main process (the others get [])."""
     if workers.world_size == 1:
         return [state]
-    gathered = [torch.empty_like(state) for _ in range(workers.world_size)]
-    # gloo and nccl both gather byte tensors; nccl wants them on the GPU
-    on = state.to(workers.device)
-    gathered = [g.to(workers.device) for g in gathered]
-    dist.all_gather(gathered, on)
+    # nccl gathers tensors on the GPU, gloo on the CPU: both take them on the process's device
+    mine = state.to(workers.device)
+    gathered = [torch.empty_like(mine) for _ in range(workers.world_size)]
+    dist.all_gather(gathered, mine)
     return [g.cpu() for g in gathered] if workers.main else []
 
 

@@ -502,13 +502,12 @@ def propose_plans(
     # the tenth working day: bins start the run nearly empty, by then they fill as usual
     days = sample_instances(loaded, n_bins=bins, n_instances=10, seed=seed, n_trucks=trucks)
     problem = to_problem(days, 9)
-    options = {"samples": samples, "too_large": too_large}
-    learned = learned_planner(loaded, checkpoint, **options).plan(problem, seed=seed)
-    plans = {"learned": learned}
+    planner = learned_planner(loaded, checkpoint, samples=samples, too_large=too_large)
+    plans = {"learned": planner.plan(problem, seed=seed)}
     if polish_s > 0:
-        planner = learned_planner(loaded, checkpoint, polish_s=polish_s, **options)
-        plans["learned+pyvrp"] = planner.plan(problem, seed=seed)
-    budget = max(plans[list(plans)[-1]].solve_s, 0.01)
+        plans["learned+pyvrp"] = planner.with_polish(polish_s).plan(problem, seed=seed)
+    # PyVRP alone gets the time the learned planner took in all (with its polish)
+    budget = max((plans.get("learned+pyvrp") or plans["learned"]).solve_s, 0.01)
     plans["pyvrp"] = PyVRPPlanner(max_runtime_s=budget).plan(problem, seed=seed)
     plans["greedy"] = GreedyPlanner().plan(problem, seed=seed)
     rows = {
