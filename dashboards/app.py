@@ -9,14 +9,16 @@ several apps can live in one process (tests) and each page module stays small.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import diskcache
+import flask
 from dash import Dash, DiskcacheManager, Input, Output, State, dcc, html, no_update
 
 from dashboards.pages import city as city_page
 from dashboards.pages import plans, scenarios, traffic, waste
-from dashboards.state import DashboardState, UploadLimits
+from dashboards.state import SESSION_COOKIE, DashboardState, UploadLimits
 from dashboards.store import RunStore, default_store_dir
 from twin.api import Twin
 from twin.city import City
@@ -34,6 +36,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; ma
 .topbar a { color: #d7e3ea; text-decoration: none; padding: .2em .4em; border-radius: 3px; }
 .topbar a:hover, .topbar a.active { background: #3d5766; color: white; }
 .brand { font-weight: 600; margin-right: 1em; }
+.tiles-switch { margin-left: auto; font-size: .85em; color: #d7e3ea; }
 .page { padding: .8em 1.2em; }
 .columns { display: grid; grid-template-columns: 320px 1fr; gap: 1em; align-items: start; }
 .panel { background: white; border: 1px solid #dedfd8; border-radius: 6px; padding: .8em; }
@@ -87,6 +90,18 @@ def _shell(state: DashboardState) -> html.Div:
                         )
                         for page in PAGES
                     ],
+                    # off by default: the road network is the whole base map, nothing is
+                    # fetched from the internet unless a planner asks for tiles
+                    html.Span(
+                        dcc.Checklist(
+                            id="map-tiles",
+                            options=[{"label": " map tiles (online)", "value": "tiles"}],
+                            value=[],
+                        ),
+                        className="tiles-switch",
+                        title="Draw OpenStreetMap's tiles under the streets (needs internet "
+                        "access); off, the road network alone is the map, offline.",
+                    ),
                 ],
                 className="topbar",
             ),
@@ -125,7 +140,7 @@ def create_app(
     """
     store = RunStore(Path(store_dir) if store_dir else default_store_dir())
     state = DashboardState(
-        twin=Twin.load(city),
+        home=Twin.load(city),
         store=store,
         draft_overrides=draft or {},
         limits=limits or UploadLimits(),
@@ -144,6 +159,7 @@ def create_app(
     largest = max(state.limits.osm_bytes, state.limits.scenario_bytes)
     app.server.config["MAX_CONTENT_LENGTH"] = largest * 4 // 3 + 1024 * 1024
     app.layout = lambda: _shell(state)
+    _sessions_by_cookie(app.server)
     app.twin_state = state  # for tests and the benchmark: the state behind this app
 
     routes = {page.PATH: page for page in PAGES}
@@ -171,6 +187,25 @@ def create_app(
         page.register(app, state)
     state.warm_up(lambda: city_page.warm_up(state))
     return app
+
+
+def _sessions_by_cookie(server: flask.Flask) -> None:
+    """Give every browser a session id (see :mod:`dashboards.state`): a random cookie on the
+    first response, HTTP-only (page scripts never need it) and same-site (another site's page
+    cannot act in this session)."""
+
+    @server.before_request
+    def new_session() -> None:
+        if SESSION_COOKIE not in flask.request.cookies:
+            # the first request (the page) already renders for this session
+            flask.g.new_session = secrets.token_urlsafe(18)
+
+    @server.after_request
+    def set_cookie(response: flask.Response) -> flask.Response:
+        session = flask.g.get("new_session")
+        if session:
+            response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="Strict")
+        return response
 
 
 def serve(

@@ -31,6 +31,8 @@ __all__ = [
     "base_layout",
     "network_figure",
     "speed_band",
+    "tile_figure",
+    "with_tiles",
 ]
 
 # Colour and width per road class, major roads dark and wide (a printed road atlas's order).
@@ -441,3 +443,108 @@ def closed_traces(basemap: Basemap, closed: list[str] | tuple[str, ...]) -> list
     if len(edges) == 0:
         return []
     return [line_trace(basemap, edges, name="closed", color="#e0001b", width=4.5)]
+
+
+TILE_STYLE = "open-street-map"
+"""Plotly's map style of OpenStreetMap's raster tiles (fetched from tile.openstreetmap.org)."""
+
+
+def _zoom(basemap: Basemap, width_px: float = 900.0) -> float:
+    """Web-map zoom that fits the network's longitude span into about ``width_px`` pixels
+    (a zoom-0 world is 256 pixels wide)."""
+    span = float(np.nanmax(basemap.node_lon) - np.nanmin(basemap.node_lon))
+    return float(np.clip(math.log2(360.0 * width_px / 256.0 / max(span, 1e-6)), 1.0, 18.0))
+
+
+def tile_figure(figure: go.Figure, basemap: Basemap) -> go.Figure:
+    """The same map over OpenStreetMap's tiles: every line and marker trace as a ``Scattermap``
+    trace in longitude/latitude, with the same colours, names, hover and click data.
+
+    Only for a planner who switches tiles on (they are fetched from the internet); the default
+    map stays :func:`network_figure`'s tile-free one.
+
+    Parameters
+    ----------
+    figure : plotly.graph_objects.Figure
+        A map of this module or :mod:`dashboards.figures` (``x`` longitude, ``y`` latitude).
+    basemap : Basemap
+        The city's base map (centre and zoom).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A new figure; ``figure`` is unchanged.
+    """
+    traces = []
+    for trace in figure.data:
+        line = trace.line if trace.mode == "lines" else None
+        marker = trace.marker if "markers" in (trace.mode or "") else None
+        traces.append(
+            go.Scattermap(
+                lon=trace.x,
+                lat=trace.y,
+                mode=trace.mode,
+                name=trace.name,
+                showlegend=trace.showlegend,
+                legendgroup=trace.legendgroup,
+                opacity=trace.opacity,
+                connectgaps=False,
+                customdata=trace.customdata,
+                hovertext=trace.hovertext,
+                hoverinfo=trace.hoverinfo,
+                hovertemplate=trace.hovertemplate,
+                line={"color": line.color, "width": line.width} if line else None,
+                # map markers are circles only (other symbols are icon names there)
+                marker=(
+                    {
+                        "size": marker.size,
+                        "color": marker.color,
+                        "colorscale": marker.colorscale,
+                        "cmin": marker.cmin,
+                        "cmax": marker.cmax,
+                        "colorbar": marker.colorbar if marker.colorbar.title.text else None,
+                    }
+                    if marker
+                    else None
+                ),
+            )
+        )
+    layout = figure.layout
+    tiled = go.Figure(traces)
+    tiled.update_layout(
+        height=layout.height,
+        margin=layout.margin,
+        legend=layout.legend,
+        hovermode="closest",
+        uirevision=f"{layout.uirevision}-tiles",
+        map={
+            "style": TILE_STYLE,
+            "center": {
+                "lon": float(np.nanmean(basemap.node_lon)),
+                "lat": float(np.nanmean(basemap.node_lat)),
+            },
+            "zoom": _zoom(basemap),
+        },
+    )
+    return tiled
+
+
+def with_tiles(figure: go.Figure, basemap: Basemap, tiles: list[str] | None) -> go.Figure:
+    """``figure`` over map tiles when the planner switched them on (the top bar's
+    ``map-tiles`` checklist holds ``["tiles"]``), else ``figure`` itself.
+
+    Parameters
+    ----------
+    figure : plotly.graph_objects.Figure
+        A map in longitude/latitude.
+    basemap : Basemap
+        The city's base map.
+    tiles : list of str or None
+        The checklist's value.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The figure to draw.
+    """
+    return tile_figure(figure, basemap) if tiles and "tiles" in tiles else figure

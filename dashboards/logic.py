@@ -258,6 +258,135 @@ def format_signals(timings: list[dict[str, Any]]) -> str:
     )
 
 
+def clicked_signal(click: dict[str, Any] | None) -> int | None:
+    """The OSM node of a signalized junction a map click landed on, else ``None``.
+
+    Junction markers carry their node id as a number; streets carry ``"u-v"`` text, bins a
+    list of numbers.
+
+    Parameters
+    ----------
+    click : dict or None
+        A graph's ``clickData``.
+
+    Returns
+    -------
+    int or None
+        The junction's OSM id.
+    """
+    point = ((click or {}).get("points") or [{}])[0]
+    value = point.get("customdata")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    return int(value)
+
+
+def set_signal_timing(
+    timings: list[dict[str, Any]], node: int, greens_s: list[Any], offset_s: Any = 0.0
+) -> list[dict[str, Any]]:
+    """Signal timings with ``node``'s replaced (or added), green times checked.
+
+    Parameters
+    ----------
+    timings : list of dict
+        A scenario's ``traffic.signals``.
+    node : int
+        OSM id of the junction.
+    greens_s : list
+        Green time of each phase, seconds (form values: numbers or text).
+    offset_s : float, optional
+        Offset of the junction's cycle, seconds.
+
+    Returns
+    -------
+    list of dict
+        The new timings, in their order, ``node``'s at its old place or last.
+
+    Raises
+    ------
+    twin.scenario.ScenarioError
+        A green time that is missing, not a number or negative.
+    """
+    greens = [_number(g, float, f"green time of phase {i + 1}") for i, g in enumerate(greens_s)]
+    if any(g < 0 for g in greens):
+        raise ScenarioError("green times: give 0 s or more for every phase.")
+    offset = _number(offset_s if offset_s not in (None, "") else 0.0, float, "offset")
+    timing = {"node": int(node), "greens_s": greens, "offset_s": offset}
+    out = [t for t in timings or [] if int(t["node"]) != int(node)]
+    places = [i for i, t in enumerate(timings or []) if int(t["node"]) == int(node)]
+    out.insert(places[0] if places else len(out), timing)
+    return out
+
+
+def signal_cycle(greens_s: list[Any], lost_time_s: float) -> float | None:
+    """Cycle time of a plan: every phase's green plus its lost time (``None`` while a green
+    time is not a number).
+
+    Parameters
+    ----------
+    greens_s : list
+        Green time of each phase (form values).
+    lost_time_s : float
+        Lost time after each phase.
+
+    Returns
+    -------
+    float or None
+        Seconds.
+    """
+    try:
+        greens = [float(g) for g in greens_s]
+    except (TypeError, ValueError):
+        return None
+    return sum(greens) + lost_time_s * len(greens)
+
+
+COMPASS = ("northbound", "north-eastbound", "eastbound", "south-eastbound",
+           "southbound", "south-westbound", "westbound", "north-westbound")  # fmt: skip
+
+
+def approach_labels(
+    approaches: tuple[int, ...],
+    *,
+    names: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    start: np.ndarray,
+    count: np.ndarray,
+) -> str:
+    """The approaches of one phase in words: street name and direction of travel.
+
+    Parameters
+    ----------
+    approaches : tuple of int
+        Edge positions entering the junction.
+    names, lon, lat, start, count : numpy.ndarray
+        The base map's per-edge names and its flat polyline arrays
+        (:class:`dashboards.basemap.Basemap`).
+
+    Returns
+    -------
+    str
+        E.g. ``"Mannerheimintie southbound; (unnamed) eastbound"``; ``"pedestrians"`` for a
+        phase without approaches.
+    """
+    if not approaches:
+        return "pedestrians (all traffic stops)"
+    labels = []
+    for edge in approaches:
+        last = int(start[edge] + count[edge] - 1)
+        dx = (float(lon[last]) - float(lon[last - 1])) * math.cos(math.radians(float(lat[last])))
+        dy = float(lat[last]) - float(lat[last - 1])
+        # compass bearing of travel on the edge's last segment, in eighths of a turn
+        eighth = round(math.degrees(math.atan2(dx, dy)) % 360 / 45) % 8
+        label = f"{names[edge] or '(unnamed)'} {COMPASS[eighth]}"
+        if label not in labels:
+            labels.append(label)
+    return "; ".join(labels)
+
+
 # ------------------------------------------------------------------ closing streets
 def street_refs(
     ref: str, *, mode: str, refs: np.ndarray, ways: np.ndarray, index: dict[str, int]

@@ -1,15 +1,21 @@
-"""What the dashboard holds in memory: the loaded city, its base map, the run store.
+"""What the dashboard holds in memory: the loaded cities, their base maps, the run store.
 
-One :class:`DashboardState` per app. Callbacks read it when they run, so opening another city
-(an uploaded extract) switches every page at once. Background runs execute in a forked child
-process that inherits this state as it was when the run started.
+One :class:`DashboardState` per app, shared by every browser. Each browser session sees one
+city: the app's home city until it opens another (an uploaded extract), which switches that
+session only. A session is a random id in an HTTP-only cookie (:data:`SESSION_COOKIE`, set on
+the first response): the first layout is rendered on the server, and it must know the session's
+city before any callback runs. Callbacks read the state's city when they run, so the city they
+see is their session's. Background runs execute in a forked child process that inherits this
+state as it was when the run started, and their session from Dash's callback context.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +25,53 @@ import numpy as np
 from dashboards.basemap import Basemap
 from dashboards.logic import default_draft
 from dashboards.store import RunStore
-from twin.api import Twin, run_waste
+from twin.api import Twin, run_waste, signal_plans
 from twin.city import City
 
-__all__ = ["DashboardState", "Sites", "UploadLimits"]
+__all__ = [
+    "SESSION_COOKIE",
+    "DashboardState",
+    "SignalInfo",
+    "Sites",
+    "UploadLimits",
+    "current_session",
+]
+
+SESSION_COOKIE = "twin_session"
+"""Cookie holding a browser session's id (see the module docstring)."""
+
+_SESSION: contextvars.ContextVar[str | None] = contextvars.ContextVar("session", default=None)
+
+
+def current_session() -> str | None:
+    """The session a callback or layout serves.
+
+    Set explicitly with :meth:`DashboardState.session`; else the session cookie of Dash's
+    callback context (also inside a background job, whose context Dash copies from the request
+    that started it), else of the Flask request (the layout); ``None`` outside any request.
+
+    Returns
+    -------
+    str or None
+        The session id.
+    """
+    explicit = _SESSION.get()
+    if explicit is not None:
+        return explicit
+    try:
+        from dash import callback_context
+
+        found = callback_context.cookies.get(SESSION_COOKIE)
+    except Exception:  # not inside a callback: Dash raises its own missing-context error
+        found = None
+    if found:
+        return found
+    import flask
+
+    if flask.has_request_context():
+        # the first request of a browser has no cookie yet: the app's hook made one
+        return flask.request.cookies.get(SESSION_COOKIE) or flask.g.get("new_session")
+    return None
 
 
 @dataclass(frozen=True)
@@ -48,18 +97,105 @@ class Sites:
     disposal_source: str
 
 
+@dataclass(frozen=True)
+class SignalInfo:
+    """The twin's default fixed-time plan of one signalized junction.
+
+    Parameters
+    ----------
+    node : int
+        OSM id of the junction.
+    greens_s : tuple of float
+        Default green time of each phase, seconds (what a scenario's ``greens_s`` replaces).
+    approaches : tuple of tuple of int
+        Edge positions that have green in each phase (none: a pedestrian phase).
+    lost_time_s : float
+        Lost time (amber, all-red) after every phase.
+    offset_s : float
+        Default offset of the cycle.
+    """
+
+    node: int
+    greens_s: tuple[float, ...]
+    approaches: tuple[tuple[int, ...], ...]
+    lost_time_s: float
+    offset_s: float
+
+
+def default_signal_plans(city: City) -> dict[int, SignalInfo]:
+    """Every signalized junction's default plan, by OSM node id.
+
+    Parameters
+    ----------
+    city : City
+        The city.
+
+    Returns
+    -------
+    dict
+        OSM node id to :class:`SignalInfo`; empty when no junction has a plan.
+    """
+    return {
+        osm_node: SignalInfo(
+            node=osm_node,
+            greens_s=tuple(float(p.green_s) for p in plan.phases),
+            approaches=tuple(tuple(int(e) for e in p.approaches) for p in plan.phases),
+            lost_time_s=float(plan.lost_time_s),
+            offset_s=float(plan.offset_s),
+        )
+        for osm_node, plan in signal_plans(city.network).items()
+    }
+
+
 @dataclass(eq=False)
 class DashboardState:
-    """The app's city, store and settings (see the module docstring)."""
+    """The app's cities, store and settings (see the module docstring).
 
-    twin: Twin
+    Parameters
+    ----------
+    home : Twin
+        The city every session starts with.
+    store : RunStore
+        Saved scenarios and finished runs (shared by all sessions: runs are keyed by city).
+    draft_overrides : dict
+        Overrides of the starting scenario.
+    limits : UploadLimits
+        Upload size limits.
+    """
+
+    home: Twin
     store: RunStore
     draft_overrides: dict[str, Any] = field(default_factory=dict)
     limits: UploadLimits = field(default_factory=UploadLimits)
+    _twins: dict[str, Twin] = field(default_factory=dict, repr=False)
+    _sessions: dict[str, str] = field(default_factory=dict, repr=False)
     _basemaps: dict[str, Basemap] = field(default_factory=dict, repr=False)
     _sites: dict[str, Sites] = field(default_factory=dict, repr=False)
     _figures: dict[tuple, Any] = field(default_factory=dict, repr=False)
     _sites_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def twin(self) -> Twin:
+        """The twin of the current session's city (:func:`current_session`)."""
+        sha = self._sessions.get(current_session() or "")
+        return self._twins.get(sha, self.home) if sha else self.home
+
+    @staticmethod
+    @contextlib.contextmanager
+    def session(session_id: str | None) -> Iterator[None]:
+        """Serve ``session_id`` inside the block (scripts, tests, worker threads), whatever
+        the request's cookie says.
+
+        Parameters
+        ----------
+        session_id : str or None
+            The session; ``None`` leaves the request's own.
+        """
+        token = _SESSION.set(session_id)
+        try:
+            yield
+        finally:
+            _SESSION.reset(token)
 
     @property
     def city(self) -> City:
@@ -84,6 +220,22 @@ class DashboardState:
             self._figures[full] = build()
         return self._figures[full]
 
+    def signal_plan(self, osm_node: int) -> SignalInfo | None:
+        """The current city's default plan of a signalized junction (``None``: no plan).
+
+        Parameters
+        ----------
+        osm_node : int
+            OSM id of the junction.
+
+        Returns
+        -------
+        SignalInfo or None
+            Its default plan.
+        """
+        plans = self.figure(("signal-plans",), lambda: default_signal_plans(self.city))
+        return plans.get(int(osm_node))
+
     def sites_ready(self) -> bool:
         return self.city_sha in self._sites
 
@@ -103,10 +255,13 @@ class DashboardState:
             The started thread.
         """
 
+        session = current_session()  # threads start with an empty context
+
         def work() -> None:
-            self.sites()
-            for step in then:
-                step()
+            with self.session(session):
+                self.sites()
+                for step in then:
+                    step()
 
         thread = threading.Thread(target=work, name="dashboard-warm-up", daemon=True)
         thread.start()
@@ -153,7 +308,32 @@ class DashboardState:
         return self._sites[self.city_sha]
 
     def open_city(self, path: str | os.PathLike[str]) -> City:
-        """Switch to another city (an OSM file); raises the twin's clear errors if it cannot
-        be loaded."""
-        self.twin = Twin.load(Path(path))
-        return self.city
+        """Switch the current session to another city (an OSM file).
+
+        Other sessions keep theirs. Outside any session (a script), the home city changes.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The OSM extract.
+
+        Returns
+        -------
+        City
+            The city now shown.
+
+        Raises
+        ------
+        twin.errors.TwinError
+            The twin's clear errors when the file cannot be loaded as a city.
+        """
+        twin = Twin.load(Path(path))
+        sha = twin.city.source.sha256
+        # one loaded twin per distinct file, however many sessions open it
+        twin = self._twins.setdefault(sha, twin)
+        session = current_session()
+        if session is None:
+            self.home = twin
+        else:
+            self._sessions[session] = sha
+        return twin.city

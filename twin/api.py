@@ -69,6 +69,7 @@ __all__ = [
     "run_scenario",
     "run_traffic",
     "run_waste",
+    "signal_plans",
 ]
 
 
@@ -133,6 +134,23 @@ class TrafficRun:
             edge_series=self.result.edge_series,
             interval_s=self.config.record_interval_s,
         )
+
+
+def signal_plans(network) -> dict[int, Any]:
+    """The default fixed-time plan of every signalized junction, by OSM node id.
+
+    Parameters
+    ----------
+    network : RoadNetwork
+        A city's road network (``City.network``).
+
+    Returns
+    -------
+    dict
+        OSM node id to :class:`agents.traffic.signals.SignalPlan` (phases with their
+        approaches and greens, lost time, offset); the plans a traffic run uses unless retimed.
+    """
+    return {int(network.node_osmid[node]): plan for node, plan in default_plans(network).items()}
 
 
 def retimed_signals(network, signals: Sequence[tuple[int, Sequence[float], float]]):

@@ -3,11 +3,13 @@ summary figures, and opening another OSM extract."""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
-from dashboards.basemap import marker_traces, network_figure
+from dashboards.basemap import marker_traces, network_figure, with_tiles
 from dashboards.components import map_graph, upload_button
 from dashboards.figures import CHART, sites_traces
 from dashboards.logic import UploadError, check_osm_bytes, decode_upload
@@ -166,10 +168,12 @@ def register(app: Dash, state: DashboardState) -> None:
         Output("city-map", "figure"),
         Input("city-color", "value"),
         Input("city-layers", "value"),
+        Input("map-tiles", "value"),
         prevent_initial_call=True,
     )
-    def redraw(color_by: str, layers: list[str]):
-        return city_figure(state, color_by or "class", tuple(layers or ()))
+    def redraw(color_by: str, layers: list[str], tiles: list[str] | None):
+        figure = city_figure(state, color_by or "class", tuple(layers or ()))
+        return with_tiles(figure, state.basemap, tiles)
 
     # dcc.Graph reports its first draw as relayoutData ({"autosize": true}, from the resize
     # that follows it); later pans and zooms change it too, hence the flag. In the browser:
@@ -187,14 +191,16 @@ def register(app: Dash, state: DashboardState) -> None:
         Input("city-drawn", "data"),
         State("city-color", "value"),
         State("city-layers", "value"),
+        State("map-tiles", "value"),
         prevent_initial_call=True,
     )
-    def add_overlays(drawn: bool, color_by: str, layers: list[str]):
+    def add_overlays(drawn: bool, color_by: str, layers: list[str], tiles: list[str] | None):
         if not drawn:
             return no_update
         # the whole map, not a patch appending the markers: the same result if a change of
         # colouring or layers has redrawn the map in the meantime (no markers twice)
-        return city_figure(state, color_by or "class", tuple(layers or ()))
+        figure = city_figure(state, color_by or "class", tuple(layers or ()))
+        return with_tiles(figure, state.basemap, tiles)
 
     @app.callback(
         Output("osm-upload-message", "children"),
@@ -209,8 +215,12 @@ def register(app: Dash, state: DashboardState) -> None:
         try:
             raw = decode_upload(contents, filename, limit_bytes=state.limits.osm_bytes)
             check_osm_bytes(raw, filename or "")
-            # keep only the file's base name: the browser's name must not choose a folder
-            target = state.store.root / "uploads" / str(filename).replace("/", "_").lstrip(".")
+            # keep only the file's base name: the browser's name must not choose a folder; one
+            # folder per content, so that two sessions uploading files of the same name do not
+            # replace each other's
+            folder = state.store.root / "uploads" / hashlib.sha256(raw).hexdigest()[:16]
+            folder.mkdir(exist_ok=True)
+            target = folder / str(filename).replace("/", "_").replace("\\", "_").lstrip(".")
             target.write_bytes(raw)
             city = state.open_city(target)
         except UploadError as err:
@@ -219,5 +229,7 @@ def register(app: Dash, state: DashboardState) -> None:
             return html.Div(f"{filename}: cannot open it as a city: {err}", className="error"), (
                 no_update
             )
+        # bins and the City map of the new city get ready while the page reloads
+        state.warm_up(lambda: warm_up(state))
         message = html.Div(f"Opened {city.name}: {city.network.n_edges:,} edges.", className="ok")
         return message, "/"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
+from dashboards.basemap import with_tiles
 from dashboards.components import (
     field,
     map_with_day_slider,
@@ -122,15 +123,20 @@ def register(app: Dash, state: DashboardState) -> None:
         Input("plans-result", "data"),
         Input("plans-shown", "value"),
         Input("plans-day", "value"),
+        Input("map-tiles", "value"),
     )
-    def draw_map(result: dict | None, shown: list[str], day: int | None):
-        if not result:
-            return no_update
-        by_policy = _by_policy(result)
-        routes = {
-            p: state.store.table(k, "waste/routes") for p, k in by_policy.items() if p in shown
-        }
-        return routes_figure(state.basemap, routes, None, day=day, uirevision="plans")
+    def draw_map(result: dict | None, shown: list[str], day: int | None, tiles=None):
+        if not result and not tiles:
+            return no_update  # the layout's map is this already
+        routes = {}
+        if result:
+            routes = {
+                p: state.store.table(k, "waste/routes")
+                for p, k in _by_policy(result).items()
+                if p in (shown or [])
+            }
+        figure = routes_figure(state.basemap, routes, None, day=day, uirevision="plans")
+        return with_tiles(figure, state.basemap, tiles)
 
 
 def _by_policy(result: dict) -> dict[str, str]:

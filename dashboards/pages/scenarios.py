@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
-from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 
-from dashboards.basemap import network_figure
+from dashboards.basemap import network_figure, with_tiles
 from dashboards.components import (
     CLOSE_MODES,
     closed_summary,
@@ -28,11 +28,16 @@ from dashboards.figures import CHART, empty_figure, speed_over_time
 from dashboards.logic import (
     UploadError,
     apply_form,
+    approach_labels,
+    clicked_signal,
     comparison_rows,
     decode_upload,
     format_signals,
+    parse_signals,
     policies,
     scenario_from_draft,
+    set_signal_timing,
+    signal_cycle,
     trip_changes,
 )
 from dashboards.state import DashboardState
@@ -56,6 +61,90 @@ FORM = (
     ("scenario-trucks", "trucks"),
 )
 """Editor fields: component id → :func:`dashboards.logic.apply_form` keyword."""
+
+
+SIGNAL_COLUMNS = ("phase", "green for", "green s", "default")
+SIGNAL_HINT = "Click a signalized junction (a blue dot) on the map to see and edit its plan."
+
+
+def current_timings(text: str | None, draft: dict) -> list[dict]:
+    """The signal timings the editor shows: the typed field's when it reads, else the
+    draft's (a half-typed field must not hide the saved plan)."""
+    try:
+        return parse_signals(text or "")
+    except ScenarioError:
+        return list((draft.get("traffic") or {}).get("signals") or [])
+
+
+def signal_editor(state: DashboardState, node: int, timings: list[dict]) -> html.Div:
+    """A junction's plan for editing: per phase, the approaches that have green and its green
+    time (the scenario's timing for the node if it has one, else the twin's default), the
+    cycle, and a button that writes the greens into the draft and the typed field."""
+    info = state.signal_plan(node)
+    if info is None:
+        return html.Div(f"Node {node} has no signal plan in the twin.", className="error")
+    timing = next((t for t in timings if int(t["node"]) == node), None)
+    greens = list(timing["greens_s"]) if timing else list(info.greens_s)
+    if len(greens) != len(info.greens_s):
+        greens = list(info.greens_s)  # a timing with the wrong phase count: start from default
+    basemap = state.basemap
+    rows = [
+        html.Tr(
+            [
+                html.Td(f"{i + 1}"),
+                html.Td(
+                    approach_labels(
+                        approaches,
+                        names=basemap.name,
+                        lon=basemap.lon,
+                        lat=basemap.lat,
+                        start=basemap.start,
+                        count=basemap.count,
+                    ),
+                    style={"textAlign": "left"},
+                ),
+                html.Td(
+                    dcc.Input(
+                        id={"type": "signal-green", "index": i},
+                        type="number",
+                        min=0,
+                        step=1,
+                        value=green,
+                        style={"width": "5em"},
+                    )
+                ),
+                html.Td(f"{default:g} s"),
+            ]
+        )
+        for i, (approaches, green, default) in enumerate(
+            zip(info.approaches, greens, info.greens_s, strict=True)
+        )
+    ]
+    return html.Div(
+        [
+            html.Strong(f"Signal at node {node}"),
+            html.Span(" (the scenario retimes it)" if timing else " (default plan)"),
+            html.Table(
+                [
+                    html.Thead(html.Tr([html.Th(h) for h in SIGNAL_COLUMNS])),
+                    html.Tbody(rows),
+                ],
+                className="kpi-table",
+                id="signal-phases",
+            ),
+            html.Div(cycle_text(greens, info.lost_time_s), id="signal-cycle"),
+            html.Button("Apply to scenario", id="signal-apply", className="button"),
+        ]
+    )
+
+
+def cycle_text(greens: list, lost_time_s: float) -> str:
+    """The cycle a plan's greens make, with each phase's share of it."""
+    cycle = signal_cycle(greens, lost_time_s)
+    if cycle is None or cycle <= 0:
+        return "Cycle: give every phase a green time."
+    shares = ", ".join(f"{float(g) / cycle:.0%}" for g in greens)
+    return f"Cycle {cycle:g} s (green {shares}; {lost_time_s:g} s lost after each phase)."
 
 
 def _form_values(draft: dict) -> list:
@@ -91,6 +180,8 @@ def layout(state: DashboardState) -> html.Div:
                 "Signal plans: 'OSM node: green s, green s; …'",
                 dcc.Input(id="scenario-signals", type="text", placeholder="25291537: 70, 12"),
             ),
+            dcc.Store(id="signal-node"),
+            html.Div(SIGNAL_HINT, id="signal-editor", className="note"),
             field(
                 "A click on a street closes (or reopens)",
                 dcc.RadioItems(id="scenario-close-mode", options=CLOSE_MODES, value="segment"),
@@ -194,13 +285,72 @@ def register(app: Dash, state: DashboardState) -> None:
     )
 
     @app.callback(
+        Output("signal-editor", "children"),
+        Output("signal-node", "data"),
+        Input("scenario-map", "clickData"),
+        State("scenario-signals", "value"),
+        State("draft", "data"),
+        prevent_initial_call=True,
+    )
+    def select_signal(click: dict | None, text: str | None, draft: dict):
+        """A click on a signalized junction opens its plan (a click on a street closes it,
+        see register_street_clicks, and leaves the editor as it is)."""
+        node = clicked_signal(click)
+        if node is None:
+            return no_update, no_update
+        return signal_editor(state, node, current_timings(text, draft)), node
+
+    @app.callback(
+        Output("signal-cycle", "children"),
+        Input({"type": "signal-green", "index": ALL}, "value"),
+        State("signal-node", "data"),
+        prevent_initial_call=True,
+    )
+    def show_cycle(greens: list, node: int | None):
+        info = state.signal_plan(node) if node is not None else None
+        if info is None:
+            return no_update
+        return cycle_text(greens, info.lost_time_s)
+
+    @app.callback(
+        Output("scenario-signals", "value", allow_duplicate=True),
+        Output("draft", "data", allow_duplicate=True),
+        Output("scenario-message", "children", allow_duplicate=True),
+        Input("signal-apply", "n_clicks"),
+        State({"type": "signal-green", "index": ALL}, "value"),
+        State("signal-node", "data"),
+        State("scenario-signals", "value"),
+        State("draft", "data"),
+        prevent_initial_call=True,
+    )
+    def apply_signal(clicks, greens: list, node: int | None, text: str | None, draft: dict):
+        if not clicks or node is None:
+            return no_update, no_update, no_update
+        try:
+            timings = set_signal_timing(current_timings(text, draft), node, greens)
+            typed = format_signals(timings)
+            updated = apply_form(draft, signals=typed)
+        except USER_ERRORS as err:
+            return no_update, no_update, html.Div(str(err), className="error")
+        greens_s = ", ".join(
+            f"{g:g}" for g in next(t for t in timings if t["node"] == node)["greens_s"]
+        )
+        done = html.Div(
+            f"Signal {node}: greens {greens_s} s in the scenario (Save to keep it).",
+            className="ok",
+        )
+        return typed, updated, done
+
+    @app.callback(
         Output("scenario-map", "figure"),
         Output("scenario-closed", "children"),
         Input("draft", "data"),
+        Input("map-tiles", "value"),
     )
-    def draw(draft: dict):
+    def draw(draft: dict, tiles: list[str] | None):
         closed = (draft.get("traffic") or {}).get("close") or []
-        return network_figure(state.basemap, closed=closed), closed_summary(draft)
+        figure = network_figure(state.basemap, closed=closed)
+        return with_tiles(figure, state.basemap, tiles), closed_summary(draft)
 
     @app.callback(
         *[Output(cid, "value") for cid, _ in FORM],

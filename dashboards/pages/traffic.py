@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
+from dashboards.basemap import with_tiles
 from dashboards.components import (
     CLOSE_MODES,
     card_row,
@@ -174,8 +175,9 @@ def register(app: Dash, state: DashboardState) -> None:
         Input("traffic-result", "data"),
         Input("traffic-time", "value"),
         Input("draft", "data"),
+        Input("map-tiles", "value"),
     )
-    def draw_map(result: dict | None, start_s: float | None, draft: dict):
+    def draw_map(result: dict | None, start_s: float | None, draft: dict, tiles=None):
         basemap = state.basemap
         closed = (draft.get("traffic") or {}).get("close") or []
         shown = [
@@ -187,6 +189,7 @@ def register(app: Dash, state: DashboardState) -> None:
                 series = state.store.table(result["keys"][0], "traffic/edge_timeseries")
             except StoreError:
                 series = None
-        return congestion_figure(
+        figure = congestion_figure(
             basemap, series, start_s if series is not None else None, closed=shown
         )
+        return with_tiles(figure, basemap, tiles)

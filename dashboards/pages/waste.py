@@ -6,6 +6,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
+from dashboards.basemap import with_tiles
 from dashboards.components import (
     card_row,
     field,
@@ -140,10 +141,16 @@ def register(app: Dash, state: DashboardState) -> None:
         Output("waste-map", "figure"),
         Input("waste-result", "data"),
         Input("waste-day", "value"),
+        Input("map-tiles", "value"),
     )
-    def draw_map(result: dict | None, day: int | None):
+    def draw_map(result: dict | None, day: int | None, tiles: list[str] | None):
+        if not result and not tiles:
+            return no_update  # the layout's map is this already
+        return with_tiles(_routes_map(result, day), state.basemap, tiles)
+
+    def _routes_map(result: dict | None, day: int | None) -> go.Figure:
         if not result:
-            return no_update
+            return routes_figure(state.basemap, {}, None, day=None)
         key = result["keys"][0]
         routes = state.store.table(key, "waste/routes")
         bins = state.store.table(key, "waste/bins")

@@ -33,6 +33,13 @@ def _map_traces(duo, graph_id: str) -> int:
     )
 
 
+def _trace_names(duo, graph_id: str) -> list[str]:
+    return duo.driver.execute_script(
+        f"const g = document.querySelector('#{graph_id} .js-plotly-plot');"
+        "return g && g._fullData ? g._fullData.map(t => t.name) : [];"
+    )
+
+
 def test_city_page_renders_the_network(browser_ready, dash_duo, store_dir, screenshot):
     dash_duo.start_server(_app(store_dir))
     dash_duo.wait_for_text_to_equal("#city-title", "helsinki", timeout=10)
@@ -114,9 +121,9 @@ def test_traffic_run_shows_progress_then_results_and_a_closure_changes_kpis(
     dash_duo.start_server(app)
     dash_duo.find_element("#nav-traffic").click()
     dash_duo.wait_for_element("#traffic-map .js-plotly-plot")
-    # enough trips for a run of a few seconds, so that progress is reported on the way
-    _type(dash_duo, "traffic-trips", 4000)
-    _type(dash_duo, "traffic-minutes", 60)
+    # a whole day (a run of a few seconds), so that progress is reported on the way
+    _type(dash_duo, "traffic-trips", 8000)
+    _type(dash_duo, "traffic-minutes", 1440)
     dash_duo.driver.execute_script(RECORD_PROGRESS)
     dash_duo.find_element("#traffic-run").click()
     dash_duo.wait_for_element("#traffic-kpi-mean_travel_time_s", timeout=60)
@@ -206,3 +213,78 @@ def test_scenarios_save_compare_export_and_refuse_a_bad_upload(
     dash_duo.wait_for_contains_text("#scenario-message", "broken.yaml:4", timeout=10)
     assert "trips" in dash_duo.find_element("#scenario-message").text
     _no_errors(dash_duo)
+
+
+def _kotka_file(tmp_path: Path) -> Path:
+    """pyrosm's Kotka extract (shipped in its wheel, offline), under the name a planner's
+    download would have."""
+    import pyrosm
+
+    path = tmp_path / "kotka.osm.pbf"
+    path.write_bytes(Path(pyrosm.get_data("test_pbf")).read_bytes())
+    return path
+
+
+def test_uploading_an_osm_file_opens_that_city_for_this_session_only(
+    browser_ready, dash_duo, store_dir, screenshot, tmp_path
+):
+    from twin.city import load_city
+
+    app = _app(store_dir)
+    dash_duo.start_server(app)
+    dash_duo.wait_for_text_to_equal("#city-title", "helsinki", timeout=10)
+    kotka = _kotka_file(tmp_path)
+    dash_duo.find_element("#osm-upload input[type=file]").send_keys(str(kotka))
+    # the page reloads on the new city: its name, its KPIs and its streets on the map
+    dash_duo.wait_for_text_to_equal("#city-title", "kotka", timeout=60)
+    expected = load_city(kotka).network.summary()
+    edges = dash_duo.find_element("#city-summary .kpi-card:nth-child(2) .kpi-value").text
+    assert edges == f"{expected['edges']:,}"
+    assert dash_duo.find_element("#brand").text.endswith("kotka")
+    until(lambda: "streets (hover, click)" in _trace_names(dash_duo, "city-map"), timeout=30)
+    names = _trace_names(dash_duo, "city-map")
+    assert "residential" in names and "depot" in names
+    # the drawn streets are Kotka's: their longitudes lie in its bounding box, not Helsinki's
+    west, _, east, _ = load_city(kotka).network.bbox_lonlat
+    lon = dash_duo.driver.execute_script(
+        "const g = document.querySelector('#city-map .js-plotly-plot');"
+        "return Array.from(g._fullData.find(t => t.name === 'residential').x)"
+        ".filter(v => v !== null && !isNaN(v)).slice(0, 50);"
+    )
+    assert lon and all(west - 1e-3 <= v <= east + 1e-3 for v in lon)
+    screenshot(dash_duo, "city-uploaded")
+    _no_errors(dash_duo)
+
+    # another browser session (no cookie: what a second planner's browser sends) sees the home
+    # city, and this session's city is untouched by it
+    cookie = dash_duo.driver.get_cookie("twin_session")
+    dash_duo.driver.delete_all_cookies()
+    dash_duo.driver.get(dash_duo.server_url)
+    dash_duo.wait_for_text_to_equal("#city-title", "helsinki", timeout=20)
+    dash_duo.driver.add_cookie(cookie)
+    dash_duo.driver.get(dash_duo.server_url)
+    dash_duo.wait_for_text_to_equal("#city-title", "kotka", timeout=20)
+
+
+def test_a_corrupt_osm_upload_is_refused_with_a_clear_message(
+    browser_ready, dash_duo, store_dir, screenshot, tmp_path
+):
+    dash_duo.start_server(_app(store_dir))
+    dash_duo.wait_for_text_to_equal("#city-title", "helsinki", timeout=10)
+    # a real extract cut short (a broken download): the header looks right, the data is not
+    truncated = tmp_path / "broken.osm.pbf"
+    truncated.write_bytes(_kotka_file(tmp_path).read_bytes()[:20_000])
+    dash_duo.find_element("#osm-upload input[type=file]").send_keys(str(truncated))
+    dash_duo.wait_for_contains_text(
+        "#osm-upload-message .error", "broken.osm.pbf: cannot open it as a city", timeout=30
+    )
+    # a file that is no OSM extract at all, renamed
+    renamed = tmp_path / "photo.osm.pbf"
+    renamed.write_bytes(b"\xff\xd8\xff\xe0 not an extract" * 100)
+    dash_duo.find_element("#osm-upload input[type=file]").send_keys(str(renamed))
+    dash_duo.wait_for_contains_text(
+        "#osm-upload-message .error", "photo.osm.pbf: the content is not a .osm.pbf file", 10
+    )
+    screenshot(dash_duo, "city-upload-refused")
+    # the city shown is unchanged
+    assert dash_duo.find_element("#city-title").text == "helsinki"

@@ -4,6 +4,7 @@ the store and the runner."""
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from dashboards.logic import (
     comparison_rows,
     decode_upload,
     default_draft,
+    format_signals,
     parse_signals,
     policies,
     scenario_from_draft,
@@ -266,3 +268,280 @@ def test_every_page_lays_out_on_the_city(state):
 
     for page in PAGES:
         assert page.layout(state) is not None, page.PATH
+
+
+def _kotka_upload() -> tuple[bytes, str]:
+    """pyrosm's Kotka extract (bundled, offline): a second real city, small enough to build
+    in a second."""
+    import pyrosm
+
+    raw = Path(pyrosm.get_data("test_pbf")).read_bytes()
+    return raw, "data:application/octet-stream;base64," + base64.b64encode(raw).decode()
+
+
+def test_an_opened_city_switches_only_its_own_session(state, tmp_path):
+    raw, _ = _kotka_upload()
+    path = tmp_path / "kotka.osm.pbf"
+    path.write_bytes(raw)
+    with state.session("alice"):
+        assert state.open_city(path).name == "kotka"
+        assert state.city.name == "kotka" and state.draft()["city"] == str(path)
+        kotka_sha = state.city_sha
+    with state.session("bob"):
+        assert state.city.name == "helsinki"
+        assert state.basemap.n_edges == state.city.network.n_edges
+    with state.session("alice"):
+        # what a background job of that session runs: the run is of Kotka, keyed by Kotka
+        (key,) = run_scenarios(state, [section_only(state.draft(), "traffic", trips=50)])
+        assert state.store.run_key(state.store.run_scenario(key), kotka_sha) == key
+        assert state.basemap.n_edges == state.city.network.n_edges  # Kotka's own base map
+    # outside any session (a script) the home city is what shows
+    assert state.city.name == "helsinki"
+
+
+def _layout_text(client, component_id: str) -> str:
+    """The children of a component in the first layout a browser session is served."""
+
+    def find(node):
+        if isinstance(node, dict):
+            if node.get("props", {}).get("id") == component_id:
+                return node["props"]["children"]
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            return None
+        for child in children:
+            found = find(child)
+            if found is not None:
+                return found
+        return None
+
+    return find(client.get("/_dash-layout").get_json())
+
+
+def test_two_browsers_do_not_see_each_others_uploaded_city(helsinki, tmp_path):
+    """Through the app's HTTP interface, as two browsers (cookie jars) use it: one uploads a
+    city through the City page's upload callback, the other still sees the home city."""
+    from dashboards.app import create_app
+    from dashboards.state import SESSION_COOKIE
+
+    app = create_app(helsinki, store_dir=tmp_path / "store")
+    alice, bob = app.server.test_client(), app.server.test_client()
+    for client in (alice, bob):
+        page = client.get("/")
+        assert "HttpOnly" in page.headers["Set-Cookie"]
+    assert alice.get_cookie(SESSION_COOKIE).value != bob.get_cookie(SESSION_COOKIE).value
+    raw, contents = _kotka_upload()
+    response = alice.post(
+        "/_dash-update-component",
+        json={
+            "output": "..osm-upload-message.children...reload.href..",
+            "outputs": [
+                {"id": "osm-upload-message", "property": "children"},
+                {"id": "reload", "property": "href"},
+            ],
+            "inputs": [{"id": "osm-upload", "property": "contents", "value": contents}],
+            "state": [{"id": "osm-upload", "property": "filename", "value": "kotka.osm.pbf"}],
+            "changedPropIds": ["osm-upload.contents"],
+        },
+    )
+    assert response.status_code == 200
+    message = response.get_json()["response"]["osm-upload-message"]["children"]
+    assert message["props"]["children"].startswith("Opened kotka")
+    assert _layout_text(alice, "city-title") == "kotka"
+    assert _layout_text(bob, "city-title") == "helsinki"
+    # the upload is kept under its content's hash: another file of the same name cannot
+    # replace it
+    (saved,) = (tmp_path / "store" / "uploads").glob("*/kotka.osm.pbf")
+    assert saved.read_bytes() == raw
+    # a new browser starts on the home city
+    carol = app.server.test_client()
+    carol.get("/")
+    assert _layout_text(carol, "city-title") == "helsinki"
+
+
+def test_default_signal_plans_are_the_twins(state):
+    from dashboards.state import default_signal_plans
+    from twin.api import retimed_signals
+
+    network = state.city.network
+    plans = default_signal_plans(state.city)
+    assert len(plans) > 10
+    assert set(plans) <= set(network.node_osmid[network.node_signalized].tolist())
+    for node, info in plans.items():
+        assert len(info.greens_s) == len(info.approaches) >= 2
+        # the defaults, not the values used to read them: a 90 s cycle split by demand
+        assert sum(info.greens_s) + info.lost_time_s * len(info.greens_s) == pytest.approx(90)
+        position = int(network.node_index([node])[0])
+        for approaches in info.approaches:
+            assert all(network.edge_v[e] == position for e in approaches)
+    # the twin accepts a timing with the plan's phase count for the junction
+    node, info = next(iter(plans.items()))
+    assert retimed_signals(network, [(node, [30.0] * len(info.greens_s), 0.0)])
+
+
+def test_clicking_a_signal_opens_its_plan_and_apply_writes_the_scenario(state):
+    from dashboards.logic import clicked_signal, set_signal_timing
+    from dashboards.pages.scenarios import current_timings, cycle_text, signal_editor
+
+    figure = network_figure(state.basemap)
+    signals = next(t for t in figure.data if t.name == "signalized junction")
+    streets = next(t for t in figure.data if t.name == "streets (hover, click)")
+    # plotly's clickData on each layer of the Scenarios map
+    first = int(signals.customdata[0])
+    node = clicked_signal({"points": [{"curveNumber": 1, "customdata": first}]})
+    assert node == int(signals.customdata[0])
+    assert clicked_signal({"points": [{"customdata": streets.customdata[0]}]}) is None
+    assert clicked_signal({"points": [{"customdata": [1100.0, 12.5]}]}) is None  # a bin
+    assert clicked_signal(None) is None
+    info = state.signal_plan(node)
+
+    def inputs(editor) -> list:
+        found = []
+
+        def walk(component) -> None:
+            if isinstance(getattr(component, "id", None), dict):
+                found.append(component.value)
+            children = getattr(component, "children", None)
+            for child in children if isinstance(children, list) else [children]:
+                if child is not None and not isinstance(child, str):
+                    walk(child)
+
+        walk(editor)
+        return found
+
+    draft = state.draft()
+    assert inputs(signal_editor(state, node, current_timings("", draft))) == list(info.greens_s)
+    greens = [40, 30] + [10] * (len(info.greens_s) - 2)
+    timings = set_signal_timing(current_timings("", draft), node, greens)
+    typed = format_signals(timings)
+    updated = apply_form(draft, signals=typed)
+    assert updated["traffic"]["signals"] == [
+        {"node": node, "greens_s": [float(g) for g in greens], "offset_s": 0.0}
+    ]
+    # opened again, the editor shows the scenario's greens, and the cycle they make
+    assert inputs(signal_editor(state, node, current_timings(typed, updated))) == greens
+    cycle = sum(greens) + info.lost_time_s * len(greens)
+    assert cycle_text(greens, info.lost_time_s).startswith(f"Cycle {cycle:g} s")
+    # another junction's timing is kept; a negative green is refused
+    other = set_signal_timing(timings, 123, [5, 5])
+    assert [t["node"] for t in other] == [node, 123]
+    with pytest.raises(ScenarioError, match="0 s or more"):
+        set_signal_timing(timings, node, [-1, 20])
+    with pytest.raises(ScenarioError, match="phase 2"):
+        set_signal_timing(timings, node, [20, None])
+
+
+def test_a_signal_click_reaches_the_editor_through_the_app(helsinki, tmp_path):
+    """The Scenarios page's callback, through the app's HTTP interface."""
+    from dashboards.app import create_app
+
+    app = create_app(helsinki, store_dir=tmp_path / "store")
+    client = app.server.test_client()
+    client.get("/")
+    node = int(app.twin_state.basemap.node_osmid[app.twin_state.basemap.node_signalized][0])
+    response = client.post(
+        "/_dash-update-component",
+        json={
+            "output": "..signal-editor.children...signal-node.data..",
+            "outputs": [
+                {"id": "signal-editor", "property": "children"},
+                {"id": "signal-node", "property": "data"},
+            ],
+            "inputs": [
+                {
+                    "id": "scenario-map",
+                    "property": "clickData",
+                    "value": {"points": [{"curveNumber": 14, "customdata": node}]},
+                }
+            ],
+            "state": [
+                {"id": "scenario-signals", "property": "value", "value": ""},
+                {"id": "draft", "property": "data", "value": app.twin_state.draft()},
+            ],
+            "changedPropIds": ["scenario-map.clickData"],
+        },
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()["response"]
+    assert body["signal-node"]["data"] == node
+    assert f"Signal at node {node}" in response.get_data(as_text=True)
+    assert "Cycle 90 s" in response.get_data(as_text=True)
+
+
+def test_map_tiles_are_off_by_default_and_redraw_every_layer_in_lon_lat(
+    helsinki, basemap, tmp_path
+):
+    import json
+
+    from dashboards.app import create_app
+    from dashboards.basemap import TILE_STYLE, tile_figure, with_tiles
+
+    figure = network_figure(basemap, closed=[basemap.ref[0]])
+    assert with_tiles(figure, basemap, []) is figure and with_tiles(figure, basemap, None) is figure
+    tiled = with_tiles(figure, basemap, ["tiles"])
+    assert {t.type for t in tiled.data} == {"scattermap"}
+    assert tiled.layout.map.style == TILE_STYLE and 10 < tiled.layout.map.zoom < 18
+    assert [t.name for t in tiled.data] == [t.name for t in figure.data]
+    for before, after in zip(figure.data, tiled.data, strict=True):
+        # the same points (NaN gaps between streets included), colours and click data
+        np.testing.assert_array_equal(np.asarray(after.lon), np.asarray(before.x))
+        np.testing.assert_array_equal(np.asarray(after.lat), np.asarray(before.y))
+        if before.mode == "lines":
+            assert after.line.color == before.line.color
+        else:
+            assert after.marker.color == before.marker.color
+    picks = next(t for t in tiled.data if t.name == "streets (hover, click)")
+    assert list(picks.customdata[:3]) == list(basemap.ref[:3])
+    # the figure is not changed in place (cached figures are shared by every session)
+    assert {t.type for t in figure.data} <= {"scatter", "scattergl"}
+    assert "map" not in figure.to_plotly_json()["layout"]
+    # a waste map: bins coloured by fill keep their colour scale
+    from dashboards.figures import routes_figure
+
+    routes = tile_figure(routes_figure(basemap, {}, None, day=None), basemap)
+    assert routes.data[0].type == "scattermap"
+
+    # the app's first page: tiles off, nothing in it names a tile server
+    app = create_app(helsinki, store_dir=tmp_path / "store")
+    client = app.server.test_client()
+    client.get("/")
+    assert _layout_value(client, "map-tiles") == []
+    figures = []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("figure"), dict):
+                figures.append(node["figure"])
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(client.get("/_dash-layout").get_json())
+    assert figures  # the City page's map and charts
+    for shown in figures:
+        assert not {"map", "mapbox"} & set(shown["layout"]), shown["layout"].keys()
+        assert all(t.get("type") in {"scatter", "scattergl", "bar"} for t in shown["data"])
+    assert TILE_STYLE not in json.dumps(figures)
+
+
+def _layout_value(client, component_id: str):
+    def find(node):
+        if isinstance(node, dict):
+            if node.get("props", {}).get("id") == component_id:
+                return node["props"]["value"]
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            return None
+        for child in children:
+            found = find(child)
+            if found is not None:
+                return found
+        return None
+
+    return find(client.get("/_dash-layout").get_json())
