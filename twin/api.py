@@ -568,15 +568,19 @@ def _traffic_with_trucks(model: WasteModel, network, traffic_model_args: dict) -
         if nodes[leg.origin] != nodes[leg.destination]
     ]
     traffic_model = TrafficModel(network, **traffic_model_args)
+    trucks = []
     if legs:
-        traffic_model.inject_vehicles(
+        trucks = traffic_model.inject_vehicles(
             nodes[[leg.origin for leg in legs]],
             nodes[[leg.destination for leg in legs]],
             np.array([leg.depart_s for leg in legs]),
         )
-    kpis = traffic_model.run().kpis
+    result = traffic_model.run()
+    kpis = result.kpis
     kpis["truck_day"] = busiest
     kpis["truck_legs"] = len(legs)
+    truck_ids = [agent.vehicle for agent in trucks]
+    kpis["truck_km"] = float(result.trips["distance_m"].to_numpy()[truck_ids].sum() / 1000.0)
     return kpis
 
 

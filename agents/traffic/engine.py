@@ -16,26 +16,34 @@ Transmission Model (Yperman 2007), which is exact for that diagram:
 
 A vehicle blocked by a full downstream link blocks those behind it (spillback). Vehicles in
 congestion thus travel at the speed the diagram gives for their density, and queues discharge at
-capacity. Competing upstream links share a downstream link first come, first served.
+capacity. At a node, the leaders of the incoming links compete for their next links, drawn at
+random in proportion to their links' capacities (see :mod:`agents.traffic.kernel`).
 
-Everything per step is numpy over the links and the vehicles that can move, never a Python loop
-over vehicles. Vehicles are conserved: each is planned, waiting at its origin, running, or
-arrived, and only moves between those states.
+The state is numpy arrays; one step runs as a compiled kernel over them
+(:func:`agents.traffic.kernel.move_vehicles`), never a Python loop over vehicles. Vehicles are
+conserved: each is planned, waiting at its origin, running, or arrived, and only moves between
+those states.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
+from agents.traffic import kernel
+
 __all__ = ["ARRIVED", "PLANNED", "RUNNING", "Engine", "LinkParams", "Signals"]
+
+kernel.load()
 
 PLANNED, RUNNING, ARRIVED = 0, 1, 2
 """Vehicle states. A planned vehicle whose departure time has passed waits at its origin."""
 
-MAX_HOPS_PER_STEP = 8
-"""Links a vehicle may cross within one step (links shorter than a step's travel)."""
+MAX_SWEEPS_PER_STEP = 8
+"""Sweeps over the nodes within one step: a vehicle may cross up to this many links shorter than
+a step's travel in one step."""
 
 MIN_SPEED_FRACTION = 0.01
 """Floor of the speed used to price a jammed link for route choice, as a share of free speed."""
@@ -84,32 +92,26 @@ class Signals:
         zeros = np.zeros(n_links)
         return cls(zeros, zeros.copy(), zeros.copy(), zeros.copy())
 
-    def green(self, t: float) -> np.ndarray:
-        """Which links may discharge at time ``t``."""
-        cycle = self.cycle_s
-        phase = np.mod(t - self.offset_s, np.where(cycle > 0, cycle, 1.0))
-        return (cycle <= 0) | ((phase >= self.green_start_s) & (phase < self.green_end_s))
+    @cached_property
+    def signalized(self) -> np.ndarray:
+        """Links with a signal (the rest are always green)."""
+        return np.flatnonzero(self.cycle_s > 0)
+
+    def red(self, t: float) -> np.ndarray:
+        """Links that may not discharge at time ``t``."""
+        links = self.signalized
+        phase = np.mod(t - self.offset_s[links], self.cycle_s[links])
+        return links[(phase < self.green_start_s[links]) | (phase >= self.green_end_s[links])]
 
 
-def _group_ranks(keys: np.ndarray) -> np.ndarray:
-    """Rank of each item within its run of equal, already grouped, keys."""
-    n = len(keys)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    lengths = np.diff(np.r_[starts, n])
-    return np.arange(n) - np.repeat(starts, lengths)
-
-
-def _prefix_true(flags: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """For items grouped by ``keys``: True where the item and all before it in its group are."""
-    n = len(flags)
-    if n == 0:
-        return flags
-    bad = np.cumsum(~flags)
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    before = bad[starts] - (~flags[starts])
-    return (bad - np.repeat(before, np.diff(np.r_[starts, n]))) == 0
+def _no_tables() -> kernel.Tables:
+    """Placeholder tables of the right types for a run without adaptive drivers."""
+    return kernel.Tables(
+        np.full((1, 1, 1), -1, np.int32),
+        np.zeros((1, 1, 1), np.float32),
+        np.zeros((1, 1)),
+        np.ones(1),
+    )
 
 
 class Engine:
@@ -177,22 +179,21 @@ class Engine:
         self.exit_base = np.concatenate([[0], np.cumsum(storage_slots)[:-1]]).astype(np.int64)
         self.exit_times = np.full(int(storage_slots.sum()), -np.inf)
         self.last_exit = np.full(n, -np.inf)
+        self._leader_ready = np.full(n, np.inf)
+        self._ring_ready = np.full(len(self.ring), np.inf)
+        self._exit_cursor = np.zeros(n, dtype=np.int64)
+        self._entry_cursor = np.zeros(n, dtype=np.int64)
+        self._n_started = self._n_arrived = 0
         self.step_index = 0
         # vehicles
         self.depart = np.zeros(0)
-        self.route_ptr = np.zeros(0, dtype=np.int64)
-        self.route_end = np.zeros(0, dtype=np.int64)
-        self.link = np.zeros(0, dtype=np.int64)
-        self.ready = np.zeros(0)
-        self.link_entry = np.zeros(0)
         self.start = np.zeros(0)
         self.arrive = np.zeros(0)
         self.state = np.zeros(0, dtype=np.int8)
-        self.distance = np.zeros(0)
-        self.destination = np.zeros(0, dtype=np.int64)
-        self.choice_row = np.zeros(0, dtype=np.int64)
-        self.next_choice = np.zeros(0, dtype=np.int64)
-        self.choice_time = np.zeros(0)
+        # what a vehicle's every move reads and writes, one row per vehicle so that a move
+        # touches two cache lines rather than ten (columns: kernel.T_* and kernel.I_*)
+        self._times = np.zeros((0, kernel.N_TIMES))
+        self._ids = np.zeros((0, kernel.N_IDS), dtype=np.int64)
         self.route_buffer = np.zeros(0, dtype=np.int64)
         self.route_used = 0
         self._order_dirty = True
@@ -218,6 +219,29 @@ class Engine:
         self._current_time = np.zeros(n)
         self._current_occupancy = np.zeros(n)
         self._steps_in_interval = 0
+        # the compiled step's view of the network; its random stream is seeded from `rng` at
+        # the first step (the model replaces `rng` after construction)
+        to_node = np.ascontiguousarray(links.to_node, dtype=np.int64)
+        by_end = np.argsort(to_node, kind="stable")
+        in_degree = np.bincount(to_node, minlength=len(self.out_degree))
+        self._net = kernel.Net(
+            to_node=to_node,
+            from_node=np.ascontiguousarray(links.from_node, dtype=np.int64),
+            length_m=np.ascontiguousarray(links.length_m, dtype=np.float64),
+            traverse_s=np.ascontiguousarray(self.traverse_s, dtype=np.float64),
+            wave_s=np.ascontiguousarray(self.wave_s, dtype=np.float64),
+            closed=np.asarray(links.capacity_vps <= 0),
+            merge_weight=np.maximum(np.asarray(links.capacity_vps, dtype=np.float64), 1e-9),
+            in_indptr=np.concatenate([[0], np.cumsum(in_degree)]).astype(np.int64),
+            in_links=by_end.astype(np.int64),
+            out_indptr=self.out_indptr,
+            slots=self.slots.astype(np.int64),
+            slot_base=self.slot_base,
+            storage_slots=self.storage_slots,
+            exit_base=self.exit_base,
+        )
+        self._tables = _no_tables()
+        self._kernel_rng: np.ndarray | None = None
 
     # ---------------------------------------------------------------- vehicles
     @property
@@ -228,6 +252,41 @@ class Engine:
     @property
     def n_vehicles(self) -> int:
         return len(self.depart)
+
+    @property
+    def ready(self) -> np.ndarray:
+        """When each vehicle reaches the end of its current link (free flow), seconds."""
+        return self._times[:, kernel.T_READY]
+
+    @property
+    def link_entry(self) -> np.ndarray:
+        """When each vehicle entered its current link, seconds."""
+        return self._times[:, kernel.T_ENTRY]
+
+    @property
+    def distance(self) -> np.ndarray:
+        """Metres each vehicle has driven (whole links left)."""
+        return self._times[:, kernel.T_DISTANCE]
+
+    @property
+    def link(self) -> np.ndarray:
+        """Each vehicle's current link; -1 when not on the road."""
+        return self._ids[:, kernel.I_LINK]
+
+    @property
+    def route_ptr(self) -> np.ndarray:
+        """Position of each vehicle's current link in the route buffer."""
+        return self._ids[:, kernel.I_ROUTE_PTR]
+
+    @property
+    def choice_row(self) -> np.ndarray:
+        """Each adaptive vehicle's row of the route-choice tables; -1 for fixed routes."""
+        return self._ids[:, kernel.I_CHOICE_ROW]
+
+    @property
+    def destination(self) -> np.ndarray:
+        """Each adaptive vehicle's destination node; -1 for fixed routes."""
+        return self._ids[:, kernel.I_DESTINATION]
 
     def add_vehicles(
         self,
@@ -255,21 +314,20 @@ class Engine:
         first_id = self.n_vehicles
         base = self._append_routes(np.asarray(route_edges, dtype=np.int64))
         self.depart = np.concatenate([self.depart, depart_s])
-        self.route_ptr = np.concatenate([self.route_ptr, base + offsets[:-1]])
-        self.route_end = np.concatenate([self.route_end, base + offsets[1:]])
-        self.link = np.concatenate([self.link, np.full(count, -1, dtype=np.int64)])
-        for name in ("ready", "link_entry", "start", "arrive"):
+        for name in ("start", "arrive"):
             setattr(self, name, np.concatenate([getattr(self, name), np.full(count, np.nan)]))
         self.state = np.concatenate([self.state, np.zeros(count, dtype=np.int8)])
-        self.distance = np.concatenate([self.distance, np.zeros(count)])
-        rows = np.full(count, -1) if choice_row is None else np.asarray(choice_row, dtype=np.int64)
-        ends = (
-            np.full(count, -1) if destination is None else np.asarray(destination, dtype=np.int64)
-        )
-        self.choice_row = np.concatenate([self.choice_row, rows])
-        self.next_choice = np.concatenate([self.next_choice, np.full(count, -1, dtype=np.int64)])
-        self.choice_time = np.concatenate([self.choice_time, np.zeros(count)])
-        self.destination = np.concatenate([self.destination, ends])
+        times = np.zeros((count, kernel.N_TIMES))
+        times[:, [kernel.T_READY, kernel.T_ENTRY]] = np.nan
+        ids = np.full((count, kernel.N_IDS), -1, dtype=np.int64)
+        ids[:, kernel.I_ROUTE_PTR] = base + offsets[:-1]
+        ids[:, kernel.I_ROUTE_END] = base + offsets[1:]
+        if choice_row is not None:
+            ids[:, kernel.I_CHOICE_ROW] = choice_row
+        if destination is not None:
+            ids[:, kernel.I_DESTINATION] = destination
+        self._times = np.concatenate([self._times, times])
+        self._ids = np.concatenate([self._ids, ids])
         self._order_dirty = True
         return np.arange(first_id, first_id + count)
 
@@ -302,6 +360,12 @@ class Engine:
         weights = 0.5 ** np.arange(1, len(self.choice_tables) + 1)
         self.choice_probability = weights / weights.sum()
         self._choice_cumulative = np.cumsum(self.choice_probability)
+        self._tables = kernel.Tables(
+            np.stack([next_edge for next_edge, _, _ in self.choice_tables]),
+            np.stack([cost for _, cost, _ in self.choice_tables]),
+            np.stack([np.asarray(cost, np.float64) for _, _, cost in self.choice_tables]),
+            self._choice_cumulative,
+        )
         # adaptive drivers not yet on the road choose their first link afresh too (those leaving
         # after `departing_before` will choose again at a later table)
         waiting = (self.state == PLANNED) & (self.choice_row >= 0)
@@ -311,52 +375,23 @@ class Engine:
         if len(waiting):
             slot = self.route_ptr[waiting]
             origin = self.links.from_node[self.route_buffer[slot]]
-            first = self._choose_from(waiting, origin, np.full(len(waiting), -1))
+            first = self._choose_first(waiting, origin)
             changed = (first >= 0) & (first != self.route_buffer[slot])
             if changed.any():
                 self.route_buffer[slot[changed]] = first[changed]
                 self._order_dirty = True
 
-    def _choose_next(self, vehicle: np.ndarray, link: np.ndarray) -> np.ndarray:
-        """Next link of adaptive vehicles leaving ``link``: their table's choice, never a U-turn
-        where another way on exists (then the best other way by that table's costs)."""
-        return self._choose_from(vehicle, self.links.to_node[link], link)
-
-    def _choose_from(self, vehicle: np.ndarray, node: np.ndarray, link: np.ndarray) -> np.ndarray:
-        """Next links from ``node`` for adaptive vehicles that arrived by ``link`` (-1: none)."""
+    def _choose_first(self, vehicle: np.ndarray, node: np.ndarray) -> np.ndarray:
+        """First links from ``node`` of adaptive vehicles not yet on the road (-1: none)."""
         pick = np.searchsorted(
             self._choice_cumulative, self.rng.random(len(vehicle)), side="right"
         ).clip(max=len(self.choice_tables) - 1)
         rows = self.choice_row[vehicle]
-        came_from = np.where(link >= 0, self.links.from_node[np.maximum(link, 0)], -1)
         chosen = np.full(len(vehicle), -1, dtype=np.int64)
-        for k, (next_edge, cost_to_go, link_cost) in enumerate(self.choice_tables):
+        for k, (next_edge, _, _) in enumerate(self.choice_tables):
             mine = np.flatnonzero(pick == k)
             chosen[mine] = next_edge[rows[mine], node[mine]]
-            u_turn = mine[
-                (chosen[mine] >= 0)
-                & (self.links.to_node[np.maximum(chosen[mine], 0)] == came_from[mine])
-                & (self.out_degree[node[mine]] > 1)
-            ]
-            if len(u_turn):
-                chosen[u_turn] = self._best_other_way(
-                    node[u_turn], came_from[u_turn], rows[u_turn], cost_to_go, link_cost
-                )
         return chosen
-
-    def _best_other_way(self, node, came_from, rows, cost_to_go, link_cost) -> np.ndarray:
-        start, stop = self.out_indptr[node], self.out_indptr[node + 1]
-        fan = stop - start
-        owner = np.repeat(np.arange(len(node)), fan)
-        onward = np.arange(fan.sum()) - np.repeat(np.cumsum(fan) - fan, fan) + np.repeat(start, fan)
-        value = link_cost[onward] + cost_to_go[rows[owner], self.links.to_node[onward]]
-        value[self.links.to_node[onward] == came_from[owner]] = np.inf
-        order = np.lexsort((value, owner))
-        first = np.r_[True, owner[order][1:] != owner[order][:-1]]
-        best = np.full(len(node), -1, dtype=np.int64)
-        winners = order[first]
-        best[owner[winners]] = np.where(np.isfinite(value[winners]), onward[winners], -1)
-        return best
 
     def link_travel_times(self) -> np.ndarray:
         """Current travel time of every link, seconds, for route choice; resets the estimate.
@@ -393,14 +428,18 @@ class Engine:
     def _rebuild_origin_queues(self) -> None:
         """Order planned vehicles by (first link, departure): each link's waiting line is a run."""
         candidates = np.flatnonzero(self.state == PLANNED)
+        depart = self.depart[candidates]
+        # models add vehicles in departure order, so the sort by departure is rarely needed
+        if np.any(depart[1:] < depart[:-1]):
+            by_departure = np.argsort(depart, kind="stable")
+            candidates, depart = candidates[by_departure], depart[by_departure]
         first = self.route_buffer[self.route_ptr[candidates]]
-        order = np.lexsort((candidates, self.depart[candidates], first))
-        first, order = first[order], candidates[order]
-        self._origin_order = order
-        counts = np.bincount(first, minlength=self.n_links)
+        order, counts = kernel.group_by_link(first, self.n_links)
+        self._origin_order = candidates[order]
+        self._planned_departures = depart
         self._origin_start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self._origin_count = counts
         self._origin_taken = np.zeros(self.n_links, dtype=np.int64)
-        self._origin_count = counts.astype(np.int64)
         self._order_dirty = False
 
     # ---------------------------------------------------------------- one step
@@ -408,219 +447,56 @@ class Engine:
         """Advance the clock by one time step."""
         if self._order_dirty:
             self._rebuild_origin_queues()
+        if self._kernel_rng is None:
+            self._kernel_rng = np.array([self.rng.integers(2**63)], dtype=np.uint64)
         t = self.time
-        green = self.signals.green(t)
         # budgets carry fractions of a vehicle from step to step (so 0.8 veh/step really passes
         # 4 vehicles in 5 steps), but an idle link saves up at most one extra vehicle
-
-        self.out_budget = np.where(
-            green,
-            np.minimum(self.out_budget + self.capacity_per_step, self.capacity_per_step + 1.0),
-            0.0,
+        np.minimum(
+            self.out_budget + self.capacity_per_step,
+            self.capacity_per_step + 1.0,
+            out=self.out_budget,
         )
-        self.in_budget = np.minimum(
-            self.in_budget + self.capacity_per_step, self.capacity_per_step + 1.0
+        self.out_budget[self.signals.red(t)] = 0.0
+        np.minimum(
+            self.in_budget + self.capacity_per_step,
+            self.capacity_per_step + 1.0,
+            out=self.in_budget,
         )
-        # a vehicle may cross several links shorter than one step within the step
-        for _ in range(MAX_HOPS_PER_STEP):
-            if not self._move_between_links(t):
-                break
-        self._enter_from_origins(t)
+        started, arrived = kernel.move_vehicles(
+            self._net,
+            self._link_state(),
+            self._cars(),
+            self._tables,
+            bool(self.choice_tables),
+            kernel.Origins(
+                self._origin_order, self._origin_start, self._origin_taken, self._origin_count
+            ),
+            self._kernel_rng,
+            t,
+            self.dt,
+            np.inf if self.stuck_time_s is None else float(self.stuck_time_s),
+            self.reconsider_s,
+            MAX_SWEEPS_PER_STEP,
+        )
+        self._n_started += started
+        self._n_arrived += arrived
         self._record()
         self.step_index += 1
 
-    def _wave_time(self, target: np.ndarray, within: np.ndarray) -> np.ndarray:
-        """Earliest time the backward wave lets the ``within``-th next entrant into ``target``.
+    def _link_state(self) -> kernel.LinkState:
+        return kernel.LinkState(
+            self.ring, self.head, self.occupancy, self.entered, self.exited, self.out_budget,
+            self.in_budget, self.exit_times, self.last_exit, self._leader_ready, self._ring_ready,
+            self._exit_cursor, self._entry_cursor, self._current_exits, self._current_time,
+            self._epoch_exits, self._epoch_time,
+        )  # fmt: skip
 
-        ``-inf`` while the link has never been full, ``inf`` while the vehicle whose place it
-        takes has not left yet.
-        """
-        k = self.entered[target] + within
-        storage = self.storage_slots[target]
-        leaver = k - storage
-        left = (leaver >= 0) & (leaver < self.exited[target])
-        when = np.where(leaver < 0, -np.inf, np.inf)
-        index = self.exit_base[target] + np.mod(leaver, storage)
-        return np.where(left, self.exit_times[index] + self.wave_s[target], when)
-
-    def _admit(self, target: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
-        """For entrants already grouped by target, in priority order: who may enter now, and
-        the earliest entry time the backward wave allows each."""
-        within = _group_ranks(target)
-        wave = self._wave_time(target, within)
-        ok = (within < np.floor(self.in_budget[target])) & (wave <= t + 1e-9)
-        closed = self.links.capacity_vps[target] <= 0
-        return _prefix_true(ok & ~closed, target), wave
-
-    def _move_between_links(self, t: float) -> bool:
-        """Move every vehicle that can leave its link; True if one can move again this step."""
-        tries = np.minimum(self.occupancy, np.floor(self.out_budget).astype(np.int64))
-        busy = np.flatnonzero(tries > 0)
-        # most occupied links hold vehicles still on their way along the link: only links whose
-        # leader has reached the end can release anyone (FIFO), so the rest are skipped cheaply
-        leader = self.ring[self.slot_base[busy] + self.head[busy]]
-        busy = busy[self.ready[leader] <= t + 1e-9]
-        if len(busy) == 0:
-            return False
-        counts = tries[busy]
-        link = np.repeat(busy, counts)
-        rank = _group_ranks(link)
-        vehicle = self.ring[self.slot_base[link] + (self.head[link] + rank) % self.slots[link]]
-        # only vehicles at the link's end, and all before them, may go: drop the rest early
-        ready = np.flatnonzero(_prefix_true(self.ready[vehicle] <= t + 1e-9, link))
-        link, rank, vehicle = link[ready], rank[ready], vehicle[ready]
-        able = np.ones(len(link), dtype=bool)
-        pointer = self.route_ptr[vehicle]
-        finishing = pointer + 1 >= self.route_end[vehicle]
-        target = np.where(
-            finishing, -1, self.route_buffer[np.minimum(pointer + 1, len(self.route_buffer) - 1)]
-        )
-        adaptive = np.flatnonzero(self.choice_row[vehicle] >= 0)
-        if len(adaptive) and self.choice_tables:
-            node = self.links.to_node[link[adaptive]]
-            finishing[adaptive] = node == self.destination[vehicle[adaptive]]
-            # a driver picks the next link on reaching the end of this one and keeps that choice
-            # while waiting, reconsidering every `reconsider_s` (so the time step does not matter)
-            due = self.next_choice[vehicle[adaptive]] < 0
-            due |= t - self.choice_time[vehicle[adaptive]] >= self.reconsider_s - 1e-9
-            undecided = adaptive[~finishing[adaptive] & due]
-            if len(undecided):
-                self.next_choice[vehicle[undecided]] = self._choose_next(
-                    vehicle[undecided], link[undecided]
-                )
-                self.choice_time[vehicle[undecided]] = t
-            target[adaptive] = np.where(
-                finishing[adaptive], -1, self.next_choice[vehicle[adaptive]]
-            )
-        # a driver with no way on (closed roads) waits where it is
-        able &= finishing | (target >= 0)
-
-        # receiving: movers into each target, earliest ready first
-        movers = np.flatnonzero(able & ~finishing)
-        accepted = able & finishing
-        wave = np.full(len(link), -np.inf)
-        if len(movers):
-            # by target, earliest ready first; movers are in (link, queue) order already, so a
-            # stable sort leaves ties in queue order and each link keeps its FIFO order. One
-            # float key (target, then ready time within a span wider than any wait) sorts faster
-            # than a lexsort over both.
-            ready_at = self.ready[vehicle[movers]]
-            span = t - ready_at.min() + 1.0
-            key = target[movers] * span + (ready_at - (t - span))
-            order = movers[np.argsort(key, kind="stable")]
-            admitted, wave[order] = self._admit(target[order], t)
-            accepted[order[admitted]] = True
-            if self.stuck_time_s is not None:
-                self._force_stuck(t, movers, rank, vehicle, target, accepted)
-        moving = _prefix_true(accepted, link)
-        if not moving.any():
-            return False
-        link, vehicle, target = link[moving], vehicle[moving], target[moving]
-        finishing, rank, wave = finishing[moving], rank[moving], wave[moving]
-
-        # a step covers (t - dt, t]: a vehicle free to go inside it leaves at its ready time (or
-        # when the backward wave lets it into its next link), so link times do not round to whole
-        # steps; a vehicle held longer leaves at the step's start. Leavers keep their order.
-        leave_time = np.maximum(np.maximum(self.ready[vehicle], t - self.dt), np.minimum(wave, t))
-        leave_time = np.maximum(leave_time, self.last_exit[link])  # FIFO across passes too
-        for _ in range(int(rank.max())):
-            later = rank[1:] > 0
-            leave_time[1:][later] = np.maximum(leave_time[1:][later], leave_time[:-1][later])
-        exit_index = self.exited[link] + rank
-        self.exit_times[self.exit_base[link] + np.mod(exit_index, self.storage_slots[link])] = (
-            leave_time
-        )
-
-        # leave times grow along each link's group: its last entry is the group's latest
-        group_end = np.flatnonzero(np.r_[link[1:] != link[:-1], True])
-        self.last_exit[link[group_end]] = leave_time[group_end]
-        leaving = np.bincount(link, minlength=self.n_links)
-        self.head = (self.head + leaving) % self.slots
-        self.occupancy -= leaving
-        self.exited += leaving
-        self.out_budget -= leaving
-        time_on_link = np.bincount(
-            link, weights=leave_time - self.link_entry[vehicle], minlength=self.n_links
-        )
-        self._current_exits += leaving
-        self._current_time += time_on_link
-        self._epoch_exits += leaving
-        self._epoch_time += time_on_link
-        self.distance[vehicle] += self.links.length_m[link]
-
-        done = vehicle[finishing]
-        self.state[done] = ARRIVED
-        self.arrive[done] = leave_time[finishing]
-        self.link[done] = -1
-
-        onward = ~finishing
-        self._place(vehicle[onward], target[onward], leave_time[onward])
-        self.route_ptr[vehicle[onward]] += 1
-        return bool(np.any(self.ready[vehicle[onward]] <= t + 1e-9))
-
-    def _force_stuck(self, t, movers, rank, vehicle, target, accepted) -> None:
-        """Let link leaders held for the stuck time into full links, while ring slack remains."""
-        stuck = movers[
-            (rank[movers] == 0)
-            & ~accepted[movers]
-            & (t - self.ready[vehicle[movers]] >= self.stuck_time_s)
-        ]
-        if len(stuck) == 0:
-            return
-        stuck = stuck[np.argsort(target[stuck], kind="stable")]
-        room = self.slots - self.occupancy
-        admitted = (
-            _group_ranks(target[stuck])
-            < room[target[stuck]]
-            - np.bincount(target[accepted & (target >= 0)], minlength=self.n_links)[target[stuck]]
-        )
-        accepted[stuck[admitted]] = True
-
-    def _place(self, vehicle: np.ndarray, target: np.ndarray, when: np.ndarray) -> None:
-        """Append vehicles, entering at times ``when``, at the tail of their target links."""
-        if len(vehicle) == 0:
-            return
-        order = np.argsort(target, kind="stable")
-        vehicle, target, when = vehicle[order], target[order], when[order]
-        within = _group_ranks(target)
-        slot = (
-            self.slot_base[target]
-            + (self.head[target] + self.occupancy[target] + within) % self.slots[target]
-        )
-        self.ring[slot] = vehicle
-        arriving = np.bincount(target, minlength=self.n_links)
-        self.occupancy += arriving
-        self.entered += arriving
-        self.in_budget -= arriving
-        self.link[vehicle] = target
-        self.next_choice[vehicle] = -1
-        self.link_entry[vehicle] = when
-        self.ready[vehicle] = when + self.traverse_s[target]
-
-    def _enter_from_origins(self, t: float) -> None:
-        # vehicles whose departure time has come, per first link, in departure order
-        order = self._origin_order
-        starts, taken = self._origin_start, self._origin_taken
-        room = np.floor(self.in_budget).astype(np.int64)
-        waiting_links = np.flatnonzero((self._origin_count > taken) & (room > 0))
-        if len(waiting_links) == 0:
-            return
-        limit = np.minimum(
-            room[waiting_links], self._origin_count[waiting_links] - taken[waiting_links]
-        )
-        link = np.repeat(waiting_links, limit)
-        rank = _group_ranks(link)
-        vehicle = order[starts[link] + taken[link] + rank]
-        admitted, wave = self._admit(link, t)
-        due = _prefix_true(admitted & (self.depart[vehicle] <= t + 1e-9), link)
-        vehicle, link, wave = vehicle[due], link[due], wave[due]
-        if len(vehicle) == 0:
-            return
-        self._origin_taken += np.bincount(link, minlength=self.n_links)
-        self.state[vehicle] = RUNNING
-        entry = np.maximum(np.maximum(self.depart[vehicle], t - self.dt), wave)
-        self.start[vehicle] = entry
-        self._place(vehicle, link, entry)
+    def _cars(self) -> kernel.Cars:
+        return kernel.Cars(
+            self._times, self._ids, self.route_buffer, self.state, self.arrive, self.start,
+            self.depart,
+        )  # fmt: skip
 
     # ---------------------------------------------------------------- records
     def _record(self) -> None:
@@ -665,16 +541,21 @@ class Engine:
 
     def counts(self) -> dict[str, int]:
         """Vehicles by state; ``waiting`` are planned vehicles whose departure time has passed."""
-        planned = self.state == PLANNED
-        waiting = int(np.count_nonzero(self.waiting()))
+        if self._order_dirty:
+            self._rebuild_origin_queues()
+        # planned vehicles due by the last step, less those that entered since the queues were
+        # built (counted without a pass over every vehicle: models call this often)
+        due = np.searchsorted(self._planned_departures, self.time - self.dt + 1e-9, side="right")
+        waiting = int(due - self._origin_taken.sum())
         return {
-            "planned": int(planned.sum()) - waiting,
+            "planned": self.n_vehicles - self._n_started - waiting,
             "waiting": waiting,
-            "running": int(np.count_nonzero(self.state == RUNNING)),
-            "arrived": int(np.count_nonzero(self.state == ARRIVED)),
+            "running": self._n_started - self._n_arrived,
+            "arrived": self._n_arrived,
         }
 
     def queued(self) -> np.ndarray:
         """Vehicles per link that could leave (their free-flow time is over) but have not."""
-        running = np.flatnonzero((self.state == RUNNING) & (self.ready <= self.time + 1e-9))
-        return np.bincount(self.link[running], minlength=self.n_links)
+        return kernel.queued(
+            self.slot_base, self.slots, self.head, self.occupancy, self._ring_ready, self.time
+        )

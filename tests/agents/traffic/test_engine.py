@@ -91,6 +91,15 @@ def test_conservation_under_gridlock():
         np.testing.assert_array_equal(engine.entered - engine.exited, engine.occupancy)
         assert np.all(engine.occupancy <= 10)
         assert np.all(engine.link[engine.state != RUNNING] == -1)
+        # the running tallies agree with the vehicles' states
+        counts = engine.counts()
+        assert counts["running"] == states[RUNNING] and counts["arrived"] == states[ARRIVED]
+        assert counts["planned"] + counts["waiting"] == states[PLANNED]
+        assert counts["waiting"] == np.count_nonzero(engine.waiting())
+        ready = (engine.state == RUNNING) & (engine.ready <= engine.time + 1e-9)
+        np.testing.assert_array_equal(
+            engine.queued(), np.bincount(engine.link[ready], minlength=network.n_edges)
+        )
     counts = engine.counts()
     assert np.all(engine.occupancy == 10), "the ring should be gridlocked"
     assert counts["running"] == 40 and counts["waiting"] == n - 40 and counts["arrived"] == 0
@@ -118,6 +127,30 @@ def test_spillback_full_link_stops_its_upstream():
     assert engine.occupancy[1] == 20  # its upstream link filled behind it
     assert engine.exited[1] == 20  # and passed on no more than the blocked link could take
     assert engine.occupancy[0] == 20 and engine.counts()["waiting"] == 100 - 60
+
+
+def test_merge_shares_follow_upstream_capacities():
+    """Two saturated approaches into a bottleneck share it in proportion to their capacities
+    (the capacity-proportional merge of first-order node models, Tampère et al. 2011)."""
+    network = network_from_links(
+        [(0, 0), (0, 200), (300, 100), (800, 100)],
+        [(0, 2), (1, 2), (2, 3)],
+        speed_kph=50,
+        capacity_vph=[1800, 900, 900],
+        storage_veh=1e5,
+    )
+    engine = Engine(_links(network), dt=1.0)
+    n = 1500
+    routes = np.concatenate([np.tile([0, 2], n), np.tile([1, 2], n)])
+    engine.add_vehicles(np.zeros(2 * n), routes, np.arange(2 * n + 1) * 2)
+    while engine.time < 600:  # both queues form
+        engine.step()
+    before = engine.exited[:2].copy()
+    while engine.time < 3600:
+        engine.step()
+    through_a, through_b = engine.exited[:2] - before
+    assert through_a + through_b == pytest.approx(750, abs=2)  # the bottleneck ran at capacity
+    assert through_a / (through_a + through_b) == pytest.approx(2 / 3, abs=0.04)
 
 
 def test_signal_throughput_follows_green_share():

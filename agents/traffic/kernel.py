@@ -1,0 +1,450 @@
+"""Compiled per-step kernel of the link engine: moves vehicles between links and out of origins.
+
+One step of :class:`~agents.traffic.engine.Engine` touches a few thousand vehicles through a
+few dozen small operations each; as numpy calls, the call overhead cost as much as the work
+(BENCHMARKS.md, "where the time goes"). Here the same rules run as one compiled loop over the
+network's nodes, vehicle by vehicle, in the order the rules define. The engine owns all state
+as numpy arrays and passes views of them in named tuples; nothing here allocates.
+
+Node model
+----------
+At each node, the leaders of the incoming links that have reached their link's end (and whose
+link may still release a vehicle this step) compete: one is drawn at random with probability
+proportional to its link's capacity, moves if its next link receives it, and otherwise blocks
+its link for this pass (first in, first out). Capacity-proportional priority is the standard
+merge rule of first-order node models (Tampère et al. 2011, "A generic class of first order
+node models for dynamic macroscopic simulation of traffic flows", Transp. Res. B 45) and what
+UXsim draws with equal link priorities. Nodes are swept repeatedly within a step, so a vehicle
+may cross several links shorter than a step's travel.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+EPS = 1e-9
+"""Tolerance of time comparisons, seconds (times are sums of floats)."""
+
+FINISH = -2
+"""Target of a vehicle that leaves the network at the end of its link."""
+
+RUNNING, ARRIVED = 1, 2
+
+
+class Net(NamedTuple):
+    """Fixed arrays of the network, one entry per link unless named per node."""
+
+    to_node: np.ndarray
+    from_node: np.ndarray
+    length_m: np.ndarray
+    traverse_s: np.ndarray
+    wave_s: np.ndarray
+    closed: np.ndarray
+    merge_weight: np.ndarray
+    in_indptr: np.ndarray  # per node: its incoming links are in_links[in_indptr[n]:…[n + 1]]
+    in_links: np.ndarray
+    out_indptr: np.ndarray  # per node: links are sorted by from_node
+    slots: np.ndarray
+    slot_base: np.ndarray
+    storage_slots: np.ndarray
+    exit_base: np.ndarray
+
+
+class LinkState(NamedTuple):
+    """Per-link state: each link's vehicles as a ring buffer, counts, budgets, records."""
+
+    ring: np.ndarray
+    head: np.ndarray
+    occupancy: np.ndarray
+    entered: np.ndarray
+    exited: np.ndarray
+    out_budget: np.ndarray
+    in_budget: np.ndarray
+    exit_times: np.ndarray  # when the last `storage` leavers left (the backward wave's clock)
+    last_exit: np.ndarray
+    leader_ready: np.ndarray  # when each link's first vehicle reaches its end; inf if empty
+    ring_ready: np.ndarray  # beside `ring`: when each vehicle there reaches its link's end
+    exit_cursor: np.ndarray  # exited mod storage: where the next leaver's time goes
+    entry_cursor: np.ndarray  # entered mod storage: where the leaver the next entrant waits on is
+    current_exits: np.ndarray
+    current_time: np.ndarray
+    epoch_exits: np.ndarray
+    epoch_time: np.ndarray
+
+
+T_READY, T_ENTRY, T_CHOICE, T_DISTANCE = range(4)
+"""Columns of a vehicle's times: reaches its link's end (free flow), entered the link, last drew
+its next link, metres driven."""
+N_TIMES = 4
+
+I_LINK, I_ROUTE_PTR, I_ROUTE_END, I_CHOICE_ROW, I_DESTINATION, I_NEXT = range(6)
+"""Columns of a vehicle's indices: current link (-1 off the road), route buffer position and
+end, route-choice row and destination node (-1 for a fixed route), next link drawn (-1 none)."""
+N_IDS = 6
+
+
+class Cars(NamedTuple):
+    """Per-vehicle state; what every move touches is packed in one row per vehicle."""
+
+    times: np.ndarray  # (vehicle, N_TIMES)
+    ids: np.ndarray  # (vehicle, N_IDS)
+    route_buffer: np.ndarray
+    state: np.ndarray
+    arrive: np.ndarray
+    start: np.ndarray
+    depart: np.ndarray
+
+
+class Tables(NamedTuple):
+    """Recent route-choice tables stacked newest first, and the cumulative weights to draw one."""
+
+    next_edge: np.ndarray  # (table, row, node)
+    cost_to_go: np.ndarray  # (table, row, node)
+    link_cost: np.ndarray  # (table, link)
+    cumulative: np.ndarray  # (table,)
+
+
+class Origins(NamedTuple):
+    """Planned vehicles ordered by (first link, departure): each link's waiting line is a run."""
+
+    order: np.ndarray
+    start: np.ndarray
+    taken: np.ndarray
+    count: np.ndarray
+
+
+@njit(inline="always")
+def _uniform(state):
+    """Next number in [0, 1) of a splitmix64 stream, and the stream's new state."""
+    state = state + np.uint64(0x9E3779B97F4A7C15)
+    z = state
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0), state
+
+
+@njit(cache=True)
+def move_vehicles(
+    net: Net,
+    links: LinkState,
+    cars: Cars,
+    tables: Tables,
+    has_tables: bool,
+    origins: Origins,
+    rng: np.ndarray,
+    t: float,
+    dt: float,
+    stuck_s: float,
+    reconsider_s: float,
+    max_sweeps: int,
+) -> tuple[int, int]:
+    """One step, covering ``(t − dt, t]``: moves between links, then entries from origins.
+
+    Returns how many vehicles entered the network and how many left it (arrived).
+
+    Budgets (``out_budget``, ``in_budget``) must already hold this step's capacity; red
+    signals are a zero ``out_budget``. ``stuck_s`` is ``inf`` to make storage a hard limit.
+    ``rng[0]`` is the state of the engine's random stream (splitmix64), advanced here, so a run
+    is reproducible whatever else the process simulates.
+    """
+    # every array is bound to a local once: reading a named tuple's field inside the loops
+    # costs a reference count each time
+    (to_node, from_node, length_m, traverse_s, wave_s, closed, merge_weight, in_indptr,
+     in_links, out_indptr, slots, slot_base, storage_slots, exit_base) = net  # fmt: skip
+    (ring, head, occupancy, entered, exited, out_budget, in_budget, exit_times, last_exit,
+     leader_ready, ring_ready, exit_cursor, entry_cursor, current_exits, current_time,
+     epoch_exits, epoch_time) = links  # fmt: skip
+    times, ids, route_buffer, state, arrive, start, depart = cars
+    next_edge, cost_to_go, link_cost, cumulative = tables
+    n_tables = len(cumulative)
+    stream = rng[0]
+    n_nodes = len(in_indptr) - 1
+    max_in = 0
+    for node in range(n_nodes):
+        max_in = max(max_in, in_indptr[node + 1] - in_indptr[node])
+    started = arrived = 0
+    candidate = np.empty(max_in, dtype=np.int64)
+    weight = np.empty(max_in)
+
+    for _ in range(max_sweeps):
+        again = False  # whether a vehicle moved onto a link it may leave within this step
+        for node in range(n_nodes):
+            first, last = in_indptr[node], in_indptr[node + 1]
+            # the incoming links whose leader has reached the end and which may release it
+            n_cand = 0
+            total = 0.0
+            for j in range(first, last):
+                link = in_links[j]
+                # (reads link arrays only: a vehicle's own arrays are far apart in memory)
+                if out_budget[link] >= 1.0 and leader_ready[link] <= t + EPS:
+                    candidate[n_cand] = link
+                    weight[n_cand] = merge_weight[link]
+                    total += merge_weight[link]
+                    n_cand += 1
+            while n_cand > 0:
+                draw, stream = _uniform(stream)
+                draw *= total
+                pick = n_cand - 1
+                for c in range(n_cand):
+                    draw -= weight[c]
+                    if draw < 0.0:
+                        pick = c
+                        break
+                link = candidate[pick]
+                vehicle = ring[slot_base[link] + head[link]]
+
+                # where the leader goes next: a link, FINISH, or -1 (no way on)
+                if has_tables and ids[vehicle, I_CHOICE_ROW] >= 0:
+                    if to_node[link] == ids[vehicle, I_DESTINATION]:
+                        target = FINISH
+                    else:
+                        # a driver picks on reaching the link's end and keeps the choice while
+                        # held, drawing again every `reconsider_s` (a blocked turn makes drivers
+                        # look for another way)
+                        if (
+                            ids[vehicle, I_NEXT] < 0
+                            or t - times[vehicle, T_CHOICE] >= reconsider_s - EPS
+                        ):
+                            u, stream = _uniform(stream)
+                            k = 0
+                            while k < n_tables - 1 and u >= cumulative[k]:
+                                k += 1
+                            row = ids[vehicle, I_CHOICE_ROW]
+                            chosen = np.int64(next_edge[k, row, node])
+                            came_from = from_node[link]
+                            out_first, out_last = out_indptr[node], out_indptr[node + 1]
+                            # no U-turn where another way on exists: the best other way then
+                            if (
+                                chosen >= 0
+                                and to_node[chosen] == came_from
+                                and out_last - out_first > 1
+                            ):
+                                chosen, best_cost = -1, np.inf
+                                for other in range(out_first, out_last):
+                                    if to_node[other] == came_from:
+                                        continue
+                                    cost = link_cost[k, other] + cost_to_go[k, row, to_node[other]]
+                                    if cost < best_cost:
+                                        chosen, best_cost = other, cost
+                            ids[vehicle, I_NEXT] = chosen
+                            times[vehicle, T_CHOICE] = t
+                        target = ids[vehicle, I_NEXT]
+                else:
+                    pointer = ids[vehicle, I_ROUTE_PTR]
+                    target = (
+                        FINISH
+                        if pointer + 1 >= ids[vehicle, I_ROUTE_END]
+                        else route_buffer[pointer + 1]
+                    )
+
+                wave = -np.inf
+                admitted = target != -1  # no way on (closed roads): wait where it is
+                if admitted and target != FINISH:
+                    wave = _wave_time(entered, exited, exit_times, entry_cursor, storage_slots,
+                                      exit_base, wave_s, target)  # fmt: skip
+                    # room: the backward wave has come, or (deadlock release, MATSim's stuck
+                    # time) the leader has been held this long and the ring has a slot; the
+                    # link's inflow capacity holds either way
+                    room = wave <= t + EPS or (
+                        t - times[vehicle, T_READY] >= stuck_s and occupancy[target] < slots[target]
+                    )
+                    admitted = not closed[target] and in_budget[target] >= 1.0 and room
+                if admitted:
+                    # a step covers (t - dt, t]: a vehicle free to go inside it leaves at its
+                    # ready time (or when the backward wave lets it into its next link)
+                    when = max(max(times[vehicle, T_READY], t - dt), min(wave, t))
+                    when = max(when, last_exit[link])  # first in, first out
+                    storage = storage_slots[link]
+                    exit_times[exit_base[link] + exit_cursor[link]] = when
+                    exit_cursor[link] = _wrap(exit_cursor[link] + 1, storage)
+                    last_exit[link] = when
+                    head[link] = _wrap(head[link] + 1, slots[link])
+                    occupancy[link] -= 1
+                    exited[link] += 1
+                    out_budget[link] -= 1.0
+                    spent = when - times[vehicle, T_ENTRY]
+                    current_exits[link] += 1.0
+                    current_time[link] += spent
+                    epoch_exits[link] += 1.0
+                    epoch_time[link] += spent
+                    times[vehicle, T_DISTANCE] += length_m[link]
+                    if target == FINISH:
+                        state[vehicle] = ARRIVED
+                        arrive[vehicle] = when
+                        arrived += 1
+                        ids[vehicle, I_LINK] = -1
+                    else:
+                        _place(ring, ring_ready, head, occupancy, entered, entry_cursor,
+                               storage_slots, in_budget, leader_ready, slots,
+                               slot_base, traverse_s, times, ids, vehicle, target,
+                               when)  # fmt: skip
+                        ids[vehicle, I_ROUTE_PTR] += 1
+                        again = again or times[vehicle, T_READY] <= t + EPS
+                    if occupancy[link] > 0:
+                        leader_ready[link] = ring_ready[slot_base[link] + head[link]]
+                    else:
+                        leader_ready[link] = np.inf
+                    still = out_budget[link] >= 1.0 and leader_ready[link] <= t + EPS
+                else:  # blocked, and blocking those behind it (first in, first out)
+                    still = False
+                if not still:  # drop the link from this node's candidates
+                    total -= weight[pick]
+                    n_cand -= 1
+                    candidate[pick] = candidate[n_cand]
+                    weight[pick] = weight[n_cand]
+                    if n_cand == 0 or total <= 0.0:
+                        total = 0.0
+                        for c in range(n_cand):
+                            total += weight[c]
+        if not again:
+            break
+
+    # vehicles whose departure time has come enter their first link in departure order
+    order, origin_start, taken, count = origins.order, origins.start, origins.taken, origins.count
+    for link in range(len(count)):
+        while taken[link] < count[link]:
+            if closed[link] or in_budget[link] < 1.0:
+                break
+            vehicle = order[origin_start[link] + taken[link]]
+            if depart[vehicle] > t + EPS:
+                break
+            wave = _wave_time(entered, exited, exit_times, entry_cursor, storage_slots, exit_base,
+                              wave_s, link)  # fmt: skip
+            if wave > t + EPS:
+                break
+            when = max(max(depart[vehicle], t - dt), wave)
+            state[vehicle] = RUNNING
+            start[vehicle] = when
+            _place(ring, ring_ready, head, occupancy, entered, entry_cursor, storage_slots,
+                   in_budget, leader_ready, slots, slot_base,
+                   traverse_s, times, ids, vehicle, link, when)  # fmt: skip
+            taken[link] += 1
+            started += 1
+    rng[0] = stream
+    return started, arrived
+
+
+@njit(cache=True)
+def group_by_link(link: np.ndarray, n_links: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stable counting sort: positions of ``link``'s entries grouped by link, and the counts.
+
+    O(n) where a comparison sort of a million vehicles costs a tenth of a second each time the
+    origin queues are rebuilt.
+    """
+    counts = np.zeros(n_links, dtype=np.int64)
+    for value in link:
+        counts[value] += 1
+    cursor = np.zeros(n_links, dtype=np.int64)
+    total = 0
+    for value in range(n_links):
+        cursor[value] = total
+        total += counts[value]
+    order = np.empty(len(link), dtype=np.int64)
+    for position in range(len(link)):
+        value = link[position]
+        order[cursor[value]] = position
+        cursor[value] += 1
+    return order, counts
+
+
+@njit(cache=True)
+def queued(
+    slot_base: np.ndarray,
+    slots: np.ndarray,
+    head: np.ndarray,
+    occupancy: np.ndarray,
+    ring_ready: np.ndarray,
+    t: float,
+) -> np.ndarray:
+    """Vehicles per link whose free-flow time on it is over at ``t`` (queued at its end)."""
+    counts = np.zeros(len(head), dtype=np.int64)
+    for link in range(len(head)):
+        for k in range(occupancy[link]):
+            if ring_ready[slot_base[link] + _wrap(head[link] + k, slots[link])] <= t + EPS:
+                counts[link] += 1
+    return counts
+
+
+@njit(inline="always")
+def _wrap(index, size):
+    """``index mod size`` for ``0 <= index < 2 size`` (an integer division costs more)."""
+    return index - size if index >= size else index
+
+
+@njit(inline="always")
+def _wave_time(entered, exited, exit_times, entry_cursor, storage_slots, exit_base, wave_s, target):
+    """Earliest time the backward wave lets the next vehicle into ``target`` (LTM receiving):
+    the k-th entrant may enter ``L/w`` after the (k − storage)-th leaver left."""
+    storage = storage_slots[target]
+    leaver = entered[target] - storage
+    if leaver < 0:
+        return -np.inf
+    if leaver < exited[target]:
+        # leaver mod storage = entered mod storage
+        return exit_times[exit_base[target] + entry_cursor[target]] + wave_s[target]
+    return np.inf
+
+
+@njit(inline="always")
+def _place(
+    ring,
+    ring_ready,
+    head,
+    occupancy,
+    entered,
+    entry_cursor,
+    storage_slots,
+    in_budget,
+    leader_ready,
+    slots,
+    slot_base,
+    traverse_s,
+    times,
+    ids,
+    vehicle,
+    target,
+    when,
+):
+    """Append a vehicle, entering at ``when``, at the tail of ``target``."""
+    slot = slot_base[target] + _wrap(head[target] + occupancy[target], slots[target])
+    ring[slot] = vehicle
+    ring_ready[slot] = when + traverse_s[target]
+    entry_cursor[target] = _wrap(entry_cursor[target] + 1, storage_slots[target])
+    occupancy[target] += 1
+    entered[target] += 1
+    in_budget[target] -= 1.0
+    ids[vehicle, I_LINK] = target
+    ids[vehicle, I_NEXT] = -1
+    times[vehicle, T_ENTRY] = when
+    times[vehicle, T_READY] = when + traverse_s[target]
+    if occupancy[target] == 1:
+        leader_ready[target] = times[vehicle, T_READY]
+
+
+def load() -> None:
+    """Load the compiled kernel (from numba's cache; compiled on first use after install).
+
+    Numba's first call in a process costs most of a second (its compiler's set-up even when
+    the machine code comes from the cache); the engine module pays it at import, once, rather
+    than inside the first simulation step. The call moves nothing: empty network, no vehicles.
+    """
+    int_ = np.zeros(0, dtype=np.int64)
+    float_ = np.zeros(0)
+    one = np.zeros(1, dtype=np.int64)
+    net = Net(int_, int_, float_, float_, float_, np.zeros(0, dtype=np.bool_), float_, one,
+              int_, one, int_, int_, int_, int_)  # fmt: skip
+    links = LinkState(int_, int_, int_, int_, int_, float_, float_, float_, float_, float_,
+                      float_, int_, int_, float_, float_, float_, float_)  # fmt: skip
+    cars = Cars(np.zeros((0, N_TIMES)), np.zeros((0, N_IDS), dtype=np.int64), int_,
+                np.zeros(0, dtype=np.int8), float_, float_, float_)  # fmt: skip
+    tables = Tables(
+        np.zeros((1, 1, 1), np.int32), np.zeros((1, 1, 1), np.float32), np.zeros((1, 1)),
+        np.ones(1),
+    )  # fmt: skip
+    origins = Origins(int_, int_, int_, int_)
+    rng = np.zeros(1, dtype=np.uint64)
+    move_vehicles(net, links, cars, tables, False, origins, rng, 0.0, 1.0, np.inf, 5.0, 1)
