@@ -134,7 +134,7 @@ class Engine:
         ``None`` makes storage a hard limit.
     reconsider_s
         An adaptive driver held at the end of a link draws its next link again after this long
-        (a blocked turn makes drivers look for another way).
+        (a blocked turn makes drivers look for another way); ``None``: at every step.
     """
 
     def __init__(
@@ -145,7 +145,7 @@ class Engine:
         signals: Signals | None = None,
         record_interval_s: float = 300.0,
         stuck_time_s: float | None = 300.0,
-        reconsider_s: float = 5.0,
+        reconsider_s: float | None = None,
     ) -> None:
         if not dt > 0:
             raise ValueError(f"time step must be positive, got {dt}")
@@ -156,7 +156,7 @@ class Engine:
         self.signals = signals or Signals.none(n)
         self.capacity_per_step = links.capacity_vps * self.dt
         self.stuck_time_s = stuck_time_s
-        self.reconsider_s = float(reconsider_s)
+        self.reconsider_s = self.dt if reconsider_s is None else float(reconsider_s)
         storage_slots = np.maximum(np.floor(links.storage_veh), 1).astype(np.int64)
         # room for vehicles forced in by the stuck rule
         overfill = 0 if stuck_time_s is None else np.maximum(2, storage_slots // 10)

@@ -48,9 +48,10 @@ class TrafficConfig:
     stuck_time_s
         Deadlock release (see :class:`~agents.traffic.engine.Engine`); ``None`` disables it.
     reconsider_s
-        An adaptive driver held at the end of a link draws its next link again this often
-        (default 5 s: UXsim re-chooses at every one of its 5 s steps; drivers who stick to a
-        blocked turn for longer lock grids up, see BENCHMARKS.md).
+        An adaptive driver held at the end of a link draws its next link again this often;
+        ``None`` (default): at every step, as UXsim re-chooses at each of its steps. Drivers
+        who stick to a blocked turn for several steps lock grids up, and the results then
+        depend on the step (BENCHMARKS.md, "re-choice while held").
     on_unreachable
         ``"skip"`` drops trips with no route (counted in the result), ``"error"`` refuses them.
     max_vehicle_agents
@@ -66,7 +67,7 @@ class TrafficConfig:
     record_interval_s: float = 300.0
     collect_interval_s: float = 60.0
     stuck_time_s: float | None = 300.0
-    reconsider_s: float = 5.0
+    reconsider_s: float | None = None
     on_unreachable: str = "skip"
     max_vehicle_agents: int = 20_000
 
@@ -93,7 +94,12 @@ class TrafficConfig:
                 self.record_interval_s,
                 "must be at least one time step",
             ),
-            (self.reconsider_s > 0, "reconsider_s", self.reconsider_s, "must be positive"),
+            (
+                self.reconsider_s is None or self.reconsider_s > 0,
+                "reconsider_s",
+                self.reconsider_s,
+                "must be positive (or None: every step)",
+            ),
             (
                 self.on_unreachable in {"skip", "error"},
                 "on_unreachable",
