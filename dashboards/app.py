@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import diskcache
@@ -18,6 +19,7 @@ from dash import Dash, DiskcacheManager, Input, Output, State, dcc, html, no_upd
 
 from dashboards.pages import city as city_page
 from dashboards.pages import plans, scenarios, traffic, waste
+from dashboards.prerender import to_html
 from dashboards.state import SESSION_COOKIE, DashboardState, UploadLimits
 from dashboards.store import RunStore, default_store_dir
 from twin.api import Twin
@@ -62,21 +64,36 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; ma
 .note { font-size: .85em; color: #555; }
 .ok { color: #1b5e20; font-size: .9em; }
 .charts { display: grid; grid-template-columns: 1fr 1fr; gap: .6em; }
+.map-stack { position: relative; min-height: 560px; }
+.map-static { position: absolute; top: 0; left: 0; right: 0; height: 560px; z-index: 1;
+              display: flex; flex-direction: column; background: white; pointer-events: none; }
+.map-legend { display: flex; flex-wrap: wrap; gap: .2em .9em; padding: 4px 6px; font-size: 11px; }
+.map-legend-item { display: inline-flex; align-items: center; gap: .35em; }
+.map-swatch { display: inline-block; width: 26px; border-radius: 2px; }
+.map-picture { flex: 1; min-height: 0; width: 100%; object-fit: contain; }
+/* the page as written into the document (first paint) until Dash draws it: then Dash's */
+.first-paint ~ #react-entry-point ._dash-loading { display: none; }
+body:has(#page) .first-paint { display: none; }
 """
+
+_FIRST_PAINT = "<!-- first paint -->"
+"""Where the index document gets the City page's HTML (:func:`_index_with_first_paint`)."""
 
 _INDEX = (
     "<!DOCTYPE html><html><head>{%metas%}<title>{%title%}</title>{%favicon%}{%css%}"
-    f"<style>{_STYLE}</style></head><body>{{%app_entry%}}<footer>{{%config%}}{{%scripts%}}"
+    f"<style>{_STYLE}</style></head><body>{_FIRST_PAINT}{{%app_entry%}}<footer>{{%config%}}"
+    "{%scripts%}"
     "{%renderer%}</footer></body></html>"
 )
 
 
-def _shell(state: DashboardState) -> html.Div:
+def _shell(state: DashboardState, *, interactive: bool = True) -> html.Div:
     """Navigation, the page slot and the stores every page shares (kept in the browser's
     memory: they survive navigation between pages, a reload starts afresh).
 
     The slot starts with the City page, the usual first stop: it comes with the layout instead
-    of one round trip and one more render later (see the router in :func:`create_app`)."""
+    of one round trip and one more render later (see the router in :func:`create_app`).
+    ``interactive=False``: without the City page's figures (the first paint's HTML)."""
     return html.Div(
         [
             dcc.Location(id="url"),
@@ -111,7 +128,7 @@ def _shell(state: DashboardState) -> html.Div:
             dcc.Store(id="plans-result"),
             dcc.Store(id="compare-result"),
             dcc.Store(id="page-path", data=city_page.PATH),  # the page in the slot
-            html.Div(city_page.layout(state), id="page", className="page"),
+            html.Div(city_page.layout(state, interactive=interactive), id="page", className="page"),
         ]
     )
 
@@ -155,6 +172,7 @@ def create_app(
         update_title=None,
     )
     app.index_string = _INDEX
+    app.interpolate_index = _index_with_first_paint(app, state)
     # refuse request bodies past the largest upload (base64 adds a third) before reading them
     largest = max(state.limits.osm_bytes, state.limits.scenario_bytes)
     app.server.config["MAX_CONTENT_LENGTH"] = largest * 4 // 3 + 1024 * 1024
@@ -187,6 +205,41 @@ def create_app(
         page.register(app, state)
     state.warm_up(lambda: city_page.warm_up(state))
     return app
+
+
+def _index_with_first_paint(app: Dash, state: DashboardState) -> Callable[..., str]:
+    """Dash's index document with the City page already in it (before Dash's scripts).
+
+    Dash draws a page only after its scripts have loaded and run; on a cold browser that is
+    over a second, and the map's Plotly seconds more. So the document itself carries the
+    City page's title, summary cards and static map (:func:`dashboards.pages.city.first_paint`,
+    for this request's session), which the browser paints as soon as it has the document and
+    the picture; CSS hides it once Dash has drawn the page (``#page``) in its place.
+    Other paths get Dash's plain document: their page is not the City page.
+
+    Parameters
+    ----------
+    app : dash.Dash
+        The app.
+    state : DashboardState
+        Its state.
+
+    Returns
+    -------
+    callable
+        A replacement of ``app.interpolate_index``.
+    """
+    plain = app.interpolate_index
+
+    def interpolate(**parts: str) -> str:
+        document = plain(**parts)
+        if flask.has_request_context() and flask.request.path == "/":
+            page = html.Div(_shell(state, interactive=False).children, className="first-paint")
+            first = to_html(page, attributes=city_page.FIRST_PAINT_ATTRIBUTES)
+            return document.replace(_FIRST_PAINT, first, 1)
+        return document.replace(_FIRST_PAINT, "", 1)
+
+    return interpolate
 
 
 def _sessions_by_cookie(server: flask.Flask) -> None:

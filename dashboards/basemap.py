@@ -29,6 +29,8 @@ __all__ = [
     "CONGESTION_LEVELS",
     "Basemap",
     "base_layout",
+    "color_layers",
+    "map_extent",
     "network_figure",
     "speed_band",
     "tile_figure",
@@ -336,15 +338,84 @@ def line_trace(
     )
 
 
+def color_layers(
+    basemap: Basemap, color_by: str = "class"
+) -> list[tuple[str, str, float, np.ndarray]]:
+    """The map's line layers in drawing order: what :func:`network_figure` draws as traces and
+    :mod:`dashboards.mapimage` as a static picture, so both mean the same by a colour.
+
+    Parameters
+    ----------
+    basemap : Basemap
+        The city's base map.
+    color_by : str
+        ``"class"`` (one layer per OSM road class present, minor roads first so that major
+        roads are drawn on top) or ``"speed"`` (speed-limit bands present).
+
+    Returns
+    -------
+    list of (str, str, float, numpy.ndarray)
+        Name (the legend's label), colour, line width in pixels, and edge positions.
+    """
+    layers = []
+    if color_by == "speed":
+        band = speed_band(basemap.speed_kph)
+        for index, (_, label, color) in enumerate(SPEED_BANDS):
+            edges = np.flatnonzero(band == index)
+            if len(edges):
+                layers.append((label, color, 1.6, edges))
+        return layers
+    for highway in reversed(ROAD_CLASS_NAMES):
+        edges = np.flatnonzero(basemap.highway == highway)
+        if len(edges):
+            color, width = CLASS_STYLE.get(highway, ("#999999", 1.0))
+            layers.append((highway, color, width, edges))
+    return layers
+
+
+MAP_PADDING = 0.02
+"""Margin around the network on a map, as a share of its extent on each side."""
+
+
+def map_extent(basemap: Basemap) -> tuple[float, float, float, float]:
+    """The longitude/latitude box every map of the city opens on: the network's points plus a
+    small margin.
+
+    Fixed ranges, not Plotly's autorange (which pads the two axes differently by trace type),
+    so that the server's static picture of the map (:mod:`dashboards.mapimage`) frames exactly
+    what the interactive map shows once it is drawn.
+
+    Parameters
+    ----------
+    basemap : Basemap
+        The city's base map.
+
+    Returns
+    -------
+    west, south, east, north : float
+        Degrees.
+    """
+    west, east = float(np.nanmin(basemap.lon)), float(np.nanmax(basemap.lon))
+    south, north = float(np.nanmin(basemap.lat)), float(np.nanmax(basemap.lat))
+    # a one-street city still gets a box of a few metres
+    dx = max(east - west, 1e-4) * MAP_PADDING
+    dy = max(north - south, 1e-4) * MAP_PADDING
+    return west - dx, south - dy, east + dx, north + dy
+
+
 def base_layout(basemap: Basemap, *, height: int = 560, uirevision: str = "map") -> dict:
     """Axes in degrees with equal ground scale, no grid: a map, not a chart."""
     axis = {"showgrid": False, "zeroline": False, "showticklabels": False, "title": None}
+    west, south, east, north = map_extent(basemap)
     return {
         "height": height,
         "margin": {"l": 4, "r": 4, "t": 28, "b": 4},
-        "xaxis": {**axis, "constrain": "domain"},
+        # the box is kept whole and centred: equal ground scale shrinks the x axis's domain or
+        # widens the y axis's range, whichever the graph's shape asks for
+        "xaxis": {**axis, "range": [west, east], "constrain": "domain"},
         "yaxis": {
             **axis,
+            "range": [south, north],
             "scaleanchor": "x",
             "scaleratio": 1.0 / math.cos(math.radians(basemap.center_lat)),
         },
@@ -394,19 +465,9 @@ def network_figure(
         traces.append(
             line_trace(basemap, None, name="streets", color="#c8c8c8", width=1.0, showlegend=False)
         )
-    elif color_by == "speed":
-        band = speed_band(basemap.speed_kph)
-        for index, (_, label, color) in enumerate(SPEED_BANDS):
-            edges = np.flatnonzero(band == index)
-            if len(edges):
-                traces.append(line_trace(basemap, edges, name=label, color=color, width=1.6))
     else:
-        # minor roads first, so that major roads are drawn on top
-        for highway in reversed(ROAD_CLASS_NAMES):
-            edges = np.flatnonzero(basemap.highway == highway)
-            if len(edges):
-                color, width = CLASS_STYLE.get(highway, ("#999999", 1.0))
-                traces.append(line_trace(basemap, edges, name=highway, color=color, width=width))
+        for name, color, width, edges in color_layers(basemap, color_by):
+            traces.append(line_trace(basemap, edges, name=name, color=color, width=width))
     traces.extend(closed_traces(basemap, closed))
     if not lines_only:
         traces.extend(marker_traces(basemap, signals=signals, pickable=pickable))

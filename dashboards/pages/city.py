@@ -1,18 +1,27 @@
 """City page: the road network by class or speed limit, signals, bins, depot and disposal site,
-summary figures, and opening another OSM extract."""
+summary figures, and opening another OSM extract.
+
+The map paints in two steps: a static picture of the streets by road class, drawn on the
+server (:mod:`dashboards.mapimage`), shows at once, and the interactive Plotly map replaces it
+once Plotly has loaded and drawn it (seconds after the first visit's navigation: the browser
+compiles 4.8 MB of Plotly first). The picture is also in the index document's first paint
+(see ``dashboards.app``), before any script has run.
+"""
 
 from __future__ import annotations
 
 import hashlib
 
+import flask
 import numpy as np
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
-from dashboards.basemap import marker_traces, network_figure, with_tiles
+from dashboards.basemap import color_layers, marker_traces, network_figure, with_tiles
 from dashboards.components import map_graph, upload_button
 from dashboards.figures import CHART, sites_traces
 from dashboards.logic import UploadError, check_osm_bytes, decode_upload
+from dashboards.mapimage import IMAGE_VERSION, MapImage, image_size, render_map_image
 from dashboards.state import DashboardState
 from twin.errors import USER_ERRORS
 
@@ -90,21 +99,114 @@ def lines_figure(state: DashboardState) -> go.Figure:
     return state.figure(("city-lines",), lambda: network_figure(state.basemap, lines_only=True))
 
 
+IMAGE_ROUTE = "/_city-map/"
+"""Where the app serves the static map picture (:func:`static_map_image`)."""
+
+IMAGE_BOX = (1100, 540)
+"""Largest size of the picture, pixels: about the map's plot area on a laptop's screen."""
+
+
+def static_map_image(state: DashboardState) -> MapImage:
+    """The current city's road network by class as a PNG (cached per city: it never
+    changes)."""
+    return state.figure(
+        ("city-image", IMAGE_VERSION), lambda: render_map_image(state.basemap, box=IMAGE_BOX)
+    )
+
+
+def static_map_url(state: DashboardState) -> str:
+    """URL of the current city's picture; it names the city's content hash and the drawing's
+    version, so that a browser may keep it as long as it likes."""
+    return f"{IMAGE_ROUTE}{state.city_sha[:16]}-v{IMAGE_VERSION}.png"
+
+
+def static_map(state: DashboardState) -> html.Div:
+    """The static map where the interactive one will be: a legend of the road classes (the
+    interactive map's labels and colours, in its order) above the picture.
+
+    Parameters
+    ----------
+    state : DashboardState
+        The app's state (the current session's city).
+
+    Returns
+    -------
+    dash.html.Div
+        ``#city-map-static``; the page hides it once the interactive map is drawn.
+    """
+    basemap = state.basemap
+    # the legend and the image's size come from the base map, so the layout never waits for
+    # the picture to be drawn (the browser fetches it from IMAGE_ROUTE)
+    legend = [
+        html.Span(
+            [
+                html.Span(
+                    className="map-swatch",
+                    style={"background": color, "height": f"{max(2.0, width):g}px"},
+                ),
+                name,
+            ],
+            className="map-legend-item",
+        )
+        for name, color, width, _ in color_layers(basemap, "class")
+    ]
+    width, height = image_size(basemap, IMAGE_BOX)
+    return html.Div(
+        [
+            html.Div(legend, className="map-legend"),
+            html.Img(
+                src=static_map_url(state),
+                width=width,
+                height=height,
+                alt=f"Road network of {state.city.name} by road class",
+                className="map-picture",
+                id="city-map-picture",
+            ),
+        ],
+        id="city-map-static",
+        className="map-static",
+    )
+
+
+FIRST_PAINT_ATTRIBUTES = {"city-map-picture": {"elementtiming": "city-map-static"}}
+"""HTML attributes of the first paint's copy of the page (:mod:`dashboards.prerender`): when
+its picture was painted, for the benchmark (``PerformanceObserver``, type ``element``)."""
+
+
 def warm_up(state: DashboardState) -> None:
     """Build the page's maps ahead of the first visit (the app's warm-up thread): about a
     second on a large city that would otherwise hold up the first page load, and the
-    server's other requests with it."""
+    server's other requests with it. The picture first: it is what the page shows first."""
+    static_map_image(state)
     lines_figure(state)
     city_figure(state, "class", DEFAULT_LAYERS)
 
 
-def layout(state: DashboardState) -> html.Div:
-    # The streets paint first (SVG lines); markers (signals, bins and sites, the hover layer)
-    # follow in a callback once the streets are drawn: they need WebGL, whose context takes a
-    # while to create, and the bins a waste placement (seconds on a large city, started when
-    # the app starts). Asked for any earlier, they arrive while Plotly is still drawing the
-    # streets and the browser draws both before it paints anything.
-    initial = lines_figure(state)
+def layout(state: DashboardState, *, interactive: bool = True) -> html.Div:
+    """The City page.
+
+    Parameters
+    ----------
+    state : DashboardState
+        The app's state (the current session's city).
+    interactive : bool
+        With the Plotly map and charts (off: the index document's first paint, so no figure
+        is built for it).
+
+    Returns
+    -------
+    dash.html.Div
+        The page.
+    """
+    # The static picture shows first; the streets paint next (SVG lines); markers (signals,
+    # bins and sites, the hover layer) follow in a callback once the streets are drawn: they
+    # need WebGL, whose context takes a while to create, and the bins a waste placement
+    # (seconds on a large city, started when the app starts). Asked for any earlier, they
+    # arrive while Plotly is still drawing the streets and the browser draws both before it
+    # paints anything.
+    graphs = []
+    if interactive:
+        graphs = [dcc.Loading(map_graph("city-map", lines_figure(state)), delay_show=300)]
     return html.Div(
         [
             dcc.Store(id="city-drawn"),
@@ -148,7 +250,8 @@ def layout(state: DashboardState) -> html.Div:
                         ],
                         className="panel",
                     ),
-                    dcc.Loading(map_graph("city-map", initial), delay_show=300),
+                    # the picture over the graph's place until Plotly has drawn the map
+                    html.Div([static_map(state), *graphs], className="map-stack"),
                 ],
                 className="columns",
             ),
@@ -156,7 +259,9 @@ def layout(state: DashboardState) -> html.Div:
                 [
                     dcc.Graph(id="city-classes", figure=_class_chart(state)),
                     dcc.Graph(id="city-speeds", figure=_speed_chart(state)),
-                ],
+                ]
+                if interactive
+                else [],
                 className="charts",
             ),
         ]
@@ -185,6 +290,29 @@ def register(app: Dash, state: DashboardState) -> None:
         State("city-drawn", "data"),
         prevent_initial_call=True,
     )
+
+    # the interactive map is drawn: it takes the picture's place (in the browser, at once).
+    # The performance mark tells the benchmark and the tests when that happened.
+    app.clientside_callback(
+        """(drawn) => {
+            if (!drawn) return window.dash_clientside.no_update;
+            performance.mark("city-map-interactive");
+            return {display: "none"};
+        }""",
+        Output("city-map-static", "style"),
+        Input("city-drawn", "data"),
+        prevent_initial_call=True,
+    )
+
+    @app.server.get(IMAGE_ROUTE + "<name>")
+    def picture(name: str) -> flask.Response:
+        # the current session's city only (its cookie): a URL of another city is stale
+        if name != static_map_url(state).removeprefix(IMAGE_ROUTE):
+            flask.abort(404)
+        response = flask.Response(static_map_image(state).png, mimetype="image/png")
+        # the name changes with the city's content and the drawing, so the browser can keep it
+        response.headers["Cache-Control"] = "private, max-age=86400, immutable"
+        return response
 
     @app.callback(
         Output("city-map", "figure", allow_duplicate=True),

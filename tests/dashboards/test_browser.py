@@ -63,6 +63,88 @@ def test_city_page_renders_the_network(browser_ready, dash_duo, store_dir, scree
     _no_errors(dash_duo)
 
 
+# When elements were painted (Element Timing: the first paint's picture carries an
+# ``elementtiming`` attribute), in milliseconds since the navigation; buffered entries arrive
+# in the observer's first callback.
+ELEMENT_PAINTS = """
+const done = arguments[arguments.length - 1];
+const found = {};
+new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) found[e.identifier] = e.renderTime || e.loadTime;
+}).observe({type: 'element', buffered: true});
+setTimeout(() => done(found), 300);
+"""
+
+# A loaded picture's natural size and how many colours a sample of its pixels has.
+PICTURE_PIXELS = """
+const img = document.querySelector(arguments[0]);
+if (!img || !img.complete || !img.naturalWidth) return null;
+const canvas = document.createElement('canvas');
+canvas.width = img.naturalWidth;
+canvas.height = img.naturalHeight;
+const context = canvas.getContext('2d');
+context.drawImage(img, 0, 0);
+const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+const colors = new Set();
+for (let i = 0; i < data.length; i += 4 * 7) {
+    colors.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+}
+return [img.naturalWidth, img.naturalHeight, colors.size];
+"""
+
+
+def _display(duo, selector: str) -> str | None:
+    return duo.driver.execute_script(
+        "const e = document.querySelector(arguments[0]);"
+        "return e ? getComputedStyle(e).display : null;",
+        selector,
+    )
+
+
+def test_a_cold_city_page_shows_the_static_map_then_the_interactive_one(
+    browser_ready, dash_duo, store_dir, screenshot
+):
+    from dashboards.mapimage import image_size
+    from dashboards.pages.city import IMAGE_BOX
+
+    app = _app(store_dir)
+    basemap = app.twin_state.basemap
+    classes = len(set(basemap.highway))
+    # a fresh browser (its own new profile), its first navigation: nothing cached or compiled
+    dash_duo.start_server(app)
+    # the interactive map is drawn and has taken the picture's place, and Dash's page the
+    # place of the document's first paint
+    until(lambda: _display(dash_duo, "#city-map-static") == "none", timeout=30)
+    assert _map_traces(dash_duo, "city-map") >= classes
+    assert _display(dash_duo, ".first-paint") == "none"
+    assert _display(dash_duo, "#city-map .js-plotly-plot") != "none"
+
+    # the picture was painted, before the interactive map replaced it
+    painted = dash_duo.driver.execute_async_script(ELEMENT_PAINTS)
+    assert painted.get("city-map-static", 0) > 0, painted
+    (replaced,) = dash_duo.driver.execute_script(
+        "return performance.getEntriesByName('city-map-interactive').map(e => e.startTime)"
+    )
+    assert painted["city-map-static"] < replaced
+    # with the city's summary cards in the same first paint
+    cards = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('.first-paint .kpi-card .kpi-value'))"
+        ".map(e => e.textContent)"
+    )
+    assert cards[1] == f"{basemap.n_edges:,}"
+    # both copies of the picture (the first paint's, Dash's) are the city's map: the size the
+    # server draws it at, and a drawing (many colours, not one)
+    width, height = image_size(basemap, IMAGE_BOX)
+    for selector in (".first-paint img.map-picture", "#city-map-picture"):
+        natural_width, natural_height, colors = dash_duo.driver.execute_script(
+            PICTURE_PIXELS, selector
+        )
+        assert (natural_width, natural_height) == (width, height), selector
+        assert colors > 8, (selector, colors)
+    screenshot(dash_duo, "city-cold")
+    _no_errors(dash_duo)
+
+
 RECORD_PROGRESS = """
 window.__progress = [];
 setInterval(() => {
