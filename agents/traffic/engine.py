@@ -285,7 +285,7 @@ class Engine:
 
     @property
     def destination(self) -> np.ndarray:
-        """Each adaptive vehicle's destination node; -1 for fixed routes."""
+        """Each vehicle's destination node; -1 where none was given."""
         return self._ids[:, kernel.I_DESTINATION]
 
     def add_vehicles(

@@ -299,13 +299,13 @@ def test_an_opened_city_switches_only_its_own_session(state, tmp_path):
     assert state.city.name == "helsinki"
 
 
-def _layout_text(client, component_id: str) -> str:
-    """The children of a component in the first layout a browser session is served."""
+def _layout_prop(client, component_id: str, prop: str):
+    """A property of a component in the first layout a browser session is served."""
 
     def find(node):
         if isinstance(node, dict):
             if node.get("props", {}).get("id") == component_id:
-                return node["props"]["children"]
+                return node["props"][prop]
             children = node.values()
         elif isinstance(node, list):
             children = node
@@ -318,6 +318,10 @@ def _layout_text(client, component_id: str) -> str:
         return None
 
     return find(client.get("/_dash-layout").get_json())
+
+
+def _layout_text(client, component_id: str) -> str:
+    return _layout_prop(client, component_id, "children")
 
 
 def test_two_browsers_do_not_see_each_others_uploaded_city(helsinki, tmp_path):
@@ -529,19 +533,4 @@ def test_map_tiles_are_off_by_default_and_redraw_every_layer_in_lon_lat(
 
 
 def _layout_value(client, component_id: str):
-    def find(node):
-        if isinstance(node, dict):
-            if node.get("props", {}).get("id") == component_id:
-                return node["props"]["value"]
-            children = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            return None
-        for child in children:
-            found = find(child)
-            if found is not None:
-                return found
-        return None
-
-    return find(client.get("/_dash-layout").get_json())
+    return _layout_prop(client, component_id, "value")
