@@ -573,6 +573,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch, config, model=model, val=val, run_dir=args.out, resume=args.resume,
             workers=workers, on_step=_progress(config.steps, 0) if workers.main else None,
         )  # fmt: skip
+        if dist.is_initialized():
+            # every rank past its last collective before any tears the group down: a rank
+            # that destroys gloo's group while a peer still talks to it aborts at exit
+            dist.barrier()
     except (TrainingError, InstanceFileError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -42,8 +42,9 @@ PLANNED, RUNNING, ARRIVED = 0, 1, 2
 """Vehicle states. A planned vehicle whose departure time has passed waits at its origin."""
 
 MAX_SWEEPS_PER_STEP = 8
-"""Sweeps over the nodes within one step: a vehicle may cross up to this many links shorter than
-a step's travel in one step."""
+"""Sweeps over the nodes within one step. A sweep serves the nodes in index order, so a vehicle
+crosses within one sweep every short link whose end node comes later; another sweep follows
+while a vehicle could move again (times stay exact either way)."""
 
 MIN_SPEED_FRACTION = 0.01
 """Floor of the speed used to price a jammed link for route choice, as a share of free speed."""
@@ -122,7 +123,8 @@ class Engine:
     links
         Link parameters (one per network edge).
     dt
-        Time step, seconds. Link travel times round up to whole steps.
+        Time step, seconds. Link and trip times are not rounded to it: a vehicle free to leave
+        within a step leaves at its exact time.
     signals
         Signal timing per link; default none.
     record_interval_s
@@ -154,7 +156,7 @@ class Engine:
         n = len(links.length_m)
         self.n_links = n
         self.signals = signals or Signals.none(n)
-        self.capacity_per_step = links.capacity_vps * self.dt
+        self.capacity_per_step = np.asarray(links.capacity_vps, dtype=np.float64) * self.dt
         self.stuck_time_s = stuck_time_s
         self.reconsider_s = self.dt if reconsider_s is None else float(reconsider_s)
         storage_slots = np.maximum(np.floor(links.storage_veh), 1).astype(np.int64)
@@ -198,9 +200,8 @@ class Engine:
         self.route_used = 0
         self._order_dirty = True
         # adaptive route choice: recent next-link tables, newest first
-        self.choice_tables: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.n_tables = 0
         self.choice_probability = np.zeros(0)
-        self._choice_cumulative = np.zeros(0)
         self._epoch_exits = np.zeros(n)
         self._epoch_time = np.zeros(n)
         self.out_degree = np.bincount(
@@ -308,11 +309,31 @@ class Engine:
         """
         depart_s = np.maximum(np.asarray(depart_s, dtype=np.float64), self.time)
         offsets = np.asarray(route_offsets, dtype=np.int64)
+        route_edges = np.asarray(route_edges, dtype=np.int64)
+        # the compiled step trusts its indices: refuse what would read out of bounds
+        if len(offsets) != len(depart_s) + 1 or offsets[0] != 0 or offsets[-1] != len(route_edges):
+            raise ValueError(
+                "route_offsets must run from 0 to len(route_edges), one per vehicle + 1"
+            )
         if np.any(np.diff(offsets) < 1):
             raise ValueError("every vehicle needs a route of at least one link")
+        if not np.all(np.isfinite(depart_s)):
+            raise ValueError("departure times must be finite numbers of seconds")
+        if len(route_edges) and (route_edges.min() < 0 or route_edges.max() >= self.n_links):
+            raise ValueError(f"route links must be link indices in 0..{self.n_links - 1}")
+        for name, values, size in (
+            ("choice_row", choice_row, None),
+            ("destination", destination, len(self.out_degree)),
+        ):
+            if (
+                values is not None
+                and len(values)
+                and (np.min(values) < -1 or (size is not None and np.max(values) >= size))
+            ):
+                raise ValueError(f"{name} must be -1 or a valid index")
         count = len(depart_s)
         first_id = self.n_vehicles
-        base = self._append_routes(np.asarray(route_edges, dtype=np.int64))
+        base = self._append_routes(route_edges)
         self.depart = np.concatenate([self.depart, depart_s])
         for name in ("start", "arrive"):
             setattr(self, name, np.concatenate([getattr(self, name), np.full(count, np.nan)]))
@@ -353,19 +374,23 @@ class Engine:
         ``departing_before`` limits that to those departing by then (a caller pushing tables at
         a fixed interval need not re-choose for drivers who will see a later table anyway).
         """
-        table = (np.asarray(next_edge, np.int32), np.asarray(cost_to_go, np.float32), link_cost)
-        if self.choice_tables and self.choice_tables[0][0].shape != table[0].shape:
-            self.choice_tables = []
-        self.choice_tables = [table, *self.choice_tables][:keep]
-        weights = 0.5 ** np.arange(1, len(self.choice_tables) + 1)
+        next_edge = np.asarray(next_edge, np.int32)[None]
+        cost_to_go = np.asarray(cost_to_go, np.float32)[None]
+        link_cost = np.asarray(link_cost, np.float64)[None]
+        older = self._tables
+        if self.n_tables and older.next_edge.shape[1:] == next_edge.shape[1:]:
+            # the stacked tables are the only copy, newest first (they can be large: rows ×
+            # nodes each)
+            kept = min(self.n_tables, keep - 1)
+            next_edge = np.concatenate([next_edge, older.next_edge[:kept]])
+            cost_to_go = np.concatenate([cost_to_go, older.cost_to_go[:kept]])
+            link_cost = np.concatenate([link_cost, older.link_cost[:kept]])
+        weights = 0.5 ** np.arange(1, len(next_edge) + 1)
         self.choice_probability = weights / weights.sum()
-        self._choice_cumulative = np.cumsum(self.choice_probability)
         self._tables = kernel.Tables(
-            np.stack([next_edge for next_edge, _, _ in self.choice_tables]),
-            np.stack([cost for _, cost, _ in self.choice_tables]),
-            np.stack([np.asarray(cost, np.float64) for _, _, cost in self.choice_tables]),
-            self._choice_cumulative,
+            next_edge, cost_to_go, link_cost, np.cumsum(self.choice_probability)
         )
+        self.n_tables = len(next_edge)
         # adaptive drivers not yet on the road choose their first link afresh too (those leaving
         # after `departing_before` will choose again at a later table)
         waiting = (self.state == PLANNED) & (self.choice_row >= 0)
@@ -384,14 +409,9 @@ class Engine:
     def _choose_first(self, vehicle: np.ndarray, node: np.ndarray) -> np.ndarray:
         """First links from ``node`` of adaptive vehicles not yet on the road (-1: none)."""
         pick = np.searchsorted(
-            self._choice_cumulative, self.rng.random(len(vehicle)), side="right"
-        ).clip(max=len(self.choice_tables) - 1)
-        rows = self.choice_row[vehicle]
-        chosen = np.full(len(vehicle), -1, dtype=np.int64)
-        for k, (next_edge, _, _) in enumerate(self.choice_tables):
-            mine = np.flatnonzero(pick == k)
-            chosen[mine] = next_edge[rows[mine], node[mine]]
-        return chosen
+            self._tables.cumulative, self.rng.random(len(vehicle)), side="right"
+        ).clip(max=self.n_tables - 1)
+        return self._tables.next_edge[pick, self.choice_row[vehicle], node].astype(np.int64)
 
     def link_travel_times(self) -> np.ndarray:
         """Current travel time of every link, seconds, for route choice; resets the estimate.
@@ -463,12 +483,18 @@ class Engine:
             self.capacity_per_step + 1.0,
             out=self.in_budget,
         )
+        if (
+            self.n_tables
+            and self.n_vehicles
+            and self.choice_row.max() >= self._tables.next_edge.shape[1]
+        ):
+            raise ValueError("an adaptive vehicle's choice row is beyond the route-choice tables")
         started, arrived = kernel.move_vehicles(
             self._net,
             self._link_state(),
             self._cars(),
             self._tables,
-            bool(self.choice_tables),
+            self.n_tables > 0,
             kernel.Origins(
                 self._origin_order, self._origin_start, self._origin_taken, self._origin_count
             ),

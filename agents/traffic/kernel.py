@@ -4,7 +4,8 @@ One step of :class:`~agents.traffic.engine.Engine` touches a few thousand vehicl
 few dozen small operations each; as numpy calls, the call overhead cost as much as the work
 (BENCHMARKS.md, "where the time goes"). Here the same rules run as one compiled loop over the
 network's nodes, vehicle by vehicle, in the order the rules define. The engine owns all state
-as numpy arrays and passes views of them in named tuples; nothing here allocates.
+as numpy arrays and passes them in named tuples; a step allocates two scratch arrays of a
+node's in-degree.
 
 Node model
 ----------
@@ -149,7 +150,8 @@ def move_vehicles(
     Budgets (``out_budget``, ``in_budget``) must already hold this step's capacity; red
     signals are a zero ``out_budget``. ``stuck_s`` is ``inf`` to make storage a hard limit.
     ``rng[0]`` is the state of the engine's random stream (splitmix64), advanced here, so a run
-    is reproducible whatever else the process simulates.
+    is reproducible whatever else the process simulates (the engine seeds it from its ``rng``
+    at the first step).
     """
     # every array is bound to a local once: reading a named tuple's field inside the loops
     # costs a reference count each time

@@ -318,7 +318,8 @@ class TrafficModel(mesa.Model):
 
     # ---------------------------------------------------------------- results
     def trips_frame(self) -> pd.DataFrame:
-        """One row per simulated vehicle."""
+        """One row per simulated vehicle: the trips in departure order (ties in the order
+        given), then vehicles injected later."""
         engine, nodes = self.engine, self.network.node_osmid
         status = np.array(["planned", "running", "arrived"])[engine.state]
         status[engine.waiting()] = "waiting"

@@ -176,3 +176,48 @@ def test_bad_routes_are_refused():
         engine.add_vehicles(np.array([0.0]), np.zeros(0, dtype=int), np.array([0, 0]))
     with pytest.raises(ValueError, match="time step"):
         Engine(_links(network), dt=0)
+
+
+def test_invariants_hold_with_the_stuck_rule_and_vehicles_added_mid_run():
+    """Overfilled links (stuck rule), vehicles added while others run: the per-link rings,
+    the running tallies and the queue counts agree with the vehicles' own states."""
+    engine, network, n = _ring_engine(stuck=60.0)
+    for step in range(900):
+        if step == 300:  # a second wave, some departing in the past (moved to now)
+            late = np.arange(20) * 3.0 + engine.time - 30.0
+            engine.add_vehicles(late, np.tile([0, 1], 20), np.arange(21) * 2)
+            n += 20
+        engine.step()
+        states = np.bincount(engine.state, minlength=3)
+        assert states.sum() == n == engine.n_vehicles
+        counts = engine.counts()
+        assert counts["running"] == states[RUNNING] and counts["arrived"] == states[ARRIVED]
+        assert counts["waiting"] == np.count_nonzero(engine.waiting())
+        running = np.flatnonzero(engine.state == RUNNING)
+        np.testing.assert_array_equal(
+            np.bincount(engine.link[running], minlength=network.n_edges), engine.occupancy
+        )
+        ready = running[engine.ready[running] <= engine.time + 1e-9]
+        np.testing.assert_array_equal(
+            engine.queued(), np.bincount(engine.link[ready], minlength=network.n_edges)
+        )
+    assert engine.counts()["arrived"] > 0
+
+
+@pytest.mark.parametrize(
+    "depart, edges, offsets, message",
+    [
+        ([0.0], [99], [0, 1], "link indices"),
+        ([0.0], [-1], [0, 1], "link indices"),
+        ([np.nan], [0], [0, 1], "finite"),
+        ([0.0, 1.0], [0], [0, 1], "route_offsets"),
+    ],
+)
+def test_bad_vehicles_are_refused_before_the_compiled_step_sees_them(
+    depart, edges, offsets, message
+):
+    network = corridor_network([100.0, 100.0])
+    engine = Engine(_links(network))
+    with pytest.raises(ValueError, match=message):
+        engine.add_vehicles(np.array(depart), np.array(edges), np.array(offsets))
+    assert engine.n_vehicles == 0
