@@ -221,3 +221,53 @@ def test_bad_vehicles_are_refused_before_the_compiled_step_sees_them(
     with pytest.raises(ValueError, match=message):
         engine.add_vehicles(np.array(depart), np.array(edges), np.array(offsets))
     assert engine.n_vehicles == 0
+
+
+def _adaptive_grid():
+    from twin.routing import Router
+    from twin.synthetic import grid_network
+
+    network = grid_network(4)
+    router = Router(network)
+    destinations = np.array([15, 12])
+    next_edge, cost_to_go = router.next_hops(destinations)
+    engine = Engine(_links(network), dt=1.0)
+    return network, router, destinations, next_edge, cost_to_go, engine
+
+
+def test_adaptive_drivers_follow_the_tables_to_their_destination():
+    """Few drivers, free flow: each takes a shortest path to its destination node, so its trip
+    time is Dijkstra's free-flow cost (within float rounding)."""
+    network, router, destinations, next_edge, cost_to_go, engine = _adaptive_grid()
+    origins = np.array([0, 1, 4, 3])
+    rows = np.array([0, 0, 1, 1])
+    first = next_edge[rows, origins].astype(np.int64)
+    engine.add_vehicles(
+        np.arange(4) * 200.0, first, np.arange(5), choice_row=rows, destination=destinations[rows]
+    )
+    engine.push_choice_table(next_edge, cost_to_go, network.edge_free_flow_s)
+    while engine.counts()["arrived"] < 4 and engine.time < 3600:
+        engine.step()
+    assert engine.counts()["arrived"] == 4
+    np.testing.assert_allclose(engine.arrive - engine.depart, cost_to_go[rows, origins], rtol=1e-6)
+    # and drives a shortest path's length (on this grid every shortest path is as long)
+    shortest = router.routes(origins, destinations[rows])
+    lengths = [network.edge_length_m[shortest.path(i)].sum() for i in range(len(origins))]
+    np.testing.assert_allclose(engine.distance, lengths, rtol=1e-9)
+
+
+def test_an_adaptive_driver_never_turns_back_where_another_way_exists():
+    """A table that sends drivers back where they came from (as a stale table can) is
+    overruled by the best other way out of the node."""
+    network, _, destinations, next_edge, cost_to_go, engine = _adaptive_grid()
+    # from node 1, drive to node 5 first; the table then says "back to node 1" at node 5
+    into_5 = int(np.flatnonzero((network.edge_u == 1) & (network.edge_v == 5))[0])
+    back = int(np.flatnonzero((network.edge_u == 5) & (network.edge_v == 1))[0])
+    bad = next_edge.copy()
+    bad[0, 5] = back
+    engine.add_vehicles(np.zeros(1), [into_5], [0, 1], choice_row=[0], destination=destinations[:1])
+    engine.push_choice_table(bad, cost_to_go, network.edge_free_flow_s)
+    while engine.counts()["arrived"] < 1 and engine.time < 3600:
+        engine.step()
+        assert engine.link[0] != back
+    assert engine.counts()["arrived"] == 1
