@@ -38,8 +38,7 @@ __all__ = ["ARRIVED", "PLANNED", "RUNNING", "Engine", "LinkParams", "Signals"]
 
 kernel.load()
 
-PLANNED, RUNNING, ARRIVED = 0, 1, 2
-"""Vehicle states. A planned vehicle whose departure time has passed waits at its origin."""
+PLANNED, RUNNING, ARRIVED = kernel.PLANNED, kernel.RUNNING, kernel.ARRIVED
 
 MAX_SWEEPS_PER_STEP = 8
 """Sweeps over the nodes within one step. A sweep serves the nodes in index order, so a vehicle
@@ -103,16 +102,6 @@ class Signals:
         links = self.signalized
         phase = np.mod(t - self.offset_s[links], self.cycle_s[links])
         return links[(phase < self.green_start_s[links]) | (phase >= self.green_end_s[links])]
-
-
-def _no_tables() -> kernel.Tables:
-    """Placeholder tables of the right types for a run without adaptive drivers."""
-    return kernel.Tables(
-        np.full((1, 1, 1), -1, np.int32),
-        np.zeros((1, 1, 1), np.float32),
-        np.zeros((1, 1)),
-        np.ones(1),
-    )
 
 
 class Engine:
@@ -201,7 +190,6 @@ class Engine:
         self._order_dirty = True
         # adaptive route choice: recent next-link tables, newest first
         self.n_tables = 0
-        self.choice_probability = np.zeros(0)
         self._epoch_exits = np.zeros(n)
         self._epoch_time = np.zeros(n)
         self.out_degree = np.bincount(
@@ -241,7 +229,7 @@ class Engine:
             storage_slots=self.storage_slots,
             exit_base=self.exit_base,
         )
-        self._tables = _no_tables()
+        self._tables = kernel.no_tables()
         self._kernel_rng: np.ndarray | None = None
 
     # ---------------------------------------------------------------- vehicles
@@ -386,9 +374,8 @@ class Engine:
             cost_to_go = np.concatenate([cost_to_go, older.cost_to_go[:kept]])
             link_cost = np.concatenate([link_cost, older.link_cost[:kept]])
         weights = 0.5 ** np.arange(1, len(next_edge) + 1)
-        self.choice_probability = weights / weights.sum()
         self._tables = kernel.Tables(
-            next_edge, cost_to_go, link_cost, np.cumsum(self.choice_probability)
+            next_edge, cost_to_go, link_cost, np.cumsum(weights / weights.sum())
         )
         self.n_tables = len(next_edge)
         # adaptive drivers not yet on the road choose their first link afresh too (those leaving

@@ -32,7 +32,8 @@ EPS = 1e-9
 FINISH = -2
 """Target of a vehicle that leaves the network at the end of its link."""
 
-RUNNING, ARRIVED = 1, 2
+PLANNED, RUNNING, ARRIVED = 0, 1, 2
+"""Vehicle states. A planned vehicle whose departure time has passed waits at its origin."""
 
 
 class Net(NamedTuple):
@@ -427,6 +428,16 @@ def _place(
         leader_ready[target] = times[vehicle, T_READY]
 
 
+def no_tables() -> Tables:
+    """Placeholder route-choice tables of the right types, for a run without adaptive drivers."""
+    return Tables(
+        np.full((1, 1, 1), -1, np.int32),
+        np.zeros((1, 1, 1), np.float32),
+        np.zeros((1, 1)),
+        np.ones(1),
+    )
+
+
 def load() -> None:
     """Load the compiled kernel (from numba's cache; compiled on first use after install).
 
@@ -443,10 +454,7 @@ def load() -> None:
                       float_, int_, int_, float_, float_, float_, float_)  # fmt: skip
     cars = Cars(np.zeros((0, N_TIMES)), np.zeros((0, N_IDS), dtype=np.int64), int_,
                 np.zeros(0, dtype=np.int8), float_, float_, float_)  # fmt: skip
-    tables = Tables(
-        np.zeros((1, 1, 1), np.int32), np.zeros((1, 1, 1), np.float32), np.zeros((1, 1)),
-        np.ones(1),
-    )  # fmt: skip
+    tables = no_tables()
     origins = Origins(int_, int_, int_, int_)
     rng = np.zeros(1, dtype=np.uint64)
     move_vehicles(net, links, cars, tables, False, origins, rng, 0.0, 1.0, np.inf, 5.0, 1)
