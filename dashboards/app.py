@@ -15,8 +15,9 @@ from pathlib import Path
 
 import diskcache
 import flask
-from dash import Dash, DiskcacheManager, Input, Output, State, dcc, html, no_update
+from dash import Dash, Input, Output, State, dcc, html, no_update
 
+from dashboards.jobs import ThreadJobManager
 from dashboards.pages import city as city_page
 from dashboards.pages import plans, scenarios, traffic, waste
 from dashboards.prerender import to_html
@@ -162,7 +163,7 @@ def create_app(
         draft_overrides=draft or {},
         limits=limits or UploadLimits(),
     )
-    manager = DiskcacheManager(diskcache.Cache(str(store.root / ".jobs")))
+    manager = ThreadJobManager(diskcache.Cache(str(store.root / ".jobs")))
     app = Dash(
         __name__,
         title="CitiVerse Twin",

@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
+from dashboards.jobs import raise_if_cancelled
 from dashboards.logic import (
     KPI_INFO,
     UploadError,
@@ -262,8 +263,9 @@ def register_run(
 ) -> None:
     """Wire ``<prefix>-run`` to a background run of ``build(*state values)``'s scenarios.
 
-    The run happens in a child process (Dash's DiskcacheManager): the page stays responsive,
-    the progress bar follows the simulation, and ``<prefix>-cancel`` kills it. The result,
+    The run happens in a background thread (:class:`dashboards.jobs.ThreadJobManager`): the
+    page stays responsive, the progress bar follows the simulation, and ``<prefix>-cancel``
+    stops it at its next progress report. The result,
     ``{"keys": [run keys], "names": [scenario names], "errors": [message or None]}``, lands
     in the store ``store_id``. With ``keep_going``, a scenario the twin refuses gets the key
     ``None`` and its message, and the others still run.
@@ -303,7 +305,7 @@ def register_run(
             keys = run_scenarios(
                 state,
                 scenarios,
-                lambda f, label: set_progress((str(round(100 * f)), label)),
+                lambda f, label: report(set_progress, f, label),
                 errors=errors,
             )
         except USER_ERRORS as err:
@@ -320,6 +322,12 @@ def register_run(
     )
     def publish(result: dict | None):
         return result if result else no_update
+
+
+def report(set_progress: Callable[[tuple[str, str]], None], fraction: float, label: str) -> None:
+    """Show a run's progress, or stop the run here if the planner cancelled it."""
+    raise_if_cancelled()
+    set_progress((str(round(100 * fraction)), label))
 
 
 def register_street_clicks(

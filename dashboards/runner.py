@@ -1,7 +1,8 @@
 """Running scenarios for the pages: through ``Twin.run`` into the store, with progress.
 
-This is what a background callback executes (in a child process); it only sequences public API
-calls and reports progress, so it is also usable from a script or test without Dash.
+This is what a background callback executes (in a thread, see :mod:`dashboards.jobs`); it only
+sequences public API calls and reports progress, so it is also usable from a script or test
+without Dash.
 """
 
 from __future__ import annotations

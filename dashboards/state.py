@@ -5,8 +5,8 @@ city: the app's home city until it opens another (an uploaded extract), which sw
 session only. A session is a random id in an HTTP-only cookie (:data:`SESSION_COOKIE`, set on
 the first response): the first layout is rendered on the server, and it must know the session's
 city before any callback runs. Callbacks read the state's city when they run, so the city they
-see is their session's. Background runs execute in a forked child process that inherits this
-state as it was when the run started, and their session from Dash's callback context.
+see is their session's. Background runs execute in a thread of this process
+(:mod:`dashboards.jobs`) and read their session from Dash's callback context.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Layout of the store folder::
 
 A run's key hashes the city's content and the scenario's settings without its name and
 description: a scenario and seed give the same KPIs, so the same settings are never run twice.
-Runs happen in a background process; the dashboard's own process reads their files back, with a
+Runs happen in a background thread and write their files; the page callbacks read them back, with a
 small cache because every slider step redraws from the same tables.
 """
 

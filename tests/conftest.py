@@ -94,3 +94,34 @@ def sao_paulo():
 def liechtenstein():
     """Liechtenstein: full OSM with buildings, POIs and land use."""
     return load(shared_extract("liechtenstein"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop child processes that tests left running, and say which.
+
+    Python waits for its multiprocessing children at exit: one left hanging by a failed test
+    would hold the whole run (and CI) until its deadline instead of ending with the report.
+    """
+    import psutil
+
+    leftovers = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            command = " ".join(child.cmdline())
+        except psutil.Error:
+            continue
+        # multiprocessing's own helpers end when this process does
+        if "resource_tracker" not in command and "forkserver" not in command:
+            leftovers.append((child, command))
+    if not leftovers:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    for child, command in leftovers:
+        try:
+            child.kill()
+        except psutil.Error:
+            continue
+        what = f"pid {child.pid}: {command[:200]}"
+        if reporter is not None:
+            reporter.write_line(f"stopped a process a test left running ({what})", yellow=True)
+    psutil.wait_procs([child for child, _ in leftovers], timeout=5)

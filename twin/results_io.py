@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,13 +49,12 @@ def atomic_output_dir(out: Path, fill: Callable[[Path], None], *, overwrite: boo
         )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        # not mkdtemp: its folder is private (0700), and results are ordinary files for their
+        # readers; mkdir applies the umask without changing it (other threads may be writing)
+        staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex}"
+        staging.mkdir()
     except OSError as err:
         raise TwinError(f"Cannot write to {out.parent} ({err.strerror or err}).") from None
-    # mkdtemp makes a private (0700) folder; results are ordinary files for their readers
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)
     try:
         fill(staging)
         if out.exists():

@@ -129,7 +129,7 @@ def _uniform(state):
     return float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0), state
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def move_vehicles(
     net: Net,
     links: LinkState,

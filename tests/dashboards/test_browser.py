@@ -230,6 +230,31 @@ def test_traffic_run_shows_progress_then_results_and_a_closure_changes_kpis(
     _no_errors(dash_duo)
 
 
+def test_cancel_stops_a_traffic_run_and_the_page_can_run_again(browser_ready, dash_duo, store_dir):
+    app = _app(store_dir)
+    dash_duo.start_server(app)
+    dash_duo.find_element("#nav-traffic").click()
+    dash_duo.wait_for_element("#traffic-map .js-plotly-plot")
+    # a day of heavy demand: minutes of simulation, far longer than the test waits
+    _type(dash_duo, "traffic-trips", 60000)
+    _type(dash_duo, "traffic-minutes", 1440)
+    dash_duo.driver.execute_script(RECORD_PROGRESS)
+    dash_duo.find_element("#traffic-run").click()
+
+    def progressing() -> bool:
+        values = dash_duo.driver.execute_script("return window.__progress")
+        return any(0 < value < 100 for value in values)
+
+    until(progressing, timeout=60)
+    dash_duo.find_element("#traffic-cancel").click()
+    until(lambda: dash_duo.find_element("#traffic-run").get_attribute("disabled") is None, 10)
+    # the run itself stops (at its next progress report) and writes nothing
+    until(lambda: app._background_manager.running_jobs() == 0, timeout=15)
+    assert not list((store_dir / "runs").glob("*"))
+    assert not dash_duo.driver.find_elements("css selector", "#traffic-kpi-mean_travel_time_s")
+    _no_errors(dash_duo)
+
+
 def test_waste_and_plans_pages_run_policies_and_show_routes_and_kpis(
     browser_ready, dash_duo, store_dir, screenshot
 ):
