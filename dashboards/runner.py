@@ -41,8 +41,11 @@ def run_scenarios(
     keys = []
     last = {"t": 0.0}
     n = max(len(scenarios), 1)
+    # the session's city when the run starts: the planner may open another one meanwhile
+    twin = state.twin
+    city_sha = twin.city.source.sha256
     for i, scenario in enumerate(scenarios):
-        key = state.store.run_key(scenario, state.city_sha)
+        key = state.store.run_key(scenario, city_sha)
         label = f"{scenario.name} ({i + 1}/{len(scenarios)})"
 
         def on_progress(fraction: float, i: int = i, label: str = label) -> None:
@@ -55,7 +58,7 @@ def run_scenarios(
         if not state.store.has_run(key):
             report(i / n, label)
             try:
-                run = state.twin.run(scenario, on_progress=on_progress)
+                run = twin.run(scenario, on_progress=on_progress)
                 state.store.write_run(key, run)
             except USER_ERRORS as err:
                 if errors is None:

@@ -15,6 +15,7 @@ import contextlib
 import contextvars
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,13 +162,20 @@ class DashboardState:
         Overrides of the starting scenario.
     limits : UploadLimits
         Upload size limits.
+    max_open_cities : int
+        Opened cities (besides the home city) kept in memory with their maps; the least
+        recently used beyond that are dropped and loaded again from their file (the city cache
+        makes that a second or two) when a session that had one open comes back to it.
     """
 
     home: Twin
     store: RunStore
     draft_overrides: dict[str, Any] = field(default_factory=dict)
     limits: UploadLimits = field(default_factory=UploadLimits)
-    _twins: dict[str, Twin] = field(default_factory=dict, repr=False)
+    max_open_cities: int = 4
+    _twins: OrderedDict[str, Twin] = field(default_factory=OrderedDict, repr=False)
+    _paths: dict[str, Path] = field(default_factory=dict, repr=False)
+    _cities_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _sessions: dict[str, str] = field(default_factory=dict, repr=False)
     _basemaps: dict[str, Basemap] = field(default_factory=dict, repr=False)
     _sites: dict[str, Sites] = field(default_factory=dict, repr=False)
@@ -178,7 +186,38 @@ class DashboardState:
     def twin(self) -> Twin:
         """The twin of the current session's city (:func:`current_session`)."""
         sha = self._sessions.get(current_session() or "")
-        return self._twins.get(sha, self.home) if sha else self.home
+        if not sha or sha == self.home.city.source.sha256:
+            return self.home
+        with self._cities_lock:
+            twin = self._twins.get(sha)
+            if twin is not None:
+                self._twins.move_to_end(sha)
+                return twin
+        path = self._paths.get(sha)
+        if path is None:  # the home city of its day, since replaced by a script
+            return self.home
+        # dropped to bound memory: load it again from the file the session opened
+        return self._keep(Twin.load(path))
+
+    def _keep(self, twin: Twin) -> Twin:
+        """Keep an opened city in memory (one per distinct file), dropping the least recently
+        used ones and their maps beyond :attr:`max_open_cities`."""
+        sha = twin.city.source.sha256
+        with self._cities_lock:
+            twin = self._twins.setdefault(sha, twin)
+            self._twins.move_to_end(sha)
+            while len(self._twins) > max(self.max_open_cities, 1):
+                dropped, _ = self._twins.popitem(last=False)
+                self._basemaps.pop(dropped, None)
+                self._sites.pop(dropped, None)
+                for key in [key for key in list(self._figures) if key[0] == dropped]:
+                    self._figures.pop(key, None)
+        return twin
+
+    def open_cities(self) -> list[str]:
+        """Content hashes of the opened cities now in memory, least recently used first."""
+        with self._cities_lock:
+            return list(self._twins)
 
     @staticmethod
     @contextlib.contextmanager
@@ -329,8 +368,9 @@ class DashboardState:
         """
         twin = Twin.load(Path(path))
         sha = twin.city.source.sha256
-        # one loaded twin per distinct file, however many sessions open it
-        twin = self._twins.setdefault(sha, twin)
+        if sha != self.home.city.source.sha256:
+            self._paths[sha] = Path(path)
+            twin = self._keep(twin)
         session = current_session()
         if session is None:
             self.home = twin

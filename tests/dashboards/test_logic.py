@@ -534,3 +534,39 @@ def test_map_tiles_are_off_by_default_and_redraw_every_layer_in_lon_lat(
 
 def _layout_value(client, component_id: str):
     return _layout_prop(client, component_id, "value")
+
+
+def test_opened_cities_beyond_the_limit_leave_memory_and_come_back_from_their_file(
+    helsinki, tmp_path
+):
+    import osmium
+
+    state = DashboardState(Twin(helsinki), RunStore(tmp_path / "store"), max_open_cities=1)
+    raw, _ = _kotka_upload()
+    pbf = tmp_path / "kotka.osm.pbf"
+    pbf.write_bytes(raw)
+    # the same city written as XML: another file (another hash), so a second opened city
+    xml = tmp_path / "kotka.osm"
+    writer = osmium.SimpleWriter(str(xml))
+    for item in osmium.FileProcessor(str(pbf)):
+        writer.add(item)
+    writer.close()
+
+    with state.session("alice"):
+        state.open_city(pbf)
+        pbf_sha = state.city_sha
+        pbf_edges = state.basemap.n_edges
+    with state.session("bob"):
+        state.open_city(xml)
+        xml_sha = state.city_sha
+        assert state.basemap.n_edges == pbf_edges  # same streets, other file
+    assert pbf_sha != xml_sha
+    # one opened city kept: Alice's went, with its base map
+    assert state.open_cities() == [xml_sha]
+    assert pbf_sha not in state._basemaps
+    with state.session("alice"):
+        assert state.city_sha == pbf_sha and state.city.name == "kotka"
+    assert state.open_cities() == [pbf_sha]
+    with state.session("carol"):  # a new browser still starts on the home city
+        assert state.city.name == "helsinki"
+    assert state.open_cities() == [pbf_sha]
