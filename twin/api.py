@@ -63,6 +63,7 @@ __all__ = [
     "Twin",
     "WasteRun",
     "check_scenario",
+    "checked_scenario",
     "compare",
     "learned_planner",
     "propose_plans",
@@ -818,6 +819,14 @@ def check_scenario(path: str | os.PathLike[str], *, deep: bool = True) -> Scenar
     """Validate a scenario file; with ``deep``, also load its city and check that every edge,
     way and signal it names exists there. Raises :class:`~twin.scenario.ScenarioError`
     (``file:line: field: problem``)."""
+    return checked_scenario(path, deep=deep)[0]
+
+
+def checked_scenario(
+    path: str | os.PathLike[str], *, deep: bool = True
+) -> tuple[Scenario, City | None]:
+    """:func:`check_scenario`, and the city it loaded to check it (``None`` if it loaded none),
+    so that a run that follows need not load the city again."""
     spec = load_scenario(path)
     where = lambda loc: scenario_location(path, loc)  # noqa: E731
     try:
@@ -826,7 +835,7 @@ def check_scenario(path: str | os.PathLike[str], *, deep: bool = True) -> Scenar
     except USER_ERRORS as err:
         raise ScenarioError(f"{where(('city',))}: city: {err}") from None
     if city is None:
-        return spec
+        return spec, None
     network = city.network
     problems = []
     for i, ref in enumerate(spec.traffic.close):
@@ -843,7 +852,7 @@ def check_scenario(path: str | os.PathLike[str], *, deep: bool = True) -> Scenar
             problems.append(f"{where(('traffic', 'signals', i))}: traffic.signals.{i}: {err}")
     if problems:
         raise ScenarioError("\n".join(problems))
-    return spec
+    return spec, city
 
 
 def _edge_problem(network, target: dict, where: str, field: str) -> list[str]:

@@ -547,12 +547,12 @@ def run_command(
     as_json: JsonOption = False,
 ) -> None:
     """Run a scenario file and write everything that reproduces it into --out."""
-    from twin.api import check_scenario, run_scenario
+    from twin.api import checked_scenario, run_scenario
 
     _refuse_occupied(out, overwrite)
-    spec = check_scenario(scenario)
+    spec, city = checked_scenario(scenario)
     with _fraction_progress(f"Running {spec.name}") as advance:
-        run = run_scenario(spec, on_progress=advance)
+        run = run_scenario(spec, city=city, on_progress=advance)
     run.write(out, overwrite=overwrite)
     if as_json:
         _print_json({"scenario": spec.name, "seed": spec.seed, **run.kpi_dict(), "out": str(out)})

@@ -26,7 +26,7 @@ from tests.conftest import REPO
 from tests.conftest import flat as _flat
 from tests.conftest import run_twin as _twin
 from twin import __version__
-from twin.api import Twin, check_scenario, compare, run_scenario
+from twin.api import Twin, check_scenario, checked_scenario, compare, run_scenario
 from twin.errors import TwinError
 from twin.scenario import (
     OutputsSpec,
@@ -397,6 +397,10 @@ def test_examples_pass_the_deep_check(helsinki):
     assert spec.traffic.signals[0].node == SIGNAL_NODE
     for name in ("baseline", "fixed-rounds"):
         assert check_scenario(EXAMPLES / f"{name}.yaml").name == name
+    # the deep check hands back the city it loaded, for the run that follows (`twin run`)
+    spec, city = checked_scenario(EXAMPLES / "growth-and-closure.yaml")
+    assert city.name == spec.city and city.network.n_edges == helsinki.network.n_edges
+    assert checked_scenario(EXAMPLES / "growth-and-closure.yaml", deep=False)[1] is None
 
 
 # ------------------------------------------------------------------------------ extends
