@@ -6,20 +6,23 @@ session only. A session is a random id in an HTTP-only cookie (:data:`SESSION_CO
 the first response): the first layout is rendered on the server, and it must know the session's
 city before any callback runs. Callbacks read the state's city when they run, so the city they
 see is their session's. Background runs execute in a thread of this process
-(:mod:`dashboards.jobs`) and read their session from Dash's callback context.
+(:mod:`dashboards.jobs`) and read their session from Dash's callback context. Which session
+opened which city file is kept in the store (``sessions.json``), so a restarted dashboard shows
+a returning browser the city it had open.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -181,6 +184,43 @@ class DashboardState:
     _sites: dict[str, Sites] = field(default_factory=dict, repr=False)
     _figures: dict[tuple, Any] = field(default_factory=dict, repr=False)
     _sites_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    MAX_REMEMBERED_SESSIONS: ClassVar[int] = 1000
+    """Sessions whose opened city is remembered across restarts (the most recent)."""
+
+    def __post_init__(self) -> None:
+        self._restore_sessions()
+
+    @property
+    def _sessions_file(self) -> Path:
+        return self.store.root / "sessions.json"
+
+    def _restore_sessions(self) -> None:
+        try:
+            saved = json.loads(self._sessions_file.read_text(encoding="utf-8"))
+            paths = {sha: Path(path) for sha, path in saved["cities"].items()}
+            sessions = dict(saved["sessions"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return  # none yet, or unreadable: every session starts on the home city
+        # a city whose file is gone cannot come back; its sessions start on the home city
+        self._paths.update({sha: path for sha, path in paths.items() if path.is_file()})
+        self._sessions.update(
+            {session: sha for session, sha in sessions.items() if sha in self._paths}
+        )
+
+    def _save_sessions(self) -> None:
+        with self._cities_lock:
+            sessions = dict(list(self._sessions.items())[-self.MAX_REMEMBERED_SESSIONS :])
+            kept = {
+                sha: str(self._paths[sha]) for sha in set(sessions.values()) if sha in self._paths
+            }
+            sessions = {session: sha for session, sha in sessions.items() if sha in kept}
+        staging = self._sessions_file.with_suffix(f".partial-{os.getpid()}-{threading.get_ident()}")
+        try:
+            staging.write_text(json.dumps({"cities": kept, "sessions": sessions}), encoding="utf-8")
+            staging.replace(self._sessions_file)
+        except OSError:
+            staging.unlink(missing_ok=True)  # the dashboard works on; only a restart forgets
 
     @property
     def twin(self) -> Twin:
@@ -375,5 +415,8 @@ class DashboardState:
         if session is None:
             self.home = twin
         else:
-            self._sessions[session] = sha
+            with self._cities_lock:
+                self._sessions.pop(session, None)  # most recent last: the ones remembered
+                self._sessions[session] = sha
+            self._save_sessions()
         return twin.city

@@ -5,6 +5,7 @@ Layout of the store folder::
     scenarios/<name>.yaml   named scenarios, the same YAML that ``twin run`` runs
     runs/<key>/             a finished run, written by ``ScenarioRun.write`` (``twin run``'s layout)
     uploads/                OSM extracts opened through the dashboard
+    sessions.json           which browser session has which of them open (``DashboardState``)
 
 A run's key hashes the city's content and the scenario's settings without its name and
 description: a scenario and seed give the same KPIs, so the same settings are never run twice.

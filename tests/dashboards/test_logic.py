@@ -570,3 +570,28 @@ def test_opened_cities_beyond_the_limit_leave_memory_and_come_back_from_their_fi
     with state.session("carol"):  # a new browser still starts on the home city
         assert state.city.name == "helsinki"
     assert state.open_cities() == [pbf_sha]
+
+
+def test_a_restarted_dashboard_shows_a_returning_session_the_city_it_had_open(helsinki, tmp_path):
+    raw, _ = _kotka_upload()
+    path = tmp_path / "uploads" / "kotka.osm.pbf"
+    path.parent.mkdir()
+    path.write_bytes(raw)
+    store = RunStore(tmp_path / "store")
+    before = DashboardState(Twin(helsinki), store)
+    with before.session("alice"):
+        before.open_city(path)
+        kotka_sha = before.city_sha
+
+    after = DashboardState(Twin(helsinki), RunStore(tmp_path / "store"))  # the restart
+    with after.session("alice"):
+        assert after.city.name == "kotka" and after.city_sha == kotka_sha
+    with after.session("bob"):
+        assert after.city.name == "helsinki"
+    # the file gone, the session starts on the home city; a damaged record is ignored
+    path.unlink()
+    gone = DashboardState(Twin(helsinki), store)
+    with gone.session("alice"):
+        assert gone.city.name == "helsinki"
+    (store.root / "sessions.json").write_text("{not json", encoding="utf-8")
+    assert DashboardState(Twin(helsinki), store)._sessions == {}
