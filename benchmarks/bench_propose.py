@@ -48,13 +48,22 @@ def main() -> None:
     parser.add_argument("--samples", type=int, nargs="+", default=[8, 64])
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument(
+        "--too-large",
+        default="refuse",
+        choices=["refuse", "attempt"],
+        help="days larger than the model's training days: refuse, or let the model attempt them",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/propose.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     city = load_city(args.city)
     checkpoint = args.checkpoint or shipped_checkpoint(city.name)
     sha = city.source.sha256
-    learned = {s: LearnedPlanner(checkpoint, samples=s, city_sha256=sha) for s in args.samples}
+    learned = {
+        s: LearnedPlanner(checkpoint, samples=s, city_sha256=sha, too_large=args.too_large)
+        for s in args.samples
+    }
     rows: dict[str, list] = {}
 
     def add(name: str, measured) -> None:

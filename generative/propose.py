@@ -8,7 +8,9 @@ by day and the simulation reports what the plan actually does.
 
 A checkpoint knows how many bins its model was trained on. A day with more bins is outside what
 it learned: ``too_large="refuse"`` (the default) raises :class:`PlannerSizeError` saying so;
-``"fallback"`` plans that day with PyVRP instead and notes it in ``plan.info``.
+``"fallback"`` plans that day with PyVRP instead and notes it in ``plan.info``; ``"attempt"``
+lets the model plan it anyway (attention has no fixed number of bins, but nothing says it plans
+such days well) and notes that in ``plan.info["beyond_training"]``.
 
 Checkpoints shipped with the package live in ``generative/checkpoints/<city>.pt``
 (:func:`shipped_checkpoint`).
@@ -32,6 +34,7 @@ from generative.model import PlannerConfig, PlannerNet, rollout
 
 __all__ = [
     "SHIPPED_CHECKPOINTS",
+    "TOO_LARGE",
     "LearnedPlanner",
     "PlannerSizeError",
     "problem_tensors",
@@ -40,6 +43,10 @@ __all__ = [
 
 SHIPPED_CHECKPOINTS = Path(__file__).parent / "checkpoints"
 """Folder of the checkpoints shipped with the package, one per bundled city."""
+
+
+TOO_LARGE = ("refuse", "fallback", "attempt")
+"""What :class:`LearnedPlanner` may do with a day larger than its model's training days."""
 
 
 class PlannerSizeError(ValueError):
@@ -96,8 +103,8 @@ class LearnedPlanner:
         Seconds of PyVRP search started from the learned plan (0: no polish).
     too_large
         What to do with a day of more bins than the model was trained on: ``"refuse"``
-        (raise :class:`PlannerSizeError`) or ``"fallback"`` (plan it with PyVRP for
-        ``fallback_s`` seconds).
+        (raise :class:`PlannerSizeError`), ``"fallback"`` (plan it with PyVRP for
+        ``fallback_s`` seconds) or ``"attempt"`` (plan it with the model all the same).
     fallback_s
         PyVRP's time on a day the model does not take.
     city_sha256
@@ -119,7 +126,7 @@ class LearnedPlanner:
         *,
         samples: int = 64,
         polish_s: float = 0.0,
-        too_large: Literal["refuse", "fallback"] = "refuse",
+        too_large: Literal["refuse", "fallback", "attempt"] = "refuse",
         fallback_s: float = 1.0,
         city_sha256: str | None = None,
         device: str | torch.device = "cpu",
@@ -128,8 +135,8 @@ class LearnedPlanner:
             raise ValueError(f"samples: expected ≥ 1, got {samples}")
         if polish_s < 0 or fallback_s <= 0:
             raise ValueError(f"need polish_s ≥ 0 and fallback_s > 0, got {polish_s}, {fallback_s}")
-        if too_large not in ("refuse", "fallback"):
-            raise ValueError(f"too_large: 'refuse' or 'fallback', got {too_large!r}")
+        if too_large not in TOO_LARGE:
+            raise ValueError(f"too_large: one of {', '.join(TOO_LARGE)}, got {too_large!r}")
         payload = load_checkpoint(checkpoint, city_sha256=city_sha256)
         try:
             model = PlannerNet(PlannerConfig(**payload["model_config"]))
@@ -162,20 +169,25 @@ class LearnedPlanner:
         """The cheapest of ``samples`` sampled plans (polished if asked); see the class."""
         started = time.perf_counter()
         problem.validate()
+        beyond = None
         if problem.n_bins > self.trained_bins:
-            reason = (
+            beyond = (
                 f"{problem.n_bins} bins, but the model in {self.checkpoint.name} was trained on "
                 f"{self.trained_bins}"
             )
             if self.too_large == "refuse":
                 raise PlannerSizeError(
-                    f"{reason}: plan fewer bins, train a model on larger days, or pass "
-                    "too_large='fallback' (--too-large fallback) to plan such days with PyVRP."
+                    f"{beyond}: plan fewer bins, train a model on larger days, or pass "
+                    "too_large='fallback' (--too-large fallback) to plan such days with PyVRP, "
+                    "or 'attempt' to let the model try."
                 )
-            plan = PyVRPPlanner(max_runtime_s=self.fallback_s).plan(problem, seed=seed)
-            plan.info["fallback"] = reason
-            return plan
+            if self.too_large == "fallback":
+                plan = PyVRPPlanner(max_runtime_s=self.fallback_s).plan(problem, seed=seed)
+                plan.info["fallback"] = beyond
+                return plan
         learned = self.sample(problem, seed=seed, started=started)
+        if beyond is not None:
+            learned.info["beyond_training"] = beyond
         if self.polish_s == 0:
             return learned
         polished = PyVRPPlanner(max_runtime_s=self.polish_s).plan(
@@ -189,6 +201,8 @@ class LearnedPlanner:
         ]
         better = polished if rank[0] <= rank[1] else learned
         info = {"learned_objective": learned.info["objective"], "polish_s": self.polish_s}
+        if beyond is not None:
+            info["beyond_training"] = beyond
         return finish_plan(problem, better.routes, self.name, started, info)
 
     @torch.no_grad()

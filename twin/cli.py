@@ -444,17 +444,23 @@ def propose_command(
         Path | None, typer.Option(help="Trained planner (default: the city's shipped one).")
     ] = None,
     too_large: Annotated[
-        str, typer.Option(help="More bins than trained on: refuse or fallback (PyVRP).")
+        str,
+        typer.Option(
+            help="More bins than trained on: refuse, fallback (PyVRP) or attempt (the model "
+            "plans them anyway)."
+        ),
     ] = "refuse",
     as_json: JsonOption = False,
 ) -> None:
     """Propose a day's collection plan with the learned planner, next to PyVRP and greedy."""
-    from generative.propose import PlannerSizeError
+    from generative.propose import TOO_LARGE, PlannerSizeError
     from twin.api import propose_plans
     from twin.errors import TwinError
 
-    if too_large not in ("refuse", "fallback"):
-        raise typer.BadParameter(f"{too_large!r}: use refuse or fallback", param_hint="--too-large")
+    if too_large not in TOO_LARGE:
+        raise typer.BadParameter(
+            f"{too_large!r}: use {', '.join(TOO_LARGE)}", param_hint="--too-large"
+        )
     try:
         report = propose_plans(
             city, bins=bins, seed=seed, trucks=trucks, samples=samples, polish_s=polish,

@@ -171,6 +171,12 @@ def test_days_larger_than_trained_are_refused_or_handed_to_pyvrp(small_checkpoin
     plan = LearnedPlanner(small_checkpoint, too_large="fallback", fallback_s=0.2).plan(bigger)
     assert plan.planner == "pyvrp" and "trained on 12" in plan.info["fallback"]
     assert check_plan(bigger, plan) == []
+    # or the model tries, and its plan says it was beyond its training (and is still valid)
+    tried = LearnedPlanner(small_checkpoint, too_large="attempt", samples=4).plan(bigger)
+    assert tried.planner == "learned" and "trained on 12" in tried.info["beyond_training"]
+    assert check_plan(bigger, tried) == []
+    with pytest.raises(ValueError, match="too_large: one of refuse, fallback, attempt"):
+        LearnedPlanner(small_checkpoint, too_large="sometimes")
 
 
 def test_foreign_and_tampered_checkpoints_are_refused(small_checkpoint, helsinki, tmp_path):
