@@ -196,18 +196,24 @@ def _type(duo, field_id: str, value) -> None:
     box.send_keys(str(value))
 
 
+def _run_a_traffic_day(duo, store_dir, *, trips: int):
+    """Start the dashboard, and a day of ``trips`` on the Traffic page, recording progress."""
+    app = _app(store_dir)
+    duo.start_server(app)
+    duo.find_element("#nav-traffic").click()
+    duo.wait_for_element("#traffic-map .js-plotly-plot")
+    _type(duo, "traffic-trips", trips)
+    _type(duo, "traffic-minutes", 1440)
+    duo.driver.execute_script(RECORD_PROGRESS)
+    duo.find_element("#traffic-run").click()
+    return app
+
+
 def test_traffic_run_shows_progress_then_results_and_a_closure_changes_kpis(
     browser_ready, dash_duo, store_dir, screenshot
 ):
-    app = _app(store_dir)
-    dash_duo.start_server(app)
-    dash_duo.find_element("#nav-traffic").click()
-    dash_duo.wait_for_element("#traffic-map .js-plotly-plot")
     # a whole day (a run of a few seconds), so that progress is reported on the way
-    _type(dash_duo, "traffic-trips", 8000)
-    _type(dash_duo, "traffic-minutes", 1440)
-    dash_duo.driver.execute_script(RECORD_PROGRESS)
-    dash_duo.find_element("#traffic-run").click()
+    app = _run_a_traffic_day(dash_duo, store_dir, trips=8000)
     dash_duo.wait_for_element("#traffic-kpi-mean_travel_time_s", timeout=60)
     progress = dash_duo.driver.execute_script("return window.__progress")
     assert any(0 < value < 100 for value in progress), progress
@@ -231,15 +237,8 @@ def test_traffic_run_shows_progress_then_results_and_a_closure_changes_kpis(
 
 
 def test_cancel_stops_a_traffic_run_and_the_page_can_run_again(browser_ready, dash_duo, store_dir):
-    app = _app(store_dir)
-    dash_duo.start_server(app)
-    dash_duo.find_element("#nav-traffic").click()
-    dash_duo.wait_for_element("#traffic-map .js-plotly-plot")
-    # a day of heavy demand: minutes of simulation, far longer than the test waits
-    _type(dash_duo, "traffic-trips", 60000)
-    _type(dash_duo, "traffic-minutes", 1440)
-    dash_duo.driver.execute_script(RECORD_PROGRESS)
-    dash_duo.find_element("#traffic-run").click()
+    # a day of heavy demand: half a minute of simulation, longer than the test waits
+    app = _run_a_traffic_day(dash_duo, store_dir, trips=250_000)
 
     def progressing() -> bool:
         values = dash_duo.driver.execute_script("return window.__progress")
