@@ -45,6 +45,13 @@ def main() -> None:
     parser.add_argument("--city", default="helsinki")
     parser.add_argument("--bins", type=int, default=100)
     parser.add_argument("--instances", type=int, default=10)
+    parser.add_argument("--trucks", type=int, default=3)
+    parser.add_argument(
+        "--population",
+        type=float,
+        help="residents the bins serve (default: the city's own estimate); more residents, "
+        "more bins to draw days from",
+    )
     parser.add_argument("--samples", type=int, nargs="+", default=[8, 64])
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -71,7 +78,14 @@ def main() -> None:
 
     for k in range(args.instances):
         seed = 1000 + k
-        days = sample_instances(city, n_bins=args.bins, n_instances=10, seed=seed)
+        days = sample_instances(
+            city,
+            n_bins=args.bins,
+            n_instances=10,
+            seed=seed,
+            n_trucks=args.trucks,
+            population=args.population,
+        )
         problem = to_problem(days, 9)
         for samples, planner in learned.items():
             planner.plan(problem, seed=seed)  # warm-up: first call pays for lazy init
@@ -90,7 +104,10 @@ def main() -> None:
 
     reference = np.array([r[0] for r in rows["PyVRP 5 s"]])
     summary = {}
-    print(f"\n{city.name}, {args.bins} bins, {args.instances} days; gap to PyVRP 5 s")
+    print(
+        f"\n{city.name}, {args.bins} bins, {args.trucks} trucks, {args.instances} days "
+        f"(population {args.population or 'default'}); gap to PyVRP 5 s"
+    )
     print("| planner | cost km (mean) | gap to PyVRP 5 s | wall s | CPU s |")
     print("|---|---:|---:|---:|---:|")
     for name, measured in rows.items():
@@ -106,6 +123,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "city": city.name, "bins": args.bins, "instances": args.instances,
+        "trucks": args.trucks, "population": args.population,
         "checkpoint": str(checkpoint), "results": summary,
     }  # fmt: skip
     args.out.write_text(json.dumps(report, indent=2))
