@@ -371,6 +371,17 @@ def test_uploading_an_osm_file_opens_that_city_for_this_session_only(
     dash_duo.driver.get(dash_duo.server_url)
     dash_duo.wait_for_text_to_equal("#city-title", "kotka", timeout=20)
 
+    # a run started in this session (in a background thread) is of Kotka, keyed by Kotka
+    dash_duo.find_element("#nav-traffic").click()
+    dash_duo.wait_for_element("#traffic-map .js-plotly-plot")
+    dash_duo.find_element("#traffic-run").click()
+    dash_duo.wait_for_element("#traffic-kpi-mean_travel_time_s", timeout=60)
+    store = app.twin_state.store
+    (run_dir,) = (store_dir / "runs").iterdir()
+    kotka_sha = load_city(kotka).source.sha256
+    assert store.run_key(store.run_scenario(run_dir.name), kotka_sha) == run_dir.name
+    _no_errors(dash_duo)
+
 
 def test_a_corrupt_osm_upload_is_refused_with_a_clear_message(
     browser_ready, dash_duo, store_dir, screenshot, tmp_path
