@@ -409,7 +409,7 @@ class DashboardState:
         twin = Twin.load(Path(path))
         sha = twin.city.source.sha256
         if sha != self.home.city.source.sha256:
-            self._paths[sha] = Path(path)
+            self._paths[sha] = Path(path).resolve()  # found again from any working folder
             twin = self._keep(twin)
         session = current_session()
         if session is None:
