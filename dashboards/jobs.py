@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextvars
 import itertools
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dash import DiskcacheManager
@@ -56,7 +56,7 @@ def raise_if_cancelled() -> None:
 class _Job:
     key: str
     thread: threading.Thread
-    cancel: threading.Event = field(default_factory=threading.Event)
+    cancel: threading.Event
 
 
 class ThreadJobManager(DiskcacheManager):
