@@ -48,6 +48,10 @@ class RouteState:
     done: torch.Tensor  # (B,) bool
     travelled_m: torch.Tensor  # (B,)
 
+    rows: torch.Tensor  # (B,) 0 … B − 1, to index one entry per row
+    finish_s: torch.Tensor  # (B, N) from each bin: to the disposal site, unload, home
+    from_disposal_s: torch.Tensor  # (B, N) from the disposal site to each bin
+
     @classmethod
     def start(cls, batch: dict[str, torch.Tensor], *, samples: int = 1) -> RouteState:
         """A fresh state for every instance of ``batch`` (tensors named as in
@@ -60,15 +64,20 @@ class RouteState:
         capacity = rep(batch["capacity_kg"]).float()
         b = load.shape[0]
         zeros = torch.zeros(b, device=load.device)
+        duration, distance = _stay_free(batch["duration_s"]), _stay_free(batch["distance_m"])
+        unload_s = batch["unload_s"].float()
+        # the parts of every bin's time check that do not change while a plan is built:
+        # computed once per instance, not at every step of every sample
+        finish = duration[:, 2:, 1] + unload_s[:, None] + duration[:, 1, 0][:, None]
         return cls(
-            duration=rep(batch["duration_s"]).float(),
-            distance=rep(batch["distance_m"]).float(),
+            duration=rep(duration),
+            distance=rep(distance),
             load=torch.minimum(load, capacity[:, None]),
             required=rep(batch["required"]).bool(),
             service=rep(batch["service_s"]).float(),
             capacity=capacity,
             shift=rep(batch["shift_s"]).float(),
-            unload_s=rep(batch["unload_s"]).float(),
+            unload_s=rep(unload_s),
             trucks_left=rep(batch["n_trucks"]).long() - 1,
             at=torch.zeros(b, dtype=torch.long, device=load.device),
             clock=zeros.clone(),
@@ -76,89 +85,82 @@ class RouteState:
             visited=torch.zeros_like(load, dtype=torch.bool),
             done=torch.zeros(b, dtype=torch.bool, device=load.device),
             travelled_m=zeros.clone(),
+            rows=torch.arange(b, device=load.device),
+            finish_s=rep(finish),
+            from_disposal_s=rep(duration[:, 1, 2:]),
         )
 
-    def _leg(self, matrix: torch.Tensor, frm: torch.Tensor, to: torch.Tensor) -> torch.Tensor:
-        """Entries ``matrix[b, frm[b], to[b, ...]]``; staying put costs nothing."""
-        rows = matrix[torch.arange(len(frm), device=frm.device), frm]  # (B, L)
-        legs = torch.gather(rows, 1, to if to.dim() == 2 else to[:, None])
-        legs = torch.where(to.view_as(legs) == frm[:, None], torch.zeros_like(legs), legs)
-        return legs if to.dim() == 2 else legs[:, 0]
+    def here(self, matrix: torch.Tensor) -> torch.Tensor:
+        """(B, L): the row of ``matrix`` (``duration`` or ``distance``) from where each row is."""
+        return matrix[self.rows, self.at]
 
-    def _finish_from(self, where: torch.Tensor) -> torch.Tensor:
-        """Time from each bin location ``where`` (B, K) to the disposal site, unload, home."""
-        b = torch.arange(len(where), device=where.device)[:, None]
-        home = self.duration[b[:, 0], 1, 0][:, None]
-        return self.duration[b, where, 1] + self.unload_s[:, None] + home
-
-    def bins_that_fit(self) -> torch.Tensor:
-        """(B, N) bins the current truck can empty next and still unload and get home."""
-        n = self.load.shape[1]
-        bins = torch.arange(2, n + 2, device=self.load.device).expand(len(self.at), n)
-        arrive = self.clock[:, None] + self._leg(self.duration, self.at, bins)
-        end = arrive + self.service + self._finish_from(bins)
+    def bins_that_fit(self, from_here: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, N) bins the current truck can empty next and still unload and get home;
+        ``from_here`` is :meth:`here` of ``duration`` when the caller has it."""
+        from_here = self.here(self.duration) if from_here is None else from_here
+        arrive = self.clock[:, None] + from_here[:, 2:]
+        end = arrive + self.service + self.finish_s
         fits = (self.carried[:, None] + self.load <= self.capacity[:, None] + _EPS) & (
             end <= self.shift[:, None] + _EPS
         )
         return fits & ~self.visited
 
-    def _fits_after_unload(self) -> torch.Tensor:
+    def _fits_after_unload(self, from_here: torch.Tensor) -> torch.Tensor:
         """(B, N) bins the truck could empty after unloading first."""
-        n = self.load.shape[1]
-        bins = torch.arange(2, n + 2, device=self.load.device).expand(len(self.at), n)
-        to_disposal = self._leg(self.duration, self.at, torch.ones_like(self.at))
-        t = self.clock + to_disposal + self.unload_s
-        leave = torch.ones_like(self.at)
-        end = t[:, None] + self._leg(self.duration, leave, bins) + self.service
-        end = end + self._finish_from(bins)
+        t = self.clock + from_here[:, 1] + self.unload_s
+        end = t[:, None] + self.from_disposal_s + self.service
+        end = end + self.finish_s
         return (end <= self.shift[:, None] + _EPS) & ~self.visited
 
     def mask(self) -> torch.Tensor:
         """(B, N + 2) allowed actions; finished rows may only 'end' (a no-op)."""
-        fits = self.bins_that_fit()
-        after_unload = self._fits_after_unload() & (self.carried[:, None] > 0)
+        from_here = self.here(self.duration)
+        fits = self.bins_that_fit(from_here)
+        after_unload = self._fits_after_unload(from_here) & (self.carried[:, None] > 0)
         can_unload = (self.carried > 0) & after_unload.any(dim=1)
         reachable_required = (self.required & (fits | after_unload)).any(dim=1)
-        can_end = ~reachable_required
-        allowed = torch.cat([can_end[:, None], can_unload[:, None], fits], dim=1)
         # a row with nothing allowed ends its truck (never stuck)
-        allowed[:, 0] |= ~allowed.any(dim=1)
-        allowed[self.done] = False
-        allowed[self.done, 0] = True
-        return allowed
+        can_end = ~reachable_required | ~(can_unload | fits.any(dim=1))
+        allowed = torch.cat([can_end[:, None], can_unload[:, None], fits], dim=1)
+        only_end = torch.zeros_like(allowed[:1])
+        only_end[0, 0] = True
+        return torch.where(self.done[:, None], only_end, allowed)
 
     def step(self, action: torch.Tensor) -> None:
         """Apply one action per row (see the module docstring)."""
         live = ~self.done
-        rows = torch.arange(len(action), device=action.device)
+        rows = self.rows
         is_bin = live & (action >= 2)
         is_unload = live & (action == UNLOAD)
         is_end = live & (action == END)
         # to a bin
         target = torch.where(is_bin, action, self.at)
-        self.travelled_m += torch.where(is_bin, self._leg(self.distance, self.at, target), 0.0)
-        self.clock += torch.where(is_bin, self._leg(self.duration, self.at, target), 0.0)
+        self.travelled_m += torch.where(is_bin, self.distance[rows, self.at, target], 0.0)
         k = (action - 2).clamp(min=0)
+        self.clock += torch.where(is_bin, self.duration[rows, self.at, target], 0.0)
         self.clock += torch.where(is_bin, self.service[rows, k], 0.0)
         self.carried += torch.where(is_bin, self.load[rows, k], 0.0)
-        self.visited[rows[is_bin], k[is_bin]] = True
+        self.visited[rows, k] |= is_bin
         self.at = target
         # to the disposal site (to unload, or on the way home with waste on board)
         go_unload = is_unload | (is_end & (self.carried > 0))
-        disposal = torch.ones_like(self.at)
-        self.travelled_m += torch.where(go_unload, self._leg(self.distance, self.at, disposal), 0.0)
-        self.clock += torch.where(
-            go_unload, self._leg(self.duration, self.at, disposal) + self.unload_s, 0.0
-        )
+        self.travelled_m += torch.where(go_unload, self.distance[rows, self.at, 1], 0.0)
+        self.clock += torch.where(go_unload, self.duration[rows, self.at, 1] + self.unload_s, 0.0)
         self.carried = torch.where(go_unload, torch.zeros_like(self.carried), self.carried)
-        self.at = torch.where(go_unload, disposal, self.at)
+        self.at = torch.where(go_unload, torch.ones_like(self.at), self.at)
         # home, and the next truck
-        depot = torch.zeros_like(self.at)
-        self.travelled_m += torch.where(is_end, self._leg(self.distance, self.at, depot), 0.0)
-        self.at = torch.where(is_end, depot, self.at)
+        self.travelled_m += torch.where(is_end, self.distance[rows, self.at, 0], 0.0)
+        self.at = torch.where(is_end, torch.zeros_like(self.at), self.at)
         self.clock = torch.where(is_end, torch.zeros_like(self.clock), self.clock)
         self.done |= is_end & (self.trucks_left <= 0)
         self.trucks_left = torch.where(is_end, self.trucks_left - 1, self.trucks_left)
+
+
+def _stay_free(matrix: torch.Tensor) -> torch.Tensor:
+    """``matrix`` (B, L, L) as float with a zero diagonal: staying put costs nothing."""
+    matrix = matrix.float().clone()
+    matrix.diagonal(dim1=1, dim2=2).zero_()
+    return matrix
 
 
 def plans_from_actions(actions: torch.Tensor) -> list[list[list[int]]]:

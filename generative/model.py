@@ -117,6 +117,7 @@ class PlannerNet(nn.Module):
         """
         nodes = self.encode(batch).repeat_interleave(samples, dim=0)
         keys = self.keys(nodes)
+        graph = nodes.mean(dim=1)
         state = RouteState.start(batch, samples=samples)
         log_prob = torch.zeros(len(state.at), device=nodes.device)
         taken = []
@@ -132,7 +133,7 @@ class PlannerNet(nn.Module):
                 # a replayed plan may end a truck where the masks would not (a solver's plan
                 # leaves a required bin to the next truck): its own actions count as allowed
                 allowed[torch.arange(len(allowed), device=allowed.device), actions[:, t]] = True
-            scores = self.logits(nodes, keys, state).float().masked_fill(~allowed, float("-inf"))
+            scores = self.logits(nodes, keys, state, graph).float().masked_fill(~allowed, float("-inf"))
             logp = torch.log_softmax(scores, dim=1)
             if actions is not None:
                 action = actions[:, t]
@@ -161,13 +162,19 @@ class PlannerNet(nn.Module):
             h = layer(h, travel)
         return h
 
-    def logits(self, nodes: torch.Tensor, keys: torch.Tensor, state: RouteState) -> torch.Tensor:
-        """(B, N + 2) scores of END, UNLOAD and each bin for the current states."""
-        rows = torch.arange(len(state.at), device=nodes.device)
+    def logits(
+        self,
+        nodes: torch.Tensor,
+        keys: torch.Tensor,
+        state: RouteState,
+        graph: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(B, N + 2) scores of END, UNLOAD and each bin for the current states; ``graph`` is
+        the mean of ``nodes`` over locations when the caller has it."""
         context = torch.cat(
             [
-                nodes[rows, state.at],
-                nodes.mean(dim=1),
+                nodes[state.rows, state.at],
+                nodes.mean(dim=1) if graph is None else graph,
                 (state.carried / state.capacity)[:, None],
                 (state.clock / state.shift)[:, None],
                 state.trucks_left.clamp(min=0).float()[:, None] / 10.0,
@@ -177,7 +184,7 @@ class PlannerNet(nn.Module):
         q = self.query(context)
         # END is scored by the depot's key, UNLOAD by the disposal site's, bin k by its own
         scores = torch.einsum("bd,bld->bl", q, keys) / math.sqrt(q.shape[-1])
-        travel = state.duration[rows, state.at] / state.shift[:, None]
+        travel = state.here(state.duration) / state.shift[:, None]
         scores = scores - nn.functional.softplus(self.travel_bias) * travel
         return self.config.logit_clip * torch.tanh(scores)
 
