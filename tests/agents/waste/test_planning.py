@@ -332,3 +332,16 @@ def test_plans_are_reproducible():
     first, second = planner.plan(problem, seed=3), planner.plan(problem, seed=3)
     assert len(first.routes) == len(second.routes)
     assert all(np.array_equal(a, b) for a, b in zip(first.routes, second.routes, strict=True))
+
+
+def test_a_search_from_a_given_plan_starts_at_its_local_optimum():
+    problem = random_problem(4, n_bins=30, n_trucks=3, shift_s=4 * 3600.0, required_share=1.0)
+    greedy = GreedyPlanner().plan(problem)
+    # no iteration of the search itself: what comes back is the given plan after the full
+    # local search (pyvrp.solve would hand the plan back as it is)
+    polished = PyVRPPlanner(max_runtime_s=30.0, max_iterations=0).plan(
+        problem, seed=0, initial=greedy
+    )
+    assert check_plan(problem, polished) == [] and polished.info["feasible"]
+    assert polished.info["searches"] == 1 and polished.info["iterations"] == 0
+    assert polished.info["objective"] < 0.97 * greedy.info["objective"]
