@@ -15,6 +15,14 @@ collection problems of one city, all with the same number of candidate bins ``N`
 ``reference_m`` (B,) float32, optional: the cost of PyVRP's plan for each instance (same cost
                 as the planner's: metres driven + prizes left + penalties), to measure the gap
 ``label_actions`` (B, T) int16, optional: PyVRP's plan as decoder actions, to imitate
+``locations``   (B, N + 2) int32, optional: each location's number among all the locations of
+                the draw the days come from (0 depot, 1 disposal site, then every placed bin)
+
+Days drawn from one placement of bins share one city-wide matrix, so a file of such days
+(``locations`` given) stores that matrix once, ``pool_duration_s``, ``pool_distance_m`` (M, M)
+and ``pool_xy_m`` (M, 2), instead of a block per day: about ten times smaller, which is what
+lets tens of thousands of training days travel to a GPU node. Reading rebuilds every day's
+blocks, so readers see the same arrays either way.
 
 Loading never unpickles (``allow_pickle=False``), so a file cannot run code.
 """
@@ -31,8 +39,12 @@ import numpy as np
 
 __all__ = ["FORMAT_VERSION", "InstanceBatch", "InstanceFileError", "read_instances"]
 
-FORMAT_VERSION = 1
-"""Version of the instance file layout; readers refuse other versions."""
+FORMAT_VERSION = 2
+"""Version of the instance file layout (2: matrices may be pooled); readers refuse versions
+they do not know."""
+
+READABLE_VERSIONS = (1, 2)
+"""Versions :func:`read_instances` reads (1: every day's matrices stored in full)."""
 
 ARRAYS = {
     "duration_s": 3, "distance_m": 3, "xy_m": 3, "load_kg": 2, "prize": 2, "required": 2,
@@ -40,8 +52,12 @@ ARRAYS = {
 }  # fmt: skip
 """Every array of a file and its number of dimensions."""
 
-OPTIONAL_ARRAYS = {"reference_m": 1, "label_actions": 2}
+OPTIONAL_ARRAYS = {"reference_m": 1, "label_actions": 2, "locations": 2}
 """Arrays a file may hold, and their number of dimensions."""
+
+
+POOLED = {"duration_s": "pool_duration_s", "distance_m": "pool_distance_m", "xy_m": "pool_xy_m"}
+"""Arrays a file may store once for all its days, and the names they are stored under."""
 
 
 class InstanceFileError(ValueError):
@@ -66,6 +82,7 @@ class InstanceBatch:
     meta: dict[str, Any]
     reference_m: np.ndarray | None = None
     label_actions: np.ndarray | None = None
+    locations: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.load_kg)
@@ -100,12 +117,62 @@ class InstanceBatch:
                     f"label_actions: expected ({len(self)}, T), got {label_actions.shape}"
                 )
         return InstanceBatch(
-            **self.arrays(), meta=self.meta, reference_m=reference_m, label_actions=label_actions
-        )
+            **self.arrays(), meta=self.meta, reference_m=reference_m,
+            label_actions=label_actions, locations=self.locations,
+        )  # fmt: skip
 
     def saved_arrays(self) -> dict[str, np.ndarray]:
-        """Every array a file of this batch holds (the optional ones when present)."""
-        return {**self.arrays(), **self.optional_arrays()}
+        """Every array a file of this batch holds (the optional ones when present), the
+        matrices pooled when the days share them (see the module docstring)."""
+        saved = {**self.arrays(), **self.optional_arrays()}
+        pooled = _pool(self)
+        if pooled is not None:
+            for name, pool_name in POOLED.items():
+                del saved[name]
+                saved[pool_name] = pooled[name]
+        return saved
+
+
+def _pool(batch: InstanceBatch) -> dict[str, np.ndarray] | None:
+    """The city-wide arrays every day of ``batch`` is a block of, or ``None`` where the days do
+    not share them (no ``locations``, or two days disagree about a pair)."""
+    if batch.locations is None or len(batch) == 0:
+        return None
+    where = batch.locations.astype(np.int64)
+    size = int(where.max()) + 1
+    rows, cols = where[:, :, None], where[:, None, :]
+    pools = {}
+    for name in ("duration_s", "distance_m"):
+        day_blocks = getattr(batch, name)
+        pool = np.full((size, size), np.nan, dtype=day_blocks.dtype)
+        pool[rows, cols] = day_blocks
+        if not np.array_equal(pool[rows, cols], day_blocks):
+            return None
+        pools[name] = pool
+    pool = np.full((size, 2), np.nan, dtype=batch.xy_m.dtype)
+    pool[where] = batch.xy_m
+    if not np.array_equal(pool[where], batch.xy_m):
+        return None
+    pools["xy_m"] = pool
+    return pools
+
+
+def _unpool(contents: dict[str, np.ndarray], path: Path) -> None:
+    """Rebuild every day's blocks of a pooled file in ``contents``, in place."""
+    if "locations" not in contents or not all(p in contents for p in POOLED.values()):
+        raise InstanceFileError(f"{path}: pooled matrices without every part, damaged file.")
+    where = contents["locations"].astype(np.int64)
+    size = len(contents["pool_duration_s"])
+    shapes = {p: contents[p].shape for p in POOLED.values()}
+    if shapes != {"pool_duration_s": (size, size), "pool_distance_m": (size, size),
+                  "pool_xy_m": (size, 2)}:  # fmt: skip
+        raise InstanceFileError(f"{path}: pooled matrices of shapes {shapes}, damaged file.")
+    if where.ndim != 2 or (where.size and not 0 <= where.min() <= where.max() < size):
+        raise InstanceFileError(f"{path}: locations outside its pooled matrices, damaged file.")
+    rows, cols = where[:, :, None], where[:, None, :]
+    contents["duration_s"] = contents.pop("pool_duration_s")[rows, cols]
+    contents["distance_m"] = contents.pop("pool_distance_m")[rows, cols]
+    contents["xy_m"] = contents.pop("pool_xy_m")[where]
 
 
 def read_instances(path: str | Path) -> InstanceBatch:
@@ -121,21 +188,26 @@ def read_instances(path: str | Path) -> InstanceBatch:
             f"{path}: not a readable instance file ({err}); write it again with "
             "`twin instances` (generative.instances.write_instances)."
         ) from None
-    missing = sorted((set(ARRAYS) | {"meta"}) - set(contents))
+    stored = set(contents) | (set(POOLED) if "pool_duration_s" in contents else set())
+    missing = sorted((set(ARRAYS) | {"meta"}) - stored)
     if missing:
         raise InstanceFileError(f"{path}: not an instance file, it lacks {missing}.")
     meta = json.loads(str(contents.pop("meta")))
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_VERSIONS:
         raise InstanceFileError(
             f"{path}: instance format {meta.get('format_version')!r}, this version reads "
-            f"{FORMAT_VERSION}: generate the instances again."
+            f"{', '.join(map(str, READABLE_VERSIONS))}: generate the instances again."
         )
+    if "pool_duration_s" in contents:
+        _unpool(contents, path)
     b, n = contents["load_kg"].shape
     for name, dims in {**ARRAYS, **OPTIONAL_ARRAYS}.items():
         if name not in contents:
             continue
         array = contents[name]
         expected = {1: (b,), 2: (b, n), 3: (b, n + 2, n + 2 if name != "xy_m" else 2)}[dims]
+        if name == "locations":
+            expected = (b, n + 2)
         if name == "label_actions":
             expected = (b, array.shape[1] if array.ndim == 2 else "T")
         if array.shape != expected:

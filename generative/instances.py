@@ -83,7 +83,7 @@ def sample_instances(
         )
     sites = locate_sites(network, city.context, city=city.name)
     policy = PlannedPolicy(bins, name="greedy")
-    rows: dict[str, list[np.ndarray]] = {name: [] for name in ARRAYS}
+    rows: dict[str, list[np.ndarray]] = {name: [] for name in (*ARRAYS, "locations")}
     run = 0
     while len(rows["load_kg"]) < n_instances:
         config = WasteConfig(
@@ -106,6 +106,7 @@ def sample_instances(
                 required = np.array([False if i is None else bool(request.required[i]) for i in at])
                 locations = np.concatenate([[0, 1], chosen + 2])
                 grid = np.ix_(locations, locations)
+                rows["locations"].append(locations)
                 rows["duration_s"].append(duration[grid])
                 rows["distance_m"].append(distance[grid])
                 rows["xy_m"].append(xy[locations])
@@ -119,7 +120,7 @@ def sample_instances(
                 rows["n_trucks"].append(np.int32(n_trucks))
             model.step()
         run += 1
-    kinds = {"required": bool, "n_trucks": np.int32}
+    kinds = {"required": bool, "n_trucks": np.int32, "locations": np.int32}
     arrays = {k: np.stack(v).astype(kinds.get(k, np.float32)) for k, v in rows.items()}
     meta = {
         "format_version": FORMAT_VERSION,

@@ -75,8 +75,32 @@ def test_file_round_trip(batch, tmp_path):
     for name, array in batch.arrays().items():
         np.testing.assert_array_equal(getattr(again, name), array)
         assert getattr(again, name).dtype == array.dtype
+    np.testing.assert_array_equal(again.locations, batch.locations)
     assert again.meta == json.loads(json.dumps(batch.meta, default=str))
     assert len(again.subset(slice(0, 3))) == 3
+
+
+def test_days_of_one_placement_store_their_matrices_once(batch, tmp_path):
+    pooled = write_instances(batch, tmp_path / "pooled.npz")
+    with np.load(pooled) as stored:
+        assert "pool_duration_s" in stored.files and "duration_s" not in stored.files
+        locations = len(np.unique(batch.locations))
+        assert stored["pool_duration_s"].shape[0] >= locations
+    # a file of format 1 (every day's blocks in full) reads the same
+    dense = tmp_path / "dense.npz"
+    arrays = {**batch.arrays(), "locations": batch.locations}
+    np.savez(dense, **arrays, meta=np.array(json.dumps({**batch.meta, "format_version": 1})))
+    assert dense.stat().st_size > 1.5 * pooled.stat().st_size
+    for path in (pooled, dense):
+        np.testing.assert_array_equal(read_instances(path).duration_s, batch.duration_s)
+    # days that disagree about a pair (another placement's matrix) are stored in full
+    mixed = batch.subset(np.array([0, 1]))  # a copy: the fixture stays as it was
+    mixed.duration_s[1] += 1.0
+    with np.load(write_instances(mixed, tmp_path / "mixed.npz")) as stored:
+        assert "duration_s" in stored.files and "pool_duration_s" not in stored.files
+    np.testing.assert_array_equal(
+        read_instances(tmp_path / "mixed.npz").duration_s, mixed.duration_s
+    )
 
 
 def test_bad_files_are_named(batch, tmp_path):
@@ -103,6 +127,16 @@ def test_bad_files_are_named(batch, tmp_path):
     )
     with pytest.raises(InstanceFileError, match="prize has shape"):
         read_instances(bad_shape)
+    with np.load(write_instances(batch, tmp_path / "pooled.npz")) as stored:
+        pooled = {name: stored[name] for name in stored.files}
+    outside = tmp_path / "outside.npz"
+    np.savez(outside, **{**pooled, "locations": pooled["locations"] + 10_000})
+    with pytest.raises(InstanceFileError, match="locations outside"):
+        read_instances(outside)
+    partial = tmp_path / "partial.npz"
+    np.savez(partial, **{k: v for k, v in pooled.items() if k != "pool_distance_m"})
+    with pytest.raises(InstanceFileError, match="without every part"):
+        read_instances(partial)
 
 
 def test_impossible_requests_are_refused(helsinki):
