@@ -101,16 +101,20 @@ class PlannerNet(nn.Module):
         generator: torch.Generator | None = None,
         greedy: bool = False,
         greedy_first: bool = False,
+        multi_start: bool = False,
         actions: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, RouteState]:
         """Build ``samples`` plans per instance; returns (log-probability of each plan, its cost
         in metres, the action log (B × samples, T), the final states).
 
         Actions are sampled (or taken greedily; with ``greedy_first`` the first plan of every
-        instance is the greedy one, the others sampled), unless ``actions`` (B × samples, T)
-        gives them: then the plans are replayed and scored (a solver's plans to imitate, or
-        plans drawn elsewhere). The whole rollout is this module's forward, so that
-        ``DistributedDataParallel`` sees every use of the parameters.
+        instance is the greedy one, the others sampled). With ``multi_start`` the plans of an
+        instance start at its ``samples`` likeliest first stops, one each (POMO's multi-start,
+        Kwon et al. 2020): more diverse plans, and the start's log-probability is left out of
+        the plan's. ``actions`` (B × samples, T), when given, replaces all that: the plans are
+        replayed and scored (a solver's plans to imitate, or plans drawn elsewhere). The whole
+        rollout is this module's forward, so that ``DistributedDataParallel`` sees every use
+        of the parameters.
 
         Cost = distance driven + prizes of optional bins left out + a penalty per required bin
         left out (:data:`UNSERVED_REQUIRED_PENALTY_M`).
@@ -133,9 +137,11 @@ class PlannerNet(nn.Module):
                 # a replayed plan may end a truck where the masks would not (a solver's plan
                 # leaves a required bin to the next truck): its own actions count as allowed
                 allowed[torch.arange(len(allowed), device=allowed.device), actions[:, t]] = True
-            scores = self.logits(nodes, keys, state, graph).float().masked_fill(~allowed, float("-inf"))
-            logp = torch.log_softmax(scores, dim=1)
-            if actions is not None:
+            scores = self.logits(nodes, keys, state, graph).float()
+            logp = torch.log_softmax(scores.masked_fill(~allowed, float("-inf")), dim=1)
+            if t == 0 and multi_start and actions is None:
+                action = _distinct_starts(logp, samples)
+            elif actions is not None:
                 action = actions[:, t]
             elif greedy:
                 action = logp.argmax(dim=1)
@@ -143,7 +149,10 @@ class PlannerNet(nn.Module):
                 action = torch.multinomial(logp.exp(), 1, generator=generator)[:, 0]
                 action = torch.where(greedy_rows, logp.argmax(dim=1), action)
             live = ~state.done
-            log_prob = log_prob + torch.where(live, logp.gather(1, action[:, None])[:, 0], 0.0)
+            if not (t == 0 and multi_start and actions is None):
+                # a start given to the plan is not the policy's choice: no credit for it
+                chosen = logp.gather(1, action[:, None])[:, 0]
+                log_prob = log_prob + torch.where(live, chosen, 0.0)
             state.step(action)
             taken.append(action)
             if bool(state.done.all()):
@@ -187,6 +196,18 @@ class PlannerNet(nn.Module):
         travel = state.here(state.duration) / state.shift[:, None]
         scores = scores - nn.functional.softplus(self.travel_bias) * travel
         return self.config.logit_clip * torch.tanh(scores)
+
+
+def _distinct_starts(logp: torch.Tensor, samples: int) -> torch.Tensor:
+    """First actions (B × samples,): the ``samples`` likeliest distinct allowed ones of each
+    instance, repeated in turn when fewer are allowed."""
+    first = logp.view(-1, samples, logp.shape[1])[:, 0]  # every sample of an instance alike
+    allowed = torch.isfinite(first)
+    k = min(samples, first.shape[1])
+    top = first.topk(k, dim=1).indices  # allowed ones first
+    count = allowed.sum(dim=1, keepdim=True).clamp(min=1)
+    pick = torch.arange(samples, device=logp.device)[None] % torch.minimum(count, torch.tensor(k))
+    return top.gather(1, pick).flatten()
 
 
 def rollout(

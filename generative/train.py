@@ -77,6 +77,8 @@ class TrainConfig:
     ``batch_size`` counts the instances of one step across all processes; ``lr`` decays along
     a cosine to ``lr × lr_final`` at the last step. The first ``imitation_steps`` steps imitate
     the reference (PyVRP) plans the instance file carries, the rest learn by policy gradient.
+    With ``multi_start`` the ``samples`` plans of an instance start at distinct first stops
+    (POMO's shared multi-start baseline) instead of all being sampled from the first step.
     """
 
     steps: int = 200
@@ -91,6 +93,7 @@ class TrainConfig:
     val_samples: int = 16
     checkpoint_every: int = 50
     imitation_steps: int = 0
+    multi_start: bool = False
 
     def check(self) -> None:
         """Raise :class:`TrainingError` for settings that cannot train."""
@@ -210,6 +213,7 @@ def policy_gradient_step(
     actions: torch.Tensor | None = None,
     bf16: bool = False,
     grad_clip: float = 1.0,
+    multi_start: bool = False,
 ) -> tuple[float, torch.Tensor]:
     """One REINFORCE step on ``tensors``' instances; returns (loss, cost of every plan).
 
@@ -221,8 +225,9 @@ def policy_gradient_step(
     device = tensors["load_kg"].device
     with _autocast(device, bf16):
         log_prob, cost, _, _ = rollout(
-            model, tensors, samples=samples, generator=generator, actions=actions
-        )
+            model, tensors, samples=samples, generator=generator, actions=actions,
+            multi_start=multi_start,
+        )  # fmt: skip
     cost = cost.view(-1, samples)
     # in km, so the step size does not depend on the city's scale of metres
     advantage = (cost - cost.mean(dim=1, keepdim=True)) / 1000.0
@@ -450,7 +455,7 @@ def train(
             else:
                 loss, cost = policy_gradient_step(
                     net, optimizer, tensors, samples=config.samples, generator=generator,
-                    bf16=config.bf16, grad_clip=config.grad_clip,
+                    bf16=config.bf16, grad_clip=config.grad_clip, multi_start=config.multi_start,
                 )  # fmt: skip
             schedule.step()
             mean_cost = cost.mean()
@@ -528,10 +533,14 @@ def _parser() -> argparse.ArgumentParser:
         "optimizer and schedule)",
     )
     defaults = TrainConfig()
+    switches = {
+        "bf16": "bf16 autocast (on a GPU)",
+        "multi_start": "start the samples of an instance at distinct first stops (POMO)",
+    }
     for option in fields(TrainConfig):
         flag = "--" + option.name.replace("_", "-")
         if option.type in ("bool", bool):
-            parser.add_argument(flag, action="store_true", help="bf16 autocast (on a GPU)")
+            parser.add_argument(flag, action="store_true", help=switches[option.name])
         else:
             kind = int if isinstance(option.default, int) else float
             parser.add_argument(flag, type=kind, default=getattr(defaults, option.name))

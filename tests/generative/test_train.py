@@ -60,3 +60,35 @@ def test_every_sampled_plan_is_valid_and_costed_right(trained, days):
         plan = Plan(routes=[np.array(r) for r in routes], planner="learned", solve_s=0.0)
         assert check_plan(problem, plan) == []
         assert float(cost[row]) == pytest.approx(plan_cost(problem, plan), rel=1e-4, abs=1.0)
+
+
+def test_multi_start_plans_start_apart_are_valid_and_leave_the_start_out(trained, days):
+    model, _ = trained
+    held = days[1]
+    tensors = as_tensors(held)
+    with torch.no_grad():
+        log_prob, _, actions, _ = rollout(
+            model, tensors, samples=8, greedy=True, multi_start=True
+        )
+        _, _, greedy_actions, _ = rollout(model, tensors, samples=1, greedy=True)
+        first_only, _, _, _ = rollout(model, tensors, samples=8, actions=actions[:, :1])
+        whole, _, _, _ = rollout(model, tensors, samples=8, actions=actions)
+    starts = actions[:, 0].view(8, 8)
+    allowed = RouteState.start(tensors, samples=1).mask()
+    for instance in range(8):
+        assert len(set(starts[instance].tolist())) == 8  # 15 bins: 8 distinct starts exist
+        assert bool(allowed[instance, starts[instance]].all())
+        # the likeliest start is the greedy plan's
+        assert int(starts[instance, 0]) == int(greedy_actions[instance, 0])
+    # the plan's log-probability is that of its replay without the given start
+    assert torch.allclose(log_prob, whole - first_only, atol=1e-4)
+    for row, routes in enumerate(plans_from_actions(actions)):
+        plan = Plan(routes=[np.array(r) for r in routes], planner="learned", solve_s=0.0)
+        assert check_plan(to_problem(held, row // 8), plan) == []
+
+
+def test_multi_start_training_lowers_the_cost(days):
+    torch.manual_seed(0)
+    config = TrainConfig(steps=60, batch_size=8, samples=8, lr=2e-3, seed=0, multi_start=True)
+    _, history = train(days[0], config, model=PlannerNet())
+    assert np.mean(history[-15:]) < 0.85 * np.mean(history[:15])
