@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from generative.checkpoint import load_checkpoint
 from generative.data import read_instances
 from generative.model import PlannerConfig, PlannerNet
 from generative.train import TrainConfig, Workers, resolve_device, train
@@ -48,6 +49,10 @@ def main() -> None:
     parser.add_argument("--validate-every", type=int, default=25)
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--layers", type=int, default=3)
+    parser.add_argument("--multi-start", action="store_true", help="POMO multi-start samples")
+    parser.add_argument(
+        "--init", type=Path, help="start from this checkpoint (its model settings win)"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/train"))
     args = parser.parse_args()
 
@@ -56,8 +61,10 @@ def main() -> None:
     batch, val = read_instances(args.instances), read_instances(args.val)
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, samples=args.samples, lr=args.lr,
-        bf16=args.bf16, validate_every=args.validate_every, checkpoint_every=10**9,
-        imitation_steps=args.imitation_steps,
+        bf16=args.bf16, validate_every=args.validate_every,
+        # the model trained so far stays in out/checkpoint.pt when time runs out
+        checkpoint_every=args.validate_every, imitation_steps=args.imitation_steps,
+        multi_start=args.multi_start,
     )  # fmt: skip
     deadline = time.perf_counter() + 60.0 * args.minutes
 
@@ -66,7 +73,12 @@ def main() -> None:
             raise _OutOfTime
 
     torch.manual_seed(0)
-    model = PlannerNet(PlannerConfig(dim=args.dim, heads=8, layers=args.layers))
+    if args.init is not None:
+        start = load_checkpoint(args.init, city_sha256=batch.meta.get("city_sha256"))
+        model = PlannerNet(PlannerConfig(**start["model_config"]))
+        model.load_state_dict(start["model_state"])
+    else:
+        model = PlannerNet(PlannerConfig(dim=args.dim, heads=8, layers=args.layers))
     with contextlib.suppress(_OutOfTime):
         train(batch, config, model=model, val=val, run_dir=args.out,
               workers=Workers(device=device), on_step=stop_when_out_of_time)  # fmt: skip
@@ -81,6 +93,10 @@ def main() -> None:
         "batch_size": args.batch_size,
         "samples": args.samples,
         "bins": batch.n_bins,
+        "training_days": len(batch),
+        "multi_start": args.multi_start,
+        "init": None if args.init is None else str(args.init),
+        "model": model.config.to_dict(),
         "instances_per_s": sum(speeds) / len(speeds),
         "gpu_memory_mib": max((float(r["gpu_memory_mib"] or 0) for r in rows), default=0.0),
         "val_gap_pct_over_time": [

@@ -47,7 +47,7 @@ class RouteState:
     visited: torch.Tensor  # (B, N) bool
     done: torch.Tensor  # (B,) bool
     travelled_m: torch.Tensor  # (B,)
-
+    # fixed while a plan is built, computed once by start()
     rows: torch.Tensor  # (B,) 0 … B − 1, to index one entry per row
     finish_s: torch.Tensor  # (B, N) from each bin: to the disposal site, unload, home
     from_disposal_s: torch.Tensor  # (B, N) from the disposal site to each bin
