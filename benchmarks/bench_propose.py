@@ -5,13 +5,16 @@ working days of the city's waste twin, one seed each), plan with:
 
 - the learned planner alone, best of ``--samples`` sampled plans (wall and CPU seconds);
 - learned + PyVRP polish with a total wall time of 1 s and of 5 s, starting from the fewest
-  samples asked for (the polish gets what the learned planner left of the budget);
+  samples asked for (the polish gets what the learned planner left of the budget); with
+  ``--as-given`` also the polish started from the learned plan as it is, without PyVRP's
+  local search of the start (how ``pyvrp.solve`` takes a given solution);
 - PyVRP alone for 1 s and for 5 s;
 - greedy nearest neighbour.
 
 Every plan is checked (:func:`agents.waste.planning.check_plan`) and costed the same way
 (:func:`generative.instances.plan_cost`: km driven + prizes of bins left + penalties).
-Gaps are to PyVRP-5 s on the same day. Run::
+Gaps are to PyVRP-5 s on the same day; each polish is also compared day by day with PyVRP
+alone at the same budget (mean difference, its standard error, days better / worse). Run::
 
     .venv/bin/python benchmarks/bench_propose.py --city helsinki --bins 100 --instances 10
 """
@@ -40,6 +43,19 @@ def _timed(planner, problem, **options):
     return plan_cost(problem, plan) / 1000.0, wall, cpu
 
 
+class _AsGiven:
+    """The learned planner's sample, polished by PyVRP started from it as it is."""
+
+    def __init__(self, learned: LearnedPlanner, polish_s: float) -> None:
+        self.learned, self.polish_s = learned, polish_s
+
+    def plan(self, problem, *, seed: int = 0):
+        start = self.learned.sample(problem, seed=seed)
+        search = PyVRPPlanner(max_runtime_s=self.polish_s, settle_start=False)
+        polished = search.plan(problem, seed=seed, initial=start)
+        return min((polished, start), key=lambda plan: plan_cost(problem, plan))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--city", default="helsinki")
@@ -60,6 +76,11 @@ def main() -> None:
         default="refuse",
         choices=["refuse", "attempt"],
         help="days larger than the model's training days: refuse, or let the model attempt them",
+    )
+    parser.add_argument(
+        "--as-given",
+        action="store_true",
+        help="also polish from the learned plan as it is (no local search of the start)",
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/propose.json"))
     args = parser.parse_args()
@@ -101,6 +122,11 @@ def main() -> None:
             polish = max(budget - rows[f"learned ({start} samples)"][-1][1], 0.05)
             polisher = learned[start].with_polish(polish)
             add(f"learned + polish = {budget:g} s", _timed(polisher, problem, seed=seed))
+            if args.as_given:
+                add(
+                    f"learned + polish from the plan as given = {budget:g} s",
+                    _timed(_AsGiven(learned[start], polish), problem, seed=seed),
+                )
         add("greedy", _timed(GreedyPlanner(), problem, seed=seed))
         print(f"instance {k + 1}/{args.instances} done", flush=True)
 
@@ -121,6 +147,23 @@ def main() -> None:
         }  # fmt: skip
         print(
             f"| {name} | {cost.mean():.2f} | {gap:+.1f} % | {wall.mean():.2f} | {cpu.mean():.2f} |"
+        )
+    print("\nPolish against PyVRP alone at the same budget, day by day:")
+    print("| budget | polish | mean difference | standard error | better | worse |")
+    print("|---|---|---:|---:|---:|---:|")
+    for name in rows:
+        if "polish" not in name:
+            continue
+        budget = name.rsplit("= ", 1)[1]
+        alone = np.array([r[0] for r in rows[f"PyVRP {budget}"]])
+        polished = np.array([r[0] for r in rows[name]])
+        change = (polished / alone - 1.0) * 100.0
+        error = change.std(ddof=1) / np.sqrt(len(change)) if len(change) > 1 else float("nan")
+        summary[name]["paired_pct"] = float(change.mean())
+        summary[name]["paired_se_pct"] = float(error)
+        print(
+            f"| {budget} | {name.split(' = ')[0]} | {change.mean():+.2f} % | {error:.2f} % | "
+            f"{int((change < -1e-9).sum())} | {int((change > 1e-9).sum())} |"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {

@@ -670,6 +670,10 @@ class PyVRPPlanner:
         when an iteration limit (this or ``no_improvement``) ends them before the time limit.
     no_improvement
         Also stop after this many iterations without a better solution.
+    settle_start
+        Give a start plan (``plan(..., initial=…)``) PyVRP's full local search before the
+        iterated search, as PyVRP does with its own random start; ``False`` starts from the
+        plan as it is, as ``pyvrp.solve`` does with a given solution.
     load_scale
         Integer load units per kg.
     """
@@ -683,6 +687,7 @@ class PyVRPPlanner:
         max_iterations: int | None = None,
         no_improvement: int | None = None,
         load_scale: float = 10.0,
+        settle_start: bool = True,
     ) -> None:
         if max_runtime_s <= 0:
             raise ValueError(f"max_runtime_s: expected > 0, got {max_runtime_s}")
@@ -691,6 +696,7 @@ class PyVRPPlanner:
         self.max_runtime_s = float(max_runtime_s)
         self.max_iterations = max_iterations
         self.no_improvement = no_improvement
+        self.settle_start = bool(settle_start)
         self.load_scale = float(load_scale)
 
     def plan(self, problem: RoutingProblem, *, seed: int = 0, initial: Plan | None = None) -> Plan:
@@ -734,9 +740,12 @@ class PyVRPPlanner:
             # Raised when no feasible solution turns up: the caller handles that (second search,
             # info["feasible"]), and days with more waste than trucks are normal in a simulation.
             warnings.simplefilter("ignore", PenaltyBoundWarning)
-            if initial is not None:
+            if initial is not None and self.settle_start:
                 return _search_from(data, stop, seed, initial)
-            return solve(data, stop=stop, seed=seed, collect_stats=False, display=False)
+            return solve(
+                data, stop=stop, seed=seed, collect_stats=False, display=False,
+                initial_solution=initial,
+            )  # fmt: skip
 
     @staticmethod
     def _solution(data, servable: np.ndarray, plan: Plan):

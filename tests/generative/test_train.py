@@ -67,9 +67,7 @@ def test_multi_start_plans_start_apart_are_valid_and_leave_the_start_out(trained
     held = days[1]
     tensors = as_tensors(held)
     with torch.no_grad():
-        log_prob, _, actions, _ = rollout(
-            model, tensors, samples=8, greedy=True, multi_start=True
-        )
+        log_prob, _, actions, _ = rollout(model, tensors, samples=8, greedy=True, multi_start=True)
         _, _, greedy_actions, _ = rollout(model, tensors, samples=1, greedy=True)
         first_only, _, _, _ = rollout(model, tensors, samples=8, actions=actions[:, :1])
         whole, _, _, _ = rollout(model, tensors, samples=8, actions=actions)

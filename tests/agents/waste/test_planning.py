@@ -345,3 +345,7 @@ def test_a_search_from_a_given_plan_starts_at_its_local_optimum():
     assert check_plan(problem, polished) == [] and polished.info["feasible"]
     assert polished.info["searches"] == 1 and polished.info["iterations"] == 0
     assert polished.info["objective"] < 0.97 * greedy.info["objective"]
+    as_given = PyVRPPlanner(max_runtime_s=30.0, max_iterations=0, settle_start=False).plan(
+        problem, seed=0, initial=greedy
+    )
+    assert as_given.info["objective"] == pytest.approx(greedy.info["objective"])
