@@ -100,7 +100,8 @@ class LearnedPlanner:
     samples
         Plans per day (the greedy one and ``samples − 1`` sampled); the cheapest is kept.
     polish_s
-        Seconds of PyVRP search started from the learned plan (0: no polish).
+        Seconds of PyVRP search started from the learned plan, once PyVRP's local search has
+        settled it (0: no polish).
     too_large
         What to do with a day of more bins than the model was trained on: ``"refuse"``
         (raise :class:`PlannerSizeError`), ``"fallback"`` (plan it with PyVRP for
