@@ -5,9 +5,12 @@ second, peak GPU memory, the device's name and the validation gap to PyVRP at ev
 (from the run's ``log.csv``). Needs only torch + numpy and the instance files, so it runs on a
 GPU node as it is::
 
-    python benchmarks/bench_train.py data/train.npz data/val.npz --minutes 7 --device cuda --bf16
+    python benchmarks/bench_train.py data/train-*.npz --val data/val.npz --minutes 7 \\
+        --device cuda --bf16
     .venv/bin/python benchmarks/bench_train.py /work/runs/helsinki-100-train-labelled.npz \\
-        /work/runs/helsinki-100-val.npz --minutes 1 --device cpu      # the same, slowly
+        --val /work/runs/helsinki-100-val.npz --minutes 1 --device cpu      # the same, slowly
+
+Several training files (drawn with different seeds: different placements of bins) are joined.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from generative.checkpoint import load_checkpoint
-from generative.data import read_instances
+from generative.data import join_instances, read_instances
 from generative.model import PlannerConfig, PlannerNet
 from generative.train import TrainConfig, Workers, resolve_device, train
 
@@ -36,8 +39,8 @@ class _OutOfTime(Exception):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("instances", type=Path)
-    parser.add_argument("val", type=Path)
+    parser.add_argument("instances", type=Path, nargs="+", help="training files (joined)")
+    parser.add_argument("--val", type=Path, required=True)
     parser.add_argument("--minutes", type=float, default=7.0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--bf16", action="store_true")
@@ -58,7 +61,9 @@ def main() -> None:
 
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    batch, val = read_instances(args.instances), read_instances(args.val)
+    names = list(map(str, args.instances))
+    batch = join_instances([read_instances(path) for path in args.instances], names=names)
+    val = read_instances(args.val)
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, samples=args.samples, lr=args.lr,
         bf16=args.bf16, validate_every=args.validate_every,

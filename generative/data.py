@@ -31,13 +31,20 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "InstanceBatch", "InstanceFileError", "read_instances"]
+__all__ = [
+    "FORMAT_VERSION",
+    "InstanceBatch",
+    "InstanceFileError",
+    "join_instances",
+    "read_instances",
+]
 
 FORMAT_VERSION = 2
 """Version of the instance file layout (2: matrices may be pooled); readers refuse versions
@@ -214,3 +221,43 @@ def read_instances(path: str | Path) -> InstanceBatch:
             raise InstanceFileError(f"{path}: {name} has shape {array.shape}, expected {expected}.")
     optional = {k: contents[k] for k in OPTIONAL_ARRAYS if k in contents}
     return InstanceBatch(**{k: contents[k] for k in ARRAYS}, **optional, meta=meta)
+
+
+def join_instances(
+    batches: Sequence[InstanceBatch], *, names: Sequence[str] | None = None
+) -> InstanceBatch:
+    """The days of ``batches``, in order, as one batch: files of one city and one size drawn
+    with different seeds, so training sees several placements of bins.
+
+    ``locations`` number each draw's own locations, so they are left out of a join of several
+    batches; references and labels are kept when every batch has them alike.
+
+    Raises
+    ------
+    InstanceFileError
+        Batches of different cities or numbers of bins (``names`` name them in the message).
+    """
+    if not batches:
+        raise InstanceFileError("no instance files to join.")
+    names = list(names) if names is not None else [f"batch {i + 1}" for i in range(len(batches))]
+    first = batches[0]
+    if len(batches) == 1:
+        return first
+    for name, other in zip(names[1:], batches[1:], strict=True):
+        if other.n_bins != first.n_bins:
+            raise InstanceFileError(
+                f"{name} holds {other.n_bins}-bin days, {names[0]} {first.n_bins}-bin days: "
+                "train on files of one size."
+            )
+        if other.meta.get("city_sha256") != first.meta.get("city_sha256"):
+            raise InstanceFileError(
+                f"{name} holds days of {other.meta.get('city')!r}, {names[0]} of "
+                f"{first.meta.get('city')!r}: train on files of one city."
+            )
+    joined = {name: np.concatenate([getattr(b, name) for b in batches]) for name in first.arrays()}
+    for name in ("reference_m", "label_actions"):
+        parts = [getattr(b, name) for b in batches]
+        if all(p is not None for p in parts) and len({p.shape[1:] for p in parts}) == 1:
+            joined[name] = np.concatenate(parts)
+    meta = {**first.meta, "joined_seeds": [b.meta.get("seed") for b in batches]}
+    return InstanceBatch(**joined, meta=meta)

@@ -40,7 +40,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from generative.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from generative.data import InstanceBatch, InstanceFileError, read_instances
+from generative.data import InstanceBatch, InstanceFileError, join_instances, read_instances
 from generative.model import PlannerConfig, PlannerNet, rollout
 
 __all__ = [
@@ -521,7 +521,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Train the learned collection planner on instance files (torch + numpy "
         "only). Under torchrun, every process trains on its share of each step.",
     )
-    parser.add_argument("instances", type=Path, help="training instances (.npz)")
+    parser.add_argument(
+        "instances",
+        type=Path,
+        nargs="+",
+        help="training instances (.npz); several files (say, drawn with different seeds) are "
+        "joined",
+    )
     parser.add_argument("--val", type=Path, help="validation instances (.npz, with references)")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, logs)")
     parser.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
@@ -556,11 +562,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     workers = Workers()
     try:
         workers = Workers.start(args.device)
-        batch = read_instances(args.instances)
+        batch = join_instances(
+            [read_instances(path) for path in args.instances], names=list(map(str, args.instances))
+        )
         val = read_instances(args.val) if args.val else None
         if val is not None and val.meta.get("city_sha256") != batch.meta.get("city_sha256"):
             raise TrainingError(
-                f"{args.val} holds instances of {val.meta.get('city')!r}, {args.instances} of "
+                f"{args.val} holds instances of {val.meta.get('city')!r}, {args.instances[0]} of "
                 f"{batch.meta.get('city')!r}: validate on the same city."
             )
         config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})

@@ -145,6 +145,12 @@ def test_training_refuses_settings_that_cannot_work(files, tmp_path):
         result = run_twin("train", str(train_file), "--out", str(tmp_path / name), *extra)
         assert result.returncode == 1, name
         assert words in result.stderr, (name, result.stderr)
+    # several files are joined: the 24 training days and the 4 validation days make 28
+    both = run_twin(
+        "train", str(train_file), str(files[1]), "--out", str(tmp_path / "both"),
+        "--batch-size", "30",
+    )  # fmt: skip
+    assert both.returncode == 1 and "exceeds the 28 training instances" in both.stderr
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"not numpy")
     result = run_twin("train", str(broken), "--out", str(tmp_path / "b"))

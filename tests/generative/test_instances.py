@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from agents.waste.planning import GreedyPlanner, PyVRPPlanner, check_plan
-from generative.data import FORMAT_VERSION, InstanceFileError, read_instances
+from generative.data import FORMAT_VERSION, InstanceFileError, join_instances, read_instances
 from generative.instances import sample_instances, to_problem, write_instances
 from twin.errors import TwinError
 from twin.routing import Router
@@ -144,3 +144,16 @@ def test_impossible_requests_are_refused(helsinki):
         sample_instances(helsinki, n_bins=100_000, n_instances=1)
     with pytest.raises(TwinError, match="n_instances"):
         sample_instances(helsinki, n_bins=5, n_instances=0)
+
+
+def test_days_of_several_draws_join_into_one_batch(batch, helsinki):
+    other = sample_instances(helsinki, n_bins=N_BINS, n_instances=3, seed=4)
+    joined = join_instances([batch, other])
+    assert len(joined) == len(batch) + len(other)
+    np.testing.assert_array_equal(joined.duration_s[len(batch) :], other.duration_s)
+    np.testing.assert_array_equal(joined.load_kg[: len(batch)], batch.load_kg)
+    # each draw numbers its own locations: a join keeps none
+    assert joined.locations is None and joined.meta["joined_seeds"] == [3, 4]
+    smaller = sample_instances(helsinki, n_bins=N_BINS - 5, n_instances=1, seed=5)
+    with pytest.raises(InstanceFileError, match=r"small\.npz holds 20-bin days"):
+        join_instances([batch, smaller], names=["big.npz", "small.npz"])
