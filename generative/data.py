@@ -20,9 +20,9 @@ collection problems of one city, all with the same number of candidate bins ``N`
 
 Days drawn from one placement of bins share one city-wide matrix, so a file of such days
 (``locations`` given) stores that matrix once, ``pool_duration_s``, ``pool_distance_m`` (M, M)
-and ``pool_xy_m`` (M, 2), instead of a block per day: about ten times smaller, which is what
-lets tens of thousands of training days travel to a GPU node. Reading rebuilds every day's
-blocks, so readers see the same arrays either way.
+and ``pool_xy_m`` (M, 2), instead of a block per day: about 25 times smaller for 100-bin days
+of the bundled city, which lets tens of thousands of training days travel to a GPU node.
+Reading rebuilds every day's blocks, so readers see the same arrays either way.
 
 Loading never unpickles (``allow_pickle=False``), so a file cannot run code.
 """
@@ -166,16 +166,17 @@ def _pool(batch: InstanceBatch) -> dict[str, np.ndarray] | None:
 
 def _unpool(contents: dict[str, np.ndarray], path: Path) -> None:
     """Rebuild every day's blocks of a pooled file in ``contents``, in place."""
+    again = "the file is damaged: write it again with `twin instances`."
     if "locations" not in contents or not all(p in contents for p in POOLED.values()):
-        raise InstanceFileError(f"{path}: pooled matrices without every part, damaged file.")
+        raise InstanceFileError(f"{path}: pooled matrices without every part; {again}")
     where = contents["locations"].astype(np.int64)
-    size = len(contents["pool_duration_s"])
     shapes = {p: contents[p].shape for p in POOLED.values()}
+    size = shapes["pool_duration_s"][0] if shapes["pool_duration_s"] else 0
     if shapes != {"pool_duration_s": (size, size), "pool_distance_m": (size, size),
                   "pool_xy_m": (size, 2)}:  # fmt: skip
-        raise InstanceFileError(f"{path}: pooled matrices of shapes {shapes}, damaged file.")
+        raise InstanceFileError(f"{path}: pooled matrices of shapes {shapes}; {again}")
     if where.ndim != 2 or (where.size and not 0 <= where.min() <= where.max() < size):
-        raise InstanceFileError(f"{path}: locations outside its pooled matrices, damaged file.")
+        raise InstanceFileError(f"{path}: locations outside its pooled matrices; {again}")
     rows, cols = where[:, :, None], where[:, None, :]
     contents["duration_s"] = contents.pop("pool_duration_s")[rows, cols]
     contents["distance_m"] = contents.pop("pool_distance_m")[rows, cols]

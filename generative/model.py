@@ -139,7 +139,8 @@ class PlannerNet(nn.Module):
                 allowed[torch.arange(len(allowed), device=allowed.device), actions[:, t]] = True
             scores = self.logits(nodes, keys, state, graph).float()
             logp = torch.log_softmax(scores.masked_fill(~allowed, float("-inf")), dim=1)
-            if t == 0 and multi_start and actions is None:
+            given_start = t == 0 and multi_start and actions is None
+            if given_start:
                 action = _distinct_starts(logp, samples)
             elif actions is not None:
                 action = actions[:, t]
@@ -149,7 +150,7 @@ class PlannerNet(nn.Module):
                 action = torch.multinomial(logp.exp(), 1, generator=generator)[:, 0]
                 action = torch.where(greedy_rows, logp.argmax(dim=1), action)
             live = ~state.done
-            if not (t == 0 and multi_start and actions is None):
+            if not given_start:
                 # a start given to the plan is not the policy's choice: no credit for it
                 chosen = logp.gather(1, action[:, None])[:, 0]
                 log_prob = log_prob + torch.where(live, chosen, 0.0)
@@ -206,7 +207,7 @@ def _distinct_starts(logp: torch.Tensor, samples: int) -> torch.Tensor:
     k = min(samples, first.shape[1])
     top = first.topk(k, dim=1).indices  # allowed ones first
     count = allowed.sum(dim=1, keepdim=True).clamp(min=1)
-    pick = torch.arange(samples, device=logp.device)[None] % torch.minimum(count, torch.tensor(k))
+    pick = torch.arange(samples, device=logp.device)[None] % count.clamp(max=k)
     return top.gather(1, pick).flatten()
 
 
