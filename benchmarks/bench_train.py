@@ -27,8 +27,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from generative.checkpoint import load_checkpoint
-from generative.data import join_instances, read_instances
+from generative.checkpoint import load_model
+from generative.data import read_instances, read_joined
 from generative.model import PlannerConfig, PlannerNet
 from generative.train import TrainConfig, Workers, resolve_device, train
 
@@ -61,9 +61,7 @@ def main() -> None:
 
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    names = list(map(str, args.instances))
-    batch = join_instances([read_instances(path) for path in args.instances], names=names)
-    val = read_instances(args.val)
+    batch, val = read_joined(args.instances), read_instances(args.val)
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, samples=args.samples, lr=args.lr,
         bf16=args.bf16, validate_every=args.validate_every,
@@ -79,9 +77,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     if args.init is not None:
-        start = load_checkpoint(args.init, city_sha256=batch.meta.get("city_sha256"))
-        model = PlannerNet(PlannerConfig(**start["model_config"]))
-        model.load_state_dict(start["model_state"])
+        model, _ = load_model(args.init, city_sha256=batch.meta.get("city_sha256"))
     else:
         model = PlannerNet(PlannerConfig(dim=args.dim, heads=8, layers=args.layers))
     with contextlib.suppress(_OutOfTime):

@@ -17,7 +17,15 @@ from typing import Any
 
 import torch
 
-__all__ = ["CHECKPOINT_VERSION", "CheckpointError", "load_checkpoint", "save_checkpoint"]
+from generative.model import PlannerConfig, PlannerNet
+
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "CheckpointError",
+    "load_checkpoint",
+    "load_model",
+    "save_checkpoint",
+]
 
 CHECKPOINT_VERSION = 1
 
@@ -78,3 +86,27 @@ def load_checkpoint(
             "city's instances, or use its own checkpoint."
         )
     return payload
+
+
+def load_model(
+    path: str | os.PathLike[str], *, city_sha256: str | None = None
+) -> tuple[PlannerNet, dict[str, Any]]:
+    """The planner a checkpoint holds, built from its own model settings, and the checkpoint
+    (as :func:`load_checkpoint` reads it).
+
+    Raises
+    ------
+    CheckpointError
+        As :func:`load_checkpoint`, or weights that do not fit the model the file describes.
+    """
+    payload = load_checkpoint(path, city_sha256=city_sha256)
+    try:
+        model = PlannerNet(PlannerConfig(**payload["model_config"]))
+        model.load_state_dict(payload["model_state"])
+    except (TypeError, KeyError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise CheckpointError(
+            f"{path}: its weights do not fit the model it describes ({first}); the "
+            "file was altered or is damaged: train again or take it from the repository."
+        ) from None
+    return model, payload

@@ -44,6 +44,7 @@ __all__ = [
     "InstanceFileError",
     "join_instances",
     "read_instances",
+    "read_joined",
 ]
 
 FORMAT_VERSION = 2
@@ -262,3 +263,8 @@ def join_instances(
             joined[name] = np.concatenate(parts)
     meta = {**first.meta, "joined_seeds": [b.meta.get("seed") for b in batches]}
     return InstanceBatch(**joined, meta=meta)
+
+
+def read_joined(paths: Sequence[str | Path]) -> InstanceBatch:
+    """Read instance files and join their days (:func:`join_instances`), in order."""
+    return join_instances([read_instances(p) for p in paths], names=[str(p) for p in paths])

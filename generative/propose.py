@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from agents.waste.planning import Plan, PyVRPPlanner, RoutingProblem, finish_plan
-from generative.checkpoint import CheckpointError, load_checkpoint
+from generative.checkpoint import load_model
 from generative.env import plans_from_actions
-from generative.model import PlannerConfig, PlannerNet, rollout
+from generative.model import rollout
 
 __all__ = [
     "SHIPPED_CHECKPOINTS",
@@ -138,16 +138,7 @@ class LearnedPlanner:
             raise ValueError(f"need polish_s ≥ 0 and fallback_s > 0, got {polish_s}, {fallback_s}")
         if too_large not in TOO_LARGE:
             raise ValueError(f"too_large: one of {', '.join(TOO_LARGE)}, got {too_large!r}")
-        payload = load_checkpoint(checkpoint, city_sha256=city_sha256)
-        try:
-            model = PlannerNet(PlannerConfig(**payload["model_config"]))
-            model.load_state_dict(payload["model_state"])
-        except (TypeError, KeyError, RuntimeError) as err:
-            first = str(err).strip().splitlines()[0]
-            raise CheckpointError(
-                f"{checkpoint}: its weights do not fit the model it describes ({first}); the "
-                "file was altered or is damaged: train again or take it from the repository."
-            ) from None
+        model, payload = load_model(checkpoint, city_sha256=city_sha256)
         self.checkpoint = Path(checkpoint)
         self.model = model.to(device).eval()
         self.device = torch.device(device)

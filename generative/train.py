@@ -39,8 +39,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from generative.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from generative.data import InstanceBatch, InstanceFileError, join_instances, read_instances
+from generative.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from generative.data import InstanceBatch, InstanceFileError, read_instances, read_joined
 from generative.model import PlannerConfig, PlannerNet, rollout
 
 __all__ = [
@@ -562,9 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     workers = Workers()
     try:
         workers = Workers.start(args.device)
-        batch = join_instances(
-            [read_instances(path) for path in args.instances], names=list(map(str, args.instances))
-        )
+        batch = read_joined(args.instances)
         val = read_instances(args.val) if args.val else None
         if val is not None and val.meta.get("city_sha256") != batch.meta.get("city_sha256"):
             raise TrainingError(
@@ -581,9 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         torch.manual_seed(config.seed)
         if args.init is not None:
-            start = load_checkpoint(args.init, city_sha256=batch.meta.get("city_sha256"))
-            model = PlannerNet(PlannerConfig(**start["model_config"]))
-            model.load_state_dict(start["model_state"])
+            model, _ = load_model(args.init, city_sha256=batch.meta.get("city_sha256"))
         else:
             model = PlannerNet(model_config)
         train(
