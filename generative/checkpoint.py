@@ -101,9 +101,9 @@ def load_model(
     """
     payload = load_checkpoint(path, city_sha256=city_sha256)
     try:
-        model = PlannerNet(PlannerConfig(**payload["model_config"]))
+        model = PlannerNet(PlannerConfig.from_dict(payload["model_config"]))
         model.load_state_dict(payload["model_state"])
-    except (TypeError, KeyError, RuntimeError) as err:
+    except (TypeError, KeyError, ValueError, RuntimeError) as err:
         first = str(err).strip().splitlines()[0]
         raise CheckpointError(
             f"{path}: its weights do not fit the model it describes ({first}); the "

@@ -3,9 +3,12 @@ decoder that builds truck routes step by step, sampling from a masked policy.
 
 torch only. Travel times enter twice, so the model sees the city's asymmetric street network and
 not straight lines: as an additive bias of every encoder attention head (``−a_h × t_ij / T``, a
-learned ``a_h ≥ 0`` per head, ``T`` the shift) and as a bias on the decoder's choice of the next
-bin (``−b × t(here, bin) / T``). The decoder's actions and masks are those of
-:class:`generative.env.RouteState`, so every sampled plan is valid.
+learned ``a_h ≥ 0`` per head) and as a bias on the decoder's choice of the next bin
+(``−b × t(here, bin) / T``). ``T``, the travel unit, is the day's mean travel time between its
+locations, so that a near and a far bin differ by logits, not hundredths of one; older
+checkpoints, whose settings name no unit, count in shifts (:attr:`PlannerConfig.travel_unit`).
+The decoder's actions and masks are those of :class:`generative.env.RouteState`, so every
+sampled plan is valid.
 """
 
 from __future__ import annotations
@@ -25,17 +28,38 @@ UNSERVED_REQUIRED_PENALTY_M = 50_000.0
 for): learning never prefers an overflow to a drive."""
 
 
+TRAVEL_UNITS = ("mean", "shift")
+
+
 @dataclass(frozen=True)
 class PlannerConfig:
-    """Size of the network."""
+    """Size of the network, and the unit its travel-time biases count in.
+
+    ``travel_unit`` is ``"mean"`` (each day's mean travel time between its locations) or
+    ``"shift"`` (the shift's length, as the first checkpoints were trained: a unit so large that
+    a bias of one logit per shift barely told a neighbour from a bin across town).
+    """
 
     dim: int = 64
     heads: int = 4
     layers: int = 2
     logit_clip: float = 10.0
+    travel_unit: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.travel_unit not in TRAVEL_UNITS:
+            raise ValueError(
+                f"travel_unit: one of {', '.join(TRAVEL_UNITS)}, got {self.travel_unit!r}"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, settings: dict) -> PlannerConfig:
+        """The settings a checkpoint holds; those written before the travel unit was one of
+        them counted in shifts."""
+        return cls(**{"travel_unit": "shift", **settings})
 
 
 FEATURES = 8
@@ -119,7 +143,9 @@ class PlannerNet(nn.Module):
         Cost = distance driven + prizes of optional bins left out + a penalty per required bin
         left out (:data:`UNSERVED_REQUIRED_PENALTY_M`).
         """
-        nodes = self.encode(batch).repeat_interleave(samples, dim=0)
+        unit = self.travel_unit(batch)
+        nodes = self.encode(batch, unit).repeat_interleave(samples, dim=0)
+        unit = unit.repeat_interleave(samples, dim=0)
         keys = self.keys(nodes)
         graph = nodes.mean(dim=1)
         state = RouteState.start(batch, samples=samples)
@@ -137,7 +163,7 @@ class PlannerNet(nn.Module):
                 # a replayed plan may end a truck where the masks would not (a solver's plan
                 # leaves a required bin to the next truck): its own actions count as allowed
                 allowed[torch.arange(len(allowed), device=allowed.device), actions[:, t]] = True
-            scores = self.logits(nodes, keys, state, graph).float()
+            scores = self.logits(nodes, keys, state, unit, graph).float()
             logp = torch.log_softmax(scores.masked_fill(~allowed, float("-inf")), dim=1)
             given_start = t == 0 and multi_start and actions is None
             if given_start:
@@ -165,8 +191,19 @@ class PlannerNet(nn.Module):
         cost = state.travelled_m + missed_prize + UNSERVED_REQUIRED_PENALTY_M * missed_required
         return log_prob, cost, torch.stack(taken, dim=1), state
 
-    def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        travel = batch["duration_s"].float() / batch["shift_s"].float()[:, None, None]
+    def travel_unit(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B,) seconds of travel that count as one unit in the network's travel biases."""
+        if self.config.travel_unit == "shift":
+            return batch["shift_s"].float()
+        # the diagonal is ~0: the mean over all entries is the pairwise mean × (1 − 1/L)
+        return batch["duration_s"].float().mean(dim=(1, 2)).clamp(min=1.0)
+
+    def encode(
+        self, batch: dict[str, torch.Tensor], unit: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, L, dim) embeddings of the day's locations; ``unit`` as :meth:`travel_unit`."""
+        unit = self.travel_unit(batch) if unit is None else unit
+        travel = batch["duration_s"].float() / unit[:, None, None]
         h = self.embed(node_features(batch))
         for layer in self.layers:
             h = layer(h, travel)
@@ -177,10 +214,12 @@ class PlannerNet(nn.Module):
         nodes: torch.Tensor,
         keys: torch.Tensor,
         state: RouteState,
+        unit: torch.Tensor,
         graph: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """(B, N + 2) scores of END, UNLOAD and each bin for the current states; ``graph`` is
-        the mean of ``nodes`` over locations when the caller has it."""
+        """(B, N + 2) scores of END, UNLOAD and each bin for the current states; ``unit`` (B,)
+        as :meth:`travel_unit` per row; ``graph`` is the mean of ``nodes`` over locations when
+        the caller has it."""
         context = torch.cat(
             [
                 nodes[state.rows, state.at],
@@ -194,7 +233,7 @@ class PlannerNet(nn.Module):
         q = self.query(context)
         # END is scored by the depot's key, UNLOAD by the disposal site's, bin k by its own
         scores = torch.einsum("bd,bld->bl", q, keys) / math.sqrt(q.shape[-1])
-        travel = state.here(state.duration) / state.shift[:, None]
+        travel = state.here(state.duration) / unit[:, None]
         scores = scores - nn.functional.softplus(self.travel_bias) * travel
         return self.config.logit_clip * torch.tanh(scores)
 

@@ -30,7 +30,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from generative.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from generative.data import InstanceBatch, InstanceFileError, read_instances, read_joined
-from generative.model import PlannerConfig, PlannerNet, rollout
+from generative.model import TRAVEL_UNITS, PlannerConfig, PlannerNet, rollout
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -390,7 +390,7 @@ def train(
     checkpoint = None if folder is None else folder / CHECKPOINT_NAME
     if resume and checkpoint is not None and checkpoint.is_file():
         saved = load_checkpoint(checkpoint, city_sha256=batch.meta.get("city_sha256"))
-        if saved["model_config"] != model.config.to_dict():
+        if PlannerConfig.from_dict(saved["model_config"]) != model.config:
             raise CheckpointError(
                 f"{checkpoint}: model {saved['model_config']} differs from "
                 f"{model.config.to_dict()}: resume with the same model settings."
@@ -536,7 +536,7 @@ def _parser() -> argparse.ArgumentParser:
         "--init",
         type=Path,
         help="start from this checkpoint's weights and model settings (fine-tuning; a fresh "
-        "optimizer and schedule)",
+        "optimizer and schedule); --travel-unit, when given, overrides the checkpoint's",
     )
     defaults = TrainConfig()
     switches = {
@@ -551,8 +551,13 @@ def _parser() -> argparse.ArgumentParser:
             kind = int if isinstance(option.default, int) else float
             parser.add_argument(flag, type=kind, default=getattr(defaults, option.name))
     for option in fields(PlannerConfig):
+        flag = "--" + option.name.replace("_", "-")
+        if option.name == "travel_unit":
+            # None: the checkpoint's with --init, else the default
+            parser.add_argument(flag, choices=TRAVEL_UNITS, help=f"default: {option.default}")
+            continue
         kind = int if isinstance(option.default, int) else float
-        parser.add_argument("--" + option.name.replace("_", "-"), type=kind, default=option.default)
+        parser.add_argument(flag, type=kind, default=option.default)
     return parser
 
 
@@ -570,9 +575,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{batch.meta.get('city')!r}: validate on the same city."
             )
         config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-        model_config = PlannerConfig(
-            **{f.name: getattr(args, f.name) for f in fields(PlannerConfig)}
-        )
+        given = {f.name: getattr(args, f.name) for f in fields(PlannerConfig)}
+        unit = given.pop("travel_unit")
+        model_config = PlannerConfig(**given, **({} if unit is None else {"travel_unit": unit}))
         if args.out.exists() and not args.resume and (args.out / CHECKPOINT_NAME).exists():
             raise TrainingError(
                 f"{args.out} already holds a run: pass --resume to continue it, or another --out."
@@ -580,6 +585,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.manual_seed(config.seed)
         if args.init is not None:
             model, _ = load_model(args.init, city_sha256=batch.meta.get("city_sha256"))
+            if unit is not None and unit != model.config.travel_unit:
+                # the same weights, their travel biases read in another unit: training adapts them
+                model.config = replace(model.config, travel_unit=unit)
         else:
             model = PlannerNet(model_config)
         train(

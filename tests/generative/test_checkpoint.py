@@ -10,11 +10,12 @@ from generative.checkpoint import (
     CHECKPOINT_VERSION,
     CheckpointError,
     load_checkpoint,
+    load_model,
     save_checkpoint,
 )
 from generative.instances import sample_instances
 from generative.model import PlannerConfig, PlannerNet
-from generative.train import CHECKPOINT_NAME, TrainConfig, train
+from generative.train import CHECKPOINT_NAME, TrainConfig, as_tensors, train
 
 CONFIG = TrainConfig(steps=12, batch_size=8, samples=4, lr=1e-3, seed=5, checkpoint_every=4)
 SMALL = PlannerConfig(dim=32, heads=2, layers=1)
@@ -78,6 +79,27 @@ def test_foreign_and_broken_checkpoints_are_refused(days, tmp_path):
     torch.save({"model_state": {}, "format_version": 0}, old)
     with pytest.raises(CheckpointError, match="train again"):
         load_checkpoint(old)
+
+
+def test_settings_without_a_travel_unit_count_in_shifts(days, tmp_path):
+    model = PlannerNet(SMALL)
+    settings = SMALL.to_dict()
+    del settings["travel_unit"]  # as checkpoints were written before it was a setting
+    path = save_checkpoint(
+        tmp_path / "older.pt",
+        {"model_state": model.state_dict(), "model_config": settings, "n_bins": 12},
+    )
+    loaded, _ = load_model(path)
+    assert loaded.config.travel_unit == "shift"
+    tensors = as_tensors(days)
+    torch.testing.assert_close(loaded.travel_unit(tensors), tensors["shift_s"].float())
+    # a new model counts in each day's mean travel time
+    mean = tensors["duration_s"].float().mean(dim=(1, 2))
+    torch.testing.assert_close(model.travel_unit(tensors), mean)
+    settings["travel_unit"] = "furlongs"
+    save_checkpoint(path, {"model_state": model.state_dict(), "model_config": settings})
+    with pytest.raises(CheckpointError, match="do not fit the model"):
+        load_model(path)
 
 
 def test_resume_with_other_model_settings_is_refused(days, tmp_path):

@@ -265,3 +265,17 @@ def test_fine_tuning_starts_from_a_checkpoints_weights(files, small_checkpoint, 
     assert tuned["model_config"] == start["model_config"]  # the settings came with the weights
     for name, value in start["model_state"].items():
         torch.testing.assert_close(tuned["model_state"][name], value, rtol=0, atol=1e-9)
+
+
+def test_fine_tuning_may_read_the_travel_biases_in_another_unit(files, small_checkpoint, tmp_path):
+    train_file, _ = files
+    result = run_twin(
+        "train", str(train_file), "--out", str(tmp_path / "shifted"), "--init",
+        str(small_checkpoint), "--travel-unit", "shift", "--steps", "1", "--batch-size", "4",
+        "--samples", "2", "--lr", "1e-12",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    start = load_checkpoint(small_checkpoint)
+    tuned = load_checkpoint(tmp_path / "shifted" / CHECKPOINT_NAME)
+    assert start["model_config"]["travel_unit"] == "mean"
+    assert tuned["model_config"] == {**start["model_config"], "travel_unit": "shift"}

@@ -42,7 +42,10 @@ def test_imitation_lowers_the_cost_of_the_models_own_plans(labelled):
     config = TrainConfig(steps=40, batch_size=8, lr=3e-3, imitation_steps=40)
     model, _ = train(labelled, config, model=PlannerNet(SMALL))
     after = evaluate(model, labelled, samples=4)
-    assert after < 0.8 * before
+    # at least halves the gap to the plans it imitates (an untrained model's travel-time
+    # bias already makes it a nearest-neighbour planner, ~25 % above PyVRP)
+    reference = float(labelled.reference_m.mean())
+    assert after - reference < 0.5 * (before - reference)
 
 
 def test_imitation_without_labels_is_refused(helsinki):
