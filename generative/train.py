@@ -553,8 +553,12 @@ def _parser() -> argparse.ArgumentParser:
     for option in fields(PlannerConfig):
         flag = "--" + option.name.replace("_", "-")
         if option.name == "travel_unit":
-            # None: the checkpoint's with --init, else the default
-            parser.add_argument(flag, choices=TRAVEL_UNITS, help=f"default: {option.default}")
+            parser.add_argument(
+                flag,
+                choices=TRAVEL_UNITS,
+                help=f"unit of the travel-time biases (default: {option.default}, or with "
+                "--init the checkpoint's)",
+            )
             continue
         kind = int if isinstance(option.default, int) else float
         parser.add_argument(flag, type=kind, default=option.default)
