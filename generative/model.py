@@ -198,11 +198,8 @@ class PlannerNet(nn.Module):
         # the diagonal is ~0: the mean over all entries is the pairwise mean × (1 − 1/L)
         return batch["duration_s"].float().mean(dim=(1, 2)).clamp(min=1.0)
 
-    def encode(
-        self, batch: dict[str, torch.Tensor], unit: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def encode(self, batch: dict[str, torch.Tensor], unit: torch.Tensor) -> torch.Tensor:
         """(B, L, dim) embeddings of the day's locations; ``unit`` as :meth:`travel_unit`."""
-        unit = self.travel_unit(batch) if unit is None else unit
         travel = batch["duration_s"].float() / unit[:, None, None]
         h = self.embed(node_features(batch))
         for layer in self.layers:

@@ -589,7 +589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.manual_seed(config.seed)
         if args.init is not None:
             model, _ = load_model(args.init, city_sha256=batch.meta.get("city_sha256"))
-            if unit is not None and unit != model.config.travel_unit:
+            if unit is not None:
                 # the same weights, their travel biases read in another unit: training adapts them
                 model.config = replace(model.config, travel_unit=unit)
         else:
