@@ -79,9 +79,6 @@ class TrainConfig:
     the reference (PyVRP) plans the instance file carries, the rest learn by policy gradient.
     With ``multi_start`` the ``samples`` plans of an instance start at distinct first stops
     (POMO's shared multi-start baseline) instead of all being sampled from the first step.
-    ``leader_bonus`` (α) adds α × (best − mean cost) to the advantage of each instance's best
-    plan (Wang et al. 2024's leader reward): the policy is pushed towards its best plan more
-    than towards the merely better-than-average ones, as proposals keep only the best of many.
     """
 
     steps: int = 200
@@ -97,7 +94,6 @@ class TrainConfig:
     checkpoint_every: int = 50
     imitation_steps: int = 0
     multi_start: bool = False
-    leader_bonus: float = 0.0
 
     def check(self) -> None:
         """Raise :class:`TrainingError` for settings that cannot train."""
@@ -106,8 +102,6 @@ class TrainConfig:
                 raise TrainingError(f"{name} must be ≥ 1, got {getattr(self, name)}.")
         if self.imitation_steps < 0:
             raise TrainingError(f"imitation_steps must be ≥ 0, got {self.imitation_steps}.")
-        if self.leader_bonus < 0:
-            raise TrainingError(f"leader_bonus must be ≥ 0, got {self.leader_bonus}.")
         if not self.lr > 0 or not 0 <= self.lr_final <= 1:
             raise TrainingError(
                 f"need lr > 0 and 0 ≤ lr_final ≤ 1, got {self.lr}, {self.lr_final}."
@@ -220,7 +214,6 @@ def policy_gradient_step(
     bf16: bool = False,
     grad_clip: float = 1.0,
     multi_start: bool = False,
-    leader_bonus: float = 0.0,
 ) -> tuple[float, torch.Tensor]:
     """One REINFORCE step on ``tensors``' instances; returns (loss, cost of every plan).
 
@@ -238,9 +231,6 @@ def policy_gradient_step(
     cost = cost.view(-1, samples)
     # in km, so the step size does not depend on the city's scale of metres
     advantage = (cost - cost.mean(dim=1, keepdim=True)) / 1000.0
-    if leader_bonus > 0:
-        best = advantage.argmin(dim=1, keepdim=True)
-        advantage = advantage.scatter_add(1, best, leader_bonus * advantage.gather(1, best))
     loss = (advantage.detach().flatten() * log_prob.float()).mean()
     optimizer.zero_grad()
     loss.backward()
@@ -466,7 +456,6 @@ def train(
                 loss, cost = policy_gradient_step(
                     net, optimizer, tensors, samples=config.samples, generator=generator,
                     bf16=config.bf16, grad_clip=config.grad_clip, multi_start=config.multi_start,
-                    leader_bonus=config.leader_bonus,
                 )  # fmt: skip
             schedule.step()
             mean_cost = cost.mean()

@@ -3,8 +3,6 @@ cost falls, and on held-out days the learned planner beats a random policy and g
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
@@ -13,7 +11,7 @@ from agents.waste.planning import GreedyPlanner, Plan, check_plan
 from generative.env import RouteState, plans_from_actions
 from generative.instances import plan_cost, sample_instances, to_problem
 from generative.model import UNSERVED_REQUIRED_PENALTY_M, PlannerNet, rollout
-from generative.train import TrainConfig, as_tensors, evaluate, policy_gradient_step, train
+from generative.train import TrainConfig, as_tensors, evaluate, train
 
 
 @pytest.fixture(scope="module")
@@ -94,34 +92,3 @@ def test_multi_start_training_lowers_the_cost(days):
     config = TrainConfig(steps=60, batch_size=8, samples=8, lr=2e-3, seed=0, multi_start=True)
     _, history = train(days[0], config, model=PlannerNet())
     assert np.mean(history[-15:]) < 0.95 * np.mean(history[:15])
-
-
-def test_leader_bonus_raises_the_best_plans_probability_most(days):
-    torch.manual_seed(0)
-    model = PlannerNet()
-    tensors = as_tensors(days[0], slice(0, 4))
-    with torch.no_grad():
-        before, cost, actions, _ = rollout(
-            model, tensors, samples=8, generator=torch.Generator().manual_seed(0)
-        )
-    best = cost.view(4, 8).argmin(dim=1)
-
-    def best_plans_gain(bonus: float) -> torch.Tensor:
-        stepped = copy.deepcopy(model)
-        optimizer = torch.optim.SGD(stepped.parameters(), lr=1e-3)
-        policy_gradient_step(
-            stepped, optimizer, tensors, samples=8, actions=actions, grad_clip=1e9,
-            leader_bonus=bonus,
-        )  # fmt: skip
-        with torch.no_grad():
-            after, _, _, _ = rollout(stepped.eval(), tensors, samples=8, actions=actions)
-        return (after - before).view(4, 8)[torch.arange(4), best]
-
-    plain, led = best_plans_gain(0.0), best_plans_gain(2.0)
-    assert led.mean() > 0
-    assert led.mean() > plain.mean() + 0.03
-
-
-def test_a_negative_leader_bonus_is_refused():
-    with pytest.raises(ValueError, match="leader_bonus"):
-        TrainConfig(leader_bonus=-1.0).check()
