@@ -70,6 +70,9 @@ def main() -> None:
     )
     parser.add_argument("--samples", type=int, nargs="+", default=[8, 64])
     parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument(
+        "--temperature", type=float, help="sampling temperature (default: LearnedPlanner's)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument(
         "--too-large",
@@ -88,8 +91,11 @@ def main() -> None:
     city = load_city(args.city)
     checkpoint = args.checkpoint or shipped_checkpoint(city.name)
     sha = city.source.sha256
+    tempered = {} if args.temperature is None else {"temperature": args.temperature}
     learned = {
-        s: LearnedPlanner(checkpoint, samples=s, city_sha256=sha, too_large=args.too_large)
+        s: LearnedPlanner(
+            checkpoint, samples=s, city_sha256=sha, too_large=args.too_large, **tempered
+        )
         for s in args.samples
     }
     rows: dict[str, list] = {}

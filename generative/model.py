@@ -127,6 +127,7 @@ class PlannerNet(nn.Module):
         greedy_first: bool = False,
         multi_start: bool = False,
         actions: torch.Tensor | None = None,
+        temperature: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, RouteState]:
         """Build ``samples`` plans per instance; returns (log-probability of each plan, its cost
         in metres, the action log (B × samples, T), the final states).
@@ -135,7 +136,9 @@ class PlannerNet(nn.Module):
         instance is the greedy one, the others sampled). With ``multi_start`` the plans of an
         instance start at its ``samples`` likeliest first stops, one each (POMO's multi-start,
         Kwon et al. 2020): more diverse plans, and the start's log-probability is left out of
-        the plan's. ``actions`` (B × samples, T), when given, replaces all that: the plans are
+        the plan's. Sampling divides the scores by ``temperature`` (below 1: nearer the greedy
+        plan; log-probabilities are then the tempered policy's). ``actions`` (B × samples, T),
+        when given, replaces all that: the plans are
         replayed and scored (a solver's plans to imitate, or plans drawn elsewhere). The whole
         rollout is this module's forward, so that ``DistributedDataParallel`` sees every use
         of the parameters.
@@ -164,6 +167,8 @@ class PlannerNet(nn.Module):
                 # leaves a required bin to the next truck): its own actions count as allowed
                 allowed[torch.arange(len(allowed), device=allowed.device), actions[:, t]] = True
             scores = self.logits(nodes, keys, state, unit, graph).float()
+            if temperature != 1.0:
+                scores = scores / temperature
             logp = torch.log_softmax(scores.masked_fill(~allowed, float("-inf")), dim=1)
             given_start = t == 0 and multi_start and actions is None
             if given_start:

@@ -99,6 +99,10 @@ class LearnedPlanner:
         A checkpoint written by :mod:`generative.train`.
     samples
         Plans per day (the greedy one and ``samples − 1`` sampled); the cheapest is kept.
+    temperature
+        Sampling temperature: below 1 the sampled plans stay nearer the policy's likeliest
+        choices. The default was the best of 0.4–1.2 for the best of 32 plans on Helsinki's
+        validation days (BENCHMARKS.md, "Learned planner", session 8).
     polish_s
         Seconds of PyVRP search started from the learned plan, once PyVRP's local search has
         settled it (0: no polish).
@@ -126,6 +130,7 @@ class LearnedPlanner:
         checkpoint: str | os.PathLike[str],
         *,
         samples: int = 64,
+        temperature: float = 0.6,
         polish_s: float = 0.0,
         too_large: Literal["refuse", "fallback", "attempt"] = "refuse",
         fallback_s: float = 1.0,
@@ -134,6 +139,8 @@ class LearnedPlanner:
     ) -> None:
         if samples < 1:
             raise ValueError(f"samples: expected ≥ 1, got {samples}")
+        if not temperature > 0:
+            raise ValueError(f"temperature: expected > 0, got {temperature}")
         if polish_s < 0 or fallback_s <= 0:
             raise ValueError(f"need polish_s ≥ 0 and fallback_s > 0, got {polish_s}, {fallback_s}")
         if too_large not in TOO_LARGE:
@@ -145,6 +152,7 @@ class LearnedPlanner:
         self.trained_bins = int(payload["n_bins"])
         self.city = payload.get("city")
         self.samples, self.polish_s = int(samples), float(polish_s)
+        self.temperature = float(temperature)
         self.too_large, self.fallback_s = too_large, float(fallback_s)
         self.name = "learned+pyvrp" if polish_s > 0 else "learned"
 
@@ -206,9 +214,14 @@ class LearnedPlanner:
         generator = torch.Generator(device=self.device).manual_seed(seed)
         tensors = problem_tensors(problem, device=self.device)
         _, cost, actions, _ = rollout(
-            self.model, tensors, samples=self.samples, generator=generator, greedy_first=True
-        )
+            self.model, tensors, samples=self.samples, generator=generator, greedy_first=True,
+            temperature=self.temperature,
+        )  # fmt: skip
         best = int(torch.argmin(cost))
         routes = [np.array(r) for r in plans_from_actions(actions[best : best + 1].cpu())[0]]
-        info = {"samples": self.samples, "cost_m": float(cost[best])}
+        info = {
+            "samples": self.samples,
+            "temperature": self.temperature,
+            "cost_m": float(cost[best]),
+        }
         return finish_plan(problem, routes, "learned", started, info)

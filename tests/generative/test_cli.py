@@ -183,6 +183,8 @@ def test_days_larger_than_trained_are_refused_or_handed_to_pyvrp(small_checkpoin
     assert check_plan(bigger, tried) == []
     with pytest.raises(ValueError, match="too_large: one of refuse, fallback, attempt"):
         LearnedPlanner(small_checkpoint, too_large="sometimes")
+    with pytest.raises(ValueError, match="temperature: expected > 0"):
+        LearnedPlanner(small_checkpoint, temperature=0)
 
 
 def test_foreign_and_tampered_checkpoints_are_refused(small_checkpoint, helsinki, tmp_path):

@@ -92,3 +92,16 @@ def test_multi_start_training_lowers_the_cost(days):
     config = TrainConfig(steps=60, batch_size=8, samples=8, lr=2e-3, seed=0, multi_start=True)
     _, history = train(days[0], config, model=PlannerNet())
     assert np.mean(history[-15:]) < 0.95 * np.mean(history[:15])
+
+
+def test_sampling_at_a_temperature_near_zero_takes_the_greedy_plan(trained, days):
+    model, _ = trained
+    held = as_tensors(days[1])
+    with torch.no_grad():
+        _, greedy, _, _ = rollout(model, held, samples=1, greedy=True)
+        _, cold, _, _ = rollout(
+            model, held, samples=6, generator=torch.Generator().manual_seed(1), temperature=1e-4
+        )
+        _, warm, _, _ = rollout(model, held, samples=6, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(cold.view(len(greedy), 6), greedy[:, None].expand(-1, 6))
+    assert not torch.equal(warm.view(len(greedy), 6), greedy[:, None].expand(-1, 6))
