@@ -138,10 +138,9 @@ class PlannerNet(nn.Module):
         Kwon et al. 2020): more diverse plans, and the start's log-probability is left out of
         the plan's. Sampling divides the scores by ``temperature`` (below 1: nearer the greedy
         plan; log-probabilities are then the tempered policy's). ``actions`` (B × samples, T),
-        when given, replaces all that: the plans are
-        replayed and scored (a solver's plans to imitate, or plans drawn elsewhere). The whole
-        rollout is this module's forward, so that ``DistributedDataParallel`` sees every use
-        of the parameters.
+        when given, replaces all that: the plans are replayed and scored (a solver's plans to
+        imitate, or plans drawn elsewhere). The whole rollout is this module's forward, so
+        that ``DistributedDataParallel`` sees every use of the parameters.
 
         Cost = distance driven + prizes of optional bins left out + a penalty per required bin
         left out (:data:`UNSERVED_REQUIRED_PENALTY_M`).
