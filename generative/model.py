@@ -165,9 +165,7 @@ class PlannerNet(nn.Module):
                 # a replayed plan may end a truck where the masks would not (a solver's plan
                 # leaves a required bin to the next truck): its own actions count as allowed
                 allowed[torch.arange(len(allowed), device=allowed.device), actions[:, t]] = True
-            scores = self.logits(nodes, keys, state, unit, graph).float()
-            if temperature != 1.0:
-                scores = scores / temperature
+            scores = self.logits(nodes, keys, state, unit, graph).float() / temperature
             logp = torch.log_softmax(scores.masked_fill(~allowed, float("-inf")), dim=1)
             given_start = t == 0 and multi_start and actions is None
             if given_start:
