@@ -1,7 +1,8 @@
 """Batched route construction with masks: the rules a learned planner's decoder must obey.
 
-torch + numpy only. A state holds ``B`` instances (×``S`` samples each, flattened into the batch)
-being routed at once. Each step every unfinished row picks one action:
+torch + numpy only. A state holds ``I`` instances × ``S`` samples each, flattened into ``B`` rows
+(an instance's samples next to each other) being routed at once; the travel matrices are held
+once per instance. Each step every unfinished row picks one action:
 
 - ``0`` (*end the truck*): unload at the disposal site if carrying waste, drive home; the next
   truck starts at the depot (or the plan ends when no truck is left);
@@ -32,8 +33,8 @@ _EPS = 1e-6
 class RouteState:
     """Routing state of a batch (see the module docstring); build with :meth:`start`."""
 
-    duration: torch.Tensor  # (B, L, L), L = N + 2
-    distance: torch.Tensor  # (B, L, L)
+    duration: torch.Tensor  # (I, L, L), L = N + 2, one per instance: samples share it
+    distance: torch.Tensor  # (I, L, L)
     load: torch.Tensor  # (B, N)
     required: torch.Tensor  # (B, N) bool
     service: torch.Tensor  # (B, N)
@@ -49,6 +50,7 @@ class RouteState:
     travelled_m: torch.Tensor  # (B,)
     # fixed while a plan is built, computed once by start()
     rows: torch.Tensor  # (B,) 0 … B − 1, to index one entry per row
+    instance: torch.Tensor  # (B,) each row's instance, to index the shared matrices
     finish_s: torch.Tensor  # (B, N) from each bin: to the disposal site, unload, home
     from_disposal_s: torch.Tensor  # (B, N) from the disposal site to each bin
 
@@ -70,8 +72,8 @@ class RouteState:
         # computed once per instance, not at every step of every sample
         finish = duration[:, 2:, 1] + unload_s[:, None] + duration[:, 1, 0][:, None]
         return cls(
-            duration=rep(duration),
-            distance=rep(distance),
+            duration=duration,
+            distance=distance,
             load=torch.minimum(load, capacity[:, None]),
             required=rep(batch["required"]).bool(),
             service=rep(batch["service_s"]).float(),
@@ -86,13 +88,14 @@ class RouteState:
             done=torch.zeros(b, dtype=torch.bool, device=load.device),
             travelled_m=zeros.clone(),
             rows=torch.arange(b, device=load.device),
+            instance=rep(torch.arange(len(duration), device=load.device)),
             finish_s=rep(finish),
             from_disposal_s=rep(duration[:, 1, 2:]),
         )
 
     def here(self, matrix: torch.Tensor) -> torch.Tensor:
         """(B, L): the row of ``matrix`` (``duration`` or ``distance``) from where each row is."""
-        return matrix[self.rows, self.at]
+        return matrix[self.instance, self.at]
 
     def bins_that_fit(self, from_here: torch.Tensor | None = None) -> torch.Tensor:
         """(B, N) bins the current truck can empty next and still unload and get home;
@@ -129,27 +132,29 @@ class RouteState:
     def step(self, action: torch.Tensor) -> None:
         """Apply one action per row (see the module docstring)."""
         live = ~self.done
-        rows = self.rows
+        rows, instance = self.rows, self.instance
         is_bin = live & (action >= 2)
         is_unload = live & (action == UNLOAD)
         is_end = live & (action == END)
         # to a bin
         target = torch.where(is_bin, action, self.at)
-        self.travelled_m += torch.where(is_bin, self.distance[rows, self.at, target], 0.0)
+        self.travelled_m += torch.where(is_bin, self.distance[instance, self.at, target], 0.0)
         k = (action - 2).clamp(min=0)
-        self.clock += torch.where(is_bin, self.duration[rows, self.at, target], 0.0)
+        self.clock += torch.where(is_bin, self.duration[instance, self.at, target], 0.0)
         self.clock += torch.where(is_bin, self.service[rows, k], 0.0)
         self.carried += torch.where(is_bin, self.load[rows, k], 0.0)
         self.visited[rows, k] |= is_bin
         self.at = target
         # to the disposal site (to unload, or on the way home with waste on board)
         go_unload = is_unload | (is_end & (self.carried > 0))
-        self.travelled_m += torch.where(go_unload, self.distance[rows, self.at, 1], 0.0)
-        self.clock += torch.where(go_unload, self.duration[rows, self.at, 1] + self.unload_s, 0.0)
+        self.travelled_m += torch.where(go_unload, self.distance[instance, self.at, 1], 0.0)
+        self.clock += torch.where(
+            go_unload, self.duration[instance, self.at, 1] + self.unload_s, 0.0
+        )
         self.carried = torch.where(go_unload, torch.zeros_like(self.carried), self.carried)
         self.at = torch.where(go_unload, torch.ones_like(self.at), self.at)
         # home, and the next truck
-        self.travelled_m += torch.where(is_end, self.distance[rows, self.at, 0], 0.0)
+        self.travelled_m += torch.where(is_end, self.distance[instance, self.at, 0], 0.0)
         self.at = torch.where(is_end, torch.zeros_like(self.at), self.at)
         self.clock = torch.where(is_end, torch.zeros_like(self.clock), self.clock)
         self.done |= is_end & (self.trucks_left <= 0)
