@@ -470,8 +470,8 @@ def learned_planner(
 ) -> Planner:
     """The learned planner of ``city``: ``checkpoint``, or the one shipped for the city.
 
-    ``options`` go to :class:`generative.propose.LearnedPlanner` (samples, polish_s,
-    too_large, fallback_s, device).
+    ``options`` go to :class:`generative.propose.LearnedPlanner` (samples, temperature,
+    polish_s, too_large, fallback_s, device).
 
     Raises
     ------
@@ -500,7 +500,8 @@ def propose_plans(
     bins: int = 100,
     seed: int = 0,
     trucks: int = 3,
-    samples: int = 64,
+    samples: int | None = None,
+    temperature: float | None = None,
     polish_s: float = 1.0,
     checkpoint: str | os.PathLike[str] | None = None,
     too_large: str = "refuse",
@@ -509,7 +510,8 @@ def propose_plans(
 
     The day is the tenth working day of the city's waste twin
     (:func:`generative.instances.sample_instances`, seeded by ``seed``). Plans: the learned
-    planner alone (best of ``samples``), learned + ``polish_s`` seconds of PyVRP started from
+    planner alone (best of ``samples`` drawn at ``temperature``; ``None``: the planner's
+    defaults), learned + ``polish_s`` seconds of PyVRP started from
     it, PyVRP alone given the same total wall time, and greedy nearest neighbour. Each row:
     km driven, truck-hours, the objective (km driven + prizes of bins left, in km), required
     bins left unserved, validity and planning seconds.
@@ -521,7 +523,9 @@ def propose_plans(
     # the tenth working day: bins start the run nearly empty, by then they fill as usual
     days = sample_instances(loaded, n_bins=bins, n_instances=10, seed=seed, n_trucks=trucks)
     problem = to_problem(days, 9)
-    planner = learned_planner(loaded, checkpoint, samples=samples, too_large=too_large)
+    sampling = {"samples": samples, "temperature": temperature}
+    sampling = {name: value for name, value in sampling.items() if value is not None}
+    planner = learned_planner(loaded, checkpoint, too_large=too_large, **sampling)
     plans = {"learned": planner.plan(problem, seed=seed)}
     if polish_s > 0:
         plans["learned+pyvrp"] = planner.with_polish(polish_s).plan(problem, seed=seed)
@@ -547,6 +551,7 @@ def propose_plans(
         "bins": bins,
         "required": int(problem.required.sum()),
         "seed": seed,
+        "sampling": {"samples": planner.samples, "temperature": planner.temperature},
         "pyvrp_budget_s": budget,
         "plans": rows,
     }

@@ -436,7 +436,16 @@ def propose_command(
     bins: Annotated[int, typer.Option(help="Bins of the sampled day.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the day and of the sampling.")] = 0,
     trucks: Annotated[int, typer.Option(help="Fleet size.")] = 3,
-    samples: Annotated[int, typer.Option(help="Plans the model samples.")] = 64,
+    samples: Annotated[
+        int | None, typer.Option(help="Plans the model samples (default: the planner's).")
+    ] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option(
+            help="Sampling temperature; below 1 the plans stay nearer the model's likeliest "
+            "(default: the planner's)."
+        ),
+    ] = None,
     polish: Annotated[
         float, typer.Option(help="Seconds of PyVRP polishing the learned plan (0: none).")
     ] = 1.0,
@@ -463,8 +472,8 @@ def propose_command(
         )
     try:
         report = propose_plans(
-            city, bins=bins, seed=seed, trucks=trucks, samples=samples, polish_s=polish,
-            checkpoint=checkpoint, too_large=too_large,
+            city, bins=bins, seed=seed, trucks=trucks, samples=samples,
+            temperature=temperature, polish_s=polish, checkpoint=checkpoint, too_large=too_large,
         )  # fmt: skip
     except PlannerSizeError as err:
         raise TwinError(str(err)) from None

@@ -206,10 +206,11 @@ def test_foreign_and_tampered_checkpoints_are_refused(small_checkpoint, helsinki
 def test_propose_compares_learned_polished_pyvrp_and_greedy(small_checkpoint):
     result = run_twin(
         "propose", "helsinki", "--bins", str(BINS), "--checkpoint", str(small_checkpoint),
-        "--samples", "8", "--polish", "0.3", "--json",
+        "--samples", "8", "--temperature", "0.5", "--polish", "0.3", "--json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
+    assert report["sampling"] == {"samples": 8, "temperature": 0.5}
     plans = report["plans"]
     assert list(plans) == ["learned", "learned+pyvrp", "pyvrp", "greedy"]
     assert all(row["valid"] and row["unserved_required"] == 0 for row in plans.values())
