@@ -98,11 +98,13 @@ class LearnedPlanner:
     checkpoint
         A checkpoint written by :mod:`generative.train`.
     samples
-        Plans per day (the greedy one and ``samples − 1`` sampled); the cheapest is kept.
+        Plans per day (the greedy one and ``samples − 1`` sampled); the cheapest is kept. 512
+        plans of a 100-bin day take about 0.14 s of one CPU core (BENCHMARKS.md, "Learned
+        planner", session 9).
     temperature
         Sampling temperature: below 1 the sampled plans stay nearer the policy's likeliest
-        choices. The default was the best of 0.4–1.2 for the best of 32 plans on Helsinki's
-        validation days (BENCHMARKS.md, "Learned planner", session 8).
+        choices. The default was among the best of 0.6–1.0 for the best of 256 and 1,024 plans
+        on Helsinki's validation days (BENCHMARKS.md, "Learned planner", session 9).
     polish_s
         Seconds of PyVRP search started from the learned plan, once PyVRP's local search has
         settled it (0: no polish).
@@ -129,8 +131,8 @@ class LearnedPlanner:
         self,
         checkpoint: str | os.PathLike[str],
         *,
-        samples: int = 64,
-        temperature: float = 0.6,
+        samples: int = 512,
+        temperature: float = 0.8,
         polish_s: float = 0.0,
         too_large: Literal["refuse", "fallback", "attempt"] = "refuse",
         fallback_s: float = 1.0,
