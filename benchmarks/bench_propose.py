@@ -9,7 +9,9 @@ working days of the city's waste twin, one seed each), plan with:
   ``--as-given`` also the polish started from the learned plan as it is, without PyVRP's
   local search of the start (how ``pyvrp.solve`` takes a given solution);
 - PyVRP alone for 1 s and for 5 s;
-- greedy nearest neighbour.
+- greedy nearest neighbour;
+- with ``--compare``, other checkpoints' learned plans alone on the same days (side by side
+  with ``--checkpoint``'s, in one run, as a new model is weighed against the shipped one).
 
 Every plan is checked (:func:`agents.waste.planning.check_plan`) and costed the same way
 (:func:`generative.instances.plan_cost`: km driven + prizes of bins left + penalties).
@@ -71,6 +73,13 @@ def main() -> None:
     parser.add_argument("--samples", type=int, nargs="+", default=[8, 64])
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument(
+        "--compare",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="other checkpoints whose learned plans (alone) are measured on the same days",
+    )
+    parser.add_argument(
         "--temperature", type=float, help="sampling temperature (default: LearnedPlanner's)"
     )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -98,6 +107,15 @@ def main() -> None:
         )
         for s in args.samples
     }
+    learned.update(
+        {
+            (other.stem, s): LearnedPlanner(
+                other, samples=s, city_sha256=sha, too_large=args.too_large, **tempered
+            )
+            for other in args.compare
+            for s in args.samples
+        }
+    )
     rows: dict[str, list] = {}
 
     def add(name: str, measured) -> None:
@@ -114,9 +132,14 @@ def main() -> None:
             population=args.population,
         )
         problem = to_problem(days, 9)
-        for samples, planner in learned.items():
+        for key, planner in learned.items():
             planner.plan(problem, seed=seed)  # warm-up: first call pays for lazy init
-            add(f"learned ({samples} samples)", _timed(planner, problem, seed=seed))
+            name = (
+                f"learned ({key} samples)"
+                if isinstance(key, int)
+                else (f"learned, {key[0]} ({key[1]} samples)")
+            )
+            add(name, _timed(planner, problem, seed=seed))
         # polishing starts from the fastest sampler: under a 1 s budget every 0.1 s of
         # sampling is search time PyVRP alone gets
         start = min(args.samples)
@@ -175,7 +198,8 @@ def main() -> None:
     report = {
         "city": city.name, "bins": args.bins, "instances": args.instances,
         "trucks": args.trucks, "population": args.population,
-        "checkpoint": str(checkpoint), "results": summary,
+        "checkpoint": str(checkpoint), "compare": [str(c) for c in args.compare],
+        "temperature": args.temperature, "results": summary,
     }  # fmt: skip
     args.out.write_text(json.dumps(report, indent=2))
 
