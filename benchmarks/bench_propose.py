@@ -107,9 +107,11 @@ def main() -> None:
         )
         for s in args.samples
     }
-    learned.update(
+    # labelled by path: run folders all name their checkpoint checkpoint.pt
+    samplers = {f"learned ({s} samples)": planner for s, planner in learned.items()}
+    samplers.update(
         {
-            (other.stem, s): LearnedPlanner(
+            f"learned, {other} ({s} samples)": LearnedPlanner(
                 other, samples=s, city_sha256=sha, too_large=args.too_large, **tempered
             )
             for other in args.compare
@@ -132,13 +134,8 @@ def main() -> None:
             population=args.population,
         )
         problem = to_problem(days, 9)
-        for key, planner in learned.items():
+        for name, planner in samplers.items():
             planner.plan(problem, seed=seed)  # warm-up: first call pays for lazy init
-            name = (
-                f"learned ({key} samples)"
-                if isinstance(key, int)
-                else (f"learned, {key[0]} ({key[1]} samples)")
-            )
             add(name, _timed(planner, problem, seed=seed))
         # polishing starts from the fastest sampler: under a 1 s budget every 0.1 s of
         # sampling is search time PyVRP alone gets
