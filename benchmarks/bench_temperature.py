@@ -24,6 +24,17 @@ from generative.propose import SHIPPED_CHECKPOINTS
 from generative.train import as_tensors
 
 
+def reference_days_and_model(parser: argparse.ArgumentParser, instances: Path, checkpoint: Path):
+    """The days of ``instances`` (which must hold PyVRP references) and the checkpoint's model,
+    for evaluation on one torch thread."""
+    torch.set_num_threads(1)
+    days = read_instances(instances)
+    if days.reference_m is None:
+        parser.error(f"{instances} has no reference costs: write it with --reference-s")
+    model, _ = load_model(checkpoint)
+    return days, model.eval()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("instances", type=Path, help="instance file with reference costs")
@@ -31,12 +42,7 @@ def main() -> None:
     parser.add_argument("--temperatures", type=float, nargs="+", default=[0.6, 1.0])
     parser.add_argument("--samples", type=int, nargs="+", default=[8, 32])
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    days = read_instances(args.instances)
-    if days.reference_m is None:
-        parser.error(f"{args.instances} has no reference costs: write it with --reference-s")
-    model, _ = load_model(args.checkpoint)
-    model.eval()
+    days, model = reference_days_and_model(parser, args.instances, args.checkpoint)
     header = " | ".join(f"best of {k}: gap (%)" for k in args.samples)
     print(f"| T | {header} |\n|---:|" + "---:|" * len(args.samples))
     for temperature in args.temperatures:

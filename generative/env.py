@@ -120,10 +120,10 @@ class RouteState:
         from_here = self.here(self.duration)
         fits = self.bins_that_fit(from_here)
         after_unload = self._fits_after_unload(from_here) & (self.carried[:, None] > 0)
-        can_unload = (self.carried > 0) & after_unload.any(dim=1)
-        reachable_required = (self.required & (fits | after_unload)).any(dim=1)
+        can_unload = (self.carried > 0) & _any(after_unload)
+        reachable_required = _any(self.required & (fits | after_unload))
         # a row with nothing allowed ends its truck (never stuck)
-        can_end = ~reachable_required | ~(can_unload | fits.any(dim=1))
+        can_end = ~reachable_required | ~(can_unload | _any(fits))
         allowed = torch.cat([can_end[:, None], can_unload[:, None], fits], dim=1)
         only_end = torch.zeros_like(allowed[:1])
         only_end[0, 0] = True
@@ -131,34 +131,38 @@ class RouteState:
 
     def step(self, action: torch.Tensor) -> None:
         """Apply one action per row (see the module docstring)."""
+        # Each row drives at most two legs: to a bin or the disposal site, then (ending) home.
+        # A row that stays drives along the zero diagonal, which adds exactly nothing: fewer
+        # masked updates per step than one per kind of action, and the same sums in the same
+        # order.
         live = ~self.done
         rows, instance = self.rows, self.instance
         is_bin = live & (action >= 2)
-        is_unload = live & (action == UNLOAD)
         is_end = live & (action == END)
-        # to a bin
-        target = torch.where(is_bin, action, self.at)
-        self.travelled_m += torch.where(is_bin, self.distance[instance, self.at, target], 0.0)
+        # to the disposal site: to unload, or on the way home with waste on board
+        go_unload = live & ((action == UNLOAD) | ((action == END) & (self.carried > 0)))
+        first = torch.where(is_bin, action, torch.where(go_unload, 1, self.at))
+        self.travelled_m += self.distance[instance, self.at, first]
+        leg_s = self.duration[instance, self.at, first]
+        self.clock += torch.where(go_unload, leg_s + self.unload_s, leg_s)
         k = (action - 2).clamp(min=0)
-        self.clock += torch.where(is_bin, self.duration[instance, self.at, target], 0.0)
         self.clock += torch.where(is_bin, self.service[rows, k], 0.0)
-        self.carried += torch.where(is_bin, self.load[rows, k], 0.0)
+        carried = self.carried + torch.where(is_bin, self.load[rows, k], 0.0)
+        self.carried = torch.where(go_unload, 0.0, carried)
         self.visited[rows, k] |= is_bin
-        self.at = target
-        # to the disposal site (to unload, or on the way home with waste on board)
-        go_unload = is_unload | (is_end & (self.carried > 0))
-        self.travelled_m += torch.where(go_unload, self.distance[instance, self.at, 1], 0.0)
-        self.clock += torch.where(
-            go_unload, self.duration[instance, self.at, 1] + self.unload_s, 0.0
-        )
-        self.carried = torch.where(go_unload, torch.zeros_like(self.carried), self.carried)
-        self.at = torch.where(go_unload, torch.ones_like(self.at), self.at)
         # home, and the next truck
-        self.travelled_m += torch.where(is_end, self.distance[instance, self.at, 0], 0.0)
-        self.at = torch.where(is_end, torch.zeros_like(self.at), self.at)
-        self.clock = torch.where(is_end, torch.zeros_like(self.clock), self.clock)
+        home = torch.where(is_end, END, first)
+        self.travelled_m += self.distance[instance, first, home]
+        self.at = home
+        self.clock = torch.where(is_end, 0.0, self.clock)
         self.done |= is_end & (self.trucks_left <= 0)
-        self.trucks_left = torch.where(is_end, self.trucks_left - 1, self.trucks_left)
+        self.trucks_left -= is_end.long()
+
+
+def _any(rows: torch.Tensor) -> torch.Tensor:
+    """(B,) whether each row of the bool ``rows`` (B, N) holds a true entry; summing bytes is
+    about three times faster on the CPU than ``any``, and the mask needs three per step."""
+    return rows.view(torch.uint8).sum(dim=1) > 0
 
 
 def _stay_free(matrix: torch.Tensor) -> torch.Tensor:

@@ -156,9 +156,6 @@ class PlannerNet(nn.Module):
         limit = 2 * state.load.shape[1] + int(state.trucks_left.max()) + 3
         if actions is not None:
             limit = min(limit, actions.shape[1])
-        greedy_rows = torch.full((len(state.at),), greedy, device=nodes.device)
-        if greedy_first:
-            greedy_rows[::samples] = True
         for t in range(limit):
             allowed = state.mask()
             if actions is not None:
@@ -176,7 +173,9 @@ class PlannerNet(nn.Module):
                 action = logp.argmax(dim=1)
             else:
                 action = _sample(logp, generator)
-                action = torch.where(greedy_rows, logp.argmax(dim=1), action)
+                if greedy_first:
+                    # only each instance's first row is greedy: no argmax over every row
+                    action[::samples] = logp[::samples].argmax(dim=1)
             live = ~state.done
             if not given_start:
                 # a start given to the plan is not the policy's choice: no credit for it
@@ -256,6 +255,8 @@ def _sample(logp: torch.Tensor, generator: torch.Generator | None) -> torch.Tens
     action = action.clamp(max=logp.shape[1] - 1)
     # rounding may land a draw at the very end, on an action not allowed: take the likeliest
     allowed = torch.isfinite(logp.gather(1, action[:, None]))[:, 0]
+    if bool(allowed.all()):
+        return action
     return torch.where(allowed, action, logp.argmax(dim=1))
 
 
