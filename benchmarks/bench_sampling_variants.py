@@ -32,7 +32,7 @@ from bench_temperature import reference_days_and_model
 
 import generative.model as planner_model
 from generative.env import RouteState
-from generative.model import UNSERVED_REQUIRED_PENALTY_M, _sample, rollout
+from generative.model import _sample, plan_costs, rollout
 from generative.propose import SHIPPED_CHECKPOINTS
 from generative.train import as_tensors
 
@@ -78,11 +78,7 @@ def _resampled(model, batch, parents, keep, generator, temperature):
         taken.append(action)
         if bool(state.done.all()):
             break
-    prize = batch["prize"].float().repeat_interleave(len(parents), dim=0)
-    missed = ~state.visited
-    cost = state.travelled_m + (prize * (missed & ~state.required)).sum(dim=1)
-    cost = cost + UNSERVED_REQUIRED_PENALTY_M * (missed & state.required).sum(dim=1)
-    return cost, torch.stack(taken, dim=1)
+    return plan_costs(batch, state), torch.stack(taken, dim=1)
 
 
 def _draw(variant: str, model, batch, samples: int, temperature: float, seed: int):

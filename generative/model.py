@@ -21,7 +21,7 @@ from torch import nn
 
 from generative.env import RouteState
 
-__all__ = ["PlannerConfig", "PlannerNet", "rollout"]
+__all__ = ["PlannerConfig", "PlannerNet", "plan_costs", "rollout"]
 
 UNSERVED_REQUIRED_PENALTY_M = 50_000.0
 """Cost of a required bin left unserved, in metres of driving (a detour no plan would trade it
@@ -185,12 +185,7 @@ class PlannerNet(nn.Module):
             taken.append(action)
             if bool(state.done.all()):
                 break
-        prize = batch["prize"].float().repeat_interleave(samples, dim=0)
-        required = state.required
-        missed_prize = (prize * (~state.visited & ~required)).sum(dim=1)
-        missed_required = (required & ~state.visited).sum(dim=1).float()
-        cost = state.travelled_m + missed_prize + UNSERVED_REQUIRED_PENALTY_M * missed_required
-        return log_prob, cost, torch.stack(taken, dim=1), state
+        return log_prob, plan_costs(batch, state), torch.stack(taken, dim=1), state
 
     def travel_unit(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B,) seconds of travel that count as one unit in the network's travel biases."""
@@ -240,6 +235,15 @@ class PlannerNet(nn.Module):
         travel = state.here(state.duration) / unit[instance, None]
         scores = scores - nn.functional.softplus(self.travel_bias) * travel
         return self.config.logit_clip * torch.tanh(scores)
+
+
+def plan_costs(batch: dict[str, torch.Tensor], state: RouteState) -> torch.Tensor:
+    """(B,) cost of each row's plan so far, in metres: distance driven + prizes of the optional
+    bins left out + :data:`UNSERVED_REQUIRED_PENALTY_M` per required bin left out."""
+    missed = ~state.visited
+    missed_prize = (batch["prize"].float()[state.instance] * (missed & ~state.required)).sum(dim=1)
+    missed_required = (state.required & missed).sum(dim=1).float()
+    return state.travelled_m + missed_prize + UNSERVED_REQUIRED_PENALTY_M * missed_required
 
 
 def _sample(logp: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
