@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from generative.env import RouteState
 
-__all__ = ["PlannerConfig", "PlannerNet", "plan_costs", "rollout"]
+__all__ = ["PlannerConfig", "PlannerNet", "ScoreTables", "plan_costs", "rollout"]
 
 UNSERVED_REQUIRED_PENALTY_M = 50_000.0
 """Cost of a required bin left unserved, in metres of driving (a detour no plan would trade it
@@ -99,6 +100,27 @@ class _Layer(nn.Module):
         attended, _ = self.attention(h, h, h, attn_mask=bias.to(h.dtype), need_weights=False)
         h = self.norm1(h + attended)
         return self.norm2(h + self.feed(h))
+
+
+class ScoreTables(NamedTuple):
+    """The decoder's scores of a batch of days as tables, one set per instance (``I`` days of
+    ``L`` locations): the score of action ``j`` (END, UNLOAD, bin ``j − 2``) from location ``a``
+    with load share ``x0``, clock share ``x1`` and trucks-left share ``x2`` (as
+    :meth:`PlannerNet.logits` builds its query) is::
+
+        logit_clip × tanh(from_location[a, j] + base[j] + Σ_c x_c × context[c, j]
+                          − travel × duration[a, j])
+
+    with ``duration`` the day's travel times with a zero diagonal. The query is linear in its
+    inputs and the keys fixed while a plan is built, so a decoding step needs no matrix
+    product at all: :mod:`generative.decoding` samples plans from these tables alone.
+    """
+
+    from_location: torch.Tensor  # (I, L, L)
+    base: torch.Tensor  # (I, L)
+    context: torch.Tensor  # (I, 3, L)
+    travel: torch.Tensor  # (I,) scores per second of travel
+    logit_clip: float
 
 
 class PlannerNet(nn.Module):
@@ -201,6 +223,29 @@ class PlannerNet(nn.Module):
         for layer in self.layers:
             h = layer(h, travel)
         return h
+
+    def score_tables(self, batch: dict[str, torch.Tensor]) -> ScoreTables:
+        """The decoder's scores for ``batch``'s days as :class:`ScoreTables` (one encoder pass;
+        the same scores as :meth:`logits` up to float rounding)."""
+        unit = self.travel_unit(batch)
+        nodes = self.encode(batch, unit)
+        keys = self.keys(nodes).transpose(1, 2) / math.sqrt(nodes.shape[-1])  # (I, dim, L)
+        # the query's weights by input, in the order logits() concatenates them
+        dim = nodes.shape[-1]
+        weight, bias = self.query.weight, self.query.bias
+        from_here, from_graph, from_context = (
+            weight[:, :dim],
+            weight[:, dim : 2 * dim],
+            weight[:, 2 * dim :],
+        )
+        base = nodes.mean(dim=1) @ from_graph.T + bias  # (I, dim)
+        return ScoreTables(
+            from_location=(nodes @ from_here.T) @ keys,
+            base=(base[:, None] @ keys)[:, 0],
+            context=from_context.T @ keys,
+            travel=nn.functional.softplus(self.travel_bias) / unit,
+            logit_clip=float(self.config.logit_clip),
+        )
 
     def logits(
         self,

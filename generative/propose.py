@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from agents.waste.planning import Plan, PyVRPPlanner, RoutingProblem, finish_plan
+from generative import decoding
 from generative.checkpoint import load_model
 from generative.env import plans_from_actions
 from generative.model import rollout
@@ -98,9 +99,10 @@ class LearnedPlanner:
     checkpoint
         A checkpoint written by :mod:`generative.train`.
     samples
-        Plans per day (the greedy one and ``samples − 1`` sampled); the cheapest is kept. 512
-        plans of a 100-bin day take about 0.14 s of one CPU core (BENCHMARKS.md, "Learned
-        planner", session 9).
+        Plans per day (the greedy one and ``samples − 1`` sampled); the cheapest is kept. On
+        the CPU they are drawn by the compiled decoder (:mod:`generative.decoding`), elsewhere
+        by the model's batched one; 512 plans of a 100-bin day take about 0.1 s of one CPU core
+        (BENCHMARKS.md, "Learned planner", session 12).
     temperature
         Sampling temperature: below 1 the sampled plans stay nearer the policy's likeliest
         choices. The default was among the best of 0.6–1.0 for the best of 256 and 1,024 plans
@@ -157,6 +159,8 @@ class LearnedPlanner:
         self.temperature = float(temperature)
         self.too_large, self.fallback_s = too_large, float(fallback_s)
         self.name = "learned+pyvrp" if polish_s > 0 else "learned"
+        if self.device.type == "cpu":
+            decoding.load()  # once per process, not inside the first day's plan
 
     def with_polish(self, polish_s: float) -> LearnedPlanner:
         """This planner (the same loaded model) polishing with PyVRP for ``polish_s`` seconds."""
@@ -213,17 +217,26 @@ class LearnedPlanner:
         started = time.perf_counter() if started is None else started
         if problem.n_bins == 0 or problem.n_trucks == 0:
             return finish_plan(problem, [], "learned", started, {"samples": 0})
-        generator = torch.Generator(device=self.device).manual_seed(seed)
         tensors = problem_tensors(problem, device=self.device)
-        _, cost, actions, _ = rollout(
-            self.model, tensors, samples=self.samples, generator=generator, greedy_first=True,
-            temperature=self.temperature,
-        )  # fmt: skip
+        if self.device.type == "cpu":
+            plans = decoding.sample_plans(
+                self.model, tensors, samples=self.samples, seed=seed, greedy_first=True,
+                temperature=self.temperature,
+            )  # fmt: skip
+            cost, actions = torch.from_numpy(plans.cost_m), torch.from_numpy(plans.actions)
+        else:
+            # on an accelerator, the batched decoder: every plan's step in one set of kernels
+            generator = torch.Generator(device=self.device).manual_seed(seed)
+            _, cost, actions, _ = rollout(
+                self.model, tensors, samples=self.samples, generator=generator,
+                greedy_first=True, temperature=self.temperature,
+            )  # fmt: skip
         best = int(torch.argmin(cost))
         routes = [np.array(r) for r in plans_from_actions(actions[best : best + 1].cpu())[0]]
         info = {
             "samples": self.samples,
             "temperature": self.temperature,
             "cost_m": float(cost[best]),
+            "decoder": "compiled" if self.device.type == "cpu" else "batched",
         }
         return finish_plan(problem, routes, "learned", started, info)

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
 
 from agents.waste.planning import Plan, check_plan, route_stats
 from generative.env import RouteState, plans_from_actions
-from generative.instances import sample_instances, to_problem
-
-
-@pytest.fixture(scope="module")
-def sampled(helsinki):
-    return sample_instances(helsinki, n_bins=20, n_instances=6, seed=5, n_trucks=2)
-
-
-@pytest.fixture(scope="module")
-def tight(sampled):
-    """Small trucks on short shifts: capacity, unloads and the shift all bind."""
-    return replace(
-        sampled,
-        capacity_kg=np.full_like(sampled.capacity_kg, 1500.0),
-        shift_s=np.full_like(sampled.shift_s, 5400.0),
-        load_kg=np.minimum(sampled.load_kg, 1500.0),
-    )
+from generative.instances import to_problem
 
 
 @pytest.fixture(params=["sampled", "tight"])
