@@ -6,5 +6,6 @@
   as masks, ``generative.model`` the network, ``generative.train`` the training (DDP under
   torchrun, bf16 on GPU, atomic checkpoints via ``generative.checkpoint``): torch + numpy only,
   so training runs on an HPC node without the GIS stack;
-- ``generative.propose`` turns a checkpoint into a planner of the waste twin.
+- ``generative.propose`` turns a checkpoint into a planner of the waste twin; on the CPU its
+  plans come from ``generative.decoding``, the decoder compiled as one loop per plan.
 """

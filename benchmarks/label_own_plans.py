@@ -1,0 +1,74 @@
+"""Label instance files with a model's own best plans, to imitate (expert iteration).
+
+For every day of ``INSTANCES`` the model draws ``--samples`` plans with the compiled decoder
+(:mod:`generative.decoding`) and the cheapest becomes the day's label: ``label_actions`` for
+``--imitation-steps`` training, its cost as ``reference_m``. Imitating its own best of many
+plans sharpens a policy towards what its sampling finds (Anthony et al. 2017, "Thinking fast
+and slow with deep learning and tree search"); unlike PyVRP's plans, the labels order trucks
+and trips the way the model does, so the imitation loss has no ambiguity to fight. One round,
+as measured in BENCHMARKS.md ("Learned planner", session 12)::
+
+    .venv/bin/twin instances helsinki --bins 100 --count 1000 --seed 200 --out /tmp/ei/train-200.npz
+    .venv/bin/python benchmarks/label_own_plans.py /tmp/ei/train-200.npz /tmp/ei/lab-200.npz \\
+        --checkpoint generative/checkpoints/helsinki.pt --samples 1024
+    OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m generative.train \\
+        /tmp/ei/lab-20*.npz --val VAL --out RUN --init generative/checkpoints/helsinki.pt \\
+        --steps 1500 --imitation-steps 1500 --batch-size 32 --samples 1 --lr 5e-5 --device cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from generative.checkpoint import load_model
+from generative.data import read_instances
+from generative.decoding import load, sample_plans
+from generative.instances import write_instances
+
+_DAYS_AT_ONCE = 16  # the kernel's uniforms: days × samples × steps doubles
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("instances", type=Path, help="instance file (.npz) to label")
+    parser.add_argument("out", type=Path, help="labelled instance file (.npz) to write")
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--samples", type=int, default=1024, help="plans drawn per day")
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    model, _ = load_model(args.checkpoint)
+    model.eval()
+    load()
+    days = read_instances(args.instances)
+    length = 2 * days.n_bins + int(days.n_trucks.max()) + 3  # as with_references writes them
+    labels = np.zeros((len(days), length), dtype=np.int16)
+    costs = np.zeros(len(days), dtype=np.float32)
+    started = time.perf_counter()
+    for first in range(0, len(days), _DAYS_AT_ONCE):
+        part = days.subset(slice(first, first + _DAYS_AT_ONCE))
+        tensors = {name: torch.from_numpy(np.asarray(a)) for name, a in part.arrays().items()}
+        plans = sample_plans(
+            model, tensors, samples=args.samples, seed=args.seed + first,
+            temperature=args.temperature,
+        )  # fmt: skip
+        cost = plans.cost_m.reshape(len(part), args.samples)
+        best = cost.argmin(axis=1)
+        chosen = plans.actions[np.arange(len(part)) * args.samples + best]
+        labels[first : first + len(part), : chosen.shape[1]] = chosen
+        costs[first : first + len(part)] = cost[np.arange(len(part)), best]
+    write_instances(days.with_reference(costs, labels), args.out)
+    print(
+        f"{len(days)} days labelled with the best of {args.samples} plans "
+        f"(mean {costs.mean() / 1000:.2f} km) in {time.perf_counter() - started:.0f} s: {args.out}"
+    )
+
+
+if __name__ == "__main__":
+    main()
