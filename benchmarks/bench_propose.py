@@ -37,6 +37,16 @@ from generative.propose import LearnedPlanner, shipped_checkpoint
 from twin.city import load_city
 
 
+def benchmark_day(city, k: int, *, bins: int, trucks: int, population: float | None):
+    """(seed, problem) of the ``k``-th benchmark day: the tenth working day of the city's waste
+    twin run with seed ``1000 + k`` (a steady state; a placement of bins no training used)."""
+    seed = 1000 + k
+    days = sample_instances(
+        city, n_bins=bins, n_instances=10, seed=seed, n_trucks=trucks, population=population
+    )
+    return seed, to_problem(days, 9)
+
+
 def _timed(planner, problem, **options):
     wall, cpu = time.perf_counter(), time.process_time()
     plan = planner.plan(problem, **options)
@@ -124,16 +134,9 @@ def main() -> None:
         rows.setdefault(name, []).append(measured)
 
     for k in range(args.instances):
-        seed = 1000 + k
-        days = sample_instances(
-            city,
-            n_bins=args.bins,
-            n_instances=10,
-            seed=seed,
-            n_trucks=args.trucks,
-            population=args.population,
+        seed, problem = benchmark_day(
+            city, k, bins=args.bins, trucks=args.trucks, population=args.population
         )
-        problem = to_problem(days, 9)
         for name, planner in samplers.items():
             planner.plan(problem, seed=seed)  # warm-up: first call pays for lazy init
             add(name, _timed(planner, problem, seed=seed))

@@ -31,7 +31,7 @@ import torch
 from bench_temperature import reference_days_and_model
 
 import generative.model as planner_model
-from generative.env import RouteState
+from generative.env import RouteState, action_limit
 from generative.model import _sample, plan_costs, rollout
 from generative.propose import SHIPPED_CHECKPOINTS
 from generative.train import as_tensors
@@ -68,7 +68,7 @@ def _resampled(model, batch, parents, keep, generator, temperature):
     keys, graph = model.keys(nodes), nodes.mean(dim=1)
     state = RouteState.start(batch, samples=len(parents))
     taken = []
-    for t in range(2 * state.load.shape[1] + int(state.trucks_left.max()) + 3):
+    for t in range(action_limit(state.load.shape[1], int(batch["n_trucks"].max()))):
         allowed = state.mask()
         scores = model.logits(nodes, keys, state, unit, graph).float() / temperature
         action = _sample(torch.log_softmax(scores.masked_fill(~allowed, -torch.inf), 1), generator)

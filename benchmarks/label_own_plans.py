@@ -28,7 +28,9 @@ import torch
 from generative.checkpoint import load_model
 from generative.data import read_instances
 from generative.decoding import load, sample_plans
+from generative.env import action_limit
 from generative.instances import write_instances
+from generative.train import as_tensors
 
 _DAYS_AT_ONCE = 16  # the kernel's uniforms: days × samples × steps doubles
 
@@ -47,22 +49,21 @@ def main() -> None:
     model.eval()
     load()
     days = read_instances(args.instances)
-    length = 2 * days.n_bins + int(days.n_trucks.max()) + 3  # as with_references writes them
+    length = action_limit(days.n_bins, int(days.n_trucks.max()))
     labels = np.zeros((len(days), length), dtype=np.int16)
     costs = np.zeros(len(days), dtype=np.float32)
     started = time.perf_counter()
     for first in range(0, len(days), _DAYS_AT_ONCE):
-        part = days.subset(slice(first, first + _DAYS_AT_ONCE))
-        tensors = {name: torch.from_numpy(np.asarray(a)) for name, a in part.arrays().items()}
+        part = slice(first, min(first + _DAYS_AT_ONCE, len(days)))
         plans = sample_plans(
-            model, tensors, samples=args.samples, seed=args.seed + first,
+            model, as_tensors(days, part), samples=args.samples, seed=args.seed + first,
             temperature=args.temperature,
         )  # fmt: skip
-        cost = plans.cost_m.reshape(len(part), args.samples)
+        cost = plans.cost_m.reshape(-1, args.samples)
         best = cost.argmin(axis=1)
-        chosen = plans.actions[np.arange(len(part)) * args.samples + best]
-        labels[first : first + len(part), : chosen.shape[1]] = chosen
-        costs[first : first + len(part)] = cost[np.arange(len(part)), best]
+        chosen = plans.actions[np.arange(len(cost)) * args.samples + best]
+        labels[part, : chosen.shape[1]] = chosen  # a part with fewer trucks takes fewer steps
+        costs[part] = cost[np.arange(len(cost)), best]
     write_instances(days.with_reference(costs, labels), args.out)
     print(
         f"{len(days)} days labelled with the best of {args.samples} plans "

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from numba import njit
 
-from generative.env import END, UNLOAD
+from generative.env import END, UNLOAD, _stay_free, action_limit
 from generative.model import UNSERVED_REQUIRED_PENALTY_M, PlannerNet
 
 __all__ = ["SampledPlans", "load", "sample_plans"]
@@ -108,7 +108,7 @@ def sample_plans(
     scores = _Scores(np.ascontiguousarray(fixed), context)
     n_instances, n_bins = day.load.shape
     rows = n_instances * samples
-    steps = 2 * n_bins + int(day.n_trucks.max()) + 2
+    steps = action_limit(n_bins, int(day.n_trucks.max()))
     uniforms = np.random.default_rng(seed).random((rows, steps))
     actions = np.full((rows, steps), END, dtype=np.int64)
     cost, log_prob = np.zeros(rows), np.zeros(rows)
@@ -134,18 +134,11 @@ def _float64(tensor: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(tensor.detach().to("cpu", torch.float64).numpy())
 
 
-def _stay_free(matrix: torch.Tensor) -> np.ndarray:
-    """(I, L, L) float64 with a zero diagonal: staying put costs nothing (as the env's)."""
-    array = _float64(matrix).copy()
-    array[:, np.arange(array.shape[1]), np.arange(array.shape[1])] = 0.0
-    return array
-
-
 def _day_arrays(batch: dict[str, torch.Tensor]) -> _Day:
     capacity = _float64(batch["capacity_kg"])
     return _Day(
-        duration=_stay_free(batch["duration_s"]),
-        distance=_stay_free(batch["distance_m"]),
+        duration=_float64(_stay_free(batch["duration_s"])),
+        distance=_float64(_stay_free(batch["distance_m"])),
         load=np.minimum(_float64(batch["load_kg"]), capacity[:, None]),
         required=np.ascontiguousarray(batch["required"].cpu().numpy().astype(np.bool_)),
         service=_float64(batch["service_s"]),

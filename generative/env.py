@@ -23,7 +23,14 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["END", "UNLOAD", "RouteState", "actions_from_plan", "plans_from_actions"]
+__all__ = [
+    "END",
+    "UNLOAD",
+    "RouteState",
+    "action_limit",
+    "actions_from_plan",
+    "plans_from_actions",
+]
 
 END, UNLOAD = 0, 1
 _EPS = 1e-6
@@ -157,6 +164,13 @@ class RouteState:
         self.clock = torch.where(is_end, 0.0, self.clock)
         self.done |= is_end & (self.trucks_left <= 0)
         self.trucks_left -= is_end.long()
+
+
+def action_limit(n_bins: int, n_trucks: int) -> int:
+    """The most steps a plan of ``n_bins`` bins and ``n_trucks`` trucks can take: each bin
+    emptied and an unload after it, each truck ended, and two to spare. Decoders stop there;
+    action logs are this long."""
+    return 2 * n_bins + n_trucks + 2
 
 
 def _any(rows: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ from agents.waste.planning import Plan, PyVRPPlanner, RoutingProblem, route_stat
 from agents.waste.policies import WORKING_DAYS, PlannedPolicy
 from agents.waste.sites import locate_sites
 from generative.data import ARRAYS, FORMAT_VERSION, InstanceBatch
-from generative.env import actions_from_plan
+from generative.env import action_limit, actions_from_plan
 from generative.model import UNSERVED_REQUIRED_PENALTY_M
 from twin.city import City
 from twin.errors import TwinError
@@ -174,7 +174,7 @@ def with_references(
     actions, to imitate. ``progress(done, total)`` is called after each instance."""
     planner = PyVRPPlanner(max_runtime_s=time_s)
     costs = np.empty(len(batch), dtype=np.float32)
-    length = 2 * batch.n_bins + int(batch.n_trucks.max()) + 3
+    length = action_limit(batch.n_bins, int(batch.n_trucks.max()))
     actions = np.zeros((len(batch), length), dtype=np.int16)
     for i in range(len(batch)):
         problem = to_problem(batch, i)

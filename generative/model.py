@@ -20,7 +20,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from generative.env import RouteState
+from generative.env import RouteState, action_limit
 
 __all__ = ["PlannerConfig", "PlannerNet", "ScoreTables", "plan_costs", "rollout"]
 
@@ -175,7 +175,7 @@ class PlannerNet(nn.Module):
         state = RouteState.start(batch, samples=samples)
         log_prob = torch.zeros(len(state.at), device=nodes.device)
         taken = []
-        limit = 2 * state.load.shape[1] + int(state.trucks_left.max()) + 3
+        limit = action_limit(state.load.shape[1], int(batch["n_trucks"].max()))
         if actions is not None:
             limit = min(limit, actions.shape[1])
         for t in range(limit):
