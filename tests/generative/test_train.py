@@ -11,7 +11,7 @@ from agents.waste.planning import GreedyPlanner, Plan, check_plan
 from generative.env import RouteState, plans_from_actions
 from generative.instances import plan_cost, sample_instances, to_problem
 from generative.model import UNSERVED_REQUIRED_PENALTY_M, PlannerNet, rollout
-from generative.train import TrainConfig, as_tensors, evaluate, train
+from generative.train import TrainConfig, as_tensors, evaluate, policy_gradient_step, train
 
 
 @pytest.fixture(scope="module")
@@ -20,22 +20,37 @@ def days(helsinki):
     return data.subset(slice(0, 40)), data.subset(slice(40, 48))
 
 
+def _greedy_cost(model: PlannerNet, days) -> float:
+    """Mean cost of the model's greedy plans on ``days``: a function of the weights alone,
+    not of which days and draws a training step happened to take."""
+    return evaluate(model, days, samples=1)
+
+
 @pytest.fixture(scope="module")
 def trained(days):
     torch.manual_seed(0)
+    untrained = PlannerNet()
+    before = _greedy_cost(untrained, days[0])
     config = TrainConfig(steps=120, batch_size=16, samples=16, lr=2e-3, seed=0)
-    return train(days[0], config, model=PlannerNet())
+    model, history = train(days[0], config, model=untrained)
+    return model, history, before
 
 
-def test_training_lowers_the_cost(trained):
-    _, history = trained
-    # an untrained model already leans to near bins (its travel-time bias), so the mean
-    # sampled cost starts near greedy's and has less to lose than from a random policy
-    assert np.mean(history[-20:]) < 0.92 * np.mean(history[:20])
+# The thresholds below hold with a wide margin for any seed (seeds 0-5: greedy cost after /
+# before 0.85-0.87 for policy gradient, 0.87-0.93 for multi-start). Another CPU's arithmetic
+# takes training down another path, as another seed does; the mean sampled cost of the first
+# and last steps (noisy: other days, other draws) was no such measure, and failed elsewhere.
+
+
+def test_training_lowers_the_cost(trained, days):
+    model, _, before = trained
+    # an untrained model already leans to near bins (its travel-time bias), so its greedy
+    # plans start near greedy's and have less to lose than a random policy's
+    assert _greedy_cost(model, days[0]) < 0.93 * before
 
 
 def test_learned_plans_beat_random_and_greedy_on_held_out_days(trained, days):
-    model, _ = trained
+    model, _, _ = trained
     held = days[1]
     learned = evaluate(model, held, samples=16)
     problems = [to_problem(held, i) for i in range(8)]
@@ -53,7 +68,7 @@ def test_learned_plans_beat_random_and_greedy_on_held_out_days(trained, days):
 
 
 def test_every_sampled_plan_is_valid_and_costed_right(trained, days):
-    model, _ = trained
+    model, _, _ = trained
     held = days[1]
     with torch.no_grad():
         _, cost, actions, _ = rollout(model, as_tensors(held), samples=8)
@@ -65,7 +80,7 @@ def test_every_sampled_plan_is_valid_and_costed_right(trained, days):
 
 
 def test_multi_start_plans_start_apart_are_valid_and_leave_the_start_out(trained, days):
-    model, _ = trained
+    model, _, _ = trained
     held = days[1]
     tensors = as_tensors(held)
     with torch.no_grad():
@@ -89,13 +104,31 @@ def test_multi_start_plans_start_apart_are_valid_and_leave_the_start_out(trained
 
 def test_multi_start_training_lowers_the_cost(days):
     torch.manual_seed(0)
+    untrained = PlannerNet()
+    before = _greedy_cost(untrained, days[0])
     config = TrainConfig(steps=60, batch_size=8, samples=8, lr=2e-3, seed=0, multi_start=True)
-    _, history = train(days[0], config, model=PlannerNet())
-    assert np.mean(history[-15:]) < 0.95 * np.mean(history[:15])
+    model, _ = train(days[0], config, model=untrained)
+    assert _greedy_cost(model, days[0]) < 0.97 * before
+
+
+def test_a_small_policy_gradient_step_lowers_its_own_loss(days):
+    # first order, whatever the machine: Adam's first step moves every weight against the
+    # sign of its gradient, so the same plans' loss falls by about lr × Σ|gradient|
+    torch.manual_seed(0)
+    model = PlannerNet()
+    tensors = as_tensors(days[0].subset(slice(0, 8)))
+    with torch.no_grad():
+        _, _, actions, _ = rollout(
+            model, tensors, samples=8, multi_start=True, generator=torch.Generator().manual_seed(0)
+        )
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    before, _ = policy_gradient_step(model, optimizer, tensors, samples=8, actions=actions)
+    after, _ = policy_gradient_step(model, optimizer, tensors, samples=8, actions=actions)
+    assert after < before
 
 
 def test_sampling_at_a_temperature_near_zero_takes_the_greedy_plan(trained, days):
-    model, _ = trained
+    model, _, _ = trained
     held = as_tensors(days[1])
     with torch.no_grad():
         _, greedy, _, _ = rollout(model, held, samples=1, greedy=True)
