@@ -41,8 +41,8 @@ def main() -> None:
             path,
             samples=count,
             temperature=args.temperature,
-            city_sha256=city.source.sha256,
-            too_large="attempt",
+            place_sha256=city.source.sha256,
+            outside_range="attempt",
         )
         for path in args.checkpoints
         for count in args.samples

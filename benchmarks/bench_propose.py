@@ -94,10 +94,11 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument(
+        "--outside-range",
         "--too-large",
         default="refuse",
         choices=["refuse", "attempt"],
-        help="days larger than the model's training days: refuse, or let the model attempt them",
+        help="days outside the model's training range: refuse, or let the model attempt them",
     )
     parser.add_argument(
         "--as-given",
@@ -108,12 +109,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     city = load_city(args.city)
-    checkpoint = args.checkpoint or shipped_checkpoint(city.name)
+    checkpoint = args.checkpoint or shipped_checkpoint(city.name, sha256=city.source.sha256)
     sha = city.source.sha256
     tempered = {} if args.temperature is None else {"temperature": args.temperature}
     learned = {
         s: LearnedPlanner(
-            checkpoint, samples=s, city_sha256=sha, too_large=args.too_large, **tempered
+            checkpoint, samples=s, place_sha256=sha, outside_range=args.outside_range, **tempered
         )
         for s in args.samples
     }
@@ -122,7 +123,7 @@ def main() -> None:
     samplers.update(
         {
             f"learned, {other} ({s} samples)": LearnedPlanner(
-                other, samples=s, city_sha256=sha, too_large=args.too_large, **tempered
+                other, samples=s, place_sha256=sha, outside_range=args.outside_range, **tempered
             )
             for other in args.compare
             for s in args.samples

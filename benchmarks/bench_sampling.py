@@ -37,7 +37,7 @@ days = [
 ]
 report = {}
 for count in samples:
-    planner = LearnedPlanner(checkpoint, samples=count, city_sha256=city.source.sha256)
+    planner = LearnedPlanner(checkpoint, samples=count, place_sha256=city.source.sha256)
     planner.sample(days[0])  # the first call pays for lazy set-up
     cpu, cost = [], []
     for k, day in enumerate(days):

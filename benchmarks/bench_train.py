@@ -10,7 +10,8 @@ GPU node as it is::
     .venv/bin/python benchmarks/bench_train.py /work/runs/helsinki-100-train-labelled.npz \\
         --val /work/runs/helsinki-100-val.npz --minutes 1 --device cpu      # the same, slowly
 
-Several training files (drawn with different seeds: different placements of bins) are joined.
+Training files may be many (other places, sizes, fleets: ``twin corpus`` writes a folder of
+them); folders stand for the ``.npz`` files in them.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from generative.checkpoint import load_model
-from generative.data import read_instances, read_joined
+from generative.checkpoint import checkpoint_range, load_model
+from generative.data import read_days
 from generative.model import PlannerConfig, PlannerNet
-from generative.train import TrainConfig, Workers, resolve_device, train
+from generative.train import TrainConfig, Workers, _instance_files, resolve_device, train
 
 
 class _OutOfTime(Exception):
@@ -39,8 +40,8 @@ class _OutOfTime(Exception):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("instances", type=Path, nargs="+", help="training files (joined)")
-    parser.add_argument("--val", type=Path, required=True)
+    parser.add_argument("instances", type=Path, nargs="+", help="training files or folders")
+    parser.add_argument("--val", type=Path, nargs="+", required=True)
     parser.add_argument("--minutes", type=float, default=7.0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--bf16", action="store_true")
@@ -61,7 +62,8 @@ def main() -> None:
 
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    batch, val = read_joined(args.instances), read_instances(args.val)
+    sets = [read_days(p) for p in _instance_files(args.instances)]
+    val = [read_days(p) for p in _instance_files(args.val)]
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, samples=args.samples, lr=args.lr,
         bf16=args.bf16, validate_every=args.validate_every,
@@ -76,12 +78,16 @@ def main() -> None:
             raise _OutOfTime
 
     torch.manual_seed(0)
+    init_range = None
     if args.init is not None:
-        model, _ = load_model(args.init, city_sha256=batch.meta.get("city_sha256"))
+        model, payload = load_model(args.init)
+        init_range = checkpoint_range(payload)
+        if model.config.features < 2:
+            model = model.with_features(2)
     else:
         model = PlannerNet(PlannerConfig(dim=args.dim, heads=8, layers=args.layers))
     with contextlib.suppress(_OutOfTime):
-        train(batch, config, model=model, val=val, run_dir=args.out,
+        train(sets, config, model=model, val=val, run_dir=args.out, init_range=init_range,
               workers=Workers(device=device), on_step=stop_when_out_of_time)  # fmt: skip
     with (args.out / "log.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -93,8 +99,8 @@ def main() -> None:
         "steps": len(rows),
         "batch_size": args.batch_size,
         "samples": args.samples,
-        "bins": batch.n_bins,
-        "training_days": len(batch),
+        "bins": [min(d.n_bins for d in sets), max(d.n_bins for d in sets)],
+        "training_days": sum(len(d) for d in sets),
         "multi_start": args.multi_start,
         "init": None if args.init is None else str(args.init),
         "model": model.config.to_dict(),

@@ -63,6 +63,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; ma
 .progress-label { font-size: .8em; color: #555; }
 .error { color: #a30000; font-size: .9em; white-space: pre-wrap; }
 .note { font-size: .85em; color: #555; }
+.note.warn { color: #8a5a00; }
 .ok { color: #1b5e20; font-size: .9em; }
 .charts { display: grid; grid-template-columns: 1fr 1fr; gap: .6em; }
 .map-stack { position: relative; min-height: 560px; }

@@ -485,6 +485,25 @@ def comparison_rows(
     return table.reset_index(drop=True)
 
 
+def plan_notes(daily: pd.DataFrame) -> str | None:
+    """One sentence on the working days a planner passed on or planned outside its range
+    (a learned model's days outside its training range), from a waste run's daily table;
+    ``None`` when there are none (or the run predates the notes)."""
+    if "plan_note" not in daily:
+        return None
+    notes = daily["plan_note"].fillna("")
+    noted = daily[notes != ""]
+    if not len(noted):
+        return None
+    working = int(daily["planned_by"].notna().sum()) if "planned_by" in daily else len(daily)
+    planners = ", ".join(sorted(set(noted["planned_by"].dropna())))
+    first = noted.iloc[0]
+    return (
+        f"{len(noted)} of {working} working days were outside the planner's range (planned "
+        f"by {planners}); day {int(first['day'])}: {first['plan_note']}"
+    )
+
+
 def bins_on_day(bins: pd.DataFrame, bin_fill: pd.DataFrame, day: int) -> pd.DataFrame:
     """``bins`` (one row per bin, in bin order) with ``fill_kg`` replaced by each bin's fill at
     the end of ``day`` from a run's ``bin_fill`` table (``day, bin, fill_kg``)."""

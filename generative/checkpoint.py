@@ -2,8 +2,13 @@
 
 A checkpoint is a plain dictionary of tensors, numbers and strings, so it loads with
 ``torch.load(weights_only=True)`` (no code from the file ever runs). It carries its format
-version, the model's configuration and the city it was trained for (name and content hash), and
-readers refuse a file that does not match with a message naming the fix.
+version, the model's configuration and the range of days it was trained on
+(:class:`generative.coverage.TrainingRange`: places, bins, fleet, shift, capacity, travel-time
+scale), and readers refuse a file they cannot use with a message naming the fix.
+
+Format 2 (this version) carries the training range; format 1, the first checkpoints, named one
+city (its content hash) and the most bins: it still loads, its range that city alone and at
+most those bins.
 """
 
 from __future__ import annotations
@@ -17,17 +22,24 @@ from typing import Any
 
 import torch
 
+from generative.coverage import TrainingRange
 from generative.model import PlannerConfig, PlannerNet
 
 __all__ = [
     "CHECKPOINT_VERSION",
     "CheckpointError",
+    "checkpoint_range",
     "load_checkpoint",
     "load_model",
     "save_checkpoint",
+    "shippable",
 ]
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+"""Format written by this version."""
+
+READABLE_VERSIONS = (1, 2)
+"""Formats :func:`load_checkpoint` reads."""
 
 
 class CheckpointError(ValueError):
@@ -50,18 +62,19 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Pa
     return path
 
 
-def load_checkpoint(
-    path: str | os.PathLike[str], *, city_sha256: str | None = None
-) -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True``; with ``city_sha256``, refuse one trained for
-    another city.
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``.
 
     Raises
     ------
     CheckpointError
-        Missing, corrupt or foreign file, another format version, or another city.
+        Missing, corrupt or foreign file, or a format version this one does not read.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(
+            f"{path} is a folder: name the checkpoint file in it (e.g. {path / 'checkpoint.pt'})."
+        )
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint.")
     try:
@@ -74,23 +87,64 @@ def load_checkpoint(
         ) from None
     if not isinstance(payload, dict) or "model_state" not in payload:
         raise CheckpointError(f"{path}: not a planner checkpoint (no model state).")
-    if payload.get("format_version") != CHECKPOINT_VERSION:
+    if payload.get("format_version") not in READABLE_VERSIONS:
         raise CheckpointError(
             f"{path}: checkpoint format {payload.get('format_version')!r}, this version reads "
-            f"{CHECKPOINT_VERSION}: train again with this version."
+            f"{', '.join(map(str, READABLE_VERSIONS))}: train it again with this version, or "
+            "use the version of the package that wrote it."
         )
-    if city_sha256 is not None and payload.get("city_sha256") != city_sha256:
+    try:
+        checkpoint_range(payload)
+    except ValueError as err:
         raise CheckpointError(
-            f"{path}: trained for {payload.get('city', 'another city')!r} "
-            f"(hash {str(payload.get('city_sha256'))[:12]}…), not this city: train on this "
-            "city's instances, or use its own checkpoint."
-        )
+            f"{path}: its training range is unreadable ({err}); the file was altered or is "
+            "damaged: train again or take it from the repository."
+        ) from None
     return payload
 
 
-def load_model(
-    path: str | os.PathLike[str], *, city_sha256: str | None = None
-) -> tuple[PlannerNet, dict[str, Any]]:
+SHIPPED_KEYS = (
+    "model_state", "model_config", "train_config", "training_range", "trained_on", "step",
+    "elapsed_s", "data_fingerprint",
+)  # fmt: skip
+"""What a checkpoint keeps when it ships with the package (:func:`shippable`)."""
+
+
+def shippable(path: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Write the checkpoint at ``path`` to ``out`` as it ships: the model, its settings, its
+    training range and what trained it; not the optimizer, schedule or random states, which
+    only resuming that run needs (a third of the file). Written atomically."""
+    payload = load_checkpoint(path)
+    kept = {key: payload[key] for key in SHIPPED_KEYS if key in payload}
+    if payload.get("format_version") == 1:
+        raise CheckpointError(f"{path}: format 1; train it again to ship it.")
+    return save_checkpoint(out, kept)
+
+
+def checkpoint_range(payload: dict[str, Any]) -> TrainingRange:
+    """The range of days the checkpoint's model was trained on (for format 1: its city, at
+    most its number of bins).
+
+    Raises
+    ------
+    ValueError
+        A range that is missing or malformed.
+    """
+    if payload.get("format_version") == 1:
+        place = {"name": payload.get("city"), "sha256": payload.get("city_sha256"), "days": 0}
+        return TrainingRange(
+            places=(place,),
+            bounds={"n_bins": (1.0, float(payload.get("n_bins", 0)))},
+            days=0,
+            notes=("format 1: trained for one city; days of other places are outside its range",),
+            only_places=True,
+        )
+    if "training_range" not in payload:
+        raise ValueError("no training_range")
+    return TrainingRange.from_dict(payload["training_range"])
+
+
+def load_model(path: str | os.PathLike[str]) -> tuple[PlannerNet, dict[str, Any]]:
     """The planner a checkpoint holds, built from its own model settings, and the checkpoint
     (as :func:`load_checkpoint` reads it).
 
@@ -99,11 +153,11 @@ def load_model(
     CheckpointError
         As :func:`load_checkpoint`, or weights that do not fit the model the file describes.
     """
-    payload = load_checkpoint(path, city_sha256=city_sha256)
+    payload = load_checkpoint(path)
     try:
         model = PlannerNet(PlannerConfig.from_dict(payload["model_config"]))
         model.load_state_dict(payload["model_state"])
-    except (TypeError, KeyError, ValueError, RuntimeError) as err:
+    except (TypeError, KeyError, ValueError, RuntimeError, AttributeError) as err:
         first = str(err).strip().splitlines()[0]
         raise CheckpointError(
             f"{path}: its weights do not fit the model it describes ({first}); the "

@@ -42,7 +42,9 @@ __all__ = [
     "FORMAT_VERSION",
     "InstanceBatch",
     "InstanceFileError",
+    "PooledDays",
     "join_instances",
+    "read_days",
     "read_instances",
     "read_joined",
 ]
@@ -110,6 +112,12 @@ class InstanceBatch:
         every = {**self.arrays(), **self.optional_arrays()}
         return InstanceBatch(**{k: v[index] for k, v in every.items()}, meta=self.meta)
 
+    def travel_scale_s(self) -> np.ndarray:
+        """(B,) each day's travel-time scale (:func:`generative.coverage.travel_scale_s`)."""
+        from generative.coverage import travel_scale_s
+
+        return travel_scale_s(self.duration_s)
+
     def with_reference(
         self, reference_m: np.ndarray, label_actions: np.ndarray | None = None
     ) -> InstanceBatch:
@@ -165,8 +173,8 @@ def _pool(batch: InstanceBatch) -> dict[str, np.ndarray] | None:
     return pools
 
 
-def _unpool(contents: dict[str, np.ndarray], path: Path) -> None:
-    """Rebuild every day's blocks of a pooled file in ``contents``, in place."""
+def _check_pool(contents: dict[str, np.ndarray], path: Path) -> None:
+    """Raise :class:`InstanceFileError` unless a pooled file's parts fit together."""
     again = "the file is damaged: write it again with `twin instances`."
     if "locations" not in contents or not all(p in contents for p in POOLED.values()):
         raise InstanceFileError(f"{path}: pooled matrices without every part; {again}")
@@ -178,14 +186,84 @@ def _unpool(contents: dict[str, np.ndarray], path: Path) -> None:
         raise InstanceFileError(f"{path}: pooled matrices of shapes {shapes}; {again}")
     if where.ndim != 2 or (where.size and not 0 <= where.min() <= where.max() < size):
         raise InstanceFileError(f"{path}: locations outside its pooled matrices; {again}")
+
+
+def _unpool(contents: dict[str, np.ndarray], path: Path) -> None:
+    """Rebuild every day's blocks of a pooled file in ``contents``, in place."""
+    where = contents["locations"].astype(np.int64)
     rows, cols = where[:, :, None], where[:, None, :]
     contents["duration_s"] = contents.pop("pool_duration_s")[rows, cols]
     contents["distance_m"] = contents.pop("pool_distance_m")[rows, cols]
     contents["xy_m"] = contents.pop("pool_xy_m")[where]
 
 
-def read_instances(path: str | Path) -> InstanceBatch:
-    """Read an instance file; :class:`InstanceFileError` names what is wrong with it."""
+@dataclass(frozen=True, eq=False)
+class PooledDays:
+    """The days of a pooled file kept pooled: each day's matrices are cut from the city-wide
+    ones only when a subset is taken, so thousands of days of 500 bins fit in memory (their
+    blocks alone would take gigabytes). Same interface as :class:`InstanceBatch` for training:
+    ``len``, ``n_bins``, ``meta``, the per-day arrays, and :meth:`subset`."""
+
+    pools: dict[str, np.ndarray]  # pool_duration_s, pool_distance_m, pool_xy_m
+    locations: np.ndarray  # (B, N + 2)
+    per_day: dict[str, np.ndarray]  # every array of ARRAYS but the pooled ones
+    meta: dict[str, Any]
+    reference_m: np.ndarray | None = None
+    label_actions: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.locations)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        per_day = self.__dict__.get("per_day", {})
+        if name in per_day:
+            return per_day[name]
+        raise AttributeError(name)
+
+    @property
+    def n_bins(self) -> int:
+        return int(self.locations.shape[1]) - 2
+
+    def subset(self, index: np.ndarray | slice) -> InstanceBatch:
+        """The days at ``index`` as an :class:`InstanceBatch` with their blocks cut out."""
+        where = self.locations[index].astype(np.int64)
+        rows, cols = where[:, :, None], where[:, None, :]
+        optional = {
+            name: value[index]
+            for name, value in (("reference_m", self.reference_m),
+                                ("label_actions", self.label_actions))
+            if value is not None
+        }  # fmt: skip
+        return InstanceBatch(
+            duration_s=self.pools["pool_duration_s"][rows, cols],
+            distance_m=self.pools["pool_distance_m"][rows, cols],
+            xy_m=self.pools["pool_xy_m"][where],
+            **{name: value[index] for name, value in self.per_day.items()},
+            meta=self.meta, locations=self.locations[index], **optional,
+        )  # fmt: skip
+
+    def travel_scale_s(self) -> np.ndarray:
+        """(B,) each day's travel-time scale, computed a few days at a time."""
+        from generative.coverage import travel_scale_s
+
+        parts = [
+            travel_scale_s(self.subset(slice(start, start + 64)).duration_s)
+            for start in range(0, len(self), 64)
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def read_days(path: str | Path) -> InstanceBatch | PooledDays:
+    """Read an instance file for training: a pooled file stays pooled (:class:`PooledDays`),
+    others are read as :func:`read_instances` reads them."""
+    return read_instances(path, keep_pooled=True)
+
+
+def read_instances(path: str | Path, *, keep_pooled: bool = False) -> InstanceBatch | PooledDays:
+    """Read an instance file; :class:`InstanceFileError` names what is wrong with it.
+
+    With ``keep_pooled`` a pooled file comes back as :class:`PooledDays` (see
+    :func:`read_days`)."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -207,7 +285,11 @@ def read_instances(path: str | Path) -> InstanceBatch:
             f"{path}: instance format {meta.get('format_version')!r}, this version reads "
             f"{', '.join(map(str, READABLE_VERSIONS))}: generate the instances again."
         )
-    if "pool_duration_s" in contents:
+    pooled = "pool_duration_s" in contents
+    if pooled:
+        _check_pool(contents, path)
+        if keep_pooled:
+            return _pooled_days(contents, meta, path)
         _unpool(contents, path)
     b, n = contents["load_kg"].shape
     for name, dims in {**ARRAYS, **OPTIONAL_ARRAYS}.items():
@@ -223,6 +305,24 @@ def read_instances(path: str | Path) -> InstanceBatch:
             raise InstanceFileError(f"{path}: {name} has shape {array.shape}, expected {expected}.")
     optional = {k: contents[k] for k in OPTIONAL_ARRAYS if k in contents}
     return InstanceBatch(**{k: contents[k] for k in ARRAYS}, **optional, meta=meta)
+
+
+def _pooled_days(contents: dict[str, np.ndarray], meta: dict[str, Any], path: Path) -> PooledDays:
+    b, n2 = contents["locations"].shape
+    per_day = {name: contents[name] for name in ARRAYS if name not in POOLED}
+    for name, array in per_day.items():
+        expected = (b,) if ARRAYS[name] == 1 else (b, n2 - 2)
+        if array.shape != expected:
+            raise InstanceFileError(f"{path}: {name} has shape {array.shape}, expected {expected}.")
+    optional = {k: contents[k] for k in ("reference_m", "label_actions") if k in contents}
+    if "reference_m" in optional and optional["reference_m"].shape != (b,):
+        raise InstanceFileError(f"{path}: reference_m has shape {optional['reference_m'].shape}.")
+    if "label_actions" in optional and optional["label_actions"].shape[:1] != (b,):
+        raise InstanceFileError(
+            f"{path}: label_actions has shape {optional['label_actions'].shape}."
+        )
+    pools = {p: contents[p] for p in POOLED.values()}
+    return PooledDays(pools, contents["locations"], per_day, meta, **optional)
 
 
 def join_instances(

@@ -24,7 +24,7 @@ from agents.waste.bins import place_bins
 from agents.waste.model import WasteConfig, WasteModel
 from agents.waste.planning import Plan, PyVRPPlanner, RoutingProblem, route_stats
 from agents.waste.policies import WORKING_DAYS, PlannedPolicy
-from agents.waste.sites import locate_sites
+from agents.waste.sites import Sites, locate_sites
 from generative.data import ARRAYS, FORMAT_VERSION, InstanceBatch
 from generative.env import action_limit, actions_from_plan
 from generative.model import UNSERVED_REQUIRED_PENALTY_M
@@ -63,8 +63,17 @@ def sample_instances(
     population: float | None = None,
     truck_capacity_kg: float = 10_000.0,
     shift_s: float = 8 * 3600.0,
+    unload_s: float = 900.0,
+    sites: Sites | None = None,
+    use_osm_bins: bool = True,
+    draw: dict | None = None,
 ) -> InstanceBatch:
     """Sample ``n_instances`` working days of ``n_bins`` bins each from a city's waste twin.
+
+    ``sites`` places the depot and disposal site (default: where the city's OSM file puts
+    them, :func:`~agents.waste.sites.locate_sites`); ``use_osm_bins`` as
+    :func:`~agents.waste.bins.place_bins`'s ``use_osm``; ``draw`` is recorded in the file's
+    meta (what a corpus asked for: place, sizes, fleet).
 
     Raises
     ------
@@ -75,20 +84,20 @@ def sample_instances(
         raise TwinError(f"need n_instances ≥ 1 and n_bins ≥ 1, got {n_instances}, {n_bins}.")
     network = city.network
     rng = np.random.default_rng(seed)
-    bins = place_bins(network, city.context, rng=rng, population=population)
+    bins = place_bins(network, city.context, rng=rng, population=population, use_osm=use_osm_bins)
     if n_bins > len(bins):
         raise TwinError(
             f"{city.name} has {len(bins)} bins; an instance of {n_bins} cannot be drawn: ask for "
             f"at most {len(bins)} (or a larger population)."
         )
-    sites = locate_sites(network, city.context, city=city.name)
+    sites = sites or locate_sites(network, city.context, city=city.name)
     policy = PlannedPolicy(bins, name="greedy")
     rows: dict[str, list[np.ndarray]] = {name: [] for name in (*ARRAYS, "locations")}
     run = 0
     while len(rows["load_kg"]) < n_instances:
         config = WasteConfig(
             days=28, policy="greedy", n_trucks=n_trucks, truck_capacity_kg=truck_capacity_kg,
-            shift_s=shift_s,
+            shift_s=shift_s, unload_s=unload_s,
         )  # fmt: skip
         model = WasteModel(network, bins, sites, config=config, seed=seed * 1000 + run)
         duration, distance = model.matrices(config.shift_start_s)
@@ -130,6 +139,7 @@ def sample_instances(
         "seed": seed,
         "population": population,
         "sites": sites.summary(),
+        **({"draw": draw} if draw is not None else {}),
     }
     return InstanceBatch(**arrays, meta=meta)
 

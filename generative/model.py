@@ -14,7 +14,7 @@ sampled plan is valid.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import NamedTuple
 
 import torch
@@ -34,11 +34,14 @@ TRAVEL_UNITS = ("mean", "shift")
 
 @dataclass(frozen=True)
 class PlannerConfig:
-    """Size of the network, and the unit its travel-time biases count in.
+    """Size of the network, the unit its travel-time biases count in, and what it sees of a day.
 
     ``travel_unit`` is ``"mean"`` (each day's mean travel time between its locations) or
     ``"shift"`` (the shift's length, as the first checkpoints were trained: a unit so large that
     a bias of one logit per shift barely told a neighbour from a bin across town).
+    ``features`` is the feature set of :func:`node_features`: 1, the first models' eight
+    figures per location, all in the day's own or fixed units; 2 adds what tells days of
+    different cities and fleets apart (see :func:`node_features`).
     """
 
     dim: int = 64
@@ -46,11 +49,19 @@ class PlannerConfig:
     layers: int = 2
     logit_clip: float = 10.0
     travel_unit: str = "mean"
+    features: int = 2
 
     def __post_init__(self) -> None:
         if self.travel_unit not in TRAVEL_UNITS:
             raise ValueError(
                 f"travel_unit: one of {', '.join(TRAVEL_UNITS)}, got {self.travel_unit!r}"
+            )
+        if self.features not in FEATURES:
+            raise ValueError(f"features: one of {sorted(FEATURES)}, got {self.features!r}")
+        if self.dim < 1 or self.heads < 1 or self.layers < 0 or self.dim % self.heads:
+            raise ValueError(
+                f"dim ({self.dim}) must be a positive multiple of heads ({self.heads}), and "
+                f"layers ({self.layers}) at least 0"
             )
 
     def to_dict(self) -> dict:
@@ -59,16 +70,52 @@ class PlannerConfig:
     @classmethod
     def from_dict(cls, settings: dict) -> PlannerConfig:
         """The settings a checkpoint holds; those written before the travel unit was one of
-        them counted in shifts."""
-        return cls(**{"travel_unit": "shift", **settings})
+        them counted in shifts, and those before the feature set saw set 1."""
+        return cls(**{"travel_unit": "shift", "features": 1, **settings})
 
 
-FEATURES = 8
+FEATURES = {1: 8, 2: 13}
+"""Feature sets of :func:`node_features` and their width."""
+
+_TRAVEL_SCALE_REFERENCE_S = 300.0
+"""Travel-time scale the log-scale feature counts from (a small town's mean drive)."""
 
 
-def node_features(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """(B, N + 2, 8): position scaled to the instance, load / capacity, prize (km), required,
-    service / shift, and depot / disposal flags."""
+def node_features(batch: dict[str, torch.Tensor], features: int = 1) -> torch.Tensor:
+    """(B, N + 2, width) figures of every location of a day.
+
+    Set 1 (8): position scaled to the instance, load / capacity, prize (km), required,
+    service / shift, and depot / disposal flags. Set 2 adds five: the prize in the day's mean
+    distance between its locations (a kilometre's prize is worth more detour in a compact
+    centre than in a valley), and four figures of the day shared by every location: the log of
+    its travel-time scale (mean travel time between locations, over 300 s), the shift in that
+    scale / 20, trucks / 8, and the day's load over what the fleet carries in one trip each
+    (/ 2, at most 2)."""
+    first = _features_v1(batch)
+    if features == 1:
+        return first
+    duration = batch["duration_s"].float()
+    distance = batch["distance_m"].float()
+    unit = duration.mean(dim=(1, 2)).clamp(min=1.0)
+    mean_distance = distance.mean(dim=(1, 2)).clamp(min=1.0)
+    b, n = batch["load_kg"].shape
+    zeros = torch.zeros(b, 2, device=duration.device)
+    prize = torch.cat([zeros, batch["prize"].float() / mean_distance[:, None]], 1)
+    trucks = batch["n_trucks"].float()
+    fleet_load = batch["load_kg"].float().sum(dim=1) / (trucks * batch["capacity_kg"].float())
+    shared = torch.stack(
+        [
+            torch.log(unit / _TRAVEL_SCALE_REFERENCE_S),
+            batch["shift_s"].float() / unit / 20.0,
+            trucks / 8.0,
+            fleet_load.clamp(max=4.0) / 2.0,
+        ],
+        dim=-1,
+    )
+    return torch.cat([first, prize[..., None], shared[:, None].expand(b, n + 2, 4)], dim=-1)
+
+
+def _features_v1(batch: dict[str, torch.Tensor]) -> torch.Tensor:
     xy = batch["xy_m"].float()
     scale = xy.abs().amax(dim=(1, 2), keepdim=True).clamp(min=1.0)
     b, n = batch["load_kg"].shape
@@ -130,7 +177,7 @@ class PlannerNet(nn.Module):
         super().__init__()
         self.config = config or PlannerConfig()
         dim = self.config.dim
-        self.embed = nn.Linear(FEATURES, dim)
+        self.embed = nn.Linear(FEATURES[self.config.features], dim)
         self.layers = nn.ModuleList(
             _Layer(dim, self.config.heads) for _ in range(self.config.layers)
         )
@@ -209,6 +256,20 @@ class PlannerNet(nn.Module):
                 break
         return log_prob, plan_costs(batch, state), torch.stack(taken, dim=1), state
 
+    def with_features(self, features: int) -> PlannerNet:
+        """This network seeing feature set ``features`` (≥ its own): the new figures enter
+        with zero weights, so it plans exactly as before until training gives them weight."""
+        if features < self.config.features:
+            raise ValueError(f"features: {features} drops figures this model uses")
+        wider = PlannerNet(replace(self.config, features=features))
+        state = self.state_dict()
+        width = FEATURES[self.config.features]
+        weight = torch.zeros_like(wider.embed.weight)
+        weight[:, :width] = state["embed.weight"]
+        state["embed.weight"] = weight
+        wider.load_state_dict(state)
+        return wider.to(self.embed.weight.device)
+
     def travel_unit(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B,) seconds of travel that count as one unit in the network's travel biases."""
         if self.config.travel_unit == "shift":
@@ -219,7 +280,7 @@ class PlannerNet(nn.Module):
     def encode(self, batch: dict[str, torch.Tensor], unit: torch.Tensor) -> torch.Tensor:
         """(B, L, dim) embeddings of the day's locations; ``unit`` as :meth:`travel_unit`."""
         travel = batch["duration_s"].float() / unit[:, None, None]
-        h = self.embed(node_features(batch))
+        h = self.embed(node_features(batch, self.config.features))
         for layer in self.layers:
             h = layer(h, travel)
         return h

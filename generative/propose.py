@@ -6,14 +6,17 @@ with PyVRP for a set time, and returns a :class:`~agents.waste.planning.Plan` th
 :func:`~agents.waste.planning.check_plan` accepts, so the twin's *planned* policy can use it day
 by day and the simulation reports what the plan actually does.
 
-A checkpoint knows how many bins its model was trained on. A day with more bins is outside what
-it learned: ``too_large="refuse"`` (the default) raises :class:`PlannerSizeError` saying so;
-``"fallback"`` plans that day with PyVRP instead and notes it in ``plan.info``; ``"attempt"``
-lets the model plan it anyway (attention has no fixed number of bins, but nothing says it plans
-such days well) and notes that in ``plan.info["beyond_training"]``.
+A checkpoint carries the range of days its model was trained on
+(:class:`generative.coverage.TrainingRange`: bins, trucks, shift, truck capacity, travel-time
+scale). A day outside it is outside what the model learned: ``outside_range="refuse"`` (the
+default) raises :class:`PlannerRangeError` saying which figures are outside; ``"fallback"``
+plans that day with PyVRP instead and says so in ``plan.info["fallback"]``; ``"attempt"`` lets
+the model plan it anyway (attention has no fixed number of bins, but nothing says it plans such
+days well) and says so in ``plan.info["outside_range"]``.
 
-Checkpoints shipped with the package live in ``generative/checkpoints/<city>.pt``
-(:func:`shipped_checkpoint`).
+Checkpoints shipped with the package live in ``generative/checkpoints/``: ``general.pt``, the
+planner for any city, and ``<city>.pt``, one fine-tuned for a bundled city
+(:func:`shipped_checkpoint` picks).
 """
 
 from __future__ import annotations
@@ -27,37 +30,61 @@ from typing import Literal
 import numpy as np
 import torch
 
-from agents.waste.planning import Plan, PyVRPPlanner, RoutingProblem, finish_plan
+from agents.waste.planning import Plan, Planner, PyVRPPlanner, RoutingProblem, finish_plan
 from generative import decoding
-from generative.checkpoint import load_model
+from generative.checkpoint import CheckpointError, checkpoint_range, load_checkpoint, load_model
+from generative.coverage import day_figures
 from generative.env import plans_from_actions
 from generative.model import rollout
 
 __all__ = [
+    "GENERAL_CHECKPOINT",
+    "OUTSIDE_RANGE",
     "SHIPPED_CHECKPOINTS",
     "TOO_LARGE",
     "LearnedPlanner",
+    "PlannerRangeError",
     "PlannerSizeError",
     "problem_tensors",
     "shipped_checkpoint",
 ]
 
 SHIPPED_CHECKPOINTS = Path(__file__).parent / "checkpoints"
-"""Folder of the checkpoints shipped with the package, one per bundled city."""
+"""Folder of the checkpoints shipped with the package."""
+
+GENERAL_CHECKPOINT = SHIPPED_CHECKPOINTS / "general.pt"
+"""The shipped planner for any city (trained on many places; its range in the file)."""
+
+OUTSIDE_RANGE = ("refuse", "fallback", "attempt")
+"""What :class:`LearnedPlanner` may do with a day outside its model's training range."""
+
+TOO_LARGE = OUTSIDE_RANGE
+"""The former name of :data:`OUTSIDE_RANGE` (``--too-large``)."""
 
 
-TOO_LARGE = ("refuse", "fallback", "attempt")
-"""What :class:`LearnedPlanner` may do with a day larger than its model's training days."""
+class PlannerRangeError(ValueError):
+    """A day outside the model's training range, and ``outside_range="refuse"``."""
 
 
-class PlannerSizeError(ValueError):
-    """A day with more bins than the model was trained on, and ``too_large="refuse"``."""
+PlannerSizeError = PlannerRangeError
+"""The former name of :class:`PlannerRangeError`."""
 
 
-def shipped_checkpoint(city: str) -> Path | None:
-    """The shipped checkpoint for the city named ``city``, or ``None``."""
-    path = SHIPPED_CHECKPOINTS / f"{city}.pt"
-    return path if path.is_file() else None
+def shipped_checkpoint(city: str | None = None, *, sha256: str | None = None) -> Path | None:
+    """The shipped checkpoint for a city: the one fine-tuned for it where one ships (named
+    after it, and trained on the file of content hash ``sha256`` when given), else the general
+    one; ``None`` when neither ships."""
+    own = SHIPPED_CHECKPOINTS / f"{city}.pt" if city else None
+    if own is not None and own.is_file():
+        if sha256 is None:
+            return own
+        try:
+            places = checkpoint_range(load_checkpoint(own)).places
+        except (CheckpointError, ValueError):
+            places = ()
+        if any(p.get("sha256") == sha256 for p in places):
+            return own
+    return GENERAL_CHECKPOINT if GENERAL_CHECKPOINT.is_file() else None
 
 
 def problem_tensors(problem: RoutingProblem, *, device: torch.device | str = "cpu") -> dict:
@@ -110,23 +137,29 @@ class LearnedPlanner:
     polish_s
         Seconds of PyVRP search started from the learned plan, once PyVRP's local search has
         settled it (0: no polish).
-    too_large
-        What to do with a day of more bins than the model was trained on: ``"refuse"``
-        (raise :class:`PlannerSizeError`), ``"fallback"`` (plan it with PyVRP for
-        ``fallback_s`` seconds) or ``"attempt"`` (plan it with the model all the same).
+    outside_range
+        What to do with a day outside the model's training range: ``"refuse"`` (raise
+        :class:`PlannerRangeError`), ``"fallback"`` (plan it with PyVRP for ``fallback_s``
+        seconds) or ``"attempt"`` (plan it with the model all the same).
     fallback_s
         PyVRP's time on a day the model does not take.
-    city_sha256
-        The content hash of the city the plans are for; a checkpoint trained for another city
-        is refused (:class:`~generative.checkpoint.CheckpointError`).
+    fallback
+        The planner of such days instead of PyVRP for ``fallback_s`` (the waste twin passes
+        its own PyVRP planner, so that a fallback day is planned as the ``pyvrp`` policy
+        plans it, iteration limit included).
+    place_sha256
+        The content hash of the city the plans are for: a checkpoint trained for one city only
+        (format 1) counts days of other places as outside its range.
     device
         Where the network runs (``"cpu"`` or ``"cuda"``).
+    too_large
+        The former name of ``outside_range``.
 
     Raises
     ------
     generative.checkpoint.CheckpointError
-        Missing, corrupt, foreign, other-version or other-city checkpoint, or weights that do
-        not fit the model the file describes.
+        Missing, corrupt, foreign or other-version checkpoint, or weights that do not fit the
+        model the file describes.
     """
 
     def __init__(
@@ -136,31 +169,42 @@ class LearnedPlanner:
         samples: int = 512,
         temperature: float = 0.8,
         polish_s: float = 0.0,
-        too_large: Literal["refuse", "fallback", "attempt"] = "refuse",
+        outside_range: Literal["refuse", "fallback", "attempt"] = "refuse",
         fallback_s: float = 1.0,
-        city_sha256: str | None = None,
+        fallback: Planner | None = None,
+        place_sha256: str | None = None,
         device: str | torch.device = "cpu",
+        too_large: Literal["refuse", "fallback", "attempt"] | None = None,
     ) -> None:
+        outside_range = too_large if too_large is not None else outside_range
         if samples < 1:
             raise ValueError(f"samples: expected ≥ 1, got {samples}")
         if not temperature > 0:
             raise ValueError(f"temperature: expected > 0, got {temperature}")
         if polish_s < 0 or fallback_s <= 0:
             raise ValueError(f"need polish_s ≥ 0 and fallback_s > 0, got {polish_s}, {fallback_s}")
-        if too_large not in TOO_LARGE:
-            raise ValueError(f"too_large: one of {', '.join(TOO_LARGE)}, got {too_large!r}")
-        model, payload = load_model(checkpoint, city_sha256=city_sha256)
+        if outside_range not in OUTSIDE_RANGE:
+            raise ValueError(
+                f"outside_range: one of {', '.join(OUTSIDE_RANGE)}, got {outside_range!r}"
+            )
+        model, payload = load_model(checkpoint)
         self.checkpoint = Path(checkpoint)
         self.model = model.to(device).eval()
         self.device = torch.device(device)
-        self.trained_bins = int(payload["n_bins"])
-        self.city = payload.get("city")
+        self.training_range = checkpoint_range(payload)
+        self.place_sha256 = place_sha256
         self.samples, self.polish_s = int(samples), float(polish_s)
         self.temperature = float(temperature)
-        self.too_large, self.fallback_s = too_large, float(fallback_s)
+        self.outside_range, self.fallback_s = outside_range, float(fallback_s)
+        self.fallback = fallback or PyVRPPlanner(max_runtime_s=self.fallback_s)
         self.name = "learned+pyvrp" if polish_s > 0 else "learned"
         if self.device.type == "cpu":
             decoding.load()  # once per process, not inside the first day's plan
+
+    @property
+    def too_large(self) -> str:
+        """The former name of :attr:`outside_range`."""
+        return self.outside_range
 
     def with_polish(self, polish_s: float) -> LearnedPlanner:
         """This planner (the same loaded model) polishing with PyVRP for ``polish_s`` seconds."""
@@ -171,29 +215,36 @@ class LearnedPlanner:
         polishing.name = "learned+pyvrp" if polish_s > 0 else "learned"
         return polishing
 
+    def outside(self, problem: RoutingProblem) -> str | None:
+        """Why a day lies outside the model's training range, or ``None`` if it lies inside."""
+        figures = day_figures(
+            n_bins=problem.n_bins, n_trucks=problem.n_trucks, shift_s=problem.shift_s,
+            capacity_kg=problem.truck_capacity_kg, duration_s=problem.duration_s,
+        )  # fmt: skip
+        reasons = self.training_range.outside(figures, place_sha256=self.place_sha256)
+        if not reasons:
+            return None
+        return f"outside the training range of {self.checkpoint.name}: " + "; ".join(reasons)
+
     def plan(self, problem: RoutingProblem, *, seed: int = 0) -> Plan:
         """The cheapest of ``samples`` sampled plans (polished if asked); see the class."""
         started = time.perf_counter()
         problem.validate()
-        beyond = None
-        if problem.n_bins > self.trained_bins:
-            beyond = (
-                f"{problem.n_bins} bins, but the model in {self.checkpoint.name} was trained on "
-                f"{self.trained_bins}"
-            )
-            if self.too_large == "refuse":
-                raise PlannerSizeError(
-                    f"{beyond}: plan fewer bins, train a model on larger days, or pass "
-                    "too_large='fallback' (--too-large fallback) to plan such days with PyVRP, "
-                    "or 'attempt' to let the model try."
+        outside = self.outside(problem) if problem.n_bins else None
+        if outside is not None:
+            if self.outside_range == "refuse":
+                raise PlannerRangeError(
+                    f"this day is {outside}: plan it with PyVRP (--outside-range fallback, or "
+                    "outside_range='fallback'), let the model try (attempt), or fine-tune the "
+                    "model on such days (`twin finetune`)."
                 )
-            if self.too_large == "fallback":
-                plan = PyVRPPlanner(max_runtime_s=self.fallback_s).plan(problem, seed=seed)
-                plan.info["fallback"] = beyond
+            if self.outside_range == "fallback":
+                plan = self.fallback.plan(problem, seed=seed)
+                plan.info["fallback"] = outside
                 return plan
         learned = self.sample(problem, seed=seed, started=started)
-        if beyond is not None:
-            learned.info["beyond_training"] = beyond
+        if outside is not None:
+            learned.info["outside_range"] = outside
         if self.polish_s == 0:
             return learned
         polished = PyVRPPlanner(max_runtime_s=self.polish_s).plan(
@@ -207,8 +258,8 @@ class LearnedPlanner:
         ]
         better = polished if rank[0] <= rank[1] else learned
         info = {"learned_objective": learned.info["objective"], "polish_s": self.polish_s}
-        if beyond is not None:
-            info["beyond_training"] = beyond
+        if outside is not None:
+            info["outside_range"] = outside
         return finish_plan(problem, better.routes, self.name, started, info)
 
     @torch.no_grad()

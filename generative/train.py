@@ -9,6 +9,15 @@ imitate PyVRP's plans (teacher forcing on the file's ``label_actions``). Measure
 100-bin days (BENCHMARKS.md), imitation alone levelled off near a 60 % gap to PyVRP while policy
 gradient went on to close it much further, so the default is policy gradient alone.
 
+Many cities and sizes: training takes several instance files at once, each one draw (a place,
+a number of bins, a fleet); every step takes its days from one file, chosen in proportion to
+its days, so a batch is of one size. A step of ``batch_size`` days of ``batch_bins`` bins takes
+proportionally fewer days of larger ones (``batch_size × batch_bins / bins``, at least one per
+process), so that a step costs about the same whatever its size. The advantage of a plan is
+its cost's difference from its day's mean plan in per cent of that mean, so days of a compact
+centre and of a valley weigh alike. The checkpoint carries the range of days the model learned
+from (:class:`generative.coverage.TrainingRange`).
+
 Scale-out: under ``torchrun`` (``torchrun --nproc_per_node 4 -m generative.train …``) every
 process takes its share of each step's instances and ``DistributedDataParallel`` averages the
 gradients (gloo on CPU, nccl on GPU), so a step of ``P`` processes equals one process's step on
@@ -25,8 +34,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import json
 import math
 import os
+import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -39,9 +51,16 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from generative.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
-from generative.data import InstanceBatch, InstanceFileError, read_instances, read_joined
-from generative.model import TRAVEL_UNITS, PlannerConfig, PlannerNet, rollout
+from generative.checkpoint import (
+    CheckpointError,
+    checkpoint_range,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
+from generative.coverage import TrainingRange
+from generative.data import InstanceBatch, InstanceFileError, PooledDays, read_days
+from generative.model import FEATURES, TRAVEL_UNITS, PlannerConfig, PlannerNet, rollout
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -49,7 +68,9 @@ __all__ = [
     "TrainingError",
     "Workers",
     "as_tensors",
+    "batch_days",
     "evaluate",
+    "gap_pct",
     "imitation_step",
     "main",
     "policy_gradient_step",
@@ -62,7 +83,7 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 LOG_COLUMNS = (
     "step", "loss", "cost_m", "val_cost_m", "val_gap_pct", "lr", "instances_per_s",
-    "elapsed_s", "gpu_memory_mib",
+    "elapsed_s", "gpu_memory_mib", "bins",
 )  # fmt: skip
 
 
@@ -79,6 +100,8 @@ class TrainConfig:
     the reference (PyVRP) plans the instance file carries, the rest learn by policy gradient.
     With ``multi_start`` the ``samples`` plans of an instance start at distinct first stops
     (POMO's shared multi-start baseline) instead of all being sampled from the first step.
+    ``batch_size`` counts days of ``batch_bins`` bins: a step on larger days takes fewer
+    (:func:`batch_days`).
     """
 
     steps: int = 200
@@ -94,10 +117,13 @@ class TrainConfig:
     checkpoint_every: int = 50
     imitation_steps: int = 0
     multi_start: bool = False
+    batch_bins: int = 100
 
     def check(self) -> None:
         """Raise :class:`TrainingError` for settings that cannot train."""
-        for name in ("steps", "batch_size", "samples", "validate_every", "checkpoint_every"):
+        names = ("steps", "batch_size", "samples", "validate_every", "checkpoint_every",
+                 "val_samples", "batch_bins")  # fmt: skip
+        for name in names:
             if getattr(self, name) < 1:
                 raise TrainingError(f"{name} must be ≥ 1, got {getattr(self, name)}.")
         if self.imitation_steps < 0:
@@ -147,18 +173,43 @@ class Workers:
     @classmethod
     def start(cls, device: str = "auto") -> Workers:
         """Join the process group ``torchrun`` describes in the environment (``WORLD_SIZE``,
-        ``RANK``, ``LOCAL_RANK``), or run alone when there is none."""
+        ``RANK``, ``LOCAL_RANK``), or run alone when there is none.
+
+        Alone, a GPU asked for where there is none is a :class:`TrainingError`. Under
+        ``torchrun`` the processes train on the CPU instead, and the first says so on stderr:
+        an error there would reach the user once per process and then as torchrun's traceback.
+        """
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:
             return cls(device=resolve_device(device))
-        chosen = resolve_device(device)
         local = int(os.environ.get("LOCAL_RANK", "0"))
+        try:
+            chosen = resolve_device(device)
+        except TrainingError as err:
+            if not str(device).startswith("cuda") or torch.cuda.is_available():
+                raise
+            if int(os.environ.get("RANK", "0")) == 0:
+                print(f"warning: {err} Training on the CPU (gloo) instead.", file=sys.stderr)
+            chosen = torch.device("cpu")
         if chosen.type == "cuda":
             chosen = torch.device("cuda", local)
             torch.cuda.set_device(chosen)
         if not dist.is_initialized():
             dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo")
         return cls(rank=dist.get_rank(), world_size=dist.get_world_size(), device=chosen)
+
+
+DaySet = InstanceBatch | PooledDays
+"""Days of one training file: read with :func:`generative.data.read_days`."""
+
+
+def batch_days(config: TrainConfig, n_bins: int, available: int, world_size: int = 1) -> int:
+    """Days a step takes from a file of ``n_bins``-bin days holding ``available`` days:
+    ``batch_size × batch_bins / n_bins`` (all of ``batch_size`` for smaller days), a multiple
+    of the number of processes, at least one per process, at most what the file holds."""
+    wanted = config.batch_size * min(1.0, config.batch_bins / max(n_bins, 1))
+    count = max(world_size, round(wanted / world_size) * world_size)
+    return min(count, available - available % world_size)
 
 
 def as_tensors(
@@ -229,8 +280,9 @@ def policy_gradient_step(
             multi_start=multi_start,
         )  # fmt: skip
     cost = cost.view(-1, samples)
-    # in km, so the step size does not depend on the city's scale of metres
-    advantage = (cost - cost.mean(dim=1, keepdim=True)) / 1000.0
+    # in per cent of the day's mean plan: the step does not depend on the city's scale
+    mean = cost.mean(dim=1, keepdim=True)
+    advantage = 100.0 * (cost - mean) / mean.clamp(min=1.0)
     loss = (advantage.detach().flatten() * log_prob.float()).mean()
     optimizer.zero_grad()
     loss.backward()
@@ -314,12 +366,6 @@ class _Log:
             self.board.close()
 
 
-def _gap_pct(best: np.ndarray, reference: np.ndarray | None) -> float | str:
-    if reference is None:
-        return ""
-    return float(100.0 * (best.mean() / reference.mean() - 1.0))
-
-
 def _gather_states(state: torch.Tensor, workers: Workers) -> list[torch.Tensor]:
     """Every process's generator state, on the main process (the others get [])."""
     if workers.world_size == 1:
@@ -332,42 +378,55 @@ def _gather_states(state: torch.Tensor, workers: Workers) -> list[torch.Tensor]:
 
 
 def train(
-    batch: InstanceBatch,
+    days: DaySet | Sequence[DaySet],
     config: TrainConfig | None = None,
     *,
     model: PlannerNet | None = None,
-    val: InstanceBatch | None = None,
+    val: DaySet | Sequence[DaySet] | None = None,
     run_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
     workers: Workers | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    init_range: TrainingRange | None = None,
 ) -> tuple[PlannerNet, list[float]]:
-    """Train on ``batch``; returns the model and the mean sampled cost of every step.
+    """Train on ``days`` (one set of days, or several: files of other places and sizes);
+    returns the model and the mean sampled cost of every step.
 
     With ``run_dir``, the checkpoint (``checkpoint.pt``: model, optimizer, schedule, step, cost
-    history, random states) is written there every ``config.checkpoint_every`` steps and at the
-    end, atomically, and ``log.csv`` (plus TensorBoard files) records the loss, cost, learning
-    rate, speed and, every ``config.validate_every`` steps, the best-of-``val_samples`` cost on
-    ``val`` and its gap to the reference (PyVRP) costs the file carries. ``resume`` continues
-    from the checkpoint; a resumed run repeats the uninterrupted run's numbers exactly (same
-    seed, data and number of processes).
+    history, random states, the training range) is written there every
+    ``config.checkpoint_every`` steps and at the end, atomically, and ``log.csv`` (plus
+    TensorBoard files) records the loss, cost, learning rate, speed and, every
+    ``config.validate_every`` steps, the best-of-``val_samples`` cost on ``val`` and its gap to
+    the reference (PyVRP) costs the files carry (the mean of the days' gaps). ``resume``
+    continues from the checkpoint; a resumed run repeats the uninterrupted run's numbers exactly
+    (same seed, data and number of processes). ``init_range``: the range of the model training
+    started from (fine-tuning), merged into the checkpoint's.
     """
     config = config or TrainConfig()
     config.check()
     workers = workers or Workers()
+    sets = _as_sets(days)
+    val_sets = [] if val is None else _as_sets(val)
+    for n, day_set in enumerate(sets):
+        if batch_days(config, day_set.n_bins, len(day_set), workers.world_size) < 1:
+            raise TrainingError(
+                f"training set {n + 1} ({day_set.meta.get('city')}, {day_set.n_bins} bins) "
+                f"holds {len(day_set)} days, fewer than the {workers.world_size} processes: "
+                "generate more days or use fewer processes."
+            )
+    if workers.world_size == 1 and len(sets) == 1 and config.batch_size > len(sets[0]):
+        raise TrainingError(
+            f"batch_size {config.batch_size} exceeds the {len(sets[0])} training instances: "
+            "generate more instances or lower the batch size."
+        )
     if config.batch_size % workers.world_size:
         raise TrainingError(
             f"batch_size {config.batch_size} does not split over {workers.world_size} processes:"
             " choose a multiple of the number of processes."
         )
-    if config.batch_size > len(batch):
+    if config.imitation_steps and any(d.label_actions is None for d in sets):
         raise TrainingError(
-            f"batch_size {config.batch_size} exceeds the {len(batch)} training instances: "
-            "generate more instances or lower the batch size."
-        )
-    if config.imitation_steps and batch.label_actions is None:
-        raise TrainingError(
-            "imitation_steps needs the reference plans in the instance file: write it with "
+            "imitation_steps needs the reference plans in every instance file: write them with "
             "`twin instances --reference-s SECONDS`, or set imitation_steps to 0."
         )
     device = workers.device
@@ -381,15 +440,23 @@ def train(
             + (1 - config.lr_final) * 0.5 * (1 + math.cos(math.pi * min(step / config.steps, 1.0)))
         ),
     )
-    # the same instance draw in every process; each then takes its own share
+    # the same draws in every process; each then takes its own share of the days
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator(device=device).manual_seed(config.seed * 1009 + workers.rank)
+    weights = np.array([len(d) for d in sets], dtype=np.float64)
+    weights /= weights.sum()
+    fingerprint = _fingerprint(sets)
     history: list[float] = []
     start, elapsed_before = 0, 0.0
     folder = None if run_dir is None else Path(run_dir)
     checkpoint = None if folder is None else folder / CHECKPOINT_NAME
     if resume and checkpoint is not None and checkpoint.is_file():
-        saved = load_checkpoint(checkpoint, city_sha256=batch.meta.get("city_sha256"))
+        saved = load_checkpoint(checkpoint)
+        if saved.get("data_fingerprint") not in (None, fingerprint):
+            raise CheckpointError(
+                f"{checkpoint}: written by a run on other training files: resume with the "
+                "same files (in the same order), or start a new run (--init to fine-tune)."
+            )
         if PlannerConfig.from_dict(saved["model_config"]) != model.config:
             raise CheckpointError(
                 f"{checkpoint}: model {saved['model_config']} differs from "
@@ -409,9 +476,12 @@ def train(
         torch.set_rng_state(saved["torch_rng"])
         start, history = int(saved["step"]), list(saved["history"])
         elapsed_before = float(saved.get("elapsed_s", 0.0))
-    elif folder is not None and workers.main:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "log.csv").unlink(missing_ok=True)
+        trained_range = checkpoint_range(saved)
+    else:
+        trained_range = _training_range(sets, init_range) if workers.main else None
+        if folder is not None and workers.main:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "log.csv").unlink(missing_ok=True)
     net = model if workers.world_size == 1 else DistributedDataParallel(model)
     log = _Log(folder, enabled=workers.main, resume_step=start)
     began = time.perf_counter()
@@ -434,21 +504,25 @@ def train(
                 "numpy_rng": rng.bit_generator.state,
                 "torch_generators": states,
                 "torch_rng": torch.get_rng_state(),
-                "city": batch.meta.get("city"),
-                "city_sha256": batch.meta.get("city_sha256"),
-                "n_bins": batch.n_bins,
+                "training_range": trained_range.to_dict(),
+                "data_fingerprint": fingerprint,
+                "trained_on": _hardware(device, workers.world_size),
             },
         )
 
-    share = config.batch_size // workers.world_size
     try:
         for step in range(start, config.steps):
             tick = time.perf_counter()
-            index = np.sort(rng.choice(len(batch), size=config.batch_size, replace=False))
+            which = int(rng.choice(len(sets), p=weights)) if len(sets) > 1 else 0
+            day_set = sets[which]
+            count = batch_days(config, day_set.n_bins, len(day_set), workers.world_size)
+            share = count // workers.world_size
+            index = np.sort(rng.choice(len(day_set), size=count, replace=False))
             mine = index[workers.rank * share : (workers.rank + 1) * share]
-            tensors = as_tensors(batch, mine, device=device)
+            tensors = as_tensors(day_set, mine, device=device)
             if step < config.imitation_steps:
-                labels = torch.from_numpy(batch.label_actions[mine].astype(np.int64)).to(device)
+                labels = day_set.label_actions[mine].astype(np.int64)
+                labels = torch.from_numpy(labels).to(device)
                 loss, cost = imitation_step(
                     net, optimizer, tensors, labels, bf16=config.bf16, grad_clip=config.grad_clip
                 )
@@ -467,23 +541,18 @@ def train(
             row: dict[str, Any] = {
                 "step": done, "loss": loss, "cost_m": history[-1],
                 "lr": optimizer.param_groups[0]["lr"],
-                "instances_per_s": config.batch_size / (time.perf_counter() - tick),
+                "instances_per_s": count / (time.perf_counter() - tick),
                 "elapsed_s": elapsed_before + time.perf_counter() - began,
+                "bins": day_set.n_bins,
             }  # fmt: skip
             if device.type == "cuda":
                 row["gpu_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
             if (
-                val is not None
+                val_sets
                 and workers.main
                 and (done % config.validate_every == 0 or done == config.steps)
             ):
-                best = evaluate(
-                    model, val, samples=config.val_samples, seed=config.seed, bf16=config.bf16,
-                    per_instance=True,
-                )  # fmt: skip
-                row.update(
-                    val_cost_m=float(best.mean()), val_gap_pct=_gap_pct(best, val.reference_m)
-                )
+                row.update(_validate(model, val_sets, config))
             log.write(row)
             if on_step and workers.main:
                 on_step(step, history[-1])
@@ -498,6 +567,75 @@ def train(
     finally:
         log.close()
     return model, history
+
+
+def _as_sets(days: DaySet | Sequence[DaySet]) -> list[DaySet]:
+    sets = [days] if isinstance(days, InstanceBatch | PooledDays) else list(days)
+    if not sets or any(len(d) == 0 for d in sets):
+        raise TrainingError("no training days: every instance file must hold at least one day.")
+    return sets
+
+
+def _fingerprint(sets: Sequence[DaySet]) -> str:
+    """Which days a run trains on (place, size, count and seed of every file, in order): a
+    resumed run must see the same."""
+    parts = [
+        [str(d.meta.get("city_sha256")), d.n_bins, len(d), d.meta.get("seed"),
+         d.meta.get("draw")]
+        for d in sets
+    ]  # fmt: skip
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+def _training_range(sets: Sequence[DaySet], init_range: TrainingRange | None) -> TrainingRange:
+    own = TrainingRange.from_days(sets)
+    if init_range is None:
+        return own
+    if init_range.only_places:
+        # a format-1 model knew one city; what it learned there stays, its narrow range does not
+        note = f"fine-tuned from a model trained for {init_range.places[0].get('name')}"
+        return TrainingRange(own.places, own.bounds, own.days, (*own.notes, note))
+    return TrainingRange.merge([init_range, own])
+
+
+def _hardware(device: torch.device, world_size: int) -> dict[str, Any]:
+    """What trained the model: device kind and name, processes, torch version."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    return {
+        "device": device.type,
+        "name": name or platform.machine(),
+        "processes": world_size,
+        "torch": str(torch.__version__),
+    }
+
+
+GAP_FLOOR_M = 1000.0
+"""A day whose reference plan costs less counts as costing this much in its gap: a day with next
+to nothing to collect would otherwise weigh as much as a city's (or divide by zero)."""
+
+
+def gap_pct(cost_m: np.ndarray, reference_m: np.ndarray) -> np.ndarray:
+    """Each day's gap to its reference plan, in per cent (see :data:`GAP_FLOOR_M`)."""
+    return 100.0 * (cost_m - reference_m) / np.maximum(reference_m, GAP_FLOOR_M)
+
+
+def _validate(model: PlannerNet, val_sets: Sequence[DaySet], config: TrainConfig) -> dict:
+    """Validation cost (mean of the days' best plans) and gap (mean of the days' gaps to
+    their reference, where every file has references)."""
+    best, gaps = [], []
+    for day_set in val_sets:
+        batch = day_set.subset(slice(None)) if isinstance(day_set, PooledDays) else day_set
+        found = evaluate(
+            model, batch, samples=config.val_samples, seed=config.seed, bf16=config.bf16,
+            per_instance=True,
+        )  # fmt: skip
+        best.append(found)
+        if batch.reference_m is not None:
+            gaps.append(gap_pct(found, batch.reference_m))
+    row: dict[str, Any] = {"val_cost_m": float(np.concatenate(best).mean())}
+    if len(gaps) == len(val_sets):
+        row["val_gap_pct"] = float(np.concatenate(gaps).mean())
+    return row
 
 
 def _progress(steps: int, start: int) -> Callable[[int, float], None]:
@@ -525,10 +663,12 @@ def _parser() -> argparse.ArgumentParser:
         "instances",
         type=Path,
         nargs="+",
-        help="training instances (.npz); several files (say, drawn with different seeds) are "
-        "joined",
+        help="training instances (.npz): one file or many (other places, sizes, fleets; "
+        "`twin corpus` writes a folder of them)",
     )
-    parser.add_argument("--val", type=Path, help="validation instances (.npz, with references)")
+    parser.add_argument(
+        "--val", type=Path, nargs="+", help="validation instances (.npz, with references)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, logs)")
     parser.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -536,7 +676,8 @@ def _parser() -> argparse.ArgumentParser:
         "--init",
         type=Path,
         help="start from this checkpoint's weights and model settings (fine-tuning; a fresh "
-        "optimizer and schedule); --travel-unit, when given, overrides the checkpoint's",
+        "optimizer and schedule); --travel-unit and --features, when given, override the "
+        "checkpoint's (new features start with zero weight)",
     )
     defaults = TrainConfig()
     switches = {
@@ -560,9 +701,58 @@ def _parser() -> argparse.ArgumentParser:
                 "--init the checkpoint's)",
             )
             continue
+        if option.name == "features":
+            parser.add_argument(
+                flag,
+                type=int,
+                choices=sorted(FEATURES),
+                help=f"feature set (default: {option.default}, or with --init the checkpoint's)",
+            )
+            continue
         kind = int if isinstance(option.default, int) else float
         parser.add_argument(flag, type=kind, default=option.default)
     return parser
+
+
+def _instance_files(paths: Sequence[Path]) -> list[Path]:
+    """The instance files named: files as given, folders as the ``.npz`` files in them."""
+    files = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.glob("*.npz"))
+            if not found:
+                raise TrainingError(f"{path}: a folder without instance files (.npz).")
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
+def _initial_model(args: argparse.Namespace) -> tuple[PlannerNet, TrainingRange | None]:
+    """The model to start from: ``--init``'s (with ``--travel-unit`` and ``--features`` when
+    given) and its range, or a new one of the model options."""
+    given = {f.name: getattr(args, f.name) for f in fields(PlannerConfig)}
+    unit, features = given.pop("travel_unit"), given.pop("features")
+    torch.manual_seed(args.seed)
+    if args.init is None:
+        chosen = {"travel_unit": unit, "features": features}
+        try:
+            config = PlannerConfig(**given, **{k: v for k, v in chosen.items() if v is not None})
+        except ValueError as err:
+            raise TrainingError(f"model settings: {err}.") from None
+        return PlannerNet(config), None
+    model, payload = load_model(args.init)
+    if unit is not None:
+        # the same weights, their travel biases read in another unit: training adapts them
+        model.config = replace(model.config, travel_unit=unit)
+    if features is not None and features != model.config.features:
+        if features < model.config.features:
+            raise TrainingError(
+                f"--features {features}: {args.init} sees feature set {model.config.features}; "
+                "a model cannot forget figures it was trained on (leave --features out)."
+            )
+        model = model.with_features(features)
+    return model, checkpoint_range(payload)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -571,39 +761,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     workers = Workers()
     try:
         workers = Workers.start(args.device)
-        batch = read_joined(args.instances)
-        val = read_instances(args.val) if args.val else None
-        if val is not None and val.meta.get("city_sha256") != batch.meta.get("city_sha256"):
-            raise TrainingError(
-                f"{args.val} holds instances of {val.meta.get('city')!r}, {args.instances[0]} of "
-                f"{batch.meta.get('city')!r}: validate on the same city."
-            )
         config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-        given = {f.name: getattr(args, f.name) for f in fields(PlannerConfig)}
-        unit = given.pop("travel_unit")
-        model_config = PlannerConfig(**given, **({} if unit is None else {"travel_unit": unit}))
+        config.check()
+        model, init_range = _initial_model(args)
         if args.out.exists() and not args.resume and (args.out / CHECKPOINT_NAME).exists():
             raise TrainingError(
                 f"{args.out} already holds a run: pass --resume to continue it, or another --out."
             )
-        torch.manual_seed(config.seed)
-        if args.init is not None:
-            model, _ = load_model(args.init, city_sha256=batch.meta.get("city_sha256"))
-            if unit is not None:
-                # the same weights, their travel biases read in another unit: training adapts them
-                model.config = replace(model.config, travel_unit=unit)
-        else:
-            model = PlannerNet(model_config)
+        sets = [read_days(path) for path in _instance_files(args.instances)]
+        val = [read_days(path) for path in _instance_files(args.val)] if args.val else None
         train(
-            batch, config, model=model, val=val, run_dir=args.out, resume=args.resume,
+            sets, config, model=model, val=val, run_dir=args.out, resume=args.resume,
             workers=workers, on_step=_progress(config.steps, 0) if workers.main else None,
+            init_range=init_range,
         )  # fmt: skip
         if dist.is_initialized():
             # every rank past its last collective before any tears the group down: a rank
             # that destroys gloo's group while a peer still talks to it aborts at exit
             dist.barrier()
     except (TrainingError, InstanceFileError, CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        # every process finds the same problem: the first says it
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"error: {err}", file=sys.stderr)
         return 1
     finally:
         if dist.is_initialized():

@@ -32,6 +32,7 @@ TRAINING_MODULES = (
     "generative/data.py",
     "generative/env.py",
     "generative/checkpoint.py",
+    "generative/coverage.py",
 )
 
 

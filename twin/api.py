@@ -23,7 +23,7 @@ from agents.traffic.model import TrafficConfig, TrafficModel, TrafficResult
 from agents.traffic.signals import default_plans
 from agents.waste.bins import RESIDENTS_PER_BIN, place_bins
 from agents.waste.model import LinkTimes, WasteConfig, WasteModel, WasteResult
-from agents.waste.planning import Planner
+from agents.waste.planning import Planner, PyVRPPlanner
 from agents.waste.sites import locate_sites
 from cities.registry import resolve
 from twin import __version__
@@ -390,8 +390,9 @@ def run_waste(
     planner
         A planner overriding the policy's.
     checkpoint
-        With ``policy="learned"``: the trained planner to use (default: the city's shipped
-        checkpoint). Days with more bins than it was trained on are planned by PyVRP.
+        With ``policy="learned"``: the trained planner to use (default: the shipped one, see
+        :func:`generative.propose.shipped_checkpoint`). Days outside the range it was trained
+        on are planned by PyVRP, and the run's ``info["learned"]`` counts them.
     on_progress
         Called with the completed fraction, 0–1.
     """
@@ -447,9 +448,12 @@ def run_waste(
         )
         traffic = {"trips": traffic_trips, "baseline": baseline.kpis}
     if policy == "learned" and planner is None:
+        # days outside the model's range are planned as the pyvrp policy plans them
+        fallback = PyVRPPlanner(max_runtime_s=solver_runtime_s, max_iterations=solver_iterations)
         planner = learned_planner(
-            loaded, checkpoint, too_large="fallback", fallback_s=solver_runtime_s
-        )
+            loaded, checkpoint, outside_range="fallback", fallback_s=solver_runtime_s,
+            fallback=fallback,
+        )  # fmt: skip
     model = WasteModel(
         network, bins, sites, config=config, link_times=link_times, planner=planner, seed=seed
     )
@@ -468,28 +472,33 @@ def learned_planner(
     checkpoint: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> Planner:
-    """The learned planner of ``city``: ``checkpoint``, or the one shipped for the city.
+    """The learned planner for ``city``: ``checkpoint``, or the shipped one (fine-tuned for
+    the city where one ships, else the general planner:
+    :func:`generative.propose.shipped_checkpoint`).
 
     ``options`` go to :class:`generative.propose.LearnedPlanner` (samples, temperature,
-    polish_s, too_large, fallback_s, device).
+    polish_s, outside_range, fallback_s, device).
 
     Raises
     ------
     twin.errors.TwinError
-        No checkpoint given and none shipped for this city, or a checkpoint that cannot be
-        used (corrupt, another version, another city).
+        No checkpoint given and none shipped, or a checkpoint that cannot be used (missing,
+        corrupt, another format version).
     """
     from generative.checkpoint import CheckpointError
     from generative.propose import LearnedPlanner, shipped_checkpoint
 
-    path = checkpoint if checkpoint is not None else shipped_checkpoint(city.name)
+    path = checkpoint
+    if path is None:
+        path = shipped_checkpoint(city.name, sha256=city.source.sha256)
     if path is None:
         raise TwinError(
-            f"no learned planner is shipped for {city.name!r}: train one (`twin instances`, "
-            "`twin train`) and pass its checkpoint (--checkpoint)."
+            "no learned planner is installed (generative/checkpoints/general.pt is missing): "
+            "reinstall the package, or train one (`twin corpus`, `twin train`) and pass its "
+            "checkpoint (--checkpoint)."
         )
     try:
-        return LearnedPlanner(path, city_sha256=city.source.sha256, **options)
+        return LearnedPlanner(path, place_sha256=city.source.sha256, **options)
     except CheckpointError as err:
         raise TwinError(str(err)) from None
 
@@ -504,7 +513,7 @@ def propose_plans(
     temperature: float | None = None,
     polish_s: float = 1.0,
     checkpoint: str | os.PathLike[str] | None = None,
-    too_large: str = "refuse",
+    outside_range: str = "refuse",
 ) -> dict[str, Any]:
     """Plan one sampled working day of ``bins`` bins four ways and compare them.
 
@@ -516,7 +525,7 @@ def propose_plans(
     km driven, truck-hours, the objective (km driven + prizes of bins left, in km), required
     bins left unserved, validity and planning seconds.
     """
-    from agents.waste.planning import GreedyPlanner, PyVRPPlanner
+    from agents.waste.planning import GreedyPlanner
     from generative.instances import plan_cost, sample_instances, to_problem
 
     loaded = city if isinstance(city, City) else load_city(city)
@@ -525,7 +534,7 @@ def propose_plans(
     problem = to_problem(days, 9)
     sampling = {"samples": samples, "temperature": temperature}
     sampling = {name: value for name, value in sampling.items() if value is not None}
-    planner = learned_planner(loaded, checkpoint, too_large=too_large, **sampling)
+    planner = learned_planner(loaded, checkpoint, outside_range=outside_range, **sampling)
     plans = {"learned": planner.plan(problem, seed=seed)}
     if polish_s > 0:
         plans["learned+pyvrp"] = planner.with_polish(polish_s).plan(problem, seed=seed)
@@ -543,6 +552,7 @@ def propose_plans(
             "valid": not plan.info["violations"],
             "solve_s": plan.solve_s,
             "fallback": plan.info.get("fallback"),
+            "outside_range": plan.info.get("outside_range"),
         }
         for name, plan in plans.items()
     }
@@ -551,6 +561,11 @@ def propose_plans(
         "bins": bins,
         "required": int(problem.required.sum()),
         "seed": seed,
+        "planner": {
+            "checkpoint": str(planner.checkpoint),
+            "training_range": planner.training_range.describe(),
+            "outside_range": planner.outside(problem),
+        },
         "sampling": {"samples": planner.samples, "temperature": planner.temperature},
         "pyvrp_budget_s": budget,
         "plans": rows,
@@ -811,6 +826,7 @@ def run_scenario(
             if coupled
             else (),
             interventions=[i for i in interventions if not isinstance(i, ScaleDemand)],
+            checkpoint=w.checkpoint,
             on_progress=progress,
         )
     return ScenarioRun(spec, traffic, waste)
@@ -834,6 +850,8 @@ def checked_scenario(
     so that a run that follows need not load the city again."""
     spec = load_scenario(path)
     where = lambda loc: scenario_location(path, loc)  # noqa: E731
+    if spec.waste is not None and spec.waste.checkpoint is not None:
+        _check_checkpoint(spec, where(("waste", "checkpoint")))
     try:
         resolve(spec.city)  # cheap: finds the file without reading it
         city = load_city(spec.city) if deep and spec.traffic is not None else None
@@ -858,6 +876,21 @@ def checked_scenario(
     if problems:
         raise ScenarioError("\n".join(problems))
     return spec, city
+
+
+def _check_checkpoint(spec: Scenario, where: str) -> None:
+    """Refuse a waste section's checkpoint that is set for another policy or cannot be read."""
+    from generative.checkpoint import CheckpointError, load_checkpoint
+
+    if spec.waste.policy != "learned":
+        raise ScenarioError(
+            f"{where}: waste.checkpoint: set for policy {spec.waste.policy!r}; a checkpoint is "
+            "for policy 'learned' (set that policy, or remove the checkpoint)"
+        )
+    try:
+        load_checkpoint(spec.waste.checkpoint)
+    except CheckpointError as err:
+        raise ScenarioError(f"{where}: waste.checkpoint: {err}") from None
 
 
 def _edge_problem(network, target: dict, where: str, field: str) -> list[str]:

@@ -322,6 +322,13 @@ def waste_command(
         int | None,
         typer.Option(help="Couple with traffic: background trips during the shift."),
     ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --policy learned: a trained planner (default: the shipped one); days "
+            "outside its training range are planned by PyVRP."
+        ),
+    ] = None,
     close: Annotated[
         list[str] | None,
         typer.Option(
@@ -349,6 +356,10 @@ def waste_command(
     unknown = sorted(set(formats) - {"geojson", "gpkg"})
     if unknown:
         raise typer.BadParameter(f"{unknown}: use geojson or gpkg", param_hint="--export")
+    if checkpoint is not None and policy != "learned":
+        raise typer.BadParameter(
+            f"a checkpoint is for --policy learned, not {policy!r}", param_hint="--checkpoint"
+        )
     interventions = _closures(close)
     _refuse_occupied(out, overwrite)
     with _fraction_progress(f"Simulating waste collection ({policy})") as advance:
@@ -367,6 +378,7 @@ def waste_command(
             disposal_lonlat=_lonlat(disposal, "--disposal"),
             traffic_trips=traffic_trips,
             interventions=interventions,
+            checkpoint=checkpoint,
             on_progress=advance,
         )
     if out is not None:
@@ -415,6 +427,88 @@ def instances_command(
     stderr.print(f"{len(batch)} instances of {bins} bins written to {escape(str(out))}")
 
 
+def _range(value: str, option: str, kind: type = float) -> tuple:
+    """'LOW-HIGH' (or one value) as a pair."""
+    try:
+        parts = [kind(p) for p in value.split("-")] if "-" in value[1:] else [kind(value)] * 2
+    except ValueError:
+        parts = []
+    if len(parts) != 2:
+        raise typer.BadParameter(
+            f"'{value}': write a range as LOW-HIGH, e.g. 50-500", param_hint=option
+        )
+    return tuple(parts)
+
+
+@app.command("corpus")
+def corpus_command(
+    out: Annotated[
+        Path, typer.Argument(metavar="FOLDER", help="Folder of the corpus (resumable).")
+    ],
+    city: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--city",
+            help="A real place (name or OSM file), whole and cut into windows; repeatable. "
+            "Default: the bundled default city.",
+        ),
+    ] = None,
+    draws: Annotated[int, typer.Option(help="Files (each a place, a size and a fleet).")] = 100,
+    days: Annotated[int, typer.Option(help="Days per file.")] = 40,
+    bins: Annotated[str, typer.Option(help="Bins per day, LOW-HIGH (log-uniform).")] = "50-500",
+    trucks: Annotated[str, typer.Option(help="Fleet, LOW-HIGH (about 1 per 65 bins).")] = "1-8",
+    capacity: Annotated[str, typer.Option(help="Truck payload, kg, LOW-HIGH.")] = "6000-14000",
+    shift: Annotated[str, typer.Option(help="Shift, hours, LOW-HIGH.")] = "6-10",
+    synthetic: Annotated[float, typer.Option(help="Share of synthetic towns.")] = 0.3,
+    windows: Annotated[float, typer.Option(help="Share of windows cut from cities.")] = 0.35,
+    seed: Annotated[int, typer.Option(help="Seed of the plan (places, sizes, days).")] = 0,
+    reference_s: Annotated[
+        float,
+        typer.Option(help="Also solve each day with PyVRP for this long (s): validation sets."),
+    ] = 0.0,
+    workers: Annotated[int, typer.Option(help="Processes drawing files at once.")] = 2,
+) -> None:
+    """Draw training days from many places (cities, windows of them, synthetic towns) into a
+    folder of instance files, in parallel; run again to finish an interrupted corpus."""
+    from generative.corpus import build_corpus, plan_corpus
+
+    cities = list(city or [None])
+    if not synthetic >= 0 and windows >= 0 and synthetic + windows <= 1:
+        raise typer.BadParameter(
+            "shares of synthetic towns and windows: each ≥ 0, at most 1 together"
+        )
+    settings = {
+        "cities": [c or "default" for c in cities], "bins": _range(bins, "--bins", int),
+        "trucks": _range(trucks, "--trucks", int), "capacity_kg": _range(capacity, "--capacity"),
+        "shift_h": _range(shift, "--shift"), "seed": seed, "reference_s": reference_s,
+        "kinds": {"city": 1 - synthetic - windows, "window": windows, "synthetic": synthetic},
+    }  # fmt: skip
+    if reference_s < 0:
+        raise typer.BadParameter(f"{reference_s}: must be ≥ 0", param_hint="--reference-s")
+    names = [c if c is not None else _default_city() for c in cities]
+    plan = plan_corpus(
+        names, draws=draws, days_per_draw=days, seed=seed, bins=settings["bins"],
+        trucks=settings["trucks"], capacity_kg=settings["capacity_kg"],
+        shift_h=settings["shift_h"], kinds=settings["kinds"], reference_s=reference_s,
+    )  # fmt: skip
+    with _fraction_progress(f"Drawing {draws} files of {days} days") as advance:
+        terminal = stderr.is_terminal
+
+        def report(done: int, total: int, name: str) -> None:
+            advance(done / total)
+            if not terminal and name:
+                stderr.print(f"{done}/{total} {escape(name)}", highlight=False)
+
+        files = build_corpus(plan, out, workers=workers, settings=settings, on_progress=report)
+    stderr.print(f"{len(files)} files of {days} days in {escape(str(out))}")
+
+
+def _default_city() -> str:
+    from cities import default_city_name
+
+    return default_city_name()
+
+
 @app.command(
     "train",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
@@ -428,6 +522,53 @@ def train_command(ctx: typer.Context) -> None:
     status = train_main(ctx.args)
     if status:
         raise typer.Exit(status)
+
+
+@app.command("finetune")
+def finetune_command(
+    city: CityArgument = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder of the days, the run and the report.")
+    ] = Path("finetune"),
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoint to start from (default: the shipped general planner)."),
+    ] = None,
+    draws: Annotated[int, typer.Option(help="Training files of the city's days.")] = 24,
+    days: Annotated[int, typer.Option(help="Days per file.")] = 40,
+    bins: Annotated[str, typer.Option(help="Bins per day, LOW-HIGH (capped at the city's).")] = (
+        "50-500"
+    ),
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 400,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-4,
+    seed: Annotated[int, typer.Option(help="Seed of the days and the training.")] = 0,
+    workers: Annotated[int, typer.Option(help="Processes drawing the days.")] = 2,
+    as_json: JsonOption = False,
+) -> None:
+    """Adapt the learned planner to one city: draw its days, fine-tune, compare before/after."""
+    from generative.finetune import finetune
+    from generative.propose import GENERAL_CHECKPOINT
+    from twin.errors import TwinError
+
+    base = checkpoint or GENERAL_CHECKPOINT
+    if not Path(base).is_file():
+        raise TwinError(f"{base}: no such checkpoint; pass --checkpoint.")
+    name = city or _default_city()
+    with _fraction_progress(f"Fine-tuning for {name}") as advance:
+        result = finetune(
+            name, out, base=base, draws=draws, days=days, bins=_range(bins, "--bins", int),
+            steps=steps, lr=lr, seed=seed, workers=workers,
+            on_progress=lambda stage, fraction: advance(fraction),
+        )  # fmt: skip
+    if as_json:
+        _print_json(result)
+        return
+    stdout.print(
+        f"validation gap to PyVRP (1 s): {result['gap_before_pct']:+.2f} % before, "
+        f"{result['gap_after_pct']:+.2f} % after ({result['days_better']} days better, "
+        f"{result['days_worse']} worse) in {result['wall_s'] / 60:.1f} min"
+    )
+    stderr.print(f"checkpoint: {escape(result['checkpoint'])} (pass it to --checkpoint)")
 
 
 @app.command("propose")
@@ -450,32 +591,37 @@ def propose_command(
         float, typer.Option(help="Seconds of PyVRP polishing the learned plan (0: none).")
     ] = 1.0,
     checkpoint: Annotated[
-        Path | None, typer.Option(help="Trained planner (default: the city's shipped one).")
+        Path | None,
+        typer.Option(help="Trained planner (default: the shipped one for any city)."),
     ] = None,
-    too_large: Annotated[
+    outside_range: Annotated[
         str,
         typer.Option(
-            help="More bins than trained on: refuse, fallback (PyVRP) or attempt (the model "
-            "plans them anyway)."
+            "--outside-range",
+            "--too-large",
+            help="A day outside the model's training range (bins, trucks, shift, capacity, "
+            "travel-time scale): refuse, fallback (PyVRP) or attempt (the model plans it "
+            "anyway, marked so).",
         ),
     ] = "refuse",
     as_json: JsonOption = False,
 ) -> None:
     """Propose a day's collection plan with the learned planner, next to PyVRP and greedy."""
-    from generative.propose import TOO_LARGE, PlannerSizeError
+    from generative.propose import OUTSIDE_RANGE, PlannerRangeError
     from twin.api import propose_plans
     from twin.errors import TwinError
 
-    if too_large not in TOO_LARGE:
+    if outside_range not in OUTSIDE_RANGE:
         raise typer.BadParameter(
-            f"{too_large!r}: use {', '.join(TOO_LARGE)}", param_hint="--too-large"
+            f"{outside_range!r}: use {', '.join(OUTSIDE_RANGE)}", param_hint="--outside-range"
         )
     try:
         report = propose_plans(
             city, bins=bins, seed=seed, trucks=trucks, samples=samples,
-            temperature=temperature, polish_s=polish, checkpoint=checkpoint, too_large=too_large,
+            temperature=temperature, polish_s=polish, checkpoint=checkpoint,
+            outside_range=outside_range,
         )  # fmt: skip
-    except PlannerSizeError as err:
+    except PlannerRangeError as err:
         raise TwinError(str(err)) from None
     if as_json:
         _print_json(report)
@@ -489,6 +635,10 @@ def propose_command(
             str(row["unserved_required"]), "yes" if row["valid"] else "NO", f"{row['solve_s']:.2f}",
         )  # fmt: skip
     stdout.print(table)
+    stderr.print(f"planner: {escape(report['planner']['checkpoint'])}", highlight=False)
+    if report["planner"]["outside_range"]:
+        note = report["planner"]["outside_range"]
+        stderr.print(f"[yellow]note:[/yellow] the day is {escape(note)}", highlight=False)
 
 
 @app.command("dashboard")

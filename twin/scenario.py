@@ -181,6 +181,13 @@ class WasteSpec(_Strict):
     traffic_coupling: bool = Field(
         False, description="time trucks on the traffic section's travel times (needs traffic)"
     )
+    checkpoint: str | None = Field(
+        None,
+        max_length=4096,
+        description="with policy 'learned': a trained planner's checkpoint, relative to the "
+        "file (default: the shipped planner); days outside its training range are planned by "
+        "PyVRP",
+    )
 
     @field_validator("shift")
     @classmethod
@@ -333,7 +340,8 @@ def _describe(error: dict[str, Any]) -> str:
 def load_scenario(path: str | Path) -> Scenario:
     """Read, merge (``extends``) and validate a scenario file.
 
-    Relative paths in the file (``city`` when it names a file, ``traffic.od``) are resolved
+    Relative paths in the file (``city`` when it names a file, ``traffic.od``,
+    ``waste.checkpoint``) are resolved
     against the folder of the file that sets them.
 
     Raises
@@ -386,6 +394,10 @@ def _relative_paths(data: dict[str, Any], folder: Path) -> dict[str, Any]:
     od = traffic.get("od") if isinstance(traffic, dict) else None
     if isinstance(od, str) and not Path(od).is_absolute():
         fixes["traffic"] = {"od": str(folder / od)}
+    waste = data.get("waste")
+    checkpoint = waste.get("checkpoint") if isinstance(waste, dict) else None
+    if isinstance(checkpoint, str) and not Path(checkpoint).is_absolute():
+        fixes["waste"] = {"checkpoint": str(folder / checkpoint)}
     return fixes
 
 

@@ -372,6 +372,9 @@ class WasteModel(mesa.Model):
             "unserved_required": len(unserved),
             "plan_s": plan.solve_s if fresh else 0.0,
             "planned_km": float(plan.info.get("distance_m", np.nan)) / 1000.0,
+            "planned_by": plan.planner,
+            # a planner that passed the day on (say, outside a learned model's range) says why
+            "plan_note": str(plan.info.get("fallback") or plan.info.get("outside_range") or ""),
         }
 
     def step(self) -> None:
@@ -499,6 +502,15 @@ class WasteModel(mesa.Model):
                 f"the fleet could not empty {int(short['unserved_required'].sum())} bins that "
                 f"were due on {len(short)} of {len(daily)} days (too few trucks or too short a "
                 "shift); they were left to overflow. Add trucks or lengthen the shift."
+            )
+        notes = daily["plan_note"].fillna("") if "plan_note" in daily else None
+        noted = daily[notes != ""] if notes is not None else daily.iloc[:0]
+        if len(noted):
+            planned = int(daily["planned_by"].notna().sum())
+            warnings.append(
+                f"{len(noted)} of {planned} working days carry a planner's note (planned by "
+                f"{', '.join(sorted(set(noted['planned_by'])))}); the first, day "
+                f"{int(noted['day'].iloc[0])}: {noted['plan_note'].iloc[0]}"
             )
         info = {
             "policy": self.config.policy,

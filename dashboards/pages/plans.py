@@ -16,7 +16,7 @@ from dashboards.components import (
     run_controls,
 )
 from dashboards.figures import routes_figure
-from dashboards.logic import PLAN_KPIS, apply_form, policies, section_only
+from dashboards.logic import PLAN_KPIS, apply_form, plan_notes, policies, section_only
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
 
@@ -112,11 +112,18 @@ def register(app: Dash, state: DashboardState) -> None:
             return html.P("No policy could run.", className="error"), 0, {0: "0"}
         try:
             kpis = {p: state.store.kpi_dict(k)["waste"] for p, k in by_policy.items()}
-            days = state.store.table(next(iter(by_policy.values())), "waste/daily")["day"]
+            daily = {p: state.store.table(k, "waste/daily") for p, k in by_policy.items()}
         except StoreError as err:
             return html.Div(str(err), className="error"), no_update, no_update
+        days = next(iter(daily.values()))["day"]
         table = policy_table(kpis, baseline, PLAN_KPIS, table_id="plans-kpis")
-        return table, int(days.max()), {int(d): str(d) for d in days}
+        notes = [
+            html.P(f"{policy}: {note}", className="note warn")
+            for policy, table_of_days in daily.items()
+            if (note := plan_notes(table_of_days)) is not None
+        ]
+        shown = html.Div([table, *notes], id="plans-notes") if notes else table
+        return shown, int(days.max()), {int(d): str(d) for d in days}
 
     @app.callback(
         Output("plans-map", "figure"),

@@ -16,7 +16,14 @@ from dashboards.components import (
     run_controls,
 )
 from dashboards.figures import CHART, daily_figure, empty_figure, routes_figure
-from dashboards.logic import WASTE_CARDS, apply_form, bins_on_day, policies, section_only
+from dashboards.logic import (
+    WASTE_CARDS,
+    apply_form,
+    bins_on_day,
+    plan_notes,
+    policies,
+    section_only,
+)
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
 from twin.errors import USER_ERRORS
@@ -135,6 +142,9 @@ def register(app: Dash, state: DashboardState) -> None:
         marks = {int(d): str(d) for d in days}
         busiest = int(daily.loc[daily["truck_km"].idxmax(), "day"])
         cards = card_row(kpis, WASTE_CARDS, id_prefix="waste-kpi")
+        note = plan_notes(daily)
+        if note is not None:
+            cards = html.Div([cards, html.P(note, id="waste-plan-note", className="note warn")])
         return cards, daily_figure(daily), chart, max(days), marks, busiest
 
     @app.callback(

@@ -7,6 +7,7 @@ import base64
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dashboards.basemap import Basemap, network_figure
@@ -21,6 +22,7 @@ from dashboards.logic import (
     default_draft,
     format_signals,
     parse_signals,
+    plan_notes,
     policies,
     scenario_from_draft,
     section_only,
@@ -595,3 +597,19 @@ def test_a_restarted_dashboard_shows_a_returning_session_the_city_it_had_open(he
         assert gone.city.name == "helsinki"
     (store.root / "sessions.json").write_text("{not json", encoding="utf-8")
     assert DashboardState(Twin(helsinki), store)._sessions == {}
+
+
+def test_plan_notes_name_the_days_a_planner_passed_on():
+    daily = pd.DataFrame(
+        {
+            "day": [0, 1, 2, 5],
+            "planned_by": ["learned", "pyvrp", "learned", None],
+            "plan_note": ["", "outside the training range of general.pt: bins 620", "", None],
+        }
+    )
+    assert plan_notes(daily) == (
+        "1 of 3 working days were outside the planner's range (planned by pyvrp); day 1: "
+        "outside the training range of general.pt: bins 620"
+    )
+    assert plan_notes(daily.assign(plan_note="")) is None
+    assert plan_notes(daily.drop(columns=["plan_note"])) is None  # runs stored before notes

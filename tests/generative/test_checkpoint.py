@@ -1,5 +1,6 @@
 """Checkpoints: a killed-and-resumed run repeats the uninterrupted one, files are written whole
-and read with weights_only, and foreign, corrupt or mismatched files are refused by name."""
+and read with weights_only, carry the range of days they were trained on, and foreign, corrupt
+or mismatched files are refused by name."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import torch
 from generative.checkpoint import (
     CHECKPOINT_VERSION,
     CheckpointError,
+    checkpoint_range,
     load_checkpoint,
     load_model,
     save_checkpoint,
 )
+from generative.coverage import travel_scale_s
 from generative.instances import sample_instances
 from generative.model import PlannerConfig, PlannerNet
 from generative.train import CHECKPOINT_NAME, TrainConfig, as_tensors, train
@@ -51,12 +54,21 @@ def test_checkpoints_carry_what_reproduces_them(days, tmp_path):
     path = tmp_path / CHECKPOINT_NAME
     train(days, TrainConfig(steps=2, batch_size=4, samples=2), model=PlannerNet(SMALL),
           run_dir=tmp_path)  # fmt: skip
-    saved = load_checkpoint(path, city_sha256=days.meta["city_sha256"])
-    assert saved["format_version"] == CHECKPOINT_VERSION
-    assert saved["model_config"] == SMALL.to_dict() and saved["n_bins"] == 12
-    assert saved["city"] == "helsinki"
+    saved = load_checkpoint(path)
+    assert saved["format_version"] == CHECKPOINT_VERSION == 2
+    assert saved["model_config"] == SMALL.to_dict()
     assert set(saved) >= {"optimizer_state", "schedule_state", "numpy_rng", "torch_generators"}
+    assert saved["trained_on"]["device"] == "cpu" and saved["trained_on"]["processes"] == 1
     assert not list(tmp_path.glob(".*partial"))  # no staging file left behind
+    # the range of the days it learned from, figure by figure, from the days themselves
+    trained = checkpoint_range(saved)
+    assert trained.days == len(days) == 16
+    assert [(p["name"], p["sha256"]) for p in trained.places] == [
+        ("helsinki", days.meta["city_sha256"])
+    ]
+    assert trained.bounds["n_bins"] == (12, 12) and trained.bounds["n_trucks"] == (2, 2)
+    scales = travel_scale_s(days.duration_s)
+    assert trained.bounds["travel_scale_s"] == pytest.approx((scales.min(), scales.max()))
 
 
 def test_foreign_and_broken_checkpoints_are_refused(days, tmp_path):
@@ -71,24 +83,56 @@ def test_foreign_and_broken_checkpoints_are_refused(days, tmp_path):
     torch.save({"model_state": {}, "payload": _Evil()}, evil)
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         load_checkpoint(evil)
-    other = tmp_path / "other.pt"
-    save_checkpoint(other, {"model_state": {}, "city": "kotka", "city_sha256": "f" * 64})
-    with pytest.raises(CheckpointError, match="trained for 'kotka'"):
-        load_checkpoint(other, city_sha256=days.meta["city_sha256"])
     old = tmp_path / "old.pt"
     torch.save({"model_state": {}, "format_version": 0}, old)
-    with pytest.raises(CheckpointError, match="train again"):
+    with pytest.raises(CheckpointError, match="format 0, this version reads 1, 2: train it again"):
         load_checkpoint(old)
+    future = tmp_path / "future.pt"
+    torch.save({"model_state": {}, "format_version": 3}, future)
+    with pytest.raises(CheckpointError, match="format 3"):
+        load_checkpoint(future)
+    # a range altered by hand (or lost) is refused, not guessed
+    unranged = tmp_path / "unranged.pt"
+    save_checkpoint(unranged, {"model_state": {}, "training_range": {"bounds": "all"}})
+    with pytest.raises(CheckpointError, match="training range is unreadable"):
+        load_checkpoint(unranged)
+    with pytest.raises(CheckpointError, match="is a folder: name the checkpoint file"):
+        load_checkpoint(tmp_path)
+
+
+def test_first_format_checkpoints_load_with_their_city_as_their_range(days, tmp_path):
+    # format 1 named one city and the most bins; such a model knows that city only
+    path = tmp_path / "v1.pt"
+    first = PlannerConfig(dim=32, heads=2, layers=1, features=1)
+    settings = {k: v for k, v in first.to_dict().items() if k != "features"}
+    torch.save(
+        {"model_state": PlannerNet(first).state_dict(), "model_config": settings,
+         "format_version": 1, "city": "helsinki", "city_sha256": "a" * 64, "n_bins": 100},
+        path,
+    )  # fmt: skip
+    model, saved = load_model(path)
+    assert model.config.features == 1  # it saw the first models' figures
+    trained = checkpoint_range(saved)
+    inside = {"n_bins": 100.0, "n_trucks": 3.0}
+    assert trained.outside(inside, place_sha256="a" * 64) == []
+    assert trained.outside({**inside, "n_bins": 101.0}, place_sha256="a" * 64) == [
+        "bins 101 (trained on 1–100)"
+    ]
+    assert "trained for helsinki only" in trained.outside(inside, place_sha256="b" * 64)[0]
 
 
 def test_settings_without_a_travel_unit_count_in_shifts(days, tmp_path):
     model = PlannerNet(SMALL)
     settings = SMALL.to_dict()
     del settings["travel_unit"]  # as checkpoints were written before it was a setting
-    path = save_checkpoint(
-        tmp_path / "older.pt",
-        {"model_state": model.state_dict(), "model_config": settings, "n_bins": 12},
-    )
+    del settings["features"]
+    model = PlannerNet(PlannerConfig(**{**settings, "features": 1}))
+    path = tmp_path / "older.pt"
+    torch.save(
+        {"model_state": model.state_dict(), "model_config": settings, "n_bins": 12,
+         "format_version": 1, "city": "helsinki", "city_sha256": "a" * 64},
+        path,
+    )  # fmt: skip
     loaded, _ = load_model(path)
     assert loaded.config.travel_unit == "shift"
     tensors = as_tensors(days)
@@ -97,17 +141,23 @@ def test_settings_without_a_travel_unit_count_in_shifts(days, tmp_path):
     mean = tensors["duration_s"].float().mean(dim=(1, 2))
     torch.testing.assert_close(model.travel_unit(tensors), mean)
     settings["travel_unit"] = "furlongs"
-    save_checkpoint(path, {"model_state": model.state_dict(), "model_config": settings})
+    torch.save(
+        {"model_state": model.state_dict(), "model_config": settings, "format_version": 1},
+        path,
+    )  # fmt: skip
     with pytest.raises(CheckpointError, match="do not fit the model"):
         load_model(path)
 
 
-def test_resume_with_other_model_settings_is_refused(days, tmp_path):
+def test_resume_with_other_model_settings_or_days_is_refused(days, tmp_path):
     train(days, TrainConfig(steps=2, batch_size=4, samples=2), model=PlannerNet(SMALL),
           run_dir=tmp_path)  # fmt: skip
     with pytest.raises(CheckpointError, match="same model settings"):
         train(days, TrainConfig(steps=4, batch_size=4, samples=2), model=PlannerNet(),
               run_dir=tmp_path, resume=True)  # fmt: skip
+    with pytest.raises(CheckpointError, match="other training files"):
+        train(days.subset(slice(0, 8)), TrainConfig(steps=4, batch_size=4, samples=2),
+              model=PlannerNet(SMALL), run_dir=tmp_path, resume=True)  # fmt: skip
 
 
 class _Killed(Exception):

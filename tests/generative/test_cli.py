@@ -6,6 +6,7 @@ refusals of checkpoints and settings that cannot work."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import signal
 import subprocess
@@ -17,13 +18,18 @@ import pytest
 import torch
 
 from agents.waste.planning import check_plan
-from generative.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from generative.checkpoint import (
+    CheckpointError,
+    checkpoint_range,
+    load_checkpoint,
+    save_checkpoint,
+)
 from generative.data import read_instances
 from generative.instances import plan_cost, sample_instances, to_problem, write_instances
 from generative.model import PlannerConfig, PlannerNet
-from generative.propose import LearnedPlanner, PlannerSizeError
+from generative.propose import LearnedPlanner, PlannerRangeError
 from generative.train import CHECKPOINT_NAME, TrainConfig, train
-from tests.conftest import flat, run_twin
+from tests.conftest import flat, load, run_twin
 from twin.api import run_waste
 
 BINS = 12
@@ -145,12 +151,13 @@ def test_training_refuses_settings_that_cannot_work(files, tmp_path):
         result = run_twin("train", str(train_file), "--out", str(tmp_path / name), *extra)
         assert result.returncode == 1, name
         assert words in result.stderr, (name, result.stderr)
-    # several files are joined: the 24 training days and the 4 validation days make 28
+    # several files train together, each step's days from one of them
     both = run_twin(
         "train", str(train_file), str(files[1]), "--out", str(tmp_path / "both"),
-        "--batch-size", "30",
+        "--batch-size", "4", "--samples", "2", "--steps", "2",
     )  # fmt: skip
-    assert both.returncode == 1 and "exceeds the 28 training instances" in both.stderr
+    assert both.returncode == 0, both.stderr
+    assert checkpoint_range(load_checkpoint(tmp_path / "both" / CHECKPOINT_NAME)).days == 28
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"not numpy")
     result = run_twin("train", str(broken), "--out", str(tmp_path / "b"))
@@ -160,8 +167,8 @@ def test_training_refuses_settings_that_cannot_work(files, tmp_path):
 def test_learned_plans_are_valid_and_polishing_never_makes_them_worse(small_checkpoint, helsinki):
     days = sample_instances(helsinki, n_bins=BINS, n_instances=6, seed=8, n_trucks=2)
     sha = helsinki.source.sha256
-    alone = LearnedPlanner(small_checkpoint, samples=16, city_sha256=sha)
-    polished = LearnedPlanner(small_checkpoint, samples=16, polish_s=0.2, city_sha256=sha)
+    alone = LearnedPlanner(small_checkpoint, samples=16, place_sha256=sha)
+    polished = LearnedPlanner(small_checkpoint, samples=16, polish_s=0.2, place_sha256=sha)
     for i in range(len(days)):
         problem = to_problem(days, i)
         first, better = alone.plan(problem), polished.plan(problem)
@@ -170,55 +177,72 @@ def test_learned_plans_are_valid_and_polishing_never_makes_them_worse(small_chec
         assert first.info["cost_m"] == pytest.approx(plan_cost(problem, first), rel=1e-4)
 
 
-def test_days_larger_than_trained_are_refused_or_handed_to_pyvrp(small_checkpoint, helsinki):
+def test_days_outside_the_training_range_are_refused_or_handed_to_pyvrp(small_checkpoint, helsinki):
     bigger = to_problem(sample_instances(helsinki, n_bins=20, n_instances=1, seed=2), 0)
-    with pytest.raises(PlannerSizeError, match=r"trained on 12.*too_large='fallback'"):
+    with pytest.raises(PlannerRangeError, match=r"bins 20 \(trained on 12–12\).*fallback"):
         LearnedPlanner(small_checkpoint).plan(bigger)
-    plan = LearnedPlanner(small_checkpoint, too_large="fallback", fallback_s=0.2).plan(bigger)
-    assert plan.planner == "pyvrp" and "trained on 12" in plan.info["fallback"]
+    plan = LearnedPlanner(small_checkpoint, outside_range="fallback", fallback_s=0.2).plan(bigger)
+    assert plan.planner == "pyvrp" and "bins 20 (trained on 12–12)" in plan.info["fallback"]
     assert check_plan(bigger, plan) == []
-    # or the model tries, and its plan says it was beyond its training (and is still valid)
-    tried = LearnedPlanner(small_checkpoint, too_large="attempt", samples=4).plan(bigger)
-    assert tried.planner == "learned" and "trained on 12" in tried.info["beyond_training"]
+    # or the model tries, and its plan says it was outside its range (and is still valid)
+    tried = LearnedPlanner(small_checkpoint, outside_range="attempt", samples=4).plan(bigger)
+    assert tried.planner == "learned" and "trained on 12–12" in tried.info["outside_range"]
     assert check_plan(bigger, tried) == []
-    with pytest.raises(ValueError, match="too_large: one of refuse, fallback, attempt"):
-        LearnedPlanner(small_checkpoint, too_large="sometimes")
+    # a fleet, shift or travel-time scale never seen is outside the range too
+    same = to_problem(sample_instances(helsinki, n_bins=12, n_instances=1, seed=2), 0)
+    wider = dataclasses.replace(same, n_trucks=5, shift_s=11 * 3600.0)
+    reasons = LearnedPlanner(small_checkpoint).outside(wider)
+    assert "trucks 5 (trained on 2–2)" in reasons and "shift 39600 s" in reasons
+    # the former name of the option still works
+    assert LearnedPlanner(small_checkpoint, too_large="attempt").outside_range == "attempt"
+    with pytest.raises(ValueError, match="outside_range: one of refuse, fallback, attempt"):
+        LearnedPlanner(small_checkpoint, outside_range="sometimes")
     with pytest.raises(ValueError, match="temperature: expected > 0"):
         LearnedPlanner(small_checkpoint, temperature=0)
 
 
 def test_foreign_and_tampered_checkpoints_are_refused(small_checkpoint, helsinki, tmp_path):
     payload = load_checkpoint(small_checkpoint)
-    other = tmp_path / "kotka.pt"
-    save_checkpoint(other, {**payload, "city": "kotka", "city_sha256": "0" * 64})
-    with pytest.raises(CheckpointError, match="trained for 'kotka'"):
-        LearnedPlanner(other, city_sha256=helsinki.source.sha256)
+    # a checkpoint of the first format knew one city: days of another are outside its range
+    first = tmp_path / "kotka-v1.pt"
+    torch.save(
+        {**payload, "format_version": 1, "city": "kotka", "city_sha256": "0" * 64,
+         "n_bins": BINS},
+        first,
+    )  # fmt: skip
+    result = run_twin("propose", "helsinki", "--checkpoint", str(first), "--bins", "10")
+    assert result.returncode == 1
+    assert "another place (the model was trained for kotka only)" in flat(result.stderr)
     tampered = tmp_path / "tampered.pt"
     state = dict(payload["model_state"])
     state["embed.weight"] = torch.zeros(3, 3)
     save_checkpoint(tampered, {**payload, "model_state": state})
     with pytest.raises(CheckpointError, match="do not fit the model"):
         LearnedPlanner(tampered)
-    result = run_twin("propose", "helsinki", "--checkpoint", str(other), "--bins", "10")
-    assert result.returncode == 1 and "trained for 'kotka'" in flat(result.stderr)
 
 
 def test_propose_compares_learned_polished_pyvrp_and_greedy(small_checkpoint):
     result = run_twin(
         "propose", "helsinki", "--bins", str(BINS), "--checkpoint", str(small_checkpoint),
-        "--samples", "8", "--temperature", "0.5", "--polish", "0.3", "--json",
+        "--trucks", "2", "--samples", "8", "--temperature", "0.5", "--polish", "0.3", "--json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["sampling"] == {"samples": 8, "temperature": 0.5}
+    assert report["planner"]["checkpoint"] == str(small_checkpoint)
+    assert report["planner"]["outside_range"] is None
     plans = report["plans"]
     assert list(plans) == ["learned", "learned+pyvrp", "pyvrp", "greedy"]
     assert all(row["valid"] and row["unserved_required"] == 0 for row in plans.values())
     assert plans["learned+pyvrp"]["cost_km"] <= plans["learned"]["cost_km"] + 1e-9
     # PyVRP alone gets the wall time that learned + polish took
     assert report["pyvrp_budget_s"] == pytest.approx(plans["learned+pyvrp"]["solve_s"])
-    too_big = run_twin("propose", "helsinki", "--bins", "30", "--checkpoint", str(small_checkpoint))
-    assert too_big.returncode == 1 and "--too-large fallback" in flat(too_big.stderr)
+    too_big = run_twin(
+        "propose", "helsinki", "--bins", "30", "--trucks", "2", "--checkpoint",
+        str(small_checkpoint),
+    )  # fmt: skip
+    assert too_big.returncode == 1 and "--outside-range fallback" in flat(too_big.stderr)
+    assert "bins 30 (trained on 12–12)" in flat(too_big.stderr)
 
 
 def test_the_waste_twin_runs_the_learned_policy(small_checkpoint, helsinki):
@@ -235,16 +259,39 @@ def test_the_waste_twin_runs_the_learned_policy(small_checkpoint, helsinki):
     assert refused.returncode == 1
 
 
-def test_the_shipped_checkpoint_loads_safely_for_the_bundled_city(helsinki):
-    from generative.propose import shipped_checkpoint
+def test_the_shipped_planner_plans_a_city_it_never_saw(helsinki):
+    from generative.propose import GENERAL_CHECKPOINT, shipped_checkpoint
 
-    path = shipped_checkpoint("helsinki")
-    assert path is not None and path.stat().st_size < 5 * 2**20
-    saved = load_checkpoint(path, city_sha256=helsinki.source.sha256)  # weights_only inside
-    assert saved["city"] == "helsinki" and saved["n_bins"] >= 100
-    planner = LearnedPlanner(path, city_sha256=helsinki.source.sha256, samples=8)
-    problem = to_problem(sample_instances(helsinki, n_bins=100, n_instances=10, seed=5), 9)
-    assert check_plan(problem, planner.plan(problem)) == []
+    kotka = load("kotka")  # bundled, and never a training place
+    path = shipped_checkpoint(kotka.name, sha256=kotka.source.sha256)
+    assert path == GENERAL_CHECKPOINT and path.stat().st_size < 5 * 2**20
+    saved = load_checkpoint(path)  # weights_only inside
+    trained = checkpoint_range(saved)
+    assert kotka.source.sha256 not in {p["sha256"] for p in trained.places}
+    assert trained.bounds["n_bins"][0] <= 60 and trained.bounds["n_bins"][1] >= 450
+    assert trained.bounds["n_trucks"] == (1, 8) and len(trained.places) > 10
+    assert saved["trained_on"]["device"] in ("cpu", "cuda")
+    for city in (helsinki, kotka):
+        planner = LearnedPlanner(path, place_sha256=city.source.sha256, samples=32)
+        problem = to_problem(sample_instances(city, n_bins=100, n_instances=10, seed=5), 9)
+        assert planner.outside(problem) is None
+        assert check_plan(problem, planner.plan(problem)) == []
+    proposed = run_twin("propose", "kotka", "--bins", "60", "--polish", "0.2", "--json")
+    assert proposed.returncode == 0, proposed.stderr
+    report = json.loads(proposed.stdout)
+    assert report["planner"]["checkpoint"] == str(GENERAL_CHECKPOINT)
+    assert report["planner"]["outside_range"] is None
+    assert report["plans"]["learned"]["valid"] and report["plans"]["learned"]["fallback"] is None
+    ran = run_twin("waste", "kotka", "--policy", "learned", "--days", "3", "--json")
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["bins_emptied"] > 0
+
+
+def test_a_checkpoint_is_for_the_learned_policy_only(small_checkpoint):
+    refused = run_twin(
+        "waste", "helsinki", "--policy", "pyvrp", "--checkpoint", str(small_checkpoint)
+    )
+    assert refused.returncode == 2 and "for --policy learned" in flat(refused.stderr)
 
 
 def test_instance_files_keep_their_reference_costs(helsinki, tmp_path):

@@ -116,6 +116,16 @@ def test_a_gpu_asked_for_where_none_exists_is_refused():
     assert resolve_device("auto") == torch.device("cpu")
 
 
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+SMALL_RUN = ["--batch-size", "4", "--samples", "2", "--dim", "32", "--heads", "2", "--layers", "1"]
+
+
+def _torchrun(*args: str) -> subprocess.CompletedProcess:
+    """``torchrun`` with two processes of ``python -m generative.train ARGS``."""
+    command = [*TORCHRUN, "-m", "generative.train", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
 def test_torchrun_trains_with_two_processes_and_resumes_only_with_two(days, tmp_path):
     from generative.checkpoint import CheckpointError, load_checkpoint
     from generative.instances import write_instances
@@ -123,13 +133,7 @@ def test_torchrun_trains_with_two_processes_and_resumes_only_with_two(days, tmp_
 
     data = write_instances(days, tmp_path / "days.npz")
     run = tmp_path / "run"
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "generative.train", str(data), "--out", str(run), "--steps", "3",
-        "--batch-size", "4", "--samples", "2", "--dim", "32", "--heads", "2", "--layers", "1",
-        "--device", "cpu",
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    result = _torchrun(str(data), "--out", str(run), "--steps", "3", *SMALL_RUN, "--device", "cpu")
     assert result.returncode == 0, result.stderr
     saved = load_checkpoint(run / CHECKPOINT_NAME)
     assert saved["step"] == 3 and len(saved["torch_generators"]) == 2
@@ -138,3 +142,24 @@ def test_torchrun_trains_with_two_processes_and_resumes_only_with_two(days, tmp_
     with pytest.raises(CheckpointError, match="same number of processes"):
         train(days, TrainConfig(steps=4, batch_size=4, samples=2), model=PlannerNet(SMALL),
               run_dir=run, resume=True)  # fmt: skip
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_torchrun_asked_for_a_gpu_where_none_exists_says_so_once_and_uses_the_cpu(days, tmp_path):
+    from generative.checkpoint import load_checkpoint
+    from generative.instances import write_instances
+    from generative.train import CHECKPOINT_NAME
+
+    data = write_instances(days, tmp_path / "days.npz")
+    run = tmp_path / "run"
+    result = _torchrun(
+        str(data), "--out", str(run), "--steps", "1", *SMALL_RUN, "--device", "cuda", "--bf16"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("sees no CUDA GPU") == 1
+    assert "Training on the CPU (gloo) instead" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert load_checkpoint(run / CHECKPOINT_NAME)["trained_on"]["device"] == "cpu"
+    # a problem every process finds is said once, not once per process
+    missing = _torchrun(str(tmp_path / "none.npz"), "--out", str(tmp_path / "other"))
+    assert missing.returncode != 0 and missing.stderr.count("no such instance file") == 1

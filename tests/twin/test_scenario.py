@@ -938,3 +938,48 @@ def test_bin_settings_reach_the_waste_run(helsinki):
 
     few, many = containers(40.0), containers(10.0)
     assert few >= 500 and many >= 2000 and many > 2 * few  # ceil(20,000 / residents) at least
+
+
+def test_a_learned_planner_checkpoint_is_relative_to_its_file_and_checked(folder):
+    from generative.propose import GENERAL_CHECKPOINT
+
+    (folder / "models").mkdir()
+    (folder / "models" / "mine.pt").write_bytes(GENERAL_CHECKPOINT.read_bytes())
+    good = _write(
+        folder / "learned.yaml",
+        """
+        name: learned
+        city: helsinki
+        waste:
+          policy: learned
+          days: 2
+          checkpoint: models/mine.pt
+        """,
+    )
+    assert check_scenario(good, deep=False).waste.checkpoint == str(folder / "models" / "mine.pt")
+    wrong_policy = _write(
+        folder / "pyvrp.yaml",
+        """
+        name: pyvrp
+        city: helsinki
+        waste:
+          policy: pyvrp
+          checkpoint: models/mine.pt
+        """,
+    )
+    assert _refusal(wrong_policy, deep=True) == [
+        f"{wrong_policy}:5: waste.checkpoint: set for policy 'pyvrp'; a checkpoint is for policy "
+        "'learned' (set that policy, or remove the checkpoint)"
+    ]
+    missing = _write(
+        folder / "missing.yaml",
+        """
+        name: missing
+        city: helsinki
+        waste:
+          policy: learned
+          checkpoint: models/none.pt
+        """,
+    )
+    (line,) = _refusal(missing, deep=True)
+    assert line.startswith(f"{missing}:5: waste.checkpoint: ") and "no such checkpoint" in line

@@ -1,0 +1,164 @@
+"""Fine-tuning the shipped planner for one city: sample its days, adapt the model, measure.
+
+One call (``twin finetune CITY --out FOLDER``) does what a researcher would do by hand: draw
+the city's days (:mod:`generative.corpus`: the city whole and, where it is large, windows of
+it, with the corpus's spread of bins and fleets, capped at the city's own bins), a few
+validation days with PyVRP's plans, train from the shipped (or a given) checkpoint
+(:func:`generative.train.train`), and compare the model before and after on the validation
+days. The folder then holds the corpus (resumable), the run (``checkpoint.pt``, ``log.csv``)
+and ``finetune.json`` (the comparison and the wall time); pass the checkpoint to
+``--checkpoint`` wherever the planner runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from generative.checkpoint import checkpoint_range, load_model
+from generative.corpus import CorpusError, build_corpus, plan_corpus
+from generative.data import read_days
+from generative.train import CHECKPOINT_NAME, TrainConfig, evaluate, gap_pct, train
+
+__all__ = ["finetune"]
+
+
+def _gap(model, days, samples: int, seed: int) -> np.ndarray:
+    """Per day: the gap (%) of the model's best of ``samples`` plans to PyVRP's."""
+    best = np.concatenate(
+        [evaluate(model, d, samples=samples, seed=seed, per_instance=True) for d in days]
+    )
+    return gap_pct(best, np.concatenate([d.reference_m for d in days]))
+
+
+def finetune(
+    city: str,
+    out: str | os.PathLike[str],
+    *,
+    base: str | os.PathLike[str],
+    draws: int = 24,
+    days: int = 40,
+    bins: tuple[int, int] = (50, 500),
+    steps: int = 400,
+    batch_size: int = 32,
+    samples: int = 16,
+    lr: float = 1e-4,
+    seed: int = 0,
+    workers: int = 2,
+    val_days: int = 16,
+    reference_s: float = 1.0,
+    on_progress: Callable[[str, float], None] | None = None,
+) -> dict[str, Any]:
+    """Fine-tune the model in ``base`` on ``city``'s days; see the module docstring.
+
+    Parameters
+    ----------
+    city
+        A name or OSM file path.
+    out
+        Folder of the corpus, the run and the report; an interrupted call, made again, goes
+        on where it stopped (the corpus and the training resume).
+    base
+        The checkpoint to start from (the shipped general planner, say).
+    draws, days, bins
+        Training files, days in each, and the range of bins per day (capped at the city's).
+    steps, batch_size, samples, lr, seed
+        Training settings (:class:`generative.train.TrainConfig`).
+    workers
+        Processes drawing the days.
+    val_days, reference_s
+        Validation days (in four files), and PyVRP's seconds on each (its plans the yardstick).
+    on_progress
+        Called with a stage name and its completed fraction.
+
+    Returns
+    -------
+    dict
+        Days, steps and wall time, and the validation gap to PyVRP (1 s a day) of the model
+        before and after (their mean over the days, and the days better and worse), as also
+        written to ``finetune.json``. Both drawn as in training: the greedy plan and 15 sampled.
+
+    Raises
+    ------
+    generative.corpus.CorpusError, generative.train.TrainingError,
+    generative.checkpoint.CheckpointError
+        Impossible settings, a city with too few bins, an unusable base checkpoint.
+    """
+    started = time.perf_counter()
+    report = on_progress or (lambda stage, fraction: None)
+    folder = Path(out)
+    model, payload = load_model(base)
+    base_range = checkpoint_range(payload)
+    from generative.corpus import _city  # the loaded city, shared with the corpus's planning
+
+    most = _most_bins(_city(city))
+    if most < bins[0]:
+        raise CorpusError(
+            f"{city} holds {most} bin stops at most, fewer than the {bins[0]} the fine-tuning "
+            "asks for a day: lower --bins."
+        )
+    span = (bins[0], min(bins[1], most))
+    kinds = {"city": 0.6, "window": 0.4}
+    plan = plan_corpus([city], draws=draws, days_per_draw=days, seed=seed, bins=span, kinds=kinds)
+    val_plan = plan_corpus(
+        [city], draws=4, days_per_draw=max(1, val_days // 4), seed=seed + 1_000_003, bins=span,
+        kinds=kinds, reference_s=reference_s,
+    )  # fmt: skip
+    files = build_corpus(
+        plan, folder / "corpus", workers=workers,
+        on_progress=lambda done, total, _: report("drawing days", done / total),
+    )  # fmt: skip
+    val_files = build_corpus(
+        val_plan, folder / "val", workers=workers,
+        on_progress=lambda done, total, _: report("validation days", done / total),
+    )  # fmt: skip
+    train_sets = [read_days(f) for f in files]
+    val_sets = [read_days(f).subset(slice(None)) for f in val_files]
+    before = _gap(model, val_sets, 16, seed)
+    config = TrainConfig(
+        steps=steps, batch_size=batch_size, samples=samples, lr=lr, seed=seed,
+        validate_every=max(1, steps // 4), checkpoint_every=max(1, min(50, steps)),
+    )  # fmt: skip
+    run = folder / "run"
+    tuned, _ = train(
+        train_sets, config, model=model, val=val_sets, run_dir=run,
+        resume=(run / CHECKPOINT_NAME).is_file(), init_range=base_range,
+        on_step=lambda step, _: report("training", (step + 1) / steps),
+    )  # fmt: skip
+    after = _gap(tuned, val_sets, 16, seed)
+    result = {
+        "city": city,
+        "base": str(base),
+        "checkpoint": str(run / CHECKPOINT_NAME),
+        "training_days": int(sum(len(s) for s in train_sets)),
+        "bins": list(span),
+        "steps": steps,
+        "validation_days": len(before),
+        "gap_before_pct": float(before.mean()),
+        "gap_after_pct": float(after.mean()),
+        "days_better": int((after < before - 1e-9).sum()),
+        "days_worse": int((after > before + 1e-9).sum()),
+        "wall_s": time.perf_counter() - started,
+        "threads": torch.get_num_threads(),
+    }
+    (folder / "finetune.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def _most_bins(city) -> int:
+    """About the most bin stops the city's days can have: placed for many times its population,
+    as a corpus draw places them at most (:func:`generative.corpus.draw_days`)."""
+    from agents.waste.bins import estimate_population, place_bins
+
+    population = 16 * estimate_population(city.network, city.context)
+    rng = np.random.default_rng(0)
+    return len(
+        place_bins(city.network, city.context, rng=rng, population=population, use_osm=False)
+    )

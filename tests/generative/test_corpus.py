@@ -1,0 +1,109 @@
+"""A corpus of training days from many places: the plan follows its ranges and seed, files are
+drawn in parallel processes, an interrupted build draws only what is missing, and a draw that
+cannot be made is named while the others stay."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+
+from generative.corpus import MANIFEST, CorpusError, build_corpus, draw_days, plan_corpus
+from generative.data import read_days
+from tests.conftest import run_twin
+
+
+def test_the_plan_follows_its_ranges_and_its_seed(liechtenstein):
+    cities = ["helsinki", str(liechtenstein.source.path)]
+    plan = plan_corpus(cities, draws=60, days_per_draw=5, seed=3, bins=(50, 500))
+    assert plan == plan_corpus(cities, draws=60, days_per_draw=5, seed=3, bins=(50, 500))
+    assert plan != plan_corpus(cities, draws=60, days_per_draw=5, seed=4, bins=(50, 500))
+    assert len({d.name for d in plan}) == 60
+    assert {d.kind for d in plan} == {"city", "window", "synthetic"}
+    for draw in plan:
+        assert 50 <= draw.n_bins <= 500 and 1 <= draw.n_trucks <= 8
+        assert 6_000 <= draw.capacity_kg <= 14_000 and 6 * 3600 <= draw.shift_s <= 10 * 3600
+        if draw.kind == "window":
+            # only a city larger than a window is cut into windows
+            assert draw.city == str(liechtenstein.source.path) and 2000 <= draw.size_m <= 5000
+    # about one truck per 65 bins
+    bins = np.array([d.n_bins for d in plan])
+    trucks = np.array([d.n_trucks for d in plan])
+    assert np.corrcoef(bins, trucks)[0, 1] > 0.5
+
+
+def test_impossible_plans_are_refused_by_name():
+    with pytest.raises(CorpusError, match=r"bins range \(500, 50\)"):
+        plan_corpus(["helsinki"], draws=2, days_per_draw=2, bins=(500, 50))
+    with pytest.raises(CorpusError, match="no city given"):
+        plan_corpus([], draws=2, days_per_draw=2)
+    with pytest.raises(CorpusError, match="draws and days per draw must be ≥ 1"):
+        plan_corpus(["helsinki"], draws=0, days_per_draw=2)
+
+
+def test_a_draw_gives_days_of_its_place_size_and_fleet(helsinki):
+    plan = plan_corpus(["helsinki"], draws=4, days_per_draw=3, seed=1, bins=(20, 40))
+    for draw in plan[:2]:
+        days = draw_days(draw)
+        assert len(days) == 3 and days.n_bins <= draw.n_bins
+        assert set(days.n_trucks) == {draw.n_trucks}
+        assert set(days.capacity_kg) == {np.float32(draw.capacity_kg)}
+        assert set(days.shift_s) == {np.float32(draw.shift_s)}
+        assert days.meta["draw"]["name"] == draw.name
+        if draw.kind == "city":
+            assert days.meta["city_sha256"] == helsinki.source.sha256
+
+
+def test_an_interrupted_build_draws_only_what_is_missing(tmp_path):
+    plan = plan_corpus(["helsinki"], draws=4, days_per_draw=2, seed=2, bins=(10, 20))
+    seen = []
+    files = build_corpus(plan, tmp_path, workers=2, on_progress=lambda *a: seen.append(a))
+    assert [f.name for f in files] == [f"{d.name}.npz" for d in plan]
+    assert seen[0] == (0, 4, "") and seen[-1][:2] == (4, 4)
+    assert json.loads((tmp_path / MANIFEST).read_text())["draws"][0]["name"] == plan[0].name
+    # as if killed: one file missing, one half-written staging file left behind
+    before = {f: f.stat().st_mtime_ns for f in files}
+    files[2].unlink()
+    (tmp_path / f".{files[1].name}.x1y2.npz").write_bytes(b"half")
+    seen.clear()
+    again = build_corpus(plan, tmp_path, workers=2, on_progress=lambda *a: seen.append(a))
+    assert again == files and seen[0] == (3, 4, "") and len(seen) == 2
+    for f in files:
+        if f != files[2]:
+            assert f.stat().st_mtime_ns == before[f]  # kept, not drawn again
+    assert not list(tmp_path.glob(".*"))
+    assert len(read_days(files[2])) == 2
+    # the folder belongs to this plan: another is refused
+    other = plan_corpus(["helsinki"], draws=4, days_per_draw=2, seed=5, bins=(10, 20))
+    with pytest.raises(CorpusError, match="holds another corpus"):
+        build_corpus(other, tmp_path)
+
+
+def test_a_draw_that_cannot_be_made_is_named_and_the_others_kept(tmp_path):
+    plan = plan_corpus(["helsinki"], draws=2, days_per_draw=2, seed=2, bins=(10, 20))
+    broken = dataclasses.replace(
+        plan[1], name="99999-nowhere", kind="window", city="helsinki",
+        centre_xy=(0.0, 0.0), size_m=1000.0,
+    )  # fmt: skip
+    with pytest.raises(CorpusError, match=r"1 of 2 draws failed \(99999-nowhere: .*connected"):
+        build_corpus([plan[0], broken], tmp_path, workers=1)
+    assert (tmp_path / f"{plan[0].name}.npz").is_file()
+
+
+def test_twin_corpus_writes_a_folder_and_resumes(tmp_path):
+    out = tmp_path / "corpus"
+    args = ["corpus", str(out), "--city", "helsinki", "--draws", "3", "--days", "2",
+            "--bins", "10-20", "--seed", "1", "--workers", "1"]  # fmt: skip
+    made = run_twin(*args)
+    assert made.returncode == 0, made.stderr
+    assert len(list(out.glob("*.npz"))) == 3 and "3 files of 2 days" in made.stderr
+    os.unlink(sorted(out.glob("*.npz"))[0])
+    again = run_twin(*args)
+    assert again.returncode == 0 and len(list(out.glob("*.npz"))) == 3
+    refused = run_twin(*args[:-4], "--seed", "2")
+    assert refused.returncode == 1 and "holds another corpus" in refused.stderr
+    bad = run_twin("corpus", str(tmp_path / "b"), "--bins", "many")
+    assert bad.returncode == 2 and "LOW-HIGH" in bad.stderr

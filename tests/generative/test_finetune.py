@@ -1,0 +1,61 @@
+"""`twin finetune`: a city's own days drawn, the model trained from a given checkpoint, and its
+gap to PyVRP measured before and after on the same validation days; the new checkpoint's range
+covers both what the model knew and the city's days; a second call resumes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from generative.checkpoint import checkpoint_range, load_checkpoint
+from generative.finetune import finetune
+from generative.instances import sample_instances
+from generative.model import PlannerConfig, PlannerNet
+from generative.train import CHECKPOINT_NAME, TrainConfig, train
+from tests.conftest import run_twin
+from twin.areas import synthetic_city
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """A small model trained on a synthetic town only."""
+    town = synthetic_city(8, blocks=(10, 10))
+    days = sample_instances(town, n_bins=15, n_instances=8, seed=1, n_trucks=2, population=800)
+    run = tmp_path_factory.mktemp("base")
+    torch.manual_seed(0)
+    train(days, TrainConfig(steps=4, batch_size=4, samples=2), model=PlannerNet(
+        PlannerConfig(dim=16, heads=2, layers=1)), run_dir=run)  # fmt: skip
+    return run / CHECKPOINT_NAME
+
+
+def test_finetuning_measures_before_and_after_and_widens_the_range(base, helsinki, tmp_path):
+    settings = dict(base=base, draws=2, days=4, bins=(10, 20), steps=4, batch_size=4,
+                    samples=2, workers=1, val_days=4, reference_s=0.1)  # fmt: skip
+    result = finetune("helsinki", tmp_path, **settings)
+    assert result["training_days"] == 8 and result["validation_days"] == 4
+    assert np.isfinite(result["gap_before_pct"]) and np.isfinite(result["gap_after_pct"])
+    assert result["days_better"] + result["days_worse"] <= 4 and result["wall_s"] > 0
+    assert json.loads((tmp_path / "finetune.json").read_text()) == result
+    tuned = load_checkpoint(result["checkpoint"])
+    assert tuned["step"] == 4
+    places = {p["name"] for p in checkpoint_range(tuned).places}
+    assert "synthetic-8" in places and "helsinki" in places  # what it knew, and the city
+    # called again, it finds its days and its run: nothing is drawn or trained twice
+    again = finetune("helsinki", tmp_path, **settings)
+    assert again["training_days"] == 8
+    assert load_checkpoint(result["checkpoint"])["step"] == 4
+    with (tmp_path / "run" / "log.csv").open() as handle:
+        assert len(handle.readlines()) == 1 + 4
+
+
+def test_finetune_refuses_what_cannot_work(base, tmp_path):
+    missing = run_twin("finetune", "helsinki", "--checkpoint", str(tmp_path / "none.pt"))
+    assert missing.returncode == 1 and "no such checkpoint" in missing.stderr
+    too_many = run_twin(
+        "finetune", "helsinki", "--checkpoint", str(base), "--bins", "5000-6000",
+        "--out", str(tmp_path / "f"),
+    )  # fmt: skip
+    assert too_many.returncode == 1 and "lower --bins" in too_many.stderr
