@@ -3,7 +3,10 @@
 The days, seeds and planner are :mod:`bench_propose`'s (``LearnedPlanner``, the best of
 ``--samples`` plans, no polish), without its PyVRP runs: the first checkpoint is the yardstick,
 and each other one is reported by its mean cost and its mean difference from the first, day by
-day, with the standard error and the days better / worse. Run::
+day, with the standard error and the days better / worse. With ``--reference-s S`` each day is
+also solved by PyVRP for ``S`` seconds, and every row gets its mean gap to that plan (the
+architectures' side by side on cities none of them trained on). Days outside a checkpoint's
+training range are planned by it all the same (and counted). Run::
 
     .venv/bin/python benchmarks/bench_checkpoints.py generative/checkpoints/helsinki.pt OTHER.pt
 """
@@ -17,7 +20,7 @@ import numpy as np
 import torch
 from bench_propose import benchmark_day
 
-from agents.waste.planning import check_plan
+from agents.waste.planning import PyVRPPlanner, check_plan
 from generative.instances import plan_cost
 from generative.propose import LearnedPlanner
 from twin.city import load_city
@@ -33,6 +36,9 @@ def main() -> None:
     parser.add_argument("--population", type=float)
     parser.add_argument("--samples", type=int, nargs="+", default=[64, 512, 1024])
     parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument(
+        "--reference-s", type=float, default=0.0, help="also solve each day with PyVRP this long"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     city = load_city(args.city)
@@ -48,18 +54,29 @@ def main() -> None:
         for count in args.samples
     }
     km: dict[tuple[Path, int], list[float]] = {key: [] for key in planners}
+    outside = dict.fromkeys(planners, 0)
+    reference = []
     for k in range(args.instances):
         seed, problem = benchmark_day(
             city, k, bins=args.bins, trucks=args.trucks, population=args.population
         )
+        if args.reference_s > 0:
+            pyvrp = PyVRPPlanner(max_runtime_s=args.reference_s).plan(problem, seed=seed)
+            reference.append(plan_cost(problem, pyvrp) / 1000.0)
         for key, planner in planners.items():
             plan = planner.plan(problem, seed=seed)
             assert check_plan(problem, plan) == [], key
             km[key].append(plan_cost(problem, plan) / 1000.0)
+            outside[key] += "outside_range" in plan.info
         print(f"day {k + 1}/{args.instances} done", flush=True)
     print(f"\n{city.name}, {args.bins} bins, {args.instances} days, T = {args.temperature:g}")
-    print("| checkpoint | plans | cost km (mean) | against the first, by day | better / worse |")
-    print("|---|---:|---:|---:|---:|")
+    if reference:
+        print(f"PyVRP {args.reference_s:g} s: {np.mean(reference):.3f} km")
+    print(
+        "| checkpoint | plans | cost km (mean) | gap to PyVRP | against the first, by day | "
+        "better / worse | days outside its range |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for (path, count), costs in km.items():
         costs = np.array(costs)
         yardstick = np.array(km[(args.checkpoints[0], count)])
@@ -67,7 +84,11 @@ def main() -> None:
         error = change.std(ddof=1) / np.sqrt(len(change)) if len(change) > 1 else float("nan")
         paired = "" if path == args.checkpoints[0] else f"{change.mean():+.2f} ± {error:.2f} %"
         counts = "" if not paired else f"{(change < 0).sum()} / {(change > 0).sum()}"
-        print(f"| {path} | {count} | {costs.mean():.3f} | {paired} | {counts} |")
+        gap = f"{np.mean(costs / np.array(reference) - 1) * 100:+.1f} %" if reference else ""
+        print(
+            f"| {path} | {count} | {costs.mean():.3f} | {gap} | {paired} | {counts} | "
+            f"{outside[(path, count)]} |"
+        )
 
 
 if __name__ == "__main__":

@@ -148,7 +148,9 @@ def finetune(
         "wall_s": time.perf_counter() - started,
         "threads": torch.get_num_threads(),
     }
-    (folder / "finetune.json").write_text(json.dumps(result, indent=1))
+    staging = folder / ".finetune.json.partial"
+    staging.write_text(json.dumps(result, indent=1))
+    os.replace(staging, folder / "finetune.json")
     return result
 
 

@@ -87,8 +87,8 @@ def sample_instances(
     bins = place_bins(network, city.context, rng=rng, population=population, use_osm=use_osm_bins)
     if n_bins > len(bins):
         raise TwinError(
-            f"{city.name} has {len(bins)} bins; an instance of {n_bins} cannot be drawn: ask for "
-            f"at most {len(bins)} (or a larger population)."
+            f"{city.name} has {len(bins)} bins; a day of {n_bins} cannot be drawn: ask for at "
+            f"most {len(bins)} (--bins), or place more bins for more residents (--population)."
         )
     sites = sites or locate_sites(network, city.context, city=city.name)
     policy = PlannedPolicy(bins, name="greedy")

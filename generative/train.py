@@ -101,7 +101,8 @@ class TrainConfig:
     With ``multi_start`` the ``samples`` plans of an instance start at distinct first stops
     (POMO's shared multi-start baseline) instead of all being sampled from the first step.
     ``batch_size`` counts days of ``batch_bins`` bins: a step on larger days takes fewer
-    (:func:`batch_days`).
+    (:func:`batch_days`). ``compile`` compiles the network's per-step parts
+    (:meth:`~generative.model.PlannerNet.compile_steps`).
     """
 
     steps: int = 200
@@ -118,6 +119,7 @@ class TrainConfig:
     imitation_steps: int = 0
     multi_start: bool = False
     batch_bins: int = 100
+    compile: bool = False
 
     def check(self) -> None:
         """Raise :class:`TrainingError` for settings that cannot train."""
@@ -432,6 +434,8 @@ def train(
     device = workers.device
     torch.manual_seed(config.seed)
     model = (model or PlannerNet(PlannerConfig())).to(device)
+    if config.compile:
+        model.compile_steps()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
@@ -683,6 +687,7 @@ def _parser() -> argparse.ArgumentParser:
     switches = {
         "bf16": "bf16 autocast (on a GPU)",
         "multi_start": "start the samples of an instance at distinct first stops (POMO)",
+        "compile": "compile the network's per-step parts (torch.compile; pays on long runs)",
     }
     for option in fields(TrainConfig):
         flag = "--" + option.name.replace("_", "-")

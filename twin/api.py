@@ -514,6 +514,7 @@ def propose_plans(
     polish_s: float = 1.0,
     checkpoint: str | os.PathLike[str] | None = None,
     outside_range: str = "refuse",
+    population: float | None = None,
 ) -> dict[str, Any]:
     """Plan one sampled working day of ``bins`` bins four ways and compare them.
 
@@ -523,14 +524,17 @@ def propose_plans(
     defaults), learned + ``polish_s`` seconds of PyVRP started from
     it, PyVRP alone given the same total wall time, and greedy nearest neighbour. Each row:
     km driven, truck-hours, the objective (km driven + prizes of bins left, in km), required
-    bins left unserved, validity and planning seconds.
+    bins left unserved, validity and planning seconds. ``population`` (residents; default the
+    city's estimate) sets how many bins the city has to draw the day from.
     """
     from agents.waste.planning import GreedyPlanner
     from generative.instances import plan_cost, sample_instances, to_problem
 
     loaded = city if isinstance(city, City) else load_city(city)
     # the tenth working day: bins start the run nearly empty, by then they fill as usual
-    days = sample_instances(loaded, n_bins=bins, n_instances=10, seed=seed, n_trucks=trucks)
+    days = sample_instances(
+        loaded, n_bins=bins, n_instances=10, seed=seed, n_trucks=trucks, population=population
+    )
     problem = to_problem(days, 9)
     sampling = {"samples": samples, "temperature": temperature}
     sampling = {name: value for name, value in sampling.items() if value is not None}

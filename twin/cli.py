@@ -577,6 +577,10 @@ def propose_command(
     bins: Annotated[int, typer.Option(help="Bins of the sampled day.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the day and of the sampling.")] = 0,
     trucks: Annotated[int, typer.Option(help="Fleet size.")] = 3,
+    population: Annotated[
+        float | None,
+        typer.Option(help="Residents served (default: estimated from OSM): more, more bins."),
+    ] = None,
     samples: Annotated[
         int | None, typer.Option(help="Plans the model samples (default: the planner's).")
     ] = None,
@@ -619,7 +623,7 @@ def propose_command(
         report = propose_plans(
             city, bins=bins, seed=seed, trucks=trucks, samples=samples,
             temperature=temperature, polish_s=polish, checkpoint=checkpoint,
-            outside_range=outside_range,
+            outside_range=outside_range, population=population,
         )  # fmt: skip
     except PlannerRangeError as err:
         raise TwinError(str(err)) from None

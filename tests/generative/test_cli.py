@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -329,3 +330,10 @@ def test_fine_tuning_may_read_the_travel_biases_in_another_unit(files, small_che
     tuned = load_checkpoint(tmp_path / "shifted" / CHECKPOINT_NAME)
     assert start["model_config"]["travel_unit"] == "mean"
     assert tuned["model_config"] == {**start["model_config"], "travel_unit": "shift"}
+
+
+def test_a_city_with_fewer_bins_than_asked_says_how_many_it_has():
+    result = run_twin("propose", "kotka", "--bins", "5000")
+    assert result.returncode == 1
+    assert re.search(r"kotka has \d+ bins; a day of 5000 cannot be drawn: ask for at most \d+ "
+                     r"\(--bins\), or .* \(--population\)", flat(result.stderr))  # fmt: skip
