@@ -31,7 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from generative.checkpoint import checkpoint_range, load_model
 from generative.data import read_days
 from generative.model import PlannerConfig, PlannerNet
-from generative.train import TrainConfig, Workers, _instance_files, resolve_device, train
+from generative.train import (
+    TrainConfig,
+    Workers,
+    instance_files,
+    lineage_of,
+    resolve_device,
+    train,
+)
 
 
 class _OutOfTime(Exception):
@@ -62,8 +69,8 @@ def main() -> None:
 
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    sets = [read_days(p) for p in _instance_files(args.instances)]
-    val = [read_days(p) for p in _instance_files(args.val)]
+    sets = [read_days(p) for p in instance_files(args.instances)]
+    val = [read_days(p) for p in instance_files(args.val)]
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, samples=args.samples, lr=args.lr,
         bf16=args.bf16, validate_every=args.validate_every,
@@ -78,16 +85,17 @@ def main() -> None:
             raise _OutOfTime
 
     torch.manual_seed(0)
-    init_range = None
+    init_range, lineage = None, []
     if args.init is not None:
         model, payload = load_model(args.init)
-        init_range = checkpoint_range(payload)
+        init_range, lineage = checkpoint_range(payload), lineage_of(payload)
         if model.config.features < 2:
             model = model.with_features(2)
     else:
         model = PlannerNet(PlannerConfig(dim=args.dim, heads=8, layers=args.layers))
     with contextlib.suppress(_OutOfTime):
         train(sets, config, model=model, val=val, run_dir=args.out, init_range=init_range,
+              lineage=lineage,
               workers=Workers(device=device), on_step=stop_when_out_of_time)  # fmt: skip
     with (args.out / "log.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -105,7 +105,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 SHIPPED_KEYS = (
     "model_state", "model_config", "train_config", "training_range", "trained_on", "step",
-    "elapsed_s", "data_fingerprint",
+    "elapsed_s", "data_fingerprint", "lineage",
 )  # fmt: skip
 """What a checkpoint keeps when it ships with the package (:func:`shippable`)."""
 

@@ -129,7 +129,8 @@ def plan_corpus(
         The same seed, the same plan.
     bins, trucks, capacity_kg, shift_h, unload_min
         Ranges of each draw's figures: bins log-uniform, fleet about one truck per 65 bins
-        (× 0.5–2.5, within ``trucks``), the others uniform.
+        (× 0.5–2.5, within ``trucks``; in three draws of ten any fleet of the range, as a city's
+        quiet days have few bins and all its trucks), the others uniform.
     kinds
         Shares of the place kinds (default: city 0.35, window 0.35, synthetic 0.3).
     window_km
@@ -162,6 +163,9 @@ def plan_corpus(
             kind = "city" if cities else "synthetic"
         n_bins = round(_log_uniform(rng, *bins))
         fleet = n_bins / 65.0 * rng.uniform(0.5, 2.5)
+        if rng.random() < 0.3:
+            # a city's fleet does not shrink on a quiet day: any fleet for any size
+            fleet = rng.integers(trucks[0], trucks[1] + 1)
         place: dict[str, Any] = {
             "city": None, "centre_xy": None, "size_m": None, "synthetic_seed": None,
             "blocks": None, "town_km": None,

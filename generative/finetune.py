@@ -25,7 +25,7 @@ import torch
 from generative.checkpoint import checkpoint_range, load_model
 from generative.corpus import CorpusError, build_corpus, plan_corpus
 from generative.data import read_days
-from generative.train import CHECKPOINT_NAME, TrainConfig, evaluate, gap_pct, train
+from generative.train import CHECKPOINT_NAME, TrainConfig, evaluate, gap_pct, lineage_of, train
 
 __all__ = ["finetune"]
 
@@ -130,6 +130,7 @@ def finetune(
     tuned, _ = train(
         train_sets, config, model=model, val=val_sets, run_dir=run,
         resume=(run / CHECKPOINT_NAME).is_file(), init_range=base_range,
+        lineage=lineage_of(payload),
         on_step=lambda step, _: report("training", (step + 1) / steps),
     )  # fmt: skip
     after = _gap(tuned, val_sets, 16, seed)

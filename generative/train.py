@@ -72,6 +72,7 @@ __all__ = [
     "evaluate",
     "gap_pct",
     "imitation_step",
+    "lineage_of",
     "main",
     "policy_gradient_step",
     "resolve_device",
@@ -390,6 +391,7 @@ def train(
     workers: Workers | None = None,
     on_step: Callable[[int, float], None] | None = None,
     init_range: TrainingRange | None = None,
+    lineage: Sequence[dict[str, Any]] = (),
 ) -> tuple[PlannerNet, list[float]]:
     """Train on ``days`` (one set of days, or several: files of other places and sizes);
     returns the model and the mean sampled cost of every step.
@@ -402,7 +404,8 @@ def train(
     the reference (PyVRP) costs the files carry (the mean of the days' gaps). ``resume``
     continues from the checkpoint; a resumed run repeats the uninterrupted run's numbers exactly
     (same seed, data and number of processes). ``init_range``: the range of the model training
-    started from (fine-tuning), merged into the checkpoint's.
+    started from (fine-tuning), merged into the checkpoint's; ``lineage``: the runs that trained
+    it before (:func:`lineage_of`), kept in the checkpoint with this run's ``trained_on``.
     """
     config = config or TrainConfig()
     config.check()
@@ -481,6 +484,7 @@ def train(
         start, history = int(saved["step"]), list(saved["history"])
         elapsed_before = float(saved.get("elapsed_s", 0.0))
         trained_range = checkpoint_range(saved)
+        lineage = saved.get("lineage", lineage)
     else:
         trained_range = _training_range(sets, init_range) if workers.main else None
         if folder is not None and workers.main:
@@ -511,6 +515,7 @@ def train(
                 "training_range": trained_range.to_dict(),
                 "data_fingerprint": fingerprint,
                 "trained_on": _hardware(device, workers.world_size),
+                "lineage": list(lineage),
             },
         )
 
@@ -600,6 +605,18 @@ def _training_range(sets: Sequence[DaySet], init_range: TrainingRange | None) ->
         note = f"fine-tuned from a model trained for {init_range.places[0].get('name')}"
         return TrainingRange(own.places, own.bounds, own.days, (*own.notes, note))
     return TrainingRange.merge([init_range, own])
+
+
+def lineage_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs that trained a checkpoint's model, oldest first, itself included: what trained
+    each (device, processes), its steps and wall time. A run that starts from the checkpoint
+    (``--init``) carries them on."""
+    own = {
+        "trained_on": payload.get("trained_on", {"device": "not recorded (format 1)"}),
+        "steps": payload.get("step"),
+        "elapsed_s": payload.get("elapsed_s"),
+    }
+    return [*payload.get("lineage", []), own]
 
 
 def _hardware(device: torch.device, world_size: int) -> dict[str, Any]:
@@ -719,7 +736,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _instance_files(paths: Sequence[Path]) -> list[Path]:
+def instance_files(paths: Sequence[Path]) -> list[Path]:
     """The instance files named: files as given, folders as the ``.npz`` files in them."""
     files = []
     for path in paths:
@@ -733,9 +750,11 @@ def _instance_files(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
-def _initial_model(args: argparse.Namespace) -> tuple[PlannerNet, TrainingRange | None]:
+def _initial_model(
+    args: argparse.Namespace,
+) -> tuple[PlannerNet, TrainingRange | None, list[dict[str, Any]]]:
     """The model to start from: ``--init``'s (with ``--travel-unit`` and ``--features`` when
-    given) and its range, or a new one of the model options."""
+    given), its range and lineage, or a new one of the model options."""
     given = {f.name: getattr(args, f.name) for f in fields(PlannerConfig)}
     unit, features = given.pop("travel_unit"), given.pop("features")
     torch.manual_seed(args.seed)
@@ -745,7 +764,7 @@ def _initial_model(args: argparse.Namespace) -> tuple[PlannerNet, TrainingRange 
             config = PlannerConfig(**given, **{k: v for k, v in chosen.items() if v is not None})
         except ValueError as err:
             raise TrainingError(f"model settings: {err}.") from None
-        return PlannerNet(config), None
+        return PlannerNet(config), None, []
     model, payload = load_model(args.init)
     if unit is not None:
         # the same weights, their travel biases read in another unit: training adapts them
@@ -757,7 +776,7 @@ def _initial_model(args: argparse.Namespace) -> tuple[PlannerNet, TrainingRange 
                 "a model cannot forget figures it was trained on (leave --features out)."
             )
         model = model.with_features(features)
-    return model, checkpoint_range(payload)
+    return model, checkpoint_range(payload), lineage_of(payload)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -768,17 +787,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers = Workers.start(args.device)
         config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
         config.check()
-        model, init_range = _initial_model(args)
+        model, init_range, lineage = _initial_model(args)
         if args.out.exists() and not args.resume and (args.out / CHECKPOINT_NAME).exists():
             raise TrainingError(
                 f"{args.out} already holds a run: pass --resume to continue it, or another --out."
             )
-        sets = [read_days(path) for path in _instance_files(args.instances)]
-        val = [read_days(path) for path in _instance_files(args.val)] if args.val else None
+        sets = [read_days(path) for path in instance_files(args.instances)]
+        val = [read_days(path) for path in instance_files(args.val)] if args.val else None
         train(
             sets, config, model=model, val=val, run_dir=args.out, resume=args.resume,
             workers=workers, on_step=_progress(config.steps, 0) if workers.main else None,
-            init_range=init_range,
+            init_range=init_range, lineage=lineage,
         )  # fmt: skip
         if dist.is_initialized():
             # every rank past its last collective before any tears the group down: a rank

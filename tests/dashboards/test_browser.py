@@ -405,3 +405,31 @@ def test_a_corrupt_osm_upload_is_refused_with_a_clear_message(
     screenshot(dash_duo, "city-upload-refused")
     # the city shown is unchanged
     assert dash_duo.find_element("#city-title").text == "helsinki"
+
+
+def test_the_learned_planner_plans_an_uploaded_city_and_names_days_outside_its_range(
+    browser_ready, dash_duo, store_dir, screenshot, tmp_path
+):
+    dash_duo.start_server(_app(store_dir))
+    dash_duo.find_element("#osm-upload input[type=file]").send_keys(str(_kotka_file(tmp_path)))
+    dash_duo.wait_for_text_to_equal("#city-title", "kotka", timeout=60)
+    dash_duo.find_element("#nav-plans").click()
+    dash_duo.wait_for_element("#plans-map .js-plotly-plot")
+    # nine trucks: a fleet the shipped planner never trained with, every day outside its range
+    _type(dash_duo, "plans-trucks", 9)
+    dash_duo.find_element("#plans-run").click()
+    dash_duo.wait_for_element("#plans-kpis", timeout=120)
+    assert "learned" in dash_duo.find_element("#plans-kpis thead").text
+    dash_duo.wait_for_contains_text(
+        "#plans-notes", "learned: 3 of 3 working days were outside the planner's range "
+        "(planned by pyvrp); day 0: outside the training range of general.pt:", timeout=10,
+    )  # fmt: skip
+    assert "trucks 9 (trained on 1–8)" in dash_duo.find_element("#plans-notes").text
+    screenshot(dash_duo, "plans-outside-range", scroll_to="#plans-notes")
+    # with a fleet it knows, the learned planner plans Kotka itself: no note
+    _type(dash_duo, "plans-trucks", 2)
+    dash_duo.find_element("#plans-run").click()
+    until(lambda: not dash_duo.driver.find_elements("css selector", "#plans-notes"), timeout=120)
+    dash_duo.wait_for_element("#plans-kpis", timeout=120)
+    assert "learned" in dash_duo.find_element("#plans-kpis thead").text
+    _no_errors(dash_duo)

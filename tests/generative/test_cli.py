@@ -314,6 +314,9 @@ def test_fine_tuning_starts_from_a_checkpoints_weights(files, small_checkpoint, 
     start = load_checkpoint(small_checkpoint)
     tuned = load_checkpoint(tmp_path / "tuned" / CHECKPOINT_NAME)
     assert tuned["model_config"] == start["model_config"]  # the settings came with the weights
+    # what trained the model before stays with it
+    assert [run["steps"] for run in tuned["lineage"]] == [start["step"]]
+    assert tuned["lineage"][0]["trained_on"] == start["trained_on"]
     for name, value in start["model_state"].items():
         torch.testing.assert_close(tuned["model_state"][name], value, rtol=0, atol=1e-9)
 

@@ -28,8 +28,8 @@ def test_the_plan_follows_its_ranges_and_its_seed(liechtenstein):
         assert 6_000 <= draw.capacity_kg <= 14_000 and 6 * 3600 <= draw.shift_s <= 10 * 3600
         if draw.kind == "window":
             # only a city larger than a window is cut into windows
-            assert draw.city == str(liechtenstein.source.path) and 2000 <= draw.size_m <= 5000
-    # about one truck per 65 bins
+            assert draw.city == str(liechtenstein.source.path) and 2000 <= draw.size_m <= 8000
+    # about one truck per 65 bins (most draws)
     bins = np.array([d.n_bins for d in plan])
     trucks = np.array([d.n_trucks for d in plan])
     assert np.corrcoef(bins, trucks)[0, 1] > 0.5

@@ -39,11 +39,12 @@ def test_imitation_lowers_the_cost_of_the_models_own_plans(labelled):
     torch.manual_seed(0)
     before = evaluate(PlannerNet(SMALL), labelled, samples=4)
     torch.manual_seed(0)
-    config = TrainConfig(steps=40, batch_size=8, lr=3e-3, imitation_steps=40)
+    config = TrainConfig(steps=80, batch_size=8, lr=3e-3, imitation_steps=80)
     model, _ = train(labelled, config, model=PlannerNet(SMALL))
     after = evaluate(model, labelled, samples=4)
     # at least halves the gap to the plans it imitates (an untrained model's travel-time
-    # bias already makes it a nearest-neighbour planner, ~25 % above PyVRP)
+    # bias already makes it a nearest-neighbour planner, ~25 % above PyVRP); seeds 0-5 left
+    # 0.24-0.33 of it, so another machine's arithmetic (another path) has room
     reference = float(labelled.reference_m.mean())
     assert after - reference < 0.5 * (before - reference)
 
