@@ -130,6 +130,7 @@ def main() -> None:
         }
     )
     rows: dict[str, list] = {}
+    outside = 0  # days outside the checkpoint's training range (planned with --outside-range)
 
     def add(name: str, measured) -> None:
         rows.setdefault(name, []).append(measured)
@@ -138,6 +139,7 @@ def main() -> None:
         seed, problem = benchmark_day(
             city, k, bins=args.bins, trucks=args.trucks, population=args.population
         )
+        outside += learned[min(args.samples)].outside(problem) is not None
         for name, planner in samplers.items():
             planner.plan(problem, seed=seed)  # warm-up: first call pays for lazy init
             add(name, _timed(planner, problem, seed=seed))
@@ -164,7 +166,8 @@ def main() -> None:
     summary = {}
     print(
         f"\n{city.name}, {args.bins} bins, {args.trucks} trucks, {args.instances} days "
-        f"(population {args.population or 'default'}); gap to PyVRP 5 s"
+        f"(population {args.population or 'default'}; {outside} outside the model's range); "
+        f"gap to PyVRP 5 s; checkpoint {checkpoint}"
     )
     print("| planner | cost km (mean) | gap to PyVRP 5 s | wall s | CPU s |")
     print("|---|---:|---:|---:|---:|")
@@ -200,6 +203,7 @@ def main() -> None:
         "city": city.name, "bins": args.bins, "instances": args.instances,
         "trucks": args.trucks, "population": args.population,
         "checkpoint": str(checkpoint), "compare": [str(c) for c in args.compare],
+        "outside_range_days": outside,
         "temperature": args.temperature, "results": summary,
     }  # fmt: skip
     args.out.write_text(json.dumps(report, indent=2))

@@ -32,7 +32,6 @@ __all__ = [
     "load_checkpoint",
     "load_model",
     "save_checkpoint",
-    "shippable",
 ]
 
 CHECKPOINT_VERSION = 2
@@ -107,18 +106,9 @@ SHIPPED_KEYS = (
     "model_state", "model_config", "train_config", "training_range", "trained_on", "step",
     "elapsed_s", "data_fingerprint", "lineage",
 )  # fmt: skip
-"""What a checkpoint keeps when it ships with the package (:func:`shippable`)."""
-
-
-def shippable(path: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
-    """Write the checkpoint at ``path`` to ``out`` as it ships: the model, its settings, its
-    training range and what trained it; not the optimizer, schedule or random states, which
-    only resuming that run needs (a third of the file). Written atomically."""
-    payload = load_checkpoint(path)
-    kept = {key: payload[key] for key in SHIPPED_KEYS if key in payload}
-    if payload.get("format_version") == 1:
-        raise CheckpointError(f"{path}: format 1; train it again to ship it.")
-    return save_checkpoint(out, kept)
+"""What a checkpoint keeps when it ships with the package: the model, its settings, its training
+range and what trained it; not the optimizer, schedule or random states, which only resuming
+that run needs (a third of the file)."""
 
 
 def checkpoint_range(payload: dict[str, Any]) -> TrainingRange:

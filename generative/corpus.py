@@ -161,7 +161,8 @@ def plan_corpus(
         kind = PLACE_KINDS[int(rng.choice(len(PLACE_KINDS), p=shares))]
         if kind == "window" and not large:
             kind = "city" if cities else "synthetic"
-        n_bins = round(_log_uniform(rng, *bins))
+        # drawn a little past the top and clipped: the largest size is trained on too
+        n_bins = min(bins[1], round(_log_uniform(rng, bins[0], bins[1] * 1.05)))
         fleet = n_bins / 65.0 * rng.uniform(0.5, 2.5)
         if rng.random() < 0.3:
             # a city's fleet does not shrink on a quiet day: any fleet for any size

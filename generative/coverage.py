@@ -15,6 +15,8 @@ drives differ there first.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,7 +69,7 @@ class TrainingRange:
     bounds
         Least and most of each figure of :data:`FIGURES` over the training days.
     days
-        Training days in all.
+        Training days in all (each file's days counted once, however many runs trained on it).
     notes
         Remarks on how the range came about (shown with it).
     only_places
@@ -80,22 +82,28 @@ class TrainingRange:
     days: int
     notes: tuple[str, ...] = field(default=())
     only_places: bool = False
+    draws: tuple[tuple[str, str, int], ...] = field(default=())
+    """Each training file once: (a digest of its place, seed, draw and size; its place's
+    ``sha256``; its days), so that ranges of runs on the same files merge without counting
+    their days twice."""
 
     @classmethod
     def from_days(cls, day_sets: Iterable[Any]) -> TrainingRange:
         """The range of training sets (objects with ``meta``, ``n_bins``, ``n_trucks``,
         ``shift_s``, ``capacity_kg`` arrays and :func:`travel_scale_s` of their days as
         ``travel_scale_s()``, as :mod:`generative.data` reads them)."""
-        places: dict[str, dict[str, Any]] = {}
+        names: dict[str, str] = {}
+        draws: dict[str, tuple[str, str, int]] = {}
         lows: dict[str, float] = {}
         highs: dict[str, float] = {}
-        total = 0
         for days in day_sets:
             meta = days.meta
-            key = str(meta.get("city_sha256"))
-            entry = places.setdefault(key, {"name": meta.get("city"), "sha256": key, "days": 0})
-            entry["days"] += len(days)
-            total += len(days)
+            place = str(meta.get("city_sha256"))
+            names.setdefault(place, str(meta.get("city")))
+            draw = meta.get("draw") or {}
+            identity = [place, meta.get("seed"), draw.get("name"), days.n_bins, len(days)]
+            key = hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest()[:16]
+            draws[key] = (key, place, len(days))
             values = {
                 "n_bins": np.array([days.n_bins], dtype=np.float64),
                 "n_trucks": np.asarray(days.n_trucks, dtype=np.float64),
@@ -106,10 +114,22 @@ class TrainingRange:
             for name, value in values.items():
                 lows[name] = min(lows.get(name, np.inf), float(value.min()))
                 highs[name] = max(highs.get(name, -np.inf), float(value.max()))
-        if total == 0:
+        if not draws or not sum(d[2] for d in draws.values()):
             raise ValueError("a training range needs at least one day")
         bounds = {name: (lows[name], highs[name]) for name in FIGURES}
-        return cls(places=tuple(places.values()), bounds=bounds, days=total)
+        return cls._of_draws(tuple(draws.values()), names, bounds, ())
+
+    @classmethod
+    def _of_draws(
+        cls, draws: tuple[tuple[str, str, int], ...], names: Mapping[str, str],
+        bounds: dict[str, tuple[float, float]], notes: tuple[str, ...],
+    ) -> TrainingRange:  # fmt: skip
+        places: dict[str, dict[str, Any]] = {}
+        for _, place, days in draws:
+            entry = places.setdefault(place, {"name": names.get(place), "sha256": place, "days": 0})
+            entry["days"] += int(days)
+        total = sum(int(d[2]) for d in draws)
+        return cls(tuple(places.values()), bounds, total, notes, False, draws)
 
     def outside(
         self, figures: Mapping[str, float], *, place_sha256: str | None = None
@@ -138,6 +158,7 @@ class TrainingRange:
             "days": int(self.days),
             "notes": list(self.notes),
             "only_places": bool(self.only_places),
+            "draws": [list(d) for d in self.draws],
         }
 
     @classmethod
@@ -152,6 +173,7 @@ class TrainingRange:
                 places=places, bounds=bounds, days=int(data["days"]),
                 notes=tuple(str(n) for n in data.get("notes", ())),
                 only_places=bool(data.get("only_places", False)),
+                draws=tuple((str(k), str(p), int(n)) for k, p, n in data.get("draws", ())),
             )  # fmt: skip
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
             raise ValueError(f"not a training range ({type(err).__name__}: {err})") from None
@@ -176,12 +198,15 @@ class TrainingRange:
 
     @staticmethod
     def merge(ranges: Sequence[TrainingRange]) -> TrainingRange:
-        """One range covering several (a model fine-tuned from another learned from both)."""
-        places: dict[str, dict[str, Any]] = {}
+        """One range covering several (a model fine-tuned from another learned from both); a
+        file two runs trained on counts once."""
+        names = {str(p["sha256"]): p.get("name") for r in ranges for p in r.places}
+        draws = {d[0]: d for r in ranges for d in r.draws}
         for r in ranges:
-            for p in r.places:
-                entry = places.setdefault(str(p["sha256"]), {**p, "days": 0})
-                entry["days"] += int(p.get("days", 0))
+            if not r.draws:  # a range written before ranges kept their files: by place
+                for p in r.places:
+                    key = f"place:{p['sha256']}"
+                    draws[key] = (key, str(p["sha256"]), int(p.get("days", 0)))
         bounds = {}
         for name in FIGURES:
             values = [r.bounds[name] for r in ranges if name in r.bounds]
@@ -189,4 +214,4 @@ class TrainingRange:
                 bounds[name] = (min(v[0] for v in values), max(v[1] for v in values))
         notes = tuple(dict.fromkeys(n for r in ranges for n in r.notes))
         # a model fine-tuned on other places has learned them too: the union bounds it
-        return TrainingRange(tuple(places.values()), bounds, sum(r.days for r in ranges), notes)
+        return TrainingRange._of_draws(tuple(draws.values()), names, bounds, notes)

@@ -240,7 +240,9 @@ class LearnedPlanner:
                 )
             if self.outside_range == "fallback":
                 plan = self.fallback.plan(problem, seed=seed)
-                plan.info["fallback"] = outside
+                # a fallback that passed the day on in turn says why after this one's reason
+                further = plan.info.get("fallback")
+                plan.info["fallback"] = outside if not further else f"{outside}; then {further}"
                 return plan
         learned = self.sample(problem, seed=seed, started=started)
         if outside is not None:

@@ -474,7 +474,8 @@ def learned_planner(
 ) -> Planner:
     """The learned planner for ``city``: ``checkpoint``, or the shipped one (fine-tuned for
     the city where one ships, else the general planner:
-    :func:`generative.propose.shipped_checkpoint`).
+    :func:`generative.propose.shipped_checkpoint`). With ``outside_range="fallback"``, the days
+    outside a city's own shipped model go to the general one first, then to ``fallback``.
 
     ``options`` go to :class:`generative.propose.LearnedPlanner` (samples, temperature,
     polish_s, outside_range, fallback_s, device).
@@ -486,7 +487,7 @@ def learned_planner(
         corrupt, another format version).
     """
     from generative.checkpoint import CheckpointError
-    from generative.propose import LearnedPlanner, shipped_checkpoint
+    from generative.propose import GENERAL_CHECKPOINT, LearnedPlanner, shipped_checkpoint
 
     path = checkpoint
     if path is None:
@@ -498,6 +499,15 @@ def learned_planner(
             "checkpoint (--checkpoint)."
         )
     try:
+        if (
+            checkpoint is None
+            and path != GENERAL_CHECKPOINT
+            and GENERAL_CHECKPOINT.is_file()
+            and options.get("outside_range") == "fallback"
+        ):
+            # the city's own model first; its days outside that go to the general one
+            general = LearnedPlanner(GENERAL_CHECKPOINT, place_sha256=city.source.sha256, **options)
+            options = {**options, "fallback": general}
         return LearnedPlanner(path, place_sha256=city.source.sha256, **options)
     except CheckpointError as err:
         raise TwinError(str(err)) from None

@@ -288,6 +288,22 @@ def test_the_shipped_planner_plans_a_city_it_never_saw(helsinki):
     assert json.loads(ran.stdout)["bins_emptied"] > 0
 
 
+def test_the_bundled_citys_own_model_hands_larger_days_to_the_general_one(helsinki):
+    from generative.propose import SHIPPED_CHECKPOINTS, shipped_checkpoint
+    from twin.api import learned_planner
+
+    own = shipped_checkpoint("helsinki", sha256=helsinki.source.sha256)
+    assert own == SHIPPED_CHECKPOINTS / "helsinki.pt"  # its own model: the best on its days
+    planner = learned_planner(helsinki, outside_range="fallback", samples=32)
+    problem = to_problem(sample_instances(helsinki, n_bins=150, n_instances=10, seed=5), 9)
+    plan = planner.plan(problem, seed=0)
+    # beyond the 100 bins the city's own model knows, the general planner plans the day
+    assert plan.planner == "learned" and check_plan(problem, plan) == []
+    assert "outside the training range of helsinki.pt: bins 150" in plan.info["fallback"]
+    # a file of another content under the same name is not the bundled city
+    assert shipped_checkpoint("helsinki", sha256="0" * 64).name == "general.pt"
+
+
 def test_a_checkpoint_is_for_the_learned_policy_only(small_checkpoint):
     refused = run_twin(
         "waste", "helsinki", "--policy", "pyvrp", "--checkpoint", str(small_checkpoint)

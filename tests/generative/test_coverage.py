@@ -76,6 +76,10 @@ def test_training_on_two_places_ranges_over_both(two_places, tmp_path):
     assert trained.bounds["capacity_kg"] == (8000.0, 10_000.0)
     scales = np.concatenate([s.travel_scale_s() for s in sets])
     assert trained.bounds["travel_scale_s"] == pytest.approx((scales.min(), scales.max()))
+    # a run that goes on from this one on the same files has learned no new days
+    again = TrainingRange.merge([trained, TrainingRange.from_days(sets)])
+    assert again.days == 24 and again.bounds == trained.bounds
+    assert TrainingRange.merge([trained, TrainingRange.from_days(sets[:1])]).days == 24
     # both sizes were trained on, each step on one file's days
     with (tmp_path / "log.csv").open() as handle:
         bins = {line.rsplit(",", 1)[1].strip() for line in list(handle)[1:]}

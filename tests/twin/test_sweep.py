@@ -27,7 +27,7 @@ RUNS = [
     {"traffic.demand_scale": 1.2},
     {"traffic.demand_scale": 1.4},
     {"traffic.dt_s": 0},  # impossible: this run must fail and be recorded
-    {"waste.trucks": 1},
+    {"waste.trucks": 1, "waste.policy": "learned"},  # the shipped learned planner
     {"waste.policy": "threshold", "waste.solver_time_s": 0.2},
     {"traffic.reroute_share": 0.5},
     {"traffic.trips": 300},
@@ -77,6 +77,8 @@ def test_overrides_reach_the_runs(swept):
     assert by_id.loc["r0001-s0", "traffic.trips"] == 180
     assert by_id.loc["r0002-s0", "traffic.trips"] == 210
     assert by_id.loc["r0007-s0", "traffic.trips"] == 300
+    assert by_id.loc["r0004-s0", "waste.policy"] == "learned"
+    assert by_id.loc["r0004-s0", "status"] == "ok"
 
 
 def test_same_run_same_kpis_as_a_single_run(swept, sweep_file):
