@@ -18,6 +18,8 @@ $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# compile the traffic kernel into numba's cache now, not on a user's first run
+	$(BIN)/python -m agents.traffic.kernel
 	touch $(INSTALLED)
 
 run: $(INSTALLED)

@@ -70,7 +70,7 @@ KPI_INFO: dict[str, KpiInfo] = {
     "vehicle_km": KpiInfo("Vehicle-km", "km", 0),
     "mean_network_speed_kph": KpiInfo("Mean speed", "km/h", +1),
     "congested_edge_hours_share": KpiInfo("Congested edge-hours", "%", -1, "{:.1%}"),
-    "max_queue_veh": KpiInfo("Longest queue", "veh", -1, "{:,.0f}"),
+    "longest_link_queue_veh": KpiInfo("Longest queue on a link", "veh", -1, "{:,.0f}"),
     # waste
     "truck_km": KpiInfo("Truck-km", "km", -1),
     "truck_hours": KpiInfo("Truck-hours", "h", -1),

@@ -237,7 +237,20 @@ def traffic_command(
         )
     if out is not None:
         run.write(out, overwrite=overwrite)
-    _report(run.kpis, {"city": run.city.name, "seed": seed}, out, as_json)
+    warnings = _traffic_warnings(run.kpis)
+    _report(run.kpis, {"city": run.city.name, "seed": seed}, out, as_json, {"warnings": warnings})
+
+
+def _traffic_warnings(kpis: dict) -> list[str]:
+    """Unfinished trips and gridlock, said on stderr (and returned for the JSON output)."""
+    from twin.kpis import traffic_warnings
+
+    warnings = traffic_warnings(kpis)
+    for warning in warnings:
+        stderr.print(
+            f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True
+        )
+    return warnings
 
 
 def _closures(close: list[str] | None) -> list[object]:
@@ -723,8 +736,12 @@ def run_command(
     with _fraction_progress(f"Running {spec.name}") as advance:
         run = run_scenario(spec, city=city, on_progress=advance)
     run.write(out, overwrite=overwrite)
+    warnings = _traffic_warnings(run.kpi_dict().get("traffic", {}))
     if as_json:
-        _print_json({"scenario": spec.name, "seed": spec.seed, **run.kpi_dict(), "out": str(out)})
+        _print_json(
+            {"scenario": spec.name, "seed": spec.seed, **run.kpi_dict(), "out": str(out),
+             "warnings": warnings}
+        )  # fmt: skip
         return
     for section, kpis in run.kpi_dict().items():
         stdout.print(f"[bold]{section}[/bold]")

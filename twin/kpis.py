@@ -6,7 +6,19 @@ Traffic KPIs follow the definitions planners use (FHWA / TTI urban mobility meas
 - planning time index: 95th percentile of each trip's travel time over its free-flow time;
 - delay: travel time minus free-flow time, summed in vehicle-hours;
 - congested edge-hours: share of edge-hours whose mean density exceeds the critical density
-  of the link's fundamental diagram (capacity / free-flow speed).
+  of the link's fundamental diagram (capacity / free-flow speed);
+- queues, counted at the end of each recording interval: a link's queue is its vehicles that
+  have reached its end and wait to leave it. ``longest_link_queue_veh`` is the most vehicles in
+  one link's queue at any interval end (where a planner looks for a tailback);
+  ``network_queue_veh`` the vehicles queued on all links together, averaged over the interval
+  ends (how much of the traffic stands still).
+
+Trips that have not arrived when the run ends are counted (``trips_unfinished``,
+``trips_unfinished_share``), never averaged away: travel-time KPIs cover the finished trips
+only, so a run that leaves trips on the road understates delay. ``gridlock`` marks a run whose
+unfinished trips exceed :data:`UNFINISHED_WARNING_SHARE` of the trips while the network's last
+interval saw fewer link exits than :data:`GRIDLOCK_LINKS_PER_VEHICLE` per unfinished trip:
+traffic stopped, not a run too short for its demand. :func:`traffic_warnings` words both cases.
 
 CO2 uses two documented factors (state them in reports):
 
@@ -32,15 +44,26 @@ __all__ = [
     "CO2_KG_PER_DIESEL_L",
     "CO2_KG_PER_VKM",
     "DIESEL_L_PER_KM",
+    "GRIDLOCK_LINKS_PER_VEHICLE",
     "TRUCK_HOUR_EUR",
     "TRUCK_KM_EUR",
+    "UNFINISHED_WARNING_SHARE",
     "edge_time_series",
     "traffic_kpis",
+    "traffic_warnings",
     "waste_kpis",
 ]
 
 CO2_KG_PER_VKM = 0.150
 CO2_KG_PER_DELAY_HOUR = 1.85
+
+UNFINISHED_WARNING_SHARE = 0.01
+"""Unfinished trips above this share of all trips make a run's KPIs carry a warning."""
+
+GRIDLOCK_LINKS_PER_VEHICLE = 0.5
+"""Unfinished trips whose vehicles left fewer links than this each, all together, in the run's
+last recording interval: traffic has stopped (gridlock). Moving traffic leaves several links a
+vehicle in an interval of minutes."""
 
 
 def edge_time_series(
@@ -114,10 +137,18 @@ def traffic_kpis(
     congested = series["density_vpkm"].to_numpy() > critical_vpkm[edge]
     delay_h = float(np.maximum(travel - free, 0).sum() / 3600.0)
     has_trips = done.any()
+    unfinished_share = float((~done).mean()) if len(done) else 0.0
+    # moving traffic leaves several links a vehicle in an interval; stopped traffic almost none
+    network_exits = pd.Series(exits).groupby(series["interval_start_s"].to_numpy()).sum()
+    stalled = len(network_exits) > 0 and network_exits.iloc[-1] < (
+        GRIDLOCK_LINKS_PER_VEHICLE * (~done).sum()
+    )
     return {
         "trips": len(trips),
         "trips_completed": int(done.sum()),
         "trips_unfinished": int((~done).sum()),
+        "trips_unfinished_share": unfinished_share,
+        "gridlock": bool(unfinished_share > UNFINISHED_WARNING_SHARE and stalled),
         "mean_travel_time_s": float(travel.mean()) if has_trips else None,
         "p95_travel_time_s": float(np.percentile(travel, 95)) if has_trips else None,
         "travel_time_index": float(travel.sum() / free.sum()) if has_trips else None,
@@ -129,13 +160,30 @@ def traffic_kpis(
         "vehicle_km": vkm,
         "mean_network_speed_kph": vkm / vehicle_hours if vehicle_hours > 0 else None,
         "congested_edge_hours_share": float(congested.mean()) if len(congested) else 0.0,
-        "max_queue_veh": int(series["queue_veh"].max()) if len(series) else 0,
-        "mean_queue_veh": float(series.groupby("edge")["queue_veh"].mean().sum())
+        "longest_link_queue_veh": int(series["queue_veh"].max()) if len(series) else 0,
+        "network_queue_veh": float(series.groupby("interval_start_s")["queue_veh"].sum().mean())
         if len(series)
         else 0.0,
         "co2_kg": vkm * CO2_KG_PER_VKM + delay_h * CO2_KG_PER_DELAY_HOUR,
         "co2_factors": {"kg_per_vkm": CO2_KG_PER_VKM, "kg_per_delay_hour": CO2_KG_PER_DELAY_HOUR},
     }
+
+
+def traffic_warnings(kpis: dict[str, Any]) -> list[str]:
+    """What a reader of a traffic run's KPIs must not miss, in words (empty when nothing)."""
+    unfinished, trips = kpis.get("trips_unfinished", 0), kpis.get("trips", 0)
+    if not trips or unfinished <= UNFINISHED_WARNING_SHARE * trips:
+        return []
+    share = f"{unfinished:,} of {trips:,} trips ({unfinished / trips:.0%}) did not finish"
+    if kpis.get("gridlock"):
+        return [
+            f"gridlock: {share}, and traffic had all but stopped when the run ended; travel-time "
+            "KPIs cover finished trips only. Lower the demand or reopen roads."
+        ]
+    return [
+        f"{share} by the end of the run; travel-time KPIs cover finished trips only. Run "
+        "longer (duration) to see them arrive."
+    ]
 
 
 # ------------------------------------------------------------------------------------ waste

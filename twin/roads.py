@@ -64,6 +64,11 @@ class RoadClass:
     capacity_per_lane_vph: float
 
 
+SATURATION_FLOW_VPH_PER_LANE = 1900.0
+"""What one lane of road carries at its best, between junctions: the Highway Capacity Manual's
+base saturation flow (passenger cars per hour of green per lane). A link's own capacity; its
+outflow (``capacity_per_lane_vph``) is what its junction lets through, usually less."""
+
 ROAD_CLASSES: dict[str, RoadClass] = {
     rc.name: rc
     for rc in (

@@ -7,12 +7,18 @@ density ``κ`` = lanes / 7.5 m, backward wave speed ``w = q / (κ − q/u)``), s
 Transmission Model (Yperman 2007), which is exact for that diagram:
 
 - *sending*: a vehicle may leave a link once ``L/u`` has passed since it entered, first in first
-  out, at most ``q·dt`` vehicles a step (none while the link's signal is red);
+  out, at most ``q_out·dt`` vehicles a step, where ``q_out`` is what the link's end (its
+  junction) passes (none while the link's signal is red); a vehicle ending its trip at the
+  link's end leaves without that capacity, as it parks short of the junction;
 - *receiving*: a link accepts vehicles while ``N_out(t − L/w) + storage − N_in(t) ≥ 1`` (its
   storage less the vehicles inside, where space freed at the downstream end reaches the upstream
   end after ``L/w``: that delay is the backward wave) and at most ``q·dt`` a step. In vehicle
   terms: the k-th vehicle to enter may do so ``L/w`` after the (k − storage)-th left, in
   continuous time, so short links keep their capacity however long the step.
+
+``q`` and ``w`` belong to the road between junctions (its saturation flow), ``q_out`` to the
+junction: a residential street carries 1,900 veh/h a lane but its end passes 600
+(ARCHITECTURE.md, "Traffic under congestion").
 
 A vehicle blocked by a full downstream link blocks those behind it (spillback). Vehicles in
 congestion thus travel at the speed the diagram gives for their density, and queues discharge at
@@ -53,9 +59,16 @@ MIN_SPEED_FRACTION = 0.01
 class LinkParams:
     """Physical parameters of every link, one array entry per network edge.
 
-    ``capacity_vps`` of zero closes a link (nothing enters or leaves it). ``from_node`` and
-    ``to_node`` are the nodes a link starts and ends at; links must be sorted by ``from_node``
-    (as :class:`~twin.network.RoadNetwork` edges are).
+    ``capacity_vps`` is what the link's end (its junction) discharges; of zero, it closes the
+    link (nothing enters or leaves it). ``saturation_vps`` is the capacity of the road itself,
+    the peak of its fundamental diagram: what may enter it, and with its jam density the speed
+    of its backward wave. Junctions pass less than the road between them carries (turns, give
+    way, crossing streams), so a link's outflow capacity is often well below its saturation
+    flow; using the junction's figure for the road as well makes the backward wave several
+    times too slow and merges too tight (ARCHITECTURE.md, "Traffic under congestion").
+    ``None`` makes the two equal. ``from_node`` and ``to_node`` are the nodes a link starts
+    and ends at; links must be sorted by ``from_node`` (as :class:`~twin.network.RoadNetwork`
+    edges are).
     """
 
     length_m: np.ndarray
@@ -64,15 +77,24 @@ class LinkParams:
     storage_veh: np.ndarray
     from_node: np.ndarray
     to_node: np.ndarray
+    saturation_vps: np.ndarray | None = None
+
+    @property
+    def road_capacity_vps(self) -> np.ndarray:
+        """The fundamental diagram's capacity: the saturation flow, never below the outflow."""
+        if self.saturation_vps is None:
+            return np.asarray(self.capacity_vps, dtype=np.float64)
+        return np.maximum(self.saturation_vps, self.capacity_vps).astype(np.float64)
 
     @property
     def backward_wave_mps(self) -> np.ndarray:
-        """``w`` of the triangular diagram, from capacity, free speed and jam density."""
+        """``w`` of the triangular diagram, from its capacity, free speed and jam density."""
+        capacity = self.road_capacity_vps
         jam_density = self.storage_veh / self.length_m
-        critical_density = self.capacity_vps / self.free_speed_mps
+        critical_density = capacity / self.free_speed_mps
         # capacities beyond the diagram's reach (κ ≤ q/u) would give no congested branch
         gap = np.maximum(jam_density - critical_density, 0.05 * jam_density)
-        return np.maximum(self.capacity_vps, 1e-6) / gap
+        return np.maximum(capacity, 1e-6) / gap
 
 
 @dataclass(frozen=True)
@@ -144,8 +166,11 @@ class Engine:
         self.dt = float(dt)
         n = len(links.length_m)
         self.n_links = n
-        self.signals = signals or Signals.none(n)
-        self.capacity_per_step = np.asarray(links.capacity_vps, dtype=np.float64) * self.dt
+        # what may enter a link a step: the road's own capacity (closed links take nothing)
+        self.inflow_per_step = np.where(
+            np.asarray(links.capacity_vps) > 0, links.road_capacity_vps * self.dt, 0.0
+        )
+        self.signals = signals or Signals.none(n)  # sets capacity_per_step too
         self.stuck_time_s = stuck_time_s
         self.reconsider_s = self.dt if reconsider_s is None else float(reconsider_s)
         storage_slots = np.maximum(np.floor(links.storage_veh), 1).astype(np.int64)
@@ -160,7 +185,7 @@ class Engine:
         self.exited = np.zeros(n, dtype=np.int64)  # cumulative exits N_out
         # links start rested: a full step's capacity plus the one vehicle an idle link saves up
         self.out_budget = self.capacity_per_step + 1.0
-        self.in_budget = self.capacity_per_step + 1.0
+        self.in_budget = self.inflow_per_step + 1.0
         self.traverse_s = links.length_m / links.free_speed_mps
         self.wave_speed = links.backward_wave_mps
         # receiving, vehicle by vehicle: the k-th vehicle to enter a link of storage S may enter
@@ -231,6 +256,25 @@ class Engine:
         )
         self._tables = kernel.no_tables()
         self._kernel_rng: np.ndarray | None = None
+
+    # ---------------------------------------------------------------- signals
+    @property
+    def signals(self) -> Signals:
+        """Signal timing per link; setting it retimes the links' outflow."""
+        return self._signals
+
+    @signals.setter
+    def signals(self, signals: Signals) -> None:
+        self._signals = signals
+        # a signalized approach discharges at its road's saturation flow while green (the
+        # HCM's s · g / C): its junction capacity stands for give-way losses that the signal
+        # replaces, and counting both would halve it twice
+        outflow = np.asarray(self.links.capacity_vps, dtype=np.float64).copy()
+        signalized = signals.signalized
+        outflow[signalized] = np.where(
+            outflow[signalized] > 0, self.links.road_capacity_vps[signalized], 0.0
+        )
+        self.capacity_per_step = outflow * self.dt
 
     # ---------------------------------------------------------------- vehicles
     @property
@@ -466,8 +510,8 @@ class Engine:
         )
         self.out_budget[self.signals.red(t)] = 0.0
         np.minimum(
-            self.in_budget + self.capacity_per_step,
-            self.capacity_per_step + 1.0,
+            self.in_budget + self.inflow_per_step,
+            self.inflow_per_step + 1.0,
             out=self.in_budget,
         )
         if (

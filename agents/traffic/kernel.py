@@ -182,8 +182,10 @@ def move_vehicles(
             total = 0.0
             for j in range(first, last):
                 link = in_links[j]
-                # (reads link arrays only: a vehicle's own arrays are far apart in memory)
-                if out_budget[link] >= 1.0 and leader_ready[link] <= t + EPS:
+                if leader_ready[link] <= t + EPS and (
+                    out_budget[link] >= 1.0
+                    or _finishes(ids, to_node, has_tables, ring[slot_base[link] + head[link]], link)
+                ):
                     candidate[n_cand] = link
                     weight[n_cand] = merge_weight[link]
                     total += merge_weight[link]
@@ -268,7 +270,8 @@ def move_vehicles(
                     head[link] = _wrap(head[link] + 1, slots[link])
                     occupancy[link] -= 1
                     exited[link] += 1
-                    out_budget[link] -= 1.0
+                    if target != FINISH:
+                        out_budget[link] -= 1.0
                     spent = when - times[vehicle, T_ENTRY]
                     current_exits[link] += 1.0
                     current_time[link] += spent
@@ -289,9 +292,14 @@ def move_vehicles(
                         again = again or times[vehicle, T_READY] <= t + EPS
                     if occupancy[link] > 0:
                         leader_ready[link] = ring_ready[slot_base[link] + head[link]]
+                        leader = ring[slot_base[link] + head[link]]
+                        still = leader_ready[link] <= t + EPS and (
+                            out_budget[link] >= 1.0
+                            or _finishes(ids, to_node, has_tables, leader, link)
+                        )
                     else:
                         leader_ready[link] = np.inf
-                    still = out_budget[link] >= 1.0 and leader_ready[link] <= t + EPS
+                        still = False
                 else:  # blocked, and blocking those behind it (first in, first out)
                     still = False
                 if not still:  # drop the link from this node's candidates
@@ -373,6 +381,19 @@ def queued(
 
 
 @njit(inline="always")
+def _finishes(ids, to_node, has_tables, vehicle, link):
+    """Whether ``vehicle``, the leader of ``link``, ends its trip at the link's end.
+
+    A trip ends on its last street, short of the junction: it leaves without the junction's
+    capacity (as UXsim ends trips), which would otherwise hold through traffic behind the
+    parkers and let every arrival at a busy node queue for a turn it never makes.
+    """
+    if has_tables and ids[vehicle, I_CHOICE_ROW] >= 0:
+        return to_node[link] == ids[vehicle, I_DESTINATION]
+    return ids[vehicle, I_ROUTE_PTR] + 1 >= ids[vehicle, I_ROUTE_END]
+
+
+@njit(inline="always")
 def _wrap(index, size):
     """``index mod size`` for ``0 <= index < 2 size`` (an integer division costs more)."""
     return index - size if index >= size else index
@@ -439,7 +460,8 @@ def no_tables() -> Tables:
 
 
 def load() -> None:
-    """Load the compiled kernel (from numba's cache; compiled on first use after install).
+    """Load the compiled kernel (from numba's cache; compiled on first use after install, which
+    ``make`` does once at install: ``python -m agents.traffic.kernel``).
 
     Numba's first call in a process costs most of a second (its compiler's set-up even when
     the machine code comes from the cache); the engine module pays it at import, once, rather
@@ -458,3 +480,12 @@ def load() -> None:
     origins = Origins(int_, int_, int_, int_)
     rng = np.zeros(1, dtype=np.uint64)
     move_vehicles(net, links, cars, tables, False, origins, rng, 0.0, 1.0, np.inf, 5.0, 1)
+    group_by_link(int_, 0)
+    queued(int_, int_, int_, int_, float_, 0.0)
+
+
+if __name__ == "__main__":  # compile into numba's cache at install, not on a user's first run
+    # through the package's module, whose compiled functions the cache keeps (not __main__'s)
+    from agents.traffic import kernel as installed
+
+    installed.load()

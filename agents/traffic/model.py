@@ -17,6 +17,7 @@ from agents.traffic.signals import SignalPlan, compile_signals, default_plans
 from twin.errors import TwinError
 from twin.kpis import edge_time_series, traffic_kpis
 from twin.network import RoadNetwork
+from twin.roads import SATURATION_FLOW_VPH_PER_LANE
 from twin.routing import Router
 
 __all__ = ["TrafficConfig", "TrafficModel", "TrafficResult"]
@@ -170,6 +171,8 @@ class TrafficModel(mesa.Model):
                 storage_veh=network.edge_storage_veh,
                 from_node=network.edge_u.astype(np.int64),
                 to_node=network.edge_v.astype(np.int64),
+                saturation_vps=np.maximum(network.edge_lanes, 1)
+                * (SATURATION_FLOW_VPH_PER_LANE / 3600.0),
             ),
             dt=self.config.dt_s,
             signals=compile_signals(plans, network.n_edges),

@@ -886,7 +886,8 @@ def test_cli_run_writes_what_it_prints(cli):
     assert len(lines) == 1
     payload = json.loads(lines[0])
     out = cli["root"] / "fixed"
-    assert payload.keys() == {"scenario", "seed", "waste", "out"}
+    assert payload.keys() == {"scenario", "seed", "waste", "out", "warnings"}
+    assert payload["warnings"] == []  # no traffic section, nothing unfinished to name
     assert (payload["scenario"], payload["seed"], payload["out"]) == ("fixed-rounds", 1, str(out))
     assert payload["waste"] == json.loads((out / "kpis.json").read_text())["waste"]
     assert payload["waste"] == json.loads((out / "waste" / "kpis.json").read_text())

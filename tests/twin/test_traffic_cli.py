@@ -100,3 +100,14 @@ def test_existing_output_is_not_overwritten(tmp_path):
     (out / "keep.txt").write_text("mine")
     result = _twin("traffic", "helsinki", "--trips", "10", "--duration", "5min", "--out", str(out))
     assert result.returncode != 0 and (out / "keep.txt").read_text() == "mine"
+
+
+def test_unfinished_trips_are_said_not_averaged_away():
+    """A run too short for its trips: the CLI warns on stderr and in the JSON output."""
+    result = _twin("traffic", "helsinki", "--trips", "400", "--duration", "3min", "--json")
+    assert result.returncode == 0, result.stderr
+    kpis = json.loads(result.stdout)
+    assert kpis["trips_unfinished"] > 4 and not kpis["gridlock"]
+    assert kpis["trips_unfinished_share"] == pytest.approx(kpis["trips_unfinished"] / 400)
+    (warning,) = kpis["warnings"]
+    assert "did not finish" in warning and "did not finish" in result.stderr

@@ -9,8 +9,11 @@ from agents.traffic.engine import ARRIVED, PLANNED, RUNNING, Engine, LinkParams,
 from twin.synthetic import corridor_network, network_from_links
 
 
-def _links(network) -> LinkParams:
+def _links(network, *, saturation_vph: float | None = None) -> LinkParams:
     return LinkParams(
+        saturation_vps=None
+        if saturation_vph is None
+        else np.full(network.n_edges, saturation_vph / 3600),
         length_m=network.edge_length_m,
         free_speed_mps=network.edge_speed_kph / 3.6,
         capacity_vps=network.edge_capacity_vph / 3600.0,
@@ -115,18 +118,99 @@ def test_stuck_release_clears_gridlock():
 
 def test_spillback_full_link_stops_its_upstream():
     """A link that never discharges fills to its storage, then its upstream link stops."""
-    network = corridor_network([150, 150, 150], capacity_vph=1800, storage_veh=[20, 20, 20])
+    network = corridor_network([150] * 4, capacity_vph=1800, storage_veh=[20] * 4)
     never_green = Signals(
-        cycle_s=np.array([0, 0, 60.0, 0]),
-        offset_s=np.zeros(4),
-        green_start_s=np.zeros(4),
-        green_end_s=np.zeros(4),
+        cycle_s=np.array([0, 0, 60.0, 0, 0]),
+        offset_s=np.zeros(5),
+        green_start_s=np.zeros(5),
+        green_end_s=np.zeros(5),
     )
     engine = _corridor_run(network, 100, 0.5, dt=1.0, signals=never_green, stuck=None, until=900)
     assert engine.occupancy[2] == 20  # the blocked link is full
     assert engine.occupancy[1] == 20  # its upstream link filled behind it
     assert engine.exited[1] == 20  # and passed on no more than the blocked link could take
     assert engine.occupancy[0] == 20 and engine.counts()["waiting"] == 100 - 60
+
+
+def _two_groups(network, through, parkers, *, signals=None, rate=0.5):
+    """Vehicles at ``rate`` a second, alternately: ``through`` cross link 1's end, ``parkers``
+    end their trip there (the corridor's first two links)."""
+    engine = Engine(
+        _links(network, saturation_vph=1900), dt=1.0, signals=signals, stuck_time_s=None
+    )
+    kinds = np.array([1] * through + [0] * parkers)
+    routes = [[0, 1, 2] if kind else [0, 1] for kind in kinds]
+    engine.add_vehicles(
+        np.arange(len(kinds)) / rate,
+        np.concatenate(routes),
+        np.concatenate([[0], np.cumsum([len(r) for r in routes])]),
+    )
+    return engine, kinds
+
+
+def test_trips_ending_before_a_junction_do_not_queue_for_it():
+    """Vehicles ending their trip on a link leave it without its junction's capacity: 0.5 veh/s
+    into a 0.1 veh/s junction, all parking before it, arrive at free flow; the same stream
+    crossing it queues as the deterministic queue says (last one out at n / μ)."""
+    network = corridor_network([200, 200, 200], capacity_vph=[3600, 360, 3600])
+    free_flow = network.edge_free_flow_s
+    engine, _ = _two_groups(network, 0, 60)
+    while engine.counts()["arrived"] < 60:
+        engine.step()
+    np.testing.assert_allclose(engine.arrive - engine.depart, free_flow[:2].sum(), atol=1e-9)
+
+    engine, _ = _two_groups(network, 60, 0)
+    while engine.counts()["arrived"] < 60:
+        engine.step()
+    # the junction passes one vehicle per 10 s once its rested budget is spent
+    assert engine.arrive.max() == pytest.approx(59 / 0.1 + free_flow[:3].sum(), abs=12)
+
+
+def test_parkers_keep_their_place_in_the_queue():
+    """First in, first out holds for vehicles that end their trip: behind a vehicle held at a
+    red light, they wait; once it leaves, they leave at once."""
+    network = corridor_network([200, 200, 200], capacity_vph=3600)
+    red_until_300 = Signals(
+        cycle_s=np.array([0, 1e6, 0, 0]),
+        offset_s=np.zeros(4),
+        green_start_s=np.array([0, 300.0, 0, 0]),
+        green_end_s=np.array([0, 1e6, 0, 0]),
+    )
+    engine = Engine(_links(network), dt=1.0, signals=red_until_300, stuck_time_s=None)
+    # one through vehicle first, then five that park at link 1's end
+    routes = np.array([0, 1, 2] + [0, 1] * 5)
+    engine.add_vehicles(np.arange(6) * 2.0, routes, np.array([0, 3, 5, 7, 9, 11, 13]))
+    while engine.time < 600:
+        engine.step()
+    # held behind the red light's queue leader (a step covers (t − 1, t]: the light turns green
+    # within the step ending at 300 s), then gone as soon as it left
+    assert engine.arrive[0] == pytest.approx(299.0 + network.edge_free_flow_s[2])
+    np.testing.assert_allclose(engine.arrive[1:], 299.0)
+
+
+def test_links_take_in_their_saturation_flow_whatever_their_junction_passes():
+    """A link's own capacity (saturation flow) bounds what enters it, its junction's capacity
+    what leaves: 0.4 veh/s into a long link whose junction passes 600 veh/h queue on that link,
+    not on the one before it."""
+    network = corridor_network(
+        [300, 3000, 300], capacity_vph=[3600, 600, 3600], storage_veh=[1e5, 1e5, 1e5]
+    )
+    params = _links(network)
+    with_road = _links(network, saturation_vph=1900)
+    for links, first_link_clear in ((with_road, True), (params, False)):
+        engine = Engine(links, dt=1.0)
+        route = np.arange(3)
+        engine.add_vehicles(np.arange(720) / 0.4, np.tile(route, 720), np.arange(721) * 3)
+        while engine.time < 1800:
+            engine.step()
+        # free flow on the first link: every vehicle left it unless it departed in the last
+        # link time
+        left_first = engine.exited[0]
+        assert (left_first >= 720 - 0.4 * network.edge_free_flow_s[0] - 2) == first_link_clear
+    # the road's diagram: w = q / (κ − q/u) with the saturation flow, not the junction's
+    q = np.maximum(1900, network.edge_capacity_vph) / 3600
+    kappa, u = params.storage_veh / params.length_m, params.free_speed_mps
+    np.testing.assert_allclose(with_road.backward_wave_mps, q / (kappa - q / u), rtol=1e-12)
 
 
 def test_merge_shares_follow_upstream_capacities():
@@ -153,6 +237,72 @@ def test_merge_shares_follow_upstream_capacities():
     assert through_a / (through_a + through_b) == pytest.approx(2 / 3, abs=0.04)
 
 
+def test_diverge_holds_through_traffic_behind_a_blocked_branch():
+    """First in, first out at a diverge (Daganzo 1995): half the drivers turn into a branch
+    that passes 360 veh/h; the other half queue behind them, so the approach discharges
+    360 / 0.5 = 720 veh/h and the free branch gets 360, not the 1,800 it could take."""
+    network = network_from_links(
+        [(0, 0), (400, 0), (800, 100), (800, -100), (1200, 0)],
+        [(0, 1), (1, 2), (1, 3), (2, 4), (3, 4)],
+        speed_kph=50,
+        capacity_vph=[1800, 1800, 360, 3600, 3600],
+        storage_veh=[1e5, 1e5, 20, 1e5, 1e5],
+    )
+    engine = Engine(_links(network, saturation_vph=1900), dt=1.0, stuck_time_s=None)
+    n = 3000
+    branch = np.arange(n) % 2  # alternately to the free branch (link 1) and the narrow one (2)
+    routes = np.column_stack([np.zeros(n, int), 1 + branch, 3 + branch]).ravel()
+    engine.add_vehicles(np.arange(n) * 2.0, routes, np.arange(n + 1) * 3)
+    while engine.time < 900:  # the narrow branch fills and spills back
+        engine.step()
+    before = engine.exited[:3].copy()
+    while engine.time < 2700:
+        engine.step()
+    approach, free, narrow = engine.exited[:3] - before
+    assert narrow == pytest.approx(180, abs=3)  # 360 veh/h for half an hour
+    assert free == pytest.approx(180, abs=6) and approach == pytest.approx(360, abs=6)
+
+
+@pytest.mark.parametrize("dt", [1.0, 5.0])
+def test_a_chain_of_short_links_keeps_the_bottleneck_queue_exact(dt):
+    """Ten links of 15 m (two vehicles each) between the origin's link and a 900 veh/h
+    bottleneck: the queue spills back through all of them, and still the total delay is the
+    deterministic queue's ½ (λ − μ) T · λT/μ, and vehicles leave 1/μ apart (no capacity lost on
+    the short links, whatever the step)."""
+    lam, mu, horizon = 0.4, 0.25, 1800.0
+    lengths = [500] + [15] * 10 + [300, 300]
+    capacity = [3600] + [1800] * 10 + [mu * 3600, 3600]
+    storage = [1e5] + [2] * 10 + [1e5, 1e5]
+    network = corridor_network(lengths, capacity_vph=capacity, storage_veh=storage)
+    n = int(lam * horizon)
+    engine = Engine(_links(network, saturation_vph=1900), dt=dt)
+    route = np.arange(len(lengths))
+    engine.add_vehicles(np.arange(n) / lam, np.tile(route, n), np.arange(n + 1) * len(route))
+    while engine.counts()["arrived"] < n:
+        engine.step()
+    assert engine.occupancy.sum() == 0
+    delay = (engine.arrive - engine.depart - network.edge_free_flow_s[route].sum()).sum()
+    assert delay == pytest.approx(0.5 * (lam - mu) * horizon * (lam * horizon / mu), rel=0.05)
+    gaps = np.diff(np.sort(engine.arrive)[n // 4 : 3 * n // 4])
+    assert gaps.mean() == pytest.approx(1 / mu, rel=0.02)
+
+
+def test_a_ring_below_its_storage_never_locks():
+    """The gridlock ring with 20 drivers instead of 400: nobody waits; every trip takes its
+    free-flow time."""
+    square = np.array([(0, 0), (100, 0), (100, 100), (0, 100)], dtype=float)
+    network = network_from_links(
+        square, [(0, 1), (1, 2), (2, 3), (3, 0)], speed_kph=36, capacity_vph=3600, storage_veh=10
+    )
+    engine = Engine(_links(network), dt=1.0, stuck_time_s=None)
+    start = np.arange(20) % 4
+    edges = ((start[:, None] + np.arange(3)[None, :]) % 4).ravel()
+    engine.add_vehicles(np.arange(20) * 3.0, edges, np.arange(21) * 3)
+    while engine.counts()["arrived"] < 20 and engine.time < 600:
+        engine.step()
+    np.testing.assert_allclose(engine.arrive - engine.depart, 30.0, atol=1e-9)
+
+
 def test_signal_throughput_follows_green_share():
     """A saturated approach passes capacity × green / cycle (the HCM's signalized capacity)."""
     capacity, cycle, green = 1800.0, 90.0, 36.0
@@ -167,6 +317,31 @@ def test_signal_throughput_follows_green_share():
     passed = engine.exited[0]
     expected = capacity / 3600 * green / cycle * 1800
     assert passed == pytest.approx(expected, rel=0.05)
+
+
+def test_a_signal_replaces_the_junction_capacity_with_the_saturation_flow():
+    """A signalized approach passes saturation flow × green / cycle, whatever its junction's
+    give-way capacity (600 veh/h on a residential street): the signal takes that role."""
+    cycle, green = 90.0, 36.0
+    network = corridor_network([200, 200], capacity_vph=[600, 3600], storage_veh=[1e5, 1e5])
+    signals = Signals(
+        cycle_s=np.array([cycle, 0, 0]),
+        offset_s=np.zeros(3),
+        green_start_s=np.zeros(3),
+        green_end_s=np.array([green, 0, 0]),
+    )
+    engine = Engine(_links(network, saturation_vph=1900), dt=1.0, signals=signals)
+    route = np.arange(2)
+    engine.add_vehicles(np.arange(3000) / 1.0, np.tile(route, 3000), np.arange(3001) * 2)
+    while engine.time < 1800:
+        engine.step()
+    assert engine.exited[0] == pytest.approx(1900 / 3600 * green / cycle * 1800, rel=0.05)
+    # without the signal, the junction's own capacity holds
+    engine = Engine(_links(network, saturation_vph=1900), dt=1.0)
+    engine.add_vehicles(np.arange(3000) / 1.0, np.tile(route, 3000), np.arange(3001) * 2)
+    while engine.time < 1800:
+        engine.step()
+    assert engine.exited[0] == pytest.approx(600 / 3600 * 1800, rel=0.05)
 
 
 def test_bad_routes_are_refused():
