@@ -313,7 +313,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--city", action="append", help="name or extract; default: all")
     parser.add_argument("--modes", default="adaptive,fixed")
-    parser.add_argument("--dt", type=float, default=1.0, help="our time step, s")
+    parser.add_argument("--dt", type=float, default=5.0, help="our time step, s")
     parser.add_argument("--max-ladder", type=int, default=10)
     parser.add_argument(
         "--sumo-above", type=float, default=0.10,

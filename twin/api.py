@@ -185,7 +185,7 @@ def run_traffic(
     duration: str | float = "2h",
     window: str | float | None = None,
     seed: int = 0,
-    dt_s: float = 1.0,
+    dt_s: float = 2.0,
     reroute_share: float = 0.2,
     profile: str = "flat",
     interventions: Sequence[object] = (),

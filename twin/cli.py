@@ -189,7 +189,7 @@ def traffic_command(
         typer.Option(help="Departures spread over this span (default: half the duration)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of demand and all random choices.")] = 0,
-    dt: Annotated[float, typer.Option("--dt", help="Time step, seconds.")] = 1.0,
+    dt: Annotated[float, typer.Option("--dt", help="Time step, seconds.")] = 2.0,
     reroute_share: Annotated[
         float, typer.Option(help="Share of drivers re-routing en route on current travel times.")
     ] = 0.2,

@@ -114,7 +114,7 @@ class TrafficSpec(_Strict):
     od: str | None = Field(None, description="OD table (CSV/Parquet), relative to the file")
     duration: str | float = "2h"
     window: str | float | None = Field(None, description="departures spread over this span")
-    dt_s: float = Field(1.0, gt=0, le=60)
+    dt_s: float = Field(2.0, gt=0, le=60)
     reroute_share: float = Field(0.2, ge=0, le=1)
     profile: Literal["flat", "peak"] = "flat"
     demand_scale: float = Field(1.0, ge=0)

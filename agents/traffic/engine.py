@@ -51,6 +51,10 @@ MAX_SWEEPS_PER_STEP = 8
 crosses within one sweep every short link whose end node comes later; another sweep follows
 while a vehicle could move again (times stay exact either way)."""
 
+SLICE_S = 1.0
+"""Longest slice of a step the kernel serves at once (see :func:`kernel.move_vehicles`): moves
+are ordered in time to within this, whatever the step."""
+
 MIN_SPEED_FRACTION = 0.01
 """Floor of the speed used to price a jammed link for route choice, as a share of free speed."""
 
@@ -171,6 +175,10 @@ class Engine:
             np.asarray(links.capacity_vps) > 0, links.road_capacity_vps * self.dt, 0.0
         )
         self.signals = signals or Signals.none(n)  # sets capacity_per_step too
+        # a step is served in slices of at most SLICE_S, earliest first (kernel.move_vehicles)
+        self.n_slices = max(1, int(np.ceil(self.dt / SLICE_S - 1e-9)))
+        self._slice_ends = np.arange(1, self.n_slices + 1) * (self.dt / self.n_slices)
+        self._red = np.zeros((self.n_slices, n), dtype=np.bool_)
         self.stuck_time_s = stuck_time_s
         self.reconsider_s = self.dt if reconsider_s is None else float(reconsider_s)
         storage_slots = np.maximum(np.floor(links.storage_veh), 1).astype(np.int64)
@@ -184,8 +192,8 @@ class Engine:
         self.entered = np.zeros(n, dtype=np.int64)  # cumulative entries N_in
         self.exited = np.zeros(n, dtype=np.int64)  # cumulative exits N_out
         # links start rested: a full step's capacity plus the one vehicle an idle link saves up
-        self.out_budget = self.capacity_per_step + 1.0
-        self.in_budget = self.inflow_per_step + 1.0
+        self.out_budget = np.zeros(n)  # refilled at each slice (links start rested)
+        self.in_budget = np.zeros(n)
         self.traverse_s = links.length_m / links.free_speed_mps
         self.wave_speed = links.backward_wave_mps
         # receiving, vehicle by vehicle: the k-th vehicle to enter a link of storage S may enter
@@ -501,19 +509,12 @@ class Engine:
         if self._kernel_rng is None:
             self._kernel_rng = np.array([self.rng.integers(2**63)], dtype=np.uint64)
         t = self.time
-        # budgets carry fractions of a vehicle from step to step (so 0.8 veh/step really passes
-        # 4 vehicles in 5 steps), but an idle link saves up at most one extra vehicle
-        np.minimum(
-            self.out_budget + self.capacity_per_step,
-            self.capacity_per_step + 1.0,
-            out=self.out_budget,
-        )
-        self.out_budget[self.signals.red(t)] = 0.0
-        np.minimum(
-            self.in_budget + self.inflow_per_step,
-            self.inflow_per_step + 1.0,
-            out=self.in_budget,
-        )
+        # the kernel refills the budgets at each slice of the step; red is judged at each
+        # slice's end, as a step's at its end
+        red = self._red
+        red[:] = False
+        for piece, end in enumerate(t - self.dt + self._slice_ends):
+            red[piece, self.signals.red(end)] = True
         if (
             self.n_tables
             and self.n_vehicles
@@ -535,6 +536,9 @@ class Engine:
             np.inf if self.stuck_time_s is None else float(self.stuck_time_s),
             self.reconsider_s,
             MAX_SWEEPS_PER_STEP,
+            self.capacity_per_step / self.n_slices,
+            self.inflow_per_step / self.n_slices,
+            red,
         )
         self._n_started += started
         self._n_arrived += arrived

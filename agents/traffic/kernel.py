@@ -143,13 +143,20 @@ def move_vehicles(
     stuck_s: float,
     reconsider_s: float,
     max_sweeps: int,
+    out_per_slice: np.ndarray,
+    in_per_slice: np.ndarray,
+    red: np.ndarray,
 ) -> tuple[int, int]:
-    """One step, covering ``(t − dt, t]``: moves between links, then entries from origins.
+    """One step, covering ``(t − dt, t]``, in ``len(red)`` equal slices, earliest first: in each,
+    the budgets are refilled, then vehicles move between links, then enter from origins.
 
     Returns how many vehicles entered the network and how many left it (arrived).
 
-    Budgets (``out_budget``, ``in_budget``) must already hold this step's capacity; red
-    signals are a zero ``out_budget``. ``stuck_s`` is ``inf`` to make storage a hard limit.
+    Budgets (``out_budget``, ``in_budget``) carry fractions of a vehicle from slice to slice
+    (so 0.8 vehicles a slice really passes 4 in 5), but an idle link saves up at most one
+    vehicle more than a slice's (``out_per_slice``, ``in_per_slice``); ``red[slice, link]``
+    zeroes a link's outflow budget in that slice (its signal is red). ``stuck_s`` is ``inf``
+    to make storage a hard limit.
     ``rng[0]`` is the state of the engine's random stream (splitmix64), advanced here, so a run
     is reproducible whatever else the process simulates (the engine seeds it from its ``rng``
     at the first step).
@@ -173,168 +180,196 @@ def move_vehicles(
     candidate = np.empty(max_in, dtype=np.int64)
     weight = np.empty(max_in)
 
-    for _ in range(max_sweeps):
-        again = False  # whether a vehicle moved onto a link it may leave within this step
-        for node in range(n_nodes):
-            first, last = in_indptr[node], in_indptr[node + 1]
-            # the incoming links whose leader has reached the end and which may release it
-            n_cand = 0
-            total = 0.0
-            for j in range(first, last):
-                link = in_links[j]
-                if leader_ready[link] <= t + EPS and (
-                    out_budget[link] >= 1.0
-                    or _finishes(ids, to_node, has_tables, ring[slot_base[link] + head[link]], link)
-                ):
-                    candidate[n_cand] = link
-                    weight[n_cand] = merge_weight[link]
-                    total += merge_weight[link]
-                    n_cand += 1
-            while n_cand > 0:
-                draw, stream = _uniform(stream)
-                draw *= total
-                pick = n_cand - 1
-                for c in range(n_cand):
-                    draw -= weight[c]
-                    if draw < 0.0:
-                        pick = c
-                        break
-                link = candidate[pick]
-                vehicle = ring[slot_base[link] + head[link]]
-
-                # where the leader goes next: a link, FINISH, or -1 (no way on)
-                if has_tables and ids[vehicle, I_CHOICE_ROW] >= 0:
-                    if to_node[link] == ids[vehicle, I_DESTINATION]:
-                        target = FINISH
-                    else:
-                        # a driver picks on reaching the link's end and keeps the choice while
-                        # held, drawing again every `reconsider_s` (a blocked turn makes drivers
-                        # look for another way)
-                        if (
-                            ids[vehicle, I_NEXT] < 0
-                            or t - times[vehicle, T_CHOICE] >= reconsider_s - EPS
-                        ):
-                            u, stream = _uniform(stream)
-                            k = 0
-                            while k < n_tables - 1 and u >= cumulative[k]:
-                                k += 1
-                            row = ids[vehicle, I_CHOICE_ROW]
-                            chosen = np.int64(next_edge[k, row, node])
-                            came_from = from_node[link]
-                            out_first, out_last = out_indptr[node], out_indptr[node + 1]
-                            # no U-turn where another way on exists: the best other way then
-                            if (
-                                chosen >= 0
-                                and to_node[chosen] == came_from
-                                and out_last - out_first > 1
-                            ):
-                                chosen, best_cost = -1, np.inf
-                                for other in range(out_first, out_last):
-                                    if to_node[other] == came_from:
-                                        continue
-                                    cost = link_cost[k, other] + cost_to_go[k, row, to_node[other]]
-                                    if cost < best_cost:
-                                        chosen, best_cost = other, cost
-                            ids[vehicle, I_NEXT] = chosen
-                            times[vehicle, T_CHOICE] = t
-                        target = ids[vehicle, I_NEXT]
-                else:
-                    pointer = ids[vehicle, I_ROUTE_PTR]
-                    target = (
-                        FINISH
-                        if pointer + 1 >= ids[vehicle, I_ROUTE_END]
-                        else route_buffer[pointer + 1]
-                    )
-
-                wave = -np.inf
-                admitted = target != -1  # no way on (closed roads): wait where it is
-                if admitted and target != FINISH:
-                    wave = _wave_time(entered, exited, exit_times, entry_cursor, storage_slots,
-                                      exit_base, wave_s, target)  # fmt: skip
-                    # room: the backward wave has come, or (deadlock release, MATSim's stuck
-                    # time) the leader has been held this long and the ring has a slot; the
-                    # link's inflow capacity holds either way
-                    room = wave <= t + EPS or (
-                        t - times[vehicle, T_READY] >= stuck_s and occupancy[target] < slots[target]
-                    )
-                    admitted = not closed[target] and in_budget[target] >= 1.0 and room
-                if admitted:
-                    # a step covers (t - dt, t]: a vehicle free to go inside it leaves at its
-                    # ready time (or when the backward wave lets it into its next link)
-                    when = max(max(times[vehicle, T_READY], t - dt), min(wave, t))
-                    when = max(when, last_exit[link])  # first in, first out
-                    storage = storage_slots[link]
-                    exit_times[exit_base[link] + exit_cursor[link]] = when
-                    exit_cursor[link] = _wrap(exit_cursor[link] + 1, storage)
-                    last_exit[link] = when
-                    head[link] = _wrap(head[link] + 1, slots[link])
-                    occupancy[link] -= 1
-                    exited[link] += 1
-                    if target != FINISH:
-                        out_budget[link] -= 1.0
-                    spent = when - times[vehicle, T_ENTRY]
-                    current_exits[link] += 1.0
-                    current_time[link] += spent
-                    epoch_exits[link] += 1.0
-                    epoch_time[link] += spent
-                    times[vehicle, T_DISTANCE] += length_m[link]
-                    if target == FINISH:
-                        state[vehicle] = ARRIVED
-                        arrive[vehicle] = when
-                        arrived += 1
-                        ids[vehicle, I_LINK] = -1
-                    else:
-                        _place(ring, ring_ready, head, occupancy, entered, entry_cursor,
-                               storage_slots, in_budget, leader_ready, slots,
-                               slot_base, traverse_s, times, ids, vehicle, target,
-                               when)  # fmt: skip
-                        ids[vehicle, I_ROUTE_PTR] += 1
-                        again = again or times[vehicle, T_READY] <= t + EPS
-                    if occupancy[link] > 0:
-                        leader_ready[link] = ring_ready[slot_base[link] + head[link]]
-                        leader = ring[slot_base[link] + head[link]]
-                        still = leader_ready[link] <= t + EPS and (
-                            out_budget[link] >= 1.0
-                            or _finishes(ids, to_node, has_tables, leader, link)
+    step_start = t - dt
+    # a long step is served in slices of at most SLICE_S, earliest first: within a pass, nodes
+    # are served in index order, not in the order of the vehicles' times, and over a long step
+    # a vehicle due late at one node could take the room that one due early at another needed
+    # (clusters of metre-long links near gridlock lost capacity at 5 s steps; BENCHMARKS.md,
+    # "Traffic fidelity"); budgets stay the step's, spent by the earliest slices first
+    n_slices = len(red)
+    for piece in range(n_slices):
+        slice_start = step_start + piece * (dt / n_slices)
+        now = t if piece == n_slices - 1 else slice_start + dt / n_slices
+        for link in range(len(out_budget)):
+            if red[piece, link]:
+                out_budget[link] = 0.0
+            else:
+                out_budget[link] = min(
+                    out_budget[link] + out_per_slice[link], out_per_slice[link] + 1.0
+                )
+            in_budget[link] = min(in_budget[link] + in_per_slice[link], in_per_slice[link] + 1.0)
+        for _ in range(max_sweeps):
+            again = False  # whether a vehicle moved onto a link it may leave within this step
+            for node in range(n_nodes):
+                first, last = in_indptr[node], in_indptr[node + 1]
+                # the incoming links whose leader has reached the end and which may release it
+                n_cand = 0
+                total = 0.0
+                for j in range(first, last):
+                    link = in_links[j]
+                    if leader_ready[link] <= now + EPS and (
+                        out_budget[link] >= 1.0
+                        or _finishes(
+                            ids, to_node, has_tables, ring[slot_base[link] + head[link]], link
                         )
-                    else:
-                        leader_ready[link] = np.inf
-                        still = False
-                else:  # blocked, and blocking those behind it (first in, first out)
-                    still = False
-                if not still:  # drop the link from this node's candidates
-                    total -= weight[pick]
-                    n_cand -= 1
-                    candidate[pick] = candidate[n_cand]
-                    weight[pick] = weight[n_cand]
-                    if n_cand == 0 or total <= 0.0:
-                        total = 0.0
-                        for c in range(n_cand):
-                            total += weight[c]
-        if not again:
-            break
+                    ):
+                        candidate[n_cand] = link
+                        weight[n_cand] = merge_weight[link]
+                        total += merge_weight[link]
+                        n_cand += 1
+                while n_cand > 0:
+                    draw, stream = _uniform(stream)
+                    draw *= total
+                    pick = n_cand - 1
+                    for c in range(n_cand):
+                        draw -= weight[c]
+                        if draw < 0.0:
+                            pick = c
+                            break
+                    link = candidate[pick]
+                    vehicle = ring[slot_base[link] + head[link]]
 
-    # vehicles whose departure time has come enter their first link in departure order
-    order, origin_start, taken, count = origins.order, origins.start, origins.taken, origins.count
-    for link in range(len(count)):
-        while taken[link] < count[link]:
-            if closed[link] or in_budget[link] < 1.0:
+                    # where the leader goes next: a link, FINISH, or -1 (no way on)
+                    if has_tables and ids[vehicle, I_CHOICE_ROW] >= 0:
+                        if to_node[link] == ids[vehicle, I_DESTINATION]:
+                            target = FINISH
+                        else:
+                            # a driver picks on reaching the link's end and keeps the choice while
+                            # held, drawing again every `reconsider_s` (a blocked turn makes drivers
+                            # look for another way)
+                            if (
+                                ids[vehicle, I_NEXT] < 0
+                                or now - times[vehicle, T_CHOICE] >= reconsider_s - EPS
+                            ):
+                                u, stream = _uniform(stream)
+                                k = 0
+                                while k < n_tables - 1 and u >= cumulative[k]:
+                                    k += 1
+                                row = ids[vehicle, I_CHOICE_ROW]
+                                chosen = np.int64(next_edge[k, row, node])
+                                came_from = from_node[link]
+                                out_first, out_last = out_indptr[node], out_indptr[node + 1]
+                                # no U-turn where another way on exists: the best other way then
+                                if (
+                                    chosen >= 0
+                                    and to_node[chosen] == came_from
+                                    and out_last - out_first > 1
+                                ):
+                                    chosen, best_cost = -1, np.inf
+                                    for other in range(out_first, out_last):
+                                        if to_node[other] == came_from:
+                                            continue
+                                        cost = (
+                                            link_cost[k, other] + cost_to_go[k, row, to_node[other]]
+                                        )
+                                        if cost < best_cost:
+                                            chosen, best_cost = other, cost
+                                ids[vehicle, I_NEXT] = chosen
+                                times[vehicle, T_CHOICE] = now
+                            target = ids[vehicle, I_NEXT]
+                    else:
+                        pointer = ids[vehicle, I_ROUTE_PTR]
+                        target = (
+                            FINISH
+                            if pointer + 1 >= ids[vehicle, I_ROUTE_END]
+                            else route_buffer[pointer + 1]
+                        )
+
+                    wave = -np.inf
+                    admitted = target != -1  # no way on (closed roads): wait where it is
+                    if admitted and target != FINISH:
+                        wave = _wave_time(entered, exited, exit_times, entry_cursor, storage_slots,
+                                          exit_base, wave_s, target)  # fmt: skip
+                        # room: the backward wave has come, or (deadlock release, MATSim's stuck
+                        # time) the leader has been held this long and the ring has a slot; the
+                        # link's inflow capacity holds either way
+                        room = wave <= now + EPS or (
+                            now - times[vehicle, T_READY] >= stuck_s
+                            and occupancy[target] < slots[target]
+                        )
+                        admitted = not closed[target] and in_budget[target] >= 1.0 and room
+                    if admitted:
+                        # a slice covers (slice_start, now]: a vehicle free to go inside it
+                        # leaves at its ready time (or when the wave lets it into its next link)
+                        when = max(max(times[vehicle, T_READY], slice_start), min(wave, now))
+                        when = max(when, last_exit[link])  # first in, first out
+                        storage = storage_slots[link]
+                        exit_times[exit_base[link] + exit_cursor[link]] = when
+                        exit_cursor[link] = _wrap(exit_cursor[link] + 1, storage)
+                        last_exit[link] = when
+                        head[link] = _wrap(head[link] + 1, slots[link])
+                        occupancy[link] -= 1
+                        exited[link] += 1
+                        if target != FINISH:
+                            out_budget[link] -= 1.0
+                        spent = when - times[vehicle, T_ENTRY]
+                        current_exits[link] += 1.0
+                        current_time[link] += spent
+                        epoch_exits[link] += 1.0
+                        epoch_time[link] += spent
+                        times[vehicle, T_DISTANCE] += length_m[link]
+                        if target == FINISH:
+                            state[vehicle] = ARRIVED
+                            arrive[vehicle] = when
+                            arrived += 1
+                            ids[vehicle, I_LINK] = -1
+                        else:
+                            _place(ring, ring_ready, head, occupancy, entered, entry_cursor,
+                                   storage_slots, in_budget, leader_ready, slots,
+                                   slot_base, traverse_s, times, ids, vehicle, target,
+                                   when)  # fmt: skip
+                            ids[vehicle, I_ROUTE_PTR] += 1
+                            again = again or times[vehicle, T_READY] <= now + EPS
+                        if occupancy[link] > 0:
+                            leader_ready[link] = ring_ready[slot_base[link] + head[link]]
+                            leader = ring[slot_base[link] + head[link]]
+                            still = leader_ready[link] <= now + EPS and (
+                                out_budget[link] >= 1.0
+                                or _finishes(ids, to_node, has_tables, leader, link)
+                            )
+                        else:
+                            leader_ready[link] = np.inf
+                            still = False
+                    else:  # blocked, and blocking those behind it (first in, first out)
+                        still = False
+                    if not still:  # drop the link from this node's candidates
+                        total -= weight[pick]
+                        n_cand -= 1
+                        candidate[pick] = candidate[n_cand]
+                        weight[pick] = weight[n_cand]
+                        if n_cand == 0 or total <= 0.0:
+                            total = 0.0
+                            for c in range(n_cand):
+                                total += weight[c]
+            if not again:
                 break
-            vehicle = order[origin_start[link] + taken[link]]
-            if depart[vehicle] > t + EPS:
-                break
-            wave = _wave_time(entered, exited, exit_times, entry_cursor, storage_slots, exit_base,
-                              wave_s, link)  # fmt: skip
-            if wave > t + EPS:
-                break
-            when = max(max(depart[vehicle], t - dt), wave)
-            state[vehicle] = RUNNING
-            start[vehicle] = when
-            _place(ring, ring_ready, head, occupancy, entered, entry_cursor, storage_slots,
-                   in_budget, leader_ready, slots, slot_base,
-                   traverse_s, times, ids, vehicle, link, when)  # fmt: skip
-            taken[link] += 1
-            started += 1
+
+        # vehicles whose departure time has come enter their first link in departure order
+        order, origin_start, taken, count = (
+            origins.order,
+            origins.start,
+            origins.taken,
+            origins.count,
+        )
+        for link in range(len(count)):
+            while taken[link] < count[link]:
+                if closed[link] or in_budget[link] < 1.0:
+                    break
+                vehicle = order[origin_start[link] + taken[link]]
+                if depart[vehicle] > now + EPS:
+                    break
+                wave = _wave_time(entered, exited, exit_times, entry_cursor, storage_slots,
+                                  exit_base, wave_s, link)  # fmt: skip
+                if wave > now + EPS:
+                    break
+                when = max(max(depart[vehicle], slice_start), wave)
+                state[vehicle] = RUNNING
+                start[vehicle] = when
+                _place(ring, ring_ready, head, occupancy, entered, entry_cursor, storage_slots,
+                       in_budget, leader_ready, slots, slot_base,
+                       traverse_s, times, ids, vehicle, link, when)  # fmt: skip
+                taken[link] += 1
+                started += 1
     rng[0] = stream
     return started, arrived
 
@@ -479,7 +514,8 @@ def load() -> None:
     tables = no_tables()
     origins = Origins(int_, int_, int_, int_)
     rng = np.zeros(1, dtype=np.uint64)
-    move_vehicles(net, links, cars, tables, False, origins, rng, 0.0, 1.0, np.inf, 5.0, 1)
+    move_vehicles(net, links, cars, tables, False, origins, rng, 0.0, 1.0, np.inf, 5.0, 1, float_,
+                  float_, np.zeros((1, 0), dtype=np.bool_))  # fmt: skip
     group_by_link(int_, 0)
     queued(int_, int_, int_, int_, float_, 0.0)
 

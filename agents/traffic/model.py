@@ -33,12 +33,9 @@ class TrafficConfig:
         Simulated time.
     dt_s
         Time step. Link times are exact (not rounded to steps); the step bounds how finely
-        capacity, signals and spillback are resolved. Within a step the nodes are served in
-        index order, not in the order of the vehicles' times, so in clusters of links a few
-        metres long near gridlock a long step lets later vehicles take room first: at 5 s,
-        Liechtenstein and Andorra at their edge of gridlock ran 16 % slower than UXsim or
-        locked up, at 1 s within 1 % (BENCHMARKS.md, "Traffic fidelity"). 1 s is the default;
-        longer steps are faster for light traffic and large sweeps.
+        capacity, signals and spillback are resolved: vehicles move in slices of at most 1 s
+        whatever the step (:data:`agents.traffic.engine.SLICE_S`), so a longer step only
+        coarsens the bookkeeping (records, progress), and runs faster.
     reroute_share
         Share of drivers who re-route en route on current travel times (the rest keep their
         free-flow shortest path).
@@ -66,7 +63,7 @@ class TrafficConfig:
     """
 
     duration_s: float = 7200.0
-    dt_s: float = 1.0
+    dt_s: float = 2.0
     reroute_share: float = 0.2
     reroute_interval_s: float = 300.0
     route_noise: float = 0.01
