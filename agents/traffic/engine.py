@@ -204,6 +204,7 @@ class Engine:
         self.exit_times = np.full(int(storage_slots.sum()), -np.inf)
         self.last_exit = np.full(n, -np.inf)
         self._leader_ready = np.full(n, np.inf)
+        self._leader_ends = np.zeros(n, dtype=np.bool_)
         self._ring_ready = np.full(len(self.ring), np.inf)
         self._exit_cursor = np.zeros(n, dtype=np.int64)
         self._entry_cursor = np.zeros(n, dtype=np.int64)
@@ -548,7 +549,8 @@ class Engine:
     def _link_state(self) -> kernel.LinkState:
         return kernel.LinkState(
             self.ring, self.head, self.occupancy, self.entered, self.exited, self.out_budget,
-            self.in_budget, self.exit_times, self.last_exit, self._leader_ready, self._ring_ready,
+            self.in_budget, self.exit_times, self.last_exit, self._leader_ready, self._leader_ends,
+            self._ring_ready,
             self._exit_cursor, self._entry_cursor, self._current_exits, self._current_time,
             self._epoch_exits, self._epoch_time,
         )  # fmt: skip

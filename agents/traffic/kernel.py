@@ -68,6 +68,7 @@ class LinkState(NamedTuple):
     exit_times: np.ndarray  # when the last `storage` leavers left (the backward wave's clock)
     last_exit: np.ndarray
     leader_ready: np.ndarray  # when each link's first vehicle reaches its end; inf if empty
+    leader_ends: np.ndarray  # whether that vehicle ends its trip at the link's end
     ring_ready: np.ndarray  # beside `ring`: when each vehicle there reaches its link's end
     exit_cursor: np.ndarray  # exited mod storage: where the next leaver's time goes
     entry_cursor: np.ndarray  # entered mod storage: where the leaver the next entrant waits on is
@@ -166,7 +167,8 @@ def move_vehicles(
     (to_node, from_node, length_m, traverse_s, wave_s, closed, merge_weight, in_indptr,
      in_links, out_indptr, slots, slot_base, storage_slots, exit_base) = net  # fmt: skip
     (ring, head, occupancy, entered, exited, out_budget, in_budget, exit_times, last_exit,
-     leader_ready, ring_ready, exit_cursor, entry_cursor, current_exits, current_time,
+     leader_ready, leader_ends, ring_ready, exit_cursor, entry_cursor, current_exits,
+     current_time,
      epoch_exits, epoch_time) = links  # fmt: skip
     times, ids, route_buffer, state, arrive, start, depart = cars
     next_edge, cost_to_go, link_cost, cumulative = tables
@@ -208,10 +210,7 @@ def move_vehicles(
                 for j in range(first, last):
                     link = in_links[j]
                     if leader_ready[link] <= now + EPS and (
-                        out_budget[link] >= 1.0
-                        or _finishes(
-                            ids, to_node, has_tables, ring[slot_base[link] + head[link]], link
-                        )
+                        out_budget[link] >= 1.0 or leader_ends[link]
                     ):
                         candidate[n_cand] = link
                         weight[n_cand] = merge_weight[link]
@@ -314,18 +313,18 @@ def move_vehicles(
                             arrived += 1
                             ids[vehicle, I_LINK] = -1
                         else:
-                            _place(ring, ring_ready, head, occupancy, entered, entry_cursor,
-                                   storage_slots, in_budget, leader_ready, slots,
-                                   slot_base, traverse_s, times, ids, vehicle, target,
-                                   when)  # fmt: skip
                             ids[vehicle, I_ROUTE_PTR] += 1
+                            _place(ring, ring_ready, head, occupancy, entered, entry_cursor,
+                                   storage_slots, in_budget, leader_ready, leader_ends, slots,
+                                   slot_base, traverse_s, times, ids, to_node, has_tables,
+                                   vehicle, target, when)  # fmt: skip
                             again = again or times[vehicle, T_READY] <= now + EPS
                         if occupancy[link] > 0:
                             leader_ready[link] = ring_ready[slot_base[link] + head[link]]
                             leader = ring[slot_base[link] + head[link]]
+                            leader_ends[link] = _finishes(ids, to_node, has_tables, leader, link)
                             still = leader_ready[link] <= now + EPS and (
-                                out_budget[link] >= 1.0
-                                or _finishes(ids, to_node, has_tables, leader, link)
+                                out_budget[link] >= 1.0 or leader_ends[link]
                             )
                         else:
                             leader_ready[link] = np.inf
@@ -366,8 +365,8 @@ def move_vehicles(
                 state[vehicle] = RUNNING
                 start[vehicle] = when
                 _place(ring, ring_ready, head, occupancy, entered, entry_cursor, storage_slots,
-                       in_budget, leader_ready, slots, slot_base,
-                       traverse_s, times, ids, vehicle, link, when)  # fmt: skip
+                       in_budget, leader_ready, leader_ends, slots, slot_base, traverse_s, times,
+                       ids, to_node, has_tables, vehicle, link, when)  # fmt: skip
                 taken[link] += 1
                 started += 1
     rng[0] = stream
@@ -459,11 +458,14 @@ def _place(
     storage_slots,
     in_budget,
     leader_ready,
+    leader_ends,
     slots,
     slot_base,
     traverse_s,
     times,
     ids,
+    to_node,
+    has_tables,
     vehicle,
     target,
     when,
@@ -482,6 +484,7 @@ def _place(
     times[vehicle, T_READY] = when + traverse_s[target]
     if occupancy[target] == 1:
         leader_ready[target] = times[vehicle, T_READY]
+        leader_ends[target] = _finishes(ids, to_node, has_tables, vehicle, target)
 
 
 def no_tables() -> Tables:
@@ -508,7 +511,8 @@ def load() -> None:
     net = Net(int_, int_, float_, float_, float_, np.zeros(0, dtype=np.bool_), float_, one,
               int_, one, int_, int_, int_, int_)  # fmt: skip
     links = LinkState(int_, int_, int_, int_, int_, float_, float_, float_, float_, float_,
-                      float_, int_, int_, float_, float_, float_, float_)  # fmt: skip
+                      np.zeros(0, dtype=np.bool_), float_, int_, int_, float_, float_, float_,
+                      float_)  # fmt: skip
     cars = Cars(np.zeros((0, N_TIMES)), np.zeros((0, N_IDS), dtype=np.int64), int_,
                 np.zeros(0, dtype=np.int8), float_, float_, float_)  # fmt: skip
     tables = no_tables()
