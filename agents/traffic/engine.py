@@ -151,7 +151,8 @@ class Engine:
         ``None`` makes storage a hard limit.
     reconsider_s
         An adaptive driver held at the end of a link draws its next link again after this long
-        (a blocked turn makes drivers look for another way); ``None``: at every step.
+        (a blocked turn makes drivers look for another way); ``None``: at every slice of a step
+        (at most :data:`SLICE_S`).
     """
 
     def __init__(
@@ -180,7 +181,9 @@ class Engine:
         self._slice_ends = np.arange(1, self.n_slices + 1) * (self.dt / self.n_slices)
         self._red = np.zeros((self.n_slices, n), dtype=np.bool_)
         self.stuck_time_s = stuck_time_s
-        self.reconsider_s = self.dt if reconsider_s is None else float(reconsider_s)
+        # None: at every slice of a step (SLICE_S), as UXsim re-chooses at each of its steps
+        slice_s = self.dt / max(1, int(np.ceil(self.dt / SLICE_S - 1e-9)))
+        self.reconsider_s = slice_s if reconsider_s is None else float(reconsider_s)
         storage_slots = np.maximum(np.floor(links.storage_veh), 1).astype(np.int64)
         # room for vehicles forced in by the stuck rule
         overfill = 0 if stuck_time_s is None else np.maximum(2, storage_slots // 10)
@@ -205,6 +208,7 @@ class Engine:
         self.last_exit = np.full(n, -np.inf)
         self._leader_ready = np.full(n, np.inf)
         self._leader_ends = np.zeros(n, dtype=np.bool_)
+        self._road_budget = np.zeros(n)
         self._ring_ready = np.full(len(self.ring), np.inf)
         self._exit_cursor = np.zeros(n, dtype=np.int64)
         self._entry_cursor = np.zeros(n, dtype=np.int64)
@@ -550,6 +554,7 @@ class Engine:
         return kernel.LinkState(
             self.ring, self.head, self.occupancy, self.entered, self.exited, self.out_budget,
             self.in_budget, self.exit_times, self.last_exit, self._leader_ready, self._leader_ends,
+            self._road_budget,
             self._ring_ready,
             self._exit_cursor, self._entry_cursor, self._current_exits, self._current_time,
             self._epoch_exits, self._epoch_time,

@@ -69,6 +69,7 @@ class LinkState(NamedTuple):
     last_exit: np.ndarray
     leader_ready: np.ndarray  # when each link's first vehicle reaches its end; inf if empty
     leader_ends: np.ndarray  # whether that vehicle ends its trip at the link's end
+    road_budget: np.ndarray  # what the road's end may still discharge (saturation flow)
     ring_ready: np.ndarray  # beside `ring`: when each vehicle there reaches its link's end
     exit_cursor: np.ndarray  # exited mod storage: where the next leaver's time goes
     entry_cursor: np.ndarray  # entered mod storage: where the leaver the next entrant waits on is
@@ -167,7 +168,7 @@ def move_vehicles(
     (to_node, from_node, length_m, traverse_s, wave_s, closed, merge_weight, in_indptr,
      in_links, out_indptr, slots, slot_base, storage_slots, exit_base) = net  # fmt: skip
     (ring, head, occupancy, entered, exited, out_budget, in_budget, exit_times, last_exit,
-     leader_ready, leader_ends, ring_ready, exit_cursor, entry_cursor, current_exits,
+     leader_ready, leader_ends, road_budget, ring_ready, exit_cursor, entry_cursor, current_exits,
      current_time,
      epoch_exits, epoch_time) = links  # fmt: skip
     times, ids, route_buffer, state, arrive, start, depart = cars
@@ -200,6 +201,9 @@ def move_vehicles(
                     out_budget[link] + out_per_slice[link], out_per_slice[link] + 1.0
                 )
             in_budget[link] = min(in_budget[link] + in_per_slice[link], in_per_slice[link] + 1.0)
+            road_budget[link] = min(
+                road_budget[link] + in_per_slice[link], in_per_slice[link] + 1.0
+            )
         for _ in range(max_sweeps):
             again = False  # whether a vehicle moved onto a link it may leave within this step
             for node in range(n_nodes):
@@ -209,8 +213,10 @@ def move_vehicles(
                 total = 0.0
                 for j in range(first, last):
                     link = in_links[j]
-                    if leader_ready[link] <= now + EPS and (
-                        out_budget[link] >= 1.0 or leader_ends[link]
+                    if (
+                        leader_ready[link] <= now + EPS
+                        and road_budget[link] >= 1.0
+                        and (out_budget[link] >= 1.0 or leader_ends[link])
                     ):
                         candidate[n_cand] = link
                         weight[n_cand] = merge_weight[link]
@@ -299,6 +305,7 @@ def move_vehicles(
                         head[link] = _wrap(head[link] + 1, slots[link])
                         occupancy[link] -= 1
                         exited[link] += 1
+                        road_budget[link] -= 1.0
                         if target != FINISH:
                             out_budget[link] -= 1.0
                         spent = when - times[vehicle, T_ENTRY]
@@ -323,8 +330,10 @@ def move_vehicles(
                             leader_ready[link] = ring_ready[slot_base[link] + head[link]]
                             leader = ring[slot_base[link] + head[link]]
                             leader_ends[link] = _finishes(ids, to_node, has_tables, leader, link)
-                            still = leader_ready[link] <= now + EPS and (
-                                out_budget[link] >= 1.0 or leader_ends[link]
+                            still = (
+                                leader_ready[link] <= now + EPS
+                                and road_budget[link] >= 1.0
+                                and (out_budget[link] >= 1.0 or leader_ends[link])
                             )
                         else:
                             leader_ready[link] = np.inf
@@ -420,7 +429,9 @@ def _finishes(ids, to_node, has_tables, vehicle, link):
 
     A trip ends on its last street, short of the junction: it leaves without the junction's
     capacity (as UXsim ends trips), which would otherwise hold through traffic behind the
-    parkers and let every arrival at a busy node queue for a turn it never makes.
+    parkers and let every arrival at a busy node queue for a turn it never makes. It still
+    takes the road's discharge (every vehicle leaving a link's end uses ``road_budget``, the
+    road's saturation flow), as UXsim's parkers move up at the road's headway.
     """
     if has_tables and ids[vehicle, I_CHOICE_ROW] >= 0:
         return to_node[link] == ids[vehicle, I_DESTINATION]
@@ -511,8 +522,8 @@ def load() -> None:
     net = Net(int_, int_, float_, float_, float_, np.zeros(0, dtype=np.bool_), float_, one,
               int_, one, int_, int_, int_, int_)  # fmt: skip
     links = LinkState(int_, int_, int_, int_, int_, float_, float_, float_, float_, float_,
-                      np.zeros(0, dtype=np.bool_), float_, int_, int_, float_, float_, float_,
-                      float_)  # fmt: skip
+                      np.zeros(0, dtype=np.bool_), float_, float_, int_, int_, float_, float_,
+                      float_, float_)  # fmt: skip
     cars = Cars(np.zeros((0, N_TIMES)), np.zeros((0, N_IDS), dtype=np.int64), int_,
                 np.zeros(0, dtype=np.int8), float_, float_, float_)  # fmt: skip
     tables = no_tables()

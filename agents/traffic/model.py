@@ -52,9 +52,9 @@ class TrafficConfig:
         Deadlock release (see :class:`~agents.traffic.engine.Engine`); ``None`` disables it.
     reconsider_s
         An adaptive driver held at the end of a link draws its next link again this often;
-        ``None`` (default): at every step, as UXsim re-chooses at each of its steps. Drivers
-        who stick to a blocked turn for several steps lock grids up, and the results then
-        depend on the step (BENCHMARKS.md, "re-choice while held").
+        ``None`` (default): every second (each slice of a step), as UXsim re-chooses at each of
+        its 1 s steps. Drivers who stick to a blocked turn for several seconds lock grids up
+        (BENCHMARKS.md, "re-choice while held").
     on_unreachable
         ``"skip"`` drops trips with no route (counted in the result), ``"error"`` refuses them.
     max_vehicle_agents

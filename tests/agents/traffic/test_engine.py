@@ -168,7 +168,8 @@ def test_trips_ending_before_a_junction_do_not_queue_for_it():
 
 def test_parkers_keep_their_place_in_the_queue():
     """First in, first out holds for vehicles that end their trip: behind a vehicle held at a
-    red light, they wait; once it leaves, they leave at once."""
+    red light, they wait; once it leaves, they follow at the road's headway, not the
+    junction's."""
     network = corridor_network([200, 200, 200], capacity_vph=3600)
     red_until_300 = Signals(
         cycle_s=np.array([0, 1e6, 0, 0]),
@@ -183,9 +184,10 @@ def test_parkers_keep_their_place_in_the_queue():
     while engine.time < 600:
         engine.step()
     # held behind the red light's queue leader (a step covers (t − 1, t]: the light turns green
-    # within the step ending at 300 s), then gone as soon as it left
+    # within the step ending at 300 s), then gone one a second: the road's discharge (3,600
+    # veh/h here, its saturation flow; a rested road lets one more go at once)
     assert engine.arrive[0] == pytest.approx(299.0 + network.edge_free_flow_s[2])
-    np.testing.assert_allclose(engine.arrive[1:], 299.0)
+    np.testing.assert_allclose(engine.arrive[1:], [299.0, 300.0, 301.0, 302.0, 303.0])
 
 
 def test_links_take_in_their_saturation_flow_whatever_their_junction_passes():
