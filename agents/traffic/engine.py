@@ -7,9 +7,9 @@ density ``κ`` = lanes / 7.5 m, backward wave speed ``w = q / (κ − q/u)``), s
 Transmission Model (Yperman 2007), which is exact for that diagram:
 
 - *sending*: a vehicle may leave a link once ``L/u`` has passed since it entered, first in first
-  out, at most ``q_out·dt`` vehicles a step, where ``q_out`` is what the link's end (its
-  junction) passes (none while the link's signal is red); a vehicle ending its trip at the
-  link's end leaves without that capacity, as it parks short of the junction;
+  out, at most ``q·dt`` vehicles a step (the road's discharge) and, if it crosses the junction
+  at the link's end, at most ``q_out·dt`` (what the junction passes; none while the link's
+  signal is red): a vehicle ending its trip at the link's end parks short of the junction;
 - *receiving*: a link accepts vehicles while ``N_out(t − L/w) + storage − N_in(t) ≥ 1`` (its
   storage less the vehicles inside, where space freed at the downstream end reaches the upstream
   end after ``L/w``: that delay is the backward wave) and at most ``q·dt`` a step. In vehicle
@@ -182,7 +182,7 @@ class Engine:
         self._red = np.zeros((self.n_slices, n), dtype=np.bool_)
         self.stuck_time_s = stuck_time_s
         # None: at every slice of a step (SLICE_S), as UXsim re-chooses at each of its steps
-        slice_s = self.dt / max(1, int(np.ceil(self.dt / SLICE_S - 1e-9)))
+        slice_s = self.dt / self.n_slices
         self.reconsider_s = slice_s if reconsider_s is None else float(reconsider_s)
         storage_slots = np.maximum(np.floor(links.storage_veh), 1).astype(np.int64)
         # room for vehicles forced in by the stuck rule
@@ -194,9 +194,10 @@ class Engine:
         self.occupancy = np.zeros(n, dtype=np.int64)
         self.entered = np.zeros(n, dtype=np.int64)  # cumulative entries N_in
         self.exited = np.zeros(n, dtype=np.int64)  # cumulative exits N_out
-        # links start rested: a full step's capacity plus the one vehicle an idle link saves up
-        self.out_budget = np.zeros(n)  # refilled at each slice (links start rested)
-        self.in_budget = np.zeros(n)
+        # budgets are refilled at each slice; links start rested (the one vehicle an idle link
+        # saves up: the first refill tops them up to a slice's capacity plus one)
+        self.out_budget = np.ones(n)
+        self.in_budget = np.ones(n)
         self.traverse_s = links.length_m / links.free_speed_mps
         self.wave_speed = links.backward_wave_mps
         # receiving, vehicle by vehicle: the k-th vehicle to enter a link of storage S may enter
@@ -208,7 +209,7 @@ class Engine:
         self.last_exit = np.full(n, -np.inf)
         self._leader_ready = np.full(n, np.inf)
         self._leader_ends = np.zeros(n, dtype=np.bool_)
-        self._road_budget = np.zeros(n)
+        self._road_budget = np.ones(n)
         self._ring_ready = np.full(len(self.ring), np.inf)
         self._exit_cursor = np.zeros(n, dtype=np.int64)
         self._entry_cursor = np.zeros(n, dtype=np.int64)
