@@ -22,6 +22,11 @@ ours' ``reroute_share=1`` every 600 s; UXsim's dynamic user optimum, updated eve
 the product's setting; *fixed* (free-flow shortest paths: ours ``reroute_share=0``; UXsim's
 route update interval beyond the run), which compares the link and node models alone.
 
+With ``--seeds N`` both tools run N seeds at every level (the draws among waiting drivers;
+the trips stay the same) and each row gives the median run, the range of TTT in brackets and,
+where seeds differ, the most trips any seed left unfinished: near gridlock one run is one draw.
+SUMO runs seed 0.
+
 Reported per run: total travel time of all trips (TTT, vehicle-hours; unfinished trips count
 to the end of the run), vehicle-km, unfinished trips, and the per-link flow difference
 (sum over links of |ours − UXsim| vehicles leaving the link / sum of UXsim's).
@@ -67,7 +72,7 @@ def demand(city, n_trips: int):
     )
 
 
-def run_ours(city, trips, *, adaptive: bool, dt: float) -> dict:
+def run_ours(city, trips, *, adaptive: bool, dt: float, seed: int = 0) -> dict:
     from agents.traffic.model import TrafficConfig, TrafficModel
 
     config = TrafficConfig(
@@ -77,7 +82,7 @@ def run_ours(city, trips, *, adaptive: bool, dt: float) -> dict:
         reroute_interval_s=ROUTE_UPDATE_S,
     )
     start = time.perf_counter()
-    model = TrafficModel(city.network, trips, config=config, signal_plans={}, seed=0)
+    model = TrafficModel(city.network, trips, config=config, signal_plans={}, seed=seed)
     result = model.run()
     wall = time.perf_counter() - start
     frame = result.trips
@@ -93,7 +98,7 @@ def run_ours(city, trips, *, adaptive: bool, dt: float) -> dict:
     }
 
 
-def run_uxsim(city, trips, *, adaptive: bool) -> dict:
+def run_uxsim(city, trips, *, adaptive: bool, seed: int = 0) -> dict:
     from uxsim import World
 
     network = city.network
@@ -107,7 +112,7 @@ def run_uxsim(city, trips, *, adaptive: bool) -> dict:
         print_mode=0,
         save_mode=0,
         show_mode=0,
-        random_seed=0,
+        random_seed=seed,
         vehicle_logging_timestep_interval=-1,
         cpp=True,
     )
@@ -276,6 +281,19 @@ def run_sumo(city, trips, *, adaptive: bool, binaries: tuple[str, str]) -> dict:
             "wall_s": wall}  # fmt: skip
 
 
+def over_seeds(run, seeds: int, *args, **kwargs) -> dict:
+    """``run(*args, seed=…, **kwargs)`` for seeds 0 … ``seeds`` − 1: the median run's figures,
+    the TTT range, and the most trips any seed left unfinished (near gridlock one run is one
+    draw)."""
+    runs = sorted(
+        (run(*args, seed=seed, **kwargs) for seed in range(seeds)), key=lambda r: r["ttt_h"]
+    )
+    middle = dict(runs[(len(runs) - 1) // 2])
+    middle["ttt_range"] = (runs[0]["ttt_h"], runs[-1]["ttt_h"])
+    middle["unfinished_max"] = max(r["unfinished"] for r in runs)
+    return middle
+
+
 def edge_of_gridlock(city, *, max_levels: int) -> tuple[int, list[str]]:
     """Most trips on a ×1.5 ladder from 2 per link that UXsim (adaptive) finishes in 2 h.
 
@@ -316,6 +334,10 @@ def main() -> None:
     parser.add_argument("--dt", type=float, default=5.0, help="our time step, s")
     parser.add_argument("--max-ladder", type=int, default=10)
     parser.add_argument(
+        "--seeds", type=int, default=1,
+        help="seeds of ours and UXsim at every level: the median run, the range of TTT",
+    )  # fmt: skip
+    parser.add_argument(
         "--sumo-above", type=float, default=0.10,
         help="run SUMO meso where ours and UXsim differ by more than this share of TTT",
     )  # fmt: skip
@@ -342,12 +364,14 @@ def main() -> None:
             for mode in modes:
                 adaptive = mode == "adaptive"
                 runs = {
-                    "ours": run_ours(city, trips, adaptive=adaptive, dt=args.dt),
-                    "UXsim C++": run_uxsim(city, trips, adaptive=adaptive),
+                    "ours": over_seeds(
+                        run_ours, args.seeds, city, trips, adaptive=adaptive, dt=args.dt
+                    ),
+                    "UXsim C++": over_seeds(run_uxsim, args.seeds, city, trips, adaptive=adaptive),
                 }
                 peer = runs["UXsim C++"]
                 diff = runs["ours"]["ttt_h"] / peer["ttt_h"] - 1
-                if peer["unfinished"] == 0:
+                if peer["unfinished_max"] == 0:
                     total += 1
                     within += abs(diff) <= 0.10
                 if abs(diff) > args.sumo_above and binaries is not None:
@@ -362,10 +386,14 @@ def main() -> None:
                     )
                     versus = "" if run is peer else fmt_pct(run["ttt_h"] / peer["ttt_h"] - 1)
                     flow_text = "" if run is peer else f"{100 * flows:.0f} %"
+                    low, high = run.get("ttt_range", (run["ttt_h"], run["ttt_h"]))
+                    spread = f" [{low:,.1f}–{high:,.1f}]" if args.seeds > 1 else ""
+                    most = run.get("unfinished_max", run["unfinished"])
+                    worst = f" (≤ {most:,})" if most != run["unfinished"] else ""
                     print(
                         f"| {label} | {city.network.n_edges:,} | {share:.0%} | {n:,} | {mode} | "
-                        f"{tool} | {run['ttt_h']:,.1f} | {versus} | {vkm:,.0f} | "
-                        f"{run['unfinished']:,} | {flow_text} | "
+                        f"{tool} | {run['ttt_h']:,.1f}{spread} | {versus} | {vkm:,.0f} | "
+                        f"{run['unfinished']:,}{worst} | {flow_text} | "
                         f"{run['wall_s']:.2f} |",
                         flush=True,
                     )
