@@ -22,6 +22,10 @@ ours' ``reroute_share=1`` every 600 s; UXsim's dynamic user optimum, updated eve
 the product's setting; *fixed* (free-flow shortest paths: ours ``reroute_share=0``; UXsim's
 route update interval beyond the run), which compares the link and node models alone.
 
+``--route-cost experienced,instantaneous`` runs ours' adaptive drivers once per way of pricing
+links (:data:`agents.traffic.engine.ROUTE_COSTS`), each against the same UXsim runs; the
+verdict line counts the first.
+
 With ``--seeds N`` both tools run N seeds at every level (the draws among waiting drivers;
 the trips stay the same) and each row gives the median run, the range of TTT in brackets and,
 where seeds differ, the most trips any seed left unfinished: near gridlock one run is one draw.
@@ -72,7 +76,9 @@ def demand(city, n_trips: int):
     )
 
 
-def run_ours(city, trips, *, adaptive: bool, dt: float, seed: int = 0) -> dict:
+def run_ours(
+    city, trips, *, adaptive: bool, dt: float, seed: int = 0, route_cost: str = "experienced"
+) -> dict:
     from agents.traffic.model import TrafficConfig, TrafficModel
 
     config = TrafficConfig(
@@ -80,6 +86,7 @@ def run_ours(city, trips, *, adaptive: bool, dt: float, seed: int = 0) -> dict:
         dt_s=dt,
         reroute_share=1.0 if adaptive else 0.0,
         reroute_interval_s=ROUTE_UPDATE_S,
+        route_cost=route_cost,
     )
     start = time.perf_counter()
     model = TrafficModel(city.network, trips, config=config, signal_plans={}, seed=seed)
@@ -332,6 +339,11 @@ def main() -> None:
     parser.add_argument("--city", action="append", help="name or extract; default: all")
     parser.add_argument("--modes", default="adaptive,fixed")
     parser.add_argument("--dt", type=float, default=5.0, help="our time step, s")
+    parser.add_argument(
+        "--route-cost", default="experienced",
+        help="how ours' re-routing drivers price links, comma-separated: experienced, "
+        "instantaneous (UXsim's); each its own row in adaptive mode",
+    )  # fmt: skip
     parser.add_argument("--max-ladder", type=int, default=10)
     parser.add_argument(
         "--seeds", type=int, default=1,
@@ -348,10 +360,12 @@ def main() -> None:
     if binaries is None:
         log("eclipse-sumo is not installed (pip install eclipse-sumo): no third opinion")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    costs = [c.strip() for c in args.route_cost.split(",") if c.strip()]
     print("| city | links | level | trips | routes | tool | TTT (veh-h) | TTT vs UXsim | "
           "veh-km | unfinished | link-flow diff vs UXsim | wall (s) |")  # fmt: skip
     print("|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|")
-    within = total = 0
+    within: dict[str, int] = {}
+    total: dict[str, int] = {}
     for name in args.city or DEFAULT_CITIES:
         city = load_city(name)
         label = Path(name).name.removesuffix(".osm.pbf")
@@ -363,20 +377,30 @@ def main() -> None:
             trips = demand(city, n)
             for mode in modes:
                 adaptive = mode == "adaptive"
-                runs = {
-                    "ours": over_seeds(
-                        run_ours, args.seeds, city, trips, adaptive=adaptive, dt=args.dt
-                    ),
-                    "UXsim C++": over_seeds(run_uxsim, args.seeds, city, trips, adaptive=adaptive),
-                }
+                runs = {}
+                for cost in costs if adaptive else costs[:1]:
+                    tool = "ours" if cost == costs[0] else f"ours, {cost} cost"
+                    runs[tool] = over_seeds(
+                        run_ours, args.seeds, city, trips, adaptive=adaptive, dt=args.dt,
+                        route_cost=cost,
+                    )  # fmt: skip
+                runs["UXsim C++"] = over_seeds(
+                    run_uxsim, args.seeds, city, trips, adaptive=adaptive
+                )
                 peer = runs["UXsim C++"]
-                diff = runs["ours"]["ttt_h"] / peer["ttt_h"] - 1
+                diffs = {
+                    tool: run["ttt_h"] / peer["ttt_h"] - 1
+                    for tool, run in runs.items()
+                    if run is not peer
+                }
                 if peer["unfinished_max"] == 0:
-                    total += 1
-                    within += abs(diff) <= 0.10
-                if abs(diff) > args.sumo_above and binaries is not None:
+                    for tool, diff in diffs.items():
+                        total[tool] = total.get(tool, 0) + 1
+                        within[tool] = within.get(tool, 0) + (abs(diff) <= 0.10)
+                if abs(diffs["ours"]) > args.sumo_above and binaries is not None:
                     runs["SUMO meso"] = run_sumo(city, trips, adaptive=adaptive, binaries=binaries)
-                log(f"  {share:.0%} {n:,} trips {mode}: TTT {fmt_pct(diff)}")
+                said = ", ".join(f"{t} {fmt_pct(d)}" for t, d in diffs.items())
+                log(f"  {share:.0%} {n:,} trips {mode}: TTT {said}")
                 for tool, run in runs.items():
                     # vehicle-km the same way for every tool: vehicles leaving each link × its
                     # length (UXsim's own distance counter stops short of the last link)
@@ -398,8 +422,9 @@ def main() -> None:
                         flush=True,
                     )
     print()
-    print(f"Ours' TTT within 10 % of UXsim C++ where UXsim finishes every trip: {within} of "
-          f"{total} runs")  # fmt: skip
+    for tool, count in total.items():
+        print(f"{tool.capitalize()}: TTT within 10 % of UXsim C++ where UXsim finishes every "
+              f"trip in {within[tool]} of {count} runs")  # fmt: skip
 
 
 if __name__ == "__main__":

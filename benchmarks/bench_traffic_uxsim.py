@@ -187,6 +187,7 @@ def child_ours(spec: dict) -> dict:
         dt_s=spec["dt"],
         reroute_share=1.0,
         reroute_interval_s=spec.get("reroute_s", DUO_UPDATE_S),
+        route_cost=spec.get("route_cost", "experienced"),
     )
     rss_before = rss_mib()
 
@@ -526,6 +527,7 @@ def scenario_a(args, emit) -> dict:
                 "dt": 5.0,
                 "seed": seed,
                 "per_pair": per_pair,
+                "route_cost": args.route_cost,
                 "label": f"ours dt 5 s, seed {seed}",
             },
         )
@@ -841,6 +843,10 @@ def main() -> None:
         "--only", default="a,b,s,c", help="scenarios to run, e.g. a,b (s: re-route sensitivity)"
     )
     parser.add_argument("--quick", action="store_true", help="small demand, for a smoke test")
+    parser.add_argument(
+        "--route-cost", default="experienced",
+        help="how ours' re-routing drivers price links on (a): experienced or instantaneous",
+    )  # fmt: skip
     parser.add_argument("--city", type=Path, default=DEFAULT_CITY)
     parser.add_argument("--seeds", type=int, default=3, help="seeds of ours and UXsim C++ on (a)")
     parser.add_argument("--ux-py-seeds", type=int, default=1, help="seeds of UXsim Python on (a)")

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from twin.api import compare
 from twin.scenario import Scenario, ScenarioError, WasteSpec
+from twin.units import parse_duration
 
 __all__ = [
     "KPI_INFO",
@@ -121,8 +122,17 @@ def policies() -> tuple[str, ...]:
 
 
 # ------------------------------------------------------------------ the draft scenario
-def default_draft(city: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A small scenario to start editing from: interactive-speed runs on a city centre."""
+def default_draft(
+    city: str,
+    overrides: dict[str, Any] | None = None,
+    *,
+    trips_per_hour: int | None = None,
+) -> dict[str, Any]:
+    """A small scenario to start editing from: interactive-speed runs on a city centre.
+
+    ``trips_per_hour`` (the city's peak-hour rate, :func:`twin.peak_demand.peak_hour_demand`)
+    sets the trips departing in the draft's window; without it, 1,000.
+    """
     draft: dict[str, Any] = {
         "name": "my-plan",
         "description": "",
@@ -146,6 +156,9 @@ def default_draft(city: str, overrides: dict[str, Any] | None = None) -> dict[st
         },
         "outputs": {"formats": ["geojson"]},
     }
+    if trips_per_hour is not None:
+        window_s = parse_duration(draft["traffic"]["window"], what="departure window")
+        draft["traffic"]["trips"] = max(1, round(trips_per_hour * window_s / 3600))
     for key, value in (overrides or {}).items():
         if isinstance(value, dict) and isinstance(draft.get(key), dict):
             draft[key] = {**draft[key], **value}

@@ -31,6 +31,7 @@ from dashboards.logic import default_draft
 from dashboards.store import RunStore
 from twin.api import Twin, run_waste, signal_plans
 from twin.city import City
+from twin.peak_demand import peak_hour_demand
 
 __all__ = [
     "SESSION_COOKIE",
@@ -349,7 +350,8 @@ class DashboardState:
     def draft(self) -> dict[str, Any]:
         """A fresh draft scenario for the current city."""
         city = self.city.name if self._is_registered() else str(self.city.source.path)
-        return default_draft(city, self.draft_overrides)
+        peak = peak_hour_demand(self.city.context, self.city.network)
+        return default_draft(city, self.draft_overrides, trips_per_hour=peak.trips_per_hour)
 
     def _is_registered(self) -> bool:
         return self.city.source.registered is not None

@@ -37,6 +37,7 @@ from twin.interventions import (
     resolve_edges,
 )
 from twin.ngsi import REFERENCE_START, traffic_flow_observed, waste_containers, write_ngsi_ld
+from twin.peak_demand import peak_hour_demand
 from twin.plots import plot_traffic, plot_waste
 from twin.results_io import (
     atomic_output_dir,
@@ -200,7 +201,9 @@ def run_traffic(
     city
         A name, a path, or an already loaded :class:`~twin.city.City`.
     trips
-        Number of generated home → work trips (ignored when ``od_table`` is given).
+        Number of generated home → work trips (ignored when ``od_table`` is given). Default:
+        the city's peak-hour rate over the departure window
+        (:func:`twin.peak_demand.peak_hour_demand`; the rule is in ``settings["default_demand"]``).
     od_table
         CSV/Parquet with ``origin, destination, departure`` (OSM node ids, seconds or HH:MM:SS).
     duration
@@ -240,7 +243,10 @@ def run_traffic(
         settings["od_table"] = {"path": str(od_table), **report}
     else:
         if trips is None:
-            raise TwinError("Give a number of trips (--trips N) or an OD table (--od FILE).")
+            # a plausible peak hour from the people who live there (twin.peak_demand)
+            peak = peak_hour_demand(loaded.context, network)
+            trips = peak.trips(window_s)
+            settings["default_demand"] = peak.describe()
         if trips < 0:
             raise TwinError(f"The number of trips must be zero or more, got {trips}.")
         n_trips = round(trips * scale)

@@ -181,7 +181,12 @@ def city_fetch(
 def traffic_command(
     city: CityArgument = None,
     trips: Annotated[
-        int | None, typer.Option("--trips", help="Generated home → work trips.")
+        int | None,
+        typer.Option(
+            "--trips",
+            help="Generated home → work trips (default: the city's peak-hour rate, from its "
+            "residents, over the departure window).",
+        ),
     ] = None,
     duration: Annotated[str, typer.Option(help="Simulated time, e.g. 2h, 90min, 5400.")] = "2h",
     window: Annotated[
@@ -237,8 +242,17 @@ def traffic_command(
         )
     if out is not None:
         run.write(out, overwrite=overwrite)
-    warnings = _traffic_warnings(run.kpis)
-    _report(run.kpis, {"city": run.city.name, "seed": seed}, out, as_json, {"warnings": warnings})
+    extra: dict[str, object] = {}
+    if "default_demand" in run.settings:
+        extra["default_demand"] = run.settings["default_demand"]
+        stderr.print(
+            f"Demand: {escape(run.settings['default_demand'])} (--trips N or --od FILE to "
+            "give your own)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    extra["warnings"] = _traffic_warnings(run.kpis)
+    _report(run.kpis, {"city": run.city.name, "seed": seed}, out, as_json, extra)
 
 
 def _traffic_warnings(kpis: dict) -> list[str]:

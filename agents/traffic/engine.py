@@ -40,7 +40,7 @@ import numpy as np
 
 from agents.traffic import kernel
 
-__all__ = ["ARRIVED", "PLANNED", "RUNNING", "Engine", "LinkParams", "Signals"]
+__all__ = ["ARRIVED", "PLANNED", "ROUTE_COSTS", "RUNNING", "Engine", "LinkParams", "Signals"]
 
 kernel.load()
 
@@ -57,6 +57,9 @@ are ordered in time to within this, whatever the step."""
 
 MIN_SPEED_FRACTION = 0.01
 """Floor of the speed used to price a jammed link for route choice, as a share of free speed."""
+
+ROUTE_COSTS = ("experienced", "instantaneous")
+"""How adaptive drivers price links (see :meth:`Engine.link_travel_times`)."""
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,7 @@ class Engine:
         self._order_dirty = True
         # adaptive route choice: recent next-link tables, newest first
         self.n_tables = 0
+        self._max_choice_row = -1
         self._epoch_exits = np.zeros(n)
         self._epoch_time = np.zeros(n)
         self.out_degree = np.bincount(
@@ -391,6 +395,8 @@ class Engine:
         ids[:, kernel.I_ROUTE_END] = base + offsets[1:]
         if choice_row is not None:
             ids[:, kernel.I_CHOICE_ROW] = choice_row
+            if count:
+                self._max_choice_row = max(self._max_choice_row, int(np.max(choice_row)))
         if destination is not None:
             ids[:, kernel.I_DESTINATION] = destination
         self._times = np.concatenate([self._times, times])
@@ -458,13 +464,35 @@ class Engine:
         ).clip(max=self.n_tables - 1)
         return self._tables.next_edge[pick, self.choice_row[vehicle], node].astype(np.int64)
 
-    def link_travel_times(self) -> np.ndarray:
+    def link_travel_times(self, *, method: str = "experienced") -> np.ndarray:
         """Current travel time of every link, seconds, for route choice; resets the estimate.
 
-        The larger of the mean time on the link of the vehicles that left it since the last call
-        and the instantaneous time at the speed the fundamental diagram gives for the link's
-        current density (which grows without bound as the link jams). Closed links: ``inf``.
+        ``method`` is one of :data:`ROUTE_COSTS`:
+
+        ``"experienced"``
+            The larger of the mean time on the link of the vehicles that left it since the last
+            call and the time at the speed the fundamental diagram gives for the link's current
+            density (which grows without bound as the link jams).
+        ``"instantaneous"``
+            The link's length over the mean speed of the vehicles on it now, as UXsim's dynamic
+            user optimum prices links: a vehicle moves at free speed until it reaches the back
+            of the queue of those ahead of it (at jam spacing from the link's end), where it
+            stands; a link whose vehicles all stand costs 100 × its free-flow time.
+
+        Closed links: ``inf``.
         """
+        if method not in ROUTE_COSTS:
+            raise ValueError(f"route cost must be one of {ROUTE_COSTS}, got {method!r}")
+        if method == "instantaneous":
+            times = self._instantaneous_travel_times()
+        else:
+            times = self._experienced_travel_times()
+        times[self.links.capacity_vps <= 0] = np.inf
+        self._epoch_exits[:] = 0
+        self._epoch_time[:] = 0
+        return times
+
+    def _experienced_travel_times(self) -> np.ndarray:
         links = self.links
         times = self.traverse_s.copy()
         left = self._epoch_exits > 0
@@ -473,11 +501,28 @@ class Engine:
         jam = links.storage_veh / links.length_m
         congested_speed = self.wave_speed * (jam - density) / np.maximum(density, 1e-12)
         speed = np.clip(congested_speed, MIN_SPEED_FRACTION * links.free_speed_mps, None)
-        times = np.maximum(times, links.length_m / np.minimum(speed, links.free_speed_mps))
-        times[links.capacity_vps <= 0] = np.inf
-        self._epoch_exits[:] = 0
-        self._epoch_time[:] = 0
-        return times
+        return np.maximum(times, links.length_m / np.minimum(speed, links.free_speed_mps))
+
+    def _instantaneous_travel_times(self) -> np.ndarray:
+        links = self.links
+        free = np.asarray(links.free_speed_mps, dtype=np.float64)
+        # every vehicle on the road, link by link from the leader back (ring order)
+        link = np.repeat(np.arange(self.n_links), self.occupancy)
+        first = np.concatenate([[0], np.cumsum(self.occupancy)[:-1]])
+        rank = np.arange(len(link)) - np.repeat(first, self.occupancy)
+        vehicle = self.ring[self.slot_base[link] + (self.head[link] + rank) % self.slots[link]]
+        # a step at clock t serves (t - dt, t], after which the clock reads t + dt: positions
+        # are those at the last served instant
+        served = self.time - self.dt
+        spacing = links.length_m / np.maximum(links.storage_veh, 1e-9)
+        reached = (served - self.link_entry[vehicle]) * free[link]
+        # the engine keeps only when each vehicle may leave its link; where it stands is
+        # rebuilt: at free speed until it reaches the back of the queue ahead of it
+        standing = reached >= links.length_m[link] - rank * spacing[link] - 1e-9
+        speed = np.where(standing, 0.0, free[link])
+        total = np.bincount(link, weights=speed, minlength=self.n_links)
+        mean = np.where(self.occupancy > 0, total / np.maximum(self.occupancy, 1), free)
+        return links.length_m / np.maximum(mean, MIN_SPEED_FRACTION * free)
 
     def _append_routes(self, edges: np.ndarray) -> int:
         needed = self.route_used + len(edges)
@@ -521,11 +566,9 @@ class Engine:
         red[:] = False
         for piece, end in enumerate(t - self.dt + self._slice_ends):
             red[piece, self.signals.red(end)] = True
-        if (
-            self.n_tables
-            and self.n_vehicles
-            and self.choice_row.max() >= self._tables.next_edge.shape[1]
-        ):
+        # (the largest row is kept as vehicles are added: a max over a million vehicles at
+        # every step cost a quarter of a large run)
+        if self.n_tables and self._max_choice_row >= self._tables.next_edge.shape[1]:
             raise ValueError("an adaptive vehicle's choice row is beyond the route-choice tables")
         started, arrived = kernel.move_vehicles(
             self._net,

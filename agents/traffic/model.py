@@ -12,7 +12,7 @@ import pandas as pd
 
 from agents.traffic.agents import SignalAgent, VehicleAgent
 from agents.traffic.demand import Trips
-from agents.traffic.engine import ARRIVED, Engine, LinkParams
+from agents.traffic.engine import ARRIVED, ROUTE_COSTS, Engine, LinkParams
 from agents.traffic.signals import SignalPlan, compile_signals, default_plans
 from twin.errors import TwinError
 from twin.kpis import edge_time_series, traffic_kpis
@@ -44,6 +44,13 @@ class TrafficConfig:
     route_noise
         Relative random perturbation of link costs at each update, which breaks ties between
         equally good routes.
+    route_cost
+        How re-routing drivers price links (:data:`agents.traffic.engine.ROUTE_COSTS`):
+        ``"experienced"`` (default), the time vehicles took to leave each link since the last
+        update, or more where the link is denser now; ``"instantaneous"``, the link's length
+        over the mean speed of the vehicles on it at the update, queued ones standing, as
+        UXsim's dynamic user optimum prices links (BENCHMARKS.md, "Traffic fidelity": it
+        over-prices queues and spreads drivers over longer routes).
     record_interval_s
         Width of the per-edge time series intervals.
     collect_interval_s
@@ -67,6 +74,7 @@ class TrafficConfig:
     reroute_share: float = 0.2
     reroute_interval_s: float = 300.0
     route_noise: float = 0.01
+    route_cost: str = "experienced"
     record_interval_s: float = 300.0
     collect_interval_s: float = 60.0
     stuck_time_s: float | None = 300.0
@@ -90,6 +98,12 @@ class TrafficConfig:
                 "reroute_interval_s",
                 self.reroute_interval_s,
                 "must be positive",
+            ),
+            (
+                self.route_cost in ROUTE_COSTS,
+                "route_cost",
+                self.route_cost,
+                f"must be one of {', '.join(ROUTE_COSTS)}",
             ),
             (
                 self.record_interval_s >= self.dt_s,
@@ -278,7 +292,7 @@ class TrafficModel(mesa.Model):
 
     # ---------------------------------------------------------------- running
     def _update_route_choice(self) -> None:
-        costs = self.engine.link_travel_times()
+        costs = self.engine.link_travel_times(method=self.config.route_cost)
         engine = self.engine
         rows = engine.choice_row[(engine.state != ARRIVED) & (engine.choice_row >= 0)]
         active = np.unique(rows)

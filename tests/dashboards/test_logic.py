@@ -137,6 +137,17 @@ def test_form_values_are_validated_with_clear_messages():
         apply_form(draft, policy="teleport")
 
 
+def test_the_draft_starts_from_the_city_peak_hour_rate(helsinki):
+    from twin.peak_demand import peak_hour_demand
+
+    per_hour = peak_hour_demand(helsinki.context, helsinki.network).trips_per_hour
+    draft = default_draft("helsinki", trips_per_hour=per_hour)
+    assert draft["traffic"]["window"] == "15min"
+    assert draft["traffic"]["trips"] == round(per_hour / 4)
+    # a deployment's overrides still win
+    assert default_draft("helsinki", SMALL, trips_per_hour=per_hour)["traffic"]["trips"] == 300
+
+
 def test_sections_split_for_the_traffic_and_waste_pages():
     draft = default_draft("helsinki", SMALL)
     traffic = section_only(draft, "traffic")

@@ -82,7 +82,6 @@ def test_same_seed_reproduces(helsinki):
         (["--trips", "10", "--close", "1-2"], "not in this city's network"),
         (["--trips", "10", "--close", "way:abc"], "way:"),
         (["--trips", "10", "--demand-scale", "-1"], "must not be negative"),
-        ([], "number of trips"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, words):
@@ -111,3 +110,15 @@ def test_unfinished_trips_are_said_not_averaged_away():
     assert kpis["trips_unfinished_share"] == pytest.approx(kpis["trips_unfinished"] / 400)
     (warning,) = kpis["warnings"]
     assert "did not finish" in warning and "did not finish" in result.stderr
+
+
+def test_without_trips_the_city_peak_hour_rate_is_used_and_said(helsinki):
+    from twin.peak_demand import peak_hour_demand
+
+    result = _twin("traffic", "helsinki", "--duration", "20min", "--dt", "5", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    peak = peak_hour_demand(helsinki.context, helsinki.network)
+    assert report["trips"] == peak.trips(600)  # the window: half the duration
+    assert report["default_demand"] == peak.describe()
+    assert "Demand: " in result.stderr and "--trips N" in result.stderr

@@ -448,3 +448,44 @@ def test_an_adaptive_driver_never_turns_back_where_another_way_exists():
         engine.step()
         assert engine.link[0] != back
     assert engine.counts()["arrived"] == 1
+
+
+def test_instantaneous_route_cost_counts_standing_vehicles():
+    """Ten vehicles stand at a red that never ends and an eleventh still rolls towards them:
+    the mean speed on that link is an eleventh of free speed, so the instantaneous cost is
+    eleven free-flow times, while the experienced cost (nobody left yet) is the link's length
+    over the congested branch's speed at 11 of 20 vehicles, w (20 − 11) / 11, and the empty
+    links cost their free-flow time. Once the eleventh
+    reaches the back of the queue (10 × 7.5 m from the end), short of the link's end, all
+    stand: 100 free-flow times (the speed floor)."""
+    network = corridor_network([150.0] * 3, capacity_vph=1800, storage_veh=[20] * 3)
+    never_green = Signals(
+        cycle_s=np.array([0, 60.0, 0, 0]),
+        offset_s=np.zeros(4),
+        green_start_s=np.zeros(4),
+        green_end_s=np.zeros(4),
+    )
+    engine = Engine(_links(network), dt=1.0, signals=never_green, stuck_time_s=None)
+    depart = np.concatenate([np.arange(10) * 5.0, [200.0]])
+    engine.add_vehicles(depart, np.tile([0, 1, 2], 11), np.arange(12) * 3)
+    free = network.edge_free_flow_s
+    speed = 150.0 / free[1]
+
+    def reached() -> float:  # the last vehicle's free-speed distance into the red link
+        return (engine.time - engine.dt - engine.link_entry[10]) * speed
+
+    while engine.link[10] != 1:
+        engine.step()
+    assert engine.occupancy[1] == 11 and reached() < 150 - 10 * 7.5
+    experienced = engine.link_travel_times(method="experienced")
+    instantaneous = engine.link_travel_times(method="instantaneous")
+    assert instantaneous[1] == pytest.approx(11 * free[1])
+    assert experienced[1] == pytest.approx(150 / (engine.wave_speed[1] * (20 - 11) / 11))
+    for link in (0, 2):
+        assert instantaneous[link] == pytest.approx(free[link])
+    while reached() < 150 - 10 * 7.5:
+        engine.step()
+    assert reached() < 150  # at the back of the queue, not at the link's end
+    assert engine.link_travel_times(method="instantaneous")[1] == pytest.approx(100 * free[1])
+    with pytest.raises(ValueError, match="route cost"):
+        engine.link_travel_times(method="guess")

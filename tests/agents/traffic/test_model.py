@@ -227,6 +227,7 @@ def test_unreachable_trips_are_skipped_or_refused(helsinki):
         (TrafficConfig(dt_s=0), "dt_s"),
         (TrafficConfig(duration_s=-1), "duration_s"),
         (TrafficConfig(reroute_share=2), "reroute_share"),
+        (TrafficConfig(route_cost="uxsim"), "route_cost"),
     ],
 )
 def test_impossible_settings(helsinki, config, field):
