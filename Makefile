@@ -18,8 +18,8 @@ $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	# compile the traffic kernel into numba's cache now, not on a user's first run
-	$(BIN)/python -m agents.traffic.kernel
+	# compile the traffic kernel now (ahead of time, and into numba's cache), not on a first run
+	$(BIN)/python -m agents.traffic.compiled
 	touch $(INSTALLED)
 
 run: $(INSTALLED)

@@ -28,7 +28,9 @@ Every run reports wall time measured inside the child with ``perf_counter`` (bui
 network and demand in the tool plus the simulation; Python start-up, imports, reading the city
 from the cache and drawing the trips are outside), the child's peak resident memory
 (``ru_maxrss``, which includes the interpreter and imports: the RSS after imports is reported
-too), and, computed the same way for both tools:
+too), the child's process time (start to exit as the parent sees it: interpreter, imports,
+network, demand and simulation: what a user waits for, the same harness for both tools), and,
+computed the same way for both tools:
 
 * total travel time (TTT) over ALL vehicles, vehicle-hours: each completed trip's arrival minus
   its scheduled departure (origin waiting included, as UXsim's ``Vehicle.travel_time``) plus,
@@ -456,6 +458,7 @@ def summary(rows: list[dict]) -> dict | None:
     return {
         "n": len(ok),
         "wall_s": statistics.median(r["wall_s"] for r in ok),
+        "process_s": statistics.median(r["process_s"] for r in ok),
         "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in ok),
         "ttt_min": min(ttt),
         "ttt_median": statistics.median(ttt),
@@ -468,17 +471,18 @@ def summary(rows: list[dict]) -> dict | None:
 
 def summary_table(groups: dict[str, list[dict]]) -> list[str]:
     out = [
-        "| tool | runs | median wall s | median peak MiB | TTT all veh-h min / median / max | "
-        "median completed |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| tool | runs | median wall s | median process s | median peak MiB | "
+        "TTT all veh-h min / median / max | median completed |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, rows in groups.items():
         s = summary(rows)
         if s is None:
-            out.append(f"| {name} | 0 | failed | | | |")
+            out.append(f"| {name} | 0 | failed | | | | |")
             continue
         out.append(
-            f"| {name} | {s['n']} | {s['wall_s']:.2f} | {s['peak_rss_mib']:,.0f} | "
+            f"| {name} | {s['n']} | {s['wall_s']:.2f} | {s['process_s']:.2f} | "
+            f"{s['peak_rss_mib']:,.0f} | "
             f"{s['ttt_min']:,.0f} / {s['ttt_median']:,.0f} / {s['ttt_max']:,.0f} | "
             f"{s['completed_median']:,.0f} of {s['vehicles']:,} |"
         )
@@ -488,17 +492,19 @@ def summary_table(groups: dict[str, list[dict]]) -> list[str]:
 def ratio_table(ours: list[dict], peers: dict[str, list[dict]]) -> list[str]:
     mine = summary(ours)
     out = [
-        "| ours vs | peer wall / ours wall (× faster) | ours peak / peer peak | "
-        "TTT all: ours / peer − 1 | TTT completed: ours / peer − 1 | completed: ours − peer |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| ours vs | peer wall / ours wall (× faster) | end to end: peer process / ours process "
+        "| ours peak / peer peak | TTT all: ours / peer − 1 | TTT completed: ours / peer − 1 | "
+        "completed: ours − peer |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, rows in peers.items():
         peer = summary(rows)
         if mine is None or peer is None:
-            out.append(f"| {name} | – | – | – | – | – |")
+            out.append(f"| {name} | – | – | – | – | – | – |")
             continue
         out.append(
             f"| {name} | {peer['wall_s'] / mine['wall_s']:.2f}× | "
+            f"{peer['process_s'] / mine['process_s']:.2f}× | "
             f"{mine['peak_rss_mib'] / peer['peak_rss_mib']:.2f} | "
             f"{fmt(mine['ttt_median'] / peer['ttt_median'] - 1, pct=True)} | "
             f"{fmt(mine['ttt_completed_median'] / peer['ttt_completed_median'] - 1, pct=True)} | "

@@ -38,13 +38,15 @@ from functools import cached_property
 
 import numpy as np
 
-from agents.traffic import kernel
+from agents.traffic import layout
+from agents.traffic.compiled import load_kernel
 
 __all__ = ["ARRIVED", "PLANNED", "ROUTE_COSTS", "RUNNING", "Engine", "LinkParams", "Signals"]
 
-kernel.load()
+# loaded at import, once a process: the JIT kernel's set-up costs most of a second
+kernel = load_kernel()
 
-PLANNED, RUNNING, ARRIVED = kernel.PLANNED, kernel.RUNNING, kernel.ARRIVED
+PLANNED, RUNNING, ARRIVED = layout.PLANNED, layout.RUNNING, layout.ARRIVED
 
 MAX_SWEEPS_PER_STEP = 8
 """Sweeps over the nodes within one step. A sweep serves the nodes in index order, so a vehicle
@@ -52,8 +54,9 @@ crosses within one sweep every short link whose end node comes later; another sw
 while a vehicle could move again (times stay exact either way)."""
 
 SLICE_S = 1.0
-"""Longest slice of a step the kernel serves at once (see :func:`kernel.move_vehicles`): moves
-are ordered in time to within this, whatever the step."""
+"""Longest slice of a step the kernel serves at once (see
+:func:`agents.traffic.kernel.move_vehicles`): moves are ordered in time to within this, whatever
+the step."""
 
 MIN_SPEED_FRACTION = 0.01
 """Floor of the speed used to price a jammed link for route choice, as a share of free speed."""
@@ -224,9 +227,9 @@ class Engine:
         self.arrive = np.zeros(0)
         self.state = np.zeros(0, dtype=np.int8)
         # what a vehicle's every move reads and writes, one row per vehicle so that a move
-        # touches two cache lines rather than ten (columns: kernel.T_* and kernel.I_*)
-        self._times = np.zeros((0, kernel.N_TIMES))
-        self._ids = np.zeros((0, kernel.N_IDS), dtype=np.int64)
+        # touches two cache lines rather than ten (columns: layout.T_* and layout.I_*)
+        self._times = np.zeros((0, layout.N_TIMES))
+        self._ids = np.zeros((0, layout.N_IDS), dtype=np.int64)
         self.route_buffer = np.zeros(0, dtype=np.int64)
         self.route_used = 0
         self._order_dirty = True
@@ -256,7 +259,7 @@ class Engine:
         to_node = np.ascontiguousarray(links.to_node, dtype=np.int64)
         by_end = np.argsort(to_node, kind="stable")
         in_degree = np.bincount(to_node, minlength=len(self.out_degree))
-        self._net = kernel.Net(
+        self._net = layout.Net(
             to_node=to_node,
             from_node=np.ascontiguousarray(links.from_node, dtype=np.int64),
             length_m=np.ascontiguousarray(links.length_m, dtype=np.float64),
@@ -272,7 +275,7 @@ class Engine:
             storage_slots=self.storage_slots,
             exit_base=self.exit_base,
         )
-        self._tables = kernel.no_tables()
+        self._tables = layout.no_tables()
         self._kernel_rng: np.ndarray | None = None
 
     # ---------------------------------------------------------------- signals
@@ -307,37 +310,37 @@ class Engine:
     @property
     def ready(self) -> np.ndarray:
         """When each vehicle reaches the end of its current link (free flow), seconds."""
-        return self._times[:, kernel.T_READY]
+        return self._times[:, layout.T_READY]
 
     @property
     def link_entry(self) -> np.ndarray:
         """When each vehicle entered its current link, seconds."""
-        return self._times[:, kernel.T_ENTRY]
+        return self._times[:, layout.T_ENTRY]
 
     @property
     def distance(self) -> np.ndarray:
         """Metres each vehicle has driven (whole links left)."""
-        return self._times[:, kernel.T_DISTANCE]
+        return self._times[:, layout.T_DISTANCE]
 
     @property
     def link(self) -> np.ndarray:
         """Each vehicle's current link; -1 when not on the road."""
-        return self._ids[:, kernel.I_LINK]
+        return self._ids[:, layout.I_LINK]
 
     @property
     def route_ptr(self) -> np.ndarray:
         """Position of each vehicle's current link in the route buffer."""
-        return self._ids[:, kernel.I_ROUTE_PTR]
+        return self._ids[:, layout.I_ROUTE_PTR]
 
     @property
     def choice_row(self) -> np.ndarray:
         """Each adaptive vehicle's row of the route-choice tables; -1 for fixed routes."""
-        return self._ids[:, kernel.I_CHOICE_ROW]
+        return self._ids[:, layout.I_CHOICE_ROW]
 
     @property
     def destination(self) -> np.ndarray:
         """Each vehicle's destination node; -1 where none was given."""
-        return self._ids[:, kernel.I_DESTINATION]
+        return self._ids[:, layout.I_DESTINATION]
 
     def add_vehicles(
         self,
@@ -388,17 +391,17 @@ class Engine:
         for name in ("start", "arrive"):
             setattr(self, name, np.concatenate([getattr(self, name), np.full(count, np.nan)]))
         self.state = np.concatenate([self.state, np.zeros(count, dtype=np.int8)])
-        times = np.zeros((count, kernel.N_TIMES))
-        times[:, [kernel.T_READY, kernel.T_ENTRY]] = np.nan
-        ids = np.full((count, kernel.N_IDS), -1, dtype=np.int64)
-        ids[:, kernel.I_ROUTE_PTR] = base + offsets[:-1]
-        ids[:, kernel.I_ROUTE_END] = base + offsets[1:]
+        times = np.zeros((count, layout.N_TIMES))
+        times[:, [layout.T_READY, layout.T_ENTRY]] = np.nan
+        ids = np.full((count, layout.N_IDS), -1, dtype=np.int64)
+        ids[:, layout.I_ROUTE_PTR] = base + offsets[:-1]
+        ids[:, layout.I_ROUTE_END] = base + offsets[1:]
         if choice_row is not None:
-            ids[:, kernel.I_CHOICE_ROW] = choice_row
+            ids[:, layout.I_CHOICE_ROW] = choice_row
             if count:
                 self._max_choice_row = max(self._max_choice_row, int(np.max(choice_row)))
         if destination is not None:
-            ids[:, kernel.I_DESTINATION] = destination
+            ids[:, layout.I_DESTINATION] = destination
         self._times = np.concatenate([self._times, times])
         self._ids = np.concatenate([self._ids, ids])
         self._order_dirty = True
@@ -438,7 +441,7 @@ class Engine:
             cost_to_go = np.concatenate([cost_to_go, older.cost_to_go[:kept]])
             link_cost = np.concatenate([link_cost, older.link_cost[:kept]])
         weights = 0.5 ** np.arange(1, len(next_edge) + 1)
-        self._tables = kernel.Tables(
+        self._tables = layout.Tables(
             next_edge, cost_to_go, link_cost, np.cumsum(weights / weights.sum())
         )
         self.n_tables = len(next_edge)
@@ -576,7 +579,7 @@ class Engine:
             self._cars(),
             self._tables,
             self.n_tables > 0,
-            kernel.Origins(
+            layout.Origins(
                 self._origin_order, self._origin_start, self._origin_taken, self._origin_count
             ),
             self._kernel_rng,
@@ -594,8 +597,8 @@ class Engine:
         self._record()
         self.step_index += 1
 
-    def _link_state(self) -> kernel.LinkState:
-        return kernel.LinkState(
+    def _link_state(self) -> layout.LinkState:
+        return layout.LinkState(
             self.ring, self.head, self.occupancy, self.entered, self.exited, self.out_budget,
             self.in_budget, self.exit_times, self.last_exit, self._leader_ready, self._leader_ends,
             self._road_budget,
@@ -604,8 +607,8 @@ class Engine:
             self._epoch_exits, self._epoch_time,
         )  # fmt: skip
 
-    def _cars(self) -> kernel.Cars:
-        return kernel.Cars(
+    def _cars(self) -> layout.Cars:
+        return layout.Cars(
             self._times, self._ids, self.route_buffer, self.state, self.arrive, self.start,
             self.depart,
         )  # fmt: skip
