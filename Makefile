@@ -11,6 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 CITY ?=
 INSTALLED := $(VENV)/.installed
+KERNEL := $(VENV)/.kernel
 
 .PHONY: run test lint clean-venv
 
@@ -18,14 +19,18 @@ $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	# compile the traffic kernel now (ahead of time, and into numba's cache), not on a first run
-	$(BIN)/python -m agents.traffic.compiled
 	touch $(INSTALLED)
 
-run: $(INSTALLED)
+# compile the traffic kernel now (ahead of time, and into numba's cache), not on a first run;
+# again whenever its source changes
+$(KERNEL): $(INSTALLED) agents/traffic/kernel.py agents/traffic/layout.py agents/traffic/compiled.py
+	$(BIN)/python -m agents.traffic.compiled
+	touch $(KERNEL)
+
+run: $(KERNEL)
 	$(BIN)/twin dashboard $(CITY)
 
-test: $(INSTALLED)
+test: $(KERNEL)
 	$(BIN)/python -m pytest
 
 lint: $(INSTALLED)

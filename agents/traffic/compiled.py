@@ -22,6 +22,7 @@ import hashlib
 import importlib.machinery
 import importlib.util
 import os
+import shutil
 import sys
 import tempfile
 import warnings
@@ -45,6 +46,7 @@ _FUNCTIONS = ("move_vehicles", "group_by_link", "queued")
 _PACKAGE_DIR = Path(__file__).resolve().parent
 # what the compiled code depends on: a change to any of these makes a built module stale
 _SOURCES = ("kernel.py", "layout.py", "compiled.py")
+_STAGING_PREFIX = ".staging-kernel-"
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ def _load_aot(directory: Path) -> ModuleType | None:
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except ImportError:  # built against another numpy or platform: the JIT kernel still works
+    except (ImportError, OSError):  # built for another numpy or platform: the JIT kernel works
         return None
     return module
 
@@ -145,7 +147,9 @@ def build_ahead_of_time(*, directory: Path | None = None) -> Path:
         return compile_extra(typing_ctx, target_ctx, func, args, return_type, flags, *a, **k)
 
     samples = layout.sample_arguments()
-    with tempfile.TemporaryDirectory(prefix=".staging-kernel-", dir=directory) as scratch:
+    for leftover in directory.glob(_STAGING_PREFIX + "*"):  # from a build that was killed
+        shutil.rmtree(leftover, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=_STAGING_PREFIX, dir=directory) as scratch:
         cc = CC(AOT_MODULE, "agents.traffic")
         cc.output_dir = scratch
         cc.target_cpu = "host"  # built on the machine that runs it, as numba's JIT does

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import threading
 import time
 
@@ -97,3 +99,30 @@ def test_ahead_of_time_kernel_releases_the_interpreter_lock(aot_dir):
     longest_stall = np.diff(ticks).max()
     assert took[0] > 0.05  # long enough for a held lock to show
     assert longest_stall < 0.5 * took[0]
+
+
+def test_build_clears_a_killed_build_and_loads_without_numba(tmp_path):
+    """A build into a fresh folder: leftovers of a killed one go, the module and its stamp
+    arrive, and a new interpreter runs a simulation with it without importing numba."""
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler: the ahead-of-time build cannot run here (the JIT kernel does)")
+    leftover = tmp_path / (compiled._STAGING_PREFIX + "killed")
+    leftover.mkdir()
+    (leftover / "half.o").write_bytes(b"\0")
+    module = compiled.build_ahead_of_time(directory=tmp_path)
+    assert module == compiled._module_path(tmp_path) and module.is_file()
+    assert compiled._stamp_path(tmp_path).read_text().strip() == compiled.source_stamp()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [module.name, compiled._stamp_path(tmp_path).name]
+    )
+    script = (
+        "import sys; from pathlib import Path; from agents.traffic import compiled\n"
+        f"k = compiled.load_kernel(directory=Path({str(tmp_path)!r}))\n"
+        "import numpy as np\n"
+        "order, counts = k.group_by_link(np.array([2, 0, 2, 1], dtype=np.int64), 3)\n"
+        "print(k.build, 'numba' in sys.modules, order.tolist(), counts.tolist())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["aot", "False", "[1,", "3,", "0,", "2]", "[1,", "1,", "2]"]
