@@ -77,7 +77,7 @@ def demand(city, n_trips: int):
 
 
 def run_ours(
-    city, trips, *, adaptive: bool, dt: float, seed: int = 0, route_cost: str = "experienced"
+    city, trips, *, adaptive: bool, dt: float, seed: int = 0, route_cost: str = "instantaneous"
 ) -> dict:
     from agents.traffic.model import TrafficConfig, TrafficModel
 
@@ -340,7 +340,7 @@ def main() -> None:
     parser.add_argument("--modes", default="adaptive,fixed")
     parser.add_argument("--dt", type=float, default=5.0, help="our time step, s")
     parser.add_argument(
-        "--route-cost", default="experienced",
+        "--route-cost", default="instantaneous",
         help="how ours' re-routing drivers price links, comma-separated: experienced, "
         "instantaneous (UXsim's); each its own row in adaptive mode",
     )  # fmt: skip

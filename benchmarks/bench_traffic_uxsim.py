@@ -189,7 +189,7 @@ def child_ours(spec: dict) -> dict:
         dt_s=spec["dt"],
         reroute_share=1.0,
         reroute_interval_s=spec.get("reroute_s", DUO_UPDATE_S),
-        route_cost=spec.get("route_cost", "experienced"),
+        route_cost=spec.get("route_cost", "instantaneous"),
     )
     rss_before = rss_mib()
 
@@ -850,7 +850,7 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="small demand, for a smoke test")
     parser.add_argument(
-        "--route-cost", default="experienced",
+        "--route-cost", default="instantaneous",
         help="how ours' re-routing drivers price links on (a): experienced or instantaneous",
     )  # fmt: skip
     parser.add_argument("--city", type=Path, default=DEFAULT_CITY)

@@ -467,7 +467,7 @@ class Engine:
         ).clip(max=self.n_tables - 1)
         return self._tables.next_edge[pick, self.choice_row[vehicle], node].astype(np.int64)
 
-    def link_travel_times(self, *, method: str = "experienced") -> np.ndarray:
+    def link_travel_times(self, *, method: str = "instantaneous") -> np.ndarray:
         """Current travel time of every link, seconds, for route choice; resets the estimate.
 
         ``method`` is one of :data:`ROUTE_COSTS`:

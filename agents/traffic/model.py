@@ -46,11 +46,12 @@ class TrafficConfig:
         equally good routes.
     route_cost
         How re-routing drivers price links (:data:`agents.traffic.engine.ROUTE_COSTS`):
-        ``"experienced"`` (default), the time vehicles took to leave each link since the last
-        update, or more where the link is denser now; ``"instantaneous"``, the link's length
-        over the mean speed of the vehicles on it at the update, queued ones standing, as
-        UXsim's dynamic user optimum prices links (BENCHMARKS.md, "Traffic fidelity": it
-        over-prices queues and spreads drivers over longer routes).
+        ``"instantaneous"`` (default), the link's length over the mean speed of the vehicles on
+        it at the update, queued ones standing, as UXsim's dynamic user optimum prices links;
+        ``"experienced"``, the time vehicles took to leave each link since the last update, or
+        more where the link is denser now. The default follows UXsim in more of the benchmark's
+        runs (20 of 28 within 10 %, against 17; grid (a) −0.9 % against −9.4 %) but overshoots
+        it near the edge of gridlock (BENCHMARKS.md, "Traffic fidelity").
     record_interval_s
         Width of the per-edge time series intervals.
     collect_interval_s
@@ -74,7 +75,7 @@ class TrafficConfig:
     reroute_share: float = 0.2
     reroute_interval_s: float = 300.0
     route_noise: float = 0.01
-    route_cost: str = "experienced"
+    route_cost: str = "instantaneous"
     record_interval_s: float = 300.0
     collect_interval_s: float = 60.0
     stuck_time_s: float | None = 300.0

@@ -294,10 +294,11 @@ def _check_coupling(run) -> int:
     assert trucks["trips_completed"] >= base["trips_completed"]
     # the trucks drive their routes' kilometres in the traffic (each leg by the fastest path
     # at free flow there, by the hour's traffic times in the waste twin: a few % apart), on top
-    # of the background's (which the trucks may slow or divert a little)
+    # of the background's, which they may slow or divert a little: the re-routing fifth of
+    # drivers price links by the vehicles on them at each update, trucks included
     assert trucks["truck_km"] == pytest.approx(busiest["distance_km"].sum(), rel=0.05, abs=1e-9)
     extra_km = trucks["vehicle_km"] - base["vehicle_km"]
-    assert extra_km == pytest.approx(trucks["truck_km"], abs=0.01 * base["vehicle_km"])
+    assert extra_km == pytest.approx(trucks["truck_km"], abs=0.02 * base["vehicle_km"])
     return added
 
 
