@@ -6,10 +6,10 @@ README grid (BENCHMARKS.md, "end to end"). ``make`` therefore also compiles
 :mod:`agents.traffic.kernel` ahead of time (numba's ``pycc``) into an extension module beside
 this file, stamped with a hash of the kernel's source; a process loads that in milliseconds
 without importing numba. The JIT kernel is used instead where the module is missing (no C
-compiler at install, or an install other than ``make``'s), stale (the kernel's source changed
-since it was built), fails to load, or ``TWIN_TRAFFIC_KERNEL=jit`` asks for it. Both compile the
-same source with the same types, and give the same results
-(``tests/agents/traffic/test_compiled.py``).
+compiler at install, or an install other than ``make``'s), stale (the kernel's source, numpy,
+Python or the processor changed since it was built), fails to load, or
+``TWIN_TRAFFIC_KERNEL=jit`` asks for it. Both compile the same source with the same types, and
+give the same results (``tests/agents/traffic/test_compiled.py``).
 
 Build (``make`` runs this)::
 
@@ -22,6 +22,7 @@ import hashlib
 import importlib.machinery
 import importlib.util
 import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -59,13 +60,26 @@ class Kernel:
     build: str
 
 
+def _cpu_identity() -> str:
+    """The processor model and its instruction-set flags (Linux), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            first = cpuinfo.read().split("\n\n", 1)[0]
+    except OSError:
+        return f"{platform.machine()} {platform.processor()}"
+    keep = ("model name", "flags", "Features", "CPU part")  # x86, and Arm's names
+    return "\n".join(line for line in first.splitlines() if line.startswith(keep))
+
+
 def source_stamp() -> str:
-    """Hash of what an ahead-of-time build compiles: the kernel's sources and the numpy and
-    Python versions whose ABI the extension links against."""
+    """Hash of what an ahead-of-time build depends on: the kernel's sources, the numpy and
+    Python versions whose ABI the extension links against, and the processor it was compiled
+    for (a venv on a shared disk may run on a machine without the builder's instructions)."""
     digest = hashlib.sha256()
     for name in _SOURCES:
         digest.update((_PACKAGE_DIR / name).read_bytes())
-    digest.update(f"numpy {np.__version__} python {sys.version}".encode())
+    digest.update(f"numpy {np.__version__} python {sys.version}\n".encode())
+    digest.update(_cpu_identity().encode())
     return digest.hexdigest()
 
 

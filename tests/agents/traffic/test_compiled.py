@@ -65,6 +65,12 @@ def test_stale_or_refused_builds_fall_back_to_jit(aot_dir, tmp_path, monkeypatch
         shutil.copy2(name, tmp_path / name.name)
     assert compiled.load_kernel(directory=tmp_path).build == "aot"
 
+    # the venv moved to a machine whose processor may lack the builder's instructions
+    with monkeypatch.context() as elsewhere:
+        elsewhere.setattr(compiled, "_cpu_identity", lambda: "model name\t: another processor")
+        assert compiled.load_kernel(directory=tmp_path).build == "jit"
+    assert compiled.load_kernel(directory=tmp_path).build == "aot"
+
     monkeypatch.setenv(compiled.KERNEL_ENV, "jit")
     assert compiled.load_kernel(directory=tmp_path).build == "jit"
     monkeypatch.delenv(compiled.KERNEL_ENV)
