@@ -109,6 +109,61 @@ def _load_aot(directory: Path) -> ModuleType | None:
     return module
 
 
+def _argument_types(arguments: tuple) -> tuple:
+    """Each argument's dtype and rank (arrays, also inside named tuples), else its scalar kind:
+    what the compiled signatures fix. Contiguity is not read (it costs as much again); the engine
+    builds every array it passes C-contiguous."""
+    return tuple(
+        [
+            (value.dtype.num, value.ndim)
+            if type(value) is np.ndarray
+            else tuple([(item.dtype.num, item.ndim) for item in value])
+            if isinstance(value, tuple)
+            else _scalar_kind(value)
+            for value in arguments
+        ]
+    )
+
+
+def _scalar_kind(value) -> type:
+    # numpy scalars unbox as Python ones do; bool before int (bool is an int)
+    if isinstance(value, bool | np.bool_):
+        return bool
+    if isinstance(value, int | np.integer):
+        return int
+    if isinstance(value, float | np.floating):
+        return float
+    return type(value)
+
+
+def _guarded(name: str, compiled_function: Callable) -> Callable:
+    """``compiled_function`` behind a check of its arguments' types.
+
+    The ahead-of-time wrapper does not check dtypes: an int32 array where the signature says
+    int64 crashes the interpreter. A call whose types differ from the build's runs on numba's
+    JIT kernel instead (compiling that specialisation), with a warning, as JIT dispatch would.
+    """
+    from agents.traffic import layout
+
+    expected = _argument_types(layout.sample_arguments()[name])
+
+    def call(*arguments):
+        if _argument_types(arguments) == expected:
+            return compiled_function(*arguments)
+        warnings.warn(
+            f"traffic kernel: {name} called with argument types the ahead-of-time build was "
+            "not compiled for; running numba's JIT kernel for it",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        from agents.traffic import kernel
+
+        return getattr(kernel, name)(*arguments)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
 def load_kernel(*, directory: Path | None = None) -> Kernel:
     """The kernel to run: the ahead-of-time build if usable, else numba's JIT (loaded now).
 
@@ -120,7 +175,8 @@ def load_kernel(*, directory: Path | None = None) -> Kernel:
     if os.environ.get(KERNEL_ENV, "auto").lower() != "jit":
         module = _load_aot(directory or _PACKAGE_DIR)
         if module is not None:
-            return Kernel(*(getattr(module, name) for name in _FUNCTIONS), build="aot")
+            functions = (_guarded(name, getattr(module, name)) for name in _FUNCTIONS)
+            return Kernel(*functions, build="aot")
     from agents.traffic import kernel
 
     kernel.load()

@@ -132,3 +132,15 @@ def test_build_clears_a_killed_build_and_loads_without_numba(tmp_path):
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["aot", "False", "[1,", "3,", "0,", "2]", "[1,", "1,", "2]"]
+
+
+def test_arguments_of_other_types_run_on_the_jit_kernel_not_into_a_crash(aot_dir):
+    """The ahead-of-time wrapper reads an int32 array as int64 (out of bounds); the guard sends
+    such a call to the JIT kernel, which compiles that specialisation."""
+    aot = compiled.load_kernel(directory=aot_dir)
+    links = np.array([2, 0, 2, 1])
+    with pytest.warns(RuntimeWarning, match="group_by_link"):
+        order, counts = aot.group_by_link(links.astype(np.int32), 3)
+    assert order.tolist() == [1, 3, 0, 2] and counts.tolist() == [1, 1, 2]
+    order, counts = aot.group_by_link(links, np.int64(3))  # numpy scalars are fine
+    assert order.tolist() == [1, 3, 0, 2] and counts.tolist() == [1, 1, 2]
