@@ -136,16 +136,14 @@ def _scalar_kind(value) -> type:
     return type(value)
 
 
-def _guarded(name: str, compiled_function: Callable) -> Callable:
+def _guarded(name: str, compiled_function: Callable, expected: tuple) -> Callable:
     """``compiled_function`` behind a check of its arguments' types.
 
     The ahead-of-time wrapper does not check dtypes: an int32 array where the signature says
     int64 crashes the interpreter. A call whose types differ from the build's runs on numba's
     JIT kernel instead (compiling that specialisation), with a warning, as JIT dispatch would.
+    ``expected`` is :func:`_argument_types` of the arguments the build was compiled for.
     """
-    from agents.traffic import layout
-
-    expected = _argument_types(layout.sample_arguments()[name])
 
     def call(*arguments):
         if _argument_types(arguments) == expected:
@@ -175,7 +173,13 @@ def load_kernel(*, directory: Path | None = None) -> Kernel:
     if os.environ.get(KERNEL_ENV, "auto").lower() != "jit":
         module = _load_aot(directory or _PACKAGE_DIR)
         if module is not None:
-            functions = (_guarded(name, getattr(module, name)) for name in _FUNCTIONS)
+            from agents.traffic import layout
+
+            samples = layout.sample_arguments()
+            functions = (
+                _guarded(name, getattr(module, name), _argument_types(samples[name]))
+                for name in _FUNCTIONS
+            )
             return Kernel(*functions, build="aot")
     from agents.traffic import kernel
 
