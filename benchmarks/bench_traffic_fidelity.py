@@ -105,11 +105,11 @@ def run_ours(
     }
 
 
-def run_uxsim(city, trips, *, adaptive: bool, seed: int = 0) -> dict:
+def build_uxsim(city, trips, *, adaptive: bool, seed: int = 0):
+    """The UXsim C++ world of ``city`` and ``trips`` (see the module's text), not yet run."""
     from uxsim import World
 
     network = city.network
-    start = time.perf_counter()
     world = World(
         name="",
         deltan=1,
@@ -155,6 +155,12 @@ def run_uxsim(city, trips, *, adaptive: bool, seed: int = 0) -> dict:
     ):
         if o != d:
             world.addVehicle(str(o), str(d), t)
+    return world
+
+
+def run_uxsim(city, trips, *, adaptive: bool, seed: int = 0) -> dict:
+    start = time.perf_counter()
+    world = build_uxsim(city, trips, adaptive=adaptive, seed=seed)
     world.exec_simulation()
     wall = time.perf_counter() - start
     ttt = vkm = 0.0

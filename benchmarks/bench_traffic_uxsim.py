@@ -4,7 +4,8 @@ Scenarios (each run in a fresh subprocess; see ``--help``):
 
 a. UXsim's README demo grid: 11 × 11 nodes, neighbours linked both ways, 1 km links, 20 m/s,
    jam density 0.2 veh/m, 0.035 veh/s on each of the 484 edge-to-edge OD pairs for 0–3,600 s,
-   simulated to 7,200 s. UXsim runs its README code (``adddemand`` per pair, ``deltan=5``);
+   simulated to 7,200 s. UXsim runs its README code (``adddemand`` per pair, ``deltan=5``;
+   ``--ux-deltan1-seeds N`` adds UXsim C++ with ``deltan=1`` on the same demand as a peer);
    ours runs ``twin.synthetic.grid_network(11)`` with the same number of vehicles per pair as
    UXsim generates (platoons of 5: 125 per pair, 60,500 in all), departures uniform over
    0–3,600 s from a seeded generator, ``dt_s=5`` (= UXsim's deltan × reaction time), all drivers
@@ -538,6 +539,18 @@ def scenario_a(args, emit) -> dict:
             },
         )
         run("UXsim C++", {"tool": "uxsim_cpp", "seed": seed, "label": f"UXsim C++, seed {seed}"})
+        if seed < args.ux_deltan1_seeds:
+            # UXsim's own answer with every vehicle its own (deltan 1, 1 s steps): how much of
+            # the README's figure is its platoons of 5
+            run(
+                "UXsim C++ deltan 1",
+                {
+                    "tool": "uxsim_cpp",
+                    "deltan": 1,
+                    "seed": seed,
+                    "label": f"UXsim C++ deltan 1, seed {seed}",
+                },
+            )
         if seed < args.ux_py_seeds:
             run(
                 "UXsim Python",
@@ -856,6 +869,10 @@ def main() -> None:
     parser.add_argument("--city", type=Path, default=DEFAULT_CITY)
     parser.add_argument("--seeds", type=int, default=3, help="seeds of ours and UXsim C++ on (a)")
     parser.add_argument("--ux-py-seeds", type=int, default=1, help="seeds of UXsim Python on (a)")
+    parser.add_argument(
+        "--ux-deltan1-seeds", type=int, default=0,
+        help="seeds of UXsim C++ with deltan 1 (vehicles, not platoons of 5) on (a)",
+    )  # fmt: skip
     parser.add_argument(
         "--ux-py-logging",
         action="store_true",
