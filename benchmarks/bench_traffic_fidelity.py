@@ -62,6 +62,8 @@ WINDOW_S = 3600.0
 DURATION_S = 7200.0
 ROUTE_UPDATE_S = 600.0
 LEVELS = (0.2, 0.4, 0.6, 0.8, 1.0)
+UNREACHED_INFLOW_VPS = 1e6
+"""``capacity_in`` of every link in UXsim's Python engine (see :func:`build_uxsim`)."""
 
 
 def log(message: str) -> None:
@@ -105,8 +107,13 @@ def run_ours(
     }
 
 
-def build_uxsim(city, trips, *, adaptive: bool, seed: int = 0):
-    """The UXsim C++ world of ``city`` and ``trips`` (see the module's text), not yet run."""
+def build_uxsim(city, trips, *, adaptive: bool, seed: int = 0, cpp: bool = True):
+    """The UXsim world of ``city`` and ``trips`` (see the module's text), not yet run.
+
+    ``cpp=False`` builds it for UXsim's Python engine, which applies a link's ``capacity_out``
+    only where ``capacity_in`` is given: every link then gets an inflow limit no vehicle
+    reaches, so both engines limit the same flows.
+    """
     from uxsim import World
 
     network = city.network
@@ -121,7 +128,7 @@ def build_uxsim(city, trips, *, adaptive: bool, seed: int = 0):
         show_mode=0,
         random_seed=seed,
         vehicle_logging_timestep_interval=-1,
-        cpp=True,
+        cpp=cpp,
     )
     x, y = network.node_x, network.node_y
     for node in range(network.n_nodes):
@@ -135,6 +142,7 @@ def build_uxsim(city, trips, *, adaptive: bool, seed: int = 0):
             free_flow_speed=float(network.edge_speed_kph[e] / 3.6),
             jam_density=float(network.edge_storage_veh[e] / length[e]),
             number_of_lanes=1,
+            **({} if cpp else {"capacity_in": UNREACHED_INFLOW_VPS}),
         )
         if (u, v) in seen:  # a parallel link: split at its middle (see the module's text)
             middle = f"m{e}"
@@ -158,9 +166,9 @@ def build_uxsim(city, trips, *, adaptive: bool, seed: int = 0):
     return world
 
 
-def run_uxsim(city, trips, *, adaptive: bool, seed: int = 0) -> dict:
+def run_uxsim(city, trips, *, adaptive: bool, seed: int = 0, cpp: bool = True) -> dict:
     start = time.perf_counter()
-    world = build_uxsim(city, trips, adaptive=adaptive, seed=seed)
+    world = build_uxsim(city, trips, adaptive=adaptive, seed=seed, cpp=cpp)
     world.exec_simulation()
     wall = time.perf_counter() - start
     ttt = vkm = 0.0
