@@ -72,9 +72,9 @@ def uxsim_prices(city, trips, instants) -> dict[float, np.ndarray]:
     by_name = {link.name: link for link in world.LINKS}
     prices = {}
     for t in instants:
-        # UXsim refreshes the price every 5 steps and keeps it in between
+        # UXsim refreshes the price every few steps and keeps it in between
         step = round(t / world.DELTAT)
-        step -= step % 5
+        step -= step % world.instantaneous_TT_timestep_interval
         price = np.zeros(city.network.n_edges)
         for e in range(city.network.n_edges):
             price[e] = by_name[f"e{e}"].traveltime_instant[step]
