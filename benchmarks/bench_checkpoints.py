@@ -21,9 +21,9 @@ import torch
 from bench_propose import benchmark_day
 
 from agents.waste.planning import PyVRPPlanner, check_plan
+from cities.city import load_city
 from generative.instances import plan_cost
 from generative.propose import LearnedPlanner
-from twin.city import load_city
 
 
 def main() -> None:

@@ -54,7 +54,7 @@ def twin_command() -> list[str]:
 
 def timed_load(city: str | Path, cache_dir: Path) -> tuple[float, object, dict[str, float]]:
     """Load once; wall seconds, the City, and seconds per load step."""
-    from twin.city import load_city
+    from cities.city import load_city
 
     steps: dict[str, float] = defaultdict(float)
     last = {"label": None, "t": 0.0}
@@ -225,7 +225,7 @@ def main() -> None:
     if args.only:
         cities = [c for c in cities if c[0] in args.only]
     from cities import resolve
-    from twin.city import load_city
+    from cities.city import load_city
 
     cities.sort(key=lambda c: resolve(c[1]).path.stat().st_size)
 

@@ -132,6 +132,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
     os.environ.setdefault("TWIN_CACHE_DIR", str(work / "cache"))
 
+    from cities.city import load_city
     from dashboards.app import create_app
     from dashboards.basemap import network_figure
     from dashboards.logic import section_only, toggle_closure
@@ -140,7 +141,6 @@ def main() -> None:
     from dashboards.pages.city import IMAGE_BOX
     from dashboards.pages.scenarios import comparison_view
     from dashboards.runner import run_scenarios
-    from twin.city import load_city
 
     log(f"loading {args.city} (builds the cache on first use)…")
     load_city(args.city)

@@ -1,7 +1,7 @@
 """Benchmark: each city's default peak hour — the demand the rule gives and how its traffic runs.
 
 For the bundled city, Kotka and every extract in ``../shared/cities``: the residents and
-peak-hour car trips :func:`twin.peak_demand.peak_hour_demand` estimates, then the default
+peak-hour car trips :func:`cities.peak_demand.peak_hour_demand` estimates, then the default
 traffic run (``run_traffic(city, seed=s)``: two hours, departures over the first, default
 signal plans, 20 % of drivers re-routing) for ``--seeds`` seeds: travel-time index (median and
 range), trips left unfinished, gridlock.
@@ -29,9 +29,9 @@ def main() -> None:
     parser.add_argument("--city", action="append", help="name or extract; default: all")
     parser.add_argument("--seeds", type=int, default=6)
     args = parser.parse_args()
+    from cities.city import load_city
+    from cities.peak_demand import peak_hour_demand
     from twin.api import run_traffic
-    from twin.city import load_city
-    from twin.peak_demand import peak_hour_demand
 
     print(
         "| city | residents (source) | car trips / h | TTI median [range] | unfinished (most) "

@@ -32,9 +32,9 @@ import numpy as np
 import torch
 
 from agents.waste.planning import GreedyPlanner, PyVRPPlanner, check_plan
+from cities.city import load_city
 from generative.instances import plan_cost, sample_instances, to_problem
 from generative.propose import LearnedPlanner, shipped_checkpoint
-from twin.city import load_city
 
 
 def benchmark_day(city, k: int, *, bins: int, trucks: int, population: float | None):

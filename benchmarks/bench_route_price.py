@@ -88,7 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--case", action="append", help="NAME_OR_PATH:TRIPS; default: three")
     args = parser.parse_args()
-    from twin.city import load_city
+    from cities.city import load_city
 
     print(
         "| network | trips | t (s) | congested links | links > 50× ours / UXsim | "

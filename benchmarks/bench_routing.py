@@ -40,8 +40,8 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from twin.city import load_city
-from twin.routing import Router
+from cities.city import load_city
+from cities.routing import Router
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 5.0

@@ -25,7 +25,7 @@ import json, sys, time
 import numpy as np, torch
 from generative.instances import sample_instances, to_problem
 from generative.propose import LearnedPlanner
-from twin.city import load_city
+from cities.city import load_city
 
 torch.set_num_threads(1)
 checkpoint, repeat = sys.argv[1], int(sys.argv[2])

@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from twin.city import load_city  # noqa: E402
+from cities.city import load_city  # noqa: E402
 from twin.sweep import load_sweep, plan_runs, run_sweep  # noqa: E402
 
 

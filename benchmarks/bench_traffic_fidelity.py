@@ -368,7 +368,7 @@ def main() -> None:
         help="run SUMO meso where ours and UXsim differ by more than this share of TTT",
     )  # fmt: skip
     args = parser.parse_args()
-    from twin.city import load_city
+    from cities.city import load_city
 
     binaries = sumo_binaries()
     if binaries is None:

@@ -35,7 +35,7 @@ from bench_traffic_uxsim import (
 
 def ours(dt: float, seed: int, reconsider_s: float | None) -> tuple[float, int]:
     from agents.traffic.model import TrafficConfig, TrafficModel
-    from twin.synthetic import grid_network
+    from cities.synthetic import grid_network
 
     per_pair = uxsim_vehicles_per_pair(GRID_FLOW_VPS, DEMAND_WINDOW_S)
     trips = grid_trips(GRID_SIZE, per_pair, DEMAND_WINDOW_S, seed)

@@ -6,11 +6,11 @@ a. UXsim's README demo grid: 11 × 11 nodes, neighbours linked both ways, 1 km l
    jam density 0.2 veh/m, 0.035 veh/s on each of the 484 edge-to-edge OD pairs for 0–3,600 s,
    simulated to 7,200 s. UXsim runs its README code (``adddemand`` per pair, ``deltan=5``;
    ``--ux-deltan1-seeds N`` adds UXsim C++ with ``deltan=1`` on the same demand as a peer);
-   ours runs ``twin.synthetic.grid_network(11)`` with the same number of vehicles per pair as
+   ours runs ``cities.synthetic.grid_network(11)`` with the same number of vehicles per pair as
    UXsim generates (platoons of 5: 125 per pair, 60,500 in all), departures uniform over
    0–3,600 s from a seeded generator, ``dt_s=5`` (= UXsim's deltan × reaction time), all drivers
    adaptive and re-routing every 600 s (= UXsim's DUO update interval). Ours also at dt 2 s.
-b. São Paulo centre from ``twin.city.load_city``: the same network built in UXsim from our
+b. São Paulo centre from ``cities.city.load_city``: the same network built in UXsim from our
    arrays (one node per node, one link per edge: length, free speed, jam density =
    storage / length, one lane, ``capacity_out`` = our capacity), no signals in either.
    Demand from ``generate_trips(city.context, n_trips=N, window_s=3600, rng=default_rng(0))``.
@@ -165,11 +165,11 @@ def city_demand(city, n_trips: int, kind: str):
 # --------------------------------------------------------------------------- children
 def load_network(spec: dict):
     if spec["scenario"] == "b":
-        from twin.city import load_city
+        from cities.city import load_city
 
         city = load_city(spec["city"])
         return city.network, city
-    from twin.synthetic import grid_network
+    from cities.synthetic import grid_network
 
     return grid_network(spec["grid"]), None
 
@@ -659,7 +659,7 @@ def scenario_s(args, emit) -> dict:
 
 
 def short_link_stats(city_path: str) -> dict:
-    from twin.city import load_city
+    from cities.city import load_city
 
     network = load_city(city_path).network
     length = network.edge_length_m

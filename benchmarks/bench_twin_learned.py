@@ -22,8 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cities.city import load_city
 from twin.api import run_waste
-from twin.city import load_city
 
 
 def main() -> None:
@@ -42,13 +42,13 @@ def main() -> None:
     for name in args.cities:
         city = load_city(name)
         settings = {"days": args.days, "trucks": args.trucks, "seed": 0,
-                    "solver_runtime_s": 60.0, "solver_iterations": 1000}  # fmt: skip
-        learned = {"policy": "learned", "checkpoint": args.checkpoint}
+                    "solver_time_s": 60.0, "solver_iterations": 1000}  # fmt: skip
+        learned = {"planner": "learned", "checkpoint": args.checkpoint}
         run_waste(city, **settings, **learned)  # loads the planner and its compiled decoder
         walls: dict[str, list[float]] = {"pyvrp": [], "learned": []}
         runs = {}
         for _ in range(args.rounds):
-            for policy, options in (("pyvrp", {"policy": "pyvrp"}), ("learned", learned)):
+            for policy, options in (("pyvrp", {"planner": "pyvrp"}), ("learned", learned)):
                 started = time.perf_counter()
                 runs[policy] = run_waste(city, **settings, **options)
                 walls[policy].append(time.perf_counter() - started)

@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="UXsim seeds (ours: five)")
     parser.add_argument("--light", type=int, default=2, help="vehicles on a light link, at most")
     args = parser.parse_args()
-    from twin.city import load_city
+    from cities.city import load_city
 
     print(
         "| network | trips | seed | UXsim Python veh-h (veh-km) | light links at free flow | "

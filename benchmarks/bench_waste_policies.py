@@ -34,17 +34,28 @@ sys.path.insert(0, str(REPO))
 from agents.waste.bins import place_bins  # noqa: E402
 from agents.waste.model import WasteConfig, WasteModel  # noqa: E402
 from agents.waste.sites import locate_sites  # noqa: E402
-from twin.city import load_city  # noqa: E402
+from cities.city import load_city  # noqa: E402
 
 DEFAULT_CITY = REPO.parent / "shared" / "cities" / "liechtenstein.osm.pbf"
 DEFAULT_POPULATION = 40_000.0  # Liechtenstein has about 40,000 residents (the OSM-based
 # estimate, from residential floor area, is twice that: untyped buildings count as homes)
 POLICIES = ("schedule", "threshold", "greedy", "pyvrp")
+# each name as the waste twin's policy (which bins, when) and planner (who routes them)
+STRATEGIES = {
+    "schedule": ("schedule", "pyvrp"),
+    "threshold": ("threshold", "pyvrp"),
+    "greedy": ("forecast", "greedy"),
+    "pyvrp": ("forecast", "pyvrp"),
+}
 
 
 def run_policy(city, bins, sites, policy: str, args, seed: int) -> dict:
     config = WasteConfig(
-        days=args.days, policy=policy, n_trucks=args.trucks, solver_runtime_s=args.solver_time
+        days=args.days,
+        policy=STRATEGIES[policy][0],
+        planner=STRATEGIES[policy][1],
+        n_trucks=args.trucks,
+        solver_time_s=args.solver_time,
     )
     start = time.perf_counter()
     model = WasteModel(city.network, bins, sites, config=config, seed=seed)

@@ -1,7 +1,11 @@
-"""Cities: the registry of bundled and local OSM extracts, and reading them.
+"""Cities: the city model, the lowest layer of CitiVerse Twin.
 
-This is the lowest layer of CitiVerse Twin: it knows OSM files, not road models. Names load
-lazily, so that importing the error classes does not import the GIS stack.
+The registry of bundled and local OSM extracts and reading them (``registry``, ``osm``, the
+online download behind ``_online``); the road network built from them (``roads``, ``build``,
+``network``, ``synthetic``, ``areas``), routing (``routing``), where people live and work
+(``context``, ``peak_demand``), edits of the network (``interventions``), the on-disk cache
+(``cache``) and :class:`~cities.city.City`, which ties them together. Names load lazily, so that
+importing the error classes does not import the GIS stack.
 """
 
 from __future__ import annotations
@@ -10,6 +14,12 @@ from importlib import import_module
 from typing import Any
 
 _PUBLIC = {
+    "City": "cities.city",
+    "load_city": "cities.city",
+    "RoadNetwork": "cities.network",
+    "Router": "cities.routing",
+    "CityContext": "cities.context",
+    "TwinError": "cities.errors",
     "CityError": "cities.errors",
     "CityNotFoundError": "cities.errors",
     "NetworkUnavailableError": "cities.errors",

@@ -1,6 +1,7 @@
-"""Errors raised while finding or reading a city's OSM data.
+"""Errors about input the user can correct: the base of every such error, and the city's own.
 
-Each message names the problem and what to do about it; the CLI prints it as one line.
+Each message names the problem and what to do about it; the CLI, the API and the dashboard show
+it as one line, never a traceback. Every layer above raises subclasses of :class:`TwinError`.
 """
 
 from __future__ import annotations
@@ -9,11 +10,17 @@ __all__ = [
     "CityError",
     "CityNotFoundError",
     "NetworkUnavailableError",
+    "NoDrivableRoadsError",
     "OSMFileError",
+    "TwinError",
 ]
 
 
-class CityError(Exception):
+class TwinError(Exception):
+    """Base class for every error about input the user can correct."""
+
+
+class CityError(TwinError):
     """Base class for every error about a city's source data."""
 
 
@@ -27,3 +34,7 @@ class OSMFileError(CityError):
 
 class NetworkUnavailableError(CityError):
     """An online download that cannot reach its service."""
+
+
+class NoDrivableRoadsError(TwinError):
+    """An OSM file whose roads include no drivable network."""

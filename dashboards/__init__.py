@@ -1,1 +1,2 @@
-"""The Dash dashboard for planners (to come); the only package that imports Dash."""
+"""The Dash dashboard for planners; the only package that imports Dash, and it uses only the
+public API of :mod:`twin`."""

@@ -23,8 +23,7 @@ from dashboards.pages import plans, scenarios, traffic, waste
 from dashboards.prerender import to_html
 from dashboards.state import SESSION_COOKIE, DashboardState, UploadLimits
 from dashboards.store import RunStore, default_store_dir
-from twin.api import Twin
-from twin.city import City
+from twin import City, Twin
 
 __all__ = ["PAGES", "create_app", "serve"]
 
@@ -147,7 +146,7 @@ def create_app(
     Parameters
     ----------
     city
-        A registered name, an OSM file path, a loaded :class:`~twin.city.City`, or ``None`` for
+        A registered name, an OSM file path, a loaded :class:`~cities.city.City`, or ``None`` for
         the bundled default city.
     store_dir
         Where saved scenarios and finished runs live (default

@@ -21,8 +21,7 @@ import numpy as np
 import plotly.graph_objects as go
 import shapely
 
-from twin.city import City
-from twin.network import ROAD_CLASS_NAMES
+from twin import ROAD_CLASS_NAMES, City
 
 __all__ = [
     "CLASS_STYLE",

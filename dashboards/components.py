@@ -22,8 +22,7 @@ from dashboards.logic import (
 from dashboards.runner import run_scenarios
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
-from twin.errors import USER_ERRORS
-from twin.scenario import Scenario
+from twin import USER_ERRORS, Scenario
 
 __all__ = [
     "card_row",

@@ -21,9 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from twin.api import compare
-from twin.scenario import Scenario, ScenarioError, WasteSpec
-from twin.units import parse_duration
+from twin import Scenario, ScenarioError, WasteSpec, compare, parse_duration
 
 __all__ = [
     "KPI_INFO",
@@ -115,10 +113,30 @@ PLAN_KPIS = (
 )
 
 
+def strategy_fields(name: str) -> dict[str, str]:
+    """A name of :func:`policies` as a waste section's ``policy`` and ``planner``."""
+    planners = typing.get_args(WasteSpec.model_fields["planner"].annotation)
+    if name in planners:
+        return {"policy": "forecast", "planner": name}
+    return {"policy": name, "planner": "pyvrp"}
+
+
+def strategy_of(waste: dict[str, Any]) -> str:
+    """The name of :func:`policies` a waste section runs (what the pages' menus show)."""
+    policy, planner = waste.get("policy", "forecast"), waste.get("planner", "pyvrp")
+    return planner if policy == "forecast" else policy
+
+
 def policies() -> tuple[str, ...]:
-    """The waste policies a scenario accepts, read from the scenario model, so that a policy
-    added to the twin (the learned planner) appears without a dashboard change."""
-    return typing.get_args(WasteSpec.model_fields["policy"].annotation)
+    """The ways to collect a city's waste that the pages compare: each policy (which bins,
+    when) routed by PyVRP, and the forecast policy routed by each other planner, named by the
+    planner as a scenario's ``policy`` field still reads them (``greedy``: forecast + greedy).
+    Read from the scenario model, so that a policy or planner added to the twin appears without
+    a dashboard change."""
+    policy_names = typing.get_args(WasteSpec.model_fields["policy"].annotation)
+    planners = typing.get_args(WasteSpec.model_fields["planner"].annotation)
+    routed = tuple(p for p in planners if p != "pyvrp")
+    return (*(p for p in policy_names if p != "forecast"), *routed[:1], "pyvrp", *routed[1:])
 
 
 # ------------------------------------------------------------------ the draft scenario
@@ -130,7 +148,7 @@ def default_draft(
 ) -> dict[str, Any]:
     """A small scenario to start editing from: interactive-speed runs on a city centre.
 
-    ``trips_per_hour`` (the city's peak-hour rate, :func:`twin.peak_demand.peak_hour_demand`)
+    ``trips_per_hour`` (the city's peak-hour rate, :func:`cities.peak_demand.peak_hour_demand`)
     sets the trips departing in the draft's window; without it, 1,000.
     """
     draft: dict[str, Any] = {
@@ -149,7 +167,7 @@ def default_draft(
         },
         "waste": {
             "days": 7,
-            "policy": "greedy" if "greedy" in policies() else policies()[0],
+            **strategy_fields("greedy" if "greedy" in policies() else policies()[0]),
             "trucks": 2,
             "solver_iterations": 200,
             "solver_time_s": 10.0,
@@ -188,6 +206,8 @@ def section_only(draft: dict[str, Any], section: str, **changes: Any) -> Scenari
     other = "waste" if section == "traffic" else "traffic"
     data = copy.deepcopy(draft)
     data[other] = None
+    if section == "waste" and "policy" in changes:
+        changes = {**changes, **strategy_fields(changes["policy"])}
     data[section] = {**(data.get(section) or {}), **changes}
     if section == "waste":
         data[section]["traffic_coupling"] = False
@@ -235,7 +255,7 @@ def apply_form(draft: dict[str, Any], **fields: Any) -> dict[str, Any]:
     if fields.get("days") is not None:
         waste["days"] = _number(fields["days"], int, "days")
     if fields.get("policy") is not None:
-        waste["policy"] = fields["policy"]
+        waste.update(strategy_fields(fields["policy"]))
     if fields.get("trucks") is not None:
         waste["trucks"] = _number(fields["trucks"], int, "trucks")
     data["traffic"] = traffic or None

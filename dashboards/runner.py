@@ -11,8 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from dashboards.state import DashboardState
-from twin.errors import USER_ERRORS
-from twin.scenario import Scenario
+from twin import USER_ERRORS, Scenario
 
 __all__ = ["run_scenarios"]
 

@@ -29,9 +29,7 @@ import numpy as np
 from dashboards.basemap import Basemap
 from dashboards.logic import default_draft
 from dashboards.store import RunStore
-from twin.api import Twin, run_waste, signal_plans
-from twin.city import City
-from twin.peak_demand import peak_hour_demand
+from twin import City, Twin, peak_hour_demand, signal_plans, waste_layout
 
 __all__ = [
     "SESSION_COOKIE",
@@ -100,6 +98,8 @@ class Sites:
     disposal: tuple[float, float]
     depot_source: str
     disposal_source: str
+    fleet: int = 1
+    """The trucks a waste run sizes for these bins when its fleet is not given."""
 
 
 @dataclass(frozen=True)
@@ -357,34 +357,25 @@ class DashboardState:
         return self.city.source.registered is not None
 
     def sites(self) -> Sites:
-        """Bins, depot and disposal site as the waste twin places them.
-
-        The public API places them only inside a waste run, so this runs one day with the
-        threshold policy (which plans little on a first day) and keeps where things are; see the
-        report's missing-API note (``twin.api.waste_sites``).
-        """
+        """Bins, depot and disposal site as the waste twin places them (no day simulated)."""
         with self._sites_lock:
             return self._place_sites()
 
     def _place_sites(self) -> Sites:
         if self.city_sha not in self._sites:
-            run = run_waste(self.city, days=1, policy="threshold", trucks=1, seed=0)
-            bins = run.result.bins
-            net = self.city.network
-            transformer = net.to_lonlat_transformer()
-            lon, lat = transformer.transform(bins["x"].to_numpy(), bins["y"].to_numpy())
-            info = run.result.info["sites"]
-            depot, disposal = int(info["depot_node"]), int(info["disposal_node"])
+            layout = waste_layout(self.city, seed=0)
+            bins = layout.bins
             self._sites[self.city_sha] = Sites(
-                bin_lon=np.asarray(lon),
-                bin_lat=np.asarray(lat),
+                bin_lon=bins["lon"].to_numpy(),
+                bin_lat=bins["lat"].to_numpy(),
                 bin_capacity_kg=bins["capacity_kg"].to_numpy(),
                 bin_daily_kg=bins["daily_kg"].to_numpy(),
-                bin_kind=bins["kind"].astype(str).to_numpy(),
-                depot=(float(net.node_lon[depot]), float(net.node_lat[depot])),
-                disposal=(float(net.node_lon[disposal]), float(net.node_lat[disposal])),
-                depot_source=str(info.get("depot_source", "")),
-                disposal_source=str(info.get("disposal_source", "")),
+                bin_kind=bins["kind"].to_numpy(),
+                depot=layout.depot,
+                disposal=layout.disposal,
+                depot_source=layout.depot_source,
+                disposal_source=layout.disposal_source,
+                fleet=layout.fleet,
             )
         return self._sites[self.city_sha]
 

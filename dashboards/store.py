@@ -26,9 +26,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from twin import __version__
-from twin.api import ScenarioRun
-from twin.scenario import Scenario, load_scenario
+from twin import Scenario, ScenarioRun, __version__, load_scenario
 
 __all__ = ["RunStore", "StoreError", "default_store_dir", "scenario_file_name"]
 

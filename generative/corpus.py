@@ -2,7 +2,7 @@
 
 A model meant for any city learns from many places and day shapes. :func:`plan_corpus` lays
 out *draws*: each one place (a city whole, a square window of a few kilometres cut from a
-large one, or a synthetic town: :mod:`twin.areas`), one number of bins, one fleet (trucks,
+large one, or a synthetic town: :mod:`cities.areas`), one number of bins, one fleet (trucks,
 capacity, shift, unloading time), one depot and disposal site (where the OSM file puts them, or
 two random junctions), and a seed. :func:`build_corpus` turns every draw into an instance file
 (:mod:`generative.instances`: a run of the waste twin, its working days; with
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from twin.errors import TwinError
+from cities.errors import TwinError
 
 __all__ = [
     "MANIFEST",
@@ -94,7 +94,7 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
 
 @cache
 def _city(name: str):
-    from twin.city import load_city
+    from cities.city import load_city
 
     return load_city(name)
 
@@ -230,7 +230,7 @@ def _spans(city: str) -> float:
 def _window(rng: np.random.Generator, large: Sequence[str], window_km) -> dict[str, Any]:
     """A window of one of the ``large`` cities, centred on a junction chosen by home weight,
     with enough streets (tried a few times, then the largest size)."""
-    from twin.areas import MIN_WINDOW_NODES, largest_strong_component
+    from cities.areas import MIN_WINDOW_NODES, largest_strong_component
 
     city = str(large[int(rng.integers(len(large)))])
     loaded = _city(city)
@@ -249,8 +249,8 @@ def _window(rng: np.random.Generator, large: Sequence[str], window_km) -> dict[s
 
 
 def _place(draw: Draw):
-    """The :class:`~twin.city.City` a draw's days come from."""
-    from twin.areas import city_window, synthetic_city
+    """The :class:`~cities.city.City` a draw's days come from."""
+    from cities.areas import city_window, synthetic_city
 
     if draw.kind == "synthetic":
         block = draw.town_km * 1000 / max(draw.blocks) if draw.town_km else 155.0

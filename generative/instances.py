@@ -25,11 +25,11 @@ from agents.waste.model import WasteConfig, WasteModel
 from agents.waste.planning import Plan, PyVRPPlanner, RoutingProblem, route_stats
 from agents.waste.policies import WORKING_DAYS, PlannedPolicy
 from agents.waste.sites import Sites, locate_sites
+from cities.city import City
+from cities.errors import TwinError
 from generative.data import ARRAYS, FORMAT_VERSION, InstanceBatch
 from generative.env import action_limit, actions_from_plan
 from generative.model import UNSERVED_REQUIRED_PENALTY_M
-from twin.city import City
-from twin.errors import TwinError
 
 __all__ = [
     "plan_cost",
@@ -96,7 +96,7 @@ def sample_instances(
     run = 0
     while len(rows["load_kg"]) < n_instances:
         config = WasteConfig(
-            days=28, policy="greedy", n_trucks=n_trucks, truck_capacity_kg=truck_capacity_kg,
+            days=28, planner="greedy", n_trucks=n_trucks, truck_capacity_kg=truck_capacity_kg,
             shift_s=shift_s, unload_s=unload_s,
         )  # fmt: skip
         model = WasteModel(network, bins, sites, config=config, seed=seed * 1000 + run)

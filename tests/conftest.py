@@ -27,10 +27,12 @@ def twin_command() -> list[str]:
     return [sys.executable, "-c", "from twin.cli import main; main()"]
 
 
-def run_twin(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run the ``twin`` command line; a wide terminal, so that typer's boxed usage errors do not
-    break words across lines."""
-    env = {**os.environ, "COLUMNS": "250"}
+def run_twin(
+    *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run the ``twin`` command line (with ``env`` added to the environment); a wide terminal, so
+    that typer's boxed usage errors do not break words across lines."""
+    env = {**os.environ, "COLUMNS": "250", **(env or {})}
     return subprocess.run(
         [*twin_command(), *args], capture_output=True, text=True, timeout=timeout, env=env
     )
@@ -70,7 +72,7 @@ _loaded: dict[str, object] = {}
 
 def load(name_or_path: str | Path):
     """Load a city once per session (through the session's cache)."""
-    from twin.city import load_city
+    from cities.city import load_city
 
     key = str(name_or_path)
     if key not in _loaded:

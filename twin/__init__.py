@@ -1,7 +1,9 @@
 """CitiVerse Twin: a local digital twin of a city's traffic and waste collection.
 
 The public API is importable from here (``from twin import load_city``); names load lazily so
-that ``import twin.errors`` stays cheap.
+that ``import twin.errors`` stays cheap. ``twin`` is the top layer: it composes the city model
+(:mod:`cities`), the simulations (:mod:`agents`) and the learned planner (:mod:`generative`);
+the dashboard (:mod:`dashboards`) uses only the names listed here.
 """
 
 from __future__ import annotations
@@ -12,20 +14,35 @@ from typing import Any
 __version__ = "0.2.0"
 
 _PUBLIC = {
-    "City": "twin.city",
-    "load_city": "twin.city",
-    "RoadNetwork": "twin.network",
-    "Router": "twin.routing",
-    "Routes": "twin.routing",
-    "CityContext": "twin.context",
+    # the city model (cities/)
+    "City": "cities.city",
+    "load_city": "cities.city",
+    "RoadNetwork": "cities.network",
+    "ROAD_CLASS_NAMES": "cities.network",
+    "Router": "cities.routing",
+    "Routes": "cities.routing",
+    "CityContext": "cities.context",
+    "peak_hour_demand": "cities.peak_demand",
+    # errors and units
     "TwinError": "twin.errors",
+    "USER_ERRORS": "twin.errors",
+    "parse_duration": "twin.units",
+    # scenarios: the parameter objects
     "Scenario": "twin.scenario",
+    "ScenarioError": "twin.scenario",
+    "TrafficSpec": "twin.scenario",
+    "WasteSpec": "twin.scenario",
     "load_scenario": "twin.scenario",
+    # runs
     "Twin": "twin.api",
+    "ScenarioRun": "twin.api",
     "compare": "twin.api",
     "run_scenario": "twin.api",
     "run_traffic": "twin.api",
     "run_waste": "twin.api",
+    "signal_plans": "twin.api",
+    "waste_layout": "twin.api",
+    "WasteLayout": "twin.api",
 }
 
 __all__ = ["__version__", *_PUBLIC]

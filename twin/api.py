@@ -6,8 +6,9 @@ The CLI and the dashboard call these functions and nothing deeper.
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -21,23 +22,23 @@ from pydantic import ValidationError
 from agents.traffic.demand import generate_trips, read_od_table
 from agents.traffic.model import TrafficConfig, TrafficModel, TrafficResult
 from agents.traffic.signals import default_plans
-from agents.waste.bins import RESIDENTS_PER_BIN, place_bins
-from agents.waste.model import LinkTimes, WasteConfig, WasteModel, WasteResult
+from agents.waste.bins import place_bins
+from agents.waste.model import LinkTimes, WasteConfig, WasteModel, WasteResult, sized_fleet
 from agents.waste.planning import Planner, PyVRPPlanner
 from agents.waste.sites import locate_sites
-from cities.registry import resolve
-from twin import __version__
-from twin.city import City, load_city
-from twin.errors import USER_ERRORS, TwinError
-from twin.interventions import (
+from cities.city import City, load_city
+from cities.interventions import (
     ChangeEdge,
-    CloseEdge,
     ScaleDemand,
     apply_to_network,
     resolve_edges,
 )
+from cities.peak_demand import peak_hour_demand
+from cities.registry import resolve
+from twin import __version__
+from twin.errors import USER_ERRORS, TwinError
+from twin.limits import Budget, check, traffic_estimate, waste_estimate
 from twin.ngsi import REFERENCE_START, traffic_flow_observed, waste_containers, write_ngsi_ld
-from twin.peak_demand import peak_hour_demand
 from twin.plots import plot_traffic, plot_waste
 from twin.results_io import (
     atomic_output_dir,
@@ -49,19 +50,23 @@ from twin.results_io import (
     write_traffic_result,
     write_waste_result,
 )
-from twin.scenario import (
+from twin.scenario import load_scenario, scenario_location
+from twin.specs import (
     Scenario,
     ScenarioError,
     TrafficSpec,
-    load_scenario,
-    scenario_location,
+    WasteSpec,
+    check_seed,
+    spec_error,
+    traffic_spec,
+    waste_spec,
 )
-from twin.units import parse_duration
 
 __all__ = [
     "ScenarioRun",
     "TrafficRun",
     "Twin",
+    "WasteLayout",
     "WasteRun",
     "check_scenario",
     "checked_scenario",
@@ -72,6 +77,7 @@ __all__ = [
     "run_traffic",
     "run_waste",
     "signal_plans",
+    "waste_layout",
 ]
 
 
@@ -95,6 +101,7 @@ class TrafficRun:
     config: TrafficConfig
     seed: int
     settings: dict[str, Any] = field(default_factory=dict)
+    spec: TrafficSpec | None = None
 
     @property
     def kpis(self) -> dict[str, Any]:
@@ -180,86 +187,87 @@ def retimed_signals(network, signals: Sequence[tuple[int, Sequence[float], float
 
 def run_traffic(
     city: str | os.PathLike[str] | City | None = None,
+    spec: TrafficSpec | Mapping[str, Any] | None = None,
     *,
-    trips: int | None = None,
-    od_table: str | os.PathLike[str] | None = None,
-    duration: str | float = "2h",
-    window: str | float | None = None,
     seed: int = 0,
-    dt_s: float = 2.0,
-    reroute_share: float = 0.2,
-    profile: str = "flat",
-    interventions: Sequence[object] = (),
-    signals: Sequence[tuple[int, Sequence[float], float]] = (),
-    on_invalid: str = "skip",
+    budget: Budget | None = None,
     on_progress: Callable[[float], None] | None = None,
+    **fields: Any,
 ) -> TrafficRun:
     """Simulate a city's traffic.
 
     Parameters
     ----------
     city
-        A name, a path, or an already loaded :class:`~twin.city.City`.
-    trips
-        Number of generated home → work trips (ignored when ``od_table`` is given). Default:
-        the city's peak-hour rate over the departure window
-        (:func:`twin.peak_demand.peak_hour_demand`; the rule is in ``settings["default_demand"]``).
-    od_table
-        CSV/Parquet with ``origin, destination, departure`` (OSM node ids, seconds or HH:MM:SS).
-    duration
-        Simulated time, e.g. ``"2h"``.
-    window
-        Departures are spread over ``[0, window)``; default half the duration.
+        A name, a path, or an already loaded :class:`~cities.city.City`.
+    spec
+        The run's parameters (:class:`~twin.specs.TrafficSpec`, or a mapping of its fields);
+        ``fields`` given as keywords go on top (``run_traffic("helsinki", trips=500)``).
+        Demand: ``trips`` generated home → work trips, or an ``od`` table (CSV/Parquet with
+        ``origin, destination, departure``), or neither: the city's peak-hour rate over the
+        departure window (:func:`cities.peak_demand.peak_hour_demand`; the rule is in
+        ``settings["default_demand"]``). Closures, edge changes, demand scaling and signal
+        timings are the spec's ``close``, ``change``, ``demand_scale`` and ``signals``.
     seed
         Seed of demand and every random choice; same seed, same KPIs.
-    dt_s, reroute_share
-        See :class:`~agents.traffic.model.TrafficConfig`.
-    profile
-        Departure profile name (see :data:`agents.traffic.demand.DEPARTURE_PROFILES`).
-    interventions
-        :mod:`twin.interventions` objects: closed or changed edges, demand scaling.
-    signals
-        New timings ``(OSM node id, green seconds per phase, offset seconds)`` for signalized
-        junctions; the others keep their default plans.
-    on_invalid
-        OD rows naming unknown nodes and unreachable trips: ``"skip"`` (counted) or ``"error"``.
+    budget
+        The most memory and time the run may take (default :meth:`twin.limits.Budget.default`);
+        a run estimated to need more is refused before it starts.
     on_progress
         Called with the completed fraction, 0–1.
+
+    Raises
+    ------
+    twin.specs.ScenarioError
+        A bad field, before the city is loaded: ``traffic.<field>: problem (got value)``.
+    twin.limits.ResourceLimitError
+        The run would exceed the budget.
     """
-    duration_s = parse_duration(duration)
-    window_s = duration_s / 2 if window is None else parse_duration(window, what="departure window")
+    spec = traffic_spec(spec, **fields)
+    seed = check_seed(seed)
     loaded = city if isinstance(city, City) else load_city(city)
-    network, closed = apply_to_network(loaded.network, list(interventions))
-    factors = [i.factor for i in interventions if isinstance(i, ScaleDemand)]
-    if any(not factor >= 0 for factor in factors):
-        raise TwinError(f"Demand scale must not be negative, got {factors}.")
-    scale = float(np.prod(factors))
+    interventions = _interventions(spec)
+    network, closed = apply_to_network(loaded.network, interventions)
+    duration_s, window_s = spec.duration_s, spec.window_s
     rng = np.random.default_rng(seed)
-    settings: dict[str, Any] = {"window_s": window_s, "profile": profile, "demand_scale": scale}
-    if od_table is not None:
-        demand, report = read_od_table(od_table, network, on_invalid=on_invalid)
-        if scale != 1.0:
-            demand = demand.subset(np.flatnonzero(rng.random(len(demand)) < scale))
-        settings["od_table"] = {"path": str(od_table), **report}
+    settings: dict[str, Any] = {
+        "window_s": window_s,
+        "profile": spec.profile,
+        "demand_scale": spec.demand_scale,
+    }
+    config = TrafficConfig(
+        duration_s=duration_s,
+        dt_s=spec.dt_s,
+        reroute_share=spec.reroute_share,
+        on_unreachable=spec.on_invalid,
+    )
+    if spec.od is not None:
+        demand, report = read_od_table(spec.od, network, on_invalid=spec.on_invalid)
+        late = int(np.sum(demand.depart_s >= duration_s))
+        if late and spec.on_invalid == "error":
+            raise TwinError(
+                f"{Path(spec.od).name}: {late} of {len(demand)} trips depart after the run ends "
+                f"at {spec.duration}: lengthen the duration, or skip them (on_invalid: skip)."
+            )
+        report["departs_after_end"] = late
+        _check_budget(len(demand), config, network, budget)
+        if spec.demand_scale != 1.0:
+            demand = demand.subset(np.flatnonzero(rng.random(len(demand)) < spec.demand_scale))
+        settings["od_table"] = {"path": str(spec.od), **report}
     else:
+        trips = spec.trips
         if trips is None:
-            # a plausible peak hour from the people who live there (twin.peak_demand)
+            # a plausible peak hour from the people who live there (cities.peak_demand)
             peak = peak_hour_demand(loaded.context, network)
             trips = peak.trips(window_s)
             settings["default_demand"] = peak.describe()
-        if trips < 0:
-            raise TwinError(f"The number of trips must be zero or more, got {trips}.")
-        n_trips = round(trips * scale)
+        n_trips = round(trips * spec.demand_scale)
+        _check_budget(n_trips, config, network, budget)
         demand = generate_trips(
-            loaded.context, n_trips=n_trips, window_s=window_s, rng=rng, profile=profile
+            loaded.context, n_trips=n_trips, window_s=window_s, rng=rng, profile=spec.profile
         )
         settings["trips_requested"] = trips
-    config = TrafficConfig(
-        duration_s=duration_s,
-        dt_s=dt_s,
-        reroute_share=reroute_share,
-        on_unreachable=on_invalid,
-    )
+    signals = _signal_timings(spec)
     plans = retimed_signals(network, signals)
     model = TrafficModel(
         network, demand, config=config, closed=closed, signal_plans=plans, seed=seed
@@ -267,7 +275,45 @@ def run_traffic(
     result = model.run(on_progress=on_progress)
     settings["interventions"] = [f"{type(i).__name__}({asdict(i)})" for i in interventions]
     settings["signals"] = [(node, list(greens), offset) for node, greens, offset in signals]
-    return TrafficRun(loaded, result, config, seed, settings)
+    settings["warnings"] = _demand_warnings(settings)
+    return TrafficRun(loaded, result, config, seed, settings, spec)
+
+
+def _check_budget(n_trips: int, config: TrafficConfig, network, budget: Budget | None) -> None:
+    estimate = traffic_estimate(
+        trips=n_trips,
+        duration_s=config.duration_s,
+        dt_s=config.dt_s,
+        n_edges=network.n_edges,
+        n_nodes=network.n_nodes,
+        reroute_share=config.reroute_share,
+        reroute_interval_s=config.reroute_interval_s,
+        record_interval_s=config.record_interval_s,
+    )
+    check(estimate, budget)
+
+
+def _demand_warnings(settings: dict[str, Any]) -> list[str]:
+    """What an OD table lost before the run: rows naming unknown nodes, trips from a node to
+    itself, departures after the run's end."""
+    report = settings.get("od_table")
+    if not report:
+        return []
+    said = {
+        "unknown_nodes": "name nodes not in the network",
+        "same_origin_destination": "start where they end",
+        "departs_after_end": "depart after the run ends",
+    }
+    return [
+        f"{report[key]} of {report['rows']} OD rows {what}: "
+        + ("they do not run." if key != "departs_after_end" else "they never start.")
+        for key, what in said.items()
+        if report.get(key)
+    ]
+
+
+def _signal_timings(spec: TrafficSpec) -> list[tuple[int, list[float], float]]:
+    return [(s.node, list(s.greens_s), s.offset_s) for s in spec.signals]
 
 
 @dataclass
@@ -280,6 +326,7 @@ class WasteRun:
     seed: int
     settings: dict[str, Any] = field(default_factory=dict)
     traffic: dict[str, Any] | None = None
+    spec: WasteSpec | None = None
 
     @property
     def kpis(self) -> dict[str, Any]:
@@ -342,108 +389,117 @@ def _link_times_from_traffic(result: TrafficResult, network, interval_s: float, 
 
 def run_waste(
     city: str | os.PathLike[str] | City | None = None,
+    spec: WasteSpec | Mapping[str, Any] | None = None,
     *,
-    days: int = 28,
-    policy: str = "pyvrp",
-    trucks: int = 3,
     seed: int = 0,
-    population: float | None = None,
-    use_osm_bins: bool = True,
-    residents_per_bin: float = RESIDENTS_PER_BIN,
-    truck_capacity_kg: float = 10_000.0,
-    shift: str | float = "8h",
-    solver_runtime_s: float = 2.0,
-    solver_iterations: int | None = None,
-    depot_lonlat: tuple[float, float] | None = None,
-    disposal_lonlat: tuple[float, float] | None = None,
-    traffic_trips: int | None = None,
-    traffic_signals: Sequence[tuple[int, Sequence[float], float]] = (),
-    interventions: Sequence[object] = (),
-    planner: Planner | None = None,
-    checkpoint: str | os.PathLike[str] | None = None,
+    traffic: TrafficSpec | Mapping[str, Any] | None = None,
+    custom_planner: Planner | None = None,
+    budget: Budget | None = None,
     on_progress: Callable[[float], None] | None = None,
+    **fields: Any,
 ) -> WasteRun:
-    """Simulate a city's waste collection over ``days`` days under one policy.
+    """Simulate a city's waste collection over the spec's days under one policy and planner.
 
     Parameters
     ----------
     city
-        A name, a path, or an already loaded :class:`~twin.city.City`.
-    days, policy, trucks
-        Length of the run, policy (``schedule``, ``threshold``, ``greedy``, ``pyvrp``,
-        ``learned``), fleet.
+        A name, a path, or an already loaded :class:`~cities.city.City`.
+    spec
+        The run's parameters (:class:`~twin.specs.WasteSpec`, or a mapping of its fields);
+        ``fields`` given as keywords go on top (``run_waste("helsinki", days=7,
+        planner="greedy")``): ``policy`` (which bins are emptied when), ``planner`` (who routes
+        the trucks), ``trucks`` (default: sized to the city's waste,
+        :func:`agents.waste.model.sized_fleet`), solver limits, sites, bins.
     seed
         Seed of bin placement, waste and planning; same seed, same KPIs (PyVRP under a time
-        limit may differ between machines of different speed).
-    population
-        Residents served; estimated from the OSM file when not given.
-    use_osm_bins, residents_per_bin
-        Use the file's mapped containers where it maps enough; residents per placed container
-        (see :func:`agents.waste.bins.place_bins`).
-    truck_capacity_kg, shift, solver_runtime_s, solver_iterations
-        See :class:`~agents.waste.model.WasteConfig`; ``shift`` like ``"8h"``. Set
-        ``solver_iterations`` for runs that repeat bit for bit.
-    depot_lonlat, disposal_lonlat
-        Configured sites (longitude, latitude); found in the OSM file otherwise.
-    traffic_trips
-        Couple with the traffic twin: simulate this many background trips over the shift, time
-        every truck leg with the link travel times of its hour, then simulate the traffic again
-        with the busiest day's truck legs added, and report both traffic KPIs.
-    traffic_signals
-        Signal retimings of that traffic (as in :func:`run_traffic`).
-    interventions
-        :mod:`twin.interventions` closures and changes of edges.
-    planner
-        A planner overriding the policy's.
-    checkpoint
-        With ``policy="learned"``: the trained planner to use (default: the shipped one, see
-        :func:`generative.propose.shipped_checkpoint`). Days outside the range it was trained
-        on are planned by PyVRP, and the run's ``info["learned"]`` counts them.
+        limit alone may differ between machines of different speed; its iteration limit, set by
+        default, makes runs repeat).
+    traffic
+        The scenario's traffic section: its closures and edge changes apply to the trucks too.
+        With ``traffic_coupling``, its ``trips`` (scaled) drive as background traffic during the
+        shift: every truck leg is timed with the link travel times of its hour, then the traffic
+        is simulated again with the busiest day's truck legs added, and both traffic KPIs are
+        reported.
+    custom_planner
+        A :class:`~agents.waste.planning.Planner` object overriding the spec's planner.
+    budget
+        The most memory and time the run may take (default :meth:`twin.limits.Budget.default`).
     on_progress
         Called with the completed fraction, 0–1.
+
+    Raises
+    ------
+    twin.specs.ScenarioError
+        A bad field, before the city is loaded: ``waste.<field>: problem (got value)``.
+    twin.limits.ResourceLimitError
+        The run would exceed the budget.
     """
+    spec = waste_spec(spec, **fields)
+    seed = check_seed(seed)
+    traffic = None if traffic is None else traffic_spec(traffic)
+    if spec.traffic_coupling and (traffic is None or traffic.trips is None):
+        raise ScenarioError(
+            "waste.traffic_coupling: the trucks drive among generated trips: pass "
+            "traffic={'trips': N} (or a traffic section with trips)"
+        )
     loaded = city if isinstance(city, City) else load_city(city)
-    network, closed = apply_to_network(loaded.network, list(interventions))
-    config = WasteConfig(
-        days=days,
-        policy=policy,
-        n_trucks=trucks,
-        truck_capacity_kg=truck_capacity_kg,
-        shift_s=parse_duration(shift, what="shift"),
-        solver_runtime_s=solver_runtime_s,
-        solver_iterations=solver_iterations,
-    )
-    config.validate()
+    interventions = [i for i in _interventions(traffic) if not isinstance(i, ScaleDemand)]
+    network, closed = apply_to_network(loaded.network, interventions)
     rng = np.random.default_rng(seed)
     bins = place_bins(
         network,
         loaded.context,
         rng=rng,
-        population=population,
-        use_osm=use_osm_bins,
-        residents_per_bin=residents_per_bin,
+        population=spec.population,
+        use_osm=spec.bins.use_osm,
+        residents_per_bin=spec.bins.residents_per_bin,
+    )
+    trucks = spec.trucks
+    if trucks is None:
+        trucks = sized_fleet(bins, truck_capacity_kg=spec.truck_capacity_kg, shift_s=spec.shift_s)
+    config = WasteConfig(
+        days=spec.days,
+        policy=spec.policy,
+        planner=spec.planner,
+        n_trucks=trucks,
+        truck_capacity_kg=spec.truck_capacity_kg,
+        shift_s=spec.shift_s,
+        solver_time_s=spec.solver_time_s,
+        solver_iterations=spec.solver_iterations,
+    )
+    config.validate()
+    intervals = 1 if not spec.traffic_coupling else math.ceil(config.shift_s / 300.0)
+    check(
+        waste_estimate(
+            bins=len(bins),
+            days=spec.days,
+            solver_time_s=spec.solver_time_s,
+            solver_iterations=spec.solver_iterations,
+            time_intervals=intervals,
+        ),
+        budget,
     )
     sites = locate_sites(
         network,
         loaded.context,
-        depot_xy=depot_lonlat,
-        disposal_xy=disposal_lonlat,
+        depot_xy=spec.depot,
+        disposal_xy=spec.disposal,
         city=loaded.name,
     )
     base_times = np.where(closed, np.inf, network.edge_free_flow_s)
     link_times = LinkTimes(base_times[None, :], 86_400.0)
-    traffic: dict[str, Any] | None = None
+    coupled: dict[str, Any] | None = None
     traffic_model_args: dict[str, Any] = {}
-    if traffic_trips is not None:
-        if traffic_trips < 0:
-            raise TwinError(f"traffic_trips must be zero or more, got {traffic_trips}.")
+    if spec.traffic_coupling:
+        traffic_trips = traffic.scaled_trips()
         traffic_config = TrafficConfig(duration_s=config.shift_s, dt_s=5.0)
+        _check_budget(traffic_trips, traffic_config, network, budget)
         demand = generate_trips(
             loaded.context, n_trips=traffic_trips, window_s=config.shift_s, rng=rng
         )
         traffic_model_args = {
             "trips": demand, "config": traffic_config, "closed": closed, "seed": seed,
-            "signal_plans": retimed_signals(network, traffic_signals),
+            "signal_plans": retimed_signals(network, _signal_timings(traffic)),
         }  # fmt: skip
         baseline = TrafficModel(network, **traffic_model_args).run()
         link_times = _link_times_from_traffic(
@@ -452,25 +508,90 @@ def run_waste(
         link_times = LinkTimes(
             np.where(closed, np.inf, link_times.seconds), link_times.interval_s, link_times.start_s
         )
-        traffic = {"trips": traffic_trips, "baseline": baseline.kpis}
-    if policy == "learned" and planner is None:
-        # days outside the model's range are planned as the pyvrp policy plans them
-        fallback = PyVRPPlanner(max_runtime_s=solver_runtime_s, max_iterations=solver_iterations)
+        coupled = {"trips": traffic_trips, "baseline": baseline.kpis}
+    planner = custom_planner
+    if spec.planner == "learned" and planner is None:
+        # days outside the model's range are planned as the pyvrp planner plans them
+        fallback = PyVRPPlanner(
+            max_runtime_s=spec.solver_time_s, max_iterations=spec.solver_iterations
+        )
         planner = learned_planner(
-            loaded, checkpoint, outside_range="fallback", fallback_s=solver_runtime_s,
+            loaded, spec.checkpoint, outside_range="fallback", fallback_s=spec.solver_time_s,
             fallback=fallback,
         )  # fmt: skip
     model = WasteModel(
         network, bins, sites, config=config, link_times=link_times, planner=planner, seed=seed
     )
     result = model.run(on_progress=on_progress)
-    if traffic is not None:
-        traffic["with_trucks"] = _traffic_with_trucks(model, network, traffic_model_args)
+    if coupled is not None:
+        coupled["with_trucks"] = _traffic_with_trucks(model, network, traffic_model_args)
     settings = {
-        "population": population,
+        "population": spec.population,
+        "fleet": "given" if spec.trucks is not None else "sized to the city's waste",
         "interventions": [f"{type(i).__name__}({asdict(i)})" for i in interventions],
     }
-    return WasteRun(loaded, result, config, seed, settings, traffic)
+    return WasteRun(loaded, result, config, seed, settings, coupled, spec)
+
+
+@dataclass(frozen=True)
+class WasteLayout:
+    """Where a waste run's bins, depot and disposal site are, and the fleet it would size,
+    without simulating a day (what a map shows before a run)."""
+
+    bins: pd.DataFrame
+    """One row per bin: ``lon``, ``lat``, ``capacity_kg``, ``daily_kg``, ``kind``."""
+    depot: tuple[float, float]
+    disposal: tuple[float, float]
+    depot_source: str
+    disposal_source: str
+    fleet: int
+    """Trucks :func:`agents.waste.model.sized_fleet` gives these bins (the default fleet)."""
+
+
+def waste_layout(
+    city: str | os.PathLike[str] | City | None = None,
+    spec: WasteSpec | Mapping[str, Any] | None = None,
+    *,
+    seed: int = 0,
+    **fields: Any,
+) -> WasteLayout:
+    """Bins, depot, disposal site and default fleet of a waste run, placed as
+    :func:`run_waste` places them for the same spec and seed, in a fraction of a second."""
+    spec = waste_spec(spec, **fields)
+    seed = check_seed(seed)
+    loaded = city if isinstance(city, City) else load_city(city)
+    network = loaded.network
+    bins = place_bins(
+        network,
+        loaded.context,
+        rng=np.random.default_rng(seed),
+        population=spec.population,
+        use_osm=spec.bins.use_osm,
+        residents_per_bin=spec.bins.residents_per_bin,
+    )
+    sites = locate_sites(
+        network, loaded.context, depot_xy=spec.depot, disposal_xy=spec.disposal, city=loaded.name
+    )
+    lon, lat = network.to_lonlat_transformer().transform(bins.x, bins.y)
+    frame = pd.DataFrame(
+        {
+            "lon": np.asarray(lon),
+            "lat": np.asarray(lat),
+            "capacity_kg": bins.capacity_kg,
+            "daily_kg": bins.daily_kg,
+            "kind": bins.kind.astype(str),
+        }
+    )
+    info = sites.summary()
+    depot, disposal = int(info["depot_node"]), int(info["disposal_node"])
+    return WasteLayout(
+        bins=frame,
+        depot=(float(network.node_lon[depot]), float(network.node_lat[depot])),
+        disposal=(float(network.node_lon[disposal]), float(network.node_lat[disposal])),
+        depot_source=str(info.get("depot_source", "")),
+        disposal_source=str(info.get("disposal_source", "")),
+        fleet=sized_fleet(bins, truck_capacity_kg=spec.truck_capacity_kg, shift_s=spec.shift_s),
+    )
 
 
 def learned_planner(
@@ -543,6 +664,17 @@ def propose_plans(
     bins left unserved, validity and planning seconds. ``population`` (residents; default the
     city's estimate) sets how many bins the city has to draw the day from.
     """
+    for value, name, allowed in (
+        (bins, "bins", bins >= 1),
+        (trucks, "trucks", trucks >= 1),
+        (samples, "samples", samples is None or samples >= 1),
+        (temperature, "temperature", temperature is None or temperature > 0),
+        (polish_s, "polish_s", polish_s >= 0),
+    ):
+        if not allowed:
+            bound = "> 0" if name == "temperature" else ("≥ 0" if name == "polish_s" else "≥ 1")
+            raise ScenarioError(f"{name}: must be {bound} (got {value!r})")
+    seed = check_seed(seed)
     from agents.waste.planning import GreedyPlanner
     from generative.instances import plan_cost, sample_instances, to_problem
 
@@ -753,16 +885,14 @@ class Twin:
         return run_scenario(scenario, city=self.city, on_progress=on_progress)
 
 
-def _as_scenario(scenario: Scenario | dict[str, Any] | str | os.PathLike[str]) -> Scenario:
+def _as_scenario(scenario: Scenario | Mapping[str, Any] | str | os.PathLike[str]) -> Scenario:
     if isinstance(scenario, Scenario):
         return scenario
-    if isinstance(scenario, dict):
+    if isinstance(scenario, Mapping):
         try:
             return Scenario.model_validate(scenario)
         except ValidationError as err:
-            raise ScenarioError(
-                "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
-            ) from None
+            raise spec_error(err) from None
     return load_scenario(scenario)
 
 
@@ -770,7 +900,7 @@ def _interventions(spec: TrafficSpec | None) -> list[object]:
     if spec is None:
         return []
     found: list[object] = []
-    found += [CloseEdge.parse(ref) for ref in spec.close]
+    found += spec.closures
     for change in spec.change:
         found.append(
             ChangeEdge(
@@ -787,15 +917,19 @@ def _interventions(spec: TrafficSpec | None) -> list[object]:
 
 
 def run_scenario(
-    scenario: Scenario | dict[str, Any] | str | os.PathLike[str],
+    scenario: Scenario | Mapping[str, Any] | str | os.PathLike[str],
     *,
     city: City | None = None,
+    budget: Budget | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> ScenarioRun:
-    """Run a scenario's traffic and/or waste sections; same scenario and seed, same KPIs."""
+    """Run a scenario's traffic and/or waste sections; same scenario and seed, same KPIs.
+
+    ``scenario`` is a :class:`~twin.specs.Scenario`, a mapping of its fields or a YAML file;
+    each section runs as :func:`run_traffic` / :func:`run_waste` run it.
+    """
     spec = _as_scenario(scenario)
     loaded = city if city is not None else load_city(spec.city)
-    interventions = _interventions(spec.traffic)
     sections = [s for s in (spec.traffic, spec.waste) if s is not None]
     done = {"n": 0}
 
@@ -805,55 +939,21 @@ def run_scenario(
 
     traffic = waste = None
     if spec.traffic is not None:
-        t = spec.traffic
         traffic = run_traffic(
-            loaded,
-            trips=t.trips,
-            od_table=t.od,
-            duration=t.duration,
-            window=t.window,
-            seed=spec.seed,
-            dt_s=t.dt_s,
-            reroute_share=t.reroute_share,
-            profile=t.profile,
-            interventions=interventions,
-            signals=[(s.node, s.greens_s, s.offset_s) for s in t.signals],
-            on_invalid=t.on_invalid,
-            on_progress=progress,
+            loaded, spec.traffic, seed=spec.seed, budget=budget, on_progress=progress
         )
         done["n"] += 1
     if spec.waste is not None:
-        w = spec.waste
-        coupled = w.traffic_coupling and spec.traffic is not None
+        # the trucks drive on the scenario's streets: its closures, and with coupling its traffic
         waste = run_waste(
             loaded,
-            days=w.days,
-            policy=w.policy,
-            trucks=w.trucks,
+            spec.waste,
             seed=spec.seed,
-            population=w.population,
-            use_osm_bins=w.bins.use_osm,
-            residents_per_bin=w.bins.residents_per_bin,
-            truck_capacity_kg=w.truck_capacity_kg,
-            shift=w.shift,
-            solver_runtime_s=w.solver_time_s,
-            solver_iterations=w.solver_iterations,
-            depot_lonlat=w.depot,
-            disposal_lonlat=w.disposal,
-            # the trucks drive in the scenario's traffic: its demand, closures and signals
-            traffic_trips=_scaled_trips(spec.traffic) if coupled else None,
-            traffic_signals=[(s.node, s.greens_s, s.offset_s) for s in spec.traffic.signals]
-            if coupled
-            else (),
-            interventions=[i for i in interventions if not isinstance(i, ScaleDemand)],
-            checkpoint=w.checkpoint,
+            traffic=spec.traffic,
+            budget=budget,
             on_progress=progress,
         )
     return ScenarioRun(spec, traffic, waste)
-
-
-def _scaled_trips(spec: TrafficSpec) -> int | None:
-    return None if spec.trips is None else round(spec.trips * spec.demand_scale)
 
 
 def check_scenario(path: str | os.PathLike[str], *, deep: bool = True) -> Scenario:
@@ -881,8 +981,7 @@ def checked_scenario(
         return spec, None
     network = city.network
     problems = []
-    for i, ref in enumerate(spec.traffic.close):
-        closure = CloseEdge.parse(ref)
+    for i, closure in enumerate(spec.traffic.closures):
         target = {"edge": closure.edge, "way": closure.way}
         problems += _edge_problem(network, target, where(("traffic", "close", i)), f"close.{i}")
     for i, change in enumerate(spec.traffic.change):
@@ -895,6 +994,13 @@ def checked_scenario(
             problems.append(f"{where(('traffic', 'signals', i))}: traffic.signals.{i}: {err}")
     if problems:
         raise ScenarioError("\n".join(problems))
+    if spec.traffic.trips is not None:
+        config = TrafficConfig(
+            duration_s=spec.traffic.duration_s,
+            dt_s=spec.traffic.dt_s,
+            reroute_share=spec.traffic.reroute_share,
+        )
+        _check_budget(spec.traffic.scaled_trips(), config, network, None)
     return spec, city
 
 
@@ -902,10 +1008,10 @@ def _check_checkpoint(spec: Scenario, where: str) -> None:
     """Refuse a waste section's checkpoint that is set for another policy or cannot be read."""
     from generative.checkpoint import CheckpointError, load_checkpoint
 
-    if spec.waste.policy != "learned":
+    if spec.waste.planner != "learned":
         raise ScenarioError(
-            f"{where}: waste.checkpoint: set for policy {spec.waste.policy!r}; a checkpoint is "
-            "for policy 'learned' (set that policy, or remove the checkpoint)"
+            f"{where}: waste.checkpoint: set for planner {spec.waste.planner!r}; a checkpoint "
+            "is for planner 'learned' (set that planner, or remove the checkpoint)"
         )
     try:
         load_checkpoint(spec.waste.checkpoint)

@@ -8,7 +8,9 @@ messages on stderr.
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +51,12 @@ CityArgument = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def _typed(metavar: str, *names: str, **options: Any) -> Any:
+    """An option read as text and handed to the run's spec, which parses it (one parser, one
+    message for a bad value); ``metavar`` says what it takes."""
+    return typer.Option(*names, metavar=metavar, **options)
 
 
 def _print_json(payload: Any) -> None:
@@ -129,7 +137,7 @@ def city_info(
     ] = None,
 ) -> None:
     """Load a city and print a summary of its road network."""
-    from twin.city import LOAD_STEPS, load_city
+    from cities.city import LOAD_STEPS, load_city
 
     with _progress("Loading city", LOAD_STEPS) as on_step:
         loaded = load_city(city, use_cache=not no_cache, cache_dir=cache_dir, on_step=on_step)
@@ -181,37 +189,48 @@ def city_fetch(
 def traffic_command(
     city: CityArgument = None,
     trips: Annotated[
-        int | None,
-        typer.Option(
+        str | None,
+        _typed(
+            "INTEGER",
             "--trips",
             help="Generated home → work trips (default: the city's peak-hour rate, from its "
             "residents, over the departure window).",
         ),
     ] = None,
-    duration: Annotated[str, typer.Option(help="Simulated time, e.g. 2h, 90min, 5400.")] = "2h",
+    duration: Annotated[
+        str | None, typer.Option(help="Simulated time, e.g. 2h, 90min, 5400 (default 2h).")
+    ] = None,
     window: Annotated[
         str | None,
         typer.Option(help="Departures spread over this span (default: half the duration)."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of demand and all random choices.")] = 0,
-    dt: Annotated[float, typer.Option("--dt", help="Time step, seconds.")] = 2.0,
+    seed: Annotated[str, _typed("INTEGER", help="Seed of demand and all random choices.")] = "0",
+    dt: Annotated[
+        str | None, _typed("NUMBER", "--dt", help="Time step, seconds (default 2).")
+    ] = None,
     reroute_share: Annotated[
-        float, typer.Option(help="Share of drivers re-routing en route on current travel times.")
-    ] = 0.2,
+        str | None,
+        _typed(
+            "NUMBER", help="Share of drivers re-routing en route on current travel times (0.2)."
+        ),
+    ] = None,
     od: Annotated[
         Path | None,
         typer.Option("--od", help="OD table (CSV/Parquet): origin, destination, departure."),
     ] = None,
     on_invalid: Annotated[
-        str, typer.Option(help="OD rows with unknown nodes, unroutable trips: skip or error.")
-    ] = "skip",
+        str | None,
+        typer.Option(help="OD rows with unknown nodes, unroutable trips: skip or error."),
+    ] = None,
     close: Annotated[
         list[str] | None,
         typer.Option(
             "--close", help="Close an edge 'u-v' (OSM node ids) or a way 'way:ID'; repeatable."
         ),
     ] = None,
-    demand_scale: Annotated[float, typer.Option(help="Multiply demand by this factor.")] = 1.0,
+    demand_scale: Annotated[
+        str | None, _typed("NUMBER", help="Multiply demand by this factor (default 1).")
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Write results (Parquet) into this folder.")
     ] = None,
@@ -220,26 +239,20 @@ def traffic_command(
 ) -> None:
     """Simulate a city's traffic and print its KPIs."""
     from twin.api import run_traffic
-    from twin.interventions import ScaleDemand
+    from twin.specs import traffic_spec
 
-    interventions = _closures(close)
-    if demand_scale != 1.0:
-        interventions.append(ScaleDemand(demand_scale))
+    # the same spec, bounds and messages as the API and scenario files, checked before loading
+    spec = traffic_spec(
+        **_given(
+            trips=trips, od=od, duration=duration, window=window, dt_s=dt,
+            reroute_share=reroute_share, on_invalid=on_invalid, close=close or None,
+            demand_scale=demand_scale,
+        )
+    )  # fmt: skip
+    seed = _seed(seed)
     _refuse_occupied(out, overwrite)
     with _fraction_progress("Simulating traffic") as advance:
-        run = run_traffic(
-            city,
-            trips=trips,
-            od_table=od,
-            duration=duration,
-            window=window,
-            seed=seed,
-            dt_s=dt,
-            reroute_share=reroute_share,
-            interventions=interventions,
-            on_invalid=on_invalid,
-            on_progress=advance,
-        )
+        run = run_traffic(city, spec, seed=seed, on_progress=advance)
     if out is not None:
         run.write(out, overwrite=overwrite)
     extra: dict[str, object] = {}
@@ -251,30 +264,63 @@ def traffic_command(
             highlight=False,
             soft_wrap=True,
         )
-    extra["warnings"] = _traffic_warnings(run.kpis)
+    if "od_table" in run.settings:
+        extra["od_table"] = run.settings["od_table"]
+    extra["warnings"] = _say_warnings(run.settings["warnings"]) + _traffic_warnings(run.kpis)
     _report(run.kpis, {"city": run.city.name, "seed": seed}, out, as_json, extra)
 
 
-def _traffic_warnings(kpis: dict) -> list[str]:
-    """Unfinished trips and gridlock, said on stderr (and returned for the JSON output)."""
-    from twin.kpis import traffic_warnings
+def _seed(text: str) -> int:
+    """``--seed`` checked as a scenario's ``seed`` is."""
+    from twin.specs import check_seed
 
-    warnings = traffic_warnings(kpis)
+    try:
+        return check_seed(int(text))
+    except ValueError:
+        return check_seed(text)  # refused, with the text as given
+
+
+# spec fields the command line reads as text (``_typed``) and hands over as numbers, so that the
+# spec quotes a bad one as it quotes it from a file or a call
+_NUMBERS = frozenset({
+    "trips", "dt_s", "reroute_share", "demand_scale", "days", "trucks", "population",
+    "truck_capacity_kg", "solver_time_s", "solver_iterations",
+})  # fmt: skip
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options the user gave (typer's ``None``: left to the spec's default)."""
+    return {
+        name: _as_number(value) if name in _NUMBERS else value
+        for name, value in options.items()
+        if value is not None
+    }
+
+
+def _as_number(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return value
+
+
+def _say_warnings(warnings: list[str]) -> list[str]:
     for warning in warnings:
         stderr.print(
             f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True
         )
-    return warnings
+    return list(warnings)
 
 
-def _closures(close: list[str] | None) -> list[object]:
-    """``--close`` values as interventions."""
-    from twin.interventions import CloseEdge
+def _traffic_warnings(kpis: dict) -> list[str]:
+    """Unfinished trips and gridlock, said on stderr (and returned for the JSON output)."""
+    from agents.kpis import traffic_warnings
 
-    try:
-        return [CloseEdge.parse(ref) for ref in close or []]
-    except USER_ERRORS as err:
-        raise typer.BadParameter(str(err).rstrip("."), param_hint="--close") from None
+    return _say_warnings(traffic_warnings(kpis))
 
 
 def _refuse_occupied(out: Path | None, overwrite: bool) -> None:
@@ -291,7 +337,21 @@ def _refuse_occupied(out: Path | None, overwrite: bool) -> None:
 
 @contextmanager
 def _fraction_progress(title: str) -> Iterator[Callable[[float], None]]:
-    """A progress bar fed with the completed fraction, on stderr when it is a terminal."""
+    """A progress bar fed with the completed fraction, on stderr; where stderr is not a
+    terminal (a log, a pipe, a batch job), a line at every tenth instead, so that a long run
+    is never silent."""
+    if not stderr.is_terminal:
+        started, said = time.monotonic(), {"tenths": 0}
+
+        def log(fraction: float) -> None:
+            tenths = int(fraction * 10 + 1e-9)
+            if tenths > said["tenths"]:
+                said["tenths"] = tenths
+                elapsed = time.monotonic() - started
+                stderr.print(f"{title}: {tenths * 10}% ({elapsed:.0f} s)", highlight=False)
+
+        yield log
+        return
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -299,7 +359,6 @@ def _fraction_progress(title: str) -> Iterator[Callable[[float], None]]:
         TimeElapsedColumn(),
         console=stderr,
         transient=True,
-        disable=not stderr.is_terminal,
     ) as progress:
         task = progress.add_task(title, total=1.0)
         yield lambda fraction: progress.update(task, completed=fraction)
@@ -323,21 +382,37 @@ def _report(kpis: dict, header: dict, out: Path | None, as_json: bool, extra=Non
 @app.command("waste")
 def waste_command(
     city: CityArgument = None,
-    days: Annotated[int, typer.Option(help="Simulated days (day 0 is a Monday).")] = 28,
-    policy: Annotated[
-        str, typer.Option(help="schedule, threshold, greedy, pyvrp or learned.")
-    ] = "pyvrp",
-    trucks: Annotated[int, typer.Option(help="Fleet size.")] = 3,
-    seed: Annotated[int, typer.Option(help="Seed of bins, waste and planning.")] = 0,
-    population: Annotated[
-        float | None, typer.Option(help="Residents served (default: estimated from OSM).")
+    days: Annotated[
+        str | None, _typed("INTEGER", help="Simulated days; day 0 is a Monday (default 28).")
     ] = None,
-    capacity: Annotated[float, typer.Option(help="Truck payload, kg.")] = 10_000.0,
-    shift: Annotated[str, typer.Option(help="Shift length, e.g. 8h.")] = "8h",
-    solver_time: Annotated[float, typer.Option(help="PyVRP time limit per day, s.")] = 2.0,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            help="Which bins are emptied when: schedule (weekly rounds), threshold (past a fill "
+            "level) or forecast (due bins plus those worth the detour; the default)."
+        ),
+    ] = None,
+    planner: Annotated[
+        str | None,
+        typer.Option(help="Who routes the trucks: pyvrp (default), greedy or learned."),
+    ] = None,
+    trucks: Annotated[
+        str | None, _typed("INTEGER", help="Fleet size (default: sized to the city's waste).")
+    ] = None,
+    seed: Annotated[str, typer.Option(help="Seed of bins, waste and planning.")] = "0",
+    population: Annotated[
+        str | None, _typed("NUMBER", help="Residents served (default: estimated from OSM).")
+    ] = None,
+    capacity: Annotated[
+        str | None, _typed("NUMBER", help="Truck payload, kg (default 10000).")
+    ] = None,
+    shift: Annotated[str | None, typer.Option(help="Shift length, e.g. 8h (default).")] = None,
+    solver_time: Annotated[
+        str | None, _typed("NUMBER", help="PyVRP's time limit per day, s: a safety cap (60).")
+    ] = None,
     solver_iterations: Annotated[
-        int | None,
-        typer.Option(help="Also stop PyVRP after this many iterations (repeatable runs)."),
+        str | None,
+        _typed("INTEGER", help="PyVRP stops after this many iterations a day: runs repeat (1000)."),
     ] = None,
     depot: Annotated[
         str | None, typer.Option(help="Depot position 'lon,lat' (default: from OSM).")
@@ -346,13 +421,13 @@ def waste_command(
         str | None, typer.Option(help="Disposal site 'lon,lat' (default: from OSM).")
     ] = None,
     traffic_trips: Annotated[
-        int | None,
-        typer.Option(help="Couple with traffic: background trips during the shift."),
+        str | None,
+        _typed("INTEGER", help="Couple with traffic: background trips during the shift."),
     ] = None,
     checkpoint: Annotated[
         Path | None,
         typer.Option(
-            help="With --policy learned: a trained planner (default: the shipped one); days "
+            help="With --planner learned: a trained planner (default: the shipped one); days "
             "outside its training range are planned by PyVRP."
         ),
     ] = None,
@@ -372,8 +447,9 @@ def waste_command(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Simulate a city's waste collection under one policy and print its KPIs."""
+    """Simulate a city's waste collection under one policy and planner; print its KPIs."""
     from twin.api import run_waste
+    from twin.specs import traffic_spec, waste_spec
 
     if export and out is None:
         raise typer.BadParameter(
@@ -383,41 +459,30 @@ def waste_command(
     unknown = sorted(set(formats) - {"geojson", "gpkg"})
     if unknown:
         raise typer.BadParameter(f"{unknown}: use geojson or gpkg", param_hint="--export")
-    if checkpoint is not None and policy != "learned":
-        raise typer.BadParameter(
-            f"a checkpoint is for --policy learned, not {policy!r}", param_hint="--checkpoint"
+    spec = waste_spec(
+        **_given(
+            days=days, policy=policy, planner=planner, trucks=trucks, population=population,
+            truck_capacity_kg=capacity, shift=shift, solver_time_s=solver_time,
+            solver_iterations=solver_iterations, depot=_lonlat(depot, "--depot"),
+            disposal=_lonlat(disposal, "--disposal"), checkpoint=checkpoint,
+            traffic_coupling=True if traffic_trips is not None else None,
         )
-    interventions = _closures(close)
+    )  # fmt: skip
+    traffic = None
+    if traffic_trips is not None or close:
+        traffic = traffic_spec(**_given(trips=traffic_trips, close=close or None))
+    seed = _seed(seed)
     _refuse_occupied(out, overwrite)
-    with _fraction_progress(f"Simulating waste collection ({policy})") as advance:
-        run = run_waste(
-            city,
-            days=days,
-            policy=policy,
-            trucks=trucks,
-            seed=seed,
-            population=population,
-            truck_capacity_kg=capacity,
-            shift=shift,
-            solver_runtime_s=solver_time,
-            solver_iterations=solver_iterations,
-            depot_lonlat=_lonlat(depot, "--depot"),
-            disposal_lonlat=_lonlat(disposal, "--disposal"),
-            traffic_trips=traffic_trips,
-            interventions=interventions,
-            checkpoint=checkpoint,
-            on_progress=advance,
-        )
+    with _fraction_progress(f"Simulating waste collection ({spec.policy})") as advance:
+        run = run_waste(city, spec, seed=seed, traffic=traffic, on_progress=advance)
     if out is not None:
         run.write(out, formats=formats, overwrite=overwrite)
-    extra = {"warnings": run.result.info["warnings"]}
+    extra = {"warnings": run.result.info["warnings"], "trucks": run.config.n_trucks}
     if run.traffic is not None:
         extra["traffic"] = run.traffic
-    for warning in run.result.info["warnings"]:
-        stderr.print(
-            f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True
-        )
-    _report(run.kpis, {"city": run.city.name, "policy": policy, "seed": seed}, out, as_json, extra)
+    _say_warnings(run.result.info["warnings"])
+    header = {"city": run.city.name, "policy": spec.policy, "planner": spec.planner, "seed": seed}
+    _report(run.kpis, header, out, as_json, extra)
 
 
 @app.command("instances")
@@ -438,11 +503,20 @@ def instances_command(
     ] = 0.0,
 ) -> None:
     """Sample a city's collection days as a training file (torch + numpy only to read)."""
+    from cities.city import load_city
     from generative.instances import sample_instances, with_references, write_instances
-    from twin.city import load_city
+    from twin.specs import check_seed
 
     if reference_s < 0:
         raise typer.BadParameter(f"{reference_s}: must be ≥ 0", param_hint="--reference-s")
+    if out.is_dir() or not out.name.endswith(".npz"):
+        raise typer.BadParameter(
+            f"{_short(out)}: give a file name ending in .npz", param_hint="--out"
+        )
+    for value, option in ((bins, "--bins"), (count, "--count"), (trucks, "--trucks")):
+        if value < 1:
+            raise typer.BadParameter(f"{value}: must be ≥ 1", param_hint=option)
+    check_seed(seed)
     loaded = load_city(city)
     with _fraction_progress(f"Sampling {count} days of {bins} bins") as advance:
         batch = sample_instances(loaded, n_bins=bins, n_instances=count, seed=seed, n_trucks=trucks)
@@ -539,6 +613,8 @@ def _default_city() -> str:
 @app.command(
     "train",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    # --help goes to the trainer, which lists every option
+    add_help_option=False,
 )
 def train_command(ctx: typer.Context) -> None:
     """Train the learned planner: `twin train INSTANCES --out DIR [--val FILE] [--steps N]
@@ -685,12 +761,18 @@ def dashboard_command(
     store: Annotated[Path | None, typer.Option(help="Folder of saved scenarios and runs.")] = None,
 ) -> None:
     """Open the planner dashboard on a city (http://HOST:PORT/)."""
-    # started, not imported at module level: the rest of the CLI never loads Dash
-    from dashboards.app import serve
-
     if not 0 < port < 65536:
         raise typer.BadParameter(f"{port}: a port is 1–65535", param_hint="--port")
-    serve(city, host=host, port=port, debug=debug, store_dir=store)
+    # the dashboard is the layer above this one: started as its own program, never imported
+    argv = [sys.executable, "-m", "dashboards", "--host", host, "--port", str(port)]
+    if debug:
+        argv.append("--debug")
+    if store is not None:
+        argv += ["--store", str(store)]
+    if city is not None:
+        argv += ["--", str(city)]
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)
 
 
 def _lonlat(value: str | None, option: str) -> tuple[float, float] | None:
@@ -779,6 +861,14 @@ def sweep_command(
 
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"{out} is a file, not a folder", param_hint="--out")
+    if scheduler is not None:
+        from twin.sweep import CONNECT_TIMEOUT_S
+
+        stderr.print(
+            f"Connecting to the Dask scheduler {escape(scheduler)} (waiting up to "
+            f"{CONNECT_TIMEOUT_S:.0f} s)…",
+            highlight=False,
+        )
     with _fraction_progress(f"Sweep {sweep.name}") as advance:
         table = run_sweep(
             sweep,
@@ -810,5 +900,20 @@ def main() -> None:
     try:
         app()
     except USER_ERRORS as err:
-        stderr.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+        _fail(str(err))
+    except OSError as err:
+        # a path the file system refuses (too long, no permission, a folder where a file goes)
+        where = f" ({_short(err.filename)})" if err.filename else ""
+        _fail(f"{err.strerror or err}{where}: check the path and its permissions.")
+    except MemoryError:
+        _fail("this machine ran out of memory: make the run smaller (fewer trips, bins or days).")
+
+
+def _fail(message: str) -> None:
+    stderr.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(1)
+
+
+def _short(path: object, limit: int = 120) -> str:
+    text = str(path)
+    return text if len(text) <= limit else text[: limit // 2] + "…" + text[-limit // 2 :]

@@ -1,22 +1,14 @@
-"""Errors of the twin's core, and the tuple of all errors that are the user's to fix.
+"""The errors a user can correct, as the top layer raises and reports them.
 
-Every message names the problem and the fix; the CLI prints such errors as one line, no traceback.
+Every message names the problem and the fix; the CLI prints such errors as one line, no
+traceback, and the dashboard shows them beside the run.
 """
 
 from __future__ import annotations
 
-from cities.errors import CityError
+from cities.errors import CityError, NoDrivableRoadsError, TwinError
 
-__all__ = ["USER_ERRORS", "NoDrivableRoadsError", "TwinError"]
+__all__ = ["USER_ERRORS", "CityError", "NoDrivableRoadsError", "TwinError"]
 
-
-class TwinError(Exception):
-    """Base class for the twin's own errors about user input."""
-
-
-class NoDrivableRoadsError(TwinError):
-    """An OSM file whose roads include no drivable network."""
-
-
-USER_ERRORS: tuple[type[Exception], ...] = (TwinError, CityError)
+USER_ERRORS: tuple[type[Exception], ...] = (TwinError,)
 """Errors caused by input the user can correct; shown as one clear line."""

@@ -1,7 +1,9 @@
 """Writing run results: Parquet and GeoParquet into a folder that appears whole or not at all.
 
 Results are staged in a hidden sibling folder and renamed into place at the end, so an
-interrupted or failed run never leaves a half-written output folder.
+interrupted or failed run never leaves a half-written output folder. The staging folder is named
+after the process writing it (``.<out>.partial-<pid>@<host>-…``): one that a killed process left
+is removed by the next write of the same folder (or, for a sweep's runs, the sweep's next start).
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -18,23 +19,66 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from cities.cache import owner_tag, remove_stale
+from cities.network import RoadNetwork
 from twin.errors import TwinError
-from twin.network import RoadNetwork
 
 __all__ = [
     "atomic_output_dir",
     "bin_points",
     "edge_summary",
+    "replace_dir",
     "route_lines",
     "traffic_files",
     "waste_files",
+    "write_file_atomic",
     "write_traffic_result",
     "write_waste_result",
 ]
 
 
+def _sibling(path: Path, kind: str) -> Path:
+    """A fresh hidden name next to ``path`` for a temporary copy of it, named after this process
+    (:func:`cities.cache.owner_tag`) so that a later start can remove it once that process is
+    gone (:func:`cities.cache.remove_stale`)."""
+    return path.parent / f".{path.name}.{kind}-{owner_tag()}-{uuid.uuid4().hex}"
+
+
+def replace_dir(staging: Path, out: Path) -> None:
+    """Rename the finished folder ``staging`` to ``out``, retiring a folder already there.
+
+    A reader sees the old folder or the new one, never a mix of the two.
+    """
+    try:
+        os.replace(staging, out)  # out absent (or an empty folder): one rename
+        return
+    except OSError:
+        if not out.exists():
+            raise
+    retired = _sibling(out, "old")
+    os.replace(out, retired)
+    os.replace(staging, out)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def write_file_atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    """Create or replace the file ``path`` by calling ``write(temporary_path)`` and renaming the
+    temporary file into place: a reader, or a process killed at any moment, sees the old file or
+    the new one, whole."""
+    path = Path(path)
+    staging = _sibling(path, "partial")
+    try:
+        write(staging)
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
+    return path
+
+
 def atomic_output_dir(out: Path, fill: Callable[[Path], None], *, overwrite: bool = False) -> Path:
     """Create ``out`` by calling ``fill(staging_folder)`` and renaming the folder into place.
+
+    Staging folders that killed writes of ``out`` left next to it are removed first.
 
     Raises
     ------
@@ -49,21 +93,16 @@ def atomic_output_dir(out: Path, fill: Callable[[Path], None], *, overwrite: boo
         )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(out.parent, prefix=f".{out.name}.")
         # not mkdtemp: its folder is private (0700), and results are ordinary files for their
         # readers; mkdir applies the umask without changing it (other threads may be writing)
-        staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex}"
+        staging = _sibling(out, "partial")
         staging.mkdir()
     except OSError as err:
         raise TwinError(f"Cannot write to {out.parent} ({err.strerror or err}).") from None
     try:
         fill(staging)
-        if out.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, retired / out.name)
-            os.replace(staging, out)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, out)
+        replace_dir(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out

@@ -18,7 +18,8 @@ the line, the field, the bad value and what is allowed::
       signals: [{node: 29187544, greens_s: [40, 30]}]
     waste:
       days: 28
-      policy: pyvrp
+      policy: forecast      # which bins, when
+      planner: pyvrp        # who routes them
       trucks: 3
     outputs:
       formats: [geojson, gpkg]
@@ -28,19 +29,29 @@ the line, the field, the bad value and what is allowed::
 
 from __future__ import annotations
 
-import math
-import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError
 
-from twin.errors import TwinError
-from twin.interventions import CloseEdge
-from twin.units import parse_duration
+from twin.specs import (
+    PLANNERS,
+    POLICIES,
+    BinsSpec,
+    EdgeChange,
+    OutputsSpec,
+    Scenario,
+    ScenarioError,
+    SignalTiming,
+    TrafficSpec,
+    WasteSpec,
+    error_lines,
+)
 
 __all__ = [
+    "PLANNERS",
+    "POLICIES",
     "BinsSpec",
     "EdgeChange",
     "OutputsSpec",
@@ -54,178 +65,6 @@ __all__ = [
     "scenario_location",
     "scenario_schema",
 ]
-
-POLICIES = ("schedule", "threshold", "greedy", "pyvrp", "learned")
-
-
-class ScenarioError(TwinError):
-    """A scenario file that cannot be used; the message names every problem found."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _duration(value: str | float, what: str) -> str | float:
-    try:
-        parse_duration(value, what=what)
-    except TwinError as err:
-        raise ValueError(str(err).rstrip(".")) from None
-    return value
-
-
-class EdgeChange(_Strict):
-    """New lanes, capacity or speed limit for an edge (``"u-v"`` OSM node ids) or a way."""
-
-    edge: str | None = Field(None, description='"u-v" or "u-v-key" (OSM node ids)')
-    way: int | None = Field(None, description="OSM way id: every edge of the way")
-    lanes: int | None = Field(None, ge=1, le=10)
-    capacity_vph: float | None = Field(None, gt=0)
-    speed_kph: float | None = Field(None, gt=0, le=200)
-
-    @model_validator(mode="after")
-    def _one_target(self) -> EdgeChange:
-        if (self.edge is None) == (self.way is None):
-            raise ValueError("name exactly one of 'edge' or 'way'")
-        if self.lanes is None and self.capacity_vph is None and self.speed_kph is None:
-            raise ValueError("change at least one of lanes, capacity_vph, speed_kph")
-        return self
-
-
-class SignalTiming(_Strict):
-    """New green times (one per phase of the junction's plan) for a signalized OSM node."""
-
-    node: int = Field(description="OSM id of a node tagged highway=traffic_signals")
-    greens_s: list[float] = Field(min_length=1, description="green time of each phase, seconds")
-    offset_s: float = Field(0.0, ge=0)
-
-    @field_validator("greens_s")
-    @classmethod
-    def _non_negative(cls, greens: list[float]) -> list[float]:
-        if any(not (g >= 0 and math.isfinite(g)) for g in greens):
-            raise ValueError("green times must be finite and not negative")
-        return greens
-
-
-class TrafficSpec(_Strict):
-    """The traffic run of a scenario."""
-
-    trips: int | None = Field(None, ge=0, description="generated home → work trips")
-    od: str | None = Field(None, description="OD table (CSV/Parquet), relative to the file")
-    duration: str | float = "2h"
-    window: str | float | None = Field(None, description="departures spread over this span")
-    dt_s: float = Field(2.0, gt=0, le=60)
-    reroute_share: float = Field(0.2, ge=0, le=1)
-    profile: Literal["flat", "peak"] = "flat"
-    demand_scale: float = Field(1.0, ge=0)
-    close: list[str] = Field(default_factory=list, description='"u-v" edges or "way:ID"')
-    change: list[EdgeChange] = Field(default_factory=list)
-    signals: list[SignalTiming] = Field(default_factory=list)
-    on_invalid: Literal["skip", "error"] = "skip"
-
-    @field_validator("duration")
-    @classmethod
-    def _check_duration(cls, value: str | float) -> str | float:
-        return _duration(value, "duration")
-
-    @field_validator("window")
-    @classmethod
-    def _check_window(cls, value: str | float | None) -> str | float | None:
-        return None if value is None else _duration(value, "departure window")
-
-    @field_validator("close")
-    @classmethod
-    def _check_close(cls, refs: list[str]) -> list[str]:
-        for ref in refs:
-            try:
-                CloseEdge.parse(ref)
-            except TwinError as err:
-                raise ValueError(str(err).rstrip(".")) from None
-        return refs
-
-    @model_validator(mode="after")
-    def _demand(self) -> TrafficSpec:
-        if (self.trips is None) == (self.od is None):
-            raise ValueError("give exactly one of 'trips' (a number) or 'od' (an OD table)")
-        return self
-
-
-class BinsSpec(_Strict):
-    """Where bins come from and how many are placed."""
-
-    use_osm: bool = Field(True, description="use the file's mapped containers where enough")
-    residents_per_bin: float = Field(18.0, gt=0, description="residents per placed container")
-
-
-class WasteSpec(_Strict):
-    """The waste-collection run of a scenario."""
-
-    days: int = Field(28, ge=1, le=3660)
-    policy: Literal["schedule", "threshold", "greedy", "pyvrp", "learned"] = "pyvrp"
-    trucks: int = Field(3, ge=1, le=1000)
-    truck_capacity_kg: float = Field(10_000.0, gt=0)
-    shift: str | float = "8h"
-    solver_time_s: float = Field(
-        60.0, gt=0, le=600, description="PyVRP's time limit per day: a safety cap"
-    )
-    solver_iterations: int | None = Field(
-        1000,
-        ge=1,
-        description="PyVRP stops after this many iterations a day; this limit, not the time, "
-        "makes a run repeat bit for bit (null: the time limit alone)",
-    )
-    population: float | None = Field(None, gt=0)
-    bins: BinsSpec = Field(default_factory=BinsSpec)
-    depot: tuple[float, float] | None = Field(None, description="lon, lat")
-    disposal: tuple[float, float] | None = Field(None, description="lon, lat")
-    traffic_coupling: bool = Field(
-        False, description="time trucks on the traffic section's travel times (needs traffic)"
-    )
-    checkpoint: str | None = Field(
-        None,
-        max_length=4096,
-        description="with policy 'learned': a trained planner's checkpoint, relative to the "
-        "file (default: the shipped planner); days outside its training range are planned by "
-        "PyVRP",
-    )
-
-    @field_validator("shift")
-    @classmethod
-    def _check_shift(cls, value: str | float) -> str | float:
-        return _duration(value, "shift")
-
-
-class OutputsSpec(_Strict):
-    """What a run writes besides KPIs and Parquet tables."""
-
-    formats: list[Literal["geojson", "gpkg", "ngsi-ld"]] = Field(
-        default_factory=lambda: ["geojson"],
-        description="route/bin maps (geojson, gpkg) and FIWARE NGSI-LD entities (ngsi-ld)",
-    )
-
-
-class Scenario(_Strict):
-    """A validated scenario (``extends`` already applied)."""
-
-    name: str = Field(min_length=1)
-    description: str = ""
-    city: str = Field(description="a city name from `twin cities`, or an OSM file path")
-    seed: int = Field(0, ge=0)
-    traffic: TrafficSpec | None = None
-    waste: WasteSpec | None = None
-    outputs: OutputsSpec = Field(default_factory=OutputsSpec)
-
-    @model_validator(mode="after")
-    def _something_to_run(self) -> Scenario:
-        if self.traffic is None and self.waste is None:
-            raise ValueError("a scenario needs a 'traffic' or a 'waste' section (or both)")
-        if self.waste is not None and self.waste.traffic_coupling and self.traffic is None:
-            raise ValueError("waste.traffic_coupling: needs a 'traffic' section")
-        return self
-
-    def to_yaml(self) -> str:
-        """The resolved scenario as YAML (what a run writes next to its results)."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
 def scenario_schema() -> dict[str, Any]:
@@ -359,16 +198,7 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         return Scenario.model_validate(merged)
     except ValidationError as err:
-        lines = []
-        for error in err.errors():
-            loc = tuple(error["loc"])
-            named = re.match(r"(?:Value error, )?([a-z_]+(?:\.[a-z_]+)+): (.*)", error["msg"])
-            if not loc and named:
-                # a rule across fields names the field at fault: report it there
-                loc = tuple(named.group(1).split("."))
-                error = {**error, "msg": f"{named.group(2)}", "type": "cross_field"}
-            field = ".".join(str(p) for p in loc) or "(file)"
-            lines.append(f"{_where(docs, loc)}: {field}: {_describe(error)}")
+        lines = [f"{_where(docs, loc)}: {line}" for loc, line in error_lines(err)]
         raise ScenarioError("\n".join(lines)) from None
 
 

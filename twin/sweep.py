@@ -10,25 +10,53 @@ list of ``runs``) and the seeds::
       waste.trucks: [3, 4, 5]
     seeds: [0, 1, 2, 3, 4]
 
-Every run is written by :meth:`twin.api.ScenarioRun.write` into ``OUT/runs/<run id>/``
-(atomically: a folder there is a finished run), and one row per run goes into
-``OUT/results.parquet``: the run id, seed, overrides, status (``ok`` or ``failed`` with the
-error), wall time and every KPI as ``traffic.<kpi>`` / ``waste.<kpi>`` columns. A failed run is
-recorded and does not stop the others; running the same sweep again into the same folder skips
-the runs already finished (and retries failed ones).
+The output folder ``OUT`` holds:
+
+``runs/<run id>/``
+    A finished run: the files of :meth:`twin.api.ScenarioRun.write` plus ``row.json``, the run's
+    record (run id, seed, overrides, hash of the resolved scenario, status, wall time, KPIs). The
+    folder is written under a hidden staging name and renamed into place whole, record included:
+    a folder there *is* a finished run.
+``failed/<run id>.json``
+    The record of a failed run (``status`` ``failed`` and the error). A failed run does not stop
+    the others, and does not count as finished: the next start runs it again.
+``results.parquet``
+    The results table, one row per planned run that has finished or failed, rebuilt from the
+    records above when a sweep starts and after every run it finishes (written to a temporary
+    file and renamed, so it is always whole). It is a product of the run folders: a sweep
+    killed at any moment loses at most the runs in flight, and the next start into the same
+    folder (the same sweep file) runs what is missing and ends with one row per planned run.
+
+Columns of the table: ``run_id``, ``seed``, each override under its name in the sweep file
+(``traffic.demand_scale``), ``status``, ``error``, ``wall_s``, ``worker_pid``, and every
+numeric KPI as ``kpi.<section>.<kpi>`` (``kpi.traffic.trips``, ``kpi.waste.truck_km``). The
+``kpi.`` prefix keeps a KPI from overwriting an override of the same name: a sweep over
+``traffic.trips`` has the trips asked for in ``traffic.trips`` and the trips simulated (after
+``demand_scale``) in ``kpi.traffic.trips``.
+
+A run counts as finished only if its record's scenario hash is that of the run as planned now:
+after an edit of the sweep or its base scenario, the runs it changed run again.
+
+Staging folders and temporary files are named after the process writing them
+(``.<name>.staging-<pid>@<host>-…``); a start removes those whose process has ended (see
+:func:`cities.cache.remove_stale`), never a live worker's.
 
 Runs go to a Dask ``distributed`` cluster: a ``LocalCluster`` of worker processes by default, or
 an existing scheduler (``scheduler="tcp://host:8786"``) — for Slurm, start one with dask-jobqueue
-(see the README). Workers load cities from the shared cache folder (``$TWIN_CACHE_DIR``).
+(see the README). Workers load cities from the shared cache folder (``$TWIN_CACHE_DIR``), and
+write into ``OUT``, which must be on a file system they share.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
+import shutil
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,10 +65,61 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cities.cache import owner_tag, remove_stale
 from twin.errors import TwinError
-from twin.scenario import ScenarioError, load_scenario, merge
+from twin.results_io import replace_dir, write_file_atomic
+from twin.scenario import load_scenario, merge
+from twin.specs import Scenario, ScenarioError, error_lines, short_repr
 
-__all__ = ["RunSpec", "SweepSpec", "load_sweep", "plan_runs", "run_one", "run_sweep"]
+__all__ = [
+    "FAILED_DIR",
+    "KPI_PREFIX",
+    "RESULTS_FILE",
+    "ROW_FILE",
+    "RUNS_DIR",
+    "RunSpec",
+    "SweepSpec",
+    "load_sweep",
+    "plan_runs",
+    "run_one",
+    "run_sweep",
+]
+
+RUNS_DIR = "runs"
+"""Folder (in the output folder) of the finished runs, one folder each."""
+
+FAILED_DIR = "failed"
+"""Folder (in the output folder) of the failed runs' records, one JSON file each."""
+
+ROW_FILE = "row.json"
+"""A finished run's record, inside its folder."""
+
+RESULTS_FILE = "results.parquet"
+"""The results table, in the output folder."""
+
+KPI_PREFIX = "kpi."
+"""Prefix of the KPI columns of the results table (``kpi.traffic.trips``)."""
+
+_RECORD_KEYS = {
+    "run_id",
+    "seed",
+    "overrides",
+    "scenario_sha256",
+    "status",
+    "error",
+    "wall_s",
+    "worker_pid",
+    "kpis",
+}
+
+# fields plan_runs sets itself, per run: an override of them would be silently replaced
+_PLANNED_FIELDS = {
+    "seed": "list the seeds under 'seeds:' instead",
+    "name": "each run is named after the sweep and its run id; remove it from the overrides",
+}
+
+CONNECT_TIMEOUT_S = 10.0
+"""How long a sweep waits for a given scheduler to answer before it says it cannot reach it."""
 
 
 class SweepSpec(BaseModel):
@@ -65,6 +144,9 @@ class SweepSpec(BaseModel):
         for field, values in self.grid.items():
             if not values:
                 raise ValueError(f"grid field {field!r} needs at least one value")
+        for field in [*self.grid, *(f for run in self.runs for f in run)]:
+            if field in _PLANNED_FIELDS:
+                raise ValueError(f"{field!r} cannot be overridden: {_PLANNED_FIELDS[field]}")
         return self
 
 
@@ -77,6 +159,12 @@ class RunSpec(BaseModel):
     seed: int
     overrides: dict[str, Any]
     scenario: dict[str, Any]
+
+    def scenario_sha256(self) -> str:
+        """Hash of the resolved scenario: a run's record counts for this run only if its hash
+        is this one."""
+        text = json.dumps(self.scenario, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _nested(dotted: dict[str, Any]) -> dict[str, Any]:
@@ -107,8 +195,23 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, dict[str, Any]]:
             f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}" for e in err.errors()
         )
         raise TwinError(f"{path}: {problems}") from None
-    base = load_scenario(path.parent / spec.scenario)
-    return spec, base.model_dump(mode="json")
+    base = load_scenario(path.parent / spec.scenario).model_dump(mode="json")
+    _check_runs(path, plan_runs(spec, base))
+    return spec, base
+
+
+def _check_runs(path: Path, runs: list[RunSpec]) -> None:
+    """Refuse a sweep any of whose runs has a bad value, before anything runs or is written,
+    with the message the same value gets in a scenario file (``field: problem (got value)``)."""
+    for run in runs:
+        try:
+            Scenario.model_validate(run.scenario)
+        except ValidationError as err:
+            settings = [f"{key}={short_repr(value)}" for key, value in run.overrides.items()]
+            _, line = error_lines(err)[0]
+            raise ScenarioError(
+                f"{path}: run {run.run_id} ({', '.join([*settings, f'seed={run.seed}'])}): {line}"
+            ) from None
 
 
 def plan_runs(spec: SweepSpec, base: dict[str, Any]) -> list[RunSpec]:
@@ -136,32 +239,128 @@ def plan_runs(spec: SweepSpec, base: dict[str, Any]) -> list[RunSpec]:
 
 
 def run_one(run: RunSpec, out_dir: str) -> dict[str, Any]:
-    """Run one sweep run and write it into ``out_dir/runs/<run id>``; never raises: a failure
-    comes back as a row with ``status == "failed"`` and the error."""
+    """Run one sweep run and write it into ``out_dir/runs/<run id>``; never raises.
+
+    Returns the run's record (what :data:`ROW_FILE` holds): ``run_id``, ``seed``,
+    ``overrides``, ``scenario_sha256``, ``status`` (``ok``/``failed``), ``error``, ``wall_s``,
+    ``worker_pid`` and ``kpis`` (``{"traffic.trips": 150.0, ...}``). A finished run's folder,
+    record included, appears in one rename; a failed run's record goes to
+    ``out_dir/failed/<run id>.json`` instead, and its folder is not written.
+    """
     from twin.api import run_scenario
 
-    row: dict[str, Any] = {"run_id": run.run_id, "seed": run.seed, **run.overrides}
+    out = Path(out_dir)
+    record: dict[str, Any] = {
+        "run_id": run.run_id,
+        "seed": run.seed,
+        "overrides": run.overrides,
+        "scenario_sha256": run.scenario_sha256(),
+        "worker_pid": os.getpid(),
+        "kpis": {},
+    }
     started = time.perf_counter()
     try:
         result = run_scenario(run.scenario)
-        result.write(Path(out_dir) / "runs" / run.run_id, overwrite=True)
         for section, kpis in result.kpi_dict().items():
             for key, value in kpis.items():
                 if isinstance(value, int | float) and not isinstance(value, bool):
-                    row[f"{section}.{key}"] = float(value)
-        row["status"], row["error"] = "ok", ""
-    except (TwinError, ScenarioError, ValueError) as err:
-        row["status"], row["error"] = "failed", f"{type(err).__name__}: {err}"
+                    record["kpis"][f"{section}.{key}"] = float(value)
+        record.update(status="ok", error="", wall_s=time.perf_counter() - started)
+        _publish_run(out, run.run_id, result.write, record)
+        # finished now: a failure recorded by an earlier start no longer applies
+        (out / FAILED_DIR / f"{run.run_id}.json").unlink(missing_ok=True)
     except Exception as err:
-        last = traceback.format_exception(err)[-1].strip()
-        row["status"], row["error"] = "failed", f"{type(err).__name__}: {last}"
-    row["wall_s"] = time.perf_counter() - started
-    row["worker_pid"] = os.getpid()
-    return row
+        if isinstance(err, TwinError | ScenarioError | ValueError):
+            error = f"{type(err).__name__}: {err}"
+        else:
+            error = f"{type(err).__name__}: {traceback.format_exception(err)[-1].strip()}"
+        record.update(status="failed", error=error, wall_s=time.perf_counter() - started)
+        record["kpis"] = {}
+        _record_failure(out, record)
+    # what a later start reads back from the file: the same types, whichever way it comes
+    return json.loads(json.dumps(record))
 
 
-def _finished(out: Path, run: RunSpec) -> bool:
-    return (out / "runs" / run.run_id / "run.json").is_file()
+def _publish_run(
+    out: Path, run_id: str, write: Callable[[Path], Any], record: dict[str, Any]
+) -> None:
+    """Write a run's files and its record into a staging folder, then rename it into place:
+    ``runs/<run id>/`` exists only whole, record included."""
+    staging = out / RUNS_DIR / f".{run_id}.staging-{owner_tag()}-{uuid.uuid4().hex}"
+    try:
+        write(staging)
+        (staging / ROW_FILE).write_text(json.dumps(record, indent=1))
+        replace_dir(staging, out / RUNS_DIR / run_id)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _record_failure(out: Path, record: dict[str, Any]) -> None:
+    try:
+        (out / FAILED_DIR).mkdir(parents=True, exist_ok=True)
+        write_file_atomic(
+            out / FAILED_DIR / f"{record['run_id']}.json",
+            lambda path: path.write_text(json.dumps(record, indent=1)),
+        )
+    except OSError:  # the row still reaches this start's table; a later start retries the run
+        pass
+
+
+def _read_record(path: Path, run: RunSpec, status: str) -> dict[str, Any] | None:
+    """The record at ``path`` if it is one of ``run`` as planned now, with this status."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or not record.keys() >= _RECORD_KEYS:
+        return None  # not a record this version wrote: the run runs again
+    if record.get("status") != status:
+        return None
+    # a record of an edited sweep or base scenario describes another run: it runs again
+    if record.get("scenario_sha256") != run.scenario_sha256():
+        return None
+    return record
+
+
+def _records(out: Path, runs: list[RunSpec]) -> dict[str, dict[str, Any]]:
+    """Run id → record of every planned run that has finished (its folder) or failed."""
+    found = {}
+    for run in runs:
+        record = _read_record(out / RUNS_DIR / run.run_id / ROW_FILE, run, "ok")
+        if record is None:
+            record = _read_record(out / FAILED_DIR / f"{run.run_id}.json", run, "failed")
+        if record is not None:
+            found[run.run_id] = record
+    return found
+
+
+def _table(runs: list[RunSpec], records: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """The results table: one row per planned run with a record, in the plan's order."""
+    rows = []
+    for run in runs:
+        record = records.get(run.run_id)
+        if record is None:
+            continue
+        rows.append(
+            {
+                "run_id": record["run_id"],
+                "seed": record["seed"],
+                **record["overrides"],
+                "status": record["status"],
+                "error": record["error"],
+                "wall_s": record["wall_s"],
+                "worker_pid": record["worker_pid"],
+                **{KPI_PREFIX + name: value for name, value in record["kpis"].items()},
+            }
+        )
+    if not rows:
+        return pd.DataFrame(columns=["run_id", "seed", "status", "error", "wall_s", "worker_pid"])
+    return pd.DataFrame(rows)
+
+
+def _write_table(out: Path, table: pd.DataFrame) -> None:
+    # replaced in one rename, so a reader (or a kill) never leaves a half-written table
+    write_file_atomic(out / RESULTS_FILE, lambda path: table.to_parquet(path, index=False))
 
 
 def run_sweep(
@@ -179,25 +378,33 @@ def run_sweep(
     path
         The sweep file.
     out
-        Output folder; runs already finished there are skipped.
+        Output folder; runs already finished there are skipped, failed ones run again.
     scheduler
         Address of a running Dask scheduler; default: a ``LocalCluster`` of ``workers``
         single-threaded worker processes.
     on_progress
         Called with (runs done, runs to do) as runs finish.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per planned run (finished before or now, or failed now), in the plan's order;
+        columns as in the module docstring.
     """
     from dask.distributed import Client, LocalCluster, as_completed
 
     spec, base = load_sweep(path)
     out = Path(out)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
     runs = plan_runs(spec, base)
-    (out / "sweep.json").write_text(
-        json.dumps({"sweep": spec.model_dump(mode="json"), "runs": len(runs)}, indent=2)
-    )
-    previous = _previous_rows(out)
-    todo = [run for run in runs if not _finished(out, run)]
-    rows = [previous[run.run_id] for run in runs if _finished(out, run) and run.run_id in previous]
+    (out / RUNS_DIR).mkdir(parents=True, exist_ok=True)
+    # what killed runs of an earlier start left half-written; live writers' folders stay
+    for folder in (out, out / RUNS_DIR, out / FAILED_DIR):
+        remove_stale(folder)
+    sweep_info = json.dumps({"sweep": spec.model_dump(mode="json"), "runs": len(runs)}, indent=2)
+    write_file_atomic(out / "sweep.json", lambda file: file.write_text(sweep_info))
+    records = _records(out, runs)
+    _write_table(out, _table(runs, records))  # the folders are the truth; the table follows
+    todo = [run for run in runs if records.get(run.run_id, {}).get("status") != "ok"]
     if todo:
         cluster = None
         if scheduler is None:
@@ -207,39 +414,44 @@ def run_sweep(
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
             )
         try:
-            with Client(scheduler or cluster) as client:
-                futures = [client.submit(run_one, run, str(out), pure=False) for run in todo]
+            try:
+                client = Client(scheduler or cluster, timeout=CONNECT_TIMEOUT_S)
+            except OSError as err:
+                raise TwinError(
+                    f"cannot reach the Dask scheduler {scheduler!r} ({err}): check the address, "
+                    "or leave --scheduler out to run on this machine."
+                ) from None
+            with client:
+                futures = {client.submit(run_one, run, str(out), pure=False): run for run in todo}
                 for done, future in enumerate(as_completed(futures), start=1):
-                    rows.append(future.result())
-                    _write_results(out, rows)
+                    records[futures[future].run_id] = _outcome(future, futures[future], out)
+                    _write_table(out, _table(runs, records))
                     if on_progress:
                         on_progress(done, len(todo))
-        except OSError as err:
-            raise TwinError(
-                f"cannot reach the Dask scheduler {scheduler!r} ({err}): check the address, or "
-                "leave --scheduler out to run on this machine."
-            ) from None
         finally:
             if cluster is not None:
                 cluster.close()
-    order = {run.run_id: i for i, run in enumerate(runs)}
-    table = pd.DataFrame(rows)
-    if len(table):
-        table = table.sort_values("run_id", key=lambda s: s.map(order)).reset_index(drop=True)
-    _write_results(out, table.to_dict("records"))
+    table = _table(runs, records)
+    _write_table(out, table)
     return table
 
 
-def _previous_rows(out: Path) -> dict[str, dict[str, Any]]:
-    path = out / "results.parquet"
-    if not path.is_file():
-        return {}
-    table = pd.read_parquet(path)
-    return {row["run_id"]: row for row in table.to_dict("records")}
-
-
-def _write_results(out: Path, rows: list[dict[str, Any]]) -> None:
-    # replaced in one rename, so a reader never sees a half-written table
-    staging = out / ".results.parquet.partial"
-    pd.DataFrame(rows).to_parquet(staging)
-    os.replace(staging, out / "results.parquet")
+def _outcome(future: Any, run: RunSpec, out: Path) -> dict[str, Any]:
+    """The record a finished future returned; a future that failed itself (its worker died,
+    the scheduler went away) is recorded as a failed run, to be retried by the next start."""
+    try:
+        return future.result()
+    except Exception as err:
+        record = {
+            "run_id": run.run_id,
+            "seed": run.seed,
+            "overrides": run.overrides,
+            "scenario_sha256": run.scenario_sha256(),
+            "status": "failed",
+            "error": f"{type(err).__name__}: {err}",
+            "wall_s": None,
+            "worker_pid": None,
+            "kpis": {},
+        }
+        _record_failure(out, record)
+        return json.loads(json.dumps(record))

@@ -1,22 +1,24 @@
 """Travel demand: trips generated from the city context, or read from an OD table.
 
 Generated trips go from homes to work and commerce: origins are drawn in proportion to each
-node's home weight, destinations to its work weight (see :mod:`twin.context`), departure times
+node's home weight, destinations to its work weight (see :mod:`cities.context`), departure times
 from a time-of-day profile. OD tables (CSV or Parquet) give ``origin, destination, departure``
 per trip, with OSM node ids and departure in seconds or ``HH:MM[:SS]``.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from twin.context import CityContext
-from twin.errors import TwinError
-from twin.network import RoadNetwork
+from cities.context import CityContext
+from cities.errors import TwinError
+from cities.network import RoadNetwork
 
 __all__ = ["DEPARTURE_PROFILES", "Trips", "generate_trips", "read_od_table"]
 
@@ -91,18 +93,30 @@ def generate_trips(
     return _sorted(origin[keep], destination[keep], depart[keep])
 
 
+_CLOCK = re.compile(r"^\s*(\d{1,3}):([0-5]\d):([0-5]\d(?:\.\d+)?)\s*$")
+
+
+def _clock_seconds(text: str) -> float:
+    """``HH:MM:SS`` (hours may pass 24 for later days) as seconds; NaN if it is not that."""
+    match = _CLOCK.match(text)
+    if match is None:
+        return math.nan
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600.0 + int(minutes) * 60.0 + float(seconds)
+
+
 def _parse_departure(values: pd.Series, path: Path) -> np.ndarray:
     numeric = pd.to_numeric(values, errors="coerce")
-    if numeric.notna().all():
-        return numeric.to_numpy(dtype=np.float64)
-    clock = pd.to_timedelta(values.astype(str).where(numeric.isna()), errors="coerce")
-    seconds = np.where(numeric.notna(), numeric, clock.dt.total_seconds())
-    bad = np.isnan(seconds)
+    seconds = np.array(numeric.to_numpy(dtype=np.float64, na_value=np.nan))  # a writable copy
+    clock = np.flatnonzero(np.isnan(seconds))
+    seconds[clock] = [_clock_seconds(str(values.iloc[i])) for i in clock]
+    bad = ~np.isfinite(seconds)
     if bad.any():
-        example = values[bad].iloc[0]
+        example = str(values[bad].iloc[0])
+        example = example if len(example) <= 30 else example[:29] + "…"
         raise TwinError(
             f"{path.name}: {int(bad.sum())} departure times cannot be read (e.g. {example!r}): "
-            "write seconds since the start or HH:MM:SS."
+            "write finite seconds since the start, or HH:MM:SS with minutes and seconds below 60."
         )
     return seconds
 
@@ -167,6 +181,13 @@ def read_od_table(
             f"{path.name}: {int(unknown.sum())} of {len(table)} rows name nodes not in the network "
             f"(first: origin {first['origin']}, destination {first['destination']}). Use OSM node "
             "ids of the network's nodes, or skip such rows (on_invalid='skip')."
+        )
+    if same.any() and on_invalid == "error":
+        first = table[same].iloc[0]
+        raise TwinError(
+            f"{path.name}: {int(same.sum())} of {len(table)} rows start where they end (first: "
+            f"node {first['origin']}): such a trip drives nowhere. Remove those rows, or skip "
+            "them (on_invalid='skip')."
         )
     keep = ~unknown & ~same
     return _sorted(origin[keep], destination[keep], depart[keep]), report

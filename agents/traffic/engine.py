@@ -77,7 +77,7 @@ class LinkParams:
     flow; using the junction's figure for the road as well makes the backward wave several
     times too slow and merges too tight (ARCHITECTURE.md, "Traffic under congestion").
     ``None`` makes the two equal. ``from_node`` and ``to_node`` are the nodes a link starts
-    and ends at; links must be sorted by ``from_node`` (as :class:`~twin.network.RoadNetwork`
+    and ends at; links must be sorted by ``from_node`` (as :class:`~cities.network.RoadNetwork`
     edges are).
     """
 
@@ -416,7 +416,7 @@ class Engine:
         keep: int = 3,
         departing_before: float | None = None,
     ) -> None:
-        """Make a new route-choice table (from :meth:`twin.routing.Router.next_hops`) current.
+        """Make a new route-choice table (from :meth:`cities.routing.Router.next_hops`) current.
 
         ``next_edge[row, node]`` is the best next link from ``node`` towards the destination of
         choice row ``row``; ``cost_to_go`` the remaining cost from each node; ``link_cost`` the

@@ -10,15 +10,15 @@ import mesa
 import numpy as np
 import pandas as pd
 
+from agents.kpis import edge_time_series, traffic_kpis
 from agents.traffic.agents import SignalAgent, VehicleAgent
 from agents.traffic.demand import Trips
 from agents.traffic.engine import ARRIVED, ROUTE_COSTS, Engine, LinkParams
 from agents.traffic.signals import SignalPlan, compile_signals, default_plans
-from twin.errors import TwinError
-from twin.kpis import edge_time_series, traffic_kpis
-from twin.network import RoadNetwork
-from twin.roads import SATURATION_FLOW_VPH_PER_LANE
-from twin.routing import Router
+from cities.errors import TwinError
+from cities.network import RoadNetwork
+from cities.roads import SATURATION_FLOW_VPH_PER_LANE
+from cities.routing import Router
 
 __all__ = ["TrafficConfig", "TrafficModel", "TrafficResult"]
 

@@ -17,7 +17,7 @@ import numpy as np
 import shapely
 
 from agents.traffic.engine import Signals
-from twin.network import RoadNetwork
+from cities.network import RoadNetwork
 
 __all__ = [
     "DEFAULT_CYCLE_S",

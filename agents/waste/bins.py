@@ -38,9 +38,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-from twin.context import LOCAL_STREETS, RESIDENTIAL_BUILDINGS, CityContext
-from twin.errors import TwinError
-from twin.network import RoadNetwork
+from cities.context import LOCAL_STREETS, RESIDENTIAL_BUILDINGS, CityContext
+from cities.errors import TwinError
+from cities.network import RoadNetwork
 
 __all__ = [
     "BULK_DENSITY_KG_M3",
@@ -262,7 +262,7 @@ def estimate_population(network: RoadNetwork, context: CityContext) -> float:
     """Residents of the modelled area, estimated from the OSM file.
 
     Residential floor area / :data:`FLOOR_AREA_PER_PERSON_M2` where the home weight came from
-    buildings (the same buildings :func:`twin.context.build_context` counts as homes); else
+    buildings (the same buildings :func:`cities.context.build_context` counts as homes); else
     local-street length × :data:`PERSONS_PER_STREET_M` (all streets where none is local).
 
     Returns
@@ -309,7 +309,7 @@ def _served_shares(
     network: RoadNetwork, context: CityContext, node: np.ndarray, capacity: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Home and work weight each bin serves: every node's weight goes to its nearest stop."""
-    from scipy.spatial import cKDTree  # imported on first use, as in twin.network
+    from scipy.spatial import cKDTree  # imported on first use, as in cities.network
 
     stops, stop_of_bin = np.unique(node, return_inverse=True)
     tree = cKDTree(np.column_stack([network.node_x[stops], network.node_y[stops]]))

@@ -16,6 +16,7 @@ the hour the truck drives it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,9 +24,17 @@ import mesa
 import numpy as np
 import pandas as pd
 
+from agents.kpis import waste_kpis
 from agents.waste.agents import BinAgent, TruckAgent, TruckDay
 from agents.waste.bins import Bins, daily_generation
-from agents.waste.planning import GreedyPlanner, Plan, Planner, PyVRPPlanner, RoutingProblem
+from agents.waste.planning import (
+    PLANNERS,
+    GreedyPlanner,
+    Plan,
+    Planner,
+    PyVRPPlanner,
+    RoutingProblem,
+)
 from agents.waste.policies import (
     LOOKAHEAD_SHIFTS,
     POLICIES,
@@ -36,12 +45,11 @@ from agents.waste.policies import (
     make_policy,
 )
 from agents.waste.sites import Sites
-from twin.errors import TwinError
-from twin.kpis import waste_kpis
-from twin.network import RoadNetwork
-from twin.routing import Router
+from cities.errors import TwinError
+from cities.network import RoadNetwork
+from cities.routing import Router
 
-__all__ = ["LinkTimes", "WasteConfig", "WasteModel", "WasteResult"]
+__all__ = ["LinkTimes", "WasteConfig", "WasteModel", "WasteResult", "sized_fleet"]
 
 CONTAINER_SERVICE_S = 40.0
 """Time to empty one 1,100 L container with a rear loader's lift (walk, hook, lift, return):
@@ -49,6 +57,35 @@ typically 30–60 s."""
 
 STOP_SERVICE_S = 20.0
 """Fixed time per stop (stopping, crew getting out and back in)."""
+
+
+DRIVE_BETWEEN_STOPS_S = 60.0
+"""Typical drive from one collection point to the next on a round (a few hundred metres of
+residential street with turns): used only to size a default fleet."""
+
+LOADS_PER_SHIFT = 2
+"""Full loads a truck tips in one shift (a morning and an afternoon round): used only to size a
+default fleet."""
+
+
+def sized_fleet(bins: Bins, *, truck_capacity_kg: float, shift_s: float) -> int:
+    """The trucks a city's bins need: enough to carry a working day's waste and to stop at a
+    working day's bins within the shift, with a fifth to spare.
+
+    A week's waste is collected on five working days. Capacity: each truck tips
+    :data:`LOADS_PER_SHIFT` loads a shift. Time: a bin is emptied about as often as it fills, and
+    each stop takes its service time plus :data:`DRIVE_BETWEEN_STOPS_S` of driving, within 80 % of
+    the shift (the rest is the drive out, back and to the tip).
+    """
+    weekly_kg = 7.0 * float(np.sum(bins.daily_kg))
+    per_working_day_kg = weekly_kg / 5.0
+    by_load = per_working_day_kg / (truck_capacity_kg * LOADS_PER_SHIFT)
+    visits_per_day = 7.0 / 5.0 * np.sum(bins.daily_kg / bins.capacity_kg)
+    if not len(bins):
+        return 1
+    stop_s = STOP_SERVICE_S + CONTAINER_SERVICE_S * float(np.mean(bins.containers))
+    by_time = visits_per_day * (stop_s + DRIVE_BETWEEN_STOPS_S) / (0.8 * shift_s)
+    return max(1, math.ceil(1.2 * max(by_load, by_time)))
 
 
 @dataclass(frozen=True)
@@ -60,7 +97,10 @@ class WasteConfig:
     days
         Simulated days; day 0 is a Monday.
     policy
-        One of :data:`~agents.waste.policies.POLICIES`.
+        Which bins are emptied when: one of :data:`~agents.waste.policies.POLICIES`.
+    planner
+        Who routes the trucks: one of :data:`~agents.waste.planning.PLANNERS` (``learned``
+        needs the trained planner passed to the model).
     n_trucks
         Fleet size (every truck drives at most one shift a day).
     truck_capacity_kg
@@ -71,14 +111,11 @@ class WasteConfig:
         Time of day the shift starts (used with time-of-day travel times).
     unload_s
         Time at the disposal site per unload (queue, weighbridge, tipping).
-    solver_runtime_s
+    solver_time_s
         PyVRP's time limit per day.
     solver_iterations
         Also stop PyVRP after this many iterations. Runs are bit-for-bit reproducible for a seed
         when this limit, not the time limit, ends every search.
-    router
-        Planner of the routes of the ``schedule`` and ``threshold`` policies (``"pyvrp"`` or
-        ``"greedy"``); ``greedy`` and ``pyvrp`` policies use their namesake.
     initial_fill
         Bins start this full on average (drawn uniformly between 0 and twice this share).
     threshold
@@ -91,15 +128,15 @@ class WasteConfig:
     """
 
     days: int = 28
-    policy: str = "pyvrp"
+    policy: str = "forecast"
+    planner: str = "pyvrp"
     n_trucks: int = 3
     truck_capacity_kg: float = 10_000.0
     shift_s: float = 8 * 3600.0
     shift_start_s: float = 6 * 3600.0
     unload_s: float = 900.0
-    solver_runtime_s: float = 2.0
+    solver_time_s: float = 2.0
     solver_iterations: int | None = None
-    router: str = "pyvrp"
     initial_fill: float = 0.3
     threshold: float = THRESHOLD
     prize_scale_m: float = PRIZE_SCALE_M
@@ -120,7 +157,7 @@ class WasteConfig:
             (0 < self.shift_s <= 24 * 3600, "shift_s", self.shift_s, "in (0, 86400] seconds"),
             (0 <= self.shift_start_s < 24 * 3600, "shift_start_s", self.shift_start_s, "[0, 24 h)"),
             (self.unload_s >= 0, "unload_s", self.unload_s, "≥ 0"),
-            (self.solver_runtime_s > 0, "solver_runtime_s", self.solver_runtime_s, "> 0"),
+            (self.solver_time_s > 0, "solver_time_s", self.solver_time_s, "> 0"),
             (
                 self.solver_iterations is None
                 or (isinstance(self.solver_iterations, int) and self.solver_iterations >= 1),
@@ -128,7 +165,7 @@ class WasteConfig:
                 self.solver_iterations,
                 "an integer ≥ 1 (or none)",
             ),
-            (self.router in ("pyvrp", "greedy"), "router", self.router, "'pyvrp' or 'greedy'"),
+            (self.planner in PLANNERS, "planner", self.planner, f"one of {', '.join(PLANNERS)}"),
             (0 <= self.initial_fill <= 0.5, "initial_fill", self.initial_fill, "in [0, 0.5]"),
             (0 < self.threshold <= 1, "threshold", self.threshold, "in (0, 1]"),
             (self.prize_scale_m >= 0, "prize_scale_m", self.prize_scale_m, "≥ 0"),
@@ -175,7 +212,7 @@ class WasteResult:
         One row per bin: position, capacity, mean daily input, final fill, times emptied,
         overflow days and kg.
     kpis
-        The run's KPIs (:func:`twin.kpis.waste_kpis`).
+        The run's KPIs (:func:`agents.kpis.waste_kpis`).
     info
         Policy, planner, fleet, sites, unreachable bins, warnings.
     bin_fill
@@ -207,7 +244,7 @@ class WasteModel(mesa.Model):
         Travel times by time of day; default free-flow times. ``inf`` closes a link.
     planner
         Overrides the planner (any :class:`~agents.waste.planning.Planner`, e.g. the learned
-        one); default from the policy and ``config.router``.
+        one); default from ``config.planner``.
     seed
         Seed of every random draw (same seed, same run).
     """
@@ -276,17 +313,15 @@ class WasteModel(mesa.Model):
             )
 
     def _default_planner(self) -> Planner:
-        if self.config.policy == "learned":
+        if self.config.planner == "learned":
             raise ValueError(
-                "policy 'learned' plans with a trained model: pass planner= (a "
+                "planner 'learned' plans with a trained model: pass planner= (a "
                 "generative.propose.LearnedPlanner); twin.api.run_waste loads the city's one."
             )
-        name = self.config.policy if self.config.policy in ("greedy", "pyvrp") else None
-        name = name or self.config.router
-        if name == "greedy":
+        if self.config.planner == "greedy":
             return GreedyPlanner()
         return PyVRPPlanner(
-            max_runtime_s=self.config.solver_runtime_s,
+            max_runtime_s=self.config.solver_time_s,
             max_iterations=self.config.solver_iterations,
         )
 

@@ -44,9 +44,12 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from agents.waste.names import PLANNERS
+
 __all__ = [
     "DEPOT",
     "DISPOSAL",
+    "PLANNERS",
     "GreedyPlanner",
     "Plan",
     "Planner",

@@ -16,7 +16,7 @@ drive them. All policies are judged by the same simulation and KPIs.
 ``threshold``
     Fill sensors: every bin at or above :data:`THRESHOLD` of its capacity, or forecast to
     overflow before the next working day's shift, is emptied today.
-``greedy`` / ``pyvrp`` (planned)
+``forecast``
     Fill sensors and a prize-collecting plan: bins forecast to overflow before the next shift are
     required; a bin likely to be required at the next shift is optional with an urgency prize
     that grows with that chance (:func:`urgency_prize`). The planner
@@ -37,6 +37,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from agents.waste.bins import FILL_NOISE_CV, WEEKDAY_FACTORS, Bins
+from agents.waste.names import POLICIES
 
 __all__ = [
     "LOOKAHEAD_SHIFTS",
@@ -53,9 +54,6 @@ __all__ = [
     "urgency_prize",
 ]
 
-POLICIES = ("schedule", "threshold", "greedy", "pyvrp", "learned")
-"""Policy names the waste model and the CLI accept (``learned`` plans like ``pyvrp``, with the
-learned planner the caller passes to the model)."""
 
 WORKING_DAYS = (0, 1, 2, 3, 4)
 """Weekdays with a collection shift, Monday = 0 (simulation day 0 is a Monday)."""
@@ -194,7 +192,7 @@ class PlannedPolicy:
         self,
         bins: Bins,
         *,
-        name: str,
+        name: str = "forecast",
         prize_scale_m: float = PRIZE_SCALE_M,
         lookahead_shifts: int = LOOKAHEAD_SHIFTS,
     ) -> None:
@@ -311,7 +309,7 @@ def make_policy(
         return FixedSchedule(bins, depot_xy=depot_xy)
     if name == "threshold":
         return ThresholdPolicy(bins, threshold=threshold)
-    if name in ("greedy", "pyvrp", "learned"):
+    if name == "forecast":
         return PlannedPolicy(
             bins, name=name, prize_scale_m=prize_scale_m, lookahead_shifts=lookahead_shifts
         )

@@ -30,9 +30,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from twin.context import CityContext
-from twin.errors import TwinError
-from twin.network import RoadNetwork
+from cities.context import CityContext
+from cities.errors import TwinError
+from cities.network import RoadNetwork
 
 __all__ = ["MAJOR_ROADS", "MAX_SITE_SNAP_M", "MIN_DEPOT_AREA_M2", "Sites", "locate_sites"]
 

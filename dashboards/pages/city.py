@@ -23,7 +23,7 @@ from dashboards.figures import CHART, sites_traces
 from dashboards.logic import UploadError, check_osm_bytes, decode_upload
 from dashboards.mapimage import IMAGE_VERSION, MapImage, image_size, render_map_image
 from dashboards.state import DashboardState
-from twin.errors import USER_ERRORS
+from twin import USER_ERRORS
 
 PATH = "/"
 TITLE = "City"

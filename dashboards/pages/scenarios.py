@@ -38,13 +38,12 @@ from dashboards.logic import (
     scenario_from_draft,
     set_signal_timing,
     signal_cycle,
+    strategy_of,
     trip_changes,
 )
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
-from twin.errors import USER_ERRORS
-from twin.scenario import ScenarioError, load_scenario
-from twin.units import parse_duration
+from twin import USER_ERRORS, ScenarioError, load_scenario, parse_duration
 
 PATH = "/scenarios"
 TITLE = "Scenarios"
@@ -159,7 +158,7 @@ def _form_values(draft: dict) -> list:
         traffic.get("demand_scale"),
         format_signals(traffic.get("signals") or []),
         waste.get("days"),
-        waste.get("policy"),
+        strategy_of(waste),
         waste.get("trucks"),
     ]
 

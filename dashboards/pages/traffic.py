@@ -28,7 +28,7 @@ from dashboards.logic import (
 )
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
-from twin.units import parse_duration
+from twin import parse_duration
 
 PATH = "/traffic"
 TITLE = "Traffic"

@@ -23,10 +23,11 @@ from dashboards.logic import (
     plan_notes,
     policies,
     section_only,
+    strategy_of,
 )
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
-from twin.errors import USER_ERRORS
+from twin import USER_ERRORS
 
 PATH = "/waste"
 TITLE = "Waste"
@@ -47,7 +48,7 @@ def layout(state: DashboardState) -> html.Div:
                                 dcc.Dropdown(
                                     id="waste-policy",
                                     options=list(policies()),
-                                    value=waste["policy"],
+                                    value=strategy_of(waste),
                                     clearable=False,
                                 ),
                             ),

@@ -26,9 +26,9 @@ import pytest
 from osmium.filter import KeyFilter
 
 import cities
+from cities.city import load_city
 from cities.errors import CityNotFoundError, OSMFileError
 from tests.conftest import shared_extract, twin_command
-from twin.city import load_city
 from twin.errors import USER_ERRORS, NoDrivableRoadsError
 
 CLIP_BBOX = (9.50, 47.12, 9.54, 47.15)

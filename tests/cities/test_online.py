@@ -23,9 +23,9 @@ import pytest
 
 from cities import resolve
 from cities._online import MAX_AREA_DEG2, download_place
+from cities.city import load_city
 from cities.errors import CityError, CityNotFoundError, NetworkUnavailableError
 from tests.conftest import twin_command
-from twin.city import load_city
 
 LOOPBACK = "127.0.0.1"
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy")

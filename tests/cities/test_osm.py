@@ -9,8 +9,8 @@ import osmium
 import pytest
 
 from cities import read_osm, resolve
+from cities.city import load_city
 from tests.conftest import shared_extract
-from twin.city import load_city
 
 
 @pytest.fixture(scope="module")

@@ -334,7 +334,7 @@ def _kotka_file(tmp_path: Path) -> Path:
 def test_uploading_an_osm_file_opens_that_city_for_this_session_only(
     browser_ready, dash_duo, store_dir, screenshot, tmp_path
 ):
-    from twin.city import load_city
+    from cities.city import load_city
 
     app = _app(store_dir)
     dash_duo.start_server(app)

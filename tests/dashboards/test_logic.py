@@ -121,7 +121,7 @@ def test_form_values_are_validated_with_clear_messages():
     )
     assert updated["traffic"]["trips"] == 500
     assert updated["traffic"]["duration"] == "20min"
-    assert updated["waste"]["policy"] == "pyvrp"
+    assert (updated["waste"]["policy"], updated["waste"]["planner"]) == ("forecast", "pyvrp")
     assert updated["traffic"]["signals"][0] == {
         "node": 25291537,
         "greens_s": [70.0, 12.0],
@@ -138,7 +138,7 @@ def test_form_values_are_validated_with_clear_messages():
 
 
 def test_the_draft_starts_from_the_city_peak_hour_rate(helsinki):
-    from twin.peak_demand import peak_hour_demand
+    from cities.peak_demand import peak_hour_demand
 
     per_hour = peak_hour_demand(helsinki.context, helsinki.network).trips_per_hour
     draft = default_draft("helsinki", trips_per_hour=per_hour)

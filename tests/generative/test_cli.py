@@ -249,13 +249,13 @@ def test_propose_compares_learned_polished_pyvrp_and_greedy(small_checkpoint):
 def test_the_waste_twin_runs_the_learned_policy(small_checkpoint, helsinki):
     # few residents, so that every day's candidate bins fit the 12-bin model
     run = run_waste(
-        helsinki, days=5, policy="learned", trucks=2, seed=1, population=150,
-        checkpoint=small_checkpoint, solver_runtime_s=0.2,
+        helsinki, days=5, planner="learned", trucks=2, seed=1, population=150,
+        checkpoint=small_checkpoint, solver_time_s=0.2,
     )  # fmt: skip
     assert run.result.info["planner"] == "learned"
     assert run.kpis["bins_emptied"] > 0
     assert abs(run.result.info["mass_balance_error_kg"]) < 1e-6 * run.kpis["generated_t"] * 1000
-    refused = run_twin("waste", "helsinki", "--days", "2", "--policy", "learned",
+    refused = run_twin("waste", "helsinki", "--days", "2", "--planner", "learned",
                        "--population", "150", "--depot", "0,0")  # fmt: skip
     assert refused.returncode == 1
 
@@ -283,7 +283,7 @@ def test_the_shipped_planner_plans_a_city_it_never_saw(helsinki):
     assert report["planner"]["checkpoint"] == str(GENERAL_CHECKPOINT)
     assert report["planner"]["outside_range"] is None
     assert report["plans"]["learned"]["valid"] and report["plans"]["learned"]["fallback"] is None
-    ran = run_twin("waste", "kotka", "--policy", "learned", "--days", "3", "--json")
+    ran = run_twin("waste", "kotka", "--planner", "learned", "--days", "3", "--json")
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["bins_emptied"] > 0
 
@@ -304,11 +304,13 @@ def test_the_bundled_citys_own_model_hands_larger_days_to_the_general_one(helsin
     assert shipped_checkpoint("helsinki", sha256="0" * 64).name == "general.pt"
 
 
-def test_a_checkpoint_is_for_the_learned_policy_only(small_checkpoint):
+def test_a_checkpoint_is_for_the_learned_planner_only(small_checkpoint):
     refused = run_twin(
-        "waste", "helsinki", "--policy", "pyvrp", "--checkpoint", str(small_checkpoint)
+        "waste", "helsinki", "--planner", "pyvrp", "--checkpoint", str(small_checkpoint)
     )
-    assert refused.returncode == 2 and "for --policy learned" in flat(refused.stderr)
+    assert refused.returncode == 1 and refused.stderr.startswith(
+        "error: waste.checkpoint: a checkpoint is for planner 'learned', not 'pyvrp'"
+    )
 
 
 def test_instance_files_keep_their_reference_costs(helsinki, tmp_path):

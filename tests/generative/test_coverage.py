@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from cities.areas import synthetic_city
 from generative.checkpoint import checkpoint_range, load_checkpoint
 from generative.coverage import TrainingRange, day_figures, travel_scale_s
 from generative.data import PooledDays, read_days, read_instances
 from generative.instances import sample_instances, write_instances
 from generative.model import PlannerConfig, PlannerNet, rollout
 from generative.train import CHECKPOINT_NAME, TrainConfig, as_tensors, batch_days, train
-from twin.areas import synthetic_city
 
 SMALL = PlannerConfig(dim=16, heads=2, layers=1)
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from cities.areas import synthetic_city
 from generative.checkpoint import checkpoint_range, load_checkpoint
 from generative.finetune import finetune
 from generative.instances import sample_instances
 from generative.model import PlannerConfig, PlannerNet
 from generative.train import CHECKPOINT_NAME, TrainConfig, train
 from tests.conftest import run_twin
-from twin.areas import synthetic_city
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from agents.waste.planning import GreedyPlanner, PyVRPPlanner, check_plan
+from cities.routing import Router
 from generative.data import FORMAT_VERSION, InstanceFileError, join_instances, read_instances
 from generative.instances import sample_instances, to_problem, write_instances
 from twin.errors import TwinError
-from twin.routing import Router
 
 N_BINS = 25
 

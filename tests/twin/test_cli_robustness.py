@@ -9,8 +9,8 @@ import subprocess
 import pytest
 
 from cities import resolve
+from cities.city import load_city
 from tests.conftest import twin_command
-from twin.city import load_city
 from twin.errors import TwinError
 
 

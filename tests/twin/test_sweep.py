@@ -19,15 +19,17 @@ BASE = {
     "city": "helsinki",
     "seed": 0,
     "traffic": {"trips": 150, "duration": "10min", "window": "5min", "dt_s": 5},
-    "waste": {"days": 2, "policy": "greedy", "trucks": 2},
+    "waste": {"days": 2, "planner": "greedy", "trucks": 2},
     "outputs": {"formats": []},
 }
 RUNS = [
     {"traffic.demand_scale": 1.0},
     {"traffic.demand_scale": 1.2},
     {"traffic.demand_scale": 1.4},
-    {"traffic.dt_s": 0},  # impossible: this run must fail and be recorded
-    {"waste.trucks": 1, "waste.policy": "learned"},  # the shipped learned planner
+    # a street the city does not have: valid as a value, so the sweep starts, and this run
+    # must fail and be recorded (an impossible value is refused before the sweep starts)
+    {"traffic.close": ["1-2"]},
+    {"waste.trucks": 1, "waste.planner": "learned"},  # the shipped learned planner
     {"waste.policy": "threshold", "waste.solver_time_s": 0.2},
     {"traffic.reroute_share": 0.5},
     {"traffic.trips": 300},
@@ -54,7 +56,7 @@ def test_every_run_is_recorded_and_one_failure_does_not_stop_the_sweep(swept):
     assert len(table) == len(RUNS)
     failed = table[table["status"] == "failed"]
     assert list(failed["run_id"]) == ["r0003-s0"]
-    assert "dt_s" in failed["error"].iloc[0]
+    assert "not in this city's network" in failed["error"].iloc[0]
     ok = table[table["status"] == "ok"]
     assert len(ok) == len(RUNS) - 1
     # two worker processes shared the work
@@ -62,9 +64,12 @@ def test_every_run_is_recorded_and_one_failure_does_not_stop_the_sweep(swept):
     # each finished run is a complete folder whose KPIs are the table's
     for _, row in ok.iterrows():
         kpis = json.loads((out / "runs" / row["run_id"] / "kpis.json").read_text())
-        assert row["traffic.trips"] == kpis["traffic"]["trips"]
-        assert row["waste.truck_km"] == pytest.approx(kpis["waste"]["truck_km"])
+        assert row["kpi.traffic.trips"] == kpis["traffic"]["trips"]
+        assert row["kpi.waste.truck_km"] == pytest.approx(kpis["waste"]["truck_km"])
+        assert json.loads((out / "runs" / row["run_id"] / "row.json").read_text())["status"] == "ok"
+    # the failed run has no folder, only its record, and runs again next time
     assert not (out / "runs" / "r0003-s0").exists()
+    assert json.loads((out / "failed" / "r0003-s0.json").read_text())["status"] == "failed"
     written = pd.read_parquet(out / "results.parquet")
     assert list(written["run_id"]) == list(table["run_id"])
 
@@ -73,11 +78,14 @@ def test_overrides_reach_the_runs(swept):
     _, table = swept
     by_id = table.set_index("run_id")
     # 20 % and 40 % more demand: 180 and 210 trips of the base's 150
-    assert by_id.loc["r0000-s0", "traffic.trips"] == 150
-    assert by_id.loc["r0001-s0", "traffic.trips"] == 180
-    assert by_id.loc["r0002-s0", "traffic.trips"] == 210
+    assert by_id.loc["r0000-s0", "kpi.traffic.trips"] == 150
+    assert by_id.loc["r0001-s0", "kpi.traffic.trips"] == 180
+    assert by_id.loc["r0002-s0", "kpi.traffic.trips"] == 210
+    assert by_id.loc["r0007-s0", "kpi.traffic.trips"] == 300
+    # the override columns hold what the sweep file asked for (NaN where a run left it alone)
     assert by_id.loc["r0007-s0", "traffic.trips"] == 300
-    assert by_id.loc["r0004-s0", "waste.policy"] == "learned"
+    assert pd.isna(by_id.loc["r0001-s0", "traffic.trips"])
+    assert by_id.loc["r0004-s0", "waste.planner"] == "learned"
     assert by_id.loc["r0004-s0", "status"] == "ok"
 
 
@@ -90,10 +98,10 @@ def test_same_run_same_kpis_as_a_single_run(swept, sweep_file):
     run = next(r for r in plan_runs(spec, base) if r.run_id == "r0001-s0")
     alone = run_scenario(run.scenario).kpi_dict()
     row = table.set_index("run_id").loc["r0001-s0"]
-    assert row["traffic.mean_travel_time_s"] == pytest.approx(
+    assert row["kpi.traffic.mean_travel_time_s"] == pytest.approx(
         alone["traffic"]["mean_travel_time_s"], rel=1e-12
     )
-    assert row["waste.truck_km"] == pytest.approx(alone["waste"]["truck_km"], rel=1e-12)
+    assert row["kpi.waste.truck_km"] == pytest.approx(alone["waste"]["truck_km"], rel=1e-12)
 
 
 def test_a_resumed_sweep_runs_only_what_is_missing(sweep_file, tmp_path):
@@ -143,5 +151,5 @@ def test_example_sweep_runs(tmp_path):
     # 30 % more demand: 30 % more trips, seed by seed
     for seed in (0, 1):
         mine = table[table["seed"] == seed]
-        trips = mine.groupby("traffic.demand_scale")["traffic.trips"].first()
+        trips = mine.groupby("traffic.demand_scale")["kpi.traffic.trips"].first()
         assert trips[1.3] == round(1.3 * trips[1.0])

@@ -75,13 +75,17 @@ def test_same_seed_reproduces(helsinki):
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--trips", "-3"], "zero or more"),
-        (["--trips", "10", "--duration", "two hours"], "Cannot read duration"),
-        (["--trips", "10", "--duration", "0"], "must be positive"),
-        (["--trips", "10", "--dt", "0"], "dt_s"),
+        (["--trips", "-3"], "traffic.trips: must be ≥ 0 (got -3)"),
+        (["--trips", "10", "--duration", "two hours"], "traffic.duration: cannot read"),
+        (["--trips", "10", "--duration", "0"], "traffic.duration: the duration must be more"),
+        (["--trips", "10", "--duration", "1e9"], "at most 48 h (got '1e9')"),
+        (["--trips", "10", "--dt", "0"], "traffic.dt_s: must be > 0 (got 0)"),
+        (["--trips", "10000000000"], "traffic.trips: must be ≤ 10,000,000"),
+        (["--trips", "10", "--seed", "-1"], "seed: must be ≥ 0 (got -1)"),
+        (["--trips", "10", "--duration", "30min", "--window", "5h"], "traffic.window: departures"),
         (["--trips", "10", "--close", "1-2"], "not in this city's network"),
         (["--trips", "10", "--close", "way:abc"], "way:"),
-        (["--trips", "10", "--demand-scale", "-1"], "must not be negative"),
+        (["--trips", "10", "--demand-scale", "-1"], "traffic.demand_scale: must be ≥ 0"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, words):
@@ -113,7 +117,7 @@ def test_unfinished_trips_are_said_not_averaged_away():
 
 
 def test_without_trips_the_city_peak_hour_rate_is_used_and_said(helsinki):
-    from twin.peak_demand import peak_hour_demand
+    from cities.peak_demand import peak_hour_demand
 
     result = _twin("traffic", "helsinki", "--duration", "20min", "--dt", "5", "--json")
     assert result.returncode == 0, result.stderr

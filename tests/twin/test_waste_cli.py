@@ -20,7 +20,7 @@ from tests.conftest import run_twin as _twin
 from twin.api import run_waste
 from twin.errors import TwinError
 
-WEEK = ("waste", "helsinki", "--days", "7", "--policy", "greedy", "--trucks", "2")
+WEEK = ("waste", "helsinki", "--days", "7", "--planner", "greedy", "--trucks", "2")
 # small trucks on short shifts: bins overflow, so the service level falls below 1
 TIGHT = (*WEEK, "--capacity", "5000", "--shift", "3h", "--json")
 KPI_KEYS = {
@@ -35,15 +35,17 @@ OUT_FILES = [
 ]  # fmt: skip
 
 # refused input: (extra arguments, exit status, words the message must hold). Errors of the
-# twin's own (TwinError) exit 1 with one `error:` line; typer's BadParameter exits 2 with a
-# usage message naming the option.
+# twin's own (TwinError) exit 1 with one `error:` line, the field named as a scenario file names
+# it; typer's BadParameter exits 2 with a usage message naming the option.
 REFUSALS = {
-    "policy": (["--policy", "weekly"], 1, ["policy='weekly'", "greedy"]),
-    "trucks": (["--trucks", "0"], 1, ["n_trucks=0"]),
-    "capacity": (["--capacity", "-1"], 1, ["truck_capacity_kg=-1"]),
-    "days": (["--days", "0"], 1, ["days=0"]),
-    "shift-zero": (["--shift", "0h"], 1, ["shift must be positive"]),
-    "shift-words": (["--shift", "soon"], 1, ["Cannot read shift 'soon'"]),
+    "policy": (["--policy", "weekly"], 1, ["waste.policy: must be one of", "forecast", "'weekly'"]),
+    "planner": (["--planner", "fast"], 1, ["waste.planner: must be one of", "'pyvrp'", "'fast'"]),
+    "trucks": (["--trucks", "0"], 1, ["waste.trucks: must be ≥ 1 (got 0)"]),
+    "capacity": (["--capacity", "-1"], 1, ["waste.truck_capacity_kg: must be > 0 (got -1)"]),
+    "days": (["--days", "0"], 1, ["waste.days: must be ≥ 1 (got 0)"]),
+    "seed": (["--seed", "-1"], 1, ["seed: must be ≥ 0 (got -1)"]),
+    "shift-zero": (["--shift", "0h"], 1, ["waste.shift: the shift must be more than 0"]),
+    "shift-words": (["--shift", "soon"], 1, ["waste.shift: cannot read the shift", "'soon'"]),
     "depot-text": (["--depot", "abc"], 2, ["--depot", "'abc'", "lon,lat"]),
     "depot-far": (["--depot", "0,0"], 1, ["depot", "km from the nearest road of helsinki"]),
     "export": (["--export", "shp"], 2, ["--export", "shp", "geojson or gpkg"]),
@@ -77,7 +79,7 @@ def cli(helsinki, tmp_path_factory):
             if name == "occupied":
                 out.mkdir()
                 (out / "keep.txt").write_text("mine")
-            base = ["waste", "helsinki", "--days", "2", "--policy", "greedy"]
+            base = ["waste", "helsinki", "--days", "2", "--planner", "greedy"]
             start(name, *base, *args, "--json", "--out", str(out), out=out)
         blocker = root / "out-is-a-file" / "results"
         blocker.parent.mkdir()
@@ -116,7 +118,12 @@ def test_json_kpis(cli):
     result, _ = cli["plain"]
     kpis = _one_json_object(result)
     assert kpis.keys() >= KPI_KEYS
-    assert (kpis["city"], kpis["policy"], kpis["seed"]) == ("helsinki", "greedy", 0)
+    assert (kpis["city"], kpis["policy"], kpis["planner"], kpis["seed"]) == (
+        "helsinki",
+        "forecast",
+        "greedy",
+        0,
+    )
     assert kpis["days"] == 7 and kpis["bins"] > 0 and kpis["warnings"] == []
     assert "out" not in kpis and "traffic" not in kpis
     assert kpis["truck_km"] > 0 and kpis["bins_emptied"] > 0 and kpis["collected_t"] > 0
@@ -147,7 +154,7 @@ def test_outputs_read_back_and_agree(cli, helsinki):
     run = json.loads((out / "run.json").read_text())
     assert run["seed"] == 3 and run["city_sha256"] == helsinki.source.sha256
     config = run["config"]
-    assert (config["days"], config["policy"], config["n_trucks"]) == (7, "greedy", 2)
+    assert (config["days"], config["planner"], config["n_trucks"]) == (7, "greedy", 2)
     assert config["truck_capacity_kg"] == 5000 and config["shift_s"] == 3 * 3600
 
     # daily table: one row a day, and waste is neither made nor lost
@@ -220,7 +227,7 @@ def test_same_seed_same_kpis(cli, helsinki):
     assert _one_json_object(cli["again"][0]) == first
     # the command line's KPIs are the Python API's for the same settings and seed
     exported = _one_json_object(cli["exported"][0])
-    settings = {"days": 7, "policy": "greedy", "trucks": 2, "truck_capacity_kg": 5000.0}
+    settings = {"days": 7, "planner": "greedy", "trucks": 2, "truck_capacity_kg": 5000.0}
     api = run_waste(helsinki, seed=3, shift="3h", **settings).kpis
     assert {key: exported[key] for key in api} == api
     # and another seed draws other bins and waste
@@ -231,17 +238,22 @@ def test_same_seed_same_kpis(cli, helsinki):
 @pytest.mark.parametrize(
     ("settings", "words"),
     [
-        ({"shift": "25h"}, "shift_s"),
-        ({"solver_runtime_s": 0.0}, "solver_runtime_s"),
-        ({"traffic_trips": -1}, "traffic_trips must be zero or more"),
-        ({"population": 0.0}, "population"),
-        ({"disposal_lonlat": (0.0, 0.0)}, "disposal"),
-        ({"depot_lonlat": (float("nan"), 60.17)}, "finite"),
+        ({"shift": "25h"}, "waste.shift: the shift must be more than 0 and at most 24 h"),
+        ({"solver_time_s": 0.0}, r"waste.solver_time_s: must be > 0 \(got 0.0\)"),
+        (
+            {"traffic_coupling": True, "traffic": {"trips": -1}},
+            r"traffic.trips: must be ≥ 0 \(got -1\)",
+        ),
+        ({"traffic_coupling": True}, "waste.traffic_coupling: the trucks drive among"),
+        ({"population": 0.0}, "waste.population: must be > 0"),
+        ({"disposal": (0.0, 0.0)}, "disposal"),
+        ({"depot": (float("nan"), 60.17)}, "waste.depot.0: must be a finite number"),
+        ({"seed": -1}, r"seed: must be ≥ 0 \(got -1\)"),
     ],
 )
 def test_api_refuses_impossible_settings(helsinki, settings, words):
     with pytest.raises(TwinError, match=words):
-        run_waste(helsinki, days=2, policy="greedy", **settings)
+        run_waste(helsinki, days=2, planner="greedy", **settings)
 
 
 @pytest.mark.parametrize("name", REFUSALS)
@@ -304,7 +316,14 @@ def _check_coupling(run) -> int:
 
 @pytest.fixture(scope="module")
 def coupled(helsinki):
-    return run_waste(helsinki, days=3, policy="greedy", trucks=2, traffic_trips=300)
+    return run_waste(
+        helsinki,
+        days=3,
+        planner="greedy",
+        trucks=2,
+        traffic_coupling=True,
+        traffic={"trips": 300},
+    )
 
 
 def test_coupled_run_reports_both_traffic_runs(coupled):
@@ -319,8 +338,9 @@ def test_coupling_adds_a_full_rounds_trucks_to_traffic(helsinki):
         days=1,
         policy="schedule",
         trucks=2,
-        traffic_trips=100,
-        solver_runtime_s=0.3,
+        traffic_coupling=True,
+        traffic={"trips": 100},
+        solver_time_s=0.3,
     )
     added = _check_coupling(run)
     # one day: every bin emptied was emptied that day. Each node a truck stopped at,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from agents.traffic.engine import ARRIVED, PLANNED, RUNNING, Engine, LinkParams, Signals
-from twin.synthetic import corridor_network, network_from_links
+from cities.synthetic import corridor_network, network_from_links
 
 
 def _links(network, *, saturation_vph: float | None = None) -> LinkParams:
@@ -401,8 +401,8 @@ def test_bad_vehicles_are_refused_before_the_compiled_step_sees_them(
 
 
 def _adaptive_grid():
-    from twin.routing import Router
-    from twin.synthetic import grid_network
+    from cities.routing import Router
+    from cities.synthetic import grid_network
 
     network = grid_network(4)
     router = Router(network)

@@ -11,8 +11,8 @@ from agents.traffic.agents import SignalAgent, VehicleAgent
 from agents.traffic.demand import Trips, generate_trips, read_od_table
 from agents.traffic.model import TrafficConfig, TrafficModel
 from agents.traffic.signals import INTERNAL_LINK_M, default_plans
+from cities.interventions import ChangeEdge, CloseEdge, apply_to_network
 from twin.errors import TwinError
-from twin.interventions import ChangeEdge, CloseEdge, apply_to_network
 
 
 def _spaced_trips(network, n, gap_s, seed=0) -> Trips:

@@ -18,11 +18,21 @@ from twin.errors import TwinError
 POLICY_RUNTIME_S = 0.3
 
 
-def _model(city, *, policy="greedy", days=7, trucks=2, seed=0, link_times=None, **config):
+def _model(
+    city,
+    *,
+    policy="forecast",
+    planner="greedy",
+    days=7,
+    trucks=2,
+    seed=0,
+    link_times=None,
+    **config,
+):
     bins = place_bins(city.network, city.context, rng=np.random.default_rng(seed))
     sites = locate_sites(city.network, city.context, city=city.name)
-    settings = {"days": days, "policy": policy, "n_trucks": trucks}
-    settings.setdefault("solver_runtime_s", POLICY_RUNTIME_S)
+    settings = {"days": days, "policy": policy, "planner": planner, "n_trucks": trucks}
+    settings.setdefault("solver_time_s", POLICY_RUNTIME_S)
     return WasteModel(
         city.network,
         bins,
@@ -35,7 +45,7 @@ def _model(city, *, policy="greedy", days=7, trucks=2, seed=0, link_times=None, 
 
 @pytest.fixture(scope="module")
 def greedy_run(helsinki):
-    model = _model(helsinki, policy="greedy", days=14)
+    model = _model(helsinki, days=14)
     balances = []
     for _ in range(model.config.days):
         model.step()
@@ -105,14 +115,14 @@ def test_distance_is_the_edges_driven(greedy_run, helsinki):
 
 
 def test_same_seed_same_kpis(helsinki):
-    first = _model(helsinki, policy="greedy", days=5, seed=3).run().kpis
-    again = _model(helsinki, policy="greedy", days=5, seed=3).run().kpis
+    first = _model(helsinki, days=5, seed=3).run().kpis
+    again = _model(helsinki, days=5, seed=3).run().kpis
     assert first == again
 
 
-@pytest.mark.parametrize("policy", ["schedule", "threshold", "pyvrp"])
+@pytest.mark.parametrize("policy", ["schedule", "threshold", "forecast"])
 def test_every_policy_keeps_the_balance_and_serves(helsinki, policy):
-    model = _model(helsinki, policy=policy, days=7)
+    model = _model(helsinki, policy=policy, planner="pyvrp", days=7)
     result = model.run()
     assert abs(result.info["mass_balance_error_kg"]) < 1e-6 * result.kpis["generated_t"] * 1e3
     assert result.kpis["bins_emptied"] > 0
@@ -120,7 +130,7 @@ def test_every_policy_keeps_the_balance_and_serves(helsinki, policy):
 
 
 def test_schedule_empties_districts_on_their_weekdays(helsinki):
-    model = _model(helsinki, policy="schedule", days=7, trucks=3)
+    model = _model(helsinki, policy="schedule", planner="pyvrp", days=7, trucks=3)
     policy = model.policy
     result = model.run()
     emptied_on = {}
@@ -140,15 +150,17 @@ def test_congestion_slows_the_trucks(helsinki):
     part of each day."""
     network = helsinki.network
     slow = LinkTimes(network.edge_free_flow_s[None, :] * 2.0, 86_400.0)
-    fast_model = _model(helsinki, policy="greedy", days=1)
-    slow_model = _model(helsinki, policy="greedy", days=1, link_times=slow)
+    fast_model = _model(helsinki, days=1)
+    slow_model = _model(helsinki, days=1, link_times=slow)
     a, b = fast_model.matrices(0.0), slow_model.matrices(0.0)
     np.testing.assert_allclose(b[0], 2.0 * a[0])
     np.testing.assert_allclose(b[1], a[1])
 
 
 def test_a_fleet_too_small_serves_what_it_can(helsinki):
-    model = _model(helsinki, policy="threshold", days=3, trucks=1, truck_capacity_kg=300.0)
+    model = _model(
+        helsinki, policy="threshold", planner="pyvrp", days=3, trucks=1, truck_capacity_kg=300.0
+    )
     result = model.run()
     assert result.kpis["bins_emptied"] > 0
     assert result.kpis["required_unserved"] > 0
@@ -161,7 +173,7 @@ def test_planning_uses_the_real_asymmetric_travel_times(liechtenstein):
     depot, the disposal site and the bins (networkx as the reference), one-way streets and all."""
     import networkx as nx
 
-    model = _model(liechtenstein, policy="pyvrp", days=1, trucks=3)
+    model = _model(liechtenstein, planner="pyvrp", days=1, trucks=3)
     duration, distance = model.matrices(model.config.shift_start_s)
     osmid = liechtenstein.network.node_osmid[model.location_nodes]  # networkx keys
     graph = liechtenstein.network.to_networkx()
@@ -186,7 +198,7 @@ def test_closed_roads_cut_off_bins_are_reported(helsinki):
         network,
         bins,
         sites,
-        config=WasteConfig(days=3, policy="greedy", n_trucks=2),
+        config=WasteConfig(days=3, planner="greedy", n_trucks=2),
         link_times=LinkTimes(times[None, :], 86_400.0),
         seed=0,
     )

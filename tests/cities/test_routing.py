@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from twin.routing import Router
+from cities.routing import Router
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from twin.context import ARTERIALS, LOCAL_STREETS
+from cities.context import ARTERIALS, LOCAL_STREETS
 
 
 def _check_weights(context, n_nodes):

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from agents.kpis import edge_time_series, traffic_kpis, traffic_warnings
 from agents.traffic.demand import Trips
 from agents.traffic.model import TrafficConfig, TrafficModel
-from twin.kpis import edge_time_series, traffic_kpis, traffic_warnings
-from twin.synthetic import network_from_links
+from cities.synthetic import network_from_links
 
 
 def test_queue_kpis_by_their_definitions():

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 
-from twin.roads import ROAD_CLASSES
+from cities.roads import ROAD_CLASSES
 
 __all__ = ["EDGE_COLUMNS", "NODE_COLUMNS", "ROAD_CLASS_NAMES", "RoadNetwork"]
 

@@ -4,7 +4,7 @@ A model meant for any city learns from many: the bundled and shared extracts who
 windows of a few kilometres cut from the large ones (:func:`city_window`: a district, with its
 streets, homes and mapped features), and synthetic towns (:func:`synthetic_city`: a street grid
 bent, thinned and given arterials, with homes spread unevenly). Each is a
-:class:`~twin.city.City` like a loaded one, named after what it was cut or made from, with a
+:class:`~cities.city.City` like a loaded one, named after what it was cut or made from, with a
 content hash of its own (the source file's hash and the cut, or the town's settings), so days
 drawn from it say where they came from.
 """
@@ -20,12 +20,12 @@ import pandas as pd
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+from cities.city import City
+from cities.context import CityContext
+from cities.errors import TwinError
+from cities.network import ROAD_CLASS_NAMES, RoadNetwork
 from cities.registry import CitySource
-from twin.city import City
-from twin.context import CityContext
-from twin.errors import TwinError
-from twin.network import ROAD_CLASS_NAMES, RoadNetwork
-from twin.synthetic import network_from_links
+from cities.synthetic import network_from_links
 
 __all__ = ["MIN_WINDOW_NODES", "city_window", "largest_strong_component", "synthetic_city"]
 

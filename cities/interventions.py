@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.errors import TwinError
-from twin.network import RoadNetwork
+from cities.errors import TwinError
+from cities.network import RoadNetwork
 
 __all__ = ["ChangeEdge", "CloseEdge", "ScaleDemand", "apply_to_network", "resolve_edges"]
 

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cities.context import CityContext
+from cities.peak_demand import peak_hour_demand
+from cities.synthetic import grid_network
 from twin.api import run_traffic
-from twin.context import CityContext
-from twin.peak_demand import peak_hour_demand
-from twin.synthetic import grid_network
 
 # trips a resident makes in the peak hour by car: 3.1 a day × 43 % × 10 %
 CAR_TRIPS_PER_RESIDENT_IN_PEAK_HOUR = 3.1 * 0.43 * 0.10

@@ -1,8 +1,8 @@
-"""Build a :class:`~twin.network.RoadNetwork` from the road ways of an OSM extract.
+"""Build a :class:`~cities.network.RoadNetwork` from the road ways of an OSM extract.
 
 Steps
 -----
-1. Keep ways of a drivable class (:data:`twin.roads.ROAD_CLASSES`) open to cars.
+1. Keep ways of a drivable class (:data:`cities.roads.ROAD_CLASSES`) open to cars.
 2. One directed edge per way segment and direction, with speed limit, lanes, capacity and storage
    from tags or the class defaults (oneway rules follow OSM: ``oneway=yes/-1``, roundabouts and
    motorways are one-way).
@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterable
 import networkx as nx
 import numpy as np
 
+from cities.errors import NoDrivableRoadsError
+from cities.network import ROAD_CLASS_NAMES, RoadNetwork
 from cities.osm import OSMExtract
-from twin.errors import NoDrivableRoadsError
-from twin.network import ROAD_CLASS_NAMES, RoadNetwork
-from twin.roads import JAM_SPACING_M, ROAD_CLASSES, RoadClass, lanes_per_direction, parse_maxspeed
+from cities.roads import JAM_SPACING_M, ROAD_CLASSES, RoadClass, lanes_per_direction, parse_maxspeed
 
 __all__ = ["build_network", "drivable", "oneway_direction"]
 

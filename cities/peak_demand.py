@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from twin.context import RESIDENTIAL_BUILDINGS, CityContext
-from twin.network import RoadNetwork
+from cities.context import RESIDENTIAL_BUILDINGS, CityContext
+from cities.network import RoadNetwork
 
 __all__ = [
     "CAR_DRIVER_SHARE",

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from twin.roads import ROAD_CLASSES, defaults_fingerprint, lanes_per_direction, parse_maxspeed
+from cities.roads import ROAD_CLASSES, defaults_fingerprint, lanes_per_direction, parse_maxspeed
 
 
 @pytest.mark.parametrize(

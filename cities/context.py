@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cities.network import RoadNetwork
 from cities.osm import POI_KEYS, OSMExtract
-from twin.network import RoadNetwork
 
 __all__ = ["MAX_SNAP_M", "POI_FLOOR_AREA_M2", "CityContext", "build_context"]
 

@@ -12,10 +12,10 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from cities import read_osm
+from cities.build import build_network, drivable
+from cities.network import RoadNetwork
+from cities.roads import JAM_SPACING_M, ROAD_CLASSES
 from tests.conftest import load, shared_extract
-from twin.build import build_network, drivable
-from twin.network import RoadNetwork
-from twin.roads import JAM_SPACING_M, ROAD_CLASSES
 
 CITIES = ["helsinki", "kotka", "sao-paulo-centre", "liechtenstein", "andorra", "aguascalientes"]
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from twin.areas import city_window, synthetic_city
+from cities.areas import city_window, synthetic_city
+from cities.routing import Router
 from twin.errors import TwinError
-from twin.routing import Router
 
 
 def _strongly_connected(network) -> bool:

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import shapely
 
-from twin.network import ROAD_CLASS_NAMES, RoadNetwork
-from twin.roads import JAM_SPACING_M
+from cities.network import ROAD_CLASS_NAMES, RoadNetwork
+from cities.roads import JAM_SPACING_M
 
 __all__ = ["corridor_network", "grid_network", "network_from_links"]
 

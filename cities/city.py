@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import cities
-from twin import cache
-from twin.context import CityContext, build_context
-from twin.network import RoadNetwork
-from twin.routing import Router
+from cities import cache
+from cities.context import CityContext, build_context
+from cities.network import RoadNetwork
+from cities.routing import Router
 
 __all__ = ["LOAD_STEPS", "City", "load_city"]
 
@@ -85,7 +85,7 @@ def load_city(
         Read and write the on-disk cache. A city is cached under the hash of its file's content,
         so an edited file is rebuilt and a renamed one is not.
     cache_dir
-        Cache folder; see :func:`twin.cache.default_cache_dir`.
+        Cache folder; see :func:`cities.cache.default_cache_dir`.
     on_step
         Called with each step's label (:data:`LOAD_STEPS`) as it starts, for progress display.
 
@@ -107,11 +107,11 @@ def load_city(
     )
     if use_cache:
         step("cache")
-        cached = cache.read(entry)
+        cached = cache.read(entry, sha256=source.sha256)
         if cached is not None:
             network, context, _meta = cached
             return City(source.name, source, network, context, time.perf_counter() - started, True)
-    from twin.build import build_network  # a cold build only: osmnx and networkx load slowly
+    from cities.build import build_network  # a cold build only: osmnx and networkx load slowly
 
     step("read")
     extract = cities.read_osm(source.path)

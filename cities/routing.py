@@ -14,7 +14,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from twin.network import RoadNetwork
+from cities.network import RoadNetwork
 
 __all__ = ["Router", "Routes"]
 

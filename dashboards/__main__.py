@@ -1,0 +1,53 @@
+"""``python -m dashboards``: serve the planner dashboard (what ``twin dashboard`` starts).
+
+The dashboard sits above the ``twin`` layer, so the ``twin`` command starts it as this module in
+a new program rather than importing it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from twin import USER_ERRORS
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a port is a whole number 1–65535") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{port}: a port is 1–65535")
+    return port
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the options of ``twin dashboard`` and serve the app until interrupted."""
+    parser = argparse.ArgumentParser(
+        prog="twin dashboard", description="Open the planner dashboard on a city."
+    )
+    parser.add_argument("city", nargs="?", default=None, help="a city name or an OSM file path")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind")
+    parser.add_argument("--port", type=_port, default=8050, help="port (1–65535)")
+    parser.add_argument("--debug", action="store_true", help="Dash debug mode: never on a network")
+    parser.add_argument("--store", default=None, help="folder of saved scenarios and runs")
+    options = parser.parse_args(argv)
+    # Dash loads only now: a bad option is refused at once
+    from dashboards.app import serve
+
+    try:
+        serve(
+            options.city,
+            host=options.host,
+            port=options.port,
+            debug=options.debug,
+            store_dir=options.store,
+        )
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
