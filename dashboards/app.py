@@ -17,6 +17,7 @@ import diskcache
 import flask
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
+from dashboards import worker
 from dashboards.jobs import ThreadJobManager
 from dashboards.pages import city as city_page
 from dashboards.pages import plans, scenarios, traffic, waste
@@ -39,17 +40,27 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; ma
 .topbar a:hover, .topbar a.active { background: #3d5766; color: white; }
 .brand { font-weight: 600; margin-right: 1em; }
 .tiles-switch { margin-left: auto; font-size: .85em; color: #d7e3ea; }
+/* Dash's option lists set their own dark text colour: on the dark bar it would be unreadable */
+.tiles-switch label, .tiles-switch span { color: #e8f0f4 !important; }
 .page { padding: .8em 1.2em; }
 .columns { display: grid; grid-template-columns: 320px 1fr; gap: 1em; align-items: start; }
 .panel { background: white; border: 1px solid #dedfd8; border-radius: 6px; padding: .8em; }
 .field { display: block; margin: .35em 0; }
 .field-label { display: block; font-size: .8em; color: #555; }
 .field input, .field select { width: 100%; box-sizing: border-box; }
+.field-message { color: #a30000; font-size: .8em; margin-top: .15em; }
+.field-message:empty { display: none; }
+.field.invalid input { border-color: #a30000 !important; background: #fff5f5; }
 .kpi-row { display: flex; flex-wrap: wrap; gap: .5em; margin: .5em 0; }
 .kpi-card { background: white; border: 1px solid #dedfd8; border-radius: 6px; padding: .4em .7em;
             min-width: 120px; }
 .kpi-label { font-size: .75em; color: #666; }
 .kpi-value { font-size: 1.25em; font-weight: 600; }
+.kpi-card.warn { border-color: #d99a00; background: #fff8e6; }
+.kpi-card.warn .kpi-value { color: #8a5a00; }
+.kpi-card.alarm { border-color: #a30000; background: #fdecec; }
+.kpi-card.alarm .kpi-value { color: #a30000; }
+.kpi-table td.best { font-weight: 700; box-shadow: inset 3px 0 0 #1b5e20; }
 .kpi-table { border-collapse: collapse; font-size: .9em; background: white; }
 .kpi-table th, .kpi-table td { border: 1px solid #dedfd8; padding: .25em .6em; text-align: right; }
 .kpi-table td:first-child, .kpi-table th:first-child { text-align: left; }
@@ -63,6 +74,9 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; ma
 .error { color: #a30000; font-size: .9em; white-space: pre-wrap; }
 .note { font-size: .85em; color: #555; }
 .note.warn { color: #8a5a00; }
+.note.alarm { color: #a30000; font-weight: 600; }
+/* room for the last mark's label: without it, it hangs past the page's edge */
+.slider-box { padding: 0 1.8em 0 .4em; }
 .ok { color: #1b5e20; font-size: .9em; }
 .charts { display: grid; grid-template-columns: 1fr 1fr; gap: .6em; }
 .map-stack { position: relative; min-height: 560px; }
@@ -196,6 +210,10 @@ def create_app(
             # would cost a second render of its map
             return no_update, no_update
         page = routes.get(pathname)
+        if page is not None and page is not city_page:
+            # a page that runs simulations: the process that runs them starts (and imports the
+            # twin, seconds) while the planner fills in the form, not when Run is pressed
+            worker.warm_up()
         if page is None:
             return html.Div(
                 [html.H3("No such page"), dcc.Link("Back to the city", href="/")], id="not-found"

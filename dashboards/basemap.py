@@ -306,17 +306,25 @@ class Basemap:
         """One marker per edge at its middle: what hover and clicks land on (``customdata`` is
         the edge's ``"u-v"`` reference)."""
         every = np.arange(self.n_edges)
+        # a faint dot per street on a centre; on a country's thousands of streets dots that
+        # faint still pile up into grey blots over the streets, so they fade with the count
+        # (hover and clicks find a marker by its place, not its colour)
+        alpha = 0.12 * min(1.0, math.sqrt(PICK_FULL_EDGES / max(self.n_edges, 1)))
         return go.Scattergl(
             x=self.mid_lon,
             y=self.mid_lat,
             mode="markers",
-            marker={"size": 7, "color": "rgba(60,60,60,0.12)"},
+            marker={"size": 7, "color": f"rgba(60,60,60,{max(alpha, 0.03):.3f})"},
             customdata=self.ref,
             hovertext=self.edge_hover(every),
             hoverinfo="text",
             name=name,
             showlegend=False,
         )
+
+
+PICK_FULL_EDGES = 500
+"""Up to this many streets, the hover/click dots show as faintly as on a city centre."""
 
 
 def line_trace(
@@ -402,13 +410,20 @@ def map_extent(basemap: Basemap) -> tuple[float, float, float, float]:
     return west - dx, south - dy, east + dx, north + dy
 
 
+MODEBAR_MARGIN_PX = 34
+"""Right margin of a map: room for Plotly's mode bar, upright, beside the plot and its legend."""
+
+
 def base_layout(basemap: Basemap, *, height: int = 560, uirevision: str = "map") -> dict:
     """Axes in degrees with equal ground scale, no grid: a map, not a chart."""
     axis = {"showgrid": False, "zeroline": False, "showticklabels": False, "title": None}
     west, south, east, north = map_extent(basemap)
     return {
         "height": height,
-        "margin": {"l": 4, "r": 4, "t": 28, "b": 4},
+        # the mode bar stands upright in a right margin of its own: across the top, it covered
+        # the legend's right end
+        "margin": {"l": 4, "r": MODEBAR_MARGIN_PX, "t": 28, "b": 4},
+        "modebar": {"orientation": "v"},
         # the box is kept whole and centred: equal ground scale shrinks the x axis's domain or
         # widens the y axis's range, whichever the graph's shape asks for
         "xaxis": {**axis, "range": [west, east], "constrain": "domain"},
@@ -562,6 +577,7 @@ def tile_figure(figure: go.Figure, basemap: Basemap) -> go.Figure:
                         "colorscale": marker.colorscale,
                         "cmin": marker.cmin,
                         "cmax": marker.cmax,
+                        "opacity": marker.opacity,
                         "colorbar": marker.colorbar if marker.colorbar.title.text else None,
                     }
                     if marker
@@ -574,6 +590,7 @@ def tile_figure(figure: go.Figure, basemap: Basemap) -> go.Figure:
     tiled.update_layout(
         height=layout.height,
         margin=layout.margin,
+        modebar=layout.modebar,
         legend=layout.legend,
         hovermode="closest",
         uirevision=f"{layout.uirevision}-tiles",

@@ -10,14 +10,18 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
+from dashboards.forms import FormError, read_form
 from dashboards.jobs import raise_if_cancelled
 from dashboards.logic import (
     KPI_INFO,
     UploadError,
+    best_of,
     format_kpi,
     kpi_cards,
+    kpi_change,
     street_refs,
     toggle_closure,
+    unfinished_card,
 )
 from dashboards.runner import run_scenarios
 from dashboards.state import DashboardState
@@ -28,14 +32,20 @@ __all__ = [
     "card_row",
     "comparison_table",
     "field",
+    "form_status",
+    "kpi_card",
     "map_graph",
     "map_with_day_slider",
     "number_field",
     "number_input",
+    "register_form_check",
     "register_run",
     "run_controls",
     "upload_button",
 ]
+
+AUTO_FLEET = "blank: sized to the city's waste"
+"""What an empty Trucks box means (the twin sizes the fleet, ``trucks: null``)."""
 
 CLOSE_MODES = [
     {"label": "street segment (both directions)", "value": "segment"},
@@ -51,40 +61,65 @@ VERDICT_STYLE = {
 }
 
 
-def card_row(kpis: dict[str, Any], keys: tuple[str, ...], *, id_prefix: str) -> html.Div:
-    """One card per KPI: label above, value below (ids ``<prefix>-<kpi>`` for tests)."""
+def kpi_card(label: str, value: str, *, card_id: str, level: str = "") -> html.Div:
+    """One KPI card: label above, value below; ``level`` ``"warn"`` or ``"alarm"`` colours it.
+
+    Parameters
+    ----------
+    label, value : str
+        What the card says.
+    card_id : str
+        Its id.
+    level : str
+        ``""``, ``"warn"`` or ``"alarm"``.
+
+    Returns
+    -------
+    dash.html.Div
+        The card.
+    """
     return html.Div(
-        [
-            html.Div(
-                [html.Div(label, className="kpi-label"), html.Div(value, className="kpi-value")],
-                className="kpi-card",
-                id=f"{id_prefix}-{kpi}",
-            )
-            for kpi, label, value in kpi_cards(kpis, keys)
-        ],
-        className="kpi-row",
+        [html.Div(label, className="kpi-label"), html.Div(value, className="kpi-value")],
+        className=f"kpi-card {level}".strip(),
+        id=card_id,
+        title={"warn": "Many trips did not finish", "alarm": "Gridlock"}.get(level, ""),
     )
+
+
+def card_row(kpis: dict[str, Any], keys: tuple[str, ...], *, id_prefix: str) -> html.Div:
+    """One card per KPI: label above, value below (ids ``<prefix>-<kpi>`` for tests); unfinished
+    trips with their share, coloured when they are many or the network jammed
+    (:func:`dashboards.logic.unfinished_card`)."""
+    cards = []
+    for kpi, label, value in kpi_cards(kpis, keys):
+        level = ""
+        if kpi == "trips_unfinished" and (found := unfinished_card(kpis)) is not None:
+            label, value, level = found
+        cards.append(kpi_card(label, value, card_id=f"{id_prefix}-{kpi}", level=level))
+    return html.Div(cards, className="kpi-row")
 
 
 def comparison_table(rows: pd.DataFrame, *, a: str, b: str, table_id: str) -> html.Table:
     """KPI rows (:func:`dashboards.logic.comparison_rows`): a, b, difference, change, with the
-    difference cell coloured by verdict (better green, worse red)."""
+    difference cell coloured by verdict (better green, worse red); a change that rounds to
+    nothing at the precision shown (:func:`dashboards.logic.kpi_change`) is neither."""
     head = html.Tr([html.Th("KPI"), html.Th(a), html.Th(b), html.Th("b − a"), html.Th("change")])
     body = []
     for row in rows.itertuples():
-        rel = "–" if pd.isna(row.relative) else f"{row.relative:+.1%}"
+        change, sign = kpi_change(row.kpi, row.b, row.a)
+        verdict = row.verdict if sign else "same"
         diff = format_kpi(row.kpi, row.difference)
         if row.difference > 0 and not diff.startswith("+"):
             diff = "+" + diff
-        style = VERDICT_STYLE[row.verdict]
+        style = VERDICT_STYLE[verdict]
         body.append(
             html.Tr(
                 [
                     html.Td(row.label),
                     html.Td(format_kpi(row.kpi, row.a)),
                     html.Td(format_kpi(row.kpi, row.b)),
-                    html.Td(diff, style=style, className=f"verdict-{row.verdict}"),
-                    html.Td(rel, style=style),
+                    html.Td(diff, style=style, className=f"verdict-{verdict}"),
+                    html.Td(change or "–", style=style),
                 ],
                 id=f"{table_id}-{row.kpi}",
             )
@@ -92,11 +127,33 @@ def comparison_table(rows: pd.DataFrame, *, a: str, b: str, table_id: str) -> ht
     return html.Table([html.Thead(head), html.Tbody(body)], id=table_id, className="kpi-table")
 
 
+BEST_MARK = "★"
+"""Marks the best policy's cell of each KPI in the Plans table."""
+
+
 def policy_table(
     kpis: dict[str, dict[str, Any]], baseline: str, keys: tuple[str, ...], *, table_id: str
-) -> html.Table:
-    """Policies side by side (columns), KPIs as rows; each cell against the baseline column,
-    coloured better/worse."""
+) -> html.Div:
+    """Policies side by side (columns), KPIs as rows: each cell against the baseline column,
+    coloured better/worse (a change that rounds to nothing is neither), and the best policy of
+    each KPI marked (:func:`dashboards.logic.best_of`; cells of class ``best``).
+
+    Parameters
+    ----------
+    kpis : dict
+        KPIs of each policy, by policy.
+    baseline : str
+        The policy the others are compared with.
+    keys : tuple of str
+        The KPIs shown, in order.
+    table_id : str
+        The table's id (rows ``<table_id>-<kpi>``).
+
+    Returns
+    -------
+    dash.html.Div
+        The table and a line saying how to read it.
+    """
     names = list(kpis)
     head = html.Tr(
         [html.Th("KPI"), *[html.Th(p + (" (baseline)" if p == baseline else "")) for p in names]]
@@ -105,64 +162,111 @@ def policy_table(
     for kpi in keys:
         info = KPI_INFO[kpi]
         base = kpis.get(baseline, {}).get(kpi)
+        winners = best_of({p: kpis[p].get(kpi) for p in names}, kpi)
         cells = [html.Td(info.label)]
         for policy in names:
             value = kpis[policy].get(kpi)
             style: dict = {}
             text = format_kpi(kpi, value)
-            if policy != baseline and base is not None and value is not None:
-                delta = float(value) - float(base)
-                if abs(delta) > 1e-9 * max(abs(float(base)), 1.0) and info.better:
-                    verdict = "better" if delta * info.better > 0 else "worse"
-                    style = VERDICT_STYLE[verdict]
-                if base:
-                    text += f" ({delta / abs(float(base)):+.0%})"
-            cells.append(html.Td(text, style=style))
+            if policy != baseline:
+                change, sign = kpi_change(kpi, value, base)
+                if sign and info.better:
+                    style = VERDICT_STYLE["better" if sign * info.better > 0 else "worse"]
+                if change:
+                    text += f" ({change})"
+            best = policy in winners
+            cells.append(
+                html.Td(
+                    f"{text} {BEST_MARK}" if best else text,
+                    style=style,
+                    className="best" if best else None,
+                    title=f"best of the policies on {info.label.lower()}" if best else None,
+                )
+            )
         body.append(html.Tr(cells, id=f"{table_id}-{kpi}"))
-    return html.Table([html.Thead(head), html.Tbody(body)], id=table_id, className="kpi-table")
+    table = html.Table([html.Thead(head), html.Tbody(body)], id=table_id, className="kpi-table")
+    key = html.P(
+        f"{BEST_MARK} best policy on each KPI. In brackets, the change against the baseline: "
+        "relative, shares in percentage points (pp); ±0 where it rounds to nothing.",
+        className="note",
+    )
+    return html.Div([table, key])
 
 
-def field(label: str, component: Any) -> html.Label:
-    """A labelled form control."""
-    return html.Label([html.Span(label, className="field-label"), component], className="field")
+def field(label: str, component: Any, *, check_id: str | None = None) -> html.Label:
+    """A labelled form control.
+
+    Parameters
+    ----------
+    label : str
+        Text shown above the control.
+    component : Any
+        The control.
+    check_id : str, optional
+        With an id, the field says what is wrong with its value beside it: a message line
+        ``<check_id>-message`` under the control, and the label ``<check_id>-field`` whose
+        class turns ``field invalid`` (see :func:`register_form_check`).
+
+    Returns
+    -------
+    dash.html.Label
+        The label holding the control.
+    """
+    if check_id is None:
+        return html.Label([html.Span(label, className="field-label"), component], className="field")
+    return html.Label(
+        [
+            html.Span(label, className="field-label"),
+            component,
+            html.Div("", id=f"{check_id}-message", className="field-message", role="alert"),
+        ],
+        className="field",
+        id=f"{check_id}-field",
+    )
 
 
 def number_input(component_id: str, **props: Any) -> dcc.Input:
-    """A numeric input box.
+    """A numeric input box whose every value reaches the server.
+
+    The browser's own limits (``min``, ``max``, a ``step``) are left out on purpose: Dash sends
+    ``None`` for a value that breaks them, the same as for a blank box, so the page could not
+    say what was wrong with −5 or 2.5. The twin's parameter objects check the value instead
+    (:mod:`dashboards.forms`) and the field says why beside it.
 
     Parameters
     ----------
     component_id : str
         The component's id.
     **props : Any
-        Further :class:`dash.dcc.Input` properties (``min``, ``step``, ``value``…).
+        Further :class:`dash.dcc.Input` properties (``value``, ``placeholder``…).
 
     Returns
     -------
     dash.dcc.Input
         An input of type ``number``.
     """
-    return dcc.Input(id=component_id, type="number", **props)
+    return dcc.Input(id=component_id, type="number", step="any", **props)
 
 
 def number_field(label: str, component_id: str, **props: Any) -> html.Label:
-    """A labelled numeric input box (:func:`field` around :func:`number_input`).
+    """A labelled numeric input box with its message line (:func:`field` around
+    :func:`number_input`).
 
     Parameters
     ----------
     label : str
         Text shown above the box.
     component_id : str
-        The input's id.
+        The input's id (also of its message, ``<id>-message``).
     **props : Any
-        Further :class:`dash.dcc.Input` properties (``min``, ``step``, ``value``…).
+        Further :class:`dash.dcc.Input` properties (``value``, ``placeholder``…).
 
     Returns
     -------
     dash.html.Label
         The label holding the input.
     """
-    return field(label, number_input(component_id, **props))
+    return field(label, number_input(component_id, **props), check_id=component_id)
 
 
 def upload_button(text: str, component_id: str, *, max_bytes: int) -> dcc.Upload:
@@ -236,7 +340,9 @@ def map_with_day_slider(prefix: str, figure: go.Figure) -> html.Div:
 
 
 def run_controls(prefix: str, label: str = "Run") -> html.Div:
-    """Run and cancel buttons, a progress bar with its label, and an error line."""
+    """Run and cancel buttons, a progress bar with its label, an error line, and the stores
+    that drive them: ``<prefix>-running`` (a job is working), ``<prefix>-invalid`` (a field
+    of the form is wrong: Run waits) and ``<prefix>-cancelling`` (Cancel was pressed)."""
     return html.Div(
         [
             html.Button(label, id=f"{prefix}-run", className="button primary"),
@@ -244,10 +350,46 @@ def run_controls(prefix: str, label: str = "Run") -> html.Div:
             html.Progress(id=f"{prefix}-progress", max="100", value="0", className="progress"),
             html.Span("", id=f"{prefix}-progress-label", className="progress-label"),
             html.Div("", id=f"{prefix}-error", className="error", role="alert"),
+            *form_status(prefix),
             dcc.Store(id=f"{prefix}-job"),
+            dcc.Store(id=f"{prefix}-running", data=False),
+            dcc.Store(id=f"{prefix}-cancelling", data=False),
         ],
         className="run-controls",
     )
+
+
+def form_status(prefix: str) -> list:
+    """A form's state for :func:`register_form_check`: the store ``<prefix>-invalid`` (a field
+    is wrong) and the line ``<prefix>-form-problem`` for a problem of no single field."""
+    return [
+        dcc.Store(id=f"{prefix}-invalid", data=False),
+        html.Div("", id=f"{prefix}-form-problem", className="error", role="alert"),
+    ]
+
+
+# Run waits while a job works or a field is wrong (and says why on hover); Cancel only while a
+# job works. In the browser: no round trip for a button.
+_BUTTONS_JS = """(running, invalid) => [
+    Boolean(running) || Boolean(invalid),
+    invalid ? "Correct the fields marked in red first." : "",
+    !running,
+]"""
+
+# What the progress line says around a cancel: "cancelling…" at the click, "cancelled" once
+# the job has stopped (Dash turns ``running`` off only after the server reports the job gone,
+# see dashboards.jobs: the last progress of the job has been drawn by then), and the bar back at
+# zero instead of frozen where the job was.
+_CANCEL_JS = """(clicks, running, cancelling) => {
+    const no = window.dash_clientside.no_update;
+    const fired = window.dash_clientside.callback_context.triggered.map(t => t.prop_id);
+    if (fired.some(id => id.endsWith("-cancel.n_clicks"))) {
+        return clicks ? ["cancelling…", no, true] : [no, no, no];
+    }
+    if (running) return [no, no, false];
+    if (cancelling) return ["cancelled", "0", false];
+    return [no, no, no];
+}"""
 
 
 def register_run(
@@ -262,12 +404,15 @@ def register_run(
 ) -> None:
     """Wire ``<prefix>-run`` to a background run of ``build(*state values)``'s scenarios.
 
-    The run happens in a background thread (:class:`dashboards.jobs.ThreadJobManager`): the
-    page stays responsive, the progress bar follows the simulation, and ``<prefix>-cancel``
-    stops it at its next progress report. The result,
+    The run happens in a background thread (:class:`dashboards.jobs.ThreadJobManager`) that
+    watches a child process (:mod:`dashboards.worker`): the page stays responsive, the progress
+    bar follows the simulation, and ``<prefix>-cancel`` kills the child at once; the progress
+    line then says "cancelled". The result,
     ``{"keys": [run keys], "names": [scenario names], "errors": [message or None]}``, lands
     in the store ``store_id``. With ``keep_going``, a scenario the twin refuses gets the key
-    ``None`` and its message, and the others still run.
+    ``None`` and its message, and the others still run. ``build`` validates the form
+    (:func:`dashboards.forms.read_form`): with a bad value, nothing runs and the error line
+    says why, even when the Run button was pressed before the field's check came back.
     """
 
     # The job writes a store of the page (``<prefix>-job``), copied to the app-wide store by a
@@ -283,10 +428,7 @@ def register_run(
             Output(f"{prefix}-progress", "value"),
             Output(f"{prefix}-progress-label", "children"),
         ],
-        running=[
-            (Output(f"{prefix}-run", "disabled"), True, False),
-            (Output(f"{prefix}-cancel", "disabled"), False, True),
-        ],
+        running=[(Output(f"{prefix}-running", "data"), True, False)],
         cancel=[Input(f"{prefix}-cancel", "n_clicks")],
         interval=250,
         prevent_initial_call=True,
@@ -297,6 +439,7 @@ def register_run(
         try:
             scenarios = build(*values)
         except (*USER_ERRORS, StoreError, UploadError) as err:
+            set_progress(("0", "not started"))
             return no_update, str(err)
         set_progress(("0", "starting…"))
         errors: list[str | None] | None = [] if keep_going else None
@@ -308,6 +451,7 @@ def register_run(
                 errors=errors,
             )
         except USER_ERRORS as err:
+            set_progress(("0", "failed"))
             return no_update, f"The run failed: {err}"
         names = [s.name for s in scenarios]
         found = errors or [None] * len(keys)
@@ -321,6 +465,67 @@ def register_run(
     )
     def publish(result: dict | None):
         return result if result else no_update
+
+    app.clientside_callback(
+        _BUTTONS_JS,
+        Output(f"{prefix}-run", "disabled"),
+        Output(f"{prefix}-run", "title"),
+        Output(f"{prefix}-cancel", "disabled"),
+        Input(f"{prefix}-running", "data"),
+        Input(f"{prefix}-invalid", "data"),
+    )
+    app.clientside_callback(
+        _CANCEL_JS,
+        Output(f"{prefix}-progress-label", "children", allow_duplicate=True),
+        Output(f"{prefix}-progress", "value", allow_duplicate=True),
+        Output(f"{prefix}-cancelling", "data"),
+        Input(f"{prefix}-cancel", "n_clicks"),
+        Input(f"{prefix}-running", "data"),
+        State(f"{prefix}-cancelling", "data"),
+        prevent_initial_call=True,
+    )
+
+
+def register_form_check(
+    app: Dash, *, prefix: str, fields: Sequence[tuple[str, str]], section: str | None
+) -> None:
+    """Check a form as it is edited: each bad field says why beside it, in the twin's words,
+    and the store ``<prefix>-invalid`` (:func:`form_status`) holds whether any is bad, which
+    keeps the form's button (Run, Save) disabled.
+
+    Parameters
+    ----------
+    app : dash.Dash
+        The app.
+    prefix : str
+        Start of the ids of the form's :func:`form_status`.
+    fields : sequence of (str, str)
+        Input id and :data:`dashboards.forms.FORM_FIELDS` key of each field (made with
+        :func:`field`'s ``check_id`` or :func:`number_field`).
+    section : str or None
+        What the form runs (see :func:`dashboards.forms.read_form`).
+    """
+    keys = [key for _, key in fields]
+
+    @app.callback(
+        *[Output(f"{cid}-message", "children") for cid, _ in fields],
+        *[Output(f"{cid}-field", "className") for cid, _ in fields],
+        Output(f"{prefix}-invalid", "data"),
+        Output(f"{prefix}-form-problem", "children"),
+        *[Input(cid, "value") for cid, _ in fields],
+        State("draft", "data"),
+        prevent_initial_call=True,
+    )
+    def check(*values):
+        *form, draft = values
+        try:
+            read_form(draft or {}, dict(zip(keys, form, strict=True)), section=section)
+            problems: dict[str, str] = {}
+        except FormError as err:
+            problems = err.problems
+        messages = [problems.get(key, "") for key in keys]
+        classes = ["field invalid" if key in problems else "field" for key in keys]
+        return *messages, *classes, bool(problems), problems.get("", "")
 
 
 def report(set_progress: Callable[[tuple[str, str]], None], fraction: float, label: str) -> None:

@@ -21,9 +21,11 @@ from dashboards.basemap import (
 from dashboards.state import Sites
 
 __all__ = [
+    "bin_marker_scale",
     "congestion_figure",
     "daily_figure",
     "empty_figure",
+    "route_style",
     "routes_figure",
     "sites_traces",
     "speed_over_time",
@@ -48,15 +50,51 @@ def empty_figure(message: str, *, height: int = 300) -> go.Figure:
     return figure
 
 
+FEW_BINS = 200
+"""Up to this many bins, markers are drawn full size; more get smaller and fainter."""
+
+
+def bin_marker_scale(n_bins: int) -> tuple[float, float]:
+    """Size factor and opacity of bin markers for a city with ``n_bins`` bins.
+
+    A centre's few hundred bins read as points on its streets; a country's thousands drawn the
+    same size cover the streets (Liechtenstein's 1,340 buried them). Markers shrink with the
+    square root of the count, so that the area they cover stays about that of
+    :data:`FEW_BINS` full-size ones, down to 40 %, and fade as much, to half transparent.
+
+    Parameters
+    ----------
+    n_bins : int
+        Bins on the map.
+
+    Returns
+    -------
+    tuple of float
+        ``(size factor, opacity)``: ``(1, 0.9)`` for a few bins.
+    """
+    if n_bins <= FEW_BINS:
+        return 1.0, 0.9
+    shrink = float(np.sqrt(FEW_BINS / n_bins))
+    return max(0.4, shrink), max(0.5, 0.9 * shrink)
+
+
 def sites_traces(sites: Sites) -> list[go.Scattergl]:
-    """Bins (sized by daily waste), depot and disposal site."""
+    """Bins (sized by daily waste, smaller and fainter when there are many), depot and disposal
+    site."""
+    factor, opacity = bin_marker_scale(len(sites.bin_lon))
     size = 4 + 8 * np.sqrt(sites.bin_daily_kg / max(float(sites.bin_daily_kg.max()), 1e-9))
+    outline = 0.5 if factor > 0.75 else 0.0  # white rims of a crowd of markers read as a blot
     return [
         go.Scattergl(
             x=sites.bin_lon,
             y=sites.bin_lat,
             mode="markers",
-            marker={"size": size, "color": "#2e8b57", "line": {"width": 0.5, "color": "white"}},
+            marker={
+                "size": np.maximum(size * factor, 2.5),
+                "color": "#2e8b57",
+                "opacity": opacity,
+                "line": {"width": outline, "color": "white"},
+            },
             name=f"bins ({len(sites.bin_lon)})",
             customdata=np.column_stack([sites.bin_capacity_kg, sites.bin_daily_kg]),
             hovertemplate="bin: %{customdata[0]:.0f} kg capacity, %{customdata[1]:.1f} kg/day"
@@ -219,6 +257,38 @@ def route_coordinates(routes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return lon, lat
 
 
+ROUTE_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+"""Line patterns of the policies' routes on one map, in order."""
+
+
+def route_style(index: int, count: int, *, by_policy: bool) -> tuple[float, str]:
+    """Width and dash pattern of the ``index``-th of ``count`` route lines on one map.
+
+    Routes share streets (every truck leaves the depot the same way; policies serve the same
+    bins), and lines of one width drawn in turn hide each other. The first line is drawn
+    widest and each later one narrower, so that where they overlap each shows as a band of
+    its colour around the next; the lines of different policies also differ in pattern.
+
+    Parameters
+    ----------
+    index : int
+        Position of the line in drawing order.
+    count : int
+        Lines on the map.
+    by_policy : bool
+        Whether the lines are policies (dash patterns) or the trucks of one plan (solid).
+
+    Returns
+    -------
+    tuple of (float, str)
+        Width in pixels and Plotly dash name.
+    """
+    step = 2.0 if count <= 4 else 1.2
+    width = min(2.5 + step * (count - 1 - index), 11.0)
+    dash = ROUTE_DASHES[index % len(ROUTE_DASHES)] if by_policy else "solid"
+    return width, dash
+
+
 def routes_figure(
     basemap: Basemap,
     routes: dict[str, pd.DataFrame],
@@ -235,42 +305,60 @@ def routes_figure(
     traces: list[go.Scattergl] = [
         line_trace(basemap, None, name="streets", color="#cfcfcf", width=1.0, showlegend=False)
     ]
-    color_index = 0
+    lines = []
     for policy, table in routes.items():
         today = table if day is None else table[table["day"] == day]
         groups = [(policy, today)] if len(routes) > 1 else list(today.groupby("truck"))
         for label, part in groups:
-            lon, lat = route_coordinates(part)
             name = str(label) if len(routes) > 1 else f"truck {label}"
-            km = float(part["distance_km"].sum())
-            traces.append(
-                go.Scatter(
-                    x=lon,
-                    y=lat,
-                    mode="lines",
-                    line={"width": 3, "color": TRUCK_COLORS[color_index % len(TRUCK_COLORS)]},
-                    name=f"{name}: {km:.1f} km",
-                    opacity=0.8,
-                    hoverinfo="name",
-                )
+            lines.append((name, part))
+    for index, (name, part) in enumerate(lines):
+        lon, lat = route_coordinates(part)
+        km = float(part["distance_km"].sum())
+        width, dash = route_style(index, len(lines), by_policy=len(routes) > 1)
+        traces.append(
+            go.Scatter(
+                x=lon,
+                y=lat,
+                mode="lines",
+                line={
+                    "width": width,
+                    "color": TRUCK_COLORS[index % len(TRUCK_COLORS)],
+                    "dash": dash,
+                },
+                name=f"{name}: {km:.1f} km",
+                opacity=0.9,
+                hoverinfo="name",
             )
-            color_index += 1
+        )
     if bins is not None and len(bins):
         fill = (bins["fill_kg"] / bins["capacity_kg"]).clip(0, 1.5).to_numpy()
         points = bins.geometry
+        factor, opacity = bin_marker_scale(len(bins))
         traces.append(
             go.Scattergl(
                 x=points.x.to_numpy(),
                 y=points.y.to_numpy(),
                 mode="markers",
                 marker={
-                    "size": 7 + 2 * np.minimum(bins["overflow_days"].to_numpy(), 5),
+                    "size": (7 + 2 * np.minimum(bins["overflow_days"].to_numpy(), 5)) * factor,
                     "color": fill,
                     "colorscale": "RdYlGn_r",
                     "cmin": 0,
                     "cmax": 1,
-                    "colorbar": {"title": "fill", "thickness": 10, "len": 0.6},
-                    "line": {"width": 0.5, "color": "#333"},
+                    "opacity": opacity,
+                    # lying under the map, left: upright at its right it sat under the mode bar
+                    "colorbar": {
+                        "title": {"text": "fill", "side": "right"},
+                        "orientation": "h",
+                        "x": 0,
+                        "xanchor": "left",
+                        "y": 0,
+                        "yanchor": "top",
+                        "len": 0.35,
+                        "thickness": 8,
+                    },
+                    "line": {"width": 0.5 if factor > 0.75 else 0.0, "color": "#333"},
                 },
                 name=f"bins ({fill_label})",
                 customdata=np.column_stack(

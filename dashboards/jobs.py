@@ -5,13 +5,17 @@ other threads run (the server answers requests in threads; the dashboard warms u
 every lock those threads hold at that instant into the child, held forever: a child that then
 needs one hangs, and the parent waits for it at exit. Python 3.11's ``functools.cached_property``
 holds a lock shared by every instance of a class while it computes (a city's router, a network's
-k-d tree), and libraries hold others; a CI run hung this way. A thread needs no fork: it shares
-the city already in memory, so a run starts at once, and the step that costs time (the compiled
-traffic kernel, PyVRP, torch) runs mostly without the interpreter lock.
+k-d tree), and libraries hold others; a CI run hung this way. A job here is a thread, which
+needs no fork; the simulation it starts runs in a process forked from a forkserver
+(:mod:`dashboards.worker`), a fresh process without the dashboard's threads, so no lock is
+copied held either.
 
-A thread cannot be killed, so Cancel is cooperative: the run's progress callback calls
-:func:`raise_if_cancelled`, which stops it at its next progress report (every 0.25 s in a
-traffic run; after the current day in a waste run).
+A thread cannot be killed, so Cancel is cooperative: the job's thread checks
+:func:`raise_if_cancelled`, and stops there. The simulation itself runs in a child process
+that the thread watches (:mod:`dashboards.worker`): the thread checks the flag every tenth of a
+second and kills the child, which frees its memory at once, whatever step it was in. Until the
+thread has stopped, a cancelled job still counts as running, so that the page says "cancelled"
+only once the work has stopped.
 
 Results, progress and job handles keep DiskcacheManager's cache and protocol; jobs live in this
 process only, so the dashboard is served by one process (as ``twin dashboard`` does).
@@ -114,8 +118,11 @@ class ThreadJobManager(DiskcacheManager):
 
     def job_running(self, job: Any) -> bool:
         _, found = self._job(job)
-        if found is None or found.cancel.is_set():
+        if found is None:
             return False
+        if found.cancel.is_set():
+            # cancelled: running until its thread has stopped (and forgotten itself)
+            return found.thread.is_alive()
         # A job whose result is written but not yet collected still counts as running: Dash
         # asks after reading no result, and the thread may have finished in between.
         return found.thread.is_alive() or self.result_ready(found.key)

@@ -12,6 +12,7 @@ import base64
 import binascii
 import copy
 import math
+import re
 import typing
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -21,26 +22,40 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from twin import Scenario, ScenarioError, WasteSpec, compare, parse_duration
+from twin import (
+    UNFINISHED_WARNING_SHARE,
+    Scenario,
+    ScenarioError,
+    WasteSpec,
+    compare,
+    parse_duration,
+)
 
 __all__ = [
+    "DAY_MARK_STEPS",
     "KPI_INFO",
+    "TIME_MARK_STEPS_S",
     "KpiInfo",
     "UploadError",
     "apply_form",
+    "best_of",
     "bins_on_day",
+    "clock",
     "closed_edges",
     "comparison_rows",
     "decode_upload",
     "default_draft",
     "format_kpi",
     "kpi_cards",
+    "kpi_change",
     "policies",
     "scenario_from_draft",
     "section_only",
+    "slider_marks",
     "street_refs",
     "toggle_closure",
     "trip_changes",
+    "unfinished_card",
 ]
 
 
@@ -87,6 +102,7 @@ KPI_INFO: dict[str, KpiInfo] = {
 
 TRAFFIC_CARDS = (
     "trips_completed",
+    "trips_unfinished",  # travel times cover finished trips only: say how many are missing
     "mean_travel_time_s",
     "travel_time_index",
     "total_delay_veh_h",
@@ -488,6 +504,180 @@ def kpi_cards(kpis: dict[str, Any], keys: tuple[str, ...]) -> list[tuple[str, st
         for k in keys
         if k in kpis and isinstance(kpis[k], int | float)
     ]
+
+
+def unfinished_card(kpis: dict[str, Any]) -> tuple[str, str, str] | None:
+    """The card of a traffic run's unfinished trips: label, value and level.
+
+    Travel-time KPIs cover the trips that arrived, so a run that leaves many on the road (too
+    short for its demand, or jammed) looks better than it was; this card says how many are
+    missing. The level is ``""`` when they are few (at most the twin's
+    :data:`~agents.kpis.UNFINISHED_WARNING_SHARE`), ``"warn"`` above that, and ``"alarm"``
+    when the twin found the network stalled (gridlock).
+
+    Parameters
+    ----------
+    kpis : dict
+        A traffic run's KPIs (``trips_unfinished``, ``trips``, ``gridlock``).
+
+    Returns
+    -------
+    tuple of str, or None
+        ``(label, value, level)``; ``None`` for a run without the counts.
+    """
+    unfinished, trips = kpis.get("trips_unfinished"), kpis.get("trips")
+    if not isinstance(unfinished, int | float) or not isinstance(trips, int | float):
+        return None
+    share = unfinished / trips if trips else 0.0
+    value = f"{unfinished:,.0f}" + (f" ({_share_text(share)})" if unfinished else "")
+    if kpis.get("gridlock"):
+        return "Gridlock: trips unfinished", value, "alarm"
+    if share > UNFINISHED_WARNING_SHARE:
+        return "Trips unfinished", value, "warn"
+    return "Trips unfinished", value, ""
+
+
+def _share_text(share: float) -> str:
+    # a share that is not zero never reads as "0 %"
+    text = f"{share:.0%}" if share >= 0.1 else f"{share:.1%}"
+    if text in ("0.0%", "0%") and share > 0:
+        text = "< 0.1%"
+    return text.replace("%", " %")
+
+
+def _decimals(kpi: str) -> int:
+    """Decimals a KPI's number format shows (of the percent, for shares)."""
+    fmt = KPI_INFO[kpi].fmt if kpi in KPI_INFO else "{:,.1f}"
+    found = re.search(r"\.(\d+)[f%]", fmt)
+    return int(found.group(1)) if found else 0
+
+
+def kpi_change(kpi: str, value: float | None, base: float | None) -> tuple[str, int]:
+    """The change of a KPI from ``base`` to ``value`` as the tables show it, and its sign at
+    that precision.
+
+    Shares (service level, fill) change in percentage points, other KPIs relative to the base
+    (in whole percent from 10 % on, else to a tenth), and a KPI whose base is zero by the
+    difference in its own unit. A change that rounds to nothing at that precision, or whose two
+    values read the same, is ``"±0"`` with sign 0: neither better nor worse.
+
+    Parameters
+    ----------
+    kpi : str
+        The KPI (a key of :data:`KPI_INFO`).
+    value, base : float or None
+        The value and the one it is compared with.
+
+    Returns
+    -------
+    tuple of (str, int)
+        E.g. ``("+3.2 %", 1)``, ``("-0.4 pp", -1)``, ``("±0 %", 0)``; ``("", 0)`` when either
+        value is missing.
+    """
+    if value is None or base is None or math.isnan(float(value)) or math.isnan(float(base)):
+        return "", 0
+    value, base = float(value), float(base)
+    info = KPI_INFO.get(kpi, KpiInfo(kpi, "", 0))
+    share = info.fmt.endswith("%}")
+    if format_kpi(kpi, value) == format_kpi(kpi, base):
+        return ("±0 pp" if share else "±0" if base == 0.0 else "±0 %"), 0
+    if share:
+        points = round(100.0 * (value - base), max(_decimals(kpi), 1))
+        return (f"{points:+.1f} pp" if points else "±0 pp"), int(np.sign(points))
+    if base == 0.0:
+        diff = round(value - base, _decimals(kpi))
+        text = format_kpi(kpi, abs(diff))
+        return (("+" if diff > 0 else "-") + text if diff else "±0"), int(np.sign(diff))
+    percent = 100.0 * (value - base) / abs(base)
+    shown = round(percent, 0 if abs(percent) >= 10 else 1)
+    if not shown:
+        return "±0 %", 0
+    return f"{shown:+,.{0 if abs(percent) >= 10 else 1}f} %", int(np.sign(shown))
+
+
+def best_of(values: dict[str, float | None], kpi: str) -> set[str]:
+    """The names (policies) with the best value of ``kpi``: ties all win, and nobody when every
+    name reads the same or the KPI has no better direction.
+
+    Parameters
+    ----------
+    values : dict
+        Value of the KPI by name (``None`` where a name has none).
+    kpi : str
+        The KPI (a key of :data:`KPI_INFO`).
+
+    Returns
+    -------
+    set of str
+        The winners.
+    """
+    better = KPI_INFO[kpi].better if kpi in KPI_INFO else 0
+    found = {
+        name: float(v)
+        for name, v in values.items()
+        if isinstance(v, int | float) and not math.isnan(float(v))
+    }
+    if not better or len(found) < 2:
+        return set()
+    best = max(found.values()) if better > 0 else min(found.values())
+    # a tie is what the table shows: the same text
+    shown = format_kpi(kpi, best)
+    winners = {name for name, v in found.items() if format_kpi(kpi, v) == shown}
+    return set() if len(winners) == len(found) else winners
+
+
+def slider_marks(
+    values: Any, *, label: Any, steps: tuple[float, ...], max_labels: int = 8
+) -> dict[int, str]:
+    """Labelled marks for a slider over ``values``, few enough not to print over each other.
+
+    Marks go at the values that are multiples of the smallest of ``steps`` that leaves at most
+    ``max_labels`` of them (every hour, every week…); values on no such multiple are thinned
+    by position instead.
+
+    Parameters
+    ----------
+    values : sequence of number
+        The slider's positions.
+    label : callable
+        Text of a mark from its value.
+    steps : tuple of float
+        Nice spacings between marks, in the values' unit, smallest first.
+    max_labels : int
+        The most marks.
+
+    Returns
+    -------
+    dict
+        Value → text, for ``dcc.Slider``'s ``marks``.
+    """
+    points = sorted({int(v) for v in values})
+    if not points:
+        return {}
+    for step in steps:
+        chosen = [v for v in points if v % step == 0]
+        # one mark of many says nothing: those values are off the step's multiples
+        if len(chosen) >= min(2, len(points)) and len(chosen) <= max_labels:
+            return {v: label(v) for v in chosen}
+    stride = math.ceil(len(points) / max_labels)
+    return {v: label(v) for v in points[::stride]}
+
+
+def clock(seconds: float) -> str:
+    """Simulated time as a slider shows it: ``25 min`` below two hours, else ``3 h`` or
+    ``3 h 30``."""
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h" + (f" {rest:02d}" if rest else "")
+
+
+TIME_MARK_STEPS_S = tuple(60 * m for m in (5, 10, 15, 30, 60, 120, 180, 240, 360, 720, 1440, 2880))
+"""Spacings of the time slider's marks, seconds."""
+
+DAY_MARK_STEPS = (1, 2, 7, 14, 28, 56, 91, 182, 364, 728, 1456)
+"""Spacings of the day sliders' marks: days, then weeks (day 0 is a Monday)."""
 
 
 def comparison_rows(

@@ -43,6 +43,10 @@ _PUBLIC = {
     "signal_plans": "twin.api",
     "waste_layout": "twin.api",
     "WasteLayout": "twin.api",
+    # what the dashboard's forms and KPI cards report, in the twin's own words
+    "error_lines": "twin.specs",
+    "traffic_warnings": "agents.kpis",
+    "UNFINISHED_WARNING_SHARE": "agents.kpis",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -113,8 +113,12 @@ class TrafficRun:
         return edges.join(edge_summary(self.city.network, self.result.edge_series))
 
     def run_info(self) -> dict[str, Any]:
-        """Version, city hash, seed and settings: what reproduces the run."""
-        return {**_reproduction_info(self.city, self.seed, self.config), **self.settings}
+        """Version, city hash, seed, the spec and settings: what reproduces the run."""
+        return {
+            **_reproduction_info(self.city, self.seed, self.config),
+            "spec": None if self.spec is None else self.spec.model_dump(mode="json"),
+            **self.settings,
+        }
 
     def files(self) -> dict[str, Any]:
         """What :func:`twin.results_io.traffic_files` writes."""
@@ -336,6 +340,7 @@ class WasteRun:
         """Version, city hash, seed and settings: what reproduces the run."""
         return {
             **_reproduction_info(self.city, self.seed, self.config),
+            "spec": None if self.spec is None else self.spec.model_dump(mode="json"),
             **self.result.info,
             **self.settings,
             "traffic": self.traffic,

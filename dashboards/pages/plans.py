@@ -8,15 +8,25 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from dashboards.basemap import with_tiles
 from dashboards.components import (
+    AUTO_FLEET,
     field,
     map_with_day_slider,
     number_field,
     policy_table,
+    register_form_check,
     register_run,
     run_controls,
 )
 from dashboards.figures import routes_figure
-from dashboards.logic import PLAN_KPIS, apply_form, plan_notes, policies, section_only
+from dashboards.forms import read_form
+from dashboards.logic import (
+    DAY_MARK_STEPS,
+    PLAN_KPIS,
+    plan_notes,
+    policies,
+    section_only,
+    slider_marks,
+)
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
 
@@ -45,9 +55,12 @@ def layout(state: DashboardState) -> html.Div:
                                     clearable=False,
                                 ),
                             ),
-                            number_field("Days", "plans-days", min=1, step=1, value=waste["days"]),
+                            number_field("Days", "plans-days", value=waste["days"]),
                             number_field(
-                                "Trucks", "plans-trucks", min=1, step=1, value=waste["trucks"]
+                                "Trucks",
+                                "plans-trucks",
+                                value=waste["trucks"],
+                                placeholder=AUTO_FLEET,
                             ),
                             field(
                                 "Routes shown",
@@ -75,7 +88,8 @@ def layout(state: DashboardState) -> html.Div:
 
 def register(app: Dash, state: DashboardState) -> None:
     def build(draft, days, trucks):
-        updated = apply_form(draft, days=days, trucks=trucks)
+        values = {"days": days, "trucks": trucks}
+        updated = read_form(draft, values, section="waste").model_dump(mode="json")
         return [
             section_only(updated, "waste", policy=policy).model_copy(
                 update={"name": f"{updated['name']}-{policy}"}
@@ -95,6 +109,12 @@ def register(app: Dash, state: DashboardState) -> None:
         ],
         build=build,
         keep_going=True,  # a policy the twin cannot run here (no checkpoint) must not hide the rest
+    )
+    register_form_check(
+        app,
+        prefix="plans",
+        fields=[("plans-days", "days"), ("plans-trucks", "trucks")],
+        section="waste",
     )
 
     @app.callback(
@@ -123,7 +143,7 @@ def register(app: Dash, state: DashboardState) -> None:
             if (note := plan_notes(table_of_days)) is not None
         ]
         shown = html.Div([table, *notes], id="plans-notes") if notes else table
-        return shown, int(days.max()), {int(d): str(d) for d in days}
+        return shown, int(days.max()), slider_marks(days, label=str, steps=DAY_MARK_STEPS)
 
     @app.callback(
         Output("plans-map", "figure"),

@@ -13,18 +13,22 @@ from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboards.basemap import network_figure, with_tiles
 from dashboards.components import (
+    AUTO_FLEET,
     CLOSE_MODES,
     closed_summary,
     comparison_table,
     field,
+    form_status,
     map_graph,
     number_input,
+    register_form_check,
     register_run,
     register_street_clicks,
     run_controls,
     upload_button,
 )
 from dashboards.figures import CHART, empty_figure, speed_over_time
+from dashboards.forms import read_form
 from dashboards.logic import (
     UploadError,
     apply_form,
@@ -59,7 +63,7 @@ FORM = (
     ("scenario-policy", "policy"),
     ("scenario-trucks", "trucks"),
 )
-"""Editor fields: component id → :func:`dashboards.logic.apply_form` keyword."""
+"""Editor fields: component id → :func:`dashboards.forms.read_form` key."""
 
 
 SIGNAL_COLUMNS = ("phase", "green for", "green s", "default")
@@ -169,15 +173,18 @@ def layout(state: DashboardState) -> html.Div:
         [
             dcc.Store(id="scenario-mounted", data=True),
             html.H3("Edit scenario"),
-            field("Name", dcc.Input(id="scenario-name", type="text")),
-            field("Seed", number_input("scenario-seed", min=0, step=1)),
+            field("Name", dcc.Input(id="scenario-name", type="text"), check_id="scenario-name"),
+            field("Seed", number_input("scenario-seed"), check_id="scenario-seed"),
             html.H4("Traffic"),
-            field("Trips", number_input("scenario-trips", min=0, step=1)),
-            field("Simulated minutes", number_input("scenario-minutes", min=1, step=1)),
-            field("Demand scale", number_input("scenario-scale", min=0, step=0.05)),
+            field("Trips", number_input("scenario-trips"), check_id="scenario-trips"),
+            field(
+                "Simulated minutes", number_input("scenario-minutes"), check_id="scenario-minutes"
+            ),
+            field("Demand scale", number_input("scenario-scale"), check_id="scenario-scale"),
             field(
                 "Signal plans: 'OSM node: green s, green s; …'",
                 dcc.Input(id="scenario-signals", type="text", placeholder="25291537: 70, 12"),
+                check_id="scenario-signals",
             ),
             dcc.Store(id="signal-node"),
             html.Div(SIGNAL_HINT, id="signal-editor", className="note"),
@@ -187,17 +194,23 @@ def layout(state: DashboardState) -> html.Div:
             ),
             html.Div(id="scenario-closed", className="note"),
             html.H4("Waste collection"),
-            field("Days", number_input("scenario-days", min=1, step=1)),
+            field("Days", number_input("scenario-days"), check_id="scenario-days"),
             field(
                 "Policy",
                 dcc.Dropdown(id="scenario-policy", options=list(policies()), clearable=False),
+                check_id="scenario-policy",
             ),
-            field("Trucks", number_input("scenario-trucks", min=1, step=1)),
+            field(
+                "Trucks",
+                number_input("scenario-trucks", placeholder=AUTO_FLEET),
+                check_id="scenario-trucks",
+            ),
             html.Div(
                 [
                     html.Button("Save", id="scenario-save", className="button primary"),
                     html.Button("Download YAML", id="scenario-yaml", className="button"),
                     dcc.Download(id="scenario-download"),
+                    *form_status("scenario"),
                 ],
                 className="run-controls",
             ),
@@ -271,7 +284,8 @@ def layout(state: DashboardState) -> html.Div:
 
 
 def _read_form(draft: dict, values: tuple) -> dict:
-    return apply_form(draft, **{key: v for (_, key), v in zip(FORM, values, strict=True)})
+    form = {key: value for (_, key), value in zip(FORM, values, strict=True)}
+    return read_form(draft, form).model_dump(mode="json")
 
 
 def register(app: Dash, state: DashboardState) -> None:
@@ -281,6 +295,20 @@ def register(app: Dash, state: DashboardState) -> None:
         graph_id="scenario-map",
         mode_id="scenario-close-mode",
         error_id="scenario-message",
+    )
+    register_form_check(app, prefix="scenario", fields=FORM, section=None)
+    # a bad field keeps the scenario from being saved or downloaded, as it keeps a run from
+    # starting on the other pages
+    app.clientside_callback(
+        """(invalid) => {
+            const why = invalid ? "Correct the fields marked in red first." : "";
+            return [Boolean(invalid), why, Boolean(invalid), why];
+        }""",
+        Output("scenario-save", "disabled"),
+        Output("scenario-save", "title"),
+        Output("scenario-yaml", "disabled"),
+        Output("scenario-yaml", "title"),
+        Input("scenario-invalid", "data"),
     )
 
     @app.callback(

@@ -4,6 +4,7 @@ or reopens it in the draft."""
 
 from __future__ import annotations
 
+import numpy as np
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from dashboards.basemap import with_tiles
@@ -14,24 +15,30 @@ from dashboards.components import (
     field,
     map_graph,
     number_field,
+    register_form_check,
     register_run,
     register_street_clicks,
     run_controls,
 )
 from dashboards.figures import congestion_figure, empty_figure, speed_over_time
 from dashboards.figures import travel_time_histogram as tt_histogram
-from dashboards.logic import (
-    TRAFFIC_CARDS,
-    apply_form,
-    closed_edges,
-    section_only,
-)
+from dashboards.forms import read_form
+from dashboards.logic import TIME_MARK_STEPS_S, TRAFFIC_CARDS, clock, closed_edges, slider_marks
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
-from twin import parse_duration
+from twin import parse_duration, traffic_warnings
 
 PATH = "/traffic"
 TITLE = "Traffic"
+
+FORM = (
+    ("traffic-trips", "trips"),
+    ("traffic-minutes", "duration_min"),
+    ("traffic-scale", "demand_scale"),
+    ("traffic-seed", "seed"),
+)
+"""The run's fields: input id → :func:`dashboards.forms.read_form` key."""
+FORM_KEYS = tuple(key for _, key in FORM)
 
 
 def _minutes(duration: str | float) -> float:
@@ -47,26 +54,16 @@ def layout(state: DashboardState) -> html.Div:
                     html.Div(
                         [
                             html.H3("Traffic run"),
-                            number_field(
-                                "Trips", "traffic-trips", min=0, step=1, value=draft["trips"]
-                            ),
+                            number_field("Trips", "traffic-trips", value=draft["trips"]),
                             number_field(
                                 "Simulated minutes",
                                 "traffic-minutes",
-                                min=1,
-                                step=1,
                                 value=_minutes(draft["duration"]),
                             ),
                             number_field(
-                                "Demand scale",
-                                "traffic-scale",
-                                min=0,
-                                step=0.05,
-                                value=draft["demand_scale"],
+                                "Demand scale", "traffic-scale", value=draft["demand_scale"]
                             ),
-                            number_field(
-                                "Seed", "traffic-seed", min=0, step=1, value=state.draft()["seed"]
-                            ),
+                            number_field("Seed", "traffic-seed", value=state.draft()["seed"]),
                             field(
                                 "A click on a street closes (or reopens)",
                                 dcc.RadioItems(
@@ -88,13 +85,18 @@ def layout(state: DashboardState) -> html.Div:
                                 ),
                             ),
                             html.Label("Time", className="field-label"),
-                            dcc.Slider(
-                                id="traffic-time",
-                                min=0,
-                                max=0,
-                                step=None,
-                                value=0,
-                                marks={0: "0 min"},
+                            html.Div(
+                                dcc.Slider(
+                                    id="traffic-time",
+                                    min=0,
+                                    max=0,
+                                    step=None,
+                                    value=0,
+                                    marks={0: "0 min"},
+                                    # the value is in seconds: a box showing it would puzzle
+                                    allow_direct_input=False,
+                                ),
+                                className="slider-box",
                             ),
                         ]
                     ),
@@ -122,24 +124,17 @@ def register(app: Dash, state: DashboardState) -> None:
     def list_closed(draft: dict):
         return closed_summary(draft)
 
-    def build(draft, trips, minutes, scale, seed):
-        updated = apply_form(
-            draft, trips=trips, duration_min=minutes, demand_scale=scale, seed=seed
-        )
-        return [section_only(updated, "traffic")]
+    def build(draft, *values):
+        return [read_form(draft, dict(zip(FORM_KEYS, values, strict=True)), section="traffic")]
+
+    register_form_check(app, prefix="traffic", fields=FORM, section="traffic")
 
     register_run(
         app,
         state,
         prefix="traffic",
         store_id="traffic-result",
-        states=[
-            State("draft", "data"),
-            State("traffic-trips", "value"),
-            State("traffic-minutes", "value"),
-            State("traffic-scale", "value"),
-            State("traffic-seed", "value"),
-        ],
+        states=[State("draft", "data"), *[State(cid, "value") for cid, _ in FORM]],
         build=build,
     )
 
@@ -149,26 +144,46 @@ def register(app: Dash, state: DashboardState) -> None:
         Output("traffic-speed", "figure"),
         Output("traffic-time", "max"),
         Output("traffic-time", "marks"),
+        Output("traffic-time", "step"),
         Output("traffic-time", "value"),
         Input("traffic-result", "data"),
     )
     def show_run(result: dict | None):
         if not result:
-            return no_update, no_update, no_update, no_update, no_update, no_update
+            return (no_update,) * 7
         key = result["keys"][0]
         try:
             kpis = state.store.kpi_dict(key)["traffic"]
             trips = state.store.table(key, "traffic/trips")
             series = state.store.table(key, "traffic/edge_timeseries")
         except StoreError as err:
-            return html.Div(str(err), className="error"), *([no_update] * 5)
-        starts = sorted(series["interval_start_s"].unique().tolist())
-        marks = {int(s): f"{s / 60:.0f} min" for s in starts}
-        # the busiest interval first: where congestion shows
+            return html.Div(str(err), className="error"), *([no_update] * 6)
+        starts = sorted(int(s) for s in series["interval_start_s"].unique())
+        # a label every hour or so, not one per interval: a day's 288 would print over each other
+        marks = slider_marks(starts, label=clock, steps=TIME_MARK_STEPS_S)
+        steps = set(np.diff(starts).tolist())
+        # the slider stops at every interval; intervals of unequal length: at the marks only
+        step = steps.pop() if len(steps) == 1 else None
+        if step is None:
+            marks = {s: marks.get(s, "") for s in starts}
         cards = card_row(kpis, TRAFFIC_CARDS, id_prefix="traffic-kpi")
+        level = "alarm" if kpis.get("gridlock") else "warn"
+        warnings = [
+            html.P(line, className=f"note {level}", role="alert", id="traffic-warning")
+            for line in traffic_warnings(kpis)[:1]
+        ]
         speed = speed_over_time({"this run": series}, state.basemap.length_m)
+        # the busiest interval first: where congestion shows
         busiest = series.groupby("interval_start_s")["density_vpkm"].mean().idxmax()
-        return cards, tt_histogram(trips), speed, int(max(starts)), marks, int(busiest)
+        return (
+            html.Div([cards, *warnings]),
+            tt_histogram(trips),
+            speed,
+            int(max(starts)),
+            marks,
+            step,
+            int(busiest),
+        )
 
     @app.callback(
         Output("traffic-map", "figure"),

@@ -8,21 +8,25 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from dashboards.basemap import with_tiles
 from dashboards.components import (
+    AUTO_FLEET,
     card_row,
     field,
     map_with_day_slider,
     number_field,
+    register_form_check,
     register_run,
     run_controls,
 )
 from dashboards.figures import CHART, daily_figure, empty_figure, routes_figure
+from dashboards.forms import read_form
 from dashboards.logic import (
+    DAY_MARK_STEPS,
     WASTE_CARDS,
-    apply_form,
     bins_on_day,
     plan_notes,
     policies,
     section_only,
+    slider_marks,
     strategy_of,
 )
 from dashboards.state import DashboardState
@@ -31,6 +35,15 @@ from twin import USER_ERRORS
 
 PATH = "/waste"
 TITLE = "Waste"
+
+FORM = (
+    ("waste-days", "days"),
+    ("waste-trucks", "trucks"),
+    ("waste-seed", "seed"),
+    ("waste-policy", "policy"),
+)
+"""The run's fields: input id → :func:`dashboards.forms.read_form` key."""
+FORM_KEYS = tuple(key for _, key in FORM)
 
 
 def layout(state: DashboardState) -> html.Div:
@@ -51,12 +64,16 @@ def layout(state: DashboardState) -> html.Div:
                                     value=strategy_of(waste),
                                     clearable=False,
                                 ),
+                                check_id="waste-policy",
                             ),
-                            number_field("Days", "waste-days", min=1, step=1, value=waste["days"]),
+                            number_field("Days", "waste-days", value=waste["days"]),
                             number_field(
-                                "Trucks", "waste-trucks", min=1, step=1, value=waste["trucks"]
+                                "Trucks",
+                                "waste-trucks",
+                                value=waste["trucks"],
+                                placeholder=AUTO_FLEET,
                             ),
-                            number_field("Seed", "waste-seed", min=0, step=1, value=draft["seed"]),
+                            number_field("Seed", "waste-seed", value=draft["seed"]),
                             run_controls("waste"),
                         ],
                         className="panel",
@@ -77,9 +94,8 @@ def layout(state: DashboardState) -> html.Div:
     )
 
 
-def _scenarios_for(state: DashboardState, draft: dict, days, trucks, seed, policy):
-    updated = apply_form(draft, days=days, trucks=trucks, seed=seed, policy=policy)
-    return section_only(updated, "waste")
+def _scenarios_for(draft: dict, *values):
+    return read_form(draft, dict(zip(FORM_KEYS, values, strict=True)), section="waste")
 
 
 def policy_chart(state: DashboardState, draft: dict) -> go.Figure:
@@ -109,15 +125,10 @@ def register(app: Dash, state: DashboardState) -> None:
         state,
         prefix="waste",
         store_id="waste-result",
-        states=[
-            State("draft", "data"),
-            State("waste-days", "value"),
-            State("waste-trucks", "value"),
-            State("waste-seed", "value"),
-            State("waste-policy", "value"),
-        ],
-        build=lambda draft, *values: [_scenarios_for(state, draft, *values)],
+        states=[State("draft", "data"), *[State(cid, "value") for cid, _ in FORM]],
+        build=lambda draft, *values: [_scenarios_for(draft, *values)],
     )
+    register_form_check(app, prefix="waste", fields=FORM, section="waste")
 
     @app.callback(
         Output("waste-kpis", "children"),
@@ -140,7 +151,7 @@ def register(app: Dash, state: DashboardState) -> None:
         except (StoreError, *USER_ERRORS) as err:
             return html.Div(str(err), className="error"), *([no_update] * 5)
         days = daily["day"].tolist()
-        marks = {int(d): str(d) for d in days}
+        marks = slider_marks(days, label=str, steps=DAY_MARK_STEPS)  # a year's days would overprint
         busiest = int(daily.loc[daily["truck_km"].idxmax(), "day"])
         cards = card_row(kpis, WASTE_CARDS, id_prefix="waste-kpi")
         note = plan_notes(daily)

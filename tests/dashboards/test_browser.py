@@ -237,6 +237,11 @@ def test_traffic_run_shows_progress_then_results_and_a_closure_changes_kpis(
 
 
 def test_cancel_stops_a_traffic_run_and_the_page_can_run_again(browser_ready, dash_duo, store_dir):
+    from tests.dashboards.test_jobs import _run_processes
+
+    psutil = pytest.importorskip("psutil")
+    server = psutil.Process()  # the test's server runs in this process
+    before = server.memory_info().rss
     # a day of heavy demand: half a minute of simulation, longer than the test waits
     app = _run_a_traffic_day(dash_duo, store_dir, trips=250_000)
 
@@ -245,12 +250,98 @@ def test_cancel_stops_a_traffic_run_and_the_page_can_run_again(browser_ready, da
         return any(0 < value < 100 for value in values)
 
     until(progressing, timeout=60)
+    runs = _run_processes(psutil)
+    assert runs  # the simulation works in a process of its own
     dash_duo.find_element("#traffic-cancel").click()
-    until(lambda: dash_duo.find_element("#traffic-run").get_attribute("disabled") is None, 10)
-    # the run itself stops (at its next progress report) and writes nothing
-    until(lambda: app._background_manager.running_jobs() == 0, timeout=15)
+    clicked = time.monotonic()
+    # the page says so once the work has stopped, within a second or two, and the bar is empty
+    # (not frozen where the run was)
+    dash_duo.wait_for_text_to_equal("#traffic-progress-label", "cancelled", timeout=5)
+    assert time.monotonic() - clicked < 2.5
+    assert dash_duo.find_element("#traffic-progress").get_attribute("value") == "0"
+    assert dash_duo.find_element("#traffic-run").get_attribute("disabled") is None
+    assert dash_duo.find_element("#traffic-cancel").get_attribute("disabled") is not None
+    # the run's process is gone, its memory with it; the dashboard's own did not take it on
+    assert app._background_manager.running_jobs() == 0
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in runs)
+    assert server.memory_info().rss - before < 300 * 2**20
+    # nothing is written and no result shows
     assert not list((store_dir / "runs").glob("*"))
     assert not dash_duo.driver.find_elements("css selector", "#traffic-kpi-mean_travel_time_s")
+    _no_errors(dash_duo)
+
+
+def _clear(duo, field_id: str) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    box = duo.find_element(f"#{field_id}")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(Keys.BACKSPACE)
+
+
+def _says(duo, field_id: str, message: str) -> None:
+    """The field's message line says ``message``, the field is marked and its Run waits."""
+    duo.wait_for_text_to_equal(f"#{field_id}-message", message, timeout=5)
+    assert "invalid" in duo.find_element(f"#{field_id}-field").get_attribute("class")
+
+
+def _disabled(duo, button_id: str) -> bool:
+    return duo.find_element(f"#{button_id}").get_attribute("disabled") is not None
+
+
+def test_a_bad_field_blocks_run_and_says_why_and_gridlock_shows_on_a_card(
+    browser_ready, dash_duo, store_dir, screenshot
+):
+    dash_duo.start_server(_app(store_dir))
+    dash_duo.find_element("#nav-traffic").click()
+    dash_duo.wait_for_element("#traffic-map .js-plotly-plot")
+    # each bad value says why beside its field, in the twin's words, and Run waits
+    for typed, message in (
+        (-5, "traffic.trips: must be ≥ 0 (got -5)"),
+        (2.5, "traffic.trips: must be a whole number (got 2.5)"),
+    ):
+        _type(dash_duo, "traffic-trips", typed)
+        _says(dash_duo, "traffic-trips", message)
+        until(lambda: _disabled(dash_duo, "traffic-run"), timeout=5)
+    _clear(dash_duo, "traffic-trips")
+    _says(dash_duo, "traffic-trips", "traffic.trips: give a whole number from 0 to 10,000,000")
+    screenshot(dash_duo, "traffic-bad-field")
+    # pressed anyway (before the check came back, say): the server refuses, nothing runs
+    dash_duo.driver.execute_script(
+        "window.dash_clientside.set_props('traffic-run', {n_clicks: 1});"
+    )
+    dash_duo.wait_for_contains_text("#traffic-error", "traffic.trips: give a whole number", 10)
+    assert not list((store_dir / "runs").glob("*"))
+    _type(dash_duo, "traffic-minutes", 0)
+    _says(dash_duo, "traffic-minutes", "traffic.duration: the duration must be more than 0 and "
+          "at most 48 h (got '0min')")  # fmt: skip
+    # good values again: the messages go, Run is back
+    _type(dash_duo, "traffic-trips", 8000)
+    _type(dash_duo, "traffic-minutes", 10)
+    dash_duo.wait_for_text_to_equal("#traffic-trips-message", "", timeout=5)
+    until(lambda: not _disabled(dash_duo, "traffic-run"), timeout=5)
+    # eight thousand trips in ten minutes jam the centre: most never arrive, and the cards say
+    # so (travel times of the few that did would look harmless)
+    dash_duo.find_element("#traffic-run").click()
+    dash_duo.wait_for_element("#traffic-kpi-trips_unfinished.alarm", timeout=60)
+    card = dash_duo.find_element("#traffic-kpi-trips_unfinished").text
+    assert card.startswith("Gridlock: trips unfinished"), card
+    assert "gridlock" in dash_duo.find_element("#traffic-warning").text
+    screenshot(dash_duo, "traffic-gridlock")
+
+    dash_duo.find_element("#nav-waste").click()
+    dash_duo.wait_for_element("#waste-days")
+    _type(dash_duo, "waste-days", 0)
+    _says(dash_duo, "waste-days", "waste.days: must be ≥ 1 (got 0)")
+    _type(dash_duo, "waste-trucks", 0)
+    _says(dash_duo, "waste-trucks", "waste.trucks: must be ≥ 1 (got 0)")
+    until(lambda: _disabled(dash_duo, "waste-run"), timeout=5)
+
+    dash_duo.find_element("#nav-scenarios").click()
+    until(lambda: dash_duo.find_element("#scenario-name").get_attribute("value") == "my-plan", 10)
+    _type(dash_duo, "scenario-trips", -5)
+    _says(dash_duo, "scenario-trips", "traffic.trips: must be ≥ 0 (got -5)")
+    until(lambda: _disabled(dash_duo, "scenario-save"), timeout=5)
     _no_errors(dash_duo)
 
 

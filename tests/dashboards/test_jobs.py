@@ -124,3 +124,50 @@ def test_report_passes_progress_as_percent_text():
     seen: list = []
     report(seen.append, 0.426, "traffic (1/1)")
     assert seen == [("43", "traffic (1/1)")]
+
+
+def _run_processes(psutil) -> list:
+    """The processes running simulations: children of this process's forkserver."""
+    found = []
+    for child in psutil.Process().children():
+        try:
+            if "forkserver" in " ".join(child.cmdline()):
+                found += child.children()
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def test_cancel_kills_a_run_still_preparing_and_its_memory_comes_back(manager, state):
+    """Two million trips take seconds and a gigabyte to generate and route before the first
+    progress report: a cancel there must not wait for it (nor keep the memory)."""
+    psutil = pytest.importorskip("psutil")
+    server = psutil.Process()
+    before = server.memory_info().rss
+    seen: list = []
+    job_fn = _traffic_job(manager, state, seen, duration="24h", window="24h")
+    job = manager.call_job_fn("heavy", job_fn, [2_000_000], {})
+    # the child grows past half a gigabyte while it prepares the trips
+    peak = {"rss": 0, "pids": set()}
+
+    def grown() -> bool:
+        for process in _run_processes(psutil):
+            try:
+                peak["rss"] = max(peak["rss"], process.memory_info().rss)
+                peak["pids"].add(process.pid)
+            except psutil.NoSuchProcess:
+                pass
+        return peak["rss"] > 500 * 2**20
+
+    _wait(grown, timeout=60)
+    assert not any(value[1] == "done" for value in seen)
+    started = time.monotonic()
+    manager.terminate_job(str(job))
+    _wait(lambda: manager.running_jobs() == 0, timeout=5)
+    assert time.monotonic() - started < 1.0
+    # the child is gone, and its memory with it; the dashboard's own never grew
+    for pid in peak["pids"]:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert server.memory_info().rss - before < 100 * 2**20
+    assert not manager.job_running(job)
+    assert list((state.store.root / "runs").glob("*")) == []

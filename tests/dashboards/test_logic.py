@@ -624,3 +624,107 @@ def test_plan_notes_name_the_days_a_planner_passed_on():
     )
     assert plan_notes(daily.assign(plan_note="")) is None
     assert plan_notes(daily.drop(columns=["plan_note"])) is None  # runs stored before notes
+
+
+# ------------------------------------------------------------------ Plans: winners and precision
+def test_changes_show_at_the_precision_of_the_table_and_tiny_ones_are_neutral():
+    from dashboards.logic import kpi_change
+
+    # a service level a tenth of a point lower: points, not "(-0%)"
+    assert kpi_change("service_level", 0.998, 0.999) == ("-0.1 pp", -1)
+    # a change that reads the same in the table is no change, whatever its sign
+    assert kpi_change("service_level", 0.99981, 0.99982) == ("±0 pp", 0)
+    assert kpi_change("truck_km", 99.96, 100.0) == ("±0 %", 0)
+    assert kpi_change("overflow_t", 0.001, 0.002) == ("±0 %", 0)
+    assert kpi_change("cost_eur", 1000.0, 1000.0) == ("±0 %", 0)
+    # small changes to a tenth of a percent, large ones in whole percent
+    assert kpi_change("cost_eur", 1000.0, 1001.0) == ("-0.1 %", -1)
+    assert kpi_change("truck_km", 103.0, 100.0) == ("+3.0 %", 1)
+    assert kpi_change("truck_km", 150.0, 100.0) == ("+50 %", 1)
+    # from zero, the difference in the KPI's own unit (no percent of nothing)
+    assert kpi_change("overflow_bin_days", 3, 0) == ("+3", 1)
+    assert kpi_change("overflow_bin_days", 0, 0) == ("±0", 0)
+    assert kpi_change("truck_km", None, 10.0) == ("", 0)
+
+
+def test_the_best_policy_of_each_kpi_follows_its_direction_and_ties_share_it():
+    from dashboards.logic import best_of
+
+    assert best_of({"schedule": 40.0, "greedy": 15.4, "pyvrp": 17.0}, "truck_km") == {"greedy"}
+    assert best_of({"schedule": 0.99, "pyvrp": 0.999}, "service_level") == {"pyvrp"}
+    # values that read the same tie; when every policy ties, none is marked
+    assert best_of({"a": 15.41, "b": 15.44, "c": 20.0}, "truck_km") == {"a", "b"}
+    assert best_of({"a": 0.0, "b": 0.0}, "overflow_t") == set()
+    # a KPI with no better direction, one policy alone, missing values: nobody
+    assert best_of({"a": 10, "b": 20}, "bins_emptied") == set()
+    assert best_of({"a": 10.0}, "truck_km") == set()
+    assert best_of({"a": None, "b": 5.0, "c": 6.0}, "truck_km") == {"b"}
+
+
+def test_the_plans_table_marks_winners_and_colours_only_visible_changes():
+    from dashboards.components import BEST_MARK, VERDICT_STYLE, policy_table
+
+    kpis = {
+        "schedule": {"truck_km": 40.0, "service_level": 0.999, "overflow_t": 0.0},
+        "greedy": {"truck_km": 15.0, "service_level": 0.9989, "overflow_t": 0.0},
+        "pyvrp": {"truck_km": 17.0, "service_level": 0.998, "overflow_t": 0.5},
+    }
+    view = policy_table(kpis, "schedule", ("truck_km", "service_level", "overflow_t"), table_id="t")
+    table = view.children[0]
+    rows = {row.id: row.children[1:] for row in table.children[1].children}
+    km = rows["t-truck_km"]
+    assert km[1].className == "best" and km[1].children.endswith(BEST_MARK)
+    assert km[1].style == VERDICT_STYLE["better"] and "(-62 %)" in km[1].children
+    service = rows["t-service_level"]
+    # schedule is best (ties with greedy at the table's precision); greedy's change is ±0
+    assert {c.className for c in service[:2]} == {"best"}
+    assert "(±0 pp)" in service[1].children and service[1].style == {}
+    assert "(-0.1 pp)" in service[2].children and service[2].style == VERDICT_STYLE["worse"]
+    # overflow from zero: the difference in tonnes
+    assert "(+0.50 t)" in rows["t-overflow_t"][2].children
+
+
+def test_unfinished_trips_make_a_card_that_warns_and_names_gridlock():
+    from dashboards.components import card_row
+    from dashboards.logic import TRAFFIC_CARDS, unfinished_card
+
+    kpis = {"trips": 100_000, "trips_completed": 1480, "trips_unfinished": 98_520, "gridlock": True}
+    assert unfinished_card(kpis) == ("Gridlock: trips unfinished", "98,520 (99 %)", "alarm")
+    assert unfinished_card({**kpis, "gridlock": False})[2] == "warn"
+    assert unfinished_card({"trips": 1000, "trips_unfinished": 3}) == (
+        "Trips unfinished",
+        "3 (0.3 %)",
+        "",
+    )
+    assert unfinished_card({"trips": 1000, "trips_unfinished": 0})[1:] == ("0", "")
+    row = card_row(kpis, TRAFFIC_CARDS, id_prefix="k")
+    card = next(c for c in row.children if c.id == "k-trips_unfinished")
+    assert card.className == "kpi-card alarm"
+
+
+def test_slider_marks_stay_few_on_long_runs():
+    from dashboards.logic import DAY_MARK_STEPS, TIME_MARK_STEPS_S, clock, slider_marks
+
+    day = slider_marks(range(0, 86_400, 300), label=clock, steps=TIME_MARK_STEPS_S)
+    assert list(day.values()) == ["0 min", "3 h", "6 h", "9 h", "12 h", "15 h", "18 h", "21 h"]
+    short = slider_marks(range(0, 1800, 300), label=clock, steps=TIME_MARK_STEPS_S)
+    assert list(short.values()) == ["0 min", "5 min", "10 min", "15 min", "20 min", "25 min"]
+    year = slider_marks(range(365), label=str, steps=DAY_MARK_STEPS)
+    assert len(year) <= 8 and all(d % 7 == 0 for d in year)
+    assert slider_marks(range(7), label=str, steps=DAY_MARK_STEPS) == {d: str(d) for d in range(7)}
+    # values off every step's multiples: thinned by position
+    assert len(slider_marks(range(3, 400, 7), label=str, steps=(5,))) <= 8
+
+
+def test_many_bins_are_drawn_small_and_faint_and_overlapping_routes_stay_visible():
+    from dashboards.figures import bin_marker_scale, route_style
+
+    assert bin_marker_scale(150) == (1.0, 0.9)
+    factor, opacity = bin_marker_scale(1340)  # Liechtenstein's bins
+    assert factor == pytest.approx(0.4) and opacity == pytest.approx(0.5)
+    # each later line is narrower, so the earlier ones show around it; policies differ in dash
+    widths = [route_style(i, 5, by_policy=True)[0] for i in range(5)]
+    assert widths == sorted(widths, reverse=True) and widths[-1] >= 2
+    dashes = {route_style(i, 5, by_policy=True)[1] for i in range(5)}
+    assert len(dashes) == 5
+    assert route_style(0, 3, by_policy=False)[1] == "solid"

@@ -126,3 +126,26 @@ def test_without_trips_the_city_peak_hour_rate_is_used_and_said(helsinki):
     assert report["trips"] == peak.trips(600)  # the window: half the duration
     assert report["default_demand"] == peak.describe()
     assert "Demand: " in result.stderr and "--trips N" in result.stderr
+
+
+def test_what_an_od_table_loses_is_said_without_out(helsinki, tmp_path):
+    ids = helsinki.network.node_osmid
+    path = tmp_path / "od.csv"
+    pd.DataFrame(
+        {
+            "origin": [ids[0], ids[1], 12345, ids[3]],
+            "destination": [ids[5], ids[6], ids[7], ids[8]],
+            "departure": ["00:01:00", "120", "0", "02:00:00"],
+        }
+    ).to_csv(path, index=False)
+    result = _twin("traffic", "helsinki", "--od", str(path), "--duration", "1h", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["od_table"]["unknown_nodes"] == 1
+    assert report["od_table"]["departs_after_end"] == 1
+    assert "1 of 4 OD rows name nodes not in the network" in result.stderr
+    assert "1 of 4 OD rows depart after the run ends" in result.stderr
+    # asked to refuse what cannot run, it refuses, in one line
+    refused = _twin("traffic", "helsinki", "--od", str(path), "--on-invalid", "error")
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert "rows name nodes not in the network" in refused.stderr

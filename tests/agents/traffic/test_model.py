@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -201,6 +203,41 @@ def test_od_table(helsinki, tmp_path):
     (tmp_path / "bad.csv").write_text("origin,destination\n1,2\n")
     with pytest.raises(TwinError, match="lacks column"):
         read_od_table(tmp_path / "bad.csv", network)
+
+
+@pytest.mark.parametrize(
+    ("departure", "words"),
+    [
+        ("99:99:99", "minutes and seconds below 60"),
+        ("inf", "finite seconds"),
+        ("nan", "finite seconds"),
+        ("soon", "(e.g. 'soon')"),
+    ],
+)
+def test_od_departures_that_are_no_time_are_refused(helsinki, tmp_path, departure, words):
+    ids = helsinki.network.node_osmid
+    path = tmp_path / "od.csv"
+    pd.DataFrame(
+        {
+            "origin": [ids[0], ids[1]],
+            "destination": [ids[5], ids[6]],
+            "departure": ["60", departure],
+        }
+    ).to_csv(path, index=False)
+    with pytest.raises(TwinError, match=re.escape(words)) as err:
+        read_od_table(path, helsinki.network)
+    assert "1 departure times cannot be read" in str(err.value)
+
+
+def test_od_rows_going_nowhere_are_refused_when_asked(helsinki, tmp_path):
+    ids = helsinki.network.node_osmid
+    path = tmp_path / "od.csv"
+    pd.DataFrame(
+        {"origin": [ids[0], ids[2]], "destination": [ids[5], ids[2]], "departure": [0, 9]}
+    ).to_csv(path, index=False)
+    assert len(read_od_table(path, helsinki.network)[0]) == 1  # skipped, and counted
+    with pytest.raises(TwinError, match="1 of 2 rows start where they end"):
+        read_od_table(path, helsinki.network, on_invalid="error")
 
 
 def test_unreachable_trips_are_skipped_or_refused(helsinki):

@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from agents.waste.bins import place_bins
-from agents.waste.model import LinkTimes, WasteConfig, WasteModel
+from agents.waste.bins import Bins, place_bins
+from agents.waste.model import LinkTimes, WasteConfig, WasteModel, sized_fleet
 from agents.waste.planning import DEPOT, DISPOSAL
 from agents.waste.policies import WORKING_DAYS
 from agents.waste.sites import locate_sites
@@ -223,3 +223,36 @@ def test_closed_roads_cut_off_bins_are_reported(helsinki):
 def test_impossible_settings_are_named(helsinki, setting, value, expected):
     with pytest.raises(TwinError, match=expected):
         WasteConfig(**{setting: value}).validate()
+
+
+def _uniform_bins(n: int, *, daily_kg: float, capacity_kg: float = 1000.0) -> Bins:
+    ones = np.ones(n)
+    return Bins(
+        node=np.zeros(n, dtype=np.int64), x=0 * ones, y=0 * ones, capacity_kg=capacity_kg * ones,
+        daily_kg=daily_kg * ones, kind=np.array(["placed"] * n), osm_id=-np.ones(n, dtype=np.int64),
+        land_use=np.array(["residential"] * n), containers=np.ones(n, dtype=np.int64),
+    )  # fmt: skip
+
+
+def test_the_default_fleet_carries_a_working_days_waste_and_its_stops():
+    # 2,000 bins × 50 kg a day: 700 t a week, 140 t each working day; a 10 t truck tips two
+    # loads a shift, so 7 trucks carry it, and a fifth to spare makes 9 (8.4 rounded up)
+    assert sized_fleet(_uniform_bins(2000, daily_kg=50.0), truck_capacity_kg=10_000,
+                       shift_s=8 * 3600) == 9  # fmt: skip
+    # 4,000 small bins, each full in 20 days: 280 stops a working day at 60 s service + 60 s
+    # driving = 9.3 h, over 80 % of an 8 h shift: 1.46 trucks by time (more than the 0.28 by
+    # load), 1.75 with the spare: 2
+    light = _uniform_bins(4000, daily_kg=1.0, capacity_kg=20.0)
+    assert sized_fleet(light, truck_capacity_kg=10_000, shift_s=8 * 3600) == 2
+    assert sized_fleet(_uniform_bins(0, daily_kg=1.0), truck_capacity_kg=10_000, shift_s=3600) == 1
+
+
+def test_the_default_fleet_keeps_a_city_from_overflowing(helsinki):
+    from twin import run_waste
+
+    sized = run_waste(helsinki, days=14, planner="greedy", seed=2)
+    assert sized.run_info()["fleet"] == "sized to the city's waste"
+    assert sized.kpis["service_level"] >= 0.99
+    # one truck fewer than sized leaves more waste on the street
+    fewer = run_waste(helsinki, days=14, planner="greedy", seed=2, trucks=sized.config.n_trucks - 1)
+    assert fewer.kpis["overflow_t"] > sized.kpis["overflow_t"]

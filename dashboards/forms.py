@@ -1,0 +1,262 @@
+"""The pages' forms read into scenarios, with every bad value named beside its field.
+
+A browser's number box hands the page no value at all (``None``) for text it cannot read, so a
+form that skipped ``None`` ran the draft's old value in place of what the planner typed. Here
+every field of a form counts: a blank box is a problem unless blank has a meaning (a fleet sized
+to the city's waste; no trips when an OD table gives the demand), and every value is checked by
+the twin's own parameter objects (:class:`twin.Scenario`, :class:`twin.TrafficSpec`,
+:class:`twin.WasteSpec`), so the page says what the command line and a YAML file would say:
+``traffic.trips: must be ≥ 0 (got -5)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from dashboards.logic import parse_signals, strategy_fields
+from twin import Scenario, ScenarioError, TrafficSpec, WasteSpec, error_lines
+
+__all__ = ["FORM_FIELDS", "FormError", "FormField", "blank_message", "read_form"]
+
+
+@dataclass(frozen=True)
+class FormField:
+    """Where a form field's value goes in a scenario.
+
+    Parameters
+    ----------
+    section : str or None
+        ``"traffic"``, ``"waste"``, or ``None`` for a top-level field.
+    locations : tuple of tuple
+        Scenario locations whose problems are this field's (minutes set ``duration`` and
+        ``window``).
+    """
+
+    section: str | None
+    locations: tuple[tuple[str, ...], ...]
+
+
+FORM_FIELDS: dict[str, FormField] = {
+    "name": FormField(None, (("name",),)),
+    "seed": FormField(None, (("seed",),)),
+    "trips": FormField("traffic", (("traffic", "trips"),)),
+    "duration_min": FormField("traffic", (("traffic", "duration"), ("traffic", "window"))),
+    "demand_scale": FormField("traffic", (("traffic", "demand_scale"),)),
+    "signals": FormField("traffic", (("traffic", "signals"),)),
+    "days": FormField("waste", (("waste", "days"),)),
+    "policy": FormField("waste", (("waste", "policy"), ("waste", "planner"))),
+    "trucks": FormField("waste", (("waste", "trucks"),)),
+}
+"""The form keys the pages use, by :func:`read_form` keyword."""
+
+_MODELS: dict[str | None, type[BaseModel]] = {
+    None: Scenario,
+    "traffic": TrafficSpec,
+    "waste": WasteSpec,
+}
+
+
+class FormError(ScenarioError):
+    """Form values the twin refuses.
+
+    Parameters
+    ----------
+    problems : dict
+        One line per field key (``""``: a problem of no single field), in the twin's words.
+    """
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        super().__init__("\n".join(problems.values()))
+        self.problems = dict(problems)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _bounds(model: type[BaseModel], name: str) -> str:
+    """``from 0 to 10,000,000`` (or ``≥ 1``, ``> 0``…) from a field's constraints."""
+    low = high = None
+    for rule in model.model_fields[name].metadata:
+        for attr, sign in (("ge", "≥"), ("gt", ">")):
+            if getattr(rule, attr, None) is not None:
+                low = (sign, getattr(rule, attr))
+        for attr, sign in (("le", "≤"), ("lt", "<")):
+            if getattr(rule, attr, None) is not None:
+                high = (sign, getattr(rule, attr))
+    if high is not None and abs(high[1]) >= 1e12:
+        high = None  # a seed's 2**63 − 1 says nothing a planner needs
+
+    def number(x: float) -> str:
+        return f"{x:,}" if float(x).is_integer() else f"{x:g}"
+
+    if low and high and low[0] == "≥" and high[0] == "≤":
+        return f"from {number(low[1])} to {number(high[1])}"
+    parts = [f"{bound[0]} {number(bound[1])}" for bound in (low, high) if bound]
+    return " and ".join(parts)
+
+
+def blank_message(key: str) -> str:
+    """What a blank ``key`` field says: the field, what to give and the allowed range.
+
+    Parameters
+    ----------
+    key : str
+        A key of :data:`FORM_FIELDS`.
+
+    Returns
+    -------
+    str
+        E.g. ``"traffic.trips: give a whole number from 0 to 10,000,000"``.
+    """
+    if key == "duration_min":
+        # the twin's rule, in the minutes the form asks for
+        where, _, rule = _spec_line({"duration": "0min"}, "duration").partition(": ")
+        return f"{where}: give the simulated minutes ({rule.split(' (got')[0]})"
+    if key == "policy":
+        return "waste.policy: choose a policy"
+    form_field = FORM_FIELDS[key]
+    model = _MODELS[form_field.section]
+    name = form_field.locations[0][-1]
+    whole = "int" in str(model.model_fields[name].annotation)
+    kind = "a whole number" if whole else "a number"
+    where = ".".join(form_field.locations[0])
+    bounds = _bounds(model, name)
+    return f"{where}: give {kind}" + (f" {bounds}" if bounds else "")
+
+
+def _plain(number: float) -> str:
+    """A number as a duration's text, never in exponent form (``1e+06min`` reads as nothing)."""
+    return f"{number:.6f}".rstrip("0").rstrip(".")
+
+
+def _minutes(value: Any) -> float | None:
+    try:
+        minutes = float(value)
+    except (TypeError, ValueError):
+        return None
+    return minutes if math.isfinite(minutes) else None
+
+
+def read_form(
+    draft: Mapping[str, Any], values: Mapping[str, Any], *, section: str | None = None
+) -> Scenario:
+    """The draft with a form's values, validated as a scenario.
+
+    Parameters
+    ----------
+    draft : mapping
+        The draft scenario (JSON form of :class:`twin.Scenario`).
+    values : mapping
+        Form values by key of :data:`FORM_FIELDS`; every key given is applied, ``None`` and
+        blank text included. Blank means: no trips when the draft's traffic reads an OD table,
+        a fleet sized to the city's waste for ``trucks``, no signal retimings; elsewhere it is
+        a problem.
+    section : str, optional
+        ``"traffic"`` or ``"waste"``: the scenario of that section only (what the Traffic,
+        Waste and Plans pages run; waste without traffic coupling). ``None``: both sections;
+        one the draft lacks stays absent while all its fields are blank (the Scenarios page).
+
+    Returns
+    -------
+    twin.Scenario
+        The validated scenario.
+
+    Raises
+    ------
+    FormError
+        Every problem, one line each, by field key.
+    """
+    data = copy.deepcopy(dict(draft))
+    parts: dict[str, dict[str, Any]] = {
+        name: dict(data.get(name) or {}) for name in ("traffic", "waste")
+    }
+    # a section the draft lacks and whose fields are all blank stays absent (Scenarios page)
+    absent = {
+        name
+        for name in parts
+        if draft.get(name) is None
+        and all(_blank(v) for k, v in values.items() if FORM_FIELDS[k].section == name)
+    }
+    problems: dict[str, str] = {}
+    for key, value in values.items():
+        form_field = FORM_FIELDS[key]
+        target = data if form_field.section is None else parts[form_field.section]
+        if form_field.section in absent:
+            continue
+        if key == "name":
+            target["name"] = "" if value is None else str(value).strip()
+        elif key == "signals":
+            try:
+                target["signals"] = parse_signals(value or "")
+            except ScenarioError as err:
+                problems[key] = f"traffic.signals: {err}"
+        elif key == "trucks" and _blank(value):
+            target["trucks"] = None  # sized to the city's waste
+        elif key == "trips" and _blank(value) and target.get("od"):
+            target["trips"] = None  # the OD table is the demand
+        elif _blank(value):
+            problems[key] = blank_message(key)
+        elif key == "policy":
+            target.update(strategy_fields(str(value)))
+        elif key == "duration_min":
+            minutes = _minutes(value)
+            if minutes is None:
+                problems[key] = f"{blank_message(key)} (got {value!r})"
+            elif minutes < 0:
+                # "-5min" is no duration text at all: the twin's message for 0, with the value
+                target["duration"] = target["window"] = "0min"
+                problems[key] = _spec_line(target, "duration").replace(
+                    "'0min'", f"'{_plain(minutes)}min'"
+                )
+            else:
+                target["duration"] = f"{_plain(minutes)}min"
+                target["window"] = f"{_plain(minutes / 2)}min"  # departures in the first half
+        else:
+            target[form_field.locations[0][-1]] = value
+    for name, part in parts.items():
+        if name in absent:
+            data[name] = None
+        elif section is None or section == name:
+            data[name] = part
+        else:
+            data[name] = None
+    if section == "waste" and data["waste"] is not None:
+        data["waste"]["traffic_coupling"] = False
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as err:
+        for location, line in error_lines(err):
+            key = _field_of(location, values)
+            problems.setdefault(key, line)  # the first problem of a field is enough
+        raise FormError(problems) from None
+    if problems:
+        raise FormError(problems)
+    return scenario
+
+
+def _spec_line(traffic: dict[str, Any], name: str) -> str:
+    """The twin's message for the traffic section's field ``name``."""
+    try:
+        TrafficSpec.model_validate(traffic)
+    except ValidationError as err:
+        for where, line in error_lines(err, prefix=("traffic",)):
+            if where[1:] == (name,):
+                return line
+    return f"traffic.{name}: must be more than 0"
+
+
+def _field_of(location: tuple[Any, ...], values: Mapping[str, Any]) -> str:
+    """The form key whose field a problem at ``location`` belongs to (``""``: none of this
+    form's fields)."""
+    for key in values:
+        for prefix in FORM_FIELDS[key].locations:
+            if tuple(location[: len(prefix)]) == prefix:
+                return key
+    return ""
