@@ -48,6 +48,7 @@ from twin.specs import (
     WasteSpec,
     error_lines,
 )
+from twin.yamlsafe import read_yaml
 
 __all__ = [
     "PLANNERS",
@@ -100,24 +101,8 @@ class _Document:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ScenarioError(f"{path}: no such scenario file.") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise ScenarioError(f"{path}: cannot read it ({err}).") from None
-        try:
-            loader = yaml.SafeLoader(text)
-            try:
-                self.node = loader.get_single_node()
-                data = loader.construct_document(self.node) if self.node is not None else None
-            finally:
-                loader.dispose()
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark is not None else ""
-            problem = getattr(err, "problem", None) or str(err)
-            raise ScenarioError(f"{path}{where}: not valid YAML: {problem}.") from None
+        document = read_yaml(path, error=ScenarioError, what="scenario file")
+        self.node, data = document.node, document.data
         if not isinstance(data, dict):
             raise ScenarioError(f"{path}: a scenario file holds a mapping of fields (name: …).")
         self.data = data
@@ -163,17 +148,6 @@ def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[_Document]:
             f"{path}:{doc.line_of(('extends',))}: extends: no such scenario file {target}."
         )
     return [*_chain(target, (*seen, path)), doc]
-
-
-def _describe(error: dict[str, Any]) -> str:
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        return "unknown field (remove it, or check its spelling against `twin scenario schema`)"
-    if error["type"] == "missing":
-        return "required field is missing"
-    if error["type"] == "cross_field":
-        return message
-    return f"{message} (got {error['input']!r})"
 
 
 def load_scenario(path: str | Path) -> Scenario:

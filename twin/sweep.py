@@ -62,7 +62,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cities.cache import owner_tag, remove_stale
@@ -70,6 +69,7 @@ from twin.errors import TwinError
 from twin.results_io import replace_dir, write_file_atomic
 from twin.scenario import load_scenario, merge
 from twin.specs import Scenario, ScenarioError, error_lines, short_repr
+from twin.yamlsafe import read_yaml
 
 __all__ = [
     "FAILED_DIR",
@@ -182,19 +182,12 @@ def _nested(dotted: dict[str, Any]) -> dict[str, Any]:
 def load_sweep(path: str | Path) -> tuple[SweepSpec, dict[str, Any]]:
     """Read a sweep file and its base scenario (validated; returned as a plain mapping)."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TwinError(f"{path}: no such sweep file.") from None
-    except yaml.YAMLError as err:
-        raise TwinError(f"{path}: not valid YAML: {err}") from None
+    data = read_yaml(path, error=ScenarioError, what="sweep file").data
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}" for e in err.errors()
-        )
-        raise TwinError(f"{path}: {problems}") from None
+        problems = "; ".join(line for _, line in error_lines(err))
+        raise ScenarioError(f"{path}: {problems}") from None
     base = load_scenario(path.parent / spec.scenario).model_dump(mode="json")
     _check_runs(path, plan_runs(spec, base))
     return spec, base
