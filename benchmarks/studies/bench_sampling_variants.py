@@ -17,7 +17,7 @@ reference, the number of distinct plans and the CPU seconds per day (one torch t
 
 ::
 
-    .venv/bin/python benchmarks/bench_sampling_variants.py /tmp/s11/val.npz --samples 512
+    .venv/bin/python benchmarks/studies/bench_sampling_variants.py /tmp/s11/val.npz --samples 512
 """
 
 from __future__ import annotations

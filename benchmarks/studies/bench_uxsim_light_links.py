@@ -14,7 +14,7 @@ UXsim's Python engine, not C++, because only it can be changed from outside; it 
 
 Usage::
 
-    python benchmarks/bench_uxsim_light_links.py [--case NAME_OR_PATH:TRIPS ...] [--seeds N]
+    python benchmarks/studies/bench_uxsim_light_links.py [--case NAME_OR_PATH:TRIPS ...] [--seeds N]
 
 Prints Markdown on stdout, progress on stderr.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench_traffic_fidelity
 
 from bench_traffic_fidelity import SHARED, demand, log, run_ours, run_uxsim
 

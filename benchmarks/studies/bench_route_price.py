@@ -3,7 +3,7 @@
 Adaptive runs of ours and UXsim (``bench_traffic_fidelity.py``) drift apart near gridlock, and
 a difference in route choice feeds on itself, so their totals cannot tell which mechanism
 differs. Here both tools drive the same trips on fixed routes (free-flow shortest paths, where
-their per-link flows agree: BENCHMARKS.md, "Traffic fidelity"), and at every route-update
+their per-link flows agree: BENCHMARKS-HISTORY.md, "Traffic fidelity"), and at every route-update
 instant (each 600 s) the price each would give every link is read side by side: ours'
 ``Engine.link_travel_times(method="instantaneous")`` and UXsim C++'s ``traveltime_instant``
 (length over the mean speed its vehicles had over their last 1 s step; ``deltan`` 1). A link
@@ -16,7 +16,7 @@ the mean of ln(price) over the congested links, and the correlation of the two l
 
 Usage::
 
-    python benchmarks/bench_route_price.py [--case NAME_OR_PATH:TRIPS ...]
+    python benchmarks/studies/bench_route_price.py [--case NAME_OR_PATH:TRIPS ...]
 
 Prints Markdown on stdout.
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench_traffic_fidelity
 
 from bench_traffic_fidelity import (
     DURATION_S,
@@ -40,7 +40,7 @@ from bench_traffic_fidelity import (
 )
 
 DEFAULT_CASES = [
-    "kotka:3872",  # 80 % of UXsim's edge of gridlock (BENCHMARKS.md, "Traffic fidelity")
+    "kotka:3872",  # 80 % of UXsim's edge of gridlock (BENCHMARKS-HISTORY.md, "Traffic fidelity")
     "helsinki:5286",  # 80 %
     f"{SHARED / 'aguascalientes.osm.pbf'}:8438",  # 60 %
 ]

@@ -6,11 +6,11 @@ For every day of ``INSTANCES`` the model draws ``--samples`` plans with the comp
 plans sharpens a policy towards what its sampling finds (Anthony et al. 2017, "Thinking fast
 and slow with deep learning and tree search"); unlike PyVRP's plans, the labels order trucks
 and trips the way the model does, so the imitation loss has no ambiguity to fight. One round,
-as measured in BENCHMARKS.md ("Learned planner", session 12)::
+as measured in BENCHMARKS-HISTORY.md ("Learned planner", session 12)::
 
     .venv/bin/twin instances helsinki --bins 100 --count 1000 --seed 200 --out /tmp/ei/train-200.npz
-    .venv/bin/python benchmarks/label_own_plans.py /tmp/ei/train-200.npz /tmp/ei/lab-200.npz \\
-        --checkpoint generative/checkpoints/helsinki.pt --samples 1024
+    .venv/bin/python benchmarks/studies/label_own_plans.py /tmp/ei/train-200.npz \\
+        /tmp/ei/lab-200.npz --checkpoint generative/checkpoints/helsinki.pt --samples 1024
     OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m generative.train \\
         /tmp/ei/lab-20*.npz --val VAL --out RUN --init generative/checkpoints/helsinki.pt \\
         --steps 1500 --imitation-steps 1500 --batch-size 32 --samples 1 --lr 5e-5 --device cpu

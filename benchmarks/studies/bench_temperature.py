@@ -5,7 +5,7 @@ planned on its own as :class:`generative.propose.LearnedPlanner` plans it (the g
 ``k − 1`` sampled ones, one torch thread), and the mean gap of the best plan to the reference is
 printed for every temperature and ``k``::
 
-    .venv/bin/python benchmarks/bench_temperature.py /tmp/gen/val.npz \\
+    .venv/bin/python benchmarks/studies/bench_temperature.py /tmp/gen/val.npz \\
         --temperatures 0.4 0.5 0.6 0.7 0.85 1 1.2 --samples 8 32
 """
 
