@@ -11,6 +11,7 @@ city is loaded or anything is written.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -511,6 +512,8 @@ def check_seed(seed: Any) -> int:
     ScenarioError
         ``seed: problem (got value)``.
     """
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        seed = int(seed)  # numpy's integers too, as from a loop over np.arange
     try:
         return _SEED.validate_python(seed)
     except ValidationError as err:
