@@ -47,6 +47,7 @@ from twin.specs import (
     TrafficSpec,
     WasteSpec,
     error_lines,
+    short_repr,
 )
 from twin.yamlsafe import read_yaml
 
@@ -140,7 +141,8 @@ def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[_Document]:
         return [doc]
     if not isinstance(base, str):
         raise ScenarioError(
-            f"{path}:{doc.line_of(('extends',))}: extends: give one file path, got {base!r}."
+            f"{path}:{doc.line_of(('extends',))}: extends: give one file path, "
+            f"got {short_repr(base)}."
         )
     target = path.parent / base
     if not target.is_file():

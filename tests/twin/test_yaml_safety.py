@@ -114,3 +114,14 @@ def test_a_long_bad_value_is_quoted_short(tmp_path):
         load_scenario(path)
     (line,) = str(err.value).splitlines()
     assert len(line) < 300 + len(str(path)) and "…" in line
+
+
+def test_a_long_extends_is_quoted_short(tmp_path):
+    # 50,000 paths where one is wanted: below the alias bound, yet 600 kB written out
+    path = tmp_path / "extends.yaml"
+    paths = ", ".join(["base.yaml"] * 50_000)
+    path.write_text(f"name: extends\ncity: helsinki\nextends: [{paths}]\n")
+    with pytest.raises(ScenarioError, match="give one file path") as err:
+        load_scenario(path)
+    (line,) = str(err.value).splitlines()
+    assert len(line) < 300 + len(str(path)) and "a list of 50000 items" in line
