@@ -262,7 +262,7 @@ def _split_legacy_policy(data: Any) -> Any:
         if "planner" in data:
             raise ValueError(
                 f"policy: {data['policy']!r} names a planner; set policy to one of "
-                f"{', '.join(POLICIES)} and keep planner: {data['planner']!r}"
+                f"{', '.join(POLICIES)} and keep planner: {short_repr(data['planner'])}"
             )
         data = {**data, "policy": "forecast", "planner": LEGACY_POLICIES[data["policy"]]}
     return data
@@ -458,6 +458,8 @@ def error_lines(err: ValidationError, *, prefix: tuple[Any, ...] = ()) -> list[t
             loc = tuple(int(p) if p.isdigit() else p for p in head.split("."))
             error = {"type": "cross_field", "msg": rest}
         field = ".".join(str(p) for p in loc) or "(scenario)"
+        if len(field) > 80:  # an unknown key may be as long as the file allows
+            field = field[:79] + "…"
         lines.append((loc, f"{field}: {describe(error)}"))
     return lines
 
