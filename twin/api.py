@@ -392,6 +392,18 @@ def _link_times_from_traffic(result: TrafficResult, network, interval_s: float, 
     return LinkTimes(seconds=seconds, interval_s=interval_s, start_s=start_s)
 
 
+def _placed_bins(loaded: City, network, spec: WasteSpec, rng: np.random.Generator):
+    """The spec's bins on the (edited) network: what a run and its map both place."""
+    return place_bins(
+        network,
+        loaded.context,
+        rng=rng,
+        population=spec.population,
+        use_osm=spec.bins.use_osm,
+        residents_per_bin=spec.bins.residents_per_bin,
+    )
+
+
 def run_waste(
     city: str | os.PathLike[str] | City | None = None,
     spec: WasteSpec | Mapping[str, Any] | None = None,
@@ -451,14 +463,7 @@ def run_waste(
     interventions = [i for i in _interventions(traffic) if not isinstance(i, ScaleDemand)]
     network, closed = apply_to_network(loaded.network, interventions)
     rng = np.random.default_rng(seed)
-    bins = place_bins(
-        network,
-        loaded.context,
-        rng=rng,
-        population=spec.population,
-        use_osm=spec.bins.use_osm,
-        residents_per_bin=spec.bins.residents_per_bin,
-    )
+    bins = _placed_bins(loaded, network, spec, rng)
     trucks = spec.trucks
     if trucks is None:
         trucks = sized_fleet(bins, truck_capacity_kg=spec.truck_capacity_kg, shift_s=spec.shift_s)
@@ -566,14 +571,7 @@ def waste_layout(
     seed = check_seed(seed)
     loaded = city if isinstance(city, City) else load_city(city)
     network = loaded.network
-    bins = place_bins(
-        network,
-        loaded.context,
-        rng=np.random.default_rng(seed),
-        population=spec.population,
-        use_osm=spec.bins.use_osm,
-        residents_per_bin=spec.bins.residents_per_bin,
-    )
+    bins = _placed_bins(loaded, network, spec, np.random.default_rng(seed))
     sites = locate_sites(
         network, loaded.context, depot_xy=spec.depot, disposal_xy=spec.disposal, city=loaded.name
     )
