@@ -14,6 +14,7 @@ from pathlib import Path
 
 import requests
 
+from cities.cache import owner_tag, remove_stale
 from cities.errors import CityError, CityNotFoundError, NetworkUnavailableError
 
 __all__ = ["MAX_AREA_DEG2", "download_place"]
@@ -124,7 +125,12 @@ def download_place(place: str, out: Path, *, timeout_s: float = 180.0) -> Path:
         "POST", _overpass_url(), read_timeout=timeout_s, data={"data": query}, stream=True
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=".partial-", suffix=".osm", dir=out.parent)
+    # what a killed download left there goes; this one is named by its process, so a later
+    # start can tell it from one still running
+    remove_stale(out.parent, prefix=".partial-")
+    handle, partial = tempfile.mkstemp(
+        prefix=f".partial-{owner_tag()}-", suffix=".osm", dir=out.parent
+    )
     try:
         with os.fdopen(handle, "wb") as sink:
             for chunk in response.iter_content(chunk_size=1 << 20):

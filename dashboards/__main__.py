@@ -9,14 +9,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from twin import USER_ERRORS
+from twin import USER_ERRORS, short_repr
 
 
 def _port(text: str) -> int:
     try:
         port = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: a port is a whole number 1–65535") from None
+        raise argparse.ArgumentTypeError(
+            f"{short_repr(text)}: a port is a whole number 1–65535"
+        ) from None
     if not 0 < port < 65536:
         raise argparse.ArgumentTypeError(f"{port}: a port is 1–65535")
     return port

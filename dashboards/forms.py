@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from dashboards.logic import parse_signals, strategy_fields
-from twin import Scenario, ScenarioError, TrafficSpec, WasteSpec, error_lines
+from twin import Scenario, ScenarioError, TrafficSpec, WasteSpec, error_lines, short_repr
 
 __all__ = ["FORM_FIELDS", "FormError", "FormField", "blank_message", "read_form"]
 
@@ -208,7 +208,7 @@ def read_form(
         elif key == "duration_min":
             minutes = _minutes(value)
             if minutes is None:
-                problems[key] = f"{blank_message(key)} (got {value!r})"
+                problems[key] = f"{blank_message(key)} (got {short_repr(value)})"
             elif minutes < 0:
                 # "-5min" is no duration text at all: the twin's message for 0, with the value
                 target["duration"] = target["window"] = "0min"

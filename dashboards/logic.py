@@ -29,6 +29,7 @@ from twin import (
     WasteSpec,
     compare,
     parse_duration,
+    short_repr,
 )
 
 __all__ = [
@@ -236,9 +237,9 @@ def _number(value: Any, kind: type, what: str) -> Any:
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        raise ScenarioError(f"{what}: {value!r} is not a number.") from None
+        raise ScenarioError(f"{what}: {short_repr(value)} is not a number.") from None
     if isinstance(number, float) and not math.isfinite(number):
-        raise ScenarioError(f"{what}: {value!r} is not a finite number.")
+        raise ScenarioError(f"{what}: {short_repr(value)} is not a finite number.")
     return number
 
 
@@ -286,8 +287,8 @@ def parse_signals(text: str) -> list[dict[str, Any]]:
         node, sep, greens = part.partition(":")
         if not sep:
             raise ScenarioError(
-                f"signal plan {part!r}: write 'OSM node id: green s, green s' (one green time "
-                "per phase), several separated by ';'."
+                f"signal plan {short_repr(part)}: write 'OSM node id: green s, green s' (one "
+                "green time per phase), several separated by ';'."
             )
         timings.append(
             {

@@ -26,7 +26,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from twin import Scenario, ScenarioRun, __version__, load_scenario
+from twin import Scenario, ScenarioRun, __version__, load_scenario, short_repr
 
 __all__ = ["RunStore", "StoreError", "default_store_dir", "scenario_file_name"]
 
@@ -48,7 +48,7 @@ def scenario_file_name(name: str) -> str:
     name = name.strip()
     if not _NAME.fullmatch(name):
         raise StoreError(
-            f"Scenario name {name!r}: use 1–64 letters, digits, spaces, '.', '_' or '-', "
+            f"Scenario name {short_repr(name)}: use 1–64 letters, digits, spaces, '.', '_' or '-', "
             "starting with a letter or digit."
         )
     return name.replace(" ", "-") + ".yaml"
@@ -82,7 +82,7 @@ class RunStore:
 
     def run_dir(self, key: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{16}", key or ""):
-            raise StoreError(f"not a run key: {key!r}")
+            raise StoreError(f"not a run key: {short_repr(key)}")
         return self.root / "runs" / key
 
     def has_run(self, key: str) -> bool:
@@ -136,7 +136,7 @@ class RunStore:
     def load_named(self, name: str) -> Scenario:
         path = self.root / "scenarios" / scenario_file_name(name)
         if not path.is_file():
-            raise StoreError(f"No saved scenario named {name!r}.")
+            raise StoreError(f"No saved scenario named {short_repr(name)}.")
         return load_scenario(path)
 
     def delete_scenario(self, name: str) -> None:

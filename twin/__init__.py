@@ -45,6 +45,7 @@ _PUBLIC = {
     "WasteLayout": "twin.api",
     # what the dashboard's forms and KPI cards report, in the twin's own words
     "error_lines": "twin.specs",
+    "short_repr": "twin.specs",
     "traffic_warnings": "agents.kpis",
     "UNFINISHED_WARNING_SHARE": "agents.kpis",
 }

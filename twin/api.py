@@ -57,6 +57,7 @@ from twin.specs import (
     TrafficSpec,
     WasteSpec,
     check_seed,
+    short_repr,
     spec_error,
     traffic_spec,
     waste_spec,
@@ -676,7 +677,7 @@ def propose_plans(
     ):
         if not allowed:
             bound = "> 0" if name == "temperature" else ("≥ 0" if name == "polish_s" else "≥ 1")
-            raise ScenarioError(f"{name}: must be {bound} (got {value!r})")
+            raise ScenarioError(f"{name}: must be {bound} (got {short_repr(value)})")
     seed = check_seed(seed)
     from agents.waste.planning import GreedyPlanner
     from generative.instances import plan_cost, sample_instances, to_problem
@@ -802,12 +803,12 @@ class ScenarioRun:
             return plot_traffic(self.edges(), **options)
         if what == "waste":
             return plot_waste(self.bins(), self.routes(), **options)
-        raise ValueError(f"plot what={what!r}: use 'traffic' or 'waste'")
+        raise ValueError(f"plot what={short_repr(what)}: use 'traffic' or 'waste'")
 
     def _need(self, section: str):
         run = getattr(self, section)
         if run is None:
-            raise TwinError(f"scenario {self.scenario.name!r} has no {section} section.")
+            raise TwinError(f"scenario {short_repr(self.scenario.name)} has no {section} section.")
         return run
 
     def kpi_dict(self) -> dict[str, dict[str, Any]]:

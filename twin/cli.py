@@ -717,10 +717,12 @@ def propose_command(
     from generative.propose import OUTSIDE_RANGE, PlannerRangeError
     from twin.api import propose_plans
     from twin.errors import TwinError
+    from twin.specs import short_repr
 
     if outside_range not in OUTSIDE_RANGE:
         raise typer.BadParameter(
-            f"{outside_range!r}: use {', '.join(OUTSIDE_RANGE)}", param_hint="--outside-range"
+            f"{short_repr(outside_range)}: use {', '.join(OUTSIDE_RANGE)}",
+            param_hint="--outside-range",
         )
     try:
         report = propose_plans(

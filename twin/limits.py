@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 
 from twin.errors import TwinError
+from twin.specs import short_repr
 
 __all__ = [
     "Budget",
@@ -179,7 +180,9 @@ def _env_number(name: str) -> float | None:
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
-        raise ResourceLimitError(f"${name}={text!r}: set it to a positive number, or unset it.")
+        raise ResourceLimitError(
+            f"${name}={short_repr(text)}: set it to a positive number, or unset it."
+        )
     return value
 
 

@@ -120,6 +120,8 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
+from twin.specs import short_repr
+
 __all__ = [
     "DATA_PROVIDER",
     "NGSI_LD_CORE_CONTEXT",
@@ -413,14 +415,14 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
 def _slug(city: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9_.\-]+", "-", str(city)).strip("-")
     if not slug:
-        raise ValueError(f"city name {city!r} has no character usable in an NGSI-LD id")
+        raise ValueError(f"city name {short_repr(city)} has no character usable in an NGSI-LD id")
     return slug
 
 
 def _as_utc(value: datetime | str) -> datetime:
     when = datetime.fromisoformat(value) if isinstance(value, str) else value
     if not isinstance(when, datetime):
-        raise ValueError(f"expected a datetime or an ISO 8601 string, got {value!r}")
+        raise ValueError(f"expected a datetime or an ISO 8601 string, got {short_repr(value)}")
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 

@@ -261,7 +261,7 @@ def _split_legacy_policy(data: Any) -> Any:
     if isinstance(data, Mapping) and data.get("policy") in LEGACY_POLICIES:
         if "planner" in data:
             raise ValueError(
-                f"policy: {data['policy']!r} names a planner; set policy to one of "
+                f"policy: {short_repr(data['policy'])} names a planner; set policy to one of "
                 f"{', '.join(POLICIES)} and keep planner: {short_repr(data['planner'])}"
             )
         data = {**data, "policy": "forecast", "planner": LEGACY_POLICIES[data["policy"]]}
@@ -335,7 +335,7 @@ class WasteSpec(_Strict):
         if self.checkpoint is not None and self.planner != "learned":
             raise ValueError(
                 f"waste.checkpoint: a checkpoint is for planner 'learned', not "
-                f"{self.planner!r} (set that planner, or remove the checkpoint)"
+                f"{short_repr(self.planner)} (set that planner, or remove the checkpoint)"
             )
         return self
 

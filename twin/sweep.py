@@ -120,6 +120,8 @@ _PLANNED_FIELDS = {
 
 CONNECT_TIMEOUT_S = 10.0
 """How long a sweep waits for a given scheduler to answer before it says it cannot reach it."""
+TABLE_EVERY_S = 2.0
+"""How often, at most, the results table is rewritten as runs finish (and once at the end)."""
 
 
 class SweepSpec(BaseModel):
@@ -143,10 +145,12 @@ class SweepSpec(BaseModel):
             raise ValueError("give either 'grid' or 'runs', not both")
         for field, values in self.grid.items():
             if not values:
-                raise ValueError(f"grid field {field!r} needs at least one value")
+                raise ValueError(f"grid field {short_repr(field)} needs at least one value")
         for field in [*self.grid, *(f for run in self.runs for f in run)]:
             if field in _PLANNED_FIELDS:
-                raise ValueError(f"{field!r} cannot be overridden: {_PLANNED_FIELDS[field]}")
+                raise ValueError(
+                    f"{short_repr(field)} cannot be overridden: {_PLANNED_FIELDS[field]}"
+                )
         return self
 
 
@@ -351,8 +355,33 @@ def _table(runs: list[RunSpec], records: dict[str, dict[str, Any]]) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
+def _storable(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with every column Parquet cannot type (an override given as ``40min`` in one
+    run and ``2400`` in another) written as JSON text, value by value."""
+    import pyarrow as pa
+
+    mixed = []
+    for column in table.columns:
+        if table[column].dtype == object:
+            try:
+                pa.array(table[column], from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                mixed.append(column)
+    if not mixed:
+        return table
+    table = table.copy()
+    for column in mixed:
+        table[column] = [None if _missing(v) else json.dumps(v, default=str) for v in table[column]]
+    return table
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def _write_table(out: Path, table: pd.DataFrame) -> None:
     # replaced in one rename, so a reader (or a kill) never leaves a half-written table
+    table = _storable(table)
     write_file_atomic(out / RESULTS_FILE, lambda path: table.to_parquet(path, index=False))
 
 
@@ -411,14 +440,20 @@ def run_sweep(
                 client = Client(scheduler or cluster, timeout=CONNECT_TIMEOUT_S)
             except OSError as err:
                 raise TwinError(
-                    f"cannot reach the Dask scheduler {scheduler!r} ({err}): check the address, "
-                    "or leave --scheduler out to run on this machine."
+                    f"cannot reach the Dask scheduler {short_repr(scheduler)} ({err}): check the "
+                    "address, or leave --scheduler out to run on this machine."
                 ) from None
             with client:
                 futures = {client.submit(run_one, run, str(out), pure=False): run for run in todo}
+                written = time.monotonic()
                 for done, future in enumerate(as_completed(futures), start=1):
                     records[futures[future].run_id] = _outcome(future, futures[future], out)
-                    _write_table(out, _table(runs, records))
+                    # at most every few seconds: rewriting the whole table after each of
+                    # thousands of runs would cost time quadratic in the runs, and the run
+                    # folders, not the table, are what survive a kill
+                    if time.monotonic() - written >= TABLE_EVERY_S:
+                        _write_table(out, _table(runs, records))
+                        written = time.monotonic()
                     if on_progress:
                         on_progress(done, len(todo))
         finally:

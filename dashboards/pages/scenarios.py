@@ -47,7 +47,7 @@ from dashboards.logic import (
 )
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
-from twin import USER_ERRORS, ScenarioError, load_scenario, parse_duration
+from twin import USER_ERRORS, ScenarioError, load_scenario, parse_duration, short_repr
 
 PATH = "/scenarios"
 TITLE = "Scenarios"
@@ -545,8 +545,8 @@ def _uploaded(state: DashboardState, contents: str, filename: str | None):
     current = {state.city.name, str(state.city.source.path)}
     if scenario.city not in current:
         raise UploadError(
-            f"{name}: the scenario is for city {scenario.city!r}, but this dashboard shows "
-            f"{state.city.name!r}; open that city (twin dashboard {scenario.city}) or change "
+            f"{name}: the scenario is for city {short_repr(scenario.city)}, but this dashboard "
+            f"shows {state.city.name!r}; open that city (twin dashboard CITY) or change "
             "the file's city."
         )
     return scenario

@@ -280,6 +280,26 @@ def test_fetch_writes_a_file_that_loads(
     assert fetched.network.total_length_km == pytest.approx(helsinki.network.total_length_km)
 
 
+def test_what_a_killed_download_left_is_removed_by_the_next(
+    services: FakeServices, helsinki_xml: bytes, tmp_path: Path
+) -> None:
+    import sys
+
+    from cities.cache import owner_tag
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    host = owner_tag().split("@", 1)[1]
+    left = tmp_path / f".partial-{int(ended.stdout)}@{host}-k1ll3d.osm"
+    left.write_bytes(b"<osm> half")
+    running = tmp_path / f".partial-{os.getpid()}@{host}-alive.osm"  # a live download's
+    running.write_bytes(b"<osm> writing")
+    services.nominatim = Reply(body=nominatim_answer(60.16, 60.18, 24.93, 24.96))
+    services.overpass = Reply(body=helsinki_xml, content_type="application/osm3s+xml")
+    download_place("Helsinki", tmp_path / "x.osm", timeout_s=5)
+    assert _files(tmp_path) == [running.name, "x.osm"]
+
+
 # ---------------------------------------------------------------------------------- refusals
 def test_unknown_place_is_city_not_found(services: FakeServices, tmp_path: Path) -> None:
     services.nominatim = Reply(body=b"[]")

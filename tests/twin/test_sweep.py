@@ -33,6 +33,9 @@ RUNS = [
     {"waste.policy": "threshold", "waste.solver_time_s": 0.2},
     {"traffic.reroute_share": 0.5},
     {"traffic.trips": 300},
+    # one field given as text in one run and as a number in another
+    {"traffic.duration": "12min"},
+    {"traffic.duration": 720},
 ]
 
 
@@ -72,6 +75,17 @@ def test_every_run_is_recorded_and_one_failure_does_not_stop_the_sweep(swept):
     assert json.loads((out / "failed" / "r0003-s0.json").read_text())["status"] == "failed"
     written = pd.read_parquet(out / "results.parquet")
     assert list(written["run_id"]) == list(table["run_id"])
+
+
+def test_an_override_given_as_text_and_as_a_number_reaches_the_table(swept):
+    out, table = swept
+    by_id = table.set_index("run_id")
+    # both mean 12 minutes, and both runs simulated 12 minutes
+    assert list(by_id.loc[["r0008-s0", "r0009-s0"], "kpi.traffic.simulated_s"]) == [720, 720]
+    # Parquet cannot type a column of text and numbers: that column is stored as JSON text
+    written = pd.read_parquet(out / "results.parquet").set_index("run_id")
+    assert list(written.loc[["r0008-s0", "r0009-s0"], "traffic.duration"]) == ['"12min"', "720"]
+    assert written["traffic.duration"].isna().sum() == len(RUNS) - 2
 
 
 def test_overrides_reach_the_runs(swept):
