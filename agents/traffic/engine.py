@@ -246,6 +246,7 @@ class Engine:
         # records
         self.record_interval_s = float(record_interval_s)
         self._interval_exits: list[np.ndarray] = []
+        self._interval_entered: list[np.ndarray] = []  # cumulative entries at each interval's end
         self._interval_time_on_link: list[np.ndarray] = []
         self._interval_occupancy: list[np.ndarray] = []
         self._interval_queued: list[np.ndarray] = []
@@ -625,6 +626,7 @@ class Engine:
         if self._steps_in_interval == 0:
             return
         self._interval_exits.append(self._current_exits.copy())
+        self._interval_entered.append(self.entered.copy())
         self._interval_time_on_link.append(self._current_time.copy())
         self._interval_occupancy.append(self._current_occupancy / self._steps_in_interval)
         self._interval_queued.append(self.queued())
@@ -637,13 +639,14 @@ class Engine:
     def interval_series(self) -> dict[str, np.ndarray]:
         """Per interval × link series of the run.
 
-        ``exits`` (vehicles), ``time_on_link_s`` (summed over the vehicles that left),
-        ``occupancy`` (mean vehicles on the link), ``queued`` (at the interval's end), and
+        ``exits`` and ``entries`` (vehicles), ``time_on_link_s`` (summed over the vehicles that
+        left), ``occupancy`` (mean vehicles on the link), ``queued`` (at the interval's end), and
         ``width_s``, each interval's length (the last one may be cut short by the run's end).
         """
         stack = lambda rows: np.vstack(rows) if rows else np.zeros((0, self.n_links))  # noqa: E731
         return {
             "exits": stack(self._interval_exits),
+            "entries": np.diff(stack(self._interval_entered), axis=0, prepend=0),
             "time_on_link_s": stack(self._interval_time_on_link),
             "occupancy": stack(self._interval_occupancy),
             "queued": stack(self._interval_queued),
