@@ -302,10 +302,15 @@ class Basemap:
             for i in np.asarray(edges).tolist()
         ]
 
-    def pick_trace(self, *, name: str = "streets (hover, click)") -> go.Scattergl:
+    def pick_trace(
+        self, *, name: str = "streets (hover, click)", notes: list[str] | None = None
+    ) -> go.Scattergl:
         """One marker per edge at its middle: what hover and clicks land on (``customdata`` is
-        the edge's ``"u-v"`` reference)."""
+        the edge's ``"u-v"`` reference); ``notes``, one per edge, add a line to its hover."""
         every = np.arange(self.n_edges)
+        hover = self.edge_hover(every)
+        if notes is not None:
+            hover = [f"{text}<br>{note}" for text, note in zip(hover, notes, strict=True)]
         # a faint dot per street on a centre; on a country's thousands of streets dots that
         # faint still pile up into grey blots over the streets, so they fade with the count
         # (hover and clicks find a marker by its place, not its colour)
@@ -316,7 +321,7 @@ class Basemap:
             mode="markers",
             marker={"size": 7, "color": f"rgba(60,60,60,{max(alpha, 0.03):.3f})"},
             customdata=self.ref,
-            hovertext=self.edge_hover(every),
+            hovertext=hover,
             hoverinfo="text",
             name=name,
             showlegend=False,

@@ -39,6 +39,7 @@ __all__ = [
     "number_field",
     "number_input",
     "register_form_check",
+    "register_job",
     "register_run",
     "run_controls",
     "upload_button",
@@ -402,17 +403,63 @@ def register_run(
     build: Callable[..., list[Scenario]],
     keep_going: bool = False,
 ) -> None:
-    """Wire ``<prefix>-run`` to a background run of ``build(*state values)``'s scenarios.
+    """Wire ``<prefix>-run`` to a background run of ``build(*state values)``'s scenarios
+    (:func:`register_job`).
 
-    The run happens in a background thread (:class:`dashboards.jobs.ThreadJobManager`) that
-    watches a child process (:mod:`dashboards.worker`): the page stays responsive, the progress
-    bar follows the simulation, and ``<prefix>-cancel`` kills the child at once; the progress
-    line then says "cancelled". The result,
+    The result,
     ``{"keys": [run keys], "names": [scenario names], "errors": [message or None]}``, lands
     in the store ``store_id``. With ``keep_going``, a scenario the twin refuses gets the key
     ``None`` and its message, and the others still run. ``build`` validates the form
-    (:func:`dashboards.forms.read_form`): with a bad value, nothing runs and the error line
-    says why, even when the Run button was pressed before the field's check came back.
+    (:func:`dashboards.forms.read_form`).
+    """
+
+    def execute(scenarios: list[Scenario], progress: Callable[[float, str], None]):
+        errors: list[str | None] | None = [] if keep_going else None
+        keys = run_scenarios(state, scenarios, progress, errors=errors)
+        names = [s.name for s in scenarios]
+        found = errors or [None] * len(keys)
+        message = "\n".join(f"{n}: {e}" for n, e in zip(names, found, strict=True) if e)
+        return {"keys": keys, "names": names, "errors": found}, message
+
+    register_job(app, prefix=prefix, store_id=store_id, states=states, build=build, execute=execute)
+
+
+def register_job(
+    app: Dash,
+    *,
+    prefix: str,
+    store_id: str,
+    states: Sequence[State],
+    build: Callable[..., Any],
+    execute: Callable[[Any, Callable[[float, str], None]], tuple[dict, str]],
+    what: str = "run",
+) -> None:
+    """Wire ``<prefix>-run`` (:func:`run_controls`) to background work.
+
+    The work happens in a background thread (:class:`dashboards.jobs.ThreadJobManager`) that
+    watches a child process (:mod:`dashboards.worker`): the page stays responsive, the progress
+    bar follows the simulation, and ``<prefix>-cancel`` kills the child at once; the progress
+    line then says "cancelled". ``build(*state values)`` reads and validates the form: with a
+    bad value, nothing runs and the error line says why, even when the button was pressed
+    before the field's check came back. ``execute(built, progress)`` does the work, calling
+    ``progress(fraction, label)`` on the way, and returns the result, which lands in the store
+    ``store_id``, and a message for the error line (empty when all went well).
+
+    Parameters
+    ----------
+    app : dash.Dash
+        The app.
+    prefix : str
+        Start of the ids of the :func:`run_controls`.
+    store_id : str
+        The app-wide store the result lands in.
+    states : sequence of dash.State
+        What ``build`` reads.
+    build, execute : callable
+        See above; ``build`` raises the twin's errors (or the store's, an upload's) for a
+        form it refuses, ``execute`` the twin's for work it refuses.
+    what : str
+        What the work is, in the line that says it failed.
     """
 
     # The job writes a store of the page (``<prefix>-job``), copied to the app-wide store by a
@@ -437,26 +484,16 @@ def register_run(
         if not clicks:
             return no_update, no_update
         try:
-            scenarios = build(*values)
+            built = build(*values)
         except (*USER_ERRORS, StoreError, UploadError) as err:
             set_progress(("0", "not started"))
             return no_update, str(err)
         set_progress(("0", "starting…"))
-        errors: list[str | None] | None = [] if keep_going else None
         try:
-            keys = run_scenarios(
-                state,
-                scenarios,
-                lambda f, label: report(set_progress, f, label),
-                errors=errors,
-            )
+            return execute(built, lambda f, label: report(set_progress, f, label))
         except USER_ERRORS as err:
             set_progress(("0", "failed"))
-            return no_update, f"The run failed: {err}"
-        names = [s.name for s in scenarios]
-        found = errors or [None] * len(keys)
-        message = "\n".join(f"{n}: {e}" for n, e in zip(names, found, strict=True) if e)
-        return {"keys": keys, "names": names, "errors": found}, message
+            return no_update, f"The {what} failed: {err}"
 
     @app.callback(
         Output(store_id, "data", allow_duplicate=True),
@@ -487,7 +524,12 @@ def register_run(
 
 
 def register_form_check(
-    app: Dash, *, prefix: str, fields: Sequence[tuple[str, str]], section: str | None
+    app: Dash,
+    *,
+    prefix: str,
+    fields: Sequence[tuple[str, str]],
+    section: str | None,
+    read: Callable[[dict, dict], Any] | None = None,
 ) -> None:
     """Check a form as it is edited: each bad field says why beside it, in the twin's words,
     and the store ``<prefix>-invalid`` (:func:`form_status`) holds whether any is bad, which
@@ -504,7 +546,17 @@ def register_form_check(
         :func:`field`'s ``check_id`` or :func:`number_field`).
     section : str or None
         What the form runs (see :func:`dashboards.forms.read_form`).
+    read : callable, optional
+        ``read(draft, values)`` reads a form of other keys than ``FORM_FIELDS``' instead of
+        :func:`~dashboards.forms.read_form`, raising a
+        :class:`~dashboards.forms.FormError` by those keys.
     """
+
+    def reader(draft: dict, values: dict) -> Any:
+        if read is not None:
+            return read(draft, values)
+        return read_form(draft, values, section=section)
+
     keys = [key for _, key in fields]
 
     @app.callback(
@@ -519,7 +571,7 @@ def register_form_check(
     def check(*values):
         *form, draft = values
         try:
-            read_form(draft or {}, dict(zip(keys, form, strict=True)), section=section)
+            reader(draft or {}, dict(zip(keys, form, strict=True)))
             problems: dict[str, str] = {}
         except FormError as err:
             problems = err.problems

@@ -6,6 +6,8 @@ draw on :class:`~dashboards.basemap.Basemap` in longitude/latitude.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -18,13 +20,16 @@ from dashboards.basemap import (
     closed_traces,
     line_trace,
 )
+from dashboards.logic import level_of
 from dashboards.state import Sites
 
 __all__ = [
     "bin_marker_scale",
     "congestion_figure",
     "daily_figure",
+    "delay_figure",
     "empty_figure",
+    "level_traces",
     "route_style",
     "routes_figure",
     "sites_traces",
@@ -171,18 +176,93 @@ def congestion_figure(
         )
     else:
         ratio = interval_ratio(series, basemap, start_s)
-        limits = np.array([level[0] for level in CONGESTION_LEVELS])
-        level = np.searchsorted(limits, ratio, side="right")
         # free-flowing edges first, jams drawn on top
-        for index in reversed(range(len(CONGESTION_LEVELS))):
-            _, label, color = CONGESTION_LEVELS[index]
-            edges = np.flatnonzero(level == index)
-            width = 1.4 if index == len(CONGESTION_LEVELS) - 1 else 3.0
-            traces.append(line_trace(basemap, edges, name=label, color=color, width=width))
+        order = range(len(CONGESTION_LEVELS) - 1, -1, -1)
+        traces += level_traces(
+            basemap, level_of(ratio, CONGESTION_LEVELS), CONGESTION_LEVELS, order
+        )
     traces.extend(closed_traces(basemap, list(closed)))
     traces.append(basemap.pick_trace())
     figure = go.Figure(traces)
     figure.update_layout(**base_layout(basemap, height=height, uirevision="traffic"))
+    return figure
+
+
+def level_traces(
+    basemap: Basemap,
+    level: np.ndarray,
+    levels: Sequence[tuple[float, str, str]],
+    order: Sequence[int],
+) -> list[go.Scatter]:
+    """One line trace per level (its label in the legend, its colour), in drawing order: the
+    first, the calm level, thin; the others wide on top of it.
+
+    Parameters
+    ----------
+    basemap : Basemap
+        The city's base map.
+    level : numpy.ndarray
+        Index into ``levels`` of every edge (:func:`dashboards.logic.level_of`).
+    levels : sequence of (float, str, str)
+        Upper bound, label and colour of each level.
+    order : sequence of int
+        The levels in drawing order.
+
+    Returns
+    -------
+    list of plotly.graph_objects.Scatter
+        The traces, one per level (with nothing drawn where no edge has it).
+    """
+    traces = []
+    for position, index in enumerate(order):
+        _, label, color = levels[index]
+        edges = np.flatnonzero(level == index)
+        width = 1.4 if position == 0 else 3.0
+        trace = line_trace(basemap, edges, name=label, color=color, width=width)
+        if not len(edges):
+            # Plotly leaves a trace without points out of the legend: one gap keeps every
+            # level there, so that maps compared side by side show the same scale
+            trace.update(x=[np.nan], y=[np.nan])
+        traces.append(trace)
+    return traces
+
+
+def delay_figure(
+    basemap: Basemap,
+    delay_veh_h: np.ndarray,
+    levels: Sequence[tuple[float, str, str]],
+    *,
+    notes: list[str] | None = None,
+    height: int = 460,
+    uirevision: str = "delay",
+) -> go.Figure:
+    """Links coloured by their delay (:func:`dashboards.logic.delay_levels`, the scale shared
+    with the map this one is compared with), most delay drawn on top.
+
+    Parameters
+    ----------
+    basemap : Basemap
+        The city's base map.
+    delay_veh_h : numpy.ndarray
+        Delay on every edge, vehicle-hours, in the network's edge order.
+    levels : sequence of (float, str, str)
+        The colour levels, least delay first.
+    notes : list of str, optional
+        One hover line per edge (the delay before and after).
+    height : int
+        Pixels.
+    uirevision : str
+        Keeps the planner's zoom when the map is redrawn.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The map.
+    """
+    traces = level_traces(basemap, level_of(delay_veh_h, levels), levels, order=range(len(levels)))
+    traces.append(basemap.pick_trace(name="links (hover)", notes=notes))
+    figure = go.Figure(traces)
+    figure.update_layout(**base_layout(basemap, height=height, uirevision=uirevision))
     return figure
 
 

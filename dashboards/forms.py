@@ -20,9 +20,27 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from dashboards.logic import parse_signals, strategy_fields
-from twin import Scenario, ScenarioError, TrafficSpec, WasteSpec, error_lines, short_repr
+from twin import (
+    MAX_SIMULATIONS,
+    SIGNAL_METHODS,
+    Scenario,
+    ScenarioError,
+    TrafficSpec,
+    WasteSpec,
+    error_lines,
+    short_repr,
+)
 
-__all__ = ["FORM_FIELDS", "FormError", "FormField", "blank_message", "read_form"]
+__all__ = [
+    "FORM_FIELDS",
+    "PROPOSAL_METHODS",
+    "SIMULATIONS_MAX",
+    "FormError",
+    "FormField",
+    "blank_message",
+    "read_form",
+    "read_proposal_form",
+]
 
 
 @dataclass(frozen=True)
@@ -260,3 +278,78 @@ def _field_of(location: tuple[Any, ...], values: Mapping[str, Any]) -> str:
             if tuple(location[: len(prefix)]) == prefix:
                 return key
     return ""
+
+
+# ------------------------------------------------------------------ signal-plan proposals
+PROPOSAL_METHODS = SIGNAL_METHODS
+"""The twin's ways to time the junctions (:func:`twin.propose_signals`'s ``method``), as the
+Plans page offers them."""
+
+SIMULATIONS_MAX = MAX_SIMULATIONS
+"""The largest search budget the twin takes: the form says so beside the field instead of
+after a click."""
+
+
+def _simulations(value: Any) -> tuple[int | None, str | None]:
+    """The search's budget from a form value, or the line that says what is wrong with it."""
+    rule = f"a whole number from 1 to {SIMULATIONS_MAX:,}"
+    if _blank(value):
+        return None, f"simulations: give {rule}"
+    whole = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and float(value).is_integer()
+    )
+    if not whole or not 1 <= value <= SIMULATIONS_MAX:
+        return None, f"simulations: must be {rule} (got {short_repr(value)})"
+    return int(value), None
+
+
+def read_proposal_form(draft: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """What the Plans page asks the twin to propose signal plans for: the draft's traffic and
+    seed, and the form's method and search budget.
+
+    Parameters
+    ----------
+    draft : mapping
+        The draft scenario (its ``traffic`` section and ``seed`` are what the plans are
+        proposed for and checked on).
+    values : mapping
+        ``method`` (a key of :data:`PROPOSAL_METHODS`) and ``simulations`` (the search's
+        budget; not read for Webster's method).
+
+    Returns
+    -------
+    dict
+        ``spec`` (the traffic section, validated), ``seed``, ``method`` and ``simulations``
+        (``None`` for Webster's method): JSON data, the proposal's key in the store.
+
+    Raises
+    ------
+    FormError
+        Every problem, by field key (``""``: the draft's traffic, no field of this form).
+    """
+    problems: dict[str, str] = {}
+    method = values.get("method")
+    if method not in PROPOSAL_METHODS:
+        problems["method"] = (
+            f"method: choose one of {', '.join(PROPOSAL_METHODS)} (got {short_repr(method)})"
+        )
+    simulations = None
+    if method == "search":
+        simulations, problem = _simulations(values.get("simulations"))
+        if problem:
+            problems["simulations"] = problem
+    try:
+        scenario = read_form(draft, {}, section="traffic")
+    except FormError as err:
+        problems[""] = next(iter(err.problems.values()))
+    if problems:
+        raise FormError(problems)
+    return {
+        "spec": scenario.traffic.model_dump(mode="json"),
+        "seed": scenario.seed,
+        "method": method,
+        "simulations": simulations,
+    }

@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import itertools
 import math
 import re
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -36,27 +38,33 @@ __all__ = [
     "DAY_MARK_STEPS",
     "KPI_INFO",
     "TIME_MARK_STEPS_S",
+    "CheckCell",
     "KpiInfo",
     "UploadError",
     "apply_form",
     "best_of",
     "bins_on_day",
+    "check_rows",
     "clock",
     "closed_edges",
     "comparison_rows",
     "decode_upload",
     "default_draft",
+    "delay_levels",
     "format_kpi",
     "kpi_cards",
     "kpi_change",
+    "level_of",
     "policies",
     "scenario_from_draft",
     "section_only",
     "slider_marks",
     "street_refs",
+    "timing_rows",
     "toggle_closure",
     "trip_changes",
     "unfinished_card",
+    "with_signals",
 ]
 
 
@@ -86,6 +94,7 @@ KPI_INFO: dict[str, KpiInfo] = {
     "mean_network_speed_kph": KpiInfo("Mean speed", "km/h", +1),
     "congested_edge_hours_share": KpiInfo("Congested edge-hours", "%", -1, "{:.1%}"),
     "longest_link_queue_veh": KpiInfo("Longest queue on a link", "veh", -1, "{:,.0f}"),
+    "held_at_edge_veh": KpiInfo("Held at the network's edge", "veh", -1, "{:,.0f}"),
     # waste
     "truck_km": KpiInfo("Truck-km", "km", -1),
     "truck_hours": KpiInfo("Truck-hours", "h", -1),
@@ -281,31 +290,69 @@ def apply_form(draft: dict[str, Any], **fields: Any) -> dict[str, Any]:
 
 
 def parse_signals(text: str) -> list[dict[str, Any]]:
-    """``"25291537: 70, 12; 1234: 30, 30"`` → signal timings (node, green seconds per phase)."""
+    """``"25291537: 70, 12 @ 15; 1234: 30, 30"`` → signal timings: OSM node, green seconds per
+    phase, and the offset of the junction's cycle after ``@`` (0 s when left out)."""
     timings = []
     for part in filter(None, (p.strip() for p in str(text).split(";"))):
-        node, sep, greens = part.partition(":")
+        node, sep, rest = part.partition(":")
         if not sep:
             raise ScenarioError(
                 f"signal plan {short_repr(part)}: write 'OSM node id: green s, green s' (one "
-                "green time per phase), several separated by ';'."
+                "green time per phase, then '@ offset s' if the cycle has one), several "
+                "separated by ';'."
             )
+        greens, at, offset = rest.partition("@")
         timings.append(
             {
                 "node": _number(node.strip(), int, "signal node"),
                 "greens_s": [
                     _number(g.strip(), float, "green time") for g in greens.split(",") if g.strip()
                 ],
+                "offset_s": _number(offset.strip(), float, "signal offset") if at else 0.0,
             }
         )
     return timings
 
 
 def format_signals(timings: list[dict[str, Any]]) -> str:
-    """The inverse of :func:`parse_signals`."""
+    """The inverse of :func:`parse_signals` (an offset of 0 s is left out)."""
     return "; ".join(
-        f"{t['node']}: {', '.join(f'{g:g}' for g in t['greens_s'])}" for t in timings or []
+        f"{t['node']}: {', '.join(f'{g:g}' for g in t['greens_s'])}"
+        + (f" @ {t['offset_s']:g}" if t.get("offset_s") else "")
+        for t in timings or []
     )
+
+
+def with_signals(draft: dict[str, Any], timings: list[dict[str, Any]]) -> dict[str, Any]:
+    """The draft with ``timings`` as the retimings of their junctions (``traffic.signals``),
+    validated: the others it retimes keep their place, these replace or follow them.
+
+    Parameters
+    ----------
+    draft : dict
+        The draft scenario.
+    timings : list of dict
+        ``node``, ``greens_s`` and ``offset_s`` of each junction (what
+        :meth:`twin.SignalProposal.timings` gives).
+
+    Returns
+    -------
+    dict
+        The new draft.
+
+    Raises
+    ------
+    twin.scenario.ScenarioError
+        The draft has no traffic section, or a timing the scenario refuses.
+    """
+    data = copy.deepcopy(draft)
+    traffic = data.get("traffic")
+    if traffic is None:
+        raise ScenarioError("this scenario has no traffic section: signal plans need one.")
+    new = {int(t["node"]): dict(t) for t in timings}
+    kept = [t for t in traffic.get("signals") or [] if int(t["node"]) not in new]
+    traffic["signals"] = kept + list(new.values())
+    return scenario_from_draft(data).model_dump(mode="json")
 
 
 def clicked_signal(click: dict[str, Any] | None) -> int | None:
@@ -334,7 +381,7 @@ def clicked_signal(click: dict[str, Any] | None) -> int | None:
 
 
 def set_signal_timing(
-    timings: list[dict[str, Any]], node: int, greens_s: list[Any], offset_s: Any = 0.0
+    timings: list[dict[str, Any]], node: int, greens_s: list[Any], offset_s: Any = None
 ) -> list[dict[str, Any]]:
     """Signal timings with ``node``'s replaced (or added), green times checked.
 
@@ -347,7 +394,8 @@ def set_signal_timing(
     greens_s : list
         Green time of each phase, seconds (form values: numbers or text).
     offset_s : float, optional
-        Offset of the junction's cycle, seconds.
+        Offset of the junction's cycle, seconds; by default the one it has in ``timings``
+        (a proposal's), else 0.
 
     Returns
     -------
@@ -362,10 +410,12 @@ def set_signal_timing(
     greens = [_number(g, float, f"green time of phase {i + 1}") for i, g in enumerate(greens_s)]
     if any(g < 0 for g in greens):
         raise ScenarioError("green times: give 0 s or more for every phase.")
-    offset = _number(offset_s if offset_s not in (None, "") else 0.0, float, "offset")
+    places = [i for i, t in enumerate(timings or []) if int(t["node"]) == int(node)]
+    if offset_s is None:
+        offset_s = timings[places[0]].get("offset_s", 0.0) if places else 0.0
+    offset = _number(offset_s if offset_s != "" else 0.0, float, "offset")
     timing = {"node": int(node), "greens_s": greens, "offset_s": offset}
     out = [t for t in timings or [] if int(t["node"]) != int(node)]
-    places = [i for i, t in enumerate(timings or []) if int(t["node"]) == int(node)]
     out.insert(places[0] if places else len(out), timing)
     return out
 
@@ -759,6 +809,157 @@ def trip_changes(a: pd.DataFrame, b: pd.DataFrame, *, threshold_s: float = 5.0) 
         "before_s": both["travel_time_s_a"].to_numpy(),
         "after_s": both["travel_time_s_b"].to_numpy(),
     }
+
+
+# ------------------------------------------------------------------ signal-plan proposals
+CHECK_MEASURES = (
+    ("total_delay_veh_h", "total_delay_veh_h"),
+    ("trips_unfinished", "trips_unfinished"),
+    ("longest_queue_veh", "longest_link_queue_veh"),
+    ("held_at_edge_veh", "held_at_edge_veh"),
+)
+"""Measures of a proposal's checks (``current_<measure>``, ``proposed_<measure>`` columns of
+:attr:`twin.SignalProposal.checks`) that the Plans page shows, with the KPI each is shown as."""
+
+
+@dataclass(frozen=True)
+class CheckCell:
+    """One measure of a proposal's check at one demand: now and proposed as shown, the change
+    (:func:`kpi_change`) and whether the proposal is ``better``, ``worse`` or the ``same``."""
+
+    now: str
+    proposed: str
+    change: str
+    verdict: str
+
+
+def check_rows(checks: pd.DataFrame) -> list[tuple[str, dict[str, CheckCell]]]:
+    """A proposal's checks as the Plans page's table shows them.
+
+    Parameters
+    ----------
+    checks : pandas.DataFrame
+        :attr:`twin.SignalProposal.checks`: one row per demand factor.
+
+    Returns
+    -------
+    list of (str, dict)
+        By demand factor, lowest first: its label (``"120 %"``) and a :class:`CheckCell` per
+        measure of :data:`CHECK_MEASURES`.
+    """
+    rows = []
+    for record in checks.sort_values("demand_scale").to_dict("records"):
+        cells = {}
+        for measure, kpi in CHECK_MEASURES:
+            now, proposed = record[f"current_{measure}"], record[f"proposed_{measure}"]
+            change, sign = kpi_change(kpi, proposed, now)
+            better = sign * KPI_INFO[kpi].better
+            verdict = "better" if better > 0 else "worse" if better < 0 else "same"
+            cells[measure] = CheckCell(
+                format_kpi(kpi, now), format_kpi(kpi, proposed), change, verdict
+            )
+        rows.append((f"{record['demand_scale']:.0%}".replace("%", " %"), cells))
+    return rows
+
+
+def _junctions(plans: pd.DataFrame) -> pd.DataFrame:
+    """Per junction of a plan table: cycle, greens of its phases in order (text), offset."""
+    ordered = plans.sort_values(["junction", "phase"])
+    grouped = ordered.groupby("junction", sort=True)
+    return pd.DataFrame(
+        {
+            "cycle_s": grouped["cycle_s"].first(),
+            "greens": grouped["green_s"].agg(lambda g: ", ".join(f"{x:g}" for x in g)),
+            "offset_s": grouped["offset_s"].first(),
+        }
+    )
+
+
+def timing_rows(current: pd.DataFrame, proposed: pd.DataFrame) -> pd.DataFrame:
+    """Each junction's current and proposed timing side by side.
+
+    Parameters
+    ----------
+    current, proposed : pandas.DataFrame
+        Plan tables (:func:`twin.plan_table`: one row per phase with ``junction``, ``phase``,
+        ``green_s``, ``cycle_s``, ``offset_s``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per junction of ``proposed``, by OSM id: ``junction``, ``cycle_now_s``,
+        ``cycle_s``, ``greens_now`` and ``greens`` (seconds per phase, as text),
+        ``offset_now_s``, ``offset_s``; the current ones missing (NaN, empty) where the
+        junction had no plan.
+    """
+    after = _junctions(proposed)
+    before = _junctions(current).reindex(after.index)
+    return pd.DataFrame(
+        {
+            "junction": after.index.astype(np.int64),
+            "cycle_now_s": before["cycle_s"].to_numpy(dtype=float),
+            "cycle_s": after["cycle_s"].to_numpy(dtype=float),
+            "greens_now": before["greens"].fillna("").to_numpy(),
+            "greens": after["greens"].to_numpy(),
+            "offset_now_s": before["offset_s"].to_numpy(dtype=float),
+            "offset_s": after["offset_s"].to_numpy(dtype=float),
+        }
+    )
+
+
+DELAY_COLORS = ("#c8c8c8", "#fee08b", "#fdae61", "#f46d43", "#a50026")
+"""Link delay from little (grey, a backdrop) to the most (dark red)."""
+
+DELAY_SHARES = (0.05, 0.2, 0.45, 0.7)
+"""Bounds between the delay levels, as shares of the largest delay on a link."""
+
+
+def delay_levels(*delays: np.ndarray) -> list[tuple[float, str, str]]:
+    """Colour levels of the delay on every link, one scale for several maps of the network.
+
+    The bounds are round numbers near :data:`DELAY_SHARES` of the largest delay on any link
+    of any of the maps, so that a colour means the same delay before and after a change.
+
+    Parameters
+    ----------
+    *delays : numpy.ndarray
+        Delay of every link, vehicle-hours, of each map.
+
+    Returns
+    -------
+    list of (float, str, str)
+        Upper bound (exclusive; the last is infinite), legend label and colour of each level,
+        least delay first; one level when no link has any.
+    """
+    top = max((float(np.nanmax(d)) for d in delays if len(d)), default=0.0)
+    if not top > 0:
+        return [(math.inf, "no delay", DELAY_COLORS[0])]
+    bounds = sorted({float(f"{top * share:.1g}") for share in DELAY_SHARES})
+    colors = DELAY_COLORS[: len(bounds)] + DELAY_COLORS[-1:]
+    labels = [f"< {bounds[0]:g} veh·h"]
+    labels += [f"{a:g}–{b:g} veh·h" for a, b in itertools.pairwise(bounds)]
+    labels.append(f"≥ {bounds[-1]:g} veh·h")
+    return list(zip([*bounds, math.inf], labels, colors, strict=True))
+
+
+def level_of(values: np.ndarray, levels: Sequence[tuple[float, str, str]]) -> np.ndarray:
+    """Index into ``levels`` of each value: the first level whose upper bound is above it.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        One value per link (NaN counts as 0).
+    levels : sequence of (float, str, str)
+        Upper bound, label and colour of each level, bounds increasing
+        (:func:`delay_levels`, :data:`dashboards.basemap.CONGESTION_LEVELS`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Level indices.
+    """
+    limits = np.array([level[0] for level in levels])
+    return np.searchsorted(limits, np.nan_to_num(np.asarray(values, dtype=float)), side="right")
 
 
 # ------------------------------------------------------------------ uploads

@@ -1,4 +1,4 @@
-"""Running scenarios for the pages: through ``Twin.run`` into the store, with progress.
+"""Running scenarios and signal-plan proposals for the pages: into the store, with progress.
 
 This is what a background callback executes (in a thread, see :mod:`dashboards.jobs`). The
 simulations themselves run in a child process (:mod:`dashboards.worker`) that the thread
@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from dashboards.jobs import raise_if_cancelled
 from dashboards.state import DashboardState
-from dashboards.worker import city_reference, run_in_process
+from dashboards.worker import Task, city_reference, run_in_process, run_task
 from twin import USER_ERRORS, Scenario
 
-__all__ = ["run_scenarios"]
+__all__ = ["propose_signal_plans", "run_scenarios"]
 
 Progress = Callable[[float, str], None]
 
@@ -46,29 +47,102 @@ def run_scenarios(
     the simulation is doing; without it, in this thread, which stops at the simulation's next
     progress report.
     """
+    # the session's city when the run starts: the planner may open another one meanwhile
+    city_sha = state.twin.city.source.sha256
+    tasks = [
+        Task("scenario", state.store.run_key(s, city_sha), s.model_dump(mode="json"))
+        for s in scenarios
+    ]
+    labels = [f"{s.name} ({i + 1}/{len(scenarios)})" for i, s in enumerate(scenarios)]
+    return _run_tasks(
+        state,
+        tasks,
+        labels,
+        progress,
+        min_interval_s=min_interval_s,
+        errors=errors,
+        isolate=isolate,
+    )
+
+
+def propose_signal_plans(
+    state: DashboardState,
+    request: dict[str, Any],
+    progress: Progress | None = None,
+    *,
+    min_interval_s: float = 0.25,
+    isolate: bool = True,
+) -> str:
+    """Propose signal plans for the session's city and check them in the twin
+    (:func:`twin.propose_signals`), unless the store has that proposal, and return its key.
+
+    Parameters
+    ----------
+    state : DashboardState
+        The app's state.
+    request : dict
+        What to propose for (:func:`dashboards.forms.read_proposal_form`): ``spec`` (the
+        draft's traffic), ``seed``, ``method`` and ``simulations`` (the search's budget).
+    progress : callable, optional
+        ``progress(fraction, label)``, as for :func:`run_scenarios`.
+    min_interval_s : float
+        Least time between two progress reports.
+    isolate : bool
+        Propose in a child process (the default: Cancel kills it at once), or in this thread.
+
+    Returns
+    -------
+    str
+        The proposal's key in the store (:meth:`dashboards.store.RunStore.proposal`).
+
+    Raises
+    ------
+    twin.errors.TwinError
+        The twin refused the request (a city without signals, a budget past the limits…).
+    """
+    key = state.store.proposal_key(request, state.twin.city.source.sha256)
+    _run_tasks(
+        state,
+        [Task("signals", key, request)],
+        [f"{request['method']} plans, checked at three demands"],
+        progress,
+        min_interval_s=min_interval_s,
+        errors=None,
+        isolate=isolate,
+    )
+    return key
+
+
+def _run_tasks(
+    state: DashboardState,
+    tasks: list[Task],
+    labels: list[str],
+    progress: Progress | None,
+    *,
+    min_interval_s: float,
+    errors: list[str | None] | None,
+    isolate: bool,
+) -> list[str | None]:
+    """Make the tasks whose result the store lacks (see :func:`run_scenarios`); their keys."""
     report = progress or (lambda _f, _l: None)
     last = {"t": 0.0}
-    n = max(len(scenarios), 1)
-    # the session's city when the run starts: the planner may open another one meanwhile
+    n = max(len(tasks), 1)
     twin = state.twin
-    city_sha = twin.city.source.sha256
-    keys: list[str | None] = [state.store.run_key(s, city_sha) for s in scenarios]
-    problems: list[str | None] = [None] * len(scenarios)
-    todo = [i for i, key in enumerate(keys) if not state.store.has_run(key)]
-
-    def label(i: int) -> str:
-        return f"{scenarios[i].name} ({i + 1}/{len(scenarios)})"
+    keys: list[str | None] = [task.key for task in tasks]
+    problems: list[str | None] = [None] * len(tasks)
+    found = {"scenario": state.store.has_run, "signals": state.store.has_proposal}
+    todo = [i for i, task in enumerate(tasks) if not found[task.kind](task.key)]
 
     def on_start(j: int) -> None:
         i = todo[j]
-        report(i / n, label(i))
+        report(i / n, labels[i])
 
     def on_progress(j: int, fraction: float) -> None:
         now = time.monotonic()
         if now - last["t"] >= min_interval_s:
             last["t"] = now
             i = todo[j]
-            report((i + fraction) / n, label(i))
+            report((i + fraction) / n, labels[i])
 
     def on_error(j: int, err: BaseException) -> None:
         if errors is None:
@@ -80,7 +154,7 @@ def run_scenarios(
     if todo and where is not None:
         run_in_process(
             where,
-            [(keys[i], scenarios[i]) for i in todo],
+            [tasks[i] for i in todo],
             state.store.root,
             on_start=on_start,
             on_progress=on_progress,
@@ -91,8 +165,7 @@ def run_scenarios(
         for j, i in enumerate(todo):
             on_start(j)
             try:
-                run = twin.run(scenarios[i], on_progress=lambda f, j=j: on_progress(j, f))
-                state.store.write_run(keys[i], run)
+                run_task(twin, state.store, tasks[i], lambda f, j=j: on_progress(j, f))
             except USER_ERRORS as err:
                 on_error(j, err)
     if errors is not None:

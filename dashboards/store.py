@@ -4,11 +4,13 @@ Layout of the store folder::
 
     scenarios/<name>.yaml   named scenarios, the same YAML that ``twin run`` runs
     runs/<key>/             a finished run, written by ``ScenarioRun.write`` (``twin run``'s layout)
+    proposals/<key>/        proposed signal plans with their checks (``twin.propose_signals``)
     uploads/                OSM extracts opened through the dashboard
     sessions.json           which browser session has which of them open (``DashboardState``)
 
 A run's key hashes the city's content and the scenario's settings without its name and
 description: a scenario and seed give the same KPIs, so the same settings are never run twice.
+A proposal's key hashes the city, the traffic it is proposed for, its seed and its method.
 Runs happen in a background thread and write their files; the page callbacks read them back, with a
 small cache because every slider step redraws from the same tables.
 """
@@ -19,14 +21,25 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import socket
+import uuid
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import geopandas as gpd
 import pandas as pd
 
-from twin import Scenario, ScenarioRun, __version__, load_scenario, short_repr
+from twin import (
+    Scenario,
+    ScenarioRun,
+    SignalProposal,
+    __version__,
+    load_scenario,
+    plan_table,
+    short_repr,
+)
 
 __all__ = ["RunStore", "StoreError", "default_store_dir", "scenario_file_name"]
 
@@ -66,10 +79,30 @@ def _read_table(path: str, mtime: float) -> pd.DataFrame:
 class RunStore:
     """Named scenarios and finished runs in one folder (see the module docstring)."""
 
+    FOLDERS: ClassVar[dict[str, str]] = {"scenario": "runs", "signals": "proposals"}
+    """The folder of each kind of result (:data:`dashboards.worker.TASKS`)."""
+
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
-        for sub in ("scenarios", "runs", "uploads"):
+        for sub in ("scenarios", *self.FOLDERS.values(), "uploads"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def folder(cls, root: str | os.PathLike[str], kind: str) -> Path:
+        """Where the store in ``root`` keeps results of ``kind`` (``"scenario"``,
+        ``"signals"``)."""
+        return Path(root) / cls.FOLDERS[kind]
+
+    @staticmethod
+    def _key(settings: dict[str, Any]) -> str:
+        blob = json.dumps({"version": __version__, **settings}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @staticmethod
+    def _checked(key: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{16}", key or ""):
+            raise StoreError(f"not a run key: {short_repr(key)}")
+        return key
 
     # ---------------------------------------------------------------- runs
     @staticmethod
@@ -77,13 +110,10 @@ class RunStore:
         """Content key of a run: the city's hash, every setting but name and description, and
         the package version (another version may simulate differently)."""
         settings = scenario.model_dump(mode="json", exclude={"name", "description"})
-        blob = json.dumps({"city": city_sha256, "version": __version__, **settings}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return RunStore._key({"city": city_sha256, **settings})
 
     def run_dir(self, key: str) -> Path:
-        if not re.fullmatch(r"[0-9a-f]{16}", key or ""):
-            raise StoreError(f"not a run key: {short_repr(key)}")
-        return self.root / "runs" / key
+        return self.folder(self.root, "scenario") / self._checked(key)
 
     def has_run(self, key: str) -> bool:
         return (self.run_dir(key) / "run.json").is_file()
@@ -113,6 +143,70 @@ class RunStore:
 
     def has_section(self, key: str, section: str) -> bool:
         return (self.run_dir(key) / section).is_dir()
+
+    # ---------------------------------------------------------------- signal-plan proposals
+    PROPOSAL_TABLES: ClassVar[tuple[str, ...]] = ("checks", "plans", "current", "edge_delays")
+    """A proposal's tables (Parquet files of its folder): the checks at each demand factor,
+    the proposed and the current plans (one row per phase, :func:`twin.plan_table`), and the
+    delay on every link at the scenario's demand under each."""
+
+    @staticmethod
+    def proposal_key(request: dict[str, Any], city_sha256: str) -> str:
+        """Content key of a proposal: the city's hash, its request (traffic, seed, method,
+        budget; see :func:`dashboards.forms.read_proposal_form`) and the package version."""
+        return RunStore._key({"city": city_sha256, "proposal": request})
+
+    def proposal_dir(self, key: str) -> Path:
+        return self.folder(self.root, "signals") / self._checked(key)
+
+    def has_proposal(self, key: str) -> bool:
+        return (self.proposal_dir(key) / "proposal.json").is_file()
+
+    def write_proposal(self, key: str, proposal: SignalProposal) -> Path:
+        """Write a proposal: ``proposal.json`` (verdict, reasons, the scenario's
+        ``traffic.signals`` it would set) and its tables (:data:`PROPOSAL_TABLES`), atomically
+        (a reader never sees half a folder)."""
+        out = self.proposal_dir(key)
+        # named as the twin names its staging folders, so that a killed child's is found
+        # (dashboards.worker) and nobody reads it as a proposal
+        owner = f"{os.getpid()}@{socket.gethostname()}"
+        staging = out.with_name(f".{key}.partial-{owner}-{uuid.uuid4().hex}")
+        summary = proposal.summary()
+        summary["timings"] = proposal.timings()
+        tables = {
+            "checks": proposal.checks,
+            "plans": proposal.table(),
+            "current": plan_table(proposal.city.network, proposal.current),
+            "edge_delays": proposal.edge_delays,
+        }
+        try:
+            staging.mkdir()
+            for name, table in tables.items():
+                table.to_parquet(staging / f"{name}.parquet", index=False)
+            (staging / "proposal.json").write_text(json.dumps(summary), encoding="utf-8")
+            if out.exists():  # the same settings, written meanwhile by another session
+                shutil.rmtree(out, ignore_errors=True)
+            os.replace(staging, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return out
+
+    def proposal(self, key: str) -> dict[str, Any]:
+        """A proposal's ``proposal.json`` (:meth:`write_proposal`)."""
+        path = self.proposal_dir(key) / "proposal.json"
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise StoreError(f"no signal-plan proposal {key}: propose the plans again.") from None
+
+    def proposal_table(self, key: str, name: str) -> pd.DataFrame:
+        """A table of a proposal (one of :data:`PROPOSAL_TABLES`)."""
+        if name not in self.PROPOSAL_TABLES:
+            raise StoreError(f"a proposal has no {short_repr(name)} table.")
+        path = self.proposal_dir(key) / f"{name}.parquet"
+        if not path.is_file():
+            raise StoreError(f"no signal-plan proposal {key}: propose the plans again.")
+        return _read_table(str(path), path.stat().st_mtime)
 
     # ---------------------------------------------------------------- named scenarios
     def save_scenario(self, scenario: Scenario) -> Path:

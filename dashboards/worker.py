@@ -15,8 +15,9 @@ dashboard, whose threads may hold locks that a forked child would inherit held f
 :mod:`dashboards.jobs`), with the twin's modules already imported; each run is forked from it
 in a few milliseconds. A child loads the city from the city cache (a fraction of a second for a
 centre, seconds for a region: much less than importing the twin) and checks that it is the same
-content as the session's city. It writes the finished run into the run store itself, so only
-progress and errors cross between the processes.
+content as the session's city. It writes what it made (a run, a signal-plan proposal: the kinds
+of :data:`TASKS`) into the run store itself, so only progress and errors cross between the
+processes.
 
 As with any program that starts processes this way, a script that serves the dashboard keeps
 its serving code under ``if __name__ == "__main__":`` (``twin dashboard`` and
@@ -39,14 +40,17 @@ from pathlib import Path
 from typing import Any
 
 from dashboards.store import RunStore
-from twin import USER_ERRORS, City, Scenario, Twin, TwinError
+from twin import USER_ERRORS, City, Scenario, Twin, TwinError, propose_signals
 
 __all__ = [
     "POLL_S",
+    "TASKS",
     "CityRef",
     "RunFailed",
+    "Task",
     "city_reference",
     "run_in_process",
+    "run_task",
     "start_forkserver",
     "warm_up",
 ]
@@ -149,6 +153,75 @@ def warm_up() -> threading.Thread:
         return _warming
 
 
+# ----------------------------------------------------------------------------- the tasks
+Progress = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One piece of work for a child process: what it makes and where it goes in the store.
+
+    Parameters
+    ----------
+    kind : str
+        A key of :data:`TASKS`.
+    key : str
+        The store key its result is written under.
+    data : dict
+        Its input as JSON data (what crosses to the child): a scenario, or a proposal's
+        request (:func:`dashboards.forms.read_proposal_form`).
+    """
+
+    kind: str
+    key: str
+    data: dict[str, Any]
+
+
+def _run_scenario(twin: Twin, store: RunStore, task: Task, on_progress: Progress) -> None:
+    run = twin.run(Scenario.model_validate(task.data), on_progress=on_progress)
+    store.write_run(task.key, run)
+
+
+def _propose_signals(twin: Twin, store: RunStore, task: Task, on_progress: Progress) -> None:
+    request = task.data
+    # the search's budget only counts for the search: Webster's runs a fixed number
+    budget = {"simulations": request["simulations"]} if request.get("simulations") else {}
+    proposal = propose_signals(
+        twin.city,
+        request["spec"],
+        method=request["method"],
+        seed=request["seed"],
+        on_progress=on_progress,
+        **budget,
+    )
+    store.write_proposal(task.key, proposal)
+
+
+TASKS: dict[str, Callable[[Twin, RunStore, Task, Progress], None]] = {
+    "scenario": _run_scenario,
+    "signals": _propose_signals,
+}
+"""What a task of each kind does: make its result and write it into the store under its key."""
+
+
+def run_task(twin: Twin, store: RunStore, task: Task, on_progress: Progress) -> None:
+    """Make a task's result on ``twin``'s city and write it into ``store`` (in a child, or in
+    the job's thread for a city a child cannot load).
+
+    Parameters
+    ----------
+    twin : Twin
+        The loaded city.
+    store : RunStore
+        Where the result goes.
+    task : Task
+        What to make.
+    on_progress : callable
+        Called with the fraction done, 0–1.
+    """
+    TASKS[task.kind](twin, store, task, on_progress)
+
+
 # ----------------------------------------------------------------------------- the child
 def _portable(err: BaseException) -> BaseException:
     """``err`` if it survives pickling (to cross to the dashboard), else a TwinError with its
@@ -163,13 +236,14 @@ def _portable(err: BaseException) -> BaseException:
 def _child(
     conn: Connection,
     city: CityRef,
-    runs: list[tuple[str, dict[str, Any]]],
+    tasks: list[Task],
     store_root: str,
     env: dict[str, str],
 ) -> None:
-    """Load the city, run each scenario and write it into the store, reporting on ``conn``:
-    ``("start", i)``, ``("progress", i, fraction)``, ``("done", i)``, ``("error", i, exc)``,
-    then ``("finished",)``; or ``("crash", text)`` on an unexpected error."""
+    """Load the city, make each task's result and write it into the store, reporting on
+    ``conn``: ``("start", i)``, ``("progress", i, fraction)``, ``("done", i)``,
+    ``("error", i, exc)``, then ``("finished",)``; or ``("crash", text)`` on an unexpected
+    error."""
     os.environ.update(env)
     try:
         twin = Twin.load(city.load_as)
@@ -179,15 +253,11 @@ def _child(
                 "again."
             )
         store = RunStore(store_root)
-        for i, (key, data) in enumerate(runs):
+        for i, task in enumerate(tasks):
             conn.send(("start", i))
             try:
-                scenario = Scenario.model_validate(data)
-                run = twin.run(
-                    scenario, on_progress=lambda f, i=i: conn.send(("progress", i, float(f)))
-                )
-                store.write_run(key, run)
-                del run  # the next scenario's run does not share memory with this one
+                # a task's result is freed when it returns: the next one starts without it
+                run_task(twin, store, task, lambda f, i=i: conn.send(("progress", i, float(f))))
             except USER_ERRORS as err:
                 conn.send(("error", i, _portable(err)))
                 continue
@@ -204,7 +274,7 @@ def _child(
 # ----------------------------------------------------------------------------- the parent
 def run_in_process(
     city: CityRef,
-    runs: Sequence[tuple[str, Scenario]],
+    tasks: Sequence[Task],
     store_root: str | os.PathLike[str],
     *,
     on_start: Callable[[int], None],
@@ -212,22 +282,23 @@ def run_in_process(
     on_error: Callable[[int, BaseException], None],
     check: Callable[[], None],
 ) -> None:
-    """Run scenarios in a child process and write them into the store, watching it from here.
+    """Make tasks' results in a child process and write them into the store, watching it from
+    here.
 
     Parameters
     ----------
     city : CityRef
         The city, as the child loads it.
-    runs : sequence of (str, Scenario)
-        Run key and scenario of each run to make, in order.
+    tasks : sequence of Task
+        What to make, in order.
     store_root : path
         The run store's folder.
     on_start, on_progress, on_error : callable
-        Called in this thread as the child starts a run (its index), reports a fraction of it
+        Called in this thread as the child starts a task (its index), reports a fraction of it
         done, or is refused by the twin (index and error). An exception raised by one of them,
         or by ``check``, kills the child and propagates.
     check : callable
-        Called every :data:`POLL_S` seconds; raises to stop the runs (a cancelled job).
+        Called every :data:`POLL_S` seconds; raises to stop the tasks (a cancelled job).
 
     Raises
     ------
@@ -239,10 +310,9 @@ def run_in_process(
     context = _context()
     receiver, sender = context.Pipe(duplex=False)
     env = {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIX)}
-    payload = [(key, scenario.model_dump(mode="json")) for key, scenario in runs]
     child = context.Process(
         target=_child,
-        args=(sender, city, payload, str(store_root), env),
+        args=(sender, city, list(tasks), str(store_root), env),
         name="dashboard-run",
         daemon=True,  # never outlives the dashboard
     )
@@ -283,7 +353,8 @@ def run_in_process(
             # a write that the kill interrupted leaves its staging folder (named after the
             # child): nobody else would finish or remove it
             if current is not None:
-                _remove_staging(Path(store_root) / "runs", runs[current][0], child.pid)
+                task = tasks[current]
+                _remove_staging(RunStore.folder(store_root, task.kind), task.key, child.pid)
         else:
             child.join()
 
@@ -296,6 +367,6 @@ def _death(exitcode: int | None) -> str:
     return f"the simulation process ended unexpectedly (exit status {exitcode})"
 
 
-def _remove_staging(runs_dir: Path, key: str, pid: int | None) -> None:
-    for staging in runs_dir.glob(f".{key}.partial-{pid}@*"):
+def _remove_staging(folder: Path, key: str, pid: int | None) -> None:
+    for staging in folder.glob(f".{key}.partial-{pid}@*"):
         shutil.rmtree(staging, ignore_errors=True)

@@ -36,6 +36,9 @@ TRAINING_MODULES = (
     "generative/env.py",
     "generative/checkpoint.py",
     "generative/coverage.py",
+    "generative/signal_data.py",
+    "generative/signal_model.py",
+    "generative/signal_train.py",
 )
 
 

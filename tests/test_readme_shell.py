@@ -6,7 +6,8 @@ command is still checked by the real program that would run it:
 
 - ``make`` targets: ``make -n`` (the recipe exists and expands) in the repository;
 - ``pip`` installs: the extras they name are declared in ``pyproject.toml``;
-- hours of training (``corpus``, ``train``, ``finetune``, ``propose`` and ``torchrun``), a
+- hours of training (``corpus``, ``train``, ``finetune``, ``propose``, ``signal-corpus``,
+  ``train-signals`` and ``torchrun``), a
   run that reads the checkpoint such training writes, and a sweep on a cluster's scheduler: the
   real command-line parser takes the options (a renamed or mistyped option fails), and every
   input file they name exists.
@@ -31,7 +32,7 @@ from typer.main import get_command
 from tests.conftest import REPO, twin_command
 
 BASH = re.compile(r"^```bash\n(.*?)^```", re.DOTALL | re.MULTILINE)
-TRAINING = {"corpus", "train", "finetune", "propose"}
+TRAINING = {"corpus", "train", "finetune", "propose", "signal-corpus", "train-signals"}
 INPUT_FILE = re.compile(r"\.(osm\.pbf|yaml|csv)$")
 
 
@@ -59,10 +60,10 @@ def _is_run(argv: list[str]) -> bool:
 
 def _parse_twin(argv: list[str]) -> None:
     """Parse a ``twin`` command with the CLI's own parser, down to its sub-command."""
-    if argv[1] == "train":
-        from generative.train import _parser
+    if argv[1] in ("train", "train-signals"):
+        from generative import signal_train, train
 
-        _parser().parse_args(argv[2:])
+        (train if argv[1] == "train" else signal_train)._parser().parse_args(argv[2:])
         return
     command: click.Command = get_command(__import__("twin.cli").cli.app)
     args = argv[1:]
@@ -119,11 +120,15 @@ def test_every_short_command_runs_as_written(tmp_path):
     env = {**os.environ, "COLUMNS": "200"}
 
     def run(argv: list[str]) -> tuple[list[str], subprocess.CompletedProcess]:
+        redirect = argv.index(">") if ">" in argv else len(argv)
+        command, target = argv[:redirect], argv[redirect + 1 :]
         done = subprocess.run(
-            [*twin_command(), *argv[1:]], cwd=tmp_path, env=env, capture_output=True,
+            [*twin_command(), *command[1:]], cwd=tmp_path, env=env, capture_output=True,
             text=True, timeout=300,
         )  # fmt: skip
-        return argv, done
+        if target:  # the shell's redirection of standard output
+            (tmp_path / target[0]).write_text(done.stdout)
+        return command, done
 
     commands = [c for c in _commands() if _is_run(c)]
     # two at a time: the commands write to distinct folders

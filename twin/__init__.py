@@ -43,6 +43,15 @@ _PUBLIC = {
     "signal_plans": "twin.api",
     "waste_layout": "twin.api",
     "WasteLayout": "twin.api",
+    # signal plans: proposals checked in the twin, plan files
+    "propose_signals": "twin.signal_proposals",
+    "SIGNAL_METHODS": "twin.signal_proposals",
+    "MAX_SIMULATIONS": "twin.signal_proposals",
+    "SignalProposal": "twin.signal_proposals",
+    "SignalPlanError": "agents.traffic.timing",
+    "TimingLimits": "agents.traffic.timing",
+    "read_plan_file": "twin.signal_files",
+    "plan_table": "twin.signal_files",
     # what the dashboard's forms and KPI cards report, in the twin's own words
     "error_lines": "twin.specs",
     "short_repr": "twin.specs",

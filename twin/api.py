@@ -9,7 +9,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from agents.traffic.demand import generate_trips, read_od_table
+from agents.traffic.demand import Trips, generate_trips, read_od_table
 from agents.traffic.model import TrafficConfig, TrafficModel, TrafficResult
+from agents.traffic.retiming import iterated_webster, measured_flows_vph, simulate
 from agents.traffic.signals import default_plans
 from agents.waste.bins import place_bins
 from agents.waste.model import LinkTimes, WasteConfig, WasteModel, WasteResult, sized_fleet
@@ -51,7 +52,9 @@ from twin.results_io import (
     write_waste_result,
 )
 from twin.scenario import load_scenario, scenario_location
+from twin.signal_files import read_plan_file
 from twin.specs import (
+    SIGNAL_PLAN_NAMES,
     Scenario,
     ScenarioError,
     TrafficSpec,
@@ -167,11 +170,14 @@ def signal_plans(network) -> dict[int, Any]:
     return {int(network.node_osmid[node]): plan for node, plan in default_plans(network).items()}
 
 
-def retimed_signals(network, signals: Sequence[tuple[int, Sequence[float], float]]):
-    """Default signal plans with the given junctions retimed (``None`` when none are)."""
+def retimed_signals(
+    network, signals: Sequence[tuple[int, Sequence[float], float]], base: dict | None = None
+):
+    """``base`` plans (default: the default plans) with the given junctions retimed (``None``
+    when there is neither a base nor a retiming)."""
     if not signals:
-        return None
-    plans = default_plans(network)
+        return base
+    plans = dict(base) if base is not None else default_plans(network)
     for osm_node, greens, offset in signals:
         try:
             position = int(network.node_index([osm_node])[0])
@@ -231,10 +237,39 @@ def run_traffic(
     spec = traffic_spec(spec, **fields)
     seed = check_seed(seed)
     loaded = city if isinstance(city, City) else load_city(city)
+    setup = traffic_setup(loaded, spec, seed=seed, budget=budget)
+    model = TrafficModel(
+        setup.network, setup.demand, config=setup.config, closed=setup.closed,
+        signal_plans=setup.plans, seed=seed,
+    )  # fmt: skip
+    result = model.run(on_progress=on_progress)
+    return TrafficRun(loaded, result, setup.config, seed, setup.settings, spec)
+
+
+@dataclass
+class TrafficSetup:
+    """What a traffic run simulates: the edited network, its closed links, the trips, the
+    engine's settings, the signal plans (``None``: the defaults) and what was decided on the
+    way (``settings``)."""
+
+    network: Any
+    closed: np.ndarray
+    demand: Trips
+    config: TrafficConfig
+    plans: dict[int, Any] | None
+    settings: dict[str, Any]
+
+
+def traffic_setup(
+    loaded: City, spec: TrafficSpec, *, seed: int, budget: Budget | None = None
+) -> TrafficSetup:
+    """The network, trips, settings and signal plans of a run of ``spec`` (see
+    :func:`run_traffic`), checked against the budget, without simulating."""
     interventions = _interventions(spec)
     network, closed = apply_to_network(loaded.network, interventions)
     duration_s, window_s = spec.duration_s, spec.window_s
     rng = np.random.default_rng(seed)
+    runs = 1 + {"webster": WEBSTER_ROUNDS + 1, "learned": 1}.get(spec.signal_plan, 0)
     settings: dict[str, Any] = {
         "window_s": window_s,
         "profile": spec.profile,
@@ -255,7 +290,7 @@ def run_traffic(
                 f"at {spec.duration}: lengthen the duration, or skip them (on_invalid: skip)."
             )
         report["departs_after_end"] = late
-        _check_budget(len(demand), config, network, budget)
+        _check_budget(len(demand), config, network, budget, runs=runs)
         if spec.demand_scale != 1.0:
             demand = demand.subset(np.flatnonzero(rng.random(len(demand)) < spec.demand_scale))
         settings["od_table"] = {"path": str(spec.od), **report}
@@ -267,24 +302,52 @@ def run_traffic(
             trips = peak.trips(window_s)
             settings["default_demand"] = peak.describe()
         n_trips = round(trips * spec.demand_scale)
-        _check_budget(n_trips, config, network, budget)
+        _check_budget(n_trips, config, network, budget, runs=runs)
         demand = generate_trips(
             loaded.context, n_trips=n_trips, window_s=window_s, rng=rng, profile=spec.profile
         )
         settings["trips_requested"] = trips
     signals = _signal_timings(spec)
-    plans = retimed_signals(network, signals)
-    model = TrafficModel(
-        network, demand, config=config, closed=closed, signal_plans=plans, seed=seed
-    )
-    result = model.run(on_progress=on_progress)
+    base = _base_plans(spec, network, demand, config, closed, seed)
+    plans = retimed_signals(network, signals, base)
+    if spec.signal_plan != "default":
+        settings["signal_plan"] = spec.signal_plan
     settings["interventions"] = [f"{type(i).__name__}({asdict(i)})" for i in interventions]
     settings["signals"] = [(node, list(greens), offset) for node, greens, offset in signals]
     settings["warnings"] = _demand_warnings(settings)
-    return TrafficRun(loaded, result, config, seed, settings, spec)
+    return TrafficSetup(network, closed, demand, config, plans, settings)
 
 
-def _check_budget(n_trips: int, config: TrafficConfig, network, budget: Budget | None) -> None:
+WEBSTER_ROUNDS = 3
+"""Rounds of Webster's method a scenario's ``signal_plan: webster`` runs
+(:func:`agents.traffic.retiming.iterated_webster`)."""
+
+
+def _base_plans(spec: TrafficSpec, network, demand, config, closed, seed: int) -> dict | None:
+    """The scenario's signal plans before its ``signals`` retimings (``None``: the defaults)."""
+    if spec.signal_plan == "default":
+        return None
+    current = default_plans(network)
+    if spec.signal_plan == "webster":
+        if not current:
+            return None
+        plans, _ = iterated_webster(
+            network, demand, current, config=config, closed=closed, seed=seed,
+            rounds=WEBSTER_ROUNDS,
+        )  # fmt: skip
+        return plans
+    if spec.signal_plan == "learned":
+        from generative.signal_propose import LearnedSignalPlanner
+
+        baseline = simulate(network, demand, current, config=config, closed=closed, seed=seed)
+        return LearnedSignalPlanner().propose(network, current, measured_flows_vph(baseline))
+    return read_plan_file(spec.signal_plan, network, current)
+
+
+def _check_budget(
+    n_trips: int, config: TrafficConfig, network, budget: Budget | None, *, runs: int = 1
+) -> None:
+    """Refuse a run (of ``runs`` simulations) that would pass the budget."""
     estimate = traffic_estimate(
         trips=n_trips,
         duration_s=config.duration_s,
@@ -295,6 +358,11 @@ def _check_budget(n_trips: int, config: TrafficConfig, network, budget: Budget |
         reroute_interval_s=config.reroute_interval_s,
         record_interval_s=config.record_interval_s,
     )
+    if runs > 1:
+        estimate = replace(
+            estimate, what=f"{runs} simulations (Webster's plans, then the run)",
+            time_s=estimate.time_s * runs,
+        )  # fmt: skip
     check(estimate, budget)
 
 
@@ -996,6 +1064,12 @@ def checked_scenario(
             retimed_signals(network, [(timing.node, timing.greens_s, timing.offset_s)])
         except TwinError as err:
             problems.append(f"{where(('traffic', 'signals', i))}: traffic.signals.{i}: {err}")
+    if spec.traffic.signal_plan not in SIGNAL_PLAN_NAMES:
+        try:
+            read_plan_file(spec.traffic.signal_plan, network, default_plans(network))
+        except TwinError as err:
+            here = where(("traffic", "signal_plan"))
+            problems += [f"{here}: traffic.signal_plan: {line}" for line in str(err).splitlines()]
     if problems:
         raise ScenarioError("\n".join(problems))
     if spec.traffic.trips is not None:

@@ -185,26 +185,46 @@ def city_fetch(
     stderr.print(f"Saved {escape(str(path))}. Load it with: twin city info {escape(str(path))}")
 
 
+TripsOption = Annotated[
+    str | None,
+    _typed(
+        "INTEGER",
+        "--trips",
+        help="Generated home → work trips (default: the city's peak-hour rate, from its "
+        "residents, over the departure window).",
+    ),
+]
+DurationOption = Annotated[
+    str | None, typer.Option(help="Simulated time, e.g. 2h, 90min, 5400 (default 2h).")
+]
+WindowOption = Annotated[
+    str | None,
+    typer.Option(help="Departures spread over this span (default: half the duration)."),
+]
+SeedOption = Annotated[str, _typed("INTEGER", help="Seed of demand and all random choices.")]
+OdOption = Annotated[
+    Path | None,
+    typer.Option("--od", help="OD table (CSV/Parquet): origin, destination, departure."),
+]
+CloseOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--close", help="Close an edge 'u-v' (OSM node ids) or a way 'way:ID'; repeatable."
+    ),
+]
+DemandScaleOption = Annotated[
+    str | None, _typed("NUMBER", help="Multiply demand by this factor (default 1).")
+]
+OverwriteOption = Annotated[bool, typer.Option(help="Replace an existing --out folder.")]
+
+
 @app.command("traffic")
 def traffic_command(
     city: CityArgument = None,
-    trips: Annotated[
-        str | None,
-        _typed(
-            "INTEGER",
-            "--trips",
-            help="Generated home → work trips (default: the city's peak-hour rate, from its "
-            "residents, over the departure window).",
-        ),
-    ] = None,
-    duration: Annotated[
-        str | None, typer.Option(help="Simulated time, e.g. 2h, 90min, 5400 (default 2h).")
-    ] = None,
-    window: Annotated[
-        str | None,
-        typer.Option(help="Departures spread over this span (default: half the duration)."),
-    ] = None,
-    seed: Annotated[str, _typed("INTEGER", help="Seed of demand and all random choices.")] = "0",
+    trips: TripsOption = None,
+    duration: DurationOption = None,
+    window: WindowOption = None,
+    seed: SeedOption = "0",
     dt: Annotated[
         str | None, _typed("NUMBER", "--dt", help="Time step, seconds (default 2).")
     ] = None,
@@ -214,27 +234,17 @@ def traffic_command(
             "NUMBER", help="Share of drivers re-routing en route on current travel times (0.2)."
         ),
     ] = None,
-    od: Annotated[
-        Path | None,
-        typer.Option("--od", help="OD table (CSV/Parquet): origin, destination, departure."),
-    ] = None,
+    od: OdOption = None,
     on_invalid: Annotated[
         str | None,
         typer.Option(help="OD rows with unknown nodes, unroutable trips: skip or error."),
     ] = None,
-    close: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--close", help="Close an edge 'u-v' (OSM node ids) or a way 'way:ID'; repeatable."
-        ),
-    ] = None,
-    demand_scale: Annotated[
-        str | None, _typed("NUMBER", help="Multiply demand by this factor (default 1).")
-    ] = None,
+    close: CloseOption = None,
+    demand_scale: DemandScaleOption = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Write results (Parquet) into this folder.")
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
+    overwrite: OverwriteOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Simulate a city's traffic and print its KPIs."""
@@ -604,6 +614,63 @@ def corpus_command(
     stderr.print(f"{len(files)} files of {days} days in {escape(str(out))}")
 
 
+@app.command("signal-corpus")
+def signal_corpus_command(
+    out: Annotated[
+        Path, typer.Argument(metavar="FOLDER", help="Folder of the scenarios (resumable).")
+    ],
+    city: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--city",
+            help="A real place (name or OSM file), whole and, with 50 signals or more, cut into "
+            "windows; repeatable. Default: the bundled default city.",
+        ),
+    ] = None,
+    draws: Annotated[int, typer.Option(help="Scenarios (a place, demand, closures).")] = 200,
+    windows: Annotated[int, typer.Option(help="Windows cut from the large cities.")] = 40,
+    synthetic: Annotated[int, typer.Option(help="Synthetic towns.")] = 40,
+    demand: Annotated[str, typer.Option(help="Demand factor, LOW-HIGH (log-uniform).")] = (
+        "0.5-2.5"
+    ),
+    closures: Annotated[str, typer.Option(help="Streets closed, LOW-HIGH.")] = "0-4",
+    seed: Annotated[int, typer.Option(help="Seed of the plan and the scenarios.")] = 0,
+    workers: Annotated[int, typer.Option(help="Processes simulating at once.")] = 2,
+) -> None:
+    """Simulate signal-timing scenarios of many places (cities, windows, synthetic towns) into
+    a folder of instance files for the learned signal planner; run again to finish."""
+    from generative.signal_instances import build_signal_corpus, plan_signal_corpus, signal_places
+
+    places = signal_places(
+        [c for c in city or [_default_city()]], windows=windows, synthetic=synthetic, seed=seed
+    )
+    plan = plan_signal_corpus(
+        places, draws=draws, seed=seed, demand=_range(demand, "--demand"),
+        closures=_range(closures, "--closures", int),
+    )  # fmt: skip
+    with _fraction_progress(f"Simulating {draws} signal scenarios") as advance:
+        files = build_signal_corpus(
+            plan, out, workers=workers, on_progress=lambda done, total: advance(done / total)
+        )
+    stderr.print(f"{len(files)} scenarios in {escape(str(out))} (failed ones: failed.json)")
+
+
+@app.command(
+    "train-signals",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def train_signals_command(ctx: typer.Context) -> None:
+    """Train the learned signal planner: `twin train-signals SCENARIOS --out DIR [--val …]
+    [--steps N] [--device cpu|cuda] [--bf16] [--resume]` (all options: `python -m
+    generative.signal_train -h`; under torchrun for several GPUs)."""
+    from generative.signal_train import main as train_main
+
+    status = train_main(ctx.args)
+    if status:
+        raise typer.Exit(status)
+
+
 def _default_city() -> str:
     from cities import default_city_name
 
@@ -748,6 +815,99 @@ def propose_command(
     if report["planner"]["outside_range"]:
         note = report["planner"]["outside_range"]
         stderr.print(f"[yellow]note:[/yellow] the day is {escape(note)}", highlight=False)
+
+
+@app.command("propose-signals")
+def propose_signals_command(
+    city: CityArgument = None,
+    method: Annotated[
+        str,
+        typer.Option(
+            help="webster (cycle and splits from the simulated flows), search (CMA-ES over "
+            "cycles, splits and offsets, from Webster's plans) or learned (the learned signal "
+            "planner, one pass)."
+        ),
+    ] = "webster",
+    simulations: Annotated[
+        str, _typed("INTEGER", help="The search's budget of simulations.")
+    ] = "60",
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="The learned signal planner (default: the shipped one)."),
+    ] = None,
+    polish: Annotated[
+        str, _typed("INTEGER", help="Simulations of a search from the learned plans (0: none).")
+    ] = "0",
+    trips: TripsOption = None,
+    duration: DurationOption = None,
+    window: WindowOption = None,
+    seed: SeedOption = "0",
+    od: OdOption = None,
+    close: CloseOption = None,
+    demand_scale: DemandScaleOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write plans.csv (a scenario's signal_plan), plans.sumo.xml (SUMO tlLogic), "
+            "checks.csv and proposal.json into this folder.",
+        ),
+    ] = None,
+    overwrite: OverwriteOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Propose signal plans for every signalized junction, checked in the twin against the
+    current plans at the scenario's demand and at ±20 %."""
+    from twin.signal_proposals import propose_signals
+    from twin.specs import traffic_spec
+
+    spec = traffic_spec(
+        **_given(
+            trips=trips, od=od, duration=duration, window=window, close=close or None,
+            demand_scale=demand_scale,
+        )
+    )  # fmt: skip
+    seed_value = _seed(seed)
+    _refuse_occupied(out, overwrite)
+    with _fraction_progress(f"Proposing signal plans ({method})") as advance:
+        proposal = propose_signals(
+            city,
+            spec,
+            method=method,
+            seed=seed_value,
+            simulations=_as_number(simulations),
+            checkpoint=checkpoint,
+            polish=_as_number(polish),
+            on_progress=advance,
+        )
+    if out is not None:
+        proposal.write(out, overwrite=overwrite)
+    if as_json:
+        _print_json({**proposal.summary(), "plans": proposal.table().to_dict(orient="records")})
+        return
+    table = Table(title=f"{proposal.city.name}: {len(proposal.plans)} junctions ({method})")
+    for column in ("demand", "delay now (veh·h)", "proposed", "change", "unfinished",
+                   "held at edge"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for row in proposal.checks.itertuples():
+        before, after = row.current_total_delay_veh_h, row.proposed_total_delay_veh_h
+        table.add_row(
+            f"{row.demand_scale:.0%}", f"{before:,.1f}", f"{after:,.1f}",
+            f"{(after / before - 1) if before else 0:+.1%}",
+            f"{row.current_trips_unfinished} → {row.proposed_trips_unfinished}",
+            f"{row.current_held_at_edge_veh} → {row.proposed_held_at_edge_veh}",
+        )  # fmt: skip
+    stdout.print(table)
+    for note in proposal.notes:
+        stderr.print(f"[yellow]note:[/yellow] beyond the planner's training: {escape(note)}")
+    if proposal.accepted:
+        stderr.print("accepted: less delay at this demand, no worse at ±20 %, no more "
+                     "unfinished trips", highlight=False)  # fmt: skip
+    else:
+        for reason in proposal.reasons:
+            stderr.print(f"[yellow]not accepted:[/yellow] {escape(reason)}", highlight=False)
+    if out is not None:
+        stderr.print(f"Plans written to {escape(str(out))}", highlight=False)
 
 
 @app.command("dashboard")

@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from twin.specs import (
     PLANNERS,
     POLICIES,
+    SIGNAL_PLAN_NAMES,
     BinsSpec,
     EdgeChange,
     OutputsSpec,
@@ -196,10 +197,13 @@ def _relative_paths(data: dict[str, Any], folder: Path) -> dict[str, Any]:
     if isinstance(city, str) and ("/" in city or city.endswith((".osm", ".pbf", ".bz2", ".gz"))):
         candidate = folder / city
         fixes["city"] = str(candidate) if not Path(city).is_absolute() else city
-    traffic = data.get("traffic")
-    od = traffic.get("od") if isinstance(traffic, dict) else None
-    if isinstance(od, str) and not Path(od).is_absolute():
-        fixes["traffic"] = {"od": str(folder / od)}
+    traffic = data.get("traffic") if isinstance(data.get("traffic"), dict) else {}
+    for name in ("od", "signal_plan"):
+        value = traffic.get(name)
+        if name == "signal_plan" and value in SIGNAL_PLAN_NAMES:
+            continue
+        if isinstance(value, str) and not Path(value).is_absolute():
+            fixes.setdefault("traffic", {})[name] = str(folder / value)
     waste = data.get("waste")
     checkpoint = waste.get("checkpoint") if isinstance(waste, dict) else None
     if isinstance(checkpoint, str) and not Path(checkpoint).is_absolute():

@@ -40,6 +40,7 @@ __all__ = [
     "MAX_TRIPS",
     "PLANNERS",
     "POLICIES",
+    "SIGNAL_PLAN_NAMES",
     "BinsSpec",
     "EdgeChange",
     "OutputsSpec",
@@ -142,6 +143,10 @@ class EdgeChange(_Strict):
         return self
 
 
+SIGNAL_PLAN_NAMES = ("default", "webster", "learned")
+"""Signal plans a scenario names rather than gives as a file (see ``TrafficSpec.signal_plan``)."""
+
+
 class SignalTiming(_Strict):
     """New green times (one per phase of the junction's plan) for a signalized OSM node."""
 
@@ -186,6 +191,15 @@ class TrafficSpec(_Strict):
         default_factory=list, max_length=10_000, description='"u-v" edges or "way:ID"'
     )
     change: list[EdgeChange] = Field(default_factory=list, max_length=10_000)
+    signal_plan: PathText = Field(
+        "default",
+        min_length=1,
+        max_length=4096,
+        description="signal plans: 'default' (two phases from OSM), 'webster' (Webster's "
+        "method from the run's own flows), 'learned' (the shipped learned planner) or a plan "
+        "file (CSV, relative to the file; `twin propose-signals --out` writes one); 'signals' "
+        "retime junctions on top",
+    )
     signals: list[SignalTiming] = Field(default_factory=list, max_length=10_000)
     on_invalid: Literal["skip", "error"] = Field(
         "skip", description="OD rows with unknown nodes and unroutable trips: skip or error"

@@ -20,7 +20,7 @@ from cities.context import CityContext
 from cities.errors import TwinError
 from cities.network import RoadNetwork
 
-__all__ = ["DEPARTURE_PROFILES", "Trips", "generate_trips", "read_od_table"]
+__all__ = ["DEPARTURE_PROFILES", "Trips", "generate_trips", "read_od_table", "scaled_trips"]
 
 DEPARTURE_PROFILES: dict[str, tuple[float, ...]] = {
     "flat": (1.0,),
@@ -91,6 +91,28 @@ def generate_trips(
     depart = (slice_of_trip + rng.random(n_trips)) * width
     keep = origin != destination
     return _sorted(origin[keep], destination[keep], depart[keep])
+
+
+def scaled_trips(
+    trips: Trips, factor: float, *, rng: np.random.Generator, jitter_s: float = 300.0
+) -> Trips:
+    """The same trips with ``factor`` times as many: a random share of them kept (factor < 1),
+    or all of them and copies of a random share, each departing up to ``jitter_s`` from its
+    original (factor > 1), so that plans compared at 80 % or 120 % meet the same kind of trips.
+    """
+    if not (np.isfinite(factor) and factor >= 0):
+        raise TwinError(f"A demand factor must be zero or more, got {factor}.")
+    whole, share = int(factor), factor - int(factor)
+    n = len(trips)
+    pick = np.flatnonzero(rng.random(n) < share)
+    copies = [np.arange(n)] * whole + [pick]
+    chosen = np.concatenate(copies) if copies else np.zeros(0, dtype=np.int64)
+    depart = trips.depart_s[chosen].copy()
+    again = np.arange(len(chosen)) >= n  # the copies beyond the first of each trip
+    depart[again] = np.maximum(
+        depart[again] + rng.uniform(-jitter_s, jitter_s, int(again.sum())), 0.0
+    )
+    return _sorted(trips.origin[chosen], trips.destination[chosen], depart)
 
 
 _CLOCK = re.compile(r"^\s*(\d{1,3}):([0-5]\d):([0-5]\d(?:\.\d+)?)\s*$")

@@ -4,8 +4,14 @@ Limits (:class:`TimingLimits`; every proposal and every plan file is checked aga
 
 - **minimum green 7 s** for a vehicle phase: the UK's statutory minimum (DfT, *Traffic Signs
   Manual*, chapter 6, 2019) and within the 5–15 s range of the FHWA *Signal Timing Manual*
-  (2nd ed., NCHRP Report 812, 2015, table 5-4); a pedestrian phase keeps at least the walk and
-  clearance time of the default plans (:data:`~agents.traffic.signals.PEDESTRIAN_PHASE_S`);
+  (2nd ed., NCHRP Report 812, 2015, table 5-4);
+- **pedestrians cross in time**: people walking beside a phase's traffic cross the roads of the
+  other phases, so a vehicle phase's green is at least a walk of 7 s plus the time to cross
+  the widest of those roads (3.5 m a lane) at 1.07 m/s (3.5 ft/s), both from the US *Manual on
+  Uniform Traffic Control Devices* (2009, section 4E.06), less the intergreen, through which the
+  last walkers finish (a modelling choice: practice differs between countries); a pedestrian
+  phase keeps at least the walk and clearance time of the default plans
+  (:data:`~agents.traffic.signals.PEDESTRIAN_PHASE_S`);
 - **intergreen 4 s** after every phase (yellow 3 s + all-red 1 s, the shortest change and
   clearance interval of ITE's *Guidelines for Determining Traffic Signal Change and Clearance
   Intervals*, 2020); in the twin an approach discharges at its saturation flow for the whole
@@ -35,6 +41,7 @@ from cities.errors import TwinError
 from cities.network import RoadNetwork
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "MAX_FLOW_RATIO",
     "SignalPlanError",
     "TimingLimits",
@@ -46,6 +53,10 @@ __all__ = [
     "webster_plan",
     "webster_plans",
 ]
+
+TOLERANCE_S = 0.01
+"""Plans are checked to the hundredth of a second they are written at (a green of 9.54 s in a
+plan file meets a minimum of 9.5416 s)."""
 
 MAX_FLOW_RATIO = 0.9
 """Sum of critical flow ratios beyond which Webster's cycle is not defined (it grows without
@@ -71,27 +82,56 @@ class TimingLimits:
         Longest cycle.
     pedestrian_green_s
         Shortest green of a pedestrian phase (one that serves no road approach).
+    walk_s, walking_speed_mps, lane_width_m
+        Pedestrians beside a vehicle phase's traffic get ``walk_s`` and the time to cross the
+        other phases' widest road at ``walking_speed_mps``.
     """
 
     min_green_s: float = 7.0
     intergreen_s: float = LOST_TIME_S
     max_cycle_s: float = 120.0
     pedestrian_green_s: float = PEDESTRIAN_PHASE_S
+    walk_s: float = 7.0
+    walking_speed_mps: float = 1.07
+    lane_width_m: float = 3.5
 
     def __post_init__(self) -> None:
-        for name in ("min_green_s", "intergreen_s", "max_cycle_s", "pedestrian_green_s"):
+        for name in ("min_green_s", "intergreen_s", "max_cycle_s", "pedestrian_green_s", "walk_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number ≥ 0, got {value}")
+        if not (self.walking_speed_mps > 0 and self.lane_width_m > 0):
+            raise ValueError("walking_speed_mps and lane_width_m must be positive")
         if self.max_cycle_s < 2 * (self.min_green_s + self.intergreen_s):
             raise ValueError(
                 f"max_cycle_s {self.max_cycle_s} cannot hold two phases of min_green_s "
                 f"{self.min_green_s} and intergreen_s {self.intergreen_s}"
             )
 
-    def min_green_of(self, phase: Phase) -> float:
-        """The shortest green ``phase`` may have: a pedestrian phase's or a vehicle phase's."""
-        return self.min_green_s if phase.approaches else self.pedestrian_green_s
+    def minimum_greens(self, plan: SignalPlan, lanes: np.ndarray) -> np.ndarray:
+        """The shortest green each phase of ``plan`` may have, seconds.
+
+        A pedestrian phase (no road approach): :attr:`pedestrian_green_s`. A vehicle phase:
+        :attr:`min_green_s`, or more where its pedestrians need longer to cross the widest road
+        of the junction's other vehicle phases (``lanes``: lanes of every link).
+        """
+        widths = [
+            self.lane_width_m * float(np.sum(lanes[list(p.approaches)])) if p.approaches else 0.0
+            for p in plan.phases
+        ]
+        minimum = np.empty(len(plan.phases))
+        for i, phase in enumerate(plan.phases):
+            if not phase.approaches:
+                minimum[i] = self.pedestrian_green_s
+                continue
+            crossed = max((w for j, w in enumerate(widths) if j != i), default=0.0)
+            crossing = self.walk_s + crossed / self.walking_speed_mps - self.intergreen_s
+            minimum[i] = max(self.min_green_s, crossing if crossed > 0 else 0.0)
+        return minimum
+
+
+DEFAULT_LIMITS = TimingLimits()
+"""The limits of the module's docstring."""
 
 
 def webster_cycle(flow_ratios: np.ndarray | list[float], lost_time_s: float) -> float:
@@ -168,7 +208,8 @@ def webster_plan(
     plan: SignalPlan,
     flow_vph: np.ndarray,
     saturation_vph: np.ndarray,
-    limits: TimingLimits = TimingLimits(),
+    lanes: np.ndarray,
+    limits: TimingLimits = DEFAULT_LIMITS,
 ) -> SignalPlan:
     """Webster's timing of one junction's phases, within ``limits``.
 
@@ -178,6 +219,8 @@ def webster_plan(
         The junction's plan: its phases and approaches are kept, greens and cycle are new.
     flow_vph, saturation_vph
         Arrival flow and saturation flow of every link (edge position), veh/h.
+    lanes
+        Lanes of every link (the width pedestrians cross).
     limits
         The timing limits; greens below the minimum are raised to it and the cycle capped.
 
@@ -196,7 +239,7 @@ def webster_plan(
             for p in plan.phases
         ]
     )
-    minimum = np.array([limits.min_green_of(p) for p in plan.phases])
+    minimum = limits.minimum_greens(plan, lanes)
     # a pedestrian phase's green is fixed: Webster treats it as time lost to the vehicles
     lost = intergreen * len(plan.phases) + minimum[~is_vehicle].sum()
     # past MAX_FLOW_RATIO the longest cycle allowed, which passes the most
@@ -218,11 +261,13 @@ def webster_plans(
     plans: Mapping[int, SignalPlan],
     flow_vph: np.ndarray,
     saturation_vph: np.ndarray,
-    limits: TimingLimits = TimingLimits(),
+    lanes: np.ndarray,
+    limits: TimingLimits = DEFAULT_LIMITS,
 ) -> dict[int, SignalPlan]:
     """:func:`webster_plan` of every junction of ``plans`` (node position → plan)."""
     return {
-        node: webster_plan(plan, flow_vph, saturation_vph, limits) for node, plan in plans.items()
+        node: webster_plan(plan, flow_vph, saturation_vph, lanes, limits)
+        for node, plan in plans.items()
     }
 
 
@@ -262,7 +307,7 @@ def approach_flows_vph(
 def check_plans(
     plans: Mapping[int, SignalPlan],
     network: RoadNetwork,
-    limits: TimingLimits = TimingLimits(),
+    limits: TimingLimits = DEFAULT_LIMITS,
 ) -> None:
     """Refuse plans that break a limit or do not fit their junctions.
 
@@ -291,20 +336,22 @@ def check_plans(
                 f"{name}: one phase only (one approach and nothing else to time): give it a "
                 "second phase (a pedestrian phase) or leave the junction out of the plan"
             )
-        for number, phase in enumerate(plan.phases, start=1):
-            least = limits.min_green_of(phase)
-            if not phase.green_s >= least - 1e-6:
+        if foreign:
+            continue
+        minimum = limits.minimum_greens(plan, network.edge_lanes)
+        for number, (phase, least) in enumerate(zip(plan.phases, minimum, strict=True), start=1):
+            if not phase.green_s >= least - TOLERANCE_S:
                 kind = "vehicle" if phase.approaches else "pedestrian"
                 problems.append(
                     f"{name}: phase {number} has {phase.green_s:.1f} s of green, below the "
-                    f"{kind} minimum of {least:g} s"
+                    f"{kind} minimum of {least:.1f} s"
                 )
-        if not plan.lost_time_s >= limits.intergreen_s - 1e-6:
+        if not plan.lost_time_s >= limits.intergreen_s - TOLERANCE_S:
             problems.append(
                 f"{name}: intergreen {plan.lost_time_s:g} s is below the minimum of "
                 f"{limits.intergreen_s:g} s"
             )
-        if not plan.cycle_s <= limits.max_cycle_s + 1e-6:
+        if not plan.cycle_s <= limits.max_cycle_s + TOLERANCE_S:
             problems.append(
                 f"{name}: cycle {plan.cycle_s:.1f} s is over the maximum of "
                 f"{limits.max_cycle_s:g} s: shorten its greens"

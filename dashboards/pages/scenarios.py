@@ -182,7 +182,7 @@ def layout(state: DashboardState) -> html.Div:
             ),
             field("Demand scale", number_input("scenario-scale"), check_id="scenario-scale"),
             field(
-                "Signal plans: 'OSM node: green s, green s; …'",
+                "Signal plans: 'OSM node: green s, green s [@ offset s]; …'",
                 dcc.Input(id="scenario-signals", type="text", placeholder="25291537: 70, 12"),
                 check_id="scenario-signals",
             ),

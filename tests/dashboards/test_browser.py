@@ -524,3 +524,70 @@ def test_the_learned_planner_plans_an_uploaded_city_and_names_days_outside_its_r
     dash_duo.wait_for_element("#plans-kpis", timeout=120)
     assert "learned" in dash_duo.find_element("#plans-kpis thead").text
     _no_errors(dash_duo)
+
+
+def _accepted_draft(city) -> dict:
+    """The small draft with the fewest trips (of a few) whose Webster plans the twin accepts:
+    the test applies them, and a proposal that is not accepted cannot be applied."""
+    from dashboards.forms import read_proposal_form
+    from dashboards.logic import default_draft
+    from twin import propose_signals
+
+    for trips in (400, 800, 1000):
+        overrides = {**SMALL_DRAFT, "traffic": {**SMALL_DRAFT["traffic"], "trips": trips}}
+        request = read_proposal_form(default_draft("helsinki", overrides), {"method": "webster"})
+        if propose_signals(city, request["spec"], seed=request["seed"]).accepted:
+            return overrides
+    pytest.fail("the twin accepted Webster's plans at none of the demands tried")
+
+
+def test_plans_page_proposes_signal_plans_and_a_planner_applies_them(
+    browser_ready, dash_duo, store_dir, screenshot, helsinki
+):
+    from dashboards.logic import format_signals
+    from twin import signal_plans
+
+    app = create_app("helsinki", store_dir=store_dir, draft=_accepted_draft(helsinki))
+    dash_duo.start_server(app)
+    dash_duo.find_element("#nav-plans").click()
+    dash_duo.wait_for_element("#signals-run")
+    # the search's budget is checked beside its field, and Propose waits for a good one
+    dash_duo.find_element("#signals-method input[value='search']").click()
+    _type(dash_duo, "signals-simulations", 0)
+    _says(dash_duo, "signals-simulations", "simulations: must be a whole number from 1 to "
+          "10,000 (got 0)")  # fmt: skip
+    until(lambda: _disabled(dash_duo, "signals-run"), timeout=5)
+    dash_duo.find_element("#signals-method input[value='webster']").click()
+    until(lambda: not _disabled(dash_duo, "signals-run"), timeout=5)
+
+    dash_duo.find_element("#signals-run").click()
+    dash_duo.wait_for_contains_text("#signals-verdict-line", "Accepted", timeout=60)
+    (proposal_dir,) = (store_dir / "proposals").iterdir()
+    timings = app.twin_state.store.proposal(proposal_dir.name)["timings"]
+    dash_duo.wait_for_element("#signals-timing-table")
+    rows = dash_duo.driver.find_elements("css selector", "#signals-timing-table tbody tr")
+    assert len(rows) == len(timings) == len(signal_plans(helsinki.network))
+    first = dash_duo.find_element(f"#signals-timing-{timings[0]['node']}").text
+    assert format_signals(timings[:1]).split(": ")[1] in first
+    assert len(dash_duo.driver.find_elements("css selector", "#signals-checks-table tbody tr")) == 3
+    # before and after, each map its delay levels and the hover layer
+    for graph in ("signals-map-now", "signals-map-proposed"):
+        until(lambda graph=graph: _map_traces(dash_duo, graph) >= 2, timeout=15)
+    screenshot(dash_duo, "plans-signals", scroll_to="#signals-section")
+    screenshot(dash_duo, "plans-signal-timings", scroll_to="#signals-timing-table")
+
+    # a person applies them: the draft's signal plans are the proposal's timings
+    assert not _disabled(dash_duo, "signals-apply")
+    dash_duo.find_element("#signals-apply").click()
+    dash_duo.wait_for_contains_text("#signals-applied", "Applied", timeout=10)
+    # the draft's signals are now the proposal's: that does not make its checks out of date
+    assert dash_duo.find_element("#signals-stale").text == ""
+    dash_duo.find_element("#nav-scenarios").click()
+    until(
+        lambda: (
+            dash_duo.find_element("#scenario-signals").get_attribute("value")
+            == format_signals(timings)
+        ),
+        timeout=10,
+    )
+    _no_errors(dash_duo)

@@ -83,7 +83,8 @@ def test_uniform_arrivals_meet_the_deterministic_queue_delay():
     where in the cycle vehicles arrive; arrivals every 3 s exactly would always meet the cycle
     at the same 20 moments, so they come every 3.0137 s here, for four hours."""
     cycle, green, saturation_vph, headway = 60.0, 30.0, 3000.0, 3.0137
-    assert cycle * (1 - green / cycle) ** 2 / (2 * (1 - (1 / 3.0) / (50 / 60))) == pytest.approx(12.5)
+    textbook = cycle * (1 - green / cycle) ** 2 / (2 * (1 - (1 / 3.0) / (50 / 60)))
+    assert textbook == pytest.approx(12.5)
     departures = np.arange(0.0, 4 * 3600.0, headway)
     delays = _approach_delays(departures, saturation_vph, cycle, green)
     fluid = cycle * (1 - green / cycle) ** 2 / (2 * (1 - (1 / headway) / (saturation_vph / 3600)))
@@ -120,13 +121,13 @@ def test_webster_plan_gives_the_busier_phase_more_green(helsinki):
     flow = np.zeros(network.n_edges)
     saturation = np.full(network.n_edges, 1800.0)
     first, second = plan.phases[0].approaches, plan.phases[1].approaches
-    flow[list(first)] = 810.0  # y = 0.45
-    flow[list(second)] = 270.0  # y = 0.15
-    timed = webster_plan(plan, flow, saturation)
+    flow[list(first)] = 1080.0  # y = 0.6
+    flow[list(second)] = 360.0  # y = 0.2
+    timed = webster_plan(plan, flow, saturation, np.ones(network.n_edges))
     lost = 2 * TimingLimits().intergreen_s
-    # C0 = (1.5 · 8 + 5) / (1 − 0.6) = 42.5 s; its 34.5 s of green shared 3 : 1
-    assert timed.cycle_s == pytest.approx(42.5)
-    assert timed.cycle_s == pytest.approx(webster_cycle([0.45, 0.15], lost))
+    # C0 = (1.5 · 8 + 5) / (1 − 0.8) = 85 s; its 77 s of green shared 3 : 1
+    assert timed.cycle_s == pytest.approx(85.0)
+    assert timed.cycle_s == pytest.approx(webster_cycle([0.6, 0.2], lost))
     assert timed.phases[0].green_s / timed.phases[1].green_s == pytest.approx(3.0)
     check_plans({node: timed}, network)
 
@@ -138,12 +139,24 @@ def test_webster_plan_keeps_the_minimum_green_and_the_maximum_cycle(helsinki):
     saturation = np.full(network.n_edges, 1800.0)
     light = np.zeros(network.n_edges)
     light[list(plan.phases[0].approaches)] = 900.0  # y = 0.5 against nothing
-    timed = webster_plan(plan, light, saturation)
-    assert timed.phases[1].green_s == pytest.approx(TimingLimits().min_green_s)
+    lanes = network.edge_lanes
+    timed = webster_plan(plan, light, saturation, lanes)
+    least = TimingLimits().minimum_greens(plan, lanes)
+    assert timed.phases[1].green_s == pytest.approx(least[1])
     heavy = np.full(network.n_edges, 1700.0)  # Y far above 1
-    timed = webster_plan(plan, heavy, saturation)
+    timed = webster_plan(plan, heavy, saturation, lanes)
     assert timed.cycle_s == pytest.approx(TimingLimits().max_cycle_s)
     check_plans({node: timed}, network)
+
+
+def test_pedestrians_get_time_to_cross_the_other_road():
+    """A phase whose pedestrians cross a road of four lanes (14 m) needs a 7 s walk and
+    14 / 1.07 = 13.1 s to cross, less the 4 s intergreen they may finish in: 16.1 s."""
+    plan = SignalPlan(0, (Phase((0, 1), 30.0), Phase((2, 3), 30.0)))
+    lanes = np.array([1, 1, 2, 2])
+    least = TimingLimits().minimum_greens(plan, lanes)
+    assert least[0] == pytest.approx(7 + 14 / 1.07 - 4)
+    assert least[1] == pytest.approx(max(7.0, 7 + 7 / 1.07 - 4))
 
 
 def test_default_plans_respect_the_limits(helsinki):

@@ -1,0 +1,93 @@
+"""The learned signal planner at work: a checkpoint proposes a city's timings in one pass.
+
+:class:`LearnedSignalPlanner` reads the flows a run of the current plans carried (one
+simulation, as Webster's method does), builds the scenario's instance
+(:func:`generative.signal_instances.junction_instance`), and turns the network's cycle and split
+logits into a :class:`~agents.traffic.signals.SignalPlan` per junction, within the timing
+limits by construction. The shipped checkpoint is :data:`SIGNAL_CHECKPOINT`; what it was trained
+on (places, junction counts, load) is in its ``training_range``, and :meth:`outside_range` says
+which figures of a scenario lie beyond it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.traffic.signals import Phase, SignalPlan
+from agents.traffic.timing import DEFAULT_LIMITS, TimingLimits
+from cities.network import RoadNetwork
+from generative.signal_data import SignalInstance
+from generative.signal_instances import junction_instance
+from generative.signal_model import timings
+from generative.signal_train import as_batch, load_signal_model
+
+__all__ = ["SIGNAL_CHECKPOINT", "LearnedSignalPlanner"]
+
+SIGNAL_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "signals.pt"
+
+
+class LearnedSignalPlanner:
+    """Signal timings from a trained :class:`~generative.signal_model.SignalNet`.
+
+    Parameters
+    ----------
+    checkpoint
+        A checkpoint of ``python -m generative.signal_train``; default: the shipped one.
+    """
+
+    def __init__(self, checkpoint: str | Path | None = None) -> None:
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else SIGNAL_CHECKPOINT
+        self.model, payload = load_signal_model(self.checkpoint)
+        self.training_range: dict[str, Any] = payload.get("training_range", {})
+        self.trained_on: dict[str, Any] = payload.get("trained_on", {})
+
+    def instance(
+        self,
+        network: RoadNetwork,
+        plans: Mapping[int, SignalPlan],
+        flow_vph: np.ndarray,
+        limits: TimingLimits = DEFAULT_LIMITS,
+    ) -> SignalInstance:
+        """What the network reads of ``plans``' junctions, given each link's flow (veh/h)."""
+        return junction_instance(network, plans, flow_vph, limits=limits)
+
+    def outside_range(self, instance: SignalInstance) -> list[str]:
+        """Figures of ``instance`` beyond what the planner was trained on (empty: inside)."""
+        notes = []
+        low, high = self.training_range.get("junctions", [0, np.inf])
+        if not low <= instance.n_junctions <= high:
+            notes.append(f"{instance.n_junctions} junctions (trained on {low}–{high})")
+        ratio = float((instance.flow_vps / instance.saturation_vps).sum(1).max(initial=0.0))
+        top = self.training_range.get("flow_ratio_sum", [0, np.inf])[1]
+        if ratio > top:
+            notes.append(f"a junction loaded to {ratio:.2f} of saturation (trained to {top:.2f})")
+        return notes
+
+    @torch.no_grad()
+    def propose(
+        self,
+        network: RoadNetwork,
+        plans: Mapping[int, SignalPlan],
+        flow_vph: np.ndarray,
+        limits: TimingLimits = DEFAULT_LIMITS,
+    ) -> dict[int, SignalPlan]:
+        """New timings for every junction of ``plans`` (node position → plan; phases kept,
+        offsets 0) from the flows ``flow_vph`` (veh/h per link) the current plans carried."""
+        if not plans:
+            return {}
+        instance = self.instance(network, plans, flow_vph, limits)
+        batch = as_batch([instance], torch.device("cpu"))
+        _, greens = timings(batch, *self.model(batch))
+        proposed = {}
+        for j, node in enumerate(instance.node.tolist()):
+            plan = plans[node]
+            phases = tuple(
+                Phase(p.approaches, float(greens[0, j, i])) for i, p in enumerate(plan.phases)
+            )
+            proposed[node] = SignalPlan(plan.node, phases, 0.0, limits.intergreen_s)
+        return proposed

@@ -1,0 +1,235 @@
+"""Signal proposals through every door: the API, plan files, SUMO XML, scenarios and the CLI."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from agents.traffic.signals import default_plans
+from agents.traffic.timing import SignalPlanError, check_plans
+from tests.conftest import run_twin
+from twin.api import run_traffic
+from twin.scenario import ScenarioError
+from twin.signal_files import plan_table, read_plan_file, sumo_tllogic_xml
+from twin.signal_proposals import propose_signals
+
+TRAFFIC = {"trips": 1500, "duration": "1h", "window": "30min"}
+
+
+@pytest.fixture(scope="module")
+def proposal(helsinki):
+    return propose_signals(helsinki, TRAFFIC, method="webster", seed=2)
+
+
+@pytest.fixture(scope="module")
+def written(proposal, tmp_path_factory):
+    out = tmp_path_factory.mktemp("proposal") / "plans"
+    proposal.write(out)
+    return out
+
+
+def test_a_proposal_is_checked_against_the_current_plans(proposal, helsinki):
+    checks = proposal.checks.set_index("demand_scale")
+    assert list(checks.index) == [0.8, 1.0, 1.2]
+    # the current plans' figures at the scenario's demand are those of an ordinary run
+    run = run_traffic(helsinki, TRAFFIC, seed=2)
+    assert checks.loc[1.0, "current_trips"] == run.kpis["trips"]
+    assert checks.loc[1.0, "current_trips_unfinished"] == run.kpis["trips_unfinished"]
+    if run.kpis["trips_unfinished"] == 0:
+        assert checks.loc[1.0, "current_total_delay_veh_h"] == pytest.approx(
+            run.kpis["total_delay_veh_h"]
+        )
+    # more demand, more trips, for both plans alike
+    assert checks.loc[0.8, "current_trips"] < checks.loc[1.0, "current_trips"]
+    assert checks.loc[1.2, "current_trips"] > checks.loc[1.0, "current_trips"]
+    assert (checks["current_trips"] == checks["proposed_trips"]).all()
+    # the verdict follows the checks
+    gains = checks["proposed_total_delay_veh_h"] <= checks["current_total_delay_veh_h"]
+    finished = checks["proposed_trips_unfinished"] <= checks["current_trips_unfinished"]
+    assert proposal.accepted == bool(gains.all() and finished.all()) and not proposal.reasons
+    check_plans(proposal.plans, helsinki.network)
+
+
+def test_a_written_plan_file_runs_as_a_scenario(proposal, written, helsinki, tmp_path):
+    assert sorted(p.name for p in written.iterdir()) == [
+        "checks.csv", "plans.csv", "plans.sumo.xml", "proposal.json",
+    ]  # fmt: skip
+    table = pd.read_csv(written / "plans.csv")
+    assert set(table["junction"]) == {
+        int(helsinki.network.node_osmid[n]) for n in default_plans(helsinki.network)
+    }
+    plans = read_plan_file(written / "plans.csv", helsinki.network, default_plans(helsinki.network))
+    for node, plan in proposal.plans.items():
+        assert plans[node].cycle_s == pytest.approx(plan.cycle_s, abs=0.05)
+    # a scenario naming the file runs the proposal; its delay is the check's (to the rounding
+    # of greens to 0.01 s in the file)
+    run = run_traffic(helsinki, {**TRAFFIC, "signal_plan": str(written / "plans.csv")}, seed=2)
+    expected = proposal.checks.set_index("demand_scale").loc[1.0, "proposed_total_delay_veh_h"]
+    assert run.kpis["total_delay_veh_h"] == pytest.approx(expected, rel=0.05)
+
+
+def test_webster_in_a_scenario_is_the_proposal(proposal, helsinki):
+    run = run_traffic(helsinki, {**TRAFFIC, "signal_plan": "webster"}, seed=2)
+    expected = proposal.checks.set_index("demand_scale").loc[1.0]
+    assert run.kpis["trips_unfinished"] == expected["proposed_trips_unfinished"]
+    if run.kpis["trips_unfinished"] == 0:
+        assert run.kpis["total_delay_veh_h"] == pytest.approx(
+            expected["proposed_total_delay_veh_h"]
+        )
+
+
+def test_the_sumo_file_times_each_junction_as_its_plan(proposal, written, helsinki):
+    network = helsinki.network
+    root = ET.parse(written / "plans.sumo.xml").getroot()
+    assert root.tag == "additional"
+    logics = {int(logic.get("id")): logic for logic in root.iter("tlLogic")}
+    by_osm = {int(network.node_osmid[n]): plan for n, plan in proposal.plans.items()}
+    assert set(logics) == set(by_osm)
+    for osm_id, logic in logics.items():
+        plan = by_osm[osm_id]
+        phases = logic.findall("phase")
+        assert sum(float(p.get("duration")) for p in phases) == pytest.approx(plan.cycle_s, abs=0.2)
+        approaches = logic.find("param[@key='approaches']").get("value").split()
+        assert all(len(p.get("state")) == max(len(approaches), 1) for p in phases)
+        # each approach is green in exactly one phase
+        greens = [p.get("state") for p in phases if "G" in p.get("state")]
+        assert sorted(i for s in greens for i, c in enumerate(s) if c == "G") == list(
+            range(len(approaches))
+        )
+    assert sumo_tllogic_xml(network, proposal.plans) == (written / "plans.sumo.xml").read_text()
+
+
+def _plan_file(tmp_path, table: pd.DataFrame):
+    path = tmp_path / "plan.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+def test_bad_plan_files_name_each_junction_and_write_nothing(helsinki, tmp_path):
+    network = helsinki.network
+    current = default_plans(network)
+    table = plan_table(network, current)
+    junctions = list(dict.fromkeys(table["junction"]))
+    bad = table.copy()
+    bad.loc[bad["junction"] == junctions[0], "green_s"] = [2.0, 40.0]  # below the minimum
+    bad.loc[bad["junction"] == junctions[1], "green_s"] = [100.0, 90.0]  # cycle over 120 s
+    bad.loc[bad["junction"] == junctions[2], "cycle_s"] = 999  # disagrees with its greens
+    bad = bad.drop(bad.index[(bad["junction"] == junctions[3]) & (bad["phase"] == 2)])
+    unknown = bad.iloc[[0]].assign(junction=123456789)
+    plain = int(network.node_osmid[np.flatnonzero(~network.node_signalized)[0]])
+    unsignalized = bad.iloc[[0]].assign(junction=plain)
+    bad = pd.concat([bad, unknown, unsignalized])
+    bad["cycle_s"] = bad["cycle_s"].where(bad["junction"] == junctions[2])
+    with pytest.raises(SignalPlanError) as caught:
+        read_plan_file(_plan_file(tmp_path, bad), network, current)
+    message = str(caught.value)
+    assert f"junction {junctions[2]}: cycle_s 999 s" in message
+    assert f"junction {junctions[3]}: phases [1] but the junction runs 2" in message
+    assert "junction 123456789: not a signalized junction" in message
+    assert f"junction {plain}: not a signalized junction" in message
+    # the timing limits are checked once the rows are read
+    timing = table.copy()
+    timing.loc[timing["junction"] == junctions[0], "green_s"] = [2.0, 40.0]
+    timing.loc[timing["junction"] == junctions[1], "green_s"] = [100.0, 90.0]
+    timing = timing.drop(columns="cycle_s")
+    with pytest.raises(SignalPlanError) as caught:
+        read_plan_file(_plan_file(tmp_path, timing), network, current)
+    lines = str(caught.value).splitlines()
+    assert any(f"junction {junctions[0]}: phase 1 has 2.0 s of green" in x for x in lines)
+    assert any(f"junction {junctions[1]}: cycle 198.0 s is over the maximum" in x for x in lines)
+    # not a plan file at all
+    (tmp_path / "x.csv").write_bytes(b"\x00\xff garbage")
+    with pytest.raises(SignalPlanError, match=r"x\.csv"):
+        read_plan_file(tmp_path / "x.csv", network, current)
+    (tmp_path / "y.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(SignalPlanError, match=r"lacks column\(s\) \['green_s', 'junction'"):
+        read_plan_file(tmp_path / "y.csv", network, current)
+
+
+def test_a_bad_plan_file_stops_a_run_before_it_writes(helsinki, tmp_path):
+    table = plan_table(helsinki.network, default_plans(helsinki.network))
+    table.loc[0, "green_s"] = 1.0
+    path = _plan_file(tmp_path, table.drop(columns="cycle_s"))
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        yaml.safe_dump(
+            {"name": "s", "city": "helsinki", "traffic": {**TRAFFIC, "signal_plan": path.name}}
+        )
+    )
+    result = run_twin("run", str(scenario), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1, result.stderr
+    assert "traffic.signal_plan: plan.csv: junction" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+    check = run_twin("scenario", "check", str(scenario))
+    assert (
+        check.returncode == 1 and "s.yaml:" in check.stderr and "phase 1 has 1.0 s" in check.stderr
+    )
+
+
+def test_propose_signals_refuses_bad_requests(helsinki):
+    with pytest.raises(Exception, match="method: 'annealing' is not one of webster, search"):
+        propose_signals(helsinki, TRAFFIC, method="annealing")
+    with pytest.raises(Exception, match="simulations: must be a whole number"):
+        propose_signals(helsinki, TRAFFIC, method="search", simulations=0)
+    with pytest.raises(ScenarioError, match=r"traffic\.trips"):
+        propose_signals(helsinki, {"trips": -1})
+    with pytest.raises(Exception, match="no signalized junctions"):
+        propose_signals("kotka", TRAFFIC)
+
+
+def test_the_cli_proposes_searches_and_writes(tmp_path):
+    result = run_twin(
+        "propose-signals", "helsinki", "--method", "search", "--simulations", "6",
+        "--trips", "1500", "--duration", "1h", "--window", "30min", "--seed", "2", "--json",
+        "--out", str(tmp_path / "plans"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["method"] == "search" and report["junctions"] == 63
+    assert len(report["checks"]) == 3 and report["plans"]
+    assert (tmp_path / "plans" / "plans.sumo.xml").is_file()
+    # the search starts from Webster's plans and never returns worse on the scenario's trips
+    webster = run_twin(
+        "propose-signals", "helsinki", "--trips", "1500", "--duration", "1h", "--window",
+        "30min", "--seed", "2", "--json",
+    )  # fmt: skip
+    at_demand = lambda r: next(c for c in r["checks"] if c["demand_scale"] == 1.0)  # noqa: E731
+    assert (
+        at_demand(report)["proposed_total_delay_veh_h"]
+        <= at_demand(json.loads(webster.stdout))["proposed_total_delay_veh_h"]
+    )
+    refused = run_twin("propose-signals", "helsinki", "--simulations", "lots")
+    assert refused.returncode != 0 and "simulations: must be a whole number" in refused.stderr
+
+
+def test_the_learned_planner_proposes_in_one_pass(helsinki):
+    proposal = propose_signals(helsinki, TRAFFIC, method="learned", seed=2)
+    # one run of the current plans for the flows, then the two plans at three demands
+    assert proposal.simulations == 1 + 2 * 3
+    check_plans(proposal.plans, helsinki.network)
+    # in a scenario, the same plans: the same delay as the proposal's check
+    run = run_traffic(helsinki, {**TRAFFIC, "signal_plan": "learned"}, seed=2)
+    expected = proposal.checks.set_index("demand_scale").loc[1.0]
+    assert run.kpis["trips_unfinished"] == expected["proposed_trips_unfinished"]
+    if run.kpis["trips_unfinished"] == 0:
+        assert run.kpis["total_delay_veh_h"] == pytest.approx(
+            expected["proposed_total_delay_veh_h"]
+        )
+
+
+def test_a_checkpoint_of_another_kind_is_refused_in_one_line(tmp_path):
+    from generative.propose import GENERAL_CHECKPOINT
+
+    result = run_twin(
+        "propose-signals", "helsinki", "--method", "learned", "--checkpoint",
+        str(GENERAL_CHECKPOINT),
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "not a signal planner checkpoint" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,267 @@
+"""Signal plans as files: a CSV a planner can edit and read back, and SUMO ``tlLogic`` XML.
+
+The CSV has one row per phase of every junction::
+
+    junction,phase,green_s,cycle_s,offset_s,intergreen_s,approaches
+    25291565,1,31.5,75.0,12.0,4.0,25291550-25291565 1371750097-25291565
+    25291565,2,35.5,75.0,12.0,4.0,25290968-25291565
+
+``junction`` is the OSM node id of a signalized node, ``phase`` counts from 1 in the order the
+junction's plan runs its phases (the default plans' order: ``twin propose-signals --out``
+writes it), ``approaches`` the links (``u-v`` OSM node ids) that phase gives green. Read back,
+``green_s`` and ``offset_s`` are the timing; ``intergreen_s`` defaults to the limit's;
+``cycle_s`` and ``approaches`` may be left out, and where given must agree with the rest.
+Junctions the file does not name keep their current plans.
+
+The SUMO file is an *additional* file of one static ``tlLogic`` per junction, its id the OSM
+node id (what ``netconvert --osm-files`` names a junction's signal unless it joins several
+nodes). Each phase's green is followed by yellow (up to 3 s of the intergreen) and all-red. Its
+``state`` strings give one signal per approach of the twin, in the order of the ``approaches``
+parameter: SUMO's own signal index runs over lanes and turns, so a plan is loaded onto a SUMO
+network by expanding each approach's letter over that approach's links (a traffic engineer's
+step with ``netedit``, or ``sumolib``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+import pandas as pd
+
+from agents.traffic.signals import Phase, SignalPlan
+from agents.traffic.timing import DEFAULT_LIMITS, SignalPlanError, TimingLimits, check_plans
+from cities.network import RoadNetwork
+from twin.results_io import write_file_atomic
+from twin.specs import short_repr
+
+__all__ = [
+    "PLAN_COLUMNS",
+    "plan_table",
+    "read_plan_file",
+    "sumo_tllogic_xml",
+    "write_plan_csv",
+    "write_sumo_xml",
+]
+
+PLAN_COLUMNS = ("junction", "phase", "green_s", "cycle_s", "offset_s", "intergreen_s", "approaches")
+YELLOW_S = 3.0
+"""Yellow of each intergreen in the SUMO file (the rest is all-red)."""
+MAX_PLAN_FILE_BYTES = 20 * 1024 * 1024
+
+
+def _edge_name(network: RoadNetwork, edge: int) -> str:
+    ids = network.node_osmid
+    return f"{int(ids[network.edge_u[edge]])}-{int(ids[network.edge_v[edge]])}"
+
+
+def plan_table(network: RoadNetwork, plans: Mapping[int, SignalPlan]) -> pd.DataFrame:
+    """One row per phase of every junction (the CSV's columns), junctions by OSM id."""
+    rows = []
+    for node, plan in sorted(plans.items(), key=lambda item: int(network.node_osmid[item[0]])):
+        for number, phase in enumerate(plan.phases, start=1):
+            rows.append(
+                {
+                    "junction": int(network.node_osmid[node]),
+                    "phase": number,
+                    "green_s": round(phase.green_s, 2),
+                    "cycle_s": round(plan.cycle_s, 2),
+                    "offset_s": round(plan.offset_s, 2),
+                    "intergreen_s": round(plan.lost_time_s, 2),
+                    "approaches": " ".join(_edge_name(network, e) for e in phase.approaches),
+                }
+            )
+    return pd.DataFrame(rows, columns=list(PLAN_COLUMNS))
+
+
+def write_plan_csv(path: Path, network: RoadNetwork, plans: Mapping[int, SignalPlan]) -> Path:
+    """Write the plans' CSV, atomically."""
+    table = plan_table(network, plans)
+    return write_file_atomic(Path(path), lambda staging: table.to_csv(staging, index=False))
+
+
+def read_plan_file(
+    path: str | Path,
+    network: RoadNetwork,
+    current: Mapping[int, SignalPlan],
+    *,
+    limits: TimingLimits = DEFAULT_LIMITS,
+) -> dict[int, SignalPlan]:
+    """``current`` with the junctions the CSV at ``path`` times replaced by its timing.
+
+    Raises
+    ------
+    SignalPlanError
+        An unreadable file, or junctions the file names wrongly (unknown, not signalized, the
+        wrong phases, a green below the minimum, a cycle over the maximum), every one named.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SignalPlanError(f"No such signal plan file: {short_repr(str(path))}.")
+    if path.stat().st_size > MAX_PLAN_FILE_BYTES:
+        raise SignalPlanError(
+            f"{path.name}: {path.stat().st_size:,} bytes, more than a plan file of every "
+            f"junction needs ({MAX_PLAN_FILE_BYTES:,}): is it the right file?"
+        )
+    try:
+        table = pd.read_csv(path, dtype={"approaches": str})
+    except (ValueError, OSError, UnicodeDecodeError) as err:
+        raise SignalPlanError(
+            f"{path.name}: cannot be read as CSV ({short_repr(str(err))}): write one row per "
+            "phase with junction, phase, green_s (and offset_s)."
+        ) from None
+    missing = {"junction", "phase", "green_s"} - set(table.columns)
+    if missing:
+        raise SignalPlanError(
+            f"{path.name}: lacks column(s) {sorted(missing)}; a plan file has one row per phase "
+            f"with {', '.join(PLAN_COLUMNS)} (cycle_s and approaches optional)."
+        )
+    problems: list[str] = []
+    timed: dict[int, SignalPlan] = {}
+    for junction, rows in table.groupby("junction", sort=False):
+        where = f"{path.name}: junction {short_repr(junction)}"
+        node = _signalized_node(network, junction, current)
+        if node is None:
+            problems.append(
+                f"{where}: not a signalized junction of this city (name the OSM id of a node "
+                "with signalized=True in `twin city info --json`'s nodes)"
+            )
+            continue
+        plan = _timed(rows, current[node], network, limits, where, problems)
+        if plan is not None:
+            timed[node] = plan
+    if not problems:
+        try:
+            check_plans(timed, network, limits)
+        except SignalPlanError as err:
+            problems.extend(f"{path.name}: {line}" for line in str(err).splitlines())
+    if problems:
+        more = f"\n… and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise SignalPlanError("\n".join(problems[:20]) + more)
+    return {**current, **timed}
+
+
+def _signalized_node(
+    network: RoadNetwork, junction: object, current: Mapping[int, SignalPlan]
+) -> int | None:
+    try:
+        osm_id = int(junction)  # type: ignore[call-overload]
+        position = int(network.node_index([osm_id])[0])
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    return position if position in current else None
+
+
+def _timed(
+    rows: pd.DataFrame,
+    plan: SignalPlan,
+    network: RoadNetwork,
+    limits: TimingLimits,
+    where: str,
+    problems: list[str],
+) -> SignalPlan | None:
+    """The junction's plan with the rows' timing, or ``None`` with the problems noted."""
+    phases = pd.to_numeric(rows["phase"], errors="coerce").to_numpy(dtype=np.float64)
+    expected = np.arange(1, len(plan.phases) + 1)
+    if len(phases) != len(expected) or not np.array_equal(np.sort(phases), expected):
+        problems.append(
+            f"{where}: phases {short_repr(rows['phase'].tolist())} but the junction runs "
+            f"{len(plan.phases)} (give one row for each of phases 1–{len(plan.phases)})"
+        )
+        return None
+    rows = rows.iloc[np.argsort(phases)]
+    greens = pd.to_numeric(rows["green_s"], errors="coerce").to_numpy(dtype=np.float64)
+    if not np.all(np.isfinite(greens)):
+        problems.append(f"{where}: green_s must be a number of seconds in every row")
+        return None
+    offset = _single(rows, "offset_s", 0.0, where, problems)
+    intergreen = _single(rows, "intergreen_s", limits.intergreen_s, where, problems)
+    if offset is None or intergreen is None:
+        return None
+    if "approaches" in rows:
+        pairs = zip(plan.phases, rows["approaches"], strict=True)
+        for number, (phase, given) in enumerate(pairs, start=1):
+            if isinstance(given, str) and given.strip():
+                have = {_edge_name(network, e) for e in phase.approaches}
+                if set(given.split()) != have:
+                    problems.append(
+                        f"{where}: phase {number} serves {sorted(have)}, not "
+                        f"{short_repr(given)} (the phases keep the junction's approaches)"
+                    )
+                    return None
+    timed = SignalPlan(
+        plan.node,
+        tuple(Phase(p.approaches, float(g)) for p, g in zip(plan.phases, greens, strict=True)),
+        offset,
+        intergreen,
+    )
+    cycle = _single(rows, "cycle_s", timed.cycle_s, where, problems)
+    if cycle is not None and abs(cycle - timed.cycle_s) > 0.5:
+        problems.append(
+            f"{where}: cycle_s {cycle:g} s but its greens and intergreens add up to "
+            f"{timed.cycle_s:.1f} s (correct one, or leave cycle_s out)"
+        )
+        return None
+    return timed
+
+
+def _single(
+    rows: pd.DataFrame, column: str, default: float, where: str, problems: list[str]
+) -> float | None:
+    """The one value a junction's rows give for ``column`` (``default`` if absent)."""
+    if column not in rows:
+        return default
+    values = pd.to_numeric(rows[column], errors="coerce").dropna().unique()
+    if len(values) == 0:
+        return default
+    if len(values) > 1 or not math.isfinite(values[0]):
+        problems.append(f"{where}: give one {column} for the whole junction")
+        return None
+    return float(values[0])
+
+
+def sumo_tllogic_xml(
+    network: RoadNetwork, plans: Mapping[int, SignalPlan], *, program: str = "citiverse"
+) -> str:
+    """SUMO additional file with one static ``tlLogic`` per junction (see the module)."""
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        "<!-- Signal plans from CitiVerse Twin: one signal letter per approach, in the order of",
+        '     each tlLogic\'s "approaches" parameter (u-v OSM node ids). -->',
+        "<additional>",
+    ]
+    for node, plan in sorted(plans.items(), key=lambda item: int(network.node_osmid[item[0]])):
+        approaches = [e for p in plan.phases for e in p.approaches]
+        lines.append(
+            f'    <tlLogic id="{int(network.node_osmid[node])}" type="static" '
+            f'programID={quoteattr(program)} offset="{plan.offset_s:.1f}">'
+        )
+        names = " ".join(_edge_name(network, e) for e in approaches)
+        lines.append(f'        <param key="approaches" value="{escape(names)}"/>')
+        yellow = min(YELLOW_S, plan.lost_time_s)
+        for number, phase in enumerate(plan.phases, start=1):
+            green = "".join("G" if e in phase.approaches else "r" for e in approaches)
+            amber = "".join("y" if e in phase.approaches else "r" for e in approaches)
+            lines.append(
+                f'        <phase duration="{phase.green_s:.1f}" state="{green or "r"}" '
+                f'name="phase {number}"/>'
+            )
+            if yellow > 0:
+                lines.append(f'        <phase duration="{yellow:.1f}" state="{amber or "r"}"/>')
+            if plan.lost_time_s - yellow > 0:
+                red = "r" * max(len(approaches), 1)
+                lines.append(
+                    f'        <phase duration="{plan.lost_time_s - yellow:.1f}" state="{red}"/>'
+                )
+        lines.append("    </tlLogic>")
+    lines.append("</additional>")
+    return "\n".join(lines) + "\n"
+
+
+def write_sumo_xml(path: Path, network: RoadNetwork, plans: Mapping[int, SignalPlan]) -> Path:
+    """Write :func:`sumo_tllogic_xml`, atomically."""
+    text = sumo_tllogic_xml(network, plans)
+    return write_file_atomic(Path(path), lambda staging: staging.write_text(text, "utf-8"))
