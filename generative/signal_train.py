@@ -151,7 +151,6 @@ def train_signals(
     model = SignalNet(model_config).to(workers.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps)
-    rng = np.random.default_rng([config.seed, workers.rank])
     history: list[dict[str, Any]] = []
     start, elapsed = 0, 0.0
     checkpoint = out / CHECKPOINT_NAME
@@ -161,8 +160,6 @@ def train_signals(
         optimizer.load_state_dict(payload["optimizer_state"])
         schedule.load_state_dict(payload["schedule_state"])
         start, elapsed, history = payload["step"], payload["elapsed_s"], payload["history"]
-        rng.bit_generator.state = payload["rng_states"][workers.rank]
-        torch.set_rng_state(payload["torch_rng_state"])
     net = DistributedDataParallel(model) if workers.world_size > 1 else model
     per_process = max(1, config.batch_size // workers.world_size)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,7 +168,8 @@ def train_signals(
     for step in range(start, config.steps):
         tick = time.perf_counter()
         batch = as_batch(
-            [train[i] for i in rng.integers(len(train), size=per_process)], workers.device
+            [train[i] for i in _draw(config.seed, workers.rank, step, len(train), per_process)],
+            workers.device,
         )
         with torch.autocast(workers.device.type, dtype=torch.bfloat16, enabled=use_bf16):
             cycle_logit, split_logits = net(batch)
@@ -195,13 +193,11 @@ def train_signals(
             if workers.main:
                 _log(out, row)
         if workers.main and (done % config.checkpoint_every == 0 or done == config.steps):
-            states = [rng.bit_generator.state] * workers.world_size
             save_checkpoint(checkpoint, {
                 "kind": CHECKPOINT_KIND, "model_state": model.state_dict(),
                 "model_config": model_config.as_dict(), "train_config": asdict(config),
                 "optimizer_state": optimizer.state_dict(), "schedule_state": schedule.state_dict(),
                 "step": done, "elapsed_s": time.perf_counter() - began, "history": history,
-                "rng_states": states, "torch_rng_state": torch.get_rng_state(),
                 "training_range": _training_range(train),
                 "trained_on": {"device": str(workers.device), "processes": workers.world_size,
                                "torch": str(torch.__version__)},
@@ -209,6 +205,12 @@ def train_signals(
         if on_step:
             on_step(done)
     return model, history
+
+
+def _draw(seed: int, rank: int, step: int, available: int, count: int) -> np.ndarray:
+    """The scenarios process ``rank`` trains on at ``step``: drawn from the seed, rank and step
+    alone, so that a resumed run (on as many processes) draws what the whole run drew."""
+    return np.random.default_rng([seed, rank, step]).integers(available, size=count)
 
 
 def _log(out: Path, row: dict[str, Any]) -> None:

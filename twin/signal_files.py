@@ -120,9 +120,18 @@ def read_plan_file(
             f"with {', '.join(PLAN_COLUMNS)} (cycle_s and approaches optional)."
         )
     problems: list[str] = []
+    unnamed = np.flatnonzero(table["junction"].isna().to_numpy())
+    if len(unnamed):
+        more = f" (and {len(unnamed) - 1} more)" if len(unnamed) > 1 else ""
+        problems.append(
+            f"{path.name}: row {int(unnamed[0]) + 2}{more} names no junction: give every row "
+            "the OSM id of its junction"
+        )
     timed: dict[int, SignalPlan] = {}
     for junction, rows in table.groupby("junction", sort=False):
-        where = f"{path.name}: junction {short_repr(junction)}"
+        # a column with a blank cell reads as floats: name 25291550.0 as 25291550
+        whole = isinstance(junction, float) and junction.is_integer()
+        where = f"{path.name}: junction {int(junction) if whole else short_repr(junction)}"
         node = _signalized_node(network, junction, current)
         if node is None:
             problems.append(
