@@ -854,6 +854,14 @@ def propose_signals_command(
         ),
     ] = None,
     overwrite: OverwriteOption = False,
+    sumo_net: Annotated[
+        Path | None,
+        typer.Option(
+            "--sumo-net",
+            help="A SUMO network (.net.xml) of the same junctions to write plans.sumo.xml for "
+            "(default: the twin's own network, written under --out/sumo).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Propose signal plans for every signalized junction, checked in the twin against the
@@ -881,7 +889,7 @@ def propose_signals_command(
             on_progress=advance,
         )
     if out is not None:
-        proposal.write(out, overwrite=overwrite)
+        proposal.write(out, overwrite=overwrite, sumo_net=sumo_net)
     if as_json:
         _print_json({**proposal.summary(), "plans": proposal.table().to_dict(orient="records")})
         return

@@ -13,13 +13,7 @@ writes it), ``approaches`` the links (``u-v`` OSM node ids) that phase gives gre
 ``cycle_s`` and ``approaches`` may be left out, and where given must agree with the rest.
 Junctions the file does not name keep their current plans.
 
-The SUMO file is an *additional* file of one static ``tlLogic`` per junction, its id the OSM
-node id (what ``netconvert --osm-files`` names a junction's signal unless it joins several
-nodes). Each phase's green is followed by yellow (up to 3 s of the intergreen) and all-red. Its
-``state`` strings give one signal per approach of the twin, in the order of the ``approaches``
-parameter: SUMO's own signal index runs over lanes and turns, so a plan is loaded onto a SUMO
-network by expanding each approach's letter over that approach's links (a traffic engineer's
-step with ``netedit``, or ``sumolib``).
+SUMO programs of the same plans: :mod:`twin.sumo`.
 """
 
 from __future__ import annotations
@@ -27,7 +21,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 import pandas as pd
@@ -42,14 +35,10 @@ __all__ = [
     "PLAN_COLUMNS",
     "plan_table",
     "read_plan_file",
-    "sumo_tllogic_xml",
     "write_plan_csv",
-    "write_sumo_xml",
 ]
 
 PLAN_COLUMNS = ("junction", "phase", "green_s", "cycle_s", "offset_s", "intergreen_s", "approaches")
-YELLOW_S = 3.0
-"""Yellow of each intergreen in the SUMO file (the rest is all-red)."""
 MAX_PLAN_FILE_BYTES = 20 * 1024 * 1024
 
 
@@ -230,47 +219,3 @@ def _single(
         problems.append(f"{where}: give one {column} for the whole junction")
         return None
     return float(values[0])
-
-
-def sumo_tllogic_xml(
-    network: RoadNetwork, plans: Mapping[int, SignalPlan], *, program: str = "citiverse"
-) -> str:
-    """SUMO additional file with one static ``tlLogic`` per junction (see the module)."""
-    lines = [
-        '<?xml version="1.0" encoding="UTF-8"?>',
-        "<!-- Signal plans from CitiVerse Twin: one signal letter per approach, in the order of",
-        '     each tlLogic\'s "approaches" parameter (u-v OSM node ids). -->',
-        "<additional>",
-    ]
-    for node, plan in sorted(plans.items(), key=lambda item: int(network.node_osmid[item[0]])):
-        approaches = [e for p in plan.phases for e in p.approaches]
-        lines.append(
-            f'    <tlLogic id="{int(network.node_osmid[node])}" type="static" '
-            f'programID={quoteattr(program)} offset="{plan.offset_s:.1f}">'
-        )
-        names = " ".join(_edge_name(network, e) for e in approaches)
-        lines.append(f'        <param key="approaches" value="{escape(names)}"/>')
-        yellow = min(YELLOW_S, plan.lost_time_s)
-        for number, phase in enumerate(plan.phases, start=1):
-            green = "".join("G" if e in phase.approaches else "r" for e in approaches)
-            amber = "".join("y" if e in phase.approaches else "r" for e in approaches)
-            lines.append(
-                f'        <phase duration="{phase.green_s:.1f}" state="{green or "r"}" '
-                f'name="phase {number}"/>'
-            )
-            if yellow > 0:
-                lines.append(f'        <phase duration="{yellow:.1f}" state="{amber or "r"}"/>')
-            if plan.lost_time_s - yellow > 0:
-                red = "r" * max(len(approaches), 1)
-                lines.append(
-                    f'        <phase duration="{plan.lost_time_s - yellow:.1f}" state="{red}"/>'
-                )
-        lines.append("    </tlLogic>")
-    lines.append("</additional>")
-    return "\n".join(lines) + "\n"
-
-
-def write_sumo_xml(path: Path, network: RoadNetwork, plans: Mapping[int, SignalPlan]) -> Path:
-    """Write :func:`sumo_tllogic_xml`, atomically."""
-    text = sumo_tllogic_xml(network, plans)
-    return write_file_atomic(Path(path), lambda staging: staging.write_text(text, "utf-8"))

@@ -46,7 +46,7 @@ from twin.api import traffic_setup
 from twin.errors import TwinError
 from twin.limits import Budget, check, traffic_estimate
 from twin.results_io import atomic_output_dir
-from twin.signal_files import plan_table, write_plan_csv, write_sumo_xml
+from twin.signal_files import plan_table, write_plan_csv
 from twin.specs import TrafficSpec, check_seed, short_repr, traffic_spec
 
 __all__ = [
@@ -148,14 +148,32 @@ class SignalProposal:
             "spec": self.spec.model_dump(mode="json"),
         }
 
-    def write(self, out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-        """Write ``plans.csv`` (read back by a scenario's ``signal_plan``), ``plans.sumo.xml``,
-        ``checks.csv`` and ``proposal.json`` into ``out``, atomically."""
+    def write(
+        self,
+        out: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        sumo_net: str | os.PathLike[str] | None = None,
+    ) -> Path:
+        """Write the proposal into ``out``, atomically: ``plans.csv`` (read back by a
+        scenario's ``signal_plan``), ``checks.csv``, ``proposal.json`` and the plans for SUMO
+        (:mod:`twin.sumo`): ``plans.sumo.xml`` for the SUMO network ``sumo_net`` if given,
+        else for the twin's own network written as ``sumo/`` (built into
+        ``sumo/network.net.xml`` where netconvert is installed: ``sumo -n
+        sumo/network.net.xml -a plans.sumo.xml``)."""
         import json
 
+        from twin.sumo import write_sumo_network, write_sumo_programs
+
+        network = self.city.network
+
         def files(folder: Path) -> None:
-            write_plan_csv(folder / "plans.csv", self.city.network, self.plans)
-            write_sumo_xml(folder / "plans.sumo.xml", self.city.network, self.plans)
+            write_plan_csv(folder / "plans.csv", network, self.plans)
+            target = sumo_net
+            if target is None:
+                (folder / "sumo").mkdir()
+                target = write_sumo_network(folder / "sumo", network, self.plans)
+            write_sumo_programs(folder / "plans.sumo.xml", network, self.plans, sumo_net=target)
             self.checks.to_csv(folder / "checks.csv", index=False)
             (folder / "proposal.json").write_text(json.dumps(self.summary(), indent=2))
 
