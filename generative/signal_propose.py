@@ -68,7 +68,6 @@ class LearnedSignalPlanner:
             notes.append(f"a junction loaded to {ratio:.2f} of saturation (trained to {top:.2f})")
         return notes
 
-    @torch.no_grad()
     def propose(
         self,
         network: RoadNetwork,
@@ -80,7 +79,18 @@ class LearnedSignalPlanner:
         offsets 0) from the flows ``flow_vph`` (veh/h per link) the current plans carried."""
         if not plans:
             return {}
-        instance = self.instance(network, plans, flow_vph, limits)
+        return self.plans_for(self.instance(network, plans, flow_vph, limits), plans, limits)
+
+    @torch.no_grad()
+    def plans_for(
+        self,
+        instance: SignalInstance,
+        plans: Mapping[int, SignalPlan],
+        limits: TimingLimits = DEFAULT_LIMITS,
+    ) -> dict[int, SignalPlan]:
+        """:meth:`propose` for an instance already made (:meth:`instance`)."""
+        if instance.n_junctions == 0:
+            return {}
         batch = as_batch([instance], torch.device("cpu"))
         _, greens = timings(batch, *self.model(batch))
         proposed = {}

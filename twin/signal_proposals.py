@@ -271,7 +271,7 @@ def propose_signals(
         try:  # a bad checkpoint is refused before anything runs
             planner = LearnedSignalPlanner(checkpoint)
         except CheckpointError as err:
-            raise TwinError(f"{err} (--checkpoint)") from None
+            raise TwinError(str(err)) from None
     proposing = {"webster": webster_rounds + 1, "search": webster_rounds + 1 + simulations,
                  "learned": 1 + polish}[method]  # fmt: skip
     runs = proposing + 2 * len(scales)
@@ -291,9 +291,9 @@ def propose_signals(
 
     notes: list[str] = []
     if planner is not None:
-        flows = measured_flows_vph(run(current))
-        best_plans = planner.propose(network, current, flows, limits)
-        notes = planner.outside_range(planner.instance(network, current, flows, limits))
+        instance = planner.instance(network, current, measured_flows_vph(run(current)), limits)
+        best_plans = planner.plans_for(instance, current, limits)
+        notes = planner.outside_range(instance)
     else:
         best_plans, _ = iterated_webster(
             network, setup.demand, current, config=config, closed=closed, seed=seed,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -210,3 +211,24 @@ def test_two_processes_train_under_torchrun(files, tmp_path):
     payload = load_signal_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert payload["step"] == 4 and payload["trained_on"]["processes"] == 2
     assert (tmp_path / "run" / "log.csv").read_text().count("\n") == 1 + 4
+
+
+def test_a_corpus_is_drawn_in_processes_resumes_and_lists_failures(tmp_path):
+    from generative.signal_instances import build_signal_corpus
+
+    plan = [
+        SignalDraw("helsinki", 1.0, 0, 7),
+        SignalDraw("synthetic:9", 1.2, 1, 8),
+        SignalDraw("kotka", 1.0, 0, 9),  # no signals: skipped, listed
+    ]
+    files = build_signal_corpus(plan, tmp_path / "corpus", workers=2)
+    assert [f.name for f in files] == sorted(d.file_name for d in plan[:2])
+    failed = json.loads((tmp_path / "corpus" / "failed.json").read_text())
+    assert (
+        list(failed) == [plan[2].file_name]
+        and "no signalized junctions" in failed[plan[2].file_name]
+    )
+    written = {f: f.stat().st_mtime_ns for f in files}
+    again = build_signal_corpus(plan, tmp_path / "corpus", workers=2)  # a rerun draws nothing new
+    assert {f: f.stat().st_mtime_ns for f in again} == written
+    assert read_signal_file(files[0])[0].meta["place"] == "helsinki"
