@@ -232,3 +232,15 @@ def test_a_corpus_is_drawn_in_processes_resumes_and_lists_failures(tmp_path):
     again = build_signal_corpus(plan, tmp_path / "corpus", workers=2)  # a rerun draws nothing new
     assert {f: f.stat().st_mtime_ns for f in again} == written
     assert read_signal_file(files[0])[0].meta["place"] == "helsinki"
+
+
+def test_offsets_are_a_green_wave_from_the_busiest_junction(scenarios):
+    from generative.signal_propose import green_wave_offsets
+
+    instance = scenarios[1]
+    cycles = np.full(instance.n_junctions, 60.0)
+    offsets = green_wave_offsets(instance, cycles)
+    busiest = int(np.argmax((instance.flow_vps * (instance.kind == 1)).sum(axis=1)))
+    assert offsets[busiest] == 0.0
+    np.testing.assert_allclose(offsets, np.mod(instance.travel_s[busiest], 60.0))
+    assert np.all((offsets >= 0) & (offsets < cycles))
