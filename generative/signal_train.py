@@ -96,6 +96,8 @@ def _read(paths: Sequence[Path]) -> list[SignalInstance]:
 def _files(paths: Sequence[Path]) -> list[Path]:
     files = []
     for path in paths:
+        if not path.exists():
+            raise TrainingError(f"{path}: no such file or folder of instance files.")
         files += sorted(path.glob("*.npz")) if path.is_dir() else [path]
     if not files:
         raise TrainingError(f"no instance files in {', '.join(map(str, paths))}.")
