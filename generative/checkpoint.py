@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from generative.atomic import write_atomic
 from generative.coverage import TrainingRange
 from generative.model import PlannerConfig, PlannerNet
 
@@ -31,6 +32,7 @@ __all__ = [
     "checkpoint_range",
     "load_checkpoint",
     "load_model",
+    "read_checkpoint_file",
     "save_checkpoint",
 ]
 
@@ -48,17 +50,8 @@ class CheckpointError(ValueError):
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
     """Write ``payload`` (plus the format version) to ``path`` atomically: a reader, or a run
     killed while writing, sees the previous checkpoint or this one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(handle)
-    try:
-        torch.save({**payload, "format_version": CHECKPOINT_VERSION}, staging)
-        os.replace(staging, path)
-    finally:
-        if os.path.exists(staging):
-            os.unlink(staging)
-    return path
+    stamped = {**payload, "format_version": CHECKPOINT_VERSION}
+    return write_atomic(path, lambda staging: torch.save(stamped, staging))
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -70,20 +63,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         Missing, corrupt or foreign file, or a format version this one does not read.
     """
     path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(
-            f"{path} is a folder: name the checkpoint file in it (e.g. {path / 'checkpoint.pt'})."
-        )
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint.")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint ({first}). It is corrupt, or not a file this "
-            "package wrote: train again or take the checkpoint from the repository."
-        ) from None
+    payload = read_checkpoint_file(path)
     if not isinstance(payload, dict) or "model_state" not in payload:
         raise CheckpointError(f"{path}: not a planner checkpoint (no model state).")
     if payload.get("format_version") not in READABLE_VERSIONS:
@@ -100,6 +80,37 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             "damaged: train again or take it from the repository."
         ) from None
     return payload
+
+
+def read_checkpoint_file(path: str | os.PathLike[str]) -> Any:
+    """What a checkpoint file holds, read with ``weights_only=True`` (no code from the file
+    runs); the callers check that it is the kind of checkpoint they read.
+
+    Raises
+    ------
+    CheckpointError
+        A folder, a missing file, or one torch cannot read safely (corrupt, or not written by
+        this package).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(
+            f"{path} is a folder: name the checkpoint file in it (e.g. {path / 'checkpoint.pt'})."
+        )
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    # what torch raises for a file too short, damaged, foreign or holding code
+    except (
+        pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError,
+        struct.error, ValueError,
+    ) as err:  # fmt: skip
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({first}). It is corrupt, or not a file this "
+            "package wrote: train again or take the checkpoint from the repository."
+        ) from None
 
 
 SHIPPED_KEYS = (

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from agents.waste.policies import WORKING_DAYS, PlannedPolicy
 from agents.waste.sites import Sites, locate_sites
 from cities.city import City
 from cities.errors import TwinError
+from generative.atomic import write_atomic
 from generative.data import ARRAYS, FORMAT_VERSION, InstanceBatch
 from generative.env import action_limit, actions_from_plan
 from generative.model import UNSERVED_REQUIRED_PENALTY_M
@@ -199,16 +199,10 @@ def with_references(
 
 def write_instances(batch: InstanceBatch, path: str | os.PathLike[str]) -> Path:
     """Write a batch to ``path`` (``.npz``) atomically: a reader sees the old file or the new."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    os.close(handle)
-    try:
-        np.savez_compressed(
-            staging, **batch.saved_arrays(), meta=np.array(json.dumps(batch.meta, default=str))
-        )
-        os.replace(staging, path)
-    finally:
-        if os.path.exists(staging):
-            os.unlink(staging)
-    return path
+    meta = np.array(json.dumps(batch.meta, default=str))
+
+    def write(staging: str) -> None:
+        with open(staging, "wb") as sink:  # a file object: numpy adds no .npz to the name
+            np.savez_compressed(sink, **batch.saved_arrays(), meta=meta)
+
+    return write_atomic(path, write)

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from generative.atomic import write_atomic
 
 __all__ = [
     "FORMAT_VERSION",
@@ -73,8 +74,6 @@ class SignalInstance:
 
 def write_signal_file(path: str | os.PathLike[str], instances: list[SignalInstance]) -> Path:
     """Write ``instances`` (of one place or several) to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
     for i, instance in enumerate(instances):
         for name in (*_PHASE_ARRAYS, *_JUNCTION_ARRAYS, "travel_s"):
@@ -82,16 +81,12 @@ def write_signal_file(path: str | os.PathLike[str], instances: list[SignalInstan
     meta = {"format_version": FORMAT_VERSION, "count": len(instances),
             "instances": [inst.meta for inst in instances]}  # fmt: skip
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(handle)
-    try:
-        with open(staging, "wb") as sink:
+
+    def write(staging: str) -> None:
+        with open(staging, "wb") as sink:  # a file object: numpy adds no .npz to the name
             np.savez_compressed(sink, **arrays)
-        os.replace(staging, path)
-    finally:
-        if os.path.exists(staging):
-            os.unlink(staging)
-    return path
+
+    return write_atomic(path, write)
 
 
 def read_signal_file(path: str | os.PathLike[str]) -> list[SignalInstance]:

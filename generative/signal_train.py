@@ -115,14 +115,15 @@ def _training_range(instances: Sequence[SignalInstance]) -> dict[str, Any]:
     }
 
 
-def _validate(model: SignalNet, val: Sequence[SignalInstance], device: torch.device) -> dict:
-    if not val:
+def _validate(model: SignalNet, val: dict[str, torch.Tensor] | None) -> dict:
+    """The validation scenarios' mean delay under the model and under Webster's timing
+    (``val``: their padded batch, made once for the run)."""
+    if val is None:
         return {}
     model.eval()
     with torch.no_grad():
-        batch = as_batch(val, device)
-        learned = control_delay(batch, *timings(batch, *model(batch)))
-        webster = control_delay(batch, *webster_timings(batch))
+        learned = control_delay(val, *timings(val, *model(val)))
+        webster = control_delay(val, *webster_timings(val))
     model.train()
     gap = (learned / webster.clamp_min(1e-9) - 1) * 100
     return {"val_delay_s": float(learned.mean()), "val_webster_delay_s": float(webster.mean()),
@@ -150,6 +151,7 @@ def train_signals(
     val = _read(_files(val_files)) if val_files else []
     if not train:
         raise TrainingError("the training files hold no scenario with a signalized junction.")
+    val_batch = as_batch(val, workers.device) if val else None
     model = SignalNet(model_config).to(workers.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps)
@@ -190,7 +192,7 @@ def train_signals(
             row = {"step": done, "loss": loss.item(), "train_delay_s": delay.mean().item(),
                    "instances_per_s": rate, "gpu_memory_mb": memory,
                    "elapsed_s": time.perf_counter() - began,
-                   **_validate(model, val, workers.device)}  # fmt: skip
+                   **_validate(model, val_batch)}  # fmt: skip
             history.append(row)
             if workers.main:
                 _log(out, row)
@@ -233,17 +235,9 @@ def load_signal_checkpoint(path: str | Path) -> dict[str, Any]:
     generative.checkpoint.CheckpointError
         A missing or damaged file, or a checkpoint of another kind (the collection planner's).
     """
-    from generative.checkpoint import CheckpointError
+    from generative.checkpoint import CheckpointError, read_checkpoint_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint.")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many kinds for a damaged or foreign file
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint ({type(err).__name__}): train again."
-        ) from None
+    payload = read_checkpoint_file(path)
     if not isinstance(payload, dict) or payload.get("kind") != CHECKPOINT_KIND:
         raise CheckpointError(
             f"{path}: not a signal planner checkpoint (a collection planner's, or another "

@@ -39,6 +39,7 @@ TRAINING_MODULES = (
     "generative/signal_data.py",
     "generative/signal_model.py",
     "generative/signal_train.py",
+    "generative/atomic.py",
 )
 
 

@@ -272,8 +272,10 @@ def propose_signals(
             planner = LearnedSignalPlanner(checkpoint)
         except CheckpointError as err:
             raise TwinError(str(err)) from None
-    proposing = {"webster": webster_rounds + 1, "search": webster_rounds + 1 + simulations,
-                 "learned": 1 + polish}[method]  # fmt: skip
+    # the run of the current plans that Webster and the learned planner read their flows from
+    # is also the current plans' check at this demand: simulated once
+    proposing = {"webster": webster_rounds, "search": webster_rounds + simulations,
+                 "learned": polish}[method]  # fmt: skip
     runs = proposing + 2 * len(scales)
     _check_runs(runs, len(setup.demand), config, network, budget)
     done = 0
@@ -285,19 +287,24 @@ def propose_signals(
             on_progress(min(done / runs, 1.0))
 
     def run(plans: Mapping[int, SignalPlan], demand=setup.demand):
+        # the current plans on the scenario's own trips: simulated once, first, below
+        if plans is current and demand is setup.demand:
+            return baseline
         model = simulate(network, demand, plans, config=config, closed=closed, seed=seed)
         advance()
         return model
 
+    baseline = simulate(network, setup.demand, current, config=config, closed=closed, seed=seed)
+    advance()
     notes: list[str] = []
     if planner is not None:
-        instance = planner.instance(network, current, measured_flows_vph(run(current)), limits)
+        instance = planner.instance(network, current, measured_flows_vph(baseline), limits)
         best_plans = planner.plans_for(instance, current, limits)
         notes = planner.outside_range(instance)
     else:
         best_plans, _ = iterated_webster(
             network, setup.demand, current, config=config, closed=closed, seed=seed,
-            rounds=webster_rounds, limits=limits, on_simulation=advance,
+            rounds=webster_rounds, limits=limits, on_simulation=advance, baseline=baseline,
         )  # fmt: skip
     history: list[dict[str, float]] = []
     budget_left = {"search": simulations, "learned": polish}.get(method, 0)

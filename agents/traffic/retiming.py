@@ -156,10 +156,12 @@ def iterated_webster(
     rounds: int = 3,
     limits: TimingLimits = DEFAULT_LIMITS,
     on_simulation: Callable[[], None] | None = None,
+    baseline: TrafficModel | None = None,
 ) -> tuple[dict[int, SignalPlan], PlanScore]:
     """Webster's plans from the flows ``current`` carries, then from the flows each round's
     plans carry (drivers re-route around new timings), ``rounds`` in all: the round with the
-    least total delay, and its score. Simulates ``rounds + 1`` times."""
+    least total delay, and its score. Simulates ``rounds + 1`` times, ``rounds`` where
+    ``baseline`` is the run of ``current`` on these trips already made."""
 
     def run(plans: Mapping[int, SignalPlan]) -> TrafficModel:
         model = simulate(network, demand, plans, config=config, closed=closed, seed=seed)
@@ -167,7 +169,7 @@ def iterated_webster(
             on_simulation()
         return model
 
-    model = run(current)
+    model = baseline if baseline is not None else run(current)
     best: tuple[dict[int, SignalPlan], PlanScore] | None = None
     for _ in range(rounds):
         plans = webster_for(network, model, current, limits)

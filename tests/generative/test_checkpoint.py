@@ -78,6 +78,10 @@ def test_foreign_and_broken_checkpoints_are_refused(days, tmp_path):
     corrupt.write_bytes(b"\x00not a checkpoint")
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         load_checkpoint(corrupt)
+    short = tmp_path / "short.pt"  # too short to hold torch's header (struct.error inside)
+    short.write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(short)
     # a file that would run code when unpickled is refused, not executed
     evil = tmp_path / "evil.pt"
     torch.save({"model_state": {}, "payload": _Evil()}, evil)

@@ -1,0 +1,28 @@
+"""Files written whole or not at all (standard library only, for the training modules too)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["write_atomic"]
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
+    """Create or replace ``path`` by calling ``write(staging_path)`` and renaming the staging
+    file into place: a reader, or a process killed while writing, sees the previous file or the
+    new one, never half of one. The staging file sits next to ``path`` (same file system) and is
+    removed if ``write`` fails."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(handle)
+    try:
+        write(staging)
+        os.replace(staging, path)
+    finally:
+        if os.path.exists(staging):
+            os.unlink(staging)
+    return path
