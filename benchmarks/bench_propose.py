@@ -16,7 +16,13 @@ working days of the city's waste twin, one seed each), plan with:
 Every plan is checked (:func:`agents.waste.planning.check_plan`) and costed the same way
 (:func:`generative.instances.plan_cost`: km driven + prizes of bins left + penalties).
 Gaps are to PyVRP-5 s on the same day; each polish is also compared day by day with PyVRP
-alone at the same budget (mean difference, its standard error, days better / worse). Run::
+alone at the same budget (mean difference, its standard error, days better / worse).
+``--budgets`` sets other total wall times (the gaps are then to the longest).
+
+``--evaluation-out FILE`` also writes the evaluation document of ``--checkpoint`` that its
+model card copies (:mod:`generative.model_card`: ``twin model-card CHECKPOINT --evaluation
+FILE --write``): every planner's gap, cost and wall time as mean, standard error and days, the
+command, and whether the checkpoint ever trained on the city (held out if not). Run::
 
     .venv/bin/python benchmarks/bench_propose.py --city helsinki --bins 100 --instances 10
 """
@@ -25,6 +31,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -34,6 +42,7 @@ import torch
 from agents.waste.planning import GreedyPlanner, PyVRPPlanner, check_plan
 from cities.city import load_city
 from generative.instances import plan_cost, sample_instances, to_problem
+from generative.model_card import evaluation_document, summarize, write_evaluation
 from generative.propose import LearnedPlanner, shipped_checkpoint
 
 
@@ -66,6 +75,34 @@ class _AsGiven:
         search = PyVRPPlanner(max_runtime_s=self.polish_s, settle_start=False)
         polished = search.plan(problem, seed=seed, initial=start)
         return min((polished, start), key=lambda plan: plan_cost(problem, plan))
+
+
+def evaluation_results(
+    rows: dict[str, list], *, reference: str, city, size: dict, seeds: list[int]
+) -> list[dict]:
+    """Result rows of an evaluation document (:func:`generative.model_card.evaluation_document`)
+    from the measured days ``rows`` (planner: one (cost km, wall s, CPU s) per day): for each
+    planner its gap to ``reference`` (%), cost (km) and wall time (s), and for each polish its
+    difference from PyVRP alone at the same budget (%), day by day; mean, standard error and
+    number of days."""
+    base = np.array([r[0] for r in rows[reference]])
+    common = {"city": city.name, "city_sha256": city.source.sha256, "size": size}
+    results = []
+    for name, measured in rows.items():
+        cost = np.array([r[0] for r in measured])
+        metrics = [
+            (f"gap to {reference}", "%", (cost / base - 1.0) * 100.0),
+            ("cost", "km", cost),
+            ("wall time", "s", np.array([r[1] for r in measured])),
+        ]
+        if "polish" in name:
+            alone = np.array([r[0] for r in rows[f"PyVRP {name.rsplit('= ', 1)[1]}"]])
+            metrics.append(("difference from PyVRP alone at the same budget", "%",
+                            (cost / alone - 1.0) * 100.0))  # fmt: skip
+        for metric, unit, values in metrics:
+            results.append({**common, "method": name, "metric": metric, "unit": unit,
+                            **summarize(values), "n_of": "days", "seeds": seeds})  # fmt: skip
+    return results
 
 
 def main() -> None:
@@ -105,7 +142,19 @@ def main() -> None:
         action="store_true",
         help="also polish from the learned plan as it is (no local search of the start)",
     )
+    parser.add_argument(
+        "--budgets",
+        type=float,
+        nargs="+",
+        default=[1.0, 5.0],
+        help="total wall seconds of PyVRP alone and of learned + polish (gaps to the longest)",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/propose.json"))
+    parser.add_argument(
+        "--evaluation-out",
+        type=Path,
+        help="also write the evaluation document of --checkpoint for its model card",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     city = load_city(args.city)
@@ -146,7 +195,7 @@ def main() -> None:
         # polishing starts from the fastest sampler: under a 1 s budget every 0.1 s of
         # sampling is search time PyVRP alone gets
         start = min(args.samples)
-        for budget in (1.0, 5.0):
+        for budget in args.budgets:
             add(
                 f"PyVRP {budget:g} s",
                 _timed(PyVRPPlanner(max_runtime_s=budget), problem, seed=seed),
@@ -162,14 +211,15 @@ def main() -> None:
         add("greedy", _timed(GreedyPlanner(), problem, seed=seed))
         print(f"instance {k + 1}/{args.instances} done", flush=True)
 
-    reference = np.array([r[0] for r in rows["PyVRP 5 s"]])
+    longest = f"PyVRP {max(args.budgets):g} s"
+    reference = np.array([r[0] for r in rows[longest]])
     summary = {}
     print(
         f"\n{city.name}, {args.bins} bins, {args.trucks} trucks, {args.instances} days "
         f"(population {args.population or 'default'}; {outside} outside the model's range); "
-        f"gap to PyVRP 5 s; checkpoint {checkpoint}"
+        f"gap to {longest}; checkpoint {checkpoint}"
     )
-    print("| planner | cost km (mean) | gap to PyVRP 5 s | wall s | CPU s |")
+    print(f"| planner | cost km (mean) | gap to {longest} | wall s | CPU s |")
     print("|---|---:|---:|---:|---:|")
     for name, measured in rows.items():
         cost, wall, cpu = (np.array(col) for col in zip(*measured, strict=True))
@@ -207,6 +257,21 @@ def main() -> None:
         "temperature": args.temperature, "results": summary,
     }  # fmt: skip
     args.out.write_text(json.dumps(report, indent=2))
+    if args.evaluation_out:
+        # the other checkpoints' rows (--compare) belong to their own cards
+        own = {k: v for k, v in rows.items() if not k.startswith("learned, ")}
+        size = {"bins": args.bins, "trucks": args.trucks, "population": args.population}
+        results = evaluation_results(
+            own, reference=longest, city=city, size=size,
+            seeds=[1000 + k for k in range(args.instances)],
+        )  # fmt: skip
+        document = evaluation_document(
+            checkpoint=checkpoint, command=shlex.join(["python", *sys.argv]), results=results,
+            benchmark="benchmarks/bench_propose.py",
+        )  # fmt: skip
+        write_evaluation(args.evaluation_out, document)
+        print(f"evaluation document {args.evaluation_out} (held out: "
+              f"{', '.join(document['held_out']) or 'none'})")  # fmt: skip
 
 
 if __name__ == "__main__":

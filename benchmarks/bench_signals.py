@@ -9,7 +9,14 @@ total delay (vehicle-hours, counting trips unfinished at the end), unfinished tr
 time of each method; a summary gives the change against the default plans as mean and range over
 the seeds. The learned planner gets the flows of one run of the default plans; its polish has the
 simulations of Webster's rounds and the search together less that run, so that learned + polish
-and the search spend the same number of simulations. Run::
+and the search spend the same number of simulations.
+
+``--evaluation-out FILE`` also writes the evaluation document of the learned planner's
+checkpoint that its model card copies (:mod:`generative.model_card`: ``twin model-card
+CHECKPOINT --evaluation FILE --write``): per city, day and demand, each method's delay and its
+change against the default plans, and the learned plans' change against the search's, as mean,
+standard error and number of seeds; the command; and the cities the checkpoint never trained
+on (held out). Run::
 
     .venv/bin/python benchmarks/bench_signals.py --cities helsinki \
         ../shared/cities/aguascalientes.osm.pbf --seeds 0 1 2 --simulations 60
@@ -19,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -37,7 +46,8 @@ from agents.traffic.retiming import (
 from agents.traffic.signals import default_plans
 from cities import load_city
 from cities.peak_demand import peak_hour_demand
-from generative.signal_propose import LearnedSignalPlanner
+from generative.model_card import evaluation_document, summarize, write_evaluation
+from generative.signal_propose import SIGNAL_CHECKPOINT, LearnedSignalPlanner
 
 SCALES = (0.8, 1.0, 1.2)
 FRESH_SEED = 1000
@@ -94,6 +104,37 @@ def _one(
     return rows
 
 
+def evaluation_results(rows: list[dict], *, shas: dict[str, str], simulations: int) -> list[dict]:
+    """Result rows of an evaluation document (:func:`generative.model_card.evaluation_document`)
+    from :func:`_one`'s rows: per city, day, demand and method, the total delay (veh·h) and its
+    change against the default plans (%), and for the learned plans their change against the
+    search's (%), each as mean, standard error and number of seeds (paired by seed)."""
+    table = pd.DataFrame(rows)
+    key = ["city", "day", "demand"]
+    search = f"search{simulations}"
+    results = []
+    for (city, day, demand), group in table.groupby(key, sort=False):
+        by_method = {m: g.set_index("seed")["delay_veh_h"] for m, g in group.groupby("method")}
+        default = by_method["default"]
+        for method in dict.fromkeys(group["method"]):
+            delay = by_method[method]
+            common = {"city": city, "city_sha256": shas[city],
+                      "size": {"signals": int(group["signals"].iloc[0])}, "day": day,
+                      "demand": float(demand), "method": method}  # fmt: skip
+            metrics = [("total delay", "veh·h", delay.to_numpy())]
+            if method != "default":
+                change = (delay / default.loc[delay.index] - 1.0) * 100.0
+                metrics.append(("delay change against the default plans", "%", change))
+            if method.startswith("learned") and search in by_method:
+                change = (delay / by_method[search].loc[delay.index] - 1.0) * 100.0
+                metrics.append((f"delay change against the search ({search})", "%", change))
+            for metric, unit, values in metrics:
+                results.append({**common, "metric": metric, "unit": unit,
+                                **summarize(values), "n_of": "seeds",
+                                "seeds": sorted(int(s) for s in delay.index)})  # fmt: skip
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cities", nargs="+", default=["helsinki"])
@@ -101,12 +142,19 @@ def main() -> None:
     parser.add_argument("--simulations", type=int, default=60)
     parser.add_argument("--out", type=Path, help="also write the rows as CSV")
     parser.add_argument("--checkpoint", type=Path, help="learned planner (default: shipped)")
+    parser.add_argument(
+        "--evaluation-out",
+        type=Path,
+        help="also write the evaluation document of the learned planner for its model card",
+    )
     args = parser.parse_args()
     config = TrafficConfig(duration_s=7200, dt_s=2.0, reroute_share=0.2)
     planner = LearnedSignalPlanner(args.checkpoint)
     rows = []
+    shas = {}
     for name in args.cities:
         city = load_city(name)
+        shas[city.name] = city.source.sha256
         for seed in args.seeds:
             rows += _one(city, seed, args.simulations, config, planner)
             print(json.dumps(rows[-1]), flush=True)
@@ -131,6 +179,16 @@ def main() -> None:
     )
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(summary.round(3).to_string())
+    if args.evaluation_out:
+        document = evaluation_document(
+            checkpoint=args.checkpoint or SIGNAL_CHECKPOINT,
+            command=shlex.join(["python", *sys.argv]),
+            results=evaluation_results(rows, shas=shas, simulations=args.simulations),
+            benchmark="benchmarks/bench_signals.py",
+        )
+        write_evaluation(args.evaluation_out, document)
+        print(f"evaluation document {args.evaluation_out} (held out: "
+              f"{', '.join(document['held_out']) or 'none'})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ the background-run callback every page uses."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -26,6 +26,7 @@ from dashboards.logic import (
 from dashboards.runner import run_scenarios
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
+from dashboards.trust import card_sections
 from twin import USER_ERRORS, Scenario
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "kpi_card",
     "map_graph",
     "map_with_day_slider",
+    "model_card_view",
     "number_field",
     "number_input",
     "register_form_check",
@@ -133,7 +135,12 @@ BEST_MARK = "★"
 
 
 def policy_table(
-    kpis: dict[str, dict[str, Any]], baseline: str, keys: tuple[str, ...], *, table_id: str
+    kpis: dict[str, dict[str, Any]],
+    baseline: str,
+    keys: tuple[str, ...],
+    *,
+    table_id: str,
+    labels: Mapping[str, str] | None = None,
 ) -> html.Div:
     """Policies side by side (columns), KPIs as rows: each cell against the baseline column,
     coloured better/worse (a change that rounds to nothing is neither), and the best policy of
@@ -149,6 +156,8 @@ def policy_table(
         The KPIs shown, in order.
     table_id : str
         The table's id (rows ``<table_id>-<kpi>``).
+    labels : mapping, optional
+        A column's heading by policy (a model's says so); the policy's name otherwise.
 
     Returns
     -------
@@ -156,9 +165,8 @@ def policy_table(
         The table and a line saying how to read it.
     """
     names = list(kpis)
-    head = html.Tr(
-        [html.Th("KPI"), *[html.Th(p + (" (baseline)" if p == baseline else "")) for p in names]]
-    )
+    titles = {p: (labels or {}).get(p, p) + (" (baseline)" if p == baseline else "") for p in names}
+    head = html.Tr([html.Th("KPI"), *[html.Th(titles[p]) for p in names]])
     body = []
     for kpi in keys:
         info = KPI_INFO[kpi]
@@ -192,6 +200,15 @@ def policy_table(
         className="note",
     )
     return html.Div([table, key])
+
+
+def model_card_view(card: Mapping[str, Any], *, view_id: str) -> html.Div:
+    """A model card (:func:`twin.read_model_card`) as headed lists
+    (:func:`dashboards.trust.card_sections`)."""
+    parts: list[Any] = []
+    for section in card_sections(card):
+        parts += [html.H5(section.heading), html.Ul([html.Li(line) for line in section.lines])]
+    return html.Div(parts, id=view_id, className="model-card")
 
 
 def field(label: str, component: Any, *, check_id: str | None = None) -> html.Label:

@@ -378,10 +378,12 @@ def routes_figure(
     height: int = 560,
     uirevision: str = "waste",
     fill_label: str = "fill at end",
+    legend_title: str | None = None,
 ) -> go.Figure:
     """Truck routes of one day (one colour per truck, or per policy when several are given),
     over the muted network, with bins coloured by their ``fill_kg`` (``fill_label`` says when:
-    at the end of the run, or of the day shown)."""
+    at the end of the run, or of the day shown); ``legend_title`` heads the legend (whose
+    routes they are, where one policy's trucks are shown)."""
     traces: list[go.Scattergl] = [
         line_trace(basemap, None, name="streets", color="#cfcfcf", width=1.0, showlegend=False)
     ]
@@ -450,4 +452,6 @@ def routes_figure(
         )
     figure = go.Figure(traces)
     figure.update_layout(**base_layout(basemap, height=height, uirevision=uirevision))
+    if legend_title:
+        figure.update_layout(legend_title_text=legend_title)
     return figure

@@ -4,7 +4,10 @@ Layout of the store folder::
 
     scenarios/<name>.yaml   named scenarios, the same YAML that ``twin run`` runs
     runs/<key>/             a finished run, written by ``ScenarioRun.write`` (``twin run``'s layout)
-    proposals/<key>/        proposed signal plans with their checks (``twin.propose_signals``)
+    scenarios/<name>.audit.jsonl   the planner's decisions on proposals for that scenario
+                            (``twin.decide``, ``twin.read_audit``), beside it
+    proposals/<key>/        proposed signal plans with their checks (``twin.propose_signals``):
+                            a proposal folder that ``twin.read_proposal`` verifies
     uploads/                OSM extracts opened through the dashboard
     sessions.json           which browser session has which of them open (``DashboardState``)
 
@@ -32,12 +35,14 @@ import geopandas as gpd
 import pandas as pd
 
 from twin import (
+    USER_ERRORS,
     Scenario,
     ScenarioRun,
     SignalProposal,
     __version__,
     load_scenario,
     plan_table,
+    read_proposal,
     short_repr,
 )
 
@@ -160,19 +165,24 @@ class RunStore:
         return self.folder(self.root, "signals") / self._checked(key)
 
     def has_proposal(self, key: str) -> bool:
-        return (self.proposal_dir(key) / "proposal.json").is_file()
+        """Whether the store has a proposal of this key that still verifies (one written by an
+        older version, or damaged, is proposed again)."""
+        try:
+            self.proposal(key)
+        except StoreError:
+            return False
+        return True
 
     def write_proposal(self, key: str, proposal: SignalProposal) -> Path:
-        """Write a proposal: ``proposal.json`` (verdict, reasons, the scenario's
-        ``traffic.signals`` it would set) and its tables (:data:`PROPOSAL_TABLES`), atomically
-        (a reader never sees half a folder)."""
+        """Write a proposal folder: the twin's record (``proposal.json``, ``plans.csv`` headed
+        by its label and provenance, :meth:`twin.SignalProposal.write_record`, with the
+        scenario's ``traffic.signals`` it would set as ``timings``) and its tables
+        (:data:`PROPOSAL_TABLES`), atomically (a reader never sees half a folder)."""
         out = self.proposal_dir(key)
         # named as the twin names its staging folders, so that a killed child's is found
         # (dashboards.worker) and nobody reads it as a proposal
         owner = f"{os.getpid()}@{socket.gethostname()}"
         staging = out.with_name(f".{key}.partial-{owner}-{uuid.uuid4().hex}")
-        summary = proposal.summary()
-        summary["timings"] = proposal.timings()
         tables = {
             "checks": proposal.checks,
             "plans": proposal.table(),
@@ -183,7 +193,7 @@ class RunStore:
             staging.mkdir()
             for name, table in tables.items():
                 table.to_parquet(staging / f"{name}.parquet", index=False)
-            (staging / "proposal.json").write_text(json.dumps(summary), encoding="utf-8")
+            proposal.write_record(staging, timings=proposal.timings())
             if out.exists():  # the same settings, written meanwhile by another session
                 shutil.rmtree(out, ignore_errors=True)
             os.replace(staging, out)
@@ -192,12 +202,21 @@ class RunStore:
         return out
 
     def proposal(self, key: str) -> dict[str, Any]:
-        """A proposal's ``proposal.json`` (:meth:`write_proposal`)."""
-        path = self.proposal_dir(key) / "proposal.json"
+        """A proposal's record (:meth:`write_proposal`), verified by :func:`twin.read_proposal`:
+        its provenance holds and its plan file is the one that was checked.
+
+        Raises
+        ------
+        StoreError
+            No such proposal, or one that does not verify (the message says why).
+        """
+        folder = self.proposal_dir(key)
+        if not (folder / "proposal.json").is_file():
+            raise StoreError(f"no signal-plan proposal {key}: propose the plans again.")
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise StoreError(f"no signal-plan proposal {key}: propose the plans again.") from None
+            return read_proposal(folder)
+        except USER_ERRORS as err:
+            raise StoreError(f"signal-plan proposal {key}: {err}") from None
 
     def proposal_table(self, key: str, name: str) -> pd.DataFrame:
         """A table of a proposal (one of :data:`PROPOSAL_TABLES`)."""
@@ -209,9 +228,14 @@ class RunStore:
         return _read_table(str(path), path.stat().st_mtime)
 
     # ---------------------------------------------------------------- named scenarios
+    def scenario_path(self, name: str) -> Path:
+        """The file a scenario of this name is saved as (its audit log lies beside it,
+        :func:`twin.audit_path`)."""
+        return self.root / "scenarios" / scenario_file_name(name)
+
     def save_scenario(self, scenario: Scenario) -> Path:
         """Save under its name (replacing a scenario of the same name)."""
-        path = self.root / "scenarios" / scenario_file_name(scenario.name)
+        path = self.scenario_path(scenario.name)
         staging = path.with_suffix(".yaml.partial")
         staging.write_text(scenario.to_yaml(), encoding="utf-8")
         staging.replace(path)

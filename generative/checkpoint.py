@@ -115,7 +115,7 @@ def read_checkpoint_file(path: str | os.PathLike[str]) -> Any:
 
 SHIPPED_KEYS = (
     "model_state", "model_config", "train_config", "training_range", "trained_on", "step",
-    "elapsed_s", "data_fingerprint", "lineage",
+    "elapsed_s", "data_fingerprint", "lineage", "instances",
 )  # fmt: skip
 """What a checkpoint keeps when it ships with the package: the model, its settings, its training
 range and what trained it; not the optimizer, schedule or random states, which only resuming

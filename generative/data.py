@@ -93,6 +93,9 @@ class InstanceBatch:
     reference_m: np.ndarray | None = None
     label_actions: np.ndarray | None = None
     locations: np.ndarray | None = None
+    nodes: np.ndarray | None = None
+    """(B, N + 2) each location's node in the city's road network, in memory only (files do not
+    keep it): what a proposal's route sheets are drawn on."""
 
     def __len__(self) -> int:
         return len(self.load_kg)

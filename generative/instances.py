@@ -93,6 +93,7 @@ def sample_instances(
     sites = sites or locate_sites(network, city.context, city=city.name)
     policy = PlannedPolicy(bins, name="greedy")
     rows: dict[str, list[np.ndarray]] = {name: [] for name in (*ARRAYS, "locations")}
+    nodes: list[np.ndarray] = []
     run = 0
     while len(rows["load_kg"]) < n_instances:
         config = WasteConfig(
@@ -116,6 +117,7 @@ def sample_instances(
                 locations = np.concatenate([[0, 1], chosen + 2])
                 grid = np.ix_(locations, locations)
                 rows["locations"].append(locations)
+                nodes.append(model.location_nodes[locations])
                 rows["duration_s"].append(duration[grid])
                 rows["distance_m"].append(distance[grid])
                 rows["xy_m"].append(xy[locations])
@@ -141,7 +143,7 @@ def sample_instances(
         "sites": sites.summary(),
         **({"draw": draw} if draw is not None else {}),
     }
-    return InstanceBatch(**arrays, meta=meta)
+    return InstanceBatch(**arrays, meta=meta, nodes=np.stack(nodes).astype(np.int64))
 
 
 def to_problem(batch: InstanceBatch, index: int) -> RoutingProblem:

@@ -30,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 from generative.checkpoint import save_checkpoint
 from generative.signal_data import SignalDataError, SignalInstance, pad_batch, read_signal_file
 from generative.signal_model import SignalNet, SignalNetConfig, control_delay, timings
-from generative.train import TrainingError, Workers
+from generative.train import TrainingError, Workers, write_card
 
 __all__ = [
     "CHECKPOINT_KIND",
@@ -206,6 +206,7 @@ def train_signals(
                 "trained_on": {"device": str(workers.device), "processes": workers.world_size,
                                "torch": str(torch.__version__)},
             })  # fmt: skip
+            write_card(checkpoint)
         if on_step:
             on_step(done)
     return model, history

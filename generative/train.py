@@ -61,6 +61,7 @@ from generative.checkpoint import (
 from generative.coverage import TrainingRange
 from generative.data import InstanceBatch, InstanceFileError, PooledDays, read_days
 from generative.model import FEATURES, TRAVEL_UNITS, PlannerConfig, PlannerNet, rollout
+from generative.model_card import ModelCardError, write_model_card
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -77,6 +78,7 @@ __all__ = [
     "policy_gradient_step",
     "resolve_device",
     "train",
+    "write_card",
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -455,6 +457,9 @@ def train(
     fingerprint = _fingerprint(sets)
     history: list[float] = []
     start, elapsed_before = 0, 0.0
+    # training days seen, for the model card's instances/s (None: resumed from a checkpoint
+    # of a version that did not count them)
+    seen: int | None = 0
     folder = None if run_dir is None else Path(run_dir)
     checkpoint = None if folder is None else folder / CHECKPOINT_NAME
     if resume and checkpoint is not None and checkpoint.is_file():
@@ -483,6 +488,7 @@ def train(
         torch.set_rng_state(saved["torch_rng"])
         start, history = int(saved["step"]), list(saved["history"])
         elapsed_before = float(saved.get("elapsed_s", 0.0))
+        seen = saved.get("instances")
         trained_range = checkpoint_range(saved)
         lineage = saved.get("lineage", lineage)
     else:
@@ -516,8 +522,10 @@ def train(
                 "data_fingerprint": fingerprint,
                 "trained_on": _hardware(device, workers.world_size),
                 "lineage": list(lineage),
+                **({"instances": seen} if seen is not None else {}),
             },
         )
+        write_card(checkpoint)
 
     try:
         for step in range(start, config.steps):
@@ -541,6 +549,8 @@ def train(
                     bf16=config.bf16, grad_clip=config.grad_clip, multi_start=config.multi_start,
                 )  # fmt: skip
             schedule.step()
+            if seen is not None:
+                seen += count
             mean_cost = cost.mean()
             if workers.world_size > 1:
                 dist.all_reduce(mean_cost)
@@ -576,6 +586,17 @@ def train(
     finally:
         log.close()
     return model, history
+
+
+def write_card(checkpoint: Path) -> None:
+    """Write the model card of a checkpoint just saved (:mod:`generative.model_card`, not
+    evaluated yet). A card that cannot be written is reported and training goes on: the
+    checkpoint is what a run must not lose, and `twin model-card CHECKPOINT --write` makes the
+    card later."""
+    try:
+        write_model_card(checkpoint)
+    except ModelCardError as err:
+        print(f"warning: no model card for {checkpoint}: {err}", file=sys.stderr)
 
 
 def _as_sets(days: DaySet | Sequence[DaySet]) -> list[DaySet]:

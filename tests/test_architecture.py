@@ -40,6 +40,7 @@ TRAINING_MODULES = (
     "generative/signal_model.py",
     "generative/signal_train.py",
     "generative/atomic.py",
+    "generative/model_card.py",
 )
 
 

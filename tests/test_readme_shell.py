@@ -6,6 +6,8 @@ command is still checked by the real program that would run it:
 
 - ``make`` targets: ``make -n`` (the recipe exists and expands) in the repository;
 - ``pip`` installs: the extras they name are declared in ``pyproject.toml``;
+- commands reading what an earlier one wrote (``decide``, ``audit``, ``field-docs``) run after
+  the others, in the README's order;
 - hours of training (``corpus``, ``train``, ``finetune``, ``propose``, ``signal-corpus``,
   ``train-signals`` and ``torchrun``), a
   run that reads the checkpoint such training writes, and a sweep on a cluster's scheduler: the
@@ -33,6 +35,8 @@ from tests.conftest import REPO, twin_command
 
 BASH = re.compile(r"^```bash\n(.*?)^```", re.DOTALL | re.MULTILINE)
 TRAINING = {"corpus", "train", "finetune", "propose", "signal-corpus", "train-signals"}
+# commands that read what an earlier command wrote: run in the README's order, after the rest
+FOLLOW_UP = {"decide", "audit", "field-docs"}
 INPUT_FILE = re.compile(r"\.(osm\.pbf|yaml|csv)$")
 
 
@@ -131,13 +135,16 @@ def test_every_short_command_runs_as_written(tmp_path):
         return command, done
 
     commands = [c for c in _commands() if _is_run(c)]
+    first = [c for c in commands if c[1] not in FOLLOW_UP]
     # two at a time: the commands write to distinct folders
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for argv, done in pool.map(run, commands):
-            written = shlex.join(argv)
-            assert done.returncode == 0, f"{written}: exit {done.returncode}\n{done.stderr}"
-            assert "Traceback" not in done.stderr, written
-            if "--json" in argv:
-                assert isinstance(json.loads(done.stdout), dict), written
-            if "--out" in argv:
-                assert any((tmp_path / argv[argv.index("--out") + 1]).iterdir()), written
+        results = list(pool.map(run, first))
+    results += [run(c) for c in commands if c[1] in FOLLOW_UP]
+    for argv, done in results:
+        written = shlex.join(argv)
+        assert done.returncode == 0, f"{written}: exit {done.returncode}\n{done.stderr}"
+        assert "Traceback" not in done.stderr, written
+        if "--json" in argv:
+            assert isinstance(json.loads(done.stdout), dict), written
+        if "--out" in argv:
+            assert any((tmp_path / argv[argv.index("--out") + 1]).iterdir()), written

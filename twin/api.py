@@ -75,7 +75,10 @@ __all__ = [
     "check_scenario",
     "checked_scenario",
     "compare",
+    "learned_checkpoint",
     "learned_planner",
+    "model_card_markdown",
+    "planner_card_version",
     "propose_plans",
     "run_scenario",
     "run_traffic",
@@ -312,6 +315,7 @@ def traffic_setup(
     plans = retimed_signals(network, signals, base)
     if spec.signal_plan != "default":
         settings["signal_plan"] = spec.signal_plan
+        settings["plan_provenance"] = _signal_provenance(loaded, spec, seed)
     settings["interventions"] = [f"{type(i).__name__}({asdict(i)})" for i in interventions]
     settings["signals"] = [(node, list(greens), offset) for node, greens, offset in signals]
     settings["warnings"] = _demand_warnings(settings)
@@ -321,6 +325,48 @@ def traffic_setup(
 WEBSTER_ROUNDS = 3
 """Rounds of Webster's method a scenario's ``signal_plan: webster`` runs
 (:func:`agents.traffic.retiming.iterated_webster`)."""
+
+
+def _signal_provenance(loaded: City, spec: TrafficSpec, seed: int) -> dict[str, Any]:
+    """Provenance of a scenario's signal plans: those of its plan file where the file carries
+    one (an approved proposal's), else made here by Webster's method or the learned planner."""
+    from twin.provenance import read_csv_provenance
+
+    if spec.signal_plan not in ("webster", "learned"):
+        carried = read_csv_provenance(spec.signal_plan)
+        if carried is not None:
+            return carried.to_dict()
+    checkpoint = None
+    if spec.signal_plan == "learned":
+        from generative.signal_propose import SIGNAL_CHECKPOINT
+
+        checkpoint = SIGNAL_CHECKPOINT
+    made_here = spec.signal_plan in ("webster", "learned")
+    planner = spec.signal_plan if made_here else "plan file (no provenance)"
+    traffic = {"traffic": spec.model_dump(mode="json")}
+    return _run_provenance("signal-plans", planner, loaded, traffic, seed, checkpoint)
+
+
+def _run_provenance(
+    kind: str,
+    planner: str,
+    loaded: City,
+    specs: dict[str, Any],
+    seed: int,
+    checkpoint: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Provenance of the plans a run makes as it goes (a run's instance: the city's content and
+    the scenario's sections)."""
+    from twin.provenance import Provenance, content_sha256
+
+    return Provenance.make(
+        kind=kind,
+        planner=planner,
+        instance_sha256=content_sha256({"city_sha256": loaded.source.sha256, **specs}),
+        seed=seed,
+        checkpoint=checkpoint,
+        model_card_version=None if checkpoint is None else planner_card_version(checkpoint),
+    ).to_dict()
 
 
 def _base_plans(spec: TrafficSpec, network, demand, config, closed, seed: int) -> dict | None:
@@ -604,10 +650,19 @@ def run_waste(
     result = model.run(on_progress=on_progress)
     if coupled is not None:
         coupled["with_trucks"] = _traffic_with_trucks(model, network, traffic_model_args)
+    sections = {
+        "waste": spec.model_dump(mode="json"),
+        "traffic": None if traffic is None else traffic.model_dump(mode="json"),
+    }
+    provenance = _run_provenance(
+        "collection-routes", getattr(planner, "name", None) or spec.planner, loaded, sections,
+        seed, getattr(planner, "checkpoint", None),
+    )  # fmt: skip
     settings = {
         "population": spec.population,
         "fleet": "given" if spec.trucks is not None else "sized to the city's waste",
         "interventions": [f"{type(i).__name__}({asdict(i)})" for i in interventions],
+        "plan_provenance": provenance,
     }
     return WasteRun(loaded, result, config, seed, settings, coupled, spec)
 
@@ -714,86 +769,73 @@ def learned_planner(
 
 def propose_plans(
     city: str | os.PathLike[str] | City | None = None,
-    *,
-    bins: int = 100,
-    seed: int = 0,
-    trucks: int = 3,
-    samples: int | None = None,
-    temperature: float | None = None,
-    polish_s: float = 1.0,
-    checkpoint: str | os.PathLike[str] | None = None,
-    outside_range: str = "refuse",
-    population: float | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
-    """Plan one sampled working day of ``bins`` bins four ways and compare them.
+    """Plan one sampled working day of a city four ways, check the proposal and compare them.
 
-    The day is the tenth working day of the city's waste twin
-    (:func:`generative.instances.sample_instances`, seeded by ``seed``). Plans: the learned
-    planner alone (best of ``samples`` drawn at ``temperature``; ``None``: the planner's
-    defaults), learned + ``polish_s`` seconds of PyVRP started from
-    it, PyVRP alone given the same total wall time, and greedy nearest neighbour. Each row:
-    km driven, truck-hours, the objective (km driven + prizes of bins left, in km), required
-    bins left unserved, validity and planning seconds. ``population`` (residents; default the
-    city's estimate) sets how many bins the city has to draw the day from.
+    Plans: the learned planner alone (best of ``samples`` drawn at ``temperature``; ``None``:
+    the planner's defaults), learned + ``polish_s`` seconds of PyVRP started from it, PyVRP
+    alone given the same total wall time, and greedy nearest neighbour. Each row: km driven,
+    truck-hours, the objective (km driven + prizes of bins left, in km), required bins left
+    unserved, validity and planning seconds. With them, the proposal's checks, whether it is
+    recommended, and its provenance. ``options`` as :func:`twin.route_proposals.propose_routes`
+    (``bins``, ``seed``, ``trucks``, ``samples``, ``temperature``, ``polish_s``,
+    ``checkpoint``, ``outside_range``, ``population``).
     """
-    for value, name, allowed in (
-        (bins, "bins", bins >= 1),
-        (trucks, "trucks", trucks >= 1),
-        (samples, "samples", samples is None or samples >= 1),
-        (temperature, "temperature", temperature is None or temperature > 0),
-        (polish_s, "polish_s", polish_s >= 0),
-    ):
-        if not allowed:
-            bound = "> 0" if name == "temperature" else ("≥ 0" if name == "polish_s" else "≥ 1")
-            raise ScenarioError(f"{name}: must be {bound} (got {short_repr(value)})")
-    seed = check_seed(seed)
-    from agents.waste.planning import GreedyPlanner
-    from generative.instances import plan_cost, sample_instances, to_problem
+    from twin.route_proposals import propose_routes
 
-    loaded = city if isinstance(city, City) else load_city(city)
-    # the tenth working day: bins start the run nearly empty, by then they fill as usual
-    days = sample_instances(
-        loaded, n_bins=bins, n_instances=10, seed=seed, n_trucks=trucks, population=population
-    )
-    problem = to_problem(days, 9)
-    sampling = {"samples": samples, "temperature": temperature}
-    sampling = {name: value for name, value in sampling.items() if value is not None}
-    planner = learned_planner(loaded, checkpoint, outside_range=outside_range, **sampling)
-    plans = {"learned": planner.plan(problem, seed=seed)}
-    if polish_s > 0:
-        plans["learned+pyvrp"] = planner.with_polish(polish_s).plan(problem, seed=seed)
-    # PyVRP alone gets the time the learned planner took in all (with its polish)
-    budget = max((plans.get("learned+pyvrp") or plans["learned"]).solve_s, 0.01)
-    plans["pyvrp"] = PyVRPPlanner(max_runtime_s=budget).plan(problem, seed=seed)
-    plans["greedy"] = GreedyPlanner().plan(problem, seed=seed)
-    rows = {
-        name: {
-            "km": plan.info["distance_m"] / 1000.0,
-            "truck_hours": plan.info["duration_s"] / 3600.0,
-            "objective_km": plan.info["objective"] / 1000.0,
-            "cost_km": plan_cost(problem, plan) / 1000.0,
-            "unserved_required": plan.info["n_unserved_required"],
-            "valid": not plan.info["violations"],
-            "solve_s": plan.solve_s,
-            "fallback": plan.info.get("fallback"),
-            "outside_range": plan.info.get("outside_range"),
-        }
-        for name, plan in plans.items()
-    }
-    return {
-        "city": loaded.name,
-        "bins": bins,
-        "required": int(problem.required.sum()),
-        "seed": seed,
-        "planner": {
-            "checkpoint": str(planner.checkpoint),
-            "training_range": planner.training_range.describe(),
-            "outside_range": planner.outside(problem),
-        },
-        "sampling": {"samples": planner.samples, "temperature": planner.temperature},
-        "pyvrp_budget_s": budget,
-        "plans": rows,
-    }
+    return propose_routes(city, **options).summary()
+
+
+def learned_checkpoint(kind: str, city: City | None = None) -> Path | None:
+    """The checkpoint the learned planner of ``kind`` uses for ``city`` (``None``: none is
+    installed): for ``collection-routes`` the city's own fine-tuned model where one ships, else
+    the general one (:func:`generative.propose.shipped_checkpoint`); for ``signal-plans`` the
+    shipped signal planner."""
+    if kind == "signal-plans":
+        from generative.signal_propose import SIGNAL_CHECKPOINT
+
+        return SIGNAL_CHECKPOINT if SIGNAL_CHECKPOINT.is_file() else None
+    if kind != "collection-routes":
+        raise ValueError(f"kind {kind!r}: use collection-routes or signal-plans")
+    from generative.propose import shipped_checkpoint
+
+    if city is None:
+        return shipped_checkpoint()
+    return shipped_checkpoint(city.name, sha256=city.source.sha256)
+
+
+def model_card_markdown(checkpoint: str | os.PathLike[str]) -> str:
+    """``checkpoint``'s model card as Markdown, the card checked first.
+
+    Raises
+    ------
+    twin.errors.TwinError
+        A card that describes another checkpoint or was edited by hand, or a checkpoint that
+        cannot be read.
+    """
+    from generative.model_card import ModelCardError, read_model_card, render_markdown
+
+    try:
+        return render_markdown(read_model_card(Path(checkpoint)))
+    except ModelCardError as err:
+        raise TwinError(str(err)) from None
+
+
+def planner_card_version(checkpoint: str | os.PathLike[str]) -> str:
+    """The version of ``checkpoint``'s model card, its card checked first.
+
+    Raises
+    ------
+    twin.errors.TwinError
+        A card that describes another checkpoint or was edited by hand.
+    """
+    from generative.model_card import ModelCardError, card_version
+
+    try:
+        return card_version(Path(checkpoint))
+    except ModelCardError as err:
+        raise TwinError(str(err)) from None
 
 
 def _traffic_with_trucks(model: WasteModel, network, traffic_model_args: dict) -> dict[str, Any]:
@@ -890,12 +932,18 @@ class ScenarioRun:
 
     def run_info(self) -> dict[str, Any]:
         city = (self.traffic or self.waste).city
+        plans = {
+            name: run.settings["plan_provenance"]
+            for name, run in (("traffic", self.traffic), ("waste", self.waste))
+            if run is not None and "plan_provenance" in run.settings
+        }
         return {
             "package_version": __version__,
             "scenario": self.scenario.name,
             "city": city.name,
             "city_sha256": city.source.sha256,
             "seed": self.scenario.seed,
+            "plans": plans,
         }
 
     def write(self, out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:

@@ -694,6 +694,81 @@ def train_command(ctx: typer.Context) -> None:
         raise typer.Exit(status)
 
 
+@app.command("model-card")
+def model_card_command(
+    checkpoint: Annotated[
+        Path,
+        typer.Argument(
+            metavar="CHECKPOINT",
+            help="A checkpoint (.pt) of the route or the signal planner, or the name of a "
+            "shipped one: general, helsinki, signals.",
+        ),
+    ],
+    evaluation: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--evaluation",
+            help="An evaluation document of this checkpoint (a benchmark's --evaluation-out "
+            "FILE), its figures copied into the card; repeat for several.",
+        ),
+    ] = None,
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="(Re)write NAME.card.json and NAME.card.md next to the checkpoint; without "
+            "--evaluation the card keeps the evaluation of the card there, where it still holds.",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a checkpoint's model card: intended use, training data, compute, evaluation and
+    known limits, generated from the checkpoint and its evaluation; a card next to the
+    checkpoint is checked against them (a foreign or edited card is refused)."""
+    import generative
+    from generative.model_card import (
+        ModelCardError,
+        build_model_card,
+        read_model_card,
+        render_markdown,
+        reusable_evaluations,
+        write_model_card,
+    )
+    from twin.errors import TwinError
+
+    shipped = Path(generative.__file__).parent / "checkpoints" / f"{checkpoint}.pt"
+    # a bare name of a shipped checkpoint, where no such file lies here
+    if not checkpoint.exists() and checkpoint.parent == Path(".") and shipped.is_file():
+        checkpoint = shipped
+    try:
+        documents: list[Any] = list(evaluation or [])
+        if write:
+            if not documents:
+                documents, dropped = reusable_evaluations(checkpoint)
+                for reason in dropped:
+                    stderr.print(f"[yellow]note:[/yellow] {escape(reason)}", highlight=False)
+            written = write_model_card(checkpoint, evaluations=documents)
+            card = read_model_card(checkpoint)
+            stderr.print(f"wrote {escape(str(written[0]))}, {escape(str(written[1]))}",
+                         highlight=False, soft_wrap=True)  # fmt: skip
+        elif documents:
+            card = build_model_card(checkpoint, evaluations=documents)
+        else:
+            card = read_model_card(checkpoint)
+    except ModelCardError as err:
+        raise TwinError(str(err)) from None
+    if as_json:
+        _print_json(card)
+        return
+    text = render_markdown(card)
+    if stdout.is_terminal:
+        from rich.markdown import Markdown
+
+        stdout.print(Markdown(text))
+    else:
+        sys.stdout.write(text)
+
+
 @app.command("finetune")
 def finetune_command(
     city: CityArgument = None,
@@ -778,12 +853,22 @@ def propose_command(
             "anyway, marked so).",
         ),
     ] = "refuse",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write the proposal folder (proposal.json, routes.json) a planner approves "
+            "or rejects (`twin decide`).",
+        ),
+    ] = None,
+    overwrite: OverwriteOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Propose a day's collection plan with the learned planner, next to PyVRP and greedy."""
+    """Propose a day's collection plan with the learned planner, checked against PyVRP and
+    greedy on the same day: capacity, shift, required bins and cost."""
     from generative.propose import OUTSIDE_RANGE, PlannerRangeError
-    from twin.api import propose_plans
     from twin.errors import TwinError
+    from twin.route_proposals import propose_routes
     from twin.specs import short_repr
 
     if outside_range not in OUTSIDE_RANGE:
@@ -791,14 +876,18 @@ def propose_command(
             f"{short_repr(outside_range)}: use {', '.join(OUTSIDE_RANGE)}",
             param_hint="--outside-range",
         )
+    _refuse_occupied(out, overwrite)
     try:
-        report = propose_plans(
+        proposal = propose_routes(
             city, bins=bins, seed=seed, trucks=trucks, samples=samples,
             temperature=temperature, polish_s=polish, checkpoint=checkpoint,
             outside_range=outside_range, population=population,
         )  # fmt: skip
     except PlannerRangeError as err:
         raise TwinError(str(err)) from None
+    if out is not None:
+        proposal.write(out, overwrite=overwrite)
+    report = proposal.summary()
     if as_json:
         _print_json(report)
         return
@@ -811,10 +900,21 @@ def propose_command(
             str(row["unserved_required"]), "yes" if row["valid"] else "NO", f"{row['solve_s']:.2f}",
         )  # fmt: skip
     stdout.print(table)
-    stderr.print(f"planner: {escape(report['planner']['checkpoint'])}", highlight=False)
+    stderr.print(escape(report["label"]), highlight=False)
     if report["planner"]["outside_range"]:
         note = report["planner"]["outside_range"]
         stderr.print(f"[yellow]note:[/yellow] the day is {escape(note)}", highlight=False)
+    _say_verdict(report["recommended"], report["reasons"], f"the {report['proposed']} plan")
+    if out is not None:
+        stderr.print(f"Proposal written to {escape(str(out))}", highlight=False)
+
+
+def _say_verdict(recommended: bool, reasons: list[str], what: str) -> None:
+    if recommended:
+        stderr.print(f"recommended: {what} passed every check", highlight=False)
+        return
+    for reason in reasons:
+        stderr.print(f"[yellow]not recommended:[/yellow] {escape(reason)}", highlight=False)
 
 
 @app.command("propose-signals")
@@ -845,6 +945,14 @@ def propose_signals_command(
     od: OdOption = None,
     close: CloseOption = None,
     demand_scale: DemandScaleOption = None,
+    scenario: Annotated[
+        Path | None,
+        typer.Option(
+            "--scenario",
+            help="Take the city, the traffic and the seed from this scenario file (instead of "
+            "CITY and the traffic options): a proposal a planner decides on for it.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -869,13 +977,15 @@ def propose_signals_command(
     from twin.signal_proposals import propose_signals
     from twin.specs import traffic_spec
 
-    spec = traffic_spec(
-        **_given(
-            trips=trips, od=od, duration=duration, window=window, close=close or None,
-            demand_scale=demand_scale,
-        )
+    given = _given(
+        trips=trips, od=od, duration=duration, window=window, close=close or None,
+        demand_scale=demand_scale,
     )  # fmt: skip
     seed_value = _seed(seed)
+    if scenario is not None:
+        city, spec, seed_value = _scenario_traffic(scenario, city, given, seed)
+    else:
+        spec = traffic_spec(**given)
     _refuse_occupied(out, overwrite)
     with _fraction_progress(f"Proposing signal plans ({method})") as advance:
         proposal = propose_signals(
@@ -906,6 +1016,7 @@ def propose_signals_command(
             f"{row.current_held_at_edge_veh} → {row.proposed_held_at_edge_veh}",
         )  # fmt: skip
     stdout.print(table)
+    stderr.print(escape(proposal.provenance.label()), highlight=False)
     for note in proposal.notes:
         stderr.print(f"[yellow]note:[/yellow] beyond the planner's training: {escape(note)}")
     if proposal.accepted:
@@ -916,6 +1027,123 @@ def propose_signals_command(
             stderr.print(f"[yellow]not accepted:[/yellow] {escape(reason)}", highlight=False)
     if out is not None:
         stderr.print(f"Plans written to {escape(str(out))}", highlight=False)
+
+
+def _scenario_traffic(path: Path, city: str | None, given: dict, seed: str):
+    """City, traffic and seed of a scenario file, refused beside options that would set them."""
+    from twin.api import check_scenario
+    from twin.errors import TwinError
+
+    if city is not None or given or seed != "0":
+        raise TwinError(
+            "--scenario sets the city, the traffic and the seed: give it alone, or give the "
+            "city and traffic options without it."
+        )
+    loaded = check_scenario(path)
+    if loaded.traffic is None:
+        raise TwinError(f"{path}: has no traffic section: there are no signals to propose for.")
+    return loaded.city, loaded.traffic, loaded.seed
+
+
+ScenarioPath = Annotated[
+    Path,
+    typer.Option(
+        "--scenario",
+        help="The scenario file whose audit log (SCENARIO.audit.jsonl beside it) keeps the "
+        "decisions.",
+    ),
+]
+
+
+@app.command("decide")
+def decide_command(
+    proposal: Annotated[Path, typer.Argument(help="A proposal folder (`--out` of a proposal).")],
+    scenario: ScenarioPath,
+    approve: Annotated[
+        bool | None,
+        typer.Option("--approve/--reject", help="Approve the proposal, or reject it."),
+    ] = None,
+    comment: Annotated[str, typer.Option(help="Why; kept in the audit log.")] = "",
+    by: Annotated[str | None, typer.Option(help="Who decides (default: the login name).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Approve or reject a proposal; the decision goes into the scenario's audit log. An
+    approval is refused for a proposal that failed its checks or whose inputs changed since."""
+    import getpass
+
+    from cities.city import load_city
+    from twin.errors import TwinError
+    from twin.proposals import decide, read_proposal, scenario_inputs
+    from twin.scenario import load_scenario
+
+    if approve is None:
+        raise TwinError("say --approve or --reject.")
+    record = read_proposal(proposal)
+    loaded = load_scenario(scenario)
+    current = scenario_inputs(record, loaded, load_city(loaded.city))
+    entry = decide(
+        proposal, scenario, decision="approved" if approve else "rejected", comment=comment,
+        by=by if by is not None else getpass.getuser(), current_inputs=current,
+    )  # fmt: skip
+    if as_json:
+        _print_json(entry)
+        return
+    stderr.print(
+        f"{entry['decision']}: {escape(record['label'])} (decision {entry['seq']} in "
+        f"{escape(str(_audit_file(scenario)))})",
+        highlight=False,
+    )
+
+
+def _audit_file(scenario: Path) -> Path:
+    from twin.audit import audit_path
+
+    return audit_path(scenario)
+
+
+@app.command("audit")
+def audit_command(
+    scenario: Annotated[Path, typer.Argument(help="A scenario file (or its .audit.jsonl).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show the decisions on a scenario's proposals, after checking that none was changed,
+    removed or reordered since it was logged."""
+    from twin.audit import audit_path, read_audit
+
+    entries = read_audit(scenario)
+    if as_json:
+        _print_json({"log": str(audit_path(scenario)), "intact": True, "decisions": entries})
+        return
+    table = Table(title=f"{audit_path(scenario)}: {len(entries)} decisions, chain intact")
+    for column in ("#", "time", "decision", "by", "plan", "proposed by", "comment"):
+        table.add_column(column)
+    for entry in entries:
+        provenance = entry["provenance"]
+        who = (f"model {provenance['planner']} ({str(provenance['checkpoint_sha256'])[:12]})"
+               if provenance.get("by_model") else provenance["planner"])  # fmt: skip
+        table.add_row(
+            str(entry["seq"]), entry["time"], entry["decision"], escape(entry["by"]),
+            entry["kind"], escape(who), escape(entry["comment"]),
+        )  # fmt: skip
+    stdout.print(table)
+
+
+@app.command("field-docs")
+def field_docs_command(
+    proposal: Annotated[Path, typer.Argument(help="An approved proposal folder.")],
+    scenario: ScenarioPath,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the field documents.")],
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Write an approved plan's field documents: route sheets per truck (GeoJSON, GPX, a CSV
+    stop list in driving order) or signal timing tables; refused for a plan not approved."""
+    from twin.field_docs import write_field_documents
+
+    _refuse_occupied(out, overwrite)
+    written = write_field_documents(proposal, scenario, out, overwrite=overwrite)
+    names = sorted(p.name for p in written.iterdir())
+    stderr.print(f"Field documents written to {escape(str(written))}: {', '.join(names)}",
+                 highlight=False)  # fmt: skip
 
 
 @app.command("dashboard")

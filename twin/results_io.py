@@ -211,15 +211,46 @@ def waste_files(
         bin_fill.to_parquet(folder / "bin_fill.parquet")
     lines = route_lines(network, routes)
     points = bin_points(network, bins)
+    # the routes are a plan: every export of them says who made it (twin.provenance)
+    stamp = _provenance_stamp(run_info.get("plan_provenance"))
     lines.to_parquet(folder / "routes.parquet")
+    if stamp:
+        _add_parquet_metadata(folder / "routes.parquet", stamp)
     points.to_parquet(folder / "bins.parquet")
     if "geojson" in formats:
-        lines.to_file(folder / "routes.geojson", driver="GeoJSON")
+        collection = {**json.loads(lines.to_json(drop_id=True)), **stamp}
+        (folder / "routes.geojson").write_text(json.dumps(collection))
         points.to_file(folder / "bins.geojson", driver="GeoJSON")
     if "gpkg" in formats:
-        lines.to_file(folder / "waste.gpkg", layer="routes", driver="GPKG")
+        metadata = {k: json.dumps(v) for k, v in stamp.items()} or None
+        lines.to_file(
+            folder / "waste.gpkg", layer="routes", driver="GPKG", engine="pyogrio",
+            layer_metadata=metadata,
+        )  # fmt: skip
         points.to_file(folder / "waste.gpkg", layer="bins", driver="GPKG")
     (folder / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
+
+
+PROVENANCE_KEYS = ("label", "provenance")
+"""What an exported plan carries: a GeoJSON's members, a GeoPackage layer's metadata and a
+Parquet file's metadata (as JSON text), under these names."""
+
+
+def _provenance_stamp(provenance: dict | None) -> dict:
+    if not provenance:
+        return {}
+    from twin.provenance import model_label
+
+    return {"label": model_label(provenance), "provenance": provenance}
+
+
+def _add_parquet_metadata(path: Path, stamp: dict) -> None:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    metadata = {**(table.schema.metadata or {}),
+                **{k.encode(): json.dumps(v).encode() for k, v in stamp.items()}}  # fmt: skip
+    pq.write_table(table.replace_schema_metadata(metadata), path)
 
 
 def write_waste_result(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ import pandas as pd
 from agents.traffic.signals import Phase, SignalPlan
 from agents.traffic.timing import DEFAULT_LIMITS, SignalPlanError, TimingLimits, check_plans
 from cities.network import RoadNetwork
-from twin.results_io import write_file_atomic
+from twin.provenance import write_csv_with_provenance
 from twin.specs import short_repr
 
 __all__ = [
@@ -66,10 +67,17 @@ def plan_table(network: RoadNetwork, plans: Mapping[int, SignalPlan]) -> pd.Data
     return pd.DataFrame(rows, columns=list(PLAN_COLUMNS))
 
 
-def write_plan_csv(path: Path, network: RoadNetwork, plans: Mapping[int, SignalPlan]) -> Path:
-    """Write the plans' CSV, atomically."""
+def write_plan_csv(
+    path: Path,
+    network: RoadNetwork,
+    plans: Mapping[int, SignalPlan],
+    *,
+    provenance: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write the plans' CSV, atomically; with ``provenance``, headed by its label and record
+    (``#`` lines, :func:`twin.provenance.csv_header`)."""
     table = plan_table(network, plans)
-    return write_file_atomic(Path(path), lambda staging: table.to_csv(staging, index=False))
+    return write_csv_with_provenance(Path(path), table, provenance)
 
 
 def read_plan_file(
@@ -96,7 +104,7 @@ def read_plan_file(
             f"junction needs ({MAX_PLAN_FILE_BYTES:,}): is it the right file?"
         )
     try:
-        table = pd.read_csv(path, dtype={"approaches": str})
+        table = pd.read_csv(path, dtype={"approaches": str}, comment="#")
     except (ValueError, OSError, UnicodeDecodeError) as err:
         raise SignalPlanError(
             f"{path.name}: cannot be read as CSV ({short_repr(str(err))}): write one row per "

@@ -42,9 +42,11 @@ from agents.traffic.retiming import (
 from agents.traffic.signals import SignalPlan, default_plans
 from agents.traffic.timing import DEFAULT_LIMITS, TimingLimits, check_plans
 from cities.city import City, load_city
-from twin.api import traffic_setup
+from twin.api import planner_card_version, traffic_setup
 from twin.errors import TwinError
 from twin.limits import Budget, check, traffic_estimate
+from twin.proposals import proposal_record
+from twin.provenance import Provenance, content_sha256
 from twin.results_io import atomic_output_dir
 from twin.signal_files import plan_table, write_plan_csv
 from twin.specs import TrafficSpec, check_seed, short_repr, traffic_spec
@@ -107,6 +109,13 @@ class SignalProposal:
     edge_delays: pd.DataFrame = field(default_factory=pd.DataFrame)
     history: list[dict[str, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    provenance: Provenance | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def recommended(self) -> bool:
+        """Whether the proposal may be shown as a recommendation: it passed every check."""
+        return self.accepted
 
     def table(self) -> pd.DataFrame:
         """The proposal's timing, one row per phase (the plan file's columns)."""
@@ -146,7 +155,33 @@ class SignalProposal:
             "wall_s": self.wall_s,
             "checks": self.checks.to_dict(orient="records"),
             "spec": self.spec.model_dump(mode="json"),
+            "recommended": self.recommended,
+            **(
+                {"label": self.provenance.label(), "provenance": self.provenance.to_dict()}
+                if self.provenance is not None
+                else {}
+            ),
         }
+
+    def write_record(self, folder: Path, **details: Any) -> dict[str, Any]:
+        """Write ``plans.csv`` and ``proposal.json`` (the record a planner decides on,
+        :mod:`twin.proposals`; ``details`` added to it) into the existing ``folder``."""
+        import json
+
+        if self.provenance is None:
+            raise ValueError("a proposal without provenance cannot be recorded")
+        write_plan_csv(folder / "plans.csv", self.city.network, self.plans,
+                       provenance=self.provenance.to_dict())  # fmt: skip
+        summary = self.summary()
+        record = proposal_record(
+            kind="signal-plans", provenance=self.provenance, inputs=self.inputs, folder=folder,
+            plan_files=["plans.csv"], checks=summary.pop("checks"),
+            recommended=self.recommended, reasons=self.reasons, notes=self.notes,
+            details={k: v for k, v in {**summary, **details}.items()
+                     if k not in ("reasons", "notes", "recommended", "label", "provenance")},
+        )  # fmt: skip
+        (folder / "proposal.json").write_text(json.dumps(record, indent=2, default=float))
+        return record
 
     def write(
         self,
@@ -161,21 +196,18 @@ class SignalProposal:
         else for the twin's own network written as ``sumo/`` (built into
         ``sumo/network.net.xml`` where netconvert is installed: ``sumo -n
         sumo/network.net.xml -a plans.sumo.xml``)."""
-        import json
-
         from twin.sumo import write_sumo_network, write_sumo_programs
 
         network = self.city.network
 
         def files(folder: Path) -> None:
-            write_plan_csv(folder / "plans.csv", network, self.plans)
+            self.write_record(folder)
             target = sumo_net
             if target is None:
                 (folder / "sumo").mkdir()
                 target = write_sumo_network(folder / "sumo", network, self.plans)
             write_sumo_programs(folder / "plans.sumo.xml", network, self.plans, sumo_net=target)
             self.checks.to_csv(folder / "checks.csv", index=False)
-            (folder / "proposal.json").write_text(json.dumps(self.summary(), indent=2))
 
         return atomic_output_dir(Path(out), files, overwrite=overwrite)
 
@@ -319,11 +351,25 @@ def propose_signals(
     checks, accepted, reasons, delays = _checked(
         network, setup.demand, current, best_plans, scales, run, seed=seed
     )
+    inputs = {
+        "city": loaded.name, "city_sha256": loaded.source.sha256,
+        "traffic": spec.model_dump(mode="json"), "seed": seed,
+    }  # fmt: skip
+    provenance = Provenance.make(
+        kind="signal-plans",
+        planner=f"{method}+search" if method == "learned" and polish else method,
+        instance_sha256=content_sha256(
+            {**inputs, "current": plan_table(network, current).to_dict(orient="list")}
+        ),
+        seed=seed,
+        checkpoint=None if planner is None else planner.checkpoint,
+        model_card_version=None if planner is None else planner_card_version(planner.checkpoint),
+    )
     return SignalProposal(
         city=loaded, method=method, seed=seed, plans=dict(best_plans), current=dict(current),
         checks=checks, accepted=accepted, reasons=reasons, simulations=done,
         wall_s=time.perf_counter() - started, spec=spec, edge_delays=delays, history=history,
-        notes=notes,
+        notes=notes, provenance=provenance, inputs=inputs,
     )  # fmt: skip
 
 

@@ -1,8 +1,11 @@
-"""Plans page: every waste policy the twin offers (the learned planner too, once the API lists
-it) on the same days, fleet and seed; routes on the map and KPIs side by side against a
-baseline policy, differences highlighted. Below, signal plans the twin proposes for the draft's
-traffic, checked against the current ones at three demands, with where delay falls on the map
-and each junction's timing; a planner applies them to the draft, or not."""
+"""Plans page: every waste policy the twin offers (the learned planner too, labelled as a
+model's proposal, with its model card) on the same days, fleet and seed; routes on the map and
+KPIs side by side against a baseline policy, differences highlighted. Below, signal plans the
+twin proposes for the draft's traffic, labelled with who proposed them and their provenance,
+checked against the current ones at three demands, with where delay falls on the map and each
+junction's timing. A planner approves or rejects them with a comment (only plans that passed
+every check can be approved, and only approved plans applied to the draft); every decision goes
+into the scenario's audit log, shown below them."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from dashboards.components import (
     field,
     map_graph,
     map_with_day_slider,
+    model_card_view,
     number_field,
     policy_table,
     register_form_check,
@@ -43,6 +47,22 @@ from dashboards.logic import (
 from dashboards.runner import propose_signal_plans
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
+from dashboards.trust import (
+    AUDIT_COLUMNS,
+    DecisionError,
+    applied,
+    approved_timings,
+    audit_rows,
+    changed_inputs,
+    decide_on,
+    decisions,
+    latest_decision,
+    learned_checkpoint,
+    model_card,
+    policy_label,
+    proposal_label,
+    provenance_rows,
+)
 from twin import USER_ERRORS
 
 PATH = "/plans"
@@ -65,7 +85,7 @@ def layout(state: DashboardState) -> html.Div:
                                 "Baseline policy",
                                 dcc.Dropdown(
                                     id="plans-baseline",
-                                    options=names,
+                                    options=_labelled(names),
                                     value="schedule" if "schedule" in names else names[0],
                                     clearable=False,
                                 ),
@@ -81,7 +101,7 @@ def layout(state: DashboardState) -> html.Div:
                                 "Routes shown",
                                 dcc.Checklist(
                                     id="plans-shown",
-                                    options=names,
+                                    options=_labelled(names),
                                     value=[p for p in ("pyvrp",) if p in names] or names[:1],
                                 ),
                             ),
@@ -97,9 +117,29 @@ def layout(state: DashboardState) -> html.Div:
                 className="columns",
             ),
             html.Div(id="plans-table"),
+            route_card_section(),
             html.Hr(),
             signals_section(),
         ]
+    )
+
+
+def _labelled(names: list[str]) -> list[dict[str, str]]:
+    """The policies as menu options, a model's labelled so
+    (:func:`dashboards.trust.policy_label`)."""
+    return [{"label": policy_label(name), "value": name} for name in names]
+
+
+def route_card_section() -> html.Details:
+    """The learned route planner's model card, folded; filled when the page opens (reading a
+    card checks it against its checkpoint: a second)."""
+    return html.Details(
+        [
+            html.Summary("Model card of the learned planner (the learned policy's routes)"),
+            html.Div(html.P("Reading the card…", className="note"), id="plans-model-card"),
+        ],
+        id="plans-card",
+        className="panel",
     )
 
 
@@ -116,7 +156,8 @@ def signals_section() -> html.Div:
             html.P(
                 "The twin times every signalized junction for the draft scenario's traffic, "
                 "then simulates the plans against the current ones at 80 %, 100 % and 120 % "
-                "of its demand. Nothing changes in the scenario until you apply them.",
+                "of its demand. Nothing changes in the scenario until a planner approves them "
+                "and applies them; every decision is logged with the scenario.",
                 className="note",
             ),
             field(
@@ -147,6 +188,8 @@ def signals_section() -> html.Div:
         [
             html.Div([form, view], className="columns"),
             html.Div(id="signals-maps"),
+            html.Div(id="signals-audit"),
+            dcc.Store(id="signals-audit-version", data=""),
         ],
         id="signals-section",
     )
@@ -202,7 +245,8 @@ def register(app: Dash, state: DashboardState) -> None:
         except StoreError as err:
             return html.Div(str(err), className="error"), no_update, no_update
         days = next(iter(daily.values()))["day"]
-        table = policy_table(kpis, baseline, PLAN_KPIS, table_id="plans-kpis")
+        labels = {policy: policy_label(policy) for policy in kpis}
+        table = policy_table(kpis, baseline, PLAN_KPIS, table_id="plans-kpis", labels=labels)
         notes = [
             html.P(f"{policy}: {note}", className="note warn")
             for policy, table_of_days in daily.items()
@@ -212,6 +256,11 @@ def register(app: Dash, state: DashboardState) -> None:
         return shown, int(days.max()), slider_marks(days, label=str, steps=DAY_MARK_STEPS)
 
     register_signals(app, state)
+    register_decisions(app, state)
+
+    @app.callback(Output("plans-model-card", "children"), Input("plans-card", "id"))
+    def show_route_card(_):
+        return card_body(state, "collection-routes", what="learned planner")
 
     @app.callback(
         Output("plans-map", "figure"),
@@ -225,12 +274,17 @@ def register(app: Dash, state: DashboardState) -> None:
             return no_update  # the layout's map is this already
         routes = {}
         if result:
+            # the legend names the policy: a model's routes say so
             routes = {
-                p: state.store.table(k, "waste/routes")
+                policy_label(p): state.store.table(k, "waste/routes")
                 for p, k in _by_policy(result).items()
                 if p in (shown or [])
             }
-        figure = routes_figure(state.basemap, routes, None, day=day, uirevision="plans")
+        # one policy's trucks are named by number: the legend's title names the policy
+        title = next(iter(routes)) if len(routes) == 1 else None
+        figure = routes_figure(
+            state.basemap, routes, None, day=day, uirevision="plans", legend_title=title
+        )
         return with_tiles(figure, state.basemap, tiles)
 
 
@@ -263,8 +317,12 @@ def register_signals(app: Dash, state: DashboardState) -> None:
         Input("signals-method", "value"),
     )
 
-    @app.callback(Output("signals-view", "children"), Input("signals-result", "data"))
-    def show_proposal(result: dict | None):
+    @app.callback(
+        Output("signals-view", "children"),
+        Input("signals-result", "data"),
+        State("draft", "data"),
+    )
+    def show_proposal(result: dict | None, draft: dict | None):
         if not result:
             return no_update
         key = result["key"]
@@ -274,9 +332,17 @@ def register_signals(app: Dash, state: DashboardState) -> None:
             current = state.store.proposal_table(key, "current")
             plans = state.store.proposal_table(key, "plans")
         except StoreError as err:
-            return html.Div(str(err), className="error")
-        timings = timings_table(timing_rows(current, plans))
-        return [verdict(proposal, checks), checks_table(checks), apply_box(proposal), timings]
+            return html.Div(str(err), className="error", role="alert")
+        parts = [
+            label_line(proposal),
+            verdict(proposal, checks),
+            provenance_table(proposal["provenance"]),
+            checks_table(checks),
+            decision_box(proposal, *_decision_state(state, proposal, draft or {})),
+        ]
+        if proposal["provenance"].get("by_model"):
+            parts.append(signal_card(state, proposal["provenance"]))
+        return [*parts, timings_table(timing_rows(current, plans))]
 
     @app.callback(
         Output("signals-maps", "children"),
@@ -355,23 +421,93 @@ def register_signals(app: Dash, state: DashboardState) -> None:
         prevent_initial_call=True,
     )
     def apply(clicks, result: dict | None, draft: dict):
-        """A planner's click, and nothing else, writes the proposal into the draft."""
+        """A planner's click on plans approved in the draft's audit log, and nothing else,
+        writes them into the draft."""
         if not clicks or not result:
             return no_update, no_update
         try:
-            proposal = state.store.proposal(result["key"])
-            if not proposal["accepted"]:
-                refused = "Not applied: the twin did not accept these plans (see why above)."
-                return html.Div(refused, className="error"), no_update
-            updated = with_signals(draft, proposal["timings"])
-        except (*USER_ERRORS, StoreError) as err:
-            return html.Div(str(err), className="error"), no_update
+            timings = approved_timings(state.store, result["key"], draft, state.city)
+            updated = with_signals(draft, timings)
+        except (*USER_ERRORS, StoreError, DecisionError) as err:
+            return html.Div(str(err), className="error", role="alert"), no_update
         done = html.Div(
-            f"Applied: {len(proposal['timings'])} junctions retimed in the draft scenario "
+            f"Applied: {len(timings)} junctions retimed in the draft scenario "
             "(its signal plans on the Scenarios page; save it there to keep it).",
             className="ok",
         )
         return done, updated
+
+
+def _decision_state(
+    state: DashboardState, proposal: dict, draft: dict
+) -> tuple[dict | None, list[str], bool, str | None]:
+    """The last decision on ``proposal`` in the draft's audit log, the inputs the draft has
+    otherwise than when it was checked, whether only applying it changed them, and what went
+    wrong reading either (a log edited by hand, a draft that is not a scenario)."""
+    try:
+        entries = decisions(state.store, draft.get("name", ""))
+        changed = changed_inputs(proposal, draft, state.city)
+    except (*USER_ERRORS, StoreError) as err:
+        return None, [], False, str(err)
+    latest = latest_decision(entries, proposal["proposal_id"])
+    return latest, changed, bool(changed) and applied(proposal, draft), None
+
+
+def register_decisions(app: Dash, state: DashboardState) -> None:
+    """A planner's approval or rejection of the proposal shown, and the audit log's view."""
+
+    def decided(decision: str, result: dict | None, draft: dict, by: str | None, comment):
+        """Log the decision; the box drawn again with it, or the line that says why not."""
+        try:
+            # read first: once logged, a decision is not to be reported as failed
+            proposal = state.store.proposal(result["key"])
+            changed = changed_inputs(proposal, draft, state.city)
+            entry = decide_on(
+                state.store, result["key"], draft, state.city,
+                decision=decision, comment=comment or "", by=by or "",
+            )  # fmt: skip
+        except (*USER_ERRORS, StoreError, DecisionError) as err:
+            return no_update, str(err), no_update
+        box = decision_box(proposal, entry, changed, False, None, by=by or "")
+        # the entry's hash: a new value for every decision, so the audit view reads the log
+        return box.children, no_update, entry["sha256"]
+
+    # two callbacks write these (one a button): Dash wants that said
+    outputs = (
+        Output("signals-decision", "children", allow_duplicate=True),
+        Output("signals-decision-error", "children", allow_duplicate=True),
+        Output("signals-audit-version", "data", allow_duplicate=True),
+    )
+    states = (
+        State("signals-result", "data"),
+        State("draft", "data"),
+        State("signals-by", "value"),
+        State("signals-comment", "value"),
+    )
+
+    # one callback a button: the Approve button exists only for a recommended proposal, and a
+    # callback whose input is missing from the page would fail in the browser
+    @app.callback(*outputs, Input("signals-approve", "n_clicks"), *states,
+                  prevent_initial_call=True)  # fmt: skip
+    def approve(clicks, result: dict | None, draft: dict, by: str | None, comment: str | None):
+        if not clicks or not result:
+            return no_update, no_update, no_update
+        return decided("approved", result, draft, by, comment)
+
+    @app.callback(*outputs, Input("signals-reject", "n_clicks"), *states,
+                  prevent_initial_call=True)  # fmt: skip
+    def reject(clicks, result: dict | None, draft: dict, by: str | None, comment: str | None):
+        if not clicks or not result:
+            return no_update, no_update, no_update
+        return decided("rejected", result, draft, by, comment)
+
+    @app.callback(
+        Output("signals-audit", "children"),
+        Input("draft", "data"),
+        Input("signals-audit-version", "data"),
+    )
+    def show_audit(draft: dict | None, _version: str | None):
+        return audit_view(state, (draft or {}).get("name", ""))
 
 
 def _unsignalled(request: dict) -> tuple:
@@ -388,8 +524,18 @@ METHOD_NAMES = {
 """How the verdict names the way the junctions were timed."""
 
 
+def label_line(proposal: dict) -> html.P:
+    """Who proposed the plans (:func:`twin.model_label`): a model's say so first."""
+    return html.P(
+        proposal_label(proposal),
+        id="signals-label",
+        className="note warn" if proposal["provenance"].get("by_model") else "note",
+    )
+
+
 def verdict(proposal: dict, checks: pd.DataFrame) -> html.Div:
-    """Accepted, with the change of delay at the scenario's demand; or every reason not."""
+    """Recommended, with the change of delay at the scenario's demand; or not, with every
+    check it failed. Figures of the scenario outside the model's training range are named."""
     at_demand = checks[checks["demand_scale"] == 1.0].iloc[0]
     before, after = at_demand["current_total_delay_veh_h"], at_demand["proposed_total_delay_veh_h"]
     change, _ = kpi_change("total_delay_veh_h", after, before)
@@ -402,27 +548,54 @@ def verdict(proposal: dict, checks: pd.DataFrame) -> html.Div:
         f"simulations in {proposal['wall_s']:.1f} s.",
         className="note",
     )
-    if proposal["accepted"]:
+    notes = _range_notes(proposal.get("notes") or [])
+    if proposal["recommended"]:
         line = html.P(
             [
-                html.Strong("Accepted: "),
+                html.Strong("Recommended: "),
                 f"total delay {before:,.1f} → {after:,.1f} veh·h ({change}) at the scenario's "
-                f"demand, no more at {others} of it, and no more trips unfinished.",
+                f"demand, no more at {others} of it, and no more trips unfinished. A planner "
+                "approves or rejects them below.",
             ],
             className="ok",
             id="signals-verdict-line",
         )
-        return html.Div([line, how])
+        return html.Div([line, *notes, how])
     line = html.P(
         [
-            html.Strong("Not accepted: "),
-            "the current plans stay. The proposal failed these checks:",
+            html.Strong("Not recommended: "),
+            "the current plans stay; these cannot be approved or applied. They failed these "
+            "checks:",
         ],
         className="error",
         id="signals-verdict-line",
     )
     reasons = html.Ul([html.Li(r) for r in proposal["reasons"]], id="signals-reasons")
-    return html.Div([line, reasons, how])
+    return html.Div([line, reasons, *notes, how])
+
+
+def _range_notes(notes: list[str]) -> list:
+    """The scenario's figures outside the model's training range, flagged."""
+    if not notes:
+        return []
+    return [
+        html.P("Outside the model's training range:", className="note alarm"),
+        html.Ul([html.Li(n) for n in notes], id="signals-range-notes", className="note warn"),
+    ]
+
+
+def provenance_table(provenance: dict) -> html.Table:
+    """Where the plans come from (:func:`dashboards.trust.provenance_rows`), one row a field."""
+    rows = [
+        html.Tr([html.Th(label), html.Td(value)], id=f"signals-provenance-{i}")
+        for i, (label, value) in enumerate(provenance_rows(provenance))
+    ]
+    return html.Table(
+        [html.Caption("Provenance"), html.Tbody(rows)],
+        id="signals-provenance",
+        className="kpi-table",
+        title=f"provenance id {provenance.get('id')}",
+    )
 
 
 CHECK_COLUMNS = (
@@ -458,29 +631,202 @@ def checks_table(checks: pd.DataFrame) -> html.Table:
     return html.Table([head, html.Tbody(body)], id="signals-checks-table", className="kpi-table")
 
 
-def apply_box(proposal: dict) -> html.Div:
-    """The button that applies an accepted proposal to the draft; disabled, saying why, for one
-    the twin did not accept."""
-    accepted = proposal["accepted"]
+def decision_box(
+    proposal: dict,
+    latest: dict | None,
+    changed: list[str],
+    was_applied: bool,
+    problem: str | None,
+    *,
+    by: str = "",
+) -> html.Div:
+    """What a planner decides with: the last decision, a name and a comment, Approve (only
+    for recommended plans the draft still has the inputs of) and Reject (always), and Apply
+    (only for recommended plans, enabled once approved).
+
+    Parameters
+    ----------
+    proposal : dict
+        The proposal's record.
+    latest : dict or None
+        The last decision on it in the draft's audit log.
+    changed : list of str
+        The inputs the draft has otherwise than when the plans were checked.
+    was_applied : bool
+        Whether applying these plans is the draft's only change.
+    problem : str or None
+        Why the log or the draft could not be read (nothing can be decided then).
+    by : str
+        The name in the name field.
+
+    Returns
+    -------
+    dash.html.Div
+        The box, ``signals-decision``.
+    """
+    recommended = bool(proposal["recommended"])
+    approved = latest is not None and latest["decision"] == "approved"
+    stale = bool(changed) and not was_applied
+    lines = [_decision_line(latest, recommended)]
+    if problem:
+        lines.append(html.P(problem, className="error", role="alert"))
+    elif stale:
+        lines.append(
+            html.P(
+                f"The draft's {', '.join(changed)} changed since these plans were checked: "
+                "they can no longer be approved or applied. Propose again for the draft as it "
+                "is now.",
+                className="note warn",
+                id="signals-decision-stale",
+            )
+        )
+    buttons = []
+    if recommended:
+        buttons.append(
+            html.Button(
+                "Approve",
+                id="signals-approve",
+                className="button primary",
+                disabled=bool(problem) or stale or approved,
+                title="Log your approval: it is what allows applying the plans to the draft.",
+            )
+        )
+    buttons.append(
+        html.Button(
+            "Reject",
+            id="signals-reject",
+            className="button",
+            disabled=bool(problem),
+            title="Log that these plans are not to be used, and why.",
+        )
+    )
+    children = [
+        html.H4("Your decision"),
+        *lines,
+        field("Your name (required)", dcc.Input(id="signals-by", value=by, type="text")),
+        field("Comment", dcc.Textarea(id="signals-comment", value="", style={"width": "100%"})),
+        html.Div(buttons, className="run-controls"),
+        html.Div("", id="signals-decision-error", className="error", role="alert"),
+    ]
+    if recommended:
+        children.append(apply_box(approved and not stale and not problem, was_applied))
+    return html.Div(children, id="signals-decision", className="panel")
+
+
+def _decision_line(latest: dict | None, recommended: bool) -> html.P:
+    """The last decision on the plans, or what can be decided."""
+    if latest is None:
+        text = (
+            "Not decided yet: approve or reject these plans."
+            if recommended
+            else "Not recommended: reject these plans to log your decision."
+        )
+        return html.P(text, className="note", id="signals-decided", role="status")
+    comment = f": {latest['comment']}" if latest.get("comment") else ""
+    text = f"{latest['decision'].capitalize()} by {latest['by']}, {latest['time']}{comment}"
+    style = "ok" if latest["decision"] == "approved" else "note warn"
+    return html.P(text, className=style, id="signals-decided", role="status")
+
+
+def apply_box(allowed: bool, was_applied: bool = False) -> html.Div:
+    """The button that applies approved plans to the draft; disabled, saying why, until a
+    planner has approved them."""
     why = (
         "Writes these timings into the draft scenario's signal plans."
-        if accepted
-        else "Not accepted: these plans cannot be applied (see why above)."
+        if allowed
+        else "Approve the plans first: the approval is what allows applying them."
     )
     return html.Div(
         [
             html.Button(
-                "Apply to scenario",
+                "Apply to the draft",
                 id="signals-apply",
                 className="button primary",
-                disabled=not accepted,
+                disabled=not allowed or was_applied,
                 title=why,
             ),
-            html.Span(why, className="note" if accepted else "note warn"),
+            html.Span("Applied to the draft." if was_applied else why, className="note"),
             html.Div(id="signals-applied", role="status"),
         ],
         className="run-controls",
     )
+
+
+def audit_view(state: DashboardState, name: str) -> html.Div:
+    """The decisions logged for the scenario named ``name`` (newest first), or, where the log
+    does not hold, the twin's message naming the line, in red."""
+    heading = html.H4(f"Decisions on the plans of scenario {name!r} (audit log)")
+    try:
+        entries = decisions(state.store, name)
+    except (*USER_ERRORS, StoreError) as err:
+        return html.Div(
+            [heading, html.P(str(err), className="error", id="signals-audit-error", role="alert")]
+        )
+    if not entries:
+        return html.Div([heading, html.P("No decision yet.", className="note")])
+    head = html.Thead(html.Tr([html.Th(c) for c in AUDIT_COLUMNS]))
+    body = html.Tbody(
+        [
+            html.Tr([html.Td(cell) for cell in row], id=f"signals-audit-{row[0]}")
+            for row in audit_rows(entries)
+        ]
+    )
+    return html.Div(
+        [heading, html.Table([head, body], id="signals-audit-table", className="kpi-table")]
+    )
+
+
+def signal_card(state: DashboardState, provenance: dict) -> html.Details:
+    """The model card of the learned signal planner that proposed the plans, folded."""
+    return html.Details(
+        [
+            html.Summary(f"Model card of the learned signal planner ({provenance['checkpoint']})"),
+            card_body(
+                state,
+                "signal-plans",
+                what="learned signal planner",
+                checkpoint_sha256=provenance.get("checkpoint_sha256"),
+                view_id="signals-card",
+            ),
+        ],
+        id="signals-card-details",
+        className="panel",
+    )
+
+
+def card_body(
+    state: DashboardState,
+    kind: str,
+    *,
+    what: str,
+    checkpoint_sha256: str | None = None,
+    view_id: str = "plans-card-view",
+) -> html.Div:
+    """The card of the checkpoint the twin's learned planner of ``kind`` uses for the
+    session's city; with ``checkpoint_sha256``, only if it is the card of that checkpoint (the
+    one that made the plans shown)."""
+    checkpoint = learned_checkpoint(kind, state.city)
+    if checkpoint is None:
+        return html.P(
+            f"The twin does not say which checkpoint the {what} uses for this city, so its "
+            "card cannot be shown here: `twin model-card CHECKPOINT` shows it.",
+            className="note warn",
+        )
+    try:
+        card = model_card(checkpoint)
+    except StoreError as err:
+        return html.Div(str(err), className="error", role="alert")
+    if checkpoint_sha256 and card.get("checkpoint_sha256") != checkpoint_sha256:
+        return html.P(
+            f"{checkpoint.name} has changed since these plans were proposed: its card is not "
+            "that of the model that proposed them.",
+            className="note warn",
+        )
+    intro = html.P(
+        f"Card {card.get('card_version')} of {checkpoint.name}, the {what} for {state.city.name}.",
+        className="note",
+    )
+    return html.Div([intro, model_card_view(card, view_id=view_id)])
 
 
 TIMING_COLUMNS = (

@@ -47,7 +47,8 @@ from dashboards.logic import (
 )
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
-from twin import USER_ERRORS, ScenarioError, load_scenario, parse_duration, short_repr
+from dashboards.trust import policy_label, run_by_model
+from twin import MODEL_LABEL, USER_ERRORS, ScenarioError, load_scenario, parse_duration, short_repr
 
 PATH = "/scenarios"
 TITLE = "Scenarios"
@@ -197,7 +198,11 @@ def layout(state: DashboardState) -> html.Div:
             field("Days", number_input("scenario-days"), check_id="scenario-days"),
             field(
                 "Policy",
-                dcc.Dropdown(id="scenario-policy", options=list(policies()), clearable=False),
+                dcc.Dropdown(
+                    id="scenario-policy",
+                    options=[{"label": policy_label(p), "value": p} for p in policies()],
+                    clearable=False,
+                ),
                 check_id="scenario-policy",
             ),
             field(
@@ -608,6 +613,16 @@ def comparison_summary(state: DashboardState, result: dict) -> html.Div:
     store = state.store
     rows = comparison_rows(store.kpis(key_a), store.kpis(key_b))
     parts: list = [comparison_table(rows, a=name_a, b=name_b, table_id="compare-table")]
+    learned = [name for name, key in ((name_a, key_a), (name_b, key_b)) if run_by_model(store, key)]
+    if learned:
+        parts.append(
+            html.P(
+                f"{MODEL_LABEL}: the collection routes of {' and '.join(learned)} (the learned "
+                "planner), for a person to check and decide on.",
+                id="compare-model-label",
+                className="note warn",
+            )
+        )
     changes = _trip_changes(state, key_a, key_b)
     if changes is not None:
         parts.append(
@@ -699,6 +714,8 @@ def export_file(state: DashboardState, result: dict, what: str, which: int) -> d
     if what == "export-waste":
         routes = store.table(key, "waste/routes")
         bins = store.table(key, "waste/bins")
+        if run_by_model(store, key):  # a file of a model's routes says so on every route
+            routes = routes.assign(proposed_by=f"{MODEL_LABEL} (the learned planner)")
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"{name}-waste.gpkg"
             routes.to_file(path, layer="routes", driver="GPKG")

@@ -1,5 +1,7 @@
 """Waste page: run the draft's waste collection in the background, then bins by fill and the
-trucks' routes day by day, waste per day, KPI cards, and KPIs per policy for these settings."""
+trucks' routes day by day, waste per day, KPI cards, and KPIs per policy for these settings.
+Routes the learned planner made are labelled as a model's proposal: in the menu, above the
+cards, on the map and in the chart."""
 
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ from dashboards.logic import (
 )
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
-from twin import USER_ERRORS
+from dashboards.trust import LEARNED_PLANNER, policy_label, run_by_model
+from twin import MODEL_LABEL, USER_ERRORS
 
 PATH = "/waste"
 TITLE = "Waste"
@@ -60,7 +63,9 @@ def layout(state: DashboardState) -> html.Div:
                                 "Policy",
                                 dcc.Dropdown(
                                     id="waste-policy",
-                                    options=list(policies()),
+                                    options=[
+                                        {"label": policy_label(p), "value": p} for p in policies()
+                                    ],
                                     value=strategy_of(waste),
                                     clearable=False,
                                 ),
@@ -114,9 +119,21 @@ def policy_chart(state: DashboardState, draft: dict) -> go.Figure:
         ("co2_kg", "CO2 kg"),
         ("overflow_bin_days", "overflow bin-days"),
     ):
-        figure.add_bar(x=list(found), y=[found[p][kpi] for p in found], name=label)
+        figure.add_bar(
+            x=[policy_label(p) for p in found], y=[found[p][kpi] for p in found], name=label
+        )
     figure.update_layout(title="KPIs per policy (same days, trucks, seed)", **CHART)
     return figure
+
+
+def model_line() -> html.P:
+    """Says that the routes shown were proposed by a model (the learned planner)."""
+    return html.P(
+        f"{MODEL_LABEL} (the learned planner; any day outside its training range is planned "
+        "by PyVRP and named below): collection routes for a person to check and decide on.",
+        id="waste-model-label",
+        className="note warn",
+    )
 
 
 def register(app: Dash, state: DashboardState) -> None:
@@ -154,10 +171,13 @@ def register(app: Dash, state: DashboardState) -> None:
         marks = slider_marks(days, label=str, steps=DAY_MARK_STEPS)  # a year's days would overprint
         busiest = int(daily.loc[daily["truck_km"].idxmax(), "day"])
         cards = card_row(kpis, WASTE_CARDS, id_prefix="waste-kpi")
+        shown = [cards]
+        if run_by_model(state.store, key):
+            shown.insert(0, model_line())
         note = plan_notes(daily)
         if note is not None:
-            cards = html.Div([cards, html.P(note, id="waste-plan-note", className="note warn")])
-        return cards, daily_figure(daily), chart, max(days), marks, busiest
+            shown.append(html.P(note, id="waste-plan-note", className="note warn"))
+        return html.Div(shown), daily_figure(daily), chart, max(days), marks, busiest
 
     @app.callback(
         Output("waste-map", "figure"),
@@ -176,13 +196,17 @@ def register(app: Dash, state: DashboardState) -> None:
         key = result["keys"][0]
         routes = state.store.table(key, "waste/routes")
         bins = state.store.table(key, "waste/bins")
+        # a model's routes say so on the map too
+        title = policy_label(LEARNED_PLANNER) if run_by_model(state.store, key) else None
         try:
             fill = None if day is None else state.store.table(key, "waste/bin_fill")
         except StoreError:  # a run stored by an older version: fill at the end only
             fill = None
         if fill is None:
-            return routes_figure(state.basemap, {"routes": routes}, bins, day=day)
+            return routes_figure(
+                state.basemap, {"routes": routes}, bins, day=day, legend_title=title
+            )
         return routes_figure(
             state.basemap, {"routes": routes}, bins_on_day(bins, fill, day), day=day,
-            fill_label=f"fill at end of day {day}",
+            fill_label=f"fill at end of day {day}", legend_title=title,
         )  # fmt: skip

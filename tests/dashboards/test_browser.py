@@ -4,6 +4,7 @@ compare. Screenshots land in test-artifacts/dashboard/."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -37,6 +38,13 @@ def _trace_names(duo, graph_id: str) -> list[str]:
     return duo.driver.execute_script(
         f"const g = document.querySelector('#{graph_id} .js-plotly-plot');"
         "return g && g._fullData ? g._fullData.map(t => t.name) : [];"
+    )
+
+
+def _legend_title(duo, graph_id: str) -> str | None:
+    return duo.driver.execute_script(
+        f"const g = document.querySelector('#{graph_id} .js-plotly-plot');"
+        "return g?._fullLayout?.legend?.title?.text ?? null;"
     )
 
 
@@ -365,6 +373,15 @@ def test_waste_and_plans_pages_run_policies_and_show_routes_and_kpis(
     header = dash_duo.find_element("#plans-kpis thead").text
     for policy in policies():  # the learned planner's column too, where it can run here
         assert policy in header or policy in dash_duo.find_element("#plans-error").text
+    # a model's routes say so, in the table and on the map, and its card is a click away
+    if "learned" in header:
+        assert "learned — proposed by a model" in header
+        dash_duo.find_element("#plans-shown input[value='pyvrp']").click()
+        dash_duo.find_element("#plans-shown input[value='learned']").click()
+        until(lambda: _legend_title(dash_duo, "plans-map") == "learned — proposed by a model", 10)
+    assert dash_duo.find_element("#plans-card summary").text.startswith("Model card")
+    dash_duo.find_element("#plans-card summary").click()
+    until(lambda: "Reading" not in dash_duo.find_element("#plans-model-card").text, timeout=10)
     # differences against the baseline are coloured
     cells = dash_duo.driver.find_elements("css selector", "#plans-kpis td[style*='background']")
     assert cells
@@ -561,7 +578,9 @@ def test_plans_page_proposes_signal_plans_and_a_planner_applies_them(
     until(lambda: not _disabled(dash_duo, "signals-run"), timeout=5)
 
     dash_duo.find_element("#signals-run").click()
-    dash_duo.wait_for_contains_text("#signals-verdict-line", "Accepted", timeout=60)
+    dash_duo.wait_for_contains_text("#signals-verdict-line", "Recommended: ", timeout=60)
+    assert dash_duo.find_element("#signals-label").text.startswith("Proposed by webster (no model)")
+    assert "webster (no model)" in dash_duo.find_element("#signals-provenance").text
     (proposal_dir,) = (store_dir / "proposals").iterdir()
     timings = app.twin_state.store.proposal(proposal_dir.name)["timings"]
     dash_duo.wait_for_element("#signals-timing-table")
@@ -576,8 +595,19 @@ def test_plans_page_proposes_signal_plans_and_a_planner_applies_them(
     screenshot(dash_duo, "plans-signals", scroll_to="#signals-section")
     screenshot(dash_duo, "plans-signal-timings", scroll_to="#signals-timing-table")
 
-    # a person applies them: the draft's signal plans are the proposal's timings
-    assert not _disabled(dash_duo, "signals-apply")
+    # a person approves them, with a comment: the approval is logged with the scenario, and
+    # it is what allows applying them
+    assert _disabled(dash_duo, "signals-apply")
+    _type(dash_duo, "signals-by", "Aino Planner")
+    _type(dash_duo, "signals-comment", "less delay at every demand")
+    dash_duo.find_element("#signals-approve").click()
+    dash_duo.wait_for_contains_text("#signals-decided", "Approved by Aino Planner", timeout=10)
+    dash_duo.wait_for_contains_text("#signals-audit-1", "less delay at every demand", timeout=10)
+    logged = dash_duo.find_element("#signals-audit-1").text
+    assert "approved" in logged and "Aino Planner" in logged and "webster (no model)" in logged
+    screenshot(dash_duo, "plans-signals-approved", scroll_to="#signals-decision")
+    # then applies them: the draft's signal plans are the proposal's timings
+    until(lambda: not _disabled(dash_duo, "signals-apply"), timeout=5)
     dash_duo.find_element("#signals-apply").click()
     dash_duo.wait_for_contains_text("#signals-applied", "Applied", timeout=10)
     # the draft's signals are now the proposal's: that does not make its checks out of date
@@ -590,4 +620,51 @@ def test_plans_page_proposes_signal_plans_and_a_planner_applies_them(
         ),
         timeout=10,
     )
+    _no_errors(dash_duo)
+
+
+def _recommended_words(duo) -> list[str]:
+    """Every "recommended" on the page with the four characters before it."""
+    text = duo.driver.execute_script("return document.body.innerText")
+    return [text[max(0, m.start() - 4) : m.end()] for m in re.finditer("recommended", text, re.I)]
+
+
+def test_plans_that_break_a_check_are_never_shown_as_recommended_and_a_log_edited_by_hand_shows(
+    browser_ready, dash_duo, store_dir, screenshot
+):
+    # the small draft's demand: Webster's plans leave more trips unfinished at 120 % of it
+    app = _app(store_dir)
+    dash_duo.start_server(app)
+    dash_duo.find_element("#nav-plans").click()
+    dash_duo.wait_for_element("#signals-run")
+    dash_duo.find_element("#signals-run").click()
+    dash_duo.wait_for_contains_text("#signals-verdict-line", "Not recommended", timeout=60)
+    assert "trips unfinished" in dash_duo.find_element("#signals-reasons").text
+    assert "error" in dash_duo.find_element("#signals-verdict-line").get_attribute("class")
+    # no way to approve or apply it, and never called recommended
+    dash_duo.wait_for_element("#signals-reject")
+    assert not dash_duo.driver.find_elements("css selector", "#signals-approve, #signals-apply")
+    words = _recommended_words(dash_duo)
+    assert words and all(w.lower() == "not recommended" for w in words), words
+    screenshot(dash_duo, "plans-signals-not-recommended", scroll_to="#signals-section")
+    # rejecting it is logged, with a comment
+    _type(dash_duo, "signals-by", "Aino Planner")
+    _type(dash_duo, "signals-comment", "more trips stuck at rush hour")
+    dash_duo.find_element("#signals-reject").click()
+    dash_duo.wait_for_contains_text("#signals-decided", "Rejected by Aino Planner", timeout=10)
+    dash_duo.wait_for_contains_text("#signals-audit-1", "more trips stuck at rush hour", 10)
+    assert "rejected" in dash_duo.find_element("#signals-audit-1").text
+
+    # the log edited by hand: the page names the line in red, and takes no decision
+    log = store_dir / "scenarios" / "my-plan.audit.jsonl"
+    log.write_text(log.read_text().replace("rush hour", "the weekend"))
+    dash_duo.find_element("#nav-waste").click()
+    dash_duo.wait_for_element("#waste-run")
+    dash_duo.find_element("#nav-plans").click()
+    dash_duo.wait_for_contains_text(
+        "#signals-audit-error", "line 1: its contents do not match its hash", timeout=10
+    )
+    assert "error" in dash_duo.find_element("#signals-audit-error").get_attribute("class")
+    assert _disabled(dash_duo, "signals-reject")
+    screenshot(dash_duo, "plans-audit-edited", scroll_to="#signals-audit")
     _no_errors(dash_duo)

@@ -1,10 +1,10 @@
 """Signal plans on the Plans page without a browser: the proposal's form, its run in the
 background machinery and its store, the check and timing tables, the delay maps' colour scale,
-and applying a proposal to the draft (only an accepted one, only on a click)."""
+and a proposal's timings in the draft. Deciding on proposals and applying them:
+test_decisions.py."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -214,79 +214,6 @@ def test_a_proposal_runs_in_a_child_lands_in_the_store_and_is_not_made_twice(sta
     # another method or budget is another proposal
     search = read_proposal_form(state.draft(), {"method": "search", "simulations": 2})
     assert store.proposal_key(search, state.city_sha) != key
-
-
-def _stored(state, helsinki, *, accepted: bool) -> str:
-    """A real proposal for the small draft, stored as accepted or not (whatever the twin found
-    for it), under a key of its own."""
-    request = read_proposal_form(state.draft(), {"method": "webster"})
-    proposal = propose_signals(helsinki, request["spec"], seed=request["seed"])
-    reasons = [] if accepted else ["at 100% demand: 4.7 vehicle-hours of delay, against 4.6"]
-    key = ("a" if accepted else "b") * 16
-    state.store.write_proposal(
-        key, dataclasses.replace(proposal, accepted=accepted, reasons=reasons)
-    )
-    return key
-
-
-def test_a_proposal_not_accepted_shows_why_and_cannot_be_applied(state, helsinki, tmp_path):
-    from dashboards.pages.plans import apply_box, verdict
-
-    key = _stored(state, helsinki, accepted=False)
-    proposal = state.store.proposal(key)
-    shown = str(verdict(proposal, state.store.proposal_table(key, "checks")))
-    assert "Not accepted: " in shown and "the current plans stay" in shown
-    assert "at 100% demand: 4.7 vehicle-hours of delay, against 4.6" in shown
-    box = apply_box(proposal)
-    button = box.children[0]
-    assert button.id == "signals-apply" and button.disabled is True
-    assert "cannot be applied" in button.title
-    accepted = state.store.proposal(_stored(state, helsinki, accepted=True))
-    assert apply_box(accepted).children[0].disabled is False
-    assert "Accepted: " in str(verdict(accepted, state.store.proposal_table("a" * 16, "checks")))
-
-
-def _apply(app, key: str, draft: dict) -> dict:
-    """The Plans page's Apply callback, through the app's HTTP interface: what it sends back."""
-    (output,) = [name for name in app.callback_map if "signals-applied.children" in name]
-    client = app.server.test_client()
-    client.get("/")
-    response = client.post(
-        "/_dash-update-component",
-        json={
-            "output": output,
-            "outputs": [
-                {"id": part.split(".")[0], "property": part.split(".")[1]}
-                for part in output.strip(".").split("...")
-            ],
-            "inputs": [{"id": "signals-apply", "property": "n_clicks", "value": 1}],
-            "state": [
-                {"id": "signals-result", "property": "data", "value": {"key": key}},
-                {"id": "draft", "property": "data", "value": draft},
-            ],
-            "changedPropIds": ["signals-apply.n_clicks"],
-        },
-    )
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_json()["response"]
-
-
-def test_only_a_click_on_an_accepted_proposal_writes_it_into_the_draft(helsinki, tmp_path):
-    from dashboards.app import create_app
-
-    app = create_app(helsinki, store_dir=tmp_path / "store", draft=SMALL)
-    state = app.twin_state
-    draft = state.draft()
-    refused = _apply(app, _stored(state, helsinki, accepted=False), draft)
-    assert "draft" not in refused  # the draft is left as it was
-    assert "Not applied: the twin did not accept these plans" in str(refused)
-    key = _stored(state, helsinki, accepted=True)
-    applied = _apply(app, key, draft)
-    timings = state.store.proposal(key)["timings"]
-    assert applied["draft"]["data"]["traffic"]["signals"] == timings
-    assert f"Applied: {len(timings)} junctions retimed" in str(applied["signals-applied"])
-    gone = _apply(app, "c" * 16, draft)
-    assert "draft" not in gone and "propose the plans again" in str(gone)
 
 
 def test_cancel_kills_a_proposal_at_once_and_leaves_nothing_behind(state, tmp_path):

@@ -686,6 +686,8 @@ def test_write_holds_everything_that_reproduces_the_run(small, helsinki, tmp_pat
         "city": "helsinki",
         "city_sha256": hashlib.sha256(helsinki.source.path.read_bytes()).hexdigest(),
         "seed": 5,
+        # the plans the run made and who made them (twin.provenance)
+        "plans": {"waste": run.waste.settings["plan_provenance"]},
     }
     kpis = run.kpi_dict()
     assert json.loads((out / "kpis.json").read_text()) == kpis

@@ -17,7 +17,10 @@ from agents.traffic.signals import default_plans
 from agents.traffic.timing import SignalPlanError, check_plans
 from tests.conftest import run_twin
 from twin.api import run_traffic
-from twin.scenario import ScenarioError
+from twin.field_docs import write_field_documents
+from twin.proposals import ProposalError, decide, read_proposal, scenario_inputs
+from twin.provenance import read_csv_provenance
+from twin.scenario import ScenarioError, load_scenario
 from twin.signal_files import plan_table, read_plan_file
 from twin.signal_proposals import propose_signals
 from twin.sumo import read_sumo_links, sumo_programs_xml
@@ -63,7 +66,7 @@ def test_a_written_plan_file_runs_as_a_scenario(proposal, written, helsinki, tmp
     assert sorted(p.name for p in written.iterdir()) == [
         "checks.csv", "plans.csv", "plans.sumo.xml", "proposal.json", "sumo",
     ]  # fmt: skip
-    table = pd.read_csv(written / "plans.csv")
+    table = pd.read_csv(written / "plans.csv", comment="#")
     assert set(table["junction"]) == {
         int(helsinki.network.node_osmid[n]) for n in default_plans(helsinki.network)
     }
@@ -75,6 +78,40 @@ def test_a_written_plan_file_runs_as_a_scenario(proposal, written, helsinki, tmp
     run = run_traffic(helsinki, {**TRAFFIC, "signal_plan": str(written / "plans.csv")}, seed=2)
     expected = proposal.checks.set_index("demand_scale").loc[1.0, "proposed_total_delay_veh_h"]
     assert run.kpis["total_delay_veh_h"] == pytest.approx(expected, rel=0.05)
+
+
+def test_a_signal_proposal_is_a_record_a_planner_decides_on(proposal, written, tmp_path):
+    record = read_proposal(written)
+    assert record["kind"] == "signal-plans" and record["recommended"] == proposal.accepted
+    assert record["provenance"] == proposal.provenance.to_dict()
+    assert "webster (no model)" in record["label"] and not record["provenance"]["by_model"]
+    # the plan file carries the provenance; a scenario still reads it
+    assert read_csv_provenance(written / "plans.csv").to_dict() == record["provenance"]
+    # the checks are the proposal's, figure for figure
+    checks = pd.DataFrame(record["checks"])
+    pd.testing.assert_frame_equal(checks, proposal.checks, check_dtype=False)
+    scenario = tmp_path / "peak.yaml"
+    scenario.write_text(yaml.safe_dump({"name": "peak", "city": "helsinki", "seed": 2,
+                                        "traffic": TRAFFIC}))  # fmt: skip
+    now = scenario_inputs(record, load_scenario(scenario), proposal.city)
+    if not proposal.accepted:
+        with pytest.raises(ProposalError, match="not recommended"):
+            decide(written, scenario, decision="approved", comment="", by="ana")
+        return
+    busier = scenario_inputs(
+        record, load_scenario(scenario).model_copy(update={"seed": 3}), proposal.city
+    )
+    with pytest.raises(ProposalError, match="seed: 2 when checked, 3 now"):
+        decide(written, scenario, decision="approved", comment="", by="ana", current_inputs=busier)
+    decide(written, scenario, decision="approved", comment="peak only", by="ana",
+           current_inputs=now)  # fmt: skip
+    docs = write_field_documents(written, scenario, tmp_path / "docs", city=proposal.city)
+    timings = pd.read_csv(docs / "timings.csv", comment="#")
+    assert timings.equals(pd.read_csv(written / "plans.csv", comment="#"))
+    assert read_csv_provenance(docs / "timings.csv").to_dict() == record["provenance"]
+    sheet = (docs / "timings.md").read_text()
+    assert "Approved by ana" in sheet and record["provenance"]["id"] in sheet
+    assert sheet.count("## Junction") == len(proposal.plans)
 
 
 def test_webster_in_a_scenario_is_the_proposal(proposal, helsinki):

@@ -1,0 +1,253 @@
+"""Proposed collection routes: checked, traceable, decided on by a person, and only then
+field documents (route sheets a GPX library reads, in driving order)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import gpxpy
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from agents.waste.planning import DISPOSAL, Plan, check_plan
+from cities.city import load_city
+from tests.conftest import flat, run_twin
+from twin.audit import AuditError, read_audit
+from twin.field_docs import write_field_documents
+from twin.proposals import ProposalError, decide, read_proposal, scenario_inputs
+from twin.provenance import MODEL_LABEL, Provenance, read_csv_provenance
+from twin.route_proposals import check_routes, propose_routes, route_stops
+from twin.scenario import load_scenario
+
+DAY = {"bins": 10, "trucks": 1, "seed": 5, "polish_s": 0.3}
+
+
+@pytest.fixture(scope="module")
+def proposal(helsinki):
+    return propose_routes(helsinki, **DAY)
+
+
+@pytest.fixture
+def scenario(tmp_path):
+    path = tmp_path / "week.yaml"
+    path.write_text(yaml.safe_dump({"name": "week", "city": "helsinki", "waste": {"days": 7}}))
+    return path
+
+
+@pytest.fixture
+def written(proposal, tmp_path):
+    return proposal.write(tmp_path / "proposal")
+
+
+def _broken(proposal):
+    """The proposal with its plan replaced by one that carries every bin in one load (over
+    capacity) and drives past the end of the shift: what a model must never have shown."""
+    problem = replace(proposal.problem, shift_s=1800.0, truck_capacity_kg=1.0)
+    bins = np.arange(problem.n_bins) + 2
+    plan = Plan([np.append(bins, DISPOSAL)], planner="learned", solve_s=0.0)
+    checks = check_routes(problem, plan, proposal.plans["pyvrp"])
+    reasons = [f"{c['check']}: {c['detail']}" for c in checks if not c["passed"]]
+    plans = {**proposal.plans, proposal.proposed: plan}
+    return replace(proposal, problem=problem, plans=plans, checks=checks,
+                   recommended=not reasons, reasons=reasons)  # fmt: skip
+
+
+def test_a_proposal_is_checked_and_recommended_only_if_it_passes(proposal):
+    names = [c["check"] for c in proposal.checks]
+    assert names == ["capacity", "shift", "routes", "required bins (overflow)",
+                     "km and missed prizes"]  # fmt: skip
+    assert proposal.recommended == all(c["passed"] for c in proposal.checks)
+    assert proposal.recommended == (not proposal.reasons)
+    # a valid plan of the real planner passes the rule checks the planning layer applies
+    assert not check_plan(proposal.problem, proposal.plans[proposal.proposed])
+    assert all(c["passed"] for c in proposal.checks[:4])
+
+
+def test_a_broken_plan_fails_its_checks_by_name(proposal):
+    broken = _broken(proposal)
+    failed = {c["check"]: c["detail"] for c in broken.checks if not c["passed"]}
+    assert "capacity" in failed and "shift" in failed and not broken.recommended
+    assert "capacity" in failed["capacity"] and "shift" in failed["shift"]
+
+
+def test_stops_follow_the_plan_and_add_up_to_its_km(proposal, helsinki):
+    plan = proposal.plans[proposal.proposed]
+    stops = pd.DataFrame(proposal.stops())
+    for truck, route in enumerate(plan.routes, start=1):
+        mine = stops[stops["truck"] == truck].sort_values("order")
+        assert mine["kind"].iloc[0] == mine["kind"].iloc[-1] == "depot"
+        # the stops between the depots are the route's locations, in its order
+        expected = ["disposal" if loc == DISPOSAL else "bin" for loc in route]
+        assert list(mine["kind"])[1:-1] == expected
+        bins = [int(loc) - 1 for loc in route if loc != DISPOSAL]
+        assert list(mine["bin"].dropna().astype(int)) == bins
+    # km driven: the plan's own total, leg by leg (conservation over the stops)
+    last = stops.groupby("truck")["km"].max().sum()
+    assert last == pytest.approx(plan.info["distance_m"] / 1000.0, abs=0.01)
+    # positions are the network's nodes
+    ids = {osmid: node for node, osmid in enumerate(helsinki.network.node_osmid.tolist())}
+    first = stops.iloc[1]
+    assert helsinki.network.node_lon[ids[first["node"]]] == pytest.approx(first["lon"], abs=1e-6)
+    assert route_stops(helsinki, proposal.problem, proposal.nodes, plan) == proposal.stops()
+
+
+def test_same_inputs_same_provenance(proposal, helsinki):
+    again = propose_routes(helsinki, **DAY)
+    assert again.provenance.id == proposal.provenance.id
+    assert again.provenance.instance_sha256 == proposal.provenance.instance_sha256
+    other = propose_routes(helsinki, **{**DAY, "seed": 6})
+    assert other.provenance.id != proposal.provenance.id
+    record = proposal.provenance.to_dict()
+    assert record["by_model"] and record["checkpoint_sha256"] and record["model_card_version"]
+    assert proposal.summary()["label"].startswith(MODEL_LABEL)
+
+
+def test_a_written_proposal_verifies_and_an_edit_is_named(written):
+    record = read_proposal(written)
+    assert record["label"].startswith(MODEL_LABEL) and record["kind"] == "collection-routes"
+    routes = json.loads((written / "routes.json").read_text())
+    assert routes["provenance"] == record["provenance"]
+    edited = json.loads((written / "proposal.json").read_text())
+    (written / "proposal.json").write_text(json.dumps({**edited, "recommended": True,
+                                                       "reasons": []}))  # fmt: skip
+    if not edited["recommended"]:
+        with pytest.raises(ProposalError, match="edited by hand"):
+            read_proposal(written)
+    (written / "proposal.json").write_text(json.dumps(edited))
+    routes["stops"][1]["lon"] += 0.01
+    (written / "routes.json").write_text(json.dumps(routes))
+    with pytest.raises(ProposalError, match="changed since the plan was checked"):
+        read_proposal(written)
+
+
+def test_approval_then_field_documents_with_provenance_throughout(
+    proposal, written, scenario, helsinki, tmp_path
+):
+    if not proposal.recommended:  # PyVRP found a cheaper day in its time on this machine
+        with pytest.raises(ProposalError, match="not recommended"):
+            decide(written, scenario, decision="approved", comment="", by="ana")
+        pytest.skip("the proposal was not recommended here; the refusal is what counts")
+    record = read_proposal(written)
+    now = scenario_inputs(record, load_scenario(scenario), helsinki)
+    with pytest.raises(ProposalError, match="has not been approved"):
+        write_field_documents(written, scenario, tmp_path / "early", city=helsinki)
+    entry = decide(written, scenario, decision="approved", comment="fine for Monday", by="ana",
+                   current_inputs=now)  # fmt: skip
+    assert entry["decision"] == "approved" and read_audit(scenario) == [entry]
+    out = write_field_documents(written, scenario, tmp_path / "docs", city=helsinki)
+    stops = pd.read_csv(out / "stops.csv", comment="#")
+    provenance = record["provenance"]
+    # provenance round-trips through every file
+    assert read_csv_provenance(out / "stops.csv").to_dict() == provenance
+    index = json.loads((out / "field-documents.json").read_text())
+    assert index["provenance"] == provenance and index["decision"] == entry
+    for truck, mine in stops.groupby("truck"):
+        mine = mine.sort_values("order")
+        sheet = json.loads((out / f"truck-{truck}.geojson").read_text())
+        assert sheet["provenance"] == provenance and sheet["label"].startswith(MODEL_LABEL)
+        assert "Approved by ana" in sheet["approval"]
+        points = [f for f in sheet["features"] if f["geometry"]["type"] == "Point"]
+        assert [p["properties"]["order"] for p in points] == list(mine["order"])
+        with open(out / f"truck-{truck}.gpx", encoding="utf-8") as source:
+            gpx = gpxpy.parse(source)
+        (route,) = gpx.routes
+        # the GPX library reads the stops in driving order, where the stop list puts them
+        assert [p.name for p in route.points][:3] == [
+            f"{r.order}. {'bin ' + str(int(r.bin)) if r.kind == 'bin' else r.kind}"
+            for r in mine.head(3).itertuples()
+        ]
+        assert [(round(p.latitude, 6), round(p.longitude, 6)) for p in route.points] == [
+            (round(r.lat, 6), round(r.lon, 6)) for r in mine.itertuples()
+        ]
+        description = gpx.description.splitlines()
+        assert description[0].startswith(MODEL_LABEL) and "Approved by ana" in description[1]
+        carried = json.loads(description[2].removeprefix("provenance: "))
+        assert Provenance.from_dict(carried).to_dict() == provenance
+        # the road path starts and ends at the depot and passes every stop
+        track = [(p.latitude, p.longitude) for p in gpx.tracks[0].segments[0].points]
+        assert track[0] == pytest.approx((mine.iloc[0].lat, mine.iloc[0].lon), abs=1e-6)
+        assert len(track) > len(mine)
+
+
+def test_approval_refused_when_inputs_changed_or_plan_failed(proposal, tmp_path, scenario):
+    broken = _broken(proposal).write(tmp_path / "broken")
+    with pytest.raises(ProposalError, match=r"not recommended.*capacity"):
+        decide(broken, scenario, decision="approved", comment="", by="ana")
+    assert read_audit(scenario) == []  # nothing logged for a refused approval
+    entry = decide(broken, scenario, decision="rejected", comment="over capacity", by="ana")
+    with pytest.raises(ProposalError, match="was rejected"):
+        write_field_documents(broken, scenario, tmp_path / "docs", city=proposal.city)
+    if proposal.recommended:
+        good = proposal.write(tmp_path / "good")
+        record = read_proposal(good)
+        other_city = scenario_inputs(record, load_scenario(scenario), load_city("kotka"))
+        with pytest.raises(ProposalError, match=r"inputs changed since.*city_sha256"):
+            decide(good, scenario, decision="approved", comment="", by="ana",
+                   current_inputs=other_city)  # fmt: skip
+    assert read_audit(scenario) == [entry]
+
+
+def test_a_changed_audit_log_is_named_and_blocks_decisions(proposal, tmp_path, scenario):
+    broken = _broken(proposal).write(tmp_path / "broken")
+    for comment in ("first", "second", "third"):
+        decide(broken, scenario, decision="rejected", comment=comment, by="ana")
+    log = scenario.with_suffix(".audit.jsonl")
+    lines = log.read_text().splitlines()
+    assert [json.loads(line)["comment"] for line in lines] == ["first", "second", "third"]
+
+    log.write_text("\n".join([lines[0], lines[1].replace("second", "2nd"), lines[2]]) + "\n")
+    with pytest.raises(AuditError, match="line 2: its contents do not match its hash"):
+        read_audit(scenario)
+    with pytest.raises(AuditError, match="line 2"):
+        decide(broken, scenario, decision="rejected", comment="more", by="ana")
+    log.write_text("\n".join([lines[0], lines[2]]) + "\n")
+    with pytest.raises(AuditError, match="line 2: does not follow the line before"):
+        read_audit(scenario)
+    log.write_text("\n".join(lines[:2]) + "\n")
+    with pytest.raises(AuditError, match=r"has 2 decisions.*records 3"):
+        read_audit(scenario)
+    log.write_text("\n".join(lines) + "\n")
+    assert len(read_audit(scenario)) == 3
+    log.write_text("\n".join(lines) + "\n{not json\n")
+    with pytest.raises(AuditError, match="line 4: not a JSON object"):
+        read_audit(scenario)
+
+
+def test_the_command_line_from_proposal_to_field_documents(tmp_path, scenario):
+    out = tmp_path / "p"
+    proposed = run_twin("propose", "helsinki", "--bins", "10", "--trucks", "1", "--seed", "5",
+                        "--polish", "0.3", "--out", str(out), "--json")  # fmt: skip
+    assert proposed.returncode == 0, proposed.stderr
+    report = json.loads(proposed.stdout)
+    assert report["label"].startswith(MODEL_LABEL) and report["provenance"]["id"]
+    assert read_proposal(out)["provenance"]["id"] == report["provenance"]["id"]
+    verdict = "--approve" if report["recommended"] else "--reject"
+    decided = run_twin("decide", str(out), "--scenario", str(scenario), verdict,
+                       "--comment", "checked on the map", "--by", "ana")  # fmt: skip
+    assert decided.returncode == 0, decided.stderr
+    audit = run_twin("audit", str(scenario), "--json")
+    assert audit.returncode == 0, audit.stderr
+    (entry,) = json.loads(audit.stdout)["decisions"]
+    assert entry["comment"] == "checked on the map" and entry["by"] == "ana"
+    docs = run_twin("field-docs", str(out), "--scenario", str(scenario), "--out",
+                    str(tmp_path / "docs"))  # fmt: skip
+    if report["recommended"]:
+        assert docs.returncode == 0, docs.stderr
+        assert (tmp_path / "docs" / "truck-1.gpx").is_file()
+    else:
+        assert docs.returncode == 1 and "was rejected" in flat(docs.stderr)
+        assert not (tmp_path / "docs").exists()
+    # an edited log: one line naming the line, no traceback, and no decision added
+    log = scenario.with_suffix(".audit.jsonl")
+    log.write_text(log.read_text().replace("checked on the map", "never checked"))
+    for args in (
+        ("audit", str(scenario)),
+        ("decide", str(out), "--scenario", str(scenario), "--reject", "--by", "x"),
+    ):
+        result = run_twin(*args)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert "line 1: its contents do not match its hash" in flat(result.stderr)
+    assert len(log.read_text().splitlines()) == 1

@@ -1,0 +1,187 @@
+"""The planner's decisions on proposals: an append-only audit log kept with the scenario.
+
+A scenario ``streets.yaml`` keeps its log in ``streets.audit.jsonl``: one JSON object per line,
+one line per decision (approved or rejected, with the planner's comment, who, when, and the
+proposal's id, provenance and the hash of the inputs it was checked on). Each line carries
+``previous_sha256``, the hash of the line before (the first: 64 zeros), and ``sha256``, the
+hash of its own fields, so a changed line no longer matches its hash and a deleted or reordered
+line breaks the chain. The last line's hash and the count are also kept in
+``streets.audit.head``, so cutting lines off the end shows too.
+
+:func:`read_audit` checks all of it and names the first line that does not hold. This guards
+against edits by hand and accidents, not against someone who rewrites both files with this
+module (that needs a signature kept elsewhere; see ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from twin.errors import TwinError
+from twin.provenance import content_sha256
+
+__all__ = [
+    "DECISIONS",
+    "AuditError",
+    "append_decision",
+    "audit_path",
+    "latest_decision",
+    "read_audit",
+]
+
+DECISIONS = ("approved", "rejected")
+GENESIS = "0" * 64
+MAX_COMMENT = 2000
+
+
+class AuditError(TwinError):
+    """An audit log that does not hold, or a decision it cannot take; the message names the
+    line and the fix."""
+
+
+def audit_path(scenario: str | os.PathLike[str]) -> Path:
+    """The audit log kept with ``scenario`` (a scenario file, or the folder of one)."""
+    scenario = Path(scenario)
+    if scenario.suffix == ".jsonl":
+        return scenario
+    return scenario.with_suffix(".audit.jsonl") if scenario.suffix else scenario / "audit.jsonl"
+
+
+def _head_path(log: Path) -> Path:
+    return log.with_suffix(".head")
+
+
+def _entry_hash(entry: Mapping[str, Any]) -> str:
+    return content_sha256({k: v for k, v in entry.items() if k != "sha256"})
+
+
+def read_audit(scenario: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every decision in the scenario's log, oldest first, after checking the chain.
+
+    Raises
+    ------
+    AuditError
+        A line that is not JSON, lacks a field, does not match its hash (edited), does not
+        follow the line before (deleted or reordered), or lines missing at the end.
+    """
+    log = audit_path(scenario)
+    if not log.is_file():
+        if _head_path(log).is_file():
+            raise AuditError(
+                f"{log}: missing, but {_head_path(log).name} says decisions were logged: the "
+                "log was deleted; restore it from a backup."
+            )
+        return []
+    entries: list[dict[str, Any]] = []
+    previous = GENESIS
+    with open(log, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            where = f"{log}, line {number}"
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                raise AuditError(
+                    f"{where}: not a JSON object (cut off or edited by hand): restore the log "
+                    "from a backup; decisions cannot be added to a log that does not hold."
+                ) from None
+            if not isinstance(entry, dict) or "sha256" not in entry:
+                raise AuditError(f"{where}: not a decision of this log (no sha256).")
+            if entry.get("previous_sha256") != previous:
+                raise AuditError(
+                    f"{where}: does not follow the line before it (a line was deleted, added "
+                    "or moved): restore the log from a backup."
+                )
+            if _entry_hash(entry) != entry["sha256"]:
+                raise AuditError(
+                    f"{where}: its contents do not match its hash (the decision was edited "
+                    f"after it was logged, {entry.get('time', 'time unknown')}): restore the "
+                    "log from a backup."
+                )
+            entries.append(entry)
+            previous = entry["sha256"]
+    head = _read_head(log)
+    if head is not None and (head["count"] != len(entries) or head["sha256"] != previous):
+        raise AuditError(
+            f"{log}: has {len(entries)} decisions, but {_head_path(log).name} records "
+            f"{head['count']} (lines were removed from its end): restore it from a backup."
+        )
+    return entries
+
+
+def _read_head(log: Path) -> dict[str, Any] | None:
+    head = _head_path(log)
+    if not head.is_file():
+        return None
+    try:
+        record = json.loads(head.read_text(encoding="utf-8"))
+        return {"count": int(record["count"]), "sha256": str(record["sha256"])}
+    except (ValueError, KeyError, TypeError):
+        raise AuditError(
+            f"{head}: unreadable (edited by hand): restore it with its log from a backup."
+        ) from None
+
+
+def append_decision(
+    scenario: str | os.PathLike[str],
+    *,
+    proposal: Mapping[str, Any],
+    decision: str,
+    comment: str,
+    by: str,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Log a planner's ``decision`` on ``proposal`` (its ``proposal.json``) and return the
+    entry; the log is checked first, and nothing is written to one that does not hold.
+
+    Raises
+    ------
+    AuditError
+        An unknown decision, no name or an over-long comment, or a log that does not hold.
+    """
+    if decision not in DECISIONS:
+        raise AuditError(f"decision {decision!r}: use {' or '.join(DECISIONS)}.")
+    if not by.strip():
+        raise AuditError("who decides: give a name (--by), the log records who decided.")
+    if len(comment) > MAX_COMMENT:
+        raise AuditError(f"comment: {len(comment)} characters, at most {MAX_COMMENT}.")
+    log = audit_path(scenario)
+    entries = read_audit(log)
+    entry: dict[str, Any] = {
+        "seq": len(entries) + 1,
+        "time": (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds"),
+        "decision": decision,
+        "by": by.strip(),
+        "comment": comment,
+        "proposal_id": proposal["proposal_id"],
+        "kind": proposal["kind"],
+        "provenance": proposal["provenance"],
+        "inputs_sha256": proposal["inputs_sha256"],
+        "previous_sha256": entries[-1]["sha256"] if entries else GENESIS,
+    }
+    entry["sha256"] = _entry_hash(entry)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(entry, ensure_ascii=False) + "\n"
+    # one write of one line in append mode: a crash leaves the old log or the old log plus
+    # a whole line (or a cut last line, which read_audit names)
+    with open(log, "a", encoding="utf-8") as sink:
+        sink.write(line)
+        sink.flush()
+        os.fsync(sink.fileno())
+    head = _head_path(log)
+    staging = head.with_name(f".{head.name}.{os.getpid()}")
+    staging.write_text(json.dumps({"count": entry["seq"], "sha256": entry["sha256"]}))
+    os.replace(staging, head)
+    return entry
+
+
+def latest_decision(entries: list[dict[str, Any]], proposal_id: str) -> dict[str, Any] | None:
+    """The last decision logged on ``proposal_id`` (``None``: none yet)."""
+    for entry in reversed(entries):
+        if entry.get("proposal_id") == proposal_id:
+            return entry
+    return None
