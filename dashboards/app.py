@@ -142,6 +142,7 @@ def _shell(state: DashboardState, *, interactive: bool = True) -> html.Div:
             dcc.Store(id="waste-result"),
             dcc.Store(id="plans-result"),
             dcc.Store(id="signals-result"),
+            dcc.Store(id="routes-result"),
             dcc.Store(id="compare-result"),
             dcc.Store(id="page-path", data=city_page.PATH),  # the page in the slot
             html.Div(city_page.layout(state, interactive=interactive), id="page", className="page"),

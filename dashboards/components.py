@@ -26,7 +26,6 @@ from dashboards.logic import (
 from dashboards.runner import run_scenarios
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
-from dashboards.trust import card_sections
 from twin import USER_ERRORS, Scenario
 
 __all__ = [
@@ -37,7 +36,6 @@ __all__ = [
     "kpi_card",
     "map_graph",
     "map_with_day_slider",
-    "model_card_view",
     "number_field",
     "number_input",
     "register_form_check",
@@ -200,15 +198,6 @@ def policy_table(
         className="note",
     )
     return html.Div([table, key])
-
-
-def model_card_view(card: Mapping[str, Any], *, view_id: str) -> html.Div:
-    """A model card (:func:`twin.read_model_card`) as headed lists
-    (:func:`dashboards.trust.card_sections`)."""
-    parts: list[Any] = []
-    for section in card_sections(card):
-        parts += [html.H5(section.heading), html.Ul([html.Li(line) for line in section.lines])]
-    return html.Div(parts, id=view_id, className="model-card")
 
 
 def field(label: str, component: Any, *, check_id: str | None = None) -> html.Label:

@@ -20,7 +20,7 @@ from dashboards.basemap import (
     closed_traces,
     line_trace,
 )
-from dashboards.logic import level_of
+from dashboards.logic import clock, level_of
 from dashboards.state import Sites
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "delay_figure",
     "empty_figure",
     "level_traces",
+    "proposed_routes_figure",
     "route_style",
     "routes_figure",
     "sites_traces",
@@ -454,4 +455,92 @@ def routes_figure(
     figure.update_layout(**base_layout(basemap, height=height, uirevision=uirevision))
     if legend_title:
         figure.update_layout(legend_title_text=legend_title)
+    return figure
+
+
+def stop_lines(stops: pd.DataFrame, paths: dict[str, list[list[float]]]) -> pd.DataFrame:
+    """A proposed day's routes (:meth:`twin.RouteProposal.stops` and ``.paths``) as the route
+    table :func:`routes_figure` draws: one row per truck, its road path (``geometry``), with
+    the km it drives (``distance_km``) on ``day`` 0."""
+    rows = []
+    for truck, part in stops.groupby("truck", sort=True):
+        rows.append(
+            {
+                "day": 0,
+                "truck": int(truck),
+                "distance_km": float(part.sort_values("order")["km"].iloc[-1]),
+                "geometry": shapely.linestrings(np.asarray(paths[str(truck)], dtype=float)),
+            }
+        )
+    return pd.DataFrame(rows, columns=["day", "truck", "distance_km", "geometry"])
+
+
+def proposed_routes_figure(
+    basemap: Basemap,
+    stops: pd.DataFrame,
+    paths: dict[str, list[list[float]]],
+    *,
+    legend_title: str | None = None,
+    height: int = 460,
+    uirevision: str = "routes",
+) -> go.Figure:
+    """A proposed day's routes on the map: each truck's road path in its colour
+    (:func:`routes_figure`, :func:`stop_lines`), the bins
+    it empties (each saying its truck, its place in the order, when the truck arrives and its
+    load on hover), the depot and the disposal site.
+
+    Parameters
+    ----------
+    basemap : Basemap
+        The city's base map.
+    stops : pandas.DataFrame
+        The stops (:meth:`dashboards.store.RunStore.route_stops`).
+    paths : dict
+        Each truck's road path (:meth:`dashboards.store.RunStore.route_paths`).
+    legend_title : str, optional
+        Heads the legend (who proposed the routes).
+    height : int
+        Pixels.
+    uirevision : str
+        Keeps the planner's zoom when the map is redrawn.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The map.
+    """
+    figure = routes_figure(
+        basemap,
+        {"proposal": stop_lines(stops, paths)},
+        None,
+        day=None,
+        height=height,
+        uirevision=uirevision,
+        legend_title=legend_title,
+    )
+    bins = stops[stops["kind"] == "bin"]
+    arrive = [clock(s) for s in bins["arrive_s"]]
+    figure.add_trace(
+        go.Scattergl(
+            x=bins["lon"].to_numpy(),
+            y=bins["lat"].to_numpy(),
+            mode="markers",
+            marker={"size": 7, "color": "#2e8b57", "line": {"width": 0.5, "color": "white"}},
+            name=f"bins emptied ({len(bins)})",
+            customdata=np.column_stack(
+                [bins["truck"], bins["order"], bins["bin"], arrive, bins["load_kg"]]
+            ),
+            hovertemplate="truck %{customdata[0]}, stop %{customdata[1]}: bin %{customdata[2]}"
+            "<br>arrives %{customdata[3]} into the shift, %{customdata[4]} kg on board"
+            "<extra></extra>",
+        )
+    )
+    for kind, name, symbol, color, what in (
+        ("depot", "depot", "square", "#111", "every route starts and ends here"),
+        ("disposal", "disposal site", "diamond", "#8b4513", "the trucks unload here"),
+    ):
+        found = stops[stops["kind"] == kind]
+        if len(found):
+            point = (float(found["lon"].iloc[0]), float(found["lat"].iloc[0]))
+            figure.add_trace(site_marker(point, name, what, symbol=symbol, color=color))
     return figure

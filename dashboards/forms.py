@@ -34,12 +34,14 @@ from twin import (
 __all__ = [
     "FORM_FIELDS",
     "PROPOSAL_METHODS",
+    "ROUTE_LIMITS",
     "SIMULATIONS_MAX",
     "FormError",
     "FormField",
     "blank_message",
     "read_form",
     "read_proposal_form",
+    "read_routes_form",
 ]
 
 
@@ -290,20 +292,31 @@ SIMULATIONS_MAX = MAX_SIMULATIONS
 after a click."""
 
 
-def _simulations(value: Any) -> tuple[int | None, str | None]:
-    """The search's budget from a form value, or the line that says what is wrong with it."""
-    rule = f"a whole number from 1 to {SIMULATIONS_MAX:,}"
+def _number(
+    value: Any, name: str, low: float, high: float | None, *, whole: bool = True
+) -> tuple[Any, str | None]:
+    """A form's number, or the line that says what is wrong with it: ``name: give …`` for a
+    blank box, ``name: must be … (got value)`` for one outside ``low``–``high`` (``None``: no
+    upper bound) or, with ``whole``, not a whole number."""
+    kind = "a whole number" if whole else "a number"
+    bounds = f"from {low:,} to {high:,}" if high is not None else f"≥ {low:,}"
+    rule = f"{kind} {bounds}"
     if _blank(value):
-        return None, f"simulations: give {rule}"
-    whole = (
+        return None, f"{name}: give {rule}"
+    number = (
         isinstance(value, int | float)
         and not isinstance(value, bool)
         and math.isfinite(value)
-        and float(value).is_integer()
+        and (not whole or float(value).is_integer())
     )
-    if not whole or not 1 <= value <= SIMULATIONS_MAX:
-        return None, f"simulations: must be {rule} (got {short_repr(value)})"
-    return int(value), None
+    if not number or value < low or (high is not None and value > high):
+        return None, f"{name}: must be {rule} (got {short_repr(value)})"
+    return (int(value) if whole else float(value)), None
+
+
+def _simulations(value: Any) -> tuple[int | None, str | None]:
+    """The search's budget from a form value, or the line that says what is wrong with it."""
+    return _number(value, "simulations", 1, SIMULATIONS_MAX)
 
 
 def read_proposal_form(draft: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -353,3 +366,54 @@ def read_proposal_form(draft: Mapping[str, Any], values: Mapping[str, Any]) -> d
         "method": method,
         "simulations": simulations,
     }
+
+
+# ------------------------------------------------------------------ collection-route proposals
+ROUTE_LIMITS: dict[str, tuple[float, float | None, bool]] = {
+    "bins": (1, 1000, True),
+    "trucks": (1, 1000, True),
+    "seed": (0, None, True),
+    "polish_s": (0, 60, False),
+}
+"""Low, high (``None``: none) and whether whole, of each field of a route proposal's form: a
+day the dashboard plans in seconds (the twin says where a city has fewer bins; ``twin
+propose`` plans larger days and polishes longer)."""
+
+ROUTE_OUTSIDE_RANGE = "attempt"
+"""What the learned planner does with a day outside its training range, on the Plans page: it
+plans it, and the proposal says which figures are outside (its notes). The day's checks judge
+the plan all the same, so the planner sees both (``twin propose`` refuses such a day unless
+asked)."""
+
+
+def read_routes_form(draft: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """What the Plans page asks the twin to propose a day's collection routes for.
+
+    Parameters
+    ----------
+    draft : mapping
+        The draft scenario (not read: a route proposal is of a day of its own; the argument
+        keeps the signature of the form checks, :func:`dashboards.components.register_form_check`).
+    values : mapping
+        ``bins``, ``trucks``, ``seed`` and ``polish_s`` (PyVRP's polish, seconds).
+
+    Returns
+    -------
+    dict
+        Those values checked, and ``outside_range`` (:data:`ROUTE_OUTSIDE_RANGE`): JSON data,
+        the proposal's key in the store.
+
+    Raises
+    ------
+    FormError
+        Every problem, by field key.
+    """
+    request: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    for name, (low, high, whole) in ROUTE_LIMITS.items():
+        request[name], problem = _number(values.get(name), name, low, high, whole=whole)
+        if problem:
+            problems[name] = problem
+    if problems:
+        raise FormError(problems)
+    return {**request, "outside_range": ROUTE_OUTSIDE_RANGE}

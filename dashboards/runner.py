@@ -1,4 +1,5 @@
-"""Running scenarios and signal-plan proposals for the pages: into the store, with progress.
+"""Running scenarios and proposals (signal plans, a day's collection routes) for the pages: into
+the store, with progress.
 
 This is what a background callback executes (in a thread, see :mod:`dashboards.jobs`). The
 simulations themselves run in a child process (:mod:`dashboards.worker`) that the thread
@@ -18,7 +19,7 @@ from dashboards.state import DashboardState
 from dashboards.worker import Task, city_reference, run_in_process, run_task
 from twin import USER_ERRORS, Scenario
 
-__all__ = ["propose_signal_plans", "run_scenarios"]
+__all__ = ["propose_collection_routes", "propose_signal_plans", "run_scenarios"]
 
 Progress = Callable[[float, str], None]
 
@@ -100,11 +101,47 @@ def propose_signal_plans(
     twin.errors.TwinError
         The twin refused the request (a city without signals, a budget past the limits…).
     """
+    label = f"{request['method']} plans, checked at three demands"
+    return _propose(state, "signals", request, label, progress, min_interval_s, isolate)
+
+
+def propose_collection_routes(
+    state: DashboardState,
+    request: dict[str, Any],
+    progress: Progress | None = None,
+    *,
+    min_interval_s: float = 0.25,
+    isolate: bool = True,
+) -> str:
+    """Propose a day's collection routes for the session's city and check them in the twin
+    (:func:`twin.propose_routes`), unless the store has that proposal, and return its key; as
+    :func:`propose_signal_plans` (the same parameters, returns and errors) for a ``request``
+    of :func:`dashboards.forms.read_routes_form` (``bins``, ``trucks``, ``seed``, ``polish_s``,
+    ``outside_range``). The twin refuses, for instance, more bins than the city has.
+    """
+    label = (
+        f"{request['bins']} bins, {request['trucks']} trucks: the learned planner, PyVRP and "
+        "greedy, checked"
+    )
+    return _propose(state, "routes", request, label, progress, min_interval_s, isolate)
+
+
+def _propose(
+    state: DashboardState,
+    kind: str,
+    request: dict[str, Any],
+    label: str,
+    progress: Progress | None,
+    min_interval_s: float,
+    isolate: bool,
+) -> str:
+    """Make the proposal of ``kind`` (a task kind of :data:`dashboards.worker.TASKS`) for
+    ``request`` unless the store has it; its key (the city's hash and the request)."""
     key = state.store.proposal_key(request, state.twin.city.source.sha256)
     _run_tasks(
         state,
-        [Task("signals", key, request)],
-        [f"{request['method']} plans, checked at three demands"],
+        [Task(kind, key, request)],
+        [label],
         progress,
         min_interval_s=min_interval_s,
         errors=None,
@@ -130,7 +167,11 @@ def _run_tasks(
     twin = state.twin
     keys: list[str | None] = [task.key for task in tasks]
     problems: list[str | None] = [None] * len(tasks)
-    found = {"scenario": state.store.has_run, "signals": state.store.has_proposal}
+    found = {
+        "scenario": state.store.has_run,
+        "signals": state.store.has_proposal,
+        "routes": state.store.has_proposal,
+    }
     todo = [i for i, task in enumerate(tasks) if not found[task.kind](task.key)]
 
     def on_start(j: int) -> None:

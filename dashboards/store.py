@@ -6,14 +6,16 @@ Layout of the store folder::
     runs/<key>/             a finished run, written by ``ScenarioRun.write`` (``twin run``'s layout)
     scenarios/<name>.audit.jsonl   the planner's decisions on proposals for that scenario
                             (``twin.decide``, ``twin.read_audit``), beside it
-    proposals/<key>/        proposed signal plans with their checks (``twin.propose_signals``):
-                            a proposal folder that ``twin.read_proposal`` verifies
+    proposals/<key>/        proposed signal plans (``twin.propose_signals``) or a day's collection
+                            routes (``twin.propose_routes``) with their checks: a proposal
+                            folder that ``twin.read_proposal`` verifies
     uploads/                OSM extracts opened through the dashboard
     sessions.json           which browser session has which of them open (``DashboardState``)
 
 A run's key hashes the city's content and the scenario's settings without its name and
 description: a scenario and seed give the same KPIs, so the same settings are never run twice.
-A proposal's key hashes the city, the traffic it is proposed for, its seed and its method.
+A proposal's key hashes the city and its request: the traffic, seed and method of signal plans;
+the day (bins, trucks, seed) and the polish of collection routes.
 Runs happen in a background thread and write their files; the page callbacks read them back, with a
 small cache because every slider step redraws from the same tables.
 """
@@ -36,6 +38,7 @@ import pandas as pd
 
 from twin import (
     USER_ERRORS,
+    RouteProposal,
     Scenario,
     ScenarioRun,
     SignalProposal,
@@ -84,7 +87,11 @@ def _read_table(path: str, mtime: float) -> pd.DataFrame:
 class RunStore:
     """Named scenarios and finished runs in one folder (see the module docstring)."""
 
-    FOLDERS: ClassVar[dict[str, str]] = {"scenario": "runs", "signals": "proposals"}
+    FOLDERS: ClassVar[dict[str, str]] = {
+        "scenario": "runs",
+        "signals": "proposals",
+        "routes": "proposals",
+    }
     """The folder of each kind of result (:data:`dashboards.worker.TASKS`)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
@@ -95,7 +102,7 @@ class RunStore:
     @classmethod
     def folder(cls, root: str | os.PathLike[str], kind: str) -> Path:
         """Where the store in ``root`` keeps results of ``kind`` (``"scenario"``,
-        ``"signals"``)."""
+        ``"signals"``, ``"routes"``)."""
         return Path(root) / cls.FOLDERS[kind]
 
     @staticmethod
@@ -149,7 +156,18 @@ class RunStore:
     def has_section(self, key: str, section: str) -> bool:
         return (self.run_dir(key) / section).is_dir()
 
-    # ---------------------------------------------------------------- signal-plan proposals
+    def plan_provenance(self, key: str, section: str) -> dict[str, Any] | None:
+        """Who made the plans of a run's ``section`` (``"waste"``, ``"traffic"``): the
+        provenance its ``run.json`` records (:meth:`twin.ScenarioRun.run_info`), ``None`` for
+        a run written by a version that did not record it."""
+        try:
+            info = json.loads((self.run_dir(key) / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        found = (info.get("plans") or {}).get(section) if isinstance(info, dict) else None
+        return found if isinstance(found, dict) else None
+
+    # ---------------------------------------------------------------- proposals
     PROPOSAL_TABLES: ClassVar[tuple[str, ...]] = ("checks", "plans", "current", "edge_delays")
     """A proposal's tables (Parquet files of its folder): the checks at each demand factor,
     the proposed and the current plans (one row per phase, :func:`twin.plan_table`), and the
@@ -201,6 +219,32 @@ class RunStore:
             shutil.rmtree(staging, ignore_errors=True)
         return out
 
+    def write_route_proposal(self, key: str, proposal: RouteProposal) -> Path:
+        """Write a proposal of a day's collection routes: the twin's folder
+        (:meth:`twin.RouteProposal.write`: ``proposal.json``, ``routes.json``), atomically."""
+        return proposal.write(self.proposal_dir(key), overwrite=True)
+
+    def route_stops(self, key: str) -> pd.DataFrame:
+        """The stops of a route proposal in driving order (:meth:`twin.RouteProposal.stops`),
+        read from its folder once the folder verifies (:meth:`proposal`).
+
+        Raises
+        ------
+        StoreError
+            No such proposal, one that does not verify, or one of signal plans.
+        """
+        return pd.DataFrame(self._routes(key)["stops"])
+
+    def route_paths(self, key: str) -> dict[str, list[list[float]]]:
+        """Each truck's road path (``[lon, lat]`` points) of a route proposal, by truck number
+        (:meth:`twin.RouteProposal.paths`), as :meth:`route_stops` reads it."""
+        return self._routes(key)["paths"]
+
+    def _routes(self, key: str) -> dict[str, Any]:
+        if self.proposal(key).get("kind") != "collection-routes":
+            raise StoreError(f"proposal {key} is not one of collection routes.")
+        return json.loads((self.proposal_dir(key) / "routes.json").read_text(encoding="utf-8"))
+
     def proposal(self, key: str) -> dict[str, Any]:
         """A proposal's record (:meth:`write_proposal`), verified by :func:`twin.read_proposal`:
         its provenance holds and its plan file is the one that was checked.
@@ -212,11 +256,11 @@ class RunStore:
         """
         folder = self.proposal_dir(key)
         if not (folder / "proposal.json").is_file():
-            raise StoreError(f"no signal-plan proposal {key}: propose the plans again.")
+            raise StoreError(f"no proposal {key}: propose the plans again.")
         try:
             return read_proposal(folder)
         except USER_ERRORS as err:
-            raise StoreError(f"signal-plan proposal {key}: {err}") from None
+            raise StoreError(f"proposal {key}: {err}") from None
 
     def proposal_table(self, key: str, name: str) -> pd.DataFrame:
         """A table of a proposal (one of :data:`PROPOSAL_TABLES`)."""

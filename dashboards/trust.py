@@ -1,6 +1,7 @@
 """Proposals as records a planner decides on, for the pages: who proposed a plan and from what,
-whether it may be approved or applied, the decisions in the scenario's audit log, and the card
-of the model that proposed it.
+whether it may be approved or applied, the decisions in the scenario's audit log, an approved
+plan's field documents, a route proposal's plans side by side, and the card of the model that
+proposed it.
 
 The twin decides what is recommended and keeps the log (:func:`twin.decide`,
 :func:`twin.read_audit`); this module only reads the draft and the run store for it and turns
@@ -9,8 +10,11 @@ the records into what the pages show. Plain functions of plain data (no Dash): t
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import tempfile
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,27 +30,33 @@ from twin import (
     ModelCardError,
     approved_decision,
     decide,
+    model_card_markdown,
     model_label,
     read_audit,
     read_model_card,
     scenario_inputs,
+    write_field_documents,
 )
 
 __all__ = [
     "AUDIT_COLUMNS",
     "LEARNED_PLANNER",
+    "REFERENCE_PLAN",
     "DecisionError",
+    "PlanRow",
     "applied",
     "approved_timings",
     "audit_rows",
     "by_model",
-    "card_sections",
     "changed_inputs",
     "decide_on",
     "decisions",
+    "field_documents",
     "latest_decision",
-    "learned_checkpoint",
     "model_card",
+    "model_card_text",
+    "model_name",
+    "plan_rows",
     "policy_label",
     "proposal_label",
     "provenance_rows",
@@ -55,6 +65,10 @@ __all__ = [
 
 LEARNED_PLANNER = "learned"
 """The waste twin's planner that is a model (a scenario's ``waste.planner``)."""
+
+REFERENCE_PLAN = "pyvrp"
+"""The plan a route proposal is judged against (:func:`twin.propose_routes`): what the twin
+plans for the day without a model, in the same time."""
 
 
 class DecisionError(ValueError):
@@ -67,9 +81,15 @@ def by_model(policy: str) -> bool:
     return strategy_fields(policy)["planner"] == LEARNED_PLANNER
 
 
+def model_name(name: str, model: bool) -> str:
+    """A plan's or planner's name as tables, legends and menus show it: a model's (``model``)
+    says so."""
+    return f"{name} — {MODEL_LABEL.lower()}" if model else name
+
+
 def policy_label(policy: str) -> str:
     """A policy's name as tables, legends and menus show it: a model's says so."""
-    return f"{policy} — {MODEL_LABEL.lower()}" if by_model(policy) else policy
+    return model_name(policy, by_model(policy))
 
 
 def run_by_model(store: RunStore, key: str) -> bool:
@@ -291,30 +311,134 @@ def audit_rows(entries: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
     ]
 
 
-# ------------------------------------------------------------------ model cards
-def learned_checkpoint(kind: str, city: City) -> Path | None:
-    """The checkpoint the twin's learned planner of ``kind`` (``"collection-routes"``,
-    ``"signal-plans"``) uses for ``city``, or ``None`` where the twin does not say.
+# ------------------------------------------------------------------ field documents
+def field_documents(
+    store: RunStore, key: str, draft: Mapping[str, Any], city: City
+) -> tuple[str, bytes]:
+    """The field documents of the stored proposal ``key`` (:func:`twin.write_field_documents`:
+    per-truck route sheets, or signal timing tables), zipped, where the audit log of the draft's
+    scenario approves it last.
 
-    The twin's public names do not say it yet (asked for as ``twin.learned_checkpoint``);
-    until they do, no card is shown and the page says why.
+    Parameters
+    ----------
+    store : RunStore
+        Where the proposal and the scenario are.
+    key : str
+        The proposal's key.
+    draft : mapping
+        The draft scenario (JSON): its name says whose audit log holds the approval.
+    city : City
+        The session's city (the documents are refused for another version of it).
+
+    Returns
+    -------
+    (str, bytes)
+        The archive's file name and its content.
+
+    Raises
+    ------
+    StoreError
+        No such proposal, one that does not verify, or a draft name the store refuses.
+    twin.TwinError
+        The twin's refusal: not approved (never, or rejected last), a log that does not hold,
+        a proposal of another version of the city.
     """
-    import twin
+    record = store.proposal(key)
+    scenario = store.scenario_path(str(draft.get("name") or ""))
+    with tempfile.TemporaryDirectory(prefix="field-documents-") as folder:
+        out = write_field_documents(
+            store.proposal_dir(key), scenario, Path(folder) / "documents", city=city
+        )
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(out.iterdir()):
+                archive.write(path, path.name)
+    return f"field-documents-{record['kind']}-{record['proposal_id'][:12]}.zip", buffer.getvalue()
 
-    find = getattr(twin, "learned_checkpoint", None)
-    if find is None:
-        return None
-    try:
-        found = find(kind, city)
-    except USER_ERRORS:
-        return None
-    return None if found is None else Path(found)
+
+# ------------------------------------------------------------------ route proposals
+@dataclass(frozen=True)
+class PlanRow:
+    """One plan of a route proposal's day as the comparison table shows it."""
+
+    name: str
+    role: str
+    km: str
+    truck_hours: str
+    cost_km: str
+    unserved_required: str
+    valid: str
+    solve_s: str
+    verdict: str
 
 
+def _role(name: str, proposed: str, plan: Mapping[str, Any]) -> str:
+    if name == proposed:
+        return "proposed"
+    if name == REFERENCE_PLAN:
+        return "current plan (no model), the same time"
+    return "a model's, before the polish" if plan.get("by_model") else "no model"
+
+
+def plan_rows(record: Mapping[str, Any]) -> list[PlanRow]:
+    """The plans of a route proposal's day (its record's ``plans``: learned, learned+pyvrp,
+    pyvrp, greedy), each named as a model's where it is one, its role, km, truck-hours, cost
+    (km and missed prizes), required bins left, validity and solve time, and whether it costs
+    less (``better``) or more (``worse``) than the current plan (:data:`REFERENCE_PLAN`).
+
+    Parameters
+    ----------
+    record : mapping
+        The proposal's record (:meth:`dashboards.store.RunStore.proposal`).
+
+    Returns
+    -------
+    list of PlanRow
+        One per plan, in the record's order.
+    """
+    plans = record.get("plans") or {}
+    proposed = str((record.get("provenance") or {}).get("planner"))
+    reference = (plans.get(REFERENCE_PLAN) or {}).get("cost_km")
+    rows = []
+    for name, plan in plans.items():
+        cost = plan.get("cost_km")
+        verdict = "same"
+        if name != REFERENCE_PLAN and cost is not None and reference is not None:
+            change = cost - reference
+            if abs(change) > 1e-6 * max(reference, 1.0):
+                verdict = "better" if change < 0 else "worse"
+        rows.append(
+            PlanRow(
+                name=model_name(name, bool(plan.get("by_model"))),
+                role=_role(name, proposed, plan),
+                km=f"{plan.get('km', math.nan):,.2f}",
+                truck_hours=f"{plan.get('truck_hours', math.nan):,.2f}",
+                cost_km=f"{cost if cost is not None else math.nan:,.2f}",
+                unserved_required=str(plan.get("unserved_required")),
+                valid="yes" if plan.get("valid") else "no",
+                solve_s=f"{plan.get('solve_s', math.nan):.2f}",
+                verdict=verdict,
+            )
+        )
+    return rows
+
+
+# ------------------------------------------------------------------ model cards
 @lru_cache(maxsize=8)
-def _card(path: str, size: int, mtime_ns: int) -> dict[str, Any]:
+def _card(path: str, size: int, mtime_ns: int) -> tuple[dict[str, Any], str]:
     # the card is checked against its checkpoint (a second): once per file version
-    return read_model_card(path)
+    return read_model_card(path), model_card_markdown(path)
+
+
+def _read_card(checkpoint: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
+    path = Path(checkpoint)
+    try:
+        stat = path.stat()
+        return _card(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    except OSError as err:
+        raise StoreError(f"{path}: cannot read the checkpoint ({err.strerror}).") from None
+    except (ModelCardError, *USER_ERRORS) as err:
+        raise StoreError(str(err)) from None
 
 
 def model_card(checkpoint: str | os.PathLike[str]) -> dict[str, Any]:
@@ -326,117 +450,16 @@ def model_card(checkpoint: str | os.PathLike[str]) -> dict[str, Any]:
         A checkpoint that is missing, or a card that does not hold (foreign, edited): the
         twin's message.
     """
-    path = Path(checkpoint)
-    try:
-        stat = path.stat()
-        return _card(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    except OSError as err:
-        raise StoreError(f"{path}: cannot read the checkpoint ({err.strerror}).") from None
-    except (ModelCardError, *USER_ERRORS) as err:
-        raise StoreError(str(err)) from None
+    return _read_card(checkpoint)[0]
 
 
-def _figure(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return "–" if value is None else ("yes" if value else "no")
-    if isinstance(value, float):
-        return "–" if not math.isfinite(value) else f"{value:,.4g}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+def model_card_text(checkpoint: str | os.PathLike[str]) -> str:
+    """The model card of ``checkpoint`` as the twin writes it in Markdown
+    (:func:`twin.model_card_markdown`), read once per file.
 
-
-def _training_lines(data: Mapping[str, Any]) -> list[str]:
-    places = data.get("places") or []
-    if "days" in data:
-        total = f"{_figure(data['days'])} days"
-    else:
-        total = f"{_figure(data.get('scenarios'))} scenarios"
-    lines = [f"{total} of {len(places):,} places"]
-    for group in data.get("groups") or []:
-        if group.get("kind") == "city":
-            lines.append(f"{group.get('name')} (sha256 {_short(group.get('sha256'))})")
-        elif group.get("kind") == "windows":
-            lines.append(f"{group.get('count')} windows of {group.get('of')}")
-        else:
-            lines.append(f"{group.get('count')} synthetic towns")
-    attribution = (data.get("map_data") or {}).get("attribution")
-    if attribution:
-        lines.append(f"Map data: {attribution}")
-    return lines
-
-
-def _evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
-    if evaluation.get("status") != "evaluated":
-        return [f"Not evaluated: {evaluation.get('note')}."]
-    lines = [f"Held-out cities: {', '.join(evaluation.get('held_out') or []) or 'none'}"]
-    for row in evaluation.get("results") or []:
-        unit = f" {row['unit']}" if row.get("unit") else ""
-        held = " (held out)" if row.get("held_out") else ""
-        lines.append(
-            f"{row.get('city')}{held}, {row.get('method', '')}: {row.get('metric')} "
-            f"{_figure(row.get('mean'))}{unit} ± {_figure(row.get('standard_error'))} "
-            f"(n {row.get('n')})"
-        )
-    return lines
-
-
-def _limit_lines(limits: Mapping[str, Any]) -> list[str]:
-    lines = [f"Places: {limits.get('places')}"]
-    for bound in limits.get("bounds") or []:
-        unit = f" {bound['unit']}" if bound.get("unit") else ""
-        lines.append(
-            f"{bound.get('label')}: {_figure(bound.get('low'))}–{_figure(bound.get('high'))}{unit}"
-        )
-    return [*lines, *(limits.get("statements") or []), *(limits.get("notes") or [])]
-
-
-@dataclass(frozen=True)
-class CardSection:
-    """One section of a model card as the page shows it: a heading and its lines."""
-
-    heading: str
-    lines: tuple[str, ...]
-
-
-def card_sections(card: Mapping[str, Any]) -> list[CardSection]:
-    """A model card (:func:`twin.read_model_card`) as headed lines: the model, its intended
-    use, training data, compute, evaluation, known limits and version."""
-    model, use = card.get("model") or {}, card.get("intended_use") or {}
-    compute = card.get("compute") or {}
-    return [
-        CardSection(
-            "Model",
-            (
-                f"Kind: {model.get('kind')}",
-                f"Architecture: {model.get('architecture')}",
-                f"Numbers in its state: {_figure(model.get('parameters'))}; training step "
-                f"{model.get('step')}",
-            ),
-        ),
-        CardSection(
-            "Intended use",
-            (
-                f"Use: {use.get('use')}",
-                f"Users: {use.get('users')}",
-                f"Not for: {use.get('not_for')}",
-            ),
-        ),
-        CardSection("Training data", tuple(_training_lines(card.get("training_data") or {}))),
-        CardSection(
-            "Compute",
-            (
-                str(compute.get("statement")),
-                f"{compute.get('steps')} steps, {_figure(compute.get('wall_hours'))} h",
-            ),
-        ),
-        CardSection("Evaluation", tuple(_evaluation_lines(card.get("evaluation") or {}))),
-        CardSection("Known limits", tuple(_limit_lines(card.get("known_limits") or {}))),
-        CardSection(
-            "Version",
-            (
-                f"Card version {card.get('card_version')} (a digest of the card's content)",
-                f"Checkpoint sha256 {card.get('checkpoint_sha256')}",
-            ),
-        ),
-    ]
+    Raises
+    ------
+    StoreError
+        As :func:`model_card`.
+    """
+    return _read_card(checkpoint)[1]

@@ -15,9 +15,9 @@ dashboard, whose threads may hold locks that a forked child would inherit held f
 :mod:`dashboards.jobs`), with the twin's modules already imported; each run is forked from it
 in a few milliseconds. A child loads the city from the city cache (a fraction of a second for a
 centre, seconds for a region: much less than importing the twin) and checks that it is the same
-content as the session's city. It writes what it made (a run, a signal-plan proposal: the kinds
-of :data:`TASKS`) into the run store itself, so only progress and errors cross between the
-processes.
+content as the session's city. It writes what it made (a run, a proposal of signal plans or of
+a day's collection routes: the kinds of :data:`TASKS`) into the run store itself, so only
+progress and errors cross between the processes.
 
 As with any program that starts processes this way, a script that serves the dashboard keeps
 its serving code under ``if __name__ == "__main__":`` (``twin dashboard`` and
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboards.store import RunStore
-from twin import USER_ERRORS, City, Scenario, Twin, TwinError, propose_signals
+from twin import USER_ERRORS, City, Scenario, Twin, TwinError, propose_routes, propose_signals
 
 __all__ = [
     "POLL_S",
@@ -169,7 +169,8 @@ class Task:
         The store key its result is written under.
     data : dict
         Its input as JSON data (what crosses to the child): a scenario, or a proposal's
-        request (:func:`dashboards.forms.read_proposal_form`).
+        request (:func:`dashboards.forms.read_proposal_form`,
+        :func:`dashboards.forms.read_routes_form`).
     """
 
     kind: str
@@ -197,9 +198,24 @@ def _propose_signals(twin: Twin, store: RunStore, task: Task, on_progress: Progr
     store.write_proposal(task.key, proposal)
 
 
+def _propose_routes(twin: Twin, store: RunStore, task: Task, on_progress: Progress) -> None:
+    request = task.data
+    # one day, planned in seconds: the twin reports no progress on the way
+    proposal = propose_routes(
+        twin.city,
+        bins=request["bins"],
+        trucks=request["trucks"],
+        seed=request["seed"],
+        polish_s=request["polish_s"],
+        outside_range=request["outside_range"],
+    )
+    store.write_route_proposal(task.key, proposal)
+
+
 TASKS: dict[str, Callable[[Twin, RunStore, Task, Progress], None]] = {
     "scenario": _run_scenario,
     "signals": _propose_signals,
+    "routes": _propose_routes,
 }
 """What a task of each kind does: make its result and write it into the store under its key."""
 

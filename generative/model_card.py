@@ -113,7 +113,7 @@ INTENDED_USE = {
     },
     SIGNAL_KIND: {
         "use": (
-            "Propose signal timings (cycle and green splits; offsets by a green-wave rule) for "
+            "Propose signal timings (cycles, green splits and offsets) for "
             "every signalized junction of a city in one pass (`twin propose-signals --method "
             "learned`), checked in the twin against the current plans at the scenario's demand "
             "and at ±20 % before they are accepted."
@@ -145,10 +145,31 @@ LIMITS = {
         "twin before it is accepted.",
         "Cities with fewer or more signalized junctions, or busier phases, than trained on "
         "(the bounds here) are outside what it has seen; the twin says so when it proposes.",
-        "Offsets are not learned: a green wave outward from the busiest junction at "
-        "free-flow speed.",
     ),
 }
+
+NO_OFFSET_HEAD = (
+    "Offsets are not learned by this checkpoint: a green wave outward from the busiest "
+    "junction at free-flow speed."
+)
+
+
+def _offsets_statement(payload: Mapping[str, Any]) -> str:
+    """What sets the signal planner's offsets: its trained head, or the green-wave rule."""
+    head = payload.get("offset_head")
+    if not head:
+        return NO_OFFSET_HEAD
+    trained = head.get("trained", {})
+    pairs = zip(head["features"], head["theta"], strict=True)
+    weights = ", ".join(f"{name} {float(w):+.3f}" for name, w in pairs)
+    return (
+        f"Offsets come from a head of {len(head['theta'])} weights ({weights}) trained in the "
+        f"twin ({trained.get('method', 'method not recorded')}) on "
+        f"{len(trained.get('scenarios', []))} tuning scenarios, "
+        f"{trained.get('simulations', 'an unrecorded number of')} simulations; it starts from "
+        "the green wave from the busiest junction and was kept only where it beat it there."
+    )
+
 
 SIGNAL_BOUNDS = {
     "junctions": ("signalized junctions of a city", ""),
@@ -573,7 +594,8 @@ def _limits(payload: Mapping[str, Any], kind: str) -> dict[str, Any]:
         "bounds": bounds,
         "places": reach,
         "only_places": only_places,
-        "statements": list(LIMITS[kind]),
+        "statements": list(LIMITS[kind])
+        + ([_offsets_statement(payload)] if kind == SIGNAL_KIND else []),
         "notes": notes,
     }
 

@@ -41,8 +41,10 @@ from generative.signal_data import (
 )
 
 __all__ = [
+    "DrawnScenario",
     "SignalDraw",
     "build_signal_corpus",
+    "drawn_scenario",
     "junction_instance",
     "plan_signal_corpus",
     "scenario_instance",
@@ -141,8 +143,27 @@ def _with_signals(city: City) -> City:
     return city
 
 
-def scenario_instance(draw: SignalDraw, *, limits: TimingLimits = DEFAULT_LIMITS) -> SignalInstance:
-    """Simulate ``draw``'s scenario under the default plans and make its instance."""
+@dataclass
+class DrawnScenario:
+    """A draw's scenario, ready to simulate: the place, its network, the closed links, the
+    trips, the engine's settings and the default plans."""
+
+    city: City
+    network: RoadNetwork
+    closed: np.ndarray
+    demand: object
+    config: TrafficConfig
+    plans: dict[int, SignalPlan]
+
+    def simulate(self, plans: dict[int, SignalPlan] | None = None, *, seed: int):
+        """The scenario under ``plans`` (default: its default plans)."""
+        return simulate(self.network, self.demand, self.plans if plans is None else plans,
+                        config=self.config, closed=self.closed, seed=seed)  # fmt: skip
+
+
+def drawn_scenario(draw: SignalDraw) -> DrawnScenario:
+    """The scenario of ``draw``: its place, ``closures`` streets closed at random (never a
+    signal's approach), the place's peak hour of trips times ``demand_scale``."""
     from cities.peak_demand import peak_hour_demand
 
     city = _place(draw.place)
@@ -161,9 +182,19 @@ def scenario_instance(draw: SignalDraw, *, limits: TimingLimits = DEFAULT_LIMITS
     trips = round(peak_hour_demand(city.context, network).trips(WINDOW_S) * draw.demand_scale)
     demand = generate_trips(city.context, n_trips=trips, window_s=WINDOW_S, rng=rng)
     config = TrafficConfig(duration_s=SIMULATED_S, dt_s=2.0, reroute_share=0.2)
-    model = simulate(network, demand, plans, config=config, closed=closed, seed=draw.seed)
-    meta = {**asdict(draw), "city": city.name, "sha256": city.source.sha256, "trips": trips}
-    return junction_instance(network, plans, measured_flows_vph(model), limits=limits, meta=meta)
+    return DrawnScenario(city, network, closed, demand, config, plans)
+
+
+def scenario_instance(draw: SignalDraw, *, limits: TimingLimits = DEFAULT_LIMITS) -> SignalInstance:
+    """Simulate ``draw``'s scenario under the default plans and make its instance."""
+    scenario = drawn_scenario(draw)
+    model = scenario.simulate(seed=draw.seed)
+    city = scenario.city
+    meta = {**asdict(draw), "city": city.name, "sha256": city.source.sha256,
+            "trips": len(scenario.demand)}  # fmt: skip
+    return junction_instance(
+        scenario.network, scenario.plans, measured_flows_vph(model), limits=limits, meta=meta
+    )
 
 
 def signal_places(

@@ -4,7 +4,9 @@
 simulation, as Webster's method does), builds the scenario's instance
 (:func:`generative.signal_instances.junction_instance`), and turns the network's cycle and split
 logits into a :class:`~agents.traffic.signals.SignalPlan` per junction, within the timing
-limits by construction. The shipped checkpoint is :data:`SIGNAL_CHECKPOINT`; what it was trained
+limits by construction, and sets the offsets with the checkpoint's offset head, trained in the
+twin (:mod:`generative.signal_offsets`; a checkpoint without one: the green wave from the
+busiest junction). The shipped checkpoint is :data:`SIGNAL_CHECKPOINT`; what it was trained
 on (places, junction counts, load) is in its ``training_range``, and :meth:`outside_range` says
 which figures of a scenario lie beyond it.
 """
@@ -21,9 +23,17 @@ import torch
 from agents.traffic.signals import Phase, SignalPlan
 from agents.traffic.timing import DEFAULT_LIMITS, TimingLimits
 from cities.network import RoadNetwork
+from generative.checkpoint import CheckpointError
 from generative.signal_data import SignalInstance
 from generative.signal_instances import junction_instance
 from generative.signal_model import timings
+from generative.signal_offsets import (
+    FEATURES,
+    RULE,
+    green_wave_offsets,
+    offset_features,
+    offsets_from,
+)
 from generative.signal_train import as_batch, load_signal_model
 
 __all__ = ["SIGNAL_CHECKPOINT", "LearnedSignalPlanner", "green_wave_offsets"]
@@ -45,6 +55,10 @@ class LearnedSignalPlanner:
         self.model, payload = load_signal_model(self.checkpoint)
         self.training_range: dict[str, Any] = payload.get("training_range", {})
         self.trained_on: dict[str, Any] = payload.get("trained_on", {})
+        head = payload.get("offset_head")
+        self.offset_theta: tuple[float, ...] = RULE
+        if head is not None:
+            self.offset_theta = _offset_theta(self.checkpoint, head)
 
     def instance(
         self,
@@ -76,13 +90,27 @@ class LearnedSignalPlanner:
         limits: TimingLimits = DEFAULT_LIMITS,
     ) -> dict[int, SignalPlan]:
         """New timings for every junction of ``plans`` (node position → plan; phases kept;
-        offsets of :func:`green_wave_offsets`) from the flows ``flow_vph`` (veh/h per link) the
+        offsets of its offset head) from the flows ``flow_vph`` (veh/h per link) the
         current plans carried."""
         if not plans:
             return {}
         return self.plans_for(self.instance(network, plans, flow_vph, limits), plans, limits)
 
     @torch.no_grad()
+    def timings_for(self, instance: SignalInstance) -> tuple[np.ndarray, np.ndarray]:
+        """The network's cycles ``[J]`` and greens ``[J, P]`` (s) for ``instance``."""
+        batch = as_batch([instance], torch.device("cpu"))
+        cycles, greens = timings(batch, *self.model(batch))
+        return cycles[0].numpy().astype(np.float64), greens[0].numpy().astype(np.float64)
+
+    def offsets_for(
+        self, instance: SignalInstance, cycles: np.ndarray, greens: np.ndarray
+    ) -> np.ndarray:
+        """Each junction's offset (s) by the checkpoint's offset head."""
+        if self.offset_theta == RULE:
+            return green_wave_offsets(instance, cycles)
+        return offsets_from(offset_features(instance, cycles, greens), cycles, self.offset_theta)
+
     def plans_for(
         self,
         instance: SignalInstance,
@@ -92,30 +120,27 @@ class LearnedSignalPlanner:
         """:meth:`propose` for an instance already made (:meth:`instance`)."""
         if instance.n_junctions == 0:
             return {}
-        batch = as_batch([instance], torch.device("cpu"))
-        cycles, greens = timings(batch, *self.model(batch))
-        offsets = green_wave_offsets(instance, cycles[0].numpy())
+        cycles, greens = self.timings_for(instance)
+        offsets = self.offsets_for(instance, cycles, greens)
         proposed = {}
         for j, node in enumerate(instance.node.tolist()):
             plan = plans[node]
             phases = tuple(
-                Phase(p.approaches, float(greens[0, j, i])) for i, p in enumerate(plan.phases)
+                Phase(p.approaches, float(greens[j, i])) for i, p in enumerate(plan.phases)
             )
             proposed[node] = SignalPlan(plan.node, phases, float(offsets[j]), limits.intergreen_s)
         return proposed
 
 
-def green_wave_offsets(instance: SignalInstance, cycles_s: np.ndarray) -> np.ndarray:
-    """Offsets of a green wave outward from the busiest junction: each junction's green starts
-    as long after that junction's as a car takes to drive there at free flow (modulo its cycle).
-
-    Offsets of 0 everywhere start every green at once, which the twin finds far worse: over the
-    learned cycles and splits, this wave has 4–31 % less delay on fresh days (BENCHMARKS.md,
-    "Signal plans"). The wave is a rule, not learned: the network is not trained on offsets.
-    """
-    if instance.n_junctions == 0:
-        return np.zeros(0)
-    load = (instance.flow_vps * (instance.kind == 1)).sum(axis=1)
-    root = int(np.argmax(load))
-    travel = np.nan_to_num(instance.travel_s[root].astype(np.float64), posinf=0.0)
-    return np.mod(travel, np.maximum(cycles_s, 1e-9))
+def _offset_theta(path: Path, head: Any) -> tuple[float, ...]:
+    """The checkpoint's offset head, checked against the features this version computes."""
+    again = "train the head again (`python -m generative.signal_offsets`)"
+    try:
+        features, theta = list(head["features"]), tuple(float(v) for v in head["theta"])
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"{path}: its offset head is malformed: {again}.") from None
+    if features != list(FEATURES) or len(theta) != len(FEATURES):
+        raise CheckpointError(
+            f"{path}: its offset head reads {features}, this version {list(FEATURES)}: {again}."
+        )
+    return theta

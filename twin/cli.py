@@ -866,8 +866,7 @@ def propose_command(
 ) -> None:
     """Propose a day's collection plan with the learned planner, checked against PyVRP and
     greedy on the same day: capacity, shift, required bins and cost."""
-    from generative.propose import OUTSIDE_RANGE, PlannerRangeError
-    from twin.errors import TwinError
+    from generative.propose import OUTSIDE_RANGE
     from twin.route_proposals import propose_routes
     from twin.specs import short_repr
 
@@ -877,14 +876,11 @@ def propose_command(
             param_hint="--outside-range",
         )
     _refuse_occupied(out, overwrite)
-    try:
-        proposal = propose_routes(
-            city, bins=bins, seed=seed, trucks=trucks, samples=samples,
-            temperature=temperature, polish_s=polish, checkpoint=checkpoint,
-            outside_range=outside_range, population=population,
-        )  # fmt: skip
-    except PlannerRangeError as err:
-        raise TwinError(str(err)) from None
+    proposal = propose_routes(
+        city, bins=bins, seed=seed, trucks=trucks, samples=samples, temperature=temperature,
+        polish_s=polish, checkpoint=checkpoint, outside_range=outside_range,
+        population=population,
+    )  # fmt: skip
     if out is not None:
         proposal.write(out, overwrite=overwrite)
     report = proposal.summary()

@@ -22,11 +22,9 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-import numpy as np
 import pandas as pd
 
 from cities.city import City, load_city
-from cities.routing import Router
 from twin.proposals import ProposalError, approved_decision
 from twin.provenance import write_csv_with_provenance
 from twin.results_io import atomic_output_dir
@@ -73,7 +71,7 @@ def write_field_documents(
     folder = Path(proposal)
     folder = folder if folder.is_dir() else folder.parent
     inputs = record["inputs"]
-    loaded = city or load_city(inputs["city"])
+    loaded = city or load_city(inputs["city"])  # the city it was made for, still the same?
     if loaded.source.sha256 != inputs["city_sha256"]:
         raise ProposalError(
             f"{folder}: made for {inputs['city']} with content {inputs['city_sha256'][:12]}, but "
@@ -84,8 +82,8 @@ def write_field_documents(
 
     def fill(target: Path) -> None:
         if record["kind"] == "collection-routes":
-            stops = json.loads((folder / "routes.json").read_text(encoding="utf-8"))["stops"]
-            files = _route_sheets(target, loaded, stops, header)
+            routes = json.loads((folder / "routes.json").read_text(encoding="utf-8"))
+            files = _route_sheets(target, routes["stops"], routes["paths"], header)
         else:
             table = pd.read_csv(folder / "plans.csv", comment="#", dtype={"approaches": str})
             files = _timing_tables(target, table, header)
@@ -96,23 +94,11 @@ def write_field_documents(
     return atomic_output_dir(Path(out), fill, overwrite=overwrite)
 
 
-def _road_path(city: City, stops: list[dict[str, Any]]) -> list[tuple[float, float]]:
-    """The road path through ``stops`` in order (lon, lat), fastest at free flow."""
-    network = city.network
-    order = np.argsort(network.node_osmid)
-    ids = np.array([s["node"] for s in stops], dtype=np.int64)
-    nodes = order[np.searchsorted(network.node_osmid, ids, sorter=order)]
-    routes = Router(network).routes(nodes[:-1], nodes[1:])
-    points: list[tuple[float, float]] = [(stops[0]["lon"], stops[0]["lat"])]
-    for leg in range(len(routes)):
-        for edge in routes.path(leg):
-            v = network.edge_v[edge]
-            points.append((float(network.node_lon[v]), float(network.node_lat[v])))
-    return points
-
-
 def _route_sheets(
-    target: Path, city: City, stops: list[dict[str, Any]], header: dict[str, Any]
+    target: Path,
+    stops: list[dict[str, Any]],
+    paths: dict[str, list[list[float]]],
+    header: dict[str, Any],
 ) -> list[str]:
     stops = [{**stop, "arrive": _clock(stop["arrive_s"])} for stop in stops]
     frame = pd.DataFrame(stops).astype({"bin": "Int64"})
@@ -122,7 +108,7 @@ def _route_sheets(
     files = ["stops.csv"]
     for truck in sorted({stop["truck"] for stop in stops}):
         truck_stops = sorted((s for s in stops if s["truck"] == truck), key=lambda s: s["order"])
-        path = _road_path(city, truck_stops)
+        path = [tuple(point) for point in paths[str(truck)]]
         name = f"truck-{truck}"
         (target / f"{name}.geojson").write_text(
             json.dumps(_geojson(truck, truck_stops, path, header), indent=1)

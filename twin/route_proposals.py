@@ -25,12 +25,13 @@ import numpy as np
 
 from agents.waste.planning import DEPOT, DISPOSAL, Plan, PyVRPPlanner, RoutingProblem, check_plan
 from cities.city import City, load_city
+from twin.errors import TwinError
 from twin.proposals import proposal_record
 from twin.provenance import Provenance, content_sha256
 from twin.results_io import atomic_output_dir
 from twin.specs import ScenarioError, check_seed, short_repr
 
-__all__ = ["RouteProposal", "check_routes", "propose_routes", "route_stops"]
+__all__ = ["RouteProposal", "check_routes", "propose_routes", "road_paths", "route_stops"]
 
 INSTANCE_FIELDS = (
     "duration_s", "distance_m", "load_kg", "prize", "required", "service_s", "n_trucks",
@@ -83,6 +84,10 @@ class RouteProposal:
         """The proposed plan's stops (:func:`route_stops`)."""
         return route_stops(self.city, self.problem, self.nodes, self.plans[self.proposed])
 
+    def paths(self) -> dict[str, list[list[float]]]:
+        """Each truck's road path through its stops (:func:`road_paths`)."""
+        return road_paths(self.city, self.stops())
+
     def summary(self) -> dict[str, Any]:
         """What ``twin propose --json`` prints: the comparison, the checks, the provenance."""
         return {
@@ -98,18 +103,20 @@ class RouteProposal:
 
     def write(self, out: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write the proposal folder into ``out``, atomically: ``routes.json`` (the proposed
-        plan's stops in driving order) and ``proposal.json`` (:mod:`twin.proposals`)."""
+        plan's stops in driving order, and each truck's road path, by truck number) and
+        ``proposal.json`` (:mod:`twin.proposals`)."""
 
         def fill(folder: Path) -> None:
             routes = {"label": self.provenance.label(), "provenance": self.provenance.to_dict(),
-                      "stops": self.stops()}  # fmt: skip
+                      "stops": self.stops(), "paths": self.paths()}  # fmt: skip
             (folder / "routes.json").write_text(json.dumps(routes, indent=1))
             record = proposal_record(
                 kind="collection-routes", provenance=self.provenance, inputs=self.inputs,
                 folder=folder, plan_files=["routes.json"], checks=self.checks,
                 recommended=self.recommended, reasons=self.reasons,
                 notes=self.notes(),
-                details={"city": self.city.name, "plans": self.report.get("plans", {})},
+                details={"city": self.city.name, "proposed": self.proposed,
+                         "plans": self.report.get("plans", {})},
             )  # fmt: skip
             (folder / "proposal.json").write_text(json.dumps(record, indent=2))
 
@@ -159,6 +166,29 @@ def route_stops(
                 clock += problem.unload_s
             here = location
     return rows
+
+
+def road_paths(city: City, stops: list[dict[str, Any]]) -> dict[str, list[list[float]]]:
+    """Each truck's road path through its ``stops`` in driving order (:func:`route_stops`),
+    fastest at free flow: ``{"1": [[lon, lat], …], …}`` (keys as JSON keeps them)."""
+    from cities.routing import Router
+
+    network = city.network
+    order = np.argsort(network.node_osmid)
+    router = Router(network)
+    paths = {}
+    for truck in sorted({stop["truck"] for stop in stops}):
+        mine = sorted((s for s in stops if s["truck"] == truck), key=lambda s: s["order"])
+        ids = np.array([s["node"] for s in mine], dtype=np.int64)
+        nodes = order[np.searchsorted(network.node_osmid, ids, sorter=order)]
+        legs = router.routes(nodes[:-1], nodes[1:])
+        points = [[mine[0]["lon"], mine[0]["lat"]]]
+        for leg in range(len(legs)):
+            ends = network.edge_v[legs.path(leg)]
+            points += [[round(float(network.node_lon[v]), 7), round(float(network.node_lat[v]), 7)]
+                       for v in ends]  # fmt: skip
+        paths[str(truck)] = points
+    return paths
 
 
 def check_routes(problem: RoutingProblem, plan: Plan, reference: Plan) -> list[dict[str, Any]]:
@@ -226,6 +256,7 @@ def propose_routes(
     seed = check_seed(seed)
     from agents.waste.planning import GreedyPlanner
     from generative.instances import plan_cost, sample_instances, to_problem
+    from generative.propose import PlannerRangeError
     from twin.api import learned_planner, planner_card_version
 
     loaded = city if isinstance(city, City) else load_city(city)
@@ -237,9 +268,12 @@ def propose_routes(
     sampling = {"samples": samples, "temperature": temperature}
     sampling = {name: value for name, value in sampling.items() if value is not None}
     planner = learned_planner(loaded, checkpoint, outside_range=outside_range, **sampling)
-    plans = {"learned": planner.plan(problem, seed=seed)}
-    if polish_s > 0:
-        plans["learned+pyvrp"] = planner.with_polish(polish_s).plan(problem, seed=seed)
+    try:
+        plans = {"learned": planner.plan(problem, seed=seed)}
+        if polish_s > 0:
+            plans["learned+pyvrp"] = planner.with_polish(polish_s).plan(problem, seed=seed)
+    except PlannerRangeError as err:  # a day outside the model's range, refused as asked
+        raise TwinError(str(err)) from None
     proposed = "learned+pyvrp" if polish_s > 0 else "learned"
     budget = max(plans[proposed].solve_s, 0.01)
     plans[REFERENCE] = PyVRPPlanner(max_runtime_s=budget).plan(problem, seed=seed)

@@ -1,15 +1,21 @@
 """Plans page: every waste policy the twin offers (the learned planner too, labelled as a
-model's proposal, with its model card) on the same days, fleet and seed; routes on the map and
-KPIs side by side against a baseline policy, differences highlighted. Below, signal plans the
-twin proposes for the draft's traffic, labelled with who proposed them and their provenance,
-checked against the current ones at three demands, with where delay falls on the map and each
-junction's timing. A planner approves or rejects them with a comment (only plans that passed
-every check can be approved, and only approved plans applied to the draft); every decision goes
-into the scenario's audit log, shown below them."""
+model's proposal, with its provenance and model card) on the same days, fleet and seed; routes on
+the map and KPIs side by side against a baseline policy, differences highlighted.
+
+Below, the plans a planner decides on, each proposal checked in the twin before it is shown and
+labelled with who proposed it and its provenance: a day's collection routes by the learned
+planner, checked (capacity, shift, bins that must be emptied, km against PyVRP's plan in the same
+time) and compared with PyVRP's and greedy's plans, on the map; and signal plans for the draft's
+traffic, checked against the current ones at three demands, with where delay falls on the map and
+each junction's timing. A planner approves or rejects each with a comment (only a proposal that
+passed every check can be approved); only approved signal plans are applied to the draft, and only
+an approved plan downloads as field documents. Every decision goes into the scenario's audit log,
+shown at the bottom (:mod:`dashboards.decisions`)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pandas as pd
 from dash import Dash, Input, Output, State, dcc, html, no_update
@@ -21,7 +27,6 @@ from dashboards.components import (
     field,
     map_graph,
     map_with_day_slider,
-    model_card_view,
     number_field,
     policy_table,
     register_form_check,
@@ -29,8 +34,30 @@ from dashboards.components import (
     register_run,
     run_controls,
 )
-from dashboards.figures import delay_figure, routes_figure
-from dashboards.forms import PROPOSAL_METHODS, FormError, read_form, read_proposal_form
+from dashboards.decisions import (
+    AUDIT_VERSION,
+    ROUTES,
+    SIGNALS,
+    Section,
+    card_body,
+    decision_box,
+    decision_state,
+    download_target,
+    label_line,
+    proposal_card,
+    provenance_table,
+    register_audit,
+    register_decisions,
+    verdict_view,
+)
+from dashboards.figures import delay_figure, proposed_routes_figure, routes_figure
+from dashboards.forms import (
+    PROPOSAL_METHODS,
+    FormError,
+    read_form,
+    read_proposal_form,
+    read_routes_form,
+)
 from dashboards.logic import (
     DAY_MARK_STEPS,
     PLAN_KPIS,
@@ -44,26 +71,18 @@ from dashboards.logic import (
     timing_rows,
     with_signals,
 )
-from dashboards.runner import propose_signal_plans
+from dashboards.runner import propose_collection_routes, propose_signal_plans
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
 from dashboards.trust import (
-    AUDIT_COLUMNS,
+    LEARNED_PLANNER,
     DecisionError,
-    applied,
     approved_timings,
-    audit_rows,
-    changed_inputs,
-    decide_on,
-    decisions,
-    latest_decision,
-    learned_checkpoint,
-    model_card,
+    model_name,
+    plan_rows,
     policy_label,
-    proposal_label,
-    provenance_rows,
 )
-from twin import USER_ERRORS
+from twin import USER_ERRORS, model_label
 
 PATH = "/plans"
 TITLE = "Plans"
@@ -119,7 +138,12 @@ def layout(state: DashboardState) -> html.Div:
             html.Div(id="plans-table"),
             route_card_section(),
             html.Hr(),
+            routes_section(state),
+            html.Hr(),
             signals_section(),
+            html.Hr(),
+            html.Div(id="plans-audit"),
+            dcc.Store(id=AUDIT_VERSION, data=""),
         ]
     )
 
@@ -188,10 +212,68 @@ def signals_section() -> html.Div:
         [
             html.Div([form, view], className="columns"),
             html.Div(id="signals-maps"),
-            html.Div(id="signals-audit"),
-            dcc.Store(id="signals-audit-version", data=""),
+            download_target(SIGNALS),
         ],
         id="signals-section",
+    )
+
+
+ROUTES_FORM = (
+    ("routes-bins", "bins"),
+    ("routes-trucks", "trucks"),
+    ("routes-seed", "seed"),
+    ("routes-polish", "polish_s"),
+)
+"""The route proposal's fields: input id → :func:`dashboards.forms.read_routes_form` key."""
+
+DAY_BINS = 100
+"""Bins of a proposed day unless the city has fewer: the most the shipped planners trained on."""
+
+
+def day_bins(state: DashboardState) -> int:
+    """The proposed day's bins the form starts with: :data:`DAY_BINS`, or all the city's bins
+    where it has fewer (as the waste twin places them; where it cannot, the twin says so when
+    asked for the day)."""
+    try:
+        return min(DAY_BINS, len(state.sites().bin_lon))
+    except USER_ERRORS:
+        return DAY_BINS
+
+
+def routes_section(state: DashboardState) -> html.Div:
+    """The form that asks the twin for a day's collection routes, and the places their verdict,
+    checks, comparison, provenance, decision and map fill in."""
+    draft = state.draft()
+    form = html.Div(
+        [
+            html.H3("Propose a day's collection routes"),
+            html.P(
+                "The learned planner plans one working day of the city's waste collection and "
+                "PyVRP polishes its plan. The twin plans the same day with PyVRP alone in the "
+                "same time (the current plan) and with greedy, and checks the proposal: every "
+                "truck within its capacity and shift, every bin that must be emptied today "
+                "emptied, and no more km (and missed bins) than the current plan. Only routes "
+                "that pass can be approved, and only approved routes go out as route sheets.",
+                className="note",
+            ),
+            number_field("Bins", "routes-bins", value=day_bins(state)),
+            number_field("Trucks", "routes-trucks", value=draft["waste"]["trucks"] or 3),
+            number_field("Seed (which day)", "routes-seed", value=draft["seed"]),
+            number_field("PyVRP's polish, seconds", "routes-polish", value=1.0),
+            run_controls("routes", "Propose routes"),
+        ],
+        className="panel",
+    )
+    view = html.Div(
+        html.P("Propose a day's routes to see how they do.", className="note"), id="routes-view"
+    )
+    return html.Div(
+        [
+            html.Div([form, view], className="columns"),
+            html.Div(id="routes-maps"),
+            download_target(ROUTES),
+        ],
+        id="routes-section",
     )
 
 
@@ -253,14 +335,20 @@ def register(app: Dash, state: DashboardState) -> None:
             if (note := plan_notes(table_of_days)) is not None
         ]
         shown = html.Div([table, *notes], id="plans-notes") if notes else table
+        learned = by_policy.get(LEARNED_PLANNER)
+        if learned is not None:
+            shown = html.Div([learned_line(state, learned), shown])
         return shown, int(days.max()), slider_marks(days, label=str, steps=DAY_MARK_STEPS)
 
+    register_routes(app, state)
     register_signals(app, state)
-    register_decisions(app, state)
+    for section in (ROUTES, SIGNALS):
+        register_decisions(app, state, section)
+    register_audit(app, state)
 
     @app.callback(Output("plans-model-card", "children"), Input("plans-card", "id"))
     def show_route_card(_):
-        return card_body(state, "collection-routes", what="learned planner")
+        return card_body(state, ROUTES.kind, what=ROUTES.what)
 
     @app.callback(
         Output("plans-map", "figure"),
@@ -288,28 +376,232 @@ def register(app: Dash, state: DashboardState) -> None:
         return with_tiles(figure, state.basemap, tiles)
 
 
-def register_signals(app: Dash, state: DashboardState) -> None:
-    """The signal-plan proposal's callbacks (see :func:`signals_section`)."""
-    keys = [key for _, key in SIGNALS_FORM]
+def register_proposal(
+    app: Dash,
+    state: DashboardState,
+    *,
+    section: Section,
+    form: tuple[tuple[str, str], ...],
+    read: Callable[[dict, dict], dict],
+    propose: Callable[..., str],
+) -> None:
+    """Wire a proposal's form: each field checked as it is edited, and its button
+    (``<prefix>-run``) asking the twin for a proposal in the background.
+
+    Parameters
+    ----------
+    app : dash.Dash
+        The app.
+    state : DashboardState
+        The app's state.
+    section : Section
+        The kind of proposal (its ids).
+    form : tuple of (str, str)
+        Input id and ``read``'s key of each field.
+    read : callable
+        ``read(draft, values)``: the request, or a :class:`dashboards.forms.FormError`.
+    propose : callable
+        ``propose(state, request, progress)``: the proposal's key in the store
+        (:mod:`dashboards.runner`); ``{"key", "request"}`` lands in ``<prefix>-result``.
+    """
+    keys = [key for _, key in form]
 
     def build(draft: dict, *values) -> dict:
-        return read_proposal_form(draft, dict(zip(keys, values, strict=True)))
+        return read(draft, dict(zip(keys, values, strict=True)))
 
     def execute(request: dict, progress):
-        return {"key": propose_signal_plans(state, request, progress), "request": request}, ""
+        return {"key": propose(state, request, progress), "request": request}, ""
 
+    prefix = section.prefix
     register_job(
         app,
-        prefix="signals",
-        store_id="signals-result",
-        states=[State("draft", "data"), *[State(cid, "value") for cid, _ in SIGNALS_FORM]],
+        prefix=prefix,
+        store_id=f"{prefix}-result",
+        states=[State("draft", "data"), *[State(cid, "value") for cid, _ in form]],
         build=build,
         execute=execute,
         what="proposal",
     )
-    register_form_check(
-        app, prefix="signals", fields=SIGNALS_FORM, section=None, read=read_proposal_form
+    register_form_check(app, prefix=prefix, fields=form, section=None, read=read)
+
+
+def learned_line(state: DashboardState, key: str) -> html.P:
+    """Who planned the learned policy's routes in the run ``key``: the model's label with its
+    checkpoint's hash and its card's version (:func:`twin.model_label` of the run's
+    provenance)."""
+    provenance = state.store.plan_provenance(key, "waste")
+    text = model_label(provenance) if provenance else policy_label(LEARNED_PLANNER)
+    return html.P(
+        f"{LEARNED_PLANNER}: {text}", id="plans-learned-provenance", className="note warn"
     )
+
+
+def register_routes(app: Dash, state: DashboardState) -> None:
+    """The route proposal's callbacks (see :func:`routes_section`)."""
+    register_proposal(
+        app, state, section=ROUTES, form=ROUTES_FORM, read=read_routes_form,
+        propose=propose_collection_routes,
+    )  # fmt: skip
+
+    @app.callback(
+        Output("routes-view", "children"),
+        Input("routes-result", "data"),
+        State("draft", "data"),
+    )
+    def show_proposal(result: dict | None, draft: dict | None):
+        if not result:
+            return no_update
+        try:
+            proposal = state.store.proposal(result["key"])
+        except StoreError as err:
+            return html.Div(str(err), className="error", role="alert")
+        return route_view(state, proposal, draft or {})
+
+    @app.callback(
+        Output("routes-maps", "children"),
+        Input("routes-result", "data"),
+        Input("map-tiles", "value"),
+    )
+    def draw_map(result: dict | None, tiles=None):
+        if not result:
+            return no_update
+        try:
+            proposal = state.store.proposal(result["key"])
+            stops = state.store.route_stops(result["key"])
+            paths = state.store.route_paths(result["key"])
+        except StoreError as err:
+            return html.Div(str(err), className="error")
+        figure = proposed_routes_figure(
+            state.basemap, stops, paths, legend_title=proposed_plan_name(proposal)
+        )
+        return html.Div(
+            [
+                html.P(
+                    "The proposed routes: each truck's road path through its stops in driving "
+                    "order (as its route sheets draw it).",
+                    className="note",
+                ),
+                map_graph("routes-map", with_tiles(figure, state.basemap, tiles)),
+            ]
+        )
+
+
+def route_view(state: DashboardState, proposal: dict, draft: dict) -> list:
+    """A route proposal as the page shows it: who proposed it, the verdict, its checks, the
+    day's plans side by side, its provenance, the decision box and, for a model's, its card."""
+    parts = [
+        label_line(proposal, section=ROUTES),
+        route_verdict(proposal),
+        route_checks_table(proposal["checks"]),
+        plans_table(proposal),
+        provenance_table(proposal["provenance"], section=ROUTES),
+        decision_box(proposal, *decision_state(state, proposal, draft), section=ROUTES),
+    ]
+    if proposal["provenance"].get("by_model"):
+        parts.append(proposal_card(state, proposal["provenance"], ROUTES))
+    return parts
+
+
+def proposed_plan_name(proposal: dict) -> str:
+    """The proposed plan's name, a model's labelled so (the map's legend title)."""
+    provenance = proposal["provenance"]
+    return model_name(str(provenance.get("planner")), bool(provenance.get("by_model")))
+
+
+def route_verdict(proposal: dict) -> html.Div:
+    """Recommended, with the cost against the current plan; or not, with every check it
+    failed. A day outside the model's training range is named."""
+    inputs, plans = proposal["inputs"], proposal.get("plans") or {}
+    day, planner = inputs["day"], inputs["planner"]
+    proposed = plans.get(str(proposal["provenance"].get("planner"))) or {}
+    current = plans.get("pyvrp") or {}
+    how = html.P(
+        f"Working day {day['working_day']} of {proposal.get('city')}'s waste twin, seed "
+        f"{day['seed']}: {_count(day['bins'], 'bin')}, {_count(day['trucks'], 'truck')}; "
+        f"{planner['samples']} plans sampled, PyVRP's polish {planner['polish_s']:g} s.",
+        className="note",
+    )
+    recommended = (
+        f"{proposed.get('km', math.nan):,.2f} km in {proposed.get('truck_hours', math.nan):,.2f} "
+        f"truck-hours, against {current.get('km', math.nan):,.2f} km for PyVRP's plan in the "
+        "same time, with every truck within its capacity and shift and every bin that must be "
+        "emptied today emptied. A planner approves or rejects them below."
+    )
+    refused = "the current plan (PyVRP's) stays; these routes cannot be approved."
+    return verdict_view(proposal, section=ROUTES, recommended=recommended, refused=refused, how=how)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def route_checks_table(checks: list[dict]) -> html.Table:
+    """The proposal's checks (capacity, shift, routes, required bins, cost against the current
+    plan), each passed or failed, with the twin's detail."""
+    body = [
+        html.Tr(
+            [
+                html.Td(check["check"]),
+                html.Td(
+                    "passed" if check["passed"] else "failed",
+                    style=VERDICT_STYLE["better" if check["passed"] else "worse"],
+                ),
+                html.Td(check["detail"]),
+            ],
+            id=f"routes-check-{i}",
+        )
+        for i, check in enumerate(checks)
+    ]
+    head = html.Thead(html.Tr([html.Th(c) for c in ("Check", "Result", "Detail")]))
+    return html.Table([head, html.Tbody(body)], id="routes-checks-table", className="kpi-table")
+
+
+PLAN_COLUMNS = (
+    "Plan",
+    "Role",
+    "km",
+    "Truck-hours",
+    "km + missed bins",
+    "Must-empty bins left full",
+    "Valid",
+    "Solve, s",
+)
+
+
+def plans_table(proposal: dict) -> html.Table:
+    """The day's plans side by side (:func:`dashboards.trust.plan_rows`): the learned plan, its
+    polish, PyVRP's (the current plan) and greedy's; a cost below the current plan's green,
+    above it red."""
+    body = [
+        html.Tr(
+            [
+                html.Td(row.name),
+                html.Td(row.role),
+                html.Td(row.km),
+                html.Td(row.truck_hours),
+                html.Td(row.cost_km, style=VERDICT_STYLE[row.verdict]),
+                html.Td(row.unserved_required),
+                html.Td(row.valid),
+                html.Td(row.solve_s),
+            ],
+            id=f"routes-plan-{i}",
+        )
+        for i, row in enumerate(plan_rows(proposal))
+    ]
+    head = html.Thead(html.Tr([html.Th(c) for c in PLAN_COLUMNS]))
+    return html.Table(
+        [html.Caption("The day's plans"), head, html.Tbody(body)],
+        id="routes-plans-table",
+        className="kpi-table",
+    )
+
+
+def register_signals(app: Dash, state: DashboardState) -> None:
+    """The signal-plan proposal's callbacks (see :func:`signals_section`)."""
+    register_proposal(
+        app, state, section=SIGNALS, form=SIGNALS_FORM, read=read_proposal_form,
+        propose=propose_signal_plans,
+    )  # fmt: skip
     # the budget is the search's: Webster's method runs a fixed few simulations
     app.clientside_callback(
         "(method) => method !== 'search'",
@@ -338,10 +630,10 @@ def register_signals(app: Dash, state: DashboardState) -> None:
             verdict(proposal, checks),
             provenance_table(proposal["provenance"]),
             checks_table(checks),
-            decision_box(proposal, *_decision_state(state, proposal, draft or {})),
+            decision_box(proposal, *decision_state(state, proposal, draft or {})),
         ]
         if proposal["provenance"].get("by_model"):
-            parts.append(signal_card(state, proposal["provenance"]))
+            parts.append(proposal_card(state, proposal["provenance"], SIGNALS))
         return [*parts, timings_table(timing_rows(current, plans))]
 
     @app.callback(
@@ -438,78 +730,6 @@ def register_signals(app: Dash, state: DashboardState) -> None:
         return done, updated
 
 
-def _decision_state(
-    state: DashboardState, proposal: dict, draft: dict
-) -> tuple[dict | None, list[str], bool, str | None]:
-    """The last decision on ``proposal`` in the draft's audit log, the inputs the draft has
-    otherwise than when it was checked, whether only applying it changed them, and what went
-    wrong reading either (a log edited by hand, a draft that is not a scenario)."""
-    try:
-        entries = decisions(state.store, draft.get("name", ""))
-        changed = changed_inputs(proposal, draft, state.city)
-    except (*USER_ERRORS, StoreError) as err:
-        return None, [], False, str(err)
-    latest = latest_decision(entries, proposal["proposal_id"])
-    return latest, changed, bool(changed) and applied(proposal, draft), None
-
-
-def register_decisions(app: Dash, state: DashboardState) -> None:
-    """A planner's approval or rejection of the proposal shown, and the audit log's view."""
-
-    def decided(decision: str, result: dict | None, draft: dict, by: str | None, comment):
-        """Log the decision; the box drawn again with it, or the line that says why not."""
-        try:
-            # read first: once logged, a decision is not to be reported as failed
-            proposal = state.store.proposal(result["key"])
-            changed = changed_inputs(proposal, draft, state.city)
-            entry = decide_on(
-                state.store, result["key"], draft, state.city,
-                decision=decision, comment=comment or "", by=by or "",
-            )  # fmt: skip
-        except (*USER_ERRORS, StoreError, DecisionError) as err:
-            return no_update, str(err), no_update
-        box = decision_box(proposal, entry, changed, False, None, by=by or "")
-        # the entry's hash: a new value for every decision, so the audit view reads the log
-        return box.children, no_update, entry["sha256"]
-
-    # two callbacks write these (one a button): Dash wants that said
-    outputs = (
-        Output("signals-decision", "children", allow_duplicate=True),
-        Output("signals-decision-error", "children", allow_duplicate=True),
-        Output("signals-audit-version", "data", allow_duplicate=True),
-    )
-    states = (
-        State("signals-result", "data"),
-        State("draft", "data"),
-        State("signals-by", "value"),
-        State("signals-comment", "value"),
-    )
-
-    # one callback a button: the Approve button exists only for a recommended proposal, and a
-    # callback whose input is missing from the page would fail in the browser
-    @app.callback(*outputs, Input("signals-approve", "n_clicks"), *states,
-                  prevent_initial_call=True)  # fmt: skip
-    def approve(clicks, result: dict | None, draft: dict, by: str | None, comment: str | None):
-        if not clicks or not result:
-            return no_update, no_update, no_update
-        return decided("approved", result, draft, by, comment)
-
-    @app.callback(*outputs, Input("signals-reject", "n_clicks"), *states,
-                  prevent_initial_call=True)  # fmt: skip
-    def reject(clicks, result: dict | None, draft: dict, by: str | None, comment: str | None):
-        if not clicks or not result:
-            return no_update, no_update, no_update
-        return decided("rejected", result, draft, by, comment)
-
-    @app.callback(
-        Output("signals-audit", "children"),
-        Input("draft", "data"),
-        Input("signals-audit-version", "data"),
-    )
-    def show_audit(draft: dict | None, _version: str | None):
-        return audit_view(state, (draft or {}).get("name", ""))
-
-
 def _unsignalled(request: dict) -> tuple:
     """What a proposal's checks depend on besides the signal plans it changes."""
     spec = {k: v for k, v in request["spec"].items() if k != "signals"}
@@ -522,15 +742,6 @@ METHOD_NAMES = {
     "learned": "the learned signal planner",
 }
 """How the verdict names the way the junctions were timed."""
-
-
-def label_line(proposal: dict) -> html.P:
-    """Who proposed the plans (:func:`twin.model_label`): a model's say so first."""
-    return html.P(
-        proposal_label(proposal),
-        id="signals-label",
-        className="note warn" if proposal["provenance"].get("by_model") else "note",
-    )
 
 
 def verdict(proposal: dict, checks: pd.DataFrame) -> html.Div:
@@ -548,53 +759,14 @@ def verdict(proposal: dict, checks: pd.DataFrame) -> html.Div:
         f"simulations in {proposal['wall_s']:.1f} s.",
         className="note",
     )
-    notes = _range_notes(proposal.get("notes") or [])
-    if proposal["recommended"]:
-        line = html.P(
-            [
-                html.Strong("Recommended: "),
-                f"total delay {before:,.1f} → {after:,.1f} veh·h ({change}) at the scenario's "
-                f"demand, no more at {others} of it, and no more trips unfinished. A planner "
-                "approves or rejects them below.",
-            ],
-            className="ok",
-            id="signals-verdict-line",
-        )
-        return html.Div([line, *notes, how])
-    line = html.P(
-        [
-            html.Strong("Not recommended: "),
-            "the current plans stay; these cannot be approved or applied. They failed these "
-            "checks:",
-        ],
-        className="error",
-        id="signals-verdict-line",
+    recommended = (
+        f"total delay {before:,.1f} → {after:,.1f} veh·h ({change}) at the scenario's demand, "
+        f"no more at {others} of it, and no more trips unfinished. A planner approves or "
+        "rejects them below."
     )
-    reasons = html.Ul([html.Li(r) for r in proposal["reasons"]], id="signals-reasons")
-    return html.Div([line, reasons, *notes, how])
-
-
-def _range_notes(notes: list[str]) -> list:
-    """The scenario's figures outside the model's training range, flagged."""
-    if not notes:
-        return []
-    return [
-        html.P("Outside the model's training range:", className="note alarm"),
-        html.Ul([html.Li(n) for n in notes], id="signals-range-notes", className="note warn"),
-    ]
-
-
-def provenance_table(provenance: dict) -> html.Table:
-    """Where the plans come from (:func:`dashboards.trust.provenance_rows`), one row a field."""
-    rows = [
-        html.Tr([html.Th(label), html.Td(value)], id=f"signals-provenance-{i}")
-        for i, (label, value) in enumerate(provenance_rows(provenance))
-    ]
-    return html.Table(
-        [html.Caption("Provenance"), html.Tbody(rows)],
-        id="signals-provenance",
-        className="kpi-table",
-        title=f"provenance id {provenance.get('id')}",
+    refused = "the current plans stay; these cannot be approved or applied."
+    return verdict_view(
+        proposal, section=SIGNALS, recommended=recommended, refused=refused, how=how
     )
 
 
@@ -629,204 +801,6 @@ def checks_table(checks: pd.DataFrame) -> html.Table:
         body.append(html.Tr(row, id=f"signals-check-{demand.split()[0]}"))
     head = html.Thead(html.Tr([html.Th(c) for c in CHECK_COLUMNS]))
     return html.Table([head, html.Tbody(body)], id="signals-checks-table", className="kpi-table")
-
-
-def decision_box(
-    proposal: dict,
-    latest: dict | None,
-    changed: list[str],
-    was_applied: bool,
-    problem: str | None,
-    *,
-    by: str = "",
-) -> html.Div:
-    """What a planner decides with: the last decision, a name and a comment, Approve (only
-    for recommended plans the draft still has the inputs of) and Reject (always), and Apply
-    (only for recommended plans, enabled once approved).
-
-    Parameters
-    ----------
-    proposal : dict
-        The proposal's record.
-    latest : dict or None
-        The last decision on it in the draft's audit log.
-    changed : list of str
-        The inputs the draft has otherwise than when the plans were checked.
-    was_applied : bool
-        Whether applying these plans is the draft's only change.
-    problem : str or None
-        Why the log or the draft could not be read (nothing can be decided then).
-    by : str
-        The name in the name field.
-
-    Returns
-    -------
-    dash.html.Div
-        The box, ``signals-decision``.
-    """
-    recommended = bool(proposal["recommended"])
-    approved = latest is not None and latest["decision"] == "approved"
-    stale = bool(changed) and not was_applied
-    lines = [_decision_line(latest, recommended)]
-    if problem:
-        lines.append(html.P(problem, className="error", role="alert"))
-    elif stale:
-        lines.append(
-            html.P(
-                f"The draft's {', '.join(changed)} changed since these plans were checked: "
-                "they can no longer be approved or applied. Propose again for the draft as it "
-                "is now.",
-                className="note warn",
-                id="signals-decision-stale",
-            )
-        )
-    buttons = []
-    if recommended:
-        buttons.append(
-            html.Button(
-                "Approve",
-                id="signals-approve",
-                className="button primary",
-                disabled=bool(problem) or stale or approved,
-                title="Log your approval: it is what allows applying the plans to the draft.",
-            )
-        )
-    buttons.append(
-        html.Button(
-            "Reject",
-            id="signals-reject",
-            className="button",
-            disabled=bool(problem),
-            title="Log that these plans are not to be used, and why.",
-        )
-    )
-    children = [
-        html.H4("Your decision"),
-        *lines,
-        field("Your name (required)", dcc.Input(id="signals-by", value=by, type="text")),
-        field("Comment", dcc.Textarea(id="signals-comment", value="", style={"width": "100%"})),
-        html.Div(buttons, className="run-controls"),
-        html.Div("", id="signals-decision-error", className="error", role="alert"),
-    ]
-    if recommended:
-        children.append(apply_box(approved and not stale and not problem, was_applied))
-    return html.Div(children, id="signals-decision", className="panel")
-
-
-def _decision_line(latest: dict | None, recommended: bool) -> html.P:
-    """The last decision on the plans, or what can be decided."""
-    if latest is None:
-        text = (
-            "Not decided yet: approve or reject these plans."
-            if recommended
-            else "Not recommended: reject these plans to log your decision."
-        )
-        return html.P(text, className="note", id="signals-decided", role="status")
-    comment = f": {latest['comment']}" if latest.get("comment") else ""
-    text = f"{latest['decision'].capitalize()} by {latest['by']}, {latest['time']}{comment}"
-    style = "ok" if latest["decision"] == "approved" else "note warn"
-    return html.P(text, className=style, id="signals-decided", role="status")
-
-
-def apply_box(allowed: bool, was_applied: bool = False) -> html.Div:
-    """The button that applies approved plans to the draft; disabled, saying why, until a
-    planner has approved them."""
-    why = (
-        "Writes these timings into the draft scenario's signal plans."
-        if allowed
-        else "Approve the plans first: the approval is what allows applying them."
-    )
-    return html.Div(
-        [
-            html.Button(
-                "Apply to the draft",
-                id="signals-apply",
-                className="button primary",
-                disabled=not allowed or was_applied,
-                title=why,
-            ),
-            html.Span("Applied to the draft." if was_applied else why, className="note"),
-            html.Div(id="signals-applied", role="status"),
-        ],
-        className="run-controls",
-    )
-
-
-def audit_view(state: DashboardState, name: str) -> html.Div:
-    """The decisions logged for the scenario named ``name`` (newest first), or, where the log
-    does not hold, the twin's message naming the line, in red."""
-    heading = html.H4(f"Decisions on the plans of scenario {name!r} (audit log)")
-    try:
-        entries = decisions(state.store, name)
-    except (*USER_ERRORS, StoreError) as err:
-        return html.Div(
-            [heading, html.P(str(err), className="error", id="signals-audit-error", role="alert")]
-        )
-    if not entries:
-        return html.Div([heading, html.P("No decision yet.", className="note")])
-    head = html.Thead(html.Tr([html.Th(c) for c in AUDIT_COLUMNS]))
-    body = html.Tbody(
-        [
-            html.Tr([html.Td(cell) for cell in row], id=f"signals-audit-{row[0]}")
-            for row in audit_rows(entries)
-        ]
-    )
-    return html.Div(
-        [heading, html.Table([head, body], id="signals-audit-table", className="kpi-table")]
-    )
-
-
-def signal_card(state: DashboardState, provenance: dict) -> html.Details:
-    """The model card of the learned signal planner that proposed the plans, folded."""
-    return html.Details(
-        [
-            html.Summary(f"Model card of the learned signal planner ({provenance['checkpoint']})"),
-            card_body(
-                state,
-                "signal-plans",
-                what="learned signal planner",
-                checkpoint_sha256=provenance.get("checkpoint_sha256"),
-                view_id="signals-card",
-            ),
-        ],
-        id="signals-card-details",
-        className="panel",
-    )
-
-
-def card_body(
-    state: DashboardState,
-    kind: str,
-    *,
-    what: str,
-    checkpoint_sha256: str | None = None,
-    view_id: str = "plans-card-view",
-) -> html.Div:
-    """The card of the checkpoint the twin's learned planner of ``kind`` uses for the
-    session's city; with ``checkpoint_sha256``, only if it is the card of that checkpoint (the
-    one that made the plans shown)."""
-    checkpoint = learned_checkpoint(kind, state.city)
-    if checkpoint is None:
-        return html.P(
-            f"The twin does not say which checkpoint the {what} uses for this city, so its "
-            "card cannot be shown here: `twin model-card CHECKPOINT` shows it.",
-            className="note warn",
-        )
-    try:
-        card = model_card(checkpoint)
-    except StoreError as err:
-        return html.Div(str(err), className="error", role="alert")
-    if checkpoint_sha256 and card.get("checkpoint_sha256") != checkpoint_sha256:
-        return html.P(
-            f"{checkpoint.name} has changed since these plans were proposed: its card is not "
-            "that of the model that proposed them.",
-            className="note warn",
-        )
-    intro = html.P(
-        f"Card {card.get('card_version')} of {checkpoint.name}, the {what} for {state.city.name}.",
-        className="note",
-    )
-    return html.Div([intro, model_card_view(card, view_id=view_id)])
 
 
 TIMING_COLUMNS = (

@@ -34,7 +34,7 @@ from dashboards.logic import (
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
 from dashboards.trust import LEARNED_PLANNER, policy_label, run_by_model
-from twin import MODEL_LABEL, USER_ERRORS
+from twin import MODEL_LABEL, USER_ERRORS, model_label
 
 PATH = "/waste"
 TITLE = "Waste"
@@ -126,11 +126,18 @@ def policy_chart(state: DashboardState, draft: dict) -> go.Figure:
     return figure
 
 
-def model_line() -> html.P:
-    """Says that the routes shown were proposed by a model (the learned planner)."""
+def model_line(provenance: dict | None) -> html.P:
+    """Says that the routes shown were proposed by a model: the run's own label, naming the
+    checkpoint with its hash and the version of its card (:func:`twin.model_label` of the
+    provenance the run records), or, for a run that recorded none, the learned planner."""
+    label = (
+        model_label(provenance)
+        if provenance
+        else f"{MODEL_LABEL} (the learned planner): collection routes for a person to check "
+        "and decide on."
+    )
     return html.P(
-        f"{MODEL_LABEL} (the learned planner; any day outside its training range is planned "
-        "by PyVRP and named below): collection routes for a person to check and decide on.",
+        [label, " Any day outside its training range is planned by PyVRP and named below."],
         id="waste-model-label",
         className="note warn",
     )
@@ -173,7 +180,7 @@ def register(app: Dash, state: DashboardState) -> None:
         cards = card_row(kpis, WASTE_CARDS, id_prefix="waste-kpi")
         shown = [cards]
         if run_by_model(state.store, key):
-            shown.insert(0, model_line())
+            shown.insert(0, model_line(state.store.plan_provenance(key, "waste")))
         note = plan_notes(daily)
         if note is not None:
             shown.append(html.P(note, id="waste-plan-note", className="note warn"))

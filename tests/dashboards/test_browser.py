@@ -602,8 +602,8 @@ def test_plans_page_proposes_signal_plans_and_a_planner_applies_them(
     _type(dash_duo, "signals-comment", "less delay at every demand")
     dash_duo.find_element("#signals-approve").click()
     dash_duo.wait_for_contains_text("#signals-decided", "Approved by Aino Planner", timeout=10)
-    dash_duo.wait_for_contains_text("#signals-audit-1", "less delay at every demand", timeout=10)
-    logged = dash_duo.find_element("#signals-audit-1").text
+    dash_duo.wait_for_contains_text("#plans-audit-1", "less delay at every demand", timeout=10)
+    logged = dash_duo.find_element("#plans-audit-1").text
     assert "approved" in logged and "Aino Planner" in logged and "webster (no model)" in logged
     screenshot(dash_duo, "plans-signals-approved", scroll_to="#signals-decision")
     # then applies them: the draft's signal plans are the proposal's timings
@@ -652,8 +652,8 @@ def test_plans_that_break_a_check_are_never_shown_as_recommended_and_a_log_edite
     _type(dash_duo, "signals-comment", "more trips stuck at rush hour")
     dash_duo.find_element("#signals-reject").click()
     dash_duo.wait_for_contains_text("#signals-decided", "Rejected by Aino Planner", timeout=10)
-    dash_duo.wait_for_contains_text("#signals-audit-1", "more trips stuck at rush hour", 10)
-    assert "rejected" in dash_duo.find_element("#signals-audit-1").text
+    dash_duo.wait_for_contains_text("#plans-audit-1", "more trips stuck at rush hour", 10)
+    assert "rejected" in dash_duo.find_element("#plans-audit-1").text
 
     # the log edited by hand: the page names the line in red, and takes no decision
     log = store_dir / "scenarios" / "my-plan.audit.jsonl"
@@ -662,9 +662,44 @@ def test_plans_that_break_a_check_are_never_shown_as_recommended_and_a_log_edite
     dash_duo.wait_for_element("#waste-run")
     dash_duo.find_element("#nav-plans").click()
     dash_duo.wait_for_contains_text(
-        "#signals-audit-error", "line 1: its contents do not match its hash", timeout=10
+        "#plans-audit-error", "line 1: its contents do not match its hash", timeout=10
     )
-    assert "error" in dash_duo.find_element("#signals-audit-error").get_attribute("class")
+    assert "error" in dash_duo.find_element("#plans-audit-error").get_attribute("class")
     assert _disabled(dash_duo, "signals-reject")
-    screenshot(dash_duo, "plans-audit-edited", scroll_to="#signals-audit")
+    screenshot(dash_duo, "plans-audit-edited", scroll_to="#plans-audit")
+    _no_errors(dash_duo)
+
+
+def test_plans_page_proposes_a_days_routes_and_a_planner_approves_and_downloads_them(
+    browser_ready, dash_duo, store_dir, screenshot
+):
+    import zipfile
+
+    dash_duo.start_server(_app(store_dir))
+    dash_duo.find_element("#nav-plans").click()
+    dash_duo.wait_for_element("#routes-run")
+    # a small day: ten bins, one truck, a short polish
+    for field_id, value in (("routes-bins", 10), ("routes-trucks", 1), ("routes-polish", 0.3)):
+        _type(dash_duo, field_id, value)
+    dash_duo.find_element("#routes-run").click()
+    dash_duo.wait_for_contains_text("#routes-verdict-line", "Recommended: ", timeout=60)
+    assert dash_duo.find_element("#routes-label").text.startswith("Proposed by a model")
+    assert len(dash_duo.driver.find_elements("css selector", "#routes-plans-table tbody tr")) == 4
+    until(lambda: "truck 1" in " ".join(_trace_names(dash_duo, "routes-map")), timeout=15)
+    # the field documents wait for an approval
+    assert _disabled(dash_duo, "routes-download")
+    _type(dash_duo, "routes-by", "Aino Planner")
+    _type(dash_duo, "routes-comment", "shorter than the current plan")
+    dash_duo.find_element("#routes-approve").click()
+    dash_duo.wait_for_contains_text("#routes-decided", "Approved by Aino Planner", timeout=10)
+    dash_duo.wait_for_contains_text("#plans-audit-1", "shorter than the current plan", 10)
+    logged = dash_duo.find_element("#plans-audit-1").text
+    assert "approved" in logged and "collection routes" in logged
+    until(lambda: not _disabled(dash_duo, "routes-download"), timeout=5)
+    screenshot(dash_duo, "plans-routes-approved", scroll_to="#routes-section")
+    dash_duo.find_element("#routes-download").click()
+    folder = Path(dash_duo.download_path)
+    until(lambda: any(p.suffix == ".zip" for p in folder.glob("field-documents-*")), timeout=10)
+    (archive,) = folder.glob("field-documents-collection-routes-*.zip")
+    assert "truck-1.gpx" in zipfile.ZipFile(archive).namelist()
     _no_errors(dash_duo)

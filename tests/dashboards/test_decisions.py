@@ -19,9 +19,16 @@ from typing import Any
 import pytest
 
 from dashboards.app import create_app
+from dashboards.decisions import (
+    audit_view,
+    card_body,
+    decision_box,
+    decision_state,
+    label_line,
+)
 from dashboards.forms import read_proposal_form
 from dashboards.logic import section_only
-from dashboards.pages.plans import audit_view, card_body, decision_box, label_line, verdict
+from dashboards.pages.plans import verdict
 from dashboards.runner import propose_signal_plans
 from dashboards.store import StoreError
 from dashboards.trust import (
@@ -30,10 +37,10 @@ from dashboards.trust import (
     approved_timings,
     audit_rows,
     by_model,
-    card_sections,
     changed_inputs,
     decide_on,
     model_card,
+    model_card_text,
     policy_label,
     provenance_rows,
     run_by_model,
@@ -265,7 +272,7 @@ def test_a_recommended_proposal_is_approved_then_applied_and_logged(app):
     assert store.load_named(draft["name"]).traffic.trips == RECOMMENDED_TRIPS
     (entry,) = read_audit(store.scenario_path(draft["name"]))
     assert entry["decision"] == "approved" and entry["comment"] == "less delay, checked"
-    assert sent["signals-audit-version"]["data"] == entry["sha256"]
+    assert sent["plans-audit-version"]["data"] == entry["sha256"]
     # the approval lets Apply write the plans into the draft
     done = _apply(app, key, draft)
     assert done["draft"]["data"]["traffic"]["signals"] == record["timings"]
@@ -276,7 +283,7 @@ def test_a_recommended_proposal_is_approved_then_applied_and_logged(app):
     assert applied(record, updated) and not applied(record, draft)
     # the audit view lists the decision
     view = audit_view(app.twin_state, draft["name"])
-    assert "signals-audit-table" in _ids(view)
+    assert "plans-audit-table" in _ids(view)
     assert audit_rows([entry])[0][2:4] == ("approved", "Aino")
     assert "webster (no model)" in str(view) and "less delay, checked" in str(view)
     # rejected last, it cannot be applied any more
@@ -318,13 +325,11 @@ def test_a_hand_edited_audit_log_is_named_in_red_and_refuses_decisions(app):
     lines[0] = lines[0].replace("first look", "approved by the board")
     log.write_text("\n".join(lines) + "\n")
     view = audit_view(state, draft["name"])
-    (error,) = [c for c in view.children if getattr(c, "id", None) == "signals-audit-error"]
+    (error,) = [c for c in view.children if getattr(c, "id", None) == "plans-audit-error"]
     assert error.className == "error"
     assert f"{log}, line 1: its contents do not match its hash" in error.children
     # the page shows the decision box with the same line, and the twin logs nothing more
-    from dashboards.pages.plans import _decision_state
-
-    latest, _, _, problem = _decision_state(state, state.store.proposal(key), draft)
+    latest, _, _, problem = decision_state(state, state.store.proposal(key), draft)
     assert latest is None and "line 1" in problem
     box = decision_box(state.store.proposal(key), latest, [], False, problem)
     assert "line 1: its contents do not match its hash" in str(box)
@@ -378,14 +383,15 @@ def test_a_models_routes_are_labelled_wherever_they_are_shown(app, tmp_path):
 
 def test_a_model_card_shows_its_sections_and_a_foreign_card_is_refused(app, tmp_path):
     card = model_card(CHECKPOINTS / "general.pt")
-    sections = card_sections(card)
-    assert [s.heading for s in sections] == [
-        "Model", "Intended use", "Training data", "Compute", "Evaluation", "Known limits",
-        "Version",
+    text = model_card_text(CHECKPOINTS / "general.pt")
+    # the twin's own Markdown of the card (twin.model_card_markdown), every section of it
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings == [
+        "## Model", "## Intended use and users", "## Training data", "## Compute",
+        "## Evaluation", "## Known limits", "## Version",
     ]  # fmt: skip
-    text = str(sections)
     assert "route-planner" in text and card["card_version"] in text
-    assert "trucks: 1–8" in text  # a bound of its training range
+    assert "Trucks: 1–8" in text  # a bound of its training range
     # a card next to a checkpoint that it does not describe is refused, in the twin's words
     copy = tmp_path / "copy.pt"
     shutil.copy(CHECKPOINTS / "general.pt", copy)
@@ -393,26 +399,22 @@ def test_a_model_card_shows_its_sections_and_a_foreign_card_is_refused(app, tmp_
     (tmp_path / "copy.card.json").write_text(json.dumps(foreign))
     with pytest.raises(StoreError, match="foreign card"):
         model_card(copy)
+    with pytest.raises(StoreError, match="foreign card"):
+        model_card_text(copy)
     with pytest.raises(StoreError, match="cannot read the checkpoint"):
         model_card(tmp_path / "missing.pt")
 
 
-def test_the_plans_page_shows_the_card_of_the_checkpoint_the_twin_names(app, monkeypatch):
+def test_the_plans_page_shows_the_card_of_the_checkpoint_the_twin_names(app):
     import twin
 
     state = app.twin_state
-    if not hasattr(twin, "learned_checkpoint"):
-        # where the twin does not name the learned planner's checkpoint, the page says so
-        shown = card_body(state, "collection-routes", what="learned planner")
-        assert "does not say which checkpoint the learned planner uses" in str(shown)
-        # the name asked of the twin (see dashboards.trust.learned_checkpoint), standing in
-        named = {"collection-routes": "helsinki.pt", "signal-plans": "signals.pt"}
-        monkeypatch.setattr(
-            twin, "learned_checkpoint", lambda kind, city: CHECKPOINTS / named[kind],
-            raising=False,
-        )  # fmt: skip
+    routes = twin.learned_checkpoint("collection-routes", state.city)
     shown = card_body(state, "collection-routes", what="learned planner")
-    assert "plans-card-view" in _ids(shown) and "Known limits" in str(shown)
+    # the twin's Markdown of the card of the checkpoint it names for the city
+    (markdown,) = [c for c in shown.children if getattr(c, "id", None) == "plans-card-view"]
+    assert markdown.children == model_card_text(routes)
+    assert f"of {routes.name}, the learned planner for helsinki" in str(shown)
     signals = model_card(twin.learned_checkpoint("signal-plans", state.city))
     sha = signals["checkpoint_sha256"]
     # the signal plans' card only where it describes the checkpoint that made them

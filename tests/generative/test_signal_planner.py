@@ -235,7 +235,7 @@ def test_a_corpus_is_drawn_in_processes_resumes_and_lists_failures(tmp_path):
 
 
 def test_offsets_are_a_green_wave_from_the_busiest_junction(scenarios):
-    from generative.signal_propose import green_wave_offsets
+    from generative.signal_offsets import green_wave_offsets
 
     instance = scenarios[1]
     cycles = np.full(instance.n_junctions, 60.0)
@@ -244,3 +244,47 @@ def test_offsets_are_a_green_wave_from_the_busiest_junction(scenarios):
     assert offsets[busiest] == 0.0
     np.testing.assert_allclose(offsets, np.mod(instance.travel_s[busiest], 60.0))
     assert np.all((offsets >= 0) & (offsets < cycles))
+
+
+def test_the_offset_head_starts_at_the_green_wave(scenarios):
+    from generative.signal_offsets import (
+        RULE,
+        green_wave_offsets,
+        offset_features,
+        offsets_from,
+    )
+
+    instance = scenarios[1]
+    rng = np.random.default_rng(0)
+    cycles = rng.uniform(40, 120, instance.n_junctions)
+    greens = np.column_stack([cycles * 0.4, cycles * 0.4, np.zeros((instance.n_junctions, 2))])
+    features = offset_features(instance, cycles, greens)
+    np.testing.assert_allclose(
+        offsets_from(features, cycles, RULE), green_wave_offsets(instance, cycles), atol=1e-6
+    )
+    # any head gives offsets within each cycle
+    offsets = offsets_from(features, cycles, [0.7, -0.3, 0.5, 0.2])
+    assert np.all((offsets >= 0) & (offsets < cycles))
+
+
+def test_the_offset_head_trained_in_the_twin_is_never_worse_than_the_wave(tmp_path):
+    from generative.checkpoint import read_checkpoint_file
+    from generative.signal_offsets import RULE, train_offset_head
+    from generative.signal_propose import SIGNAL_CHECKPOINT
+
+    planner = LearnedSignalPlanner(SIGNAL_CHECKPOINT)
+    draws = [SignalDraw("synthetic:3", 1.2, 0, 11)]
+    tuning = train_offset_head(draws, planner, generations=2, population=4, seed=1)
+    # one run for the flows, one for the wave, four candidates a round
+    assert tuning.simulations == 1 + 1 + 2 * 4
+    assert tuning.delay_veh_h[0] <= tuning.rule_delay_veh_h[0]
+    assert (tuning.theta == list(RULE)) == (tuning.delay_veh_h == tuning.rule_delay_veh_h)
+    # kept in a checkpoint, the planner uses it; a malformed head is refused by name
+    payload = read_checkpoint_file(SIGNAL_CHECKPOINT)
+    payload.pop("format_version")
+    save_checkpoint(tmp_path / "head.pt", {**payload, "offset_head": tuning.as_payload()})
+    assert LearnedSignalPlanner(tmp_path / "head.pt").offset_theta == tuple(tuning.theta)
+    bad = {**tuning.as_payload(), "features": ["speed"]}
+    save_checkpoint(tmp_path / "bad.pt", {**payload, "offset_head": bad})
+    with pytest.raises(CheckpointError, match="offset head reads"):
+        LearnedSignalPlanner(tmp_path / "bad.pt")
