@@ -211,7 +211,9 @@ class RunStore:
             staging.mkdir()
             for name, table in tables.items():
                 table.to_parquet(staging / f"{name}.parquet", index=False)
-            proposal.write_record(staging, timings=proposal.timings())
+            # the tables the page draws the plan from are covered by the record's hash too
+            names = [f"{name}.parquet" for name in tables]
+            proposal.write_record(staging, extra_files=names, timings=proposal.timings())
             if out.exists():  # the same settings, written meanwhile by another session
                 shutil.rmtree(out, ignore_errors=True)
             os.replace(staging, out)

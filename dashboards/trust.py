@@ -286,6 +286,12 @@ AUDIT_COLUMNS = ("#", "Time", "Decision", "By", "Plan", "Proposed by", "Comment"
 _KINDS = {"signal-plans": "signal timings", "collection-routes": "collection routes"}
 
 
+def proposed_name(record: Mapping[str, Any]) -> str:
+    """The name of the plan a route proposal proposes among the day's plans (``learned``,
+    ``learned+pyvrp``): the record's ``proposed`` (its provenance's planner also says how)."""
+    return str(record.get("proposed") or (record.get("provenance") or {}).get("planner"))
+
+
 def _proposer(provenance: Mapping[str, Any]) -> str:
     planner = str(provenance.get("planner"))
     if provenance.get("by_model"):
@@ -397,7 +403,7 @@ def plan_rows(record: Mapping[str, Any]) -> list[PlanRow]:
         One per plan, in the record's order.
     """
     plans = record.get("plans") or {}
-    proposed = str((record.get("provenance") or {}).get("planner"))
+    proposed = proposed_name(record)
     reference = (plans.get(REFERENCE_PLAN) or {}).get("cost_km")
     rows = []
     for name, plan in plans.items():

@@ -104,7 +104,7 @@ def read_checkpoint_file(path: str | os.PathLike[str]) -> Any:
     # what torch raises for a file too short, damaged, foreign or holding code
     except (
         pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError,
-        struct.error, ValueError,
+        struct.error, ValueError, IndexError,
     ) as err:  # fmt: skip
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(

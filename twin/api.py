@@ -330,10 +330,15 @@ WEBSTER_ROUNDS = 3
 def _signal_provenance(loaded: City, spec: TrafficSpec, seed: int) -> dict[str, Any]:
     """Provenance of a scenario's signal plans: those of its plan file where the file carries
     one (an approved proposal's), else made here by Webster's method or the learned planner."""
-    from twin.provenance import read_csv_provenance
+    from twin.proposals import traffic_inputs
+    from twin.provenance import ProvenanceError, read_csv_provenance
 
+    edited = False
     if spec.signal_plan not in ("webster", "learned"):
-        carried = read_csv_provenance(spec.signal_plan)
+        try:
+            carried = read_csv_provenance(spec.signal_plan)
+        except ProvenanceError:  # edited by hand since it was proposed: a plan of its own
+            carried, edited = None, True
         if carried is not None:
             return carried.to_dict()
     checkpoint = None
@@ -342,8 +347,9 @@ def _signal_provenance(loaded: City, spec: TrafficSpec, seed: int) -> dict[str, 
 
         checkpoint = SIGNAL_CHECKPOINT
     made_here = spec.signal_plan in ("webster", "learned")
-    planner = spec.signal_plan if made_here else "plan file (no provenance)"
-    traffic = {"traffic": spec.model_dump(mode="json")}
+    given = "plan file (edited after it was proposed)" if edited else "plan file (no provenance)"
+    planner = spec.signal_plan if made_here else given
+    traffic = {"traffic": traffic_inputs(spec)}
     return _run_provenance("signal-plans", planner, loaded, traffic, seed, checkpoint)
 
 
@@ -650,9 +656,11 @@ def run_waste(
     result = model.run(on_progress=on_progress)
     if coupled is not None:
         coupled["with_trucks"] = _traffic_with_trucks(model, network, traffic_model_args)
+    from twin.proposals import traffic_inputs
+
     sections = {
         "waste": spec.model_dump(mode="json"),
-        "traffic": None if traffic is None else traffic.model_dump(mode="json"),
+        "traffic": None if traffic is None else traffic_inputs(traffic),
     }
     provenance = _run_provenance(
         "collection-routes", getattr(planner, "name", None) or spec.planner, loaded, sections,

@@ -15,9 +15,12 @@ module (that needs a signature kept elsewhere; see ARCHITECTURE.md).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,50 +69,82 @@ def read_audit(scenario: str | os.PathLike[str]) -> list[dict[str, Any]]:
     Raises
     ------
     AuditError
-        A line that is not JSON, lacks a field, does not match its hash (edited), does not
-        follow the line before (deleted or reordered), or lines missing at the end.
+        No such scenario; a line that is not JSON, lacks a field, does not match its hash
+        (edited), does not follow the line before (deleted or reordered); lines missing at the
+        end, or the head that records them missing.
     """
     log = audit_path(scenario)
+    head = _head_path(log)
     if not log.is_file():
-        if _head_path(log).is_file():
+        if head.is_file():
             raise AuditError(
-                f"{log}: missing, but {_head_path(log).name} says decisions were logged: the "
-                "log was deleted; restore it from a backup."
+                f"{log}: missing, but {head.name} says decisions were logged: the log was "
+                "deleted; restore it from a backup."
+            )
+        if not Path(scenario).exists():
+            raise AuditError(
+                f"{scenario}: no such scenario file: name the scenario whose decisions to read."
             )
         return []
+    entries = _entries(log)
+    recorded = _read_head(log)
+    if recorded is None:
+        if entries:
+            raise AuditError(
+                f"{log}: its head file {head.name} is missing, so lines cut off its end would "
+                "not show: restore both from a backup."
+            )
+        return entries
+    last = entries[-1]["sha256"] if entries else GENESIS
+    if (
+        recorded["count"] == len(entries) - 1
+        and recorded["sha256"] == (entries[-1]["previous_sha256"])
+    ):
+        # the last decision was written and the process stopped before its head: roll forward
+        _write_head(log, len(entries), last)
+    elif recorded["count"] != len(entries) or recorded["sha256"] != last:
+        raise AuditError(
+            f"{log}: has {len(entries)} decisions, but {head.name} records "
+            f"{recorded['count']} (lines were removed from its end, or added by hand): restore "
+            "it from a backup."
+        )
+    return entries
+
+
+def _entries(log: Path) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     previous = GENESIS
-    with open(log, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            where = f"{log}, line {number}"
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                raise AuditError(
-                    f"{where}: not a JSON object (cut off or edited by hand): restore the log "
-                    "from a backup; decisions cannot be added to a log that does not hold."
-                ) from None
-            if not isinstance(entry, dict) or "sha256" not in entry:
-                raise AuditError(f"{where}: not a decision of this log (no sha256).")
-            if entry.get("previous_sha256") != previous:
-                raise AuditError(
-                    f"{where}: does not follow the line before it (a line was deleted, added "
-                    "or moved): restore the log from a backup."
-                )
-            if _entry_hash(entry) != entry["sha256"]:
-                raise AuditError(
-                    f"{where}: its contents do not match its hash (the decision was edited "
-                    f"after it was logged, {entry.get('time', 'time unknown')}): restore the "
-                    "log from a backup."
-                )
-            entries.append(entry)
-            previous = entry["sha256"]
-    head = _read_head(log)
-    if head is not None and (head["count"] != len(entries) or head["sha256"] != previous):
+    try:
+        lines = log.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
         raise AuditError(
-            f"{log}: has {len(entries)} decisions, but {_head_path(log).name} records "
-            f"{head['count']} (lines were removed from its end): restore it from a backup."
-        )
+            f"{log}: not text (bytes that are not UTF-8): it was damaged or edited by hand; "
+            "restore it from a backup."
+        ) from None
+    for number, line in enumerate(lines, start=1):
+        where = f"{log}, line {number}"
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            raise AuditError(
+                f"{where}: not a JSON object (cut off or edited by hand): restore the log "
+                "from a backup; decisions cannot be added to a log that does not hold."
+            ) from None
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            raise AuditError(f"{where}: not a decision of this log (no sha256).")
+        if entry.get("previous_sha256") != previous:
+            raise AuditError(
+                f"{where}: does not follow the line before it (a line was deleted, added or "
+                "moved): restore the log from a backup."
+            )
+        if _entry_hash(entry) != entry["sha256"]:
+            raise AuditError(
+                f"{where}: its contents do not match its hash (the decision was edited after "
+                f"it was logged, {entry.get('time', 'time unknown')}): restore the log from a "
+                "backup."
+            )
+        entries.append(entry)
+        previous = entry["sha256"]
     return entries
 
 
@@ -124,6 +159,42 @@ def _read_head(log: Path) -> dict[str, Any] | None:
         raise AuditError(
             f"{head}: unreadable (edited by hand): restore it with its log from a backup."
         ) from None
+
+
+def _write_head(log: Path, count: int, sha256: str) -> None:
+    head = _head_path(log)
+    staging = head.with_name(f".{head.name}.{os.getpid()}")
+    with open(staging, "w", encoding="utf-8") as sink:
+        sink.write(json.dumps({"count": count, "sha256": sha256}))
+        sink.flush()
+        os.fsync(sink.fileno())
+    os.replace(staging, head)
+
+
+@contextmanager
+def _locked(log: Path) -> Iterator[None]:
+    """The log's lock, held while a decision is checked and appended: two planners deciding
+    at once would otherwise both write the same line number."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _plain_text(value: str, what: str, limit: int) -> str:
+    """``value`` without control characters (a newline would start a line of its own in the
+    field documents' CSV headers), at most ``limit`` characters."""
+    if len(value) > limit:
+        raise AuditError(f"{what}: {len(value)} characters, at most {limit}.")
+    bad = sorted({repr(c) for c in value if unicodedata.category(c).startswith("C")})
+    if bad:
+        raise AuditError(
+            f"{what}: holds control characters ({', '.join(bad)}): write it on one line."
+        )
+    return value
 
 
 def append_decision(
@@ -145,37 +216,34 @@ def append_decision(
     """
     if decision not in DECISIONS:
         raise AuditError(f"decision {decision!r}: use {' or '.join(DECISIONS)}.")
-    if not by.strip():
+    by = _plain_text(by.strip(), "who decides (--by)", 200)
+    if not by:
         raise AuditError("who decides: give a name (--by), the log records who decided.")
-    if len(comment) > MAX_COMMENT:
-        raise AuditError(f"comment: {len(comment)} characters, at most {MAX_COMMENT}.")
+    comment = _plain_text(comment, "comment", MAX_COMMENT)
     log = audit_path(scenario)
-    entries = read_audit(log)
-    entry: dict[str, Any] = {
-        "seq": len(entries) + 1,
-        "time": (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds"),
-        "decision": decision,
-        "by": by.strip(),
-        "comment": comment,
-        "proposal_id": proposal["proposal_id"],
-        "kind": proposal["kind"],
-        "provenance": proposal["provenance"],
-        "inputs_sha256": proposal["inputs_sha256"],
-        "previous_sha256": entries[-1]["sha256"] if entries else GENESIS,
-    }
-    entry["sha256"] = _entry_hash(entry)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(entry, ensure_ascii=False) + "\n"
-    # one write of one line in append mode: a crash leaves the old log or the old log plus
-    # a whole line (or a cut last line, which read_audit names)
-    with open(log, "a", encoding="utf-8") as sink:
-        sink.write(line)
-        sink.flush()
-        os.fsync(sink.fileno())
-    head = _head_path(log)
-    staging = head.with_name(f".{head.name}.{os.getpid()}")
-    staging.write_text(json.dumps({"count": entry["seq"], "sha256": entry["sha256"]}))
-    os.replace(staging, head)
+    with _locked(log):
+        entries = read_audit(scenario)
+        entry: dict[str, Any] = {
+            "seq": len(entries) + 1,
+            "time": (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds"),
+            "decision": decision,
+            "by": by,
+            "comment": comment,
+            "proposal_id": proposal["proposal_id"],
+            "kind": proposal["kind"],
+            "provenance": proposal["provenance"],
+            "inputs_sha256": proposal["inputs_sha256"],
+            "previous_sha256": entries[-1]["sha256"] if entries else GENESIS,
+        }
+        entry["sha256"] = _entry_hash(entry)
+        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        # one write of one line in append mode: a crash leaves the old log, or the old log and
+        # a whole line (rolled forward by read_audit), or a cut last line (named by read_audit)
+        with open(log, "a", encoding="utf-8") as sink:
+            sink.write(line)
+            sink.flush()
+            os.fsync(sink.fileno())
+        _write_head(log, entry["seq"], entry["sha256"])
     return entry
 
 

@@ -1133,10 +1133,19 @@ def field_docs_command(
 ) -> None:
     """Write an approved plan's field documents: route sheets per truck (GeoJSON, GPX, a CSV
     stop list in driving order) or signal timing tables; refused for a plan not approved."""
+    from cities.city import load_city
     from twin.field_docs import write_field_documents
+    from twin.proposals import read_proposal, scenario_inputs
+    from twin.scenario import load_scenario
 
     _refuse_occupied(out, overwrite)
-    written = write_field_documents(proposal, scenario, out, overwrite=overwrite)
+    record = read_proposal(proposal)
+    loaded = load_scenario(scenario)
+    city = load_city(loaded.city)
+    written = write_field_documents(
+        proposal, scenario, out, city=city, overwrite=overwrite,
+        current_inputs=scenario_inputs(record, loaded, city),
+    )  # fmt: skip
     names = sorted(p.name for p in written.iterdir())
     stderr.print(f"Field documents written to {escape(str(written))}: {', '.join(names)}",
                  highlight=False)  # fmt: skip

@@ -25,7 +25,7 @@ from xml.etree import ElementTree
 import pandas as pd
 
 from cities.city import City, load_city
-from twin.proposals import ProposalError, approved_decision
+from twin.proposals import ProposalError, approved_decision, changed_inputs
 from twin.provenance import write_csv_with_provenance
 from twin.results_io import atomic_output_dir
 
@@ -47,6 +47,7 @@ def write_field_documents(
     out: str | os.PathLike[str],
     *,
     city: City | None = None,
+    current_inputs: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write the field documents of an approved proposal into ``out``, atomically.
@@ -59,6 +60,9 @@ def write_field_documents(
         The scenario whose audit log holds the approval.
     city
         The proposal's city, loaded (default: loaded by the name the proposal records).
+    current_inputs
+        The inputs as the scenario has them now (:func:`twin.proposals.scenario_inputs`):
+        refused where they differ from those the approved plan was checked on.
 
     Raises
     ------
@@ -68,6 +72,11 @@ def write_field_documents(
         The audit log does not hold.
     """
     record, entry = approved_decision(proposal, scenario)
+    if current_inputs is not None and (changes := changed_inputs(record, current_inputs)):
+        raise ProposalError(
+            f"{proposal}: its inputs changed since it was checked and approved "
+            f"({'; '.join(changes)}): propose again for the scenario as it is now."
+        )
     folder = Path(proposal)
     folder = folder if folder.is_dir() else folder.parent
     inputs = record["inputs"]

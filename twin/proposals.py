@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from twin.audit import append_decision, latest_decision, read_audit
+from twin.audit import append_decision, audit_path, latest_decision, read_audit
 from twin.errors import TwinError
 from twin.provenance import Provenance, ProvenanceError, content_sha256, file_sha256, model_label
 
@@ -34,10 +34,13 @@ __all__ = [
     "proposal_record",
     "read_proposal",
     "scenario_inputs",
+    "traffic_inputs",
 ]
 
 PROPOSAL_FORMAT = "citiverse-proposal/1"
 RECORD = "proposal.json"
+PLAN_FILES = {"collection-routes": ("routes.json",), "signal-plans": ("plans.csv",)}
+"""The files each kind of proposal must cover: what approval and field documents read."""
 
 
 class ProposalError(TwinError):
@@ -103,12 +106,12 @@ def read_proposal(folder: str | os.PathLike[str]) -> dict[str, Any]:
     ProposalError
         Not a proposal folder, a damaged record, or plan files changed since.
     """
-    folder = Path(folder)
-    path = folder / RECORD if folder.is_dir() else folder
+    given = Path(folder)
+    path = given / RECORD if given.is_dir() else given
     folder = path.parent
-    if not path.is_file():
+    if not path.is_file() or path.name != RECORD:
         raise ProposalError(
-            f"{folder}: not a proposal folder (no {RECORD}): write one with `twin propose "
+            f"{given}: not a proposal folder (no {RECORD}): write one with `twin propose "
             "--out FOLDER` or `twin propose-signals --out FOLDER`."
         )
     try:
@@ -126,9 +129,7 @@ def read_proposal(folder: str | os.PathLike[str]) -> dict[str, Any]:
         Provenance.from_dict(record.get("provenance"), where=f"{path}: provenance")
     except ProvenanceError as err:
         raise ProposalError(str(err)) from None
-    missing = [name for name in record.get("plan_files", []) if not (folder / name).is_file()]
-    if missing:
-        raise ProposalError(f"{folder}: {', '.join(missing)} missing: propose again.")
+    _check_plan_files(path, record)
     if _plan_sha256(folder, record["plan_files"]) != record.get("plan_sha256"):
         raise ProposalError(
             f"{folder}: its plan files ({', '.join(record['plan_files'])}) changed since the "
@@ -143,6 +144,26 @@ def read_proposal(folder: str | os.PathLike[str]) -> dict[str, Any]:
     return record
 
 
+def _check_plan_files(path: Path, record: Mapping[str, Any]) -> None:
+    """The record's plan files: plain names in its folder, present, and among them every file
+    its kind is read from (so that no file used is left out of the hash)."""
+    files = record.get("plan_files")
+    needed = PLAN_FILES.get(str(record.get("kind")))
+    if needed is None:
+        raise ProposalError(f"{path}: kind {_brief(record.get('kind'), 60)} is not a kind of plan.")
+    names_ok = isinstance(files, list) and all(
+        isinstance(n, str) and n and Path(n).name == n and n not in (".", "..") for n in files
+    )
+    if not names_ok or not set(needed) <= set(files):
+        raise ProposalError(
+            f"{path}: plan_files must list the plan's files by name in its folder, "
+            f"{', '.join(needed)} among them: the record was edited; propose again."
+        )
+    missing = [name for name in files if not (path.parent / name).is_file()]
+    if missing:
+        raise ProposalError(f"{path.parent}: {', '.join(missing)} missing: propose again.")
+
+
 def changed_inputs(record: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
     """The inputs of ``record`` that differ in ``current`` (what the scenario now has), named
     with both values; empty: unchanged."""
@@ -155,16 +176,34 @@ def changed_inputs(record: Mapping[str, Any], current: Mapping[str, Any]) -> lis
     return lines
 
 
+def traffic_inputs(spec: Any) -> dict[str, Any]:
+    """A traffic section (:class:`~twin.specs.TrafficSpec`) as a proposal's inputs: its fields,
+    with an OD table named by its file's name and content (the same trips wherever the file
+    lies; edited trips, another input)."""
+    fields = spec.model_dump(mode="json")
+    if fields.get("od"):
+        od = Path(fields["od"])
+        fields["od"] = {"file": od.name, "sha256": file_sha256(od) if od.is_file() else None}
+    return fields
+
+
 def scenario_inputs(record: Mapping[str, Any], scenario: Any, city: Any) -> dict[str, Any]:
     """The inputs of a proposal of ``record``'s kind as ``scenario`` (a
     :class:`~twin.specs.Scenario`) and its loaded ``city`` have them now: what
-    :func:`decide` compares with the inputs the proposal was checked on."""
+    :func:`decide` compares with the inputs the proposal was checked on. For signal plans:
+    the city's content, the scenario's traffic and seed; for a day's routes (whose day is its
+    own): the city's content and the checkpoint's bytes."""
     now: dict[str, Any] = {**record.get("inputs", {}), "city": city.name,
                            "city_sha256": city.source.sha256}  # fmt: skip
     if record.get("kind") == "signal-plans":
         traffic = scenario.traffic
-        now["traffic"] = None if traffic is None else traffic.model_dump(mode="json")
+        now["traffic"] = None if traffic is None else traffic_inputs(traffic)
         now["seed"] = scenario.seed
+    planner = now.get("planner")
+    if isinstance(planner, dict) and planner.get("checkpoint"):
+        path = Path(planner["checkpoint"])
+        sha256 = file_sha256(path) if path.is_file() else None
+        now["planner"] = {**planner, "checkpoint_sha256": sha256}
     return now
 
 
@@ -225,7 +264,10 @@ def approved_decision(
         The audit log does not hold.
     """
     record = read_proposal(proposal)
-    entry = latest_decision(read_audit(scenario), record["proposal_id"])
+    log = audit_path(scenario)
+    # a scenario not saved yet has no decisions (read_audit would name it as missing)
+    logged = any(p.exists() for p in (Path(scenario), log, log.with_suffix(".head")))
+    entry = latest_decision(read_audit(scenario) if logged else [], record["proposal_id"])
     if entry is None or entry["decision"] != "approved":
         state = "was rejected" if entry else "has not been approved"
         raise ProposalError(

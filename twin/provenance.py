@@ -20,7 +20,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ __all__ = [
 ]
 
 CSV_PROVENANCE = "# provenance: "
+CSV_ROWS = "# rows sha256: "
 CSV_LABEL = "# "
 
 PLAN_KINDS = {"collection-routes": "collection routes", "signal-plans": "signal timings"}
@@ -55,13 +55,8 @@ class ProvenanceError(TwinError):
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes (cached by path, size and modification time)."""
-    stat = Path(path).stat()
-    return _file_sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-@lru_cache(maxsize=64)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """SHA-256 of a file's bytes, read afresh (never cached: a verification must see the file
+    as it is now)."""
     digest = hashlib.sha256()
     with open(path, "rb") as source:
         for block in iter(lambda: source.read(1 << 20), b""):
@@ -206,6 +201,12 @@ class Provenance:
                 f"{where}: lacks {', '.join(missing)}; the file was cut or edited: export the "
                 "plan again."
             )
+        unknown = sorted(set(record) - names - {"id"})
+        if unknown:
+            raise ProvenanceError(
+                f"{where}: has fields a provenance record does not ({', '.join(unknown)}): "
+                "it was edited; export the plan again."
+            )
         provenance = cls(**{name: record[name] for name in names})
         if record.get("id") != provenance.id:
             raise ProvenanceError(
@@ -231,39 +232,56 @@ def write_csv_with_provenance(
     path: Path, table: Any, provenance: Mapping[str, Any] | None, *, lines: tuple[str, ...] = ()
 ) -> Path:
     """Write a pandas table as CSV, atomically, headed by ``#`` lines: the plan's label, any
-    ``lines``, and the provenance record as JSON (:func:`read_csv_provenance` reads it back;
+    ``lines`` (each kept on one line), the SHA-256 of the rows and the provenance record as
+    JSON (:func:`read_csv_provenance` reads it back and checks the rows against it;
     ``pandas.read_csv(..., comment="#")`` skips them)."""
     from twin.results_io import write_file_atomic
+
+    rows = table.to_csv(index=False, lineterminator="\n")
 
     def write(staging: Path) -> None:
         with open(staging, "w", encoding="utf-8", newline="") as sink:
             if provenance is not None:
-                sink.write(f"{CSV_LABEL}{model_label(provenance)}\n")
-                for line in lines:
-                    sink.write(f"{CSV_LABEL}{line}\n")
+                for line in (model_label(provenance), *lines):
+                    sink.write(f"{CSV_LABEL}{' '.join(str(line).split())}\n")
+                sink.write(f"{CSV_ROWS}{hashlib.sha256(rows.encode()).hexdigest()}\n")
                 sink.write(f"{CSV_PROVENANCE}{json.dumps(dict(provenance), sort_keys=True)}\n")
-            table.to_csv(sink, index=False)
+            sink.write(rows)
 
     return write_file_atomic(Path(path), write)
 
 
 def read_csv_provenance(path: str | os.PathLike[str]) -> Provenance | None:
-    """The provenance record heading a CSV (:func:`write_csv_with_provenance`), checked;
-    ``None`` where it has none.
+    """The provenance record heading a CSV (:func:`write_csv_with_provenance`), checked, with
+    the rows it was written over; ``None`` where it has none.
 
     Raises
     ------
     ProvenanceError
-        A record edited by hand.
+        A record edited by hand, or rows changed since it was written (an edited plan is no
+        longer the plan the record describes).
     """
-    with open(path, encoding="utf-8") as source:
-        for line in source:
-            if not line.startswith("#"):
-                return None
-            if line.startswith(CSV_PROVENANCE):
-                try:
-                    record = json.loads(line[len(CSV_PROVENANCE) :])
-                except ValueError:
-                    raise ProvenanceError(f"{path}: its provenance line is not JSON.") from None
-                return Provenance.from_dict(record, where=f"{path}: provenance")
-    return None
+    header: dict[str, str] = {}
+    with open(path, encoding="utf-8", newline="") as source:
+        text = source.read()
+    body_at = 0
+    for line in text.splitlines(keepends=True):
+        if not line.startswith("#"):
+            break
+        body_at += len(line)
+        for key in (CSV_ROWS, CSV_PROVENANCE):
+            if line.startswith(key) and key not in header:
+                header[key] = line[len(key) :].strip()
+    if CSV_PROVENANCE not in header:
+        return None
+    try:
+        record = json.loads(header[CSV_PROVENANCE])
+    except ValueError:
+        raise ProvenanceError(f"{path}: its provenance line is not JSON.") from None
+    provenance = Provenance.from_dict(record, where=f"{path}: provenance")
+    if header.get(CSV_ROWS) != hashlib.sha256(text[body_at:].encode()).hexdigest():
+        raise ProvenanceError(
+            f"{path}: its rows changed since the plan was proposed ({provenance.planner}, "
+            f"provenance {provenance.id[:12]}): it is no longer that plan."
+        )
+    return provenance

@@ -301,7 +301,12 @@ def propose_routes(
     checkpoint_path = Path(planner.checkpoint)
     provenance = Provenance.make(
         kind="collection-routes",
-        planner=f"{chosen.planner} (fallback: the day is {fallback})" if fallback else proposed,
+        planner=f"{chosen.planner} (fallback: the day is {fallback})"
+        if fallback
+        else (
+            f"{proposed} ({planner.samples} samples at temperature {planner.temperature:g}"
+            + (f", {polish_s:g} s of polish)" if polish_s > 0 else ")")
+        ),
         by_model=not fallback,
         instance_sha256=content_sha256({name: getattr(problem, name) for name in INSTANCE_FIELDS}),
         seed=seed,
@@ -312,7 +317,8 @@ def propose_routes(
         "city": loaded.name, "city_sha256": loaded.source.sha256,
         "day": {"bins": bins, "seed": seed, "trucks": trucks, "population": population,
                 "working_day": day + 1},
-        "planner": {"checkpoint_sha256": provenance.checkpoint_sha256, "samples": planner.samples,
+        "planner": {"checkpoint": str(checkpoint_path),
+                    "checkpoint_sha256": provenance.checkpoint_sha256, "samples": planner.samples,
                     "temperature": planner.temperature, "polish_s": polish_s,
                     "outside_range": outside_range},
     }  # fmt: skip

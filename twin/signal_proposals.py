@@ -45,7 +45,7 @@ from cities.city import City, load_city
 from twin.api import planner_card_version, traffic_setup
 from twin.errors import TwinError
 from twin.limits import Budget, check, traffic_estimate
-from twin.proposals import proposal_record
+from twin.proposals import proposal_record, traffic_inputs
 from twin.provenance import Provenance, content_sha256
 from twin.results_io import atomic_output_dir
 from twin.signal_files import plan_table, write_plan_csv
@@ -163,9 +163,13 @@ class SignalProposal:
             ),
         }
 
-    def write_record(self, folder: Path, **details: Any) -> dict[str, Any]:
+    def write_record(
+        self, folder: Path, *, extra_files: Sequence[str] = (), **details: Any
+    ) -> dict[str, Any]:
         """Write ``plans.csv`` and ``proposal.json`` (the record a planner decides on,
-        :mod:`twin.proposals`; ``details`` added to it) into the existing ``folder``."""
+        :mod:`twin.proposals`; ``details`` added to it) into the existing ``folder``;
+        ``extra_files`` (names in ``folder``, written already: tables a view shows) are
+        covered by the record's hash too."""
         import json
 
         if self.provenance is None:
@@ -175,7 +179,7 @@ class SignalProposal:
         summary = self.summary()
         record = proposal_record(
             kind="signal-plans", provenance=self.provenance, inputs=self.inputs, folder=folder,
-            plan_files=["plans.csv"], checks=summary.pop("checks"),
+            plan_files=["plans.csv", *extra_files], checks=summary.pop("checks"),
             recommended=self.recommended, reasons=self.reasons, notes=self.notes,
             details={k: v for k, v in {**summary, **details}.items()
                      if k not in ("reasons", "notes", "recommended", "label", "provenance")},
@@ -353,7 +357,7 @@ def propose_signals(
     )
     inputs = {
         "city": loaded.name, "city_sha256": loaded.source.sha256,
-        "traffic": spec.model_dump(mode="json"), "seed": seed,
+        "traffic": traffic_inputs(spec), "seed": seed,
     }  # fmt: skip
     provenance = Provenance.make(
         kind="signal-plans",

@@ -81,6 +81,7 @@ from dashboards.trust import (
     model_name,
     plan_rows,
     policy_label,
+    proposed_name,
 )
 from twin import USER_ERRORS, model_label
 
@@ -505,7 +506,7 @@ def route_view(state: DashboardState, proposal: dict, draft: dict) -> list:
 def proposed_plan_name(proposal: dict) -> str:
     """The proposed plan's name, a model's labelled so (the map's legend title)."""
     provenance = proposal["provenance"]
-    return model_name(str(provenance.get("planner")), bool(provenance.get("by_model")))
+    return model_name(proposed_name(proposal), bool(provenance.get("by_model")))
 
 
 def route_verdict(proposal: dict) -> html.Div:
@@ -513,7 +514,7 @@ def route_verdict(proposal: dict) -> html.Div:
     failed. A day outside the model's training range is named."""
     inputs, plans = proposal["inputs"], proposal.get("plans") or {}
     day, planner = inputs["day"], inputs["planner"]
-    proposed = plans.get(str(proposal["provenance"].get("planner"))) or {}
+    proposed = plans.get(proposed_name(proposal)) or {}
     current = plans.get("pyvrp") or {}
     how = html.P(
         f"Working day {day['working_day']} of {proposal.get('city')}'s waste twin, seed "

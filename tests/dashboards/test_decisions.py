@@ -151,12 +151,21 @@ def test_the_store_keeps_a_proposal_folder_the_twin_verifies(app):
     assert record["label"] == (
         "Proposed by webster (no model): signal timings for a person to decide on."
     )
-    assert record["timings"] and record["plan_files"] == ["plans.csv"]
+    # the record covers the plan file and the tables the page draws the plan from
+    assert record["timings"] and record["plan_files"] == [
+        "plans.csv", "checks.parquet", "plans.parquet", "current.parquet", "edge_delays.parquet",
+    ]  # fmt: skip
     # the plan file says who proposed it before its first row
-    head = (folder / "plans.csv").read_text().splitlines()[:2]
-    assert head[0] == f"# {record['label']}" and head[1].startswith("# provenance: ")
-    # its tables are still there for the page
+    head = (folder / "plans.csv").read_text().splitlines()[:3]
+    assert head[0] == f"# {record['label']}" and head[2].startswith("# provenance: ")
+    # its tables are still there for the page, and an edited one is refused
     assert len(store.proposal_table(key, "checks")) == 3
+    table = store.proposal_table(key, "plans")
+    table.assign(green_s=table["green_s"] + 1).to_parquet(folder / "plans.parquet", index=False)
+    with pytest.raises(StoreError, match="changed since the plan was checked"):
+        store.proposal(key)
+    table.to_parquet(folder / "plans.parquet", index=False)
+    assert store.proposal(key) == record
     # a plan file changed after the check is not the checked plan: refused, and proposed again
     plans = folder / "plans.csv"
     plans.write_text(plans.read_text().replace(",", ";", 1))

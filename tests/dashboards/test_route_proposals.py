@@ -114,7 +114,8 @@ def test_a_route_proposal_is_stored_as_a_folder_the_twin_verifies_and_shown_chec
     record = store.proposal(key)
     assert read_proposal(folder) == record
     assert record["kind"] == "collection-routes" and record["plan_files"] == ["routes.json"]
-    assert record["label"].startswith("Proposed by a model (learned+pyvrp, checkpoint ")
+    assert record["label"].startswith("Proposed by a model (learned+pyvrp (")
+    assert record["proposed"] == "learned+pyvrp"
     # the same request again is the stored proposal, not a new one
     assert propose_collection_routes(state, read_routes_form(draft, DAY), isolate=False) == key
     assert store.proposal(key)["proposal_id"] == record["proposal_id"]

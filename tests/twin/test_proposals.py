@@ -251,3 +251,86 @@ def test_the_command_line_from_proposal_to_field_documents(tmp_path, scenario):
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert "line 1: its contents do not match its hash" in flat(result.stderr)
     assert len(log.read_text().splitlines()) == 1
+
+
+def test_an_audit_log_holds_against_cuts_crashes_and_races(proposal, tmp_path, scenario):
+    import threading
+
+    from twin.audit import audit_path
+
+    broken = _broken(proposal).write(tmp_path / "broken")
+    log, head = audit_path(scenario), audit_path(scenario).with_suffix(".head")
+    decide(broken, scenario, decision="rejected", comment="one", by="ana")
+    before = head.read_text()
+    decide(broken, scenario, decision="rejected", comment="two", by="ana")
+    # a process stopped between the line and its head: the next reader rolls it forward
+    head.write_text(before)
+    assert [e["comment"] for e in read_audit(scenario)] == ["one", "two"]
+    assert json.loads(head.read_text())["count"] == 2
+    # two planners deciding at once both land, one after the other
+    barrier = threading.Barrier(2)
+
+    def decide_at_once(name: str) -> None:
+        barrier.wait()
+        decide(broken, scenario, decision="rejected", comment=name, by=name)
+
+    threads = [threading.Thread(target=decide_at_once, args=(n,)) for n in ("eve", "bob")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(e["by"] for e in read_audit(scenario)[2:]) == ["bob", "eve"]
+    # lines cut off the end together with the head: the missing head is named
+    lines = log.read_text().splitlines()
+    log.write_text(lines[0] + "\n")
+    head.unlink()
+    with pytest.raises(AuditError, match=r"head file .* is missing"):
+        read_audit(scenario)
+    log.write_bytes(b"\xff\xfe\n")
+    with pytest.raises(AuditError, match="not UTF-8"):
+        read_audit(scenario)
+    with pytest.raises(AuditError, match="no such scenario"):
+        read_audit(tmp_path / "typo.yaml")
+
+
+def test_a_decision_is_one_line_and_a_record_covers_its_files(proposal, tmp_path, scenario):
+    from twin.provenance import content_sha256
+
+    broken = _broken(proposal).write(tmp_path / "broken")
+    with pytest.raises(AuditError, match="control characters"):
+        decide(broken, scenario, decision="rejected", comment="ok\ntruck,order\n9,9", by="ana")
+    assert read_audit(scenario) == []
+    # a record made to cover none of the files approval and field documents read
+    record = json.loads((broken / "proposal.json").read_text())
+    for files in ([], ["../../etc/hostname", "routes.json"], "routes.json"):
+        edited = {**record, "plan_files": files}
+        edited["proposal_id"] = content_sha256({k: v for k, v in edited.items()
+                                                if k != "proposal_id"})  # fmt: skip
+        (broken / "proposal.json").write_text(json.dumps(edited))
+        with pytest.raises(ProposalError, match="plan_files must list"):
+            read_proposal(broken)
+    with pytest.raises(ProposalError, match="nope: not a proposal folder"):
+        read_proposal(tmp_path / "nope")
+
+
+def test_an_edited_plan_file_no_longer_carries_the_proposals_provenance(helsinki, tmp_path):
+    from twin.api import run_traffic
+    from twin.provenance import ProvenanceError
+    from twin.signal_proposals import propose_signals
+
+    traffic = {"trips": 600, "duration": "30min", "window": "15min"}
+    proposal = propose_signals(helsinki, traffic, method="webster", seed=3)
+    folder = tmp_path / "signals"
+    folder.mkdir()
+    proposal.write_record(folder)
+    plans = folder / "plans.csv"
+    header = [line for line in plans.read_text().splitlines() if line.startswith("#")]
+    table = pd.read_csv(plans, comment="#", dtype={"approaches": str})
+    one = table["junction"] == table["junction"].iloc[0]
+    table.loc[one, "offset_s"] = (table.loc[one, "offset_s"] + 5) % table.loc[one, "cycle_s"]
+    plans.write_text("\n".join(header) + "\n" + table.to_csv(index=False))  # a hand edit
+    with pytest.raises(ProvenanceError, match="rows changed since the plan was proposed"):
+        read_csv_provenance(plans)
+    run = run_traffic(helsinki, {**traffic, "signal_plan": str(plans)}, seed=3)
+    made = run.run_info()["plan_provenance"]
+    assert made["planner"] == "plan file (edited after it was proposed)" and not made["by_model"]

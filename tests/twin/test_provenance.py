@@ -81,3 +81,9 @@ def test_provenance_round_trips_through_a_csv(tmp_path):
     path.write_text(path.read_text().replace('"seed": 3', '"seed": 4'))
     with pytest.raises(ProvenanceError, match="does not match"):
         read_csv_provenance(path)
+
+
+def test_a_record_with_fields_of_its_own_is_refused():
+    record = _record(datetime(2026, 1, 1, tzinfo=UTC)).to_dict()
+    with pytest.raises(ProvenanceError, match="approved_by"):
+        Provenance.from_dict({**record, "approved_by": "the mayor"})
