@@ -69,7 +69,7 @@ def read_audit(scenario: str | os.PathLike[str]) -> list[dict[str, Any]]:
     Raises
     ------
     AuditError
-        No such scenario; a line that is not JSON, lacks a field, does not match its hash
+        A line that is not JSON, lacks a field, does not match its hash
         (edited), does not follow the line before (deleted or reordered); lines missing at the
         end, or the head that records them missing.
     """
@@ -81,11 +81,7 @@ def read_audit(scenario: str | os.PathLike[str]) -> list[dict[str, Any]]:
                 f"{log}: missing, but {head.name} says decisions were logged: the log was "
                 "deleted; restore it from a backup."
             )
-        if not Path(scenario).exists():
-            raise AuditError(
-                f"{scenario}: no such scenario file: name the scenario whose decisions to read."
-            )
-        return []
+        return []  # no decision yet (the scenario may not even be saved yet)
     entries = _entries(log)
     recorded = _read_head(log)
     if recorded is None:

@@ -1105,7 +1105,12 @@ def audit_command(
     """Show the decisions on a scenario's proposals, after checking that none was changed,
     removed or reordered since it was logged."""
     from twin.audit import audit_path, read_audit
+    from twin.errors import TwinError
 
+    if not scenario.exists() and not audit_path(scenario).exists():
+        raise TwinError(
+            f"{scenario}: no such scenario file: name the scenario whose decisions to read."
+        )
     entries = read_audit(scenario)
     if as_json:
         _print_json({"log": str(audit_path(scenario)), "intact": True, "decisions": entries})

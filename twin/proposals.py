@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from twin.audit import append_decision, audit_path, latest_decision, read_audit
+from twin.audit import append_decision, latest_decision, read_audit
 from twin.errors import TwinError
 from twin.provenance import Provenance, ProvenanceError, content_sha256, file_sha256, model_label
 
@@ -264,10 +264,7 @@ def approved_decision(
         The audit log does not hold.
     """
     record = read_proposal(proposal)
-    log = audit_path(scenario)
-    # a scenario not saved yet has no decisions (read_audit would name it as missing)
-    logged = any(p.exists() for p in (Path(scenario), log, log.with_suffix(".head")))
-    entry = latest_decision(read_audit(scenario) if logged else [], record["proposal_id"])
+    entry = latest_decision(read_audit(scenario), record["proposal_id"])
     if entry is None or entry["decision"] != "approved":
         state = "was rejected" if entry else "has not been approved"
         raise ProposalError(

@@ -289,8 +289,9 @@ def test_an_audit_log_holds_against_cuts_crashes_and_races(proposal, tmp_path, s
     log.write_bytes(b"\xff\xfe\n")
     with pytest.raises(AuditError, match="not UTF-8"):
         read_audit(scenario)
-    with pytest.raises(AuditError, match="no such scenario"):
-        read_audit(tmp_path / "typo.yaml")
+    assert read_audit(tmp_path / "not-saved-yet.yaml") == []  # no decision on it yet
+    typo = run_twin("audit", str(tmp_path / "typo.yaml"))
+    assert typo.returncode == 1 and "no such scenario file" in flat(typo.stderr)
 
 
 def test_a_decision_is_one_line_and_a_record_covers_its_files(proposal, tmp_path, scenario):
