@@ -351,10 +351,13 @@ def field_documents(
     """
     record = store.proposal(key)
     scenario = store.scenario_path(str(draft.get("name") or ""))
+    # the draft must still have the inputs the approved plan was checked on
+    now = _inputs_now(record, draft, city)
     with tempfile.TemporaryDirectory(prefix="field-documents-") as folder:
         out = write_field_documents(
-            store.proposal_dir(key), scenario, Path(folder) / "documents", city=city
-        )
+            store.proposal_dir(key), scenario, Path(folder) / "documents", city=city,
+            current_inputs=now,
+        )  # fmt: skip
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(out.iterdir()):

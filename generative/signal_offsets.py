@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from agents.traffic.retiming import measured_flows_vph, score
-from agents.traffic.signals import Phase, SignalPlan
+from agents.traffic.signals import SignalPlan
 from generative.signal_data import VEHICLE, SignalInstance
 
 __all__ = [
@@ -154,11 +154,8 @@ def _case(draw, planner, *, limits) -> _Case:
     )
     cycles, greens = planner.timings_for(instance)
     nodes = instance.node.tolist()
-    timed = {}
-    for j, node in enumerate(nodes):
-        plan = scenario.plans[node]
-        phases = tuple(Phase(p.approaches, float(greens[j, i])) for i, p in enumerate(plan.phases))
-        timed[node] = SignalPlan(plan.node, phases, 0.0, limits.intergreen_s)
+    # the network's cycles and splits; their offsets are what the head replaces
+    timed = planner.plans_for(instance, scenario.plans, limits)
     return _Case(
         name=draw.file_name.removesuffix(".npz"),
         run=lambda plans: score(scenario.simulate(plans, seed=draw.seed)).total_delay_veh_h,

@@ -238,6 +238,10 @@ def test_approved_signal_plans_download_their_timing_tables(app):
     archive = _zip(_download(app, "signals", key, draft), "signals")
     assert {"timings.csv", "timings.md", "field-documents.json"} == set(archive.namelist())
     assert "Approved by Aino" in archive.read("timings.md").decode()
+    # a draft whose traffic changed since is not what the plans were checked on
+    busier = {**draft, "traffic": {**draft["traffic"], "demand_scale": 1.3}}
+    with pytest.raises(ProposalError, match="inputs changed since"):
+        field_documents(state.store, key, busier, state.city)
 
 
 def test_a_stored_runs_learned_routes_name_their_checkpoint_and_card(app):
