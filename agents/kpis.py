@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from agents.waste.costs import DEFAULT_COSTS, CostFactors
+
 __all__ = [
     "CO2_KG_PER_DELAY_HOUR",
     "CO2_KG_PER_DIESEL_L",
@@ -187,24 +189,20 @@ def traffic_warnings(kpis: dict[str, Any]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------ waste
-DIESEL_L_PER_KM = 0.60
-"""Fuel use of a diesel refuse truck over a collection round, litres per km, stops, idling and
-lifting included. An assumption within the 0.4–1.0 L/km reported for rear loaders in urban
-stop-and-go duty (highway driving alone is about 0.35 L/km)."""
-
-CO2_KG_PER_DIESEL_L = 2.68
-"""CO2 from burning one litre of diesel (IPCC 2006 default emission factor, tank to exhaust)."""
-
-TRUCK_HOUR_EUR = 95.0
-"""Cost of one truck-hour with its crew of two (wages, vehicle depreciation and insurance): an
-assumption of the order of Western European collection contracts."""
-
-TRUCK_KM_EUR = 1.20
-"""Distance-dependent cost per truck-km (fuel at ≈ 1.6 €/L × 0.6 L/km, tyres, maintenance): an
-assumption."""
+# the defaults of agents.waste.costs, under the names earlier releases exported
+DIESEL_L_PER_KM = DEFAULT_COSTS.diesel_l_per_km
+CO2_KG_PER_DIESEL_L = DEFAULT_COSTS.co2_kg_per_diesel_l
+TRUCK_HOUR_EUR = DEFAULT_COSTS.truck_hour_eur
+TRUCK_KM_EUR = DEFAULT_COSTS.truck_km_eur
 
 
-def waste_kpis(daily: pd.DataFrame, *, n_bins: int, initial_kg: float = 0.0) -> dict[str, Any]:
+def waste_kpis(
+    daily: pd.DataFrame,
+    *,
+    n_bins: int,
+    initial_kg: float = 0.0,
+    costs: CostFactors = DEFAULT_COSTS,
+) -> dict[str, Any]:
     """KPIs of a waste run from its daily table (one row per day, see
     :class:`agents.waste.model.WasteResult`).
 
@@ -220,7 +218,8 @@ def waste_kpis(daily: pd.DataFrame, *, n_bins: int, initial_kg: float = 0.0) -> 
     truck_km, truck_hours = total("truck_km"), total("truck_hours")
     emptied = total("bins_emptied")
     collected_t = total("collected_kg") / 1000.0
-    cost = truck_hours * TRUCK_HOUR_EUR + truck_km * TRUCK_KM_EUR
+    cost = costs.euros(truck_km=truck_km, truck_hours=truck_hours)
+    planned_hours = total("planned_hours")
     bin_days = n_bins * days
     return {
         "days": days,
@@ -228,7 +227,7 @@ def waste_kpis(daily: pd.DataFrame, *, n_bins: int, initial_kg: float = 0.0) -> 
         "truck_km": truck_km,
         "truck_km_per_day": truck_km / days,
         "truck_hours": truck_hours,
-        "co2_kg": truck_km * DIESEL_L_PER_KM * CO2_KG_PER_DIESEL_L,
+        "co2_kg": costs.co2_kg(truck_km),
         "bins_emptied": int(emptied),
         "mean_fill_at_emptying": total("fill_share_emptied_sum") / emptied if emptied else None,
         "generated_t": total("generated_kg") / 1000.0,
@@ -242,10 +241,7 @@ def waste_kpis(daily: pd.DataFrame, *, n_bins: int, initial_kg: float = 0.0) -> 
         "cost_eur": cost,
         "cost_per_tonne_eur": cost / collected_t if collected_t > 0 else None,
         "initial_in_bins_t": initial_kg / 1000.0,
-        "factors": {
-            "diesel_l_per_km": DIESEL_L_PER_KM,
-            "co2_kg_per_diesel_l": CO2_KG_PER_DIESEL_L,
-            "truck_hour_eur": TRUCK_HOUR_EUR,
-            "truck_km_eur": TRUCK_KM_EUR,
-        },
+        "planned_hours": planned_hours,
+        "planned_hours_gap": truck_hours / planned_hours - 1.0 if planned_hours > 0 else None,
+        "factors": costs.as_dict(),
     }

@@ -140,6 +140,9 @@ def _shell(state: DashboardState, *, interactive: bool = True) -> html.Div:
             dcc.Store(id="draft", data=state.draft()),
             dcc.Store(id="traffic-result"),
             dcc.Store(id="waste-result"),
+            # the city's rounds uploaded on the Waste page (folder and name in the store), for
+            # the Waste and Plans pages' baseline
+            dcc.Store(id="waste-rounds"),
             dcc.Store(id="plans-result"),
             dcc.Store(id="signals-result"),
             dcc.Store(id="routes-result"),
@@ -191,7 +194,7 @@ def create_app(
     app.index_string = _INDEX
     app.interpolate_index = _index_with_first_paint(app, state)
     # refuse request bodies past the largest upload (base64 adds a third) before reading them
-    largest = max(state.limits.osm_bytes, state.limits.scenario_bytes)
+    largest = max(state.limits.osm_bytes, state.limits.scenario_bytes, state.limits.rounds_bytes)
     app.server.config["MAX_CONTENT_LENGTH"] = largest * 4 // 3 + 1024 * 1024
     app.layout = lambda: _shell(state)
     _sessions_by_cookie(app.server)

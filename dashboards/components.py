@@ -13,6 +13,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from dashboards.forms import FormError, read_form
 from dashboards.jobs import raise_if_cancelled
 from dashboards.logic import (
+    BASELINE_KPIS,
     KPI_INFO,
     UploadError,
     best_of,
@@ -29,6 +30,7 @@ from dashboards.store import StoreError
 from twin import USER_ERRORS, Scenario
 
 __all__ = [
+    "baseline_table",
     "card_row",
     "comparison_table",
     "field",
@@ -41,6 +43,7 @@ __all__ = [
     "register_form_check",
     "register_job",
     "register_run",
+    "rounds_file",
     "run_controls",
     "upload_button",
 ]
@@ -198,6 +201,99 @@ def policy_table(
         className="note",
     )
     return html.Div([table, key])
+
+
+def baseline_table(
+    table: pd.DataFrame,
+    baseline: str,
+    *,
+    table_id: str,
+    labels: Mapping[str, str] | None = None,
+) -> html.Div:
+    """Policies (rows) against the baseline: truck-km, truck-hours, euros, euros per tonne and
+    CO2 with their change against the baseline's (coloured better or worse; a change that
+    rounds to nothing is neither), and the service level as it is.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`dashboards.logic.against_baseline`: one row per policy.
+    baseline : str
+        The baseline policy (its row says so, and carries no changes).
+    table_id : str
+        The table's id (rows ``<table_id>-<policy>``).
+    labels : mapping, optional
+        A policy's name as shown (a model's says so); the policy's name otherwise.
+
+    Returns
+    -------
+    dash.html.Div
+        The table and a line saying how to read it.
+    """
+    keys = (*BASELINE_KPIS, "service_level")
+    base = table[table["policy"] == baseline].iloc[0]
+    head = html.Tr([html.Th("Policy"), *[html.Th(KPI_INFO[k].label) for k in keys]])
+    body = []
+    for row in table.to_dict("records"):
+        name = (labels or {}).get(row["policy"], row["policy"])
+        cells = [html.Td(f"{name} (baseline)" if row["baseline"] else name)]
+        for kpi in keys:
+            text, style = format_kpi(kpi, row[kpi]), {}
+            if kpi != "service_level" and not row["baseline"]:
+                # the text the tables share (kpi_change); the exact number is the figure's
+                change, sign = kpi_change(kpi, row[kpi], base[kpi])
+                if sign:
+                    better = sign * KPI_INFO[kpi].better > 0
+                    style = VERDICT_STYLE["better" if better else "worse"]
+                if change:
+                    text += f" ({change})"
+            cells.append(html.Td(text, style=style))
+        body.append(
+            html.Tr(
+                cells,
+                id=f"{table_id}-{row['policy']}",
+                className="baseline" if row["baseline"] else None,
+            )
+        )
+    table_view = html.Table(
+        [html.Thead(head), html.Tbody(body)], id=table_id, className="kpi-table"
+    )
+    key = html.P(
+        f"In brackets, the change against the baseline, {baseline}, in per cent of its value; "
+        "the service level (the share of bin-days without overflow) as it is. The same days, "
+        "fleet and seed for every policy.",
+        className="note",
+    )
+    return html.Div([table_view, key])
+
+
+def rounds_file(state: DashboardState, draft: dict | None, uploaded: dict | None) -> str | None:
+    """The city's rounds file the Waste and Plans pages drive as ``current``: the one uploaded
+    in this browser (on the Waste page), else the draft's own (a scenario of policy ``current``
+    loaded on the Scenarios page); ``None`` when there is none.
+
+    Parameters
+    ----------
+    state : DashboardState
+        The app's state (its store keeps the uploads).
+    draft : dict or None
+        The draft scenario.
+    uploaded : dict or None
+        The app's ``waste-rounds`` store: ``digest`` and ``name`` of the upload
+        (:meth:`dashboards.store.RunStore.upload_path`).
+
+    Returns
+    -------
+    str or None
+        The file's path.
+    """
+    if uploaded:
+        try:
+            return str(state.store.upload_path(uploaded.get("digest"), uploaded.get("name")))
+        except StoreError:
+            pass  # gone with the store: the draft's own, if any
+    waste = (draft or {}).get("waste") or {}
+    return waste.get("rounds") if waste.get("policy") == "current" else None
 
 
 def field(label: str, component: Any, *, check_id: str | None = None) -> html.Label:

@@ -6,7 +6,8 @@ draw on :class:`~dashboards.basemap.Basemap` in longitude/latitude.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from dashboards.basemap import (
     closed_traces,
     line_trace,
 )
-from dashboards.logic import clock, level_of
+from dashboards.logic import TRADEOFF_KPIS, clock, format_kpi, level_of
 from dashboards.state import Sites
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "routes_figure",
     "sites_traces",
     "speed_over_time",
+    "tradeoff_figure",
     "travel_time_histogram",
 ]
 
@@ -322,6 +324,75 @@ def daily_figure(daily: pd.DataFrame) -> go.Figure:
     )
     figure.update_layout(
         title="Waste per day", xaxis_title="day", yaxis_title="tonnes", barmode="stack", **CHART
+    )
+    return figure
+
+
+BASELINE_LINE = "#444"
+"""The baseline's zero line in the trade-off picture."""
+
+
+def tradeoff_figure(
+    table: pd.DataFrame, baseline: str, *, labels: Mapping[str, str] | None = None
+) -> go.Figure:
+    """Truck-km, truck-hours, euros and CO2 of every policy against the baseline, as one
+    picture: the measures along the axis, a bar per policy in each, in per cent of the
+    baseline's value (below zero: less than the baseline, which is the zero line). A policy's
+    service level is in its legend entry and on every bar's hover, since a policy that empties
+    fewer bins drives less.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`dashboards.logic.against_baseline`: one row per policy.
+    baseline : str
+        The baseline policy (a row of ``table``; drawn as the zero line, not as bars).
+    labels : mapping, optional
+        A policy's name as shown (a model's says so); the policy's name otherwise.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One bar trace per policy other than the baseline, named by the policy.
+    """
+    names = dict(labels or {})
+    measures = [label for _, label in TRADEOFF_KPIS]
+    base = table[table["policy"] == baseline].iloc[0]
+    base_name = names.get(baseline, baseline)
+    figure = go.Figure()
+    for row in table[table["policy"] != baseline].itertuples(index=False):
+        label = names.get(row.policy, row.policy)
+        level = format_kpi("service_level", row.service_level)
+        values = [getattr(row, f"{kpi}_pct") for kpi, _ in TRADEOFF_KPIS]
+        # what the bar stands for in the measures' own units: a per cent of what
+        said = [
+            [format_kpi(kpi, getattr(row, kpi)), format_kpi(kpi, base[kpi])]
+            for kpi, _ in TRADEOFF_KPIS
+        ]
+        figure.add_bar(
+            x=measures,
+            y=[None if math.isnan(v) else v for v in values],
+            name=f"{label} (service level {level})",
+            customdata=said,
+            hovertemplate=f"<b>{label}</b><br>%{{x}}: %{{y:+.1f}} % against {base_name}"
+            "<br>%{customdata[0]} against %{customdata[1]}"
+            f"<br>service level {level}<extra></extra>",
+        )
+    figure.add_hline(
+        y=0,
+        line={"color": BASELINE_LINE, "width": 2, "dash": "dash"},
+        annotation_text=f"baseline: {base_name} "
+        f"(service level {format_kpi('service_level', base['service_level'])})",
+        annotation_position="top right",
+    )
+    figure.update_layout(
+        title=f"Against the baseline, {base_name}",
+        barmode="group",
+        yaxis_title="% against the baseline",
+        yaxis_ticksuffix=" %",
+        # below the bars: beside them, the policies' names squeeze the four groups
+        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0},
+        **{**CHART, "height": 420, "margin": {"l": 60, "r": 10, "t": 40, "b": 10}},
     )
     return figure
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from dashboards.logic import parse_signals, strategy_fields
+from dashboards.logic import parse_signals, with_strategy
 from twin import (
     MAX_SIMULATIONS,
     SIGNAL_METHODS,
@@ -224,7 +224,8 @@ def read_form(
         elif _blank(value):
             problems[key] = blank_message(key)
         elif key == "policy":
-            target.update(strategy_fields(str(value)))
+            # a rounds file or an objective the new policy cannot take goes with the old one
+            target.update(with_strategy(target, str(value)))
         elif key == "duration_min":
             minutes = _minutes(value)
             if minutes is None:

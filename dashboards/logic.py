@@ -15,7 +15,7 @@ import itertools
 import math
 import re
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -35,27 +35,42 @@ from twin import (
 )
 
 __all__ = [
+    "BASELINES",
+    "BASELINE_KPIS",
     "DAY_MARK_STEPS",
+    "GIVEN_ROUTES",
     "KPI_INFO",
+    "ROUNDS_SUFFIXES",
     "TIME_MARK_STEPS_S",
+    "TRADEOFF_KPIS",
     "CheckCell",
     "KpiInfo",
     "UploadError",
+    "against_baseline",
     "apply_form",
+    "baselines",
     "best_of",
     "bins_on_day",
+    "check_osm_bytes",
+    "check_rounds_name",
     "check_rows",
     "clock",
     "closed_edges",
     "comparison_rows",
     "decode_upload",
+    "default_baseline",
     "default_draft",
     "delay_levels",
     "format_kpi",
     "kpi_cards",
     "kpi_change",
     "level_of",
+    "objective_applies",
+    "objective_note",
+    "objectives",
+    "percent_change",
     "policies",
+    "policies_to_compare",
     "scenario_from_draft",
     "section_only",
     "slider_marks",
@@ -65,6 +80,7 @@ __all__ = [
     "trip_changes",
     "unfinished_card",
     "with_signals",
+    "with_strategy",
 ]
 
 
@@ -165,6 +181,133 @@ def policies() -> tuple[str, ...]:
     return (*(p for p in policy_names if p != "forecast"), *routed[:1], "pyvrp", *routed[1:])
 
 
+GIVEN_ROUTES = ("hand-drawn", "current")
+"""Policies whose rounds are given (drawn street by street, or the city's own from a file): no
+planner routes them, so no planning objective applies to them."""
+
+BASELINES = ("current", "hand-drawn", "schedule")
+"""What a city's policies are compared against, in order of preference: its own rounds where it
+has them, else rounds drawn by hand, and the same rounds optimized by PyVRP (the waste twin's
+``agents.waste.names.BASELINES``, which the dashboard may not import)."""
+
+
+def baselines() -> tuple[str, ...]:
+    """The names of :data:`BASELINES` that the twin offers as policies (:func:`policies`)."""
+    offered = set(policies())
+    return tuple(name for name in BASELINES if name in offered)
+
+
+def default_baseline(has_rounds: bool) -> str:
+    """The baseline a page starts with: the city's own rounds where it has them, else rounds
+    drawn by hand (what a city without its own rounds does today).
+
+    Parameters
+    ----------
+    has_rounds : bool
+        Whether a rounds file of the city is at hand.
+
+    Returns
+    -------
+    str
+        A name of :func:`baselines` (or the first policy, for a twin that offers none).
+    """
+    usable = [name for name in baselines() if has_rounds or name != "current"]
+    return usable[0] if usable else policies()[0]
+
+
+def policies_to_compare(has_rounds: bool) -> tuple[str, ...]:
+    """:func:`policies` that can run now: ``current`` only with a rounds file to drive.
+
+    Parameters
+    ----------
+    has_rounds : bool
+        Whether a rounds file of the city is at hand.
+
+    Returns
+    -------
+    tuple of str
+        The names, in :func:`policies`' order.
+    """
+    return tuple(name for name in policies() if has_rounds or name != "current")
+
+
+def objectives() -> tuple[str, ...]:
+    """What PyVRP can minimise (``km``, ``hours``, ``euros``), read from the scenario model."""
+    return typing.get_args(WasteSpec.model_fields["objective"].annotation)
+
+
+def objective_applies(name: str) -> bool:
+    """Whether the planning objective changes how the name of :func:`policies` plans: only
+    PyVRP takes one, and rounds that are given are not planned at all."""
+    fields = strategy_fields(name)
+    return fields["planner"] == "pyvrp" and fields["policy"] not in GIVEN_ROUTES
+
+
+def objective_note(name: str) -> str:
+    """Why the objective is ignored for the name of :func:`policies` (``""`` where it applies).
+
+    Parameters
+    ----------
+    name : str
+        The policy chosen.
+
+    Returns
+    -------
+    str
+        One sentence for beside the objective's control.
+    """
+    if objective_applies(name):
+        return ""
+    fields = strategy_fields(name)
+    if fields["policy"] in GIVEN_ROUTES:
+        why = f"{name} rounds are given, not planned: no objective applies to them."
+    else:
+        why = f"The {fields['planner']} planner minimises km only: the objective is PyVRP's."
+    return f"{why} In the comparison it still applies to the policies PyVRP plans."
+
+
+def with_strategy(
+    waste: Mapping[str, Any],
+    name: str,
+    *,
+    objective: str | None = None,
+    rounds: str | None = None,
+) -> dict[str, Any]:
+    """A waste section set to run the name of :func:`policies`, its other settings kept.
+
+    The twin refuses a rounds file with any policy but ``current``, and an objective other
+    than km with any planner but PyVRP; both are set here so that switching policies never
+    leaves the section invalid. Rounds that are given ignore the objective, and get km: their
+    runs then stay the same (and are not run again) whatever objective the others plan for.
+
+    Parameters
+    ----------
+    waste : mapping
+        A waste section (JSON form of :class:`twin.WasteSpec`).
+    name : str
+        The policy to run.
+    objective : str, optional
+        What PyVRP minimises where it plans (default: the section's own).
+    rounds : str, optional
+        The city's rounds file for ``current`` (default: the section's own).
+
+    Returns
+    -------
+    dict
+        The new section (not validated: a ``current`` without rounds is the twin's to refuse,
+        in its own words).
+    """
+    section = {**waste, **strategy_fields(name)}
+    if section["policy"] == "current":
+        if rounds is not None:
+            section["rounds"] = rounds
+    elif section.get("rounds") is not None:
+        section["rounds"] = None
+    chosen = objective or section.get("objective") or "km"
+    section["objective"] = chosen if objective_applies(name) else "km"
+    return section
+
+
 # ------------------------------------------------------------------ the draft scenario
 def default_draft(
     city: str,
@@ -228,13 +371,22 @@ def scenario_from_draft(draft: dict[str, Any]) -> Scenario:
 
 def section_only(draft: dict[str, Any], section: str, **changes: Any) -> Scenario:
     """The draft with only its ``traffic`` or ``waste`` section (what the Traffic and Waste
-    pages run), with ``changes`` applied to that section."""
+    pages run), with ``changes`` applied to that section.
+
+    A waste ``policy`` (a name of :func:`policies`) is set with :func:`with_strategy`, which
+    also takes ``objective`` and ``rounds`` among the changes."""
     other = "waste" if section == "traffic" else "traffic"
     data = copy.deepcopy(draft)
     data[other] = None
     if section == "waste" and "policy" in changes:
-        changes = {**changes, **strategy_fields(changes["policy"])}
-    data[section] = {**(data.get(section) or {}), **changes}
+        changes = dict(changes)
+        name = changes.pop("policy")
+        objective, rounds = changes.pop("objective", None), changes.pop("rounds", None)
+        data[section] = with_strategy(
+            {**(data.get(section) or {}), **changes}, name, objective=objective, rounds=rounds
+        )
+    else:
+        data[section] = {**(data.get(section) or {}), **changes}
     if section == "waste":
         data[section]["traffic_coupling"] = False
     return scenario_from_draft(data)
@@ -281,7 +433,7 @@ def apply_form(draft: dict[str, Any], **fields: Any) -> dict[str, Any]:
     if fields.get("days") is not None:
         waste["days"] = _number(fields["days"], int, "days")
     if fields.get("policy") is not None:
-        waste.update(strategy_fields(fields["policy"]))
+        waste = with_strategy(waste, fields["policy"])
     if fields.get("trucks") is not None:
         waste["trucks"] = _number(fields["trucks"], int, "trucks")
     data["traffic"] = traffic or None
@@ -677,6 +829,83 @@ def best_of(values: dict[str, float | None], kpi: str) -> set[str]:
     return set() if len(winners) == len(found) else winners
 
 
+BASELINE_KPIS = ("truck_km", "truck_hours", "cost_eur", "cost_per_tonne_eur", "co2_kg")
+"""What each policy is measured against the baseline on, in per cent of the baseline's value;
+the service level beside them is shown as it is (a share: in per cent of itself it would read
+as nothing)."""
+
+TRADEOFF_KPIS = (
+    ("truck_km", "truck-km"),
+    ("truck_hours", "truck-hours"),
+    ("cost_eur", "euros"),
+    ("co2_kg", "CO2"),
+)
+"""The measures of the trade-off picture, with their names on its axis."""
+
+
+def percent_change(value: Any, base: Any) -> float:
+    """How far ``value`` lies from ``base``, in per cent of the base (200 → 150: −25).
+
+    Parameters
+    ----------
+    value, base : float or None
+        The value and the one it is measured against.
+
+    Returns
+    -------
+    float
+        The change; NaN where either is missing or the base is zero (no share of nothing).
+    """
+    if not isinstance(value, int | float) or not isinstance(base, int | float):
+        return math.nan
+    value, base = float(value), float(base)
+    if math.isnan(value) or math.isnan(base) or base == 0.0:
+        return math.nan
+    return 100.0 * (value - base) / abs(base)
+
+
+def against_baseline(kpis: Mapping[str, Mapping[str, Any]], baseline: str) -> pd.DataFrame:
+    """Every policy's waste KPIs against the baseline's.
+
+    Parameters
+    ----------
+    kpis : mapping
+        The waste KPIs of each policy run with the same settings (days, fleet, seed), by
+        policy; the order is kept.
+    baseline : str
+        The policy the others are measured against (one of ``kpis``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per policy: ``policy``, ``baseline`` (whether it is the baseline), and for each
+        KPI of :data:`BASELINE_KPIS` its value and ``<kpi>_pct`` (:func:`percent_change`
+        against the baseline's; 0 for the baseline itself), then ``service_level`` as it is.
+
+    Raises
+    ------
+    KeyError
+        The baseline is not among ``kpis``.
+    """
+    if baseline not in kpis:
+        raise KeyError(f"no KPIs of the baseline {short_repr(baseline)}")
+    base = kpis[baseline]
+    rows = []
+    for policy, found in kpis.items():
+        row: dict[str, Any] = {"policy": policy, "baseline": policy == baseline}
+        for kpi in BASELINE_KPIS:
+            value = found.get(kpi)
+            row[kpi] = float(value) if isinstance(value, int | float) else math.nan
+            row[f"{kpi}_pct"] = percent_change(value, base.get(kpi))
+        level = found.get("service_level")
+        row["service_level"] = float(level) if isinstance(level, int | float) else math.nan
+        rows.append(row)
+    columns = ["policy", "baseline"]
+    for kpi in BASELINE_KPIS:
+        columns += [kpi, f"{kpi}_pct"]
+    return pd.DataFrame(rows, columns=[*columns, "service_level"])
+
+
 def slider_marks(
     values: Any, *, label: Any, steps: tuple[float, ...], max_labels: int = 8
 ) -> dict[int, str]:
@@ -996,6 +1225,39 @@ OSM_MAGIC = {
     ".osm.gz": b"\x1f\x8b",
     ".osm": None,  # XML: checked for '<osm'
 }
+
+
+ROUNDS_SUFFIXES = (".csv", ".geojson", ".json", ".gpx")
+"""The rounds files the twin reads (``twin.rounds``): ordered stops or collection points as CSV,
+routes or tracks as GeoJSON or GPX."""
+
+
+def check_rounds_name(filename: str | None) -> str:
+    """The base name an uploaded rounds file is kept under, refused unless the twin reads its
+    kind (a cheap check before the twin's own, which reports anything in the file).
+
+    Parameters
+    ----------
+    filename : str or None
+        The name the browser sent.
+
+    Returns
+    -------
+    str
+        The name without any folder (the browser's name must not choose one) or leading dots.
+
+    Raises
+    ------
+    UploadError
+        Not a .csv, .geojson, .json or .gpx file.
+    """
+    name = str(filename or "").replace("\\", "/").rsplit("/", 1)[-1].lstrip(".")
+    if not name.lower().endswith(ROUNDS_SUFFIXES):
+        raise UploadError(
+            f"{filename or 'the file'}: not a rounds file; upload the city's rounds as a CSV of "
+            "stops (weekday, truck, stop, bin or lon/lat), a GeoJSON or a GPX file."
+        )
+    return name
 
 
 def check_osm_bytes(raw: bytes, filename: str) -> str:

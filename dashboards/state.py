@@ -83,6 +83,9 @@ class UploadLimits:
 
     scenario_bytes: int = 256 * 1024
     osm_bytes: int = 64 * 1024 * 1024
+    rounds_bytes: int = 50 * 1024 * 1024
+    """A city's rounds: the most the twin reads from a file (``twin.rounds``' limit, which the
+    dashboard may not import), since GPS tracks of a few weeks' rounds run to tens of MiB."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ Layout of the store folder::
     proposals/<key>/        proposed signal plans (``twin.propose_signals``) or a day's collection
                             routes (``twin.propose_routes``) with their checks: a proposal
                             folder that ``twin.read_proposal`` verifies
-    uploads/                OSM extracts opened through the dashboard
+    uploads/<hash>/<name>   files uploaded through the dashboard (OSM extracts, a city's
+                            collection rounds), one folder per content
     sessions.json           which browser session has which of them open (``DashboardState``)
 
 A run's key hashes the city's content and the scenario's settings without its name and
@@ -272,6 +273,63 @@ class RunStore:
         if not path.is_file():
             raise StoreError(f"no signal-plan proposal {key}: propose the plans again.")
         return _read_table(str(path), path.stat().st_mtime)
+
+    # ---------------------------------------------------------------- uploads
+    def save_upload(self, raw: bytes, name: str) -> Path:
+        """Keep an uploaded file, in a folder named by its content: two sessions uploading
+        files of one name do not replace each other's, and the same file is kept once.
+
+        Parameters
+        ----------
+        raw : bytes
+            The file's content.
+        name : str
+            The name the browser sent; only its base name is used (the browser's name must
+            not choose a folder).
+
+        Returns
+        -------
+        pathlib.Path
+            Where the file is, ``uploads/<hash>/<name>``.
+        """
+        folder = self.root / "uploads" / hashlib.sha256(raw).hexdigest()[:16]
+        folder.mkdir(exist_ok=True)
+        target = folder / self._upload_name(name)
+        target.write_bytes(raw)
+        return target
+
+    @staticmethod
+    def _upload_name(name: str) -> str:
+        cleaned = str(name).replace("/", "_").replace("\\", "_").lstrip(".")
+        return cleaned or "upload"
+
+    def upload_path(self, digest: str, name: str) -> Path:
+        """A file :meth:`save_upload` kept, from the folder and name it returned (what a page
+        keeps in the browser: the browser names an upload, never a path).
+
+        Parameters
+        ----------
+        digest : str
+            The name of the file's folder (16 hexadecimal digits).
+        name : str
+            The file's name.
+
+        Returns
+        -------
+        pathlib.Path
+            The file.
+
+        Raises
+        ------
+        StoreError
+            Not such a folder or name, or no such file (any more).
+        """
+        if not re.fullmatch(r"[0-9a-f]{16}", str(digest or "")):
+            raise StoreError(f"not an upload: {short_repr(digest)}")
+        path = self.root / "uploads" / digest / self._upload_name(name)
+        if not path.is_file():
+            raise StoreError(f"the uploaded file {short_repr(name)} is gone: upload it again.")
+        return path
 
     # ---------------------------------------------------------------- named scenarios
     def scenario_path(self, name: str) -> Path:

@@ -69,6 +69,10 @@ _PUBLIC = {
     "write_field_documents": "twin.field_docs",
     "read_model_card": "generative.model_card",
     "learned_checkpoint": "twin.api",
+    "against_baseline": "twin.api",
+    "read_rounds": "twin.rounds",
+    "write_rounds": "twin.rounds",
+    "RoundsFileError": "twin.rounds",
     "model_card_markdown": "twin.api",
     "ModelCardError": "generative.model_card",
     # what the dashboard's forms and KPI cards report, in the twin's own words

@@ -24,8 +24,17 @@ from agents.traffic.model import TrafficConfig, TrafficModel, TrafficResult
 from agents.traffic.retiming import iterated_webster, measured_flows_vph, simulate
 from agents.traffic.signals import default_plans
 from agents.waste.bins import place_bins
-from agents.waste.model import LinkTimes, WasteConfig, WasteModel, WasteResult, sized_fleet
-from agents.waste.planning import Planner, PyVRPPlanner
+from agents.waste.costs import CostFactors
+from agents.waste.model import (
+    LinkTimes,
+    WasteConfig,
+    WasteModel,
+    WasteResult,
+    bin_streets,
+    sized_fleet,
+)
+from agents.waste.names import BASELINES
+from agents.waste.planning import GreedyPlanner, Planner, PyVRPPlanner
 from agents.waste.sites import locate_sites
 from cities.city import City, load_city
 from cities.interventions import (
@@ -72,6 +81,7 @@ __all__ = [
     "Twin",
     "WasteLayout",
     "WasteRun",
+    "against_baseline",
     "check_scenario",
     "checked_scenario",
     "compare",
@@ -498,6 +508,7 @@ class WasteRun:
             "routes": self.result.routes,
             "bins": self.result.bins,
             "bin_fill": self.result.bin_fill,
+            "rounds": self.result.rounds,
             "run_info": self.run_info(),
         }
 
@@ -523,6 +534,29 @@ def _placed_bins(loaded: City, network, spec: WasteSpec, rng: np.random.Generato
         use_osm=spec.bins.use_osm,
         residents_per_bin=spec.bins.residents_per_bin,
     )
+
+
+def _city_rounds(spec: WasteSpec, network, bins, sites, link_times, config: WasteConfig):
+    """The city's own rounds (``spec.rounds``) read and put on the run's bins, or a
+    :class:`~agents.waste.rounds.RoundsError` naming the row."""
+    from agents.waste.rounds import match_rounds
+    from twin.rounds import read_rounds
+
+    table = read_rounds(spec.rounds)
+    probe = WasteModel(
+        network, bins, sites, config=replace(config, policy="schedule", days=1),
+        link_times=link_times, planner=GreedyPlanner(),
+    )  # fmt: skip
+    reachable = np.ones(len(bins), dtype=bool)
+    reachable[probe.unreachable] = False
+    return match_rounds(
+        table.stops, table.tracks, bins=bins, network=network,
+        disposal_node=sites.disposal_node, reachable=reachable,
+        street=bin_streets(network, bins),
+        depot_xy=(network.node_x[sites.depot_node], network.node_y[sites.depot_node]),
+        service_s=probe.service_s, truck_capacity_kg=config.truck_capacity_kg,
+        shift_s=config.shift_s, n_trucks=spec.trucks, label=str(spec.rounds), form=table.form,
+    )  # fmt: skip
 
 
 def run_waste(
@@ -597,6 +631,9 @@ def run_waste(
         shift_s=spec.shift_s,
         solver_time_s=spec.solver_time_s,
         solver_iterations=spec.solver_iterations,
+        objective=spec.objective,
+        plan_times=spec.plan_times,
+        costs=CostFactors(**spec.costs.model_dump()),
     )
     config.validate()
     intervals = 1 if not spec.traffic_coupling else math.ceil(config.shift_s / 300.0)
@@ -650,9 +687,20 @@ def run_waste(
             loaded, spec.checkpoint, outside_range="fallback", fallback_s=spec.solver_time_s,
             fallback=fallback,
         )  # fmt: skip
+    rounds = None
+    if spec.policy == "current":
+        rounds = _city_rounds(spec, network, bins, sites, link_times, config)
+        if spec.trucks is not None and spec.trucks < rounds.n_trucks:
+            raise ScenarioError(
+                f"waste.trucks: the rounds in {spec.rounds} send {rounds.n_trucks} trucks out on "
+                f"one day, more than the {spec.trucks} given (give at least {rounds.n_trucks}, "
+                "or leave trucks unset)"
+            )
+        config = replace(config, n_trucks=spec.trucks or rounds.n_trucks)
     model = WasteModel(
-        network, bins, sites, config=config, link_times=link_times, planner=planner, seed=seed
-    )
+        network, bins, sites, config=config, link_times=link_times, planner=planner,
+        rounds=None if rounds is None else rounds.rounds, seed=seed,
+    )  # fmt: skip
     result = model.run(on_progress=on_progress)
     if coupled is not None:
         coupled["with_trucks"] = _traffic_with_trucks(model, network, traffic_model_args)
@@ -673,6 +721,93 @@ def run_waste(
         "plan_provenance": provenance,
     }
     return WasteRun(loaded, result, config, seed, settings, coupled, spec)
+
+
+COMPARED_KPIS = (
+    "truck_km", "truck_hours", "cost_eur", "cost_per_tonne_eur", "co2_kg", "service_level",
+    "overflow_bin_days", "mean_fill_at_emptying",
+)  # fmt: skip
+"""What :func:`against_baseline` reports of every policy; all but the service level and the
+overflow also relative to the baseline."""
+
+
+def against_baseline(
+    city: str | os.PathLike[str] | City | None = None,
+    spec: WasteSpec | Mapping[str, Any] | None = None,
+    *,
+    seed: int = 0,
+    policies: tuple[str | Mapping[str, Any], ...] | None = None,
+    on_progress: Callable[[float], None] | None = None,
+    **fields: Any,
+) -> pd.DataFrame:
+    """Every policy's waste collection set against the city's baseline, on the same bins,
+    waste, fleet and days.
+
+    The baseline is the spec's policy when it is one of :data:`agents.waste.names.BASELINES`
+    (``current``: the city's own rounds, ``hand-drawn``, ``schedule``), else ``current`` when the
+    spec names a rounds file, else ``hand-drawn``.
+
+    Parameters
+    ----------
+    city, spec, seed, fields
+        As for :func:`run_waste`.
+    policies
+        What to set against the baseline: policy names, or mappings of waste fields with an
+        optional ``label`` (``{"label": "forecast, euros", "policy": "forecast",
+        "objective": "euros"}``). Default: the baseline, the other fixed rounds (``hand-drawn``
+        and ``schedule``), and ``forecast`` with the spec's objective.
+    on_progress
+        Called with the completed fraction, 0–1.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per policy (``label``, ``baseline`` true for the baseline's), the
+        :data:`COMPARED_KPIS`, and ``<kpi>_vs_baseline`` = policy / baseline − 1 for the
+        quantities.
+    """
+    if fields.get("rounds") is not None and "policy" not in fields:
+        fields["policy"] = "current"  # a rounds file given as a keyword is the baseline
+    base = waste_spec(spec, **fields)
+    baseline = (
+        base.policy
+        if base.policy in BASELINES
+        else ("current" if base.rounds is not None else "hand-drawn")
+    )
+    if policies is None:
+        others = [p for p in ("hand-drawn", "schedule") if p != baseline]
+        policies = (baseline, *others, "forecast")
+    loaded = city if isinstance(city, City) else load_city(city)
+    common = base.model_dump(exclude={"policy", "rounds", "checkpoint"})
+    runs = [(baseline, {"policy": baseline})]
+    runs += [run for run in map(_compared, policies) if run[0] != baseline]
+    rows = []
+    for i, (label, changes) in enumerate(runs):
+        settings = {**common, **changes}
+        if settings["policy"] == "current":
+            settings["rounds"] = base.rounds
+        if settings.get("planner") == "learned":
+            settings.setdefault("checkpoint", base.checkpoint)
+        run = run_waste(loaded, settings, seed=seed)
+        # one fleet for all: the baseline's (a city's own rounds bring theirs)
+        common["trucks"] = run.config.n_trucks
+        kpis = {kpi: run.kpis.get(kpi) for kpi in COMPARED_KPIS}
+        rows.append({"label": label, "baseline": i == 0, **kpis})
+        if on_progress:
+            on_progress((i + 1) / len(runs))
+    table = pd.DataFrame(rows)
+    for kpi in ("truck_km", "truck_hours", "cost_eur", "cost_per_tonne_eur", "co2_kg"):
+        reference = table[kpi].iloc[0]
+        table[f"{kpi}_vs_baseline"] = table[kpi] / reference - 1 if reference else np.nan
+    return table
+
+
+def _compared(entry: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    if isinstance(entry, str):
+        return entry, {"policy": entry}
+    changes = {k: v for k, v in entry.items() if k != "label"}
+    label = entry.get("label") or ", ".join(f"{v}" for v in changes.values())
+    return str(label), changes
 
 
 @dataclass(frozen=True)

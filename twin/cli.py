@@ -398,8 +398,28 @@ def waste_command(
     policy: Annotated[
         str | None,
         typer.Option(
-            help="Which bins are emptied when: schedule (weekly rounds), threshold (past a fill "
-            "level) or forecast (due bins plus those worth the detour; the default)."
+            help="Which bins are emptied when: schedule (weekly rounds, optimized), hand-drawn "
+            "(the same rounds drawn street by street), current (the city's own rounds: "
+            "--rounds), threshold (past a fill level) or forecast (due bins plus those worth "
+            "the detour; the default)."
+        ),
+    ] = None,
+    rounds: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --policy current: the city's rounds (CSV of stops per truck and weekday, "
+            "GeoJSON or GPX of routes, or collection points with weekdays)."
+        ),
+    ] = None,
+    objective: Annotated[
+        str | None,
+        typer.Option(help="What PyVRP minimises: km (default), hours or euros."),
+    ] = None,
+    plan_times: Annotated[
+        str | None,
+        typer.Option(
+            help="Travel times plans are made on: time-of-day (default; the traffic's with "
+            "--traffic-trips) or free-flow."
         ),
     ] = None,
     planner: Annotated[
@@ -476,6 +496,8 @@ def waste_command(
             solver_iterations=solver_iterations, depot=_lonlat(depot, "--depot"),
             disposal=_lonlat(disposal, "--disposal"), checkpoint=checkpoint,
             traffic_coupling=True if traffic_trips is not None else None,
+            rounds=None if rounds is None else str(rounds), objective=objective,
+            plan_times=plan_times,
         )
     )  # fmt: skip
     traffic = None
@@ -492,7 +514,75 @@ def waste_command(
         extra["traffic"] = run.traffic
     _say_warnings(run.result.info["warnings"])
     header = {"city": run.city.name, "policy": spec.policy, "planner": spec.planner, "seed": seed}
+    if spec.policy in ("hand-drawn", "current"):
+        header["planner"] = "given rounds"
+    else:
+        header["objective"] = spec.objective
     _report(run.kpis, header, out, as_json, extra)
+
+
+@app.command("waste-compare")
+def waste_compare_command(
+    city: CityArgument = None,
+    rounds: Annotated[
+        Path | None,
+        typer.Option(help="The city's own rounds: the baseline (default: rounds drawn by hand)."),
+    ] = None,
+    days: Annotated[
+        str | None, _typed("INTEGER", help="Simulated days; day 0 is a Monday (default 28).")
+    ] = None,
+    trucks: Annotated[
+        str | None, _typed("INTEGER", help="Fleet size (default: the baseline's).")
+    ] = None,
+    population: Annotated[
+        str | None, _typed("NUMBER", help="Residents served (default: estimated from OSM).")
+    ] = None,
+    solver_iterations: Annotated[
+        str | None,
+        _typed("INTEGER", help="PyVRP stops after this many iterations a day: runs repeat (1000)."),
+    ] = None,
+    seed: Annotated[str, typer.Option(help="Seed of bins, waste and planning.")] = "0",
+    as_json: JsonOption = False,
+) -> None:
+    """Set every policy against the city's baseline (its own rounds, else rounds drawn by hand):
+    truck-km, truck-hours, euros, CO2 and service level on the same bins, waste and fleet."""
+    from twin.api import against_baseline
+    from twin.specs import waste_spec
+
+    spec = waste_spec(
+        **_given(
+            days=days, trucks=trucks, population=population, solver_iterations=solver_iterations,
+            rounds=None if rounds is None else str(rounds),
+            policy="current" if rounds is not None else None,
+        )
+    )  # fmt: skip
+    policies = (
+        "hand-drawn", "schedule", "threshold", "forecast",
+        {"label": "forecast, euros", "policy": "forecast", "objective": "euros"},
+    )  # fmt: skip
+    with _fraction_progress("Running every policy against the baseline") as advance:
+        table = against_baseline(
+            city, spec, seed=_seed(seed), policies=policies, on_progress=advance
+        )
+    if as_json:
+        _print_json(json.loads(table.to_json(orient="records")))
+        return
+    shown = Table(
+        "policy", "truck-km", "truck-hours", "€ per tonne", "CO2 kg", "service level",
+        title=f"Against the baseline ({table['label'].iloc[0]})",
+    )  # fmt: skip
+    for row in table.itertuples(index=False):
+
+        def cell(kpi: str, row=row) -> str:
+            value = getattr(row, kpi)
+            change = getattr(row, f"{kpi}_vs_baseline")
+            return f"{value:,.1f}" if row.baseline else f"{value:,.1f} ({change:+.1%})"
+
+        shown.add_row(
+            row.label, cell("truck_km"), cell("truck_hours"), cell("cost_per_tonne_eur"),
+            cell("co2_kg"), f"{row.service_level:.4f}",
+        )  # fmt: skip
+    stdout.print(shown)
 
 
 @app.command("instances")

@@ -22,6 +22,7 @@ import pandas as pd
 from cities.cache import owner_tag, remove_stale
 from cities.network import RoadNetwork
 from twin.errors import TwinError
+from twin.rounds import write_rounds
 
 __all__ = [
     "atomic_output_dir",
@@ -196,12 +197,14 @@ def waste_files(
     run_info: dict,
     bin_fill: pd.DataFrame | None = None,
     formats: tuple[str, ...] = ("geojson",),
+    rounds: dict | None = None,
 ) -> None:
     """Write a waste run's files into an existing ``folder``: ``kpis.json``/``.parquet``,
     ``daily.parquet``, ``routes.parquet`` (GeoParquet, one line per truck-day), ``bins.parquet``
     (GeoParquet), ``bin_fill.parquet`` (each bin's fill at the end of each day), ``run.json``,
     and the routes and bins as ``routes.geojson``/``bins.geojson`` and/or ``waste.gpkg``
-    (``formats``)."""
+    (``formats``); a fixed-rounds policy's weekly ``rounds`` as ``rounds.csv``
+    (:func:`twin.rounds.write_rounds`), which a city edits into its own."""
     unknown = sorted(set(formats) - {"geojson", "gpkg"})
     if unknown:
         raise TwinError(f"unknown export format(s) {unknown}: use geojson and/or gpkg.")
@@ -228,6 +231,19 @@ def waste_files(
             layer_metadata=metadata,
         )  # fmt: skip
         points.to_file(folder / "waste.gpkg", layer="bins", driver="GPKG")
+    if rounds:
+        lon, lat = network.to_lonlat_transformer().transform(
+            bins["x"].to_numpy(), bins["y"].to_numpy()
+        )
+        write_rounds(
+            folder / "rounds.csv", rounds, lon=np.asarray(lon), lat=np.asarray(lat),
+            comments=(
+                f"weekly rounds of policy {run_info.get('policy')} in {run_info.get('city')}, "
+                f"seed {run_info.get('seed')}: bins numbered as in bins.parquet",
+                "edit into your own rounds, then drive them: twin waste CITY --policy current "
+                "--rounds rounds.csv (same seed and bins)",
+            ),
+        )  # fmt: skip
     (folder / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
 
 

@@ -157,7 +157,7 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read, merge (``extends``) and validate a scenario file.
 
     Relative paths in the file (``city`` when it names a file, ``traffic.od``,
-    ``waste.checkpoint``) are resolved
+    ``waste.checkpoint``, ``waste.rounds``) are resolved
     against the folder of the file that sets them.
 
     Raises
@@ -204,10 +204,11 @@ def _relative_paths(data: dict[str, Any], folder: Path) -> dict[str, Any]:
             continue
         if isinstance(value, str) and not Path(value).is_absolute():
             fixes.setdefault("traffic", {})[name] = str(folder / value)
-    waste = data.get("waste")
-    checkpoint = waste.get("checkpoint") if isinstance(waste, dict) else None
-    if isinstance(checkpoint, str) and not Path(checkpoint).is_absolute():
-        fixes["waste"] = {"checkpoint": str(folder / checkpoint)}
+    waste = data.get("waste") if isinstance(data.get("waste"), dict) else {}
+    for name in ("checkpoint", "rounds"):
+        value = waste.get(name)
+        if isinstance(value, str) and not Path(value).is_absolute():
+            fixes.setdefault("waste", {})[name] = str(folder / value)
     return fixes
 
 

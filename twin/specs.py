@@ -28,7 +28,8 @@ from pydantic import (
     model_validator,
 )
 
-from agents.waste.names import PLANNERS, POLICIES
+from agents.waste.costs import DEFAULT_COSTS, OBJECTIVES
+from agents.waste.names import PLAN_TIMES, PLANNERS, POLICIES
 from cities.interventions import CloseEdge
 from twin.errors import TwinError
 from twin.units import parse_duration, read_seconds
@@ -42,6 +43,7 @@ __all__ = [
     "POLICIES",
     "SIGNAL_PLAN_NAMES",
     "BinsSpec",
+    "CostsSpec",
     "EdgeChange",
     "OutputsSpec",
     "Scenario",
@@ -282,15 +284,55 @@ def _split_legacy_policy(data: Any) -> Any:
     return data
 
 
+class CostsSpec(_Strict):
+    """What the city pays, for the euros and CO2 figures and the ``euros`` objective
+    (defaults and their sources: :mod:`agents.waste.costs`)."""
+
+    truck_hour_eur: float = Field(
+        DEFAULT_COSTS.truck_hour_eur, ge=0, le=10_000, description="a truck-hour with its crew, €"
+    )
+    truck_km_eur: float = Field(
+        DEFAULT_COSTS.truck_km_eur,
+        ge=0,
+        le=1_000,
+        description="a truck-km (fuel, tyres, upkeep), €",
+    )
+    diesel_l_per_km: float = Field(
+        DEFAULT_COSTS.diesel_l_per_km, ge=0, le=10, description="diesel per truck-km, litres"
+    )
+    co2_kg_per_diesel_l: float = Field(
+        DEFAULT_COSTS.co2_kg_per_diesel_l, ge=0, le=10, description="CO2 per litre of diesel, kg"
+    )
+
+
 class WasteSpec(_Strict):
     """A waste-collection run: its days, policy, planner and fleet."""
 
     days: int = Field(28, ge=1, le=MAX_DAYS, description="simulated days; day 0 is a Monday")
     policy: Literal[POLICIES] = Field(
         "forecast",
-        description="which bins are emptied when: fixed weekly rounds (schedule), every bin "
-        "past its fill threshold (threshold), or bins forecast to overflow plus optional ones "
-        "worth the detour (forecast)",
+        description="which bins are emptied when: fixed weekly rounds routed by the planner "
+        "(schedule) or drawn by hand street by street (hand-drawn), the city's own rounds from "
+        "a file (current, needs rounds), every bin past its fill threshold (threshold), or bins "
+        "forecast to overflow plus optional ones worth the detour (forecast)",
+    )
+    objective: Literal[OBJECTIVES] = Field(
+        "km",
+        description="what the planner minimises: truck-km, truck-hours or euros (at costs); "
+        "hours and euros need planner pyvrp",
+    )
+    plan_times: Literal[PLAN_TIMES] = Field(
+        "time-of-day",
+        description="travel times the days are planned on: those of the hours the trucks drive "
+        "(time-of-day; from traffic with traffic_coupling) or free-flow times",
+    )
+    costs: CostsSpec = Field(default_factory=CostsSpec)
+    rounds: PathText | None = Field(
+        None,
+        max_length=4096,
+        description="with policy 'current': the city's rounds (CSV of stops per truck and "
+        "weekday, GeoJSON or GPX of routes, or collection points with weekdays), relative to "
+        "the file",
     )
     planner: Literal[PLANNERS] = Field(
         "pyvrp",
@@ -343,6 +385,27 @@ class WasteSpec(_Strict):
         if value is not None and not (-180 <= value[0] <= 180 and -90 <= value[1] <= 90):
             raise ValueError("a position is lon, lat: longitude −180–180, latitude −90–90")
         return value
+
+    @model_validator(mode="after")
+    def _rounds_for_current(self) -> WasteSpec:
+        if self.policy == "current" and self.rounds is None:
+            raise ValueError(
+                "waste.rounds: policy 'current' drives the city's own rounds: give their file "
+                "(--rounds FILE, or rounds: FILE in a scenario), or choose policy hand-drawn "
+                "when the city has none"
+            )
+        if self.rounds is not None and self.policy != "current":
+            raise ValueError(
+                f"waste.rounds: a rounds file is driven by policy 'current', not "
+                f"{short_repr(self.policy)} (set that policy, or remove the rounds)"
+            )
+        if self.objective != "km" and self.planner != "pyvrp":
+            raise ValueError(
+                f"waste.objective: {short_repr(self.objective)} is planned by PyVRP; the "
+                f"{short_repr(self.planner)} planner minimises km (set planner pyvrp, or "
+                "objective km)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _checkpoint_for_learned(self) -> WasteSpec:

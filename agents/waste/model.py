@@ -11,12 +11,19 @@ does not fit overflows. Every day the mass balance holds exactly::
 
 Travel times come from the road model: free-flow times by default, or link travel times by time
 of day (from a traffic run: :class:`LinkTimes`), in which case each leg is timed, and routed, at
-the hour the truck drives it.
+the hour the truck drives it. Plans are made on the times at which the trucks drive
+(``plan_times="time-of-day"``: see :meth:`WasteModel.planning_matrices` and
+:meth:`WasteModel.timed_matrices`) or on free-flow times (``"free-flow"``, what a plan made
+without traffic data assumes); either way the trucks then drive them in the twin's traffic, and
+``planned_hours`` against ``truck_hours`` shows what a plan missed (its travel times, and loads
+that made a truck tip early).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,6 +34,8 @@ import pandas as pd
 from agents.kpis import waste_kpis
 from agents.waste.agents import BinAgent, TruckAgent, TruckDay
 from agents.waste.bins import Bins, daily_generation
+from agents.waste.costs import DEFAULT_COSTS, OBJECTIVES, CostFactors
+from agents.waste.names import PLAN_TIMES
 from agents.waste.planning import (
     PLANNERS,
     GreedyPlanner,
@@ -34,12 +43,15 @@ from agents.waste.planning import (
     Planner,
     PyVRPPlanner,
     RoutingProblem,
+    finish_plan,
+    route_stats,
 )
 from agents.waste.policies import (
     LOOKAHEAD_SHIFTS,
     POLICIES,
     PRIZE_SCALE_M,
     THRESHOLD,
+    UNLOAD,
     WORKING_DAYS,
     DayRequest,
     make_policy,
@@ -49,7 +61,26 @@ from cities.errors import TwinError
 from cities.network import RoadNetwork
 from cities.routing import Router
 
-__all__ = ["LinkTimes", "WasteConfig", "WasteModel", "WasteResult", "sized_fleet"]
+__all__ = [
+    "GIVEN_ROUTES",
+    "LinkTimes",
+    "WasteConfig",
+    "WasteModel",
+    "WasteResult",
+    "bin_streets",
+    "sized_fleet",
+]
+
+DEPOT_LOCATION = 0
+"""The depot's model location (the disposal site is 1, bin ``k`` is ``k + 2``)."""
+
+TIMING_PASSES = 8
+"""Most times a day is planned again on the times at which its stops are left (time-of-day
+planning); each pass starts from the plan before."""
+
+TIMING_TOLERANCE = 0.01
+"""A plan whose duration on the times at which its own stops are left differs from the duration
+it was planned with by at most this share is kept."""
 
 CONTAINER_SERVICE_S = 40.0
 """Time to empty one 1,100 L container with a rear loader's lift (walk, hook, lift, return):
@@ -125,6 +156,13 @@ class WasteConfig:
         (:func:`~agents.waste.policies.urgency_prize`).
     lookahead_shifts
         Shifts ahead within which an optional bin's chance of becoming due sets its prize.
+    objective
+        What the planner minimises: truck-km, truck-hours or euros
+        (:data:`~agents.waste.costs.OBJECTIVES`; ``hours`` and ``euros`` need planner ``pyvrp``).
+    plan_times
+        Travel times the days are planned on (:data:`~agents.waste.names.PLAN_TIMES`).
+    costs
+        Cost factors of the euros and CO2 figures and of the ``euros`` objective.
     """
 
     days: int = 28
@@ -141,6 +179,9 @@ class WasteConfig:
     threshold: float = THRESHOLD
     prize_scale_m: float = PRIZE_SCALE_M
     lookahead_shifts: int = LOOKAHEAD_SHIFTS
+    objective: str = "km"
+    plan_times: str = "time-of-day"
+    costs: CostFactors = DEFAULT_COSTS
 
     def validate(self) -> None:
         """Raise :class:`TwinError` naming the first impossible setting."""
@@ -175,10 +216,31 @@ class WasteConfig:
                 self.lookahead_shifts,
                 "an integer from 1 to 5",
             ),
+            (
+                self.objective in OBJECTIVES,
+                "objective",
+                self.objective,
+                f"one of {', '.join(OBJECTIVES)}",
+            ),
+            (
+                self.plan_times in PLAN_TIMES,
+                "plan_times",
+                self.plan_times,
+                f"one of {', '.join(PLAN_TIMES)}",
+            ),
         ]
         for ok, name, value, allowed in checks:
             if not ok:
                 raise TwinError(f"waste setting {name}={value!r} is not valid: use {allowed}.")
+        if self.objective != "km" and self.planner != "pyvrp" and self.policy not in GIVEN_ROUTES:
+            raise TwinError(
+                f"waste objective {self.objective!r} is planned by PyVRP: the {self.planner} "
+                "planner minimises km only. Use planner pyvrp, or objective km."
+            )
+
+
+GIVEN_ROUTES = ("hand-drawn", "current")
+"""Policies whose routes are given, not planned: the planner and objective do not apply."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -218,6 +280,9 @@ class WasteResult:
     bin_fill
         One row per day and bin: the waste left in the bin at the end of that day (after the
         day's collection and overflow), ``fill_kg`` and ``fill_share`` of its capacity.
+    rounds
+        The weekly rounds of a fixed-rounds policy (:meth:`WasteModel.fixed_rounds`), ``None``
+        for policies that plan each day.
     """
 
     daily: pd.DataFrame
@@ -226,6 +291,7 @@ class WasteResult:
     kpis: dict
     info: dict = field(default_factory=dict)
     bin_fill: pd.DataFrame | None = None
+    rounds: dict[int, tuple[np.ndarray, ...]] | None = None
 
 
 class WasteModel(mesa.Model):
@@ -245,6 +311,9 @@ class WasteModel(mesa.Model):
     planner
         Overrides the planner (any :class:`~agents.waste.planning.Planner`, e.g. the learned
         one); default from ``config.planner``.
+    rounds
+        With policy ``current``: the city's rounds, per working weekday one array of bin indices
+        per truck in driving order (:func:`agents.waste.rounds.match_rounds`).
     seed
         Seed of every random draw (same seed, same run).
     """
@@ -258,6 +327,7 @@ class WasteModel(mesa.Model):
         config: WasteConfig | None = None,
         link_times: LinkTimes | None = None,
         planner: Planner | None = None,
+        rounds: dict[int, tuple[np.ndarray, ...]] | None = None,
         seed: int | None = None,
     ) -> None:
         super().__init__(rng=seed)
@@ -272,6 +342,7 @@ class WasteModel(mesa.Model):
         ).astype(np.int64)
         self._routers: dict[int, Router] = {}
         self._matrices: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._free_flow: tuple[np.ndarray, np.ndarray] | None = None
         duration, _ = self.matrices(self.config.shift_start_s)
         # a bin the trucks cannot reach and leave (closed roads) is never planned
         self.unreachable = np.flatnonzero(
@@ -284,6 +355,16 @@ class WasteModel(mesa.Model):
             threshold=self.config.threshold,
             prize_scale_m=self.config.prize_scale_m,
             lookahead_shifts=self.config.lookahead_shifts,
+            rounds=rounds,
+            hand_drawn={
+                "street": bin_streets(network, bins),
+                "service_s": self.service_s,
+                "n_trucks": self.config.n_trucks,
+                "truck_capacity_kg": self.config.truck_capacity_kg,
+                "shift_s": self.config.shift_s,
+            }
+            if self.config.policy == "hand-drawn"
+            else None,
         )
         self.planner = planner or self._default_planner()
         self.trucks = TruckAgent.create_agents(
@@ -300,7 +381,8 @@ class WasteModel(mesa.Model):
         self.bin_overflow_days = np.zeros(len(bins), dtype=np.int64)
         self.bin_overflow_kg = np.zeros(len(bins))
         self.day = 0
-        self._plans: dict[object, Plan] = {}
+        self._plans: dict[object, tuple[Plan, RoutingProblem]] = {}
+        self._fixed_routes: dict[object, list[np.ndarray]] = {}
         self._daily: list[dict] = []
         self._fill_by_day: list[np.ndarray] = []
         self._truck_days: list[TruckDay] = []
@@ -310,6 +392,22 @@ class WasteModel(mesa.Model):
             self.warnings.append(
                 f"{len(self.unreachable)} bins cannot be reached from the depot or cannot reach "
                 "the disposal site (closed roads); they are never emptied."
+            )
+        never = getattr(self.policy, "never_collected", None)
+        if never is not None and len(never()):
+            self.warnings.append(
+                f"{len(never())} of {len(bins)} bins are in none of the given rounds; they are "
+                "never emptied."
+            )
+        if (
+            self.config.objective != "km"
+            and not isinstance(self.planner, PyVRPPlanner)
+            and self.config.policy not in GIVEN_ROUTES
+        ):
+            raise TwinError(
+                f"waste objective {self.config.objective!r} is planned by PyVRP: the "
+                f"{getattr(self.planner, 'name', 'given')} planner minimises km only. Use "
+                "planner pyvrp, or objective km."
             )
 
     def _default_planner(self) -> Planner:
@@ -323,6 +421,8 @@ class WasteModel(mesa.Model):
         return PyVRPPlanner(
             max_runtime_s=self.config.solver_time_s,
             max_iterations=self.config.solver_iterations,
+            objective=self.config.objective,
+            costs=self.config.costs,
         )
 
     # ------------------------------------------------------------------ travel
@@ -364,15 +464,95 @@ class WasteModel(mesa.Model):
         """A truck unloaded ``kg`` at the disposal site."""
         self.collected_kg += kg
 
+    # ------------------------------------------------------------------ planning times
+    def _free_flow_matrices(self) -> tuple[np.ndarray, np.ndarray]:
+        """Travel time and distance between all locations at free-flow speeds (closed links
+        stay closed)."""
+        if self._free_flow is None:
+            closed = np.isinf(self.link_times.seconds).any(axis=0)
+            weights = np.where(closed, np.inf, self.network.edge_free_flow_s)
+            nodes, inverse = np.unique(self.location_nodes, return_inverse=True)
+            duration, distance = Router(self.network, weights).cost_matrices(
+                nodes, along=self.network.edge_length_m
+            )
+            self._free_flow = (
+                duration[np.ix_(inverse, inverse)],
+                distance[np.ix_(inverse, inverse)],
+            )
+        return self._free_flow
+
+    def planning_matrices(self) -> tuple[np.ndarray, np.ndarray]:
+        """The travel time and distance a day is first planned on, between all locations.
+
+        ``free-flow``: free-flow times. ``time-of-day``: the link times when the shift starts;
+        with link times that change during the shift, the plan is then made again on the
+        times at which its stops are left (:meth:`timed_matrices`).
+        """
+        if self.config.plan_times == "free-flow":
+            return self._free_flow_matrices()
+        return self.matrices(self.config.shift_start_s)
+
+    def timed_matrices(
+        self, routes: list[np.ndarray], locations: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Planning matrices (over the model ``locations`` of a day's problem) whose row of each
+        stop holds the travel times of the interval in which a truck leaves it on ``routes``
+        (model locations), driven as the trucks drive them (:meth:`leg`); the disposal site's,
+        visited at several times, the mean over the times trucks leave it; stops off the routes
+        the mean over the intervals the routes span.
+
+        PyVRP has no time-dependent travel times; planning again on the times at which each
+        stop is left is the classic approximation, and what makes a plan's hours hold in
+        traffic: for the plan whose times these are, they are the times its trucks drive."""
+        start = self.config.shift_start_s
+        leave_at: dict[int, float] = {}
+        leave_tip: list[float] = []
+        last = 0.0
+        for route in routes:
+            clock, at = 0.0, DEPOT_LOCATION
+            for stop in [*route.tolist(), DEPOT_LOCATION]:
+                leave_at.setdefault(at, clock)
+                if at == 1:
+                    leave_tip.append(clock)
+                clock += self.leg(at, stop, clock)[0]
+                if stop >= 2:
+                    clock += float(self.service_s[stop - 2])
+                elif stop == 1:
+                    clock += self.config.unload_s
+                at = stop
+            last = max(last, clock)
+        times = [*np.arange(0.0, last, self.link_times.interval_s), last]
+        spanned = {self.link_times.index(start + t): self.matrices(start + t) for t in times}
+        duration = np.mean([m[0] for m in spanned.values()], axis=0)
+        distance = np.mean([m[1] for m in spanned.values()], axis=0)
+        leave_at[DEPOT_LOCATION] = 0.0
+        leave_at.pop(1, None)
+        if leave_tip:  # the tip's one row: the mean over the times trucks leave it
+            tip = [self.matrices(start + clock) for clock in leave_tip]
+            duration[1] = np.mean([m[0][1] for m in tip], axis=0)
+            distance[1] = np.mean([m[1][1] for m in tip], axis=0)
+        for location, clock in leave_at.items():
+            timed_duration, timed_distance = self.matrices(start + clock)
+            duration[location] = timed_duration[location]
+            distance[location] = timed_distance[location]
+        return duration[np.ix_(locations, locations)], distance[np.ix_(locations, locations)]
+
     # ------------------------------------------------------------------ one day
-    def _problem(self, request: DayRequest) -> tuple[RoutingProblem, np.ndarray]:
+    def _problem(
+        self, request: DayRequest, matrices: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[RoutingProblem, np.ndarray]:
         keep = ~np.isin(request.bins, self.unreachable)
         chosen = request.bins[keep]
         locations = np.concatenate([[0, 1], chosen + 2])
-        duration, distance = self.matrices(self.config.shift_start_s)
+        if matrices is None:
+            duration, distance = self.planning_matrices()
+            duration = duration[np.ix_(locations, locations)]
+            distance = distance[np.ix_(locations, locations)]
+        else:
+            duration, distance = matrices
         problem = RoutingProblem(
-            duration_s=duration[np.ix_(locations, locations)],
-            distance_m=distance[np.ix_(locations, locations)],
+            duration_s=duration,
+            distance_m=distance,
             load_kg=request.load_kg[keep],
             prize=request.prize[keep],
             required=request.required[keep],
@@ -385,28 +565,93 @@ class WasteModel(mesa.Model):
                 [self.network.node_x[self.location_nodes[locations]],
                  self.network.node_y[self.location_nodes[locations]]]
             ),
+            prize_service_s=None
+            if request.saves_service is None
+            else request.saves_service[keep] * self.service_s[chosen],
         )  # fmt: skip
         return problem, chosen
+
+    def _given_plan(self, request: DayRequest, problem: RoutingProblem, chosen: np.ndarray):
+        """The policy's own routes as a :class:`Plan` of ``problem`` (its cost and rule checks
+        on the planning times); unreachable bins left out."""
+        started = time.perf_counter()
+        position = {int(b): i + 2 for i, b in enumerate(chosen.tolist())}
+        routes = []
+        for route in request.routes or ():
+            stops = [
+                1 if b == UNLOAD else position[b]
+                for b in route.tolist()
+                if b == UNLOAD or b in position
+            ]
+            while stops and stops[0] == 1:
+                stops.pop(0)  # nothing to tip before the first bin
+            if stops and stops[-1] != 1:
+                stops.append(1)
+            routes.append(np.asarray(stops, dtype=np.int64))
+        plan = finish_plan(problem, routes, "given", started, {})
+        if plan.info["violations"]:
+            plan.info["fallback"] = (
+                f"the {self.config.policy} rounds break the plan's rules on the planning times: "
+                f"{plan.info['violations'][0]}"
+            )
+        return plan
+
+    def _plan_fresh(
+        self, problem: RoutingProblem, chosen: np.ndarray
+    ) -> tuple[Plan, RoutingProblem]:
+        """Plan a day. With link times that change during the shift (and ``time-of-day``
+        planning), plan again on the times at which the plan's stops are left
+        (:meth:`timed_matrices`), from the plan before, until a plan's own times agree with those
+        it was made on within :data:`TIMING_TOLERANCE` (at most :data:`TIMING_PASSES` times)."""
+        seed = int(self.rng.integers(2**31))
+        plan = self.planner.plan(problem, seed=seed)
+        if self.config.plan_times == "free-flow" or len(self.link_times.seconds) == 1:
+            return plan, problem
+        locations = np.concatenate([[0, 1], chosen + 2])  # planning → model locations
+        spent = 0.0
+        for _ in range(TIMING_PASSES):
+            timed = self.timed_matrices([locations[r] for r in plan.routes], locations)
+            timed_problem = dataclasses.replace(problem, duration_s=timed[0], distance_m=timed[1])
+            own = sum(route_stats(timed_problem, route).duration_s for route in plan.routes)
+            if abs(own - plan.info["duration_s"]) <= TIMING_TOLERANCE * max(own, 1.0):
+                break
+            spent += plan.solve_s
+            problem = timed_problem
+            if isinstance(self.planner, PyVRPPlanner):
+                plan = self.planner.plan(problem, seed=seed, initial=plan)
+            else:
+                plan = self.planner.plan(problem, seed=seed)
+        plan.info["first_plan_s"] = spent
+        return plan, problem
 
     def _plan_day(self, day: int) -> tuple[list[np.ndarray], dict]:
         request = self.policy.request(day, self.fill_kg.copy())
         problem, chosen = self._problem(request)
-        plan = self._plans.get(request.reuse) if request.reuse is not None else None
-        fresh = plan is None
+        cached = self._plans.get(request.reuse) if request.reuse is not None else None
+        fresh = cached is None
         if fresh:
-            plan = self.planner.plan(problem, seed=int(self.rng.integers(2**31)))
+            if request.routes is not None:
+                plan = self._given_plan(request, problem, chosen)
+            else:
+                plan, problem = self._plan_fresh(problem, chosen)
             if request.reuse is not None:
-                self._plans[request.reuse] = plan
+                self._plans[request.reuse] = (plan, problem)
+        else:
+            plan, problem = cached
         # planning locations → model locations (bins as model index + 2)
         to_model = np.concatenate([[0, 1], chosen + 2])
         routes = [to_model[route] for route in plan.routes]
+        if request.reuse is not None:
+            self._fixed_routes[request.reuse] = routes
         unserved = plan.unserved_required(problem)
+        plan_s = plan.solve_s + float(plan.info.get("first_plan_s", 0.0))
         return routes, {
             "requested": len(chosen),
             "required": int(problem.required.sum()),
             "unserved_required": len(unserved),
-            "plan_s": plan.solve_s if fresh else 0.0,
+            "plan_s": plan_s if fresh else 0.0,
             "planned_km": float(plan.info.get("distance_m", np.nan)) / 1000.0,
+            "planned_hours": float(plan.info.get("duration_s", np.nan)) / 3600.0,
             "planned_by": plan.planner,
             # a planner that passed the day on (say, outside a learned model's range) says why
             "plan_note": str(plan.info.get("fallback") or plan.info.get("outside_range") or ""),
@@ -459,6 +704,30 @@ class WasteModel(mesa.Model):
         self._daily.append(record)
         self._fill_by_day.append(self.fill_kg.astype(np.float32))
         self.day += 1
+
+    def fixed_rounds(self) -> dict[int, tuple[np.ndarray, ...]]:
+        """The weekly rounds of a fixed-rounds policy (``schedule``, ``hand-drawn``,
+        ``current``): per working weekday, one array per truck of bin indices in driving order
+        with :data:`~agents.waste.policies.UNLOAD` for each trip to the disposal site (the form
+        :class:`~agents.waste.policies.GivenRounds` drives). Rounds drawn or given are known for
+        the whole week at once; planned ones (``schedule``) once a run has planned every working
+        weekday. Empty otherwise, and for policies that plan every day afresh: a part of a week
+        would read as bins collected less often than they are."""
+        given = getattr(self.policy, "rounds", None)
+        if isinstance(given, dict):
+            # bins the trucks cannot reach (closed roads) are never driven to
+            return {
+                int(w): tuple(r[~np.isin(r, self.unreachable)] for r in routes)
+                for w, routes in sorted(given.items())
+            }
+        if not all(w in self._fixed_routes for w in WORKING_DAYS):
+            return {}
+        return {
+            int(key): tuple(
+                np.where(route == 1, UNLOAD, route - 2).astype(np.int64) for route in routes
+            )
+            for key, routes in sorted(self._fixed_routes.items())
+        }
 
     @property
     def truck_days(self) -> list[TruckDay]:
@@ -529,7 +798,9 @@ class WasteModel(mesa.Model):
         frame["times_emptied"] = self.bin_emptied
         frame["overflow_days"] = self.bin_overflow_days
         frame["overflow_kg"] = self.bin_overflow_kg
-        kpis = waste_kpis(daily, n_bins=len(self.bins), initial_kg=self.initial_kg)
+        kpis = waste_kpis(
+            daily, n_bins=len(self.bins), initial_kg=self.initial_kg, costs=self.config.costs
+        )
         warnings = list(self.warnings)
         short = daily[daily.get("unserved_required", 0) > 0] if len(daily) else daily
         if len(short):
@@ -549,7 +820,11 @@ class WasteModel(mesa.Model):
             )
         info = {
             "policy": self.config.policy,
-            "planner": getattr(self.planner, "name", type(self.planner).__name__),
+            "planner": "given rounds"
+            if self.config.policy in GIVEN_ROUTES
+            else getattr(self.planner, "name", type(self.planner).__name__),
+            "objective": None if self.config.policy in GIVEN_ROUTES else self.config.objective,
+            "plan_times": self.config.plan_times,
             "n_trucks": self.config.n_trucks,
             "days": self.day,
             "bins": len(self.bins),
@@ -560,7 +835,7 @@ class WasteModel(mesa.Model):
         }
         return WasteResult(
             daily=daily, routes=routes, bins=frame, kpis=kpis, info=info,
-            bin_fill=self._bin_fill_table(),
+            bin_fill=self._bin_fill_table(), rounds=self.fixed_rounds() or None,
         )  # fmt: skip
 
     def _bin_fill_table(self) -> pd.DataFrame:
@@ -574,3 +849,23 @@ class WasteModel(mesa.Model):
                 "fill_share": (fill / self.bins.capacity_kg.astype(np.float32)).ravel(),
             }
         )
+
+
+def bin_streets(network: RoadNetwork, bins: Bins) -> np.ndarray:
+    """The street each bin stands on: the name of a named road at its node (the longest), else
+    ``way:<OSM id>`` of its longest road, else ``node:<node>``."""
+    at_node: dict[int, tuple[float, str]] = {}
+    lengths = network.edge_length_m
+    for end in (network.edge_u, network.edge_v):
+        for e in np.flatnonzero(np.isin(end, bins.node)).tolist():
+            node = int(end[e])
+            name = network.edge_name[e]
+            named = isinstance(name, str) and bool(name.strip())
+            label = name.strip() if named else f"way:{network.edge_osmid[e]}"
+            # a named road beats an unnamed one, then the longer road
+            rank = (1e12 if named else 0.0) + float(lengths[e])
+            if node not in at_node or rank > at_node[node][0]:
+                at_node[node] = (rank, label)
+    return np.array(
+        [at_node.get(int(n), (0.0, f"node:{int(n)}"))[1] for n in bins.node.tolist()], dtype=object
+    )

@@ -44,6 +44,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from agents.waste.costs import DEFAULT_COSTS, OBJECTIVES, CostFactors
 from agents.waste.names import PLANNERS
 
 __all__ = [
@@ -104,6 +105,10 @@ class RoutingProblem:
     xy_m
         Optional ``(n_loc, 2)`` positions in metres (any origin): solvers work on the matrices
         alone; learned planners also read where the locations lie.
+    prize_service_s
+        Optional ``(n_bins,)`` service seconds an optional visit today saves at a later shift
+        (a bin sure to be due next time saves its whole service time there). Objectives that
+        count time add their worth to the prize; ``km`` ignores them.
 
     Notes
     -----
@@ -122,6 +127,7 @@ class RoutingProblem:
     shift_s: float
     unload_s: float
     xy_m: np.ndarray | None = None
+    prize_service_s: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # Callers may pass lists; keep the stored fields arrays (required keeps its dtype so that
@@ -131,6 +137,10 @@ class RoutingProblem:
         object.__setattr__(self, "required", np.asarray(self.required))
         if self.xy_m is not None:
             object.__setattr__(self, "xy_m", np.asarray(self.xy_m, dtype=float))
+        if self.prize_service_s is not None:
+            object.__setattr__(
+                self, "prize_service_s", np.asarray(self.prize_service_s, dtype=float)
+            )
 
     @property
     def n_bins(self) -> int:
@@ -191,6 +201,12 @@ class RoutingProblem:
                 raise ValueError(f"{name}: expected a finite value >= 0, got {value}")
         if self.xy_m is not None and self.xy_m.shape != (n_bins + 2, 2):
             raise ValueError(f"xy_m: expected shape ({n_bins + 2}, 2), got {self.xy_m.shape}")
+        if self.prize_service_s is not None and (
+            self.prize_service_s.shape != (n_bins,)
+            or not np.all(np.isfinite(self.prize_service_s))
+            or np.any(self.prize_service_s < 0)
+        ):
+            raise ValueError(f"prize_service_s: expected {n_bins} finite values >= 0")
 
 
 @dataclass(frozen=True, eq=False)
@@ -644,8 +660,20 @@ class PyVRPPlanner:
     Model: two PyVRP depots, the depot (every route starts there) and the disposal site (every
     route ends there, and it is each truck's reload depot, which empties the truck). Bins the
     fleet can serve at all (see ``unservable_bins``) are clients with ``pickup`` = load, their
-    prize, ``required`` flag and service time. The objective is distance in metres plus the
-    prizes of the optional bins left out.
+    prize, ``required`` flag and service time. The objective is the routes' cost plus the
+    prizes of the optional bins left out, the cost being one of :data:`OBJECTIVES`:
+
+    ``km``
+        distance in metres (prizes as they are, in metres of driving);
+    ``hours``
+        route duration in seconds, service and unloading included (a prize of ``p`` metres is
+        worth ``p / v`` seconds, ``v`` the day's typical speed: the median over the matrices'
+        legs of distance / time, plus the service time it saves later,
+        ``RoutingProblem.prize_service_s``);
+    ``euros``
+        truck-km and truck-hours at ``costs`` (:mod:`agents.waste.costs`), in units of
+        1/10,000 €; a prize of ``p`` metres is worth what driving it costs, its time at ``v``
+        included, plus what the service time it saves later costs.
 
     Time: PyVRP charges a depot's service duration at the start of every trip, so the disposal
     site's ``service_duration = unload_s`` counts each intermediate unload, but not the final
@@ -679,6 +707,10 @@ class PyVRPPlanner:
         plan as it is, as ``pyvrp.solve`` does with a given solution.
     load_scale
         Integer load units per kg.
+    objective
+        What the routes cost: one of :data:`~agents.waste.costs.OBJECTIVES`.
+    costs
+        Cost factors of the ``euros`` objective.
     """
 
     name = "pyvrp"
@@ -691,7 +723,13 @@ class PyVRPPlanner:
         no_improvement: int | None = None,
         load_scale: float = 10.0,
         settle_start: bool = True,
+        objective: str = "km",
+        costs: CostFactors = DEFAULT_COSTS,
     ) -> None:
+        if objective not in OBJECTIVES:
+            raise ValueError(
+                f"objective: expected one of {', '.join(OBJECTIVES)}, got {objective!r}"
+            )
         if max_runtime_s <= 0:
             raise ValueError(f"max_runtime_s: expected > 0, got {max_runtime_s}")
         if load_scale <= 0:
@@ -701,6 +739,20 @@ class PyVRPPlanner:
         self.no_improvement = no_improvement
         self.settle_start = bool(settle_start)
         self.load_scale = float(load_scale)
+        self.objective = objective
+        self.costs = costs
+
+    def _unit_costs(self, problem: RoutingProblem) -> tuple[int, int, float]:
+        """PyVRP's cost per metre and per second, and the objective units a metre of prize is
+        worth, for this planner's objective."""
+        if self.objective == "km":
+            return 1, 0, 1.0
+        speed = _typical_speed_mps(problem)
+        if self.objective == "hours":
+            return 0, 1, 1.0 / speed
+        per_m = self.costs.truck_km_eur / 1000.0 * _EURO_UNITS
+        per_s = self.costs.truck_hour_eur / 3600.0 * _EURO_UNITS
+        return round(per_m), round(per_s), per_m + per_s / speed
 
     def plan(self, problem: RoutingProblem, *, seed: int = 0, initial: Plan | None = None) -> Plan:
         """Plan the day's routes with PyVRP; ``seed`` seeds its search, which starts from
@@ -789,19 +841,25 @@ class PyVRPPlanner:
         ).astype(np.int64)
         np.fill_diagonal(duration_int, 0)
         np.fill_diagonal(distance_int, 0)
+        per_m, per_s, prize_per_m = self._unit_costs(problem)
 
         capacity = math.floor(problem.truck_capacity_kg * self.load_scale)
         loads = np.minimum(_ceil(problem.effective_load_kg[servable] * self.load_scale), capacity)
         service = _ceil(problem.service_s[servable])
-        prizes = np.rint(problem.prize[servable]).astype(np.int64)
+        worth = problem.prize[servable] * prize_per_m
+        if problem.prize_service_s is not None:
+            worth = worth + problem.prize_service_s[servable] * per_s
+        prizes = np.rint(worth).astype(np.int64)
         required = problem.required[servable]
         if soft_required:
             # Leaving a required bin out must cost more than anything it could save: all the
             # optional prizes plus the longest possible detour through every bin.
-            finite_int = distance_int[distance_int < big_distance]
-            big_prize = int(prizes[~required].sum()) + 2 * len(locations) * int(
-                finite_int.max(initial=0) + 1
+            finite_dist = distance_int[distance_int < big_distance]
+            finite_dur = duration_int[duration_int < big_duration]
+            longest = per_m * int(finite_dist.max(initial=0) + 1) + per_s * int(
+                finite_dur.max(initial=0) + 1 + service.max(initial=0)
             )
+            big_prize = int(prizes[~required].sum()) + 2 * len(locations) * longest
             prizes = np.where(required, big_prize, prizes)
         clients = [
             Client(
@@ -817,9 +875,12 @@ class PyVRPPlanner:
         vehicle = VehicleType(
             num_available=int(problem.n_trucks),
             capacity=[capacity],
-            # PyVRP's routes end at the disposal site; the drive back to the depot is distance
-            # too, paid once per truck used, so a truck is sent out only when worth it
-            fixed_cost=int(min(distance_int[1, 0], big_distance)),
+            # PyVRP's routes end at the disposal site; the last unload and the drive back to
+            # the depot cost too, once per truck used, so a truck is sent out only when worth it
+            fixed_cost=per_m * int(min(distance_int[1, 0], big_distance))
+            + per_s * (int(min(duration_int[1, 0], big_duration)) + _ceil(problem.unload_s)),
+            unit_distance_cost=per_m,
+            unit_duration_cost=per_s,
             start_depot=0,
             end_depot=1,
             shift_duration=max(shift, 0),
@@ -882,6 +943,19 @@ def _search_from(data, stop, seed: int, initial):
     return IteratedLocalSearch(data, penalties, search, start, params.ils).run(
         stop, collect_stats=False, display=False
     )
+
+
+_EURO_UNITS = 10_000
+"""PyVRP's integer cost units per euro under the ``euros`` objective."""
+
+
+def _typical_speed_mps(problem: RoutingProblem) -> float:
+    """The median speed, metres per second, over the problem's reachable legs."""
+    duration, distance = problem.duration_s, problem.distance_m
+    legs = np.isfinite(duration) & np.isfinite(distance) & (duration > 0) & (distance > 0)
+    if not legs.any():
+        return 10.0  # nothing to drive: any positive speed prices the (absent) detours
+    return float(np.median(distance[legs] / duration[legs]))
 
 
 def _ceil(values):

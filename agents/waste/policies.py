@@ -13,6 +13,14 @@ drive them. All policies are judged by the same simulation and KPIs.
     often as its fastest-filling bin needs (once, twice, three or five times a week), whatever the
     bins hold. Knows no fill levels. Its rounds are planned once per weekday and driven unchanged
     every week.
+``hand-drawn``
+    The same districts and weekdays as ``schedule``, each day's rounds drawn as a person draws
+    them by hand: street after street in a sweep around the depot, each truck taking the next
+    streets, tipping when its expected load fills it (:class:`HandDrawnRounds`). The baseline of a
+    city that has no rounds of its own to import.
+``current``
+    The city's own rounds as it drives them today, imported from a file (see
+    :mod:`agents.waste.rounds`) and driven as given, stop by stop (:class:`GivenRounds`).
 ``threshold``
     Fill sensors: every bin at or above :data:`THRESHOLD` of its capacity, or forecast to
     overflow before the next working day's shift, is emptied today.
@@ -45,9 +53,12 @@ __all__ = [
     "POLICIES",
     "PRIZE_SCALE_M",
     "THRESHOLD",
+    "UNLOAD",
     "WORKING_DAYS",
     "DayRequest",
     "FixedSchedule",
+    "GivenRounds",
+    "HandDrawnRounds",
     "PlannedPolicy",
     "ThresholdPolicy",
     "make_policy",
@@ -78,6 +89,9 @@ within that many shifts."""
 SAFETY_Z = 1.645
 """One-sided 95 % quantile of the standard normal: forecasts add this many standard deviations."""
 
+UNLOAD = -1
+"""In a policy's given routes (:attr:`DayRequest.routes`): drive to the disposal site and tip."""
+
 SCHEDULE_DAYS = {1: (0,), 2: (0, 3), 3: (0, 2, 4), 5: (0, 1, 2, 3, 4)}
 """Collection weekdays of a district by weekly frequency, for a district whose base day is
 Monday; district ``k`` shifts them by ``k`` working days (wrapping within the week)."""
@@ -97,6 +111,13 @@ class DayRequest:
     reuse
         A key under which the day's routes may be planned once and driven again (fixed rounds
         use the weekday); ``None`` plans afresh.
+    saves_service
+        Per candidate: the share of its service time an optional visit today saves at a later
+        shift (its chance of being due there); ``None``: none.
+    routes
+        Routes the policy drives as they are, without a planner: one array per truck of bin
+        indices in driving order, :data:`UNLOAD` for a trip to the disposal site; ``None`` lets
+        the planner route ``bins``.
     """
 
     bins: np.ndarray
@@ -104,6 +125,8 @@ class DayRequest:
     prize: np.ndarray
     required: np.ndarray
     reuse: object | None = None
+    routes: tuple[np.ndarray, ...] | None = None
+    saves_service: np.ndarray | None = None
 
 
 def days_to_next_shift(day: int) -> int:
@@ -216,6 +239,7 @@ class PlannedPolicy:
             load_kg=fill_kg[chosen],
             prize=urgency_prize(due_soon[chosen], scale_m=self.prize_scale_m),
             required=required[chosen],
+            saves_service=np.where(required[chosen], 0.0, np.clip(due_soon[chosen], 0.0, 1.0)),
         )
 
 
@@ -279,20 +303,235 @@ class FixedSchedule:
         weekday = day % 7
         chosen = self.days.get(weekday, np.zeros(0, dtype=np.int64))
         gaps = self.gap_days.get(weekday, np.zeros(0, dtype=np.int64))
-        # without sensors the rounds plan with the mean waste since each bin's last collection
-        expected = np.zeros(len(chosen))
-        for gap in np.unique(gaps):
-            mine = gaps == gap
-            since = forecast_kg(self.bins.subset(chosen[mine]), weekday - gap, gap, quantile=False)
-            expected[mine] = since
-        expected = np.minimum(expected, self.bins.capacity_kg[chosen])
         return DayRequest(
             bins=chosen,
-            load_kg=expected,
+            load_kg=expected_since_last(self.bins, chosen, gaps, weekday),
             prize=np.zeros(len(chosen)),
             required=np.ones(len(chosen), dtype=bool),
             reuse=weekday,
         )
+
+
+def expected_since_last(
+    bins: Bins, chosen: np.ndarray, gaps: np.ndarray, weekday: int
+) -> np.ndarray:
+    """Mean waste in each ``chosen`` bin at ``weekday``'s shift, ``gaps`` days after its last
+    collection (at most its capacity): what rounds planned without sensors expect to pick up."""
+    expected = np.zeros(len(chosen))
+    for gap in np.unique(gaps):
+        mine = gaps == gap
+        since = forecast_kg(bins.subset(chosen[mine]), weekday - int(gap), int(gap), quantile=False)
+        expected[mine] = since
+    return np.minimum(expected, bins.capacity_kg[chosen])
+
+
+def _with_unloads(
+    sequence: np.ndarray, load_kg: np.ndarray, *, truck_capacity_kg: float
+) -> np.ndarray:
+    """``sequence`` (bin indices) with an :data:`UNLOAD` wherever the next bin's expected
+    ``load_kg`` (by bin index) would overfill the truck, and one at the end."""
+    stops: list[int] = []
+    carried = 0.0
+    for b in sequence.tolist():
+        load = min(float(load_kg[b]), truck_capacity_kg)
+        if carried > 0 and carried + load > truck_capacity_kg:
+            stops.append(UNLOAD)
+            carried = 0.0
+        stops.append(b)
+        carried += load
+    if stops:
+        stops.append(UNLOAD)
+    return np.asarray(stops, dtype=np.int64)
+
+
+HAND_DRAWN_DRIVE_S = 60.0
+"""Drive a person drawing rounds allows between two stops (a few hundred metres of residential
+street): with the service times, how many trucks a day's rounds get."""
+
+HAND_DRAWN_SHIFT_SHARE = 0.8
+"""Share of the shift a hand-drawn round fills with stops (the rest: out, back, tipping)."""
+
+
+class HandDrawnRounds(FixedSchedule):
+    """Fixed weekly rounds as drawn by hand: ``schedule``'s districts and weekdays, routes by a
+    street sweep rather than a solver.
+
+    Each weekday's bins are grouped by street (the name of the road at the bin's node, or its
+    OSM way where unnamed). From the depot the rounds sweep street by street, each time on to
+    the street whose nearer end lies closest (as the crow flies), its bins in order along it from
+    that end, as a person tracing rounds on a map does (:func:`street_sweep`). The sequence is
+    cut into consecutive pieces of equal stop time, one per truck, with as many trucks as the
+    stops need (stop time plus :data:`HAND_DRAWN_DRIVE_S` a stop within
+    :data:`HAND_DRAWN_SHIFT_SHARE` of the shift, at most the fleet), and an unload wherever a
+    truck's expected load would overfill it. Routes are drawn once per weekday and driven
+    every week.
+
+    Parameters
+    ----------
+    bins
+        The bins.
+    depot_xy
+        Depot position (metres, the bins' CRS).
+    street
+        Street label of every bin (same length as ``bins``).
+    service_s
+        Time to empty each bin, seconds.
+    n_trucks, truck_capacity_kg, shift_s
+        The fleet.
+    """
+
+    name = "hand-drawn"
+
+    def __init__(
+        self,
+        bins: Bins,
+        *,
+        depot_xy: tuple[float, float],
+        street: np.ndarray,
+        service_s: np.ndarray,
+        n_trucks: int,
+        truck_capacity_kg: float,
+        shift_s: float,
+    ) -> None:
+        super().__init__(bins, depot_xy=depot_xy)
+        self.rounds: dict[int, tuple[np.ndarray, ...]] = {}
+        for weekday, chosen in self.days.items():
+            expected = np.zeros(len(bins))
+            expected[chosen] = expected_since_last(bins, chosen, self.gap_days[weekday], weekday)
+            self.rounds[weekday] = draw_rounds(
+                bins, chosen, expected, street=street, depot_xy=depot_xy, service_s=service_s,
+                n_trucks=n_trucks, truck_capacity_kg=truck_capacity_kg, shift_s=shift_s,
+            )  # fmt: skip
+
+    def request(self, day: int, fill_kg: np.ndarray) -> DayRequest:
+        fixed = super().request(day, fill_kg)
+        return DayRequest(
+            bins=fixed.bins,
+            load_kg=fixed.load_kg,
+            prize=fixed.prize,
+            required=fixed.required,
+            reuse=fixed.reuse,
+            routes=self.rounds.get(day % 7, ()),
+        )
+
+
+def draw_rounds(
+    bins: Bins,
+    chosen: np.ndarray,
+    expected_kg: np.ndarray,
+    *,
+    street: np.ndarray,
+    depot_xy: tuple[float, float],
+    service_s: np.ndarray,
+    n_trucks: int,
+    truck_capacity_kg: float,
+    shift_s: float,
+) -> tuple[np.ndarray, ...]:
+    """One day's rounds through ``chosen`` drawn by hand (see :class:`HandDrawnRounds`):
+    per truck, bin indices in driving order with :data:`UNLOAD` where ``expected_kg`` (by bin
+    index) would overfill the truck, and at the end."""
+    sequence = street_sweep(bins, chosen, street=street, depot_xy=depot_xy)
+    if not len(sequence):
+        return ()
+    stop_s = service_s[sequence] + HAND_DRAWN_DRIVE_S
+    trucks = math.ceil(stop_s.sum() / (HAND_DRAWN_SHIFT_SHARE * shift_s))
+    trucks = min(max(trucks, 1), n_trucks)
+    # cut where the cumulative stop time crosses each truck's equal share
+    share = np.cumsum(stop_s) / max(float(stop_s.sum()), 1e-12)
+    piece = np.minimum((share * trucks - 1e-9).astype(np.int64), trucks - 1)
+    return tuple(
+        _with_unloads(sequence[piece == k], expected_kg, truck_capacity_kg=truck_capacity_kg)
+        for k in range(trucks)
+    )
+
+
+def street_sweep(
+    bins: Bins, chosen: np.ndarray, *, street: np.ndarray, depot_xy: tuple[float, float]
+) -> np.ndarray:
+    """``chosen`` bins in hand-drawn order (see :class:`HandDrawnRounds`): street by street,
+    from the depot each time on to the street whose nearer end is closest (straight line), its
+    bins in order along it from that end."""
+    if not len(chosen):
+        return np.zeros(0, dtype=np.int64)
+    x, y = bins.x[chosen] - depot_xy[0], bins.y[chosen] - depot_xy[1]
+    _, which = np.unique(street[chosen].astype(str), return_inverse=True)
+    ends = []  # per street: its bins in order along it (the main direction of its bins)
+    for k in range(which.max() + 1):
+        members = np.flatnonzero(which == k)
+        points = np.column_stack([x[members], y[members]])
+        centred = points - points.mean(axis=0)
+        axis = np.linalg.svd(centred, full_matrices=False)[2][0] if len(members) > 1 else np.ones(2)
+        ends.append(members[np.argsort(centred @ axis, kind="stable")])
+    first = np.array([[x[e[0]], y[e[0]]] for e in ends])
+    last = np.array([[x[e[-1]], y[e[-1]]] for e in ends])
+    todo = np.ones(len(ends), dtype=bool)
+    here = np.zeros(2)
+    order: list[int] = []
+    while todo.any():
+        to_first = np.where(todo, np.hypot(*(first - here).T), np.inf)
+        to_last = np.where(todo, np.hypot(*(last - here).T), np.inf)
+        k = int(np.argmin(np.minimum(to_first, to_last)))
+        along = ends[k] if to_first[k] <= to_last[k] else ends[k][::-1]
+        order.extend(along.tolist())
+        here = np.array([x[along[-1]], y[along[-1]]])
+        todo[k] = False
+    return chosen[np.asarray(order, dtype=np.int64)]
+
+
+class GivenRounds:
+    """A city's own rounds, driven as given (see :mod:`agents.waste.rounds` for reading them).
+
+    Parameters
+    ----------
+    bins
+        The bins.
+    rounds
+        Per working weekday, one array per truck of bin indices in driving order, with
+        :data:`UNLOAD` for a trip to the disposal site. The loads a truck expects are each bin's
+        mean waste since its previous collection day in these rounds.
+    """
+
+    name = "current"
+    uses_sensors = False
+
+    def __init__(self, bins: Bins, *, rounds: dict[int, tuple[np.ndarray, ...]]) -> None:
+        self.bins = bins
+        self.rounds = {int(w): tuple(np.asarray(r, dtype=np.int64) for r in rs)
+                       for w, rs in rounds.items()}  # fmt: skip
+        collected_on: list[list[int]] = [[] for _ in range(len(bins))]
+        for weekday, routes in sorted(self.rounds.items()):
+            for route in routes:
+                for b in route[route >= 0].tolist():
+                    collected_on[b].append(weekday)
+        self.collected_on = collected_on
+
+    def never_collected(self) -> np.ndarray:
+        """Bins no round empties (they will overflow)."""
+        return np.flatnonzero([not days for days in self.collected_on])
+
+    def request(self, day: int, fill_kg: np.ndarray) -> DayRequest:
+        weekday = day % 7
+        routes = self.rounds.get(weekday, ())
+        stops = np.concatenate([np.zeros(0, dtype=np.int64), *routes])
+        chosen = stops[stops >= 0]
+        gaps = np.array(
+            [gap_to_previous(weekday, self.collected_on[b]) for b in chosen.tolist()],
+            dtype=np.int64,
+        )
+        return DayRequest(
+            bins=chosen,
+            load_kg=expected_since_last(self.bins, chosen, gaps, weekday),
+            prize=np.zeros(len(chosen)),
+            required=np.ones(len(chosen), dtype=bool),
+            reuse=weekday,
+            routes=routes,
+        )
+
+
+def gap_to_previous(weekday: int, weekdays: list[int]) -> int:
+    """Days since the previous of ``weekdays`` (a week earlier when it is the only one)."""
+    earlier = [d for d in weekdays if d < weekday]
+    return weekday - (max(earlier) if earlier else max(weekdays) - 7)
 
 
 def make_policy(
@@ -303,10 +542,24 @@ def make_policy(
     threshold: float = THRESHOLD,
     prize_scale_m: float = PRIZE_SCALE_M,
     lookahead_shifts: int = LOOKAHEAD_SHIFTS,
+    rounds: dict[int, tuple[np.ndarray, ...]] | None = None,
+    hand_drawn: dict | None = None,
 ):
-    """The policy called ``name`` (one of :data:`POLICIES`) for these bins."""
+    """The policy called ``name`` (one of :data:`POLICIES`) for these bins; ``current`` needs
+    the city's ``rounds``, ``hand-drawn`` the keywords of :class:`HandDrawnRounds` beyond the
+    bins and depot (``hand_drawn``)."""
     if name == "schedule":
         return FixedSchedule(bins, depot_xy=depot_xy)
+    if name == "hand-drawn":
+        if hand_drawn is None:
+            raise ValueError("policy 'hand-drawn' needs the streets, service times and fleet")
+        return HandDrawnRounds(bins, depot_xy=depot_xy, **hand_drawn)
+    if name == "current":
+        if rounds is None:
+            raise ValueError(
+                "policy 'current' drives the city's own rounds: give them (a rounds file)"
+            )
+        return GivenRounds(bins, rounds=rounds)
     if name == "threshold":
         return ThresholdPolicy(bins, threshold=threshold)
     if name == "forecast":

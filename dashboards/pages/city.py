@@ -10,8 +10,6 @@ compiles 4.8 MB of Plotly first). The picture is also in the index document's fi
 
 from __future__ import annotations
 
-import hashlib
-
 import flask
 import numpy as np
 import plotly.graph_objects as go
@@ -343,14 +341,7 @@ def register(app: Dash, state: DashboardState) -> None:
         try:
             raw = decode_upload(contents, filename, limit_bytes=state.limits.osm_bytes)
             check_osm_bytes(raw, filename or "")
-            # keep only the file's base name: the browser's name must not choose a folder; one
-            # folder per content, so that two sessions uploading files of the same name do not
-            # replace each other's
-            folder = state.store.root / "uploads" / hashlib.sha256(raw).hexdigest()[:16]
-            folder.mkdir(exist_ok=True)
-            target = folder / str(filename).replace("/", "_").replace("\\", "_").lstrip(".")
-            target.write_bytes(raw)
-            city = state.open_city(target)
+            city = state.open_city(state.store.save_upload(raw, str(filename)))
         except UploadError as err:
             return html.Div(str(err), className="error"), no_update
         except USER_ERRORS as err:

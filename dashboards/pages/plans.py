@@ -32,6 +32,7 @@ from dashboards.components import (
     register_form_check,
     register_job,
     register_run,
+    rounds_file,
     run_controls,
 )
 from dashboards.decisions import (
@@ -62,10 +63,12 @@ from dashboards.logic import (
     DAY_MARK_STEPS,
     PLAN_KPIS,
     check_rows,
+    default_baseline,
     delay_levels,
     kpi_change,
     plan_notes,
     policies,
+    policies_to_compare,
     section_only,
     slider_marks,
     timing_rows,
@@ -106,7 +109,9 @@ def layout(state: DashboardState) -> html.Div:
                                 dcc.Dropdown(
                                     id="plans-baseline",
                                     options=_labelled(names),
-                                    value="schedule" if "schedule" in names else names[0],
+                                    # what a city without its own rounds does today; with
+                                    # them (uploaded on the Waste page) its own rounds
+                                    value=default_baseline(False),
                                     clearable=False,
                                 ),
                             ),
@@ -279,14 +284,16 @@ def routes_section(state: DashboardState) -> html.Div:
 
 
 def register(app: Dash, state: DashboardState) -> None:
-    def build(draft, days, trucks):
+    def build(draft, days, trucks, uploaded):
         values = {"days": days, "trucks": trucks}
         updated = read_form(draft, values, section="waste").model_dump(mode="json")
+        # the city's own rounds run only where the Waste page has them (or the draft does)
+        rounds = rounds_file(state, draft, uploaded)
         return [
-            section_only(updated, "waste", policy=policy).model_copy(
+            section_only(updated, "waste", policy=policy, rounds=rounds).model_copy(
                 update={"name": f"{updated['name']}-{policy}"}
             )
-            for policy in policies()
+            for policy in policies_to_compare(rounds is not None)
         ]
 
     register_run(
@@ -298,6 +305,7 @@ def register(app: Dash, state: DashboardState) -> None:
             State("draft", "data"),
             State("plans-days", "value"),
             State("plans-trucks", "value"),
+            State("waste-rounds", "data"),
         ],
         build=build,
         keep_going=True,  # a policy the twin cannot run here (no checkpoint) must not hide the rest
@@ -863,9 +871,13 @@ def delay_maps(state: DashboardState, delays: pd.DataFrame) -> tuple:
 
 
 def _by_policy(result: dict) -> dict[str, str]:
-    """Run key of each policy, from the names the Plans run gives its scenarios."""
-    return {
-        name.rsplit("-", 1)[-1]: key
-        for key, name in zip(result["keys"], result["names"], strict=True)
-        if key is not None
-    }
+    """Run key of each policy, from the names the Plans run gives its scenarios
+    (``<draft name>-<policy>``; a policy's name may hold a dash itself, ``hand-drawn``)."""
+    # the longest first: no policy's name is then read as the tail of another's
+    names = sorted(policies(), key=len, reverse=True)
+    found = {}
+    for key, name in zip(result["keys"], result["names"], strict=True):
+        if key is not None:
+            policy = next((p for p in names if name.endswith(f"-{p}")), name.rsplit("-", 1)[-1])
+            found[policy] = key
+    return found

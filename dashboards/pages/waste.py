@@ -1,40 +1,63 @@
 """Waste page: run the draft's waste collection in the background, then bins by fill and the
-trucks' routes day by day, waste per day, KPI cards, and KPIs per policy for these settings.
-Routes the learned planner made are labelled as a model's proposal: in the menu, above the
-cards, on the map and in the chart."""
+trucks' routes day by day, waste per day, KPI cards, and every policy against the baseline the
+planner chose, as a table and as one picture of the km / hours / euros / CO2 trade-off.
+
+The baseline is what the city does today: its own rounds (``current``, from a rounds file
+uploaded here and checked by the twin against the city's bins), rounds drawn by hand
+(``hand-drawn``, for a city without its own) or the same rounds optimized (``schedule``).
+The objective (km, hours or euros) is what PyVRP minimises; it is the draft's, and ignored by
+the planners and policies that do not plan with PyVRP. Routes the learned planner made are
+labelled as a model's proposal: in the menu, above the cards, on the map and in the chart."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import plotly.graph_objects as go
-from dash import Dash, Input, Output, State, dcc, html, no_update
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboards.basemap import with_tiles
 from dashboards.components import (
     AUTO_FLEET,
+    baseline_table,
     card_row,
     field,
     map_with_day_slider,
     number_field,
     register_form_check,
     register_run,
+    rounds_file,
     run_controls,
+    upload_button,
 )
-from dashboards.figures import CHART, daily_figure, empty_figure, routes_figure
-from dashboards.forms import read_form
+from dashboards.figures import daily_figure, empty_figure, routes_figure, tradeoff_figure
+from dashboards.forms import FormError, read_form
 from dashboards.logic import (
     DAY_MARK_STEPS,
     WASTE_CARDS,
+    UploadError,
+    against_baseline,
+    baselines,
     bins_on_day,
+    check_rounds_name,
+    decode_upload,
+    default_baseline,
+    objective_note,
+    objectives,
     plan_notes,
     policies,
+    policies_to_compare,
+    scenario_from_draft,
     section_only,
     slider_marks,
     strategy_of,
+    with_strategy,
 )
+from dashboards.runner import run_scenarios
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
 from dashboards.trust import LEARNED_PLANNER, policy_label, run_by_model
-from twin import MODEL_LABEL, USER_ERRORS, model_label
+from twin import MODEL_LABEL, USER_ERRORS, Scenario, model_label
 
 PATH = "/waste"
 TITLE = "Waste"
@@ -47,6 +70,27 @@ FORM = (
 )
 """The run's fields: input id → :func:`dashboards.forms.read_form` key."""
 FORM_KEYS = tuple(key for _, key in FORM)
+
+OBJECTIVE_LABELS = {
+    "km": "truck-km",
+    "hours": "truck-hours",
+    "euros": "euros (hours and km at the cost factors)",
+}
+"""How the objective's choices read (:func:`dashboards.logic.objectives`)."""
+
+BASELINE_LABELS = {
+    "current": "current: the city's own rounds (upload them below)",
+    "hand-drawn": "hand-drawn: the schedule's rounds drawn street by street",
+    "schedule": "schedule: the same rounds optimized by PyVRP",
+}
+"""How the baseline's choices read (:func:`dashboards.logic.baselines`)."""
+
+ROUNDS_CHECK_DAYS = 1
+"""Days the twin drives an uploaded rounds file to check it: reading it and matching its stops
+to the city's bins come first, so a bad file is refused at once, and a good one costs a day."""
+
+COMPARE_ALL = "all"
+"""The value of the checkbox that runs every policy with the baseline."""
 
 
 def layout(state: DashboardState) -> html.Div:
@@ -63,13 +107,24 @@ def layout(state: DashboardState) -> html.Div:
                                 "Policy",
                                 dcc.Dropdown(
                                     id="waste-policy",
-                                    options=[
-                                        {"label": policy_label(p), "value": p} for p in policies()
-                                    ],
+                                    options=policy_options(has_rounds=False),
                                     value=strategy_of(waste),
                                     clearable=False,
                                 ),
                                 check_id="waste-policy",
+                            ),
+                            field(
+                                "Objective (what PyVRP minimises)",
+                                dcc.RadioItems(
+                                    id="waste-objective",
+                                    options=objective_options(strategy_of(waste)),
+                                    value=waste.get("objective", "km"),
+                                ),
+                            ),
+                            html.P(
+                                objective_note(strategy_of(waste)),
+                                id="waste-objective-note",
+                                className="note",
                             ),
                             number_field("Days", "waste-days", value=waste["days"]),
                             number_field(
@@ -79,7 +134,9 @@ def layout(state: DashboardState) -> html.Div:
                                 placeholder=AUTO_FLEET,
                             ),
                             number_field("Seed", "waste-seed", value=draft["seed"]),
+                            baseline_panel(state),
                             run_controls("waste"),
+                            dcc.Store(id="waste-mounted", data=True),
                         ],
                         className="panel",
                     ),
@@ -91,39 +148,244 @@ def layout(state: DashboardState) -> html.Div:
             html.Div(
                 [
                     dcc.Graph(id="waste-daily", figure=empty_figure("Run to see waste per day")),
-                    dcc.Graph(id="waste-policies", figure=empty_figure("KPIs per policy")),
+                    dcc.Graph(
+                        id="waste-tradeoff",
+                        figure=empty_figure("Run to see the policies against the baseline"),
+                    ),
                 ],
                 className="charts",
             ),
+            html.Div(id="waste-compare"),
         ]
     )
 
 
-def _scenarios_for(draft: dict, *values):
-    return read_form(draft, dict(zip(FORM_KEYS, values, strict=True)), section="waste")
+def baseline_panel(state: DashboardState) -> html.Div:
+    """The baseline's choice, the upload of the city's own rounds and whether to run every
+    policy against it."""
+    return html.Div(
+        [
+            html.H4("Baseline: what the city does today"),
+            dcc.RadioItems(
+                id="waste-baseline",
+                options=baseline_options(has_rounds=False),
+                value=default_baseline(False),
+            ),
+            upload_button(
+                "Upload the city's rounds (CSV, GeoJSON, GPX)",
+                "waste-rounds-upload",
+                max_bytes=state.limits.rounds_bytes,
+            ),
+            html.Div(id="waste-rounds-checking", className="note", role="status"),
+            html.Div(id="waste-rounds-message", role="status"),
+            dcc.Store(id="waste-rounds-checked"),
+            dcc.Checklist(
+                id="waste-compare-all",
+                options=[{"label": "run every policy against it", "value": COMPARE_ALL}],
+                value=[COMPARE_ALL],
+            ),
+        ],
+        id="waste-baseline-panel",
+    )
 
 
-def policy_chart(state: DashboardState, draft: dict) -> go.Figure:
-    """Truck-km, CO2 and overflow of every policy already run with the draft's settings."""
-    found = {}
-    for policy in policies():
-        scenario = section_only(draft, "waste", policy=policy)
-        key = state.store.run_key(scenario, state.city_sha)
-        if state.store.has_run(key):
-            found[policy] = state.store.kpi_dict(key)["waste"]
-    if not found:
-        return empty_figure("KPIs per policy: run policies (or the Plans page) to fill")
-    figure = go.Figure()
-    for kpi, label in (
-        ("truck_km", "truck-km"),
-        ("co2_kg", "CO2 kg"),
-        ("overflow_bin_days", "overflow bin-days"),
-    ):
-        figure.add_bar(
-            x=[policy_label(p) for p in found], y=[found[p][kpi] for p in found], name=label
+def policy_options(*, has_rounds: bool) -> list[dict[str, Any]]:
+    """The policy menu: a model's labelled so, ``current`` only with the city's rounds."""
+    return [
+        {
+            "label": policy_label(p) + ("" if has_rounds or p != "current" else " (upload rounds)"),
+            "value": p,
+            "disabled": p == "current" and not has_rounds,
+        }
+        for p in policies()
+    ]
+
+
+def baseline_options(*, has_rounds: bool) -> list[dict[str, Any]]:
+    """The baselines to choose from; ``current`` only with the city's rounds."""
+    return [
+        {
+            "label": BASELINE_LABELS.get(name, name),
+            "value": name,
+            "disabled": name == "current" and not has_rounds,
+        }
+        for name in baselines()
+    ]
+
+
+def objective_options(policy: str | None) -> list[dict[str, Any]]:
+    """The objectives, disabled for a policy that PyVRP does not plan."""
+    ignored = bool(objective_note(policy or ""))
+    return [
+        {"label": OBJECTIVE_LABELS.get(o, o), "value": o, "disabled": ignored} for o in objectives()
+    ]
+
+
+def waste_choice(
+    draft: dict, policy: str, objective: str | None, rounds: str | None
+) -> dict[str, Any]:
+    """The draft with the page's policy, objective and (for ``current``) rounds in its waste
+    section, validated (:func:`dashboards.logic.with_strategy`)."""
+    data = dict(draft)
+    data["waste"] = with_strategy(
+        draft.get("waste") or {}, policy, objective=objective, rounds=rounds
+    )
+    return scenario_from_draft(data).model_dump(mode="json")
+
+
+def run_list(
+    draft: dict,
+    values: dict[str, Any],
+    *,
+    objective: str | None,
+    baseline: str | None,
+    compare_all: bool,
+    rounds: str | None,
+) -> list[Scenario]:
+    """What Run runs: the planned policy first (the map, cards and daily chart show it), then
+    the baseline, then, with ``compare_all``, every other policy that can run here, each with
+    the form's days, fleet and seed. Runs already in the store are not run again.
+
+    Parameters
+    ----------
+    draft : dict
+        The draft scenario.
+    values : dict
+        The form's values by :data:`FORM_KEYS`.
+    objective : str or None
+        What PyVRP minimises, for every policy it plans.
+    baseline : str or None
+        The baseline policy.
+    compare_all : bool
+        Whether every policy runs too.
+    rounds : str or None
+        The city's rounds file (``current`` runs only with one).
+
+    Returns
+    -------
+    list of twin.Scenario
+        Named ``<draft name>-<policy>``.
+
+    Raises
+    ------
+    dashboards.forms.FormError
+        A field the twin refuses.
+    twin.ScenarioError
+        The baseline ``current`` without a rounds file.
+    """
+    policy = values.get("policy")
+    chosen = with_strategy(
+        draft.get("waste") or {}, policy or "", objective=objective, rounds=rounds
+    )
+    planned = read_form({**draft, "waste": chosen}, values, section="waste")
+    settings = planned.model_dump(mode="json")
+    names = [policy, baseline or default_baseline(rounds is not None)]
+    if compare_all:
+        names += list(policies_to_compare(rounds is not None))
+    runs = []
+    for name in dict.fromkeys(names):
+        scenario = (
+            planned
+            if name == policy
+            else section_only(settings, "waste", policy=name, objective=objective, rounds=rounds)
         )
-    figure.update_layout(title="KPIs per policy (same days, trucks, seed)", **CHART)
-    return figure
+        runs.append(scenario.model_copy(update={"name": f"{draft['name']}-{name}"}))
+    return runs
+
+
+def _check_form(draft: dict, values: dict) -> Scenario:
+    # current's rounds are checked at upload and at the run: the form's own fields here
+    if values.get("policy") == "current":
+        values = {k: v for k, v in values.items() if k != "policy"}
+    return read_form(draft, values, section="waste")
+
+
+def check_rounds(
+    state: DashboardState, path: str, name: str, draft: dict, values: dict[str, Any]
+) -> str | None:
+    """Drive an uploaded rounds file for :data:`ROUNDS_CHECK_DAYS` with the form's fleet and
+    seed: the twin reads it (``RoundsFileError``) and matches its stops to the city's bins
+    (``RoundsError``, or too few trucks), each problem naming the row and the fix.
+
+    Parameters
+    ----------
+    state : DashboardState
+        The app's state.
+    path : str
+        The file, kept in the store.
+    name : str
+        The name the planner knows it by (in the message, for the store's path).
+    draft : dict
+        The draft scenario.
+    values : dict
+        ``trucks`` and ``seed`` of the form (the draft's where they are not valid).
+
+    Returns
+    -------
+    str or None
+        The twin's message, ``None`` for a file it drives.
+    """
+    try:
+        settings = read_form(draft, values, section="waste").model_dump(mode="json")
+    except FormError:
+        settings = draft
+    scenario = section_only(
+        settings, "waste", policy="current", rounds=path, days=ROUNDS_CHECK_DAYS
+    ).model_copy(update={"name": f"{draft['name']}-rounds-check"})
+    errors: list[str | None] = []
+    run_scenarios(state, [scenario], errors=errors)
+    problem = errors[0] if errors else None
+    return None if problem is None else problem.replace(path, name)
+
+
+def runs_by_policy(state: DashboardState, keys: list[str | None]) -> dict[str, str]:
+    """Run key of each policy among a run's keys (a policy refused by the twin has none)."""
+    found: dict[str, str] = {}
+    for key in keys:
+        if key is None:
+            continue
+        waste = state.store.run_scenario(key).waste
+        if waste is not None:
+            found.setdefault(strategy_of(waste.model_dump(mode="json")), key)
+    return found
+
+
+def comparison(state: DashboardState, result: dict, baseline: str) -> tuple[Any, go.Figure]:
+    """The table and the trade-off picture of a run's policies against ``baseline``.
+
+    Parameters
+    ----------
+    state : DashboardState
+        The app's state.
+    result : dict
+        The page's result store: ``keys`` of the runs.
+    baseline : str
+        The baseline chosen.
+
+    Returns
+    -------
+    tuple
+        The table (or a line saying what is missing) and the figure.
+    """
+    runs = runs_by_policy(state, result.get("keys") or [])
+    # the baseline first: the table's first row is what the others are read against
+    order = sorted(policies(), key=lambda p: p != baseline)
+    kpis = {p: state.store.kpi_dict(runs[p])["waste"] for p in order if p in runs}
+    if baseline not in kpis:
+        line = (
+            f"The baseline {baseline} has not run with these settings: press Run to compare "
+            "the policies against it."
+        )
+        return html.P(line, className="note warn", id="waste-compare-missing"), empty_figure(line)
+    table = against_baseline(kpis, baseline)
+    labels = {p: policy_label(p) for p in kpis}
+    view = html.Div(
+        [
+            html.H4(f"Policies against the baseline: {baseline}", id="waste-compare-title"),
+            baseline_table(table, baseline, table_id="waste-compare-table", labels=labels),
+        ]
+    )
+    return view, tradeoff_figure(table, baseline, labels=labels)
 
 
 def model_line(provenance: dict | None) -> html.P:
@@ -144,20 +406,152 @@ def model_line(provenance: dict | None) -> html.P:
 
 
 def register(app: Dash, state: DashboardState) -> None:
+    def build(draft, days, trucks, seed, policy, objective, baseline, compare, uploaded):
+        values = dict(zip(FORM_KEYS, (days, trucks, seed, policy), strict=True))
+        return run_list(
+            draft,
+            values,
+            objective=objective,
+            baseline=baseline,
+            compare_all=COMPARE_ALL in (compare or []),
+            rounds=rounds_file(state, draft, uploaded),
+        )
+
     register_run(
         app,
         state,
         prefix="waste",
         store_id="waste-result",
-        states=[State("draft", "data"), *[State(cid, "value") for cid, _ in FORM]],
-        build=lambda draft, *values: [_scenarios_for(draft, *values)],
+        states=[
+            State("draft", "data"),
+            *[State(cid, "value") for cid, _ in FORM],
+            State("waste-objective", "value"),
+            State("waste-baseline", "value"),
+            State("waste-compare-all", "value"),
+            State("waste-rounds", "data"),
+        ],
+        build=build,
+        keep_going=True,  # a policy the twin cannot run here must not hide the others
     )
-    register_form_check(app, prefix="waste", fields=FORM, section="waste")
+    register_form_check(app, prefix="waste", fields=FORM, section="waste", read=_check_form)
+
+    @app.callback(
+        Output("waste-policy", "options"),
+        Output("waste-policy", "value"),
+        Output("waste-objective", "value"),
+        Output("waste-baseline", "options"),
+        Output("waste-baseline", "value"),
+        Input("waste-mounted", "data"),
+        Input("waste-rounds", "data"),
+        State("draft", "data"),
+        State("waste-policy", "value"),
+        State("waste-objective", "value"),
+    )
+    def choices(_mounted, uploaded: dict | None, draft: dict | None, shown, objective):
+        """``current`` is offered once the city's rounds are at hand, and is then the
+        baseline; the page opens on the draft's policy and objective (the layout's are a
+        fresh draft's: the planner may have changed them on the Scenarios page)."""
+        has_rounds = rounds_file(state, draft, uploaded) is not None
+        waste = (draft or {}).get("waste") or {}
+        opened = ctx.triggered_id in (None, "waste-mounted") and waste
+
+        def unless_shown(value: Any, now: Any) -> Any:
+            # set only what differs: an answer that arrives after the planner's first choice
+            # must not undo it
+            return value if opened and value != now else no_update
+
+        return (
+            policy_options(has_rounds=has_rounds),
+            unless_shown(strategy_of(waste), shown),
+            unless_shown(waste.get("objective", "km"), objective),
+            baseline_options(has_rounds=has_rounds),
+            default_baseline(has_rounds),
+        )
+
+    @app.callback(
+        Output("waste-objective", "options"),
+        Output("waste-objective-note", "children"),
+        Input("waste-policy", "value"),
+    )
+    def objective_state(policy: str | None):
+        return objective_options(policy), objective_note(policy or "")
+
+    @app.callback(
+        Output("draft", "data", allow_duplicate=True),
+        Input("waste-policy", "value"),
+        Input("waste-objective", "value"),
+        State("waste-rounds", "data"),
+        State("draft", "data"),
+        prevent_initial_call=True,
+    )
+    def write_draft(policy: str | None, objective: str | None, uploaded, draft: dict | None):
+        """The policy and objective chosen go into the draft's waste section (the Scenarios
+        page saves them), the objective as the twin takes it: km where PyVRP does not plan."""
+        if not policy or not draft or draft.get("waste") is None:
+            return no_update
+        try:
+            updated = waste_choice(draft, policy, objective, rounds_file(state, draft, uploaded))
+        except USER_ERRORS:
+            return no_update  # e.g. current without rounds: the form says so beside the field
+        return updated if updated != draft else no_update
+
+    # The check writes a store of the page, copied to the app-wide one by a plain callback:
+    # Dash calls a callback whose outputs lie outside the page when the page mounts, and would
+    # start a background job for nothing (see dashboards.components.register_job).
+    @app.callback(
+        Output("waste-rounds-checked", "data"),
+        Output("waste-rounds-message", "children"),
+        Input("waste-rounds-upload", "contents"),
+        State("waste-rounds-upload", "filename"),
+        State("draft", "data"),
+        State("waste-trucks", "value"),
+        State("waste-seed", "value"),
+        background=True,
+        running=[
+            (
+                Output("waste-rounds-checking", "children"),
+                "Checking the rounds against the city's bins…",
+                "",
+            )
+        ],
+        prevent_initial_call=True,
+    )
+    def upload_rounds(contents: str | None, filename: str | None, draft, trucks, seed):
+        """A rounds file is kept only once the twin drives it on this city: a bad one is
+        refused with the twin's message (the file's row and the fix)."""
+        if not contents:
+            return no_update, no_update
+        try:
+            name = check_rounds_name(filename)
+            raw = decode_upload(contents, filename, limit_bytes=state.limits.rounds_bytes)
+            path = state.store.save_upload(raw, name)
+            problem = check_rounds(state, str(path), name, draft, {"trucks": trucks, "seed": seed})
+        except (UploadError, StoreError, *USER_ERRORS) as err:
+            problem = str(err)
+        if problem is not None:
+            refused = html.Div(
+                f"Rounds refused: {problem}", className="error", id="waste-rounds-error"
+            )
+            return no_update, refused
+        kept = {"digest": path.parent.name, "name": path.name}
+        done = html.Div(
+            f"Rounds from {name}: read and matched to the city's bins. The baseline is now "
+            "current, the city's own rounds.",
+            className="ok",
+        )
+        return kept, done
+
+    @app.callback(
+        Output("waste-rounds", "data"),
+        Input("waste-rounds-checked", "data"),
+        prevent_initial_call=True,
+    )
+    def keep_rounds(checked: dict | None):
+        return checked if checked else no_update
 
     @app.callback(
         Output("waste-kpis", "children"),
         Output("waste-daily", "figure"),
-        Output("waste-policies", "figure"),
         Output("waste-day", "max"),
         Output("waste-day", "marks"),
         Output("waste-day", "value"),
@@ -165,15 +559,16 @@ def register(app: Dash, state: DashboardState) -> None:
     )
     def show_run(result: dict | None):
         if not result:
-            return no_update, no_update, no_update, no_update, no_update, no_update
+            return no_update, no_update, no_update, no_update, no_update
         key = result["keys"][0]
+        if key is None:  # the planned policy was refused; the run's error line says why
+            problem = next(iter(result.get("errors") or []), None) or "the policy did not run"
+            return html.Div(str(problem), className="error"), *([no_update] * 4)
         try:
             kpis = state.store.kpi_dict(key)["waste"]
             daily = state.store.table(key, "waste/daily")
-            scenario = state.store.run_scenario(key).model_dump(mode="json")
-            chart = policy_chart(state, {**scenario, "traffic": None})
         except (StoreError, *USER_ERRORS) as err:
-            return html.Div(str(err), className="error"), *([no_update] * 5)
+            return html.Div(str(err), className="error"), *([no_update] * 4)
         days = daily["day"].tolist()
         marks = slider_marks(days, label=str, steps=DAY_MARK_STEPS)  # a year's days would overprint
         busiest = int(daily.loc[daily["truck_km"].idxmax(), "day"])
@@ -184,7 +579,21 @@ def register(app: Dash, state: DashboardState) -> None:
         note = plan_notes(daily)
         if note is not None:
             shown.append(html.P(note, id="waste-plan-note", className="note warn"))
-        return html.Div(shown), daily_figure(daily), chart, max(days), marks, busiest
+        return html.Div(shown), daily_figure(daily), max(days), marks, busiest
+
+    @app.callback(
+        Output("waste-compare", "children"),
+        Output("waste-tradeoff", "figure"),
+        Input("waste-result", "data"),
+        Input("waste-baseline", "value"),
+    )
+    def show_comparison(result: dict | None, baseline: str | None):
+        if not result or not baseline:
+            return no_update, no_update
+        try:
+            return comparison(state, result, baseline)
+        except (StoreError, *USER_ERRORS) as err:
+            return html.Div(str(err), className="error"), no_update
 
     @app.callback(
         Output("waste-map", "figure"),
@@ -198,9 +607,9 @@ def register(app: Dash, state: DashboardState) -> None:
         return with_tiles(_routes_map(result, day), state.basemap, tiles)
 
     def _routes_map(result: dict | None, day: int | None) -> go.Figure:
-        if not result:
+        key = (result or {}).get("keys", [None])[0]
+        if key is None:
             return routes_figure(state.basemap, {}, None, day=None)
-        key = result["keys"][0]
         routes = state.store.table(key, "waste/routes")
         bins = state.store.table(key, "waste/bins")
         # a model's routes say so on the map too

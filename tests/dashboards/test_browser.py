@@ -12,7 +12,7 @@ import pytest
 from dash.testing.wait import until
 
 from dashboards.app import create_app
-from dashboards.logic import policies
+from dashboards.logic import policies_to_compare
 from tests.dashboards.conftest import SMALL_DRAFT
 
 pytestmark = pytest.mark.browser
@@ -346,6 +346,7 @@ def test_a_bad_field_blocks_run_and_says_why_and_gridlock_shows_on_a_card(
     until(lambda: _disabled(dash_duo, "waste-run"), timeout=5)
 
     dash_duo.find_element("#nav-scenarios").click()
+    dash_duo.wait_for_element("#scenario-name")  # the page is drawn, then filled from the draft
     until(lambda: dash_duo.find_element("#scenario-name").get_attribute("value") == "my-plan", 10)
     _type(dash_duo, "scenario-trips", -5)
     _says(dash_duo, "scenario-trips", "traffic.trips: must be ≥ 0 (got -5)")
@@ -371,7 +372,10 @@ def test_waste_and_plans_pages_run_policies_and_show_routes_and_kpis(
     dash_duo.find_element("#plans-run").click()
     dash_duo.wait_for_element("#plans-kpis", timeout=60)
     header = dash_duo.find_element("#plans-kpis thead").text
-    for policy in policies():  # the learned planner's column too, where it can run here
+    # the learned planner's column too, where it can run here; the city's own rounds only
+    # once they are uploaded
+    assert "current" not in header
+    for policy in policies_to_compare(False):
         assert policy in header or policy in dash_duo.find_element("#plans-error").text
     # a model's routes say so, in the table and on the map, and its card is a click away
     if "learned" in header:
@@ -390,11 +394,120 @@ def test_waste_and_plans_pages_run_policies_and_show_routes_and_kpis(
     _no_errors(dash_duo)
 
 
+def _bar_traces(duo, graph_id: str) -> list[dict]:
+    """Name and y values of a chart's bar traces, as Plotly drew them."""
+    return duo.driver.execute_script(
+        f"const g = document.querySelector('#{graph_id} .js-plotly-plot');"
+        "return g && g._fullData ? g._fullData.filter(t => t.type === 'bar')"
+        ".map(t => ({name: t.name, y: Array.from(t.y)})) : [];"
+    )
+
+
+def _choose(duo, dropdown_id: str, label: str) -> None:
+    """Pick a dropdown's option by its label, as a planner does (again, if the menu had not
+    opened yet)."""
+
+    def chosen() -> bool:
+        duo.select_dcc_dropdown(f"#{dropdown_id}", value=label)
+        return duo.find_element(f"#{dropdown_id}").text.strip() == label
+
+    until(chosen, timeout=10)
+
+
+def test_waste_page_compares_the_policies_against_the_baseline_the_planner_picks(
+    browser_ready, dash_duo, store_dir, screenshot
+):
+    dash_duo.start_server(_app(store_dir))
+    dash_duo.find_element("#nav-waste").click()
+    dash_duo.wait_for_element("#waste-map .js-plotly-plot")
+    # without the city's rounds, current waits for an upload and hand-drawn is the baseline
+    current = dash_duo.find_element("#waste-baseline input[value='current']")
+    assert current.get_attribute("disabled") is not None
+    dash_duo.find_element("#waste-baseline input[value='schedule']").click()
+    dash_duo.find_element("#waste-baseline input[value='hand-drawn']").click()
+    # the draft's greedy planner minimises km only: the objective waits for PyVRP
+    euros = dash_duo.find_element("#waste-objective input[value='euros']")
+    assert euros.get_attribute("disabled") is not None
+    assert "minimises km only" in dash_duo.find_element("#waste-objective-note").text
+    _choose(dash_duo, "waste-policy", "pyvrp")
+    try:
+        until(lambda: euros.get_attribute("disabled") is None, timeout=5)
+    except Exception:
+        policy = dash_duo.find_element("#waste-policy").text
+        note = dash_duo.find_element("#waste-objective-note").text
+        raise AssertionError(f"objective disabled: policy {policy!r}, note {note!r}") from None
+    euros.click()
+    _type(dash_duo, "waste-days", 2)
+    dash_duo.find_element("#waste-run").click()
+    dash_duo.wait_for_text_to_equal(
+        "#waste-compare-title", "Policies against the baseline: hand-drawn", timeout=45
+    )
+    dash_duo.wait_for_element("#waste-kpi-truck_km")
+    # one picture: a bar group per policy over km, hours, euros and CO2, against the baseline
+    until(lambda: len(_bar_traces(dash_duo, "waste-tradeoff")) >= 4, timeout=10)
+    bars = _bar_traces(dash_duo, "waste-tradeoff")
+    names = [bar["name"].split(" (service level")[0] for bar in bars]
+    assert "hand-drawn" not in names and {"pyvrp", "schedule", "greedy"} <= set(names)
+    assert all(len(bar["y"]) == 4 for bar in bars)
+    title = dash_duo.driver.execute_script(
+        "return document.querySelector('#waste-tradeoff .js-plotly-plot')._fullLayout.title.text"
+    )
+    assert "hand-drawn" in title
+    assert "hand-drawn (baseline)" in dash_duo.find_element("#waste-compare-table").text
+    assert "%" in dash_duo.find_element("#waste-compare-table-pyvrp").text
+    screenshot(dash_duo, "waste-baseline", scroll_to="#waste-tradeoff")
+    _no_errors(dash_duo)
+
+
+def test_a_bad_rounds_file_is_refused_with_the_twins_message_and_a_good_one_is_the_baseline(
+    browser_ready, dash_duo, store_dir, tmp_path
+):
+    from twin.api import run_waste
+
+    dash_duo.start_server(_app(store_dir))
+    dash_duo.find_element("#nav-waste").click()
+    dash_duo.wait_for_element("#waste-map .js-plotly-plot")
+    bad = tmp_path / "our-rounds.csv"
+    bad.write_text("weekday,truck,stop,bin\nMon,1,1,3\nFunday,1,2,5\n")
+    dash_duo.find_element("#waste-rounds-upload input[type=file]").send_keys(str(bad))
+    # the reader's own words, naming the file as the planner knows it and the row
+    dash_duo.wait_for_contains_text(
+        "#waste-rounds-message .error",
+        "our-rounds.csv: line 3: unknown weekday 'Funday': give Mon…Sun",
+        timeout=30,
+    )
+    assert str(store_dir) not in dash_duo.find_element("#waste-rounds-message").text
+    # nothing changed: the city's own rounds are still not a baseline
+    current = dash_duo.find_element("#waste-baseline input[value='current']")
+    assert current.get_attribute("disabled") is not None
+
+    # a week of rounds the twin wrote (drawn by hand, same fleet and seed) is a city's own
+    draft = SMALL_DRAFT["waste"]
+    week = run_waste("helsinki", days=7, policy="hand-drawn", trucks=draft["trucks"], seed=1)
+    week.write(tmp_path / "week")
+    good = tmp_path / "week" / "rounds.csv"
+    dash_duo.find_element("#waste-rounds-upload input[type=file]").send_keys(str(good))
+    dash_duo.wait_for_contains_text(
+        "#waste-rounds-message .ok", "Rounds from rounds.csv: read and matched", timeout=30
+    )
+
+    # now the baseline
+    def current_chosen() -> bool:
+        # found again each time: new options redraw the buttons
+        current = dash_duo.find_element("#waste-baseline input[value='current']")
+        return current.get_attribute("disabled") is None and current.is_selected()
+
+    until(current_chosen, timeout=5)
+    assert "current" in dash_duo.find_element("#waste-baseline").text
+    _no_errors(dash_duo)
+
+
 def test_scenarios_save_compare_export_and_refuse_a_bad_upload(
     browser_ready, dash_duo, store_dir, screenshot, tmp_path
 ):
     dash_duo.start_server(_app(store_dir))
     dash_duo.find_element("#nav-scenarios").click()
+    dash_duo.wait_for_element("#scenario-name")  # the page is drawn, then filled from the draft
     until(lambda: dash_duo.find_element("#scenario-name").get_attribute("value") == "my-plan", 10)
     _type(dash_duo, "scenario-name", "base")
     dash_duo.find_element("#scenario-save").click()
@@ -613,6 +726,7 @@ def test_plans_page_proposes_signal_plans_and_a_planner_applies_them(
     # the draft's signals are now the proposal's: that does not make its checks out of date
     assert dash_duo.find_element("#signals-stale").text == ""
     dash_duo.find_element("#nav-scenarios").click()
+    dash_duo.wait_for_element("#scenario-signals")
     until(
         lambda: (
             dash_duo.find_element("#scenario-signals").get_attribute("value")

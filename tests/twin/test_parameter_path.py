@@ -43,7 +43,8 @@ BAD = [
         "policy",
         "weekly",
         ["--policy", "weekly"],
-        "waste.policy: must be one of 'schedule', 'threshold' or 'forecast'",
+        "waste.policy: must be one of 'schedule', 'hand-drawn', 'current', 'threshold' or "
+        "'forecast'",
     ),
     ("waste", "solver_time_s", 0, ["--solver-time", "0"], "waste.solver_time_s: must be > 0"),
     (None, "seed", -1, ["--seed", "-1"], "seed: must be ≥ 0"),

@@ -41,10 +41,10 @@ from twin.scenario import (
 )
 
 EXAMPLES = REPO / "examples"
-SCENARIO_EXAMPLES = ("baseline", "growth-and-closure", "fixed-rounds")
+SCENARIO_EXAMPLES = ("baseline", "growth-and-closure", "fixed-rounds", "planned-in-euros")
 CLOSED_EDGE = "25291550-25291565"  # an edge of the bundled helsinki extract
 SIGNAL_NODE = 25291537  # a signalized junction of helsinki with a two-phase default plan
-POLICIES = "'schedule', 'threshold' or 'forecast'"
+POLICIES = "'schedule', 'hand-drawn', 'current', 'threshold' or 'forecast'"
 TRAFFIC_FILES = [
     "edge_timeseries.parquet", "edges.parquet", "kpis.json", "kpis.parquet",
     "model_data.parquet", "run.json", "trips.parquet",
@@ -386,7 +386,7 @@ def test_examples_pass_the_deep_check(helsinki):
     spec = check_scenario(EXAMPLES / "growth-and-closure.yaml")
     assert spec.traffic.close == [CLOSED_EDGE]
     assert spec.traffic.signals[0].node == SIGNAL_NODE
-    for name in ("baseline", "fixed-rounds"):
+    for name in ("baseline", "fixed-rounds", "planned-in-euros"):
         assert check_scenario(EXAMPLES / f"{name}.yaml").name == name
     # the deep check hands back the city it loaded, for the run that follows (`twin run`)
     spec, city = checked_scenario(EXAMPLES / "growth-and-closure.yaml")
@@ -542,7 +542,7 @@ def test_schema_describes_the_file_format():
         assert set(defs[model.__name__]["properties"]) == set(model.model_fields)
         assert defs[model.__name__]["additionalProperties"] is False
     assert defs["WasteSpec"]["properties"]["policy"]["enum"] == [
-        "schedule", "threshold", "forecast",
+        "schedule", "hand-drawn", "current", "threshold", "forecast",
     ]  # fmt: skip
     assert defs["WasteSpec"]["properties"]["planner"]["enum"] == ["pyvrp", "greedy", "learned"]
     refs = [v for k, v in _walk(schema) if k == "$ref"]
@@ -561,7 +561,7 @@ def _walk(node: Any):
 
 def test_examples_are_valid_under_the_schema():
     schema = scenario_schema()
-    for name in ("baseline", "fixed-rounds"):
+    for name in ("baseline", "fixed-rounds", "planned-in-euros"):
         assert _schema_errors(schema, _raw(EXAMPLES / f"{name}.yaml"), schema) == []
     # the child with its base's fields merged in, as the loader sees it
     child = {k: v for k, v in _raw(EXAMPLES / "growth-and-closure.yaml").items() if k != "extends"}
@@ -896,7 +896,8 @@ def test_cli_run_writes_what_it_prints(cli):
     assert sorted(os.listdir(out)) == [
         "kpis.json", "kpis.parquet", "run.json", "scenario.yaml", "waste",
     ]  # fmt: skip
-    assert sorted(os.listdir(out / "waste")) == WASTE_FILES
+    # fixed weekly rounds also write their rounds, the file a city edits into its own
+    assert sorted(os.listdir(out / "waste")) == sorted([*WASTE_FILES, "rounds.csv"])
     assert load_scenario(out / "scenario.yaml") == load_scenario(EXAMPLES / "fixed-rounds.yaml")
     config = json.loads((out / "waste" / "run.json").read_text())["config"]
     assert (config["policy"], config["n_trucks"], config["days"]) == ("schedule", 2, 7)

@@ -120,7 +120,7 @@ def test_same_seed_same_kpis(helsinki):
     assert first == again
 
 
-@pytest.mark.parametrize("policy", ["schedule", "threshold", "forecast"])
+@pytest.mark.parametrize("policy", ["schedule", "hand-drawn", "threshold", "forecast"])
 def test_every_policy_keeps_the_balance_and_serves(helsinki, policy):
     model = _model(helsinki, policy=policy, planner="pyvrp", days=7)
     result = model.run()

@@ -1,0 +1,147 @@
+"""A city's baselines: rounds drawn by hand street by street, and given rounds driven as they
+are; and plans made on the hours the trucks drive."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.waste.bins import Bins, place_bins
+from agents.waste.model import LinkTimes, WasteConfig, WasteModel
+from agents.waste.policies import UNLOAD, GivenRounds, _with_unloads, street_sweep
+from agents.waste.sites import locate_sites
+
+
+def _bins_at(x, y) -> Bins:
+    n = len(x)
+    ones = np.ones(n)
+    return Bins(
+        node=np.zeros(n, dtype=np.int64), x=np.asarray(x, float), y=np.asarray(y, float),
+        capacity_kg=1000.0 * ones, daily_kg=50.0 * ones, kind=np.array(["placed"] * n),
+        osm_id=-np.ones(n, dtype=np.int64), land_use=np.array(["residential"] * n),
+        containers=np.ones(n, dtype=np.int64),
+    )  # fmt: skip
+
+
+def test_a_street_sweep_takes_street_after_street_from_the_nearer_end():
+    """Three parallel streets north of the depot, bins shuffled: the sweep runs along the first
+    street, comes back along the second (its nearer end), out along the third."""
+    xs = np.tile([100.0, 200.0, 300.0, 400.0, 500.0], 3)
+    ys = np.repeat([0.0, 100.0, 200.0], 5)
+    street = np.repeat(np.array(["A", "B", "C"], dtype=object), 5)
+    shuffled = np.random.default_rng(0).permutation(15)
+    bins = _bins_at(xs[shuffled], ys[shuffled])
+    order = street_sweep(bins, np.arange(15), street=street[shuffled], depot_xy=(0.0, 0.0))
+    visited = list(zip(bins.x[order].tolist(), bins.y[order].tolist(), strict=True))
+    expected = (
+        [(x, 0.0) for x in (100.0, 200.0, 300.0, 400.0, 500.0)]
+        + [(x, 100.0) for x in (500.0, 400.0, 300.0, 200.0, 100.0)]
+        + [(x, 200.0) for x in (100.0, 200.0, 300.0, 400.0, 500.0)]
+    )
+    assert visited == expected
+
+
+def test_hand_drawn_rounds_unload_where_the_expected_load_would_overfill_the_truck():
+    loads = np.array([400.0, 400.0, 400.0, 900.0, 100.0])
+    route = _with_unloads(np.arange(5), loads, truck_capacity_kg=1000.0)
+    # 400 + 400 fit, a third 400 would not; 400 + 900 would not; 900 + 100 fit
+    assert route.tolist() == [0, 1, UNLOAD, 2, UNLOAD, 3, 4, UNLOAD]
+
+
+def _model(city, *, seed=0, days=7, trucks=3, link_times=None, rounds=None, **config):
+    bins = place_bins(city.network, city.context, rng=np.random.default_rng(seed))
+    sites = locate_sites(city.network, city.context, city=city.name)
+    settings = {"days": days, "n_trucks": trucks, "solver_time_s": 0.3, **config}
+    return WasteModel(
+        city.network, bins, sites, config=WasteConfig(**settings), link_times=link_times,
+        rounds=rounds, seed=seed,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def hand_drawn(helsinki):
+    model = _model(helsinki, policy="hand-drawn", days=14)
+    return model, model.run()
+
+
+def test_hand_drawn_rounds_keep_the_schedules_districts_and_repeat_every_week(helsinki, hand_drawn):
+    model, result = hand_drawn
+    schedule = _model(helsinki, policy="schedule").policy
+    for weekday, routes in model.fixed_rounds().items():
+        stops = np.concatenate(routes)
+        # every bin of the weekday's districts, once
+        assert sorted(stops[stops >= 0].tolist()) == sorted(schedule.days[weekday].tolist())
+    # the same stops in the same order every week (the trucks may tip more often when the bins
+    # hold more than expected, so the roads driven may differ)
+    emptied = {(t.day, t.truck): t.emptied for t in model.truck_days}
+    repeated = [(d, k) for (d, k) in emptied if (d + 7, k) in emptied]
+    assert repeated
+    for day, truck in repeated:
+        assert emptied[(day, truck)] == emptied[(day + 7, truck)]
+    assert abs(result.info["mass_balance_error_kg"]) < 1e-6 * result.kpis["generated_t"] * 1e3
+    assert result.info["planner"] == "given rounds"
+
+
+def test_optimized_rounds_drive_less_than_the_same_rounds_drawn_by_hand(helsinki, hand_drawn):
+    """Same districts, weekdays and bins: PyVRP's rounds against the street sweep's."""
+    _, by_hand = hand_drawn
+    optimized = _model(helsinki, policy="schedule", days=14, solver_iterations=200).run()
+    assert optimized.kpis["bins_emptied"] == by_hand.kpis["bins_emptied"]
+    assert optimized.kpis["truck_km"] < by_hand.kpis["truck_km"]
+
+
+def test_given_rounds_are_driven_as_given(helsinki, hand_drawn):
+    """The hand-drawn rounds handed to policy ``current`` drive the very same days."""
+    model, result = hand_drawn
+    given = _model(helsinki, policy="current", days=14, rounds=model.fixed_rounds())
+    again = given.run()
+    assert isinstance(given.policy, GivenRounds)
+    for column in ("truck_km", "truck_hours", "collected_kg", "overflow_kg", "unloads"):
+        np.testing.assert_array_equal(again.daily[column], result.daily[column])
+
+
+def test_bins_in_no_round_are_named(helsinki):
+    bins = place_bins(helsinki.network, helsinki.context, rng=np.random.default_rng(0))
+    rounds = {0: (np.array([0, 1, 2, UNLOAD]),)}
+    model = _model(helsinki, policy="current", rounds=rounds)
+    assert f"{len(bins) - 3} of {len(bins)} bins are in none of the given rounds" in " ".join(
+        model.warnings
+    )
+
+
+# ------------------------------------------------------------------------------ time of day
+def _rush_hour(network, *, factor: float) -> LinkTimes:
+    """Free flow in the shift's first hour, every link ``factor`` times slower after."""
+    rows = [network.edge_free_flow_s] + [network.edge_free_flow_s * factor] * 9
+    return LinkTimes(np.array(rows), interval_s=3600.0, start_s=6 * 3600.0)
+
+
+def test_timed_matrices_hold_each_stops_hour(helsinki):
+    model = _model(helsinki, link_times=_rush_hour(helsinki.network, factor=3.0), days=1)
+    start = model.config.shift_start_s
+    first, later = model.matrices(start), model.matrices(start + 3600.0)
+    np.testing.assert_allclose(later[0], 3.0 * first[0])
+    # a route that spends its first hour at one bin: the next stop is reached in hour 1
+    service = model.service_s.copy()
+    model.service_s[:] = 4000.0
+    locations = np.arange(6)
+    duration, _ = model.timed_matrices([np.array([2, 3, 1])], locations)
+    model.service_s[:] = service
+    np.testing.assert_allclose(duration[0], first[0][0, :6])  # the depot: at the start
+    np.testing.assert_allclose(duration[2], later[0][2, :6])  # bin 0, left after 4,000 s
+    # the disposal site: at the times trucks leave it (after two services of 4,000 s and a
+    # 900 s unload, in hour 2); a bin off the route: the mean over the hours it spans (0–2)
+    np.testing.assert_allclose(duration[1], 3.0 * first[0][1, :6])
+    np.testing.assert_allclose(duration[4], (1.0 + 3.0 + 3.0) / 3.0 * first[0][4, :6])
+
+
+def test_plans_on_the_hours_driven_hold_in_traffic_where_free_flow_plans_do_not(helsinki):
+    """Traffic three times slower after the first hour: a plan made on free-flow times takes
+    longer than it planned; one made on the hours it drives takes about what it planned."""
+    rush = _rush_hour(helsinki.network, factor=3.0)
+    gaps = {}
+    for plan_times in ("free-flow", "time-of-day"):
+        model = _model(helsinki, link_times=rush, plan_times=plan_times, planner="greedy", days=3)
+        gaps[plan_times] = model.run().kpis["planned_hours_gap"]
+    assert gaps["free-flow"] > 0.05
+    assert abs(gaps["time-of-day"]) < gaps["free-flow"] / 2
