@@ -112,7 +112,7 @@ def congestion(city, seed: int, args) -> dict:
             plan_times=plan_times, traffic={"trips": args.traffic_trips}, traffic_coupling=True,
         )  # fmt: skip
         rows[plan_times] = _row(run, time.perf_counter() - start)
-        rows[plan_times]["traffic_delay_h"] = run.traffic["baseline"].get("delay_vehicle_hours")
+        rows[plan_times]["traffic_delay_h"] = run.traffic["baseline"].get("total_delay_veh_h")
         gap = rows[plan_times]["planned_hours_gap"]
         print(f"  {city.name} seed {seed} {plan_times}: gap {gap:+.2%}", flush=True)
     return rows

@@ -23,7 +23,7 @@ from agents.traffic.demand import Trips, generate_trips, read_od_table
 from agents.traffic.model import TrafficConfig, TrafficModel, TrafficResult
 from agents.traffic.retiming import iterated_webster, measured_flows_vph, simulate
 from agents.traffic.signals import default_plans
-from agents.waste.bins import place_bins
+from agents.waste.bins import Bins, place_bins
 from agents.waste.costs import CostFactors
 from agents.waste.model import (
     LinkTimes,
@@ -35,7 +35,8 @@ from agents.waste.model import (
 )
 from agents.waste.names import BASELINES
 from agents.waste.planning import GreedyPlanner, Planner, PyVRPPlanner
-from agents.waste.sites import locate_sites
+from agents.waste.rounds import MatchedRounds, match_rounds
+from agents.waste.sites import Sites, locate_sites
 from cities.city import City, load_city
 from cities.interventions import (
     ChangeEdge,
@@ -43,6 +44,7 @@ from cities.interventions import (
     apply_to_network,
     resolve_edges,
 )
+from cities.network import RoadNetwork
 from cities.peak_demand import peak_hour_demand
 from cities.registry import resolve
 from twin import __version__
@@ -60,6 +62,7 @@ from twin.results_io import (
     write_traffic_result,
     write_waste_result,
 )
+from twin.rounds import RoundsTable, read_rounds
 from twin.scenario import load_scenario, scenario_location
 from twin.signal_files import read_plan_file
 from twin.specs import (
@@ -536,15 +539,20 @@ def _placed_bins(loaded: City, network, spec: WasteSpec, rng: np.random.Generato
     )
 
 
-def _city_rounds(spec: WasteSpec, network, bins, sites, link_times, config: WasteConfig):
-    """The city's own rounds (``spec.rounds``) read and put on the run's bins, or a
+def _city_rounds(
+    spec: WasteSpec,
+    table: RoundsTable,
+    network: RoadNetwork,
+    bins: Bins,
+    sites: Sites,
+    link_times: LinkTimes,
+    config: WasteConfig,
+) -> MatchedRounds:
+    """The city's own rounds (``spec.rounds``, read as ``table``) put on the run's bins, or a
     :class:`~agents.waste.rounds.RoundsError` naming the row."""
-    from agents.waste.rounds import match_rounds
-    from twin.rounds import read_rounds
-
-    table = read_rounds(spec.rounds)
+    # a model that is never run: the bins its trucks can reach, and their service times
     probe = WasteModel(
-        network, bins, sites, config=replace(config, policy="schedule", days=1),
+        network, bins, sites, config=replace(config, policy="schedule", days=1, objective="km"),
         link_times=link_times, planner=GreedyPlanner(),
     )  # fmt: skip
     reachable = np.ones(len(bins), dtype=bool)
@@ -614,6 +622,8 @@ def run_waste(
             "waste.traffic_coupling: the trucks drive among generated trips: pass "
             "traffic={'trips': N} (or a traffic section with trips)"
         )
+    # a rounds file the twin cannot read is refused before anything is simulated
+    rounds_table = read_rounds(spec.rounds) if spec.policy == "current" else None
     loaded = city if isinstance(city, City) else load_city(city)
     interventions = [i for i in _interventions(traffic) if not isinstance(i, ScaleDemand)]
     network, closed = apply_to_network(loaded.network, interventions)
@@ -689,7 +699,7 @@ def run_waste(
         )  # fmt: skip
     rounds = None
     if spec.policy == "current":
-        rounds = _city_rounds(spec, network, bins, sites, link_times, config)
+        rounds = _city_rounds(spec, rounds_table, network, bins, sites, link_times, config)
         if spec.trucks is not None and spec.trucks < rounds.n_trucks:
             raise ScenarioError(
                 f"waste.trucks: the rounds in {spec.rounds} send {rounds.n_trucks} trucks out on "
@@ -720,6 +730,11 @@ def run_waste(
         "interventions": [f"{type(i).__name__}({asdict(i)})" for i in interventions],
         "plan_provenance": provenance,
     }
+    if rounds_table is not None:
+        from twin.provenance import file_sha256
+
+        # what reproduces the run: the rounds' content, not only their file's name
+        settings["rounds_sha256"] = file_sha256(rounds_table.path)
     return WasteRun(loaded, result, config, seed, settings, coupled, spec)
 
 

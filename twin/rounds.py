@@ -114,8 +114,9 @@ class RoundsTable:
         given, ``""`` where the file names none), ``order`` (the stop's place in its truck's
         round that day as the file gives it, ``-1`` for collection points), ``bin`` (the bin id
         as given, ``""`` where the row gives a position), ``lon`` and ``lat`` (WGS84, NaN where
-        the row gives a bin id) and ``unload`` (a trip to the disposal site, not a bin). Sorted
-        by weekday, truck (numbers numerically) and order; collection points in file order.
+        the row gives none; a row may give a bin and its position both) and ``unload`` (a trip
+        to the disposal site, not a bin). Sorted by weekday, truck (numbers numerically) and
+        order; collection points in file order.
     tracks
         One row per path a truck drove, columns :data:`TRACK_COLUMNS`: ``source``, ``weekday``,
         ``truck`` and ``lonlat``, an ``(n, 2)`` float array of longitude and latitude.
@@ -381,8 +382,12 @@ class _Reader:
                 where,
                 f"is both bin {short_repr(bin_id)} and an unload: a row is one or the other",
             )
-        if bin_id:
-            lon = lat = math.nan  # the bin says where; a position given as well is not checked
+        if bin_id and lonlat is not None:
+            lon, lat = self._position(where, *lonlat)  # checked against the bin by the twin
+        elif bin_id and not (_blank(values.get("lon")) and _blank(values.get("lat"))):
+            lon, lat = self._position(where, values.get("lon"), values.get("lat"))
+        elif bin_id:
+            lon = lat = math.nan
         elif lonlat is not None:
             lon, lat = self._position(where, *lonlat)
         elif _blank(values.get("lon")) and _blank(values.get("lat")):

@@ -399,7 +399,8 @@ class WasteSpec(_Strict):
                 f"waste.rounds: a rounds file is driven by policy 'current', not "
                 f"{short_repr(self.policy)} (set that policy, or remove the rounds)"
             )
-        if self.objective != "km" and self.planner != "pyvrp":
+        given = self.policy in ("hand-drawn", "current")  # routes given, not planned
+        if self.objective != "km" and self.planner != "pyvrp" and not given:
             raise ValueError(
                 f"waste.objective: {short_repr(self.objective)} is planned by PyVRP; the "
                 f"{short_repr(self.planner)} planner minimises km (set planner pyvrp, or "

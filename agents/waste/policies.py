@@ -356,15 +356,15 @@ class HandDrawnRounds(FixedSchedule):
     """Fixed weekly rounds as drawn by hand: ``schedule``'s districts and weekdays, routes by a
     street sweep rather than a solver.
 
-    Each weekday's bins are grouped by street (the name of the road at the bin's node, or its
+    Each district's bins are grouped by street (the name of the road at the bin's node, or its
     OSM way where unnamed). From the depot the rounds sweep street by street, each time on to
     the street whose nearer end lies closest (as the crow flies), its bins in order along it from
-    that end, as a person tracing rounds on a map does (:func:`street_sweep`). The sequence is
-    cut into consecutive pieces of equal stop time, one per truck, with as many trucks as the
-    stops need (stop time plus :data:`HAND_DRAWN_DRIVE_S` a stop within
-    :data:`HAND_DRAWN_SHIFT_SHARE` of the shift, at most the fleet), and an unload wherever a
-    truck's expected load would overfill it. Routes are drawn once per weekday and driven
-    every week.
+    that end, as a person tracing rounds on a map does (:func:`street_sweep`); on a weekday with
+    several districts, one district after the other. The sequence is cut into consecutive
+    pieces of equal stop time, one per truck, with as many trucks as the stops need (stop time
+    plus :data:`HAND_DRAWN_DRIVE_S` a stop within :data:`HAND_DRAWN_SHIFT_SHARE` of the shift,
+    at most the fleet), and an unload wherever a truck's expected load would overfill it.
+    Routes are drawn once per weekday and driven every week.
 
     Parameters
     ----------
@@ -401,6 +401,7 @@ class HandDrawnRounds(FixedSchedule):
             self.rounds[weekday] = draw_rounds(
                 bins, chosen, expected, street=street, depot_xy=depot_xy, service_s=service_s,
                 n_trucks=n_trucks, truck_capacity_kg=truck_capacity_kg, shift_s=shift_s,
+                district=self.district,
             )  # fmt: skip
 
     def request(self, day: int, fill_kg: np.ndarray) -> DayRequest:
@@ -426,11 +427,22 @@ def draw_rounds(
     n_trucks: int,
     truck_capacity_kg: float,
     shift_s: float,
+    district: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ...]:
     """One day's rounds through ``chosen`` drawn by hand (see :class:`HandDrawnRounds`):
     per truck, bin indices in driving order with :data:`UNLOAD` where ``expected_kg`` (by bin
-    index) would overfill the truck, and at the end."""
-    sequence = street_sweep(bins, chosen, street=street, depot_xy=depot_xy)
+    index) would overfill the truck, and at the end. With ``district`` (by bin index), each
+    district's bins are swept on their own, one district after the other."""
+    if district is None:
+        sequence = street_sweep(bins, chosen, street=street, depot_xy=depot_xy)
+    else:
+        sequence = np.concatenate(
+            [np.zeros(0, dtype=np.int64)]
+            + [
+                street_sweep(bins, chosen[district[chosen] == k], street=street, depot_xy=depot_xy)
+                for k in np.unique(district[chosen])
+            ]
+        )
     if not len(sequence):
         return ()
     stop_s = service_s[sequence] + HAND_DRAWN_DRIVE_S

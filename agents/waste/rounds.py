@@ -38,11 +38,14 @@ from agents.waste.policies import (
 from cities.errors import TwinError
 from cities.network import RoadNetwork
 
-__all__ = ["SNAP_M", "TRACK_M", "MatchedRounds", "RoundsError", "match_rounds"]
+__all__ = ["SAME_SPOT_M", "SNAP_M", "TRACK_M", "MatchedRounds", "RoundsError", "match_rounds"]
 
 SNAP_M = 50.0
 """A stop given by position is the nearest bin within this many metres (a container stands
 within a few metres of the mapped point; 50 m leaves room for GPS and geocoding error)."""
+
+SAME_SPOT_M = 2.0
+"""Containers this close to the nearest one stand at the same spot (one collection point)."""
 
 TRACK_M = 25.0
 """A track collects the bins within this many metres of it (the width of a street with its
@@ -140,13 +143,24 @@ def match_rounds(
     def bin_at(row) -> int:
         if row.bin:
             text = str(row.bin).strip()
-            if not text.isdigit() or int(text) >= len(bins):
+            if not (text.isascii() and text.isdigit() and len(text) < 19) or int(text) >= len(bins):
                 raise fail(
                     row.source,
                     f"names bin {text[:40]!r}, which the city does not have: bins are numbered "
                     f"0 to {len(bins) - 1}, as in a run's bins table (or give lon, lat).",
                 )
-            return int(text)
+            number = int(text)
+            if np.isfinite(row.lon) and np.isfinite(row.lat):
+                x, y = to_xy.transform(float(row.lon), float(row.lat))
+                off = float(np.hypot(bins.x[number] - x, bins.y[number] - y))
+                if off > SNAP_M:
+                    raise fail(
+                        row.source,
+                        f"names bin {number}, which stands {off:,.0f} m from the row's position: "
+                        "were the rounds numbered for another seed or other bins? Run with the "
+                        "seed and bin settings they were written for, or give positions only.",
+                    )
+            return number
         lon, lat = float(row.lon), float(row.lat)
         if not (west - margin <= lon <= east + margin and south - margin <= lat <= north + margin):
             raise fail(
@@ -158,11 +172,13 @@ def match_rounds(
         x, y = to_xy.transform(lon, lat)
         distance = np.hypot(tree_xy[:, 0] - x, tree_xy[:, 1] - y)
         nearest = int(np.argmin(distance)) if len(distance) else -1
-        # several containers may stand at one spot: each row takes the nearest one this
-        # weekday's rounds have not taken yet
-        free = np.where(taken_on[int(row.weekday)], np.inf, distance)
-        if len(free) and np.isfinite(free).any() and free.min() <= SNAP_M:
-            return int(np.argmin(free))
+        # several containers may stand at one spot: each row takes the next one of them this
+        # weekday's rounds have not taken yet (only at that very spot: a repeated position is
+        # otherwise a bin collected twice, refused below)
+        same_spot = distance <= distance[nearest] + SAME_SPOT_M if nearest >= 0 else distance < 0
+        free = np.flatnonzero(same_spot & ~taken_on[int(row.weekday)])
+        if nearest >= 0 and distance[nearest] <= SNAP_M and len(free):
+            return int(free[np.argmin(distance[free])])
         if nearest < 0 or distance[nearest] > SNAP_M:
             far = f"the nearest is {distance[nearest]:.0f} m away" if nearest >= 0 else "none"
             raise fail(
@@ -248,8 +264,8 @@ def match_rounds(
         rounds.setdefault(weekday, []).extend(drawn)
         trucks.setdefault(weekday, []).extend(f"drawn {k + 1}" for k in range(len(drawn)))
     needed = max([needed, *(len(r) for r in rounds.values())])
-    if needed == 0:
-        raise RoundsError(f"{label}: holds no stop the twin can drive.")
+    if not any(np.any(r >= 0) for routes in rounds.values() for r in routes):
+        raise RoundsError(f"{label}: holds no bin to collect (only trips to the disposal site).")
     return MatchedRounds(
         rounds={w: tuple(r) for w, r in rounds.items()},
         trucks={w: tuple(t) for w, t in trucks.items()},

@@ -74,7 +74,7 @@ def test_csv_ordered_stops_read_in_round_order(tmp_path):
         "monday,1,1,,24.9,60.1,,\n"
         "1,2,5,DISPOSAL,,,,\n"
         "TUESDAY,A,0,,24.95,60.2,yes,tip\n"
-        "mon,1,3,B8,999,abc,0,a bin's id wins; its position is not read\n"
+        "mon,1,3,B8,24.93,60.15,0,a bin with its position: both kept\n"
         "7,10,1,B9,,,,\n"
         "Sun,2,4,B10,,,,\n",
     )
@@ -93,7 +93,8 @@ def test_csv_ordered_stops_read_in_round_order(tmp_path):
     ]
     lon, lat = table.stops["lon"].to_numpy(), table.stops["lat"].to_numpy()
     assert lon[0] == 24.9 and lat[0] == 60.1 and (lon[4], lat[4]) == (24.95, 60.2)
-    assert np.isnan(lon[[1, 2, 3, 5, 6]]).all() and np.isnan(lat[[1, 2, 3, 5, 6]]).all()
+    assert (lon[2], lat[2]) == (24.93, 60.15)  # the twin checks the bin stands there
+    assert np.isnan(lon[[1, 3, 5, 6]]).all() and np.isnan(lat[[1, 3, 5, 6]]).all()
     dtypes = table.stops.dtypes
     assert (dtypes["weekday"], dtypes["order"], dtypes["unload"]) == (np.int64, np.int64, bool)
 
@@ -162,7 +163,8 @@ def test_geojson_stops_points_and_tracks(tmp_path):
     ]
     stops = table.stops
     assert (stops["lon"][1], stops["lat"][1], stops["lon"][2]) == (24.9, 60.1, 24.7)
-    assert np.isnan(stops["lon"][0]) and np.isnan(stops["lat"][3])  # a bin id, no position
+    # a bin id with its point: both kept, for the twin to check that the bin stands there
+    assert (stops["lon"][0], stops["lat"][0], stops["lon"][3]) == (24.8, 60.0, 25.0)
     assert table.tracks[["source", "weekday", "truck"]].values.tolist() == [
         ["feature 5", 0, "1"],
         ["feature 6", 1, "A"],

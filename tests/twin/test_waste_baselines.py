@@ -156,3 +156,14 @@ def test_rounds_of_a_short_run_cover_the_whole_week(tmp_path):
                         solver_iterations=50)  # fmt: skip
     planned.write(tmp_path / "planned")
     assert not (tmp_path / "planned" / "rounds.csv").exists()
+
+
+def test_the_citys_rounds_run_under_any_objective(hand_drawn):
+    """Given rounds are not planned: an objective is moot, and refused by nothing."""
+    out, kpis = hand_drawn
+    run = run_waste(
+        "helsinki", seed=3, days=14, policy="current", rounds=str(out / "rounds.csv"),
+        objective="euros", planner="greedy",
+    )  # fmt: skip
+    assert run.kpis["truck_km"] == kpis["truck_km"]
+    assert len(run.run_info()["rounds_sha256"]) == 64

@@ -100,6 +100,20 @@ def test_given_rounds_are_driven_as_given(helsinki, hand_drawn):
         np.testing.assert_array_equal(again.daily[column], result.daily[column])
 
 
+def test_a_hand_written_round_is_driven_in_its_own_order(helsinki):
+    """Bins in an order no planner would pick (far, near, far): the truck empties them just so."""
+    rounds = {0: (np.array([40, 3, 41, 2, UNLOAD, 5]),), 2: (np.array([7, 6]),)}
+    model = _model(helsinki, policy="current", rounds=rounds, days=3)
+    model.run()
+    emptied = {t.day: t.emptied for t in model.truck_days}
+    assert emptied[0] == [40, 3, 41, 2, 5]
+    assert emptied[2] == [7, 6]
+    monday = next(t for t in model.truck_days if t.day == 0)
+    # the unload the round asks for, after its fourth stop, then the last one
+    assert len(monday.unloads_kg) == 2
+    assert monday.unloads_kg[0] == pytest.approx(sum(monday.emptied_kg[:4]))
+
+
 def test_bins_in_no_round_are_named(helsinki):
     bins = place_bins(helsinki.network, helsinki.context, rng=np.random.default_rng(0))
     rounds = {0: (np.array([0, 1, 2, UNLOAD]),)}

@@ -166,3 +166,41 @@ def test_a_truck_over_capacity_is_named_and_an_unload_cures_it(town):
     ]
     matched = _match(town, cured, capacity=capacity)
     assert matched.rounds[0][0].tolist() == [heavy[0], heavy[1], UNLOAD, heavy[2]]
+
+
+def test_a_position_repeated_on_one_weekday_is_an_overlap_not_the_next_bin(town):
+    (a,) = _unique_position_bins(town, 1)
+    where = town["lonlat"][a]
+    stops = [_stop("line 2", 0, "1", 1, lonlat=where), _stop("line 5", 0, "2", 1, lonlat=where)]
+    with pytest.raises(RoundsError, match=f"line 5: collects bin {a} on Monday, which line 2"):
+        _match(town, stops)
+
+
+def test_containers_at_one_spot_are_taken_one_row_each(town):
+    xy = np.column_stack([town["bins"].x, town["bins"].y])
+    spot = np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1))
+    together = np.flatnonzero((spot < 1e-6).sum(axis=1) >= 2)[0]  # placed bins share nodes
+    mates = np.flatnonzero(spot[together] < 1e-6)
+    where = town["lonlat"][together]
+    rows = [_stop(f"line {k + 2}", 0, "1", k, lonlat=where) for k in range(len(mates))]
+    (route,) = _match(town, rows).rounds[0]
+    assert sorted(route.tolist()) == sorted(mates.tolist())
+
+
+def test_a_bin_number_that_does_not_stand_at_its_position_is_named(town):
+    a, b = _unique_position_bins(town, 2)
+    stop = _stop("line 3", 0, "1", 1, bin=str(a), lonlat=town["lonlat"][b])
+    with pytest.raises(RoundsError, match=f"line 3: names bin {a}, which stands .* another seed"):
+        _match(town, [stop])
+    assert _match(town, [_stop("line 3", 0, "1", 1, bin=str(a), lonlat=town["lonlat"][a])])
+
+
+@pytest.mark.parametrize("bin_id", ["²", "9" * 5000])
+def test_odd_bin_numbers_are_named(town, bin_id):
+    with pytest.raises(RoundsError, match="line 2: names bin"):
+        _match(town, [_stop("line 2", 0, "1", 1, bin=bin_id)])
+
+
+def test_rounds_with_only_trips_to_the_tip_are_refused(town):
+    with pytest.raises(RoundsError, match="holds no bin to collect"):
+        _match(town, [_stop("line 2", 0, "1", 1, unload=True)])
