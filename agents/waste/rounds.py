@@ -7,8 +7,10 @@ twin can drive them as given (:class:`~agents.waste.policies.GivenRounds`):
 
 - a stop naming a bin uses that bin (bins are numbered as in a run's bins table, from 0);
 - a stop given by position uses the nearest bin within :data:`SNAP_M`;
-- a track collects every bin within :data:`TRACK_M` of it, in the order the track passes them,
-  and unloads wherever it passes the disposal site;
+- a track collects every bin within :data:`TRACK_M` of it that no earlier row or track of
+  that day collects, in the order the track first passes them, and unloads at every pass by
+  the disposal site (a track cannot tell the bins a truck emptied from those it drove past:
+  its load is not checked, and its truck tips when full);
 - collection points with weekdays (no trucks, no order) are ordered into rounds as a crew draws
   them, street by street (:func:`~agents.waste.policies.draw_rounds`).
 
@@ -219,6 +221,10 @@ def match_rounds(
             continue  # the round's own stops say exactly where it stops; its track adds nothing
         visited = _along_track(np.asarray(row.lonlat, dtype=float), to_xy, bins, network,
                                disposal_node)  # fmt: skip
+        # driving past is not emptying: a bin that an earlier row collects, or an earlier
+        # track passes, that day is left to it
+        visited = [b for b in visited if b < 0 or not taken_on[weekday][b]]
+        taken_on[weekday][[b for b in visited if b >= 0]] = True
         if not any(stop >= 0 for stop in visited):
             raise fail(
                 row.source,
@@ -249,7 +255,10 @@ def match_rounds(
     rounds: dict[int, list[np.ndarray]] = {}
     trucks: dict[int, list[str]] = {}
     for (weekday, truck), sequence in sorted(sequences.items()):
-        _check_capacity(sequence, expected_on(weekday), truck_capacity_kg, truck, weekday, fail)
+        if (weekday, truck) in with_stops:
+            # a track does not tell the bins a truck emptied from those it drove past, so its
+            # load is not known: its trucks tip when full, as crews do
+            _check_capacity(sequence, expected_on(weekday), truck_capacity_kg, truck, weekday, fail)
         route = [stop for stop, _ in sequence]
         rounds.setdefault(weekday, []).append(np.asarray(route, dtype=np.int64))
         trucks.setdefault(weekday, []).append(truck)
@@ -325,30 +334,45 @@ def _along_track(
     network: RoadNetwork,
     disposal_node: int,
 ) -> list[int]:
-    """Bins within :data:`TRACK_M` of a track, in the order it passes them (each at its
-    closest approach), with an :data:`UNLOAD` wherever it passes the disposal site."""
+    """Bins within :data:`TRACK_M` of a track, in the order it first passes them (each at its
+    closest approach on that pass), with an :data:`UNLOAD` at every pass by the disposal site
+    (a track that leaves its reach and comes back has tipped again)."""
     x, y = to_xy.transform(lonlat[:, 0], lonlat[:, 1])
     line = np.column_stack([np.asarray(x, float), np.asarray(y, float)])
-    points = np.vstack(
-        [np.column_stack([bins.x, bins.y]),
-         [[network.node_x[disposal_node], network.node_y[disposal_node]]]]
-    )  # fmt: skip
     if len(line) == 1:
         line = np.vstack([line, line])
     start, end = line[:-1], line[1:]
     segment = end - start
-    length2 = np.maximum((segment**2).sum(axis=1), 1e-12)
-    cumulative = np.concatenate([[0.0], np.cumsum(np.sqrt((segment**2).sum(axis=1)))])
-    best_distance = np.full(len(points), np.inf)
-    best_position = np.zeros(len(points))
-    for k in range(len(segment)):
-        t = np.clip(((points - start[k]) @ segment[k]) / length2[k], 0.0, 1.0)
-        nearest = start[k] + t[:, None] * segment[k]
-        distance = np.hypot(*(points - nearest).T)
-        better = distance < best_distance
-        best_distance[better] = distance[better]
-        best_position[better] = cumulative[k] + t[better] * np.sqrt(length2[k])
-    near = np.flatnonzero(best_distance <= TRACK_M)
-    ordered = near[np.argsort(best_position[near], kind="stable")]
-    tip = len(bins)
-    return [UNLOAD if int(k) == tip else int(k) for k in ordered]
+    length = np.sqrt((segment**2).sum(axis=1))
+    cumulative = np.concatenate([[0.0], np.cumsum(length)])
+
+    def closest(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per segment and point: distance and position along the track of the closest
+        approach (``(n_segments, n_points)`` each)."""
+        along = ((points[None] - start[:, None]) * segment[:, None]).sum(axis=2)
+        t = np.clip(along / np.maximum(length**2, 1e-12)[:, None], 0.0, 1.0)
+        nearest = start[:, None] + t[..., None] * segment[:, None]
+        distance = np.hypot(*(points[None] - nearest).transpose(2, 0, 1))
+        return distance, cumulative[:-1, None] + t * length[:, None]
+
+    stops: list[tuple[float, int]] = []
+    for first in range(0, len(bins), 256):  # bounded memory: segments × a batch of bins
+        xy = np.column_stack([bins.x[first : first + 256], bins.y[first : first + 256]])
+        distance, position = closest(xy)
+        hit = distance <= TRACK_M
+        for j in np.flatnonzero(hit.any(axis=0)):
+            k = int(np.argmax(hit[:, j]))  # the first segment that passes it
+            run = k + int(np.argmin(hit[k:, j])) if not hit[k:, j].all() else len(hit)
+            best = k + int(np.argmin(distance[k:run, j]))
+            stops.append((float(position[best, j]), first + int(j)))
+    tip = np.array([[network.node_x[disposal_node], network.node_y[disposal_node]]])
+    distance, position = closest(tip)
+    near = distance[:, 0] <= TRACK_M
+    # one unload per stretch of the track within reach of the tip
+    starts = np.flatnonzero(near & ~np.concatenate([[False], near[:-1]]))
+    for k in starts.tolist():
+        run = k + int(np.argmin(near[k:])) if not near[k:].all() else len(near)
+        best = k + int(np.argmin(distance[k:run, 0]))
+        stops.append((float(position[best, 0]), UNLOAD))
+    stops.sort(key=lambda stop: stop[0])
+    return [stop for _, stop in stops]

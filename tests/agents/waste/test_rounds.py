@@ -204,3 +204,33 @@ def test_odd_bin_numbers_are_named(town, bin_id):
 def test_rounds_with_only_trips_to_the_tip_are_refused(town):
     with pytest.raises(RoundsError, match="holds no bin to collect"):
         _match(town, [_stop("line 2", 0, "1", 1, unload=True)])
+
+
+def test_the_tracks_trucks_drove_collect_what_they_emptied_and_tip_where_they_tipped(helsinki):
+    """The paths of a day's hand-drawn rounds, driven in the twin, read back as GPS tracks: every
+    bin a truck emptied lies on its track, and every tip is an unload."""
+    model = WasteModel(
+        helsinki.network,
+        place_bins(helsinki.network, helsinki.context, rng=np.random.default_rng(0)),
+        locate_sites(helsinki.network, helsinki.context, city=helsinki.name),
+        config=WasteConfig(days=1, n_trucks=3, policy="hand-drawn"),
+    )
+    result = model.run()
+    network = helsinki.network
+    to_lonlat = network.to_lonlat_transformer()
+    tracks = []
+    for row in result.routes.itertuples():
+        nodes = np.concatenate([network.edge_u[row.edges], network.edge_v[row.edges[-1:]]])
+        lon, lat = to_lonlat.transform(network.node_x[nodes], network.node_y[nodes])
+        tracks.append([f"track {row.truck + 1}", 0, str(row.truck), np.column_stack([lon, lat])])
+    town = {
+        "network": network, "bins": model.bins, "sites": model.sites,
+        "service_s": model.service_s, "lonlat": None,
+    }  # fmt: skip
+    frame = pd.DataFrame(tracks, columns=["source", "weekday", "truck", "lonlat"])
+    matched = _match(town, [], frame)
+    collected = set(np.concatenate(matched.rounds[0]).tolist()) - {UNLOAD}
+    emptied = {b for t in model.truck_days for b in t.emptied}
+    assert emptied <= collected
+    for day, route in zip(model.truck_days, matched.rounds[0], strict=True):
+        assert int((route == UNLOAD).sum()) >= len(day.unloads_kg)
