@@ -38,6 +38,7 @@ day-to-day noise (:data:`~agents.waste.bins.FILL_NOISE_CV`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -303,13 +304,26 @@ class FixedSchedule:
         weekday = day % 7
         chosen = self.days.get(weekday, np.zeros(0, dtype=np.int64))
         gaps = self.gap_days.get(weekday, np.zeros(0, dtype=np.int64))
-        return DayRequest(
-            bins=chosen,
-            load_kg=expected_since_last(self.bins, chosen, gaps, weekday),
-            prize=np.zeros(len(chosen)),
-            required=np.ones(len(chosen), dtype=bool),
-            reuse=weekday,
-        )
+        return fixed_request(self.bins, chosen, gaps, weekday)
+
+
+def fixed_request(
+    bins: Bins,
+    chosen: np.ndarray,
+    gaps: np.ndarray,
+    weekday: int,
+    routes: tuple[np.ndarray, ...] | None = None,
+) -> DayRequest:
+    """A fixed round's day: every ``chosen`` bin required, expected to hold its mean waste since
+    its last collection ``gaps`` days before (no sensors), planned once per weekday."""
+    return DayRequest(
+        bins=chosen,
+        load_kg=expected_since_last(bins, chosen, gaps, weekday),
+        prize=np.zeros(len(chosen)),
+        required=np.ones(len(chosen), dtype=bool),
+        reuse=weekday,
+        routes=routes,
+    )
 
 
 def expected_since_last(
@@ -405,14 +419,8 @@ class HandDrawnRounds(FixedSchedule):
             )  # fmt: skip
 
     def request(self, day: int, fill_kg: np.ndarray) -> DayRequest:
-        fixed = super().request(day, fill_kg)
-        return DayRequest(
-            bins=fixed.bins,
-            load_kg=fixed.load_kg,
-            prize=fixed.prize,
-            required=fixed.required,
-            reuse=fixed.reuse,
-            routes=self.rounds.get(day % 7, ()),
+        return dataclasses.replace(
+            super().request(day, fill_kg), routes=self.rounds.get(day % 7, ())
         )
 
 
@@ -516,6 +524,13 @@ class GivenRounds:
                 for b in route[route >= 0].tolist():
                     collected_on[b].append(weekday)
         self.collected_on = collected_on
+        # per weekday: its bins, and the days since each was last collected (fixed all week)
+        self.days: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for weekday, routes in self.rounds.items():
+            stops = np.concatenate([np.zeros(0, dtype=np.int64), *routes])
+            chosen = stops[stops >= 0]
+            gaps = [gap_to_previous(weekday, collected_on[b]) for b in chosen.tolist()]
+            self.days[weekday] = (chosen, np.array(gaps, dtype=np.int64))
 
     def never_collected(self) -> np.ndarray:
         """Bins no round empties (they will overflow)."""
@@ -523,21 +538,9 @@ class GivenRounds:
 
     def request(self, day: int, fill_kg: np.ndarray) -> DayRequest:
         weekday = day % 7
-        routes = self.rounds.get(weekday, ())
-        stops = np.concatenate([np.zeros(0, dtype=np.int64), *routes])
-        chosen = stops[stops >= 0]
-        gaps = np.array(
-            [gap_to_previous(weekday, self.collected_on[b]) for b in chosen.tolist()],
-            dtype=np.int64,
-        )
-        return DayRequest(
-            bins=chosen,
-            load_kg=expected_since_last(self.bins, chosen, gaps, weekday),
-            prize=np.zeros(len(chosen)),
-            required=np.ones(len(chosen), dtype=bool),
-            reuse=weekday,
-            routes=routes,
-        )
+        none = np.zeros(0, dtype=np.int64)
+        chosen, gaps = self.days.get(weekday, (none, none))
+        return fixed_request(self.bins, chosen, gaps, weekday, self.rounds.get(weekday, ()))
 
 
 def gap_to_previous(weekday: int, weekdays: list[int]) -> int:
