@@ -156,7 +156,15 @@ def report(results: dict) -> str:
                 - 1
                 for r in base.values()
             ]
-            lines.append(f"\neuros vs km objective, € per tonne: {_mean_se(euro)}")
+            overflow = {
+                name: np.mean([r[name]["overflow_bin_days"] for r in base.values()])
+                for name in ("forecast/km", "forecast/euros")
+            }
+            lines.append(
+                f"\neuros vs km objective, € per tonne: {_mean_se(euro)} (overflowing bin-days "
+                f"a run, km → euros: {overflow['forecast/km']:.1f} → "
+                f"{overflow['forecast/euros']:.1f})"
+            )
         jam = seeds.get("congestion")
         if jam:
             lines += [

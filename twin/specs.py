@@ -303,6 +303,13 @@ class CostsSpec(_Strict):
     co2_kg_per_diesel_l: float = Field(
         DEFAULT_COSTS.co2_kg_per_diesel_l, ge=0, le=10, description="CO2 per litre of diesel, kg"
     )
+    overflow_eur: float = Field(
+        DEFAULT_COSTS.overflow_eur,
+        ge=0,
+        le=100_000,
+        description="a bin overflowing before it is emptied (cleaning, complaints), €; "
+        "steers the euros and hours plans",
+    )
 
 
 class WasteSpec(_Strict):

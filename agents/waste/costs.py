@@ -25,6 +25,14 @@ replace them with a city's own contract figures):
     is about 0.35 L/km).
 ``co2_kg_per_diesel_l`` = 2.68 kg
     CO2 from burning one litre of diesel (IPCC 2006 default emission factor, tank to exhaust).
+``overflow_eur`` = 100 €
+    What one bin overflowing before it is emptied costs the city: a street-cleaning call-out and
+    a complaint handled. An assumption, not a market figure (contracts that fine the collector
+    per overflowing container are the place to look for a city's own); it is also the price at
+    which the ``euros`` plans kept the ``km`` plans' service level on the tuning days
+    (Andorra and Aguascalientes, seed 11; BENCHMARKS.md). It steers the plans only: a run's
+    euros are what collection costs, its overflows are reported as overflowing bin-days and the
+    service level. 0 plans for the collection cost alone.
 
 A truck-hour costs as much as ≈ 80 truck-km: time, not distance, is most of what collection
 costs, which is why the ``euros`` objective plans differently from ``km``.
@@ -56,12 +64,16 @@ class CostFactors:
         Diesel burned per truck-km over a collection round, litres.
     co2_kg_per_diesel_l
         CO2 per litre of diesel burned, kg.
+    overflow_eur
+        What one bin overflowing before it is emptied costs the city, euros (the ``euros`` and
+        ``hours`` objectives weigh it against collection costs).
     """
 
     truck_hour_eur: float = 95.0
     truck_km_eur: float = 1.20
     diesel_l_per_km: float = 0.60
     co2_kg_per_diesel_l: float = 2.68
+    overflow_eur: float = 100.0
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():

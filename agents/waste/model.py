@@ -354,6 +354,7 @@ class WasteModel(mesa.Model):
             threshold=self.config.threshold,
             prize_scale_m=self.config.prize_scale_m,
             lookahead_shifts=self.config.lookahead_shifts,
+            objective=self.config.objective,
             rounds=rounds,
             hand_drawn={
                 "street": bin_streets(network, bins),
@@ -567,6 +568,9 @@ class WasteModel(mesa.Model):
             prize_service_s=None
             if request.saves_service is None
             else request.saves_service[keep] * self.service_s[chosen],
+            prize_eur=None
+            if request.overflow_risk is None
+            else request.overflow_risk[keep] * self.config.costs.overflow_eur,
         )  # fmt: skip
         return problem, chosen
 

@@ -106,9 +106,12 @@ class RoutingProblem:
         Optional ``(n_loc, 2)`` positions in metres (any origin): solvers work on the matrices
         alone; learned planners also read where the locations lie.
     prize_service_s
-        Optional ``(n_bins,)`` service seconds an optional visit today saves at a later shift
-        (a bin sure to be due next time saves its whole service time there). Objectives that
-        count time add their worth to the prize; ``km`` ignores them.
+        Optional ``(n_bins,)`` service seconds of a later visit that an optional visit today is
+        worth. Objectives that count time add their worth to the prize; ``km`` ignores them.
+    prize_eur
+        Optional ``(n_bins,)`` euros an optional visit today saves besides its driving and
+        service (the expected cost of the overflow it prevents). The ``euros`` objective adds
+        them to the prize, ``hours`` at the cost of a truck-hour; ``km`` ignores them.
 
     Notes
     -----
@@ -128,6 +131,7 @@ class RoutingProblem:
     unload_s: float
     xy_m: np.ndarray | None = None
     prize_service_s: np.ndarray | None = None
+    prize_eur: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # Callers may pass lists; keep the stored fields arrays (required keeps its dtype so that
@@ -137,10 +141,9 @@ class RoutingProblem:
         object.__setattr__(self, "required", np.asarray(self.required))
         if self.xy_m is not None:
             object.__setattr__(self, "xy_m", np.asarray(self.xy_m, dtype=float))
-        if self.prize_service_s is not None:
-            object.__setattr__(
-                self, "prize_service_s", np.asarray(self.prize_service_s, dtype=float)
-            )
+        for name in ("prize_service_s", "prize_eur"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=float))
 
     @property
     def n_bins(self) -> int:
@@ -201,12 +204,12 @@ class RoutingProblem:
                 raise ValueError(f"{name}: expected a finite value >= 0, got {value}")
         if self.xy_m is not None and self.xy_m.shape != (n_bins + 2, 2):
             raise ValueError(f"xy_m: expected shape ({n_bins + 2}, 2), got {self.xy_m.shape}")
-        if self.prize_service_s is not None and (
-            self.prize_service_s.shape != (n_bins,)
-            or not np.all(np.isfinite(self.prize_service_s))
-            or np.any(self.prize_service_s < 0)
-        ):
-            raise ValueError(f"prize_service_s: expected {n_bins} finite values >= 0")
+        for name in ("prize_service_s", "prize_eur"):
+            values = getattr(self, name)
+            if values is not None and (
+                values.shape != (n_bins,) or not np.all(np.isfinite(values)) or np.any(values < 0)
+            ):
+                raise ValueError(f"{name}: expected {n_bins} finite values >= 0")
 
 
 @dataclass(frozen=True, eq=False)
@@ -673,7 +676,8 @@ class PyVRPPlanner:
     ``euros``
         truck-km and truck-hours at ``costs`` (:mod:`agents.waste.costs`), in units of
         1/10,000 €; a prize of ``p`` metres is worth what driving it costs, its time at ``v``
-        included, plus what the service time it saves later costs.
+        included, plus what the service time it saves later costs, plus the euros it saves
+        otherwise (``RoutingProblem.prize_eur``; under ``hours`` at the cost of a truck-hour).
 
     Time: PyVRP charges a depot's service duration at the start of every trip, so the disposal
     site's ``service_duration = unload_s`` counts each intermediate unload, but not the final
@@ -753,6 +757,14 @@ class PyVRPPlanner:
         per_m = self.costs.truck_km_eur / 1000.0 * _EURO_UNITS
         per_s = self.costs.truck_hour_eur / 3600.0 * _EURO_UNITS
         return round(per_m), round(per_s), per_m + per_s / speed
+
+    def _units_per_eur(self) -> float:
+        """The objective units a euro of prize is worth (``km``: none, it counts no money)."""
+        if self.objective == "euros":
+            return float(_EURO_UNITS)
+        if self.objective == "hours" and self.costs.truck_hour_eur > 0:
+            return 3600.0 / self.costs.truck_hour_eur
+        return 0.0
 
     def plan(self, problem: RoutingProblem, *, seed: int = 0, initial: Plan | None = None) -> Plan:
         """Plan the day's routes with PyVRP; ``seed`` seeds its search, which starts from
@@ -849,6 +861,8 @@ class PyVRPPlanner:
         worth = problem.prize[servable] * prize_per_m
         if problem.prize_service_s is not None:
             worth = worth + problem.prize_service_s[servable] * per_s
+        if problem.prize_eur is not None:
+            worth = worth + problem.prize_eur[servable] * self._units_per_eur()
         prizes = np.rint(worth).astype(np.int64)
         required = problem.required[servable]
         if soft_required:

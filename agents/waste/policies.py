@@ -29,7 +29,10 @@ drive them. All policies are judged by the same simulation and KPIs.
     required; a bin likely to be required at the next shift is optional with an urgency prize
     that grows with that chance (:func:`urgency_prize`). The planner
     decides which optional bins are worth the detour (the Groningen study's scheme,
-    arXiv 2409.13386).
+    arXiv 2409.13386). Planned on truck-hours or euros, where every stop's service time counts,
+    an early stop is worth the share of a due visit's load it brings (:func:`load_share`), and
+    leaving a bin costs its chance of overflowing (:func:`overflow_probability`) at the city's
+    price of an overflow.
 
 Forecasts use the bins' mean daily input and the weekday pattern
 (:data:`~agents.waste.bins.WEEKDAY_FACTORS`), with a one-sided 95 % safety margin for the
@@ -62,7 +65,9 @@ __all__ = [
     "HandDrawnRounds",
     "PlannedPolicy",
     "ThresholdPolicy",
+    "load_share",
     "make_policy",
+    "overflow_probability",
     "urgency_prize",
 ]
 
@@ -113,8 +118,12 @@ class DayRequest:
         A key under which the day's routes may be planned once and driven again (fixed rounds
         use the weekday); ``None`` plans afresh.
     saves_service
-        Per candidate: the share of its service time an optional visit today saves at a later
-        shift (its chance of being due there); ``None``: none.
+        Per candidate: the share of a later visit's service time that an optional visit today
+        is worth (its chance of being due at the next shift, times its :func:`load_share` when
+        the plan counts time); ``None``: none.
+    overflow_risk
+        Per candidate: the chance that, left today, it overflows before the next shift
+        (:func:`overflow_probability`; 0 for required bins); ``None``: not weighed.
     routes
         Routes the policy drives as they are, without a planner: one array per truck of bin
         indices in driving order, :data:`UNLOAD` for a trip to the disposal site; ``None`` lets
@@ -128,6 +137,7 @@ class DayRequest:
     reuse: object | None = None
     routes: tuple[np.ndarray, ...] | None = None
     saves_service: np.ndarray | None = None
+    overflow_risk: np.ndarray | None = None
 
 
 def days_to_next_shift(day: int) -> int:
@@ -159,6 +169,57 @@ def urgency_prize(
     route (it saves a visit tomorrow); a bin with days to go is worth nothing today.
     """
     return scale_m * np.clip(required_next_probability, 0.0, 1.0)
+
+
+def overflow_probability(bins: Bins, fill_kg: np.ndarray, day: int) -> np.ndarray:
+    """Chance that each bin, not emptied at working day ``day``'s shift, overflows before the
+    next shift: its input until then (independent lognormal days, summed by matching a lognormal
+    to their mean and variance, Fenton-Wilkinson) exceeds the room left.
+
+    Why lognormal and not the normal approximation of the forecasts: the bins that overflow are
+    the ones left a few percent from their limit, where the normal tail is orders of magnitude
+    too thin (a day's input twice its mean is 4 standard deviations in a normal, 0.2 % in the
+    lognormal it is drawn from).
+    """
+    ahead = days_to_next_shift(day)
+    factors = WEEKDAY_FACTORS[(day + np.arange(ahead)) % 7]
+    mean = np.maximum(bins.daily_kg * factors.sum(), 1e-12)
+    variance = (bins.daily_kg * FILL_NOISE_CV) ** 2 * float(np.sum(factors**2))
+    sigma2 = np.maximum(np.log1p(variance / mean**2), 1e-18)
+    mu = np.log(mean) - sigma2 / 2
+    room = bins.capacity_kg - np.asarray(fill_kg, dtype=float)
+    z = (np.log(np.maximum(room, 1e-12)) - mu) / np.sqrt(sigma2)
+    return np.where(room <= 0, 1.0, 1.0 - ndtr(z))
+
+
+def load_share(
+    bins: Bins, fill_kg: np.ndarray, day: int, *, horizon_shifts: int = 10
+) -> np.ndarray:
+    """Share of a due visit's load that emptying each bin at working day ``day``'s shift brings:
+    its fill now over its expected fill at the first later shift where it would be required
+    (mean forecast, required as in :class:`PlannedPolicy`; a bin not due within
+    ``horizon_shifts`` shifts: its expected fill at the last of them, at most its capacity).
+
+    Why: a visit costs its service time (and the drive to the bin) whatever the bin holds, and
+    every emptying starts the bin's next cycle. Emptying a bin at fill ``f`` instead of at ``F``
+    when due spends one visit on ``f / F`` of the waste, so over the weeks it is worth ``f / F``
+    of the due visit it stands for (cost per tonne of a renewal cycle), not the whole visit.
+    """
+    capacity = bins.capacity_kg
+    fill = np.asarray(fill_kg, dtype=float).copy()
+    due_fill = np.full(len(fill), np.nan)
+    shift = day
+    for _ in range(horizon_shifts):
+        ahead = days_to_next_shift(shift)
+        fill = fill + forecast_kg(bins, shift, ahead, quantile=False)
+        shift += ahead
+        due = fill + forecast_kg(bins, shift, days_to_next_shift(shift), quantile=True) > capacity
+        first = due & np.isnan(due_fill)
+        due_fill[first] = fill[first]
+    undue = np.isnan(due_fill)
+    due_fill[undue] = fill[undue]
+    due_fill = np.minimum(due_fill, capacity)
+    return np.clip(np.asarray(fill_kg, dtype=float) / np.maximum(due_fill, 1e-12), 0.0, 1.0)
 
 
 def required_next_probability(
@@ -208,7 +269,16 @@ class ThresholdPolicy:
 
 class PlannedPolicy:
     """Prize-collecting days: overflow-bound bins required, the fuller rest optional with urgency
-    prizes; the planner (``greedy`` or ``pyvrp``) chooses."""
+    prizes; the planner (``greedy`` or ``pyvrp``) chooses.
+
+    ``objective`` is what the plans minimise (:data:`~agents.waste.costs.OBJECTIVES`). Under
+    ``hours`` and ``euros`` a stop's service time counts: the service time an optional stop
+    stands for is its urgency times its :func:`load_share` of a due visit's (emptying a
+    half-full bin spends a whole stop on half the waste), and since fuller bins are left
+    longer, each optional bin also carries its :func:`overflow_probability`, which the model
+    prices at the city's cost of an overflow. Under ``km`` a stop costs only its detour and the
+    prize is the urgency alone.
+    """
 
     uses_sensors = True
 
@@ -219,11 +289,13 @@ class PlannedPolicy:
         name: str = "forecast",
         prize_scale_m: float = PRIZE_SCALE_M,
         lookahead_shifts: int = LOOKAHEAD_SHIFTS,
+        objective: str = "km",
     ) -> None:
         self.bins = bins
         self.name = name
         self.prize_scale_m = float(prize_scale_m)
         self.lookahead_shifts = int(lookahead_shifts)
+        self.objective = objective
 
     def request(self, day: int, fill_kg: np.ndarray) -> DayRequest:
         capacity = self.bins.capacity_kg
@@ -235,12 +307,20 @@ class PlannedPolicy:
         # take it for free where it stands next to a bin it empties anyway
         chosen = np.flatnonzero(required | (due_soon >= MIN_DUE_PROBABILITY))
         chosen = chosen[fill_kg[chosen] > 0]
+        urgency = np.clip(due_soon[chosen], 0.0, 1.0)
+        service_worth, risk = urgency, None
+        if self.objective != "km":
+            service_worth = urgency * load_share(self.bins, fill_kg, day)[chosen]
+            risk = np.where(
+                required[chosen], 0.0, overflow_probability(self.bins, fill_kg, day)[chosen]
+            )
         return DayRequest(
             bins=chosen,
             load_kg=fill_kg[chosen],
-            prize=urgency_prize(due_soon[chosen], scale_m=self.prize_scale_m),
+            prize=urgency_prize(urgency, scale_m=self.prize_scale_m),
             required=required[chosen],
-            saves_service=np.where(required[chosen], 0.0, np.clip(due_soon[chosen], 0.0, 1.0)),
+            saves_service=np.where(required[chosen], 0.0, service_worth),
+            overflow_risk=risk,
         )
 
 
@@ -559,10 +639,12 @@ def make_policy(
     lookahead_shifts: int = LOOKAHEAD_SHIFTS,
     rounds: dict[int, tuple[np.ndarray, ...]] | None = None,
     hand_drawn: dict | None = None,
+    objective: str = "km",
 ):
     """The policy called ``name`` (one of :data:`POLICIES`) for these bins; ``current`` needs
     the city's ``rounds``, ``hand-drawn`` the keywords of :class:`HandDrawnRounds` beyond the
-    bins and depot (``hand_drawn``)."""
+    bins and depot (``hand_drawn``); ``objective`` is what the planned policy's plans minimise
+    (see :class:`PlannedPolicy`)."""
     if name == "schedule":
         return FixedSchedule(bins, depot_xy=depot_xy)
     if name == "hand-drawn":
@@ -579,6 +661,10 @@ def make_policy(
         return ThresholdPolicy(bins, threshold=threshold)
     if name == "forecast":
         return PlannedPolicy(
-            bins, name=name, prize_scale_m=prize_scale_m, lookahead_shifts=lookahead_shifts
+            bins,
+            name=name,
+            prize_scale_m=prize_scale_m,
+            lookahead_shifts=lookahead_shifts,
+            objective=objective,
         )
     raise ValueError(f"unknown policy {name!r}: use one of {', '.join(POLICIES)}")

@@ -92,6 +92,7 @@ def test_current_without_rounds_is_refused_on_the_command_line():
         ({"objective": "miles"}, "waste.objective"),
         ({"plan_times": "noon"}, "waste.plan_times"),
         ({"costs": {"truck_hour_eur": -5}}, "waste.costs.truck_hour_eur"),
+        ({"costs": {"overflow_eur": -1}}, "waste.costs.overflow_eur"),
     ],
 )
 def test_impossible_baseline_settings_are_named(fields, words):
@@ -109,6 +110,21 @@ def test_the_kpis_carry_the_objective_and_the_scenarios_own_cost_factors():
     assert run.result.info["objective"] == "euros"
     assert kpis["factors"]["truck_hour_eur"] == 60.0
     assert kpis["cost_eur"] == pytest.approx(kpis["truck_hours"] * 60.0 + kpis["truck_km"] * 2.0)
+
+
+def test_the_price_of_an_overflow_makes_euros_plans_empty_bins_sooner():
+    """The overflow price reaches the planner: priced high, every optional bin with a real chance
+    of overflowing is worth its stop, so bins are emptied emptier than when overflows cost
+    nothing."""
+    fill = {}
+    for price in (0.0, 10_000.0):
+        run = run_waste(
+            "helsinki", days=7, objective="euros", solver_iterations=100,
+            costs={"overflow_eur": price},
+        )  # fmt: skip
+        assert run.kpis["factors"]["overflow_eur"] == price
+        fill[price] = run.kpis["mean_fill_at_emptying"]
+    assert fill[10_000.0] < fill[0.0] - 0.01
 
 
 def test_every_policy_is_set_against_the_citys_own_rounds(hand_drawn):

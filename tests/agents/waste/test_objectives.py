@@ -80,7 +80,9 @@ def test_each_objective_finds_its_own_optimum(seed):
     assert plans["hours"].distance_m > optimum["km"]
 
 
-def prize_problem(*, prize_m: float, saves_service: float | None) -> RoutingProblem:
+def prize_problem(
+    *, prize_m: float, saves_service: float | None, prize_eur: float | None = None
+) -> RoutingProblem:
     """A required bin and an optional one 100 m (10 s) further on, whose emptying takes 300 s;
     every leg at 10 m/s."""
     duration = np.array(
@@ -103,6 +105,7 @@ def prize_problem(*, prize_m: float, saves_service: float | None) -> RoutingProb
         shift_s=1e6,
         unload_s=0.0,
         prize_service_s=None if saves_service is None else np.array([0.0, saves_service]),
+        prize_eur=None if prize_eur is None else np.array([0.0, prize_eur]),
     )
 
 
@@ -127,6 +130,36 @@ def test_an_optional_bin_is_worth_its_time_only_to_objectives_that_count_time(
         problem, seed=0
     )
     assert (1 in plan.visited_bins) is taken
+
+
+@pytest.mark.parametrize(
+    ("objective", "prize_eur", "taken"),
+    [
+        # euros: fetching it costs 310 s at 95 €/h and 100 m at 1.20 €/km, 8.30 €; its 500 m
+        # prize is worth 1.92 € (0.60 € of km, 50 s of time): another 10 € tip the balance,
+        # 5 € do not
+        ("euros", 10.0, True),
+        ("euros", 5.0, False),
+        # hours: a euro is 3600 / 95 = 37.9 s; 10 € are 379 s, more than the 260 s short
+        ("hours", 10.0, True),
+        ("hours", 5.0, False),
+    ],
+)
+def test_the_euros_a_visit_saves_count_where_the_objective_counts_money_or_time(
+    objective, prize_eur, taken
+):
+    problem = prize_problem(prize_m=500.0, saves_service=None, prize_eur=prize_eur)
+    plan = PyVRPPlanner(max_runtime_s=FAST, max_iterations=100, objective=objective).plan(
+        problem, seed=0
+    )
+    assert (1 in plan.visited_bins) is taken
+
+
+def test_km_plans_weigh_no_money():
+    # no prize in metres: a thousand euros of overflow prevented do not buy a 100 m detour
+    problem = prize_problem(prize_m=0.0, saves_service=None, prize_eur=1000.0)
+    plan = PyVRPPlanner(max_runtime_s=FAST, max_iterations=100, objective="km").plan(problem)
+    assert 1 not in plan.visited_bins
 
 
 def test_cost_factors_price_km_and_hours():
@@ -154,4 +187,7 @@ def test_a_bad_prize_service_field_is_named():
     problem = prize_problem(prize_m=500.0, saves_service=1.0)
     bad = dataclasses.replace(problem, prize_service_s=np.array([0.0, -1.0]))
     with pytest.raises(ValueError, match="prize_service_s"):
+        bad.validate()
+    bad = dataclasses.replace(problem, prize_eur=np.array([0.0, np.nan]))
+    with pytest.raises(ValueError, match="prize_eur"):
         bad.validate()
