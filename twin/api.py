@@ -567,6 +567,14 @@ def _city_rounds(
     )  # fmt: skip
 
 
+TIMED_PLANS_PER_DAY = 4.0
+"""Plans a day takes, on average, when it is planned on the time-of-day times of traffic
+(planned, then planned again until its own times agree; at most ``1 + TIMING_PASSES``): the
+resource estimate's figure. Measured end to end, traffic included, such runs took 1.1–4.3× as
+long as the same runs planned on free-flow times (the 15 runs of
+``benchmarks/bench_waste_baselines.py --section congestion``, 2026-12-04)."""
+
+
 def run_waste(
     city: str | os.PathLike[str] | City | None = None,
     spec: WasteSpec | Mapping[str, Any] | None = None,
@@ -654,6 +662,9 @@ def run_waste(
             solver_time_s=spec.solver_time_s,
             solver_iterations=spec.solver_iterations,
             time_intervals=intervals,
+            plans_per_day=TIMED_PLANS_PER_DAY
+            if intervals > 1 and spec.plan_times == "time-of-day"
+            else 1.0,
         ),
         budget,
     )

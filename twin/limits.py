@@ -131,21 +131,26 @@ def waste_estimate(
     solver_time_s: float,
     solver_iterations: int | None,
     time_intervals: int = 1,
+    plans_per_day: float = 1.0,
 ) -> Estimate:
     """Memory and time of a waste run over ``days`` with ``bins`` bins.
 
     Memory: travel time and distance between all locations (bins, depot, disposal site) per
-    interval of the day's travel times, and the fill of every bin each day. Time: each working
-    day's plan at its time limit, or sooner where an iteration limit ends the search first
-    (about 1 ms per iteration per 100 bins on the machines measured).
+    interval of the day's travel times (and once more at free flow where there are several),
+    and the fill of every bin each day. Time: ``plans_per_day`` plans each working day, each at
+    its time limit, or sooner where an iteration limit ends the search first (about 1 ms per
+    iteration per 100 bins on the machines measured).
     """
     locations = bins + 2
-    memory = _SAFETY * (16.0 * locations**2 * time_intervals + 8.0 * bins * days * 4)
-    per_day = solver_time_s
+    matrices = time_intervals + (1 if time_intervals > 1 else 0)
+    memory = _SAFETY * (16.0 * locations**2 * matrices + 8.0 * bins * days * 4)
+    per_plan = solver_time_s
     if solver_iterations is not None:
-        per_day = min(per_day, 1e-3 * solver_iterations * max(1.0, bins / 100))
+        per_plan = min(per_plan, 1e-3 * solver_iterations * max(1.0, bins / 100))
     working_days = math.ceil(days * 5 / 7)
-    return Estimate(memory, working_days * per_day, f"{bins:,} bins over {days:,} days")
+    return Estimate(
+        memory, working_days * plans_per_day * per_plan, f"{bins:,} bins over {days:,} days"
+    )
 
 
 def check(estimate: Estimate, budget: Budget | None = None) -> None:

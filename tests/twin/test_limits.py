@@ -110,3 +110,18 @@ def test_the_budget_reads_the_environment(monkeypatch):
 def test_limits_module_is_documented_in_the_benchmark():
     # the figures the estimate is fitted to come from a script that exists
     assert (Path(REPO) / "benchmarks" / "bench_limits.py").is_file()
+
+
+def test_planning_on_the_traffics_times_is_weighed_as_several_plans_a_day(helsinki):
+    # one plan of at most 1 s on each of a week's five working days fits 12 s; planned on the
+    # time-of-day times of traffic, a day is planned several times over, and that does not
+    fields = {"days": 7, "solver_time_s": 1.0, "solver_iterations": None, "trucks": 2}
+    traffic = {"trips": 200}
+    budget = Budget(memory_bytes=2**30, time_s=12.0)
+    with pytest.raises(ResourceLimitError, match="bins over 7 days would take about"):
+        run_waste(helsinki, **fields, traffic=traffic, traffic_coupling=True, budget=budget)
+    run = run_waste(
+        helsinki, **fields, traffic=traffic, traffic_coupling=True, plan_times="free-flow",
+        budget=budget,
+    )  # fmt: skip
+    assert run.kpis["truck_km"] > 0
