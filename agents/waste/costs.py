@@ -29,8 +29,9 @@ replace them with a city's own contract figures):
     What one bin overflowing before it is emptied costs the city: a street-cleaning call-out and
     a complaint handled. An assumption, not a market figure (contracts that fine the collector
     per overflowing container are the place to look for a city's own); it is also the price at
-    which the ``euros`` plans kept the ``km`` plans' service level on the tuning days
-    (Andorra and Aguascalientes, seed 11; BENCHMARKS.md). It steers the plans only: a run's
+    which the ``euros`` plans kept the ``km`` plans' overflows on the tuning days (Andorra, seed
+    11: as many; Aguascalientes: one more in 28 days; BENCHMARKS-HISTORY.md, session 22), where
+    none cost 2.6 times as many. It steers the plans only: a run's
     euros are what collection costs, its overflows are reported as overflowing bin-days and the
     service level. 0 plans for the collection cost alone.
 

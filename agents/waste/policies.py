@@ -177,9 +177,9 @@ def overflow_probability(bins: Bins, fill_kg: np.ndarray, day: int) -> np.ndarra
     to their mean and variance, Fenton-Wilkinson) exceeds the room left.
 
     Why lognormal and not the normal approximation of the forecasts: the bins that overflow are
-    the ones left a few percent from their limit, where the normal tail is orders of magnitude
-    too thin (a day's input twice its mean is 4 standard deviations in a normal, 0.2 % in the
-    lognormal it is drawn from).
+    the ones left with a chance of a few percent or less, where the normal tail is far too thin
+    (a day's input twice its mean: 0.04 % in a normal, 0.6 % in the lognormal it is drawn
+    from).
     """
     ahead = days_to_next_shift(day)
     factors = WEEKDAY_FACTORS[(day + np.arange(ahead)) % 7]
