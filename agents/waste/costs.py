@@ -31,7 +31,7 @@ replace them with a city's own contract figures):
     per overflowing container are the place to look for a city's own); it is also the price at
     which the ``euros`` plans kept the ``km`` plans' overflows on the tuning days (Andorra, seed
     11: as many; Aguascalientes: one more in 28 days; BENCHMARKS-HISTORY.md, session 22), where
-    none cost 2.6 times as many. It steers the plans only: a run's
+    none cost 2–4 times as many. It steers the plans only: a run's
     euros are what collection costs, its overflows are reported as overflowing bin-days and the
     service level. 0 plans for the collection cost alone.
 
