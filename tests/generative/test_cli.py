@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -104,28 +105,36 @@ def test_killed_training_resumes_to_the_uninterrupted_numbers(files, tmp_path):
     alone, killed = tmp_path / "alone", tmp_path / "killed"
     whole = _train(str(train_file), "--val", str(val_file), "--out", str(alone), *TRAIN_ARGS)
     victim = _train(str(train_file), "--val", str(val_file), "--out", str(killed), *TRAIN_ARGS)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if (killed / CHECKPOINT_NAME).exists() and load_checkpoint(killed / CHECKPOINT_NAME)[
-            "step"
-        ] >= 20:
-            break
-        time.sleep(0.05)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=30)
-    assert victim.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    killed_at = load_checkpoint(killed / CHECKPOINT_NAME)["step"]
-    assert 20 <= killed_at < 150
-    assert whole.wait(timeout=300) == 0, whole.stderr.read()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if (killed / CHECKPOINT_NAME).exists() and load_checkpoint(killed / CHECKPOINT_NAME)[
+                "step"
+            ] >= 20:
+                break
+            time.sleep(0.05)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+        assert victim.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+        killed_at = load_checkpoint(killed / CHECKPOINT_NAME)["step"]
+        assert 20 <= killed_at < 150
 
-    # a second run into the same folder without --resume is refused, nothing overwritten
-    refused = run_twin("train", str(train_file), "--out", str(killed), *TRAIN_ARGS)
-    assert refused.returncode == 1 and "--resume" in refused.stderr
-    resumed = run_twin(
-        "train", str(train_file), "--val", str(val_file), "--out", str(killed), "--resume",
-        *TRAIN_ARGS,
-    )  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr
+        # while the run left alone goes on, a second run into the same folder without --resume is
+        # refused, nothing overwritten, and the killed run resumes
+        refused = run_twin("train", str(train_file), "--out", str(killed), *TRAIN_ARGS)
+        assert refused.returncode == 1 and "--resume" in refused.stderr
+        resumed = run_twin(
+            "train", str(train_file), "--val", str(val_file), "--out", str(killed), "--resume",
+            *TRAIN_ARGS,
+        )  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr
+        _, whole_err = whole.communicate(timeout=300)
+        assert whole.returncode == 0, whole_err
+    finally:  # a failed check above leaves no training running
+        for process in (whole, victim):
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
 
     expected, got = _log(alone), _log(killed)
     assert [r["step"] for r in got] == [str(s) for s in range(1, 151)]
@@ -148,20 +157,30 @@ def test_training_refuses_settings_that_cannot_work(files, tmp_path):
     }
     if torch.cuda.is_available():
         del cases["gpu"]
-    for name, (extra, words) in cases.items():
-        result = run_twin("train", str(train_file), "--out", str(tmp_path / name), *extra)
-        assert result.returncode == 1, name
-        assert words in result.stderr, (name, result.stderr)
-    # several files train together, each step's days from one of them
-    both = run_twin(
-        "train", str(train_file), str(files[1]), "--out", str(tmp_path / "both"),
-        "--batch-size", "4", "--samples", "2", "--steps", "2",
-    )  # fmt: skip
-    assert both.returncode == 0, both.stderr
-    assert checkpoint_range(load_checkpoint(tmp_path / "both" / CHECKPOINT_NAME)).days == 28
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"not numpy")
-    result = run_twin("train", str(broken), "--out", str(tmp_path / "b"))
+    # the commands two at a time (each its own folder; most of their time is imports)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # several files train together, each step's days from one of them
+        both = pool.submit(
+            run_twin, "train", str(train_file), str(files[1]), "--out", str(tmp_path / "both"),
+            "--batch-size", "4", "--samples", "2", "--steps", "2",
+        )  # fmt: skip
+        refusals = {
+            name: pool.submit(
+                run_twin, "train", str(train_file), "--out", str(tmp_path / name), *extra
+            )
+            for name, (extra, _) in cases.items()
+        }
+        unreadable = pool.submit(run_twin, "train", str(broken), "--out", str(tmp_path / "b"))
+    for name, (_, words) in cases.items():
+        result = refusals[name].result()
+        assert result.returncode == 1, name
+        assert words in result.stderr, (name, result.stderr)
+    both = both.result()
+    assert both.returncode == 0, both.stderr
+    assert checkpoint_range(load_checkpoint(tmp_path / "both" / CHECKPOINT_NAME)).days == 28
+    result = unreadable.result()
     assert result.returncode == 1 and "not a readable instance file" in result.stderr
 
 
@@ -223,10 +242,17 @@ def test_foreign_and_tampered_checkpoints_are_refused(small_checkpoint, helsinki
 
 
 def test_propose_compares_learned_polished_pyvrp_and_greedy(small_checkpoint):
-    result = run_twin(
-        "propose", "helsinki", "--bins", str(BINS), "--checkpoint", str(small_checkpoint),
-        "--trucks", "2", "--samples", "8", "--temperature", "0.5", "--polish", "0.3", "--json",
-    )  # fmt: skip
+    with ThreadPoolExecutor(max_workers=2) as pool:  # both commands at once
+        compared = pool.submit(
+            run_twin, "propose", "helsinki", "--bins", str(BINS), "--checkpoint",
+            str(small_checkpoint), "--trucks", "2", "--samples", "8", "--temperature", "0.5",
+            "--polish", "0.3", "--json",
+        )  # fmt: skip
+        too_big = pool.submit(
+            run_twin, "propose", "helsinki", "--bins", "30", "--trucks", "2", "--checkpoint",
+            str(small_checkpoint),
+        )  # fmt: skip
+    result, too_big = compared.result(), too_big.result()
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["sampling"] == {"samples": 8, "temperature": 0.5}
@@ -238,26 +264,23 @@ def test_propose_compares_learned_polished_pyvrp_and_greedy(small_checkpoint):
     assert plans["learned+pyvrp"]["cost_km"] <= plans["learned"]["cost_km"] + 1e-9
     # PyVRP alone gets the wall time that learned + polish took
     assert report["pyvrp_budget_s"] == pytest.approx(plans["learned+pyvrp"]["solve_s"])
-    too_big = run_twin(
-        "propose", "helsinki", "--bins", "30", "--trucks", "2", "--checkpoint",
-        str(small_checkpoint),
-    )  # fmt: skip
     assert too_big.returncode == 1 and "--outside-range fallback" in flat(too_big.stderr)
     assert "bins 30 (trained on 12–12)" in flat(too_big.stderr)
 
 
 def test_the_waste_twin_runs_the_learned_policy(small_checkpoint, helsinki):
-    # few residents, so that every day's candidate bins fit the 12-bin model
-    run = run_waste(
-        helsinki, days=5, planner="learned", trucks=2, seed=1, population=150,
-        checkpoint=small_checkpoint, solver_time_s=0.2,
-    )  # fmt: skip
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the command runs beside the run here
+        refused = pool.submit(run_twin, "waste", "helsinki", "--days", "2", "--planner",
+                              "learned", "--population", "150", "--depot", "0,0")  # fmt: skip
+        # few residents, so that every day's candidate bins fit the 12-bin model
+        run = run_waste(
+            helsinki, days=5, planner="learned", trucks=2, seed=1, population=150,
+            checkpoint=small_checkpoint, solver_time_s=0.2,
+        )  # fmt: skip
     assert run.result.info["planner"] == "learned"
     assert run.kpis["bins_emptied"] > 0
     assert abs(run.result.info["mass_balance_error_kg"]) < 1e-6 * run.kpis["generated_t"] * 1000
-    refused = run_twin("waste", "helsinki", "--days", "2", "--planner", "learned",
-                       "--population", "150", "--depot", "0,0")  # fmt: skip
-    assert refused.returncode == 1
+    assert refused.result().returncode == 1
 
 
 def test_the_shipped_planner_plans_a_city_it_never_saw(helsinki):
@@ -272,18 +295,26 @@ def test_the_shipped_planner_plans_a_city_it_never_saw(helsinki):
     assert trained.bounds["n_bins"][0] <= 60 and trained.bounds["n_bins"][1] >= 450
     assert trained.bounds["n_trucks"] == (1, 8) and len(trained.places) > 10
     assert saved["trained_on"]["device"] in ("cpu", "cuda")
-    for city in (helsinki, kotka):
-        planner = LearnedPlanner(path, place_sha256=city.source.sha256, samples=32)
-        problem = to_problem(sample_instances(city, n_bins=100, n_instances=10, seed=5), 9)
-        assert planner.outside(problem) is None
-        assert check_plan(problem, planner.plan(problem)) == []
-    proposed = run_twin("propose", "kotka", "--bins", "60", "--polish", "0.2", "--json")
+    # the commands run in other processes, one at a time, while the planner plans here (the
+    # city is in the cache by now)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        proposed = pool.submit(
+            run_twin, "propose", "kotka", "--bins", "60", "--polish", "0.2", "--json"
+        )
+        ran = pool.submit(
+            run_twin, "waste", "kotka", "--planner", "learned", "--days", "3", "--json"
+        )
+        for city in (helsinki, kotka):
+            planner = LearnedPlanner(path, place_sha256=city.source.sha256, samples=32)
+            problem = to_problem(sample_instances(city, n_bins=100, n_instances=10, seed=5), 9)
+            assert planner.outside(problem) is None
+            assert check_plan(problem, planner.plan(problem)) == []
+    proposed, ran = proposed.result(), ran.result()
     assert proposed.returncode == 0, proposed.stderr
     report = json.loads(proposed.stdout)
     assert report["planner"]["checkpoint"] == str(GENERAL_CHECKPOINT)
     assert report["planner"]["outside_range"] is None
     assert report["plans"]["learned"]["valid"] and report["plans"]["learned"]["fallback"] is None
-    ran = run_twin("waste", "kotka", "--planner", "learned", "--days", "3", "--json")
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["bins_emptied"] > 0
 

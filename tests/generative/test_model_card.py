@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -61,31 +62,47 @@ def _bench(script: str, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def route_evaluation(tmp_path_factory):
-    """The general planner measured against PyVRP on two 12-bin days of Kotka, a city it never
-    trained on (a real run of the benchmark, at a tiny size): its checkpoint and document."""
-    folder = tmp_path_factory.mktemp("route-eval")
-    checkpoint = _copy("general", folder)
-    _bench(
-        "bench_propose.py", "--city", "kotka", "--bins", "12", "--trucks", "2",
-        "--instances", "2", "--samples", "4", "--budgets", "0.1", "0.2",
-        "--checkpoint", str(checkpoint), "--out", str(folder / "propose.json"),
-        "--evaluation-out", str(folder / "eval.json"),
-    )  # fmt: skip
-    return checkpoint, folder / "eval.json"
+def evaluations(tmp_path_factory):
+    """Both benchmark runs below, started together when the first is needed, each in a process
+    of its own: the tests of one read its document while the other still runs."""
+    route, signal = tmp_path_factory.mktemp("route-eval"), tmp_path_factory.mktemp("signal-eval")
+    route_checkpoint, signal_checkpoint = _copy("general", route), _copy("signals", signal)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        started = {
+            "route": pool.submit(
+                _bench,
+                "bench_propose.py", "--city", "kotka", "--bins", "12", "--trucks", "2",
+                "--instances", "2", "--samples", "4", "--budgets", "0.1", "0.2",
+                "--checkpoint", str(route_checkpoint), "--out", str(route / "propose.json"),
+                "--evaluation-out", str(route / "eval.json"),
+            ),
+            "signal": pool.submit(
+                _bench,
+                "bench_signals.py", "--cities", "helsinki", "--seeds", "0", "--simulations", "1",
+                "--checkpoint", str(signal_checkpoint), "--evaluation-out",
+                str(signal / "eval.json"),
+            ),
+        }  # fmt: skip
+        yield {
+            "route": lambda: (started["route"].result(), route_checkpoint, route / "eval.json"),
+            "signal": lambda: (started["signal"].result(), signal_checkpoint, signal / "eval.json"),
+        }
 
 
 @pytest.fixture(scope="module")
-def signal_evaluation(tmp_path_factory):
+def route_evaluation(evaluations):
+    """The general planner measured against PyVRP on two 12-bin days of Kotka, a city it never
+    trained on (a real run of the benchmark, at a tiny size): its checkpoint and document."""
+    _, checkpoint, document = evaluations["route"]()
+    return checkpoint, document
+
+
+@pytest.fixture(scope="module")
+def signal_evaluation(evaluations):
     """The signal planner against Webster's plans and a one-simulation search on the bundled
     city, one seed (a real, tiny run of the benchmark)."""
-    folder = tmp_path_factory.mktemp("signal-eval")
-    checkpoint = _copy("signals", folder)
-    _bench(
-        "bench_signals.py", "--cities", "helsinki", "--seeds", "0", "--simulations", "1",
-        "--checkpoint", str(checkpoint), "--evaluation-out", str(folder / "eval.json"),
-    )  # fmt: skip
-    return checkpoint, folder / "eval.json"
+    _, checkpoint, document = evaluations["signal"]()
+    return checkpoint, document
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -259,21 +276,25 @@ def test_an_evaluation_of_another_checkpoint_or_a_false_claim_is_refused(
 
 
 def test_the_command_prints_the_card_or_one_clear_line(tmp_path):
-    shown = run_twin("model-card", "general", "--json")
-    assert shown.returncode == 0, shown.stderr
-    assert json.loads(shown.stdout) == read_model_card(SHIPPED / "general.pt")
-    text = run_twin("model-card", str(SHIPPED / "signals.pt"))
-    assert text.returncode == 0 and text.stdout == render_markdown(
-        read_model_card(SHIPPED / "signals.pt")
-    )
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
-    for argv, message in [
+    refusals = [
         (["model-card", str(tmp_path / "missing.pt")], "missing.pt: no such checkpoint"),
         (["model-card", str(tmp_path / "broken.pt")], "broken.pt: not a readable checkpoint"),
         (["model-card", "general", "--evaluation", str(tmp_path / "none.json")],
          "none.json: no such evaluation document"),
-    ]:  # fmt: skip
-        done = run_twin(*argv)
+    ]  # fmt: skip
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the commands two at a time
+        shown = pool.submit(run_twin, "model-card", "general", "--json")
+        text = pool.submit(run_twin, "model-card", str(SHIPPED / "signals.pt"))
+        refused = [pool.submit(run_twin, *argv) for argv, _ in refusals]
+    shown, text = shown.result(), text.result()
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == read_model_card(SHIPPED / "general.pt")
+    assert text.returncode == 0 and text.stdout == render_markdown(
+        read_model_card(SHIPPED / "signals.pt")
+    )
+    for (_, message), future in zip(refusals, refused, strict=True):
+        done = future.result()
         assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
         assert message in flat(done.stderr)
         assert done.stdout == ""

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -251,12 +252,14 @@ def test_a_bad_plan_file_stops_a_run_before_it_writes(helsinki, tmp_path):
             {"name": "s", "city": "helsinki", "traffic": {**TRAFFIC, "signal_plan": path.name}}
         )
     )
-    result = run_twin("run", str(scenario), "--out", str(tmp_path / "out"))
+    with ThreadPoolExecutor(max_workers=2) as pool:  # both commands at once
+        result = pool.submit(run_twin, "run", str(scenario), "--out", str(tmp_path / "out"))
+        check = pool.submit(run_twin, "scenario", "check", str(scenario))
+    result, check = result.result(), check.result()
     assert result.returncode == 1, result.stderr
     assert "traffic.signal_plan: plan.csv: junction" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
-    check = run_twin("scenario", "check", str(scenario))
     assert (
         check.returncode == 1 and "s.yaml:" in check.stderr and "phase 1 has 1.0 s" in check.stderr
     )
@@ -274,27 +277,29 @@ def test_propose_signals_refuses_bad_requests(helsinki):
 
 
 def test_the_cli_proposes_searches_and_writes(tmp_path):
-    result = run_twin(
-        "propose-signals", "helsinki", "--method", "search", "--simulations", "6",
-        "--trips", "1500", "--duration", "1h", "--window", "30min", "--seed", "2", "--json",
-        "--out", str(tmp_path / "plans"),
-    )  # fmt: skip
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the commands two at a time
+        result = pool.submit(
+            run_twin, "propose-signals", "helsinki", "--method", "search", "--simulations", "6",
+            "--trips", "1500", "--duration", "1h", "--window", "30min", "--seed", "2", "--json",
+            "--out", str(tmp_path / "plans"),
+        )  # fmt: skip
+        webster = pool.submit(
+            run_twin, "propose-signals", "helsinki", "--trips", "1500", "--duration", "1h",
+            "--window", "30min", "--seed", "2", "--json",
+        )  # fmt: skip
+        refused = pool.submit(run_twin, "propose-signals", "helsinki", "--simulations", "lots")
+    result, webster, refused = result.result(), webster.result(), refused.result()
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["method"] == "search" and report["junctions"] == 63
     assert len(report["checks"]) == 3 and report["plans"]
     assert (tmp_path / "plans" / "plans.sumo.xml").is_file()
     # the search starts from Webster's plans and never returns worse on the scenario's trips
-    webster = run_twin(
-        "propose-signals", "helsinki", "--trips", "1500", "--duration", "1h", "--window",
-        "30min", "--seed", "2", "--json",
-    )  # fmt: skip
     at_demand = lambda r: next(c for c in r["checks"] if c["demand_scale"] == 1.0)  # noqa: E731
     assert (
         at_demand(report)["proposed_total_delay_veh_h"]
         <= at_demand(json.loads(webster.stdout))["proposed_total_delay_veh_h"]
     )
-    refused = run_twin("propose-signals", "helsinki", "--simulations", "lots")
     assert refused.returncode != 0 and "simulations: must be a whole number" in refused.stderr
 
 

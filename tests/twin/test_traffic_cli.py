@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import geopandas as gpd
 import pandas as pd
@@ -20,21 +21,62 @@ def _twin(*args, cwd=None):
     )
 
 
-def test_json_and_outputs(tmp_path):
-    out = tmp_path / "run"
-    result = _twin(
-        "traffic",
-        "helsinki",
-        "--trips",
-        "400",
-        "--duration",
-        "30min",
-        "--seed",
-        "7",
-        "--json",
-        "--out",
-        str(out),
-    )
+BAD_INPUT = [
+    (["--trips", "-3"], "traffic.trips: must be ≥ 0 (got -3)"),
+    (["--trips", "10", "--duration", "two hours"], "traffic.duration: cannot read"),
+    (["--trips", "10", "--duration", "0"], "traffic.duration: the duration must be more"),
+    (["--trips", "10", "--duration", "1e9"], "at most 48 h (got '1e9')"),
+    (["--trips", "10", "--dt", "0"], "traffic.dt_s: must be > 0 (got 0)"),
+    (["--trips", "10000000000"], "traffic.trips: must be ≤ 10,000,000"),
+    (["--trips", "10", "--seed", "-1"], "seed: must be ≥ 0 (got -1)"),
+    (["--trips", "10", "--duration", "30min", "--window", "5h"], "traffic.window: departures"),
+    (["--trips", "10", "--close", "1-2"], "not in this city's network"),
+    (["--trips", "10", "--close", "way:abc"], "way:"),
+    (["--trips", "10", "--demand-scale", "-1"], "traffic.demand_scale: must be ≥ 0"),
+]
+
+
+@pytest.fixture(scope="module")
+def cli(helsinki, tmp_path_factory):
+    """Every command line of this module, started at once and run two at a time in other
+    processes (each spends most of its time importing; the ``helsinki`` fixture has filled the
+    cache they load the city from). Each test waits for its own."""
+    root = tmp_path_factory.mktemp("traffic-cli")
+    ids = helsinki.network.node_osmid
+    od = root / "od.csv"
+    pd.DataFrame(
+        {
+            "origin": [ids[0], ids[1], 12345, ids[3]],
+            "destination": [ids[5], ids[6], ids[7], ids[8]],
+            "departure": ["00:01:00", "120", "0", "02:00:00"],
+        }
+    ).to_csv(od, index=False)
+    occupied = root / "occupied"
+    occupied.mkdir()
+    (occupied / "keep.txt").write_text("mine")
+    jobs = {
+        "json": ["--trips", "400", "--duration", "30min", "--seed", "7", "--json", "--out",
+                 str(root / "json" / "run")],
+        "occupied": ["--trips", "10", "--duration", "5min", "--out", str(occupied)],
+        "unfinished": ["--trips", "400", "--duration", "3min", "--json"],
+        "peak": ["--duration", "20min", "--dt", "5", "--json"],
+        "od": ["--od", str(od), "--duration", "1h", "--json"],
+        "od-refused": ["--od", str(od), "--on-invalid", "error"],
+    }  # fmt: skip
+    (root / "json").mkdir()
+    for i, (args, _) in enumerate(BAD_INPUT):
+        (root / f"bad{i}").mkdir()
+        jobs[f"bad{i}"] = [*args, "--out", str(root / f"bad{i}" / "out")]
+    pool = ThreadPoolExecutor(max_workers=2)
+    started = {key: pool.submit(_twin, "traffic", "helsinki", *args) for key, args in jobs.items()}
+    yield root, {key: future.result for key, future in started.items()}
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def test_json_and_outputs(cli):
+    root, ran = cli
+    out = root / "json" / "run"
+    result = ran["json"]()
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.strip().splitlines()) == 1
     kpis = json.loads(result.stdout)
@@ -72,42 +114,29 @@ def test_same_seed_reproduces(helsinki):
     assert (edges["mean_flow_vph"] > 0).any()
 
 
-@pytest.mark.parametrize(
-    ("args", "words"),
-    [
-        (["--trips", "-3"], "traffic.trips: must be ≥ 0 (got -3)"),
-        (["--trips", "10", "--duration", "two hours"], "traffic.duration: cannot read"),
-        (["--trips", "10", "--duration", "0"], "traffic.duration: the duration must be more"),
-        (["--trips", "10", "--duration", "1e9"], "at most 48 h (got '1e9')"),
-        (["--trips", "10", "--dt", "0"], "traffic.dt_s: must be > 0 (got 0)"),
-        (["--trips", "10000000000"], "traffic.trips: must be ≤ 10,000,000"),
-        (["--trips", "10", "--seed", "-1"], "seed: must be ≥ 0 (got -1)"),
-        (["--trips", "10", "--duration", "30min", "--window", "5h"], "traffic.window: departures"),
-        (["--trips", "10", "--close", "1-2"], "not in this city's network"),
-        (["--trips", "10", "--close", "way:abc"], "way:"),
-        (["--trips", "10", "--demand-scale", "-1"], "traffic.demand_scale: must be ≥ 0"),
-    ],
-)
-def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, words):
-    out = tmp_path / "out"
-    result = _twin("traffic", "helsinki", *args, "--out", str(out))
+@pytest.mark.parametrize(("args", "words"), BAD_INPUT)
+def test_bad_input_is_one_line_and_writes_nothing(cli, args, words):
+    root, ran = cli
+    case = BAD_INPUT.index((args, words))
+    folder = root / f"bad{case}"  # the command's own folder, empty before it ran
+    out = folder / "out"
+    result = ran[f"bad{case}"]()
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert words in result.stderr
-    assert not out.exists() and os.listdir(tmp_path) == []
+    assert not out.exists() and os.listdir(folder) == []
 
 
-def test_existing_output_is_not_overwritten(tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
-    result = _twin("traffic", "helsinki", "--trips", "10", "--duration", "5min", "--out", str(out))
+def test_existing_output_is_not_overwritten(cli):
+    root, ran = cli
+    out = root / "occupied"
+    result = ran["occupied"]()
     assert result.returncode != 0 and (out / "keep.txt").read_text() == "mine"
 
 
-def test_unfinished_trips_are_said_not_averaged_away():
+def test_unfinished_trips_are_said_not_averaged_away(cli):
     """A run too short for its trips: the CLI warns on stderr and in the JSON output."""
-    result = _twin("traffic", "helsinki", "--trips", "400", "--duration", "3min", "--json")
+    result = cli[1]["unfinished"]()
     assert result.returncode == 0, result.stderr
     kpis = json.loads(result.stdout)
     assert kpis["trips_unfinished"] > 4 and not kpis["gridlock"]
@@ -116,10 +145,10 @@ def test_unfinished_trips_are_said_not_averaged_away():
     assert "did not finish" in warning and "did not finish" in result.stderr
 
 
-def test_without_trips_the_city_peak_hour_rate_is_used_and_said(helsinki):
+def test_without_trips_the_city_peak_hour_rate_is_used_and_said(cli, helsinki):
     from cities.peak_demand import peak_hour_demand
 
-    result = _twin("traffic", "helsinki", "--duration", "20min", "--dt", "5", "--json")
+    result = cli[1]["peak"]()
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     peak = peak_hour_demand(helsinki.context, helsinki.network)
@@ -128,17 +157,9 @@ def test_without_trips_the_city_peak_hour_rate_is_used_and_said(helsinki):
     assert "Demand: " in result.stderr and "--trips N" in result.stderr
 
 
-def test_what_an_od_table_loses_is_said_without_out(helsinki, tmp_path):
-    ids = helsinki.network.node_osmid
-    path = tmp_path / "od.csv"
-    pd.DataFrame(
-        {
-            "origin": [ids[0], ids[1], 12345, ids[3]],
-            "destination": [ids[5], ids[6], ids[7], ids[8]],
-            "departure": ["00:01:00", "120", "0", "02:00:00"],
-        }
-    ).to_csv(path, index=False)
-    result = _twin("traffic", "helsinki", "--od", str(path), "--duration", "1h", "--json")
+def test_what_an_od_table_loses_is_said_without_out(cli):
+    # the table (written by ``cli``): one origin not in the network, one departure after the end
+    result = cli[1]["od"]()
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["od_table"]["unknown_nodes"] == 1
@@ -146,6 +167,6 @@ def test_what_an_od_table_loses_is_said_without_out(helsinki, tmp_path):
     assert "1 of 4 OD rows name nodes not in the network" in result.stderr
     assert "1 of 4 OD rows depart after the run ends" in result.stderr
     # asked to refuse what cannot run, it refuses, in one line
-    refused = _twin("traffic", "helsinki", "--od", str(path), "--on-invalid", "error")
+    refused = cli[1]["od-refused"]()
     assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
     assert "rows name nodes not in the network" in refused.stderr
