@@ -83,8 +83,10 @@ def edge_time_series(
     Inputs are ``intervals × edges`` arrays; ``interval_s`` is the intervals' width, or each
     interval's own width (a run's last interval may be shorter). Rows carry their width as
     ``interval_s``, so flow × width gives back the vehicles counted. Speed is the length over
-    the mean time on the link of the vehicles that left it; an interval with no vehicle leaving
-    has the free-flow speed if the link was empty, else zero.
+    the mean time on the link of the vehicles that left it. An interval with no vehicle leaving
+    has the free-flow speed if no vehicle on the link was held up (it was empty, or every
+    vehicle on it was still within its free-flow time at the interval's end, ``queued`` zero:
+    a long link just entered, not a jam), else zero.
     """
     n_intervals, n_edges = exits.shape
     width = np.broadcast_to(np.asarray(interval_s, dtype=np.float64), (n_intervals,))
@@ -92,8 +94,9 @@ def edge_time_series(
     length = np.broadcast_to(length_m, exits.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         speed = np.where(exits > 0, 3.6 * length * exits / time_on_link_s, np.nan)
-    empty = occupancy < 1e-9
-    speed = np.where(np.isnan(speed) & empty, np.broadcast_to(free_speed_kph, exits.shape), speed)
+    # no vehicle left in the interval, so one held up during it is still queued at its end
+    flowing = (occupancy < 1e-9) | (np.asarray(queued) == 0)
+    speed = np.where(np.isnan(speed) & flowing, np.broadcast_to(free_speed_kph, exits.shape), speed)
     speed = np.where(np.isnan(speed), 0.0, speed)
     return pd.DataFrame(
         {

@@ -518,13 +518,14 @@ class WasteRun:
 
 def _link_times_from_traffic(result: TrafficResult, network, interval_s: float, start_s: float):
     """Travel time of every edge in every interval of a traffic run (free flow where nothing
-    was measured; a jammed edge at 1 % of its free speed)."""
+    was measured; a jammed edge at 1 % of its free speed, or the wait for the next interval and
+    its time there where that is sooner: :meth:`LinkTimes.first_in_first_out`)."""
     series = result.edge_series
     n_intervals = int(series["interval_start_s"].nunique())
     speed = series["speed_kph"].to_numpy().reshape(n_intervals, network.n_edges)
     speed = np.maximum(speed, 0.01 * network.edge_speed_kph)
     seconds = np.maximum(network.edge_length_m / (speed / 3.6), network.edge_free_flow_s)
-    return LinkTimes(seconds=seconds, interval_s=interval_s, start_s=start_s)
+    return LinkTimes(seconds=seconds, interval_s=interval_s, start_s=start_s).first_in_first_out()
 
 
 def _placed_bins(loaded: City, network, spec: WasteSpec, rng: np.random.Generator):

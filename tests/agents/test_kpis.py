@@ -70,3 +70,35 @@ def test_a_run_too_short_for_its_demand_is_not_gridlock():
 def test_no_warning_when_every_trip_arrives():
     kpis = _ring(20, duration_s=1800, stuck=None, spread_s=600)
     assert kpis["trips_unfinished"] == 0 and traffic_warnings(kpis) == []
+
+
+def test_a_link_nobody_left_is_free_flowing_unless_somebody_waits_on_it():
+    """No exit in an interval: an empty link, or one whose vehicles are all still within their
+    free-flow time, flows at its free speed; one with a vehicle queued at its end is jammed."""
+    series = edge_time_series(
+        exits=np.zeros((1, 3)),
+        time_on_link_s=np.zeros((1, 3)),
+        occupancy=np.array([[0.0, 1.5, 2.0]]),
+        queued=np.array([[0, 0, 1]]),
+        length_m=np.full(3, 100.0),
+        free_speed_kph=np.array([30.0, 40.0, 50.0]),
+        interval_s=300.0,
+    )
+    assert series["speed_kph"].tolist() == [30.0, 40.0, 0.0]
+
+
+def test_a_long_link_just_entered_reads_as_driven_at_free_speed():
+    """One car on a 6 km link at 36 km/h (600 s), then a 100 m one: the first two 300 s
+    intervals see it on the first link without leaving it, at the free speed it drives."""
+    network = network_from_links(
+        np.array([(0, 0), (6000, 0), (6100, 0)], dtype=float), [(0, 1), (1, 2)],
+        speed_kph=36, capacity_vph=1800, storage_veh=1000,
+    )  # fmt: skip
+    config = TrafficConfig(duration_s=1200, dt_s=1.0, reroute_share=0.0)
+    result = TrafficModel(
+        network, Trips(np.array([0]), np.array([2]), np.array([0.0])), config=config,
+        signal_plans={}, seed=0,
+    ).run()  # fmt: skip
+    first = result.edge_series[result.edge_series["edge"] == 0]
+    assert first["speed_kph"].iloc[:2].tolist() == pytest.approx([36.0, 36.0])
+    assert result.kpis["trips_unfinished"] == 0

@@ -256,3 +256,21 @@ def test_the_default_fleet_keeps_a_city_from_overflowing(helsinki):
     # one truck fewer than sized leaves more waste on the street
     fewer = run_waste(helsinki, days=14, planner="greedy", seed=2, trucks=sized.config.n_trucks - 1)
     assert fewer.kpis["overflow_t"] > sized.kpis["overflow_t"]
+
+
+def test_a_truck_waits_out_a_jam_rather_than_crawl_through_it():
+    """First in, first out: an edge entered at an interval's start takes at most the wait for
+    the next interval plus its time then (a known case), so that leaving later never arrives
+    earlier (the law, on random times), and no time is made longer."""
+    jam = LinkTimes(np.array([[3000.0, 20.0], [40.0, 20.0], [30.0, 500.0]]), 300.0)
+    assert jam.first_in_first_out().seconds.tolist() == [[340.0, 20.0], [40.0, 20.0], [30.0, 500.0]]
+    rng = np.random.default_rng(4)
+    raw = LinkTimes(rng.lognormal(4.0, 2.0, size=(24, 50)), 300.0, start_s=3600.0)
+    fifo = raw.first_in_first_out()
+    arrival = 300.0 * np.arange(24)[:, None] + fifo.seconds
+    assert np.all(np.diff(arrival, axis=0) >= -1e-9 * arrival.max())
+    assert np.all(fifo.seconds <= raw.seconds) and fifo.start_s == 3600.0
+    # a time is lowered only where waiting for the next interval is quicker
+    quicker = 300.0 + fifo.seconds[1:] < raw.seconds[:-1]
+    assert np.array_equal(fifo.seconds[:-1][~quicker], raw.seconds[:-1][~quicker])
+    assert quicker.any()
