@@ -20,6 +20,7 @@ from dashboards.logic import (
     format_kpi,
     kpi_cards,
     kpi_change,
+    section_only,
     street_refs,
     toggle_closure,
     unfinished_card,
@@ -48,7 +49,7 @@ __all__ = [
     "upload_button",
 ]
 
-AUTO_FLEET = "blank: sized to the city's waste"
+AUTO_FLEET = "blank: the city's rounds' fleet, else sized to its waste"
 """What an empty Trucks box means (the twin sizes the fleet, ``trucks: null``)."""
 
 CLOSE_MODES = [
@@ -294,6 +295,66 @@ def rounds_file(state: DashboardState, draft: dict | None, uploaded: dict | None
             pass  # gone with the store: the draft's own, if any
     waste = (draft or {}).get("waste") or {}
     return waste.get("rounds") if waste.get("policy") == "current" else None
+
+
+ROUNDS_CHECK_DAYS = 1
+"""Days the twin drives a rounds file to check it: reading it and matching its stops to the
+city's bins come first, so a bad file is refused at once, and a good one costs a day."""
+
+
+def rounds_check(
+    state: DashboardState, path: str, draft: dict, values: Mapping[str, Any]
+) -> tuple[str | None, int | None]:
+    """Drive the city's rounds file for :data:`ROUNDS_CHECK_DAYS` with the form's fleet and
+    seed (a run kept in the store: checking the same file with the same form again costs
+    nothing).
+
+    Parameters
+    ----------
+    state : DashboardState
+        The app's state.
+    path : str
+        The rounds file.
+    draft : dict
+        The draft scenario.
+    values : Mapping
+        ``trucks`` and ``seed`` of the form (the draft's where they are not valid).
+
+    Returns
+    -------
+    tuple
+        The twin's message (``None`` for a file it drives) and the trucks the rounds ran with
+        (the form's, else as many as the rounds send out on one day; ``None`` when refused).
+    """
+    try:
+        settings = read_form(draft, dict(values), section="waste").model_dump(mode="json")
+    except FormError:
+        settings = draft
+    scenario = section_only(
+        settings, "waste", policy="current", rounds=path, days=ROUNDS_CHECK_DAYS
+    ).model_copy(update={"name": f"{draft['name']}-rounds-check"})
+    errors: list[str | None] = []
+    (key,) = run_scenarios(state, [scenario], errors=errors)
+    if key is None:
+        return (errors[0] if errors else "the rounds did not run"), None
+    return None, int(state.store.waste_info(key)["n_trucks"])
+
+
+def shared_fleet(
+    state: DashboardState, draft: dict, values: Mapping[str, Any], rounds: str | None
+) -> dict[str, Any]:
+    """The form's ``values`` with the one fleet every compared policy runs with: the form's
+    trucks, else, where the city's rounds run among them, the trucks those rounds send out (a
+    blank fleet otherwise sizes itself to the city's waste, which the rounds' own need not
+    match: a policy measured with more trucks than the baseline is not measured against it).
+    Unchanged where the rounds are refused (their run then says why)."""
+    values = dict(values)
+    if rounds is None or values.get("trucks") not in (None, ""):
+        return values
+    _, fleet = rounds_check(state, rounds, draft, values)
+    if fleet is not None:
+        values["trucks"] = fleet
+    return values
 
 
 def field(label: str, component: Any, *, check_id: str | None = None) -> html.Label:

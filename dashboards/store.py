@@ -150,6 +150,13 @@ class RunStore:
         """KPIs by section, as ``ScenarioRun.kpi_dict()``."""
         return json.loads((self.run_dir(key) / "kpis.json").read_text())
 
+    def waste_info(self, key: str) -> dict[str, Any]:
+        """The waste run's ``run.json`` (policy, fleet ``n_trucks``, sites, warnings, …)."""
+        path = self.run_dir(key) / "waste" / "run.json"
+        if not path.is_file():
+            raise StoreError(f"run {key} has no waste section (was it run?).")
+        return json.loads(path.read_text())
+
     def run_scenario(self, key: str) -> Scenario:
         """The resolved scenario a run was made from."""
         return load_scenario(self.run_dir(key) / "scenario.yaml")

@@ -34,6 +34,7 @@ from dashboards.components import (
     register_run,
     rounds_file,
     run_controls,
+    shared_fleet,
 )
 from dashboards.decisions import (
     AUDIT_VERSION,
@@ -285,10 +286,10 @@ def routes_section(state: DashboardState) -> html.Div:
 
 def register(app: Dash, state: DashboardState) -> None:
     def build(draft, days, trucks, uploaded):
-        values = {"days": days, "trucks": trucks}
-        updated = read_form(draft, values, section="waste").model_dump(mode="json")
         # the city's own rounds run only where the Waste page has them (or the draft does)
         rounds = rounds_file(state, draft, uploaded)
+        values = shared_fleet(state, draft, {"days": days, "trucks": trucks}, rounds)
+        updated = read_form(draft, values, section="waste").model_dump(mode="json")
         return [
             section_only(updated, "waste", policy=policy, rounds=rounds).model_copy(
                 update={"name": f"{updated['name']}-{policy}"}

@@ -26,12 +26,14 @@ from dashboards.components import (
     number_field,
     register_form_check,
     register_run,
+    rounds_check,
     rounds_file,
     run_controls,
+    shared_fleet,
     upload_button,
 )
 from dashboards.figures import daily_figure, empty_figure, routes_figure, tradeoff_figure
-from dashboards.forms import FormError, read_form
+from dashboards.forms import read_form
 from dashboards.logic import (
     DAY_MARK_STEPS,
     WASTE_CARDS,
@@ -53,7 +55,6 @@ from dashboards.logic import (
     strategy_of,
     with_strategy,
 )
-from dashboards.runner import run_scenarios
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
 from dashboards.trust import LEARNED_PLANNER, policy_label, run_by_model
@@ -84,10 +85,6 @@ BASELINE_LABELS = {
     "schedule": "schedule: the same rounds optimized by PyVRP",
 }
 """How the baseline's choices read (:func:`dashboards.logic.baselines`)."""
-
-ROUNDS_CHECK_DAYS = 1
-"""Days the twin drives an uploaded rounds file to check it: reading it and matching its stops
-to the city's bins come first, so a bad file is refused at once, and a good one costs a day."""
 
 COMPARE_ALL = "all"
 """The value of the checkbox that runs every policy with the baseline."""
@@ -244,7 +241,9 @@ def run_list(
 ) -> list[Scenario]:
     """What Run runs: the planned policy first (the map, cards and daily chart show it), then
     the baseline, then, with ``compare_all``, every other policy that can run here, each with
-    the form's days, fleet and seed. Runs already in the store are not run again.
+    the form's days, fleet and seed (the page fills a blank fleet with the city's rounds' own
+    where they run: :func:`~dashboards.components.shared_fleet`). Runs already in the store
+    are not run again.
 
     Parameters
     ----------
@@ -303,9 +302,10 @@ def _check_form(draft: dict, values: dict) -> Scenario:
 def check_rounds(
     state: DashboardState, path: str, name: str, draft: dict, values: dict[str, Any]
 ) -> str | None:
-    """Drive an uploaded rounds file for :data:`ROUNDS_CHECK_DAYS` with the form's fleet and
-    seed: the twin reads it (``RoundsFileError``) and matches its stops to the city's bins
-    (``RoundsError``, or too few trucks), each problem naming the row and the fix.
+    """Drive an uploaded rounds file for a day with the form's fleet and seed
+    (:func:`~dashboards.components.rounds_check`): the twin reads it (``RoundsFileError``) and
+    matches its stops to the city's bins (``RoundsError``, or too few trucks), each problem
+    naming the row and the fix.
 
     Parameters
     ----------
@@ -325,16 +325,7 @@ def check_rounds(
     str or None
         The twin's message, ``None`` for a file it drives.
     """
-    try:
-        settings = read_form(draft, values, section="waste").model_dump(mode="json")
-    except FormError:
-        settings = draft
-    scenario = section_only(
-        settings, "waste", policy="current", rounds=path, days=ROUNDS_CHECK_DAYS
-    ).model_copy(update={"name": f"{draft['name']}-rounds-check"})
-    errors: list[str | None] = []
-    run_scenarios(state, [scenario], errors=errors)
-    problem = errors[0] if errors else None
+    problem, _ = rounds_check(state, path, draft, values)
     return None if problem is None else problem.replace(path, name)
 
 
@@ -408,14 +399,14 @@ def model_line(provenance: dict | None) -> html.P:
 def register(app: Dash, state: DashboardState) -> None:
     def build(draft, days, trucks, seed, policy, objective, baseline, compare, uploaded):
         values = dict(zip(FORM_KEYS, (days, trucks, seed, policy), strict=True))
+        rounds = rounds_file(state, draft, uploaded)
+        compare_all = COMPARE_ALL in (compare or [])
+        if baseline in (None, "current") or compare_all:  # the city's rounds run too
+            values = shared_fleet(state, draft, values, rounds)
         return run_list(
-            draft,
-            values,
-            objective=objective,
-            baseline=baseline,
-            compare_all=COMPARE_ALL in (compare or []),
-            rounds=rounds_file(state, draft, uploaded),
-        )
+            draft, values, objective=objective, baseline=baseline, compare_all=compare_all,
+            rounds=rounds,
+        )  # fmt: skip
 
     register_run(
         app,

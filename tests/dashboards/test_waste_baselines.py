@@ -7,9 +7,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from dashboards.components import baseline_table
+from dashboards.components import baseline_table, shared_fleet
 from dashboards.figures import tradeoff_figure
 from dashboards.logic import (
     BASELINE_KPIS,
@@ -273,3 +274,15 @@ def test_the_city_rounds_are_checked_by_the_twin_and_drive_the_current_baseline(
     # the same rounds driven as given: what hand-drawn drove
     current = state.store.kpi_dict(keys[1])["waste"]
     assert current["truck_km"] == pytest.approx(state.store.kpi_dict(drawn)["waste"]["truck_km"])
+
+    # a blank fleet: every policy runs with the trucks the rounds send out on their busiest
+    # day (counted in the file), the form's own fleet where it gives one
+    busiest = int(pd.read_csv(rounds, comment="#").groupby("weekday")["truck"].nunique().max())
+    shared = shared_fleet(state, draft, {**values, "trucks": None}, str(rounds))
+    assert shared["trucks"] == busiest
+    runs = waste.run_list(
+        draft, shared, objective="km", baseline="current", compare_all=True, rounds=str(rounds)
+    )
+    assert len(runs) > 3 and {run.waste.trucks for run in runs} == {busiest}
+    assert shared_fleet(state, draft, {**values, "trucks": 3}, str(rounds))["trucks"] == 3
+    assert shared_fleet(state, draft, {**values, "trucks": None}, None)["trucks"] is None
