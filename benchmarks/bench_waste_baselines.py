@@ -5,7 +5,7 @@ Usage::
 
     python benchmarks/bench_waste_baselines.py [--cities NAME|PATH ...] [--days 28]
         [--seeds 0,1,2] [--population 40000] [--trucks 5] [--iterations 500]
-        [--section baselines|congestion|both] [--traffic-trips N] [--json-out FILE]
+        [--section baselines|congestion|both] [--traffic-trips N|peak] [--json-out FILE]
 
 ``baselines`` runs, for each city and seed, on the same bins, waste and fleet:
 
@@ -17,7 +17,8 @@ Usage::
 
 and reports every policy against ``hand-drawn`` (truck-km, truck-hours, euros per tonne, CO2,
 service level). ``congestion`` runs ``forecast/euros`` among background traffic
-(``traffic_coupling``, ``--traffic-trips`` trips in the shift) twice: planned on free-flow times,
+(``traffic_coupling``, ``--traffic-trips`` trips in the shift, or ``peak``: the city's
+peak-hour rate all shift long) twice: planned on free-flow times,
 and on the time-of-day times of the traffic twin; each plan is then driven in the twin's
 traffic, and the report gives what each lost against its own plan (hours driven / hours planned
 − 1, bins skipped for time) and the euros the congestion-aware plan saves.
@@ -40,7 +41,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from agents.waste.model import WasteConfig  # noqa: E402
 from cities.city import load_city  # noqa: E402
+from cities.peak_demand import peak_hour_demand  # noqa: E402
 from twin.api import run_waste  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "cities"
@@ -103,16 +106,27 @@ def baselines(city, seed: int, args) -> dict:
     return rows
 
 
+def _traffic_trips(city, args) -> int:
+    """``--traffic-trips``: a number, or ``peak``, the city's peak-hour rate
+    (:func:`cities.peak_demand.peak_hour_demand`) in every hour of the shift."""
+    if args.traffic_trips != "peak":
+        return int(args.traffic_trips)
+    rate = peak_hour_demand(city.context, city.network).trips_per_hour
+    return round(rate * WasteConfig().shift_s / 3600.0)
+
+
 def congestion(city, seed: int, args) -> dict:
     rows = {}
+    trips = _traffic_trips(city, args)
     for plan_times in ("free-flow", "time-of-day"):
         start = time.perf_counter()
         run = run_waste(
             city, seed=seed, **_common(args), policy="forecast", objective="euros",
-            plan_times=plan_times, traffic={"trips": args.traffic_trips}, traffic_coupling=True,
+            plan_times=plan_times, traffic={"trips": trips}, traffic_coupling=True,
         )  # fmt: skip
         rows[plan_times] = _row(run, time.perf_counter() - start)
         rows[plan_times]["traffic_delay_h"] = run.traffic["baseline"].get("total_delay_veh_h")
+        rows[plan_times]["traffic_trips"] = trips
         gap = rows[plan_times]["planned_hours_gap"]
         print(f"  {city.name} seed {seed} {plan_times}: gap {gap:+.2%}", flush=True)
     return rows
@@ -167,8 +181,10 @@ def report(results: dict) -> str:
             )
         jam = seeds.get("congestion")
         if jam:
+            trips = next(iter(jam.values()))["free-flow"].get("traffic_trips")
             lines += [
-                f"\n#### {city}: plans driven in the twin's traffic ({len(jam)} seeds)\n",
+                f"\n#### {city}: plans driven in the twin's traffic ({len(jam)} seeds, "
+                f"{trips:,} trips in the shift)\n",
                 "| planned on | hours driven / planned − 1 | bins skipped for time | € | "
                 "service level |",
                 "|---|---|---|---|---|",
@@ -198,7 +214,11 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=500)
     parser.add_argument("--solver-time", type=float, default=5.0)
     parser.add_argument("--section", choices=("baselines", "congestion", "both"), default="both")
-    parser.add_argument("--traffic-trips", type=int, default=20_000)
+    parser.add_argument(
+        "--traffic-trips",
+        default="20000",
+        help="trips in the shift, or 'peak': the city's peak-hour rate in every hour of it",
+    )
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]

@@ -63,6 +63,7 @@ from cities.routing import Router
 __all__ = [
     "GIVEN_ROUTES",
     "LinkTimes",
+    "Walk",
     "WasteConfig",
     "WasteModel",
     "WasteResult",
@@ -268,6 +269,22 @@ class LinkTimes:
         for k in range(len(seconds) - 2, -1, -1):
             np.minimum(seconds[k], self.interval_s + seconds[k + 1], out=seconds[k])
         return LinkTimes(seconds=seconds, interval_s=self.interval_s, start_s=self.start_s)
+
+
+@dataclass
+class Walk:
+    """A day's routes driven on the time-of-day times (:meth:`WasteModel.walk`)."""
+
+    leave_at: dict[int, float] = field(default_factory=dict)
+    """Shift clock (s) at which each location is first left."""
+    leave_tip: list[float] = field(default_factory=list)
+    """Shift clocks at which the disposal site is left."""
+    last_s: float = 0.0
+    """When the last truck is back at the depot."""
+    duration_s: float = 0.0
+    """Truck-seconds of the plan."""
+    distance_m: float = 0.0
+    """Truck-metres of the plan."""
 
 
 @dataclass(eq=False)
@@ -505,6 +522,29 @@ class WasteModel(mesa.Model):
             return self._free_flow_matrices()
         return self.matrices(self.config.shift_start_s)
 
+    def walk(self, routes: list[np.ndarray]) -> Walk:
+        """``routes`` (model locations) driven as the trucks drive them, every truck from the
+        shift's start, each leg at the link times of the moment it starts (:meth:`leg`): when
+        each stop is left, and the hours and distance of the whole plan on these times."""
+        walked = Walk()
+        for route in routes:
+            clock, at = 0.0, DEPOT_LOCATION
+            for stop in [*route.tolist(), DEPOT_LOCATION]:
+                walked.leave_at.setdefault(at, clock)
+                if at == 1:
+                    walked.leave_tip.append(clock)
+                duration, distance = self.leg(at, stop, clock)
+                clock += duration
+                walked.distance_m += distance
+                if stop >= 2:
+                    clock += float(self.service_s[stop - 2])
+                elif stop == 1:
+                    clock += self.config.unload_s
+                at = stop
+            walked.last_s = max(walked.last_s, clock)
+            walked.duration_s += clock
+        return walked
+
     def timed_matrices(
         self, routes: list[np.ndarray], locations: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -518,22 +558,8 @@ class WasteModel(mesa.Model):
         stop is left is the classic approximation, and what makes a plan's hours hold in
         traffic: for the plan whose times these are, they are the times its trucks drive."""
         start = self.config.shift_start_s
-        leave_at: dict[int, float] = {}
-        leave_tip: list[float] = []
-        last = 0.0
-        for route in routes:
-            clock, at = 0.0, DEPOT_LOCATION
-            for stop in [*route.tolist(), DEPOT_LOCATION]:
-                leave_at.setdefault(at, clock)
-                if at == 1:
-                    leave_tip.append(clock)
-                clock += self.leg(at, stop, clock)[0]
-                if stop >= 2:
-                    clock += float(self.service_s[stop - 2])
-                elif stop == 1:
-                    clock += self.config.unload_s
-                at = stop
-            last = max(last, clock)
+        walked = self.walk(routes)
+        leave_at, leave_tip, last = walked.leave_at, walked.leave_tip, walked.last_s
         times = [*np.arange(0.0, last, self.link_times.interval_s), last]
         spanned = {self.link_times.index(start + t): self.matrices(start + t) for t in times}
         duration = np.mean([m[0] for m in spanned.values()], axis=0)
@@ -631,10 +657,19 @@ class WasteModel(mesa.Model):
         spent = plan.solve_s
         best: tuple[float, Plan, RoutingProblem] | None = None
         for attempt in range(TIMING_PASSES + 1):
-            timed = self.timed_matrices([locations[r] for r in plan.routes], locations)
+            routes = [locations[r] for r in plan.routes]
+            timed = self.timed_matrices(routes, locations)
             timed_problem = dataclasses.replace(problem, duration_s=timed[0], distance_m=timed[1])
             own = finish_plan(timed_problem, plan.routes, plan.planner, time.perf_counter(),
                               dict(plan.info))  # fmt: skip
+            # its hours on its own times, walked leg by leg: the timed matrices have one row
+            # for the disposal site, which trucks leave at several times of day
+            walked = self.walk(routes)
+            own.info.update(
+                duration_s=walked.duration_s,
+                distance_m=walked.distance_m,
+                objective=own.info["objective"] - own.info["distance_m"] + walked.distance_m,
+            )
             if abs(own.info["duration_s"] - plan.info["duration_s"]) <= TIMING_TOLERANCE * max(
                 own.info["duration_s"], 1.0
             ):

@@ -149,6 +149,24 @@ def test_timed_matrices_hold_each_stops_hour(helsinki):
     np.testing.assert_allclose(duration[4], (1.0 + 3.0 + 3.0) / 3.0 * first[0][4, :6])
 
 
+def test_a_plan_walked_on_its_hours_takes_what_its_trucks_then_drive(helsinki):
+    """The hours a time-of-day plan expects (its routes walked leg by leg at the times they are
+    driven) are the hours the trucks, driving it in traffic that slows after the first hour,
+    take: to the millisecond, where the trucks skip nothing."""
+    model = _model(
+        helsinki, link_times=_rush_hour(helsinki.network, factor=3.0), days=2, planner="greedy"
+    )
+    model.step()  # a first day, so that the second starts with bins to empty
+    routes, info = model._plan_day(model.day)
+    walked = model.walk(routes)
+    trucks = model.trucks[: len(routes)]  # one route a truck sent out
+    driven = [truck.drive(route, model.day) for truck, route in zip(trucks, routes, strict=True)]
+    assert info["requested"] > 0 and not any(day.skipped for day in driven)
+    assert walked.duration_s == pytest.approx(sum(day.duration_s for day in driven), abs=1e-3)
+    assert walked.distance_m == pytest.approx(sum(day.distance_m for day in driven), abs=1e-3)
+    assert walked.duration_s / 3600.0 == pytest.approx(info["planned_hours"], rel=0.011)
+
+
 def test_plans_on_the_hours_driven_hold_in_traffic_where_free_flow_plans_do_not(helsinki):
     """Traffic three times slower after the first hour: a plan made on free-flow times takes
     longer than it planned; one made on the hours it drives takes about what it planned."""
