@@ -643,8 +643,9 @@ class WasteModel(mesa.Model):
     ) -> tuple[Plan, RoutingProblem]:
         """Plan a day. With link times that change during the shift (and ``time-of-day``
         planning), plan again on the times at which the plan's stops are left
-        (:meth:`timed_matrices`), from the plan before, until a plan's own times agree with those
-        it was made on within :data:`TIMING_TOLERANCE` (at most :data:`TIMING_PASSES` times).
+        (:meth:`timed_matrices`), from the plan before, until a plan's hours on its own times
+        (its routes walked leg by leg, :meth:`walk`) agree with those it was made on within
+        :data:`TIMING_TOLERANCE` (at most :data:`TIMING_PASSES` times).
 
         Where jams come and go, the passes may not settle (a stop moved out of a jam's hour
         lands in another's): the plan kept is then the cheapest on its own times, and it comes
