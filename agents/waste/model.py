@@ -824,7 +824,13 @@ class WasteModel(mesa.Model):
             self.step()
             if on_progress:
                 on_progress((i + 1) / self.config.days)
-        return self.result()
+        result = self.result()
+        # the travel-time caches (a matrix pair and a router per traffic interval: gigabytes on
+        # a large city) are rebuilt on demand; a sweep or benchmark running many models in one
+        # process must not hold every run's
+        self._matrices.clear()
+        self._routers.clear()
+        return result
 
     # ------------------------------------------------------------------ results
     def _driven_edges(self, truck_days: list[TruckDay]) -> list[np.ndarray]:

@@ -177,3 +177,16 @@ def test_plans_on_the_hours_driven_hold_in_traffic_where_free_flow_plans_do_not(
         gaps[plan_times] = model.run().kpis["planned_hours_gap"]
     assert gaps["free-flow"] > 0.05
     assert abs(gaps["time-of-day"]) < gaps["free-flow"] / 2
+
+
+def test_a_finished_run_lets_go_of_its_travel_times_and_rebuilds_them_on_demand(helsinki):
+    """Many runs in one process (sweeps, benchmarks) must not hold every run's matrices: they
+    are dropped when the run ends, and a result asked for again is the same."""
+    model = _model(helsinki, link_times=_rush_hour(helsinki.network, factor=3.0), days=2)
+    first = model.run()
+    assert not model._matrices and not model._routers
+    again = model.result()
+    assert [e.tolist() for e in again.routes["edges"]] == [
+        e.tolist() for e in first.routes["edges"]
+    ]
+    assert again.kpis == first.kpis
