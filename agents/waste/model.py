@@ -546,19 +546,20 @@ class WasteModel(mesa.Model):
         return walked
 
     def timed_matrices(
-        self, routes: list[np.ndarray], locations: np.ndarray
+        self, routes: list[np.ndarray], locations: np.ndarray, walked: Walk | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Planning matrices (over the model ``locations`` of a day's problem) whose row of each
         stop holds the travel times of the interval in which a truck leaves it on ``routes``
         (model locations), driven as the trucks drive them (:meth:`leg`); the disposal site's,
         visited at several times, the mean over the times trucks leave it; stops off the routes
-        the mean over the intervals the routes span.
+        the mean over the intervals the routes span. ``walked``: the routes' :meth:`walk`, where
+        the caller has it.
 
         PyVRP has no time-dependent travel times; planning again on the times at which each
         stop is left is the classic approximation, and what makes a plan's hours hold in
         traffic: for the plan whose times these are, they are the times its trucks drive."""
         start = self.config.shift_start_s
-        walked = self.walk(routes)
+        walked = self.walk(routes) if walked is None else walked
         leave_at, leave_tip, last = walked.leave_at, walked.leave_tip, walked.last_s
         times = [*np.arange(0.0, last, self.link_times.interval_s), last]
         spanned = {self.link_times.index(start + t): self.matrices(start + t) for t in times}
@@ -659,13 +660,13 @@ class WasteModel(mesa.Model):
         best: tuple[float, Plan, RoutingProblem] | None = None
         for attempt in range(TIMING_PASSES + 1):
             routes = [locations[r] for r in plan.routes]
-            timed = self.timed_matrices(routes, locations)
+            walked = self.walk(routes)
+            timed = self.timed_matrices(routes, locations, walked)
             timed_problem = dataclasses.replace(problem, duration_s=timed[0], distance_m=timed[1])
             own = finish_plan(timed_problem, plan.routes, plan.planner, time.perf_counter(),
                               dict(plan.info))  # fmt: skip
-            # its hours on its own times, walked leg by leg: the timed matrices have one row
-            # for the disposal site, which trucks leave at several times of day
-            walked = self.walk(routes)
+            # its hours on its own times are the walk's: the timed matrices have one row for
+            # the disposal site, which trucks leave at several times of day
             own.info.update(
                 duration_s=walked.duration_s,
                 distance_m=walked.distance_m,

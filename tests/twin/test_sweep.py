@@ -4,6 +4,7 @@ its error without stopping the others, and a resumed sweep running only what is 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 
 import pandas as pd
@@ -122,7 +123,7 @@ def test_a_resumed_sweep_runs_only_what_is_missing(swept, sweep_file, tmp_path):
     # a copy of the module's finished sweep, as its start left it
     source, first = swept
     out = tmp_path / "resumable"
-    subprocess.run(["cp", "-a", str(source), str(out)], check=True)
+    shutil.copytree(source, out)
     stamps = {
         run_id: (out / "runs" / run_id / "run.json").stat().st_mtime_ns
         for run_id in first.loc[first["status"] == "ok", "run_id"]
