@@ -568,6 +568,18 @@ def _city_rounds(
     )  # fmt: skip
 
 
+def _gridlock_warning(kpis: dict[str, Any]) -> str:
+    """What a waste run driven in gridlocked traffic must say about its trucks' times."""
+    unfinished, trips = kpis["trips_unfinished"], kpis["trips"]
+    return (
+        f"the traffic the trucks drive in gridlocks: {unfinished:,} of {trips:,} trips "
+        f"({unfinished / trips:.0%}) never arrive, and traffic has all but stopped by the "
+        "shift's end; a stopped link takes a truck up to 100 times its free-flow time, so "
+        "the plans and hours of this run show a city at a standstill, not a busy day. Lower "
+        "the traffic's trips."
+    )
+
+
 TIMED_PLANS_PER_DAY = 4.0
 """Plans a day takes, on average, when it is planned on the time-of-day times of traffic
 (planned, then planned again until its own times agree; at most ``1 + TIMING_PASSES``): the
@@ -723,6 +735,8 @@ def run_waste(
         network, bins, sites, config=config, link_times=link_times, planner=planner,
         rounds=None if rounds is None else rounds.rounds, seed=seed,
     )  # fmt: skip
+    if coupled is not None and coupled["baseline"].get("gridlock"):
+        model.warnings.append(_gridlock_warning(coupled["baseline"]))
     result = model.run(on_progress=on_progress)
     if coupled is not None:
         coupled["with_trucks"] = _traffic_with_trucks(model, network, traffic_model_args)

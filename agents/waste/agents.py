@@ -3,7 +3,8 @@
 A truck drives the route its planner gave it through the day's real state: bins may hold more
 or less than planned (fixed rounds plan with mean fill), so a truck unloads early when full, and
 skips a stop it could no longer finish within its shift (and still unload and get back to the
-depot). Bins live in the model's arrays; :class:`BinAgent` is a view of one row.
+depot, straight away or along the rest of its route). Bins live in the model's arrays;
+:class:`BinAgent` is a view of one row.
 """
 
 from __future__ import annotations
@@ -89,21 +90,47 @@ class TruckAgent(mesa.Agent):
         self.model.deliver(self.load_kg)
         self.load_kg = 0.0
 
-    def _can_finish_after(self, stop: int, service_s: float) -> bool:
-        """Whether emptying ``stop`` next still leaves time to unload and get back."""
+    def _can_finish_after(
+        self, stop: int, service_s: float, rest: np.ndarray | None = None
+    ) -> bool:
+        """Whether emptying ``stop`` next still leaves time to unload and get back: straight
+        to the disposal site from it, or along the ``rest`` of the route as planned.
+
+        The second counts where times change during the shift: leaving a stop in a jam, the
+        straight way back can take longer than the planned way, whose legs are driven after
+        the jam has cleared (with fixed times the straight way is never the slower)."""
         model = self.model
+        shift_s = model.config.shift_s + 1e-6
         t = self.clock_s
         t += model.leg(self.location, stop, t)[0] + service_s
-        t += model.leg(stop, DISPOSAL, t)[0] + model.config.unload_s
-        t += model.leg(DISPOSAL, DEPOT, t)[0]
-        return t <= model.config.shift_s + 1e-6
+        back = t + model.leg(stop, DISPOSAL, t)[0] + model.config.unload_s
+        if back + model.leg(DISPOSAL, DEPOT, back)[0] <= shift_s:
+            return True
+        return rest is not None and self._planned_finish(stop, t, rest) <= shift_s
+
+    def _planned_finish(self, at: int, clock_s: float, rest: np.ndarray) -> float:
+        """When the truck is back at the depot, driving the ``rest`` of its route as planned
+        from ``at`` at ``clock_s`` (as :meth:`WasteModel.walk` drives it)."""
+        model = self.model
+        stops = rest.tolist()
+        if not stops or stops[-1] != DISPOSAL:
+            stops.append(DISPOSAL)
+        for stop in [*stops, DEPOT]:
+            clock_s += model.leg(at, stop, clock_s)[0]
+            if stop >= _FIRST_BIN:
+                clock_s += float(model.service_s[stop - _FIRST_BIN])
+            elif stop == DISPOSAL:
+                clock_s += model.config.unload_s
+            at = stop
+        return clock_s
 
     def drive(self, route: np.ndarray, day: int) -> TruckDay:
         """Drive ``route`` (planning locations: bins as model bin index + 2, and DISPOSAL) today."""
         model, config = self.model, self.model.config
         self.today = TruckDay(truck=self.truck, day=day)
         self.location, self.clock_s, self.load_kg = DEPOT, 0.0, 0.0
-        for stop in np.asarray(route, dtype=np.int64):
+        route = np.asarray(route, dtype=np.int64)
+        for position, stop in enumerate(route):
             if stop == DISPOSAL:
                 if self.load_kg > 0:
                     self._unload()
@@ -118,7 +145,7 @@ class TruckAgent(mesa.Agent):
                     continue
                 self._unload()
                 self.today.extra_unloads += 1
-            if not self._can_finish_after(int(stop), service):
+            if not self._can_finish_after(int(stop), service, route[position + 1 :]):
                 self.today.skipped.append(b)
                 continue
             self._drive(int(stop))

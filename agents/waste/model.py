@@ -285,6 +285,8 @@ class Walk:
     """Truck-seconds of the plan."""
     distance_m: float = 0.0
     """Truck-metres of the plan."""
+    overtime_s: float = 0.0
+    """Truck-seconds past the end of the shift (summed over the trucks that overrun)."""
 
 
 @dataclass(eq=False)
@@ -543,6 +545,7 @@ class WasteModel(mesa.Model):
                 at = stop
             walked.last_s = max(walked.last_s, clock)
             walked.duration_s += clock
+            walked.overtime_s += max(0.0, clock - self.config.shift_s)
         return walked
 
     def timed_matrices(
@@ -646,19 +649,27 @@ class WasteModel(mesa.Model):
         planning), plan again on the times at which the plan's stops are left
         (:meth:`timed_matrices`), from the plan before, until a plan's hours on its own times
         (its routes walked leg by leg, :meth:`walk`) agree with those it was made on within
-        :data:`TIMING_TOLERANCE` (at most :data:`TIMING_PASSES` times).
+        :data:`TIMING_TOLERANCE` and its trucks are back within the shift on them (at most
+        :data:`TIMING_PASSES` times, and no further once a plan comes back that was met before).
 
         Where jams come and go, the passes may not settle (a stop moved out of a jam's hour
-        lands in another's): the plan kept is then the cheapest on its own times, and it comes
-        back costed on them, so that the hours it expects are those its trucks will drive."""
+        lands in another's): the plan kept is then, of the passes whose trucks are back within
+        the shift on their own times, the cheapest; where every pass overruns, the one that
+        overruns least (trucks skip the stops they cannot finish, so an overrunning plan is not
+        the plan driven). It comes back costed on its own times, so that the hours it expects
+        are those its trucks will drive. ``info["timing"]`` lists every pass's hours,
+        overtime and cost on its own times, whether it settled, and which was kept."""
         seed = int(self.rng.integers(2**31))
         plan = self.planner.plan(problem, seed=seed)
         if self.config.plan_times == "free-flow" or len(self.link_times.seconds) == 1:
             return plan, problem
         locations = np.concatenate([[0, 1], chosen + 2])  # planning → model locations
         spent = plan.solve_s
-        best: tuple[float, Plan, RoutingProblem] | None = None
+        best: tuple[tuple[float, float], Plan, RoutingProblem] | None = None
+        passes: list[dict] = []
+        seen: set[tuple] = set()
         for attempt in range(TIMING_PASSES + 1):
+            seen.add(tuple(tuple(route.tolist()) for route in plan.routes))
             routes = [locations[r] for r in plan.routes]
             walked = self.walk(routes)
             timed = self.timed_matrices(routes, locations, walked)
@@ -672,14 +683,21 @@ class WasteModel(mesa.Model):
                 distance_m=walked.distance_m,
                 objective=own.info["objective"] - own.info["distance_m"] + walked.distance_m,
             )
-            if abs(own.info["duration_s"] - plan.info["duration_s"]) <= TIMING_TOLERANCE * max(
-                own.info["duration_s"], 1.0
-            ):
-                best = (0.0, plan, problem)  # settled: the plan as made
-                break
             cost = self._cost(own.info)
-            if best is None or cost < best[0]:
-                best = (cost, own, timed_problem)
+            passes.append(
+                {"hours": walked.duration_s / 3600.0, "overtime_hours": walked.overtime_s / 3600.0,
+                 "cost": cost, "settled": False, "kept": False}
+            )  # fmt: skip
+            agrees = abs(own.info["duration_s"] - plan.info["duration_s"]) <= (
+                TIMING_TOLERANCE * max(own.info["duration_s"], 1.0)
+            )
+            if agrees and walked.overtime_s == 0.0:
+                best = ((0.0, 0.0), plan, problem)  # settled: the plan as made
+                kept = attempt
+                passes[kept]["settled"] = True
+                break
+            if best is None or (walked.overtime_s, cost) < best[0]:
+                best, kept = ((walked.overtime_s, cost), own, timed_problem), attempt
             if attempt == TIMING_PASSES:
                 break
             problem = timed_problem
@@ -688,8 +706,11 @@ class WasteModel(mesa.Model):
             else:
                 plan = self.planner.plan(problem, seed=seed)
             spent += plan.solve_s
+            if tuple(tuple(route.tolist()) for route in plan.routes) in seen:
+                break  # a plan met before: the passes from here on repeat those after it
         _, plan, problem = best
-        plan.info["planning_s"] = spent
+        passes[kept]["kept"] = True
+        plan.info.update(planning_s=spent, timing=passes)
         return plan, problem
 
     def _cost(self, info: dict) -> float:

@@ -331,6 +331,22 @@ def test_coupled_run_reports_both_traffic_runs(coupled):
     _check_coupling(coupled)
 
 
+def test_a_run_in_gridlocked_traffic_says_so(helsinki, coupled):
+    """8,000 trips in a one-hour shift stall the bundled city: the trucks' times there are
+    those of stopped links, and the run says so; a run in flowing traffic does not."""
+    jammed = run_waste(
+        helsinki, days=1, planner="greedy", trucks=2, shift="1h", traffic_coupling=True,
+        traffic={"trips": 8000},
+    )  # fmt: skip
+    traffic = jammed.traffic["baseline"]
+    assert traffic["gridlock"] and traffic["trips_unfinished"] > 0.5 * 8000
+    (said,) = [w for w in jammed.result.info["warnings"] if "gridlocks" in w]
+    assert f"{traffic['trips_unfinished']:,} of 8,000 trips" in said
+    assert "Lower the traffic's trips" in said
+    assert not coupled.traffic["baseline"]["gridlock"]
+    assert not any("gridlocks" in w for w in coupled.result.info["warnings"])
+
+
 def test_coupling_adds_a_full_rounds_trucks_to_traffic(helsinki):
     # a fixed round empties many bins on day 0 (greedy empties only the fullest ones)
     run = run_waste(

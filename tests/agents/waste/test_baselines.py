@@ -167,6 +167,73 @@ def test_a_plan_walked_on_its_hours_takes_what_its_trucks_then_drive(helsinki):
     assert walked.duration_s / 3600.0 == pytest.approx(info["planned_hours"], rel=0.011)
 
 
+def test_where_the_passes_do_not_settle_the_plan_kept_is_one_its_trucks_can_finish(helsinki):
+    """Jams that come and go every half hour (4 times slower in every other one), a 4-hour
+    shift: the passes do not settle, and the cheaper of them runs past the shift on its own
+    times. The plan kept is the cheapest of those whose trucks are back in time, and the
+    trucks drive all of it: none skips a stop, and they take the hours the plan expects."""
+    network = helsinki.network
+    rows = [network.edge_free_flow_s * (4.0 if (k // 2) % 2 else 1.0) for k in range(20)]
+    jams = LinkTimes(np.array(rows), interval_s=900.0, start_s=6 * 3600.0)
+    model = _model(helsinki, link_times=jams, days=3, trucks=2, planner="greedy",
+                   shift_s=4 * 3600.0)  # fmt: skip
+    model.step()
+    model.step()
+    request = model.policy.request(model.day, model.fill_kg.copy())
+    problem, chosen = model._problem(request)
+    plan, _ = model._plan_fresh(problem, chosen)
+    passes = plan.info["timing"]
+    (kept,) = [p for p in passes if p["kept"]]
+    assert not any(p["settled"] for p in passes)
+    assert any(p["overtime_hours"] > 0 and p["cost"] < kept["cost"] for p in passes)
+    assert kept["overtime_hours"] == 0.0
+    assert kept["cost"] == min(p["cost"] for p in passes if p["overtime_hours"] == 0.0)
+    routes = [np.concatenate([[0, 1], chosen + 2])[route] for route in plan.routes]
+    walked = model.walk(routes)
+    driven = [
+        truck.drive(route, model.day)
+        for truck, route in zip(model.trucks[: len(routes)], routes, strict=True)
+    ]
+    assert walked.overtime_s == 0.0 and not any(day.skipped for day in driven)
+    assert walked.duration_s == pytest.approx(sum(day.duration_s for day in driven), abs=1e-3)
+    assert plan.info["duration_s"] == pytest.approx(walked.duration_s)
+
+
+def test_a_truck_drives_a_plan_that_fits_even_where_the_straight_way_back_is_jammed(helsinki):
+    """Every other quarter hour 8 times slower, a 3-hour shift. Late in the shift, a stop is
+    left in a jam: straight back from it to the disposal site and the depot would end past the
+    shift, but the planned way (its next legs driven once the jam has cleared) does not. The
+    truck drives on as planned instead of skipping the stop."""
+    network = helsinki.network
+    rows = [network.edge_free_flow_s * (8.0 if k % 2 else 1.0) for k in range(16)]
+    jams = LinkTimes(np.array(rows), interval_s=900.0, start_s=6 * 3600.0)
+    model = _model(helsinki, link_times=jams, days=3, trucks=2, planner="greedy",
+                   shift_s=3 * 3600.0)  # fmt: skip
+    model.step()
+    model.step()
+    routes, _ = model._plan_day(model.day)
+    assert model.walk(routes).overtime_s == 0.0
+    straight_too_late = 0
+    for route in routes:
+        clock, at = 0.0, 0
+        for stop in route.tolist():
+            clock += model.leg(at, stop, clock)[0]
+            clock += float(model.service_s[stop - 2]) if stop >= 2 else model.config.unload_s
+            at = stop
+            if stop >= 2:
+                back = clock + model.leg(stop, 1, clock)[0] + model.config.unload_s
+                straight_too_late += back + model.leg(1, 0, back)[0] > model.config.shift_s
+    assert straight_too_late > 0
+    driven = [
+        truck.drive(route, model.day)
+        for truck, route in zip(model.trucks[: len(routes)], routes, strict=True)
+    ]
+    assert not any(day.skipped for day in driven)
+    assert model.walk(routes).duration_s == pytest.approx(
+        sum(day.duration_s for day in driven), abs=1e-3
+    )
+
+
 def test_plans_on_the_hours_driven_hold_in_traffic_where_free_flow_plans_do_not(helsinki):
     """Traffic three times slower after the first hour: a plan made on free-flow times takes
     longer than it planned; one made on the hours it drives takes about what it planned."""
