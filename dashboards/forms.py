@@ -72,6 +72,9 @@ FORM_FIELDS: dict[str, FormField] = {
     "days": FormField("waste", (("waste", "days"),)),
     "policy": FormField("waste", (("waste", "policy"), ("waste", "planner"))),
     "trucks": FormField("waste", (("waste", "trucks"),)),
+    # what the city pays (blank: the twin's documented defaults, agents.waste.costs)
+    "truck_hour_eur": FormField("waste", (("waste", "costs", "truck_hour_eur"),)),
+    "truck_km_eur": FormField("waste", (("waste", "costs", "truck_km_eur"),)),
 }
 """The form keys the pages use, by :func:`read_form` keyword."""
 
@@ -217,6 +220,13 @@ def read_form(
                 target["signals"] = parse_signals(value or "")
             except ScenarioError as err:
                 problems[key] = f"traffic.signals: {err}"
+        elif form_field.locations[0][1:2] == ("costs",):
+            costs, name = dict(target.get("costs") or {}), form_field.locations[0][-1]
+            if _blank(value):
+                costs.pop(name, None)  # the twin's default
+            else:
+                costs[name] = value
+            target["costs"] = costs
         elif key == "trucks" and _blank(value):
             target["trucks"] = None  # sized to the city's waste
         elif key == "trips" and _blank(value) and target.get("od"):

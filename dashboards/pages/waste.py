@@ -58,7 +58,7 @@ from dashboards.logic import (
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
 from dashboards.trust import LEARNED_PLANNER, policy_label, run_by_model
-from twin import MODEL_LABEL, USER_ERRORS, Scenario, model_label
+from twin import MODEL_LABEL, USER_ERRORS, Scenario, WasteSpec, model_label
 
 PATH = "/waste"
 TITLE = "Waste"
@@ -68,6 +68,8 @@ FORM = (
     ("waste-trucks", "trucks"),
     ("waste-seed", "seed"),
     ("waste-policy", "policy"),
+    ("waste-hour-eur", "truck_hour_eur"),
+    ("waste-km-eur", "truck_km_eur"),
 )
 """The run's fields: input id → :func:`dashboards.forms.read_form` key."""
 FORM_KEYS = tuple(key for _, key in FORM)
@@ -131,6 +133,7 @@ def layout(state: DashboardState) -> html.Div:
                                 placeholder=AUTO_FLEET,
                             ),
                             number_field("Seed", "waste-seed", value=draft["seed"]),
+                            *cost_fields(waste),
                             baseline_panel(state),
                             run_controls("waste"),
                             dcc.Store(id="waste-mounted", data=True),
@@ -155,6 +158,28 @@ def layout(state: DashboardState) -> html.Div:
             html.Div(id="waste-compare"),
         ]
     )
+
+
+COST_FIELDS = (
+    ("waste-hour-eur", "truck_hour_eur", "€ per truck-hour (crew and truck)"),
+    ("waste-km-eur", "truck_km_eur", "€ per truck-km (fuel, tyres, upkeep)"),
+)
+"""What the city pays, as the page asks it: input id, cost factor, label."""
+
+
+def cost_fields(waste: dict[str, Any]) -> list[html.Label]:
+    """The city's own cost factors, which the euros, the euros objective and the trade-off
+    picture use; blank: the twin's documented defaults (``agents.waste.costs``)."""
+    costs, defaults = waste.get("costs") or {}, WasteSpec().costs
+    return [
+        number_field(
+            label,
+            component_id,
+            value=costs.get(name),
+            placeholder=f"{getattr(defaults, name):g} (default)",
+        )
+        for component_id, name, label in COST_FIELDS
+    ]
 
 
 def baseline_panel(state: DashboardState) -> html.Div:
@@ -397,8 +422,9 @@ def model_line(provenance: dict | None) -> html.P:
 
 
 def register(app: Dash, state: DashboardState) -> None:
-    def build(draft, days, trucks, seed, policy, objective, baseline, compare, uploaded):
-        values = dict(zip(FORM_KEYS, (days, trucks, seed, policy), strict=True))
+    def build(draft, *form):
+        *fields, objective, baseline, compare, uploaded = form
+        values = dict(zip(FORM_KEYS, fields, strict=True))
         rounds = rounds_file(state, draft, uploaded)
         compare_all = COMPARE_ALL in (compare or [])
         if baseline in (None, "current") or compare_all:  # the city's rounds run too

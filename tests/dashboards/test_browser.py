@@ -417,7 +417,8 @@ def _choose(duo, dropdown_id: str, label: str) -> None:
 def test_waste_page_compares_the_policies_against_the_baseline_the_planner_picks(
     browser_ready, dash_duo, store_dir, screenshot
 ):
-    dash_duo.start_server(_app(store_dir))
+    app = _app(store_dir)
+    dash_duo.start_server(app)
     dash_duo.find_element("#nav-waste").click()
     dash_duo.wait_for_element("#waste-map .js-plotly-plot")
     # without the city's rounds, current waits for an upload and hand-drawn is the baseline
@@ -438,10 +439,16 @@ def test_waste_page_compares_the_policies_against_the_baseline_the_planner_picks
         raise AssertionError(f"objective disabled: policy {policy!r}, note {note!r}") from None
     euros.click()
     _type(dash_duo, "waste-days", 2)
+    # what this city pays a truck-hour: every policy is costed (and the euros plans made) at it
+    _type(dash_duo, "waste-hour-eur", 60)
     dash_duo.find_element("#waste-run").click()
     dash_duo.wait_for_text_to_equal(
         "#waste-compare-title", "Policies against the baseline: hand-drawn", timeout=45
     )
+    store = app.twin_state.store
+    costs = [store.run_scenario(run.name).waste.costs for run in (store_dir / "runs").iterdir()]
+    assert len(costs) >= 4 and all(c.truck_hour_eur == 60 for c in costs)
+    assert all(c.truck_km_eur == 1.2 for c in costs)  # the box left at the default
     dash_duo.wait_for_element("#waste-kpi-truck_km")
     # one picture: a bar group per policy over km, hours, euros and CO2, against the baseline
     until(lambda: len(_bar_traces(dash_duo, "waste-tradeoff")) >= 4, timeout=10)

@@ -124,3 +124,19 @@ def test_blank_messages_name_the_range_the_twin_allows():
     assert blank_message("trucks") == "waste.trucks: give a whole number from 1 to 1,000"
     assert blank_message("demand_scale") == "traffic.demand_scale: give a number from 0 to 100"
     assert blank_message("seed") == "seed: give a whole number ≥ 0"
+
+
+def test_the_citys_costs_replace_the_defaults_and_a_blank_box_keeps_them():
+    """The Waste page asks what a truck-hour and a truck-km cost: a value is the run's cost
+    factor, a blank box the twin's documented default, a negative one the twin's message."""
+    defaults = Scenario.model_validate({"name": "x", "city": "helsinki", "waste": {}}).waste.costs
+    own = read_form(DRAFT, {**WASTE, "truck_hour_eur": 60, "truck_km_eur": None}, section="waste")
+    assert own.waste.costs.truck_hour_eur == 60
+    assert own.waste.costs.truck_km_eur == defaults.truck_km_eur
+    # a draft with a city's own figure: blanking the box goes back to the default
+    draft = {**DRAFT, "waste": {**DRAFT["waste"], "costs": {"truck_km_eur": 2.5}}}
+    assert read_form(draft, WASTE, section="waste").waste.costs.truck_km_eur == 2.5
+    blanked = read_form(draft, {**WASTE, "truck_km_eur": ""}, section="waste")
+    assert blanked.waste.costs.truck_km_eur == defaults.truck_km_eur
+    found = problems({**WASTE, "truck_hour_eur": -3}, section="waste")
+    assert found == {"truck_hour_eur": twin_says(waste__costs={"truck_hour_eur": -3})}

@@ -208,6 +208,13 @@ def test_run_plans_the_policy_then_the_baseline_then_the_others():
     assert by_name["pyvrp"].objective == "euros" and by_name["schedule"].objective == "euros"
     assert by_name["greedy"].objective == "km" and by_name["hand-drawn"].objective == "km"
     assert all((run.waste.days, run.waste.trucks, run.seed) == (2, 2, 3) for run in runs)
+    # the city's own cost of a truck-hour, for every policy run (the others' km at default)
+    costly = waste.run_list(
+        draft, {**values, "truck_hour_eur": 60.0}, objective="euros", baseline="hand-drawn",
+        compare_all=True, rounds=None,
+    )  # fmt: skip
+    assert [run.waste.costs.truck_hour_eur for run in costly] == [60.0] * len(runs)
+    assert {run.waste.costs.truck_km_eur for run in costly} == {runs[0].waste.costs.truck_km_eur}
     only = waste.run_list(
         draft, values, objective="km", baseline="schedule", compare_all=False, rounds=None
     )
