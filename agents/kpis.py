@@ -212,7 +212,10 @@ def waste_kpis(
     ``service_level`` is the share of bin-days without overflow; ``mean_fill_at_emptying`` the
     mean fill share of the bins when emptied; ``cost_per_tonne_eur`` the truck-hour and truck-km
     costs (:data:`TRUCK_HOUR_EUR`, :data:`TRUCK_KM_EUR`) per tonne collected. CO2 is truck-km ×
-    :data:`DIESEL_L_PER_KM` × :data:`CO2_KG_PER_DIESEL_L`.
+    :data:`DIESEL_L_PER_KM` × :data:`CO2_KG_PER_DIESEL_L`. ``overflow_cost_eur`` is what the
+    overflowing bin-days cost the city at ``costs.overflow_eur`` each (cleaning, complaints): not
+    part of ``cost_eur``, which is what collection costs, so that a plan's savings can be set
+    against the overflows it lets happen.
     """
     days = len(daily)
     if days == 0:
@@ -243,6 +246,7 @@ def waste_kpis(
         "unloads": int(total("unloads")),
         "cost_eur": cost,
         "cost_per_tonne_eur": cost / collected_t if collected_t > 0 else None,
+        "overflow_cost_eur": total("overflowing_bins") * costs.overflow_eur,
         "initial_in_bins_t": initial_kg / 1000.0,
         "planned_hours": planned_hours,
         "planned_hours_gap": truck_hours / planned_hours - 1.0 if planned_hours > 0 else None,

@@ -121,6 +121,7 @@ KPI_INFO: dict[str, KpiInfo] = {
     "service_level": KpiInfo("Service level", "%", +1, "{:.1%}"),
     "cost_eur": KpiInfo("Cost", "EUR", -1, "{:,.0f}"),
     "cost_per_tonne_eur": KpiInfo("Cost per tonne", "EUR/t", -1, "{:,.2f}"),
+    "overflow_cost_eur": KpiInfo("Overflows' cost to the city", "EUR", -1, "{:,.0f}"),
     "collected_t": KpiInfo("Collected", "t", 0),
     # both sections
     "co2_kg": KpiInfo("CO2", "kg", -1),

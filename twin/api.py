@@ -766,7 +766,7 @@ def run_waste(
 
 COMPARED_KPIS = (
     "truck_km", "truck_hours", "cost_eur", "cost_per_tonne_eur", "co2_kg", "service_level",
-    "overflow_bin_days", "mean_fill_at_emptying",
+    "overflow_bin_days", "overflow_cost_eur", "mean_fill_at_emptying",
 )  # fmt: skip
 """What :func:`against_baseline` reports of every policy; all but the service level and the
 overflow also relative to the baseline."""

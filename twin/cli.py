@@ -569,7 +569,7 @@ def waste_compare_command(
         return
     shown = Table(
         "policy", "truck-km", "truck-hours", "€ per tonne", "CO2 kg", "service level",
-        title=f"Against the baseline ({table['label'].iloc[0]})",
+        "overflows €", title=f"Against the baseline ({table['label'].iloc[0]})",
     )  # fmt: skip
     for row in table.itertuples(index=False):
 
@@ -580,7 +580,7 @@ def waste_compare_command(
 
         shown.add_row(
             row.label, cell("truck_km"), cell("truck_hours"), cell("cost_per_tonne_eur"),
-            cell("co2_kg"), f"{row.service_level:.4f}",
+            cell("co2_kg"), f"{row.service_level:.4f}", f"{row.overflow_cost_eur:,.0f}",
         )  # fmt: skip
     stdout.print(shown)
 

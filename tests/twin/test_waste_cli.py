@@ -26,7 +26,7 @@ TIGHT = (*WEEK, "--capacity", "5000", "--shift", "3h", "--json")
 KPI_KEYS = {
     "days", "bins", "truck_km", "truck_hours", "co2_kg", "bins_emptied", "service_level",
     "overflow_bin_days", "collected_t", "generated_t", "overflow_t", "unloads", "cost_eur",
-    "cost_per_tonne_eur", "initial_in_bins_t", "factors",
+    "cost_per_tonne_eur", "overflow_cost_eur", "initial_in_bins_t", "factors",
 }  # fmt: skip
 OUT_FILES = [
     "bin_fill.parquet", "bins.geojson", "bins.parquet", "daily.parquet", "kpis.json",
@@ -112,6 +112,7 @@ def _check_kpi_formulas(kpis: dict) -> None:
     assert kpis["cost_eur"] == pytest.approx(cost, rel=1e-12)
     assert kpis["cost_per_tonne_eur"] == pytest.approx(cost / kpis["collected_t"], rel=1e-12)
     assert kpis["truck_km_per_day"] == pytest.approx(kpis["truck_km"] / kpis["days"], rel=1e-12)
+    assert kpis["overflow_cost_eur"] == kpis["overflow_bin_days"] * factors["overflow_eur"]
 
 
 def test_json_kpis(cli):
