@@ -188,10 +188,14 @@ def baseline_panel(state: DashboardState) -> html.Div:
     return html.Div(
         [
             html.H4("Baseline: what the city does today"),
+            # the planner's choices outlive a visit to another page (the browser keeps them
+            # for the session)
             dcc.RadioItems(
                 id="waste-baseline",
                 options=baseline_options(has_rounds=False),
                 value=default_baseline(False),
+                persistence=True,
+                persistence_type="session",
             ),
             upload_button(
                 "Upload the city's rounds (CSV, GeoJSON, GPX)",
@@ -205,6 +209,8 @@ def baseline_panel(state: DashboardState) -> html.Div:
                 id="waste-compare-all",
                 options=[{"label": "run every policy against it", "value": COMPARE_ALL}],
                 value=[COMPARE_ALL],
+                persistence=True,
+                persistence_type="session",
             ),
         ],
         id="waste-baseline-panel",
@@ -463,14 +469,22 @@ def register(app: Dash, state: DashboardState) -> None:
         State("draft", "data"),
         State("waste-policy", "value"),
         State("waste-objective", "value"),
+        State("waste-baseline", "value"),
     )
-    def choices(_mounted, uploaded: dict | None, draft: dict | None, shown, objective):
+    def choices(_mounted, uploaded: dict | None, draft: dict | None, shown, objective, baseline):
         """``current`` is offered once the city's rounds are at hand, and is then the
         baseline; the page opens on the draft's policy and objective (the layout's are a
-        fresh draft's: the planner may have changed them on the Scenarios page)."""
+        fresh draft's: the planner may have changed them on the Scenarios page) and on the
+        baseline chosen on the last visit, unless that was ``current`` and the rounds are
+        gone."""
         has_rounds = rounds_file(state, draft, uploaded) is not None
         waste = (draft or {}).get("waste") or {}
         opened = ctx.triggered_id in (None, "waste-mounted") and waste
+        kept = (
+            ctx.triggered_id in (None, "waste-mounted")
+            and baseline in baselines()
+            and (has_rounds or baseline != "current")
+        )
 
         def unless_shown(value: Any, now: Any) -> Any:
             # set only what differs: an answer that arrives after the planner's first choice
@@ -482,7 +496,7 @@ def register(app: Dash, state: DashboardState) -> None:
             unless_shown(strategy_of(waste), shown),
             unless_shown(waste.get("objective", "km"), objective),
             baseline_options(has_rounds=has_rounds),
-            default_baseline(has_rounds),
+            baseline if kept else default_baseline(has_rounds),
         )
 
     @app.callback(

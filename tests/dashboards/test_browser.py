@@ -466,6 +466,28 @@ def test_waste_page_compares_the_policies_against_the_baseline_the_planner_picks
     _no_errors(dash_duo)
 
 
+def test_the_waste_pages_baseline_choice_outlives_a_visit_to_another_page(
+    browser_ready, dash_duo, store_dir
+):
+    dash_duo.start_server(_app(store_dir))
+    dash_duo.find_element("#nav-waste").click()
+    dash_duo.wait_for_element("#waste-map .js-plotly-plot")
+    assert dash_duo.find_element("#waste-baseline input[value='hand-drawn']").is_selected()
+    dash_duo.find_element("#waste-baseline input[value='schedule']").click()
+    dash_duo.find_element("#waste-compare-all input").click()  # off
+    dash_duo.find_element("#nav-city").click()
+    dash_duo.wait_for_element("#city-map")
+    dash_duo.find_element("#nav-waste").click()
+    dash_duo.wait_for_element("#waste-map .js-plotly-plot")
+    until(
+        lambda: dash_duo.find_element("#waste-baseline input[value='schedule']").is_selected(),
+        timeout=5,
+    )
+    assert not dash_duo.find_element("#waste-baseline input[value='hand-drawn']").is_selected()
+    assert not dash_duo.find_element("#waste-compare-all input").is_selected()
+    _no_errors(dash_duo)
+
+
 def test_a_bad_rounds_file_is_refused_with_the_twins_message_and_a_good_one_is_the_baseline(
     browser_ready, dash_duo, store_dir, tmp_path
 ):
