@@ -30,8 +30,11 @@ $(KERNEL): $(INSTALLED) agents/traffic/kernel.py agents/traffic/layout.py agents
 run: $(KERNEL)
 	$(BIN)/twin dashboard $(CITY)
 
+# test files are spread over TEST_WORKERS processes, each file whole on one (the browser tests
+# share one browser port and the module fixtures are built once); TEST_WORKERS=0 runs serially
+TEST_WORKERS ?= 2
 test: $(KERNEL)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
