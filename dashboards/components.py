@@ -13,6 +13,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from dashboards.forms import FormError, read_form
 from dashboards.jobs import raise_if_cancelled
 from dashboards.logic import (
+    AS_IS_KPIS,
     BASELINE_KPIS,
     KPI_INFO,
     UploadError,
@@ -213,7 +214,7 @@ def baseline_table(
 ) -> html.Div:
     """Policies (rows) against the baseline: truck-km, truck-hours, euros, euros per tonne and
     CO2 with their change against the baseline's (coloured better or worse; a change that
-    rounds to nothing is neither), and the service level as it is.
+    rounds to nothing is neither), and the service level and the overflows' cost as they are.
 
     Parameters
     ----------
@@ -231,7 +232,7 @@ def baseline_table(
     dash.html.Div
         The table and a line saying how to read it.
     """
-    keys = (*BASELINE_KPIS, "service_level")
+    keys = (*BASELINE_KPIS, *AS_IS_KPIS)
     base = table[table["policy"] == baseline].iloc[0]
     head = html.Tr([html.Th("Policy"), *[html.Th(KPI_INFO[k].label) for k in keys]])
     body = []
@@ -240,7 +241,7 @@ def baseline_table(
         cells = [html.Td(f"{name} (baseline)" if row["baseline"] else name)]
         for kpi in keys:
             text, style = format_kpi(kpi, row[kpi]), {}
-            if kpi != "service_level" and not row["baseline"]:
+            if kpi not in AS_IS_KPIS and not row["baseline"]:
                 # the text the tables share (kpi_change); the exact number is the figure's
                 change, sign = kpi_change(kpi, row[kpi], base[kpi])
                 if sign:
@@ -261,8 +262,9 @@ def baseline_table(
     )
     key = html.P(
         f"In brackets, the change against the baseline, {baseline}, in per cent of its value; "
-        "the service level (the share of bin-days without overflow) as it is. The same days, "
-        "fleet and seed for every policy.",
+        "the service level (the share of bin-days without overflow) and what the overflows "
+        "cost the city (overflowing bin-days at its price of one, not part of the euros) as "
+        "they are. The same days, fleet and seed for every policy.",
         className="note",
     )
     return html.Div([table_view, key])

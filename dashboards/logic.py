@@ -35,6 +35,7 @@ from twin import (
 )
 
 __all__ = [
+    "AS_IS_KPIS",
     "BASELINES",
     "BASELINE_KPIS",
     "DAY_MARK_STEPS",
@@ -835,6 +836,11 @@ BASELINE_KPIS = ("truck_km", "truck_hours", "cost_eur", "cost_per_tonne_eur", "c
 the service level beside them is shown as it is (a share: in per cent of itself it would read
 as nothing)."""
 
+AS_IS_KPIS = ("service_level", "overflow_cost_eur")
+"""Shown beside :data:`BASELINE_KPIS` as they are: the service level (a share: in per cent of
+itself it would read as nothing) and what the overflows cost the city (often nothing for the
+baseline, of which no per cent can be taken)."""
+
 TRADEOFF_KPIS = (
     ("truck_km", "truck-km"),
     ("truck_hours", "truck-hours"),
@@ -881,7 +887,8 @@ def against_baseline(kpis: Mapping[str, Mapping[str, Any]], baseline: str) -> pd
     pandas.DataFrame
         One row per policy: ``policy``, ``baseline`` (whether it is the baseline), and for each
         KPI of :data:`BASELINE_KPIS` its value and ``<kpi>_pct`` (:func:`percent_change`
-        against the baseline's; 0 for the baseline itself), then ``service_level`` as it is.
+        against the baseline's; 0 for the baseline itself), then :data:`AS_IS_KPIS` as they
+        are (the service level, what the overflows cost the city; NaN where a run has none).
 
     Raises
     ------
@@ -898,13 +905,14 @@ def against_baseline(kpis: Mapping[str, Mapping[str, Any]], baseline: str) -> pd
             value = found.get(kpi)
             row[kpi] = float(value) if isinstance(value, int | float) else math.nan
             row[f"{kpi}_pct"] = percent_change(value, base.get(kpi))
-        level = found.get("service_level")
-        row["service_level"] = float(level) if isinstance(level, int | float) else math.nan
+        for kpi in AS_IS_KPIS:
+            value = found.get(kpi)
+            row[kpi] = float(value) if isinstance(value, int | float) else math.nan
         rows.append(row)
     columns = ["policy", "baseline"]
     for kpi in BASELINE_KPIS:
         columns += [kpi, f"{kpi}_pct"]
-    return pd.DataFrame(rows, columns=[*columns, "service_level"])
+    return pd.DataFrame(rows, columns=[*columns, *AS_IS_KPIS])
 
 
 def slider_marks(

@@ -46,6 +46,7 @@ KPIS = {
         "cost_per_tonne_eur": 50.0,
         "co2_kg": 320.0,
         "service_level": 0.95,
+        "overflow_cost_eur": 7300.0,
     },
     "pyvrp": {
         "truck_km": 150.0,
@@ -54,6 +55,7 @@ KPIS = {
         "cost_per_tonne_eur": 40.0,
         "co2_kg": 240.0,
         "service_level": 0.99,
+        "overflow_cost_eur": 0.0,
     },
     "greedy": {
         "truck_km": 220.0,
@@ -80,6 +82,10 @@ def test_each_policy_is_measured_in_per_cent_of_the_baseline():
     # the values themselves, and the service level as it is, not against the baseline's
     assert pyvrp["truck_km"] == 150.0 and pyvrp["service_level"] == 0.99
     assert greedy["service_level"] == 0.9
+    # the overflows' cost as it is too (a baseline's nothing has no per cent); none given: NaN
+    assert pyvrp["overflow_cost_eur"] == 0.0 and base["overflow_cost_eur"] == 7300.0
+    assert math.isnan(greedy["overflow_cost_eur"])
+    assert "overflow_cost_eur_pct" not in table.columns
     # the baseline against itself: nothing
     assert base["baseline"] and not pyvrp["baseline"]
     assert all(base[f"{kpi}_pct"] == 0.0 for kpi in BASELINE_KPIS)
@@ -135,11 +141,12 @@ def test_the_table_marks_the_baseline_and_colours_each_change():
     rows = {row.id: row for row in view.children[0].children[1].children}
     base = [cell.children for cell in rows["t-hand-drawn"].children]
     assert base == ["hand-drawn (baseline)", "200.0 km", "40.0 h", "4,000 EUR", "50.00 EUR/t",
-                    "320.0 kg", "95.0 %"]  # fmt: skip
+                    "320.0 kg", "95.0 %", "7,300 EUR"]  # fmt: skip
     pyvrp = rows["t-pyvrp"].children
     texts = [cell.children for cell in pyvrp]
     assert texts[1] == "150.0 km (-25 %)" and texts[3] == "4,400 EUR (+10 %)"
-    assert texts[-1] == "99.0 %"  # the service level as it is
+    assert texts[-2:] == ["99.0 %", "0 EUR"]  # the service level and overflows as they are
+    assert pyvrp[-1].style == {} and rows["t-greedy"].children[-1].children == "–"
     assert pyvrp[1].style["color"] == "#1b5e20"  # fewer km: better
     assert pyvrp[3].style["color"] == "#8b1a1a"  # more euros: worse
     assert rows["t-greedy"].children[2].style == {}  # the same hours: neither
