@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from agents.kpis import traffic_warnings
 from agents.traffic.demand import Trips, generate_trips, read_od_table
 from agents.traffic.model import TrafficConfig, TrafficModel, TrafficResult
 from agents.traffic.retiming import iterated_webster, measured_flows_vph, simulate
@@ -569,14 +570,13 @@ def _city_rounds(
 
 
 def _gridlock_warning(kpis: dict[str, Any]) -> str:
-    """What a waste run driven in gridlocked traffic must say about its trucks' times."""
-    unfinished, trips = kpis["trips_unfinished"], kpis["trips"]
+    """What a waste run driven in gridlocked traffic must say about its trucks' times (the
+    traffic's own words, :func:`agents.kpis.traffic_warnings`, and what they mean for it)."""
+    (gridlock,) = traffic_warnings(kpis)
     return (
-        f"the traffic the trucks drive in gridlocks: {unfinished:,} of {trips:,} trips "
-        f"({unfinished / trips:.0%}) never arrive, and traffic has all but stopped by the "
-        "shift's end; a stopped link takes a truck up to 100 times its free-flow time, so "
-        "the plans and hours of this run show a city at a standstill, not a busy day. Lower "
-        "the traffic's trips."
+        f"the traffic the trucks drive in: {gridlock} A stopped link takes a truck up to 100 "
+        "times its free-flow time, so the plans and hours of this run show a city at a "
+        "standstill, not a busy day."
     )
 
 

@@ -106,23 +106,12 @@ class TruckAgent(mesa.Agent):
         back = t + model.leg(stop, DISPOSAL, t)[0] + model.config.unload_s
         if back + model.leg(DISPOSAL, DEPOT, back)[0] <= shift_s:
             return True
-        return rest is not None and self._planned_finish(stop, t, rest) <= shift_s
-
-    def _planned_finish(self, at: int, clock_s: float, rest: np.ndarray) -> float:
-        """When the truck is back at the depot, driving the ``rest`` of its route as planned
-        from ``at`` at ``clock_s`` (as :meth:`WasteModel.walk` drives it)."""
-        model = self.model
+        if rest is None:
+            return False
         stops = rest.tolist()
         if not stops or stops[-1] != DISPOSAL:
-            stops.append(DISPOSAL)
-        for stop in [*stops, DEPOT]:
-            clock_s += model.leg(at, stop, clock_s)[0]
-            if stop >= _FIRST_BIN:
-                clock_s += float(model.service_s[stop - _FIRST_BIN])
-            elif stop == DISPOSAL:
-                clock_s += model.config.unload_s
-            at = stop
-        return clock_s
+            stops.append(DISPOSAL)  # the load goes to the disposal site before home
+        return model.back_at_depot_s(stops, at=stop, clock_s=t) <= shift_s
 
     def drive(self, route: np.ndarray, day: int) -> TruckDay:
         """Drive ``route`` (planning locations: bins as model bin index + 2, and DISPOSAL) today."""

@@ -530,23 +530,40 @@ class WasteModel(mesa.Model):
         each stop is left, and the hours and distance of the whole plan on these times."""
         walked = Walk()
         for route in routes:
-            clock, at = 0.0, DEPOT_LOCATION
-            for stop in [*route.tolist(), DEPOT_LOCATION]:
-                walked.leave_at.setdefault(at, clock)
-                if at == 1:
-                    walked.leave_tip.append(clock)
-                duration, distance = self.leg(at, stop, clock)
-                clock += duration
-                walked.distance_m += distance
-                if stop >= 2:
-                    clock += float(self.service_s[stop - 2])
-                elif stop == 1:
-                    clock += self.config.unload_s
-                at = stop
+            clock = self.back_at_depot_s(route.tolist(), walked=walked)
             walked.last_s = max(walked.last_s, clock)
             walked.duration_s += clock
             walked.overtime_s += max(0.0, clock - self.config.shift_s)
         return walked
+
+    def back_at_depot_s(
+        self,
+        stops: list[int],
+        *,
+        at: int = DEPOT_LOCATION,
+        clock_s: float = 0.0,
+        walked: Walk | None = None,
+    ) -> float:
+        """Shift clock at which a truck at ``at`` at ``clock_s``, driving ``stops`` (model
+        locations) as planned and then home, is back at the depot: each leg at the link times
+        of the moment it starts (:meth:`leg`), a bin's service and an unload at the disposal
+        site counted. ``walked``: a :class:`Walk` to record when each stop is left, and the
+        distance, in."""
+        for stop in [*stops, DEPOT_LOCATION]:
+            if walked is not None:
+                walked.leave_at.setdefault(at, clock_s)
+                if at == 1:
+                    walked.leave_tip.append(clock_s)
+            duration, distance = self.leg(at, stop, clock_s)
+            clock_s += duration
+            if walked is not None:
+                walked.distance_m += distance
+            if stop >= 2:
+                clock_s += float(self.service_s[stop - 2])
+            elif stop == 1:
+                clock_s += self.config.unload_s
+            at = stop
+        return clock_s
 
     def timed_matrices(
         self, routes: list[np.ndarray], locations: np.ndarray, walked: Walk | None = None
@@ -669,7 +686,7 @@ class WasteModel(mesa.Model):
         passes: list[dict] = []
         seen: set[tuple] = set()
         for attempt in range(TIMING_PASSES + 1):
-            seen.add(tuple(tuple(route.tolist()) for route in plan.routes))
+            seen.add(_routes_key(plan))
             routes = [locations[r] for r in plan.routes]
             walked = self.walk(routes)
             timed = self.timed_matrices(routes, locations, walked)
@@ -706,7 +723,7 @@ class WasteModel(mesa.Model):
             else:
                 plan = self.planner.plan(problem, seed=seed)
             spent += plan.solve_s
-            if tuple(tuple(route.tolist()) for route in plan.routes) in seen:
+            if _routes_key(plan) in seen:
                 break  # a plan met before: the passes from here on repeat those after it
         _, plan, problem = best
         passes[kept]["kept"] = True
@@ -955,6 +972,11 @@ class WasteModel(mesa.Model):
                 "fill_share": (fill / self.bins.capacity_kg.astype(np.float32)).ravel(),
             }
         )
+
+
+def _routes_key(plan: Plan) -> tuple:
+    """A plan's routes as a hashable key (two passes with the same key are the same plan)."""
+    return tuple(tuple(route.tolist()) for route in plan.routes)
 
 
 def bin_streets(network: RoadNetwork, bins: Bins) -> np.ndarray:
