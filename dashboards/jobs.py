@@ -77,6 +77,9 @@ class ThreadJobManager(DiskcacheManager):
         self._jobs: dict[int, _Job] = {}
         self._jobs_lock = threading.Lock()
         self._ids = itertools.count(1)
+        # keys of cancelled jobs: what such a job writes as it stops (its RunCancelled) is
+        # never a result, even to a poll that was on its way when Cancel was pressed
+        self._cancelled_keys: set[str] = set()
 
     def call_job_fn(self, key: str, job_fn: Any, args: Any, context: Any) -> int:
         job_id = next(self._ids)
@@ -88,11 +91,12 @@ class ThreadJobManager(DiskcacheManager):
                 job_fn(key, self._make_progress_key(key), args, context)
             finally:
                 if cancel.is_set():
-                    # nobody polls a cancelled job: drop what it wrote
+                    # nobody collects a cancelled job: drop what it wrote
                     self.clear_cache_entry(key)
                     self.clear_cache_entry(self._make_progress_key(key))
                     with self._jobs_lock:
                         self._jobs.pop(job_id, None)
+                        self._cancelled_keys.discard(key)
 
         # a fresh context per job: the cancel flag must not leak into the server's thread
         thread = threading.Thread(
@@ -134,10 +138,18 @@ class ThreadJobManager(DiskcacheManager):
         # Dash also "terminates" a job after collecting its result: only a job still
         # working is told to stop (and forgets itself when it has)
         if found.thread.is_alive() and not self.result_ready(found.key):
+            with self._jobs_lock:
+                self._cancelled_keys.add(found.key)
             found.cancel.set()
         else:
             with self._jobs_lock:
                 self._jobs.pop(job_id, None)
+
+    def get_result(self, key: Any, job: Any) -> Any:
+        with self._jobs_lock:
+            if key in self._cancelled_keys:
+                return self.UNDEFINED  # as for a job still working: nothing to show yet
+        return super().get_result(key, job)
 
     def terminate_unhealthy_job(self, job: Any) -> bool:
         # a thread is running or done; it has no zombie state to reap

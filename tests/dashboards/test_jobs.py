@@ -10,7 +10,7 @@ import pytest
 
 from agents.traffic.engine import Signals
 from dashboards.components import report
-from dashboards.jobs import ThreadJobManager
+from dashboards.jobs import ThreadJobManager, raise_if_cancelled
 from dashboards.logic import section_only
 from dashboards.runner import run_scenarios
 from dashboards.state import DashboardState
@@ -86,6 +86,37 @@ def test_cancel_stops_the_run_at_its_next_report_and_leaves_nothing_behind(manag
     assert manager.get_progress("cancelled") is None
     assert list((state.store.root / "runs").glob("*")) == []
     assert stopped_after < 10
+
+
+def test_a_poll_that_arrives_as_a_cancelled_run_stops_finds_no_error(manager):
+    """A cancelled run stops by raising, and Dash writes that as its result before the job
+    drops it: a poll sent just before Cancel, answered in that moment, must find nothing to
+    show (it once found the error, a 500 in the browser)."""
+    started, drop_may_go = threading.Event(), threading.Event()
+    drop = manager.clear_cache_entry
+
+    def held_drop(key):  # holds the moment between the error written and dropped open
+        drop_may_go.wait(10)
+        drop(key)
+
+    manager.clear_cache_entry = held_drop
+
+    def run(set_progress):
+        started.set()
+        while True:
+            set_progress(("1", "working"))
+            raise_if_cancelled()
+            time.sleep(0.01)
+
+    job = manager.call_job_fn("stopping", manager.make_job_fn(run, progress=True), [], {})
+    assert started.wait(10)
+    manager.terminate_job(str(job))
+    _wait(lambda: manager.handle.get("stopping") is not None, timeout=10)  # the error, written
+    assert "background_callback_error" in manager.handle.get("stopping")
+    assert manager.get_result("stopping", job) is manager.UNDEFINED
+    drop_may_go.set()
+    _wait(lambda: manager.running_jobs() == 0, timeout=10)
+    assert not manager.result_ready("stopping") and not manager.job_running(job)
 
 
 def test_a_run_started_while_another_thread_holds_a_class_wide_lock_waits_for_it(manager, state):
