@@ -5,7 +5,8 @@ Usage::
 
     python benchmarks/bench_waste_baselines.py [--cities NAME|PATH ...] [--days 28]
         [--seeds 0,1,2] [--population 40000] [--trucks 5] [--iterations 500]
-        [--section baselines|congestion|both] [--traffic-trips N|peak] [--json-out FILE]
+        [--section baselines|congestion|both] [--traffic-trips N|peak] [--forecast-days N]
+        [--json-out FILE]
 
 ``baselines`` runs, for each city and seed, on the same bins, waste and fleet:
 
@@ -19,8 +20,10 @@ and reports every policy against ``hand-drawn`` (truck-km, truck-hours, euros pe
 service level). ``congestion`` runs ``forecast/euros`` among background traffic
 (``traffic_coupling``, ``--traffic-trips`` trips in the shift, or ``peak``: the city's
 peak-hour rate all shift long) twice: planned on free-flow times,
-and on the time-of-day times of the traffic twin; each plan is then driven in the twin's
-traffic, and the report gives what each lost against its own plan (hours driven / hours planned
+and on the time-of-day times of the traffic twin; with ``--forecast-days N`` a third time, on
+the time-of-day times of a forecast: the mean of N other days' traffic (``forecast_days``), as
+a city plans on past days. Each plan is then driven in the twin's traffic (the same day's for
+all three), and the report gives what each lost against its own plan (hours driven / hours planned
 − 1, bins skipped for time) and the euros the congestion-aware plan saves, with the share of the
 traffic's trips unfinished at the shift's end and whether it gridlocked (a gridlocked run shows
 a city at a standstill, not a busy day: find the heaviest flowing level first).
@@ -117,25 +120,39 @@ def _traffic_trips(city, args) -> int:
     return round(rate * WasteConfig().shift_s / 3600.0)
 
 
+def _plans_in_traffic(args) -> dict[str, dict]:
+    """The congestion section's plans by name: their ``plan_times`` and ``forecast_days``."""
+    plans = {
+        "free-flow": {"plan_times": "free-flow"},
+        "time-of-day": {"plan_times": "time-of-day"},
+    }
+    if args.forecast_days:
+        plans["forecast"] = {"plan_times": "time-of-day", "forecast_days": args.forecast_days}
+    return plans
+
+
 def congestion(city, seed: int, args) -> dict:
     rows = {}
     trips = _traffic_trips(city, args)
-    for plan_times in ("free-flow", "time-of-day"):
+    for name, fields in _plans_in_traffic(args).items():
         start = time.perf_counter()
         run = run_waste(
             city, seed=seed, **_common(args), policy="forecast", objective="euros",
-            plan_times=plan_times, traffic={"trips": trips}, traffic_coupling=True,
+            traffic={"trips": trips}, traffic_coupling=True, **fields,
         )  # fmt: skip
-        rows[plan_times] = _row(run, time.perf_counter() - start)
+        rows[name] = _row(run, time.perf_counter() - start)
         traffic = run.traffic["baseline"]
-        rows[plan_times].update(
+        rows[name].update(
             traffic_trips=trips,
             traffic_delay_h=traffic.get("total_delay_veh_h"),
             traffic_unfinished_share=traffic.get("trips_unfinished_share"),
             traffic_gridlock=traffic.get("gridlock"),
+            forecast_delay_h=[
+                day.get("total_delay_veh_h") for day in run.traffic.get("forecast", [])
+            ],
         )
-        gap = rows[plan_times]["planned_hours_gap"]
-        print(f"  {city.name} seed {seed} {plan_times}: gap {gap:+.2%}", flush=True)
+        gap = rows[name]["planned_hours_gap"]
+        print(f"  {city.name} seed {seed} {name}: gap {gap:+.2%}", flush=True)
     return rows
 
 
@@ -189,6 +206,7 @@ def report(results: dict) -> str:
         jam = seeds.get("congestion")
         if jam:
             first = [r["free-flow"] for r in jam.values()]
+            first_seed = next(iter(jam.values()))
             unfinished = np.mean([r.get("traffic_unfinished_share") or 0.0 for r in first])
             state = (
                 f"gridlock on {sum(bool(r.get('traffic_gridlock')) for r in first)} of "
@@ -204,7 +222,7 @@ def report(results: dict) -> str:
                 "service level |",
                 "|---|---|---|---|---|",
             ]
-            for name in ("free-flow", "time-of-day"):
+            for name in [n for n in ("free-flow", "time-of-day", "forecast") if n in first_seed]:
                 gaps = [r[name]["planned_hours_gap"] for r in jam.values()]
                 skipped = np.mean([r[name]["bins_skipped_for_time"] for r in jam.values()])
                 cost = np.mean([r[name]["cost_eur"] for r in jam.values()])
@@ -216,6 +234,18 @@ def report(results: dict) -> str:
                 r["time-of-day"]["cost_eur"] / r["free-flow"]["cost_eur"] - 1 for r in jam.values()
             ]
             lines.append(f"\ntime-of-day vs free-flow plan, € driven: {_mean_se(won)}")
+            if "forecast" in first_seed:
+                lost = [
+                    r["forecast"]["cost_eur"] / r["time-of-day"]["cost_eur"] - 1
+                    for r in jam.values()
+                ]
+                lines.append(
+                    f"forecast vs time-of-day plan (the traffic itself), € driven: "
+                    f"{_mean_se(lost)}; forecast days' delay, veh-h: "
+                    + ", ".join(
+                        f"{np.mean(r['forecast']['forecast_delay_h']):,.0f}" for r in jam.values()
+                    )
+                )
     return "\n".join(lines)
 
 
@@ -233,6 +263,12 @@ def main() -> None:
         "--traffic-trips",
         default="20000",
         help="trips in the shift, or 'peak': the city's peak-hour rate in every hour of it",
+    )
+    parser.add_argument(
+        "--forecast-days",
+        type=int,
+        default=0,
+        help="congestion: also plan on the mean times of this many other days' traffic",
     )
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()

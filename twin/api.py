@@ -411,9 +411,16 @@ def _base_plans(spec: TrafficSpec, network, demand, config, closed, seed: int) -
 
 
 def _check_budget(
-    n_trips: int, config: TrafficConfig, network, budget: Budget | None, *, runs: int = 1
+    n_trips: int,
+    config: TrafficConfig,
+    network,
+    budget: Budget | None,
+    *,
+    runs: int = 1,
+    what: str = "",
 ) -> None:
-    """Refuse a run (of ``runs`` simulations) that would pass the budget."""
+    """Refuse a run (of ``runs`` simulations, ``what`` they are) that would pass the
+    budget."""
     estimate = traffic_estimate(
         trips=n_trips,
         duration_s=config.duration_s,
@@ -426,7 +433,7 @@ def _check_budget(
     )
     if runs > 1:
         estimate = replace(
-            estimate, what=f"{runs} simulations (Webster's plans, then the run)",
+            estimate, what=what or f"{runs} simulations (Webster's plans, then the run)",
             time_s=estimate.time_s * runs,
         )  # fmt: skip
     check(estimate, budget)
@@ -527,6 +534,50 @@ def _link_times_from_traffic(result: TrafficResult, network, interval_s: float, 
     speed = np.maximum(speed, 0.01 * network.edge_speed_kph)
     seconds = np.maximum(network.edge_length_m / (speed / 3.6), network.edge_free_flow_s)
     return LinkTimes(seconds=seconds, interval_s=interval_s, start_s=start_s).first_in_first_out()
+
+
+def _shift_link_times(
+    result: TrafficResult, network, traffic_config: TrafficConfig, config: WasteConfig, closed
+) -> LinkTimes:
+    """A traffic run's link times over the waste shift, closed links closed."""
+    times = _link_times_from_traffic(
+        result, network, traffic_config.record_interval_s, config.shift_start_s
+    )
+    return LinkTimes(np.where(closed, np.inf, times.seconds), times.interval_s, times.start_s)
+
+
+def _forecast_link_times(
+    loaded: City,
+    network,
+    traffic_model_args: dict[str, Any],
+    config: WasteConfig,
+    closed,
+    *,
+    seed: int,
+    days: int,
+) -> tuple[LinkTimes, list[dict[str, Any]]]:
+    """What a city knows of its traffic before the day: the mean link times of ``days`` other
+    days, each the same number of trips drawn again (its own seed) in the same network,
+    closures and signal plans; and each day's traffic KPIs.
+
+    A mean of first-in-first-out times is itself first-in-first-out (the inequality holds
+    term by term). Each day's seeds derive from the run's seed and the day's number, apart
+    from the run's own draws, so that the day the trucks drive in is the same with or without
+    a forecast."""
+    n_trips = len(traffic_model_args["trips"])
+    each: list[LinkTimes] = []
+    kpis: list[dict[str, Any]] = []
+    for day in range(1, days + 1):
+        day_rng = np.random.default_rng([seed, day])
+        trips = generate_trips(
+            loaded.context, n_trips=n_trips, window_s=config.shift_s, rng=day_rng
+        )
+        args = {**traffic_model_args, "trips": trips, "seed": int(day_rng.integers(2**31))}
+        result = TrafficModel(network, **args).run()
+        each.append(_shift_link_times(result, network, args["config"], config, closed))
+        kpis.append(result.kpis)
+    mean = np.mean([times.seconds for times in each], axis=0)
+    return LinkTimes(mean, each[0].interval_s, each[0].start_s), kpis
 
 
 def _placed_bins(loaded: City, network, spec: WasteSpec, rng: np.random.Generator):
@@ -674,7 +725,8 @@ def run_waste(
             days=spec.days,
             solver_time_s=spec.solver_time_s,
             solver_iterations=spec.solver_iterations,
-            time_intervals=intervals,
+            # a forecast's times are a second set of matrices, interval by interval
+            time_intervals=intervals * (2 if spec.forecast_days else 1),
             plans_per_day=TIMED_PLANS_PER_DAY
             if intervals > 1 and spec.plan_times == "time-of-day"
             else 1.0,
@@ -692,10 +744,15 @@ def run_waste(
     link_times = LinkTimes(base_times[None, :], 86_400.0)
     coupled: dict[str, Any] | None = None
     traffic_model_args: dict[str, Any] = {}
+    forecast_times: LinkTimes | None = None
     if spec.traffic_coupling:
         traffic_trips = traffic.scaled_trips()
         traffic_config = TrafficConfig(duration_s=config.shift_s, dt_s=5.0)
-        _check_budget(traffic_trips, traffic_config, network, budget)
+        _check_budget(
+            traffic_trips, traffic_config, network, budget, runs=1 + spec.forecast_days,
+            what=f"{1 + spec.forecast_days} simulations of the shift's traffic (the day the "
+            f"trucks drive in, {spec.forecast_days} for the forecast)",
+        )  # fmt: skip
         demand = generate_trips(
             loaded.context, n_trips=traffic_trips, window_s=config.shift_s, rng=rng
         )
@@ -704,13 +761,13 @@ def run_waste(
             "signal_plans": retimed_signals(network, _signal_timings(traffic)),
         }  # fmt: skip
         baseline = TrafficModel(network, **traffic_model_args).run()
-        link_times = _link_times_from_traffic(
-            baseline, network, traffic_config.record_interval_s, config.shift_start_s
-        )
-        link_times = LinkTimes(
-            np.where(closed, np.inf, link_times.seconds), link_times.interval_s, link_times.start_s
-        )
+        link_times = _shift_link_times(baseline, network, traffic_config, config, closed)
         coupled = {"trips": traffic_trips, "baseline": baseline.kpis}
+        if spec.forecast_days:
+            forecast_times, coupled["forecast"] = _forecast_link_times(
+                loaded, network, traffic_model_args, config, closed, seed=seed,
+                days=spec.forecast_days,
+            )  # fmt: skip
     planner = custom_planner
     if spec.planner == "learned" and planner is None:
         # days outside the model's range are planned as the pyvrp planner plans them
@@ -732,7 +789,8 @@ def run_waste(
             )
         config = replace(config, n_trucks=spec.trucks or rounds.n_trucks)
     model = WasteModel(
-        network, bins, sites, config=config, link_times=link_times, planner=planner,
+        network, bins, sites, config=config, link_times=link_times,
+        forecast_times=forecast_times, planner=planner,
         rounds=None if rounds is None else rounds.rounds, seed=seed,
     )  # fmt: skip
     if coupled is not None and coupled["baseline"].get("gridlock"):

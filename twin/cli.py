@@ -422,6 +422,14 @@ def waste_command(
             "--traffic-trips) or free-flow."
         ),
     ] = None,
+    forecast_days: Annotated[
+        str | None,
+        _typed(
+            "INTEGER",
+            help="With --traffic-trips: plan on the mean times of this many other days' "
+            "traffic, as a city plans on past days (default 0: on the very traffic driven in).",
+        ),
+    ] = None,
     planner: Annotated[
         str | None,
         typer.Option(help="Who routes the trucks: pyvrp (default), greedy or learned."),
@@ -497,7 +505,7 @@ def waste_command(
             disposal=_lonlat(disposal, "--disposal"), checkpoint=checkpoint,
             traffic_coupling=True if traffic_trips is not None else None,
             rounds=None if rounds is None else str(rounds), objective=objective,
-            plan_times=plan_times,
+            plan_times=plan_times, forecast_days=forecast_days,
         )
     )  # fmt: skip
     traffic = None

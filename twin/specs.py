@@ -72,6 +72,10 @@ MAX_DURATION_S = 48 * 3600.0
 MAX_DAYS = 3660
 """Longest waste run: ten years of days."""
 
+MAX_FORECAST_DAYS = 14
+"""Most days of traffic a forecast of the trucks' travel times averages (each one more traffic
+simulation of the shift): two weeks of working days is what a city's history would give."""
+
 MAX_SEED = 2**63 - 1
 
 _REPR_CHARS = 60
@@ -371,6 +375,14 @@ class WasteSpec(_Strict):
         False,
         description="time trucks on the traffic section's travel times (needs traffic.trips)",
     )
+    forecast_days: int = Field(
+        0,
+        ge=0,
+        le=MAX_FORECAST_DAYS,
+        description="with traffic_coupling and time-of-day plans: plan on the mean travel "
+        "times of this many other days' traffic (the same trips drawn again), as a city plans "
+        "on past days; 0 plans on the very traffic the trucks drive in (a perfect forecast)",
+    )
     checkpoint: PathText | None = Field(
         None,
         max_length=4096,
@@ -412,6 +424,20 @@ class WasteSpec(_Strict):
                 f"waste.objective: {short_repr(self.objective)} is planned by PyVRP; the "
                 f"{short_repr(self.planner)} planner minimises km (set planner pyvrp, or "
                 "objective km)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _forecast_for_timed_plans(self) -> WasteSpec:
+        if self.forecast_days and not self.traffic_coupling:
+            raise ValueError(
+                "waste.forecast_days: the forecast is other days of the traffic the trucks "
+                "drive in: set traffic_coupling (with traffic.trips), or forecast_days 0"
+            )
+        if self.forecast_days and self.plan_times != "time-of-day":
+            raise ValueError(
+                f"waste.forecast_days: plans made on {short_repr(self.plan_times)} times use "
+                "no forecast: set plan_times time-of-day, or forecast_days 0"
             )
         return self
 

@@ -63,6 +63,7 @@ from cities.routing import Router
 __all__ = [
     "GIVEN_ROUTES",
     "LinkTimes",
+    "TravelTimes",
     "Walk",
     "WasteConfig",
     "WasteModel",
@@ -289,6 +290,57 @@ class Walk:
     """Truck-seconds past the end of the shift (summed over the trucks that overrun)."""
 
 
+class TravelTimes:
+    """Travel time and distance between a model's locations on one set of link times, built
+    per time-of-day interval on first use (a router and a matrix pair per interval).
+
+    Parameters
+    ----------
+    network
+        The road network.
+    link_times
+        Link travel times by time of day; ``inf`` closes a link.
+    location_nodes
+        Network node of every model location (depot, disposal site, bins).
+    """
+
+    def __init__(
+        self, network: RoadNetwork, link_times: LinkTimes, location_nodes: np.ndarray
+    ) -> None:
+        self.network, self.link_times, self.location_nodes = network, link_times, location_nodes
+        self._routers: dict[int, Router] = {}
+        self._matrices: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def matrices(self, time_of_day_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Travel time and distance between all locations when driving at ``time_of_day_s``."""
+        k = self.link_times.index(time_of_day_s)
+        if k not in self._matrices:
+            nodes, inverse = np.unique(self.location_nodes, return_inverse=True)
+            duration, distance = self.router(k).cost_matrices(
+                nodes, along=self.network.edge_length_m
+            )
+            self._matrices[k] = (
+                duration[np.ix_(inverse, inverse)],
+                distance[np.ix_(inverse, inverse)],
+            )
+        return self._matrices[k]
+
+    def router(self, interval: int) -> Router:
+        if interval not in self._routers:
+            self._routers[interval] = Router(self.network, self.link_times.seconds[interval])
+        return self._routers[interval]
+
+    @property
+    def cached(self) -> bool:
+        """Whether any router or matrix is held."""
+        return bool(self._routers or self._matrices)
+
+    def clear(self) -> None:
+        """Let go of the routers and matrices (rebuilt on demand): gigabytes on a large city."""
+        self._matrices.clear()
+        self._routers.clear()
+
+
 @dataclass(eq=False)
 class WasteResult:
     """Outcome of a waste run.
@@ -338,7 +390,13 @@ class WasteModel(mesa.Model):
     config
         Run settings.
     link_times
-        Travel times by time of day; default free-flow times. ``inf`` closes a link.
+        Travel times by time of day, those the trucks drive in; default free-flow times.
+        ``inf`` closes a link.
+    forecast_times
+        Travel times by time of day the days are planned on with ``plan_times="time-of-day"``
+        (a forecast: say, the mean of other days' traffic); default ``link_times`` themselves,
+        a perfect forecast. Trucks drive, and decide whether a stop still fits the shift, on
+        ``link_times``: a crew sees the traffic it is in.
     planner
         Overrides the planner (any :class:`~agents.waste.planning.Planner`, e.g. the learned
         one); default from ``config.planner``.
@@ -357,6 +415,7 @@ class WasteModel(mesa.Model):
         *,
         config: WasteConfig | None = None,
         link_times: LinkTimes | None = None,
+        forecast_times: LinkTimes | None = None,
         planner: Planner | None = None,
         rounds: dict[int, tuple[np.ndarray, ...]] | None = None,
         seed: int | None = None,
@@ -371,8 +430,20 @@ class WasteModel(mesa.Model):
         self.location_nodes = np.concatenate(
             [[sites.depot_node, sites.disposal_node], bins.node]
         ).astype(np.int64)
-        self._routers: dict[int, Router] = {}
-        self._matrices: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        forecast_shape = None if forecast_times is None else forecast_times.seconds.shape
+        if forecast_shape is not None and forecast_shape[1:] != (network.n_edges,):
+            raise ValueError(
+                f"forecast_times: {forecast_shape[-1]} links a row where the network has "
+                f"{network.n_edges}: give a forecast of this network's links"
+            )
+        self.driving = TravelTimes(network, self.link_times, self.location_nodes)
+        """The times the trucks drive in."""
+        self.forecast = (
+            self.driving
+            if forecast_times is None
+            else TravelTimes(network, forecast_times, self.location_nodes)
+        )
+        """The times time-of-day plans are made on."""
         self._free_flow: tuple[np.ndarray, np.ndarray] | None = None
         duration, _ = self.matrices(self.config.shift_start_s)
         # a bin the trucks cannot reach and leave (closed roads) is never planned
@@ -460,28 +531,26 @@ class WasteModel(mesa.Model):
     # ------------------------------------------------------------------ travel
     def matrices(self, time_of_day_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Travel time and distance between all locations (depot, disposal, bins) when driving
-        at ``time_of_day_s``."""
-        k = self.link_times.index(time_of_day_s)
-        if k not in self._matrices:
-            router = self.router(k)
-            nodes, inverse = np.unique(self.location_nodes, return_inverse=True)
-            duration, distance = router.cost_matrices(nodes, along=self.network.edge_length_m)
-            self._matrices[k] = (
-                duration[np.ix_(inverse, inverse)],
-                distance[np.ix_(inverse, inverse)],
-            )
-        return self._matrices[k]
+        at ``time_of_day_s`` (in the traffic the trucks drive in)."""
+        return self.driving.matrices(time_of_day_s)
 
     def router(self, interval: int) -> Router:
-        if interval not in self._routers:
-            self._routers[interval] = Router(self.network, self.link_times.seconds[interval])
-        return self._routers[interval]
+        return self.driving.router(interval)
 
-    def leg(self, origin: int, destination: int, shift_clock_s: float) -> tuple[float, float]:
-        """Duration and distance of a drive between two locations, leaving at that shift time."""
+    def leg(
+        self,
+        origin: int,
+        destination: int,
+        shift_clock_s: float,
+        *,
+        times: TravelTimes | None = None,
+    ) -> tuple[float, float]:
+        """Duration and distance of a drive between two locations, leaving at that shift time,
+        on ``times`` (default: the traffic the trucks drive in)."""
         if origin == destination:
             return 0.0, 0.0
-        duration, distance = self.matrices(self.config.shift_start_s + shift_clock_s)
+        times = times or self.driving
+        duration, distance = times.matrices(self.config.shift_start_s + shift_clock_s)
         return float(duration[origin, destination]), float(distance[origin, destination])
 
     # ------------------------------------------------------------------ bins
@@ -516,21 +585,22 @@ class WasteModel(mesa.Model):
     def planning_matrices(self) -> tuple[np.ndarray, np.ndarray]:
         """The travel time and distance a day is first planned on, between all locations.
 
-        ``free-flow``: free-flow times. ``time-of-day``: the link times when the shift starts;
-        with link times that change during the shift, the plan is then made again on the
-        times at which its stops are left (:meth:`timed_matrices`).
+        ``free-flow``: free-flow times. ``time-of-day``: the forecast's link times when the
+        shift starts; with link times that change during the shift, the plan is then made
+        again on the times at which its stops are left (:meth:`timed_matrices`).
         """
         if self.config.plan_times == "free-flow":
             return self._free_flow_matrices()
-        return self.matrices(self.config.shift_start_s)
+        return self.forecast.matrices(self.config.shift_start_s)
 
     def walk(self, routes: list[np.ndarray]) -> Walk:
         """``routes`` (model locations) driven as the trucks drive them, every truck from the
-        shift's start, each leg at the link times of the moment it starts (:meth:`leg`): when
-        each stop is left, and the hours and distance of the whole plan on these times."""
+        shift's start, each leg at the forecast's link times of the moment it starts
+        (:meth:`leg`): when each stop is left, and the hours and distance of the whole plan on
+        these times."""
         walked = Walk()
         for route in routes:
-            clock = self.back_at_depot_s(route.tolist(), walked=walked)
+            clock = self.back_at_depot_s(route.tolist(), walked=walked, times=self.forecast)
             walked.last_s = max(walked.last_s, clock)
             walked.duration_s += clock
             walked.overtime_s += max(0.0, clock - self.config.shift_s)
@@ -543,18 +613,19 @@ class WasteModel(mesa.Model):
         at: int = DEPOT_LOCATION,
         clock_s: float = 0.0,
         walked: Walk | None = None,
+        times: TravelTimes | None = None,
     ) -> float:
         """Shift clock at which a truck at ``at`` at ``clock_s``, driving ``stops`` (model
         locations) as planned and then home, is back at the depot: each leg at the link times
-        of the moment it starts (:meth:`leg`), a bin's service and an unload at the disposal
-        site counted. ``walked``: a :class:`Walk` to record when each stop is left, and the
-        distance, in."""
+        (``times``; default the traffic the trucks drive in) of the moment it starts
+        (:meth:`leg`), a bin's service and an unload at the disposal site counted. ``walked``:
+        a :class:`Walk` to record when each stop is left, and the distance, in."""
         for stop in [*stops, DEPOT_LOCATION]:
             if walked is not None:
                 walked.leave_at.setdefault(at, clock_s)
                 if at == 1:
                     walked.leave_tip.append(clock_s)
-            duration, distance = self.leg(at, stop, clock_s)
+            duration, distance = self.leg(at, stop, clock_s, times=times)
             clock_s += duration
             if walked is not None:
                 walked.distance_m += distance
@@ -569,7 +640,8 @@ class WasteModel(mesa.Model):
         self, routes: list[np.ndarray], locations: np.ndarray, walked: Walk | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Planning matrices (over the model ``locations`` of a day's problem) whose row of each
-        stop holds the travel times of the interval in which a truck leaves it on ``routes``
+        stop holds the forecast's travel times of the interval in which a truck leaves it on
+        ``routes``
         (model locations), driven as the trucks drive them (:meth:`leg`); the disposal site's,
         visited at several times, the mean over the times trucks leave it; stops off the routes
         the mean over the intervals the routes span. ``walked``: the routes' :meth:`walk`, where
@@ -581,18 +653,21 @@ class WasteModel(mesa.Model):
         start = self.config.shift_start_s
         walked = self.walk(routes) if walked is None else walked
         leave_at, leave_tip, last = walked.leave_at, walked.leave_tip, walked.last_s
-        times = [*np.arange(0.0, last, self.link_times.interval_s), last]
-        spanned = {self.link_times.index(start + t): self.matrices(start + t) for t in times}
+        forecast = self.forecast
+        times = [*np.arange(0.0, last, forecast.link_times.interval_s), last]
+        spanned = {
+            forecast.link_times.index(start + t): forecast.matrices(start + t) for t in times
+        }
         duration = np.mean([m[0] for m in spanned.values()], axis=0)
         distance = np.mean([m[1] for m in spanned.values()], axis=0)
         leave_at[DEPOT_LOCATION] = 0.0
         leave_at.pop(1, None)
         if leave_tip:  # the tip's one row: the mean over the times trucks leave it
-            tip = [self.matrices(start + clock) for clock in leave_tip]
+            tip = [forecast.matrices(start + clock) for clock in leave_tip]
             duration[1] = np.mean([m[0][1] for m in tip], axis=0)
             distance[1] = np.mean([m[1][1] for m in tip], axis=0)
         for location, clock in leave_at.items():
-            timed_duration, timed_distance = self.matrices(start + clock)
+            timed_duration, timed_distance = forecast.matrices(start + clock)
             duration[location] = timed_duration[location]
             distance[location] = timed_distance[location]
         return duration[np.ix_(locations, locations)], distance[np.ix_(locations, locations)]
@@ -678,7 +753,7 @@ class WasteModel(mesa.Model):
         overtime and cost on its own times, whether it settled, and which was kept."""
         seed = int(self.rng.integers(2**31))
         plan = self.planner.plan(problem, seed=seed)
-        if self.config.plan_times == "free-flow" or len(self.link_times.seconds) == 1:
+        if self.config.plan_times == "free-flow" or len(self.forecast.link_times.seconds) == 1:
             return plan, problem
         locations = np.concatenate([[0, 1], chosen + 2])  # planning → model locations
         spent = plan.solve_s
@@ -867,8 +942,8 @@ class WasteModel(mesa.Model):
         # the travel-time caches (a matrix pair and a router per traffic interval: gigabytes on
         # a large city) are rebuilt on demand; a sweep or benchmark running many models in one
         # process must not hold every run's
-        self._matrices.clear()
-        self._routers.clear()
+        self.driving.clear()
+        self.forecast.clear()
         return result
 
     # ------------------------------------------------------------------ results

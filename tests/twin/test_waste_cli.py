@@ -49,6 +49,11 @@ REFUSALS = {
     "depot-text": (["--depot", "abc"], 2, ["--depot", "'abc'", "lon,lat"]),
     "depot-far": (["--depot", "0,0"], 1, ["depot", "km from the nearest road of helsinki"]),
     "export": (["--export", "shp"], 2, ["--export", "shp", "geojson or gpkg"]),
+    "forecast": (
+        ["--forecast-days", "2"],
+        1,
+        ["waste.forecast_days: the forecast is other days of"],
+    ),
     "occupied": ([], 2, ["--out", "not empty", "--overwrite"]),
 }
 
@@ -246,6 +251,13 @@ def test_same_seed_same_kpis(cli, helsinki):
             r"traffic.trips: must be ≥ 0 \(got -1\)",
         ),
         ({"traffic_coupling": True}, "waste.traffic_coupling: the trucks drive among"),
+        ({"forecast_days": 2}, "waste.forecast_days: the forecast is other days of the traffic"),
+        (
+            {"forecast_days": 1, "plan_times": "free-flow", "traffic_coupling": True},
+            "waste.forecast_days: plans made on 'free-flow' times use no forecast",
+        ),
+        ({"forecast_days": -1}, r"waste.forecast_days: must be ≥ 0 \(got -1\)"),
+        ({"forecast_days": 15}, r"waste.forecast_days: must be ≤ 14 \(got 15\)"),
         ({"population": 0.0}, "waste.population: must be > 0"),
         ({"disposal": (0.0, 0.0)}, "disposal"),
         ({"depot": (float("nan"), 60.17)}, "waste.depot.0: must be a finite number"),
@@ -330,6 +342,21 @@ def coupled(helsinki):
 def test_coupled_run_reports_both_traffic_runs(coupled):
     assert coupled.traffic["trips"] == 300
     _check_coupling(coupled)
+
+
+def test_plans_on_a_forecast_of_other_days_drive_in_the_same_traffic(helsinki, coupled):
+    """With a forecast the trucks drive in the same day's traffic as without one; the plans
+    are made on two other days (other trips of the same number), whose traffic is reported."""
+    forecast = run_waste(
+        helsinki, days=3, planner="greedy", trucks=2, traffic_coupling=True,
+        traffic={"trips": 300}, forecast_days=2,
+    )  # fmt: skip
+    _check_coupling(forecast)
+    assert forecast.traffic["baseline"] == coupled.traffic["baseline"]
+    days = forecast.traffic["forecast"]
+    assert len(days) == 2 and all(0 < day["trips"] <= 300 for day in days)
+    assert days[0] != days[1] and coupled.traffic["baseline"] not in days
+    assert forecast.spec.forecast_days == 2 and "forecast" not in coupled.traffic
 
 
 def test_a_run_in_gridlocked_traffic_says_so(helsinki, coupled):

@@ -48,13 +48,16 @@ def test_hand_drawn_rounds_unload_where_the_expected_load_would_overfill_the_tru
     assert route.tolist() == [0, 1, UNLOAD, 2, UNLOAD, 3, 4, UNLOAD]
 
 
-def _model(city, *, seed=0, days=7, trucks=3, link_times=None, rounds=None, **config):
+def _model(
+    city, *, seed=0, days=7, trucks=3, link_times=None, forecast_times=None, rounds=None,
+    **config,
+):  # fmt: skip
     bins = place_bins(city.network, city.context, rng=np.random.default_rng(seed))
     sites = locate_sites(city.network, city.context, city=city.name)
     settings = {"days": days, "n_trucks": trucks, "solver_time_s": 0.3, **config}
     return WasteModel(
         city.network, bins, sites, config=WasteConfig(**settings), link_times=link_times,
-        rounds=rounds, seed=seed,
+        forecast_times=forecast_times, rounds=rounds, seed=seed,
     )  # fmt: skip
 
 
@@ -246,12 +249,41 @@ def test_plans_on_the_hours_driven_hold_in_traffic_where_free_flow_plans_do_not(
     assert abs(gaps["time-of-day"]) < gaps["free-flow"] / 2
 
 
+def _same_run(first, second) -> None:
+    assert first.kpis == second.kpis
+    for column in ("planned_hours", "truck_hours", "skipped_bins", "bins_emptied"):
+        np.testing.assert_array_equal(first.daily[column], second.daily[column])
+
+
+def test_plans_on_a_forecast_of_free_flow_are_the_free_flow_plans(helsinki):
+    """A forecast that knows no traffic (free flow all shift), trucks driving in a rush hour:
+    the time-of-day plans made on it are the plans made on free-flow times, driven alike,
+    and lose as those do; a perfect forecast (the traffic itself) is the run without one."""
+    network = helsinki.network
+    rush = _rush_hour(network, factor=3.0)
+    calm = LinkTimes(np.tile(network.edge_free_flow_s, (10, 1)), 3600.0, 6 * 3600.0)
+    settings = {"link_times": rush, "planner": "greedy", "days": 3}
+    on_calm = _model(helsinki, forecast_times=calm, plan_times="time-of-day", **settings).run()
+    free_flow = _model(helsinki, plan_times="free-flow", **settings).run()
+    _same_run(on_calm, free_flow)
+    assert on_calm.kpis["planned_hours_gap"] > 0.05
+    perfect = _model(helsinki, forecast_times=rush, plan_times="time-of-day", **settings).run()
+    _same_run(perfect, _model(helsinki, plan_times="time-of-day", **settings).run())
+    assert abs(perfect.kpis["planned_hours_gap"]) < on_calm.kpis["planned_hours_gap"] / 2
+
+
+def test_a_forecast_of_another_network_is_refused(helsinki):
+    wrong = LinkTimes(np.ones((2, helsinki.network.n_edges + 1)), 3600.0)
+    with pytest.raises(ValueError, match=r"links a row where the network has .*: give a forecast"):
+        _model(helsinki, forecast_times=wrong)
+
+
 def test_a_finished_run_lets_go_of_its_travel_times_and_rebuilds_them_on_demand(helsinki):
     """Many runs in one process (sweeps, benchmarks) must not hold every run's matrices: they
     are dropped when the run ends, and a result asked for again is the same."""
     model = _model(helsinki, link_times=_rush_hour(helsinki.network, factor=3.0), days=2)
     first = model.run()
-    assert not model._matrices and not model._routers
+    assert not model.driving.cached and not model.forecast.cached
     again = model.result()
     assert [e.tolist() for e in again.routes["edges"]] == [
         e.tolist() for e in first.routes["edges"]
