@@ -346,19 +346,23 @@ def _refuse_occupied(out: Path | None, overwrite: bool) -> None:
 
 
 @contextmanager
-def _fraction_progress(title: str) -> Iterator[Callable[[float], None]]:
+def _fraction_progress(title: str) -> Iterator[Callable[..., None]]:
     """A progress bar fed with the completed fraction, on stderr; where stderr is not a
     terminal (a log, a pipe, a batch job), a line at every tenth instead, so that a long run
-    is never silent."""
+    is never silent. A work of several stages passes each one's name with its own fraction
+    (``advance(fraction, stage)``): the bar names the stage and starts again from 0."""
     if not stderr.is_terminal:
-        started, said = time.monotonic(), {"tenths": 0}
+        started, said = time.monotonic(), {"tenths": 0, "stage": None}
 
-        def log(fraction: float) -> None:
+        def log(fraction: float, stage: str | None = None) -> None:
+            if stage != said["stage"]:
+                said.update(stage=stage, tenths=0)
             tenths = int(fraction * 10 + 1e-9)
             if tenths > said["tenths"]:
                 said["tenths"] = tenths
                 elapsed = time.monotonic() - started
-                stderr.print(f"{title}: {tenths * 10}% ({elapsed:.0f} s)", highlight=False)
+                named = title if stage is None else f"{title}, {stage}"
+                stderr.print(f"{named}: {tenths * 10}% ({elapsed:.0f} s)", highlight=False)
 
         yield log
         return
@@ -371,7 +375,12 @@ def _fraction_progress(title: str) -> Iterator[Callable[[float], None]]:
         transient=True,
     ) as progress:
         task = progress.add_task(title, total=1.0)
-        yield lambda fraction: progress.update(task, completed=fraction)
+
+        def update(fraction: float, stage: str | None = None) -> None:
+            named = title if stage is None else f"{title}, {stage}"
+            progress.update(task, completed=fraction, description=named)
+
+        yield update
 
 
 def _report(kpis: dict, header: dict, out: Path | None, as_json: bool, extra=None) -> None:
@@ -901,7 +910,7 @@ def finetune_command(
         result = finetune(
             name, out, base=base, draws=draws, days=days, bins=_range(bins, "--bins", int),
             steps=steps, lr=lr, seed=seed, workers=workers,
-            on_progress=lambda stage, fraction: advance(fraction),
+            on_progress=lambda stage, fraction: advance(fraction, stage),
         )  # fmt: skip
     if as_json:
         _print_json(result)

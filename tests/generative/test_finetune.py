@@ -4,6 +4,7 @@ covers both what the model knew and the city's days; a second call resumes."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -59,3 +60,25 @@ def test_finetune_refuses_what_cannot_work(base, tmp_path):
         "--out", str(tmp_path / "f"),
     )  # fmt: skip
     assert too_many.returncode == 1 and "lower --bins" in too_many.stderr
+
+
+def test_progress_to_a_log_names_each_stage_and_counts_it_from_zero(monkeypatch):
+    """Fine-tuning reports its stages one after the other, each from 0 to 1 (days drawn, then
+    training for minutes to hours): a log shows every stage's tenths, not one 100 % after the
+    first stage and silence through the training."""
+    from rich.console import Console
+
+    import twin.cli
+
+    log = io.StringIO()
+    monkeypatch.setattr(twin.cli, "stderr", Console(file=log, force_terminal=False, width=200))
+    with twin.cli._fraction_progress("Fine-tuning for kotka") as advance:
+        for stage in ("drawing days", "validation days", "training"):
+            for step in range(1, 5):
+                advance(step / 4, stage)
+    lines = [line.rsplit(" (", 1)[0] for line in log.getvalue().splitlines()]
+    assert lines == [
+        f"Fine-tuning for kotka, {stage}: {percent}%"
+        for stage in ("drawing days", "validation days", "training")
+        for percent in (20, 50, 70, 100)
+    ]
