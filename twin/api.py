@@ -536,6 +536,16 @@ def _link_times_from_traffic(result: TrafficResult, network, interval_s: float, 
     return LinkTimes(seconds=seconds, interval_s=interval_s, start_s=start_s).first_in_first_out()
 
 
+def _in_parts(
+    on_progress: Callable[[float], None] | None, parts: int
+) -> Callable[[int], Callable[[float], None] | None]:
+    """Progress of a work done in ``parts`` steps of about equal weight: ``part(k)`` is the
+    callback of step ``k``, reporting its own fraction as the whole's."""
+    if on_progress is None:
+        return lambda k: None
+    return lambda k: lambda fraction: on_progress((k + fraction) / parts)
+
+
 def _shift_link_times(
     result: TrafficResult, network, traffic_config: TrafficConfig, config: WasteConfig, closed
 ) -> LinkTimes:
@@ -555,10 +565,12 @@ def _forecast_link_times(
     *,
     seed: int,
     days: int,
+    progress: Callable[[int], Callable[[float], None] | None],
 ) -> tuple[LinkTimes, list[dict[str, Any]]]:
     """What a city knows of its traffic before the day: the mean link times of ``days`` other
     days, each the same number of trips drawn again (its own seed) in the same network,
-    closures and signal plans; and each day's traffic KPIs.
+    closures and signal plans; and each day's traffic KPIs. ``progress(day)``: the progress
+    callback of day ``day`` (1, 2, …).
 
     A mean of first-in-first-out times is itself first-in-first-out (the inequality holds
     term by term). Each day's seeds derive from the run's seed and the day's number, apart
@@ -573,7 +585,7 @@ def _forecast_link_times(
             loaded.context, n_trips=n_trips, window_s=config.shift_s, rng=day_rng
         )
         args = {**traffic_model_args, "trips": trips, "seed": int(day_rng.integers(2**31))}
-        result = TrafficModel(network, **args).run()
+        result = TrafficModel(network, **args).run(on_progress=progress(day))
         each.append(_shift_link_times(result, network, args["config"], config, closed))
         kpis.append(result.kpis)
     mean = np.mean([times.seconds for times in each], axis=0)
@@ -745,6 +757,10 @@ def run_waste(
     coupled: dict[str, Any] | None = None
     traffic_model_args: dict[str, Any] = {}
     forecast_times: LinkTimes | None = None
+    # with traffic: the day's traffic, each forecast day's, the waste days, the traffic again
+    # with the trucks in it; each about as long as another on a large city
+    traffic_runs = 1 + spec.forecast_days if spec.traffic_coupling else 0
+    part = _in_parts(on_progress, traffic_runs + 1 + (1 if traffic_runs else 0))
     if spec.traffic_coupling:
         traffic_trips = traffic.scaled_trips()
         traffic_config = TrafficConfig(duration_s=config.shift_s, dt_s=5.0)
@@ -760,13 +776,13 @@ def run_waste(
             "trips": demand, "config": traffic_config, "closed": closed, "seed": seed,
             "signal_plans": retimed_signals(network, _signal_timings(traffic)),
         }  # fmt: skip
-        baseline = TrafficModel(network, **traffic_model_args).run()
+        baseline = TrafficModel(network, **traffic_model_args).run(on_progress=part(0))
         link_times = _shift_link_times(baseline, network, traffic_config, config, closed)
         coupled = {"trips": traffic_trips, "baseline": baseline.kpis}
         if spec.forecast_days:
             forecast_times, coupled["forecast"] = _forecast_link_times(
                 loaded, network, traffic_model_args, config, closed, seed=seed,
-                days=spec.forecast_days,
+                days=spec.forecast_days, progress=part,
             )  # fmt: skip
     planner = custom_planner
     if spec.planner == "learned" and planner is None:
@@ -795,9 +811,11 @@ def run_waste(
     )  # fmt: skip
     if coupled is not None and coupled["baseline"].get("gridlock"):
         model.warnings.append(_gridlock_warning(coupled["baseline"]))
-    result = model.run(on_progress=on_progress)
+    result = model.run(on_progress=part(traffic_runs))
     if coupled is not None:
-        coupled["with_trucks"] = _traffic_with_trucks(model, network, traffic_model_args)
+        coupled["with_trucks"] = _traffic_with_trucks(
+            model, network, traffic_model_args, on_progress=part(traffic_runs + 1)
+        )
     from twin.proposals import traffic_inputs
 
     sections = {
@@ -1080,7 +1098,13 @@ def planner_card_version(checkpoint: str | os.PathLike[str]) -> str:
         raise TwinError(str(err)) from None
 
 
-def _traffic_with_trucks(model: WasteModel, network, traffic_model_args: dict) -> dict[str, Any]:
+def _traffic_with_trucks(
+    model: WasteModel,
+    network,
+    traffic_model_args: dict,
+    *,
+    on_progress: Callable[[float], None] | None = None,
+) -> dict[str, Any]:
     """Traffic KPIs of the shift with the trucks of the run's busiest day (most truck-km)
     driving in it, every leg between two different nodes as one more vehicle."""
     truck_days = model.truck_days
@@ -1104,7 +1128,7 @@ def _traffic_with_trucks(model: WasteModel, network, traffic_model_args: dict) -
             nodes[[leg.destination for leg in legs]],
             np.array([leg.depart_s for leg in legs]),
         )
-    result = traffic_model.run()
+    result = traffic_model.run(on_progress=on_progress)
     kpis = result.kpis
     kpis["truck_day"] = busiest
     kpis["truck_legs"] = len(legs)

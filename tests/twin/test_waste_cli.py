@@ -346,11 +346,17 @@ def test_coupled_run_reports_both_traffic_runs(coupled):
 
 def test_plans_on_a_forecast_of_other_days_drive_in_the_same_traffic(helsinki, coupled):
     """With a forecast the trucks drive in the same day's traffic as without one; the plans
-    are made on two other days (other trips of the same number), whose traffic is reported."""
+    are made on two other days (other trips of the same number), whose traffic is reported.
+    The progress runs through all five simulations: the day's traffic, the two forecast
+    days', the waste days and the traffic with the trucks in it."""
+    seen: list[float] = []
     forecast = run_waste(
         helsinki, days=3, planner="greedy", trucks=2, traffic_coupling=True,
-        traffic={"trips": 300}, forecast_days=2,
+        traffic={"trips": 300}, forecast_days=2, on_progress=seen.append,
     )  # fmt: skip
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+    assert [any(k / 5 < f <= (k + 1) / 5 for f in seen) for k in range(5)] == [True] * 5
+    assert len(seen) > 4 * 100  # each traffic run reports a hundred times
     _check_coupling(forecast)
     assert forecast.traffic["baseline"] == coupled.traffic["baseline"]
     days = forecast.traffic["forecast"]
