@@ -125,3 +125,21 @@ def test_planning_on_the_traffics_times_is_weighed_as_several_plans_a_day(helsin
         budget=budget,
     )  # fmt: skip
     assert run.kpis["truck_km"] > 0
+
+
+def test_a_forecast_is_weighed_as_one_more_traffic_simulation_a_day(helsinki):
+    """Three forecast days: four simulations of the shift's traffic, four times one's time; a
+    budget one simulation fits refuses them, naming what they are, before any runs."""
+    trips = 20_000
+    network = helsinki.network
+    one = traffic_estimate(
+        trips=trips, duration_s=8 * 3600.0, dt_s=5.0, n_edges=network.n_edges,
+        n_nodes=network.n_nodes,
+    )  # fmt: skip
+    budget = Budget(memory_bytes=2**34, time_s=2.0 * one.time_s)
+    with pytest.raises(ResourceLimitError) as refused:
+        run_waste(helsinki, days=1, solver_iterations=10, traffic={"trips": trips},
+                  traffic_coupling=True, forecast_days=3, budget=budget)  # fmt: skip
+    said = str(refused.value)
+    assert said.startswith("4 simulations of the shift's traffic (the day the trucks drive in, ")
+    assert "3 for the forecast) would take about" in said
