@@ -891,8 +891,8 @@ def finetune_command(
     bins: Annotated[str, typer.Option(help="Bins per day, LOW-HIGH (capped at the city's).")] = (
         "50-500"
     ),
-    steps: Annotated[int, typer.Option(help="Training steps.")] = 400,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-4,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 1000,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 2e-4,
     seed: Annotated[int, typer.Option(help="Seed of the days and the training.")] = 0,
     workers: Annotated[int, typer.Option(help="Processes drawing the days.")] = 2,
     as_json: JsonOption = False,
