@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from generative.checkpoint import save_checkpoint
@@ -300,10 +302,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             model_config=SignalNetConfig(dim=args.dim, heads=args.heads, layers=args.layers),
             val_files=args.val, device=args.device, resume=args.resume,
         )  # fmt: skip
+        if dist.is_initialized():
+            # every rank past its last collective before any tears the group down: a rank
+            # that exits while a peer still talks to gloo's group makes that peer abort
+            dist.barrier()
     except (TrainingError, SignalDataError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        # every process finds the same problem: the first says it
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"error: {err}", file=sys.stderr)
         return 2
-    if history:
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if history and int(os.environ.get("RANK", "0")) == 0:
         print(", ".join(f"{k} {v:.4g}" for k, v in history[-1].items()), file=sys.stderr)
     return 0
 
