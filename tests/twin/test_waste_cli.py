@@ -370,8 +370,14 @@ def test_a_run_in_gridlocked_traffic_says_so(helsinki, coupled):
     those of stopped links, and the run says so; a run in flowing traffic does not."""
     jammed = run_waste(
         helsinki, days=1, planner="greedy", trucks=2, shift="1h", traffic_coupling=True,
-        traffic={"trips": 8000},
+        traffic={"trips": 8000}, forecast_days=1,
     )  # fmt: skip
+    # its forecast day (other trips, as many) stands still too: the run says what it planned on
+    assert jammed.traffic["forecast"][0]["gridlock"]
+    assert (
+        "1 of the 1 forecast days' traffic gridlocked; the plans are made on the mean of all of "
+        "them." in jammed.result.info["warnings"]
+    )
     traffic = jammed.traffic["baseline"]
     assert traffic["gridlock"] and traffic["trips_unfinished"] > 0.5 * 8000
     (said,) = [w for w in jammed.result.info["warnings"] if "gridlock:" in w]
