@@ -576,9 +576,10 @@ def _forecast_link_times(
     city plans for a normal day, not for the day the streets stood still: a stopped link
     takes up to 100 times its free-flow time, so one such day would dominate the mean (at
     the edge of gridlock, Liechtenstein's 30,000 trips, plans on a mean with them expected
-    3-16 % more hours than their trucks drove; BENCHMARKS.md, "Plans in traffic"). Where
-    every day gridlocked, the mean of all of them. A mean of first-in-first-out times is
-    itself first-in-first-out (the inequality holds term by term).
+    3-16 % more hours than their trucks drove; BENCHMARKS.md, "Plans on a forecast of the
+    traffic"). Where every day gridlocked, the mean of all of them. A mean of
+    first-in-first-out times is itself first-in-first-out (the inequality holds term by
+    term).
 
     Each day's seeds derive from the run's seed and the day's number, apart from the run's
     own draws, so that the day the trucks drive in is the same with or without a forecast."""
