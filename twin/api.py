@@ -1335,18 +1335,12 @@ def run_scenario(
     spec = _as_scenario(scenario)
     loaded = city if city is not None else load_city(spec.city)
     sections = [s for s in (spec.traffic, spec.waste) if s is not None]
-    done = {"n": 0}
-
-    def progress(fraction: float) -> None:
-        if on_progress:
-            on_progress((done["n"] + fraction) / len(sections))
-
+    part = _in_parts(on_progress, len(sections))
     traffic = waste = None
     if spec.traffic is not None:
         traffic = run_traffic(
-            loaded, spec.traffic, seed=spec.seed, budget=budget, on_progress=progress
+            loaded, spec.traffic, seed=spec.seed, budget=budget, on_progress=part(0)
         )
-        done["n"] += 1
     if spec.waste is not None:
         # the trucks drive on the scenario's streets: its closures, and with coupling its traffic
         waste = run_waste(
@@ -1355,7 +1349,7 @@ def run_scenario(
             seed=spec.seed,
             traffic=spec.traffic,
             budget=budget,
-            on_progress=progress,
+            on_progress=part(len(sections) - 1),
         )
     return ScenarioRun(spec, traffic, waste)
 

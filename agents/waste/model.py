@@ -641,11 +641,10 @@ class WasteModel(mesa.Model):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Planning matrices (over the model ``locations`` of a day's problem) whose row of each
         stop holds the forecast's travel times of the interval in which a truck leaves it on
-        ``routes``
-        (model locations), driven as the trucks drive them (:meth:`leg`); the disposal site's,
-        visited at several times, the mean over the times trucks leave it; stops off the routes
-        the mean over the intervals the routes span. ``walked``: the routes' :meth:`walk`, where
-        the caller has it.
+        ``routes`` (model locations), driven as the trucks drive them (:meth:`leg`); the
+        disposal site's, visited at several times, the mean over the times trucks leave it;
+        stops off the routes the mean over the intervals the routes span. ``walked``: the
+        routes' :meth:`walk`, where the caller has it.
 
         PyVRP has no time-dependent travel times; planning again on the times at which each
         stop is left is the classic approximation, and what makes a plan's hours hold in

@@ -986,3 +986,19 @@ def test_a_learned_planner_checkpoint_is_relative_to_its_file_and_checked(folder
     )
     (line,) = _refusal(missing, deep=True)
     assert line.startswith(f"{missing}:5: waste.checkpoint: ") and "no such checkpoint" in line
+
+
+def test_a_scenarios_progress_runs_through_both_sections_once(helsinki):
+    """Traffic, then waste: each reports its share of the whole (the first half, the second),
+    never backwards, and the whole ends at 1."""
+    seen: list[float] = []
+    scenario = {
+        "name": "both", "city": "helsinki", "seed": 1,
+        "traffic": {"trips": 200, "duration": "30min"},
+        "waste": {"days": 3, "planner": "greedy", "trucks": 2},
+    }  # fmt: skip
+    run_scenario(scenario, city=helsinki, on_progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+    halves = [f for f in seen if f <= 0.5], [f for f in seen if f > 0.5]
+    assert len(halves[0]) > 3 and halves[0][-1] == pytest.approx(0.5)  # the traffic's steps
+    assert len(halves[1]) == 3  # one report a waste day
