@@ -4,7 +4,8 @@ A model meant for any city learns from many places and day shapes. :func:`plan_c
 out *draws*: each one place (a city whole, a square window of a few kilometres cut from a
 large one, or a synthetic town: :mod:`cities.areas`), one number of bins, one fleet (trucks,
 capacity, shift, unloading time), one depot and disposal site (where the OSM file puts them, or
-two random junctions), and a seed. :func:`build_corpus` turns every draw into an instance file
+two random junctions), bins placed for that size (or, for a city whole, its own bins), and a
+seed. :func:`build_corpus` turns every draw into an instance file
 (:mod:`generative.instances`: a run of the waste twin, its working days; with
 ``reference_s``, PyVRP's plan of each day too) in a pool of processes, with progress reported
 as files finish. Files are written atomically and named by draw, and the plan is kept in the
@@ -78,6 +79,7 @@ class Draw:
     seed: int
     reference_s: float = 0.0
     town_km: float | None = None  # synthetic town's side
+    city_bins: bool = False  # a city whole with its own bins, as its waste twin places them
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,6 +116,7 @@ def plan_corpus(
     window_km: tuple[float, float] = (2.0, 8.0),
     town_km: tuple[float, float] = (1.5, 25.0),
     random_sites: float = 0.7,
+    city_bins: bool = False,
     reference_s: float = 0.0,
 ) -> list[Draw]:
     """Lay out ``draws`` draws of ``days_per_draw`` days each over ``cities`` (names or paths),
@@ -142,6 +145,10 @@ def plan_corpus(
     random_sites
         Share of draws with depot and disposal site at random junctions (the others where the
         OSM file puts them).
+    city_bins
+        A city whole gets its own bins, as its waste twin places them (residents estimated from
+        its buildings, OSM containers where mapped; a day's bins capped at them), not bins
+        placed for the day's size: the days the twin plans (``twin finetune``'s default).
     reference_s
         Seconds of PyVRP per day, for the days' reference costs (validation) and labels.
 
@@ -195,6 +202,7 @@ def plan_corpus(
                 random_sites=bool(rng.random() < random_sites),
                 seed=int(rng.integers(2**31)),
                 reference_s=float(reference_s),
+                city_bins=bool(city_bins and kind == "city"),
             )
         )
     return plan
@@ -279,12 +287,16 @@ def draw_days(draw: Draw):
     rng = np.random.default_rng(draw.seed)
     n_bins = draw.n_bins
     population = n_bins * RESIDENTS_PER_BIN * rng.uniform(1.2, 2.0)
-    for _ in range(4):
-        placed = len(place_bins(network, place.context, rng=np.random.default_rng(draw.seed),
-                                population=population, use_osm=False))  # fmt: skip
-        if placed >= n_bins:
-            break
-        population *= 2.0
+    if draw.city_bins:
+        population = None  # the twin's: residents estimated from the buildings
+        placed = len(place_bins(network, place.context, rng=np.random.default_rng(draw.seed)))
+    else:
+        for _ in range(4):
+            placed = len(place_bins(network, place.context, rng=np.random.default_rng(draw.seed),
+                                    population=population, use_osm=False))  # fmt: skip
+            if placed >= n_bins:
+                break
+            population *= 2.0
     n_bins = min(n_bins, placed)
     if draw.random_sites:
         depot, disposal = (int(v) for v in rng.choice(network.n_nodes, size=2, replace=False))
@@ -294,7 +306,7 @@ def draw_days(draw: Draw):
     batch = sample_instances(
         place, n_bins=n_bins, n_instances=draw.n_days, seed=draw.seed, n_trucks=draw.n_trucks,
         population=population, truck_capacity_kg=draw.capacity_kg, shift_s=draw.shift_s,
-        unload_s=draw.unload_s, sites=sites, use_osm_bins=False,
+        unload_s=draw.unload_s, sites=sites, use_osm_bins=draw.city_bins,
         draw={**draw.to_dict(), "n_bins_drawn": n_bins},
     )  # fmt: skip
     if draw.reference_s > 0:
@@ -349,10 +361,11 @@ def build_corpus(
     wanted = [d.to_dict() for d in draws]
     if manifest.exists():
         try:
-            held = json.loads(manifest.read_text())["draws"]
+            # through Draw: a plan written before a field was added reads with its default
+            held = [Draw.from_dict(d).to_dict() for d in json.loads(manifest.read_text())["draws"]]
         except (ValueError, KeyError, TypeError):
             held = None
-        if held != json.loads(json.dumps(wanted)):
+        if json.loads(json.dumps(held)) != json.loads(json.dumps(wanted)):
             raise CorpusError(
                 f"{folder} holds another corpus ({MANIFEST} differs): build into a new folder, "
                 "or ask for the same corpus to finish it."

@@ -1,8 +1,9 @@
 """Fine-tuning the shipped planner for one city: sample its days, adapt the model, measure.
 
 One call (``twin finetune CITY --out FOLDER``) does what a researcher would do by hand: draw
-the city's days (:mod:`generative.corpus`: the city whole and, where it is large, windows of
-it, with the corpus's spread of bins and fleets, capped at the city's own bins), a few
+the city's days (:mod:`generative.corpus`: by default the days its waste twin plans — the city
+whole, its depot, disposal site and bins — with the corpus's spread of bins per day and fleets,
+capped at the city's own bins; :data:`DAYS_LIKE`), a few
 validation days with PyVRP's plans, train from the shipped (or a given) checkpoint
 (:func:`generative.train.train`), and compare the model before and after on the validation
 days. The folder then holds the corpus (resumable), the run (``checkpoint.pt``, ``log.csv``)
@@ -27,7 +28,20 @@ from generative.corpus import CorpusError, build_corpus, plan_corpus
 from generative.data import read_days
 from generative.train import CHECKPOINT_NAME, TrainConfig, evaluate, gap_pct, lineage_of, train
 
-__all__ = ["finetune"]
+__all__ = ["DAYS_LIKE", "finetune"]
+
+DAYS_LIKE: dict[str, dict[str, Any]] = {
+    "twin": {"kinds": {"city": 1.0}, "random_sites": 0.0, "city_bins": True},
+    "varied": {"kinds": {"city": 0.6, "window": 0.4}, "random_sites": 0.7, "city_bins": False},
+}
+"""What the fine-tuning days look like (:func:`generative.corpus.plan_corpus`'s settings).
+``twin``: the city as its waste twin runs it, whole, with its own depot, disposal site and bins
+(its residents estimated from the buildings, OSM containers where mapped), fleets and shifts
+drawn as in the corpus. ``varied``: also square windows of the city, depot and disposal site
+at random junctions in seven draws of ten, and bins placed for each day's size, as the
+general model's corpus draws them. On the held-out Kotka's and Andorra's benchmark days (their
+twins' days) the twin's days brought the best of 512 plans 6–7 % nearer PyVRP, the varied ones
+−1.6 to +0.4 % (BENCHMARKS.md, "Learned planner: any city")."""
 
 
 def _gap(model, days, samples: int, seed: int) -> np.ndarray:
@@ -54,6 +68,7 @@ def finetune(
     workers: int = 2,
     val_days: int = 16,
     reference_s: float = 1.0,
+    days_like: str = "twin",
     on_progress: Callable[[str, float], None] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the model in ``base`` on ``city``'s days; see the module docstring.
@@ -70,14 +85,16 @@ def finetune(
     draws, days, bins
         Training files, days in each, and the range of bins per day (capped at the city's).
     steps, batch_size, samples, lr, seed
-        Training settings (:class:`generative.train.TrainConfig`). The defaults are those that
-        gained on the held-out Kotka's days (1,000 steps at 2e-4: the best of 512 plans 1.3–1.6
-        % nearer PyVRP; 400 at 1e-4 did not gain); on Andorra's they did not (BENCHMARKS.md,
-        "Learned planner: any city").
+        Training settings (:class:`generative.train.TrainConfig`). 1,000 steps at 2e-4 gained
+        on the held-out Kotka's days where 400 at 1e-4 did not (BENCHMARKS.md, "Learned
+        planner: any city").
     workers
         Processes drawing the days.
     val_days, reference_s
         Validation days (in four files), and PyVRP's seconds on each (its plans the yardstick).
+    days_like
+        ``twin`` (the city's own days) or ``varied`` (windows, random sites too): see
+        :data:`DAYS_LIKE`.
     on_progress
         Called with a stage name and its completed fraction.
 
@@ -94,6 +111,10 @@ def finetune(
     generative.checkpoint.CheckpointError
         Impossible settings, a city with too few bins, an unusable base checkpoint.
     """
+    if days_like not in DAYS_LIKE:
+        raise CorpusError(
+            f"days like {days_like!r}: choose {' or '.join(DAYS_LIKE)} (--days-like)."
+        )
     started = time.perf_counter()
     report = on_progress or (lambda stage, fraction: None)
     folder = Path(out)
@@ -101,18 +122,19 @@ def finetune(
     base_range = checkpoint_range(payload)
     from generative.corpus import _city  # the loaded city, shared with the corpus's planning
 
-    most = _most_bins(_city(city))
+    like = DAYS_LIKE[days_like]
+    most = _most_bins(_city(city), own=like["city_bins"])
     if most < bins[0]:
+        other = " or --days-like varied (bins placed for each day's size)" * like["city_bins"]
         raise CorpusError(
             f"{city} holds {most} bin stops at most, fewer than the {bins[0]} the fine-tuning "
-            "asks for a day: lower --bins."
+            f"asks for a day: lower --bins{other}."
         )
     span = (bins[0], min(bins[1], most))
-    kinds = {"city": 0.6, "window": 0.4}
-    plan = plan_corpus([city], draws=draws, days_per_draw=days, seed=seed, bins=span, kinds=kinds)
+    plan = plan_corpus([city], draws=draws, days_per_draw=days, seed=seed, bins=span, **like)
     val_plan = plan_corpus(
         [city], draws=4, days_per_draw=max(1, val_days // 4), seed=seed + 1_000_003, bins=span,
-        kinds=kinds, reference_s=reference_s,
+        reference_s=reference_s, **like,
     )  # fmt: skip
     files = build_corpus(
         plan, folder / "corpus", workers=workers,
@@ -158,13 +180,16 @@ def finetune(
     return result
 
 
-def _most_bins(city) -> int:
-    """About the most bin stops the city's days can have: placed for many times its population,
-    as a corpus draw places them at most (:func:`generative.corpus.draw_days`)."""
+def _most_bins(city, *, own: bool) -> int:
+    """About the most bin stops the city's days can have: its own bins (``own``), as its twin
+    places them, or else bins placed for many times its population, as a corpus draw places
+    them at most (:func:`generative.corpus.draw_days`)."""
     from agents.waste.bins import estimate_population, place_bins
 
-    population = 16 * estimate_population(city.network, city.context)
     rng = np.random.default_rng(0)
+    if own:
+        return len(place_bins(city.network, city.context, rng=rng))
+    population = 16 * estimate_population(city.network, city.context)
     return len(
         place_bins(city.network, city.context, rng=rng, population=population, use_osm=False)
     )

@@ -679,6 +679,18 @@ def corpus_command(
     shift: Annotated[str, typer.Option(help="Shift, hours, LOW-HIGH.")] = "6-10",
     synthetic: Annotated[float, typer.Option(help="Share of synthetic towns.")] = 0.3,
     windows: Annotated[float, typer.Option(help="Share of windows cut from cities.")] = 0.35,
+    random_sites: Annotated[
+        float,
+        typer.Option(help="Share of draws with depot and disposal site at random junctions."),
+    ] = 0.7,
+    city_bins: Annotated[
+        bool,
+        typer.Option(
+            "--city-bins",
+            help="A city whole gets its own bins, as its waste twin places them (its residents "
+            "estimated from the buildings), not bins placed for the day's size.",
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the plan (places, sizes, days).")] = 0,
     reference_s: Annotated[
         float,
@@ -691,15 +703,18 @@ def corpus_command(
     from generative.corpus import build_corpus, plan_corpus
 
     cities = list(city or [None])
-    if not synthetic >= 0 and windows >= 0 and synthetic + windows <= 1:
+    if not (synthetic >= 0 and windows >= 0 and synthetic + windows <= 1):
         raise typer.BadParameter(
             "shares of synthetic towns and windows: each ≥ 0, at most 1 together"
         )
+    if not 0 <= random_sites <= 1:
+        raise typer.BadParameter(f"{random_sites}: a share, 0 to 1", param_hint="--random-sites")
     settings = {
         "cities": [c or "default" for c in cities], "bins": _range(bins, "--bins", int),
         "trucks": _range(trucks, "--trucks", int), "capacity_kg": _range(capacity, "--capacity"),
         "shift_h": _range(shift, "--shift"), "seed": seed, "reference_s": reference_s,
         "kinds": {"city": 1 - synthetic - windows, "window": windows, "synthetic": synthetic},
+        "random_sites": random_sites, "city_bins": city_bins,
     }  # fmt: skip
     if reference_s < 0:
         raise typer.BadParameter(f"{reference_s}: must be ≥ 0", param_hint="--reference-s")
@@ -708,6 +723,7 @@ def corpus_command(
         names, draws=draws, days_per_draw=days, seed=seed, bins=settings["bins"],
         trucks=settings["trucks"], capacity_kg=settings["capacity_kg"],
         shift_h=settings["shift_h"], kinds=settings["kinds"], reference_s=reference_s,
+        random_sites=random_sites, city_bins=city_bins,
     )  # fmt: skip
     with _fraction_progress(f"Drawing {draws} files of {days} days") as advance:
         terminal = stderr.is_terminal
@@ -895,6 +911,13 @@ def finetune_command(
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 2e-4,
     seed: Annotated[int, typer.Option(help="Seed of the days and the training.")] = 0,
     workers: Annotated[int, typer.Option(help="Processes drawing the days.")] = 2,
+    days_like: Annotated[
+        str,
+        typer.Option(
+            help="twin: the days its waste twin plans (the city whole, its depot, disposal "
+            "site and bins); varied: also windows of it, random depots and sites."
+        ),
+    ] = "twin",
     as_json: JsonOption = False,
 ) -> None:
     """Adapt the learned planner to one city: draw its days, fine-tune, compare before/after."""
@@ -909,7 +932,7 @@ def finetune_command(
     with _fraction_progress(f"Fine-tuning for {name}") as advance:
         result = finetune(
             name, out, base=base, draws=draws, days=days, bins=_range(bins, "--bins", int),
-            steps=steps, lr=lr, seed=seed, workers=workers,
+            steps=steps, lr=lr, seed=seed, workers=workers, days_like=days_like,
             on_progress=lambda stage, fraction: advance(fraction, stage),
         )  # fmt: skip
     if as_json:

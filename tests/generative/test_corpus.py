@@ -13,6 +13,7 @@ import pytest
 
 from generative.corpus import MANIFEST, CorpusError, build_corpus, draw_days, plan_corpus
 from generative.data import read_days
+from generative.instances import sample_instances
 from tests.conftest import run_twin
 
 
@@ -57,6 +58,32 @@ def test_a_draw_gives_days_of_its_place_size_and_fleet(helsinki):
             assert days.meta["city_sha256"] == helsinki.source.sha256
 
 
+def test_a_draw_of_the_citys_own_bins_gives_the_days_its_twin_plans(helsinki):
+    """With ``city_bins`` a whole-city draw's days are the ones the twin's own sampler draws for
+    its seed (the city's bins for its estimated residents, its depot and disposal site): the
+    days a fine-tuned model is then judged on, and plans in the twin."""
+    plan = plan_corpus(
+        ["helsinki"], draws=6, days_per_draw=2, seed=4, bins=(20, 40), kinds={"city": 1.0},
+        random_sites=0.0, city_bins=True,
+    )  # fmt: skip
+    assert all(d.city_bins and d.kind == "city" and not d.random_sites for d in plan)
+    draw = plan[0]
+    days = draw_days(draw)
+    twin_days = sample_instances(
+        helsinki, n_bins=draw.n_bins, n_instances=2, seed=draw.seed, n_trucks=draw.n_trucks,
+        truck_capacity_kg=draw.capacity_kg, shift_s=draw.shift_s, unload_s=draw.unload_s,
+    )  # fmt: skip
+    np.testing.assert_array_equal(days.nodes, twin_days.nodes)
+    np.testing.assert_array_equal(days.load_kg, twin_days.load_kg)
+    # without it, the same draw's bins are placed for the day's size alone
+    placed = draw_days(dataclasses.replace(draw, city_bins=False))
+    assert not np.array_equal(placed.nodes, twin_days.nodes)
+    # only a city whole has its own bins: windows and towns are drawn as before
+    mixed = plan_corpus(["helsinki"], draws=30, days_per_draw=1, seed=4, city_bins=True)
+    assert {d.kind for d in mixed if d.city_bins} == {"city"}
+    assert {d.kind for d in mixed if not d.city_bins} == {"synthetic"}
+
+
 def test_an_interrupted_build_draws_only_what_is_missing(tmp_path):
     plan = plan_corpus(["helsinki"], draws=4, days_per_draw=2, seed=2, bins=(10, 20))
     seen = []
@@ -76,6 +103,12 @@ def test_an_interrupted_build_draws_only_what_is_missing(tmp_path):
             assert f.stat().st_mtime_ns == before[f]  # kept, not drawn again
     assert not list(tmp_path.glob(".*"))
     assert len(read_days(files[2])) == 2
+    # a plan written before a draw had a field reads with the field's default
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    for draw in manifest["draws"]:
+        del draw["city_bins"]
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    assert build_corpus(plan, tmp_path) == files
     # the folder belongs to this plan: another is refused
     other = plan_corpus(["helsinki"], draws=4, days_per_draw=2, seed=5, bins=(10, 20))
     with pytest.raises(CorpusError, match="holds another corpus"):
@@ -107,3 +140,20 @@ def test_twin_corpus_writes_a_folder_and_resumes(tmp_path):
     assert refused.returncode == 1 and "holds another corpus" in refused.stderr
     bad = run_twin("corpus", str(tmp_path / "b"), "--bins", "many")
     assert bad.returncode == 2 and "LOW-HIGH" in bad.stderr
+    for option, value in (("--random-sites", "2"), ("--windows", "-0.5")):
+        refused = run_twin("corpus", str(tmp_path / "b"), option, value)
+        assert refused.returncode == 2 and not (tmp_path / "b").exists(), refused.stderr
+
+
+def test_twin_corpus_draws_the_cities_own_days(tmp_path):
+    out = tmp_path / "own"
+    made = run_twin(
+        "corpus", str(out), "--city", "helsinki", "--draws", "2", "--days", "1", "--bins",
+        "10-20", "--synthetic", "0", "--windows", "0", "--random-sites", "0", "--city-bins",
+        "--workers", "1",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    draws = json.loads((out / MANIFEST).read_text())["draws"]
+    assert [(d["kind"], d["city_bins"], d["random_sites"]) for d in draws] == [
+        ("city", True, False)
+    ] * 2

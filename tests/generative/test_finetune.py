@@ -13,6 +13,7 @@ import torch
 
 from cities.areas import synthetic_city
 from generative.checkpoint import checkpoint_range, load_checkpoint
+from generative.corpus import MANIFEST
 from generative.finetune import finetune
 from generative.instances import sample_instances
 from generative.model import PlannerConfig, PlannerNet
@@ -40,6 +41,12 @@ def test_finetuning_measures_before_and_after_and_widens_the_range(base, helsink
     assert np.isfinite(result["gap_before_pct"]) and np.isfinite(result["gap_after_pct"])
     assert result["days_better"] + result["days_worse"] <= 4 and result["wall_s"] > 0
     assert json.loads((tmp_path / "finetune.json").read_text()) == result
+    # by default the days are the city's own, as its twin plans them
+    for part in ("corpus", "val"):
+        draws = json.loads((tmp_path / part / MANIFEST).read_text())["draws"]
+        assert {(d["kind"], d["city_bins"], d["random_sites"]) for d in draws} == {
+            ("city", True, False)
+        }
     tuned = load_checkpoint(result["checkpoint"])
     assert tuned["step"] == 4
     places = {p["name"] for p in checkpoint_range(tuned).places}
@@ -60,6 +67,12 @@ def test_finetune_refuses_what_cannot_work(base, tmp_path):
         "--out", str(tmp_path / "f"),
     )  # fmt: skip
     assert too_many.returncode == 1 and "lower --bins" in too_many.stderr
+    unknown = run_twin(
+        "finetune", "helsinki", "--checkpoint", str(base), "--days-like", "sunny",
+        "--out", str(tmp_path / "g"),
+    )  # fmt: skip
+    assert unknown.returncode == 1 and "choose twin or varied" in unknown.stderr
+    assert not (tmp_path / "g").exists()
 
 
 def test_progress_to_a_log_names_each_stage_and_counts_it_from_zero(monkeypatch):
