@@ -943,7 +943,12 @@ def finetune_command(
         f"{result['gap_after_pct']:+.2f} % after ({result['days_better']} days better, "
         f"{result['days_worse']} worse) in {result['wall_s'] / 60:.1f} min"
     )
-    stderr.print(f"checkpoint: {escape(result['checkpoint'])} (pass it to --checkpoint)")
+    stderr.print(
+        f"checkpoint: {escape(result['checkpoint'])} (pass it to --checkpoint); check it in the "
+        f"twin before adopting it (twin waste {escape(name)} --planner learned --checkpoint …: "
+        "truck-km, service level, overflows)",
+        highlight=False,
+    )
 
 
 @app.command("propose")
