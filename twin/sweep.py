@@ -413,7 +413,9 @@ def run_sweep(
         One row per planned run (finished before or now, or failed now), in the plan's order;
         columns as in the module docstring.
     """
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, as_completed
+
+    from twin._local_dask import local_cluster, quiet_teardown
 
     spec, base = load_sweep(path)
     out = Path(out)
@@ -432,9 +434,7 @@ def run_sweep(
         if scheduler is None:
             if workers < 1:
                 raise TwinError(f"workers must be at least 1, got {workers}.")
-            cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-            )
+            cluster = local_cluster(workers)
         try:
             try:
                 client = Client(scheduler or cluster, timeout=CONNECT_TIMEOUT_S)
@@ -444,6 +444,8 @@ def run_sweep(
                     "address, or leave --scheduler out to run on this machine."
                 ) from None
             with client:
+                if cluster is not None:
+                    quiet_teardown(client)
                 futures = {client.submit(run_one, run, str(out), pure=False): run for run in todo}
                 written = time.monotonic()
                 for done, future in enumerate(as_completed(futures), start=1):
