@@ -183,6 +183,9 @@ def policies() -> tuple[str, ...]:
     return (*(p for p in policy_names if p != "forecast"), *routed[:1], "pyvrp", *routed[1:])
 
 
+LEARNED_ONLY = {"checkpoint": None, "polish_iterations": 0}
+"""Waste settings of the learned planner only, as they read when another planner runs."""
+
 GIVEN_ROUTES = ("hand-drawn", "current")
 """Policies whose rounds are given (drawn street by street, or the city's own from a file): no
 planner routes them, so no planning objective applies to them."""
@@ -277,10 +280,11 @@ def with_strategy(
 ) -> dict[str, Any]:
     """A waste section set to run the name of :func:`policies`, its other settings kept.
 
-    The twin refuses a rounds file with any policy but ``current``, and an objective other
-    than km with any planner but PyVRP; both are set here so that switching policies never
-    leaves the section invalid. Rounds that are given ignore the objective, and get km: their
-    runs then stay the same (and are not run again) whatever objective the others plan for.
+    The twin refuses a rounds file with any policy but ``current``, an objective other than
+    km with any planner but PyVRP, and a checkpoint or a polish with any planner but the
+    learned one; all are set here so that switching policies never leaves the section invalid.
+    Rounds that are given ignore the objective, and get km: their runs then stay the same (and
+    are not run again) whatever objective the others plan for.
 
     Parameters
     ----------
@@ -307,6 +311,9 @@ def with_strategy(
         section["rounds"] = None
     chosen = objective or section.get("objective") or "km"
     section["objective"] = chosen if objective_applies(name) else "km"
+    if section["planner"] != "learned":
+        # a model's checkpoint and its plans' polish go with the learned planner
+        section.update({k: v for k, v in LEARNED_ONLY.items() if k in section})
     return section
 
 

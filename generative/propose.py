@@ -137,6 +137,10 @@ class LearnedPlanner:
     polish_s
         Seconds of PyVRP search started from the learned plan, once PyVRP's local search has
         settled it (0: no polish).
+    polish_iterations
+        With ``polish_s``: the polish also stops after this many PyVRP iterations (``None``:
+        the time alone). An iteration limit makes polished plans repeat bit for bit, as the
+        waste twin's runs must; the time is then a cap.
     outside_range
         What to do with a day outside the model's training range: ``"refuse"`` (raise
         :class:`PlannerRangeError`), ``"fallback"`` (plan it with PyVRP for ``fallback_s``
@@ -169,6 +173,7 @@ class LearnedPlanner:
         samples: int = 512,
         temperature: float = 0.8,
         polish_s: float = 0.0,
+        polish_iterations: int | None = None,
         outside_range: Literal["refuse", "fallback", "attempt"] = "refuse",
         fallback_s: float = 1.0,
         fallback: Planner | None = None,
@@ -183,6 +188,8 @@ class LearnedPlanner:
             raise ValueError(f"temperature: expected > 0, got {temperature}")
         if polish_s < 0 or fallback_s <= 0:
             raise ValueError(f"need polish_s ≥ 0 and fallback_s > 0, got {polish_s}, {fallback_s}")
+        if polish_iterations is not None and polish_iterations < 1:
+            raise ValueError(f"polish_iterations: expected ≥ 1 or None, got {polish_iterations}")
         if outside_range not in OUTSIDE_RANGE:
             raise ValueError(
                 f"outside_range: one of {', '.join(OUTSIDE_RANGE)}, got {outside_range!r}"
@@ -194,6 +201,7 @@ class LearnedPlanner:
         self.training_range = checkpoint_range(payload)
         self.place_sha256 = place_sha256
         self.samples, self.polish_s = int(samples), float(polish_s)
+        self.polish_iterations = polish_iterations
         self.temperature = float(temperature)
         self.outside_range, self.fallback_s = outside_range, float(fallback_s)
         self.fallback = fallback or PyVRPPlanner(max_runtime_s=self.fallback_s)
@@ -249,9 +257,8 @@ class LearnedPlanner:
             learned.info["outside_range"] = outside
         if self.polish_s == 0:
             return learned
-        polished = PyVRPPlanner(max_runtime_s=self.polish_s).plan(
-            problem, seed=seed, initial=learned
-        )
+        polisher = PyVRPPlanner(max_runtime_s=self.polish_s, max_iterations=self.polish_iterations)
+        polished = polisher.plan(problem, seed=seed, initial=learned)
         # PyVRP keeps the best solution it saw, the learned one included, but it counts in
         # rounded integers: keep whichever plan is better in exact terms
         rank = [
@@ -259,7 +266,11 @@ class LearnedPlanner:
             for p in (polished, learned)
         ]
         better = polished if rank[0] <= rank[1] else learned
-        info = {"learned_objective": learned.info["objective"], "polish_s": self.polish_s}
+        info = {
+            "learned_objective": learned.info["objective"],
+            "polish_s": self.polish_s,
+            "polish_iterations": self.polish_iterations,
+        }
         if outside is not None:
             info["outside_range"] = outside
         return finish_plan(problem, better.routes, self.name, started, info)

@@ -56,6 +56,8 @@ _PUBLIC = {
     "Provenance": "twin.provenance",
     "MODEL_LABEL": "twin.provenance",
     "model_label": "twin.provenance",
+    "check_in_twin": "twin.learned_check",
+    "TwinCheck": "twin.learned_check",
     "RouteProposal": "twin.route_proposals",
     "propose_routes": "twin.route_proposals",
     "ProposalError": "twin.proposals",

@@ -800,7 +800,8 @@ def run_waste(
         )
         planner = learned_planner(
             loaded, spec.checkpoint, outside_range="fallback", fallback_s=spec.solver_time_s,
-            fallback=fallback,
+            fallback=fallback, polish_s=spec.solver_time_s if spec.polish_iterations else 0.0,
+            polish_iterations=spec.polish_iterations or None,
         )  # fmt: skip
     rounds = None
     if spec.policy == "current":
@@ -913,7 +914,7 @@ def against_baseline(
         others = [p for p in ("hand-drawn", "schedule") if p != baseline]
         policies = (baseline, *others, "forecast")
     loaded = city if isinstance(city, City) else load_city(city)
-    common = base.model_dump(exclude={"policy", "rounds", "checkpoint"})
+    common = base.model_dump(exclude={"policy", "rounds", "checkpoint", "polish_iterations"})
     runs = [(baseline, {"policy": baseline})]
     runs += [run for run in map(_compared, policies) if run[0] != baseline]
     rows = []
@@ -923,6 +924,7 @@ def against_baseline(
             settings["rounds"] = base.rounds
         if settings.get("planner") == "learned":
             settings.setdefault("checkpoint", base.checkpoint)
+            settings.setdefault("polish_iterations", base.polish_iterations)
         run = run_waste(loaded, settings, seed=seed)
         # one fleet for all: the baseline's (a city's own rounds bring theirs)
         common["trucks"] = run.config.n_trucks
@@ -1010,7 +1012,7 @@ def learned_planner(
     outside a city's own shipped model go to the general one first, then to ``fallback``.
 
     ``options`` go to :class:`generative.propose.LearnedPlanner` (samples, temperature,
-    polish_s, outside_range, fallback_s, device).
+    polish_s, polish_iterations, outside_range, fallback_s, device).
 
     Raises
     ------

@@ -478,6 +478,14 @@ def waste_command(
             "outside its training range are planned by PyVRP."
         ),
     ] = None,
+    polish_iterations: Annotated[
+        str | None,
+        _typed(
+            "INTEGER",
+            help="With --planner learned: PyVRP iterations a day that polish the model's plan, "
+            "starting from it (default 0: the model's plan as it is).",
+        ),
+    ] = None,
     close: Annotated[
         list[str] | None,
         typer.Option(
@@ -512,6 +520,7 @@ def waste_command(
             truck_capacity_kg=capacity, shift=shift, solver_time_s=solver_time,
             solver_iterations=solver_iterations, depot=_lonlat(depot, "--depot"),
             disposal=_lonlat(disposal, "--disposal"), checkpoint=checkpoint,
+            polish_iterations=polish_iterations,
             traffic_coupling=True if traffic_trips is not None else None,
             rounds=None if rounds is None else str(rounds), objective=objective,
             plan_times=plan_times, forecast_days=forecast_days,
@@ -918,9 +927,19 @@ def finetune_command(
             "site and bins); varied: also windows of it, random depots and sites."
         ),
     ] = "twin",
+    twin_days: Annotated[
+        int,
+        typer.Option(
+            help="Then check the tuned model in the city's waste twin: days a run (0: no check)."
+        ),
+    ] = 28,
+    twin_seeds: Annotated[
+        int, typer.Option(help="Runs of the check (seeds 0, 1, …) for each planner.")
+    ] = 3,
     as_json: JsonOption = False,
 ) -> None:
-    """Adapt the learned planner to one city: draw its days, fine-tune, compare before/after."""
+    """Adapt the learned planner to one city: draw its days, fine-tune, compare before/after,
+    then check the tuned model against the one it would replace in the city's waste twin."""
     from generative.finetune import finetune
     from generative.propose import GENERAL_CHECKPOINT
     from twin.errors import TwinError
@@ -928,6 +947,11 @@ def finetune_command(
     base = checkpoint or GENERAL_CHECKPOINT
     if not Path(base).is_file():
         raise TwinError(f"{base}: no such checkpoint; pass --checkpoint.")
+    if twin_days < 0 or (twin_days and twin_seeds < 1):
+        raise typer.BadParameter(
+            "the check in the twin needs --twin-days ≥ 0 (0: no check) and --twin-seeds ≥ 1",
+            param_hint="--twin-days / --twin-seeds",
+        )
     name = city or _default_city()
     with _fraction_progress(f"Fine-tuning for {name}") as advance:
         result = finetune(
@@ -935,6 +959,11 @@ def finetune_command(
             steps=steps, lr=lr, seed=seed, workers=workers, days_like=days_like,
             on_progress=lambda stage, fraction: advance(fraction, stage),
         )  # fmt: skip
+        if twin_days:
+            result["twin_check"] = _finetune_twin_check(
+                name, result["checkpoint"], base, out, days=twin_days, seeds=twin_seeds,
+                on_progress=lambda fraction: advance(fraction, "checking it in the twin"),
+            )  # fmt: skip
     if as_json:
         _print_json(result)
         return
@@ -943,12 +972,44 @@ def finetune_command(
         f"{result['gap_after_pct']:+.2f} % after ({result['days_better']} days better, "
         f"{result['days_worse']} worse) in {result['wall_s'] / 60:.1f} min"
     )
+    check = result.get("twin_check")
+    if check is None:
+        stderr.print(
+            f"checkpoint: {escape(result['checkpoint'])} (pass it to --checkpoint); check it in "
+            f"the twin before adopting it (twin waste {escape(name)} --planner learned "
+            "--checkpoint …: truck-km, service level, overflows)",
+            highlight=False,
+        )
+        return
+    km, overflow, change = check["truck_km"], check["overflow_bin_days"], check["km_change_pct"]
+    stdout.print(
+        f"in the twin ({check['days']} days, {len(check['seeds'])} runs each): truck-km "
+        f"{km['reference']:,.0f} → {km['candidate']:,.0f} ({change['mean']:+.1f} ± "
+        f"{change['se']:.1f} %; PyVRP policy {km['pyvrp']:,.0f}), overflowing bin-days a run "
+        f"{overflow['reference']:.1f} → {overflow['candidate']:.1f} (PyVRP {overflow['pyvrp']:.1f})"
+    )
+    verdict = "adopt it" if check["adopt"] else "keep the one it would replace"
     stderr.print(
-        f"checkpoint: {escape(result['checkpoint'])} (pass it to --checkpoint); check it in the "
-        f"twin before adopting it (twin waste {escape(name)} --planner learned --checkpoint …: "
-        "truck-km, service level, overflows)",
+        f"checkpoint: {escape(result['checkpoint'])}; {verdict}: {check['reason']} "
+        f"(twin-check.json; use it with --planner learned --checkpoint …)",
         highlight=False,
     )
+
+
+def _finetune_twin_check(
+    city: str, tuned: str, base: Path, out: Path, *, days: int, seeds: int, on_progress
+) -> dict[str, Any]:
+    """The tuned checkpoint checked in the twin against ``base``; written to twin-check.json."""
+    from twin.learned_check import check_in_twin
+    from twin.results_io import write_file_atomic
+
+    check = check_in_twin(
+        city, tuned, reference=base, days=days, seeds=range(seeds), on_progress=on_progress
+    )
+    summary = check.summary()
+    text = json.dumps({**summary, "runs": check.runs.to_dict(orient="records")}, indent=2)
+    write_file_atomic(Path(out) / "twin-check.json", lambda path: path.write_text(text))
+    return summary
 
 
 @app.command("propose")

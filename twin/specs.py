@@ -390,6 +390,13 @@ class WasteSpec(_Strict):
         "file (default: the shipped planner); days outside its training range are planned by "
         "PyVRP",
     )
+    polish_iterations: int = Field(
+        0,
+        ge=0,
+        le=10_000_000,
+        description="with planner 'learned': PyVRP iterations a day that polish the model's "
+        "plan, starting from it (0: the model's plan as it is); solver_time_s caps their time",
+    )
 
     _legacy = model_validator(mode="before")(_split_legacy_policy)
 
@@ -447,6 +454,12 @@ class WasteSpec(_Strict):
             raise ValueError(
                 f"waste.checkpoint: a checkpoint is for planner 'learned', not "
                 f"{short_repr(self.planner)} (set that planner, or remove the checkpoint)"
+            )
+        if self.polish_iterations and self.planner != "learned":
+            raise ValueError(
+                "waste.polish_iterations: polishing starts from the learned planner's plan, "
+                f"and the planner is {short_repr(self.planner)} (set planner learned, or "
+                "polish_iterations 0)"
             )
         return self
 

@@ -192,6 +192,14 @@ def test_switching_policies_keeps_the_waste_section_valid():
     assert other.waste.rounds is None
     with pytest.raises(ScenarioError, match=r"waste\.rounds: policy .current."):
         section_only(draft, "waste", policy="current")
+    # a model's checkpoint and polish stay with the learned planner
+    learned = {**with_strategy(draft["waste"], "learned"), "checkpoint": "/x/m.pt",
+               "polish_iterations": 100}  # fmt: skip
+    assert with_strategy(learned, "learned") == learned
+    for name in ("pyvrp", "hand-drawn", "schedule", "greedy"):
+        other = with_strategy(learned, name)
+        assert (other["checkpoint"], other["polish_iterations"]) == (None, 0)
+        section_only({**draft, "waste": other}, "waste")  # valid
 
 
 def test_the_page_writes_its_policy_and_objective_into_the_draft():

@@ -283,6 +283,40 @@ def test_the_waste_twin_runs_the_learned_policy(small_checkpoint, helsinki):
     assert refused.result().returncode == 1
 
 
+def test_polished_learned_plans_repeat_and_start_from_the_learned_plan(small_checkpoint, helsinki):
+    days = sample_instances(helsinki, n_bins=BINS, n_instances=4, seed=8, n_trucks=2)
+    sha = helsinki.source.sha256
+    alone = LearnedPlanner(small_checkpoint, samples=16, place_sha256=sha)
+    polished = LearnedPlanner(
+        small_checkpoint, samples=16, polish_s=60.0, polish_iterations=25, place_sha256=sha
+    )
+    for i in range(len(days)):
+        problem = to_problem(days, i)
+        first, better, again = alone.plan(problem), polished.plan(problem), polished.plan(problem)
+        assert check_plan(problem, better) == [] and better.planner == "learned+pyvrp"
+        assert better.info["learned_objective"] == pytest.approx(first.info["objective"])
+        assert plan_cost(problem, better) <= plan_cost(problem, first) + 1e-6
+        # an iteration limit, not the clock, ends the polish: the plan repeats
+        assert [r.tolist() for r in better.routes] == [r.tolist() for r in again.routes]
+    with pytest.raises(ValueError, match="polish_iterations: expected ≥ 1"):
+        LearnedPlanner(small_checkpoint, polish_s=1.0, polish_iterations=0)
+    # in the twin: each day's plan polished, the run repeating bit for bit
+    settings = {
+        "days": 5, "planner": "learned", "trucks": 2, "seed": 1, "population": 150,
+        "checkpoint": small_checkpoint, "polish_iterations": 25,
+    }  # fmt: skip
+    runs = [run_waste(helsinki, **settings) for _ in range(2)]
+    # the days the 12-bin model takes are polished (the others go to PyVRP, as unpolished)
+    planned_by = set(runs[0].result.daily["planned_by"].dropna())
+    assert "learned+pyvrp" in planned_by and planned_by <= {"learned+pyvrp", "pyvrp"}
+    assert runs[0].kpis == runs[1].kpis
+    refused = run_twin("waste", "helsinki", "--planner", "pyvrp", "--polish-iterations", "10")
+    assert refused.returncode == 1 and refused.stderr.startswith(
+        "error: waste.polish_iterations: polishing starts from the learned planner's plan, and "
+        "the planner is 'pyvrp'"
+    )
+
+
 def test_the_shipped_planner_plans_a_city_it_never_saw(helsinki):
     from generative.propose import GENERAL_CHECKPOINT, shipped_checkpoint
 
