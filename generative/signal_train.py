@@ -32,7 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 from generative.checkpoint import save_checkpoint
 from generative.signal_data import SignalDataError, SignalInstance, pad_batch, read_signal_file
 from generative.signal_model import SignalNet, SignalNetConfig, control_delay, timings
-from generative.train import TrainingError, Workers, write_card
+from generative.train import TrainingError, Workers, exit_rank, write_card
 
 __all__ = [
     "CHECKPOINT_KIND",
@@ -320,4 +320,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_rank(main())

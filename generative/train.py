@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -71,6 +71,7 @@ __all__ = [
     "as_tensors",
     "batch_days",
     "evaluate",
+    "exit_rank",
     "gap_pct",
     "imitation_step",
     "lineage_of",
@@ -800,6 +801,23 @@ def _initial_model(
     return model, checkpoint_range(payload), lineage_of(payload)
 
 
+def exit_rank(code: int) -> NoReturn:
+    """End a training process with ``code``; one of several under ``torchrun`` skips the
+    interpreter's teardown.
+
+    Why: after a successful run (checkpoint written, group destroyed), gloo's threads can
+    still be torn down by C++ destructors at interpreter exit, and under load a rank then
+    aborts ("terminate called without an active exception", SIGABRT); torchrun reports the
+    whole job failed although it finished. Every file is closed by then, so such a rank leaves
+    with its output flushed and its code, past those destructors.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (``python -m generative.train`` and ``twin train``)."""
     args = _parser().parse_args(argv)
@@ -838,4 +856,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_rank(main())
