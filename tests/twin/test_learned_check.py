@@ -29,17 +29,19 @@ def test_the_checks_runs_are_the_twins_and_a_model_is_no_gain_on_itself(helsinki
     summary = check.summary()
     assert summary["km_change_pct"] == {"mean": 0.0, "se": 0.0}
     assert summary["km_to_pyvrp_pct"]["candidate"] == summary["km_to_pyvrp_pct"]["reference"]
-    assert not summary["adopt"] and "no fewer truck-km" in summary["reason"]
+    assert not summary["adopt"] and "in 0 of 2 runs, not in every one" in summary["reason"]
     with pytest.raises(TwinError, match="needs seeds and days"):
         check_in_twin(helsinki, GENERAL_CHECKPOINT, seeds=())
 
 
-def _check(candidate_km, candidate_overflow):
-    """A check of two seeds: the reference drives 100 and 200 km with 2 overflows a run."""
+def _check(candidate_km, candidate_overflow, second_km=None):
+    """A check of two seeds: the reference drives 100 and 200 km with 2 overflows a run; the
+    candidate ``candidate_km`` times that (``second_km`` times in the second run, if given)."""
     rows = []
     for seed, reference_km in ((0, 100.0), (1, 200.0)):
+        factor = second_km if seed == 1 and second_km is not None else candidate_km
         for role, km, overflow in (
-            ("candidate", candidate_km * reference_km, candidate_overflow),
+            ("candidate", factor * reference_km, candidate_overflow),
             ("reference", reference_km, 2.0),
             ("pyvrp", 0.8 * reference_km, 0.0),
         ):
@@ -53,7 +55,12 @@ def test_the_verdict_weighs_km_against_overflows():
     less = _check(0.95, 2.0 + OVERFLOW_SLACK)  # 5 % less, overflows within the slack
     assert less["km_change_pct"]["mean"] == pytest.approx(-5.0)
     assert less["km_to_pyvrp_pct"]["candidate"]["mean"] == pytest.approx(100 * (0.95 / 0.8 - 1))
-    assert less["adopt"] and "fewer truck-km" in less["reason"]
+    assert less["adopt"] and "fewer truck-km in every run" in less["reason"]
+    assert less["runs_better"] == 2
+    # less on average, but not in every run: not adopted
+    mixed = _check(0.90, 2.0, second_km=1.01)
+    assert mixed["km_change_pct"]["mean"] == pytest.approx(-4.5)
+    assert not mixed["adopt"] and "in 1 of 2 runs" in mixed["reason"]
     overflowing = _check(0.95, 2.0 + OVERFLOW_SLACK + 0.5)
     assert not overflowing["adopt"]
     assert "more bins overflow (3.5 bin-days a run against 2.0)" in overflowing["reason"]
