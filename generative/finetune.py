@@ -117,6 +117,12 @@ def finetune(
         raise CorpusError(
             f"days like {days_like!r}: choose {' or '.join(DAYS_LIKE)} (--days-like)."
         )
+    if draws * days < batch_size:
+        raise CorpusError(
+            f"{draws} draws of {days} days make {draws * days} training days, fewer than a "
+            f"training batch of {batch_size}: raise --draws or --days (draws × days ≥ "
+            f"{batch_size})."
+        )
     started = time.perf_counter()
     report = on_progress or (lambda stage, fraction: None)
     folder = Path(out)

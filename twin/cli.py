@@ -63,6 +63,11 @@ def _print_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
 
 
+def _count(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless one: "1 run", "3 runs"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 @contextmanager
 def _progress(title: str, steps: tuple[str, ...]) -> Iterator[Callable[[str], None]]:
     """A progress bar over named steps, drawn on stderr when it is a terminal."""
@@ -940,8 +945,11 @@ def finetune_command(
 ) -> None:
     """Adapt the learned planner to one city: draw its days, fine-tune, compare before/after,
     then check the tuned model against the one it would replace in the city's waste twin."""
+    from generative.checkpoint import CheckpointError
+    from generative.data import InstanceFileError
     from generative.finetune import finetune
     from generative.propose import GENERAL_CHECKPOINT
+    from generative.train import TrainingError
     from twin.errors import TwinError
 
     base = checkpoint or GENERAL_CHECKPOINT
@@ -954,11 +962,15 @@ def finetune_command(
         )
     name = city or _default_city()
     with _fraction_progress(f"Fine-tuning for {name}") as advance:
-        result = finetune(
-            name, out, base=base, draws=draws, days=days, bins=_range(bins, "--bins", int),
-            steps=steps, lr=lr, seed=seed, workers=workers, days_like=days_like,
-            on_progress=lambda stage, fraction: advance(fraction, stage),
-        )  # fmt: skip
+        try:
+            result = finetune(
+                name, out, base=base, draws=draws, days=days, bins=_range(bins, "--bins", int),
+                steps=steps, lr=lr, seed=seed, workers=workers, days_like=days_like,
+                on_progress=lambda stage, fraction: advance(fraction, stage),
+            )  # fmt: skip
+        except (TrainingError, CheckpointError, InstanceFileError) as err:
+            # the training modules' own errors (torch and numpy only, no TwinError there)
+            raise TwinError(str(err)) from None
         if twin_days:
             result["twin_check"] = _finetune_twin_check(
                 name, result["checkpoint"], base, out, days=twin_days, seeds=twin_seeds,
@@ -982,16 +994,22 @@ def finetune_command(
         )
         return
     km, overflow, change = check["truck_km"], check["overflow_bin_days"], check["km_change_pct"]
+    spread = "" if change["se"] is None else f" ± {change['se']:.1f}"
     stdout.print(
-        f"in the twin ({check['days']} days, {len(check['seeds'])} runs each): truck-km "
-        f"{km['reference']:,.0f} → {km['candidate']:,.0f} ({change['mean']:+.1f} ± "
-        f"{change['se']:.1f} %; PyVRP policy {km['pyvrp']:,.0f}), overflowing bin-days a run "
+        f"in the twin ({check['days']} days, {_count(len(check['seeds']), 'run')} each): "
+        "truck-km "
+        f"{km['reference']:,.0f} → {km['candidate']:,.0f} ({change['mean']:+.1f}{spread} %; "
+        f"PyVRP policy {km['pyvrp']:,.0f}), overflowing bin-days a run "
         f"{overflow['reference']:.1f} → {overflow['candidate']:.1f} (PyVRP {overflow['pyvrp']:.1f})"
     )
-    verdict = "adopt it" if check["adopt"] else "keep the one it would replace"
+    verdict = (
+        "adopt it (--planner learned --checkpoint …)"
+        if check["adopt"]
+        else "keep the one it would replace"
+    )
     stderr.print(
-        f"checkpoint: {escape(result['checkpoint'])}; {verdict}: {check['reason']} "
-        f"(twin-check.json; use it with --planner learned --checkpoint …)",
+        f"checkpoint: {escape(result['checkpoint'])}; {verdict}: {check['reason']} (the runs: "
+        f"{escape(str(Path(out) / 'twin-check.json'))})",
         highlight=False,
     )
 

@@ -95,8 +95,9 @@ class TwinCheck:
         }
 
 
-def _mean_se(values: np.ndarray) -> dict[str, float]:
-    se = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
+def _mean_se(values: np.ndarray) -> dict[str, float | None]:
+    """Mean and standard error (``None`` for one value: the summary stays valid JSON)."""
+    se = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
     return {"mean": float(np.mean(values)), "se": se}
 
 

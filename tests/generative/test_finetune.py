@@ -73,6 +73,14 @@ def test_finetune_refuses_what_cannot_work(base, tmp_path):
     )  # fmt: skip
     assert unknown.returncode == 1 and "choose twin or varied" in unknown.stderr
     assert not (tmp_path / "g").exists()
+    # fewer days than one training batch: said before any day is drawn
+    few = run_twin(
+        "finetune", "helsinki", "--checkpoint", str(base), "--draws", "1", "--days", "2",
+        "--out", str(tmp_path / "h"),
+    )  # fmt: skip
+    assert few.returncode == 1 and few.stderr.startswith("error: 1 draws of 2 days make 2 ")
+    assert "raise --draws or --days" in few.stderr and "Traceback" not in few.stderr
+    assert not (tmp_path / "h").exists()
 
 
 def test_progress_to_a_log_names_each_stage_and_counts_it_from_zero(monkeypatch):

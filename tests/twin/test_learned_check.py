@@ -3,6 +3,8 @@ a model only where it drives less without letting more bins overflow."""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -65,6 +67,14 @@ def test_the_verdict_weighs_km_against_overflows():
     assert not overflowing["adopt"]
     assert "more bins overflow (3.5 bin-days a run against 2.0)" in overflowing["reason"]
     assert not _check(1.01, 0.0)["adopt"]
+    # one run: no standard error, and the summary is still JSON
+    one = TwinCheck("x", "a.pt", "b.pt", pd.DataFrame(
+        [{"role": role, "seed": 0, "days": 7, "truck_km": km, "service_level": 1.0,
+          "overflow_bin_days": 0, "days_by_pyvrp": 0, "wall_s": 1.0}
+         for role, km in (("candidate", 90.0), ("reference", 100.0), ("pyvrp", 80.0))]
+    )).summary()  # fmt: skip
+    assert one["km_change_pct"] == {"mean": pytest.approx(-10.0), "se": None} and one["adopt"]
+    json.dumps(one, allow_nan=False)
 
 
 def test_finetune_refuses_an_impossible_check_before_training(tmp_path):
