@@ -4,6 +4,7 @@ refused by name."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -51,8 +52,13 @@ def _one_rank(rank: int, world: int, init_file: str, shared: str, out: str) -> N
             },
             f"{out}/rank{rank}.pt",
         )
+        dist.barrier()  # both ranks done talking before either tears the group down
     finally:
         dist.destroy_process_group()
+    # a finished rank leaves past the interpreter's teardown, where gloo's threads can abort
+    # it (SIGABRT under load), as generative.train.exit_rank does under torchrun
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def test_two_process_ddp_step_equals_one_process_on_the_combined_batch(days, tmp_path):
