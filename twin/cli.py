@@ -1002,6 +1002,13 @@ def finetune_command(
         f"PyVRP policy {km['pyvrp']:,.0f}), overflowing bin-days a run "
         f"{overflow['reference']:.1f} → {overflow['candidate']:.1f} (PyVRP {overflow['pyvrp']:.1f})"
     )
+    passed_on = check["days_by_pyvrp"]["candidate"]
+    if passed_on:
+        stderr.print(
+            f"note: {passed_on} of the tuned model's days in the twin lay outside its range "
+            "and were planned by PyVRP",
+            highlight=False,
+        )
     verdict = (
         "adopt it (--planner learned --checkpoint …)"
         if check["adopt"]

@@ -84,6 +84,11 @@ class TwinCheck:
             "service_level": {role: float(means.loc[role, "service_level"]) for role in ROLES},
             "overflow_bin_days": overflow,
             "wall_s": {role: float(means.loc[role, "wall_s"]) for role in ROLES},
+            # days outside a model's range, planned by PyVRP: the check says less about it
+            "days_by_pyvrp": {
+                role: int(self.runs.loc[self.runs["role"] == role, "days_by_pyvrp"].sum())
+                for role in ("candidate", "reference")
+            },
             "km_change_pct": _mean_se(change),
             "runs_better": runs_better,
             "km_to_pyvrp_pct": {

@@ -31,6 +31,7 @@ def test_the_checks_runs_are_the_twins_and_a_model_is_no_gain_on_itself(helsinki
     summary = check.summary()
     assert summary["km_change_pct"] == {"mean": 0.0, "se": 0.0}
     assert summary["km_to_pyvrp_pct"]["candidate"] == summary["km_to_pyvrp_pct"]["reference"]
+    assert summary["days_by_pyvrp"] == {"candidate": 0, "reference": 0}  # within its range
     assert not summary["adopt"] and "in 0 of 2 runs, not in every one" in summary["reason"]
     with pytest.raises(TwinError, match="needs seeds and days"):
         check_in_twin(helsinki, GENERAL_CHECKPOINT, seeds=())
