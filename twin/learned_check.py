@@ -31,7 +31,8 @@ __all__ = ["OVERFLOW_SLACK", "TwinCheck", "check_in_twin"]
 
 OVERFLOW_SLACK = 1.0
 """Overflowing bin-days a run by which the candidate may exceed the reference: a bin that
-overflows once in a month's run is within what seeds alone move (Kotka's PyVRP runs: 0–1)."""
+overflows once in a month's run is within what seeds alone move (`general.pt`'s Kotka runs of
+seeds 0–2, 3 trucks: 0, 0 and 1)."""
 
 ROLES = ("candidate", "reference", "pyvrp")
 
