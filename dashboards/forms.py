@@ -72,6 +72,8 @@ FORM_FIELDS: dict[str, FormField] = {
     "days": FormField("waste", (("waste", "days"),)),
     "policy": FormField("waste", (("waste", "policy"), ("waste", "planner"))),
     "trucks": FormField("waste", (("waste", "trucks"),)),
+    # PyVRP iterations a day from the learned planner's plans (blank: none)
+    "polish_iterations": FormField("waste", (("waste", "polish_iterations"),)),
     # what the city pays (blank: the twin's documented defaults, agents.waste.costs)
     "truck_hour_eur": FormField("waste", (("waste", "costs", "truck_hour_eur"),)),
     "truck_km_eur": FormField("waste", (("waste", "costs", "truck_km_eur"),)),
@@ -179,8 +181,9 @@ def read_form(
     values : mapping
         Form values by key of :data:`FORM_FIELDS`; every key given is applied, ``None`` and
         blank text included. Blank means: no trips when the draft's traffic reads an OD table,
-        a fleet sized to the city's waste for ``trucks``, no signal retimings; elsewhere it is
-        a problem.
+        a fleet sized to the city's waste for ``trucks``, no polish of the learned planner's
+        plans, no signal retimings; elsewhere it is a problem. A polish goes with the learned
+        planner: with any other policy it is dropped, as the page greys its box out.
     section : str, optional
         ``"traffic"`` or ``"waste"``: the scenario of that section only (what the Traffic,
         Waste and Plans pages run; waste without traffic coupling). ``None``: both sections;
@@ -208,7 +211,9 @@ def read_form(
         and all(_blank(v) for k, v in values.items() if FORM_FIELDS[k].section == name)
     }
     problems: dict[str, str] = {}
-    for key, value in values.items():
+    # the policy last: switching it drops what only the learned planner takes, whatever the
+    # order of the form's boxes
+    for key, value in sorted(values.items(), key=lambda item: item[0] == "policy"):
         form_field = FORM_FIELDS[key]
         target = data if form_field.section is None else parts[form_field.section]
         if form_field.section in absent:
@@ -229,6 +234,8 @@ def read_form(
             target["costs"] = costs
         elif key == "trucks" and _blank(value):
             target["trucks"] = None  # sized to the city's waste
+        elif key == "polish_iterations" and _blank(value):
+            target["polish_iterations"] = 0  # the model's plans as they are
         elif key == "trips" and _blank(value) and target.get("od"):
             target["trips"] = None  # the OD table is the demand
         elif _blank(value):

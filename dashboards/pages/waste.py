@@ -68,6 +68,7 @@ FORM = (
     ("waste-trucks", "trucks"),
     ("waste-seed", "seed"),
     ("waste-policy", "policy"),
+    ("waste-polish", "polish_iterations"),
     ("waste-hour-eur", "truck_hour_eur"),
     ("waste-km-eur", "truck_km_eur"),
 )
@@ -125,6 +126,7 @@ def layout(state: DashboardState) -> html.Div:
                                 id="waste-objective-note",
                                 className="note",
                             ),
+                            polish_field(waste),
                             number_field("Days", "waste-days", value=waste["days"]),
                             number_field(
                                 "Trucks",
@@ -180,6 +182,25 @@ def cost_fields(waste: dict[str, Any]) -> list[html.Label]:
         )
         for component_id, name, label in COST_FIELDS
     ]
+
+
+POLISH_LABEL = "Polish of the learned plans (PyVRP iterations a day)"
+POLISH_HINT = "blank: the model's plans as they are (100: within about 3 % of PyVRP's)"
+"""The polish box's label and placeholder: the benchmark's 100 iterations came within 1–3 % of
+the PyVRP policy in a fifth to two fifths of its time (BENCHMARKS.md, "Learned planner: any
+city")."""
+
+
+def polish_field(waste: dict[str, Any]) -> html.Label:
+    """The learned planner's polish (``waste.polish_iterations``), greyed out for any other
+    policy, whose runs drop it."""
+    return number_field(
+        POLISH_LABEL,
+        "waste-polish",
+        value=waste.get("polish_iterations") or None,
+        placeholder=POLISH_HINT,
+        disabled=strategy_of(waste) != LEARNED_PLANNER,
+    )
 
 
 def baseline_panel(state: DashboardState) -> html.Div:
@@ -506,6 +527,10 @@ def register(app: Dash, state: DashboardState) -> None:
     )
     def objective_state(policy: str | None):
         return objective_options(policy), objective_note(policy or "")
+
+    @app.callback(Output("waste-polish", "disabled"), Input("waste-policy", "value"))
+    def polish_state(policy: str | None) -> bool:
+        return policy != LEARNED_PLANNER
 
     @app.callback(
         Output("draft", "data", allow_duplicate=True),

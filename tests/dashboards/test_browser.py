@@ -13,6 +13,7 @@ from dash.testing.wait import until
 
 from dashboards.app import create_app
 from dashboards.logic import policies_to_compare
+from dashboards.trust import policy_label
 from tests.dashboards.conftest import SMALL_DRAFT
 
 pytestmark = pytest.mark.browser
@@ -430,7 +431,13 @@ def test_waste_page_compares_the_policies_against_the_baseline_the_planner_picks
     euros = dash_duo.find_element("#waste-objective input[value='euros']")
     assert euros.get_attribute("disabled") is not None
     assert "minimises km only" in dash_duo.find_element("#waste-objective-note").text
+    # the polish of a model's plans waits for the learned planner
+    polish = dash_duo.find_element("#waste-polish")
+    assert polish.get_attribute("disabled") is not None
+    _choose(dash_duo, "waste-policy", policy_label("learned"))
+    until(lambda: polish.get_attribute("disabled") is None, timeout=5)
     _choose(dash_duo, "waste-policy", "pyvrp")
+    until(lambda: polish.get_attribute("disabled") is not None, timeout=5)
     try:
         until(lambda: euros.get_attribute("disabled") is None, timeout=5)
     except Exception:

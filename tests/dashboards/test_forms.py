@@ -140,3 +140,18 @@ def test_the_citys_costs_replace_the_defaults_and_a_blank_box_keeps_them():
     assert blanked.waste.costs.truck_km_eur == defaults.truck_km_eur
     found = problems({**WASTE, "truck_hour_eur": -3}, section="waste")
     assert found == {"truck_hour_eur": twin_says(waste__costs={"truck_hour_eur": -3})}
+
+
+def test_the_polish_goes_with_the_learned_planner_and_a_blank_box_is_none():
+    learned = read_form(DRAFT, {**WASTE, "policy": "learned", "polish_iterations": 100},
+                        section="waste")  # fmt: skip
+    assert (learned.waste.planner, learned.waste.polish_iterations) == ("learned", 100)
+    blank = read_form(DRAFT, {**WASTE, "policy": "learned", "polish_iterations": ""},
+                      section="waste")  # fmt: skip
+    assert blank.waste.polish_iterations == 0
+    # another policy drops it (its box is greyed out), before or after the policy's box
+    for values in ({**WASTE, "polish_iterations": 100}, {"polish_iterations": 100, **WASTE}):
+        other = read_form(DRAFT, values, section="waste")
+        assert (other.waste.planner, other.waste.polish_iterations) == ("greedy", 0)
+    found = problems({**WASTE, "policy": "learned", "polish_iterations": -1}, section="waste")
+    assert found == {"polish_iterations": twin_says(waste__polish_iterations=-1)}

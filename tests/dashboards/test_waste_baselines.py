@@ -240,6 +240,23 @@ def test_run_plans_the_policy_then_the_baseline_then_the_others():
     assert with_rounds[1].waste.policy == "current" and with_rounds[1].waste.rounds == "/x/r.csv"
 
 
+def test_the_learned_planners_polish_runs_with_it_and_with_no_other_policy():
+    draft = default_draft("helsinki", SMALL)
+    values = {"days": 2, "trucks": 2, "seed": 3, "policy": "learned", "polish_iterations": 50}
+    runs = waste.run_list(
+        draft, values, objective="km", baseline="hand-drawn", compare_all=True, rounds=None
+    )
+    assert (runs[0].waste.planner, runs[0].waste.polish_iterations) == ("learned", 50)
+    assert all(run.waste.polish_iterations == 0 for run in runs[1:])
+    # the planned policy switched away from the learned planner: its polish is dropped
+    switched = waste.run_list(
+        draft, {**values, "policy": "pyvrp"}, objective="km", baseline="hand-drawn",
+        compare_all=True, rounds=None,
+    )  # fmt: skip
+    assert all(run.waste.polish_iterations == 0 for run in switched)
+    assert "learned" in [run.name.removeprefix("my-plan-") for run in switched]
+
+
 def test_a_rounds_upload_is_refused_unless_the_twin_reads_its_kind(tmp_path):
     assert check_rounds_name("my rounds.csv") == "my rounds.csv"
     assert check_rounds_name("C:\\Users\\ana\\rounds.gpx") == "rounds.gpx"
