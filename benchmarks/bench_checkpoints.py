@@ -1,11 +1,12 @@
 """Several checkpoints' learned plans on the benchmark days, paired day by day.
 
 The days, seeds and planner are :mod:`bench_propose`'s (``LearnedPlanner``, the best of
-``--samples`` plans, no polish), without its PyVRP runs: the first checkpoint is the yardstick,
-and each other one is reported by its mean cost and its mean difference from the first, day by
-day, with the standard error and the days better / worse. With ``--reference-s S`` each day is
-also solved by PyVRP for ``S`` seconds, and every row gets its mean gap to that plan (the
-architectures' side by side on cities none of them trained on). Days outside a checkpoint's
+``--samples`` plans as drawn, no polish; ``--refine N`` refines the cheapest N first), without
+its PyVRP runs: the first checkpoint is the yardstick, and each other one is reported by its
+mean cost and its mean difference from the first, day by day, with the standard error and the
+days better / worse. With ``--reference-s S`` each day is also solved by PyVRP for ``S``
+seconds, and every row gets its mean gap to that plan (the architectures' side by side on
+cities none of them trained on). Days outside a checkpoint's
 training range are planned by it all the same (and counted). Run::
 
     .venv/bin/python benchmarks/bench_checkpoints.py generative/checkpoints/helsinki.pt OTHER.pt
@@ -37,6 +38,13 @@ def main() -> None:
     parser.add_argument("--samples", type=int, nargs="+", default=[64, 512, 1024])
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument(
+        "--refine",
+        type=int,
+        default=0,
+        help="sampled plans refined by the planner's local search (0: the models' plans as "
+        "drawn, which tell the models apart)",
+    )
+    parser.add_argument(
         "--reference-s", type=float, default=0.0, help="also solve each day with PyVRP this long"
     )
     args = parser.parse_args()
@@ -47,6 +55,7 @@ def main() -> None:
             path,
             samples=count,
             temperature=args.temperature,
+            refine=args.refine,
             place_sha256=city.source.sha256,
             outside_range="attempt",
         )
@@ -69,7 +78,10 @@ def main() -> None:
             km[key].append(plan_cost(problem, plan) / 1000.0)
             outside[key] += "outside_range" in plan.info
         print(f"day {k + 1}/{args.instances} done", flush=True)
-    print(f"\n{city.name}, {args.bins} bins, {args.instances} days, T = {args.temperature:g}")
+    print(
+        f"\n{city.name}, {args.bins} bins, {args.instances} days, T = {args.temperature:g}, "
+        f"refine {args.refine}"
+    )
     if reference:
         print(f"PyVRP {args.reference_s:g} s: {np.mean(reference):.3f} km")
     print(

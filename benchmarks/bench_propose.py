@@ -3,7 +3,9 @@
 For each of ``--instances`` steady-state working days of ``--bins`` bins (the tenth and later
 working days of the city's waste twin, one seed each), plan with:
 
-- the learned planner alone, best of ``--samples`` sampled plans (wall and CPU seconds);
+- the learned planner alone, best of ``--samples`` sampled plans after refining the
+  cheapest ``--refine`` by its own local search (:mod:`generative.refine`; wall and CPU
+  seconds), and the same plans as the model drew them (``as drawn``: no refining);
 - learned + PyVRP polish with a total wall time of 1 s and of 5 s, starting from the fewest
   samples asked for (the polish gets what the learned planner left of the budget); with
   ``--as-given`` also the polish started from the learned plan as it is, without PyVRP's
@@ -46,10 +48,13 @@ from generative.model_card import evaluation_document, summarize, write_evaluati
 from generative.propose import LearnedPlanner, shipped_checkpoint
 
 
-def benchmark_day(city, k: int, *, bins: int, trucks: int, population: float | None):
+def benchmark_day(
+    city, k: int, *, bins: int, trucks: int, population: float | None, first_seed: int = 1000
+):
     """(seed, problem) of the ``k``-th benchmark day: the tenth working day of the city's waste
-    twin run with seed ``1000 + k`` (a steady state; a placement of bins no training used)."""
-    seed = 1000 + k
+    twin run with seed ``first_seed + k`` (a steady state; a placement of bins no training
+    used; another ``first_seed``, days no choice was made on)."""
+    seed = first_seed + k
     days = sample_instances(
         city, n_bins=bins, n_instances=10, seed=seed, n_trucks=trucks, population=population
     )
@@ -117,6 +122,12 @@ def main() -> None:
         help="residents the bins serve (default: the city's own estimate); more residents, "
         "more bins to draw days from",
     )
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=1000,
+        help="seed of the first day (the benchmark's days: 1000; others are fresh days)",
+    )
     parser.add_argument("--samples", type=int, nargs="+", default=[8, 64])
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument(
@@ -128,6 +139,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--temperature", type=float, help="sampling temperature (default: LearnedPlanner's)"
+    )
+    parser.add_argument(
+        "--refine",
+        type=int,
+        help="sampled plans refined by the planner's local search (default: LearnedPlanner's)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument(
@@ -161,6 +177,8 @@ def main() -> None:
     checkpoint = args.checkpoint or shipped_checkpoint(city.name, sha256=city.source.sha256)
     sha = city.source.sha256
     tempered = {} if args.temperature is None else {"temperature": args.temperature}
+    if args.refine is not None:
+        tempered["refine"] = args.refine
     learned = {
         s: LearnedPlanner(
             checkpoint, samples=s, place_sha256=sha, outside_range=args.outside_range, **tempered
@@ -169,6 +187,16 @@ def main() -> None:
     }
     # labelled by path: run folders all name their checkpoint checkpoint.pt
     samplers = {f"learned ({s} samples)": planner for s, planner in learned.items()}
+    if learned[min(args.samples)].refine:
+        drawn = {**tempered, "refine": 0, "outside_range": args.outside_range}
+        samplers.update(
+            {
+                f"learned as drawn ({s} samples)": LearnedPlanner(
+                    checkpoint, samples=s, place_sha256=sha, **drawn
+                )
+                for s in args.samples
+            }
+        )
     samplers.update(
         {
             f"learned, {other} ({s} samples)": LearnedPlanner(
@@ -186,8 +214,9 @@ def main() -> None:
 
     for k in range(args.instances):
         seed, problem = benchmark_day(
-            city, k, bins=args.bins, trucks=args.trucks, population=args.population
-        )
+            city, k, bins=args.bins, trucks=args.trucks, population=args.population,
+            first_seed=args.first_seed,
+        )  # fmt: skip
         outside += learned[min(args.samples)].outside(problem) is not None
         for name, planner in samplers.items():
             planner.plan(problem, seed=seed)  # warm-up: first call pays for lazy init
@@ -251,10 +280,11 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "city": city.name, "bins": args.bins, "instances": args.instances,
-        "trucks": args.trucks, "population": args.population,
+        "trucks": args.trucks, "population": args.population, "first_seed": args.first_seed,
         "checkpoint": str(checkpoint), "compare": [str(c) for c in args.compare],
         "outside_range_days": outside,
-        "temperature": args.temperature, "results": summary,
+        "temperature": args.temperature, "refine": learned[min(args.samples)].refine,
+        "results": summary,
     }  # fmt: skip
     args.out.write_text(json.dumps(report, indent=2))
     if args.evaluation_out:
@@ -263,7 +293,7 @@ def main() -> None:
         size = {"bins": args.bins, "trucks": args.trucks, "population": args.population}
         results = evaluation_results(
             own, reference=longest, city=city, size=size,
-            seeds=[1000 + k for k in range(args.instances)],
+            seeds=[args.first_seed + k for k in range(args.instances)],
         )  # fmt: skip
         document = evaluation_document(
             checkpoint=checkpoint, command=shlex.join(["python", *sys.argv]), results=results,

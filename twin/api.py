@@ -1012,7 +1012,7 @@ def learned_planner(
     outside a city's own shipped model go to the general one first, then to ``fallback``.
 
     ``options`` go to :class:`generative.propose.LearnedPlanner` (samples, temperature,
-    polish_s, polish_iterations, outside_range, fallback_s, device).
+    refine, polish_s, polish_iterations, outside_range, fallback_s, device).
 
     Raises
     ------

@@ -1057,6 +1057,13 @@ def propose_command(
             "(default: the planner's)."
         ),
     ] = None,
+    refine: Annotated[
+        int | None,
+        typer.Option(
+            help="The cheapest this many sampled plans are refined by the planner's own local "
+            "search, the best kept (0: the model's plan as drawn; default: the planner's)."
+        ),
+    ] = None,
     polish: Annotated[
         float, typer.Option(help="Seconds of PyVRP polishing the learned plan (0: none).")
     ] = 1.0,
@@ -1099,7 +1106,7 @@ def propose_command(
     _refuse_occupied(out, overwrite)
     proposal = propose_routes(
         city, bins=bins, seed=seed, trucks=trucks, samples=samples, temperature=temperature,
-        polish_s=polish, checkpoint=checkpoint, outside_range=outside_range,
+        refine=refine, polish_s=polish, checkpoint=checkpoint, outside_range=outside_range,
         population=population,
     )  # fmt: skip
     if out is not None:

@@ -230,6 +230,7 @@ def propose_routes(
     trucks: int = 3,
     samples: int | None = None,
     temperature: float | None = None,
+    refine: int | None = None,
     polish_s: float = 1.0,
     checkpoint: str | os.PathLike[str] | None = None,
     outside_range: str = "refuse",
@@ -240,18 +241,20 @@ def propose_routes(
     The day is the tenth working day of the city's waste twin (bins start the run nearly
     empty), seeded by ``seed``; ``population`` (residents; default the city's estimate) sets
     how many bins the city has to draw the day's ``bins`` from. The learned planner samples
-    ``samples`` plans at ``temperature`` (``None``: its defaults) and PyVRP polishes the best
-    for ``polish_s`` seconds; PyVRP alone gets the same total wall time.
+    ``samples`` plans at ``temperature``, refines the cheapest ``refine`` by its own local
+    search (``None``: its defaults) and PyVRP polishes the best for ``polish_s`` seconds;
+    PyVRP alone gets the same total wall time.
     """
     for value, name, allowed in (
         (bins, "bins", bins >= 1),
         (trucks, "trucks", trucks >= 1),
         (samples, "samples", samples is None or samples >= 1),
         (temperature, "temperature", temperature is None or temperature > 0),
+        (refine, "refine", refine is None or refine >= 0),
         (polish_s, "polish_s", polish_s >= 0),
     ):
         if not allowed:
-            bound = "> 0" if name == "temperature" else ("≥ 0" if name == "polish_s" else "≥ 1")
+            bound = {"temperature": "> 0", "polish_s": "≥ 0", "refine": "≥ 0"}.get(name, "≥ 1")
             raise ScenarioError(f"{name}: must be {bound} (got {short_repr(value)})")
     seed = check_seed(seed)
     from agents.waste.planning import GreedyPlanner
@@ -265,7 +268,7 @@ def propose_routes(
     )
     day = 9
     problem = to_problem(days, day)
-    sampling = {"samples": samples, "temperature": temperature}
+    sampling = {"samples": samples, "temperature": temperature, "refine": refine}
     sampling = {name: value for name, value in sampling.items() if value is not None}
     planner = learned_planner(loaded, checkpoint, outside_range=outside_range, **sampling)
     try:
@@ -304,7 +307,8 @@ def propose_routes(
         planner=f"{chosen.planner} (fallback: the day is {fallback})"
         if fallback
         else (
-            f"{proposed} ({planner.samples} samples at temperature {planner.temperature:g}"
+            f"{proposed} ({planner.samples} samples at temperature {planner.temperature:g}, "
+            + (f"the cheapest {planner.refine} refined" if planner.refine else "as drawn")
             + (f", {polish_s:g} s of polish)" if polish_s > 0 else ")")
         ),
         by_model=not fallback,
@@ -319,7 +323,8 @@ def propose_routes(
                 "working_day": day + 1},
         "planner": {"checkpoint": str(checkpoint_path),
                     "checkpoint_sha256": provenance.checkpoint_sha256, "samples": planner.samples,
-                    "temperature": planner.temperature, "polish_s": polish_s,
+                    "temperature": planner.temperature, "refine": planner.refine,
+                    "polish_s": polish_s,
                     "outside_range": outside_range},
     }  # fmt: skip
     report = {
@@ -332,7 +337,11 @@ def propose_routes(
             "training_range": planner.training_range.describe(),
             "outside_range": planner.outside(problem),
         },
-        "sampling": {"samples": planner.samples, "temperature": planner.temperature},
+        "sampling": {
+            "samples": planner.samples,
+            "temperature": planner.temperature,
+            "refine": planner.refine,
+        },
         "pyvrp_budget_s": budget,
         "plans": rows,
     }

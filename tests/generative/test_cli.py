@@ -187,14 +187,22 @@ def test_training_refuses_settings_that_cannot_work(files, tmp_path):
 def test_learned_plans_are_valid_and_polishing_never_makes_them_worse(small_checkpoint, helsinki):
     days = sample_instances(helsinki, n_bins=BINS, n_instances=6, seed=8, n_trucks=2)
     sha = helsinki.source.sha256
+    drawn = LearnedPlanner(small_checkpoint, samples=16, refine=0, place_sha256=sha)
     alone = LearnedPlanner(small_checkpoint, samples=16, place_sha256=sha)
     polished = LearnedPlanner(small_checkpoint, samples=16, polish_s=0.2, place_sha256=sha)
     for i in range(len(days)):
         problem = to_problem(days, i)
-        first, better = alone.plan(problem), polished.plan(problem)
-        assert check_plan(problem, first) == [] and check_plan(problem, better) == []
+        raw, first, better = drawn.plan(problem), alone.plan(problem), polished.plan(problem)
+        for plan in (raw, first, better):
+            assert check_plan(problem, plan) == []
+        # refined by the planner's own search, then by PyVRP: never worse
+        assert plan_cost(problem, first) <= plan_cost(problem, raw) + 1e-6
         assert plan_cost(problem, better) <= plan_cost(problem, first) + 1e-6
-        assert first.info["cost_m"] == pytest.approx(plan_cost(problem, first), rel=1e-4)
+        for plan in (raw, first):
+            assert plan.info["cost_m"] == pytest.approx(plan_cost(problem, plan), rel=1e-4)
+        assert first.info["sampled_cost_m"] == raw.info["cost_m"]
+    with pytest.raises(ValueError, match="refine: expected ≥ 0"):
+        LearnedPlanner(small_checkpoint, refine=-1)
 
 
 def test_days_outside_the_training_range_are_refused_or_handed_to_pyvrp(small_checkpoint, helsinki):
@@ -246,7 +254,7 @@ def test_propose_compares_learned_polished_pyvrp_and_greedy(small_checkpoint):
         compared = pool.submit(
             run_twin, "propose", "helsinki", "--bins", str(BINS), "--checkpoint",
             str(small_checkpoint), "--trucks", "2", "--samples", "8", "--temperature", "0.5",
-            "--polish", "0.3", "--json",
+            "--refine", "4", "--polish", "0.3", "--json",
         )  # fmt: skip
         too_big = pool.submit(
             run_twin, "propose", "helsinki", "--bins", "30", "--trucks", "2", "--checkpoint",
@@ -255,7 +263,7 @@ def test_propose_compares_learned_polished_pyvrp_and_greedy(small_checkpoint):
     result, too_big = compared.result(), too_big.result()
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["sampling"] == {"samples": 8, "temperature": 0.5}
+    assert report["sampling"] == {"samples": 8, "temperature": 0.5, "refine": 4}
     assert report["planner"]["checkpoint"] == str(small_checkpoint)
     assert report["planner"]["outside_range"] is None
     plans = report["plans"]
