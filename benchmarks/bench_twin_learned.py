@@ -4,12 +4,13 @@ For each city, in one process (as the dashboard runs them: the planner and the c
 loaded once, by a first run that is not timed), ``--days``-day runs of each of ``--policies``
 for each of ``--seeds``, the policies alternating ``--rounds`` times. A policy is
 ``pyvrp:N`` (the PyVRP planner stopping after N iterations a day; a scenario file's default is
-1,000), ``learned`` (the shipped planner, or ``--checkpoint``) or ``learned:N`` (its plans
-polished by N PyVRP iterations a day, ``waste.polish_iterations``); every one with a 60 s cap a
-day. Reports, per policy, the wall time of a run (median over seeds and rounds), the days the
-learned planner passed to PyVRP (outside its training range), and truck-km (mean ± standard
-error over seeds, and against the first policy, paired by seed), service level and overflowing
-bin-days (means). Run::
+1,000), ``learned`` (the shipped planner, or ``--checkpoint``), ``learned:N`` (its plans
+polished by N PyVRP iterations a day, ``waste.polish_iterations``) or ``drawn`` (the learned
+planner's plans as its model drew them, not refined by its local search); every one with a 60
+s cap a day. Reports, per policy, the wall time of a run (median over seeds and rounds), the
+days the learned planner passed to PyVRP (outside its training range), and truck-km (mean ±
+standard error over seeds, and against the first policy, paired by seed), service level and
+overflowing bin-days (means). Run::
 
     .venv/bin/python benchmarks/bench_twin_learned.py --cities helsinki kotka --days 7
     .venv/bin/python benchmarks/bench_twin_learned.py --cities ../shared/cities/andorra.osm.pbf \\
@@ -31,21 +32,30 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from agents.waste.planning import PyVRPPlanner
 from cities.city import load_city
-from twin.api import run_waste
+from twin.api import learned_planner, run_waste
 
 
-def policy_settings(policy: str, checkpoint: Path | None) -> dict[str, Any]:
-    """The run_waste fields of a ``--policies`` entry."""
+def policy_settings(policy: str, checkpoint: Path | None, city=None) -> dict[str, Any]:
+    """The run_waste fields of a ``--policies`` entry (``drawn`` needs the ``city``)."""
     name, _, iterations = policy.partition(":")
     if name == "pyvrp":
         return {"planner": "pyvrp", "solver_iterations": int(iterations or 1000)}
+    if name == "drawn":
+        # as the twin builds its learned planner, without the refining
+        fallback = PyVRPPlanner(max_runtime_s=60.0, max_iterations=1000)
+        planner = learned_planner(
+            city, checkpoint, refine=0, outside_range="fallback", fallback_s=60.0,
+            fallback=fallback,
+        )  # fmt: skip
+        return {"planner": "learned", "checkpoint": checkpoint, "custom_planner": planner}
     if name == "learned":
         return {
             "planner": "learned", "checkpoint": checkpoint,
             "polish_iterations": int(iterations or 0),
         }  # fmt: skip
-    raise SystemExit(f"--policies: pyvrp:N, learned or learned:N, got {policy!r}")
+    raise SystemExit(f"--policies: pyvrp:N, learned, learned:N or drawn, got {policy!r}")
 
 
 def mean_se(values: list[float]) -> str:
@@ -67,12 +77,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    options = {policy: policy_settings(policy, args.checkpoint) for policy in args.policies}
     print("| city | policy | wall s (median) | days by PyVRP | truck-km | against "
           f"{args.policies[0]} | service level | overflow bin-days |")  # fmt: skip
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for name in args.cities:
         city = load_city(name)
+        options = {p: policy_settings(p, args.checkpoint, city) for p in args.policies}
         common = {"days": args.days, "trucks": args.trucks, "solver_time_s": 60.0}
         # loads the planner and its compiled decoder, untimed
         run_waste(city, **common, seed=args.seeds[0], **policy_settings("learned", args.checkpoint))
