@@ -8,6 +8,8 @@ detour costs more than its prize. :func:`refine_routes` makes such moves until n
 - **relocate** a bin to the cheapest place on any trip of any truck (a new trip, or an idle
   truck, included); an optional bin may also be dropped, and a bin left out inserted, where its
   prize outweighs the detour;
+- **move a stretch** of two or three consecutive bins of a trip, in its order, to the
+  cheapest place on any other trip or elsewhere on its own (or-opt);
 - **merge** two consecutive trips of a truck whose loads fit one truck (one unload less);
 - **2-opt** within a trip (a stretch of stops reversed; the travel times are asymmetric, so
   the reversed stretch is costed whole).
@@ -45,7 +47,8 @@ def refine_routes(
     unload_s: float,
     max_rounds: int = 50,
 ) -> tuple[list[np.ndarray], int, float]:
-    """Routes improved by relocate, merge and 2-opt moves until none pays (see the module).
+    """Routes improved by relocate, or-opt, merge and 2-opt moves until none pays (see the
+    module).
 
     Parameters
     ----------
@@ -115,6 +118,13 @@ def _leg(matrix, a, b):
 def _detour(matrix, before, stop, after):
     """What passing ``stop`` between ``before`` and ``after`` adds to the direct leg."""
     return _leg(matrix, before, stop) + _leg(matrix, stop, after) - _leg(matrix, before, after)
+
+
+@njit(cache=True, nogil=True)
+def _spliced(matrix, before, first, last, after):
+    """What a stretch from ``first`` to ``last`` between ``before`` and ``after`` adds to the
+    direct leg, its own legs aside."""
+    return _leg(matrix, before, first) + _leg(matrix, last, after) - _leg(matrix, before, after)
 
 
 @njit(cache=True, nogil=True)
@@ -251,6 +261,57 @@ def _relocate(stops, lengths, b, distance, duration, load, service, prize, dropp
 
 
 @njit(cache=True, nogil=True)
+def _move_stretch(stops, lengths, r, k, count, distance, duration, load, service, capacity,
+                  shift_s, trip_load, trip_of, route_s):  # fmt: skip
+    """Move the ``count`` bins from position ``k`` of route ``r`` (part of one trip) to their
+    cheapest place elsewhere, in the same order, if that pays; whether they moved."""
+    length = lengths[r]
+    if k + count >= length:
+        return False
+    carried = inside_s = 0.0
+    for n in range(count):
+        stop = stops[r, k + n]
+        if stop < FIRST_BIN:
+            return False
+        carried += load[stop - FIRST_BIN]
+        inside_s += service[stop - FIRST_BIN]
+        if n:
+            inside_s += _leg(duration, stops[r, k + n - 1], stop)
+    first, last = stops[r, k], stops[r, k + count - 1]
+    before = stops[r, k - 1] if k > 0 else DEPOT
+    after = stops[r, k + count]
+    if before <= DISPOSAL and after == DISPOSAL:
+        return False  # the whole trip: merging moves it
+    saved_m = _spliced(distance, before, first, last, after)
+    saved_s = _spliced(duration, before, first, last, after) + inside_s
+    best_gain, best_route, best_place = _GAIN_M, -1, -1
+    for s in range(stops.shape[0]):
+        spare_s = shift_s - route_s[s] + (saved_s if s == r else 0.0)
+        for j in range(lengths[s]):
+            if s == r and k <= j <= k + count:
+                continue  # where the stretch is, or inside it
+            at, to = (stops[s, j - 1] if j > 0 else DEPOT), stops[s, j]
+            cost_m = _spliced(distance, at, first, last, to)
+            if saved_m - cost_m <= best_gain:
+                continue
+            other_trip = s != r or trip_of[s, j] != trip_of[r, k]
+            if other_trip and trip_load[s, j] + carried > capacity:
+                continue
+            cost_s = _spliced(duration, at, first, last, to) + inside_s
+            if cost_s > spare_s:
+                continue
+            best_gain, best_route, best_place = saved_m - cost_m, s, j
+    if best_route < 0:
+        return False
+    stretch = stops[r, k : k + count].copy()
+    _remove(stops, lengths, r, k, count)
+    if best_route == r and best_place > k:
+        best_place -= count
+    _insert(stops, lengths, best_route, best_place, stretch)
+    return True
+
+
+@njit(cache=True, nogil=True)
 def _merge(stops, lengths, r, distance, duration, capacity, shift_s, unload_s, trip_load, route_s):
     """One unload fewer on route ``r`` where two consecutive trips fit one load."""
     for k in range(1, lengths[r] - 1):
@@ -325,6 +386,23 @@ def _refine(stops, lengths, distance, duration, load, service, prize, droppable,
                          route_s):  # fmt: skip
                 moves += 1
                 moved = True
+        _index(stops, lengths, load, service, distance, duration, unload_s, route_of,
+               place_of, trip_load, trip_of, route_s)  # fmt: skip
+        for r in range(trucks):
+            for count in (2, 3):
+                k = 0
+                while k < lengths[r]:
+                    moved_stretch = _move_stretch(
+                        stops, lengths, r, k, count, distance, duration, load, service,
+                        capacity, shift_s, trip_load, trip_of, route_s,
+                    )  # fmt: skip
+                    if moved_stretch:
+                        moves += 1
+                        moved = True
+                        _index(stops, lengths, load, service, distance, duration, unload_s,
+                               route_of, place_of, trip_load, trip_of, route_s)  # fmt: skip
+                    else:
+                        k += 1
         for r in range(trucks):
             _index(stops, lengths, load, service, distance, duration, unload_s, route_of,
                    place_of, trip_load, trip_of, route_s)  # fmt: skip
