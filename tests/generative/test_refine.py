@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.waste.planning import DISPOSAL, GreedyPlanner, Plan, RoutingProblem, check_plan
+from agents.waste.planning import (
+    DISPOSAL,
+    GreedyPlanner,
+    Plan,
+    PyVRPPlanner,
+    RoutingProblem,
+    check_plan,
+)
 from generative.instances import plan_cost, to_problem
 from generative.model import UNSERVED_REQUIRED_PENALTY_M
 from generative.refine import refine_routes
@@ -106,6 +113,24 @@ def test_optional_bins_are_taken_where_their_prize_pays_and_dropped_where_it_doe
     # a required bin left out is put on the route
     plan, _, _ = refined(day, [[*bins(1), DISPOSAL]])
     assert {0, 1} <= set(plan.visited_bins.tolist())
+
+
+def test_a_small_day_in_the_plane_reaches_pyvrps_plan():
+    """Eight bins around a depot, two trucks of six: from a poor start, single-bin moves stop
+    19 % above PyVRP's plan (65.8 against 55.1 km); moving stretches of two or three bins as
+    well, the search ends on a plan as short as PyVRP's."""
+    xy = np.array([[0, 0], [0, 0], [-1, 10], [-6, 0], [-9, -2], [9, 3], [-3, 10], [2, 9],
+                   [-10, -1], [7, 5]], dtype=float)  # fmt: skip
+    distance = np.round(np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1)) * 1000)
+    n = len(xy) - 2
+    day = RoutingProblem(
+        duration_s=distance, distance_m=distance, load_kg=np.ones(n), prize=np.zeros(n),
+        required=np.ones(n, dtype=bool), service_s=np.zeros(n), n_trucks=2,
+        truck_capacity_kg=6.0, shift_s=1e9, unload_s=0.0,
+    )  # fmt: skip
+    reference = PyVRPPlanner(max_runtime_s=10, max_iterations=2000).plan(day, seed=0)
+    _, _, objective = refined(day, [[5, 2, 7, 6, DISPOSAL], [9, 8, 3, 4, DISPOSAL]])
+    assert objective == pytest.approx(plan_cost(day, reference))
 
 
 def test_a_plan_with_no_better_move_is_returned_as_it_is():
