@@ -431,3 +431,11 @@ def test_a_city_with_fewer_bins_than_asked_says_how_many_it_has():
     assert result.returncode == 1
     assert re.search(r"kotka has \d+ bins; a day of 5000 cannot be drawn: ask for at most \d+ "
                      r"\(--bins\), or .* \(--population\)", flat(result.stderr))  # fmt: skip
+
+
+def test_impossible_sampling_settings_are_refused_with_the_rule():
+    for option, value, rule in (("--refine", "-1", "refine: must be ≥ 0 (got -1)"),
+                                ("--samples", "0", "samples: must be ≥ 1 (got 0)")):  # fmt: skip
+        result = run_twin("propose", "helsinki", option, value)
+        assert result.returncode == 1 and rule in flat(result.stderr)
+        assert "Traceback" not in result.stderr
