@@ -139,16 +139,15 @@ class LearnedPlanner:
         on Helsinki's validation days (BENCHMARKS.md, "Learned planner", session 9).
     refine
         The cheapest this many distinct sampled plans are refined by the planner's own local
-        search (:mod:`generative.refine`: a bin moved, two trips merged, a stretch reversed,
+        search (:mod:`generative.refine`: a bin or a stretch moved, trips merged, one reversed,
         while it pays; about a millisecond a plan at 100 bins), and the cheapest refined plan
         is kept (0: the cheapest plan as the model drew it). On the held-out cities' 100-bin
         days (fresh ones, none looked at in choosing) it took the general model's best of 512
         plans from +14.2 % (Kotka) and +22.0 % (Andorra) above PyVRP 5 s to +2.5 % and +2.8
         %, for 0.02 s (BENCHMARKS.md, "Learned planner: any city", session 28).
     polish_s
-        Seconds of PyVRP search started from the model's best plan as drawn, once PyVRP's
-        local search has settled it (0: no polish); the better of the polished and the refined
-        plan is kept.
+        Seconds of PyVRP search started from the (refined) learned plan, once PyVRP's local
+        search has settled it (0: no polish).
     polish_iterations
         With ``polish_s``: the polish also stops after this many PyVRP iterations (``None``:
         the time alone). An iteration limit makes polished plans repeat bit for bit, as the
@@ -270,17 +269,17 @@ class LearnedPlanner:
                 further = plan.info.get("fallback")
                 plan.info["fallback"] = outside if not further else f"{outside}; then {further}"
                 return plan
-        learned, drawn = self._sample(problem, seed=seed, started=started)
+        learned = self.sample(problem, seed=seed, started=started)
         if outside is not None:
             learned.info["outside_range"] = outside
         if self.polish_s == 0:
             return learned
         polisher = PyVRPPlanner(max_runtime_s=self.polish_s, max_iterations=self.polish_iterations)
-        # the polish starts from the model's plan as drawn, which PyVRP's own local search
-        # settles first; from the refined plan its search ended worse at 5 s on Andorra's
-        # fresh days (BENCHMARKS.md, "Learned planner: any city"). The better plan is kept.
-        start = finish_plan(problem, drawn, "learned", started, {}) if self.refine else learned
-        polished = polisher.plan(problem, seed=seed, initial=start)
+        # from the refined plan, which PyVRP's own local search settles first: at 1 s on
+        # Andorra's 200- and 490-bin days it ended 0.7 and 3.0 % ahead of PyVRP alone where
+        # the plan as drawn ended 0.3 % behind and 0.7 % ahead (BENCHMARKS.md, "Learned
+        # planner: any city")
+        polished = polisher.plan(problem, seed=seed, initial=learned)
         # PyVRP keeps the best solution it saw, the learned one included, but it counts in
         # rounded integers: keep whichever plan is better in exact terms
         rank = [
@@ -297,17 +296,13 @@ class LearnedPlanner:
             info["outside_range"] = outside
         return finish_plan(problem, better.routes, self.name, started, info)
 
+    @torch.no_grad()
     def sample(self, problem: RoutingProblem, *, seed: int = 0, started: float | None = None):
         """The cheapest of ``samples`` sampled plans after refining (:attr:`refine`),
         unpolished."""
-        return self._sample(problem, seed=seed, started=started)[0]
-
-    @torch.no_grad()
-    def _sample(self, problem: RoutingProblem, *, seed: int, started: float | None):
-        """:meth:`sample`'s plan, and the routes of the cheapest plan as the model drew it."""
         started = time.perf_counter() if started is None else started
         if problem.n_bins == 0 or problem.n_trucks == 0:
-            return finish_plan(problem, [], "learned", started, {"samples": 0}), []
+            return finish_plan(problem, [], "learned", started, {"samples": 0})
         tensors = problem_tensors(problem, device=self.device)
         if self.device.type == "cpu":
             plans = decoding.sample_plans(
@@ -331,12 +326,12 @@ class LearnedPlanner:
             "sampled_cost_m": float(cost[best]),
             "decoder": "compiled" if self.device.type == "cpu" else "batched",
         }
-        drawn = [np.array(r) for r in plans_from_actions(actions[best : best + 1].cpu())[0]]
         if self.refine == 0:
-            return finish_plan(problem, drawn, "learned", started, info), drawn
+            routes = [np.array(r) for r in plans_from_actions(actions[best : best + 1].cpu())[0]]
+            return finish_plan(problem, routes, "learned", started, info)
         routes, moves, refined_m = self._refined(problem, cost, actions)
         info.update(cost_m=refined_m, refined=self.refine, refine_moves=moves)
-        return finish_plan(problem, routes, "learned", started, info), drawn
+        return finish_plan(problem, routes, "learned", started, info)
 
     def _refined(self, problem: RoutingProblem, cost: np.ndarray, actions: torch.Tensor):
         """The cheapest of the :attr:`refine` cheapest distinct plans after refining each."""
