@@ -143,7 +143,7 @@ class LearnedPlanner:
         while it pays; about a millisecond a plan at 100 bins), and the cheapest refined plan
         is kept (0: the cheapest plan as the model drew it). On the held-out cities' 100-bin
         days (fresh ones, none looked at in choosing) it took the general model's best of 512
-        plans from +14.2 % (Kotka) and +22.0 % (Andorra) above PyVRP 5 s to +2.5 % and +2.8
+        plans from +14.3 % (Kotka) and +22.1 % (Andorra) above PyVRP 5 s to +2.6 % and +2.8
         %, for 0.02 s (BENCHMARKS.md, "Learned planner: any city", session 28).
     polish_s
         Seconds of PyVRP search started from the (refined) learned plan, once PyVRP's local
