@@ -235,7 +235,7 @@ def read_form(
         elif key == "trucks" and _blank(value):
             target["trucks"] = None  # sized to the city's waste
         elif key == "polish_iterations" and _blank(value):
-            target["polish_iterations"] = 0  # the model's plans as they are
+            target["polish_iterations"] = 0  # the learned plans as they are
         elif key == "trips" and _blank(value) and target.get("od"):
             target["trips"] = None  # the OD table is the demand
         elif _blank(value):

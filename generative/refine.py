@@ -375,19 +375,20 @@ def _refine(stops, lengths, distance, duration, load, service, prize, droppable,
     trip_load = np.zeros((trucks, width), dtype=np.float64)
     trip_of = np.zeros((trucks, width), dtype=np.int64)
     route_s = np.zeros(trucks, dtype=np.float64)
+    # the index stays current: built once, rebuilt after every move
+    _index(stops, lengths, load, service, distance, duration, unload_s, route_of, place_of,
+           trip_load, trip_of, route_s)  # fmt: skip
     moves = 0
     for _ in range(max_rounds):
         moved = False
         for b in range(n_bins):
-            _index(stops, lengths, load, service, distance, duration, unload_s, route_of,
-                   place_of, trip_load, trip_of, route_s)  # fmt: skip
             if _relocate(stops, lengths, b, distance, duration, load, service, prize, droppable,
                          capacity, shift_s, unload_s, route_of, place_of, trip_load, trip_of,
                          route_s):  # fmt: skip
                 moves += 1
                 moved = True
-        _index(stops, lengths, load, service, distance, duration, unload_s, route_of,
-               place_of, trip_load, trip_of, route_s)  # fmt: skip
+                _index(stops, lengths, load, service, distance, duration, unload_s, route_of,
+                       place_of, trip_load, trip_of, route_s)  # fmt: skip
         for r in range(trucks):
             for count in (2, 3):
                 k = 0
@@ -404,8 +405,6 @@ def _refine(stops, lengths, distance, duration, load, service, prize, droppable,
                     else:
                         k += 1
         for r in range(trucks):
-            _index(stops, lengths, load, service, distance, duration, unload_s, route_of,
-                   place_of, trip_load, trip_of, route_s)  # fmt: skip
             while _merge(stops, lengths, r, distance, duration, capacity, shift_s, unload_s,
                          trip_load, route_s):  # fmt: skip
                 moves += 1
@@ -419,8 +418,6 @@ def _refine(stops, lengths, distance, duration, load, service, prize, droppable,
                        place_of, trip_load, trip_of, route_s)  # fmt: skip
         if not moved:
             break
-    _index(stops, lengths, load, service, distance, duration, unload_s, route_of, place_of,
-           trip_load, trip_of, route_s)  # fmt: skip
     objective = 0.0
     for r in range(trucks):
         objective += _route_figures(stops[r], lengths[r], distance, duration, service, unload_s)[0]
