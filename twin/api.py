@@ -473,6 +473,9 @@ class WasteRun:
     settings: dict[str, Any] = field(default_factory=dict)
     traffic: dict[str, Any] | None = None
     spec: WasteSpec | None = None
+    round_trucks: dict[int, tuple[str, ...]] | None = None
+    """Policy ``current``: per weekday, the truck labels the city's rounds file gave
+    (``rounds.csv`` keeps them)."""
 
     @property
     def kpis(self) -> dict[str, Any]:
@@ -520,6 +523,7 @@ class WasteRun:
             "bins": self.result.bins,
             "bin_fill": self.result.bin_fill,
             "rounds": self.result.rounds,
+            "round_trucks": self.round_trucks,
             "run_info": self.run_info(),
         }
 
@@ -856,7 +860,10 @@ def run_waste(
 
         # what reproduces the run: the rounds' content, not only their file's name
         settings["rounds_sha256"] = file_sha256(rounds_table.path)
-    return WasteRun(loaded, result, config, seed, settings, coupled, spec)
+    return WasteRun(
+        loaded, result, config, seed, settings, coupled, spec,
+        round_trucks=None if rounds is None else rounds.trucks,
+    )  # fmt: skip
 
 
 COMPARED_KPIS = (

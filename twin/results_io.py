@@ -198,13 +198,15 @@ def waste_files(
     bin_fill: pd.DataFrame | None = None,
     formats: tuple[str, ...] = ("geojson",),
     rounds: dict | None = None,
+    round_trucks: dict | None = None,
 ) -> None:
     """Write a waste run's files into an existing ``folder``: ``kpis.json``/``.parquet``,
     ``daily.parquet``, ``routes.parquet`` (GeoParquet, one line per truck-day), ``bins.parquet``
     (GeoParquet), ``bin_fill.parquet`` (each bin's fill at the end of each day), ``run.json``,
     and the routes and bins as ``routes.geojson``/``bins.geojson`` and/or ``waste.gpkg``
     (``formats``); a fixed-rounds policy's weekly ``rounds`` as ``rounds.csv``
-    (:func:`twin.rounds.write_rounds`), which a city edits into its own."""
+    (:func:`twin.rounds.write_rounds`; its trucks labelled ``round_trucks``, where a city's
+    own rounds gave labels), which a city edits into its own."""
     unknown = sorted(set(formats) - {"geojson", "gpkg"})
     if unknown:
         raise TwinError(f"unknown export format(s) {unknown}: use geojson and/or gpkg.")
@@ -237,7 +239,7 @@ def waste_files(
         )
         write_rounds(
             folder / "rounds.csv", rounds, lon=np.asarray(lon), lat=np.asarray(lat),
-            comments=(
+            trucks=round_trucks, comments=(
                 f"weekly rounds of policy {run_info.get('policy')} in {run_info.get('city')}, "
                 f"seed {run_info.get('seed')}: bins numbered as in bins.parquet",
                 "edit into your own rounds, then drive them: twin waste CITY --policy current "

@@ -31,6 +31,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -163,6 +164,7 @@ def write_rounds(
     lon: np.ndarray,
     lat: np.ndarray,
     comments: tuple[str, ...] = (),
+    trucks: Mapping[int, Sequence[str]] | None = None,
 ) -> None:
     """Write weekly rounds as an ordered-stops CSV that :func:`read_rounds` reads back.
 
@@ -178,6 +180,10 @@ def write_rounds(
         be read on a map and its stops matched by position too).
     comments
         Lines written first, after ``#`` (who drew these rounds, for which city and seed).
+    trucks
+        Per weekday, the trucks' labels in the order of ``rounds`` (a city's own rounds keep
+        the labels its file gave them); a weekday without a distinct label for every truck has
+        its trucks numbered from 1.
 
     Notes
     -----
@@ -191,7 +197,10 @@ def write_rounds(
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["weekday", "truck", "stop", "bin", "lon", "lat"])
     for weekday, routes in sorted(rounds.items()):
-        for truck, route in enumerate(routes, start=1):
+        labels = [str(label) for label in (trucks or {}).get(weekday, ())]
+        if len(labels) != len(routes) or "" in labels or len(set(labels)) < len(labels):
+            labels = [str(n) for n in range(1, len(routes) + 1)]
+        for truck, route in zip(labels, routes, strict=True):
             for stop, b in enumerate(np.asarray(route).tolist(), start=1):
                 if b < 0:
                     writer.writerow([WEEKDAYS[weekday], truck, stop, "disposal", "", ""])

@@ -28,8 +28,10 @@ import torch
 from generative.checkpoint import load_model
 from generative.data import read_instances
 from generative.decoding import load, sample_plans
-from generative.env import action_limit
-from generative.instances import write_instances
+from generative.env import action_limit, actions_from_plan
+from generative.instances import to_problem, write_instances
+from generative.model import rollout
+from generative.propose import LearnedPlanner
 from generative.train import as_tensors
 
 _DAYS_AT_ONCE = 16  # the kernel's uniforms: days × samples × steps doubles
@@ -43,7 +45,15 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1024, help="plans drawn per day")
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--refine", type=int, default=0,
+        help="label with the planner's refined plan (its cheapest N sampled plans refined by "
+        "generative.refine) instead of the best plan as drawn; 0: as drawn",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.refine:
+        label_refined(args)
+        return
     torch.set_num_threads(1)
     model, _ = load_model(args.checkpoint)
     model.eval()
@@ -68,6 +78,55 @@ def main() -> None:
     print(
         f"{len(days)} days labelled with the best of {args.samples} plans "
         f"(mean {costs.mean() / 1000:.2f} km) in {time.perf_counter() - started:.0f} s: {args.out}"
+    )
+
+
+def label_refined(args: argparse.Namespace) -> None:
+    """Each day labelled with :class:`LearnedPlanner`'s refined plan, day by day; a day whose
+    refined plan the decoder's masks would not allow keeps its best plan as drawn (counted)."""
+    torch.set_num_threads(1)
+    planner = LearnedPlanner(
+        args.checkpoint, samples=args.samples, temperature=args.temperature, refine=args.refine,
+        outside_range="attempt",
+    )  # fmt: skip
+    days = read_instances(args.instances)
+    length = action_limit(days.n_bins, int(days.n_trucks.max()))
+    labels = np.zeros((len(days), length), dtype=np.int16)
+    costs = np.zeros(len(days), dtype=np.float32)
+    drawn_m = np.zeros(len(days))
+    started = time.perf_counter()
+    for day in range(len(days)):
+        problem = to_problem(days, day)
+        plan = planner.sample(problem, seed=args.seed + day)
+        labels[day] = actions_from_plan([list(r) for r in plan.routes], problem.n_trucks, length)
+        costs[day] = plan.info["cost_m"]
+        drawn_m[day] = plan.info["sampled_cost_m"]
+    # the decoder's masks (float32 tensors) must allow every labelled action: replay them
+    kept = 0
+    with torch.no_grad():
+        for first in range(0, len(days), _DAYS_AT_ONCE):
+            part = slice(first, min(first + _DAYS_AT_ONCE, len(days)))
+            actions = torch.from_numpy(labels[part].astype(np.int64))
+            log_prob, cost, _, _ = rollout(
+                planner.model, as_tensors(days, part), samples=1, actions=actions
+            )
+            bad = ~torch.isfinite(log_prob.reshape(-1)).numpy()
+            bad |= np.abs(cost.reshape(-1).numpy() - costs[part]) > 1.0 + 1e-4 * costs[part]
+            for day in np.flatnonzero(bad) + first:
+                problem = to_problem(days, day)
+                planner.refine = 0
+                plan = planner.sample(problem, seed=args.seed + day)
+                planner.refine = args.refine
+                labels[day] = actions_from_plan(
+                    [list(r) for r in plan.routes], problem.n_trucks, length
+                )
+                costs[day] = plan.info["cost_m"]
+                kept += 1
+    write_instances(days.with_reference(costs, labels), args.out)
+    print(
+        f"{len(days)} days of {days.n_bins} bins labelled with refined plans (mean "
+        f"{costs.mean() / 1000:.2f} km, drawn {drawn_m.mean() / 1000:.2f} km; {kept} days "
+        f"kept as drawn) in {time.perf_counter() - started:.0f} s: {args.out}"
     )
 
 

@@ -43,6 +43,23 @@ def test_fixed_rounds_written_as_a_rounds_file_drive_the_same_collection(hand_dr
     assert again["planner"] == "given rounds"
 
 
+def test_a_citys_truck_labels_come_back_in_the_rounds_it_drove(hand_drawn, tmp_path):
+    out, kpis = hand_drawn
+    table = pd.read_csv(out / "rounds.csv", comment="#")
+    table["truck"] = "north-" + table["truck"].astype(str)
+    own = tmp_path / "own.csv"
+    table.to_csv(own, index=False)
+    done = _twin(
+        "waste", "helsinki", *DAYS, "--policy", "current", "--rounds", str(own),
+        "--out", str(tmp_path / "run"), "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["truck_km"] == kpis["truck_km"]
+    again = pd.read_csv(tmp_path / "run" / "rounds.csv", comment="#")
+    columns = ["weekday", "truck", "stop", "bin"]
+    assert again[columns].astype(str).equals(table[columns].astype(str))
+
+
 def test_a_scenario_names_its_rounds_file_beside_it(hand_drawn, tmp_path):
     out, kpis = hand_drawn
     (tmp_path / "rounds.csv").write_bytes((out / "rounds.csv").read_bytes())
