@@ -12,7 +12,7 @@ Formats, chosen by extension:
   ``weekday`` column is added: its ``kind`` column marks the tip (``disposal``) and the depot
   (``depot``, left out: every round starts and ends there anyway).
 - ``.csv``, collection points: ``weekdays`` (``Mon;Thu``) and ``bin`` or ``lon`` + ``lat``,
-  no order.
+  no order; a ``truck`` column, where given, says which truck's round a point is on.
 - ``.geojson`` / ``.json``: a FeatureCollection of Point features (ordered stops, or
   collection points with ``weekdays``) and LineString / MultiLineString features (the paths
   trucks drove). A ``weekday`` or ``truck`` member of the collection itself applies to every
@@ -409,7 +409,8 @@ class _Reader:
             if not _blank(values.get("stop")):
                 self.fail(where, "has weekdays and a stop: give one weekday for a stop of a round")
             days = self._weekdays(where, values["weekdays"])
-            truck = "" if _blank(values.get("truck")) else self._label(where, values["truck"])
+            given = _given(values.get("truck"), default_truck)
+            truck = "" if _blank(given) else self._label(where, given)
             for day in days:
                 self.stops.append((where, day, truck, -1, bin_id, lon, lat, unload))
             return

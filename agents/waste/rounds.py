@@ -11,8 +11,10 @@ twin can drive them as given (:class:`~agents.waste.policies.GivenRounds`):
   that day collects, in the order the track first passes them, and unloads at every pass by
   the disposal site (a track cannot tell the bins a truck emptied from those it drove past:
   its load is not checked, and its truck tips when full);
-- collection points with weekdays (no trucks, no order) are ordered into rounds as a crew draws
-  them, street by street (:func:`~agents.waste.policies.draw_rounds`).
+- collection points with weekdays (no order) are ordered into rounds as a crew draws them,
+  street by street (:func:`~agents.waste.policies.draw_rounds`): the points a row gives a truck
+  make that truck's round of the day, the points of no truck are shared among as many trucks
+  as they need.
 
 Every problem is a :class:`RoundsError` naming the file's row and the fix, raised before any
 day is simulated: a bin the city does not have, a position outside the city or far from any
@@ -200,7 +202,7 @@ def match_rounds(
             )
 
     sequences: dict[tuple[int, str], list[tuple[int, str]]] = {}
-    points: dict[int, list[tuple[int, str]]] = {}
+    points: dict[tuple[int, str], list[tuple[int, str]]] = {}
     stops = stops.sort_values(["weekday", "truck", "order"], kind="stable")
     taken_on = np.zeros((7, len(bins)), dtype=bool)
     for row in stops.itertuples(index=False):
@@ -210,10 +212,18 @@ def match_rounds(
         if stop >= 0:
             taken_on[weekday][stop] = True
         if int(row.order) < 0:
-            points.setdefault(weekday, []).append((stop, row.source))
+            points.setdefault((weekday, str(row.truck)), []).append((stop, row.source))
         else:
             sequences.setdefault((weekday, str(row.truck)), []).append((stop, row.source))
     with_stops = set(sequences)
+    for (weekday, truck), sequence in points.items():
+        if (weekday, truck) in with_stops:
+            raise fail(
+                sequence[0][1],
+                f"gives truck {truck!r} collection points on {_WEEKDAY_NAMES[weekday]}, where "
+                "other rows give it stops in order: number all of its stops that day, or give "
+                "them all as collection points.",
+            )
     for row in tracks.itertuples(index=False):
         weekday = int(row.weekday)
         check_day(row.source, weekday)
@@ -238,7 +248,7 @@ def match_rounds(
     seen: dict[tuple[int, int], str] = {}
     for (weekday, _), sequence in sorted(sequences.items()):
         _check_stops(sequence, weekday, seen, reachable, fail)
-    for weekday, sequence in sorted(points.items()):
+    for (weekday, _), sequence in sorted(points.items()):
         _check_stops(sequence, weekday, seen, reachable, fail)
 
     collected_on: list[list[int]] = [[] for _ in range(len(bins))]
@@ -263,15 +273,17 @@ def match_rounds(
         rounds.setdefault(weekday, []).append(np.asarray(route, dtype=np.int64))
         trucks.setdefault(weekday, []).append(truck)
     needed = max((len(r) for r in rounds.values()), default=0)
-    for weekday, sequence in sorted(points.items()):
+    for (weekday, truck), sequence in sorted(points.items()):
         chosen = np.array([stop for stop, _ in sequence if stop >= 0], dtype=np.int64)
+        # a truck's own points: one round (its unloads where a load fills); the rest shared
         drawn = draw_rounds(
             bins, chosen, expected_on(weekday), street=street, depot_xy=depot_xy,
-            service_s=service_s, n_trucks=n_trucks or len(chosen) or 1,
+            service_s=service_s, n_trucks=1 if truck else (n_trucks or len(chosen) or 1),
             truck_capacity_kg=truck_capacity_kg, shift_s=shift_s,
         )  # fmt: skip
         rounds.setdefault(weekday, []).extend(drawn)
-        trucks.setdefault(weekday, []).extend(f"drawn {k + 1}" for k in range(len(drawn)))
+        labels = [truck] if truck else [f"drawn {k + 1}" for k in range(len(drawn))]
+        trucks.setdefault(weekday, []).extend(labels[: len(drawn)])
     needed = max([needed, *(len(r) for r in rounds.values())])
     if not any(np.any(r >= 0) for routes in rounds.values() for r in routes):
         raise RoundsError(f"{label}: holds no bin to collect (only trips to the disposal site).")

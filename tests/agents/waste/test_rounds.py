@@ -101,6 +101,27 @@ def test_collection_points_are_ordered_into_rounds(town):
     assert all(r[-1] == UNLOAD for r in matched.rounds[2])
 
 
+def test_collection_points_given_a_truck_make_that_trucks_round(town):
+    # 40 points: the first 15 truck A's, the next 15 truck B's, the last 10 nobody's; the
+    # labelled points keep to their trucks, whatever a sweep of all 40 would cut
+    trucks = ["A"] * 15 + ["B"] * 15 + [""] * 10
+    points = [_stop(f"line {k + 2}", 2, t, -1, bin=str(k)) for k, t in enumerate(trucks)]
+    matched = _match(town, points)
+    labels = matched.trucks[2]
+    served = {t: set(r[r >= 0].tolist()) for t, r in zip(labels, matched.rounds[2], strict=True)}
+    assert served.pop("A") == set(range(15)) and served.pop("B") == set(range(15, 30))
+    assert all(t.startswith("drawn") for t in served)
+    assert set().union(*served.values()) == set(range(30, 40))
+    assert matched.n_trucks == len(labels)
+
+
+def test_a_truck_with_stops_and_collection_points_on_one_day_is_named(town):
+    stops = [_stop("line 2", 1, "A", 1, bin="3"), _stop("line 3", 1, "A", -1, bin="4")]
+    with pytest.raises(RoundsError) as error:
+        _match(town, stops)
+    assert "line 3: gives truck 'A' collection points on Tuesday" in str(error.value)
+
+
 @pytest.mark.parametrize(
     ("stops", "expected"),
     [
