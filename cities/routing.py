@@ -104,6 +104,15 @@ class Router:
         width = self.network.n_nodes if destinations is None else len(destinations)
         return np.vstack(rows) if rows else np.zeros((0, width))
 
+    def costs_to(self, destinations: np.ndarray) -> np.ndarray:
+        """Cost from every node to each of ``destinations``, ``len(destinations) × n_nodes``
+        (``inf`` where unreachable): one search per destination on the reversed graph, where
+        :meth:`costs` would take one per origin."""
+        destinations = np.asarray(destinations, dtype=np.int64)
+        if not len(destinations):
+            return np.zeros((0, self.network.n_nodes))
+        return dijkstra(self._matrix.T.tocsr(), directed=True, indices=destinations)
+
     def cost_matrices(
         self, nodes: np.ndarray, *, along: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:

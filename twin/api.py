@@ -32,10 +32,12 @@ from agents.waste.model import (
     WasteModel,
     WasteResult,
     bin_streets,
+    reachable_bins,
+    service_times,
     sized_fleet,
 )
 from agents.waste.names import BASELINES
-from agents.waste.planning import GreedyPlanner, Planner, PyVRPPlanner
+from agents.waste.planning import Planner, PyVRPPlanner
 from agents.waste.rounds import MatchedRounds, match_rounds
 from agents.waste.sites import Sites, locate_sites
 from cities.city import City, load_city
@@ -627,19 +629,14 @@ def _city_rounds(
 ) -> MatchedRounds:
     """The city's own rounds (``spec.rounds``, read as ``table``) put on the run's bins, or a
     :class:`~agents.waste.rounds.RoundsError` naming the row."""
-    # a model that is never run: the bins its trucks can reach, and their service times
-    probe = WasteModel(
-        network, bins, sites, config=replace(config, policy="schedule", days=1, objective="km"),
-        link_times=link_times, planner=GreedyPlanner(),
-    )  # fmt: skip
-    reachable = np.ones(len(bins), dtype=bool)
-    reachable[probe.unreachable] = False
+    # the bins the model will plan: reachable when its shift starts
+    reachable = reachable_bins(network, bins, sites, link_times, at_s=config.shift_start_s)
     return match_rounds(
         table.stops, table.tracks, bins=bins, network=network,
         disposal_node=sites.disposal_node, reachable=reachable,
         street=bin_streets(network, bins),
         depot_xy=(network.node_x[sites.depot_node], network.node_y[sites.depot_node]),
-        service_s=probe.service_s, truck_capacity_kg=config.truck_capacity_kg,
+        service_s=service_times(bins), truck_capacity_kg=config.truck_capacity_kg,
         shift_s=config.shift_s, n_trucks=spec.trucks, label=str(spec.rounds), form=table.form,
     )  # fmt: skip
 

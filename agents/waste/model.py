@@ -290,6 +290,29 @@ class Walk:
     """Truck-seconds past the end of the shift (summed over the trucks that overrun)."""
 
 
+def service_times(bins: Bins) -> np.ndarray:
+    """Seconds a truck stands at each bin (:data:`STOP_SERVICE_S` and
+    :data:`CONTAINER_SERVICE_S` for each of its containers)."""
+    return STOP_SERVICE_S + CONTAINER_SERVICE_S * bins.containers
+
+
+def reachable_bins(
+    network: RoadNetwork, bins: Bins, sites: Sites, link_times: LinkTimes | None = None, *,
+    at_s: float = 0.0,
+) -> np.ndarray:  # fmt: skip
+    """Per bin, whether a truck can drive to it from the depot and on from it to the disposal
+    site at ``at_s`` (links closed then, ``inf`` in ``link_times``, stay closed): the bins a
+    :class:`WasteModel` plans, found with two searches instead of its travel-time matrix."""
+    if link_times is None:
+        times = network.edge_free_flow_s
+    else:
+        times = link_times.seconds[link_times.index(at_s)]
+    router = Router(network, times)
+    from_depot = router.costs(np.array([sites.depot_node]))[0]
+    to_disposal = router.costs_to(np.array([sites.disposal_node]))[0]
+    return np.isfinite(from_depot[bins.node]) & np.isfinite(to_disposal[bins.node])
+
+
 class TravelTimes:
     """Travel time and distance between a model's locations on one set of link times, built
     per time-of-day interval on first use (a router and a matrix pair per interval).
@@ -426,7 +449,7 @@ class WasteModel(mesa.Model):
         bins.validate(n_nodes=network.n_nodes)
         self.network, self.bins, self.sites = network, bins, sites
         self.link_times = link_times or LinkTimes(network.edge_free_flow_s[None, :], 86_400.0)
-        self.service_s = STOP_SERVICE_S + CONTAINER_SERVICE_S * bins.containers
+        self.service_s = service_times(bins)
         self.location_nodes = np.concatenate(
             [[sites.depot_node, sites.disposal_node], bins.node]
         ).astype(np.int64)

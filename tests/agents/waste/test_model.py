@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from agents.waste.bins import Bins, place_bins
-from agents.waste.model import LinkTimes, WasteConfig, WasteModel, sized_fleet
+from agents.waste.model import LinkTimes, WasteConfig, WasteModel, reachable_bins, sized_fleet
 from agents.waste.planning import DEPOT, DISPOSAL
 from agents.waste.policies import WORKING_DAYS
 from agents.waste.sites import locate_sites
@@ -190,10 +190,13 @@ def test_closed_roads_cut_off_bins_are_reported(helsinki):
     network = helsinki.network
     bins = place_bins(network, helsinki.context, rng=np.random.default_rng(0))
     sites = locate_sites(network, helsinki.context)
-    # close every edge into one bin's node: the bin can no longer be reached
-    target = int(bins.node[np.flatnonzero(bins.node != sites.depot_node)[0]])
+    # close every edge into one bin's node (it can no longer be reached) and every edge out
+    # of another's (no truck gets away from it)
+    sites_nodes = (sites.depot_node, sites.disposal_node)
+    target, stuck = (int(n) for n in np.unique(bins.node[~np.isin(bins.node, sites_nodes)])[:2])
     times = network.edge_free_flow_s.copy()
     times[network.edge_v == target] = np.inf
+    times[network.edge_u == stuck] = np.inf
     model = WasteModel(
         network,
         bins,
@@ -203,8 +206,11 @@ def test_closed_roads_cut_off_bins_are_reported(helsinki):
         seed=0,
     )
     result = model.run()
-    cut_off = set(np.flatnonzero(bins.node == target).tolist())
+    cut_off = set(np.flatnonzero(np.isin(bins.node, [target, stuck])).tolist())
     assert cut_off <= set(result.info["unreachable_bins"])
+    # two searches (from the depot, to the disposal site) find the bins the matrix does
+    reachable = reachable_bins(network, bins, sites, model.link_times)
+    assert np.flatnonzero(~reachable).tolist() == result.info["unreachable_bins"]
     assert result.info["warnings"]
     assert result.bins.loc[sorted(cut_off), "times_emptied"].sum() == 0
     assert abs(result.info["mass_balance_error_kg"]) < 1e-3
