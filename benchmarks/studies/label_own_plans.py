@@ -14,6 +14,11 @@ as measured in BENCHMARKS-HISTORY.md ("Learned planner", session 12)::
     OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m generative.train \\
         /tmp/ei/lab-20*.npz --val VAL --out RUN --init generative/checkpoints/helsinki.pt \\
         --steps 1500 --imitation-steps 1500 --batch-size 32 --samples 1 --lr 5e-5 --device cpu
+
+With ``--refine N`` each day's label is instead the planner's refined plan (its cheapest N
+sampled plans improved by :mod:`generative.refine`, the best kept), replayed through the
+decoder's masks first. One round of that on the general corpus made the general model's own
+plans worse (session 29, BENCHMARKS-HISTORY.md, "Learned planner: any city").
 """
 
 from __future__ import annotations
