@@ -515,13 +515,25 @@ class WasteRun:
             observed_at=REFERENCE_START + timedelta(days=self.config.days),
         )
 
+    def _labelled_routes(self) -> pd.DataFrame:
+        """The routes table; a city's own rounds' also with each truck's label in its file
+        (``truck_label``: truck ``k`` drives the weekday's ``k``-th round)."""
+        routes = self.result.routes
+        if not self.round_trucks or routes.empty:
+            return routes
+        labels = []
+        for day, truck in zip(routes["day"].tolist(), routes["truck"].tolist(), strict=True):
+            of_weekday = self.round_trucks.get(day % 7) or ()
+            labels.append(of_weekday[truck] if truck < len(of_weekday) else "")
+        return routes.assign(truck_label=labels)
+
     def files(self) -> dict[str, Any]:
         """What :func:`twin.results_io.waste_files` writes."""
         return {
             "network": self.city.network,
             "kpis": self.kpis,
             "daily": self.result.daily,
-            "routes": self.result.routes,
+            "routes": self._labelled_routes(),
             "bins": self.result.bins,
             "bin_fill": self.result.bin_fill,
             "rounds": self.result.rounds,

@@ -58,6 +58,12 @@ def test_a_citys_truck_labels_come_back_in_the_rounds_it_drove(hand_drawn, tmp_p
     again = pd.read_csv(tmp_path / "run" / "rounds.csv", comment="#")
     columns = ["weekday", "truck", "stop", "bin"]
     assert again[columns].astype(str).equals(table[columns].astype(str))
+    # the routes drawn on the map name them so too
+    routes = pd.read_parquet(tmp_path / "run" / "routes.parquet", columns=["day", "truck_label"])
+    weekdays = ("Mon", "Tue", "Wed", "Thu", "Fri")
+    days = [weekdays[d % 7] for d in routes["day"]]
+    driven = set(zip(days, routes["truck_label"], strict=True))
+    assert driven == set(zip(table["weekday"], table["truck"], strict=True))
 
 
 def test_a_scenario_names_its_rounds_file_beside_it(hand_drawn, tmp_path):
