@@ -288,7 +288,7 @@ def traffic_setup(
     network, closed = apply_to_network(loaded.network, interventions)
     duration_s, window_s = spec.duration_s, spec.window_s
     rng = np.random.default_rng(seed)
-    runs = 1 + {"webster": WEBSTER_ROUNDS + 1, "learned": 1}.get(spec.signal_plan, 0)
+    runs = 1 + _signal_plan_runs(spec)
     settings: dict[str, Any] = {
         "window_s": window_s,
         "profile": spec.profile,
@@ -389,6 +389,12 @@ def _run_provenance(
         checkpoint=checkpoint,
         model_card_version=None if checkpoint is None else planner_card_version(checkpoint),
     ).to_dict()
+
+
+def _signal_plan_runs(spec: TrafficSpec) -> int:
+    """Simulations the section's ``signal_plan`` takes before its run (Webster's rounds, the
+    learned planner's measured flows)."""
+    return {"webster": WEBSTER_ROUNDS + 1, "learned": 1}.get(spec.signal_plan, 0)
 
 
 def _base_plans(spec: TrafficSpec, network, demand, config, closed, seed: int) -> dict | None:
@@ -785,21 +791,30 @@ def run_waste(
     if spec.traffic_coupling:
         traffic_trips = traffic.scaled_trips()
         traffic_config = TrafficConfig(duration_s=config.shift_s, dt_s=5.0)
+        timing_runs = _signal_plan_runs(traffic)
         _check_budget(
-            traffic_trips, traffic_config, network, budget, runs=1 + spec.forecast_days,
-            what=f"{1 + spec.forecast_days} simulations of the shift's traffic (the day the "
-            f"trucks drive in, {spec.forecast_days} for the forecast)",
+            traffic_trips, traffic_config, network, budget,
+            runs=1 + spec.forecast_days + timing_runs,
+            what=f"{1 + spec.forecast_days + timing_runs} simulations of the shift's traffic "
+            f"(the day the trucks drive in, {spec.forecast_days} for the forecast, "
+            f"{timing_runs} to time the signals by {traffic.signal_plan!r})",
         )  # fmt: skip
         demand = generate_trips(
             loaded.context, n_trips=traffic_trips, window_s=config.shift_s, rng=rng
         )
+        # the trucks drive through the scenario's signal plans, timed on the shift's traffic
+        base_plans = _base_plans(traffic, network, demand, traffic_config, closed, seed)
         traffic_model_args = {
             "trips": demand, "config": traffic_config, "closed": closed, "seed": seed,
-            "signal_plans": retimed_signals(network, _signal_timings(traffic)),
+            "signal_plans": retimed_signals(network, _signal_timings(traffic), base_plans),
         }  # fmt: skip
         baseline = TrafficModel(network, **traffic_model_args).run(on_progress=part(0))
         link_times = _shift_link_times(baseline, network, traffic_config, config, closed)
-        coupled = {"trips": traffic_trips, "baseline": baseline.kpis}
+        coupled = {
+            "trips": traffic_trips,
+            "signal_plan": traffic.signal_plan,
+            "baseline": baseline.kpis,
+        }
         if spec.forecast_days:
             forecast_times, coupled["forecast"] = _forecast_link_times(
                 loaded, network, traffic_model_args, config, closed, seed=seed,
@@ -1348,14 +1363,17 @@ def run_scenario(
     """Run a scenario's traffic and/or waste sections; same scenario and seed, same KPIs.
 
     ``scenario`` is a :class:`~twin.specs.Scenario`, a mapping of its fields or a YAML file;
-    each section runs as :func:`run_traffic` / :func:`run_waste` run it.
+    each section runs as :func:`run_traffic` / :func:`run_waste` run it. A traffic section with
+    ``simulate: false`` is not run: it only gives the waste run its streets and traffic.
     """
     spec = _as_scenario(scenario)
     loaded = city if city is not None else load_city(spec.city)
-    sections = [s for s in (spec.traffic, spec.waste) if s is not None]
+    # a traffic section that is not simulated only sets the waste trucks' streets and traffic
+    simulated = spec.traffic if spec.traffic is not None and spec.traffic.simulate else None
+    sections = [s for s in (simulated, spec.waste) if s is not None]
     part = _in_parts(on_progress, len(sections))
     traffic = waste = None
-    if spec.traffic is not None:
+    if simulated is not None:
         traffic = run_traffic(
             loaded, spec.traffic, seed=spec.seed, budget=budget, on_progress=part(0)
         )
@@ -1416,7 +1434,7 @@ def checked_scenario(
             problems += [f"{here}: traffic.signal_plan: {line}" for line in str(err).splitlines()]
     if problems:
         raise ScenarioError("\n".join(problems))
-    if spec.traffic.trips is not None:
+    if spec.traffic.trips is not None and spec.traffic.simulate:
         config = TrafficConfig(
             duration_s=spec.traffic.duration_s,
             dt_s=spec.traffic.dt_s,

@@ -210,6 +210,12 @@ class TrafficSpec(_Strict):
     on_invalid: Literal["skip", "error"] = Field(
         "skip", description="OD rows with unknown nodes and unroutable trips: skip or error"
     )
+    simulate: bool = Field(
+        True,
+        description="false: a scenario runs no traffic of its own; the section only sets the "
+        "streets the waste trucks drive (closures, changes) and, with waste.traffic_coupling, "
+        "the trips and signals they drive among",
+    )
 
     @field_validator("duration")
     @classmethod
@@ -497,6 +503,12 @@ class Scenario(_Strict):
     def _something_to_run(self) -> Scenario:
         if self.traffic is None and self.waste is None:
             raise ValueError("a scenario needs a 'traffic' or a 'waste' section (or both)")
+        if self.traffic is not None and not self.traffic.simulate and self.waste is None:
+            raise ValueError(
+                "traffic.simulate: false runs no traffic, and there is no waste section whose "
+                "streets it would set: nothing would run (set simulate true, or add a waste "
+                "section)"
+            )
         if self.waste is not None and self.waste.traffic_coupling:
             if self.traffic is None:
                 raise ValueError("waste.traffic_coupling: needs a 'traffic' section")

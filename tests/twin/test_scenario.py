@@ -209,6 +209,16 @@ WRONG = {
             (11, "traffic.signals.1.greens_s", ["required field is missing"]),
         ],
     ),
+    "streets-for-nothing": (
+        """
+        name: closed-for-whom
+        city: helsinki
+        traffic:
+          close: [way:4279330]
+          simulate: false
+        """,
+        [(5, "traffic.simulate", ["false runs no traffic", "nothing would run", "add a waste"])],
+    ),
     "missing-name": (
         """
         city: helsinki
@@ -804,6 +814,49 @@ def test_growth_and_closure_example(examples, helsinki):
 def test_coupled_traffic_has_the_scenarios_demand(examples):
     grown = examples["growth-and-closure"]
     assert grown.waste.traffic["baseline"]["trips"] == round(2000 * 1.15)
+
+
+STREETS = {
+    "name": "streets", "city": "helsinki", "seed": 3,
+    "traffic": {"trips": 300, "duration": "20min"},
+    "waste": {"days": 3, "planner": "greedy", "trucks": 2},
+}  # fmt: skip
+
+
+def _driven(run) -> np.ndarray:
+    """Truck-days that take each edge of the city, by edge position."""
+    counts = np.zeros(run.waste.city.network.n_edges, dtype=int)
+    for edges in run.waste.result.routes["edges"]:
+        counts[np.unique(np.asarray(edges, dtype=int))] += 1
+    return counts
+
+
+def test_a_traffic_section_not_simulated_only_sets_the_trucks_streets(helsinki, tmp_path):
+    """``traffic.simulate: false``: no traffic run, and the waste run is the very one the same
+    scenario simulating its traffic holds, closure applied: no truck on the street the trucks
+    drove most while it was open."""
+    open_streets = run_scenario({**STREETS, "traffic": None}, city=helsinki)
+    network = helsinki.network
+    busiest = int(np.argmax(_driven(open_streets)))
+    osm = network.node_osmid
+    closed = f"{osm[network.edge_u[busiest]]}-{osm[network.edge_v[busiest]]}"
+    both = run_scenario(
+        {**STREETS, "traffic": {**STREETS["traffic"], "close": [closed]}}, city=helsinki
+    )
+    streets = {**STREETS, "traffic": {**STREETS["traffic"], "close": [closed], "simulate": False}}
+    alone = run_scenario(streets, city=helsinki)
+    assert alone.traffic is None and both.traffic is not None
+    assert alone.kpi_dict() == {"waste": both.waste.kpis}
+    assert set(alone.kpis["section"]) == {"waste"}
+    assert _driven(open_streets)[busiest] > 0
+    assert _driven(alone)[busiest] == _driven(both)[busiest] == 0
+    assert alone.waste.kpis != open_streets.waste.kpis
+    assert alone.waste.run_info()["interventions"] == both.waste.run_info()["interventions"]
+    # what it writes says so: the section is kept, no traffic folder
+    out = alone.write(tmp_path / "out")
+    assert not (out / "traffic").exists() and (out / "waste" / "kpis.json").is_file()
+    written = yaml.safe_load((out / "scenario.yaml").read_text())
+    assert written["traffic"]["simulate"] is False and written["traffic"]["close"] == [closed]
 
 
 # ------------------------------------------------------------------------------ command line

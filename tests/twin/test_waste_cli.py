@@ -15,11 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from agents.traffic.signals import default_plans
 from tests.conftest import flat as _flat
 from tests.conftest import run_twin as _twin
 from twin.api import run_waste
 from twin.errors import TwinError
+from twin.signal_files import write_plan_csv
 
+SIGNAL_NODE = 25291537  # a signalized junction of helsinki with a two-phase default plan
 WEEK = ("waste", "helsinki", "--days", "7", "--planner", "greedy", "--trucks", "2")
 # small trucks on short shifts: bins overflow, so the service level falls below 1
 TIGHT = (*WEEK, "--capacity", "5000", "--shift", "3h", "--json")
@@ -386,6 +389,26 @@ def test_a_run_in_gridlocked_traffic_says_so(helsinki, coupled):
     assert "Lower the demand" in said and "standstill" in said
     assert not coupled.traffic["baseline"]["gridlock"]
     assert not any("gridlock" in w for w in coupled.result.info["warnings"])
+
+
+def test_coupled_trucks_drive_through_the_scenarios_signal_plans(helsinki, tmp_path):
+    """A signal plan file in the traffic section times the traffic the trucks drive in: one
+    junction retimed in the file makes the very traffic the same retiming in ``signals`` makes,
+    and not the default plans' traffic."""
+    network = helsinki.network
+    plans = default_plans(network)
+    node = int(network.node_index([SIGNAL_NODE])[0])
+    plans[node] = plans[node].with_splits([70.0, 25.0], offset_s=0.0)
+    plan_file = write_plan_csv(tmp_path / "plans.csv", network, plans)
+    retimed = [{"node": SIGNAL_NODE, "greens_s": [70.0, 25.0]}]
+    common = {"days": 1, "planner": "greedy", "trucks": 2, "shift": "1h", "traffic_coupling": True}
+    by_file = run_waste(helsinki, traffic={"trips": 1500, "signal_plan": str(plan_file)}, **common)
+    by_signals = run_waste(helsinki, traffic={"trips": 1500, "signals": retimed}, **common)
+    default = run_waste(helsinki, traffic={"trips": 1500}, **common)
+    assert by_file.traffic["baseline"] == by_signals.traffic["baseline"]
+    assert by_file.traffic["baseline"] != default.traffic["baseline"]
+    assert by_file.traffic["signal_plan"] == str(plan_file)
+    assert default.traffic["signal_plan"] == "default"
 
 
 def test_coupling_adds_a_full_rounds_trucks_to_traffic(helsinki):
