@@ -328,8 +328,10 @@ def rounds_check(
         The twin's message (``None`` for a file it drives) and the trucks the rounds ran with
         (the form's, else as many as the rounds send out on one day; ``None`` when refused).
     """
+    # at free flow: traffic slows the trucks but changes no stop's reach or any truck's round
+    values = {key: value for key, value in values.items() if key != "shift_trips"}
     try:
-        settings = read_form(draft, dict(values), section="waste").model_dump(mode="json")
+        settings = read_form(draft, values, section="waste").model_dump(mode="json")
     except FormError:
         settings = draft
     scenario = section_only(

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from dashboards.logic import parse_signals, with_strategy
+from dashboards.logic import parse_signals, trucks_streets, with_strategy
 from twin import (
     MAX_SIMULATIONS,
     SIGNAL_METHODS,
@@ -77,6 +77,8 @@ FORM_FIELDS: dict[str, FormField] = {
     # what the city pays (blank: the twin's documented defaults, agents.waste.costs)
     "truck_hour_eur": FormField("waste", (("waste", "costs", "truck_hour_eur"),)),
     "truck_km_eur": FormField("waste", (("waste", "costs", "truck_km_eur"),)),
+    # the Waste page's traffic: trips over the shift the trucks drive among (blank: none)
+    "shift_trips": FormField("traffic", (("traffic", "trips"),)),
 }
 """The form keys the pages use, by :func:`read_form` keyword."""
 
@@ -182,12 +184,16 @@ def read_form(
         Form values by key of :data:`FORM_FIELDS`; every key given is applied, ``None`` and
         blank text included. Blank means: no trips when the draft's traffic reads an OD table,
         a fleet sized to the city's waste for ``trucks``, no polish of the learned planner's
-        plans, no signal retimings; elsewhere it is a problem. A polish goes with the learned
+        plans, no signal retimings, no traffic for the trucks (``shift_trips``); elsewhere it
+        is a problem. A polish goes with the learned
         planner: with any other policy it is dropped, as the page greys its box out.
     section : str, optional
         ``"traffic"`` or ``"waste"``: the scenario of that section only (what the Traffic,
-        Waste and Plans pages run; waste without traffic coupling). ``None``: both sections;
-        one the draft lacks stays absent while all its fields are blank (the Scenarios page).
+        Waste and Plans pages run). Waste runs on the draft's streets, its closures and edge
+        changes, and among traffic only with ``shift_trips`` (trips over the shift, through
+        the draft's signals): :func:`dashboards.logic.trucks_streets`. ``None``: both
+        sections; one the draft lacks stays absent while all its fields are blank (the
+        Scenarios page).
 
     Returns
     -------
@@ -211,10 +217,14 @@ def read_form(
         and all(_blank(v) for k, v in values.items() if FORM_FIELDS[k].section == name)
     }
     problems: dict[str, str] = {}
+    shift_trips = None
     # the policy last: switching it drops what only the learned planner takes, whatever the
     # order of the form's boxes
     for key, value in sorted(values.items(), key=lambda item: item[0] == "policy"):
         form_field = FORM_FIELDS[key]
+        if key == "shift_trips":
+            shift_trips = None if _blank(value) else value  # the waste section's, below
+            continue
         target = data if form_field.section is None else parts[form_field.section]
         if form_field.section in absent:
             continue
@@ -265,8 +275,12 @@ def read_form(
             data[name] = part
         else:
             data[name] = None
+    if section == "traffic" and data["traffic"] is not None:
+        data["traffic"]["simulate"] = True  # a file's streets-only section runs here too
     if section == "waste" and data["waste"] is not None:
-        data["waste"]["traffic_coupling"] = False
+        # the trucks drive the draft's streets, among traffic only where the form gives trips
+        data["traffic"] = trucks_streets(parts["traffic"], shift_trips=shift_trips)
+        data["waste"]["traffic_coupling"] = shift_trips is not None
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as err:

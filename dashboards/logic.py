@@ -76,9 +76,11 @@ __all__ = [
     "section_only",
     "slider_marks",
     "street_refs",
+    "streets_and_traffic",
     "timing_rows",
     "toggle_closure",
     "trip_changes",
+    "trucks_streets",
     "unfinished_card",
     "with_signals",
     "with_strategy",
@@ -378,15 +380,55 @@ def scenario_from_draft(draft: dict[str, Any]) -> Scenario:
         raise ScenarioError(_problems(err)) from None
 
 
+STREET_FIELDS = ("close", "change")
+"""What of the draft's traffic section a waste-only run keeps: the streets the trucks drive."""
+TRAFFIC_FIELDS = ("signals", "signal_plan")
+"""… and, when its trucks drive among traffic, the signals that traffic is timed by."""
+
+
+def trucks_streets(
+    traffic: dict[str, Any] | None, *, shift_trips: int | None = None
+) -> dict[str, Any] | None:
+    """The traffic section a waste-only run carries (``simulate: false``: no traffic run of
+    its own): the draft's closures and edge changes, which the trucks drive around, and with
+    ``shift_trips`` the traffic they drive among, that many generated trips over the shift
+    timed by the draft's signals. ``None`` where there is nothing to carry.
+
+    Parameters
+    ----------
+    traffic : dict or None
+        The draft's traffic section.
+    shift_trips : int, optional
+        Trips over the shift the trucks drive among (``None``: none, free-flow times).
+
+    Returns
+    -------
+    dict or None
+        The section, with ``simulate`` false.
+    """
+    traffic = traffic or {}
+    kept = {name: traffic[name] for name in STREET_FIELDS if traffic.get(name)}
+    if shift_trips is not None:
+        kept |= {name: traffic[name] for name in TRAFFIC_FIELDS if traffic.get(name)}
+        kept["trips"] = shift_trips
+    return {**kept, "simulate": False} if kept else None
+
+
 def section_only(draft: dict[str, Any], section: str, **changes: Any) -> Scenario:
     """The draft with only its ``traffic`` or ``waste`` section (what the Traffic and Waste
     pages run), with ``changes`` applied to that section.
 
+    A waste-only scenario keeps the streets of the draft's traffic (:func:`trucks_streets`;
+    a traffic section that is not simulated is already a waste run's, kept with its traffic).
     A waste ``policy`` (a name of :func:`policies`) is set with :func:`with_strategy`, which
     also takes ``objective`` and ``rounds`` among the changes."""
-    other = "waste" if section == "traffic" else "traffic"
     data = copy.deepcopy(draft)
-    data[other] = None
+    if section == "traffic":
+        data["waste"] = None
+        # a scenario file's section that only set the trucks' streets runs on the Traffic page
+        data["traffic"] = {**(data.get("traffic") or {}), "simulate": True}
+    elif (data.get("traffic") or {}).get("simulate", True):
+        data["traffic"] = trucks_streets(data.get("traffic"))
     if section == "waste" and "policy" in changes:
         changes = dict(changes)
         name = changes.pop("policy")
@@ -397,7 +439,7 @@ def section_only(draft: dict[str, Any], section: str, **changes: Any) -> Scenari
     else:
         data[section] = {**(data.get(section) or {}), **changes}
     if section == "waste":
-        data[section]["traffic_coupling"] = False
+        data[section]["traffic_coupling"] = (data.get("traffic") or {}).get("trips") is not None
     return scenario_from_draft(data)
 
 
@@ -1021,6 +1063,44 @@ def plan_notes(daily: pd.DataFrame) -> str | None:
         f"{len(noted)} of {working} working days were outside the planner's range (planned "
         f"by {planners}); day {int(first['day'])}: {first['plan_note']}"
     )
+
+
+def streets_and_traffic(
+    traffic: dict[str, Any] | None, info: dict[str, Any], kpis: dict[str, Any]
+) -> tuple[str, bool] | None:
+    """What a waste run's trucks drove on and among, from its scenario's traffic section, its
+    ``run.json`` (``info``) and KPIs: the draft's closed and changed streets, the traffic of
+    the shift and what the plans lost in it; and whether that needs a warning (gridlock).
+    ``None`` for a run at free flow on the city's own streets."""
+    traffic = traffic or {}
+    said: list[str] = []
+    closed, changed = len(traffic.get("close") or []), len(traffic.get("change") or [])
+    if closed or changed:
+        edits = [
+            f"{n:,} {what}{'s' if n > 1 else ''}"
+            for n, what in ((closed, "closure"), (changed, "street change"))
+            if n
+        ]
+        said.append(f"On the draft's streets, with its {' and '.join(edits)}.")
+    coupled = info.get("traffic") or {}
+    base = coupled.get("baseline") or {}
+    if not base:
+        return (" ".join(said), False) if said else None
+    unfinished = int(base.get("trips_unfinished", 0))
+    said.append(
+        f"Driven among {int(coupled.get('trips', base.get('trips', 0))):,} trips over the "
+        f"shift (their delay {float(base.get('total_delay_veh_h', 0.0)):,.1f} veh·h, "
+        f"{unfinished:,} unfinished at its end), planned on {info.get('plan_times', '?')} times"
+    )
+    gap = kpis.get("planned_hours_gap")
+    if isinstance(gap, int | float) and math.isfinite(gap):
+        said[-1] += f": hours driven {gap:+.1%} against the plans' own."
+    else:
+        said[-1] += "."
+    jammed = bool(base.get("gridlock"))
+    warned = [w for w in info.get("warnings") or [] if w.startswith("the traffic the trucks")]
+    said += [w[0].upper() + w[1:] for w in warned]
+    return " ".join(said), jammed
 
 
 def bins_on_day(bins: pd.DataFrame, bin_fill: pd.DataFrame, day: int) -> pd.DataFrame:

@@ -53,6 +53,7 @@ from dashboards.logic import (
     section_only,
     slider_marks,
     strategy_of,
+    streets_and_traffic,
     with_strategy,
 )
 from dashboards.state import DashboardState
@@ -71,6 +72,7 @@ FORM = (
     ("waste-polish", "polish_iterations"),
     ("waste-hour-eur", "truck_hour_eur"),
     ("waste-km-eur", "truck_km_eur"),
+    ("waste-shift-trips", "shift_trips"),
 )
 """The run's fields: input id → :func:`dashboards.forms.read_form` key."""
 FORM_KEYS = tuple(key for _, key in FORM)
@@ -135,6 +137,7 @@ def layout(state: DashboardState) -> html.Div:
                                 placeholder=AUTO_FLEET,
                             ),
                             number_field("Seed", "waste-seed", value=draft["seed"]),
+                            traffic_field(draft),
                             *cost_fields(waste),
                             baseline_panel(state),
                             run_controls("waste"),
@@ -182,6 +185,20 @@ def cost_fields(waste: dict[str, Any]) -> list[html.Label]:
         )
         for component_id, name, label in COST_FIELDS
     ]
+
+
+TRAFFIC_LABEL = "Traffic the trucks drive in (trips over the shift)"
+TRAFFIC_HINT = "blank: none, free-flow times"
+"""The traffic box: the trucks' days are planned on the times of the hours they drive in that
+traffic and driven in it (``waste.traffic_coupling``, the draft's signals timing it)."""
+
+
+def traffic_field(draft: dict[str, Any]) -> html.Label:
+    """Trips over the shift the trucks drive among (the form key ``shift_trips``); a draft
+    whose trucks drive in traffic already (a scenario file's) opens with its trips."""
+    waste, traffic = draft.get("waste") or {}, draft.get("traffic") or {}
+    trips = traffic.get("trips") if waste.get("traffic_coupling") else None
+    return number_field(TRAFFIC_LABEL, "waste-shift-trips", value=trips, placeholder=TRAFFIC_HINT)
 
 
 POLISH_LABEL = "Polish of the learned plans (PyVRP iterations a day)"
@@ -624,6 +641,12 @@ def register(app: Dash, state: DashboardState) -> None:
         try:
             kpis = state.store.kpi_dict(key)["waste"]
             daily = state.store.table(key, "waste/daily")
+            streets = state.store.run_scenario(key).traffic
+            driven = streets_and_traffic(
+                None if streets is None else streets.model_dump(mode="json"),
+                state.store.waste_info(key),
+                kpis,
+            )
         except (StoreError, *USER_ERRORS) as err:
             return html.Div(str(err), className="error"), *([no_update] * 4)
         days = daily["day"].tolist()
@@ -636,6 +659,11 @@ def register(app: Dash, state: DashboardState) -> None:
         note = plan_notes(daily)
         if note is not None:
             shown.append(html.P(note, id="waste-plan-note", className="note warn"))
+        if driven is not None:
+            text, jammed = driven
+            shown.append(
+                html.P(text, id="waste-traffic-note", className="note warn" if jammed else "note")
+            )
         return html.Div(shown), daily_figure(daily), max(days), marks, busiest
 
     @app.callback(

@@ -473,6 +473,38 @@ def test_waste_page_compares_the_policies_against_the_baseline_the_planner_picks
     _no_errors(dash_duo)
 
 
+def test_the_waste_page_drives_the_drafts_streets_among_the_traffic_it_is_given(
+    browser_ready, dash_duo, store_dir, screenshot
+):
+    """A street the draft closes is closed to the trucks too, and with trips over the shift
+    they drive among them: the page says both above its cards, and a bad number of trips is
+    named beside its box."""
+    closed = "25291550-25291565"
+    draft = {**SMALL_DRAFT, "traffic": {**SMALL_DRAFT["traffic"], "close": [closed]}}
+    app = create_app("helsinki", store_dir=store_dir, draft=draft)
+    dash_duo.start_server(app)
+    dash_duo.find_element("#nav-waste").click()
+    dash_duo.wait_for_element("#waste-map .js-plotly-plot")
+    _type(dash_duo, "waste-shift-trips", -5)
+    _says(dash_duo, "waste-shift-trips", "traffic.trips: must be ≥ 0 (got -5)")
+    until(lambda: _disabled(dash_duo, "waste-run"), timeout=5)
+    _type(dash_duo, "waste-shift-trips", 1500)
+    dash_duo.wait_for_text_to_equal("#waste-shift-trips-message", "", timeout=5)
+    until(lambda: not _disabled(dash_duo, "waste-run"), timeout=5)
+    dash_duo.find_element("#waste-compare-all input").click()  # the policy and the baseline
+    dash_duo.find_element("#waste-run").click()
+    said = "On the draft's streets, with its 1 closure. Driven among 1,500 trips"
+    dash_duo.wait_for_contains_text("#waste-traffic-note", said, timeout=60)
+    assert "hours driven" in dash_duo.find_element("#waste-traffic-note").text
+    store = app.twin_state.store
+    runs = [store.run_scenario(run.name) for run in (store_dir / "runs").iterdir()]
+    assert len(runs) == 2
+    assert all(run.traffic.close == [closed] and run.traffic.trips == 1500 for run in runs)
+    assert all(run.waste.traffic_coupling and not run.traffic.simulate for run in runs)
+    screenshot(dash_duo, "waste-in-traffic", scroll_to="#waste-kpis")
+    _no_errors(dash_duo)
+
+
 def test_the_waste_pages_baseline_choice_outlives_a_visit_to_another_page(
     browser_ready, dash_duo, store_dir
 ):

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from dashboards.forms import FormError, blank_message, read_form
-from dashboards.logic import default_draft
+from dashboards.logic import default_draft, section_only
 from twin import Scenario, error_lines
 
 DRAFT = default_draft("helsinki", {"traffic": {"trips": 300}}, trips_per_hour=None)
@@ -91,6 +91,55 @@ def test_good_values_make_the_scenario_of_that_section_only():
 )
 def test_a_bad_waste_field_is_named_with_the_twins_message(changes, field, message):
     assert problems({**WASTE, **changes}, section="waste") == {field: message}
+
+
+CLOSED = ["25291550-25291565"]
+RETIMED = [{"node": 25291537, "greens_s": [40.0, 25.0], "offset_s": 0.0}]
+
+
+def test_a_waste_run_drives_the_drafts_streets_without_simulating_its_traffic():
+    """The Waste page's run keeps the draft's closures and edge changes (what the trucks drive
+    around) in a traffic section that is not simulated; the draft's demand and signals stay
+    behind while the trucks drive at free flow."""
+    change = [{"way": 4279330, "speed_kph": 20.0}]
+    draft = {**DRAFT, "traffic": {**DRAFT["traffic"], "close": CLOSED, "change": change,
+                                  "signals": RETIMED}}  # fmt: skip
+    scenario = read_form(draft, WASTE, section="waste")
+    traffic = scenario.traffic.model_dump(exclude_defaults=True)
+    assert traffic == {"close": CLOSED, "change": change, "simulate": False}
+    assert not scenario.waste.traffic_coupling
+    # an untouched network needs no traffic section at all
+    assert read_form(DRAFT, WASTE, section="waste").traffic is None
+
+
+def test_trips_over_the_shift_put_the_trucks_in_traffic():
+    """With trips over the shift, the trucks drive among them, through the draft's signals,
+    in a section that is still not simulated on its own; blank is free flow; a bad number is
+    named beside its field in the twin's words."""
+    draft = {**DRAFT, "traffic": {**DRAFT["traffic"], "close": CLOSED, "signals": RETIMED}}
+    scenario = read_form(draft, {**WASTE, "shift_trips": 4000}, section="waste")
+    assert scenario.waste.traffic_coupling
+    traffic = scenario.traffic
+    assert (traffic.trips, traffic.close, traffic.simulate) == (4000, CLOSED, False)
+    assert [s.node for s in traffic.signals] == [25291537]
+    assert traffic.demand_scale == 1.0  # the number given is the number driven among
+    blank = read_form(draft, {**WASTE, "shift_trips": None}, section="waste")
+    assert not blank.waste.traffic_coupling and blank.traffic.trips is None
+    assert problems({**WASTE, "shift_trips": -5}, section="waste") == {
+        "shift_trips": twin_says(traffic__trips=-5)
+    }
+    assert problems({**WASTE, "shift_trips": 2.5}, section="waste") == {
+        "shift_trips": "traffic.trips: must be a whole number (got 2.5)"
+    }
+
+
+def test_the_traffic_page_simulates_a_section_a_file_kept_for_the_trucks():
+    """A scenario file's traffic section that only set the trucks' streets (``simulate:
+    false``) is simulated when the Traffic page runs it, and not when the Waste page does."""
+    draft = {**DRAFT, "traffic": {**DRAFT["traffic"], "close": CLOSED, "simulate": False}}
+    assert read_form(draft, TRAFFIC, section="traffic").traffic.simulate
+    assert section_only(draft, "traffic").traffic.simulate
+    assert not read_form(draft, WASTE, section="waste").traffic.simulate
 
 
 def test_no_trucks_means_a_fleet_sized_to_the_city():

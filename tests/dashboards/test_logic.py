@@ -154,6 +154,15 @@ def test_sections_split_for_the_traffic_and_waste_pages():
     waste = section_only(draft, "waste", policy="schedule")
     assert traffic.waste is None and traffic.traffic is not None
     assert waste.traffic is None and waste.waste.policy == "schedule"
+    # the trucks drive the draft's streets; another policy of a run in traffic, in that traffic
+    closed = {**draft, "traffic": {**draft["traffic"], "close": ["25291550-25291565"]}}
+    streets = section_only(closed, "waste", policy="schedule")
+    assert streets.traffic.close == ["25291550-25291565"] and not streets.traffic.simulate
+    assert streets.traffic.trips is None and not streets.waste.traffic_coupling
+    in_traffic = {**closed, "traffic": {**streets.traffic.model_dump(), "trips": 900}}
+    other = section_only(in_traffic, "waste", policy="greedy")
+    assert other.waste.traffic_coupling and other.traffic.trips == 900
+    assert other.traffic.close == ["25291550-25291565"]
 
 
 def test_policy_list_comes_from_the_scenario_model():

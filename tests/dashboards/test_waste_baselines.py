@@ -26,6 +26,7 @@ from dashboards.logic import (
     policies,
     policies_to_compare,
     section_only,
+    streets_and_traffic,
     with_strategy,
 )
 from dashboards.pages import waste
@@ -325,3 +326,37 @@ def test_the_city_rounds_are_checked_by_the_twin_and_drive_the_current_baseline(
     assert len(runs) > 3 and {run.waste.trucks for run in runs} == {busiest}
     assert shared_fleet(state, draft, {**values, "trucks": 3}, str(rounds))["trucks"] == 3
     assert shared_fleet(state, draft, {**values, "trucks": None}, None)["trucks"] is None
+
+
+def test_the_page_runs_every_policy_on_the_drafts_streets_in_one_traffic(state):
+    """With a street closed on the draft and trips over the shift, the planned policy and the
+    baseline run on that street network among the same traffic (one background, the same for
+    both: same trips, same seed), no traffic run of their own; the page says so."""
+    draft = state.draft()
+    network = state.twin.city.network
+    closed = f"{network.node_osmid[network.edge_u[0]]}-{network.node_osmid[network.edge_v[0]]}"
+    draft = {**draft, "traffic": {**draft["traffic"], "close": [closed]}}
+    values = {"days": 2, "trucks": 2, "seed": 3, "policy": "greedy", "shift_trips": 1500}
+    runs = waste.run_list(
+        draft, values, objective="km", baseline="hand-drawn", compare_all=False, rounds=None
+    )
+    assert [run.waste.traffic_coupling for run in runs] == [True, True]
+    assert {
+        (run.traffic.trips, tuple(run.traffic.close), run.traffic.simulate) for run in runs
+    } == {(1500, (closed,), False)}
+    keys = run_scenarios(state, runs, isolate=False)
+    infos = [state.store.waste_info(key) for key in keys]
+    assert not any(state.store.has_section(key, "traffic") for key in keys)
+    assert infos[0]["traffic"]["baseline"] == infos[1]["traffic"]["baseline"]
+    assert infos[0]["traffic"]["baseline"]["trips"] > 0
+    kpis = state.store.kpi_dict(keys[0])["waste"]
+    text, jammed = streets_and_traffic(
+        state.store.run_scenario(keys[0]).traffic.model_dump(mode="json"), infos[0], kpis
+    )
+    delay = infos[0]["traffic"]["baseline"]["total_delay_veh_h"]
+    assert text.startswith("On the draft's streets, with its 1 closure. Driven among 1,500 trips")
+    assert f"their delay {delay:,.1f} veh·h" in text
+    assert f"hours driven {kpis['planned_hours_gap']:+.1%} against the plans' own" in text
+    assert jammed is bool(infos[0]["traffic"]["baseline"]["gridlock"])
+    # at free flow on the city's own streets there is nothing to say
+    assert streets_and_traffic(None, {"warnings": []}, kpis) is None

@@ -41,7 +41,10 @@ from twin.scenario import (
 )
 
 EXAMPLES = REPO / "examples"
-SCENARIO_EXAMPLES = ("baseline", "growth-and-closure", "fixed-rounds", "planned-in-euros")
+SCENARIO_EXAMPLES = (
+    "baseline", "growth-and-closure", "fixed-rounds", "planned-in-euros",
+    "collection-around-the-works",
+)  # fmt: skip
 CLOSED_EDGE = "25291550-25291565"  # an edge of the bundled helsinki extract
 SIGNAL_NODE = 25291537  # a signalized junction of helsinki with a two-phase default plan
 POLICIES = "'schedule', 'hand-drawn', 'current', 'threshold' or 'forecast'"
@@ -743,7 +746,7 @@ def examples(helsinki, cli):
     processes meanwhile)."""
     return {
         name: run_scenario(EXAMPLES / f"{name}.yaml", city=helsinki)
-        for name in ("baseline", "growth-and-closure")
+        for name in ("baseline", "growth-and-closure", "collection-around-the-works")
     }
 
 
@@ -809,6 +812,19 @@ def test_growth_and_closure_example(examples, helsinki):
 
     assert flow(base) > 0 and trucks(base) > 0
     assert flow(grown) == 0 and trucks(grown) == 0
+
+
+def test_collection_around_the_works_example(examples):
+    """Its traffic section only sets the trucks' streets and traffic: no traffic run, the
+    closure applied to the trucks, 12,000 trips over their shift, and nothing of the baseline's
+    traffic settings in the way."""
+    works = examples["collection-around-the-works"]
+    assert works.traffic is None and set(works.kpi_dict()) == {"waste"}
+    info = works.waste.run_info()
+    assert info["interventions"] == ["CloseEdge({'edge': '25291550-25291565', 'way': None})"]
+    assert info["traffic"]["trips"] == 12000 and info["traffic"]["baseline"]["trips"] > 0
+    assert not info["traffic"]["baseline"]["gridlock"]
+    assert works.waste.kpis["days"] == 7
 
 
 def test_coupled_traffic_has_the_scenarios_demand(examples):
