@@ -180,7 +180,8 @@ def traffic_inputs(spec: Any) -> dict[str, Any]:
     """A traffic section (:class:`~twin.specs.TrafficSpec`) as a proposal's inputs: its fields,
     with an OD table named by its file's name and content (the same trips wherever the file
     lies; edited trips, another input)."""
-    fields = spec.model_dump(mode="json")
+    # whether a scenario also runs the section on its own changes no trip, street or signal
+    fields = spec.model_dump(mode="json", exclude={"simulate"})
     if fields.get("od"):
         od = Path(fields["od"])
         fields["od"] = {"file": od.name, "sha256": file_sha256(od) if od.is_file() else None}

@@ -17,10 +17,16 @@ from cities.city import load_city
 from tests.conftest import flat, run_twin
 from twin.audit import AuditError, read_audit
 from twin.field_docs import write_field_documents
-from twin.proposals import ProposalError, decide, read_proposal, scenario_inputs
+from twin.proposals import (
+    ProposalError,
+    decide,
+    read_proposal,
+    scenario_inputs,
+    traffic_inputs,
+)
 from twin.provenance import MODEL_LABEL, Provenance, read_csv_provenance
 from twin.route_proposals import check_routes, propose_routes, route_stops
-from twin.scenario import load_scenario
+from twin.scenario import TrafficSpec, load_scenario
 
 DAY = {"bins": 10, "trucks": 1, "seed": 5, "polish_s": 0.3}
 
@@ -334,3 +340,14 @@ def test_an_edited_plan_file_no_longer_carries_the_proposals_provenance(helsinki
     run = run_traffic(helsinki, {**traffic, "signal_plan": str(plans)}, seed=3)
     made = run.run_info()["plan_provenance"]
     assert made["planner"] == "plan file (edited after it was proposed)" and not made["by_model"]
+
+
+def test_a_proposals_traffic_inputs_are_its_trips_streets_and_signals():
+    """Whether a scenario also runs its traffic on its own (``simulate``) changes no input a
+    signal proposal was checked on (an approval made before the field existed stays valid);
+    its trips do."""
+    simulated = TrafficSpec(trips=300, close=["25291550-25291565"])
+    streets_only = simulated.model_copy(update={"simulate": False})
+    assert traffic_inputs(simulated) == traffic_inputs(streets_only)
+    assert "simulate" not in traffic_inputs(simulated)
+    assert traffic_inputs(simulated) != traffic_inputs(simulated.model_copy(update={"trips": 301}))
