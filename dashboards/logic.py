@@ -77,6 +77,7 @@ __all__ = [
     "slider_marks",
     "street_refs",
     "streets_and_traffic",
+    "timing_contrast",
     "timing_rows",
     "toggle_closure",
     "trip_changes",
@@ -1101,6 +1102,27 @@ def streets_and_traffic(
     warned = [w for w in info.get("warnings") or [] if w.startswith("the traffic the trucks")]
     said += [w[0].upper() + w[1:] for w in warned]
     return " ".join(said), jammed
+
+
+def timing_contrast(
+    planned_times: str, planned: dict[str, Any], other_times: str, other: dict[str, Any]
+) -> str | None:
+    """One sentence on the same policy in the same traffic planned on the other travel times
+    (time-of-day or free-flow): the hours its trucks drove against its plans' own, beside this
+    run's, and what it cost against this run (from both runs' waste KPIs); ``None`` where a
+    figure is missing."""
+    gaps = [kpis.get("planned_hours_gap") for kpis in (other, planned)]
+    costs = [kpis.get("cost_eur") for kpis in (other, planned)]
+    numbers = [*gaps, *costs]
+    if not all(isinstance(x, int | float) and math.isfinite(x) for x in numbers) or not costs[1]:
+        return None
+    change = costs[0] / costs[1] - 1.0
+    more = "more" if change >= 0 else "less"
+    return (
+        f"Planned on {other_times} times instead, the same policy drove {gaps[0]:+.1%} hours "
+        f"against its plans' own (this run, planned on {planned_times} times: "
+        f"{gaps[1]:+.1%}) and cost {abs(change):.1%} {more}."
+    )
 
 
 def bins_on_day(bins: pd.DataFrame, bin_fill: pd.DataFrame, day: int) -> pd.DataFrame:

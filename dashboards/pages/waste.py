@@ -2,6 +2,11 @@
 trucks' routes day by day, waste per day, KPI cards, and every policy against the baseline the
 planner chose, as a table and as one picture of the km / hours / euros / CO2 trade-off.
 
+The trucks drive the draft's streets (its closures and street changes) and, given trips over
+the shift, among that traffic: every compared policy in the same traffic, and the planned one
+once more planned on the other travel times, so that the page can say what a plan made without
+the traffic's times loses there (:func:`other_timing`).
+
 The baseline is what the city does today: its own rounds (``current``, from a rounds file
 uploaded here and checked by the twin against the city's bins), rounds drawn by hand
 (``hand-drawn``, for a city without its own) or the same rounds optimized (``schedule``).
@@ -36,6 +41,7 @@ from dashboards.figures import daily_figure, empty_figure, routes_figure, tradeo
 from dashboards.forms import read_form
 from dashboards.logic import (
     DAY_MARK_STEPS,
+    GIVEN_ROUTES,
     WASTE_CARDS,
     UploadError,
     against_baseline,
@@ -54,6 +60,7 @@ from dashboards.logic import (
     slider_marks,
     strategy_of,
     streets_and_traffic,
+    timing_contrast,
     with_strategy,
 )
 from dashboards.state import DashboardState
@@ -312,8 +319,9 @@ def run_list(
     """What Run runs: the planned policy first (the map, cards and daily chart show it), then
     the baseline, then, with ``compare_all``, every other policy that can run here, each with
     the form's days, fleet and seed (the page fills a blank fleet with the city's rounds' own
-    where they run: :func:`~dashboards.components.shared_fleet`). Runs already in the store
-    are not run again.
+    where they run: :func:`~dashboards.components.shared_fleet`), and, where the trucks drive
+    in traffic, the planned policy once more planned on the other travel times
+    (:func:`other_timing`). Runs already in the store are not run again.
 
     Parameters
     ----------
@@ -359,7 +367,33 @@ def run_list(
             else section_only(settings, "waste", policy=name, objective=objective, rounds=rounds)
         )
         runs.append(scenario.model_copy(update={"name": f"{draft['name']}-{name}"}))
+    contrast = other_timing(settings)
+    if contrast is not None:
+        runs.append(
+            contrast.model_copy(update={"name": f"{runs[0].name}-{contrast_times(settings)}"})
+        )
     return runs
+
+
+def contrast_times(settings: dict[str, Any]) -> str:
+    """The travel times the planned policy's contrast run is planned on: the other of
+    time-of-day and free-flow."""
+    return "free-flow" if settings["waste"]["plan_times"] == "time-of-day" else "time-of-day"
+
+
+def other_timing(settings: dict[str, Any]) -> Scenario | None:
+    """The planned scenario with its days planned on the other travel times
+    (:func:`contrast_times`), driven in the same traffic: what a plan made without the traffic's
+    times (or with them) loses there. ``None`` unless its trucks drive in traffic on routes a
+    planner makes (given rounds are driven as they are)."""
+    waste = settings.get("waste") or {}
+    if not waste.get("traffic_coupling") or waste.get("policy") in GIVEN_ROUTES:
+        return None
+    times = contrast_times(settings)
+    # a forecast is of the traffic's times: free-flow plans use none
+    forecast = waste.get("forecast_days", 0) if times == "time-of-day" else 0
+    changed = {**waste, "plan_times": times, "forecast_days": forecast}
+    return scenario_from_draft({**settings, "waste": changed})
 
 
 def _check_form(draft: dict, values: dict) -> Scenario:
@@ -623,6 +657,22 @@ def register(app: Dash, state: DashboardState) -> None:
     def keep_rounds(checked: dict | None):
         return checked if checked else no_update
 
+    def _contrast(keys: list[str | None], kpis: dict[str, Any]) -> str | None:
+        """The planned policy planned on the other travel times (:func:`other_timing`), where
+        it ran: :func:`dashboards.logic.timing_contrast`."""
+        planned = state.store.run_scenario(keys[0]).waste
+        for key in keys[1:]:
+            other = None if key is None else state.store.run_scenario(key).waste
+            if (
+                other is not None
+                and other.traffic_coupling
+                and other.plan_times != planned.plan_times
+                and strategy_of(other.model_dump()) == strategy_of(planned.model_dump())
+            ):
+                others = state.store.kpi_dict(key)["waste"]
+                return timing_contrast(planned.plan_times, kpis, other.plan_times, others)
+        return None
+
     @app.callback(
         Output("waste-kpis", "children"),
         Output("waste-daily", "figure"),
@@ -647,6 +697,7 @@ def register(app: Dash, state: DashboardState) -> None:
                 state.store.waste_info(key),
                 kpis,
             )
+            contrast = None if driven is None else _contrast(result["keys"], kpis)
         except (StoreError, *USER_ERRORS) as err:
             return html.Div(str(err), className="error"), *([no_update] * 4)
         days = daily["day"].tolist()
@@ -661,6 +712,7 @@ def register(app: Dash, state: DashboardState) -> None:
             shown.append(html.P(note, id="waste-plan-note", className="note warn"))
         if driven is not None:
             text, jammed = driven
+            text = text if contrast is None else f"{text} {contrast}"
             shown.append(
                 html.P(text, id="waste-traffic-note", className="note warn" if jammed else "note")
             )

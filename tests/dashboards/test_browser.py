@@ -495,10 +495,11 @@ def test_the_waste_page_drives_the_drafts_streets_among_the_traffic_it_is_given(
     dash_duo.find_element("#waste-run").click()
     said = "On the draft's streets, with its 1 closure. Driven among 1,500 trips"
     dash_duo.wait_for_contains_text("#waste-traffic-note", said, timeout=60)
-    assert "hours driven" in dash_duo.find_element("#waste-traffic-note").text
+    note = dash_duo.find_element("#waste-traffic-note").text
+    assert "hours driven" in note and "Planned on free-flow times instead" in note
     store = app.twin_state.store
     runs = [store.run_scenario(run.name) for run in (store_dir / "runs").iterdir()]
-    assert len(runs) == 2
+    assert len(runs) == 3  # the policy, the baseline, the policy planned on free-flow times
     assert all(run.traffic.close == [closed] and run.traffic.trips == 1500 for run in runs)
     assert all(run.waste.traffic_coupling and not run.traffic.simulate for run in runs)
     screenshot(dash_duo, "waste-in-traffic", scroll_to="#waste-kpis")

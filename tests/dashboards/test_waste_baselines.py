@@ -27,6 +27,7 @@ from dashboards.logic import (
     policies_to_compare,
     section_only,
     streets_and_traffic,
+    timing_contrast,
     with_strategy,
 )
 from dashboards.pages import waste
@@ -329,9 +330,10 @@ def test_the_city_rounds_are_checked_by_the_twin_and_drive_the_current_baseline(
 
 
 def test_the_page_runs_every_policy_on_the_drafts_streets_in_one_traffic(state):
-    """With a street closed on the draft and trips over the shift, the planned policy and the
-    baseline run on that street network among the same traffic (one background, the same for
-    both: same trips, same seed), no traffic run of their own; the page says so."""
+    """With a street closed on the draft and trips over the shift, the planned policy, the
+    baseline and the planned policy planned on free-flow times run on that street network among
+    the same traffic (one background, the same for all: same trips, same seed), no traffic run
+    of their own; the page says so, and what the free-flow plans lost and cost."""
     draft = state.draft()
     network = state.twin.city.network
     closed = f"{network.node_osmid[network.edge_u[0]]}-{network.node_osmid[network.edge_v[0]]}"
@@ -340,7 +342,12 @@ def test_the_page_runs_every_policy_on_the_drafts_streets_in_one_traffic(state):
     runs = waste.run_list(
         draft, values, objective="km", baseline="hand-drawn", compare_all=False, rounds=None
     )
-    assert [run.waste.traffic_coupling for run in runs] == [True, True]
+    # the planned policy, the baseline, and the planned policy planned on free-flow times
+    assert [run.name for run in runs] == [
+        "my-plan-greedy", "my-plan-hand-drawn", "my-plan-greedy-free-flow",
+    ]  # fmt: skip
+    assert [run.waste.plan_times for run in runs] == ["time-of-day"] * 2 + ["free-flow"]
+    assert [run.waste.traffic_coupling for run in runs] == [True] * 3
     assert {
         (run.traffic.trips, tuple(run.traffic.close), run.traffic.simulate) for run in runs
     } == {(1500, (closed,), False)}
@@ -348,6 +355,7 @@ def test_the_page_runs_every_policy_on_the_drafts_streets_in_one_traffic(state):
     infos = [state.store.waste_info(key) for key in keys]
     assert not any(state.store.has_section(key, "traffic") for key in keys)
     assert infos[0]["traffic"]["baseline"] == infos[1]["traffic"]["baseline"]
+    assert infos[0]["traffic"]["baseline"] == infos[2]["traffic"]["baseline"]
     assert infos[0]["traffic"]["baseline"]["trips"] > 0
     kpis = state.store.kpi_dict(keys[0])["waste"]
     text, jammed = streets_and_traffic(
@@ -360,3 +368,15 @@ def test_the_page_runs_every_policy_on_the_drafts_streets_in_one_traffic(state):
     assert jammed is bool(infos[0]["traffic"]["baseline"]["gridlock"])
     # at free flow on the city's own streets there is nothing to say
     assert streets_and_traffic(None, {"warnings": []}, kpis) is None
+    # what planning on free-flow times would have lost in this traffic, and cost
+    free = state.store.kpi_dict(keys[2])["waste"]
+    said = timing_contrast("time-of-day", kpis, "free-flow", free)
+    assert said.startswith("Planned on free-flow times instead, the same policy drove ")
+    assert f"{free['planned_hours_gap']:+.1%} hours against its plans' own" in said
+    assert f"(this run, planned on time-of-day times: {kpis['planned_hours_gap']:+.1%})" in said
+    change = free["cost_eur"] / kpis["cost_eur"] - 1
+    assert f"cost {abs(change):.1%} {'more' if change >= 0 else 'less'}." in said
+    # given rounds are driven as they are: no contrast for them
+    drawn = {**values, "policy": "hand-drawn"}
+    assert len(waste.run_list(draft, drawn, objective="km", baseline="hand-drawn",
+                              compare_all=False, rounds=None)) == 1  # fmt: skip
