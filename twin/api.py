@@ -51,6 +51,7 @@ from cities.network import RoadNetwork
 from cities.peak_demand import peak_hour_demand
 from cities.registry import resolve
 from twin import __version__
+from twin._shift_traffic import shift_traffic_memo
 from twin.errors import USER_ERRORS, TwinError
 from twin.limits import Budget, check, traffic_estimate, waste_estimate
 from twin.ngsi import REFERENCE_START, traffic_flow_observed, waste_containers, write_ngsi_ld
@@ -792,12 +793,12 @@ def run_waste(
         traffic_trips = traffic.scaled_trips()
         traffic_config = TrafficConfig(duration_s=config.shift_s, dt_s=5.0)
         timing_runs = _signal_plan_runs(traffic)
+        timing = f", {timing_runs} to time the signals by {traffic.signal_plan}" * bool(timing_runs)
         _check_budget(
             traffic_trips, traffic_config, network, budget,
             runs=1 + spec.forecast_days + timing_runs,
             what=f"{1 + spec.forecast_days + timing_runs} simulations of the shift's traffic "
-            f"(the day the trucks drive in, {spec.forecast_days} for the forecast, "
-            f"{timing_runs} to time the signals by {traffic.signal_plan!r})",
+            f"(the day the trucks drive in, {spec.forecast_days} for the forecast{timing})",
         )  # fmt: skip
         demand = generate_trips(
             loaded.context, n_trips=traffic_trips, window_s=config.shift_s, rng=rng
@@ -808,17 +809,32 @@ def run_waste(
             "trips": demand, "config": traffic_config, "closed": closed, "seed": seed,
             "signal_plans": retimed_signals(network, _signal_timings(traffic), base_plans),
         }  # fmt: skip
-        baseline = TrafficModel(network, **traffic_model_args).run(on_progress=part(0))
-        link_times = _shift_link_times(baseline, network, traffic_config, config, closed)
+        # every policy compared in this traffic simulates the same shift: once in a process
+        shift_key = shift_traffic_memo.key(
+            loaded.source.sha256, interventions, demand, traffic_config,
+            traffic_model_args["signal_plans"], seed, config.shift_start_s,
+        )  # fmt: skip
+
+        def simulate_shift() -> tuple[dict[str, Any], LinkTimes]:
+            baseline = TrafficModel(network, **traffic_model_args).run(on_progress=part(0))
+            times = _shift_link_times(baseline, network, traffic_config, config, closed)
+            return baseline.kpis, times
+
+        baseline_kpis, link_times = shift_traffic_memo.get(shift_key, simulate_shift)
+        if (shift_done := part(0)) is not None:
+            shift_done(1.0)  # also where the memo had it
         coupled = {
             "trips": traffic_trips,
             "signal_plan": traffic.signal_plan,
-            "baseline": baseline.kpis,
+            "baseline": baseline_kpis,
         }
         if spec.forecast_days:
-            forecast_times, coupled["forecast"] = _forecast_link_times(
-                loaded, network, traffic_model_args, config, closed, seed=seed,
-                days=spec.forecast_days, progress=part,
+            forecast_times, coupled["forecast"] = shift_traffic_memo.get(
+                shift_traffic_memo.key("forecast", shift_key, spec.forecast_days),
+                lambda: _forecast_link_times(
+                    loaded, network, traffic_model_args, config, closed, seed=seed,
+                    days=spec.forecast_days, progress=part,
+                ),
             )  # fmt: skip
     planner = custom_planner
     if spec.planner == "learned" and planner is None:

@@ -143,3 +143,11 @@ def test_a_forecast_is_weighed_as_one_more_traffic_simulation_a_day(helsinki):
     said = str(refused.value)
     assert said.startswith("4 simulations of the shift's traffic (the day the trucks drive in, ")
     assert "3 for the forecast) would take about" in said
+    # signals timed by Webster's method on the shift's traffic: its rounds are simulations too
+    with pytest.raises(ResourceLimitError) as refused:
+        run_waste(helsinki, days=1, solver_iterations=10, budget=budget, traffic_coupling=True,
+                  traffic={"trips": trips, "signal_plan": "webster"})  # fmt: skip
+    assert str(refused.value).startswith(
+        "5 simulations of the shift's traffic (the day the trucks drive in, 0 for the forecast, "
+        "4 to time the signals by webster) would take about"
+    )

@@ -18,6 +18,7 @@ import pytest
 from agents.traffic.signals import default_plans
 from tests.conftest import flat as _flat
 from tests.conftest import run_twin as _twin
+from twin._shift_traffic import shift_traffic_memo
 from twin.api import run_waste
 from twin.errors import TwinError
 from twin.signal_files import write_plan_csv
@@ -351,7 +352,9 @@ def test_plans_on_a_forecast_of_other_days_drive_in_the_same_traffic(helsinki, c
     """With a forecast the trucks drive in the same day's traffic as without one; the plans
     are made on two other days (other trips of the same number), whose traffic is reported.
     The progress runs through all five simulations: the day's traffic, the two forecast
-    days', the waste days and the traffic with the trucks in it."""
+    days', the waste days and the traffic with the trucks in it (none kept from the run
+    before: :mod:`twin._shift_traffic`)."""
+    shift_traffic_memo.clear()
     seen: list[float] = []
     forecast = run_waste(
         helsinki, days=3, planner="greedy", trucks=2, traffic_coupling=True,
