@@ -3,10 +3,11 @@
 Every policy a planner compares in the same traffic (the dashboard's Waste page, a benchmark's
 policies, a sweep's runs in one worker) drives among the same trips on the same streets under
 the same signal plans and seed, so the shift's traffic, and a forecast's days, come out the same
-for each: a simulation of many thousand trips over eight hours, run again for nothing. The most
-recent results are kept in this process, keyed by a digest of everything such a simulation
-reads (the city's content, the network's edits, the trips, the engine's settings, the signal
-plans, the seed and the shift), and handed out as copies.
+for each: a simulation of many thousand trips over eight hours (and, for signals timed on it
+by Webster's method, four more), run again for nothing. The most recent results are kept in
+this process, keyed by a digest of everything such a simulation reads (the city's content, the
+network's edits, the trips, the engine's settings, how the signals are timed, the seed and the
+shift), and handed out as copies.
 """
 
 from __future__ import annotations

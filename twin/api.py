@@ -803,24 +803,33 @@ def run_waste(
         demand = generate_trips(
             loaded.context, n_trips=traffic_trips, window_s=config.shift_s, rng=rng
         )
-        # the trucks drive through the scenario's signal plans, timed on the shift's traffic
-        base_plans = _base_plans(traffic, network, demand, traffic_config, closed, seed)
         traffic_model_args = {
             "trips": demand, "config": traffic_config, "closed": closed, "seed": seed,
-            "signal_plans": retimed_signals(network, _signal_timings(traffic), base_plans),
         }  # fmt: skip
-        # every policy compared in this traffic simulates the same shift: once in a process
+        # every policy compared in this traffic simulates the same shift, its signals' timing
+        # included: once in a process (a plan file by its content)
+        plan = traffic.signal_plan
+        if plan not in SIGNAL_PLAN_NAMES and Path(plan).is_file():
+            from twin.provenance import file_sha256
+
+            plan = file_sha256(plan)
         shift_key = shift_traffic_memo.key(
-            loaded.source.sha256, interventions, demand, traffic_config,
-            traffic_model_args["signal_plans"], seed, config.shift_start_s,
+            loaded.source.sha256, interventions, demand, traffic_config, plan,
+            _signal_timings(traffic), seed, config.shift_start_s,
         )  # fmt: skip
 
-        def simulate_shift() -> tuple[dict[str, Any], LinkTimes]:
-            baseline = TrafficModel(network, **traffic_model_args).run(on_progress=part(0))
+        def simulate_shift() -> tuple[dict | None, dict[str, Any], LinkTimes]:
+            # the trucks drive through the scenario's signal plans, timed on this traffic
+            base = _base_plans(traffic, network, demand, traffic_config, closed, seed)
+            plans = retimed_signals(network, _signal_timings(traffic), base)
+            baseline = TrafficModel(network, **traffic_model_args, signal_plans=plans).run(
+                on_progress=part(0)
+            )
             times = _shift_link_times(baseline, network, traffic_config, config, closed)
-            return baseline.kpis, times
+            return plans, baseline.kpis, times
 
-        baseline_kpis, link_times = shift_traffic_memo.get(shift_key, simulate_shift)
+        signal_plans, baseline_kpis, link_times = shift_traffic_memo.get(shift_key, simulate_shift)
+        traffic_model_args["signal_plans"] = signal_plans
         if (shift_done := part(0)) is not None:
             shift_done(1.0)  # also where the memo had it
         coupled = {

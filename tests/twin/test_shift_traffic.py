@@ -42,6 +42,23 @@ def test_policies_in_one_traffic_simulate_it_once_and_run_as_without(helsinki, m
     assert kept.traffic["forecast"] == first.traffic["forecast"]
 
 
+def test_signals_timed_on_the_shift_are_timed_once_too(helsinki, memo):
+    """Webster's plans are timed on the shift's own traffic (four more simulations): a second
+    policy in that traffic takes them, and the traffic, from the memo, as it would alone."""
+    webster = {**COUPLED, "forecast_days": 0, "traffic": {"trips": 600, "signal_plan": "webster"}}
+    first = run_waste(helsinki, planner="greedy", **webster)
+    hits = memo.hits
+    kept = run_waste(helsinki, policy="threshold", **webster)
+    assert memo.hits == hits + 1
+    memo.size = 0
+    memo.clear()
+    fresh = run_waste(helsinki, policy="threshold", **webster)
+    assert kept.traffic == fresh.traffic and kept.kpis == fresh.kpis
+    assert kept.traffic["baseline"] == first.traffic["baseline"]
+    default = run_waste(helsinki, policy="threshold", **{**webster, "traffic": {"trips": 600}})
+    assert default.traffic["baseline"] != kept.traffic["baseline"]
+
+
 def test_another_traffic_is_simulated_anew(helsinki, memo):
     base = run_waste(helsinki, planner="greedy", **COUPLED)
     hits = memo.hits
