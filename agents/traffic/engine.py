@@ -48,6 +48,10 @@ kernel = load_kernel()
 
 PLANNED, RUNNING, ARRIVED = layout.PLANNED, layout.RUNNING, layout.ARRIVED
 
+CHOICE_TABLES_KEPT = 3
+"""How many of the newest route-choice tables adaptive drivers pick among
+(:meth:`Engine.push_choice_table`)."""
+
 MAX_SWEEPS_PER_STEP = 8
 """Sweeps over the nodes within one step. A sweep serves the nodes in index order, so a vehicle
 crosses within one sweep every short link whose end node comes later; another sweep follows
@@ -414,7 +418,7 @@ class Engine:
         cost_to_go: np.ndarray,
         link_cost: np.ndarray,
         *,
-        keep: int = 3,
+        keep: int = CHOICE_TABLES_KEPT,
         departing_before: float | None = None,
     ) -> None:
         """Make a new route-choice table (from :meth:`cities.routing.Router.next_hops`) current.

@@ -13,7 +13,14 @@ import pandas as pd
 from agents.kpis import edge_time_series, traffic_kpis
 from agents.traffic.agents import SignalAgent, VehicleAgent
 from agents.traffic.demand import Trips
-from agents.traffic.engine import ARRIVED, ROUTE_COSTS, Engine, LinkParams
+from agents.traffic.engine import (
+    ARRIVED,
+    CHOICE_TABLES_KEPT,
+    PLANNED,
+    ROUTE_COSTS,
+    Engine,
+    LinkParams,
+)
 from agents.traffic.signals import SignalPlan, compile_signals, default_plans
 from cities.errors import TwinError
 from cities.network import RoadNetwork
@@ -295,12 +302,20 @@ class TrafficModel(mesa.Model):
     def _update_route_choice(self) -> None:
         costs = self.engine.link_travel_times(method=self.config.route_cost)
         engine = self.engine
-        rows = engine.choice_row[(engine.state != ARRIVED) & (engine.choice_row >= 0)]
-        active = np.unique(rows)
-        if len(active) == 0:
+        adaptive = (engine.state != ARRIVED) & (engine.choice_row >= 0)
+        if not adaptive.any():
             return
         noisy = costs * (1 + self.config.route_noise * self.rng.random(len(costs)))
-        # trees only towards destinations someone still travels to; rows of the others stay empty
+        # Trees only towards destinations of drivers who may read this table: it stays among the
+        # tables drivers pick from for CHOICE_TABLES_KEPT updates (each at most an interval and
+        # a step apart), so those on the road or leaving before then. Later drivers read later
+        # tables; over a long shift this skips most searches, and every row a driver reads is
+        # the one a search towards all destinations would give.
+        horizon = engine.time + CHOICE_TABLES_KEPT * (
+            self.config.reroute_interval_s + self.config.dt_s
+        )
+        reads = adaptive & ((engine.state != PLANNED) | (engine.depart < horizon))
+        active = np.unique(engine.choice_row[reads])
         shape = (len(self._destinations), self.network.n_nodes)
         next_edge = np.full(shape, -1, dtype=np.int32)
         cost_to_go = np.full(shape, np.inf, dtype=np.float32)

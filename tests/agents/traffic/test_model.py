@@ -53,6 +53,39 @@ def test_same_seed_same_kpis(helsinki):
     assert first != other
 
 
+def test_route_choice_searches_only_towards_drivers_who_may_read_the_table(helsinki, monkeypatch):
+    """Trees towards the destinations of drivers on the road or leaving while a table is kept
+    give the very run that trees towards every destination give; over a long departure window
+    the first table holds far fewer of them."""
+    import agents.traffic.model as traffic_model
+    from agents.traffic.engine import CHOICE_TABLES_KEPT
+
+    def run():
+        trips = generate_trips(
+            helsinki.context, n_trips=1500, window_s=4 * 3600, rng=np.random.default_rng(5)
+        )
+        config = TrafficConfig(duration_s=4 * 3600 + 1800, reroute_share=0.5)
+        model = TrafficModel(helsinki.network, trips, config=config, seed=5)
+        model.step()
+        table = model.engine._tables.next_edge[0]
+        filled = set(np.flatnonzero((table >= 0).any(axis=1)).tolist())
+        engine = model.engine
+        reach = CHOICE_TABLES_KEPT * (config.reroute_interval_s + config.dt_s)
+        soon = set(engine.choice_row[(engine.choice_row >= 0) & (engine.depart < reach)].tolist())
+        return model.run(), filled, soon, len(model._destinations)
+
+    restricted, filled, soon, destinations = run()
+    monkeypatch.setattr(traffic_model, "CHOICE_TABLES_KEPT", 10**6)  # every destination
+    everyone, filled_all, _, _ = run()
+    pd.testing.assert_frame_equal(restricted.trips, everyone.trips)
+    pd.testing.assert_frame_equal(restricted.edge_series, everyone.edge_series)
+    assert restricted.kpis == everyone.kpis
+    assert len(filled_all) == destinations
+    # the first table: rows for the drivers leaving within the kept tables' reach, no others
+    assert filled == soon
+    assert len(filled) < destinations / 2
+
+
 def test_default_signal_plans(helsinki):
     network = helsinki.network
     plans = default_plans(network)
