@@ -80,6 +80,7 @@ __all__ = [
     "timing_contrast",
     "timing_rows",
     "toggle_closure",
+    "traffic_section_note",
     "trip_changes",
     "trucks_streets",
     "unfinished_card",
@@ -413,6 +414,32 @@ def trucks_streets(
         kept |= {name: traffic[name] for name in TRAFFIC_FIELDS if traffic.get(name)}
         kept["trips"] = shift_trips
     return {**kept, "simulate": False} if kept else None
+
+
+def traffic_section_note(draft: dict[str, Any]) -> str | None:
+    """What the draft's traffic section is for, where it is not a plain traffic run: a section
+    that is not simulated (``simulate: false``, a scenario file's) only sets the waste trucks'
+    streets and the traffic they drive among; with ``waste.traffic_coupling`` its trips are
+    also the trucks' traffic, spread over their shift. ``None`` otherwise (the Scenarios
+    page shows it under the traffic fields)."""
+    traffic, waste = draft.get("traffic"), draft.get("waste") or {}
+    if not traffic:
+        return None
+    coupled = bool(waste.get("traffic_coupling")) and traffic.get("trips") is not None
+    among = (
+        f"among its {int(traffic['trips']):,} trips spread over their shift"
+        if coupled
+        else "at free-flow times"
+    )
+    if not traffic.get("simulate", True):
+        return (
+            "This traffic section runs no traffic of its own (simulate: false): its closures "
+            f"and street changes are the waste trucks' streets, which they drive {among}. The "
+            "Traffic page runs it as traffic all the same."
+        )
+    if coupled:
+        return f"The waste trucks drive {among} (waste.traffic_coupling)."
+    return None
 
 
 def section_only(draft: dict[str, Any], section: str, **changes: Any) -> Scenario:

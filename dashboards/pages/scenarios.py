@@ -43,6 +43,7 @@ from dashboards.logic import (
     set_signal_timing,
     signal_cycle,
     strategy_of,
+    traffic_section_note,
     trip_changes,
 )
 from dashboards.state import DashboardState
@@ -177,6 +178,7 @@ def layout(state: DashboardState) -> html.Div:
             field("Name", dcc.Input(id="scenario-name", type="text"), check_id="scenario-name"),
             field("Seed", number_input("scenario-seed"), check_id="scenario-seed"),
             html.H4("Traffic"),
+            html.Div(id="scenario-traffic-note", className="note"),
             field("Trips", number_input("scenario-trips"), check_id="scenario-trips"),
             field(
                 "Simulated minutes", number_input("scenario-minutes"), check_id="scenario-minutes"
@@ -376,13 +378,15 @@ def register(app: Dash, state: DashboardState) -> None:
     @app.callback(
         Output("scenario-map", "figure"),
         Output("scenario-closed", "children"),
+        Output("scenario-traffic-note", "children"),
         Input("draft", "data"),
         Input("map-tiles", "value"),
     )
     def draw(draft: dict, tiles: list[str] | None):
         closed = (draft.get("traffic") or {}).get("close") or []
         figure = network_figure(state.basemap, closed=closed)
-        return with_tiles(figure, state.basemap, tiles), closed_summary(draft)
+        note = traffic_section_note(draft)
+        return with_tiles(figure, state.basemap, tiles), closed_summary(draft), note
 
     @app.callback(
         *[Output(cid, "value") for cid, _ in FORM],

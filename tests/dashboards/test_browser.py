@@ -608,6 +608,17 @@ def test_scenarios_save_compare_export_and_refuse_a_bad_upload(
     dash_duo.find_element("#scenario-upload input[type=file]").send_keys(str(bad))
     dash_duo.wait_for_contains_text("#scenario-message", "broken.yaml:4", timeout=10)
     assert "trips" in dash_duo.find_element("#scenario-message").text
+
+    # a file whose traffic only sets the trucks' streets and traffic says so above its fields
+    assert dash_duo.find_element("#scenario-traffic-note").text == ""
+    works = tmp_path / "works.yaml"
+    works.write_text(
+        "name: works\ncity: helsinki\ntraffic:\n  simulate: false\n  trips: 1500\n"
+        "waste:\n  days: 2\n  traffic_coupling: true\n"
+    )
+    dash_duo.find_element("#scenario-upload input[type=file]").send_keys(str(works))
+    dash_duo.wait_for_contains_text("#scenario-traffic-note", "simulate: false", timeout=10)
+    assert "1,500 trips" in dash_duo.find_element("#scenario-traffic-note").text
     _no_errors(dash_duo)
 
 

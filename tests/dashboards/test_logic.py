@@ -28,6 +28,7 @@ from dashboards.logic import (
     section_only,
     street_refs,
     toggle_closure,
+    traffic_section_note,
     trip_changes,
 )
 from dashboards.runner import run_scenarios
@@ -35,6 +36,8 @@ from dashboards.state import DashboardState
 from dashboards.store import RunStore, StoreError, scenario_file_name
 from twin.api import Twin
 from twin.scenario import ScenarioError, load_scenario
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 SMALL = {"traffic": {"trips": 300, "duration": "16min", "window": "8min", "dt_s": 5.0}}
 
@@ -737,3 +740,22 @@ def test_many_bins_are_drawn_small_and_faint_and_overlapping_routes_stay_visible
     dashes = {route_style(i, 5, by_policy=True)[1] for i in range(5)}
     assert len(dashes) == 5
     assert route_style(0, 3, by_policy=False)[1] == "solid"
+
+
+def test_the_scenarios_page_says_what_a_traffic_section_not_simulated_is_for():
+    """The example whose traffic section only sets the trucks' streets and trips reads as such;
+    the same traffic simulated, with the trucks among it, says they drive in it; a plain
+    traffic section, or the trucks at free flow, need no word."""
+    works = load_scenario(EXAMPLES / "collection-around-the-works.yaml").model_dump(mode="json")
+    note = traffic_section_note(works)
+    assert "simulate: false" in note and "12,000 trips spread over their shift" in note
+    alone = {**works, "waste": {**works["waste"], "traffic_coupling": False}}
+    assert "free-flow times" in traffic_section_note(alone)
+    simulated = {**works, "traffic": {**works["traffic"], "simulate": True}}
+    assert traffic_section_note(simulated) == (
+        "The waste trucks drive among its 12,000 trips spread over their shift "
+        "(waste.traffic_coupling)."
+    )
+    simulated_alone = {**alone, "traffic": simulated["traffic"]}
+    assert traffic_section_note(simulated_alone) is None
+    assert traffic_section_note({**works, "traffic": None}) is None
