@@ -115,17 +115,19 @@ class Router:
         return dijkstra(self._matrix.T.tocsr(), directed=True, indices=destinations)
 
     def cost_matrices(
-        self, nodes: np.ndarray, *, along: np.ndarray
+        self, nodes: np.ndarray, *, along: np.ndarray, targets: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Cheapest-path costs between ``nodes``, and another edge quantity summed on those paths.
 
-        Returns ``cost`` and ``summed``, both ``len(nodes) × len(nodes)``: ``cost[i, j]`` is the
-        cheapest cost from ``nodes[i]`` to ``nodes[j]`` and ``summed[i, j]`` the sum of
-        ``along`` (e.g. edge lengths) over the edges of that same path (``inf`` where
-        unreachable). A travel-time matrix with the distances actually driven, as vehicle
-        routing needs.
+        Returns ``cost`` and ``summed``, both ``len(nodes) × len(targets)`` (``targets``
+        defaults to ``nodes``): ``cost[i, j]`` is the cheapest cost from ``nodes[i]`` to
+        ``targets[j]`` and ``summed[i, j]`` the sum of ``along`` (e.g. edge lengths) over the
+        edges of that same path (``inf`` where unreachable). A travel-time matrix with the
+        distances actually driven, as vehicle routing needs. Each row is one search of its
+        own: rows asked for apart are the rows of one call.
         """
         nodes = np.asarray(nodes, dtype=np.int64)
+        targets = nodes if targets is None else np.asarray(targets, dtype=np.int64)
         along = np.asarray(along, dtype=np.float64)
         cost_rows, summed_rows = [], []
         for start in range(0, len(nodes), self.origin_batch):
@@ -142,10 +144,10 @@ class Router:
                 ]
             )
             acc[~np.isfinite(dist)] = np.inf
-            cost_rows.append(dist[:, nodes])
-            summed_rows.append(acc[:, nodes])
+            cost_rows.append(dist[:, targets])
+            summed_rows.append(acc[:, targets])
         if not cost_rows:
-            return np.zeros((0, 0)), np.zeros((0, 0))
+            return np.zeros((0, len(targets))), np.zeros((0, len(targets)))
         return np.vstack(cost_rows), np.vstack(summed_rows)
 
     def _path_sums(self, pred: np.ndarray, along: np.ndarray) -> np.ndarray:

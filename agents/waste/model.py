@@ -315,7 +315,14 @@ def reachable_bins(
 
 class TravelTimes:
     """Travel time and distance between a model's locations on one set of link times, built
-    per time-of-day interval on first use (a router and a matrix pair per interval).
+    per time-of-day interval on first use (a router per interval), row by row: a row is the
+    times and distances from one location to all, found by one search when first asked for.
+
+    A day planned on the times of the hours its trucks drive reads, for each stop, the row of
+    the interval it is left in, and in every interval only the rows of the bins the plan left
+    out (:meth:`WasteModel.timed_matrices`): on Liechtenstein's first day in half-hourly
+    traffic 304 rows of the 12,220 that every location's in every interval would take
+    (``tests/agents/waste/test_baselines.py``), the same matrices where they are read.
 
     Parameters
     ----------
@@ -331,22 +338,49 @@ class TravelTimes:
         self, network: RoadNetwork, link_times: LinkTimes, location_nodes: np.ndarray
     ) -> None:
         self.network, self.link_times, self.location_nodes = network, link_times, location_nodes
+        # locations at one node share its row: rows are kept by distinct node
+        self._nodes, self._node_of = np.unique(location_nodes, return_inverse=True)
         self._routers: dict[int, Router] = {}
-        self._matrices: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._rows: dict[int, _IntervalRows] = {}
+
+    def _interval_rows(self, k: int, rows: np.ndarray) -> _IntervalRows:
+        """Interval ``k``'s rows, with those of the distinct nodes ``rows`` searched."""
+        if k not in self._rows:
+            self._rows[k] = _IntervalRows.empty(len(self._nodes))
+        held = self._rows[k]
+        missing = rows[~held.found[rows]]
+        if len(missing):
+            missing = np.unique(missing)
+            duration, distance = self.router(k).cost_matrices(
+                self._nodes[missing], along=self.network.edge_length_m, targets=self._nodes
+            )
+            held.duration[missing], held.distance[missing] = duration, distance
+            held.found[missing] = True
+        return held
+
+    def block(
+        self, time_of_day_s: float, rows: np.ndarray, columns: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Travel time and distance from locations ``rows`` to locations ``columns`` when
+        driving at ``time_of_day_s``, ``len(rows) × len(columns)``."""
+        row_nodes = self._node_of[np.asarray(rows, dtype=np.int64)]
+        column_nodes = self._node_of[np.asarray(columns, dtype=np.int64)]
+        held = self._interval_rows(self.link_times.index(time_of_day_s), row_nodes)
+        grid = np.ix_(row_nodes, column_nodes)
+        return held.duration[grid], held.distance[grid]
+
+    def pair(self, time_of_day_s: float, origin: int, destination: int) -> tuple[float, float]:
+        """Travel time and distance from location ``origin`` to ``destination`` when driving
+        at ``time_of_day_s``."""
+        row = self._node_of[origin]
+        held = self._interval_rows(self.link_times.index(time_of_day_s), np.array([row]))
+        column = self._node_of[destination]
+        return float(held.duration[row, column]), float(held.distance[row, column])
 
     def matrices(self, time_of_day_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Travel time and distance between all locations when driving at ``time_of_day_s``."""
-        k = self.link_times.index(time_of_day_s)
-        if k not in self._matrices:
-            nodes, inverse = np.unique(self.location_nodes, return_inverse=True)
-            duration, distance = self.router(k).cost_matrices(
-                nodes, along=self.network.edge_length_m
-            )
-            self._matrices[k] = (
-                duration[np.ix_(inverse, inverse)],
-                distance[np.ix_(inverse, inverse)],
-            )
-        return self._matrices[k]
+        everywhere = np.arange(len(self.location_nodes))
+        return self.block(time_of_day_s, everywhere, everywhere)
 
     def router(self, interval: int) -> Router:
         if interval not in self._routers:
@@ -355,13 +389,27 @@ class TravelTimes:
 
     @property
     def cached(self) -> bool:
-        """Whether any router or matrix is held."""
-        return bool(self._routers or self._matrices)
+        """Whether any router or row is held."""
+        return bool(self._routers or self._rows)
 
     def clear(self) -> None:
-        """Let go of the routers and matrices (rebuilt on demand): gigabytes on a large city."""
-        self._matrices.clear()
+        """Let go of the routers and rows (rebuilt on demand): gigabytes on a large city."""
+        self._rows.clear()
         self._routers.clear()
+
+
+@dataclass(frozen=True, eq=False)
+class _IntervalRows:
+    """One interval's rows between distinct location nodes, filled where ``found``: allocated
+    whole, the memory of a row is taken when it is written."""
+
+    duration: np.ndarray
+    distance: np.ndarray
+    found: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> _IntervalRows:
+        return cls(np.empty((n, n)), np.empty((n, n)), np.zeros(n, dtype=bool))
 
 
 @dataclass(eq=False)
@@ -467,11 +515,10 @@ class WasteModel(mesa.Model):
             else TravelTimes(network, forecast_times, self.location_nodes)
         )
         """The times time-of-day plans are made on."""
-        self._free_flow: tuple[np.ndarray, np.ndarray] | None = None
-        duration, _ = self.matrices(self.config.shift_start_s)
+        self._free_flow: TravelTimes | None = None
         # a bin the trucks cannot reach and leave (closed roads) is never planned
         self.unreachable = np.flatnonzero(
-            ~(np.isfinite(duration[0, 2:]) & np.isfinite(duration[2:, 1]))
+            ~reachable_bins(network, bins, sites, self.link_times, at_s=self.config.shift_start_s)
         )
         self.policy = make_policy(
             self.config.policy,
@@ -573,8 +620,7 @@ class WasteModel(mesa.Model):
         if origin == destination:
             return 0.0, 0.0
         times = times or self.driving
-        duration, distance = times.matrices(self.config.shift_start_s + shift_clock_s)
-        return float(duration[origin, destination]), float(distance[origin, destination])
+        return times.pair(self.config.shift_start_s + shift_clock_s, origin, destination)
 
     # ------------------------------------------------------------------ bins
     def empty_bin(self, index: int, kg: float) -> None:
@@ -589,32 +635,31 @@ class WasteModel(mesa.Model):
         self.collected_kg += kg
 
     # ------------------------------------------------------------------ planning times
-    def _free_flow_matrices(self) -> tuple[np.ndarray, np.ndarray]:
-        """Travel time and distance between all locations at free-flow speeds (closed links
-        stay closed)."""
+    def _free_flow_times(self) -> TravelTimes:
+        """Travel time and distance between locations at free-flow speeds (closed links stay
+        closed)."""
         if self._free_flow is None:
             closed = np.isinf(self.link_times.seconds).any(axis=0)
             weights = np.where(closed, np.inf, self.network.edge_free_flow_s)
-            nodes, inverse = np.unique(self.location_nodes, return_inverse=True)
-            duration, distance = Router(self.network, weights).cost_matrices(
-                nodes, along=self.network.edge_length_m
-            )
-            self._free_flow = (
-                duration[np.ix_(inverse, inverse)],
-                distance[np.ix_(inverse, inverse)],
+            self._free_flow = TravelTimes(
+                self.network, LinkTimes(weights[None, :], 86_400.0), self.location_nodes
             )
         return self._free_flow
 
-    def planning_matrices(self) -> tuple[np.ndarray, np.ndarray]:
-        """The travel time and distance a day is first planned on, between all locations.
+    def planning_matrices(
+        self, locations: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The travel time and distance a day is first planned on, between ``locations``
+        (model locations; default all).
 
         ``free-flow``: free-flow times. ``time-of-day``: the forecast's link times when the
         shift starts; with link times that change during the shift, the plan is then made
         again on the times at which its stops are left (:meth:`timed_matrices`).
         """
-        if self.config.plan_times == "free-flow":
-            return self._free_flow_matrices()
-        return self.forecast.matrices(self.config.shift_start_s)
+        if locations is None:
+            locations = np.arange(len(self.location_nodes))
+        times = self._free_flow_times() if self.config.plan_times == "free-flow" else self.forecast
+        return times.block(self.config.shift_start_s, locations, locations)
 
     def walk(self, routes: list[np.ndarray]) -> Walk:
         """``routes`` (model locations) driven as the trucks drive them, every truck from the
@@ -676,23 +721,35 @@ class WasteModel(mesa.Model):
         walked = self.walk(routes) if walked is None else walked
         leave_at, leave_tip, last = walked.leave_at, walked.leave_tip, walked.last_s
         forecast = self.forecast
-        times = [*np.arange(0.0, last, forecast.link_times.interval_s), last]
-        spanned = {
-            forecast.link_times.index(start + t): forecast.matrices(start + t) for t in times
-        }
-        duration = np.mean([m[0] for m in spanned.values()], axis=0)
-        distance = np.mean([m[1] for m in spanned.values()], axis=0)
         leave_at[DEPOT_LOCATION] = 0.0
         leave_at.pop(1, None)
+        row_of = {location: i for i, location in enumerate(locations.tolist())}
+        size = (len(locations), len(locations))
+        duration, distance = np.empty(size), np.empty(size)
+        # each row is searched only in the intervals it is read for: the stops' in the one
+        # they are left in, the others' in every interval the routes span
+        timed = set(leave_at) | ({1} if leave_tip else set())
+        off_routes = np.array([loc for loc in row_of if loc not in timed], dtype=np.int64)
+        if len(off_routes):
+            times = [*np.arange(0.0, last, forecast.link_times.interval_s), last]
+            spanned = {
+                forecast.link_times.index(start + t): forecast.block(
+                    start + t, off_routes, locations
+                )
+                for t in times
+            }
+            rows = [row_of[loc] for loc in off_routes.tolist()]
+            duration[rows] = np.mean([m[0] for m in spanned.values()], axis=0)
+            distance[rows] = np.mean([m[1] for m in spanned.values()], axis=0)
         if leave_tip:  # the tip's one row: the mean over the times trucks leave it
-            tip = [forecast.matrices(start + clock) for clock in leave_tip]
-            duration[1] = np.mean([m[0][1] for m in tip], axis=0)
-            distance[1] = np.mean([m[1][1] for m in tip], axis=0)
+            tip = [forecast.block(start + clock, [1], locations) for clock in leave_tip]
+            duration[row_of[1]] = np.mean([m[0][0] for m in tip], axis=0)
+            distance[row_of[1]] = np.mean([m[1][0] for m in tip], axis=0)
         for location, clock in leave_at.items():
-            timed_duration, timed_distance = forecast.matrices(start + clock)
-            duration[location] = timed_duration[location]
-            distance[location] = timed_distance[location]
-        return duration[np.ix_(locations, locations)], distance[np.ix_(locations, locations)]
+            timed_duration, timed_distance = forecast.block(start + clock, [location], locations)
+            duration[row_of[location]] = timed_duration[0]
+            distance[row_of[location]] = timed_distance[0]
+        return duration, distance
 
     # ------------------------------------------------------------------ one day
     def _problem(
@@ -702,9 +759,7 @@ class WasteModel(mesa.Model):
         chosen = request.bins[keep]
         locations = np.concatenate([[0, 1], chosen + 2])
         if matrices is None:
-            duration, distance = self.planning_matrices()
-            duration = duration[np.ix_(locations, locations)]
-            distance = distance[np.ix_(locations, locations)]
+            duration, distance = self.planning_matrices(locations)
         else:
             duration, distance = matrices
         problem = RoutingProblem(
@@ -966,6 +1021,8 @@ class WasteModel(mesa.Model):
         # process must not hold every run's
         self.driving.clear()
         self.forecast.clear()
+        if self._free_flow is not None:
+            self._free_flow.clear()
         return result
 
     # ------------------------------------------------------------------ results

@@ -272,6 +272,29 @@ def test_plans_on_a_forecast_of_free_flow_are_the_free_flow_plans(helsinki):
     assert abs(perfect.kpis["planned_hours_gap"]) < on_calm.kpis["planned_hours_gap"] / 2
 
 
+def test_travel_rows_searched_when_read_give_the_run_that_every_row_gives(liechtenstein):
+    """A day planned on the times of the hours its trucks drive reads, for each stop, the row
+    of the interval it is left in, and for every interval only the rows of the bins the plan
+    left out: the run is the one whose every row of every interval was searched before it
+    started, for a fraction of the searches."""
+    network = liechtenstein.network
+    factors = np.random.default_rng(3).uniform(1.0, 3.0, (10, network.n_edges))
+    traffic = LinkTimes(network.edge_free_flow_s * factors, 1800.0, 6 * 3600.0)
+    settings = {"link_times": traffic, "planner": "pyvrp", "days": 2, "solver_iterations": 50}
+    on_demand = _model(liechtenstein, **settings)
+    up_front = _model(liechtenstein, **settings)
+    for k in range(len(traffic.seconds)):
+        up_front.driving.matrices(traffic.start_s + k * traffic.interval_s)
+    everything = sum(int(rows.found.sum()) for rows in up_front.driving._rows.values())
+    on_demand.step(), up_front.step()
+    searched = sum(int(rows.found.sum()) for rows in on_demand.driving._rows.values())
+    assert everything == len(np.unique(on_demand.location_nodes)) * len(traffic.seconds)
+    assert searched < everything / 10
+    for _ in range(1, settings["days"]):
+        on_demand.step(), up_front.step()
+    _same_run(on_demand.result(), up_front.result())
+
+
 def test_a_forecast_of_another_network_is_refused(helsinki):
     wrong = LinkTimes(np.ones((2, helsinki.network.n_edges + 1)), 3600.0)
     with pytest.raises(ValueError, match=r"links a row where the network has .*: give a forecast"):
