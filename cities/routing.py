@@ -123,8 +123,8 @@ class Router:
         defaults to ``nodes``): ``cost[i, j]`` is the cheapest cost from ``nodes[i]`` to
         ``targets[j]`` and ``summed[i, j]`` the sum of ``along`` (e.g. edge lengths) over the
         edges of that same path (``inf`` where unreachable). A travel-time matrix with the
-        distances actually driven, as vehicle routing needs. Each row is one search of its
-        own: rows asked for apart are the rows of one call.
+        distances actually driven, as vehicle routing needs. Each row is a search of its own,
+        so a row is the same whichever other ``nodes`` are asked for with it.
         """
         nodes = np.asarray(nodes, dtype=np.int64)
         targets = nodes if targets is None else np.asarray(targets, dtype=np.int64)

@@ -723,11 +723,15 @@ class WasteModel(mesa.Model):
         forecast = self.forecast
         leave_at[DEPOT_LOCATION] = 0.0
         leave_at.pop(1, None)
-        row_of = {location: i for i, location in enumerate(locations.tolist())}
-        size = (len(locations), len(locations))
+        # one row per distinct location (a location given twice gets its row twice)
+        row_of = {location: i for i, location in enumerate(dict.fromkeys(locations.tolist()))}
+        size = (len(row_of), len(locations))
         duration, distance = np.empty(size), np.empty(size)
         # each row is searched only in the intervals it is read for: the stops' in the one
-        # they are left in, the others' in every interval the routes span
+        # they are left in, the others' in every interval the routes span (stops that are not
+        # among the locations are no row of the result)
+        leave_at = {loc: clock for loc, clock in leave_at.items() if loc in row_of}
+        leave_tip = leave_tip if 1 in row_of else []
         timed = set(leave_at) | ({1} if leave_tip else set())
         off_routes = np.array([loc for loc in row_of if loc not in timed], dtype=np.int64)
         if len(off_routes):
@@ -749,6 +753,9 @@ class WasteModel(mesa.Model):
             timed_duration, timed_distance = forecast.block(start + clock, [location], locations)
             duration[row_of[location]] = timed_duration[0]
             distance[row_of[location]] = timed_distance[0]
+        if len(row_of) < len(locations):
+            given = [row_of[location] for location in locations.tolist()]
+            duration, distance = duration[given], distance[given]
         return duration, distance
 
     # ------------------------------------------------------------------ one day

@@ -86,3 +86,23 @@ def test_rejects_bad_weights(helsinki):
         Router(network, np.ones(3))
     with pytest.raises(ValueError, match="non-negative"):
         Router(network, -np.ones(network.n_edges))
+
+
+def test_driven_sums_hold_on_a_network_of_more_nodes_than_int32_pairs_can_key():
+    """Summing an edge's own cost along the cheapest paths gives back the paths' costs, also on
+    a grid of 48,400 nodes, where an edge key ``from × nodes + to`` no longer fits in 32 bits
+    (the sums then took the wrong edges); and a row asked for alone is the row asked for with
+    others."""
+    from cities.synthetic import grid_network
+
+    network = grid_network(220)
+    assert network.n_nodes**2 > 2**31
+    weights = network.edge_free_flow_s * np.random.default_rng(0).uniform(1.0, 2.0, network.n_edges)
+    router = Router(network, weights)
+    origins = np.array([0, network.n_nodes // 2])
+    targets = np.array([network.n_nodes - 1, 12_345, 47_000, 220])
+    cost, summed = router.cost_matrices(origins, along=weights, targets=targets)
+    np.testing.assert_allclose(summed, cost, rtol=1e-12)
+    alone = router.cost_matrices(origins[1:], along=weights, targets=targets)
+    np.testing.assert_array_equal(alone[0], cost[1:])
+    np.testing.assert_array_equal(alone[1], summed[1:])

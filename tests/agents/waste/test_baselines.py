@@ -152,6 +152,17 @@ def test_timed_matrices_hold_each_stops_hour(helsinki):
     np.testing.assert_allclose(duration[4], (1.0 + 3.0 + 3.0) / 3.0 * first[0][4, :6])
 
 
+def test_timed_matrices_give_a_location_asked_for_twice_its_row_twice(helsinki):
+    model = _model(helsinki, link_times=_rush_hour(helsinki.network, factor=3.0), days=1)
+    route = [np.array([6, 1])]
+    once = model.timed_matrices(route, np.array([0, 1, 5, 6, 7]))
+    twice = model.timed_matrices(route, np.array([0, 1, 5, 6, 7, 5]))
+    for single, repeated in zip(once, twice, strict=True):
+        np.testing.assert_array_equal(repeated[:5, :5], single)
+        np.testing.assert_array_equal(repeated[5], repeated[2])
+        np.testing.assert_array_equal(repeated[:, 5], repeated[:, 2])
+
+
 def test_a_plan_walked_on_its_hours_takes_what_its_trucks_then_drive(helsinki):
     """The hours a time-of-day plan expects (its routes walked leg by leg at the times they are
     driven) are the hours the trucks, driving it in traffic that slows after the first hour,
