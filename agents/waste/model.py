@@ -646,18 +646,14 @@ class WasteModel(mesa.Model):
             )
         return self._free_flow
 
-    def planning_matrices(
-        self, locations: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def planning_matrices(self, locations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The travel time and distance a day is first planned on, between ``locations``
-        (model locations; default all).
+        (model locations).
 
         ``free-flow``: free-flow times. ``time-of-day``: the forecast's link times when the
         shift starts; with link times that change during the shift, the plan is then made
         again on the times at which its stops are left (:meth:`timed_matrices`).
         """
-        if locations is None:
-            locations = np.arange(len(self.location_nodes))
         times = self._free_flow_times() if self.config.plan_times == "free-flow" else self.forecast
         return times.block(self.config.shift_start_s, locations, locations)
 

@@ -291,7 +291,11 @@ def test_travel_rows_searched_when_read_give_the_run_that_every_row_gives(liecht
     network = liechtenstein.network
     factors = np.random.default_rng(3).uniform(1.0, 3.0, (10, network.n_edges))
     traffic = LinkTimes(network.edge_free_flow_s * factors, 1800.0, 6 * 3600.0)
-    settings = {"link_times": traffic, "planner": "pyvrp", "days": 2, "solver_iterations": 50}
+    # the iteration limit ends each search, never the clock: both runs plan alike on any machine
+    settings = {
+        "link_times": traffic, "planner": "pyvrp", "days": 2, "solver_iterations": 50,
+        "solver_time_s": 600.0,
+    }  # fmt: skip
     on_demand = _model(liechtenstein, **settings)
     up_front = _model(liechtenstein, **settings)
     for k in range(len(traffic.seconds)):
