@@ -63,9 +63,14 @@ UNFINISHED_WARNING_SHARE = 0.01
 """Unfinished trips above this share of all trips make a run's KPIs carry a warning."""
 
 GRIDLOCK_LINKS_PER_VEHICLE = 0.5
-"""Unfinished trips whose vehicles left fewer links than this each, all together, in the run's
-last recording interval: traffic has stopped (gridlock). Moving traffic leaves several links a
-vehicle in an interval of minutes."""
+"""Vehicles on the road at the end that left fewer links than this each, all together, over
+the run's last :data:`GRIDLOCK_WINDOW_S`: traffic has stopped (gridlock). Moving traffic leaves
+several links a vehicle a minute."""
+
+GRIDLOCK_WINDOW_S = 60.0
+"""The shortest end of a run that the gridlock test reads (its last recording intervals that
+together span at least this): a shorter one, such as a run of seconds, cannot tell stopped
+traffic from traffic that has not yet reached the end of its first link."""
 
 
 def edge_time_series(
@@ -143,11 +148,7 @@ def traffic_kpis(
     delay_h = float(np.maximum(travel - free, 0).sum() / 3600.0)
     has_trips = done.any()
     unfinished_share = float((~done).mean()) if len(done) else 0.0
-    # moving traffic leaves several links a vehicle in an interval; stopped traffic almost none
-    network_exits = pd.Series(exits).groupby(series["interval_start_s"].to_numpy()).sum()
-    stalled = len(network_exits) > 0 and network_exits.iloc[-1] < (
-        GRIDLOCK_LINKS_PER_VEHICLE * (~done).sum()
-    )
+    stalled = _stalled(trips, series, exits, widths, done)
     return {
         "trips": len(trips),
         "trips_completed": int(done.sum()),
@@ -172,6 +173,32 @@ def traffic_kpis(
         "co2_kg": vkm * CO2_KG_PER_VKM + delay_h * CO2_KG_PER_DELAY_HOUR,
         "co2_factors": {"kg_per_vkm": CO2_KG_PER_VKM, "kg_per_delay_hour": CO2_KG_PER_DELAY_HOUR},
     }
+
+
+def _stalled(
+    trips: pd.DataFrame,
+    series: pd.DataFrame,
+    exits: np.ndarray,
+    widths: float | np.ndarray,
+    done: np.ndarray,
+) -> bool:
+    """Whether the vehicles on the road at the end left almost no links over the run's last
+    :data:`GRIDLOCK_WINDOW_S` (moving traffic leaves several a vehicle a minute). Trips that
+    had not yet departed are not on the road, and a run shorter than the window cannot tell."""
+    if not len(series):
+        return False
+    starts = series["interval_start_s"].to_numpy()
+    ends = starts + np.broadcast_to(widths, starts.shape)
+    end = float(ends.max())
+    on_road = int((~done & (trips["depart_s"].to_numpy() < end)).sum())
+    if on_road == 0:
+        return False
+    exits_by_start = pd.Series(exits).groupby(starts).sum()
+    # the last intervals that together span the window (a run's last one may be a short rest)
+    opened = exits_by_start.index[exits_by_start.index <= end - GRIDLOCK_WINDOW_S]
+    if not len(opened):
+        return False
+    return bool(exits_by_start.loc[opened[-1] :].sum() < GRIDLOCK_LINKS_PER_VEHICLE * on_road)
 
 
 def traffic_warnings(kpis: dict[str, Any]) -> list[str]:

@@ -212,3 +212,37 @@ def _check_osm_path(path: Path) -> None:
             f"Unsupported file type: {path.name}. Give an OSM extract ending in "
             f"{', '.join(OSM_SUFFIXES)} (convert other formats with osmium-tool)."
         )
+    named = next(suffix for suffix in OSM_SUFFIXES if path.name.lower().endswith(suffix))
+    try:
+        with path.open("rb") as handle:
+            held = _format_of(handle.read(64))
+    except OSError as err:
+        raise OSMFileError(f"Cannot read {path} ({err.strerror or err}).") from None
+    # the file is read by its ending: caught here, not only by the parser, which a cached city
+    # of the same content would skip
+    if held is not None and held != named:
+        raise OSMFileError(
+            f"{path} holds {_FORMAT_NAMES[held]} but its name ends in {named}: rename it to end "
+            f"in {held}."
+        )
+
+
+_FORMAT_NAMES = {
+    ".osm.pbf": "OSM PBF data",
+    ".osm.bz2": "bzip2-compressed data",
+    ".osm.gz": "gzip-compressed data",
+    ".osm": "OSM XML",
+}
+
+
+def _format_of(head: bytes) -> str | None:
+    """The ending that the first bytes of a file say it has (``None``: none recognised)."""
+    if b"OSMHeader" in head[:24]:
+        return ".osm.pbf"
+    if head.startswith(b"BZh"):
+        return ".osm.bz2"
+    if head.startswith(b"\x1f\x8b"):
+        return ".osm.gz"
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"<?xml", b"<osm")):
+        return ".osm"
+    return None

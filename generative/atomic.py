@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,8 +17,10 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[str], None]) -> 
     removed if ``write`` fails."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(handle)
+    # not mkstemp: its file is private (0600) and would stay so once renamed; a file created
+    # with 0666 takes the umask, as any other output the user writes
+    staging = str(path.parent / f".{path.name}.{uuid.uuid4().hex}.partial")
+    os.close(os.open(staging, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
         write(staging)
         os.replace(staging, path)

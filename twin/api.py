@@ -39,7 +39,7 @@ from agents.waste.model import (
 from agents.waste.names import BASELINES
 from agents.waste.planning import Planner, PyVRPPlanner
 from agents.waste.rounds import MatchedRounds, match_rounds
-from agents.waste.sites import Sites, locate_sites
+from agents.waste.sites import Sites, check_site, locate_sites
 from cities.city import City, load_city
 from cities.interventions import (
     ChangeEdge,
@@ -70,6 +70,7 @@ from twin.rounds import RoundsTable, read_rounds
 from twin.scenario import load_scenario, scenario_location
 from twin.signal_files import read_plan_file
 from twin.specs import (
+    MAX_TRUCKS,
     SIGNAL_PLAN_NAMES,
     Scenario,
     ScenarioError,
@@ -90,6 +91,7 @@ __all__ = [
     "WasteRun",
     "against_baseline",
     "check_scenario",
+    "check_scenario_in_city",
     "checked_scenario",
     "compare",
     "learned_checkpoint",
@@ -448,6 +450,36 @@ def _check_budget(
     check(estimate, budget)
 
 
+def _fleet(spec: WasteSpec, bins: Bins) -> int:
+    """The run's trucks: the scenario's, or sized to the city's waste (:func:`sized_fleet`).
+
+    Raises
+    ------
+    ScenarioError
+        A truck that cannot take one full collection point (a payload given in tonnes, say),
+        or a fleet sized beyond what a scenario may set.
+    """
+    fullest = float(bins.capacity_kg.max()) if len(bins) else 0.0
+    if spec.truck_capacity_kg < fullest:
+        raise ScenarioError(
+            f"waste.truck_capacity_kg: a truck of {spec.truck_capacity_kg:g} kg cannot take one "
+            f"full collection point (this city's hold up to {fullest:,.0f} kg): give the "
+            "payload in kilograms (a 10-tonne truck: 10000)"
+        )
+    if spec.trucks is not None:
+        return spec.trucks
+    trucks = sized_fleet(bins, truck_capacity_kg=spec.truck_capacity_kg, shift_s=spec.shift_s)
+    if trucks > MAX_TRUCKS:
+        shift = spec.shift if isinstance(spec.shift, str) else f"{spec.shift:g} s"
+        raise ScenarioError(
+            f"waste.trucks: this city's waste would need {trucks:,} trucks of "
+            f"{spec.truck_capacity_kg:g} kg in a shift of {shift}, more than the "
+            f"{MAX_TRUCKS:,} a run may have: check waste.truck_capacity_kg and waste.shift, or set "
+            "waste.trucks"
+        )
+    return trucks
+
+
 def _demand_warnings(settings: dict[str, Any]) -> list[str]:
     """What an OD table lost before the run: rows naming unknown nodes, trips from a node to
     itself, departures after the run's end."""
@@ -741,9 +773,7 @@ def run_waste(
     network, closed = apply_to_network(loaded.network, interventions)
     rng = np.random.default_rng(seed)
     bins = _placed_bins(loaded, network, spec, rng)
-    trucks = spec.trucks
-    if trucks is None:
-        trucks = sized_fleet(bins, truck_capacity_kg=spec.truck_capacity_kg, shift_s=spec.shift_s)
+    trucks = _fleet(spec, bins)
     config = WasteConfig(
         days=spec.days,
         policy=spec.policy,
@@ -1393,6 +1423,8 @@ def run_scenario(
     """
     spec = _as_scenario(scenario)
     loaded = city if city is not None else load_city(spec.city)
+    if city is not None:
+        spec = _on_city(spec, city)
     # a traffic section that is not simulated only sets the waste trucks' streets and traffic
     simulated = spec.traffic if spec.traffic is not None and spec.traffic.simulate else None
     sections = [s for s in (simulated, spec.waste) if s is not None]
@@ -1415,6 +1447,21 @@ def run_scenario(
     return ScenarioRun(spec, traffic, waste)
 
 
+def _on_city(spec: Scenario, city: City) -> Scenario:
+    """The scenario as run on ``city``: where its ``city`` names another file (a scenario of
+    one city run on another, ``Twin.load(other).run(file)``), it names ``city``, so that the
+    written ``scenario.yaml`` reproduces the run rather than another."""
+    try:
+        same = resolve(spec.city).sha256 == city.source.sha256
+    except USER_ERRORS:
+        same = False
+    if same:
+        return spec
+    registered = city.source.registered
+    named = registered.name if registered is not None else str(city.source.path)
+    return spec.model_copy(update={"city": named})
+
+
 def check_scenario(path: str | os.PathLike[str], *, deep: bool = True) -> Scenario:
     """Validate a scenario file; with ``deep``, also load its city and check that every edge,
     way and signal it names exists there. Raises :class:`~twin.scenario.ScenarioError`
@@ -1431,35 +1478,17 @@ def checked_scenario(
     where = lambda loc: scenario_location(path, loc)  # noqa: E731
     if spec.waste is not None and spec.waste.checkpoint is not None:
         _check_checkpoint(spec, where(("waste", "checkpoint")))
+    sites = spec.waste is not None and (spec.waste.depot or spec.waste.disposal) is not None
     try:
         resolve(spec.city)  # cheap: finds the file without reading it
-        city = load_city(spec.city) if deep and spec.traffic is not None else None
+        city = load_city(spec.city) if deep and (spec.traffic is not None or sites) else None
     except USER_ERRORS as err:
         raise ScenarioError(f"{where(('city',))}: city: {err}") from None
     if city is None:
         return spec, None
+    check_scenario_in_city(spec, city, path)
     network = city.network
-    problems = []
-    for i, closure in enumerate(spec.traffic.closures):
-        target = {"edge": closure.edge, "way": closure.way}
-        problems += _edge_problem(network, target, where(("traffic", "close", i)), f"close.{i}")
-    for i, change in enumerate(spec.traffic.change):
-        target = {"edge": change.edge, "way": change.way}
-        problems += _edge_problem(network, target, where(("traffic", "change", i)), f"change.{i}")
-    for i, timing in enumerate(spec.traffic.signals):
-        try:
-            retimed_signals(network, [(timing.node, timing.greens_s, timing.offset_s)])
-        except TwinError as err:
-            problems.append(f"{where(('traffic', 'signals', i))}: traffic.signals.{i}: {err}")
-    if spec.traffic.signal_plan not in SIGNAL_PLAN_NAMES:
-        try:
-            read_plan_file(spec.traffic.signal_plan, network, default_plans(network))
-        except TwinError as err:
-            here = where(("traffic", "signal_plan"))
-            problems += [f"{here}: traffic.signal_plan: {line}" for line in str(err).splitlines()]
-    if problems:
-        raise ScenarioError("\n".join(problems))
-    if spec.traffic.trips is not None and spec.traffic.simulate:
+    if spec.traffic is not None and spec.traffic.trips is not None and spec.traffic.simulate:
         config = TrafficConfig(
             duration_s=spec.traffic.duration_s,
             dt_s=spec.traffic.dt_s,
@@ -1467,6 +1496,74 @@ def checked_scenario(
         )
         _check_budget(spec.traffic.scaled_trips(), config, network, None)
     return spec, city
+
+
+def check_scenario_in_city(
+    spec: Scenario, city: City, path: str | os.PathLike[str] | None = None
+) -> None:
+    """Refuse a scenario whose traffic section names streets or junctions ``city`` lacks, or
+    whose depot or disposal site lies off its roads.
+
+    Every closure and street change must name an edge or way of the city's network, every
+    signal timing a signalized junction (with its phase count), a signal plan file must fit
+    the network, and a depot or disposal site given as lon/lat must lie within reach of a road
+    (:func:`agents.waste.sites.check_site`): what a run would otherwise stop on only once it
+    starts.
+
+    Parameters
+    ----------
+    spec : Scenario
+        The scenario, as read by :func:`~twin.scenario.load_scenario`.
+    city : City
+        The city it runs on (already loaded: the caller may have it open).
+    path : path-like, optional
+        The scenario's file, so that each problem names its ``file:line``; without it, a
+        problem names the field only.
+
+    Raises
+    ------
+    ScenarioError
+        Every problem found, one a line (``file:line: traffic.close.0: problem``).
+    """
+    where = lambda loc: scenario_location(path, loc) if path is not None else "scenario"  # noqa: E731
+    network = city.network
+    problems = []
+    for role in ("depot", "disposal"):
+        lonlat = None if spec.waste is None else getattr(spec.waste, role)
+        if lonlat is not None:
+            try:
+                check_site(network, lonlat, role=role, city=city.name)
+            except TwinError as err:
+                problems.append(f"{where(('waste', role))}: waste.{role}: {err}")
+    if spec.traffic is not None:
+        problems += _traffic_problems(spec.traffic, network, where)
+    if problems:
+        raise ScenarioError("\n".join(problems))
+
+
+def _traffic_problems(
+    traffic: TrafficSpec, network: RoadNetwork, where: Callable[[tuple], str]
+) -> list[str]:
+    """What a traffic section names that the network lacks, one line each."""
+    problems = []
+    for i, closure in enumerate(traffic.closures):
+        target = {"edge": closure.edge, "way": closure.way}
+        problems += _edge_problem(network, target, where(("traffic", "close", i)), f"close.{i}")
+    for i, change in enumerate(traffic.change):
+        target = {"edge": change.edge, "way": change.way}
+        problems += _edge_problem(network, target, where(("traffic", "change", i)), f"change.{i}")
+    for i, timing in enumerate(traffic.signals):
+        try:
+            retimed_signals(network, [(timing.node, timing.greens_s, timing.offset_s)])
+        except TwinError as err:
+            problems.append(f"{where(('traffic', 'signals', i))}: traffic.signals.{i}: {err}")
+    if traffic.signal_plan not in SIGNAL_PLAN_NAMES:
+        try:
+            read_plan_file(traffic.signal_plan, network, default_plans(network))
+        except TwinError as err:
+            here = where(("traffic", "signal_plan"))
+            problems += [f"{here}: traffic.signal_plan: {line}" for line in str(err).splitlines()]
+    return problems
 
 
 def _check_checkpoint(spec: Scenario, where: str) -> None:

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from twin import __version__
-from twin.errors import USER_ERRORS
+from twin.errors import USER_ERRORS, TwinError
 
 app = typer.Typer(
     name="twin",
@@ -339,15 +339,15 @@ def _traffic_warnings(kpis: dict) -> list[str]:
 
 
 def _refuse_occupied(out: Path | None, overwrite: bool) -> None:
-    """Refuse an occupied output folder before a long run, not after it."""
-    if out is None or not out.exists():
+    """Refuse an output folder the write would refuse, before a long run, not after it."""
+    if out is None:
         return
-    if not out.is_dir():
-        raise typer.BadParameter(f"{out} is a file, not a folder", param_hint="--out")
-    if any(out.iterdir()) and not overwrite:
-        raise typer.BadParameter(
-            f"{out} exists and is not empty (use --overwrite)", param_hint="--out"
-        )
+    from twin.results_io import check_output_folder
+
+    try:
+        check_output_folder(out, overwrite=overwrite)
+    except TwinError as err:
+        raise typer.BadParameter(str(err), param_hint="--out") from None
 
 
 @contextmanager
@@ -632,6 +632,9 @@ def instances_command(
             help="Also solve each with PyVRP for this long (s): validation gaps and labels."
         ),
     ] = 0.0,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the file if it exists.")
+    ] = False,
 ) -> None:
     """Sample a city's collection days as a training file (torch + numpy only to read)."""
     from cities.city import load_city
@@ -643,6 +646,11 @@ def instances_command(
     if out.is_dir() or not out.name.endswith(".npz"):
         raise typer.BadParameter(
             f"{_short(out)}: give a file name ending in .npz", param_hint="--out"
+        )
+    if out.exists() and not overwrite:
+        # days sampled with PyVRP labels may be hours of work: never replaced unasked
+        raise typer.BadParameter(
+            f"{_short(out)} exists: choose a new file or pass --overwrite", param_hint="--out"
         )
     for value, option in ((bins, "--bins"), (count, "--count"), (trucks, "--trucks")):
         if value < 1:
@@ -871,7 +879,6 @@ def model_card_command(
         reusable_evaluations,
         write_model_card,
     )
-    from twin.errors import TwinError
 
     shipped = Path(generative.__file__).parent / "checkpoints" / f"{checkpoint}.pt"
     # a bare name of a shipped checkpoint, where no such file lies here
@@ -950,7 +957,6 @@ def finetune_command(
     from generative.finetune import finetune
     from generative.propose import GENERAL_CHECKPOINT
     from generative.train import TrainingError
-    from twin.errors import TwinError
 
     base = checkpoint or GENERAL_CHECKPOINT
     if not Path(base).is_file():
@@ -1256,7 +1262,6 @@ def propose_signals_command(
 def _scenario_traffic(path: Path, city: str | None, given: dict, seed: str):
     """City, traffic and seed of a scenario file, refused beside options that would set them."""
     from twin.api import check_scenario
-    from twin.errors import TwinError
 
     if city is not None or given or seed != "0":
         raise TwinError(
@@ -1283,10 +1288,8 @@ ScenarioPath = Annotated[
 def decide_command(
     proposal: Annotated[Path, typer.Argument(help="A proposal folder (`--out` of a proposal).")],
     scenario: ScenarioPath,
-    approve: Annotated[
-        bool | None,
-        typer.Option("--approve/--reject", help="Approve the proposal, or reject it."),
-    ] = None,
+    approve: Annotated[bool, typer.Option("--approve", help="Approve the proposal.")] = False,
+    reject: Annotated[bool, typer.Option("--reject", help="Reject the proposal.")] = False,
     comment: Annotated[str, typer.Option(help="Why; kept in the audit log.")] = "",
     by: Annotated[str | None, typer.Option(help="Who decides (default: the login name).")] = None,
     as_json: JsonOption = False,
@@ -1296,12 +1299,15 @@ def decide_command(
     import getpass
 
     from cities.city import load_city
-    from twin.errors import TwinError
     from twin.proposals import decide, read_proposal, scenario_inputs
     from twin.scenario import load_scenario
 
-    if approve is None:
-        raise TwinError("say --approve or --reject.")
+    if approve == reject:
+        # two flags, not one --approve/--reject switch, so that both given is caught rather
+        # than the last one silently deciding an audit log entry
+        raise TwinError(
+            "say --approve or --reject, not both." if approve else "say --approve or --reject."
+        )
     record = read_proposal(proposal)
     loaded = load_scenario(scenario)
     current = scenario_inputs(record, loaded, load_city(loaded.city))
@@ -1333,7 +1339,6 @@ def audit_command(
     """Show the decisions on a scenario's proposals, after checking that none was changed,
     removed or reordered since it was logged."""
     from twin.audit import audit_path, read_audit
-    from twin.errors import TwinError
 
     if not scenario.exists() and not audit_path(scenario).exists():
         raise TwinError(
@@ -1481,6 +1486,10 @@ def run_command(
     stderr.print(f"Results written to {escape(str(out))}")
 
 
+SWEEP_RUNS_FAILED = 3
+"""Exit status of a sweep that finished with failed runs (1 and 2 are errors before any run)."""
+
+
 @app.command("sweep")
 def sweep_command(
     sweep: Annotated[Path, typer.Argument(metavar="SWEEP", help="A sweep YAML file.")],
@@ -1492,7 +1501,9 @@ def sweep_command(
     workers: Annotated[int, typer.Option(help="Worker processes of the local cluster.")] = 2,
     as_json: JsonOption = False,
 ) -> None:
-    """Run every combination of a sweep on Dask; finished runs in --out are skipped."""
+    """Run every combination of a sweep on Dask; finished runs in --out are skipped. Exits
+    with status 3 when a run failed (the others' results are written; run again to retry
+    it)."""
     from twin.sweep import run_sweep
 
     if out.exists() and not out.is_dir():
@@ -1523,12 +1534,15 @@ def sweep_command(
     }
     if as_json:
         _print_json(summary)
-        return
-    stdout.print(
-        f"{summary['ok']} of {summary['runs']} runs ok; results in {escape(summary['results'])}"
-    )
-    for run_id, error in summary["failures"].items():
-        stderr.print(f"[yellow]failed:[/yellow] {run_id}: {escape(error)}", soft_wrap=True)
+    else:
+        stdout.print(
+            f"{summary['ok']} of {summary['runs']} runs ok; results in {escape(summary['results'])}"
+        )
+        for run_id, error in summary["failures"].items():
+            stderr.print(f"[yellow]failed:[/yellow] {run_id}: {escape(error)}", soft_wrap=True)
+    if summary["failed"]:
+        # a script or a batch job must see that runs failed, not only a reader of the output
+        raise typer.Exit(code=SWEEP_RUNS_FAILED)
 
 
 def main() -> None:

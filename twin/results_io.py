@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -25,8 +26,10 @@ from twin.errors import TwinError
 from twin.rounds import write_rounds
 
 __all__ = [
+    "OUTPUT_MARKER",
     "atomic_output_dir",
     "bin_points",
+    "check_output_folder",
     "edge_summary",
     "replace_dir",
     "route_lines",
@@ -76,22 +79,103 @@ def write_file_atomic(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+OUTPUT_MARKER = ".twin-output.json"
+"""The file every output folder of the twin holds: the names it wrote there. ``--overwrite``
+(``overwrite=True``) replaces a folder only where it holds nothing else, so that a mistyped
+``--out`` (a parent folder of earlier results, a folder of one's own notes) loses nothing."""
+
+_MANIFESTS = frozenset({"run.json", "proposal.json", "field-documents.json"})
+_WRITTEN_BEFORE_MARKER = frozenset(
+    {
+        *_MANIFESTS,
+        "TrafficFlowObserved.json", "WasteContainer.json", "bin_fill.parquet", "bins.geojson",
+        "bins.parquet", "checks.csv", "daily.parquet", "edge_timeseries.parquet",
+        "edges.parquet", "kpis.json", "kpis.parquet", "model_data.parquet", "plans.csv",
+        "plans.sumo.xml", "routes.geojson", "routes.json", "routes.parquet", "rounds.csv",
+        "scenario.yaml", "stops.csv", "sumo", "timings.csv", "timings.md", "traffic",
+        "trips.parquet", "waste", "waste.gpkg",
+    }
+)  # fmt: skip
+"""What output folders written before :data:`OUTPUT_MARKER` held (they have no marker, but one
+of :data:`_MANIFESTS`): such a folder is the twin's where it holds nothing else."""
+
+
+def _twin_written(out: Path) -> frozenset[str]:
+    """The names in ``out`` that the twin wrote (empty where it is no output of the twin)."""
+    try:
+        names = json.loads((out / OUTPUT_MARKER).read_text())
+        if isinstance(names, list) and all(isinstance(name, str) for name in names):
+            return frozenset(names) | {OUTPUT_MARKER}
+    except (OSError, ValueError):
+        pass
+    if any((out / name).exists() for name in _MANIFESTS):
+        return _WRITTEN_BEFORE_MARKER
+    return frozenset()
+
+
+def check_output_folder(out: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+    """Refuse an output folder that a write could not take, before a long run rather than
+    after it: a file in its place, a folder that is not empty (without ``overwrite``), one
+    holding anything the twin did not write there (with it), a place that cannot be written.
+
+    Raises
+    ------
+    TwinError
+        What is wrong with ``out`` and what to do.
+    """
+    out = Path(out)
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise TwinError(f"Output folder {out} is a file: choose a folder.")
+        entries = {entry.name for entry in out.iterdir()}
+        if entries and not overwrite:
+            raise TwinError(
+                f"Output folder {out} already exists and is not empty: choose a new folder or "
+                "pass --overwrite."
+            )
+        foreign = sorted(entries - _twin_written(out))
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (
+                f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+            )
+            raise TwinError(
+                f"Output folder {out} holds what no run of the twin wrote there ({shown}): "
+                "--overwrite replaces only a folder the twin wrote; choose a new folder, or "
+                "move those away."
+            )
+    _check_writable(out.parent)
+
+
+def _check_writable(folder: Path) -> None:
+    """Refuse where no folder can be made in ``folder`` (or, where it does not exist yet, in
+    the nearest folder above it, where its parents would be made)."""
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise TwinError(f"Cannot write under {existing}: it is a file, not a folder.")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".twin-probe-", dir=existing))
+    except OSError as err:
+        raise TwinError(
+            f"Cannot write to {existing} ({err.strerror or err}): choose an output folder you "
+            "can write to."
+        ) from None
+
+
 def atomic_output_dir(out: Path, fill: Callable[[Path], None], *, overwrite: bool = False) -> Path:
-    """Create ``out`` by calling ``fill(staging_folder)`` and renaming the folder into place.
+    """Create ``out`` by calling ``fill(staging_folder)`` and renaming the folder into place;
+    it holds :data:`OUTPUT_MARKER`, the names ``fill`` wrote.
 
     Staging folders that killed writes of ``out`` left next to it are removed first.
 
     Raises
     ------
     TwinError
-        ``out`` exists and is not empty (and ``overwrite`` is false), or cannot be written.
+        ``out`` cannot be written or replaced (:func:`check_output_folder`).
     """
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise TwinError(
-            f"Output folder {out} already exists and is not empty: choose a new folder or "
-            "pass --overwrite."
-        )
+    check_output_folder(out, overwrite=overwrite)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_stale(out.parent, prefix=f".{out.name}.")
@@ -103,6 +187,8 @@ def atomic_output_dir(out: Path, fill: Callable[[Path], None], *, overwrite: boo
         raise TwinError(f"Cannot write to {out.parent} ({err.strerror or err}).") from None
     try:
         fill(staging)
+        written = sorted(entry.name for entry in staging.iterdir())
+        (staging / OUTPUT_MARKER).write_text(json.dumps(written, indent=1) + "\n")
         replace_dir(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

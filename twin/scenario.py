@@ -166,6 +166,13 @@ def load_scenario(path: str | Path) -> Scenario:
         Every problem found, one line each: ``file:line: field: what is wrong (got value)``.
     """
     docs = _chain(Path(path))
+    given = docs[-1]
+    if _is_sweep(given.data):
+        raise ScenarioError(
+            f"{given.path}: a sweep file (it has 'scenario' and "
+            f"'{'grid' if 'grid' in given.data else 'runs'}'), not a scenario: run it with "
+            f"`twin sweep {given.path} --out FOLDER`"
+        )
     merged: dict[str, Any] = {}
     for doc in docs:
         data = {k: v for k, v in doc.data.items() if k != "extends"}
@@ -177,6 +184,17 @@ def load_scenario(path: str | Path) -> Scenario:
     except ValidationError as err:
         lines = [f"{_where(docs, loc)}: {line}" for loc, line in error_lines(err)]
         raise ScenarioError("\n".join(lines)) from None
+
+
+def _is_sweep(data: Any) -> bool:
+    """Whether a file's data is a sweep's (:mod:`twin.sweep`): a base scenario and the
+    overrides to run it with, and none of a scenario's sections."""
+    return (
+        isinstance(data, dict)
+        and "scenario" in data
+        and bool({"grid", "runs"} & set(data))
+        and not {"city", "traffic", "waste"} & set(data)
+    )
 
 
 def _has(data: Any, loc: tuple[Any, ...]) -> bool:

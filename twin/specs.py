@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -24,9 +25,11 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from agents.waste.costs import DEFAULT_COSTS, OBJECTIVES
 from agents.waste.names import PLAN_TIMES, PLANNERS, POLICIES
@@ -76,6 +79,9 @@ MAX_FORECAST_DAYS = 14
 """Most days of traffic a forecast of the trucks' travel times averages (each one more traffic
 simulation of the shift): two weeks of working days is what a city's history would give."""
 
+MAX_TRUCKS = 1000
+"""Largest fleet a run may have (a city of a few million needs a few hundred trucks)."""
+
 MAX_SEED = 2**63 - 1
 
 _REPR_CHARS = 60
@@ -114,9 +120,34 @@ PathText = Annotated[str, BeforeValidator(_as_text)]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED, description="seed of every random choice")]
 
 
+def _leaf_types(annotation: Any) -> set[Any]:
+    """The plain types a field's annotation is made of (through unions, ``Annotated``)."""
+    args = typing.get_args(annotation)
+    if not args:
+        return {annotation}
+    if typing.get_origin(annotation) is Literal:
+        return {type(arg) for arg in args}
+    return set().union(*(_leaf_types(arg) for arg in args))
+
+
+def _is_number_field(annotation: Any) -> bool:
+    """Whether a field holds a number and not ``true``/``false``."""
+    leaves = _leaf_types(annotation)
+    return bool(leaves & {int, float}) and bool not in leaves
+
+
 class _Strict(BaseModel):
     # floats must be finite: inf and nan are never a sensible setting
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic reads true as 1: `trucks: true` or `trips: yes` would run one truck or trip
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and _is_number_field(field.annotation):
+            raise PydanticCustomError("bool_for_number", "must be a number, not true or false")
+        return value
 
 
 def _duration(value: str | float, what: str, *, maximum_s: float) -> str | float:
@@ -357,7 +388,7 @@ class WasteSpec(_Strict):
         "trained model (learned; days outside its training range go to PyVRP)",
     )
     trucks: int | None = Field(
-        None, ge=1, le=1000, description="fleet size (default: sized to the city's waste)"
+        None, ge=1, le=MAX_TRUCKS, description="fleet size (default: sized to the city's waste)"
     )
     truck_capacity_kg: float = Field(10_000.0, gt=0, le=100_000, description="payload, kg")
     shift: str | float = Field("8h", description="longest shift, depot to depot (at most 24 h)")

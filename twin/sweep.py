@@ -146,12 +146,26 @@ class SweepSpec(BaseModel):
         for field, values in self.grid.items():
             if not values:
                 raise ValueError(f"grid field {short_repr(field)} needs at least one value")
+            _refuse_twice(values, f"grid field {short_repr(field)}")
+        _refuse_twice(self.runs, "runs")
+        _refuse_twice(self.seeds, "seeds")
         for field in [*self.grid, *(f for run in self.runs for f in run)]:
             if field in _PLANNED_FIELDS:
                 raise ValueError(
                     f"{short_repr(field)} cannot be overridden: {_PLANNED_FIELDS[field]}"
                 )
         return self
+
+
+def _refuse_twice(values: list[Any], where: str) -> None:
+    """A value listed twice would run the same scenario twice under two ids, or (a seed) under
+    one id twice, its results counted twice in the table."""
+    seen: set[str] = set()
+    for value in values:
+        key = json.dumps(value, sort_keys=True, default=str)
+        if key in seen:
+            raise ValueError(f"{where}: {short_repr(value)} is listed twice; list each once")
+        seen.add(key)
 
 
 class RunSpec(BaseModel):
@@ -187,6 +201,15 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, dict[str, Any]]:
     """Read a sweep file and its base scenario (validated; returned as a plain mapping)."""
     path = Path(path)
     data = read_yaml(path, error=ScenarioError, what="sweep file").data
+    if (
+        isinstance(data, dict)
+        and "scenario" not in data
+        and {"city", "traffic", "waste"} & set(data)
+    ):
+        raise ScenarioError(
+            f"{path}: a scenario file, not a sweep: run it with `twin run {path}`, or name it "
+            "under 'scenario:' in a sweep file with the 'grid' or 'runs' to vary"
+        )
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as err:

@@ -7,7 +7,7 @@ message quoting it) expands them, and takes gigabytes and minutes. So :func:`rea
 a file larger than :data:`MAX_BYTES`, and a document whose values, counted as if every alias
 were written out, exceed :data:`MAX_VALUES` — counted on the node graph with each node's count
 remembered, so that the count itself takes time in proportion to the file, not to what it
-describes.
+describes. A key given twice in one mapping is refused too: PyYAML keeps the last silently.
 """
 
 from __future__ import annotations
@@ -77,6 +77,14 @@ def read_yaml(path: Path, *, error: Callable[[str], Exception], what: str) -> Ya
                     f"{path}: with its aliases (*name) written out this {what} holds more than "
                     f"{MAX_VALUES:,} values: write the values out, or use fewer nested aliases."
                 )
+            twice = _duplicate_key(node, set()) if node is not None else None
+            if twice is not None:
+                key, first, again = twice
+                raise error(
+                    f"{path}:{again}: {key!r} is given twice (first on line {first}): YAML "
+                    "keeps only the last, so the first would be silently dropped; merge them "
+                    "into one."
+                )
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
@@ -105,3 +113,29 @@ def _expanded_size(node: yaml.Node, seen: dict[int, int]) -> int:
         total = 1
     seen[key] = total
     return total
+
+
+def _duplicate_key(node: yaml.Node, seen: set[int]) -> tuple[str, int, int] | None:
+    """The first key given twice in one mapping under ``node`` (the key, and the lines of
+    both), which PyYAML's loader would take silently, the last one winning."""
+    if id(node) in seen:
+        return None
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        lines: dict[str, int] = {}
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                line = key.start_mark.line + 1
+                if key.value in lines:
+                    return key.value, lines[key.value], line
+                lines[key.value] = line
+        children = [child for pair in node.value for child in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = node.value
+    else:
+        return None
+    for child in children:
+        found = _duplicate_key(child, seen)
+        if found is not None:
+            return found
+    return None

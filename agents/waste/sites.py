@@ -34,7 +34,14 @@ from cities.context import CityContext
 from cities.errors import TwinError
 from cities.network import RoadNetwork
 
-__all__ = ["MAJOR_ROADS", "MAX_SITE_SNAP_M", "MIN_DEPOT_AREA_M2", "Sites", "locate_sites"]
+__all__ = [
+    "MAJOR_ROADS",
+    "MAX_SITE_SNAP_M",
+    "MIN_DEPOT_AREA_M2",
+    "Sites",
+    "check_site",
+    "locate_sites",
+]
 
 MAX_SITE_SNAP_M = 2000.0
 """A configured site farther than this from every network node is outside the modelled city (a
@@ -100,6 +107,18 @@ def _snap(
             "(longitude first) and that they are in this city."
         )
     return int(node[0])
+
+
+def check_site(network: RoadNetwork, lonlat: tuple[float, float], *, role: str, city: str) -> int:
+    """The network node a depot or disposal site given as ``(lon, lat)`` stands at.
+
+    Raises
+    ------
+    TwinError
+        Not a longitude/latitude pair, or more than :data:`MAX_SITE_SNAP_M` from a road (the
+        coordinates swapped, or another city's); the message names the network's extent.
+    """
+    return _snap(network, lonlat, crs_lonlat=True, role=role, city=city)
 
 
 def _largest(features: pd.DataFrame) -> pd.Series:

@@ -67,6 +67,24 @@ def test_a_run_too_short_for_its_demand_is_not_gridlock():
     assert "Run longer" in warning
 
 
+def test_trips_not_yet_departed_are_not_stopped_traffic():
+    """One driver arrives in the first minute, the other leaves after the run ends: nobody is
+    on the road at the end, so nothing is stalled, however few links were left."""
+    kpis = _ring(2, duration_s=600, stuck=None, spread_s=10_000)
+    assert kpis["trips_completed"] == 1 and kpis["trips_unfinished"] == 1
+    assert not kpis["gridlock"]
+    (warning,) = traffic_warnings(kpis)
+    assert "Run longer" in warning
+
+
+def test_a_run_of_seconds_cannot_tell_gridlock():
+    """Two seconds: every driver is still on the first link, which takes 10 s to drive."""
+    kpis = _ring(100, duration_s=2, stuck=None)
+    assert kpis["trips_unfinished"] == 100 and not kpis["gridlock"]
+    # the same drivers an hour later, round a block they have filled: stopped
+    assert _ring(100, duration_s=3600, stuck=None)["gridlock"]
+
+
 def test_no_warning_when_every_trip_arrives():
     kpis = _ring(20, duration_s=1800, stuck=None, spread_s=600)
     assert kpis["trips_unfinished"] == 0 and traffic_warnings(kpis) == []

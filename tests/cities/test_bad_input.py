@@ -142,11 +142,13 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "truncated-pbf": folder / "liechtenstein-half.osm.pbf",
         "truncated-xml": folder / "helsinki-half.osm",
         "truncated-gz": folder / "helsinki-half.osm.gz",
+        "misnamed-pbf": folder / "helsinki-renamed.osm",
     }
     _write_osm_xml(helsinki_pbf, files["full-xml"])
     xml = files["full-xml"].read_bytes()
     files["unsupported"].write_bytes(xml)  # valid OSM XML, but not a supported file name
     files["corrupt-pbf"].write_bytes(np.random.default_rng(7).bytes(64 * 1024))
+    files["misnamed-pbf"].write_bytes(helsinki_pbf.read_bytes())  # PBF named as XML
     pbf = liechtenstein_pbf.read_bytes()
     files["truncated-pbf"].write_bytes(pbf[: len(pbf) // 2])
     files["truncated-xml"].write_bytes(xml[: len(xml) // 2])
@@ -178,6 +180,11 @@ CASES = {
     ),
     "truncated-xml": Case(OSMFileError, ("cannot read", "truncated", "xml"), "truncated-xml"),
     "truncated-gz": Case(OSMFileError, ("cannot read", "truncated", "gzip"), "truncated-gz"),
+    "misnamed-pbf": Case(
+        OSMFileError,
+        ("helsinki-renamed.osm holds OSM PBF data but its name ends in .osm", "end in .osm.pbf"),
+        "misnamed-pbf",
+    ),
     "no-drivable": Case(NoDrivableRoadsError, ("none drivable", "road"), "no-drivable"),
     "no-highway": Case(OSMFileError, ("no roads", "highway"), "no-highway"),
     "unknown-name": Case(
@@ -242,6 +249,16 @@ def test_cli_prints_one_error_line_and_caches_nothing(
     for word in CASES[key].words:
         assert word.lower() in line.lower(), line
     assert_no_cache_entry(cache_dir)
+
+
+def test_a_misnamed_file_is_refused_even_where_its_content_is_cached(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    # the cache is keyed by content: the bundled city loaded first must not let its bytes under
+    # another file's name skip the check that its name is read by
+    load_city(cities.resolve("helsinki").path, cache_dir=tmp_path)
+    with pytest.raises(OSMFileError, match=r"holds OSM PBF data but its name ends in \.osm:"):
+        load_city(files["misnamed-pbf"], cache_dir=tmp_path)
 
 
 def test_bad_files_are_bad_only_in_the_intended_way(files: dict[str, Path]) -> None:

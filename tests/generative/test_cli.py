@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
 import re
 import signal
 import subprocess
@@ -68,6 +69,20 @@ def small_checkpoint(helsinki, tmp_path_factory):
     config = TrainConfig(steps=30, batch_size=8, samples=8, lr=2e-3, checkpoint_every=30)
     train(days, config, model=PlannerNet(PlannerConfig(dim=32, heads=2, layers=1)), run_dir=run)
     return run / CHECKPOINT_NAME
+
+
+def test_an_instance_file_is_an_ordinary_file_replaced_only_when_asked(files):
+    train_file, _ = files
+    umask = os.umask(0)
+    os.umask(umask)
+    assert train_file.stat().st_mode & 0o777 == 0o666 & ~umask  # not a private temporary file
+    before = train_file.read_bytes()
+    again = run_twin("instances", "helsinki", "--bins", "3", "--count", "1", "--out",
+                     str(train_file))  # fmt: skip
+    assert again.returncode == 2 and "exists: choose a new file or pass --overwrite" in flat(
+        again.stderr
+    )
+    assert train_file.read_bytes() == before
 
 
 def _train(*args: str) -> subprocess.Popen:

@@ -256,6 +256,10 @@ def test_the_command_line_from_proposal_to_field_documents(tmp_path, scenario):
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert "line 1: its contents do not match its hash" in flat(result.stderr)
     assert len(log.read_text().splitlines()) == 1
+    # both verdicts at once: refused, rather than the last flag deciding
+    both = run_twin("decide", str(out), "--scenario", str(scenario), "--reject", "--approve")
+    assert both.returncode == 1 and "say --approve or --reject, not both." in flat(both.stderr)
+    assert len(log.read_text().splitlines()) == 1
 
 
 def test_an_audit_log_holds_against_cuts_crashes_and_races(proposal, tmp_path, scenario):

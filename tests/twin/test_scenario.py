@@ -26,8 +26,16 @@ from tests.conftest import REPO
 from tests.conftest import flat as _flat
 from tests.conftest import run_twin as _twin
 from twin import __version__
-from twin.api import Twin, check_scenario, checked_scenario, compare, run_scenario
+from twin.api import (
+    Twin,
+    check_scenario,
+    checked_scenario,
+    compare,
+    run_scenario,
+    run_traffic,
+)
 from twin.errors import TwinError
+from twin.results_io import OUTPUT_MARKER, check_output_folder
 from twin.scenario import (
     OutputsSpec,
     Scenario,
@@ -47,6 +55,7 @@ SCENARIO_EXAMPLES = (
 )  # fmt: skip
 CLOSED_EDGE = "25291550-25291565"  # an edge of the bundled helsinki extract
 SIGNAL_NODE = 25291537  # a signalized junction of helsinki with a two-phase default plan
+EXAMPLE_RETIMED = 1371624191  # growth-and-closure.yaml's junction: two roads, two phases
 POLICIES = "'schedule', 'hand-drawn', 'current', 'threshold' or 'forecast'"
 TRAFFIC_FILES = [
     "edge_timeseries.parquet", "edges.parquet", "kpis.json", "kpis.parquet",
@@ -113,6 +122,22 @@ WRONG = {
           trips: many
         """,
         [(4, "traffic.trips", ["must be a whole number", "(got 'many')"])],
+    ),
+    "yes-for-a-number": (
+        """
+        name: yes-trucks
+        city: helsinki
+        traffic:
+          trips: yes
+          simulate: true
+        waste:
+          trucks: true
+          traffic_coupling: false
+        """,
+        [
+            (4, "traffic.trips", ["must be a number, not true or false", "(got True)"]),
+            (7, "waste.trucks", ["must be a number, not true or false", "(got True)"]),
+        ],
     ),
     "negative-demand": (
         """
@@ -395,10 +420,33 @@ def test_edges_ways_and_signals_are_checked_against_the_city(helsinki, folder):
     assert check_scenario(path, deep=False).traffic.close == [CLOSED_EDGE, "1-2", "way:99"]
 
 
+def test_the_deep_check_finds_a_depot_off_the_city_without_a_traffic_section(folder, helsinki):
+    # (0, 0), and Helsinki's centre written latitude first: what a run refuses only once started
+    path = _write(
+        folder / "sites.yaml",
+        """
+        name: sites
+        city: helsinki
+        waste:
+          days: 1
+          depot: [0, 0]
+          disposal: [60.17, 24.94]
+        """,
+    )
+    lines = _refusal(path, deep=True)
+    assert [line.split(": ", 2)[:2] for line in lines] == [
+        [f"{path}:5", "waste.depot"],
+        [f"{path}:6", "waste.disposal"],
+    ]
+    assert "The disposal at 60.17, 24.94 (lon/lat) is" in lines[1]
+    assert "Check the coordinates' order (longitude first)" in lines[1]
+    assert check_scenario(path, deep=False).waste.depot == (0, 0)
+
+
 def test_examples_pass_the_deep_check(helsinki):
     spec = check_scenario(EXAMPLES / "growth-and-closure.yaml")
     assert spec.traffic.close == [CLOSED_EDGE]
-    assert spec.traffic.signals[0].node == SIGNAL_NODE
+    assert spec.traffic.signals[0].node == EXAMPLE_RETIMED
     for name in ("baseline", "fixed-rounds", "planned-in-euros"):
         assert check_scenario(EXAMPLES / f"{name}.yaml").name == name
     # the deep check hands back the city it loaded, for the run that follows (`twin run`)
@@ -688,7 +736,8 @@ def test_write_holds_everything_that_reproduces_the_run(small, helsinki, tmp_pat
     out = run.write(tmp_path / "run")
     assert out == tmp_path / "run" and os.listdir(tmp_path) == ["run"]
     assert sorted(os.listdir(out)) == [
-        "kpis.json", "kpis.parquet", "run.json", "scenario.yaml", "traffic", "waste",
+        OUTPUT_MARKER, "kpis.json", "kpis.parquet", "run.json", "scenario.yaml", "traffic",
+        "waste",
     ]  # fmt: skip
     assert sorted(os.listdir(out / "traffic")) == TRAFFIC_FILES
     assert sorted(os.listdir(out / "waste")) == WASTE_FILES
@@ -739,6 +788,52 @@ def test_interrupted_write_leaves_no_half_written_folder(small, tmp_path):
     assert _snapshot(out) == before and os.listdir(tmp_path) == ["out"]
 
 
+def test_a_scenario_run_on_another_city_records_that_city(tmp_path):
+    """``Twin.load(kotka).run(a Helsinki file)`` runs on Kotka: what it writes says Kotka, and
+    running its scenario.yaml again gives the same KPIs."""
+    kotka = Twin.load("kotka")
+    text = SMALL.replace("trips: 300", "trips: 50").replace("days: 3", "days: 1")
+    path = _write(tmp_path / "helsinki-file.yaml", text)
+    run = kotka.run(path)
+    assert load_scenario(path).city == "helsinki" and run.scenario.city == "kotka"
+    out = run.write(tmp_path / "out")
+    assert load_scenario(out / "scenario.yaml").city == "kotka"
+    assert json.loads((out / "run.json").read_text())["city"] == "kotka"
+    again = run_scenario(out / "scenario.yaml")
+    assert again.kpi_dict() == run.kpi_dict()
+
+
+def test_overwrite_replaces_only_a_folder_the_twin_wrote(small, tmp_path):
+    run = small[0]
+    out = run.write(tmp_path / "results" / "run")
+    written = json.loads((out / OUTPUT_MARKER).read_text())
+    assert written == sorted(p.name for p in out.iterdir() if p.name != OUTPUT_MARKER)
+    assert {"run.json", "scenario.yaml", "traffic", "waste"} <= set(written)
+    run.write(out, overwrite=True)  # the twin's own folder: replaced
+    # a folder that also holds what the planner put there is not the twin's to replace
+    (out / "notes.txt").write_text("mine")
+    before = _snapshot(out)
+    with pytest.raises(
+        TwinError, match=r"holds what no run of the twin wrote there \(notes\.txt\)"
+    ):
+        run.write(out, overwrite=True)
+    assert _snapshot(out) == before
+    # nor is the folder above earlier runs (a mistyped --out)
+    parent = tmp_path / "results"
+    with pytest.raises(TwinError, match=r"\(run\): --overwrite replaces only a folder"):
+        run.write(parent, overwrite=True)
+    assert _snapshot(out) == before
+    # a folder written before the marker (run.json and the twin's files only) is replaced
+    (out / "notes.txt").unlink()
+    (out / OUTPUT_MARKER).unlink()
+    run.write(out, overwrite=True)
+    assert (out / OUTPUT_MARKER).is_file()
+    # a place that cannot be written is refused before anything is written
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(TwinError, match=r"Cannot write under .*a-file: it is a file"):
+        check_output_folder(tmp_path / "a-file" / "out")
+
+
 # ------------------------------------------------------------------------------ examples
 @pytest.fixture(scope="module")
 def examples(helsinki, cli):
@@ -787,7 +882,11 @@ def test_growth_and_closure_example(examples, helsinki):
     # what the runs record: the closure, the demand growth and the retimed junction
     info = grown.traffic.run_info()
     assert info["demand_scale"] == 1.15 and info["trips_requested"] == 2000
-    assert info["signals"] == [(SIGNAL_NODE, [70.0, 12.0], 0.0)]
+    assert info["signals"] == [(EXAMPLE_RETIMED, [70.0, 12.0], 0.0)]
+    # the retiming is one the traffic feels: the same run with the junction's default plan differs
+    untimed = run_traffic(helsinki, spec.traffic.model_copy(update={"signals": []}), seed=1)
+    assert untimed.kpis["trips"] == grown.kpi_dict()["traffic"]["trips"]
+    assert untimed.kpis["mean_travel_time_s"] != grown.kpi_dict()["traffic"]["mean_travel_time_s"]
     closures = [i for i in info["interventions"] if i.startswith("CloseEdge")]
     assert len(closures) == 1 and f"'{CLOSED_EDGE}'" in closures[0]
     assert [i for i in info["interventions"] if i.startswith("ScaleDemand")] == [
@@ -963,7 +1062,7 @@ def test_cli_run_writes_what_it_prints(cli):
     assert payload["waste"] == json.loads((out / "waste" / "kpis.json").read_text())
     assert payload["waste"]["days"] == 7 and payload["waste"]["bins_emptied"] > 0
     assert sorted(os.listdir(out)) == [
-        "kpis.json", "kpis.parquet", "run.json", "scenario.yaml", "waste",
+        OUTPUT_MARKER, "kpis.json", "kpis.parquet", "run.json", "scenario.yaml", "waste",
     ]  # fmt: skip
     # fixed weekly rounds also write their rounds, the file a city edits into its own
     assert sorted(os.listdir(out / "waste")) == sorted([*WASTE_FILES, "rounds.csv"])

@@ -65,7 +65,7 @@ def test_a_proposal_is_checked_against_the_current_plans(proposal, helsinki):
 
 def test_a_written_plan_file_runs_as_a_scenario(proposal, written, helsinki, tmp_path):
     assert sorted(p.name for p in written.iterdir()) == [
-        "checks.csv", "plans.csv", "plans.sumo.xml", "proposal.json", "sumo",
+        ".twin-output.json", "checks.csv", "plans.csv", "plans.sumo.xml", "proposal.json", "sumo",
     ]  # fmt: skip
     table = pd.read_csv(written / "plans.csv", comment="#")
     assert set(table["junction"]) == {

@@ -4,6 +4,7 @@ its error without stopping the others, and a resumed sweep running only what is 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, twin_command
-from twin.scenario import load_scenario
+from twin.scenario import ScenarioError, load_scenario
 from twin.sweep import load_sweep, plan_runs, run_sweep
 
 BASE = {
@@ -152,7 +153,8 @@ def test_cli_sweep_json_summary(sweep_file, tmp_path):
         text=True,
         timeout=600,
     )
-    assert result.returncode == 0, result.stderr
+    # one run failed: the summary says which, and the exit status says so to a script
+    assert result.returncode == 3, result.stderr
     summary = json.loads(result.stdout)
     assert summary["runs"] == len(RUNS) and summary["ok"] == len(RUNS) - 1
     assert list(summary["failures"]) == ["r0003-s0"]
@@ -170,3 +172,35 @@ def test_example_sweep_runs(tmp_path):
         mine = table[table["seed"] == seed]
         trips = mine.groupby("traffic.demand_scale")["kpi.traffic.trips"].first()
         assert trips[1.3] == round(1.3 * trips[1.0])
+
+
+@pytest.mark.parametrize(
+    ("listed", "said"),
+    [
+        ({"grid": {"waste.trucks": [2, 3, 2]}}, "grid field 'waste.trucks': 2 is listed twice"),
+        ({"runs": [{"waste.trucks": 2}, {"waste.trucks": 2}]}, "runs: {'waste.trucks': 2} is"),
+        ({"runs": [{"waste.trucks": 2}], "seeds": [0, 1, 0]}, "seeds: 0 is listed twice"),
+    ],
+)
+def test_a_value_listed_twice_is_refused_before_anything_runs(sweep_file, tmp_path, listed, said):
+    # the same run twice: twice its rows in the results table, or one run id run twice
+    path = tmp_path / "twice.yaml"
+    spec = {"name": "twice", "scenario": str(sweep_file.parent / "base.yaml"), **listed}
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(ScenarioError, match=re.escape(said)):
+        load_sweep(path)
+
+
+def test_a_sweep_and_a_scenario_file_mistaken_for_each_other_say_which_command_runs_them():
+    sweep, scenario = (
+        REPO / "examples" / "sweep-demand-fleet.yaml",
+        REPO / "examples" / "baseline.yaml",
+    )
+    with pytest.raises(ScenarioError) as refused:
+        load_scenario(sweep)
+    assert str(refused.value) == (
+        f"{sweep}: a sweep file (it has 'scenario' and 'grid'), not a scenario: run it with "
+        f"`twin sweep {sweep} --out FOLDER`"
+    )
+    with pytest.raises(ScenarioError, match=re.escape(f"run it with `twin run {scenario}`")):
+        load_sweep(scenario)

@@ -11,7 +11,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from tests.conftest import twin_command
+from tests.conftest import flat, twin_command
 from twin.api import run_traffic
 
 
@@ -58,6 +58,7 @@ def cli(helsinki, tmp_path_factory):
         "json": ["--trips", "400", "--duration", "30min", "--seed", "7", "--json", "--out",
                  str(root / "json" / "run")],
         "occupied": ["--trips", "10", "--duration", "5min", "--out", str(occupied)],
+        "not-ours": ["--trips", "10", "--duration", "5min", "--out", str(occupied), "--overwrite"],
         "unfinished": ["--trips", "400", "--duration", "3min", "--json"],
         "peak": ["--duration", "20min", "--dt", "5", "--json"],
         "od": ["--od", str(od), "--duration", "1h", "--json"],
@@ -83,6 +84,7 @@ def test_json_and_outputs(cli):
     assert kpis["trips"] == 400 and kpis["trips_completed"] + kpis["trips_unfinished"] == 400
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [
+            ".twin-output.json",
             "kpis.json",
             "kpis.parquet",
             "trips.parquet",
@@ -132,6 +134,11 @@ def test_existing_output_is_not_overwritten(cli):
     out = root / "occupied"
     result = ran["occupied"]()
     assert result.returncode != 0 and (out / "keep.txt").read_text() == "mine"
+    # --overwrite replaces a folder of the twin's results, not one holding a planner's file
+    result = ran["not-ours"]()
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "no run of the twin wrote there (keep.txt)" in flat(result.stderr)
+    assert os.listdir(out) == ["keep.txt"] and (out / "keep.txt").read_text() == "mine"
 
 
 def test_unfinished_trips_are_said_not_averaged_away(cli):

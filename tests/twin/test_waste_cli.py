@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -22,6 +23,7 @@ from twin._shift_traffic import shift_traffic_memo
 from twin.api import run_waste
 from twin.errors import TwinError
 from twin.signal_files import write_plan_csv
+from twin.specs import ScenarioError
 
 SIGNAL_NODE = 25291537  # a signalized junction of helsinki with a two-phase default plan
 WEEK = ("waste", "helsinki", "--days", "7", "--planner", "greedy", "--trucks", "2")
@@ -33,9 +35,8 @@ KPI_KEYS = {
     "cost_per_tonne_eur", "overflow_cost_eur", "initial_in_bins_t", "factors",
 }  # fmt: skip
 OUT_FILES = [
-    "bin_fill.parquet", "bins.geojson", "bins.parquet", "daily.parquet", "kpis.json",
-    "kpis.parquet",
-    "routes.geojson", "routes.parquet", "run.json", "waste.gpkg",
+    ".twin-output.json", "bin_fill.parquet", "bins.geojson", "bins.parquet", "daily.parquet",
+    "kpis.json", "kpis.parquet", "routes.geojson", "routes.parquet", "run.json", "waste.gpkg",
 ]  # fmt: skip
 
 # refused input: (extra arguments, exit status, words the message must hold). Errors of the
@@ -46,6 +47,15 @@ REFUSALS = {
     "planner": (["--planner", "fast"], 1, ["waste.planner: must be one of", "'pyvrp'", "'fast'"]),
     "trucks": (["--trucks", "0"], 1, ["waste.trucks: must be ≥ 1 (got 0)"]),
     "capacity": (["--capacity", "-1"], 1, ["waste.truck_capacity_kg: must be > 0 (got -1)"]),
+    # ten meant as tonnes: not a bin's load, where the fleet sized for it would pass 1,000
+    "capacity-tonnes": (
+        ["--capacity", "10"],
+        1,
+        [
+            "waste.truck_capacity_kg: a truck of 10 kg cannot take one full collection point",
+            "(a 10-tonne truck: 10000)",
+        ],
+    ),
     "days": (["--days", "0"], 1, ["waste.days: must be ≥ 1 (got 0)"]),
     "seed": (["--seed", "-1"], 1, ["seed: must be ≥ 0 (got -1)"]),
     "shift-zero": (["--shift", "0h"], 1, ["waste.shift: the shift must be more than 0"]),
@@ -460,9 +470,9 @@ def test_failed_writes_leave_no_half_written_folder(coupled, tmp_path):
     out = coupled.write(tmp_path / "out")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert sorted(before) == [
-        "bin_fill.parquet", "bins.geojson", "bins.parquet", "daily.parquet", "kpis.json",
-    "kpis.parquet",
-        "routes.geojson", "routes.parquet", "run.json",
+        ".twin-output.json", "bin_fill.parquet", "bins.geojson", "bins.parquet",
+        "daily.parquet", "kpis.json", "kpis.parquet", "routes.geojson", "routes.parquet",
+        "run.json",
     ]  # fmt: skip
     assert json.loads(before["run.json"])["traffic"] == json.loads(json.dumps(coupled.traffic))
     with pytest.raises(IndexError):
@@ -475,3 +485,16 @@ def test_export_without_out_is_refused():
     result = _twin(*WEEK, "--export", "gpkg")
     assert result.returncode == 2 and result.stdout == ""
     assert "--export" in _flat(result.stderr) and "--out" in _flat(result.stderr)
+
+
+def test_a_fleet_sized_past_the_largest_is_refused_naming_why(helsinki):
+    # a shift of seconds: the city's bins would need more trucks than a run may have
+    with pytest.raises(ScenarioError) as refused:
+        run_waste(helsinki, days=1, truck_capacity_kg=1100, shift="10s")
+    said = str(refused.value)
+    assert re.fullmatch(
+        r"waste\.trucks: this city's waste would need [\d,]+ trucks of 1100 kg in a shift of "
+        r"10s, more than the 1,000 a run may have: check waste\.truck_capacity_kg and "
+        r"waste\.shift, or set waste\.trucks",
+        said,
+    ), said

@@ -13,7 +13,7 @@ import yaml
 from tests.conftest import REPO, run_twin
 from twin import ScenarioError, load_scenario
 from twin.sweep import load_sweep
-from twin.yamlsafe import MAX_BYTES, MAX_VALUES
+from twin.yamlsafe import MAX_BYTES, MAX_VALUES, read_yaml
 
 
 def _laughs() -> str:
@@ -125,3 +125,34 @@ def test_a_long_extends_is_quoted_short(tmp_path):
         load_scenario(path)
     (line,) = str(err.value).splitlines()
     assert len(line) < 300 + len(str(path)) and "a list of 50000 items" in line
+
+
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path):
+    # PyYAML keeps the last of two keys silently: the first block's duration would be lost
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(
+        "name: twice\ncity: helsinki\ntraffic: {trips: 100, duration: 10min}\n"
+        "waste: {days: 2}\ntraffic: {trips: 5000}\n"
+    )
+    with pytest.raises(ScenarioError) as refused:
+        load_scenario(twice)
+    assert str(refused.value) == (
+        f"{twice}:5: 'traffic' is given twice (first on line 3): YAML keeps only the last, so "
+        "the first would be silently dropped; merge them into one."
+    )
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("name: n\ncity: helsinki\ntraffic:\n  trips: 10\n  trips: 20\n")
+    with pytest.raises(ScenarioError, match=r"nested.yaml:5: 'trips' is given twice \(first on"):
+        load_scenario(nested)
+    # the same key in two mappings, and a merge key beside its own keys, are not twice
+    fine = tmp_path / "fine.yaml"
+    fine.write_text(
+        "name: fine\ncity: helsinki\nbase: &b {days: 2}\n"
+        "traffic: {trips: 10, duration: 10min}\nwaste: {<<: *b, days: 3}\n"
+    )
+    read = read_yaml(fine, error=ScenarioError, what="scenario file")
+    assert read.data["waste"] == {"days": 3} and read.data["traffic"]["trips"] == 10
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("base: fine.yaml\nseeds: [0]\nseeds: [1]\n")
+    with pytest.raises(ScenarioError, match=r"sweep.yaml:3: 'seeds' is given twice"):
+        load_sweep(sweep)
