@@ -7,6 +7,8 @@ a new program rather than importing it.
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 
 from twin import USER_ERRORS, short_repr
@@ -24,6 +26,31 @@ def _port(text: str) -> int:
     return port
 
 
+def bind_problem(host: str, port: int) -> str | None:
+    """Why the dashboard could not listen on ``host``:``port`` (``None``: it can), found before
+    the city loads, in words rather than the server's bare socket error."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as err:
+        return (
+            f"--host {short_repr(host)}: not an address or host name of this machine "
+            f"({getattr(err, 'strerror', None) or err}): use 127.0.0.1 (this machine only) or "
+            "0.0.0.0 (every interface)"
+        )
+    with socket.socket(family, kind, proto) as probe:
+        # as the server binds: a port whose last connections are closing is free to use
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                return f"--port {port}: in use on {host} (another dashboard?): choose another port"
+            return (
+                f"cannot listen on {host}:{port} ({err.strerror or err}): check --host and --port"
+            )
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the options of ``twin dashboard`` and serve the app until interrupted."""
     parser = argparse.ArgumentParser(
@@ -35,6 +62,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--debug", action="store_true", help="Dash debug mode: never on a network")
     parser.add_argument("--store", default=None, help="folder of saved scenarios and runs")
     options = parser.parse_args(argv)
+    problem = bind_problem(options.host, options.port)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(1)
     # Dash loads only now: a bad option is refused at once
     from dashboards.app import serve
 

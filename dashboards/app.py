@@ -64,6 +64,15 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; ma
 .kpi-table { border-collapse: collapse; font-size: .9em; background: white; }
 .kpi-table th, .kpi-table td { border: 1px solid #dedfd8; padding: .25em .6em; text-align: right; }
 .kpi-table td:first-child, .kpi-table th:first-child { text-align: left; }
+/* the signal editor's table stays inside its 320 px panel, not over the map beside it: fixed
+   columns, long approach names wrap, the green fields take their column's width */
+#signal-phases { width: 100%; table-layout: fixed; }
+#signal-phases th, #signal-phases td { padding: .2em .25em; }
+#signal-phases td { overflow-wrap: break-word; }
+#signal-phases th:nth-child(1) { width: 3.4em; }
+#signal-phases th:nth-child(3) { width: 4.4em; }
+#signal-phases th:nth-child(4) { width: 4.4em; }
+#signal-phases input { width: 100%; box-sizing: border-box; }
 .run-controls { margin: .6em 0; }
 .button { padding: .35em .9em; margin-right: .4em; border: 1px solid #8aa; border-radius: 4px;
           background: white; cursor: pointer; }

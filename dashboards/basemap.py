@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -21,17 +22,20 @@ import numpy as np
 import plotly.graph_objects as go
 import shapely
 
+from dashboards.logic import closed_edges
 from twin import ROAD_CLASS_NAMES, City
 
 __all__ = [
     "CLASS_STYLE",
     "CONGESTION_LEVELS",
+    "SPEED_BANDS",
     "Basemap",
     "base_layout",
     "color_layers",
     "map_extent",
     "network_figure",
     "speed_band",
+    "speed_limit_kph",
     "tile_figure",
     "with_tiles",
 ]
@@ -72,10 +76,42 @@ CONGESTION_LEVELS: tuple[tuple[float, str, str], ...] = (
 )
 
 
+def speed_limit_kph(speed_kph: np.ndarray) -> np.ndarray:
+    """Speed limits at whole km/h, as the map's bands and the City page's chart show them.
+
+    A street merged from segments has its length over their summed travel times as its limit,
+    so it carries float noise (30.000000000000007) or is a blend (31.4); taken raw, noise alone
+    would put a 30 km/h street in the 31–40 band.
+
+    Parameters
+    ----------
+    speed_kph : numpy.ndarray
+        Speed limits, km/h.
+
+    Returns
+    -------
+    numpy.ndarray
+        The limits rounded to whole km/h (float).
+    """
+    return np.round(np.asarray(speed_kph, dtype=float))
+
+
 def speed_band(speed_kph: np.ndarray) -> np.ndarray:
-    """Index into :data:`SPEED_BANDS` of each speed limit."""
+    """Index into :data:`SPEED_BANDS` of each speed limit, at whole km/h (the bands' labels'
+    precision, see :func:`speed_limit_kph`).
+
+    Parameters
+    ----------
+    speed_kph : numpy.ndarray
+        Speed limits, km/h.
+
+    Returns
+    -------
+    numpy.ndarray
+        Band index of each limit.
+    """
     limits = np.array([band[0] for band in SPEED_BANDS])
-    return np.searchsorted(limits, np.asarray(speed_kph, dtype=float), side="left")
+    return np.searchsorted(limits, speed_limit_kph(speed_kph), side="left")
 
 
 @dataclass(eq=False)
@@ -453,7 +489,7 @@ def network_figure(
     *,
     color_by: str = "class",
     signals: bool = True,
-    closed: list[str] | tuple[str, ...] = (),
+    closed: Sequence[str] = (),
     pickable: bool = True,
     muted: bool = False,
     lines_only: bool = False,
@@ -471,7 +507,8 @@ def network_figure(
     signals
         Draw signalized junctions.
     closed
-        ``"u-v"`` references of closed edges, drawn on top in red.
+        The scenario's closures (``"u-v"`` edges or ``"way:ID"`` OSM ways), drawn on top in
+        red (:func:`closed_traces`).
     pickable
         Add the hover/click trace of edge midpoints.
     muted
@@ -516,10 +553,23 @@ def marker_traces(basemap: Basemap, *, signals: bool = True, pickable: bool = Tr
     return traces
 
 
-def closed_traces(basemap: Basemap, closed: list[str] | tuple[str, ...]) -> list[go.Scattergl]:
-    """Closed edges as a thick red line trace (none when nothing is closed)."""
-    index = basemap.edge_index
-    edges = np.array([index[r] for r in closed if r in index], dtype=np.int64)
+def closed_traces(basemap: Basemap, closed: Sequence[str]) -> list[go.Scattergl]:
+    """Closed edges as a thick red line trace (none when nothing is closed).
+
+    Parameters
+    ----------
+    basemap : Basemap
+        The city's base map.
+    closed : sequence of str
+        The scenario's closures as it writes them: ``"u-v[-key]"`` edges or ``"way:ID"`` OSM
+        ways (every map resolves them here, so that each draws the same streets closed).
+
+    Returns
+    -------
+    list of plotly.graph_objects.Scatter
+        One trace named ``"closed"``, or none.
+    """
+    edges = closed_edges(list(closed), ways=basemap.way, index=basemap.edge_index)
     if len(edges) == 0:
         return []
     return [line_trace(basemap, edges, name="closed", color="#e0001b", width=4.5)]

@@ -393,6 +393,13 @@ def field(label: str, component: Any, *, check_id: str | None = None) -> html.La
     )
 
 
+KEPT_FOR_SESSION: dict[str, Any] = {"persistence": True, "persistence_type": "session"}
+"""Properties of a run page's input whose value outlives a visit to another page: the browser
+keeps what the planner typed for the session, so the form beside a run's results still says
+what was run (where the page's starting value, from the draft, changes meanwhile, the new one
+shows)."""
+
+
 def number_input(component_id: str, **props: Any) -> dcc.Input:
     """A numeric input box whose every value reaches the server.
 
@@ -586,6 +593,11 @@ def register_run(
         names = [s.name for s in scenarios]
         found = errors or [None] * len(keys)
         message = "\n".join(f"{n}: {e}" for n, e in zip(names, found, strict=True) if e)
+        failed = sum(error is not None for error in found)
+        if found and failed == len(found):
+            progress(0.0, "failed")  # not a full bar saying "done" beside the error
+        elif failed:
+            progress(1.0, f"done; {failed} of {len(found)} refused")
         return {"keys": keys, "names": names, "errors": found}, message
 
     register_job(app, prefix=prefix, store_id=store_id, states=states, build=build, execute=execute)

@@ -186,15 +186,16 @@ def decision_state(
     state: DashboardState, proposal: dict, draft: dict
 ) -> tuple[dict | None, list[str], bool, str | None]:
     """The last decision on ``proposal`` in the draft's audit log, the inputs the draft has
-    otherwise than when it was checked, whether only applying it changed them, and what went
-    wrong reading either (a log edited by hand, a draft that is not a scenario)."""
+    otherwise than when it was checked (its own plans, applied, aside), whether the draft has
+    them applied and nothing else changed, and what went wrong reading either (a log edited
+    by hand, a draft that is not a scenario)."""
     try:
         entries = decisions(state.store, draft.get("name", ""))
         changed = changed_inputs(proposal, draft, state.city)
     except (*USER_ERRORS, StoreError) as err:
         return None, [], False, str(err)
     latest = latest_decision(entries, proposal["proposal_id"])
-    return latest, changed, bool(changed) and applied(proposal, draft), None
+    return latest, changed, not changed and applied(proposal, draft), None
 
 
 def decision_box(
@@ -219,9 +220,10 @@ def decision_box(
     latest : dict or None
         The last decision on it in the draft's audit log.
     changed : list of str
-        The inputs the draft has otherwise than when the plans were checked.
+        The inputs the draft has otherwise than when the plans were checked (the plans
+        themselves, applied, aside: :func:`dashboards.trust.changed_inputs`).
     was_applied : bool
-        Whether applying these plans is the draft's only change.
+        Whether the draft has these plans applied, and no other change.
     problem : str or None
         Why the log or the draft could not be read (nothing can be decided then).
     by : str
@@ -371,13 +373,16 @@ def register_decisions(app: Dash, state: DashboardState, section: Section) -> No
             # read first: once logged, a decision is not to be reported as failed
             proposal = state.store.proposal(result["key"])
             changed = changed_inputs(proposal, draft, state.city)
+            was_applied = not changed and applied(proposal, draft)
             entry = decide_on(
                 state.store, result["key"], draft, state.city,
                 decision=decision, comment=comment or "", by=by or "",
             )  # fmt: skip
         except (*USER_ERRORS, StoreError, DecisionError) as err:
             return no_update, str(err), no_update
-        box = decision_box(proposal, entry, changed, False, None, by=by or "", section=section)
+        box = decision_box(
+            proposal, entry, changed, was_applied, None, by=by or "", section=section
+        )
         # the entry's hash: a new value for every decision, so the audit view reads the log
         return box.children, no_update, entry["sha256"]
 
@@ -421,7 +426,7 @@ def register_decisions(app: Dash, state: DashboardState, section: Section) -> No
             return no_update, no_update
         try:
             name, data = field_documents(state.store, result["key"], draft or {}, state.city)
-        except (*USER_ERRORS, StoreError) as err:
+        except (*USER_ERRORS, StoreError, DecisionError) as err:
             return no_update, " ".join(str(err).split())  # one line
         return dcc.send_bytes(data, name), ""
 

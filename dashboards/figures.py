@@ -167,11 +167,12 @@ def congestion_figure(
     series: pd.DataFrame | None,
     start_s: float | None,
     *,
-    closed: np.ndarray | list[str] = (),
+    closed: Sequence[str] = (),
     height: int = 560,
 ) -> go.Figure:
     """Edges coloured by congestion in one interval (or the plain network before a run),
-    closed edges in red, and the clickable edge midpoints."""
+    closed edges in red (``closed``: the scenario's closures, ``"u-v"`` or ``"way:ID"``, see
+    :func:`dashboards.basemap.closed_traces`), and the clickable edge midpoints."""
     traces: list[go.Scattergl] = []
     if series is None or start_s is None:
         traces.append(
@@ -184,7 +185,7 @@ def congestion_figure(
         traces += level_traces(
             basemap, level_of(ratio, CONGESTION_LEVELS), CONGESTION_LEVELS, order
         )
-    traces.extend(closed_traces(basemap, list(closed)))
+    traces.extend(closed_traces(basemap, closed))
     traces.append(basemap.pick_trace())
     figure = go.Figure(traces)
     figure.update_layout(**base_layout(basemap, height=height, uirevision="traffic"))

@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import hashlib
 import itertools
 import math
 import re
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -72,6 +74,9 @@ __all__ = [
     "percent_change",
     "policies",
     "policies_to_compare",
+    "retimed",
+    "rounded_greens",
+    "saved_digest",
     "scenario_from_draft",
     "section_only",
     "slider_marks",
@@ -86,6 +91,7 @@ __all__ = [
     "unfinished_card",
     "with_signals",
     "with_strategy",
+    "yaml_digest",
 ]
 
 
@@ -580,10 +586,31 @@ def with_signals(draft: dict[str, Any], timings: list[dict[str, Any]]) -> dict[s
     traffic = data.get("traffic")
     if traffic is None:
         raise ScenarioError("this scenario has no traffic section: signal plans need one.")
-    new = {int(t["node"]): dict(t) for t in timings}
-    kept = [t for t in traffic.get("signals") or [] if int(t["node"]) not in new]
-    traffic["signals"] = kept + list(new.values())
+    traffic["signals"] = retimed(traffic.get("signals") or [], timings)
     return scenario_from_draft(data).model_dump(mode="json")
+
+
+def retimed(
+    signals: Sequence[Mapping[str, Any]], timings: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """``traffic.signals`` with ``timings`` applied (what :func:`with_signals` writes): the
+    retimings of other junctions keep their place, these replace or follow them.
+
+    Parameters
+    ----------
+    signals : sequence of mapping
+        The retimings a traffic section has (``node``, ``greens_s``, ``offset_s``).
+    timings : sequence of mapping
+        The retimings to apply.
+
+    Returns
+    -------
+    list of dict
+        The new retimings, not validated.
+    """
+    new = {int(t["node"]): dict(t) for t in timings}
+    kept = [dict(t) for t in signals if int(t["node"]) not in new]
+    return kept + list(new.values())
 
 
 def clicked_signal(click: dict[str, Any] | None) -> int | None:
@@ -672,6 +699,38 @@ def signal_cycle(greens_s: list[Any], lost_time_s: float) -> float | None:
     except (TypeError, ValueError):
         return None
     return sum(greens) + lost_time_s * len(greens)
+
+
+GREEN_DIGITS = 1
+"""Decimals of the green times the signal editor shows (0.1 s: finer than a driver notices)."""
+
+
+def rounded_greens(greens_s: Sequence[float], digits: int = GREEN_DIGITS) -> list[float]:
+    """Green times rounded for the signal editor, keeping their sum (and so the cycle).
+
+    The twin's default plans split a cycle by demand (13.6667 s, 68.3333 s); shown raw they
+    neither fit a number field nor read as a plan. Rounding each on its own could move the
+    cycle (3 × 26.6667 s → 80.1 s), so the largest remainders take the rounding up.
+
+    Parameters
+    ----------
+    greens_s : sequence of float
+        Green time of each phase, seconds.
+    digits : int
+        Decimals to keep.
+
+    Returns
+    -------
+    list of float
+        The green times at ``digits`` decimals, summing to the original sum so rounded.
+    """
+    scale = 10.0**digits
+    exact = np.asarray(greens_s, dtype=float) * scale
+    # float noise (13.7 * 10 = 136.99999999999997) must not count as a remainder
+    units = np.floor(np.round(exact, 6))
+    short = int(round(float(exact.sum())) - units.sum())
+    units[np.argsort(units - exact, kind="stable")[:short]] += 1
+    return [float(u / scale) for u in units]
 
 
 COMPASS = ("northbound", "north-eastbound", "eastbound", "south-eastbound",
@@ -1424,3 +1483,17 @@ def check_osm_bytes(raw: bytes, filename: str) -> str:
     if not ok:
         raise UploadError(f"{filename}: the content is not a {suffix} file (damaged or renamed?).")
     return suffix
+
+
+def saved_digest(path: Path) -> str | None:
+    """A digest of the scenario file saved at ``path`` (``None``: none is), by which the
+    Scenarios page knows whether it is the version this browser saved or loaded."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def yaml_digest(scenario: Scenario) -> str:
+    """The digest :func:`saved_digest` gives once ``scenario`` is saved."""
+    return hashlib.sha256(scenario.to_yaml().encode("utf-8")).hexdigest()

@@ -21,10 +21,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from dashboards.logic import scenario_from_draft, strategy_fields, strategy_of, with_signals
+from dashboards.logic import retimed, scenario_from_draft, strategy_fields, strategy_of
 from dashboards.store import RunStore, StoreError
 from twin import (
     MODEL_LABEL,
+    OUTPUT_MARKER,
     USER_ERRORS,
     City,
     ModelCardError,
@@ -35,6 +36,7 @@ from twin import (
     read_audit,
     read_model_card,
     scenario_inputs,
+    traffic_inputs,
     write_field_documents,
 )
 
@@ -140,34 +142,119 @@ def provenance_rows(provenance: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 # ------------------------------------------------------------------ decisions
+_INPUT_WORDS = {"city": "city data", "city_sha256": "city data",
+                "planner": "planner's checkpoint"}  # fmt: skip
+_FIELD_WORDS = {"close": "closed streets", "change": "changed streets",
+                "signals": "signal timings", "od": "OD table", "dt_s": "time step"}  # fmt: skip
+"""How sentences name a proposal's inputs (:func:`twin.scenario_inputs`) and the fields of
+its traffic, where their own names would not do."""
+
+
+def _plans_taken_out(record: Mapping[str, Any], traffic: dict | None) -> dict | None:
+    """A draft's traffic inputs (:func:`twin.traffic_inputs`) with the proposal's plans taken
+    out, where its signal timings are exactly those it was checked on with the plans applied
+    as Apply applies them (:func:`dashboards.logic.retimed`); otherwise as they are."""
+    checked, timings = (record.get("inputs") or {}).get("traffic"), record.get("timings")
+    if traffic is None or checked is None or not timings:
+        return traffic
+    then = checked.get("signals") or []
+    if traffic.get("signals") != retimed(then, timings):
+        return traffic
+    return {**traffic, "signals": then}
+
+
+def applied(record: Mapping[str, Any], draft: Mapping[str, Any]) -> bool:
+    """Whether the draft's traffic and seed are the proposal's inputs with its plans applied
+    (what Apply makes of them): changed since the check, but only by the plans themselves."""
+    inputs = record.get("inputs") or {}
+    checked, timings = inputs.get("traffic"), record.get("timings")
+    try:
+        scenario = scenario_from_draft(dict(draft))
+    except USER_ERRORS:
+        return False
+    if scenario.traffic is None or checked is None or not timings:
+        return False
+    done = {**checked, "signals": retimed(checked.get("signals") or [], timings)}
+    # compared as the proposal records its inputs: an OD table by its content, not its path
+    return traffic_inputs(scenario.traffic) == done and scenario.seed == inputs.get("seed")
+
+
 def _inputs_now(record: Mapping[str, Any], draft: Mapping[str, Any], city: City) -> dict:
-    return scenario_inputs(record, scenario_from_draft(dict(draft)), city)
+    """The proposal's inputs as the draft has them now, its own plans taken out where Apply
+    put them in: applying approved plans does not make them plans for another scenario, but
+    any other change of the draft does."""
+    now = scenario_inputs(record, scenario_from_draft(dict(draft)), city)
+    now["traffic"] = _plans_taken_out(record, now.get("traffic"))
+    return now
+
+
+def _changes(record: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    then = record.get("inputs") or {}
+    return [key for key in sorted(set(then) | set(now)) if then.get(key) != now.get(key)]
+
+
+def _said(value: Any) -> str | None:
+    """A value short and plain enough for a sentence (a number, a word), else ``None``."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool | int | float):
+        return str(value)
+    # a path or a hash says nothing to a planner, and a server's path is not theirs to see
+    if isinstance(value, str) and len(value) <= 24 and "/" not in value and "\\" not in value:
+        return value
+    return None
+
+
+def _changed_words(
+    record: Mapping[str, Any], now: Mapping[str, Any], keys: list[str], since: str
+) -> str:
+    """The changed inputs ``keys`` as a planner reads them: ``the draft's traffic changed
+    since these plans were <since> (trips 400 → 300; closed streets)``, without hashes,
+    paths or JSON."""
+    then = record.get("inputs") or {}
+    names, details = [], []
+    for key in keys:
+        names.append(_INPUT_WORDS.get(key, key.replace("_", " ")))
+        was, is_ = then.get(key), now.get(key)
+        if key == "seed":
+            details.append(f"seed {was} → {is_}")
+        if not (isinstance(was, dict) and isinstance(is_, dict)):
+            continue
+        for field in sorted(set(was) | set(is_)):
+            if was.get(field) == is_.get(field) or field.endswith("sha256"):
+                continue
+            word = _FIELD_WORDS.get(field, field.replace("_", " "))
+            before, after = _said(was.get(field)), _said(is_.get(field))
+            plain = before is not None and after is not None
+            details.append(f"{word} {before} → {after}" if plain else word)
+    said = " and ".join(dict.fromkeys(names))
+    return f"the draft's {said} changed since these plans were {since}" + (
+        f" ({'; '.join(details)})" if details else ""
+    )
 
 
 def changed_inputs(record: Mapping[str, Any], draft: Mapping[str, Any], city: City) -> list[str]:
     """The inputs of a proposal (``traffic``, ``seed``, ``city``…) that the draft has
-    otherwise than when the proposal was checked; empty: unchanged (it may be approved).
+    otherwise than when the proposal was checked; empty: unchanged (it may be approved,
+    applied, and its field documents written). The proposal's own plans, applied to the
+    draft, are no change (:func:`applied`); any other change of its traffic is.
 
     Raises
     ------
     twin.TwinError
         A draft that is not a valid scenario.
     """
-    then, now = record.get("inputs", {}), _inputs_now(record, draft, city)
-    return [key for key in sorted(set(then) | set(now)) if then.get(key) != now.get(key)]
+    return _changes(record, _inputs_now(record, draft, city))
 
 
-def applied(record: Mapping[str, Any], draft: Mapping[str, Any]) -> bool:
-    """Whether the draft is the proposal's inputs with its plans applied (what Apply makes of
-    it): changed since the check, but only by the plans themselves."""
-    traffic = (record.get("inputs") or {}).get("traffic")
-    if traffic is None or draft.get("traffic") is None:
-        return False
-    try:
-        done = with_signals({**draft, "traffic": traffic}, list(record.get("timings") or []))
-    except USER_ERRORS:
-        return False
-    return done["traffic"] == draft["traffic"] and done["seed"] == record["inputs"].get("seed")
+def _refuse_changed(
+    record: Mapping[str, Any], now: Mapping[str, Any], refused: str, since: str
+) -> None:
+    """Raise :class:`DecisionError` (``refused``: what was not done) where the draft's inputs
+    ``now`` are not those the proposal was checked on, naming what changed."""
+    if keys := _changes(record, now):
+        words = _changed_words(record, now, keys, since)
+        raise DecisionError(f"{refused}: {words}: propose them again for the draft as it is now.")
 
 
 def decisions(store: RunStore, name: str) -> list[dict[str, Any]]:
@@ -230,7 +317,8 @@ def decide_on(
     Raises
     ------
     DecisionError
-        No name given.
+        No name given; for an approval, a draft whose inputs are not those the proposal was
+        checked on (its own plans, applied, aside).
     StoreError
         No such proposal, or one that does not verify; a draft name the store refuses.
     twin.TwinError
@@ -241,6 +329,10 @@ def decide_on(
         raise DecisionError("Your name: required, the audit log records who decided.")
     record = store.proposal(key)
     scenario = scenario_from_draft(dict(draft))
+    now = _inputs_now(record, draft, city)
+    if decision == "approved":
+        # the twin refuses it too, but names its folder and the inputs' JSON
+        _refuse_changed(record, now, "Not approved", "checked")
     path = store.save_scenario(scenario)
     return decide(
         store.proposal_dir(key),
@@ -248,7 +340,7 @@ def decide_on(
         decision=decision,
         comment=comment or "",
         by=by,
-        current_inputs=scenario_inputs(record, scenario, city),
+        current_inputs=now,
     )
 
 
@@ -256,12 +348,13 @@ def approved_timings(
     store: RunStore, key: str, draft: Mapping[str, Any], city: City
 ) -> list[dict[str, Any]]:
     """The ``traffic.signals`` of the stored proposal ``key``, where the draft's audit log
-    approves it last and the draft still has the inputs it was checked (and approved) on.
+    approves it last and the draft still has the inputs it was checked (and approved) on, or
+    those with these plans applied (applying them again changes nothing).
 
     Raises
     ------
     DecisionError
-        Approved, but the draft changed since.
+        Approved, but the draft changed since (otherwise than by these plans).
     StoreError
         No such proposal, or one that does not verify.
     twin.TwinError
@@ -271,12 +364,7 @@ def approved_timings(
     record = store.proposal(key)
     scenario = scenario_from_draft(dict(draft))
     approved_decision(store.proposal_dir(key), store.scenario_path(scenario.name))
-    changed = changed_inputs(record, draft, city)
-    if changed:
-        raise DecisionError(
-            f"Not applied: the draft's {', '.join(changed)} changed since these plans were "
-            "approved: propose them again for the draft as it is now."
-        )
+    _refuse_changed(record, _inputs_now(record, draft, city), "Not applied", "approved")
     return list(record["timings"])
 
 
@@ -343,6 +431,9 @@ def field_documents(
 
     Raises
     ------
+    DecisionError
+        A draft whose inputs are not those the plans were checked and approved on (their
+        own signal plans, applied, aside).
     StoreError
         No such proposal, one that does not verify, or a draft name the store refuses.
     twin.TwinError
@@ -351,8 +442,10 @@ def field_documents(
     """
     record = store.proposal(key)
     scenario = store.scenario_path(str(draft.get("name") or ""))
-    # the draft must still have the inputs the approved plan was checked on
+    # the draft must still have the inputs the approved plan was checked on; the twin checks
+    # them again, and the approval in its audit log
     now = _inputs_now(record, draft, city)
+    _refuse_changed(record, now, "No field documents", "approved")
     with tempfile.TemporaryDirectory(prefix="field-documents-") as folder:
         out = write_field_documents(
             store.proposal_dir(key), scenario, Path(folder) / "documents", city=city,
@@ -361,7 +454,8 @@ def field_documents(
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(out.iterdir()):
-                archive.write(path, path.name)
+                if path.name != OUTPUT_MARKER:  # the twin's own bookkeeping, not a document
+                    archive.write(path, path.name)
     return f"field-documents-{record['kind']}-{record['proposal_id'][:12]}.zip", buffer.getvalue()
 
 

@@ -15,7 +15,15 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
-from dashboards.basemap import color_layers, marker_traces, network_figure, with_tiles
+from dashboards.basemap import (
+    SPEED_BANDS,
+    color_layers,
+    marker_traces,
+    network_figure,
+    speed_band,
+    speed_limit_kph,
+    with_tiles,
+)
 from dashboards.components import map_graph, upload_button
 from dashboards.figures import CHART, sites_traces
 from dashboards.logic import UploadError, check_osm_bytes, decode_upload
@@ -60,10 +68,20 @@ def _class_chart(state: DashboardState) -> go.Figure:
 
 
 def _speed_chart(state: DashboardState) -> go.Figure:
+    """Road length per speed limit at whole km/h, each bar in its band's colour on the map."""
     basemap = state.basemap
-    speeds, inverse = np.unique(np.round(basemap.speed_kph), return_inverse=True)
+    speeds, inverse = np.unique(speed_limit_kph(basemap.speed_kph), return_inverse=True)
     km = np.bincount(inverse, weights=basemap.length_m) / 1000.0
-    figure = go.Figure(go.Bar(x=[f"{s:.0f}" for s in speeds], y=km, marker_color="#c9b12f"))
+    bands = [SPEED_BANDS[b] for b in speed_band(speeds)]
+    figure = go.Figure(
+        go.Bar(
+            x=[f"{s:.0f}" for s in speeds],
+            y=km,
+            marker_color=[color for _, _, color in bands],
+            customdata=[label for _, label, _ in bands],
+            hovertemplate="%{x} km/h (%{customdata}): %{y:.1f} km<extra></extra>",
+        )
+    )
     figure.update_layout(
         title="Road length by speed limit", xaxis_title="km/h", yaxis_title="km", **CHART
     )

@@ -70,6 +70,7 @@ from dashboards.logic import (
     plan_notes,
     policies,
     policies_to_compare,
+    scenario_from_draft,
     section_only,
     slider_marks,
     timing_rows,
@@ -724,14 +725,22 @@ def register_signals(app: Dash, state: DashboardState) -> None:
     )
     def apply(clicks, result: dict | None, draft: dict):
         """A planner's click on plans approved in the draft's audit log, and nothing else,
-        writes them into the draft."""
+        writes them into the draft; a second click changes nothing, and says so."""
         if not clicks or not result:
             return no_update, no_update
         try:
             timings = approved_timings(state.store, result["key"], draft, state.city)
             updated = with_signals(draft, timings)
+            before = scenario_from_draft(dict(draft)).model_dump(mode="json")
         except (*USER_ERRORS, StoreError, DecisionError) as err:
             return html.Div(str(err), className="error", role="alert"), no_update
+        if updated == before:
+            already = html.Div(
+                f"Already applied: the draft's signal plans have these {len(timings)} "
+                "junctions' timings; nothing changed.",
+                className="ok",
+            )
+            return already, no_update
         done = html.Div(
             f"Applied: {len(timings)} junctions retimed in the draft scenario "
             "(its signal plans on the Scenarios page; save it there to keep it).",

@@ -39,17 +39,28 @@ from dashboards.logic import (
     format_signals,
     parse_signals,
     policies,
+    rounded_greens,
+    saved_digest,
     scenario_from_draft,
     set_signal_timing,
     signal_cycle,
     strategy_of,
     traffic_section_note,
     trip_changes,
+    yaml_digest,
 )
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
 from dashboards.trust import policy_label, run_by_model
-from twin import MODEL_LABEL, USER_ERRORS, ScenarioError, load_scenario, parse_duration, short_repr
+from twin import (
+    MODEL_LABEL,
+    USER_ERRORS,
+    ScenarioError,
+    check_scenario_in_city,
+    load_scenario,
+    parse_duration,
+    short_repr,
+)
 
 PATH = "/scenarios"
 TITLE = "Scenarios"
@@ -92,6 +103,7 @@ def signal_editor(state: DashboardState, node: int, timings: list[dict]) -> html
     greens = list(timing["greens_s"]) if timing else list(info.greens_s)
     if len(greens) != len(info.greens_s):
         greens = list(info.greens_s)  # a timing with the wrong phase count: start from default
+    greens, defaults = rounded_greens(greens), rounded_greens(info.greens_s)
     basemap = state.basemap
     rows = [
         html.Tr(
@@ -113,16 +125,17 @@ def signal_editor(state: DashboardState, node: int, timings: list[dict]) -> html
                         id={"type": "signal-green", "index": i},
                         type="number",
                         min=0,
-                        step=1,
+                        # any step: a green of 13.7 s is as valid as 14 s (a step of 1 s
+                        # would mark it invalid); the arrows still move by 1 s
+                        step="any",
                         value=green,
-                        style={"width": "5em"},
                     )
                 ),
                 html.Td(f"{default:g} s"),
             ]
         )
         for i, (approaches, green, default) in enumerate(
-            zip(info.approaches, greens, info.greens_s, strict=True)
+            zip(info.approaches, greens, defaults, strict=True)
         )
     ]
     return html.Div(
@@ -222,6 +235,10 @@ def layout(state: DashboardState) -> html.Div:
                 className="run-controls",
             ),
             html.Div(id="scenario-message", role="status"),
+            # the saved versions this browser knows (saved or loaded), by scenario name, and
+            # one it was told of that another planner saved under the draft's name
+            dcc.Store(id="scenario-known", storage_type="session", data={}),
+            dcc.Store(id="scenario-replace"),
             html.Hr(),
             field(
                 "Load a saved scenario",
@@ -392,6 +409,7 @@ def register(app: Dash, state: DashboardState) -> None:
         *[Output(cid, "value") for cid, _ in FORM],
         Output("draft", "data", allow_duplicate=True),
         Output("scenario-message", "children", allow_duplicate=True),
+        Output("scenario-known", "data", allow_duplicate=True),
         # a store of this page, not the URL: an Input from outside the page would fire this
         # callback (it writes the app-wide draft) while the page's other inputs are absent
         Input("scenario-mounted", "data"),
@@ -399,9 +417,12 @@ def register(app: Dash, state: DashboardState) -> None:
         Input("scenario-upload", "contents"),
         State("scenario-upload", "filename"),
         State("draft", "data"),
+        State("scenario-known", "data"),
         prevent_initial_call="initial_duplicate",
     )
-    def fill_editor(_path, load: str | None, upload: str | None, filename: str | None, draft):
+    def fill_editor(
+        _path, load: str | None, upload: str | None, filename: str | None, draft, known
+    ):
         """The editor shows the draft; loading or uploading a scenario replaces the draft."""
         trigger = ctx.triggered_id
         message: object = no_update
@@ -409,12 +430,17 @@ def register(app: Dash, state: DashboardState) -> None:
             if trigger == "scenario-load" and load:
                 draft = state.store.load_named(load).model_dump(mode="json")
                 message = html.Div(f"Loaded {load}.", className="ok")
+                # the version loaded is one this browser knows: saving over it asks nothing
+                there = saved_digest(state.store.scenario_path(load))
+                known = {**(known or {}), load: there}
+                return *_form_values(draft), draft, message, known
             elif trigger == "scenario-upload" and upload:
                 draft = _uploaded(state, upload, filename).model_dump(mode="json")
                 message = html.Div(f"Read {filename}: {draft['name']}.", className="ok")
         except (*USER_ERRORS, UploadError, StoreError) as err:
-            return *[no_update] * len(FORM), no_update, html.Div(str(err), className="error")
-        return *_form_values(draft), draft, message
+            return (*[no_update] * len(FORM), no_update, html.Div(str(err), className="error"),
+                    no_update)  # fmt: skip
+        return *_form_values(draft), draft, message, no_update
 
     form_states = [State(cid, "value") for cid, _ in FORM]
 
@@ -424,22 +450,40 @@ def register(app: Dash, state: DashboardState) -> None:
         Output("scenario-load", "options"),
         Output("compare-a", "options"),
         Output("compare-b", "options"),
+        Output("scenario-replace", "data"),
+        Output("scenario-known", "data", allow_duplicate=True),
         Input("scenario-save", "n_clicks"),
         State("draft", "data"),
+        State("scenario-replace", "data"),
+        State("scenario-known", "data"),
         *form_states,
         prevent_initial_call=True,
     )
-    def save(clicks, draft, *values):
+    def save(clicks, draft, told, known, *values):
         if not clicks:
-            return (no_update,) * 5
+            return (no_update,) * 7
         try:
             updated = _read_form(draft, values)
-            path = state.store.save_scenario(scenario_from_draft(updated))
+            scenario = scenario_from_draft(updated)
+            # the store is shared by every browser: a version of this name this browser has
+            # not saved or loaded (another planner's) is replaced only once Save is pressed
+            # again, knowing it
+            there = saved_digest(state.store.scenario_path(scenario.name))
+            theirs = there not in (None, (known or {}).get(scenario.name), yaml_digest(scenario))
+            if theirs and told != there:
+                said = (
+                    f"Another version of {scenario.name} is saved (by another session, or "
+                    "from a file): Save again to replace it, or give this draft another name."
+                )
+                return (no_update, html.Div(said, className="error"), *(no_update,) * 3,
+                        there, no_update)  # fmt: skip
+            path = state.store.save_scenario(scenario)
         except (*USER_ERRORS, StoreError) as err:
-            return no_update, html.Div(str(err), className="error"), *(no_update,) * 3
+            return no_update, html.Div(str(err), className="error"), *(no_update,) * 5
         names = state.store.scenario_names()
         saved = html.Div(f"Saved {updated['name']} ({path.name}).", className="ok")
-        return updated, saved, names, names, names
+        known = {**(known or {}), scenario.name: saved_digest(path)}
+        return updated, saved, names, names, names, None, known
 
     @app.callback(
         Output("scenario-download", "data"),
@@ -538,7 +582,8 @@ def register(app: Dash, state: DashboardState) -> None:
 
 def _uploaded(state: DashboardState, contents: str, filename: str | None):
     """A scenario YAML upload, validated as ``twin run`` would (file:line errors), for this
-    dashboard's city."""
+    dashboard's city: every street, way and signalized junction it names must be in the city's
+    network (:func:`twin.check_scenario_in_city`)."""
     raw = decode_upload(contents, filename, limit_bytes=state.limits.scenario_bytes)
     name = filename or "scenario.yaml"
     if not name.lower().endswith((".yaml", ".yml")):
@@ -551,13 +596,19 @@ def _uploaded(state: DashboardState, contents: str, filename: str | None):
             scenario = load_scenario(path)
         except ScenarioError as err:
             raise UploadError(str(err).replace(str(path), name)) from None
-    current = {state.city.name, str(state.city.source.path)}
-    if scenario.city not in current:
-        raise UploadError(
-            f"{name}: the scenario is for city {short_repr(scenario.city)}, but this dashboard "
-            f"shows {state.city.name!r}; open that city (twin dashboard CITY) or change "
-            "the file's city."
-        )
+        current = {state.city.name, str(state.city.source.path)}
+        if scenario.city not in current:
+            raise UploadError(
+                f"{name}: the scenario is for city {short_repr(scenario.city)}, but this "
+                f"dashboard shows {state.city.name!r}; open that city (twin dashboard CITY) or "
+                "change the file's city."
+            )
+        try:
+            # refused here as `twin run` refuses it: once in the draft, a street the map lacks
+            # could not be reopened by a click, and every run would stop on it
+            check_scenario_in_city(scenario, state.city, path)
+        except ScenarioError as err:
+            raise UploadError(str(err).replace(str(path), name)) from None
     return scenario
 
 

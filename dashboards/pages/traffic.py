@@ -10,6 +10,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from dashboards.basemap import with_tiles
 from dashboards.components import (
     CLOSE_MODES,
+    KEPT_FOR_SESSION,
     card_row,
     closed_summary,
     field,
@@ -23,7 +24,7 @@ from dashboards.components import (
 from dashboards.figures import congestion_figure, empty_figure, speed_over_time
 from dashboards.figures import travel_time_histogram as tt_histogram
 from dashboards.forms import read_form
-from dashboards.logic import TIME_MARK_STEPS_S, TRAFFIC_CARDS, clock, closed_edges, slider_marks
+from dashboards.logic import TIME_MARK_STEPS_S, TRAFFIC_CARDS, clock, slider_marks
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
 from twin import parse_duration, traffic_warnings
@@ -54,20 +55,34 @@ def layout(state: DashboardState) -> html.Div:
                     html.Div(
                         [
                             html.H3("Traffic run"),
-                            number_field("Trips", "traffic-trips", value=draft["trips"]),
+                            number_field(
+                                "Trips", "traffic-trips", value=draft["trips"], **KEPT_FOR_SESSION
+                            ),
                             number_field(
                                 "Simulated minutes",
                                 "traffic-minutes",
                                 value=_minutes(draft["duration"]),
+                                **KEPT_FOR_SESSION,
                             ),
                             number_field(
-                                "Demand scale", "traffic-scale", value=draft["demand_scale"]
+                                "Demand scale",
+                                "traffic-scale",
+                                value=draft["demand_scale"],
+                                **KEPT_FOR_SESSION,
                             ),
-                            number_field("Seed", "traffic-seed", value=state.draft()["seed"]),
+                            number_field(
+                                "Seed",
+                                "traffic-seed",
+                                value=state.draft()["seed"],
+                                **KEPT_FOR_SESSION,
+                            ),
                             field(
                                 "A click on a street closes (or reopens)",
                                 dcc.RadioItems(
-                                    id="traffic-close-mode", options=CLOSE_MODES, value="segment"
+                                    id="traffic-close-mode",
+                                    options=CLOSE_MODES,
+                                    value="segment",
+                                    **KEPT_FOR_SESSION,
                                 ),
                             ),
                             html.Div(id="traffic-closed", className="note"),
@@ -195,9 +210,6 @@ def register(app: Dash, state: DashboardState) -> None:
     def draw_map(result: dict | None, start_s: float | None, draft: dict, tiles=None):
         basemap = state.basemap
         closed = (draft.get("traffic") or {}).get("close") or []
-        shown = [
-            basemap.ref[i] for i in closed_edges(closed, ways=basemap.way, index=basemap.edge_index)
-        ]
         series = None
         if result:
             try:
@@ -205,6 +217,6 @@ def register(app: Dash, state: DashboardState) -> None:
             except StoreError:
                 series = None
         figure = congestion_figure(
-            basemap, series, start_s if series is not None else None, closed=shown
+            basemap, series, start_s if series is not None else None, closed=closed
         )
         return with_tiles(figure, basemap, tiles)

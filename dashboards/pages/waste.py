@@ -24,6 +24,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dashboards.basemap import with_tiles
 from dashboards.components import (
     AUTO_FLEET,
+    KEPT_FOR_SESSION,
     baseline_table,
     card_row,
     field,
@@ -136,14 +137,19 @@ def layout(state: DashboardState) -> html.Div:
                                 className="note",
                             ),
                             polish_field(waste),
-                            number_field("Days", "waste-days", value=waste["days"]),
+                            number_field(
+                                "Days", "waste-days", value=waste["days"], **KEPT_FOR_SESSION
+                            ),
                             number_field(
                                 "Trucks",
                                 "waste-trucks",
                                 value=waste["trucks"],
                                 placeholder=AUTO_FLEET,
+                                **KEPT_FOR_SESSION,
                             ),
-                            number_field("Seed", "waste-seed", value=draft["seed"]),
+                            number_field(
+                                "Seed", "waste-seed", value=draft["seed"], **KEPT_FOR_SESSION
+                            ),
                             traffic_field(draft),
                             *cost_fields(waste),
                             baseline_panel(state),
@@ -189,6 +195,7 @@ def cost_fields(waste: dict[str, Any]) -> list[html.Label]:
             component_id,
             value=costs.get(name),
             placeholder=f"{getattr(defaults, name):g} (default)",
+            **KEPT_FOR_SESSION,
         )
         for component_id, name, label in COST_FIELDS
     ]
@@ -205,7 +212,13 @@ def traffic_field(draft: dict[str, Any]) -> html.Label:
     whose trucks drive in traffic already (a scenario file's) opens with its trips."""
     waste, traffic = draft.get("waste") or {}, draft.get("traffic") or {}
     trips = traffic.get("trips") if waste.get("traffic_coupling") else None
-    return number_field(TRAFFIC_LABEL, "waste-shift-trips", value=trips, placeholder=TRAFFIC_HINT)
+    return number_field(
+        TRAFFIC_LABEL,
+        "waste-shift-trips",
+        value=trips,
+        placeholder=TRAFFIC_HINT,
+        **KEPT_FOR_SESSION,
+    )
 
 
 POLISH_LABEL = "Polish of the learned plans (PyVRP iterations a day)"
@@ -225,6 +238,7 @@ def polish_field(waste: dict[str, Any]) -> html.Label:
         value=waste.get("polish_iterations") or None,
         placeholder=POLISH_HINT,
         disabled=strategy_of(waste) != LEARNED_PLANNER,
+        **KEPT_FOR_SESSION,
     )
 
 
@@ -234,14 +248,11 @@ def baseline_panel(state: DashboardState) -> html.Div:
     return html.Div(
         [
             html.H4("Baseline: what the city does today"),
-            # the planner's choices outlive a visit to another page (the browser keeps them
-            # for the session)
             dcc.RadioItems(
                 id="waste-baseline",
                 options=baseline_options(has_rounds=False),
                 value=default_baseline(False),
-                persistence=True,
-                persistence_type="session",
+                **KEPT_FOR_SESSION,
             ),
             upload_button(
                 "Upload the city's rounds (CSV, GeoJSON, GPX)",
@@ -255,8 +266,7 @@ def baseline_panel(state: DashboardState) -> html.Div:
                 id="waste-compare-all",
                 options=[{"label": "run every policy against it", "value": COMPARE_ALL}],
                 value=[COMPARE_ALL],
-                persistence=True,
-                persistence_type="session",
+                **KEPT_FOR_SESSION,
             ),
         ],
         id="waste-baseline-panel",

@@ -528,6 +528,36 @@ def test_the_waste_pages_baseline_choice_outlives_a_visit_to_another_page(
     _no_errors(dash_duo)
 
 
+def test_the_run_pages_forms_keep_what_was_typed_across_a_visit_to_another_page(
+    browser_ready, dash_duo, store_dir
+):
+    """The form beside a run's results must still say what was run: what the planner typed on
+    the Traffic and Waste pages is there when they come back."""
+    dash_duo.start_server(_app(store_dir))
+    typed = {
+        "traffic": {"traffic-trips": 300, "traffic-minutes": 15, "traffic-scale": 1.5},
+        "waste": {"waste-days": 3, "waste-trucks": 2, "waste-shift-trips": 400},
+    }
+    for page, fields in typed.items():
+        dash_duo.find_element(f"#nav-{page}").click()
+        dash_duo.wait_for_element(f"#{page}-map .js-plotly-plot")
+        for field_id, value in fields.items():
+            _type(dash_duo, field_id, value)
+        if page == "traffic":
+            dash_duo.find_element("#traffic-close-mode input[value='way']").click()
+    dash_duo.find_element("#nav-city").click()
+    dash_duo.wait_for_element("#city-map")
+    for page, fields in typed.items():
+        dash_duo.find_element(f"#nav-{page}").click()
+        dash_duo.wait_for_element(f"#{page}-map .js-plotly-plot")
+        for field_id, value in fields.items():
+            box = dash_duo.find_element(f"#{field_id}")
+            until(lambda box=box, value=value: box.get_attribute("value") == str(value), timeout=5)
+        if page == "traffic":
+            assert dash_duo.find_element("#traffic-close-mode input[value='way']").is_selected()
+    _no_errors(dash_duo)
+
+
 def test_a_bad_rounds_file_is_refused_with_the_twins_message_and_a_good_one_is_the_baseline(
     browser_ready, dash_duo, store_dir, tmp_path
 ):
@@ -619,6 +649,75 @@ def test_scenarios_save_compare_export_and_refuse_a_bad_upload(
     dash_duo.find_element("#scenario-upload input[type=file]").send_keys(str(works))
     dash_duo.wait_for_contains_text("#scenario-traffic-note", "simulate: false", timeout=10)
     assert "1,500 trips" in dash_duo.find_element("#scenario-traffic-note").text
+    _no_errors(dash_duo)
+
+
+def test_save_asks_before_replacing_another_sessions_scenario_of_the_same_name(
+    browser_ready, dash_duo, store_dir
+):
+    app = _app(store_dir)
+    dash_duo.start_server(app)
+    dash_duo.find_element("#nav-scenarios").click()
+    dash_duo.wait_for_element("#scenario-name")
+    until(lambda: dash_duo.find_element("#scenario-name").get_attribute("value") == "my-plan", 10)
+    _type(dash_duo, "scenario-name", "shared")
+    dash_duo.find_element("#scenario-save").click()
+    dash_duo.wait_for_contains_text("#scenario-message", "Saved shared", timeout=10)
+    # this session's own version is saved over without a question, edited or not
+    _type(dash_duo, "scenario-scale", "1.2")
+    dash_duo.find_element("#scenario-save").click()
+    until(lambda: "demand_scale: 1.2" in (store_dir / "scenarios" / "shared.yaml").read_text(), 10)
+    # another session (same store) saves its own "shared"
+    store = app.twin_state.store
+    theirs = store.load_named("shared").model_copy(update={"seed": 99})
+    store.save_scenario(theirs)
+    before = (store_dir / "scenarios" / "shared.yaml").read_text()
+    _type(dash_duo, "scenario-scale", "1.3")
+    dash_duo.find_element("#scenario-save").click()
+    dash_duo.wait_for_contains_text("#scenario-message", "Another version of shared", timeout=10)
+    assert (store_dir / "scenarios" / "shared.yaml").read_text() == before
+    dash_duo.find_element("#scenario-save").click()  # knowing it: replaced
+    dash_duo.wait_for_contains_text("#scenario-message", "Saved shared", timeout=10)
+    after = (store_dir / "scenarios" / "shared.yaml").read_text()
+    assert "demand_scale: 1.3" in after and "seed: 99" not in after
+    _no_errors(dash_duo)
+
+
+def test_the_signal_editor_shows_valid_greens_inside_its_panel(
+    browser_ready, dash_duo, store_dir, screenshot
+):
+    """Junction 25292451's default greens (13.6667 s, 68.3333 s) at 0.1 s, valid in their number
+    fields, and the editor's table within the editor's panel, not over the map."""
+    node = 25292451
+    dash_duo.start_server(_app(store_dir))
+    dash_duo.find_element("#nav-scenarios").click()
+    dash_duo.wait_for_element("#scenario-map .js-plotly-plot")
+    until(lambda: "signalized junction" in _trace_names(dash_duo, "scenario-map"), timeout=15)
+    # a click on the junction's marker, as plotly reports it to dcc.Graph
+    dash_duo.driver.execute_script(
+        "const g = document.querySelector('#scenario-map .js-plotly-plot');"
+        "const curve = g.data.findIndex(t => t.name === 'signalized junction');"
+        "const point = Array.from(g.data[curve].customdata).indexOf(arguments[0]);"
+        "g.emit('plotly_click', {points: [{curveNumber: curve, pointNumber: point}]});",
+        node,
+    )
+    dash_duo.wait_for_contains_text("#signal-editor", f"Signal at node {node}", timeout=10)
+    fields = dash_duo.find_elements("#signal-phases input")
+    assert [f.get_attribute("value") for f in fields] == ["13.7", "68.3"]
+    assert all(
+        dash_duo.driver.execute_script("return arguments[0].validity.valid;", f) for f in fields
+    )
+    assert "Cycle 90 s" in dash_duo.find_element("#signal-cycle").text
+    table, panel = (
+        dash_duo.driver.execute_script(
+            "const r = document.querySelector(arguments[0]).getBoundingClientRect();"
+            "return [r.left, r.right];",
+            selector,
+        )
+        for selector in ("#signal-phases", "#signal-editor")
+    )
+    assert panel[0] <= table[0] and table[1] <= panel[1], (table, panel)
+    screenshot(dash_duo, "scenarios-signal-editor", scroll_to="#signal-editor")
     _no_errors(dash_duo)
 
 
@@ -754,6 +853,8 @@ def _accepted_draft(city) -> dict:
 def test_plans_page_proposes_signal_plans_and_a_planner_applies_them(
     browser_ready, dash_duo, store_dir, screenshot, helsinki
 ):
+    import zipfile
+
     from dashboards.logic import format_signals
     from twin import signal_plans
 
@@ -805,6 +906,16 @@ def test_plans_page_proposes_signal_plans_and_a_planner_applies_them(
     dash_duo.wait_for_contains_text("#signals-applied", "Applied", timeout=10)
     # the draft's signals are now the proposal's: that does not make its checks out of date
     assert dash_duo.find_element("#signals-stale").text == ""
+    # nor does it withhold the approved plans' field documents
+    dash_duo.find_element("#signals-download").click()
+    folder = Path(dash_duo.download_path)
+    until(lambda: any(p.suffix == ".zip" for p in folder.glob("field-documents-*")), timeout=10)
+    (archive,) = folder.glob("field-documents-signal-plans-*.zip")
+    assert "timings.csv" in zipfile.ZipFile(archive).namelist()
+    assert dash_duo.find_element("#signals-download-error").text == ""
+    # applying them again changes nothing, and says so
+    dash_duo.find_element("#signals-apply").click()
+    dash_duo.wait_for_contains_text("#signals-applied", "Already applied", timeout=10)
     dash_duo.find_element("#nav-scenarios").click()
     dash_duo.wait_for_element("#scenario-signals")
     until(

@@ -52,3 +52,19 @@ def test_the_dashboard_command_serves_the_bundled_city_on_localhost(helsinki, tm
 def test_an_impossible_port_is_refused():
     result = run_twin("dashboard", "--port", "70000")
     assert result.returncode == 2 and "1–65535" in result.stderr
+
+
+def test_a_host_that_is_not_here_or_a_port_in_use_is_said_before_the_city_loads():
+    result = run_twin("dashboard", "--host", "999.1.1.1")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: --host '999.1.1.1': not an address or host name")
+    assert "http://" not in result.stdout + result.stderr  # no address said that never served
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_twin("dashboard", "--port", str(port))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"error: --port {port}: in use on 127.0.0.1 (another dashboard?): choose another port"
+    )

@@ -288,7 +288,7 @@ def test_a_recommended_proposal_is_approved_then_applied_and_logged(app):
     assert f"Applied: {len(record['timings'])} junctions retimed" in str(done)
     # the applied draft differs from the checked one only by these plans: it is not stale
     updated = done["draft"]["data"]
-    assert changed_inputs(record, updated, app.twin_state.city) == ["traffic"]
+    assert changed_inputs(record, updated, app.twin_state.city) == []
     assert applied(record, updated) and not applied(record, draft)
     # the audit view lists the decision
     view = audit_view(app.twin_state, draft["name"])
@@ -300,6 +300,63 @@ def test_a_recommended_proposal_is_approved_then_applied_and_logged(app):
     assert "was rejected" in str(_apply(app, key, draft))
 
 
+def _download(app, key: str, draft: dict) -> dict:
+    return _call(app, "signals-download", {"signals-result": {"key": key}, "draft": draft})
+
+
+def test_applied_plans_still_give_their_field_documents_and_apply_again_changes_nothing(app):
+    key, draft = _proposed(app, RECOMMENDED_TRIPS, recommended=True)
+    state, store = app.twin_state, app.twin_state.store
+    record = store.proposal(key)
+    _decide(app, "signals-approve", key, draft, by="Aino", comment="less delay")
+    updated = _apply(app, key, draft)["draft"]["data"]
+    # the field documents of the draft that now holds the approved plans, as the page
+    # downloads them
+    sent = _download(app, key, updated)
+    assert sent["signals-download-error"]["children"] == ""
+    name = sent["signals-field-documents"]["data"]["filename"]
+    assert name == f"field-documents-signal-plans-{record['proposal_id'][:12]}.zip"
+    # nothing else changed: still the plans' draft, shown approved and applied, not stale
+    assert changed_inputs(record, updated, state.city) == []
+    latest, changed, was_applied, problem = decision_state(state, record, updated)
+    assert (latest["decision"], changed, was_applied, problem) == ("approved", [], True, None)
+    # Apply again: the draft is left as it is, and the page says why
+    again = _apply(app, key, updated)
+    assert "draft" not in again
+    assert "Already applied: the draft's signal plans have these " in str(again)
+    assert approved_timings(store, key, updated, state.city) == record["timings"]
+
+
+def test_a_draft_changed_after_its_plans_were_applied_is_refused_in_plain_words(app):
+    key, draft = _proposed(app, RECOMMENDED_TRIPS, recommended=True)
+    state, store = app.twin_state, app.twin_state.store
+    _decide(app, "signals-approve", key, draft, by="Aino")
+    updated = _apply(app, key, draft)["draft"]["data"]
+    busier = {**updated, "traffic": {**updated["traffic"], "trips": RECOMMENDED_TRIPS + 100}}
+    message = _download(app, key, busier)["signals-download-error"]["children"]
+    # what changed, in words: no path of the server's store, no cut-off JSON
+    assert message == (
+        "No field documents: the draft's traffic changed since these plans were approved "
+        f"(trips {RECOMMENDED_TRIPS} → {RECOMMENDED_TRIPS + 100}): propose them again for the "
+        "draft as it is now."
+    )
+    with pytest.raises(DecisionError, match=r"^Not applied: the draft's traffic changed since"):
+        approved_timings(store, key, busier, state.city)
+    assert "draft" not in _apply(app, key, busier)
+    # the applied plans edited by hand are not the approved ones either
+    signals = [dict(t) for t in updated["traffic"]["signals"]]
+    signals[0]["offset_s"] = signals[0]["offset_s"] + 5
+    edited = {**updated, "traffic": {**updated["traffic"], "signals": signals}}
+    assert changed_inputs(store.proposal(key), edited, state.city) == ["traffic"]
+    message = _download(app, key, edited)["signals-download-error"]["children"]
+    assert "traffic changed since these plans were approved (signal timings)" in message
+    # and another seed
+    reseeded = {**updated, "seed": updated["seed"] + 1}
+    message = _download(app, key, reseeded)["signals-download-error"]["children"]
+    seeds = f"(seed {updated['seed']} → {updated['seed'] + 1})"
+    assert f"the draft's seed changed since these plans were approved {seeds}" in message
+
+
 def test_approval_of_plans_whose_inputs_changed_since_the_check_is_refused(app):
     key, draft = _proposed(app, RECOMMENDED_TRIPS, recommended=True)
     store, city = app.twin_state.store, app.twin_state.city
@@ -308,8 +365,11 @@ def test_approval_of_plans_whose_inputs_changed_since_the_check_is_refused(app):
     assert changed_inputs(record, changed, city) == ["traffic"]
     sent = _decide(app, "signals-approve", key, changed, by="Aino")
     message = sent["signals-decision-error"]["children"]
-    assert "its inputs changed since it was checked (traffic: " in message
-    assert "propose again" in message and "\n" not in message
+    # what changed in words, without the store's path or the inputs' JSON
+    assert message == (
+        "Not approved: the draft's traffic changed since these plans were checked (demand "
+        "scale 1.0 → 1.5): propose them again for the draft as it is now."
+    )
     assert read_audit(store.scenario_path(draft["name"])) == []
     # the page does not offer it: Approve disabled, and why
     box = decision_box(record, None, ["traffic"], False, None)

@@ -24,6 +24,7 @@ from dashboards.logic import (
     parse_signals,
     plan_notes,
     policies,
+    rounded_greens,
     scenario_from_draft,
     section_only,
     street_refs,
@@ -441,7 +442,9 @@ def test_clicking_a_signal_opens_its_plan_and_apply_writes_the_scenario(state):
         return found
 
     draft = state.draft()
-    assert inputs(signal_editor(state, node, current_timings("", draft))) == list(info.greens_s)
+    assert inputs(signal_editor(state, node, current_timings("", draft))) == rounded_greens(
+        info.greens_s
+    )
     greens = [40, 30] + [10] * (len(info.greens_s) - 2)
     timings = set_signal_timing(current_timings("", draft), node, greens)
     typed = format_signals(timings)
@@ -759,3 +762,107 @@ def test_the_scenarios_page_says_what_a_traffic_section_not_simulated_is_for():
     simulated_alone = {**alone, "traffic": simulated["traffic"]}
     assert traffic_section_note(simulated_alone) is None
     assert traffic_section_note({**works, "traffic": None}) is None
+
+
+def test_speed_bands_read_limits_at_whole_km_h_as_the_speed_chart_does(state, basemap):
+    """A street merged from 30 km/h segments has a limit like 30.000000000000007: it is in
+    the 21–30 band, and the City page's chart puts each bar in the band the map draws it in."""
+    from dashboards.basemap import SPEED_BANDS, color_layers, speed_band
+    from dashboards.pages.city import _speed_chart
+
+    noisy = np.array([29.999999999999996, 30.000000000000007, 40.00000000000001, 30.4, 30.6])
+    labels = [SPEED_BANDS[b][1] for b in speed_band(noisy)]
+    assert labels == ["21–30 km/h", "21–30 km/h", "31–40 km/h", "21–30 km/h", "31–40 km/h"]
+    layers = {name: set(edges.tolist()) for name, _, _, edges in color_layers(basemap, "speed")}
+    at_30 = np.flatnonzero(np.isclose(basemap.speed_kph, 30.0))
+    at_40 = np.flatnonzero(np.isclose(basemap.speed_kph, 40.0))
+    assert len(at_30) > 100 and set(at_30.tolist()) <= layers["21–30 km/h"]
+    assert len(at_40) > 10 and set(at_40.tolist()) <= layers["31–40 km/h"]
+    bars = _speed_chart(state).data[0]
+    colour = {label: color for _, label, color in SPEED_BANDS}
+    assert sum(float(x) in (30.0, 40.0) for x in bars.x) == 2
+    for x, color, label in zip(bars.x, bars.marker.color, bars.customdata, strict=True):
+        drawn = np.flatnonzero(np.round(basemap.speed_kph) == float(x))
+        assert set(drawn.tolist()) <= layers[label] and colour[label] == color, x
+
+
+def test_the_scenarios_and_traffic_maps_draw_a_closed_way_alike(basemap):
+    """A "whole OSM way" closure is red on the Scenarios map as on the Traffic page's."""
+    from dashboards.figures import congestion_figure
+
+    way = int(pd.Series(basemap.way).value_counts().index[0])
+    closure = [f"way:{way}"]
+    edges = closed_edges(closure, ways=basemap.way, index=basemap.edge_index)
+    assert len(edges) > 1
+
+    def red(figure) -> tuple:
+        (trace,) = [t for t in figure.data if t.name == "closed"]
+        return tuple(np.nan_to_num(np.asarray(trace.x, dtype=float), nan=-1.0))
+
+    lon, _ = basemap.drawn_lines(edges)
+    scenarios = red(network_figure(basemap, closed=closure))
+    assert scenarios == tuple(np.nan_to_num(np.asarray(lon, dtype=float), nan=-1.0))
+    assert scenarios == red(congestion_figure(basemap, None, None, closed=closure))
+    # the two kinds of closure together, each street once
+    both = network_figure(basemap, closed=[*closure, basemap.ref[edges[0]]])
+    assert red(both) == scenarios
+
+
+def test_an_uploaded_scenario_naming_streets_the_city_lacks_is_refused(state):
+    """Refused as `twin run` refuses it, with the twin's words and the file's lines: a closure
+    the map lacks could never be reopened by a click, and every run would stop on it."""
+    from dashboards.pages.scenarios import _uploaded
+
+    network = state.city.network
+    signal = int(network.node_osmid[network.node_signalized][0])
+    text = (
+        "name: ghost\ncity: helsinki\ntraffic:\n  trips: 5\n"
+        "  close: ['999-888', 'way:1']\n"
+        "  change:\n    - {edge: '777-666', speed_kph: 20}\n"
+        f"  signals:\n    - {{node: 12345, greens_s: [20, 20]}}\n"
+        f"    - {{node: {signal}, greens_s: [20, 20]}}\n"
+    )
+    with pytest.raises(UploadError) as refused:
+        _uploaded(state, _upload(text.encode()), "ghost.yaml")
+    lines = str(refused.value).splitlines()
+    assert len(lines) == 4, lines
+    assert lines[0].startswith("ghost.yaml:5: traffic.close.0: Edge '999-888' names a node")
+    assert lines[1].startswith("ghost.yaml:5: traffic.close.1: OSM way 1 is not part")
+    assert lines[2].startswith("ghost.yaml:7: traffic.change.0: Edge '777-666'")
+    assert lines[3].startswith("ghost.yaml:9: traffic.signals.0: node 12345 is not a signal")
+    assert "/tmp" not in str(refused.value)
+    # the streets it names once they are the city's: read as before
+    edge = state.basemap.ref[0]
+    good = text.replace("999-888", edge).replace("way:1", f"way:{int(state.basemap.way[0])}")
+    good = good.replace("777-666", edge).replace("node: 12345, ", f"node: {signal}, ")
+    assert _uploaded(state, _upload(good.encode()), "ghost.yaml").traffic.close[0] == edge
+
+
+def test_the_signal_editor_shows_default_greens_at_a_tenth_of_a_second_in_valid_fields(state):
+    """Junction 25292451's default greens are 13.6667 s and 68.3333 s: the editor shows 13.7
+    and 68.3 (the cycle kept), in fields whose step does not mark them invalid."""
+    from dashboards.pages.scenarios import cycle_text, signal_editor
+
+    node = 25292451
+    info = state.signal_plan(node)
+    assert info.greens_s == pytest.approx([41 / 3, 205 / 3])
+    editor = signal_editor(state, node, [])
+    fields = [c for c in _components(editor) if isinstance(getattr(c, "id", None), dict)]
+    assert [f.value for f in fields] == [13.7, 68.3]
+    assert all(f.step == "any" for f in fields)
+    cells = [c.children for c in _components(editor) if type(c).__name__ == "Td"]
+    assert "13.7 s" in cells and "68.3 s" in cells
+    assert cycle_text([f.value for f in fields], info.lost_time_s).startswith("Cycle 90 s")
+    # rounding each alone would lengthen a cycle of three equal phases; the sum is kept
+    assert rounded_greens([80 / 3] * 3) == [26.7, 26.7, 26.6]
+    assert rounded_greens([13.7, 68.3, 40.0]) == [13.7, 68.3, 40.0]
+
+
+def _components(component) -> list:
+    """A Dash component and every component under it."""
+    found = [component]
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list) else [children]:
+        if child is not None and not isinstance(child, str | int | float):
+            found += _components(child)
+    return found

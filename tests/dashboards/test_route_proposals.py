@@ -27,7 +27,7 @@ from dashboards.forms import FormError, read_routes_form
 from dashboards.logic import section_only
 from dashboards.runner import propose_collection_routes, run_scenarios
 from dashboards.store import StoreError
-from dashboards.trust import decide_on, field_documents, plan_rows
+from dashboards.trust import DecisionError, decide_on, field_documents, plan_rows
 from tests.dashboards.test_decisions import (
     RECOMMENDED_TRIPS,
     SMALL,
@@ -238,9 +238,13 @@ def test_approved_signal_plans_download_their_timing_tables(app):
     archive = _zip(_download(app, "signals", key, draft), "signals")
     assert {"timings.csv", "timings.md", "field-documents.json"} == set(archive.namelist())
     assert "Approved by Aino" in archive.read("timings.md").decode()
-    # a draft whose traffic changed since is not what the plans were checked on
+    # a draft whose traffic changed since is not what the plans were checked on: said in
+    # words, without the store's path or the inputs' JSON
     busier = {**draft, "traffic": {**draft["traffic"], "demand_scale": 1.3}}
-    with pytest.raises(ProposalError, match="inputs changed since"):
+    changed = (
+        r"^No field documents: the draft's traffic changed since .* \(demand scale 1.0 → 1.3\)"
+    )
+    with pytest.raises(DecisionError, match=changed):
         field_documents(state.store, key, busier, state.city)
 
 
