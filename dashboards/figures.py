@@ -465,7 +465,9 @@ def routes_figure(
         today = table if day is None else table[table["day"] == day]
         groups = [(policy, today)] if len(routes) > 1 else list(today.groupby("truck"))
         for label, part in groups:
-            name = str(label) if len(routes) > 1 else f"truck {label}"
+            # the model numbers its trucks from 0; the pages, the stops' hover and the field
+            # documents (truck-1.gpx) from 1
+            name = str(label) if len(routes) > 1 else f"truck {int(label) + 1}"
             lines.append((name, part))
     for index, (name, part) in enumerate(lines):
         lon, lat = route_coordinates(part)
@@ -532,14 +534,15 @@ def routes_figure(
 
 def stop_lines(stops: pd.DataFrame, paths: dict[str, list[list[float]]]) -> pd.DataFrame:
     """A proposed day's routes (:meth:`twin.RouteProposal.stops` and ``.paths``) as the route
-    table :func:`routes_figure` draws: one row per truck, its road path (``geometry``), with
-    the km it drives (``distance_km``) on ``day`` 0."""
+    table :func:`routes_figure` draws: one row per truck (numbered from 0, as the model's
+    route tables are; the proposal's own numbers start at 1), its road path (``geometry``),
+    with the km it drives (``distance_km``) on ``day`` 0."""
     rows = []
     for truck, part in stops.groupby("truck", sort=True):
         rows.append(
             {
                 "day": 0,
-                "truck": int(truck),
+                "truck": int(truck) - 1,
                 "distance_km": float(part.sort_values("order")["km"].iloc[-1]),
                 "geometry": shapely.linestrings(np.asarray(paths[str(truck)], dtype=float)),
             }

@@ -266,7 +266,11 @@ def routes_section(state: DashboardState) -> html.Div:
             ),
             number_field("Bins", "routes-bins", value=day_bins(state)),
             number_field("Trucks", "routes-trucks", value=draft["waste"]["trucks"] or 3),
-            number_field("Seed (which day)", "routes-seed", value=draft["seed"]),
+            number_field(
+                "Seed (another seed: another day's bins and waste)",
+                "routes-seed",
+                value=draft["seed"],
+            ),
             number_field("PyVRP's polish, seconds", "routes-polish", value=1.0),
             run_controls("routes", "Propose routes"),
         ],

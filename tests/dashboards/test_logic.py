@@ -866,3 +866,24 @@ def _components(component) -> list:
         if child is not None and not isinstance(child, str | int | float):
             found += _components(child)
     return found
+
+
+def test_trucks_are_numbered_from_one_on_the_waste_and_the_proposal_maps(basemap):
+    """The model's route tables number trucks from 0, a proposal's stops (and its field
+    documents, truck-1.gpx) from 1: both maps say truck 1 for the first."""
+    import shapely
+
+    from dashboards.figures import routes_figure, stop_lines
+
+    line = shapely.LineString([(24.94, 60.17), (24.95, 60.17)])
+    model = pd.DataFrame(
+        {"day": [0, 0], "truck": [0, 1], "distance_km": [1.0, 2.0], "geometry": [line, line]}
+    )
+    names = [trace.name for trace in routes_figure(basemap, {"pyvrp": model}, None, day=0).data]
+    assert "truck 1: 1.0 km" in names and "truck 2: 2.0 km" in names
+    stops = pd.DataFrame({"truck": [1, 1, 2], "order": [0, 1, 0], "km": [0.0, 3.0, 4.0]})
+    paths = {"1": [[24.94, 60.17], [24.95, 60.17]], "2": [[24.94, 60.17], [24.95, 60.18]]}
+    proposed = stop_lines(stops, paths)
+    assert proposed["truck"].tolist() == [0, 1]
+    names = [t.name for t in routes_figure(basemap, {"p": proposed}, None, day=None).data]
+    assert "truck 1: 3.0 km" in names and "truck 2: 4.0 km" in names
