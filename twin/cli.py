@@ -246,13 +246,22 @@ def traffic_command(
     ] = None,
     close: CloseOption = None,
     demand_scale: DemandScaleOption = None,
+    signal_plan: Annotated[
+        str | None,
+        typer.Option(
+            "--signal-plan",
+            help="Signal timings: default (two phases from OSM), webster (Webster's method on "
+            "the run's own flows), learned, or a plan file (CSV) from `twin propose-signals`.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Write results (Parquet) into this folder.")
     ] = None,
     overwrite: OverwriteOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Simulate a city's traffic and print its KPIs."""
+    """Simulate a city's traffic and print its KPIs (street changes and junction retimings:
+    a scenario file, `twin run`)."""
     from twin.api import run_traffic
     from twin.specs import traffic_spec
 
@@ -261,7 +270,7 @@ def traffic_command(
         **_given(
             trips=trips, od=od, duration=duration, window=window, dt_s=dt,
             reroute_share=reroute_share, on_invalid=on_invalid, close=close or None,
-            demand_scale=demand_scale,
+            demand_scale=demand_scale, signal_plan=signal_plan,
         )
     )  # fmt: skip
     seed = _seed(seed)

@@ -57,6 +57,8 @@ def cli(helsinki, tmp_path_factory):
     jobs = {
         "json": ["--trips", "400", "--duration", "30min", "--seed", "7", "--json", "--out",
                  str(root / "json" / "run")],
+        "webster": ["--trips", "400", "--duration", "30min", "--seed", "7", "--signal-plan",
+                    "webster", "--json"],
         "occupied": ["--trips", "10", "--duration", "5min", "--out", str(occupied)],
         "not-ours": ["--trips", "10", "--duration", "5min", "--out", str(occupied), "--overwrite"],
         "unfinished": ["--trips", "400", "--duration", "3min", "--json"],
@@ -102,6 +104,15 @@ def test_json_and_outputs(cli):
     assert run["seed"] == 7 and run["city_sha256"]
     # vehicle-km from the trips equals the KPI (each completed link counted once)
     assert trips["distance_m"].sum() / 1000 == pytest.approx(kpis["vehicle_km"], rel=1e-9)
+
+
+def test_signal_plans_are_an_option_of_the_command_as_of_a_scenario(cli, helsinki):
+    """--signal-plan webster: the run the API makes with the same field, not the default's."""
+    _, ran = cli
+    webster, default = (json.loads(ran[key]().stdout) for key in ("webster", "json"))
+    api = run_traffic(helsinki, trips=400, duration="30min", seed=7, signal_plan="webster")
+    assert webster["mean_travel_time_s"] == api.kpis["mean_travel_time_s"]
+    assert webster["mean_travel_time_s"] != default["mean_travel_time_s"]
 
 
 def test_same_seed_reproduces(helsinki):
