@@ -690,6 +690,13 @@ def register_job(
         Input(f"{prefix}-running", "data"),
         Input(f"{prefix}-invalid", "data"),
     )
+    # a message of the last run (or of a check before it) does not stand beside a new one
+    app.clientside_callback(
+        "function(running) { return running ? '' : window.dash_clientside.no_update; }",
+        Output(f"{prefix}-error", "children", allow_duplicate=True),
+        Input(f"{prefix}-running", "data"),
+        prevent_initial_call=True,
+    )
     app.clientside_callback(
         _CANCEL_JS,
         Output(f"{prefix}-progress-label", "children", allow_duplicate=True),

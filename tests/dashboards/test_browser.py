@@ -620,8 +620,10 @@ def test_scenarios_save_compare_export_and_refuse_a_bad_upload(
 
     dash_duo.select_dcc_dropdown("#compare-a", value="base")
     dash_duo.select_dcc_dropdown("#compare-b", value="growth")
+    dash_duo.wait_for_text_to_equal("#compare-error", "Not run yet: click Run and compare.", 10)
     dash_duo.find_element("#compare-run").click()
     dash_duo.wait_for_element("#compare-table", timeout=90)
+    assert dash_duo.find_element("#compare-error").text == ""
     # more demand: trips take longer, and the table says it is worse
     row = dash_duo.find_element("#compare-table-mean_travel_time_s")
     assert row.find_elements("css selector", ".verdict-worse"), row.text
