@@ -66,6 +66,12 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     payload = read_checkpoint_file(path)
     if not isinstance(payload, dict) or "model_state" not in payload:
         raise CheckpointError(f"{path}: not a planner checkpoint (no model state).")
+    kind = payload.get("kind")
+    if kind is not None and kind != "waste-planner":
+        raise CheckpointError(
+            f"{path}: a {kind} checkpoint, not one of the waste collection planner: pass a "
+            "checkpoint `twin train` wrote (the shipped one: generative/checkpoints/general.pt)."
+        )
     if payload.get("format_version") not in READABLE_VERSIONS:
         raise CheckpointError(
             f"{path}: checkpoint format {payload.get('format_version')!r}, this version reads "
@@ -101,16 +107,27 @@ def read_checkpoint_file(path: str | os.PathLike[str]) -> Any:
         raise CheckpointError(f"{path}: no such checkpoint.")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    # what torch raises for a file too short, damaged, foreign or holding code
+    # what torch raises for a file too short, damaged, foreign or holding code (a text file
+    # starting with "h" is read as an old pickle protocol and fails with a KeyError)
     except (
         pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError,
-        struct.error, ValueError, IndexError,
+        struct.error, ValueError, IndexError, KeyError, TypeError, AttributeError,
     ) as err:  # fmt: skip
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
-            f"{path}: not a readable checkpoint ({first}). It is corrupt, or not a file this "
-            "package wrote: train again or take the checkpoint from the repository."
+            f"{path}: not a readable checkpoint ({_first_line(err)}). It is corrupt, not a "
+            "file this package wrote, or a pointer to one (a Git LFS file not fetched: `git "
+            "lfs pull`): train again, or use a checkpoint this package wrote."
         ) from None
+
+
+def _first_line(err: BaseException) -> str:
+    """The first line of torch's message, without its advice to load with
+    ``weights_only=False``: that runs code from the file, which this package never does."""
+    text = "" if isinstance(err, KeyError) else str(err).strip()  # a KeyError says "116"
+    first = text.splitlines()[0] if text else type(err).__name__
+    if "weights_only" in first:
+        return type(err).__name__
+    return first
 
 
 SHIPPED_KEYS = (

@@ -63,6 +63,9 @@ class PlannerConfig:
                 f"dim ({self.dim}) must be a positive multiple of heads ({self.heads}), and "
                 f"layers ({self.layers}) at least 0"
             )
+        if not (math.isfinite(self.logit_clip) and self.logit_clip > 0):
+            # 0 makes every choice equally likely and leaves nothing to learn
+            raise ValueError(f"logit_clip must be > 0, got {self.logit_clip}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -138,6 +138,33 @@ class TrainConfig:
             raise TrainingError(
                 f"need lr > 0 and 0 ≤ lr_final ≤ 1, got {self.lr}, {self.lr_final}."
             )
+        if not self.grad_clip > 0:
+            # torch scales gradients by clip / norm: a negative clip turns descent into ascent
+            raise TrainingError(f"grad_clip must be > 0, got {self.grad_clip}.")
+        if self.samples < 2 and self.steps > self.imitation_steps:
+            # the policy gradient's baseline is the mean of an instance's own samples: with
+            # one, every advantage is 0 and nothing is learned
+            raise TrainingError(
+                f"samples must be ≥ 2 for policy-gradient steps (each plan is weighed against "
+                f"the others of its day), got {self.samples}."
+            )
+
+
+RESUME_FREE = frozenset({"steps", "validate_every", "val_samples", "checkpoint_every", "compile"})
+"""Training settings a resumed run may change: how long it runs and how often it looks, not
+what a step does (a changed learning rate, batch or seed would be recorded but not followed, or
+followed from the middle of a run that no longer repeats)."""
+
+
+def _changed_on_resume(saved: dict[str, Any], config: TrainConfig) -> str:
+    """The settings of ``config`` that differ from a checkpoint's, as ``lr 0.001 → 0.5``
+    (empty: none)."""
+    now = asdict(config)
+    return ", ".join(
+        f"{name} {saved[name]} → {now[name]}"
+        for name in sorted(now)
+        if name not in RESUME_FREE and name in saved and saved[name] != now[name]
+    )
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -216,6 +243,25 @@ def batch_days(config: TrainConfig, n_bins: int, available: int, world_size: int
     wanted = config.batch_size * min(1.0, config.batch_bins / max(n_bins, 1))
     count = max(world_size, round(wanted / world_size) * world_size)
     return min(count, available - available % world_size)
+
+
+def _capped_sets(config: TrainConfig, sets: Sequence[DaySet], world_size: int) -> str:
+    """Which training files hold fewer days than ``batch_size`` asks a step to take from them
+    (:func:`batch_days` takes all a file holds then), in words; empty where none."""
+    short = []
+    for day_set in sets:
+        wanted = config.batch_size * min(1.0, config.batch_bins / max(day_set.n_bins, 1))
+        taken = batch_days(config, day_set.n_bins, len(day_set), world_size)
+        if taken < round(wanted):
+            short.append(taken)
+    if not short:
+        return ""
+    span = f"{min(short)}" if min(short) == max(short) else f"{min(short)}–{max(short)}"
+    return (
+        f"batch_size {config.batch_size}: {len(short)} of {len(sets)} training files hold fewer "
+        f"days than that, so their steps take {span} days: write files of more days (twin "
+        "corpus --days) for the batch asked."
+    )
 
 
 def as_tensors(
@@ -422,6 +468,10 @@ def train(
                 f"holds {len(day_set)} days, fewer than the {workers.world_size} processes: "
                 "generate more days or use fewer processes."
             )
+    capped = _capped_sets(config, sets, workers.world_size)
+    if capped and workers.main and len(sets) > 1:
+        # said, not refused: a corpus's files may be short on purpose (the device run's are)
+        print(f"warning: {capped}", file=sys.stderr)
     if workers.world_size == 1 and len(sets) == 1 and config.batch_size > len(sets[0]):
         raise TrainingError(
             f"batch_size {config.batch_size} exceeds the {len(sets[0])} training instances: "
@@ -474,6 +524,13 @@ def train(
             raise CheckpointError(
                 f"{checkpoint}: model {saved['model_config']} differs from "
                 f"{model.config.to_dict()}: resume with the same model settings."
+            )
+        changed = _changed_on_resume(saved.get("train_config") or {}, config)
+        if changed:
+            raise CheckpointError(
+                f"{checkpoint}: resumed with other training settings ({changed}): a resumed "
+                "run repeats the one it continues, so resume with the same settings, or start "
+                "a new run from this one's model (--init)."
             )
         states = saved["torch_generators"]
         if len(states) != workers.world_size:

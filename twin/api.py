@@ -20,7 +20,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from agents.kpis import traffic_warnings
-from agents.traffic.demand import Trips, generate_trips, read_od_table
+from agents.traffic.demand import Trips, generate_trips, read_od_table, scaled_trips
 from agents.traffic.model import TrafficConfig, TrafficModel, TrafficResult
 from agents.traffic.retiming import iterated_webster, measured_flows_vph, simulate
 from agents.traffic.signals import default_plans
@@ -59,8 +59,8 @@ from twin.plots import plot_traffic, plot_waste
 from twin.results_io import (
     atomic_output_dir,
     bin_points,
-    edge_summary,
     route_lines,
+    traffic_edges,
     traffic_files,
     waste_files,
     write_traffic_result,
@@ -68,7 +68,7 @@ from twin.results_io import (
 )
 from twin.rounds import RoundsTable, read_rounds
 from twin.scenario import load_scenario, scenario_location
-from twin.signal_files import read_plan_file
+from twin.signal_files import as_written, read_plan_file
 from twin.specs import (
     MAX_TRUCKS,
     SIGNAL_PLAN_NAMES,
@@ -128,15 +128,25 @@ class TrafficRun:
     seed: int
     settings: dict[str, Any] = field(default_factory=dict)
     spec: TrafficSpec | None = None
+    network: RoadNetwork | None = None
+    """The network the run drove on (the city's with the scenario's street changes);
+    ``None``: the city's own."""
+    closed: np.ndarray | None = None
+    """Which edges the run closed (a mask, one per edge)."""
 
     @property
     def kpis(self) -> dict[str, Any]:
         return self.result.kpis
 
+    @property
+    def run_network(self) -> RoadNetwork:
+        """The network the run drove on."""
+        return self.network if self.network is not None else self.city.network
+
     def edges(self) -> gpd.GeoDataFrame:
-        """The road network's edges with per-edge traffic summaries, for maps."""
-        _, edges = self.city.network.to_geodataframes()
-        return edges.join(edge_summary(self.city.network, self.result.edge_series))
+        """The edges as the run had them (changed lanes, capacity and speed limits; ``closed``
+        true for those it closed) with per-edge traffic summaries, for maps."""
+        return traffic_edges(self.run_network, self.result.edge_series, self.closed)
 
     def run_info(self) -> dict[str, Any]:
         """Version, city hash, seed, the spec and settings: what reproduces the run."""
@@ -149,7 +159,8 @@ class TrafficRun:
     def files(self) -> dict[str, Any]:
         """What :func:`twin.results_io.traffic_files` writes."""
         return {
-            "network": self.city.network,
+            "network": self.run_network,
+            "closed": self.closed,
             "kpis": self.kpis,
             "trips": self.result.trips,
             "edge_series": self.result.edge_series,
@@ -265,7 +276,9 @@ def run_traffic(
         signal_plans=setup.plans, seed=seed,
     )  # fmt: skip
     result = model.run(on_progress=on_progress)
-    return TrafficRun(loaded, result, setup.config, seed, setup.settings, spec)
+    return TrafficRun(
+        loaded, result, setup.config, seed, setup.settings, spec, setup.network, setup.closed
+    )
 
 
 @dataclass
@@ -312,9 +325,13 @@ def traffic_setup(
                 f"at {spec.duration}: lengthen the duration, or skip them (on_invalid: skip)."
             )
         report["departs_after_end"] = late
-        _check_budget(len(demand), config, network, budget, runs=runs)
+        # weighed before the copies are made: a factor of 100 on a large table is refused
+        scaled = math.ceil(len(demand) * spec.demand_scale)
+        _check_budget(scaled, config, network, budget, runs=runs)
         if spec.demand_scale != 1.0:
-            demand = demand.subset(np.flatnonzero(rng.random(len(demand)) < spec.demand_scale))
+            # a share of the table's trips kept, or each of them and copies of a share, each
+            # copy leaving within minutes of its trip (more of the same demand, not a new one)
+            demand = scaled_trips(demand, spec.demand_scale, rng=rng)
         settings["od_table"] = {"path": str(spec.od), **report}
     else:
         trips = spec.trips
@@ -401,7 +418,9 @@ def _signal_plan_runs(spec: TrafficSpec) -> int:
 
 
 def _base_plans(spec: TrafficSpec, network, demand, config, closed, seed: int) -> dict | None:
-    """The scenario's signal plans before its ``signals`` retimings (``None``: the defaults)."""
+    """The scenario's signal plans before its ``signals`` retimings (``None``: the defaults).
+    Plans the twin times itself (Webster's, the learned planner's) are the plans a proposal of
+    that method checks and writes: to the hundredth of a second (:func:`as_written`)."""
     if spec.signal_plan == "default":
         return None
     current = default_plans(network)
@@ -412,12 +431,13 @@ def _base_plans(spec: TrafficSpec, network, demand, config, closed, seed: int) -
             network, demand, current, config=config, closed=closed, seed=seed,
             rounds=WEBSTER_ROUNDS,
         )  # fmt: skip
-        return plans
+        return as_written(plans)
     if spec.signal_plan == "learned":
         from generative.signal_propose import LearnedSignalPlanner
 
         baseline = simulate(network, demand, current, config=config, closed=closed, seed=seed)
-        return LearnedSignalPlanner().propose(network, current, measured_flows_vph(baseline))
+        planner = LearnedSignalPlanner()
+        return as_written(planner.propose(network, current, measured_flows_vph(baseline)))
     return read_plan_file(spec.signal_plan, network, current)
 
 
@@ -1254,13 +1274,15 @@ class ScenarioRun:
 
     @property
     def kpis(self) -> pd.DataFrame:
-        """One row per KPI: ``section`` (traffic / waste), ``kpi``, ``value``."""
+        """One row per KPI: ``section`` (traffic / waste), ``kpi``, ``value``; a yes/no KPI
+        (``gridlock``) as 1 or 0, so that a gridlocked run is never compared as a faster one
+        without saying so."""
         rows = []
         for section, run in (("traffic", self.traffic), ("waste", self.waste)):
             if run is None:
                 continue
             for key, value in run.kpis.items():
-                if isinstance(value, int | float) and not isinstance(value, bool):
+                if isinstance(value, int | float):  # bool among them: 1 or 0
                     rows.append({"section": section, "kpi": key, "value": float(value)})
         return pd.DataFrame(rows, columns=["section", "kpi", "value"])
 

@@ -33,6 +33,7 @@ __all__ = [
     "edge_summary",
     "replace_dir",
     "route_lines",
+    "traffic_edges",
     "traffic_files",
     "waste_files",
     "write_file_atomic",
@@ -211,10 +212,24 @@ def edge_summary(network: RoadNetwork, series: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
+def traffic_edges(
+    network: RoadNetwork, edge_series: pd.DataFrame, closed: np.ndarray | None = None
+) -> gpd.GeoDataFrame:
+    """The edges as a run had them (``network``: the city's with the run's street changes),
+    ``closed`` true where the run's mask ``closed`` (one per edge) is, with their traffic over
+    the run (:func:`edge_summary`)."""
+    _, edges = network.to_geodataframes()
+    edges["closed"] = (
+        np.zeros(len(edges), dtype=bool) if closed is None else np.asarray(closed, dtype=bool)
+    )
+    return edges.join(edge_summary(network, edge_series))
+
+
 def traffic_files(
     folder: Path,
     *,
     network: RoadNetwork,
+    closed: np.ndarray | None = None,
     kpis: dict,
     trips: pd.DataFrame,
     edge_series: pd.DataFrame,
@@ -222,13 +237,13 @@ def traffic_files(
     run_info: dict,
 ) -> None:
     """Write a traffic run's files into an existing ``folder``: ``kpis.json``/``.parquet``,
-    ``trips.parquet``, ``edge_timeseries.parquet``, ``edges.parquet`` (GeoParquet with per-edge
-    summaries, for maps), ``model_data.parquet`` (Mesa's DataCollector) and ``run.json``."""
+    ``trips.parquet``, ``edge_timeseries.parquet``, ``edges.parquet`` (GeoParquet of the edges
+    as the run had them, with per-edge summaries, for maps: :func:`traffic_edges`),
+    ``model_data.parquet`` (Mesa's DataCollector) and ``run.json``."""
     _write_kpis(folder, kpis)
     trips.to_parquet(folder / "trips.parquet")
     edge_series.to_parquet(folder / "edge_timeseries.parquet")
-    _, edges = network.to_geodataframes()
-    edges.join(edge_summary(network, edge_series)).to_parquet(folder / "edges.parquet")
+    traffic_edges(network, edge_series, closed).to_parquet(folder / "edges.parquet")
     model_data.to_parquet(folder / "model_data.parquet")
     (folder / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
 
@@ -265,10 +280,18 @@ def route_lines(network: RoadNetwork, routes: pd.DataFrame) -> gpd.GeoDataFrame:
 
 
 def bin_points(network: RoadNetwork, bins: pd.DataFrame) -> gpd.GeoDataFrame:
-    """Bins as points in WGS84."""
+    """Bins as points in WGS84, with ``osm_node``, the OSM id of the node a truck stops at to
+    empty each (``node`` is its position in the network's arrays; ``x``/``y`` are metres in the
+    network's CRS), by which a bin joins the traffic tables' ``u``/``v`` and trips."""
     frame = gpd.GeoDataFrame(
         bins, geometry=gpd.points_from_xy(bins["x"], bins["y"]), crs=network.crs
     )
+    if "node" in frame:
+        frame.insert(
+            frame.columns.get_loc("node") + 1,
+            "osm_node",
+            network.node_osmid[frame["node"].to_numpy(dtype=np.int64)],
+        )
     return frame.to_crs("EPSG:4326")
 
 

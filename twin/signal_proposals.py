@@ -48,7 +48,7 @@ from twin.limits import Budget, check, traffic_estimate
 from twin.proposals import proposal_record, traffic_inputs
 from twin.provenance import Provenance, content_sha256
 from twin.results_io import atomic_output_dir
-from twin.signal_files import plan_table, write_plan_csv
+from twin.signal_files import as_written, plan_table, write_plan_csv
 from twin.specs import TrafficSpec, check_seed, short_repr, traffic_spec
 
 __all__ = [
@@ -351,6 +351,7 @@ def propose_signals(
             on_progress=lambda *_: advance(),
         )  # fmt: skip
         best_plans, history = found.plans, found.history
+    best_plans = as_written(best_plans)  # the plans checked are the plans the file holds
     check_plans(best_plans, network, limits)
     checks, accepted, reasons, delays = _checked(
         network, setup.demand, current, best_plans, scales, run, seed=seed
@@ -420,7 +421,8 @@ def _checked(network, demand, current, proposed, scales, run, *, seed: int):
         label = f"at {row.demand_scale:.0%} demand"
         if row.proposed_trips_unfinished > row.current_trips_unfinished:
             reasons.append(
-                f"{label}: {row.proposed_trips_unfinished} trips unfinished, against "
+                f"{label}: {row.proposed_trips_unfinished} "
+                f"trip{'' if row.proposed_trips_unfinished == 1 else 's'} unfinished, against "
                 f"{row.current_trips_unfinished} with the current plans"
             )
         before, after = row.current_total_delay_veh_h, row.proposed_total_delay_veh_h

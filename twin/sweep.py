@@ -29,10 +29,10 @@ The output folder ``OUT`` holds:
 
 Columns of the table: ``run_id``, ``seed``, each override under its name in the sweep file
 (``traffic.demand_scale``), ``status``, ``error``, ``wall_s``, ``worker_pid``, and every
-numeric KPI as ``kpi.<section>.<kpi>`` (``kpi.traffic.trips``, ``kpi.waste.truck_km``). The
-``kpi.`` prefix keeps a KPI from overwriting an override of the same name: a sweep over
-``traffic.trips`` has the trips asked for in ``traffic.trips`` and the trips simulated (after
-``demand_scale``) in ``kpi.traffic.trips``.
+numeric KPI (``gridlock`` as 1 or 0) as ``kpi.<section>.<kpi>`` (``kpi.traffic.trips``,
+``kpi.waste.truck_km``). The ``kpi.`` prefix keeps a KPI from overwriting an override of the
+same name: a sweep over ``traffic.trips`` has the trips asked for in ``traffic.trips`` and the
+trips simulated (after ``demand_scale``) in ``kpi.traffic.trips``.
 
 A run counts as finished only if its record's scenario hash is that of the run as planned now:
 after an edit of the sweep or its base scenario, the runs it changed run again.
@@ -283,7 +283,7 @@ def run_one(run: RunSpec, out_dir: str) -> dict[str, Any]:
         result = run_scenario(run.scenario)
         for section, kpis in result.kpi_dict().items():
             for key, value in kpis.items():
-                if isinstance(value, int | float) and not isinstance(value, bool):
+                if isinstance(value, int | float):  # a yes/no KPI (gridlock) as 1 or 0
                     record["kpis"][f"{section}.{key}"] = float(value)
         record.update(status="ok", error="", wall_s=time.perf_counter() - started)
         _publish_run(out, run.run_id, result.write, record)

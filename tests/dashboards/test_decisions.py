@@ -234,7 +234,7 @@ def test_a_proposal_that_failed_a_check_is_never_offered_for_approval(app):
     record = store.proposal(key)
     shown = str(verdict(record, store.proposal_table(key, "checks")))
     assert "Not recommended: " in shown and "the current plans stay" in shown
-    assert "at 120% demand: 2 trips unfinished, against 1 with the current plans" in shown
+    assert "at 100% demand: 1 trip unfinished, against 0 with the current plans" in shown
     box = decision_box(record, None, [], False, None)
     ids = _ids(box)
     # Reject, with a name and comment; no Approve, no Apply

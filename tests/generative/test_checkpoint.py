@@ -4,6 +4,8 @@ or mismatched files are refused by name."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -85,8 +87,19 @@ def test_foreign_and_broken_checkpoints_are_refused(days, tmp_path):
     # a file that would run code when unpickled is refused, not executed
     evil = tmp_path / "evil.pt"
     torch.save({"model_state": {}, "payload": _Evil()}, evil)
-    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="not a readable checkpoint") as refused:
         load_checkpoint(evil)
+    # never torch's advice to load it without weights_only: that would run the file's code
+    assert "weights_only" not in str(refused.value)
+    # the signal planner's checkpoint, named as it is, not as a damaged file
+    signals = Path(__file__).parents[2] / "generative" / "checkpoints" / "signals.pt"
+    with pytest.raises(CheckpointError, match="a signal-planner checkpoint, not one of the waste"):
+        load_checkpoint(signals)
+    # a text file whose first byte torch reads as an old pickle protocol (a URL, a note)
+    url = tmp_path / "url.pt"
+    url.write_text("https://example.org/checkpoint.pt\n")
+    with pytest.raises(CheckpointError, match=r"url\.pt: not a readable checkpoint \(KeyError\)"):
+        load_checkpoint(url)
     old = tmp_path / "old.pt"
     torch.save({"model_state": {}, "format_version": 0}, old)
     with pytest.raises(CheckpointError, match="format 0, this version reads 1, 2: train it again"):

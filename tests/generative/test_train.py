@@ -3,6 +3,8 @@ cost falls, and on held-out days the learned planner beats a random policy and g
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -138,3 +140,61 @@ def test_sampling_at_a_temperature_near_zero_takes_the_greedy_plan(trained, days
         _, warm, _, _ = rollout(model, held, samples=6, generator=torch.Generator().manual_seed(1))
     assert torch.equal(cold.view(len(greedy), 6), greedy[:, None].expand(-1, 6))
     assert not torch.equal(warm.view(len(greedy), 6), greedy[:, None].expand(-1, 6))
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        # torch scales gradients by clip / norm: a negative clip climbs the loss
+        ({"grad_clip": -1.0}, "grad_clip must be > 0, got -1.0."),
+        ({"grad_clip": 0.0}, "grad_clip must be > 0, got 0.0."),
+        # one plan a day is its own baseline: every advantage is 0
+        ({"samples": 1}, "samples must be ≥ 2 for policy-gradient steps"),
+    ],
+)
+def test_settings_that_cannot_learn_are_refused(settings, said):
+    from generative.train import TrainingError
+
+    with pytest.raises(TrainingError, match=re.escape(said)):
+        TrainConfig(**settings).check()
+    # imitation alone needs no second plan
+    TrainConfig(samples=1, steps=5, imitation_steps=5).check()
+
+
+@pytest.mark.parametrize("clip", [0.0, -2.0, float("nan")])
+def test_a_logit_clip_that_leaves_nothing_to_learn_is_refused(clip):
+    from generative.model import PlannerConfig
+
+    with pytest.raises(ValueError, match="logit_clip must be > 0"):
+        PlannerConfig(logit_clip=clip)
+
+
+def test_a_resumed_run_with_other_step_settings_is_refused(days, tmp_path):
+    """A resume repeats the run it continues: a new learning rate would be recorded in the
+    checkpoint and its card, but the saved optimizer and schedule would not follow it."""
+    from generative.checkpoint import CheckpointError
+
+    config = TrainConfig(steps=2, batch_size=4, samples=4, checkpoint_every=1)
+    train(days[0], config, run_dir=tmp_path)
+    with pytest.raises(
+        CheckpointError, match=re.escape("other training settings (lr 0.001 → 0.5)")
+    ):
+        train(days[0], TrainConfig(**{**config.__dict__, "steps": 3, "lr": 0.5}), run_dir=tmp_path,
+              resume=True)  # fmt: skip
+    # more steps, checked as often: the same run, continued
+    _, history = train(days[0], TrainConfig(**{**config.__dict__, "steps": 3}), run_dir=tmp_path,
+                       resume=True)  # fmt: skip
+    assert len(history) >= 1
+
+
+def test_a_batch_larger_than_a_training_file_is_said(days, capsys):
+    # two files of 8 days: a batch of 16 takes all 8 of one file a step, and the run says so
+    two = [days[0].subset(slice(0, 8)), days[0].subset(slice(8, 16))]
+    train(two, TrainConfig(steps=1, batch_size=16, samples=4))
+    said = capsys.readouterr().err
+    assert (
+        "warning: batch_size 16: 2 of 2 training files hold fewer days than that, so their "
+        "steps take 8 days" in said
+    )
+    train(two, TrainConfig(steps=1, batch_size=8, samples=4))
+    assert "warning" not in capsys.readouterr().err

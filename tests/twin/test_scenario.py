@@ -691,7 +691,7 @@ def _numeric(kpis: dict[str, dict]) -> dict[tuple[str, str], float]:
         (section, key): float(value)
         for section, values in kpis.items()
         for key, value in values.items()
-        if isinstance(value, int | float) and not isinstance(value, bool)
+        if isinstance(value, int | float)  # gridlock as 1 or 0, as the table has it
     }
 
 
@@ -801,6 +801,20 @@ def test_a_scenario_run_on_another_city_records_that_city(tmp_path):
     assert json.loads((out / "run.json").read_text())["city"] == "kotka"
     again = run_scenario(out / "scenario.yaml")
     assert again.kpi_dict() == run.kpi_dict()
+
+
+def test_gridlock_is_a_kpi_of_the_table_and_of_comparisons(small):
+    """A gridlocked run must not pass in a comparison for a faster one: ``gridlock`` is in the
+    KPI table (1 or 0) that compare, kpis.parquet and sweeps read."""
+    first, _, other = small
+    table = first.kpis.set_index(["section", "kpi"])["value"]
+    assert table[("traffic", "gridlock")] == float(first.traffic.kpis["gridlock"])
+    jammed = replace(
+        other, traffic=replace(other.traffic, result=replace(other.traffic.result, kpis={
+            **other.traffic.kpis, "gridlock": True}))
+    )  # fmt: skip
+    row = compare(first, jammed).set_index(["section", "kpi"]).loc[("traffic", "gridlock")]
+    assert (row["a"], row["b"], row["difference"]) == (0.0, 1.0, 1.0)
 
 
 def test_overwrite_replaces_only_a_folder_the_twin_wrote(small, tmp_path):

@@ -8,6 +8,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -188,3 +189,47 @@ def test_what_an_od_table_loses_is_said_without_out(cli):
     refused = cli[1]["od-refused"]()
     assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
     assert "rows name nodes not in the network" in refused.stderr
+
+
+def test_demand_scale_multiplies_an_od_table_up_as_well_as_down(helsinki):
+    """Twice an OD table: every trip of it twice (a copy within five minutes of its trip);
+    half: about half of them. Above 1 it used to be ignored."""
+    od = "examples/helsinki-od.csv"
+    runs = {
+        s: run_traffic(helsinki, od=od, demand_scale=s, seed=1, duration="2h") for s in (0.5, 1, 2)
+    }
+    table = runs[1].result.trips
+    doubled = runs[2].result.trips
+    assert len(doubled) == 2 * len(table)
+    pairs = table.groupby(["origin", "destination"]).size()
+    assert (doubled.groupby(["origin", "destination"]).size() == 2 * pairs).all()
+    # each trip's copy leaves within 300 s of it: matched in order of departure per pair
+    for (o, d), group in doubled.groupby(["origin", "destination"]):
+        mine = np.sort(table.loc[(table.origin == o) & (table.destination == d), "depart_s"])
+        assert len(group) == 2 * len(mine)
+        assert np.abs(np.sort(group["depart_s"].to_numpy())[::2] - mine).max() <= 600
+    assert 0.35 * len(table) < len(runs[0.5].result.trips) < 0.65 * len(table)
+
+
+def test_the_written_edges_are_the_streets_the_run_drove(helsinki, tmp_path):
+    """A street slowed to 10 km/h and one closed: edges.parquet says so (it used to show the
+    city's own limits, so a slowed empty street read as jammed)."""
+    changed_ref, closed_ref = "25291550-25291567", "25291550-25291565"
+    run = run_traffic(
+        helsinki, trips=300, duration="30min", seed=2,
+        change=[{"edge": changed_ref, "speed_kph": 10, "lanes": 1}], close=[closed_ref],
+    )  # fmt: skip
+    edges = gpd.read_parquet(run.write(tmp_path / "out") / "edges.parquet")
+    pd.testing.assert_frame_equal(
+        edges.drop(columns="geometry"), run.edges().drop(columns="geometry")
+    )
+    refs = edges.u.astype(str) + "-" + edges.v.astype(str)
+    changed = edges[refs == changed_ref].iloc[0]
+    assert changed["speed_kph"] == 10 and changed["lanes"] == 1
+    assert changed["free_flow_s"] == pytest.approx(changed["length_m"] / (10 / 3.6))
+    assert (changed["speed_ratio"] <= 1 + 1e-9) or np.isnan(changed["speed_ratio"])
+    closed = edges[refs == closed_ref]
+    assert len(closed) and closed["closed"].all() and edges["closed"].sum() == len(closed)
+    # the city's own network is unchanged
+    _, own = helsinki.network.to_geodataframes()
+    assert own.loc[refs == changed_ref, "speed_kph"].iloc[0] != 10

@@ -498,3 +498,12 @@ def test_a_fleet_sized_past_the_largest_is_refused_naming_why(helsinki):
         r"waste\.shift, or set waste\.trucks",
         said,
     ), said
+
+
+def test_bins_name_their_stop_by_osm_id_as_the_traffic_tables_do(helsinki, tmp_path):
+    run = run_waste(helsinki, days=1, solver_iterations=10, trucks=2)
+    bins = gpd.read_parquet(run.write(tmp_path / "out") / "bins.parquet")
+    network = helsinki.network
+    assert (bins["osm_node"].to_numpy() == network.node_osmid[bins["node"].to_numpy()]).all()
+    _, edges = network.to_geodataframes()
+    assert set(bins["osm_node"]) <= set(edges["u"]) | set(edges["v"])
