@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from cities.errors import TwinError
+from generative.atomic import write_atomic
 
 __all__ = [
     "MANIFEST",
@@ -325,10 +325,12 @@ def _build_one(draw: Draw, folder: str) -> tuple[str, int]:
 
 def _write_manifest(folder: Path, draws: Sequence[Draw], settings: dict[str, Any]) -> None:
     payload = {"settings": settings, "draws": [d.to_dict() for d in draws]}
-    handle, staging = tempfile.mkstemp(prefix=f".{MANIFEST}.", dir=folder)
-    with os.fdopen(handle, "w") as out:
-        json.dump(payload, out, indent=1)
-    os.replace(staging, folder / MANIFEST)
+    # as the corpus's files are written (an ordinary file, not mkstemp's private one): others
+    # on a shared file system read the corpus, and may finish it
+    write_atomic(
+        folder / MANIFEST,
+        lambda staging: Path(staging).write_text(json.dumps(payload, indent=1), encoding="utf-8"),
+    )
 
 
 def build_corpus(

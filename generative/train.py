@@ -545,6 +545,11 @@ def train(
         generator.set_state(states[workers.rank])
         torch.set_rng_state(saved["torch_rng"])
         start, history = int(saved["step"]), list(saved["history"])
+        if start > config.steps:
+            raise TrainingError(
+                f"{checkpoint}: already at step {start}, past the {config.steps} steps asked: "
+                f"give more steps than {start} to train on, or leave the run as it is."
+            )
         elapsed_before = float(saved.get("elapsed_s", 0.0))
         seen = saved.get("instances")
         trained_range = checkpoint_range(saved)

@@ -91,6 +91,10 @@ def test_an_interrupted_build_draws_only_what_is_missing(tmp_path):
     assert [f.name for f in files] == [f"{d.name}.npz" for d in plan]
     assert seen[0] == (0, 4, "") and seen[-1][:2] == (4, 4)
     assert json.loads((tmp_path / MANIFEST).read_text())["draws"][0]["name"] == plan[0].name
+    # the manifest is an ordinary file like the corpus's files (others may read and finish it)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {f.stat().st_mode & 0o777 for f in [*files, tmp_path / MANIFEST]} == {0o666 & ~umask}
     # as if killed: one file missing, one half-written staging file left behind
     before = {f: f.stat().st_mtime_ns for f in files}
     files[2].unlink()

@@ -185,6 +185,11 @@ def test_a_resumed_run_with_other_step_settings_is_refused(days, tmp_path):
     _, history = train(days[0], TrainConfig(**{**config.__dict__, "steps": 3}), run_dir=tmp_path,
                        resume=True)  # fmt: skip
     assert len(history) >= 1
+    # fewer steps than the run has taken: nothing to train, said rather than "trained 2 steps"
+    from generative.train import TrainingError
+
+    with pytest.raises(TrainingError, match="already at step 3, past the 2 steps asked"):
+        train(days[0], config, run_dir=tmp_path, resume=True)
 
 
 def test_a_batch_larger_than_a_training_file_is_said(days, capsys):
