@@ -240,9 +240,14 @@ def batch_days(config: TrainConfig, n_bins: int, available: int, world_size: int
     """Days a step takes from a file of ``n_bins``-bin days holding ``available`` days:
     ``batch_size × batch_bins / n_bins`` (all of ``batch_size`` for smaller days), a multiple
     of the number of processes, at least one per process, at most what the file holds."""
-    wanted = config.batch_size * min(1.0, config.batch_bins / max(n_bins, 1))
+    wanted = _wanted_days(config, n_bins)
     count = max(world_size, round(wanted / world_size) * world_size)
     return min(count, available - available % world_size)
+
+
+def _wanted_days(config: TrainConfig, n_bins: int) -> float:
+    """Days of ``n_bins`` bins a step asks for: ``batch_size`` days of ``batch_bins`` bins."""
+    return config.batch_size * min(1.0, config.batch_bins / max(n_bins, 1))
 
 
 def _capped_sets(config: TrainConfig, sets: Sequence[DaySet], world_size: int) -> str:
@@ -250,9 +255,8 @@ def _capped_sets(config: TrainConfig, sets: Sequence[DaySet], world_size: int) -
     (:func:`batch_days` takes all a file holds then), in words; empty where none."""
     short = []
     for day_set in sets:
-        wanted = config.batch_size * min(1.0, config.batch_bins / max(day_set.n_bins, 1))
         taken = batch_days(config, day_set.n_bins, len(day_set), world_size)
-        if taken < round(wanted):
+        if taken < round(_wanted_days(config, day_set.n_bins)):
             short.append(taken)
     if not short:
         return ""

@@ -281,10 +281,9 @@ def run_one(run: RunSpec, out_dir: str) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         result = run_scenario(run.scenario)
-        for section, kpis in result.kpi_dict().items():
-            for key, value in kpis.items():
-                if isinstance(value, int | float):  # a yes/no KPI (gridlock) as 1 or 0
-                    record["kpis"][f"{section}.{key}"] = float(value)
+        # the run's KPI table: every numeric KPI, a yes/no one (gridlock) as 1 or 0
+        for row in result.kpis.itertuples(index=False):
+            record["kpis"][f"{row.section}.{row.kpi}"] = float(row.value)
         record.update(status="ok", error="", wall_s=time.perf_counter() - started)
         _publish_run(out, run.run_id, result.write, record)
         # finished now: a failure recorded by an earlier start no longer applies
