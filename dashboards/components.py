@@ -21,6 +21,7 @@ from dashboards.logic import (
     format_kpi,
     kpi_cards,
     kpi_change,
+    kpi_difference,
     section_only,
     street_refs,
     toggle_closure,
@@ -114,9 +115,7 @@ def comparison_table(rows: pd.DataFrame, *, a: str, b: str, table_id: str) -> ht
     for row in rows.itertuples():
         change, sign = kpi_change(row.kpi, row.b, row.a)
         verdict = row.verdict if sign else "same"
-        diff = format_kpi(row.kpi, row.difference)
-        if row.difference > 0 and not diff.startswith("+"):
-            diff = "+" + diff
+        diff = kpi_difference(row.kpi, row.b, row.a)
         style = VERDICT_STYLE[verdict]
         body.append(
             html.Tr(

@@ -67,6 +67,7 @@ __all__ = [
     "format_kpi",
     "kpi_cards",
     "kpi_change",
+    "kpi_difference",
     "level_of",
     "objective_applies",
     "objective_note",
@@ -827,15 +828,34 @@ def closed_edges(refs: list[str], *, ways: np.ndarray, index: dict[str, int]) ->
 
 
 # ------------------------------------------------------------------ KPIs
-def format_kpi(kpi: str, value: float | None) -> str:
-    """A KPI value with its unit, e.g. ``"183.2 s"``, ``"97.5 %"``."""
+def format_kpi(kpi: str, value: float | None, *, extra_decimals: int = 0) -> str:
+    """A KPI value with its unit, e.g. ``"183.2 s"``, ``"97.5 %"`` (``extra_decimals`` more
+    than the KPI's own format shows)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     info = KPI_INFO.get(kpi, KpiInfo(kpi, "", 0))
-    text = info.fmt.format(value)
+    fmt = info.fmt
+    if extra_decimals:
+        fmt = re.sub(r"\.(\d+)([f%])", lambda m: f".{int(m[1]) + extra_decimals}{m[2]}", fmt)
+    text = fmt.format(value)
     if info.unit and info.unit != "%":
         text += f" {info.unit}"
     return text.replace("%", " %") if info.fmt.endswith("%}") else text
+
+
+def kpi_difference(kpi: str, value: float, base: float) -> str:
+    """The difference ``value − base`` of a KPI with its sign and unit, as a table's "b − a"
+    column shows it: ``"±0"`` where the two values read the same, and otherwise with as many
+    more decimals (up to three) as it takes not to read as zero (6.64 → 6.66 veh·h, shown as
+    6.6 and 6.7, differ by "+0.02 veh·h", not "+0.0 veh·h")."""
+    if format_kpi(kpi, value) == format_kpi(kpi, base):
+        return "±0"
+    difference = float(value) - float(base)
+    for extra in range(4):
+        text = format_kpi(kpi, abs(difference), extra_decimals=extra)
+        if re.search(r"[1-9]", text.split(" ")[0]):
+            break
+    return ("+" if difference > 0 else "-") + text
 
 
 def kpi_cards(kpis: dict[str, Any], keys: tuple[str, ...]) -> list[tuple[str, str, str]]:

@@ -472,6 +472,13 @@ def train(
                 f"holds {len(day_set)} days, fewer than the {workers.world_size} processes: "
                 "generate more days or use fewer processes."
             )
+    if workers.main and any(day_set.reference_m is None for day_set in val_sets):
+        # said, not refused: the validation cost is still logged; a researcher expects the gap
+        print(
+            "warning: validation days without reference plans: log.csv gets their cost but no "
+            "gap; write them with `twin instances … --reference-s 1` (`twin corpus` does).",
+            file=sys.stderr,
+        )
     capped = _capped_sets(config, sets, workers.world_size)
     if capped and workers.main and len(sets) > 1:
         # said, not refused: a corpus's files may be short on purpose (the device run's are)
@@ -789,18 +796,18 @@ def _parser() -> argparse.ArgumentParser:
         "checkpoint's (new features start with zero weight)",
     )
     defaults = TrainConfig()
-    switches = {
-        "bf16": "bf16 autocast (on a GPU)",
-        "multi_start": "start the samples of an instance at distinct first stops (POMO)",
-        "compile": "compile the network's per-step parts (torch.compile; pays on long runs)",
-    }
     for option in fields(TrainConfig):
         flag = "--" + option.name.replace("_", "-")
         if option.type in ("bool", bool):
-            parser.add_argument(flag, action="store_true", help=switches[option.name])
+            parser.add_argument(flag, action="store_true", help=OPTION_HELP[option.name])
         else:
             kind = int if isinstance(option.default, int) else float
-            parser.add_argument(flag, type=kind, default=getattr(defaults, option.name))
+            parser.add_argument(
+                flag,
+                type=kind,
+                default=getattr(defaults, option.name),
+                help=OPTION_HELP[option.name] + " (default: %(default)s)",
+            )
     for option in fields(PlannerConfig):
         flag = "--" + option.name.replace("_", "-")
         if option.name == "travel_unit":
@@ -820,8 +827,43 @@ def _parser() -> argparse.ArgumentParser:
             )
             continue
         kind = int if isinstance(option.default, int) else float
-        parser.add_argument(flag, type=kind, default=option.default)
+        parser.add_argument(
+            flag,
+            type=kind,
+            default=option.default,
+            help=OPTION_HELP[option.name] + " (default: %(default)s)",
+        )
     return parser
+
+
+OPTION_HELP = {
+    # TrainConfig
+    "steps": "optimizer steps of the whole run (a resumed run goes on to this many)",
+    "batch_size": "days of --batch-bins bins in one step, over all processes (larger days "
+    "count for more)",
+    "samples": "plans sampled per day in a policy-gradient step; each is weighed against the "
+    "mean of its day's others, so at least 2",
+    "lr": "learning rate at the start (Adam), decaying along a cosine",
+    "lr_final": "the learning rate at the last step, as a share of --lr (0–1)",
+    "seed": "seed of the model's initial weights, the days' order and the sampling",
+    "grad_clip": "gradient norm clipped to this (> 0)",
+    "bf16": "bf16 autocast (on a GPU)",
+    "validate_every": "steps between validations on --val (the gap to its reference plans "
+    "goes into log.csv)",
+    "val_samples": "plans sampled per validation day (the cheapest counts)",
+    "checkpoint_every": "steps between checkpoints that --resume continues from",
+    "imitation_steps": "first steps that imitate the corpus's reference (PyVRP) plans before "
+    "policy-gradient steps",
+    "multi_start": "start the samples of an instance at distinct first stops (POMO)",
+    "batch_bins": "the bin count that --batch-size's days are counted in",
+    "compile": "compile the network's per-step parts (torch.compile; pays on long runs)",
+    # PlannerConfig
+    "dim": "width of the network's embeddings (a multiple of --heads)",
+    "heads": "attention heads",
+    "layers": "encoder layers",
+    "logit_clip": "the decoder's logits are clipped to ± this (> 0) by a tanh",
+}
+"""Help of ``python -m generative.train``'s (and ``twin train``'s) settings, by field name."""
 
 
 def instance_files(paths: Sequence[Path]) -> list[Path]:

@@ -31,6 +31,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # -h as well: what `twin train -h` (argparse) and most tools accept
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 city_app = typer.Typer(help="Load, inspect and download cities.", no_args_is_help=True)
 app.add_typer(city_app, name="city")
@@ -1134,8 +1136,10 @@ def propose_command(
     for column in ("plan", "km", "truck-h", "objective km", "unserved req.", "valid", "s"):
         table.add_column(column, justify="left" if column == "plan" else "right")
     for name, row in report["plans"].items():
+        # a day outside the model's range was planned by PyVRP: the row must not say "learned"
+        shown = f"{name}: pyvrp (fallback)" if row.get("fallback") else name
         table.add_row(
-            name, f"{row['km']:.1f}", f"{row['truck_hours']:.2f}", f"{row['objective_km']:.1f}",
+            shown, f"{row['km']:.1f}", f"{row['truck_hours']:.2f}", f"{row['objective_km']:.1f}",
             str(row["unserved_required"]), "yes" if row["valid"] else "NO", f"{row['solve_s']:.2f}",
         )  # fmt: skip
     stdout.print(table)

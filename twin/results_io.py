@@ -262,15 +262,18 @@ def _write_kpis(folder: Path, kpis: dict) -> None:
 
 
 def route_lines(network: RoadNetwork, routes: pd.DataFrame) -> gpd.GeoDataFrame:
-    """One line per truck and day along the edges it drove (``routes["edges"]``), in WGS84."""
+    """One line per truck and day along the edges it drove (``routes["edges"]``), in WGS84,
+    in driving order: from the depot and back, each street as often as it was driven (a
+    merge of the parts would start anywhere and break at every street driven twice)."""
     from shapely.geometry import LineString
-    from shapely.ops import linemerge
 
     geometry = []
     for edges in routes["edges"]:
-        parts = [network.edge_geometry[e] for e in edges]
-        merged = linemerge(parts) if parts else LineString()
-        geometry.append(merged)
+        points: list[tuple[float, ...]] = []
+        for edge in edges:
+            coords = list(network.edge_geometry[edge].coords)
+            points += coords[1:] if points and points[-1] == coords[0] else coords
+        geometry.append(LineString(points) if len(points) > 1 else LineString())
     frame = gpd.GeoDataFrame(
         routes.drop(columns=["edges"]).assign(n_edges=[len(e) for e in routes["edges"]]),
         geometry=geometry,

@@ -231,6 +231,7 @@ class TrafficModel(mesa.Model):
             }
         )
         self._next_collect = 0.0
+        self._collected_at: float | None = None
 
     # ---------------------------------------------------------------- demand
     def _add_trips(self, trips: Trips, *, adaptive: bool | None = None) -> np.ndarray:
@@ -336,10 +337,16 @@ class TrafficModel(mesa.Model):
             self._update_route_choice()
             self._next_reroute = engine.time + self.config.reroute_interval_s
         if engine.time >= self._next_collect - 1e-9:
-            self._counts = engine.counts()  # once per collection, read by the reporters
-            self.datacollector.collect(self)
+            self._collect()
             self._next_collect += self.config.collect_interval_s
         engine.step()
+
+    def _collect(self) -> None:
+        if self._collected_at == self.engine.time:
+            return
+        self._counts = self.engine.counts()  # once per collection, read by the reporters
+        self.datacollector.collect(self)
+        self._collected_at = self.engine.time
 
     def run(self, *, on_progress: Callable[[float], None] | None = None) -> TrafficResult:
         """Run to the configured duration and return the result."""
@@ -376,6 +383,8 @@ class TrafficModel(mesa.Model):
     def result(self) -> TrafficResult:
         """Trips, per-edge series and KPIs of the run so far."""
         engine, network = self.engine, self.network
+        # the run's end is a row of its own: the counts the trips table ends with
+        self._collect()
         engine.flush_interval()
         raw = engine.interval_series()
         series = edge_time_series(

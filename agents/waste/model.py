@@ -1108,7 +1108,7 @@ class WasteModel(mesa.Model):
             "n_trucks": self.config.n_trucks,
             "days": self.day,
             "bins": len(self.bins),
-            "sites": self.sites.summary(),
+            "sites": self.sites.described(self.network),
             "unreachable_bins": self.unreachable.tolist(),
             "mass_balance_error_kg": self.mass_balance_error_kg(),
             "warnings": warnings,

@@ -77,6 +77,20 @@ class Sites:
         """Nodes and sources as plain values (JSON-ready)."""
         return asdict(self)
 
+    def described(self, network: RoadNetwork) -> dict[str, object]:
+        """:meth:`summary` and, for someone reading a run's files, each site's OSM node id
+        (``depot_osm_node``; ``depot_node`` is the node's position in ``network``'s arrays, as
+        a bin's ``node``) and ``[lon, lat]`` (``depot_lonlat``)."""
+        described = self.summary()
+        for role in ("depot", "disposal"):
+            node = int(getattr(self, f"{role}_node"))
+            described[f"{role}_osm_node"] = int(network.node_osmid[node])
+            described[f"{role}_lonlat"] = [
+                round(float(network.node_lon[node]), 7),
+                round(float(network.node_lat[node]), 7),
+            ]
+        return described
+
 
 def _snap(
     network: RoadNetwork, xy: tuple[float, float], *, crs_lonlat: bool, role: str, city: str

@@ -662,6 +662,19 @@ def test_changes_show_at_the_precision_of_the_table_and_tiny_ones_are_neutral():
     assert kpi_change("truck_km", None, 10.0) == ("", 0)
 
 
+def test_a_difference_never_reads_as_zero_between_values_that_read_apart():
+    from dashboards.logic import kpi_difference
+
+    # 6.6 → 6.7 in the table: the difference has the decimals it needs, not "+0.0 veh·h"
+    assert kpi_difference("total_delay_veh_h", 6.66, 6.64) == "+0.02 veh·h"
+    assert kpi_difference("total_delay_veh_h", 6.64, 6.66) == "-0.02 veh·h"
+    assert kpi_difference("total_delay_veh_h", 8.0, 6.5) == "+1.5 veh·h"
+    assert kpi_difference("service_level", 0.9996, 0.9994) == "+0.02 %"
+    assert kpi_difference("trips_completed", 1200.6, 1200.4) == "+0.2"
+    # values that read the same have no difference to show
+    assert kpi_difference("total_delay_veh_h", 6.61, 6.64) == "±0"
+
+
 def test_the_best_policy_of_each_kpi_follows_its_direction_and_ties_share_it():
     from dashboards.logic import best_of
 

@@ -275,6 +275,10 @@ def test_propose_compares_learned_polished_pyvrp_and_greedy(small_checkpoint):
             run_twin, "propose", "helsinki", "--bins", "30", "--trucks", "2", "--checkpoint",
             str(small_checkpoint),
         )  # fmt: skip
+        passed_on = pool.submit(
+            run_twin, "propose", "helsinki", "--bins", "30", "--trucks", "2", "--checkpoint",
+            str(small_checkpoint), "--outside-range", "fallback", "--polish", "0",
+        )  # fmt: skip
     result, too_big = compared.result(), too_big.result()
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -289,6 +293,11 @@ def test_propose_compares_learned_polished_pyvrp_and_greedy(small_checkpoint):
     assert report["pyvrp_budget_s"] == pytest.approx(plans["learned+pyvrp"]["solve_s"])
     assert too_big.returncode == 1 and "--outside-range fallback" in flat(too_big.stderr)
     assert "bins 30 (trained on 12–12)" in flat(too_big.stderr)
+    # the table names the planner that made the plan, not the policy that was asked for
+    passed_on = passed_on.result()
+    assert passed_on.returncode == 0, passed_on.stderr
+    assert "learned: pyvrp (fallback)" in passed_on.stdout
+    assert "fallback: the day is" in flat(passed_on.stderr)
 
 
 def test_the_waste_twin_runs_the_learned_policy(small_checkpoint, helsinki):

@@ -203,3 +203,22 @@ def test_a_batch_larger_than_a_training_file_is_said(days, capsys):
     )
     train(two, TrainConfig(steps=1, batch_size=8, samples=4))
     assert "warning" not in capsys.readouterr().err
+
+
+def test_validation_days_without_reference_plans_are_said(days, capsys):
+    train_days, val_days = days
+    assert val_days.reference_m is None
+    config = TrainConfig(steps=1, batch_size=8, samples=4, validate_every=1)
+    train(train_days, config, val=val_days)
+    assert "validation days without reference plans" in capsys.readouterr().err
+    referenced = val_days.with_reference(np.full(len(val_days), 5000.0))
+    train(train_days, config, val=referenced)
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_every_training_option_says_what_it_does():
+    from generative.train import _parser
+
+    # `twin train -h` is the researcher's reference: no option without a word of help
+    silent = [a.option_strings for a in _parser()._actions if not a.help]
+    assert silent == []

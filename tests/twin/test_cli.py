@@ -247,3 +247,14 @@ def test_version(runs: dict[str, object]) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"citiverse-twin {twin.__version__}"
     assert twin.__version__ == importlib.metadata.version("citiverse-twin")
+
+
+@pytest.mark.parametrize("command", [[], ["waste"], ["city", "info"], ["scenario", "check"]])
+def test_minus_h_asks_for_help_as_in_most_tools(command):
+    from typer.testing import CliRunner
+
+    from twin.cli import app
+
+    result = CliRunner().invoke(app, [*command, "-h"])
+    assert result.exit_code == 0, result.output
+    assert f"Usage: twin {' '.join(command)}".rstrip() in " ".join(result.output.split())

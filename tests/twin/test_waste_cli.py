@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 
 from agents.traffic.signals import default_plans
 from tests.conftest import flat as _flat
@@ -215,6 +216,18 @@ def test_outputs_read_back_and_agree(cli, helsinki):
     # is the distance driven (edge lengths are great-circle ones: within 1 %)
     length_km = routes.to_crs(routes.estimate_utm_crs()).length / 1000
     np.testing.assert_allclose(length_km[driven], routes["distance_km"][driven], rtol=0.01)
+    # run.json names the depot by OSM id and lon/lat: where every drawn route, one line in
+    # driving order, starts and ends
+    sites, network = run["sites"], helsinki.network
+    depot_point = shapely.Point(sites["depot_lonlat"])
+    assert set(routes.geom_type[driven]) == {"LineString"}
+    for line in routes.geometry[driven]:
+        for end in (line.coords[0], line.coords[-1]):
+            assert depot_point.distance(shapely.Point(end)) < 1e-7
+    (depot,) = np.flatnonzero(network.node_osmid == sites["depot_osm_node"])
+    assert (
+        depot_point.distance(shapely.Point(network.node_lon[depot], network.node_lat[depot])) < 1e-7
+    )
 
     # bins: one point per bin, inside the city
     bins = gpd.read_parquet(out / "bins.parquet")

@@ -124,7 +124,13 @@ def test_mesa_agents_and_data_collection(helsinki):
             assert agent.travel_time_s == pytest.approx(row["travel_time_s"])
             assert agent.distance_m == pytest.approx(row["distance_m"])
     data = result.model_data
-    assert len(data) == 30 and (data["arrived"].diff().dropna() >= 0).all()
+    # every minute from 0, and the end: the last row counts what the trips table ends with
+    assert data["time_s"].tolist() == pytest.approx([60.0 * i for i in range(31)])
+    assert (data["arrived"].diff().dropna() >= 0).all()
+    status = result.trips["status"].value_counts()
+    assert data.iloc[-1][["planned", "waiting", "running", "arrived"]].to_dict() == {
+        state: status.get(state, 0) for state in ("planned", "waiting", "running", "arrived")
+    }
     # conservation in Mesa's own records: every vehicle is counted exactly once
     states = data["planned"] + data["waiting"] + data["running"] + data["arrived"]
     assert (states == len(result.trips)).all()
