@@ -236,6 +236,23 @@ def test_a_card_edited_by_hand_is_refused_naming_the_field(route_evaluation, tmp
         card_version(mine)
 
 
+def test_markdown_edited_by_hand_is_refused_naming_the_line(tmp_path):
+    checkpoint = _copy("signals", tmp_path)
+    json_path, md_path = write_model_card(checkpoint)
+    text = md_path.read_text(encoding="utf-8")
+    heading = text.splitlines().index("## Compute")
+    md_path.write_text(text.replace("## Compute", "## Compute (on 64 GPUs)"), encoding="utf-8")
+    with pytest.raises(ModelCardError, match=rf"card.md: edited by hand: line {heading + 1} "):
+        read_model_card(checkpoint)
+    # the file cut short: named at its end
+    md_path.write_text(text[: len(text) // 2].rsplit("\n", 1)[0] + "\n", encoding="utf-8")
+    with pytest.raises(ModelCardError, match=r"\(the end of the file\)"):
+        read_model_card(checkpoint)
+    # without its Markdown, a card says nothing false: the twin renders the JSON
+    md_path.unlink()
+    assert read_model_card(checkpoint) == json.loads(json_path.read_text(encoding="utf-8"))
+
+
 def test_a_forger_who_recomputes_the_version_is_caught_too(tmp_path):
     from generative.model_card import _version_of
 
