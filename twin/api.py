@@ -108,11 +108,13 @@ __all__ = [
 
 
 def _reproduction_info(city: City, seed: int, config: Any) -> dict[str, Any]:
-    """Package version, city content hash, seed and settings of a run."""
+    """Package version, city content hash, the CRS of the network's metres (tables' ``x``/``y``),
+    seed and settings of a run."""
     return {
         "package_version": __version__,
         "city": city.name,
         "city_sha256": city.source.sha256,
+        "network_crs": str(city.network.crs),
         "seed": seed,
         "config": asdict(config),
     }
@@ -944,9 +946,13 @@ def run_waste(
         "waste": spec.model_dump(mode="json"),
         "traffic": None if traffic is None else traffic_inputs(traffic),
     }
+    from twin.provenance import GIVEN_ROUNDS
+
+    # given rounds were proposed by nobody: their label must not name the planner left unused
+    given = GIVEN_ROUNDS.get(spec.policy)
     provenance = _run_provenance(
-        "collection-routes", getattr(planner, "name", None) or spec.planner, loaded, sections,
-        seed, getattr(planner, "checkpoint", None),
+        "collection-routes", given or getattr(planner, "name", None) or spec.planner, loaded,
+        sections, seed, None if given else getattr(planner, "checkpoint", None),
     )  # fmt: skip
     settings = {
         "population": spec.population,
@@ -967,7 +973,7 @@ def run_waste(
 
 COMPARED_KPIS = (
     "truck_km", "truck_hours", "cost_eur", "cost_per_tonne_eur", "co2_kg", "service_level",
-    "overflow_bin_days", "overflow_cost_eur", "mean_fill_at_emptying",
+    "overflow_bin_days", "overflow_cost_eur", "mean_fill_at_emptying", "collected_t",
 )  # fmt: skip
 """What :func:`against_baseline` reports of every policy; all but the service level and the
 overflow also relative to the baseline."""
@@ -1005,7 +1011,8 @@ def against_baseline(
     -------
     pandas.DataFrame
         One row per policy (``label``, ``baseline`` true for the baseline's), the
-        :data:`COMPARED_KPIS`, and ``<kpi>_vs_baseline`` = policy / baseline − 1 for the
+        :data:`COMPARED_KPIS`, the run's ``warnings`` (a list; a baseline whose rounds leave
+        bins out says so here), and ``<kpi>_vs_baseline`` = policy / baseline − 1 for the
         quantities.
     """
     if fields.get("rounds") is not None and "policy" not in fields:
@@ -1035,7 +1042,8 @@ def against_baseline(
         # one fleet for all: the baseline's (a city's own rounds bring theirs)
         common["trucks"] = run.config.n_trucks
         kpis = {kpi: run.kpis.get(kpi) for kpi in COMPARED_KPIS}
-        rows.append({"label": label, "baseline": i == 0, **kpis})
+        warnings = list(run.result.info["warnings"])
+        rows.append({"label": label, "baseline": i == 0, **kpis, "warnings": warnings})
         if on_progress:
             on_progress((i + 1) / len(runs))
     table = pd.DataFrame(rows)
@@ -1500,6 +1508,11 @@ def checked_scenario(
     where = lambda loc: scenario_location(path, loc)  # noqa: E731
     if spec.waste is not None and spec.waste.checkpoint is not None:
         _check_checkpoint(spec, where(("waste", "checkpoint")))
+    if spec.waste is not None and spec.waste.policy == "current" and spec.waste.rounds:
+        try:  # the file as such; its stops meet the bins only when a run places them
+            read_rounds(spec.waste.rounds)
+        except USER_ERRORS as err:
+            raise ScenarioError(f"{where(('waste', 'rounds'))}: waste.rounds: {err}") from None
     sites = spec.waste is not None and (spec.waste.depot or spec.waste.disposal) is not None
     try:
         resolve(spec.city)  # cheap: finds the file without reading it

@@ -606,11 +606,14 @@ def waste_compare_command(
         table = against_baseline(
             city, spec, seed=_seed(seed), policies=policies, on_progress=advance
         )
+    # a baseline that leaves most bins out makes every comparison with it meaningless: said
+    for row in table.itertuples(index=False):
+        _say_warnings([f"{row.label}: {warning}" for warning in row.warnings])
     if as_json:
         _print_json(json.loads(table.to_json(orient="records")))
         return
     shown = Table(
-        "policy", "truck-km", "truck-hours", "€ per tonne", "CO2 kg", "service level",
+        "policy", "truck-km", "truck-hours", "€", "€ per tonne", "CO2 kg", "service level",
         "overflows €", title=f"Against the baseline ({table['label'].iloc[0]})",
     )  # fmt: skip
     for row in table.itertuples(index=False):
@@ -621,8 +624,9 @@ def waste_compare_command(
             return f"{value:,.1f}" if row.baseline else f"{value:,.1f} ({change:+.1%})"
 
         shown.add_row(
-            row.label, cell("truck_km"), cell("truck_hours"), cell("cost_per_tonne_eur"),
-            cell("co2_kg"), f"{row.service_level:.4f}", f"{row.overflow_cost_eur:,.0f}",
+            row.label, cell("truck_km"), cell("truck_hours"), cell("cost_eur"),
+            cell("cost_per_tonne_eur"), cell("co2_kg"), f"{row.service_level:.4f}",
+            f"{row.overflow_cost_eur:,.0f}",
         )  # fmt: skip
     stdout.print(shown)
 
@@ -1487,6 +1491,8 @@ def run_command(
         run = run_scenario(spec, city=city, on_progress=advance)
     run.write(out, overwrite=overwrite)
     warnings = _traffic_warnings(run.kpi_dict().get("traffic", {}))
+    if run.waste is not None:
+        warnings += _say_warnings(run.waste.result.info["warnings"])
     if as_json:
         _print_json(
             {"scenario": spec.name, "seed": spec.seed, **run.kpi_dict(), "out": str(out),

@@ -49,6 +49,13 @@ PLAN_KINDS = {"collection-routes": "collection routes", "signal-plans": "signal 
 MODEL_LABEL = "Proposed by a model"
 """The words every view and file showing a model's proposal starts its label with."""
 
+GIVEN_ROUNDS = {
+    "current": "the city's own rounds",
+    "hand-drawn": "rounds drawn by hand",
+}
+"""The ``planner`` of a provenance record whose routes nobody proposed, by waste policy: the
+rounds a city drives today (a rounds file) and the hand-drawn baseline."""
+
 
 class ProvenanceError(TwinError):
     """A provenance record that cannot be trusted; the message names the field and the fix."""
@@ -219,6 +226,8 @@ class Provenance:
 def model_label(record: Mapping[str, Any]) -> str:
     """The label of a plan with provenance ``record`` (:meth:`Provenance.to_dict`)."""
     what = PLAN_KINDS.get(str(record.get("kind")), "plan")
+    if record.get("planner") in GIVEN_ROUNDS.values():
+        return f"Baseline, not a proposal: {record.get('planner')}, driven as given."
     if record.get("by_model"):
         return (
             f"{MODEL_LABEL} ({record.get('planner')}, checkpoint {record.get('checkpoint')} "

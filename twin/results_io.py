@@ -283,12 +283,16 @@ def route_lines(network: RoadNetwork, routes: pd.DataFrame) -> gpd.GeoDataFrame:
 
 
 def bin_points(network: RoadNetwork, bins: pd.DataFrame) -> gpd.GeoDataFrame:
-    """Bins as points in WGS84, with ``osm_node``, the OSM id of the node a truck stops at to
+    """Bins as points in WGS84: ``bin``, the number rounds files give a bin by (from 0, in the
+    order of the run's bins), and ``osm_node``, the OSM id of the node a truck stops at to
     empty each (``node`` is its position in the network's arrays; ``x``/``y`` are metres in the
-    network's CRS), by which a bin joins the traffic tables' ``u``/``v`` and trips."""
+    network's CRS, ``network_crs`` in ``run.json``), by which a bin joins the traffic tables'
+    ``u``/``v`` and trips."""
     frame = gpd.GeoDataFrame(
         bins, geometry=gpd.points_from_xy(bins["x"], bins["y"]), crs=network.crs
     )
+    if "bin" not in frame:
+        frame.insert(0, "bin", np.arange(len(frame)))
     if "node" in frame:
         frame.insert(
             frame.columns.get_loc("node") + 1,
@@ -323,17 +327,18 @@ def waste_files(
     if unknown:
         raise TwinError(f"unknown export format(s) {unknown}: use geojson and/or gpkg.")
     _write_kpis(folder, kpis)
-    daily.to_parquet(folder / "daily.parquet")
-    if bin_fill is not None:
-        bin_fill.to_parquet(folder / "bin_fill.parquet")
     lines = route_lines(network, routes)
     points = bin_points(network, bins)
     # the routes are a plan: every export of them says who made it (twin.provenance)
     stamp = _provenance_stamp(run_info.get("plan_provenance"))
-    lines.to_parquet(folder / "routes.parquet")
-    if stamp:
-        _add_parquet_metadata(folder / "routes.parquet", stamp)
-    points.to_parquet(folder / "bins.parquet")
+    tables = {"daily.parquet": (daily, {}), "bin_fill.parquet": (bin_fill, {}),
+              "routes.parquet": (lines, stamp), "bins.parquet": (points, {})}  # fmt: skip
+    for name, (table, metadata) in tables.items():
+        if table is None:
+            continue
+        table.to_parquet(folder / name)
+        described = {c: WASTE_COLUMNS[name].get(c, "") for c in table.columns}
+        _add_parquet_metadata(folder / name, {**metadata, "columns": described})
     if "geojson" in formats:
         collection = {**json.loads(lines.to_json(drop_id=True)), **stamp}
         (folder / "routes.geojson").write_text(json.dumps(collection))
@@ -359,6 +364,79 @@ def waste_files(
             ),
         )  # fmt: skip
     (folder / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
+
+
+WASTE_COLUMNS: dict[str, dict[str, str]] = {
+    "daily.parquet": {
+        "day": "day of the run, from 0 (a Monday)",
+        "weekday": "0 = Monday … 6 = Sunday (rounds files write Mon…Sun)",
+        "requested": "bins the policy asked to empty that day",
+        "required": "of them, bins due that day (left, they would overflow)",
+        "unserved_required": "required bins the day's plan left out",
+        "plan_s": "seconds spent planning the day (0 for a plan reused from an earlier week)",
+        "planned_km": "km of the plan on the travel times it was made on",
+        "planned_hours": "truck-hours of the plan on the travel times it was made on",
+        "planned_by": "the planner that made the day's plan",
+        "plan_note": "why another planner took the day, or that it was outside a model's range",
+        "generated_kg": "waste put into the bins that day",
+        "collected_kg": "waste the trucks took away that day",
+        "overflow_kg": "waste that did not fit into its bin that day",
+        "overflowing_bins": "bins that overflowed that day",
+        "in_bins_kg": "waste in the bins at the end of the day",
+        "bins_emptied": "bins emptied that day",
+        "fill_share_emptied_sum": "sum of the emptied bins' fill shares (÷ bins_emptied: the "
+        "mean fill at emptying)",
+        "skipped_bins": "stops the trucks passed over because the shift ran out",
+        "truck_km": "km driven",
+        "truck_hours": "hours the trucks were out, depot to depot",
+        "trucks_out": "trucks that drove that day",
+        "unloads": "trips to the disposal site",
+        "extra_unloads": "unloads the plan did not foresee (a truck full early)",
+        "cumulative_generated_kg": "waste generated up to and including the day",
+        "cumulative_collected_kg": "waste collected up to and including the day",
+        "cumulative_overflow_kg": "waste overflowed up to and including the day",
+    },
+    "routes.parquet": {
+        "day": "day of the run, from 0",
+        "truck": "truck, from 0",
+        "truck_label": "the truck's name in the city's own rounds (policy current)",
+        "distance_km": "km driven",
+        "duration_h": "hours out, depot to depot",
+        "bins_emptied": "bins emptied",
+        "bins_skipped": "stops passed over because the shift ran out",
+        "collected_kg": "waste taken away",
+        "unloads": "trips to the disposal site",
+        "n_edges": "street segments driven",
+        "geometry": "the streets driven, in driving order from the depot and back (WGS84)",
+    },
+    "bins.parquet": {
+        "bin": "the bin's number, from 0: what rounds files name a bin by",
+        "node": "the node the truck stops at, as a position in the network's arrays",
+        "osm_node": "the OSM id of that node (joins the traffic tables' u and v)",
+        "x": "metres east in the network's CRS (run.json's network_crs)",
+        "y": "metres north in the network's CRS",
+        "capacity_kg": "waste the bin holds when full",
+        "daily_kg": "mean waste put in a day",
+        "kind": "OSM amenity of a mapped container, or placed (a collection point the twin placed)",
+        "osm_id": "OSM node id of a mapped container, -1 for placed ones",
+        "land_use": "residential, mixed or commercial: how much of its waste comes from work "
+        "places",
+        "containers": "containers the bin stands for (a placed collection point merges several)",
+        "fill_kg": "waste in the bin at the end of the run",
+        "times_emptied": "times the bin was emptied",
+        "overflow_days": "days the bin overflowed",
+        "overflow_kg": "waste that did not fit into the bin, over the run",
+        "geometry": "where the bin stands (WGS84)",
+    },
+    "bin_fill.parquet": {
+        "day": "day of the run, from 0",
+        "bin": "the bin's number (bins.parquet's bin)",
+        "fill_kg": "waste in the bin at the end of the day",
+        "fill_share": "fill_kg as a share of the bin's capacity",
+    },
+}
+"""What every column of a waste run's tables holds, by file: written into each Parquet file's
+metadata (``columns``, JSON) and listed in the README."""
 
 
 PROVENANCE_KEYS = ("label", "provenance")

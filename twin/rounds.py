@@ -244,7 +244,13 @@ class _Reader:
         else:
             self._csv(text)
         if not self.stops and not self.tracks:
-            self.fail(None, "holds no stops and no tracks: give at least one stop")
+            read = {
+                "gpx": " (a GPX file's routes, <rte> with <rtept>, and tracks, <trk>, are read; "
+                "waypoints, <wpt>, are not: they carry no order)",
+                "geojson": " (Point features are read as stops, LineString and MultiLineString "
+                "features as tracks)",
+            }.get(kind, "")
+            self.fail(None, f"holds no stops and no tracks{read}: give at least one stop")
         self._check_overlaps()
         return self._table()
 

@@ -159,7 +159,28 @@ def _duration(value: str | float, what: str, *, maximum_s: float) -> str | float
         )
     if not 0 < seconds <= maximum_s:
         raise ValueError(f"the {what} must be more than 0 and at most {maximum_s / 3600:g} h")
+    if seconds < BARE_SECONDS_MINIMUM and _is_bare_number(value):
+        # "shift: 8" meant hours; read as 8 seconds it ran trucks that could empty nothing
+        n = f"{seconds:g}"
+        raise ValueError(
+            f"the {what} {n} has no unit, so it reads as {n} seconds: write {n}h for hours or "
+            f"{n}min for minutes (or {n}s if you mean seconds)"
+        )
     return value
+
+
+BARE_SECONDS_MINIMUM = 60.0
+"""A duration written as a bare number of fewer seconds than this is refused as ambiguous."""
+
+
+def _is_bare_number(value: str | float) -> bool:
+    if isinstance(value, int | float):
+        return True
+    try:
+        float(value.strip())
+    except ValueError:
+        return False
+    return True
 
 
 class EdgeChange(_Strict):

@@ -448,6 +448,28 @@ class WasteResult:
     rounds: dict[int, tuple[np.ndarray, ...]] | None = None
 
 
+def _beside_collected(bins: Bins, missed: np.ndarray) -> str:
+    """What to do where missed bins stand at a spot the rounds visit: a stop given by position
+    takes one bin there, and the twin may have several at one spot."""
+    from agents.waste.rounds import SAME_SPOT_M
+
+    visited = np.setdiff1d(np.arange(len(bins)), missed)
+    if not len(visited):
+        return ""
+    from scipy.spatial import cKDTree
+
+    xy = np.column_stack([bins.x, bins.y])
+    gap, _ = cKDTree(xy[visited]).query(xy[missed])
+    beside = int(np.sum(gap <= SAME_SPOT_M))
+    if not beside:
+        return ""
+    return (
+        f" {beside} of them stand at a spot the rounds stop at: a stop given by position "
+        "empties one bin there; give the spot once per bin there, or the bins' numbers "
+        "(the bins table's bin)."
+    )
+
+
 class WasteModel(mesa.Model):
     """Bins, trucks, a policy and a planner, one day per step.
 
@@ -570,7 +592,7 @@ class WasteModel(mesa.Model):
         if never is not None and len(never()):
             self.warnings.append(
                 f"{len(never())} of {len(bins)} bins are in none of the given rounds; they are "
-                "never emptied."
+                f"never emptied.{_beside_collected(bins, never())}"
             )
         if (
             self.config.objective != "km"
@@ -1088,6 +1110,15 @@ class WasteModel(mesa.Model):
                 f"the fleet could not empty {int(short['unserved_required'].sum())} bins that "
                 f"were due on {len(short)} of {len(daily)} days (too few trucks or too short a "
                 "shift); they were left to overflow. Add trucks or lengthen the shift."
+            )
+        skipped = daily[daily.get("skipped_bins", 0) > 0] if len(daily) else daily
+        if len(skipped):
+            # the plan had them, the drive ran out of shift: required_unserved does not count them
+            warnings.append(
+                f"the trucks passed over {int(skipped['skipped_bins'].sum())} stops of their "
+                f"routes on {len(skipped)} of {len(daily)} days because the shift ran out (the "
+                "routes took longer to drive than the shift; bins_skipped_for_time). Lengthen "
+                "the shift, add trucks or shorten the rounds."
             )
         notes = daily["plan_note"].fillna("") if "plan_note" in daily else None
         noted = daily[notes != ""] if notes is not None else daily.iloc[:0]

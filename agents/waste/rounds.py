@@ -190,7 +190,15 @@ def match_rounds(
                 f"no bin within {SNAP_M:.0f} m of ({lon:.5f}, {lat:.5f}) ({far}): give the "
                 "bin's number, or a position at a bin of the twin's bins table.",
             )
-        return nearest  # every bin there is taken: the overlap check names the earlier row
+        at_spot = np.flatnonzero(same_spot)
+        numbers = ", ".join(map(str, at_spot[:8].tolist())) + (", …" if len(at_spot) > 8 else "")
+        standing = f"{len(at_spot)} bins stand (bins" if len(at_spot) > 1 else "1 bin stands (bin"
+        raise fail(
+            row.source,
+            f"stops at ({lon:.5f}, {lat:.5f}) on {_WEEKDAY_NAMES[int(row.weekday)]}, where "
+            f"{standing} {numbers}), every one taken by earlier rows that day: a stop given by "
+            "position empties one bin; remove the extra rows, or give bin numbers.",
+        )
 
     def check_day(source: str, weekday: int) -> None:
         if weekday not in WORKING_DAYS:

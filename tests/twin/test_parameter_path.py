@@ -37,6 +37,14 @@ BAD = [
     ("traffic", "demand_scale", -1, ["--demand-scale", "-1"], "traffic.demand_scale: must be ≥ 0"),
     ("traffic", "dt_s", 0, ["--dt", "0"], "traffic.dt_s: must be > 0"),
     ("waste", "days", 0, ["--days", "0"], "waste.days: must be ≥ 1"),
+    (
+        "waste",
+        "shift",
+        8,
+        ["--shift", "8"],
+        "waste.shift: the shift 8 has no unit, so it reads as 8 seconds: write 8h for hours or "
+        "8min for minutes (or 8s if you mean seconds)",
+    ),
     ("waste", "trucks", 0, ["--trucks", "0"], "waste.trucks: must be ≥ 1"),
     (
         "waste",

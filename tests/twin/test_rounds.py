@@ -459,6 +459,10 @@ BAD_GPX = {
         ["track 1 ('truck 2 Fri')", "no points"],
     ),
     "nothing": (_gpx(""), ["no stops and no tracks"]),
+    "waypoints only": (
+        _gpx('<wpt lat="60" lon="24"><name>Truck 1 Mon</name></wpt>'),
+        ["no stops and no tracks", "waypoints, <wpt>, are not"],
+    ),
 }
 
 

@@ -1011,6 +1011,11 @@ def cli(helsinki, tmp_path_factory):
     occupied.mkdir()
     (occupied / "keep.txt").write_text("mine")
     fixed = EXAMPLES / "fixed-rounds.yaml"
+    # a shift too short for the rounds: the waste run warns of bins left to overflow
+    short = _write(
+        root / "short.yaml",
+        f"extends: {fixed}\nname: short\nwaste:\n  days: 2\n  shift: 20min\n",
+    )
     commands = {
         "run": ("run", str(fixed), "--out", str(root / "fixed"), "--json"),
         "check-good": ("scenario", "check", str(EXAMPLES / "growth-and-closure.yaml")),
@@ -1019,6 +1024,7 @@ def cli(helsinki, tmp_path_factory):
         "schema": ("scenario", "schema"),
         "run-bad": ("run", str(bad), "--out", str(root / "never"), "--json"),
         "run-occupied": ("run", str(fixed), "--out", str(occupied)),
+        "run-warned": ("run", str(short), "--out", str(root / "short"), "--json"),
     }
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {name: pool.submit(_twin, *args) for name, args in commands.items()}
@@ -1083,6 +1089,16 @@ def test_cli_run_writes_what_it_prints(cli):
     assert load_scenario(out / "scenario.yaml") == load_scenario(EXAMPLES / "fixed-rounds.yaml")
     config = json.loads((out / "waste" / "run.json").read_text())["config"]
     assert (config["policy"], config["n_trucks"], config["days"]) == ("schedule", 2, 7)
+
+
+def test_cli_run_says_the_waste_runs_warnings(cli):
+    warned = _result(cli, "run-warned")
+    assert warned.returncode == 0, warned.stderr
+    payload = json.loads(warned.stdout)
+    written = json.loads((cli["root"] / "short" / "waste" / "run.json").read_text())["warnings"]
+    assert any("could not empty" in warning for warning in written)
+    assert payload["warnings"] == written
+    assert f"warning: {written[0][:40]}" in _flat(warned.stderr)
 
 
 def test_cli_run_refuses_before_writing(cli):
@@ -1184,3 +1200,23 @@ def test_a_scenarios_progress_runs_through_both_sections_once(helsinki):
     halves = [f for f in seen if f <= 0.5], [f for f in seen if f > 0.5]
     assert len(halves[0]) > 3 and halves[0][-1] == pytest.approx(0.5)  # the traffic's steps
     assert len(halves[1]) == 3  # one report a waste day
+
+
+def test_check_reads_the_rounds_file_a_scenario_names(tmp_path):
+    from twin.api import check_scenario
+
+    path = _write(
+        tmp_path / "own.yaml",
+        """
+        name: own
+        city: helsinki
+        waste: {days: 2, policy: current, rounds: own.csv}
+        """,
+    )
+    with pytest.raises(ScenarioError, match=r"own.yaml:3: waste.rounds: .*own.csv: no such file"):
+        check_scenario(path)
+    (tmp_path / "own.csv").write_text("weekday,truck,stop,bin\nMon,1,1,3\nMon,1,2,3\n")
+    with pytest.raises(ScenarioError, match=r"own.yaml:3: waste.rounds: .*line 2 and line 3"):
+        check_scenario(path)
+    (tmp_path / "own.csv").write_text("weekday,truck,stop,bin\nMon,1,1,3\nMon,1,2,4\n")
+    assert check_scenario(path).waste.rounds.endswith("own.csv")

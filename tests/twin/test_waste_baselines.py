@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import flat
+from tests.conftest import REPO, flat
 from tests.conftest import run_twin as _twin
 from twin.api import against_baseline, run_waste
 from twin.scenario import load_scenario
@@ -58,6 +59,14 @@ def test_a_citys_truck_labels_come_back_in_the_rounds_it_drove(hand_drawn, tmp_p
     again = pd.read_csv(tmp_path / "run" / "rounds.csv", comment="#")
     columns = ["weekday", "truck", "stop", "bin"]
     assert again[columns].astype(str).equals(table[columns].astype(str))
+    # neither the city's rounds nor the hand-drawn ones read as PyVRP's proposal in the files
+    for folder, said in ((tmp_path / "run", "the city's own rounds"),
+                         (out, "rounds drawn by hand")):  # fmt: skip
+        written = pq.read_schema(folder / "routes.parquet").metadata
+        assert json.loads(written[b"provenance"])["planner"] == said
+        assert (
+            json.loads(written[b"label"]) == f"Baseline, not a proposal: {said}, driven as given."
+        )
     # the routes drawn on the map name them so too
     routes = pd.read_parquet(tmp_path / "run" / "routes.parquet", columns=["day", "truck_label"])
     weekdays = ("Mon", "Tue", "Wed", "Thu", "Fri")
@@ -169,14 +178,27 @@ def test_every_policy_is_set_against_the_citys_own_rounds(hand_drawn):
     assert schedule["truck_km_vs_baseline"] < 0
 
 
-def test_waste_compare_prints_every_policy_against_the_baseline():
-    done = _twin("waste-compare", "helsinki", "--days", "2", "--solver-iterations", "50", "--json")
+def test_waste_compare_prints_every_policy_against_the_baseline(tmp_path):
+    # a city's rounds that collect five bins: a baseline every comparison must be warned of
+    lines = (REPO / "examples" / "helsinki-rounds.csv").read_text().splitlines()
+    header = next(n for n, line in enumerate(lines) if line.startswith("weekday,"))
+    partial = tmp_path / "five-bins.csv"
+    partial.write_text("\n".join(lines[header : header + 6]) + "\n")
+    done = _twin(
+        "waste-compare", "helsinki", "--days", "2", "--solver-iterations", "50", "--rounds",
+        str(partial), "--json",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
     assert [row["label"] for row in rows] == [
-        "hand-drawn", "schedule", "threshold", "forecast", "forecast, euros",
+        "current", "hand-drawn", "schedule", "threshold", "forecast", "forecast, euros",
     ]  # fmt: skip
     assert rows[0]["baseline"] and rows[0]["truck_km_vs_baseline"] == 0.0
+    left_out = [w for w in rows[0]["warnings"] if "are in none of the given rounds" in w]
+    assert left_out and not any("given rounds" in w for row in rows[1:] for w in row["warnings"])
+    assert f"warning: current: {left_out[0][:40]}" in " ".join(done.stderr.split())
+    # the other policies collect the whole city: many times the baseline's tonnes
+    assert min(row["collected_t"] for row in rows[1:]) > 5 * rows[0]["collected_t"]
 
 
 def test_rounds_of_a_short_run_cover_the_whole_week(tmp_path):

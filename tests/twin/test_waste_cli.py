@@ -14,6 +14,7 @@ from dataclasses import replace
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import shapely
 
@@ -216,6 +217,17 @@ def test_outputs_read_back_and_agree(cli, helsinki):
     # is the distance driven (edge lengths are great-circle ones: within 1 %)
     length_km = routes.to_crs(routes.estimate_utm_crs()).length / 1000
     np.testing.assert_allclose(length_km[driven], routes["distance_km"][driven], rtol=0.01)
+    # every table says what each of its columns holds
+    for name in ("daily.parquet", "routes.parquet", "bins.parquet", "bin_fill.parquet"):
+        written = pq.read_schema(out / name)
+        described = json.loads(written.metadata[b"columns"])
+        columns = [c for c in written.names if not c.startswith("__")]
+        assert list(described) == columns and all(described.values()), name
+    # bins.parquet's bin is the number bin_fill (and rounds files) name a bin by
+    last = fill[fill["day"] == fill["day"].max()].set_index("bin")["fill_kg"]
+    by_number = gpd.read_parquet(out / "bins.parquet").set_index("bin")["fill_kg"]
+    np.testing.assert_allclose(last.sort_index(), by_number.sort_index(), rtol=1e-6)  # float32
+
     # run.json names the depot by OSM id and lon/lat: where every drawn route, one line in
     # driving order, starts and ends
     sites, network = run["sites"], helsinki.network

@@ -193,7 +193,8 @@ def test_a_position_repeated_on_one_weekday_is_an_overlap_not_the_next_bin(town)
     (a,) = _unique_position_bins(town, 1)
     where = town["lonlat"][a]
     stops = [_stop("line 2", 0, "1", 1, lonlat=where), _stop("line 5", 0, "2", 1, lonlat=where)]
-    with pytest.raises(RoundsError, match=f"line 5: collects bin {a} on Monday, which line 2"):
+    said = rf"line 5: stops at \(.*\) on Monday, where 1 bin stands \(bin {a}\), every one taken"
+    with pytest.raises(RoundsError, match=said):
         _match(town, stops)
 
 
@@ -206,6 +207,12 @@ def test_containers_at_one_spot_are_taken_one_row_each(town):
     rows = [_stop(f"line {k + 2}", 0, "1", k, lonlat=where) for k in range(len(mates))]
     (route,) = _match(town, rows).rounds[0]
     assert sorted(route.tolist()) == sorted(mates.tolist())
+    # one row more than the spot has bins: the message counts and names them
+    extra = _stop(f"line {len(mates) + 2}", 0, "1", len(mates), lonlat=where)
+    named = ", ".join(map(str, sorted(mates.tolist())))
+    said = rf"where {len(mates)} bins stand \(bins {named}\), every one taken by earlier rows"
+    with pytest.raises(RoundsError, match=said):
+        _match(town, [*rows, extra])
 
 
 def test_a_bin_number_that_does_not_stand_at_its_position_is_named(town):
