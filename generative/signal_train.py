@@ -162,6 +162,21 @@ def train_signals(
     checkpoint = out / CHECKPOINT_NAME
     if resume:
         payload = load_signal_checkpoint(checkpoint)
+        # a resume repeats the run: its cosine runs over its steps, and other settings would
+        # be recorded in the checkpoint without being followed
+        saved = payload.get("train_config") or {}
+        now = asdict(config)
+        changed = ", ".join(
+            f"{name} {saved[name]} → {now[name]}"
+            for name in ("steps", "batch_size", "lr", "seed", "bf16")
+            if name in saved and saved[name] != now[name]
+        )
+        if changed:
+            raise TrainingError(
+                f"{checkpoint}: resumed with other training settings ({changed}): a resume "
+                "continues the run as it was started, so give the same settings, or start a "
+                "new run."
+            )
         model.load_state_dict(payload["model_state"])
         optimizer.load_state_dict(payload["optimizer_state"])
         schedule.load_state_dict(payload["schedule_state"])

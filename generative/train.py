@@ -150,10 +150,11 @@ class TrainConfig:
             )
 
 
-RESUME_FREE = frozenset({"steps", "validate_every", "val_samples", "checkpoint_every", "compile"})
-"""Training settings a resumed run may change: how long it runs and how often it looks, not
-what a step does (a changed learning rate, batch or seed would be recorded but not followed, or
-followed from the middle of a run that no longer repeats)."""
+RESUME_FREE = frozenset({"validate_every", "val_samples", "checkpoint_every", "compile"})
+"""Training settings a resumed run may change: how often it looks, not what a step does (a
+changed learning rate, batch or seed would be recorded but not followed, or followed from the
+middle of a run that no longer repeats; other steps would bend the learning rate's cosine, which
+runs over the run's steps, in mid-run: from the floor back up)."""
 
 
 def _changed_on_resume(saved: dict[str, Any], config: TrainConfig) -> str:
@@ -536,6 +537,14 @@ def train(
                 f"{checkpoint}: model {saved['model_config']} differs from "
                 f"{model.config.to_dict()}: resume with the same model settings."
             )
+        planned = (saved.get("train_config") or {}).get("steps", config.steps)
+        if planned != config.steps:
+            raise CheckpointError(
+                f"{checkpoint}: a run of {planned} steps (at step {saved.get('step')}), resumed "
+                f"with --steps {config.steps}: its learning rate decays over the {planned} steps, "
+                f"so a resume keeps them (--steps {planned}); to train on from its model, start "
+                "a new run with --init (a fresh schedule)."
+            )
         changed = _changed_on_resume(saved.get("train_config") or {}, config)
         if changed:
             raise CheckpointError(
@@ -556,11 +565,6 @@ def train(
         generator.set_state(states[workers.rank])
         torch.set_rng_state(saved["torch_rng"])
         start, history = int(saved["step"]), list(saved["history"])
-        if start > config.steps:
-            raise TrainingError(
-                f"{checkpoint}: already at step {start}, past the {config.steps} steps asked: "
-                f"give more steps than {start} to train on, or leave the run as it is."
-            )
         elapsed_before = float(saved.get("elapsed_s", 0.0))
         seen = saved.get("instances")
         trained_range = checkpoint_range(saved)
@@ -611,6 +615,7 @@ def train(
             index = np.sort(rng.choice(len(day_set), size=count, replace=False))
             mine = index[workers.rank * share : (workers.rank + 1) * share]
             tensors = as_tensors(day_set, mine, device=device)
+            lr_used = optimizer.param_groups[0]["lr"]  # the step's own, before the schedule moves
             if step < config.imitation_steps:
                 labels = day_set.label_actions[mine].astype(np.int64)
                 labels = torch.from_numpy(labels).to(device)
@@ -633,7 +638,7 @@ def train(
             done = step + 1
             row: dict[str, Any] = {
                 "step": done, "loss": loss, "cost_m": history[-1],
-                "lr": optimizer.param_groups[0]["lr"],
+                "lr": lr_used,
                 "instances_per_s": count / (time.perf_counter() - tick),
                 "elapsed_s": elapsed_before + time.perf_counter() - began,
                 "bins": day_set.n_bins,
@@ -935,10 +940,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
         config.check()
         model, init_range, lineage = _initial_model(args)
+        if args.out.exists() and not args.out.is_dir():
+            raise TrainingError(f"--out {args.out} is a file: give a folder for the run.")
         if args.out.exists() and not args.resume and (args.out / CHECKPOINT_NAME).exists():
             raise TrainingError(
                 f"{args.out} already holds a run: pass --resume to continue it, or another --out."
             )
+        saved = args.out / CHECKPOINT_NAME
+        before = int(load_checkpoint(saved)["step"]) if args.resume and saved.is_file() else 0
         sets = [read_days(path) for path in instance_files(args.instances)]
         val = [read_days(path) for path in instance_files(args.val)] if args.val else None
         train(
@@ -958,8 +967,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-    if workers.main:
-        print(f"trained {config.steps} steps; checkpoint {args.out / CHECKPOINT_NAME}")
+    if workers.main and before >= config.steps:
+        print(f"the run had trained its {config.steps} steps already; checkpoint {saved}")
+    elif workers.main:
+        done = f"steps {before + 1}–{config.steps}" if before else f"{config.steps} steps"
+        print(f"trained {done}; checkpoint {saved}")
     return 0
 
 

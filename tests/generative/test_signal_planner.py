@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from generative.signal_model import SignalNet, SignalNetConfig, control_delay, t
 from generative.signal_propose import LearnedSignalPlanner
 from generative.signal_train import (
     SignalTrainConfig,
+    TrainingError,
     as_batch,
     load_signal_checkpoint,
     train_signals,
@@ -143,6 +145,10 @@ def test_training_lowers_the_delay_and_resumes_exactly(files, tmp_path):
     )  # fmt: skip
     for name, tensor in model.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[name], tensor, msg=name)
+    # a resume with more steps would run the cosine past its end, back up: refused
+    with pytest.raises(TrainingError, match=r"other training settings \(steps 30 → 60\)"):
+        train_signals([files / "train.npz"], tmp_path / "again", model_config=small,
+                      config=replace(config, steps=60), device="cpu", resume=True)  # fmt: skip
 
 
 def test_a_collection_planner_checkpoint_is_refused(tmp_path):

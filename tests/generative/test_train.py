@@ -179,17 +179,18 @@ def test_a_resumed_run_with_other_step_settings_is_refused(days, tmp_path):
     with pytest.raises(
         CheckpointError, match=re.escape("other training settings (lr 0.001 → 0.5)")
     ):
-        train(days[0], TrainConfig(**{**config.__dict__, "steps": 3, "lr": 0.5}), run_dir=tmp_path,
+        train(days[0], TrainConfig(**{**config.__dict__, "lr": 0.5}), run_dir=tmp_path,
               resume=True)  # fmt: skip
-    # more steps, checked as often: the same run, continued
-    _, history = train(days[0], TrainConfig(**{**config.__dict__, "steps": 3}), run_dir=tmp_path,
-                       resume=True)  # fmt: skip
-    assert len(history) >= 1
-    # fewer steps than the run has taken: nothing to train, said rather than "trained 2 steps"
-    from generative.train import TrainingError
-
-    with pytest.raises(TrainingError, match="already at step 3, past the 2 steps asked"):
-        train(days[0], config, run_dir=tmp_path, resume=True)
+    # more steps would restart the learning rate's decay from its floor in mid-run: refused
+    with pytest.raises(
+        CheckpointError, match=re.escape("a run of 2 steps (at step 2), resumed with --steps 3")
+    ):
+        train(days[0], TrainConfig(**{**config.__dict__, "steps": 3}), run_dir=tmp_path,
+              resume=True)  # fmt: skip
+    # checked more often: the same run, continued (here: already finished, nothing to train)
+    _, history = train(days[0], TrainConfig(**{**config.__dict__, "validate_every": 1}),
+                       run_dir=tmp_path, resume=True)  # fmt: skip
+    assert len(history) == 2
 
 
 def test_a_batch_larger_than_a_training_file_is_said(days, capsys):
@@ -214,6 +215,19 @@ def test_validation_days_without_reference_plans_are_said(days, capsys):
     referenced = val_days.with_reference(np.full(len(val_days), 5000.0))
     train(train_days, config, val=referenced)
     assert "warning" not in capsys.readouterr().err
+
+
+def test_the_log_has_the_learning_rate_each_step_trained_with(days, tmp_path):
+    import csv
+    import math
+
+    config = TrainConfig(steps=3, batch_size=4, samples=4, lr=1e-3, lr_final=0.1)
+    train(days[0], config, run_dir=tmp_path)
+    with (tmp_path / "log.csv").open(newline="") as handle:
+        logged = [float(row["lr"]) for row in csv.DictReader(handle)]
+    # the cosine from lr at the first step towards lr × lr_final after the last
+    cosine = [1e-3 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * k / 3))) for k in range(3)]
+    assert logged == pytest.approx(cosine, rel=1e-9) and logged[0] == 1e-3
 
 
 def test_every_training_option_says_what_it_does():
