@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
@@ -32,6 +33,8 @@ import numpy as np
 
 from cities.errors import TwinError
 from generative.atomic import write_atomic
+from generative.data import CORPUS_MANIFEST
+from generative.processes import end_with_parent
 
 __all__ = [
     "MANIFEST",
@@ -43,7 +46,7 @@ __all__ = [
     "plan_corpus",
 ]
 
-MANIFEST = "corpus.json"
+MANIFEST = CORPUS_MANIFEST
 """The plan of a corpus, kept in its folder."""
 
 PLACE_KINDS = ("city", "window", "synthetic")
@@ -323,6 +326,22 @@ def _build_one(draw: Draw, folder: str) -> tuple[str, int]:
     return draw.name, len(batch)
 
 
+def _intact(path: Path) -> bool:
+    """Whether ``path`` is an instance file whose archive can be opened (its directory, at the
+    end of the file, is what a file cut short lacks); a broken one is removed."""
+    if not path.is_file():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            names = set(data.files)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        names = set()
+    if "meta" in names:
+        return True
+    path.unlink(missing_ok=True)
+    return False
+
+
 def _write_manifest(folder: Path, draws: Sequence[Draw], settings: dict[str, Any]) -> None:
     payload = {"settings": settings, "draws": [d.to_dict() for d in draws]}
     # as the corpus's files are written (an ordinary file, not mkstemp's private one): others
@@ -376,13 +395,17 @@ def build_corpus(
         _write_manifest(folder, draws, settings or {})
     for stale in folder.glob(".*.npz*"):  # staging files of a build killed while writing
         stale.unlink(missing_ok=True)
-    missing = [d for d in draws if not (folder / f"{d.name}.npz").is_file()]
+    # a file cut short (a full disk, a copy broken off) is drawn again, not kept as done
+    missing = [d for d in draws if not _intact(folder / f"{d.name}.npz")]
     total, done = len(draws), len(draws) - len(missing)
     if on_progress is not None:
         on_progress(done, total, "")
     failures: dict[str, str] = {}
     if missing:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=get_context("spawn"),
+            initializer=end_with_parent, initargs=(os.getpid(),),
+        ) as pool:  # fmt: skip
             pending: dict[Future, Draw] = {
                 pool.submit(_build_one, d, str(folder)): d for d in missing
             }

@@ -30,6 +30,7 @@ Loading never unpickles (``allow_pickle=False``), so a file cannot run code.
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,15 +40,20 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "CORPUS_MANIFEST",
     "FORMAT_VERSION",
     "InstanceBatch",
     "InstanceFileError",
     "PooledDays",
     "join_instances",
+    "missing_files",
     "read_days",
     "read_instances",
     "read_joined",
 ]
+
+CORPUS_MANIFEST = "corpus.json"
+"""The plan a ``twin corpus`` folder keeps beside its files (:mod:`generative.corpus`)."""
 
 FORMAT_VERSION = 2
 """Version of the instance file layout (2: matrices may be pooled); readers refuse versions
@@ -274,10 +280,14 @@ def read_instances(path: str | Path, *, keep_pooled: bool = False) -> InstanceBa
     except FileNotFoundError:
         raise InstanceFileError(f"{path}: no such instance file.") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise InstanceFileError(
-            f"{path}: not a readable instance file ({err}); write it again with "
-            "`twin instances` (generative.instances.write_instances)."
-        ) from None
+        # a file of a corpus folder is drawn again by its own command, not by twin instances
+        again = (
+            "delete it and run the `twin corpus` command that built the folder again (it "
+            "draws what is missing)"
+            if (path.parent / CORPUS_MANIFEST).is_file()
+            else "write it again with `twin instances` (generative.instances.write_instances)"
+        )
+        raise InstanceFileError(f"{path}: not a readable instance file ({err}); {again}.") from None
     stored = set(contents) | (set(POOLED) if "pool_duration_s" in contents else set())
     missing = sorted((set(ARRAYS) | {"meta"}) - stored)
     if missing:
@@ -371,3 +381,17 @@ def join_instances(
 def read_joined(paths: Sequence[str | Path]) -> InstanceBatch:
     """Read instance files and join their days (:func:`join_instances`), in order."""
     return join_instances([read_instances(p) for p in paths], names=[str(p) for p in paths])
+
+
+def missing_files(folder: str | os.PathLike[str]) -> list[str]:
+    """The files a corpus folder's plan (:data:`CORPUS_MANIFEST`) names that it does not hold
+    (empty for a folder without a plan)."""
+    manifest = Path(folder) / CORPUS_MANIFEST
+    try:
+        planned = json.loads(manifest.read_text(encoding="utf-8"))["draws"]
+        names = [f"{draw['name']}.npz" for draw in planned]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # not a plan this version reads: the files speak for themselves
+    return [name for name in names if not (Path(folder) / name).is_file()]

@@ -32,6 +32,7 @@ from cities.city import City
 from cities.errors import TwinError
 from cities.network import RoadNetwork
 from cities.routing import Router
+from generative.processes import end_with_parent
 from generative.signal_data import (
     MAX_PHASES,
     PEDESTRIAN,
@@ -271,7 +272,10 @@ def build_signal_corpus(
     (out / "plan.json").write_text(json.dumps([asdict(d) for d in plan], indent=1))
     files, failed = [], {}
     context = multiprocessing.get_context("spawn")  # torch and numba hold threads: never fork
-    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=max(1, workers), mp_context=context,
+        initializer=end_with_parent, initargs=(os.getpid(),),
+    ) as pool:  # fmt: skip
         futures = {pool.submit(_build_one, draw, str(out)): draw for draw in plan}
         for done, future in enumerate(as_completed(futures), start=1):
             try:

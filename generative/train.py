@@ -59,7 +59,14 @@ from generative.checkpoint import (
     save_checkpoint,
 )
 from generative.coverage import TrainingRange
-from generative.data import InstanceBatch, InstanceFileError, PooledDays, read_days
+from generative.data import (
+    CORPUS_MANIFEST,
+    InstanceBatch,
+    InstanceFileError,
+    PooledDays,
+    missing_files,
+    read_days,
+)
 from generative.model import FEATURES, TRAVEL_UNITS, PlannerConfig, PlannerNet, rollout
 from generative.model_card import ModelCardError, write_model_card
 
@@ -879,6 +886,14 @@ def instance_files(paths: Sequence[Path]) -> list[Path]:
             found = sorted(path.glob("*.npz"))
             if not found:
                 raise TrainingError(f"{path}: a folder without instance files (.npz).")
+            absent = missing_files(path)
+            if absent:  # a build interrupted, or a file lost: the corpus is not what it says
+                listed = ", ".join(absent[:3]) + (", …" if len(absent) > 3 else "")
+                raise TrainingError(
+                    f"{path}: an unfinished corpus: {len(absent)} of the files its plan "
+                    f"({CORPUS_MANIFEST}) names are missing ({listed}); run the `twin corpus` "
+                    "command that built it again to draw them."
+                )
             files += found
         else:
             files.append(path)

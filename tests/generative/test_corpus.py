@@ -7,13 +7,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from generative.corpus import MANIFEST, CorpusError, build_corpus, draw_days, plan_corpus
-from generative.data import read_days
+from generative.data import InstanceFileError, read_days, read_instances
 from generative.instances import sample_instances
+from generative.train import TrainingError, instance_files
 from tests.conftest import run_twin
 
 
@@ -137,9 +139,20 @@ def test_twin_corpus_writes_a_folder_and_resumes(tmp_path):
     made = run_twin(*args)
     assert made.returncode == 0, made.stderr
     assert len(list(out.glob("*.npz"))) == 3 and "3 files of 2 days" in made.stderr
-    os.unlink(sorted(out.glob("*.npz"))[0])
+    first, second = sorted(out.glob("*.npz"))[:2]
+    whole = second.read_bytes()
+    os.unlink(first)
+    # training on the folder now would leave a third of it out: refused, naming the file
+    with pytest.raises(TrainingError, match=rf"1 of the files .* missing \({first.name}\)"):
+        instance_files([out])
+    # a file cut short is no file of the corpus: training says how to mend it...
+    second.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(InstanceFileError, match="delete it and run the `twin corpus` command"):
+        read_instances(second)
+    # ...and the build, run again, draws it again with the missing one
     again = run_twin(*args)
     assert again.returncode == 0 and len(list(out.glob("*.npz"))) == 3
+    assert second.read_bytes() == whole and instance_files([out])
     refused = run_twin(*args[:-4], "--seed", "2")
     assert refused.returncode == 1 and "holds another corpus" in refused.stderr
     bad = run_twin("corpus", str(tmp_path / "b"), "--bins", "many")
@@ -161,3 +174,49 @@ def test_twin_corpus_draws_the_cities_own_days(tmp_path):
     assert [(d["kind"], d["city_bins"], d["random_sites"]) for d in draws] == [
         ("city", True, False)
     ] * 2
+
+
+def test_workers_end_when_the_build_alone_is_killed(tmp_path):
+    """A signal to the build's own process (not its group): its workers end with it rather
+    than live on as orphans holding their memory."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import twin_command
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the kernel's parent-death signal is Linux's")
+    out = tmp_path / "corpus"
+    build = subprocess.Popen(
+        [*twin_command(), "corpus", str(out), "--city", "helsinki", "--draws", "8", "--days",
+         "2", "--bins", "10-20", "--seed", "3", "--workers", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+    def children() -> set[int]:
+        found = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == build.pid:
+                found.add(int(stat.parent.name))
+        return found
+
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*.npz")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    workers = children()
+    assert len(workers) >= 2 and list(out.glob("*.npz")), "the build drew nothing in two minutes"
+    build.send_signal(signal.SIGTERM)
+    build.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    for pid in left:  # not to leave them to the machine when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"workers {left} outlived the build"
