@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from dashboards.jobs import raise_if_cancelled
 from dashboards.state import DashboardState
 from dashboards.worker import Task, city_reference, run_in_process, run_task
-from twin import USER_ERRORS, Scenario
+from twin import USER_ERRORS, Scenario, ScenarioError
 
 __all__ = ["propose_collection_routes", "propose_signal_plans", "run_scenarios"]
 
@@ -50,6 +51,8 @@ def run_scenarios(
     """
     # the session's city when the run starts: the planner may open another one meanwhile
     city_sha = state.twin.city.source.sha256
+    for scenario in scenarios:
+        check_same_city(state, scenario.city)
     tasks = [
         Task("scenario", state.store.run_key(s, city_sha), s.model_dump(mode="json"))
         for s in scenarios
@@ -64,6 +67,19 @@ def run_scenarios(
         errors=errors,
         isolate=isolate,
     )
+
+
+def check_same_city(state: DashboardState, city: str) -> None:
+    """Refuse a run of a draft made for another city than the session's: a page left open in
+    one tab while another tab of the same browser opened a city would otherwise run its draft
+    (streets, signals) on that city and draw the results on a map they do not belong to."""
+    now = state.draft_city()
+    if city != now:
+        raise ScenarioError(
+            f"this page was made for {Path(city).name}, but {Path(now).name} has been opened "
+            "in this browser since (in another tab?): reload the page to work on "
+            f"{Path(now).name}, or open {Path(city).name} again on the City page."
+        )
 
 
 def propose_signal_plans(

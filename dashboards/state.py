@@ -352,9 +352,14 @@ class DashboardState:
 
     def draft(self) -> dict[str, Any]:
         """A fresh draft scenario for the current city."""
-        city = self.city.name if self._is_registered() else str(self.city.source.path)
         peak = peak_hour_demand(self.city.context, self.city.network)
-        return default_draft(city, self.draft_overrides, trips_per_hour=peak.trips_per_hour)
+        return default_draft(
+            self.draft_city(), self.draft_overrides, trips_per_hour=peak.trips_per_hour
+        )
+
+    def draft_city(self) -> str:
+        """The current city as a draft scenario names it: by name, or by the path of its file."""
+        return self.city.name if self._is_registered() else str(self.city.source.path)
 
     def _is_registered(self) -> bool:
         return self.city.source.registered is not None

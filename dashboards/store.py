@@ -362,6 +362,17 @@ class RunStore:
                 continue
         return sorted(set(names))
 
+    def scenario_cities(self) -> dict[str, str]:
+        """The city (name, or its file's path) of every saved scenario, by name."""
+        cities = {}
+        for path in sorted((self.root / "scenarios").glob("*.yaml")):
+            try:
+                scenario = load_scenario(path)
+            except Exception:
+                continue
+            cities[scenario.name] = scenario.city
+        return dict(sorted(cities.items()))
+
     def load_named(self, name: str) -> Scenario:
         path = self.root / "scenarios" / scenario_file_name(name)
         if not path.is_file():

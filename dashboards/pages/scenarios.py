@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -183,7 +184,7 @@ def _form_values(draft: dict) -> list:
 
 
 def layout(state: DashboardState) -> html.Div:
-    names = state.store.scenario_names()
+    names = saved_options(state)
     editor = html.Div(
         [
             dcc.Store(id="scenario-mounted", data=True),
@@ -428,7 +429,9 @@ def register(app: Dash, state: DashboardState) -> None:
         message: object = no_update
         try:
             if trigger == "scenario-load" and load:
-                draft = state.store.load_named(load).model_dump(mode="json")
+                loaded = state.store.load_named(load)
+                _refuse_other_city(state, loaded.city, load)
+                draft = loaded.model_dump(mode="json")
                 message = html.Div(f"Loaded {load}.", className="ok")
                 # the version loaded is one this browser knows: saving over it asks nothing
                 there = saved_digest(state.store.scenario_path(load))
@@ -480,7 +483,7 @@ def register(app: Dash, state: DashboardState) -> None:
             path = state.store.save_scenario(scenario)
         except (*USER_ERRORS, StoreError) as err:
             return no_update, html.Div(str(err), className="error"), *(no_update,) * 5
-        names = state.store.scenario_names()
+        names = saved_options(state)
         saved = html.Div(f"Saved {updated['name']} ({path.name}).", className="ok")
         known = {**(known or {}), scenario.name: saved_digest(path)}
         return updated, saved, names, names, names, None, known
@@ -580,6 +583,33 @@ def register(app: Dash, state: DashboardState) -> None:
             return no_update, str(err)
 
 
+def _of_this_city(state: DashboardState, city: str) -> bool:
+    return city in {state.city.name, str(state.city.source.path)}
+
+
+def _refuse_other_city(state: DashboardState, city: str, what: str) -> None:
+    """A scenario of another city would run its streets and signals on this one."""
+    if not _of_this_city(state, city):
+        raise UploadError(
+            f"{what}: the scenario is for {short_repr(Path(city).name)}, but this dashboard "
+            f"shows {state.city.name}: open that city on the City page first, or change the "
+            "scenario's city."
+        )
+
+
+def saved_options(state: DashboardState) -> list[dict[str, Any]]:
+    """The saved scenarios as a menu: those of this city to choose, those of others shown
+    with their city and not chosen (their streets are not this city's)."""
+    options = []
+    for name, city in state.store.scenario_cities().items():
+        if _of_this_city(state, city):
+            options.append({"label": name, "value": name})
+        else:
+            label = f"{name} ({Path(city).name}: another city)"
+            options.append({"label": label, "value": name, "disabled": True})
+    return options
+
+
 def _uploaded(state: DashboardState, contents: str, filename: str | None):
     """A scenario YAML upload, validated as ``twin run`` would (file:line errors), for this
     dashboard's city: every street, way and signalized junction it names must be in the city's
@@ -596,13 +626,7 @@ def _uploaded(state: DashboardState, contents: str, filename: str | None):
             scenario = load_scenario(path)
         except ScenarioError as err:
             raise UploadError(str(err).replace(str(path), name)) from None
-        current = {state.city.name, str(state.city.source.path)}
-        if scenario.city not in current:
-            raise UploadError(
-                f"{name}: the scenario is for city {short_repr(scenario.city)}, but this "
-                f"dashboard shows {state.city.name!r}; open that city (twin dashboard CITY) or "
-                "change the file's city."
-            )
+        _refuse_other_city(state, scenario.city, name)
         try:
             # refused here as `twin run` refuses it: once in the draft, a street the map lacks
             # could not be reopened by a click, and every run would stop on it

@@ -259,6 +259,27 @@ def test_store_saves_named_scenarios_as_cli_yaml(state, tmp_path):
             scenario_file_name(bad)
 
 
+def test_a_scenario_of_another_city_is_neither_loaded_nor_run(state):
+    """Saved scenarios are shared by every browser, whatever city each has open; and a page
+    left open in one tab keeps the draft of the city it was made for."""
+    from dashboards.pages.scenarios import _refuse_other_city, saved_options
+    from dashboards.runner import run_scenarios
+
+    other = scenario_from_draft({**state.draft(), "name": "elsewhere", "city": "kotka"})
+    state.store.save_scenario(other)
+    try:
+        menu = {option["value"]: option for option in saved_options(state)}
+        assert menu["elsewhere"] == {
+            "label": "elsewhere (kotka: another city)", "value": "elsewhere", "disabled": True,
+        }  # fmt: skip
+        with pytest.raises(UploadError, match="the scenario is for 'kotka', but this dashboard"):
+            _refuse_other_city(state, other.city, "elsewhere")
+        with pytest.raises(ScenarioError, match="this page was made for kotka, but helsinki"):
+            run_scenarios(state, [other], isolate=False)
+    finally:
+        state.store.delete_scenario("elsewhere")
+
+
 def _upload(data: bytes) -> str:
     return "data:application/octet-stream;base64," + base64.b64encode(data).decode()
 
