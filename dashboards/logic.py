@@ -838,6 +838,15 @@ def format_kpi(kpi: str, value: float | None, *, extra_decimals: int = 0) -> str
     if extra_decimals:
         fmt = re.sub(r"\.(\d+)([f%])", lambda m: f".{int(m[1]) + extra_decimals}{m[2]}", fmt)
     text = fmt.format(value)
+    if info.fmt.endswith("%}") and 0 < value < 1:
+        # a share that is not whole (or not nothing) never reads as such: 99.97 % of bin-days
+        # without overflow is not "100.0 %" beside an overflow
+        shown = float(text.rstrip("%")) / 100.0
+        step = 10.0 ** -(_decimals(kpi) + extra_decimals + 2)
+        if shown >= 1.0:
+            text = "> " + fmt.format(1.0 - step)
+        elif shown <= 0.0:
+            text = "< " + fmt.format(step)
     if info.unit and info.unit != "%":
         text += f" {info.unit}"
     return text.replace("%", " %") if info.fmt.endswith("%}") else text

@@ -683,6 +683,17 @@ def test_changes_show_at_the_precision_of_the_table_and_tiny_ones_are_neutral():
     assert kpi_change("truck_km", None, 10.0) == ("", 0)
 
 
+def test_a_share_short_of_whole_never_reads_as_whole():
+    from dashboards.logic import format_kpi
+
+    # one overflow in 3,000 bin-days: not "100.0 %" beside "Overflow bin-days 1"
+    assert format_kpi("service_level", 1 - 1 / 3000) == "> 99.9 %"
+    assert format_kpi("service_level", 1.0) == "100.0 %"
+    assert format_kpi("service_level", 0.987) == "98.7 %"
+    assert format_kpi("congested_edge_hours_share", 0.0004) == "< 0.1 %"
+    assert format_kpi("congested_edge_hours_share", 0.0) == "0.0 %"
+
+
 def test_a_difference_never_reads_as_zero_between_values_that_read_apart():
     from dashboards.logic import kpi_difference
 
