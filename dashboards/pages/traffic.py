@@ -99,7 +99,10 @@ def layout(state: DashboardState) -> html.Div:
                                     lambda: congestion_figure(state.basemap, None, None),
                                 ),
                             ),
-                            html.Label("Time", className="field-label"),
+                            html.Label(
+                                "Time: the start of the interval the map shows",
+                                className="field-label",
+                            ),
                             html.Div(
                                 dcc.Slider(
                                     id="traffic-time",
