@@ -443,30 +443,37 @@ def number_field(label: str, component_id: str, **props: Any) -> html.Label:
     return field(label, number_input(component_id, **props), check_id=component_id)
 
 
-def upload_button(text: str, component_id: str, *, max_bytes: int) -> dcc.Upload:
-    """A file upload drawn as a full-width button.
+def upload_button(text: str, component_id: str, *, max_bytes: int, too_large: str = "") -> html.Div:
+    """A file upload drawn as a full-width button, and the line that says when a file is too
+    large.
 
     Parameters
     ----------
     text : str
         What the button says.
     component_id : str
-        The upload's id.
+        The upload's id (its line: ``<component_id>-too-large``).
     max_bytes : int
-        Largest file the browser sends; a larger one is refused before it is uploaded.
+        Largest file the browser sends; a larger one is refused before it is uploaded, which
+        the browser does without a word: ``assets/upload-size.js`` writes the line.
+    too_large : str
+        What to do with a file too large, said after the sizes.
 
     Returns
     -------
-    dash.dcc.Upload
-        The upload component.
+    dash.html.Div
+        The upload component and its line.
     """
-    return dcc.Upload(
+    upload = dcc.Upload(
         html.Div(text),
         id=component_id,
         max_size=max_bytes,
         className="button",
         style={"display": "block", "textAlign": "center"},
     )
+    line = html.Div(id=f"{component_id}-too-large", className="error", role="alert")
+    said = {"data-max-bytes": str(max_bytes), "data-too-large": too_large}
+    return html.Div([upload, line], **said)
 
 
 def map_graph(graph_id: str, figure: go.Figure) -> dcc.Graph:

@@ -256,6 +256,9 @@ def layout(state: DashboardState, *, interactive: bool = True) -> html.Div:
                                 "Drop or choose an OSM extract (.osm, .osm.pbf, …)",
                                 "osm-upload",
                                 max_bytes=state.limits.osm_bytes,
+                                too_large="cut the extract to the area you need (osmium "
+                                "extract --bbox …), or have the dashboard started on it "
+                                "(twin dashboard FILE).",
                             ),
                             html.Div(id="osm-upload-message", role="status"),
                             html.P(

@@ -804,6 +804,17 @@ def test_a_corrupt_osm_upload_is_refused_with_a_clear_message(
     dash_duo.wait_for_contains_text(
         "#osm-upload-message .error", "photo.osm.pbf: the content is not a .osm.pbf file", 10
     )
+    # a file past the upload's limit, which the browser drops without sending: said at once
+    huge = tmp_path / "whole-country.osm.pbf"
+    with huge.open("wb") as sink:
+        sink.truncate(70 * 2**20)  # sparse: no disk spent
+    dash_duo.find_element("#osm-upload input[type=file]").send_keys(str(huge))
+    dash_duo.wait_for_contains_text(
+        "#osm-upload-too-large",
+        "whole-country.osm.pbf is 70 MiB, larger than the 64 MiB this upload takes: cut the "
+        "extract",
+        10,
+    )
     screenshot(dash_duo, "city-upload-refused")
     # the city shown is unchanged
     assert dash_duo.find_element("#city-title").text == "helsinki"
