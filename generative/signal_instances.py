@@ -207,8 +207,10 @@ def signal_places(
     seed: int = 0,
 ) -> list[str]:
     """Places for a corpus: each city whole; ``windows`` squares of ``window_m`` cut around
-    signalized junctions of the cities with at least 50 of them (shared in turn); and
+    signalized junctions of the cities with at least 50 of them and more junctions than a
+    window needs (shared in turn; a city smaller than that is a window of itself); and
     ``synthetic`` towns. Windows with too few streets are skipped when drawn."""
+    from cities.areas import MIN_WINDOW_NODES
     from cities.city import load_city
 
     rng = np.random.default_rng(seed)
@@ -217,7 +219,9 @@ def signal_places(
     for name in cities:
         network = load_city(name).network
         signals = np.flatnonzero(network.node_signalized)
-        if len(signals) >= 50:
+        # a window of a network smaller than a window's least cannot be drawn: every try of
+        # it would fail (the bundled Helsinki centre: 141 junctions, 69 signals)
+        if len(signals) >= 50 and network.n_nodes > MIN_WINDOW_NODES:
             large.append((name, network, signals))
     for i in range(windows if large else 0):
         name, network, signals = large[i % len(large)]

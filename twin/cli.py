@@ -787,9 +787,23 @@ def signal_corpus_command(
             "windows; repeatable. Default: the bundled default city.",
         ),
     ] = None,
-    draws: Annotated[int, typer.Option(help="Scenarios (a place, demand, closures).")] = 200,
-    windows: Annotated[int, typer.Option(help="Windows cut from the large cities.")] = 40,
-    synthetic: Annotated[int, typer.Option(help="Synthetic towns.")] = 40,
+    draws: Annotated[
+        int,
+        typer.Option(
+            help="Scenarios (a place, demand, closures), over the places in turn: the cities, "
+            "then the windows, then the towns (fewer draws than places leave the last out)."
+        ),
+    ] = 200,
+    windows: Annotated[
+        int,
+        typer.Option(
+            help="Windows cut around the signals of the cities with 50 or more of them and "
+            "more junctions than a window needs (a count; `twin corpus`'s --windows is a share)."
+        ),
+    ] = 40,
+    synthetic: Annotated[
+        int, typer.Option(help="Synthetic towns (a count; `twin corpus`'s is a share).")
+    ] = 40,
     demand: Annotated[str, typer.Option(help="Demand factor, LOW-HIGH (log-uniform).")] = (
         "0.5-2.5"
     ),
@@ -812,7 +826,9 @@ def signal_corpus_command(
         files = build_signal_corpus(
             plan, out, workers=workers, on_progress=lambda done, total: advance(done / total)
         )
-    stderr.print(f"{len(files)} scenarios in {escape(str(out))} (failed ones: failed.json)")
+    failed = len(json.loads((Path(out) / "failed.json").read_text() or "{}"))
+    said = f"; {failed} failed, listed in failed.json" if failed else ""
+    stderr.print(f"{len(files)} scenarios in {escape(str(out))}{said}")
 
 
 @app.command(

@@ -296,3 +296,10 @@ def test_the_offset_head_trained_in_the_twin_is_never_worse_than_the_wave(tmp_pa
     save_checkpoint(tmp_path / "bad.pt", {**payload, "offset_head": bad})
     with pytest.raises(CheckpointError, match="offset head reads"):
         LearnedSignalPlanner(tmp_path / "bad.pt")
+
+
+def test_no_windows_are_planned_on_a_network_smaller_than_a_window():
+    from generative.signal_instances import signal_places
+
+    # the bundled Helsinki centre has 69 signals but 141 junctions, fewer than a window needs
+    assert signal_places(["helsinki"], windows=3, synthetic=1) == ["helsinki", "synthetic:0"]
