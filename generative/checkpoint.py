@@ -72,6 +72,13 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{path}: a {kind} checkpoint, not one of the waste collection planner: pass a "
             "checkpoint `twin train` wrote (the shipped one: generative/checkpoints/general.pt)."
         )
+    if payload.get("format_version") is None:
+        # torch.save of a model's weights, say: no package wrote it, no version reads it
+        raise CheckpointError(
+            f"{path}: a torch file, but not a checkpoint of this package (it carries no format "
+            "version, training range or model settings): pass a checkpoint `twin train` or "
+            "`twin finetune` wrote (the shipped one: generative/checkpoints/general.pt)."
+        )
     if payload.get("format_version") not in READABLE_VERSIONS:
         raise CheckpointError(
             f"{path}: checkpoint format {payload.get('format_version')!r}, this version reads "

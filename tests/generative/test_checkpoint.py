@@ -104,6 +104,11 @@ def test_foreign_and_broken_checkpoints_are_refused(days, tmp_path):
     torch.save({"model_state": {}, "format_version": 0}, old)
     with pytest.raises(CheckpointError, match="format 0, this version reads 1, 2: train it again"):
         load_checkpoint(old)
+    # a model's weights saved by torch itself: no version of this package wrote it
+    plain = tmp_path / "plain.pt"
+    torch.save({"model_state": PlannerNet(SMALL).state_dict()}, plain)
+    with pytest.raises(CheckpointError, match="a torch file, but not a checkpoint of this package"):
+        load_checkpoint(plain)
     future = tmp_path / "future.pt"
     torch.save({"model_state": {}, "format_version": 3}, future)
     with pytest.raises(CheckpointError, match="format 3"):
