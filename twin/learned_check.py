@@ -104,7 +104,12 @@ class TwinCheck:
 def _mean_se(values: np.ndarray) -> dict[str, float | None]:
     """Mean and standard error (``None`` for one value: the summary stays valid JSON)."""
     se = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
-    return {"mean": float(np.mean(values)), "se": se}
+    mean = float(np.mean(values))
+    # strict JSON has no NaN
+    return {
+        "mean": mean if np.isfinite(mean) else None,
+        "se": se if se is None or np.isfinite(se) else None,
+    }
 
 
 def check_in_twin(
@@ -156,6 +161,13 @@ def check_in_twin(
         for j, role in enumerate(ROLES):
             started = time.perf_counter()
             run = run_waste(loaded, days=days, trucks=trucks, seed=int(seed), **settings[role])
+            if role == "reference" and run.kpis["truck_km"] == 0:
+                # nothing to compare: a change of km from none is no number
+                raise TwinError(
+                    f"in {days} day{'s' if days > 1 else ''} the trucks drove nothing on seed "
+                    f"{seed} (the bins were not yet due): check over more days, a week or more "
+                    "(twin finetune --twin-days 7)."
+                )
             planned_by = run.result.daily["planned_by"]
             rows.append({
                 "role": role, "seed": int(seed), "days": days,

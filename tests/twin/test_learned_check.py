@@ -12,7 +12,7 @@ from generative.propose import GENERAL_CHECKPOINT
 from tests.conftest import run_twin
 from twin.api import run_waste
 from twin.errors import TwinError
-from twin.learned_check import OVERFLOW_SLACK, TwinCheck, check_in_twin
+from twin.learned_check import OVERFLOW_SLACK, ROLES, TwinCheck, check_in_twin
 
 
 def test_the_checks_runs_are_the_twins_and_a_model_is_no_gain_on_itself(helsinki):
@@ -76,6 +76,13 @@ def test_the_verdict_weighs_km_against_overflows():
     )).summary()  # fmt: skip
     assert one["km_change_pct"] == {"mean": pytest.approx(-10.0), "se": None} and one["adopt"]
     json.dumps(one, allow_nan=False)
+    # nothing driven (a check too short for any bin to be due): no change, and still JSON
+    idle = TwinCheck("x", "a.pt", "b.pt", pd.DataFrame(
+        [{"role": role, "seed": 0, "days": 1, "truck_km": 0.0, "service_level": 1.0,
+          "overflow_bin_days": 0, "days_by_pyvrp": 0, "wall_s": 1.0} for role in ROLES]
+    )).summary()  # fmt: skip
+    assert idle["km_change_pct"] == {"mean": None, "se": None} and not idle["adopt"]
+    json.dumps(idle, allow_nan=False)
 
 
 def test_finetune_refuses_an_impossible_check_before_training(tmp_path):
