@@ -12,8 +12,9 @@
 # (check `du -sh data/gpu`: under 60 MB). Then one device call: command
 # "bash benchmarks/device_train.sh", carry ["data/gpu"], timeout_s 540. The larger model
 # (dim 128, 8 heads, 4 layers) trains from scratch in bf16. A dry run on the CPU:
-# DEVICE=cpu MINUTES=0.5 OUT=/tmp/dry bash benchmarks/device_train.sh
-# Needs only python3 with torch and numpy there.
+# PATH=.venv/bin:$PATH DEVICE=cpu MINUTES=0.5 OUT=/tmp/dry bash benchmarks/device_train.sh
+# Needs only python3 with torch and numpy there. Its files hold 40 days, so steps of the 256
+# asked take 40 (training warns): what fits the 64 MiB a device run may carry.
 set -euo pipefail
 out="${OUT:-benchmarks/results/device}"
 device="${DEVICE:-cuda}"

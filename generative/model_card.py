@@ -1100,7 +1100,9 @@ def render_markdown(card: Mapping[str, Any]) -> str:
     ]
     if compute["earlier_runs"]:
         lines.append("- Earlier runs it grew from: " + "; ".join(
-            f"{_figure(r['steps'])} steps on {r['device']} in {_figure(r['wall_hours'])} h"
+            f"{_figure(r['steps'])} steps on "
+            f"{'a device ' if str(r['device']).startswith(NOT_RECORDED) else ''}{r['device']} in "
+            f"{_figure(r['wall_hours'])} h"
             for r in compute["earlier_runs"]
         ) + f"; {_figure(compute['total_wall_hours'])} h in all")  # fmt: skip
     lines += ["", "## Evaluation", ""]

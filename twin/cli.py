@@ -1381,7 +1381,7 @@ def audit_command(
     if as_json:
         _print_json({"log": str(audit_path(scenario)), "intact": True, "decisions": entries})
         return
-    table = Table(title=f"{audit_path(scenario)}: {len(entries)} decisions, chain intact")
+    table = Table(title=f"{audit_path(scenario)}: {_count(len(entries), 'decision')}, chain intact")
     for column in ("#", "time", "decision", "by", "plan", "proposed by", "comment"):
         table.add_column(column)
     for entry in entries:
