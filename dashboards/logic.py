@@ -77,6 +77,7 @@ __all__ = [
     "policies_to_compare",
     "retimed",
     "rounded_greens",
+    "run_warnings",
     "saved_digest",
     "scenario_from_draft",
     "section_only",
@@ -1217,6 +1218,18 @@ def streets_and_traffic(
     warned = [w for w in info.get("warnings") or [] if w.startswith("the traffic the trucks")]
     said += [w[0].upper() + w[1:] for w in warned]
     return " ".join(said), jammed
+
+
+def run_warnings(info: dict[str, Any]) -> list[str]:
+    """A waste run's warnings that its page says nowhere else (a fleet too small for the
+    rounds, bins no round empties, stops passed over at the shift's end), each a sentence:
+    not the planners' notes (:func:`plan_notes`) nor the traffic's (:func:`streets_and_traffic`)."""
+    said = []
+    for warning in info.get("warnings") or []:
+        if warning.startswith("the traffic the trucks") or "carry a planner's note" in warning:
+            continue
+        said.append(warning[0].upper() + warning[1:])
+    return said
 
 
 def timing_contrast(

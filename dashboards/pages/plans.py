@@ -70,6 +70,7 @@ from dashboards.logic import (
     plan_notes,
     policies,
     policies_to_compare,
+    run_warnings,
     scenario_from_draft,
     section_only,
     slider_marks,
@@ -348,6 +349,13 @@ def register(app: Dash, state: DashboardState) -> None:
             html.P(f"{policy}: {note}", className="note warn")
             for policy, table_of_days in daily.items()
             if (note := plan_notes(table_of_days)) is not None
+        ]
+        # what a policy's run warned of (a fleet too small for its rounds, bins left out): the
+        # table's figures say less without it
+        notes += [
+            html.P(f"{policy}: {warning}", className="note warn")
+            for policy, key in by_policy.items()
+            for warning in run_warnings(state.store.waste_info(key))
         ]
         shown = html.Div([table, *notes], id="plans-notes") if notes else table
         learned = by_policy.get(LEARNED_PLANNER)

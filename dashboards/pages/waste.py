@@ -56,6 +56,7 @@ from dashboards.logic import (
     plan_notes,
     policies,
     policies_to_compare,
+    run_warnings,
     scenario_from_draft,
     section_only,
     slider_marks,
@@ -484,9 +485,16 @@ def comparison(state: DashboardState, result: dict, baseline: str) -> tuple[Any,
         return html.P(line, className="note warn", id="waste-compare-missing"), empty_figure(line)
     table = against_baseline(kpis, baseline)
     labels = {p: policy_label(p) for p in kpis}
+    # a baseline whose rounds the fleet cannot drive, or that leaves bins out, makes every
+    # comparison with it say less: said beside the table
+    told = [
+        html.P(f"The baseline: {warning}", className="note warn", id=f"waste-baseline-warning-{n}")
+        for n, warning in enumerate(run_warnings(state.store.waste_info(runs[baseline])))
+    ]
     view = html.Div(
         [
             html.H4(f"Policies against the baseline: {baseline}", id="waste-compare-title"),
+            *told,
             baseline_table(table, baseline, table_id="waste-compare-table", labels=labels),
         ]
     )
@@ -720,6 +728,8 @@ def register(app: Dash, state: DashboardState) -> None:
         note = plan_notes(daily)
         if note is not None:
             shown.append(html.P(note, id="waste-plan-note", className="note warn"))
+        for n, warning in enumerate(run_warnings(state.store.waste_info(key))):
+            shown.append(html.P(warning, id=f"waste-warning-{n}", className="note warn"))
         if driven is not None:
             text, jammed = driven
             text = text if contrast is None else f"{text} {contrast}"

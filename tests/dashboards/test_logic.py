@@ -646,6 +646,25 @@ def test_a_restarted_dashboard_shows_a_returning_session_the_city_it_had_open(he
     assert DashboardState(Twin(helsinki), store)._sessions == {}
 
 
+def test_a_waste_runs_warnings_are_said_once_each_on_its_page(state):
+    from dashboards.logic import run_warnings
+
+    # a fleet of one for the city's rounds drawn by hand: most stops passed over at the
+    # shift's end, which the run's own record says
+    waste = {"days": 2, "trucks": 1, "policy": "hand-drawn"}
+    scenario = scenario_from_draft(
+        {**state.draft(), "name": "one truck", "traffic": None, "waste": waste}
+    )
+    (key,) = run_scenarios(state, [scenario], isolate=False)
+    info = state.store.waste_info(key)
+    said = run_warnings(info)
+    assert any(line.startswith("The trucks passed over") for line in said)
+    assert len(said) == len([w for w in info["warnings"] if "planner's note" not in w])
+    # a planner's note and the traffic's are said elsewhere on the page
+    elsewhere = ["the traffic the trucks drove in …", "2 of 5 days carry a planner's note …"]
+    assert run_warnings({"warnings": elsewhere}) == []
+
+
 def test_plan_notes_name_the_days_a_planner_passed_on():
     daily = pd.DataFrame(
         {
