@@ -715,6 +715,32 @@ def register_job(
     )
 
 
+def register_draft_follows_run(
+    app: Dash, *, prefix: str, fields: Sequence[tuple[str, str]]
+) -> None:
+    """Write a run page's ``fields`` (input id, :func:`dashboards.forms.read_form` key) into
+    the draft when ``<prefix>-run`` is pressed: the scenario saved after a run is the one that
+    ran (the Scenarios page, Save, Download), not the draft's values of before."""
+    keys = [key for _, key in fields]
+
+    @app.callback(
+        Output("draft", "data", allow_duplicate=True),
+        Input(f"{prefix}-run", "n_clicks"),
+        State("draft", "data"),
+        *[State(cid, "value") for cid, _ in fields],
+        prevent_initial_call=True,
+    )
+    def follow(clicks, draft, *values):
+        if not clicks or not draft:
+            return no_update
+        try:
+            ran = read_form(draft, dict(zip(keys, values, strict=True)))
+        except (FormError, *USER_ERRORS):
+            return no_update  # the run's own check says what is wrong
+        updated = ran.model_dump(mode="json")
+        return no_update if updated == draft else updated
+
+
 def register_form_check(
     app: Dash,
     *,

@@ -1176,6 +1176,11 @@ def plan_notes(daily: pd.DataFrame) -> str | None:
     working = int(daily["planned_by"].notna().sum()) if "planned_by" in daily else len(daily)
     planners = ", ".join(sorted(set(noted["planned_by"].dropna())))
     first = noted.iloc[0]
+    if planners == "given":  # rounds nobody planned: no range, they do not fit the day
+        return (
+            f"On {len(noted)} of {working} working days the rounds, driven as given, break "
+            f"a plan's rules; day {int(first['day'])}: {first['plan_note']}"
+        )
     return (
         f"{len(noted)} of {working} working days were outside the planner's range (planned "
         f"by {planners}); day {int(first['day'])}: {first['plan_note']}"

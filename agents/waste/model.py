@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -448,6 +449,15 @@ class WasteResult:
     rounds: dict[int, tuple[np.ndarray, ...]] | None = None
 
 
+def _in_hours(violation: str) -> str:
+    """A plan check's "route 0: takes 58639.5 s, shift is 28800.0 s" as a planner reads it."""
+    found = re.fullmatch(r"route (\d+): takes ([\d.]+) s, shift is ([\d.]+) s", violation)
+    if found is None:
+        return violation
+    truck, takes, shift = int(found[1]) + 1, float(found[2]) / 3600, float(found[3]) / 3600
+    return f"truck {truck}'s round takes {takes:.1f} h, longer than the {shift:.3g} h shift"
+
+
 def _beside_collected(bins: Bins, missed: np.ndarray) -> str:
     """What to do where missed bins stand at a spot the rounds visit: a stop given by position
     takes one bin there, and the twin may have several at one spot."""
@@ -832,7 +842,7 @@ class WasteModel(mesa.Model):
         if plan.info["violations"]:
             plan.info["fallback"] = (
                 f"the {self.config.policy} rounds break the plan's rules on the planning times: "
-                f"{plan.info['violations'][0]}"
+                f"{_in_hours(plan.info['violations'][0])}"
             )
         return plan
 

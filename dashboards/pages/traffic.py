@@ -16,6 +16,7 @@ from dashboards.components import (
     field,
     map_graph,
     number_field,
+    register_draft_follows_run,
     register_form_check,
     register_run,
     register_street_clicks,
@@ -146,6 +147,7 @@ def register(app: Dash, state: DashboardState) -> None:
         return [read_form(draft, dict(zip(FORM_KEYS, values, strict=True)), section="traffic")]
 
     register_form_check(app, prefix="traffic", fields=FORM, section="traffic")
+    register_draft_follows_run(app, prefix="traffic", fields=FORM)
 
     register_run(
         app,

@@ -30,6 +30,7 @@ from dashboards.components import (
     field,
     map_with_day_slider,
     number_field,
+    register_draft_follows_run,
     register_form_check,
     register_run,
     rounds_check,
@@ -548,6 +549,10 @@ def register(app: Dash, state: DashboardState) -> None:
         keep_going=True,  # a policy the twin cannot run here must not hide the others
     )
     register_form_check(app, prefix="waste", fields=FORM, section="waste", read=_check_form)
+    # the policy goes into the draft as it is chosen; the traffic over the shift is the Waste
+    # page's own (the draft's trips are the Traffic page's)
+    kept = [(cid, key) for cid, key in FORM if key not in ("policy", "shift_trips")]
+    register_draft_follows_run(app, prefix="waste", fields=kept)
 
     @app.callback(
         Output("waste-policy", "options"),

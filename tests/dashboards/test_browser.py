@@ -555,6 +555,15 @@ def test_the_run_pages_forms_keep_what_was_typed_across_a_visit_to_another_page(
             until(lambda box=box, value=value: box.get_attribute("value") == str(value), timeout=5)
         if page == "traffic":
             assert dash_duo.find_element("#traffic-close-mode input[value='way']").is_selected()
+    # what ran is the scenario the Scenarios page saves, not the draft of before
+    dash_duo.find_element("#nav-traffic").click()
+    dash_duo.wait_for_element("#traffic-map .js-plotly-plot")
+    dash_duo.find_element("#traffic-run").click()
+    dash_duo.wait_for_element("#traffic-kpi-mean_travel_time_s", timeout=60)
+    dash_duo.find_element("#nav-scenarios").click()
+    for field_id, value in (("scenario-trips", "300"), ("scenario-minutes", "15")):
+        box = dash_duo.wait_for_element(f"#{field_id}")
+        until(lambda box=box, value=value: box.get_attribute("value") == value, timeout=5)
     _no_errors(dash_duo)
 
 

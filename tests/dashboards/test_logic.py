@@ -679,6 +679,15 @@ def test_plan_notes_name_the_days_a_planner_passed_on():
     )
     assert plan_notes(daily.assign(plan_note="")) is None
     assert plan_notes(daily.drop(columns=["plan_note"])) is None  # runs stored before notes
+    # rounds driven as given have no planner and no range: they do not fit the day
+    given = pd.DataFrame({"day": [0, 1], "planned_by": ["given", "given"], "plan_note": [
+        "the hand-drawn rounds break the plan's rules on the planning times: truck 1's round "
+        "takes 16.3 h, longer than the 8 h shift", ""]})  # fmt: skip
+    assert plan_notes(given) == (
+        "On 1 of 2 working days the rounds, driven as given, break a plan's rules; day 0: the "
+        "hand-drawn rounds break the plan's rules on the planning times: truck 1's round takes "
+        "16.3 h, longer than the 8 h shift"
+    )
 
 
 # ------------------------------------------------------------------ Plans: winners and precision

@@ -117,6 +117,16 @@ def test_a_hand_written_round_is_driven_in_its_own_order(helsinki):
     assert monday.unloads_kg[0] == pytest.approx(sum(monday.emptied_kg[:4]))
 
 
+def test_rounds_longer_than_the_shift_are_said_in_hours(helsinki):
+    rounds = {0: (np.array([40, 3, 41, 2]),)}
+    model = _model(helsinki, policy="current", rounds=rounds, days=1, shift_s=900.0)
+    result = model.run()
+    note = result.daily.loc[0, "plan_note"]
+    # four stops across town and a trip to the tip, by the plan's own clock, in 15 minutes
+    assert "truck 1's round takes" in note and "longer than the 0.25 h shift" in note
+    assert any("passed over" in warning for warning in result.info["warnings"])
+
+
 def test_bins_in_no_round_are_named(helsinki):
     bins = place_bins(helsinki.network, helsinki.context, rng=np.random.default_rng(0))
     rounds = {0: (np.array([0, 1, 2, UNLOAD]),)}
