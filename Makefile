@@ -21,10 +21,13 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(INSTALLED)
 
-# compile the traffic kernel now (ahead of time, and into numba's cache), not on a first run;
-# again whenever its source changes
-$(KERNEL): $(INSTALLED) agents/traffic/kernel.py agents/traffic/layout.py agents/traffic/compiled.py
+# compile the traffic kernel now (ahead of time, and into numba's cache), not on a first run,
+# and the learned planner's decoding and refining kernels into numba's cache (else the first
+# learned plan waits half a minute); again whenever their sources change
+$(KERNEL): $(INSTALLED) agents/traffic/kernel.py agents/traffic/layout.py agents/traffic/compiled.py \
+		generative/decoding.py generative/refine.py
 	$(BIN)/python -m agents.traffic.compiled
+	$(BIN)/python -c "from generative import decoding, refine; decoding.load(); refine.load()"
 	touch $(KERNEL)
 
 run: $(KERNEL)

@@ -190,7 +190,10 @@ def register(app: Dash, state: DashboardState) -> None:
         level = "alarm" if kpis.get("gridlock") else "warn"
         warnings = [
             html.P(line, className=f"note {level}", role="alert", id="traffic-warning")
-            for line in traffic_warnings(kpis)[:1]
+            # the page's field, not the scenario file's
+            for line in [
+                w.replace("(duration)", "(Simulated minutes)") for w in traffic_warnings(kpis)[:1]
+            ]
         ]
         speed = speed_over_time({"this run": series}, state.basemap.length_m)
         # the busiest interval first: where congestion shows
