@@ -1432,7 +1432,13 @@ def dashboard_command(
     debug: Annotated[
         bool, typer.Option(help="Dash debug mode (runs code on request: never on a network).")
     ] = False,
-    store: Annotated[Path | None, typer.Option(help="Folder of saved scenarios and runs.")] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of saved scenarios and runs (default: the cache's dashboard folder, "
+            "$TWIN_CACHE_DIR/dashboard or ~/.cache/citiverse-twin/dashboard)."
+        ),
+    ] = None,
 ) -> None:
     """Open the planner dashboard on a city (http://HOST:PORT/)."""
     if not 0 < port < 65536:
