@@ -23,10 +23,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from generative.checkpoint import checkpoint_range, load_model
+from generative.checkpoint import checkpoint_range, load_checkpoint, load_model
 from generative.corpus import CorpusError, build_corpus, plan_corpus
 from generative.data import read_days
-from generative.train import CHECKPOINT_NAME, TrainConfig, evaluate, gap_pct, lineage_of, train
+from generative.train import (
+    CHECKPOINT_NAME,
+    TrainConfig,
+    TrainingError,
+    changed_on_resume,
+    evaluate,
+    gap_pct,
+    lineage_of,
+    train,
+)
 
 __all__ = ["DAYS_LIKE", "finetune"]
 
@@ -123,9 +132,16 @@ def finetune(
             f"training batch of {batch_size}: raise --draws or --days (draws × days ≥ "
             f"{batch_size})."
         )
+    config = TrainConfig(
+        steps=steps, batch_size=batch_size, samples=samples, lr=lr, seed=seed,
+        validate_every=max(1, steps // 4), checkpoint_every=max(1, min(50, steps)),
+    )  # fmt: skip
+    config.check()  # before minutes of drawing days, not after
     started = time.perf_counter()
     report = on_progress or (lambda stage, fraction: None)
     folder = Path(out)
+    run = folder / "run"
+    _same_run(run, config)
     model, payload = load_model(base)
     base_range = checkpoint_range(payload)
     from generative.corpus import _city  # the loaded city, shared with the corpus's planning
@@ -155,11 +171,6 @@ def finetune(
     train_sets = [read_days(f) for f in files]
     val_sets = [read_days(f).subset(slice(None)) for f in val_files]
     before = _gap(model, val_sets, 16, seed)
-    config = TrainConfig(
-        steps=steps, batch_size=batch_size, samples=samples, lr=lr, seed=seed,
-        validate_every=max(1, steps // 4), checkpoint_every=max(1, min(50, steps)),
-    )  # fmt: skip
-    run = folder / "run"
     tuned, _ = train(
         train_sets, config, model=model, val=val_sets, run_dir=run,
         resume=(run / CHECKPOINT_NAME).is_file(), init_range=base_range,
@@ -186,6 +197,20 @@ def finetune(
     staging.write_text(json.dumps(result, indent=1))
     os.replace(staging, folder / "finetune.json")
     return result
+
+
+def _same_run(run: Path, config: TrainConfig) -> None:
+    """Refuse to finish a fine-tuning run in ``run`` with other settings than it was started
+    with: a resume repeats a run (:func:`generative.train.changed_on_resume`)."""
+    checkpoint = run / CHECKPOINT_NAME
+    if not checkpoint.is_file():
+        return
+    changed = changed_on_resume(load_checkpoint(checkpoint).get("train_config") or {}, config)
+    if changed:
+        raise TrainingError(
+            f"{run.parent} holds a fine-tuning run started with other settings ({changed}): "
+            "give the same settings to finish it, or another --out for a new one."
+        )
 
 
 def _most_bins(city, *, own: bool) -> int:

@@ -77,6 +77,7 @@ __all__ = [
     "Workers",
     "as_tensors",
     "batch_days",
+    "changed_on_resume",
     "evaluate",
     "exit_rank",
     "gap_pct",
@@ -164,7 +165,7 @@ middle of a run that no longer repeats; other steps would bend the learning rate
 runs over the run's steps, in mid-run: from the floor back up)."""
 
 
-def _changed_on_resume(saved: dict[str, Any], config: TrainConfig) -> str:
+def changed_on_resume(saved: dict[str, Any], config: TrainConfig) -> str:
     """The settings of ``config`` that differ from a checkpoint's, as ``lr 0.001 → 0.5``
     (empty: none)."""
     now = asdict(config)
@@ -271,8 +272,8 @@ def _capped_sets(config: TrainConfig, sets: Sequence[DaySet], world_size: int) -
     span = f"{min(short)}" if min(short) == max(short) else f"{min(short)}–{max(short)}"
     return (
         f"batch_size {config.batch_size}: {len(short)} of {len(sets)} training files hold fewer "
-        f"days than that, so their steps take {span} days: write files of more days (twin "
-        "corpus --days) for the batch asked."
+        f"days than that, so their steps take {span} days: write files of more days (--days of "
+        "twin corpus or twin finetune) for the batch asked."
     )
 
 
@@ -552,7 +553,7 @@ def train(
                 f"so a resume keeps them (--steps {planned}); to train on from its model, start "
                 "a new run with --init (a fresh schedule)."
             )
-        changed = _changed_on_resume(saved.get("train_config") or {}, config)
+        changed = changed_on_resume(saved.get("train_config") or {}, config)
         if changed:
             raise CheckpointError(
                 f"{checkpoint}: resumed with other training settings ({changed}): a resumed "

@@ -17,7 +17,7 @@ from generative.corpus import MANIFEST
 from generative.finetune import finetune
 from generative.instances import sample_instances
 from generative.model import PlannerConfig, PlannerNet
-from generative.train import CHECKPOINT_NAME, TrainConfig, train
+from generative.train import CHECKPOINT_NAME, TrainConfig, TrainingError, train
 from tests.conftest import run_twin
 
 
@@ -57,6 +57,14 @@ def test_finetuning_measures_before_and_after_and_widens_the_range(base, helsink
     assert load_checkpoint(result["checkpoint"])["step"] == 4
     with (tmp_path / "run" / "log.csv").open() as handle:
         assert len(handle.readlines()) == 1 + 4
+    # called with other settings: the run there is not this one, said before anything runs
+    with pytest.raises(TrainingError, match=r"holds a fine-tuning run started with other "
+                       r"settings \(lr 0.0002 → 0.5"):  # fmt: skip
+        finetune("helsinki", tmp_path, **{**settings, "lr": 0.5})
+    # settings that cannot train: refused before a day is drawn
+    with pytest.raises(TrainingError, match="steps must be ≥ 1"):
+        finetune("helsinki", tmp_path / "never", **{**settings, "steps": 0})
+    assert not (tmp_path / "never").exists()
 
 
 def test_finetune_refuses_what_cannot_work(base, tmp_path):
