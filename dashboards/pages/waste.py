@@ -16,8 +16,11 @@ labelled as a model's proposal: in the menu, above the cards, on the map and in 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
@@ -263,6 +266,12 @@ def baseline_panel(state: DashboardState) -> html.Div:
             ),
             html.Div(id="waste-rounds-checking", className="note", role="status"),
             html.Div(id="waste-rounds-message", role="status"),
+            # what a rounds file names its stops by: the bins as the last run placed them
+            html.Button(
+                "Download the run's bins (CSV)", id="waste-bins-button", className="button"
+            ),
+            dcc.Download(id="waste-bins-download"),
+            html.Div(id="waste-bins-message", role="status"),
             dcc.Store(id="waste-rounds-checked"),
             dcc.Checklist(
                 id="waste-compare-all",
@@ -273,6 +282,21 @@ def baseline_panel(state: DashboardState) -> html.Div:
         ],
         id="waste-baseline-panel",
     )
+
+
+def bins_csv(path: Path) -> str:
+    """A run's bins (its ``bins.parquet``) as the CSV a planner starts a rounds file from:
+    ``bin`` (the number a rounds file names), ``lon``, ``lat`` and what each holds."""
+    import geopandas as gpd
+
+    bins = gpd.read_parquet(path)
+    table = pd.DataFrame({
+        "bin": bins["bin"] if "bin" in bins else np.arange(len(bins)),
+        "lon": bins.geometry.x.round(7), "lat": bins.geometry.y.round(7),
+        "containers": bins["containers"], "capacity_kg": bins["capacity_kg"].round(1),
+        "daily_kg": bins["daily_kg"].round(2), "osm_node": bins["osm_node"],
+    })  # fmt: skip
+    return table.to_csv(index=False)
 
 
 def policy_options(*, has_rounds: bool) -> list[dict[str, Any]]:
@@ -695,6 +719,24 @@ def register(app: Dash, state: DashboardState) -> None:
                 others = state.store.kpi_dict(key)["waste"]
                 return timing_contrast(planned.plan_times, kpis, other.plan_times, others)
         return None
+
+    @app.callback(
+        Output("waste-bins-download", "data"),
+        Output("waste-bins-message", "children"),
+        Input("waste-bins-button", "n_clicks"),
+        State("waste-result", "data"),
+        prevent_initial_call=True,
+    )
+    def download_bins(clicks, result: dict | None):
+        keys = [key for key in (result or {}).get("keys") or [] if key is not None]
+        if not clicks or not keys:
+            said = "Run first: the bins are those a run places (its seed, residents and fleet)."
+            return no_update, html.Div(said, className="note warn")
+        try:
+            text = bins_csv(state.store.run_dir(keys[0]) / "waste" / "bins.parquet")
+        except (StoreError, OSError) as err:
+            return no_update, html.Div(str(err), className="error")
+        return dcc.send_string(text, "bins.csv"), ""
 
     @app.callback(
         Output("waste-kpis", "children"),

@@ -4,6 +4,7 @@ the store and the runner."""
 from __future__ import annotations
 
 import base64
+import io
 from pathlib import Path
 
 import numpy as np
@@ -960,3 +961,33 @@ def test_trucks_are_numbered_from_one_on_the_waste_and_the_proposal_maps(basemap
     assert proposed["truck"].tolist() == [0, 1]
     names = [t.name for t in routes_figure(basemap, {"p": proposed}, None, day=None).data]
     assert "truck 1: 3.0 km" in names and "truck 2: 4.0 km" in names
+
+
+def test_the_bins_a_rounds_file_names_download_with_their_numbers(tmp_path):
+    from dashboards.pages.waste import bins_csv
+    from twin.api import run_waste
+    from twin.rounds import read_rounds
+
+    run = run_waste("helsinki", days=2, seed=5, trucks=2, policy="hand-drawn")
+    run.write(tmp_path / "run")
+    table = pd.read_csv(io.StringIO(bins_csv(tmp_path / "run" / "bins.parquet")))
+    assert table.columns.tolist()[:3] == ["bin", "lon", "lat"]
+    assert table["bin"].tolist() == list(range(len(run.result.bins)))
+    # a round written from the download by position drives the very bins it names by number
+    first = table.iloc[:3]
+    by_number = tmp_path / "by-number.csv"
+    by_number.write_text(
+        "weekday,truck,stop,bin\n"
+        + "".join(f"Mon,1,{k + 1},{b}\n" for k, b in enumerate(first["bin"]))
+    )
+    by_position = tmp_path / "by-position.csv"
+    by_position.write_text(
+        "weekday,truck,stop,lon,lat\n"
+        + "".join(f"Mon,1,{k + 1},{r.lon},{r.lat}\n" for k, r in enumerate(first.itertuples()))
+    )
+    driven = [
+        run_waste("helsinki", days=2, seed=5, trucks=2, policy="current", rounds=str(path))
+        for path in (by_number, by_position)
+    ]
+    assert read_rounds(by_number) and driven[0].kpis["truck_km"] == driven[1].kpis["truck_km"]
+    assert driven[0].kpis["bins_emptied"] == 3
