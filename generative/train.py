@@ -481,6 +481,13 @@ def train(
                 f"holds {len(day_set)} days, fewer than the {workers.world_size} processes: "
                 "generate more days or use fewer processes."
             )
+    if workers.main and config.bf16 and workers.device.type != "cuda":
+        # allowed (CPU autocast exists) but rarely meant: slower there, and other numbers
+        print(
+            f"warning: --bf16 on the {workers.device.type}: bfloat16 autocast pays on a GPU; "
+            "here it is slower and changes the numbers. Leave --bf16 out on the CPU.",
+            file=sys.stderr,
+        )
     if workers.main and any(day_set.reference_m is None for day_set in val_sets):
         # said, not refused: the validation cost is still logged; a researcher expects the gap
         print(

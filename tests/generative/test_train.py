@@ -215,6 +215,9 @@ def test_validation_days_without_reference_plans_are_said(days, capsys):
     referenced = val_days.with_reference(np.full(len(val_days), 5000.0))
     train(train_days, config, val=referenced)
     assert "warning" not in capsys.readouterr().err
+    # bf16 on a CPU: allowed, said
+    train(train_days, TrainConfig(steps=1, batch_size=8, samples=4, bf16=True))
+    assert "warning: --bf16 on the cpu" in capsys.readouterr().err
 
 
 def test_the_log_has_the_learning_rate_each_step_trained_with(days, tmp_path):
