@@ -449,6 +449,14 @@ class WasteResult:
     rounds: dict[int, tuple[np.ndarray, ...]] | None = None
 
 
+def _counted(daily: pd.DataFrame, column: str) -> tuple[int, int]:
+    """The total of a daily count and the days it is above 0 (none where the table lacks it)."""
+    if not len(daily) or column not in daily:
+        return 0, 0
+    some = daily[column] > 0
+    return int(daily.loc[some, column].sum()), int(some.sum())
+
+
 def _in_hours(violation: str) -> str:
     """A plan check's "route 0: takes 58639.5 s, shift is 28800.0 s" as a planner reads it."""
     found = re.fullmatch(r"route (\d+): takes ([\d.]+) s, shift is ([\d.]+) s", violation)
@@ -1114,21 +1122,21 @@ class WasteModel(mesa.Model):
             daily, n_bins=len(self.bins), initial_kg=self.initial_kg, costs=self.config.costs
         )
         warnings = list(self.warnings)
-        short = daily[daily.get("unserved_required", 0) > 0] if len(daily) else daily
-        if len(short):
+        unserved, short_days = _counted(daily, "unserved_required")
+        if unserved:
             warnings.append(
-                f"the fleet could not empty {int(short['unserved_required'].sum())} bins that "
-                f"were due on {len(short)} of {len(daily)} days (too few trucks or too short a "
-                "shift); they were left to overflow. Add trucks or lengthen the shift."
+                f"the fleet could not empty {unserved} bins that were due on {short_days} of "
+                f"{len(daily)} days (too few trucks or too short a shift); they were left to "
+                "overflow. Add trucks or lengthen the shift."
             )
-        skipped = daily[daily.get("skipped_bins", 0) > 0] if len(daily) else daily
-        if len(skipped):
-            # the plan had them, the drive ran out of shift: required_unserved does not count them
+        # the plan had these, the drive ran out of shift: required_unserved does not count them
+        skipped, skipped_days = _counted(daily, "skipped_bins")
+        if skipped:
             warnings.append(
-                f"the trucks passed over {int(skipped['skipped_bins'].sum())} stops of their "
-                f"routes on {len(skipped)} of {len(daily)} days because the shift ran out (the "
-                "routes took longer to drive than the shift; bins_skipped_for_time). Lengthen "
-                "the shift, add trucks or shorten the rounds."
+                f"the trucks passed over {skipped} stops of their routes on {skipped_days} of "
+                f"{len(daily)} days because the shift ran out (the routes took longer to drive "
+                "than the shift; bins_skipped_for_time). Lengthen the shift, add trucks or "
+                "shorten the rounds."
             )
         notes = daily["plan_note"].fillna("") if "plan_note" in daily else None
         noted = daily[notes != ""] if notes is not None else daily.iloc[:0]
