@@ -146,7 +146,7 @@ def test_torchrun_trains_with_two_processes_and_resumes_only_with_two(days, tmp_
     # the two processes sampled with their own generators
     assert not torch.equal(*saved["torch_generators"])
     with pytest.raises(CheckpointError, match="same number of processes"):
-        train(days, TrainConfig(steps=4, batch_size=4, samples=2), model=PlannerNet(SMALL),
+        train(days, TrainConfig(steps=3, batch_size=4, samples=2), model=PlannerNet(SMALL),
               run_dir=run, resume=True)  # fmt: skip
 
 
