@@ -20,7 +20,12 @@ from dashboards.state import DashboardState
 from dashboards.worker import Task, city_reference, run_in_process, run_task
 from twin import USER_ERRORS, Scenario, ScenarioError
 
-__all__ = ["propose_collection_routes", "propose_signal_plans", "run_scenarios"]
+__all__ = [
+    "check_same_city",
+    "propose_collection_routes",
+    "propose_signal_plans",
+    "run_scenarios",
+]
 
 Progress = Callable[[float, str], None]
 
