@@ -1167,7 +1167,12 @@ def propose_command(
     if report["planner"]["outside_range"]:
         note = report["planner"]["outside_range"]
         stderr.print(f"[yellow]note:[/yellow] the day is {escape(note)}", highlight=False)
-    _say_verdict(report["recommended"], report["reasons"], f"the {report['proposed']} plan")
+    made_by = (
+        "PyVRP's plan (in the model's place)"
+        if report["plans"][report["proposed"]].get("fallback")
+        else f"the {report['proposed']} plan"
+    )
+    _say_verdict(report["recommended"], report["reasons"], made_by)
     if out is not None:
         stderr.print(f"Proposal written to {escape(str(out))}", highlight=False)
 

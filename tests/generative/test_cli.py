@@ -298,6 +298,10 @@ def test_propose_compares_learned_polished_pyvrp_and_greedy(small_checkpoint):
     assert passed_on.returncode == 0, passed_on.stderr
     assert "learned: pyvrp (fallback)" in passed_on.stdout
     assert "fallback: the day is" in flat(passed_on.stderr)
+    # PyVRP's plan is not judged against another run of PyVRP: no verdict by chance
+    assert "recommended: PyVRP's plan (in the model's place) passed every check" in flat(
+        passed_on.stderr
+    )
 
 
 def test_the_waste_twin_runs_the_learned_policy(small_checkpoint, helsinki):
