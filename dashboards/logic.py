@@ -330,6 +330,13 @@ def with_strategy(
 
 
 # ------------------------------------------------------------------ the draft scenario
+def draft_name(city: str) -> str:
+    """The name a city's first draft is saved under, after the city (``andorra-plan``): saved
+    scenarios and their audit logs of different cities do not meet under one name."""
+    stem = re.sub(r"[^A-Za-z0-9._ -]+", "-", Path(city).name.split(".")[0]).strip("-._ ")
+    return f"{stem[:48] or 'city'}-plan"
+
+
 def default_draft(
     city: str,
     overrides: dict[str, Any] | None = None,
@@ -342,7 +349,7 @@ def default_draft(
     sets the trips departing in the draft's window; without it, 1,000.
     """
     draft: dict[str, Any] = {
-        "name": "my-plan",
+        "name": draft_name(city),
         "description": "",
         "city": city,
         "seed": 1,

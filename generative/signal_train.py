@@ -277,9 +277,9 @@ def load_signal_model(path: str | Path) -> tuple[SignalNet, dict[str, Any]]:
     return model.eval(), payload
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m generative.signal_train",
+        prog=prog or "python -m generative.signal_train",
         description="Train the learned signal planner on signal instance files (torch + "
         "numpy only). Under torchrun, every process trains on its share of each step.",
     )
@@ -289,18 +289,38 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
-    parser.add_argument("--steps", type=int, default=SignalTrainConfig.steps)
-    parser.add_argument("--batch-size", type=int, default=SignalTrainConfig.batch_size)
-    parser.add_argument("--lr", type=float, default=SignalTrainConfig.lr)
-    parser.add_argument("--seed", type=int, default=SignalTrainConfig.seed)
-    parser.add_argument("--dim", type=int, default=SignalNetConfig.dim)
-    parser.add_argument("--heads", type=int, default=SignalNetConfig.heads)
-    parser.add_argument("--layers", type=int, default=SignalNetConfig.layers)
+    default = " (default: %(default)s)"
+    parser.add_argument(
+        "--steps", type=int, default=SignalTrainConfig.steps,
+        help="optimizer steps of the whole run (a resume keeps them)" + default,
+    )  # fmt: skip
+    parser.add_argument(
+        "--batch-size", type=int, default=SignalTrainConfig.batch_size,
+        help="scenarios in one step, over all processes" + default,
+    )  # fmt: skip
+    parser.add_argument(
+        "--lr", type=float, default=SignalTrainConfig.lr,
+        help="learning rate at the start (AdamW), decaying along a cosine to 0" + default,
+    )  # fmt: skip
+    parser.add_argument(
+        "--seed", type=int, default=SignalTrainConfig.seed,
+        help="seed of the initial weights and of the scenarios each step draws" + default,
+    )  # fmt: skip
+    parser.add_argument(
+        "--dim", type=int, default=SignalNetConfig.dim,
+        help="width of the network's embeddings (a multiple of --heads)" + default,
+    )  # fmt: skip
+    parser.add_argument(
+        "--heads", type=int, default=SignalNetConfig.heads, help="attention heads" + default
+    )
+    parser.add_argument(
+        "--layers", type=int, default=SignalNetConfig.layers, help="encoder layers" + default
+    )
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+    args = _parser(prog).parse_args(argv)
     try:
         config = SignalTrainConfig(
             steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,

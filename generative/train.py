@@ -789,9 +789,9 @@ def _progress(steps: int, start: int) -> Callable[[int, float], None]:
     return report
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m generative.train",
+        prog=prog or "python -m generative.train",
         description="Train the learned collection planner on instance files (torch + numpy "
         "only). Under torchrun, every process trains on its share of each step.",
     )
@@ -954,9 +954,9 @@ def exit_rank(code: int) -> NoReturn:
     sys.exit(code)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     """Command-line entry point (``python -m generative.train`` and ``twin train``)."""
-    args = _parser().parse_args(argv)
+    args = _parser(prog).parse_args(argv)
     workers = Workers()
     try:
         workers = Workers.start(args.device)

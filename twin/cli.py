@@ -842,7 +842,7 @@ def train_signals_command(ctx: typer.Context) -> None:
     generative.signal_train -h`; under torchrun for several GPUs)."""
     from generative.signal_train import main as train_main
 
-    status = train_main(ctx.args)
+    status = train_main(ctx.args, prog="twin train-signals")
     if status:
         raise typer.Exit(status)
 
@@ -865,7 +865,7 @@ def train_command(ctx: typer.Context) -> None:
     For several processes or GPUs, run `torchrun … -m generative.train` instead."""
     from generative.train import main as train_main
 
-    status = train_main(ctx.args)
+    status = train_main(ctx.args, prog="twin train")
     if status:
         raise typer.Exit(status)
 

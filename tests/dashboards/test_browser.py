@@ -23,6 +23,10 @@ def _app(store_dir):
     return create_app("helsinki", store_dir=store_dir, draft=SMALL_DRAFT)
 
 
+def _value(duo, component_id: str) -> str | None:
+    return duo.find_element(f"#{component_id}").get_attribute("value")
+
+
 def _no_errors(duo):
     logs = [entry for entry in duo.get_logs() if entry.get("level") == "SEVERE"]
     assert logs == [], logs
@@ -348,7 +352,7 @@ def test_a_bad_field_blocks_run_and_says_why_and_gridlock_shows_on_a_card(
 
     dash_duo.find_element("#nav-scenarios").click()
     dash_duo.wait_for_element("#scenario-name")  # the page is drawn, then filled from the draft
-    until(lambda: dash_duo.find_element("#scenario-name").get_attribute("value") == "my-plan", 10)
+    until(lambda: _value(dash_duo, "scenario-name") == "helsinki-plan", 10)
     _type(dash_duo, "scenario-trips", -5)
     _says(dash_duo, "scenario-trips", "traffic.trips: must be ≥ 0 (got -5)")
     until(lambda: _disabled(dash_duo, "scenario-save"), timeout=5)
@@ -616,7 +620,7 @@ def test_scenarios_save_compare_export_and_refuse_a_bad_upload(
     dash_duo.start_server(_app(store_dir))
     dash_duo.find_element("#nav-scenarios").click()
     dash_duo.wait_for_element("#scenario-name")  # the page is drawn, then filled from the draft
-    until(lambda: dash_duo.find_element("#scenario-name").get_attribute("value") == "my-plan", 10)
+    until(lambda: _value(dash_duo, "scenario-name") == "helsinki-plan", 10)
     _type(dash_duo, "scenario-name", "base")
     dash_duo.find_element("#scenario-save").click()
     dash_duo.wait_for_contains_text("#scenario-message", "Saved base", timeout=10)
@@ -670,7 +674,7 @@ def test_save_asks_before_replacing_another_sessions_scenario_of_the_same_name(
     dash_duo.start_server(app)
     dash_duo.find_element("#nav-scenarios").click()
     dash_duo.wait_for_element("#scenario-name")
-    until(lambda: dash_duo.find_element("#scenario-name").get_attribute("value") == "my-plan", 10)
+    until(lambda: _value(dash_duo, "scenario-name") == "helsinki-plan", 10)
     _type(dash_duo, "scenario-name", "shared")
     dash_duo.find_element("#scenario-save").click()
     dash_duo.wait_for_contains_text("#scenario-message", "Saved shared", timeout=10)
@@ -983,7 +987,7 @@ def test_plans_that_break_a_check_are_never_shown_as_recommended_and_a_log_edite
     assert "rejected" in dash_duo.find_element("#plans-audit-1").text
 
     # the log edited by hand: the page names the line in red, and takes no decision
-    log = store_dir / "scenarios" / "my-plan.audit.jsonl"
+    log = store_dir / "scenarios" / "helsinki-plan.audit.jsonl"
     log.write_text(log.read_text().replace("rush hour", "the weekend"))
     dash_duo.find_element("#nav-waste").click()
     dash_duo.wait_for_element("#waste-run")

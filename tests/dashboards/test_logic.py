@@ -991,3 +991,15 @@ def test_the_bins_a_rounds_file_names_download_with_their_numbers(tmp_path):
     ]
     assert read_rounds(by_number) and driven[0].kpis["truck_km"] == driven[1].kpis["truck_km"]
     assert driven[0].kpis["bins_emptied"] == 3
+
+
+def test_a_citys_first_draft_is_named_after_it():
+    from dashboards.logic import draft_name
+    from dashboards.store import scenario_file_name
+
+    # saved scenarios and their audit logs of two cities do not meet under one name
+    assert draft_name("helsinki") == "helsinki-plan"
+    assert draft_name("/srv/uploads/1f2e/andorra.osm.pbf") == "andorra-plan"
+    # whatever the file is called, the name is one the store saves
+    for odd in ("/a/My City (2).osm", "/a/___.osm.pbf", "/a/" + "x" * 300 + ".osm"):
+        assert scenario_file_name(draft_name(odd)).endswith("-plan.yaml")

@@ -218,7 +218,7 @@ def test_run_plans_the_policy_then_the_baseline_then_the_others():
     runs = waste.run_list(
         draft, values, objective="euros", baseline="hand-drawn", compare_all=True, rounds=None
     )
-    names = [run.name.removeprefix("my-plan-") for run in runs]
+    names = [run.name.removeprefix("helsinki-plan-") for run in runs]
     assert names[:2] == ["pyvrp", "hand-drawn"]
     assert set(names) == set(policies_to_compare(False)) and len(names) == len(set(names))
     by_name = {name: run.waste for name, run in zip(names, runs, strict=True)}
@@ -256,7 +256,7 @@ def test_the_learned_planners_polish_runs_with_it_and_with_no_other_policy():
         compare_all=True, rounds=None,
     )  # fmt: skip
     assert all(run.waste.polish_iterations == 0 for run in switched)
-    assert "learned" in [run.name.removeprefix("my-plan-") for run in switched]
+    assert "learned" in [run.name.removeprefix("helsinki-plan-") for run in switched]
 
 
 def test_a_rounds_upload_is_refused_unless_the_twin_reads_its_kind(tmp_path):
@@ -344,7 +344,7 @@ def test_the_page_runs_every_policy_on_the_drafts_streets_in_one_traffic(state):
     )
     # the planned policy, the baseline, and the planned policy planned on free-flow times
     assert [run.name for run in runs] == [
-        "my-plan-greedy", "my-plan-hand-drawn", "my-plan-greedy-free-flow",
+        "helsinki-plan-greedy", "helsinki-plan-hand-drawn", "helsinki-plan-greedy-free-flow",
     ]  # fmt: skip
     assert [run.waste.plan_times for run in runs] == ["time-of-day"] * 2 + ["free-flow"]
     assert [run.waste.traffic_coupling for run in runs] == [True] * 3

@@ -234,8 +234,11 @@ def test_the_log_has_the_learning_rate_each_step_trained_with(days, tmp_path):
 
 
 def test_every_training_option_says_what_it_does():
+    from generative.signal_train import _parser as signal_parser
     from generative.train import _parser
 
     # `twin train -h` is the researcher's reference: no option without a word of help
-    silent = [a.option_strings for a in _parser()._actions if not a.help]
-    assert silent == []
+    for parser in (_parser("twin train"), signal_parser("twin train-signals")):
+        silent = [a.option_strings for a in parser._actions if not a.help]
+        assert silent == [], parser.prog
+        assert parser.format_usage().startswith(f"usage: {parser.prog} ")
