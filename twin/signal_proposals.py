@@ -205,13 +205,15 @@ class SignalProposal:
         network = self.city.network
 
         def files(folder: Path) -> None:
-            self.write_record(folder)
             target = sumo_net
             if target is None:
                 (folder / "sumo").mkdir()
                 target = write_sumo_network(folder / "sumo", network, self.plans)
             write_sumo_programs(folder / "plans.sumo.xml", network, self.plans, sumo_net=target)
             self.checks.to_csv(folder / "checks.csv", index=False)
+            # the record last, over every file a controller or a reader takes from the folder:
+            # an edited SUMO program or checks table is refused like an edited plans.csv
+            self.write_record(folder, extra_files=["plans.sumo.xml", "checks.csv"])
 
         return atomic_output_dir(Path(out), files, overwrite=overwrite)
 

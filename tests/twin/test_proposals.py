@@ -4,6 +4,8 @@ field documents (route sheets a GPX library reads, in driving order)."""
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from dataclasses import replace
 
 import gpxpy
@@ -344,6 +346,17 @@ def test_an_edited_plan_file_no_longer_carries_the_proposals_provenance(helsinki
     run = run_traffic(helsinki, {**traffic, "signal_plan": str(plans)}, seed=3)
     made = run.run_info()["plan_provenance"]
     assert made["planner"] == "plan file (edited after it was proposed)" and not made["by_model"]
+    # every file a controller or a reader takes from the folder is covered: an edited SUMO
+    # program, or an edited checks table, is no longer the proposal that was checked
+    whole = proposal.write(tmp_path / "whole")
+    for name in ("plans.sumo.xml", "checks.csv"):
+        copy = tmp_path / f"edited-{name}"
+        shutil.copytree(whole, copy)
+        text = (copy / name).read_text()
+        (copy / name).write_text(text.replace("0", "1", 1))
+        with pytest.raises(ProposalError, match=rf"plan files \(.*{re.escape(name)}.*\) changed"):
+            read_proposal(copy)
+    assert read_proposal(whole)["plan_files"] == ["plans.csv", "plans.sumo.xml", "checks.csv"]
 
 
 def test_a_proposals_traffic_inputs_are_its_trips_streets_and_signals():
