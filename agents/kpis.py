@@ -203,6 +203,21 @@ def _stalled(
 
 def traffic_warnings(kpis: dict[str, Any]) -> list[str]:
     """What a reader of a traffic run's KPIs must not miss, in words (empty when nothing)."""
+    said = []
+    skipped = int(kpis.get("trips_skipped_unroutable") or 0)
+    if skipped:
+        # a closure that cuts trips off takes them out of the KPIs: a comparison with a run
+        # of the whole demand would compare other trips
+        asked = skipped + int(kpis.get("trips", 0))
+        said.append(
+            f"{skipped:,} of {asked:,} trips have no route (closed roads cut them off) and were "
+            "left out of the run and its KPIs; reopen roads to keep them, or compare with a "
+            "run of the same trips."
+        )
+    return _unfinished_warnings(kpis) + said
+
+
+def _unfinished_warnings(kpis: dict[str, Any]) -> list[str]:
     unfinished, trips = kpis.get("trips_unfinished", 0), kpis.get("trips", 0)
     if not trips or unfinished <= UNFINISHED_WARNING_SHARE * trips:
         return []

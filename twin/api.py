@@ -717,7 +717,7 @@ def _city_rounds(
 def _gridlock_warning(kpis: dict[str, Any]) -> str:
     """What a waste run driven in gridlocked traffic must say about its trucks' times (the
     traffic's own words, :func:`agents.kpis.traffic_warnings`, and what they mean for it)."""
-    (gridlock,) = traffic_warnings(kpis)
+    gridlock = next(w for w in traffic_warnings(kpis) if w.startswith("gridlock"))
     return (
         f"the traffic the trucks drive in: {gridlock} A stopped link takes a truck up to 100 "
         "times its free-flow time, so the plans and hours of this run show a city at a "

@@ -167,12 +167,21 @@ def _check_plan_files(path: Path, record: Mapping[str, Any]) -> None:
 def changed_inputs(record: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
     """The inputs of ``record`` that differ in ``current`` (what the scenario now has), named
     with both values; empty: unchanged."""
-    then = record.get("inputs", {})
+    return _differences(record.get("inputs", {}), current, "")
+
+
+def _differences(then: Mapping[str, Any], now: Mapping[str, Any], prefix: str) -> list[str]:
+    """``key: was when checked, is now`` for every key that differs, down into sections (a
+    traffic section's trips, not the section cut off before it)."""
     lines = []
-    for key in sorted(set(then) | set(current)):
-        if content_sha256(then.get(key)) != content_sha256(current.get(key)):
-            was, now = _brief(then.get(key)), _brief(current.get(key))
-            lines.append(f"{key}: {was} when checked, {now} now")
+    for key in sorted(set(then) | set(now)):
+        was, is_ = then.get(key), now.get(key)
+        if content_sha256(was) == content_sha256(is_):
+            continue
+        if isinstance(was, Mapping) and isinstance(is_, Mapping):
+            lines += _differences(was, is_, f"{prefix}{key}.")
+        else:
+            lines.append(f"{prefix}{key}: {_brief(was)} when checked, {_brief(is_)} now")
     return lines
 
 

@@ -244,7 +244,8 @@ class TrafficModel(mesa.Model):
         if not reachable.all() and self.config.on_unreachable == "error":
             raise TwinError(
                 f"{int((~reachable).sum())} of {len(reachable)} trips have no route (closed roads "
-                "cut them off): reopen roads, or skip such trips (on_unreachable='skip')."
+                "cut them off): reopen roads, or skip such trips (on_invalid: skip in a "
+                "scenario, --on-invalid skip on the command line)."
             )
         self.skipped_trips += int((~reachable).sum())
         keep = np.flatnonzero(reachable & (trips.origin != trips.destination))

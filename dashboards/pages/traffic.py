@@ -189,11 +189,14 @@ def register(app: Dash, state: DashboardState) -> None:
         cards = card_row(kpis, TRAFFIC_CARDS, id_prefix="traffic-kpi")
         level = "alarm" if kpis.get("gridlock") else "warn"
         warnings = [
-            html.P(line, className=f"note {level}", role="alert", id="traffic-warning")
-            # the page's field, not the scenario file's
-            for line in [
-                w.replace("(duration)", "(Simulated minutes)") for w in traffic_warnings(kpis)[:1]
-            ]
+            html.P(
+                # the page's field, not the scenario file's
+                line.replace("(duration)", "(Simulated minutes)"),
+                className=f"note {level}" if n == 0 else "note warn",
+                role="alert",
+                id="traffic-warning" if n == 0 else f"traffic-warning-{n}",
+            )
+            for n, line in enumerate(traffic_warnings(kpis))
         ]
         speed = speed_over_time({"this run": series}, state.basemap.length_m)
         # the busiest interval first: where congestion shows

@@ -120,3 +120,14 @@ def test_a_long_link_just_entered_reads_as_driven_at_free_speed():
     first = result.edge_series[result.edge_series["edge"] == 0]
     assert first["speed_kph"].iloc[:2].tolist() == pytest.approx([36.0, 36.0])
     assert result.kpis["trips_unfinished"] == 0
+
+
+def test_trips_a_closure_cuts_off_are_said():
+    """Left out of the run, they leave its KPIs over other trips than a run of the whole
+    demand: said, after what is said of the trips that ran."""
+    kpis = {"trips": 1893, "trips_unfinished": 0, "trips_skipped_unroutable": 107}
+    (warning,) = traffic_warnings(kpis)
+    assert warning.startswith("107 of 2,000 trips have no route (closed roads cut them off)")
+    gridlocked = {**kpis, "trips_unfinished": 1000, "gridlock": True}
+    first, second = traffic_warnings(gridlocked)
+    assert first.startswith("gridlock:") and second.startswith("107 of 2,000 trips")

@@ -368,3 +368,13 @@ def test_a_proposals_traffic_inputs_are_its_trips_streets_and_signals():
     assert traffic_inputs(simulated) == traffic_inputs(streets_only)
     assert "simulate" not in traffic_inputs(simulated)
     assert traffic_inputs(simulated) != traffic_inputs(simulated.model_copy(update={"trips": 301}))
+
+
+def test_a_changed_input_is_named_down_to_its_field():
+    from twin.proposals import changed_inputs
+
+    then = {"seed": 1, "traffic": {"trips": 2000, "duration": "1h", "close": ["a-b"]}}
+    now = {"seed": 1, "traffic": {"trips": 2100, "duration": "1h", "close": ["a-b"]}}
+    # not two copies of the section cut off before the field that differs
+    assert changed_inputs({"inputs": then}, now) == ["traffic.trips: 2000 when checked, 2100 now"]
+    assert changed_inputs({"inputs": then}, {**now, "seed": 2})[0] == "seed: 1 when checked, 2 now"
