@@ -1581,6 +1581,11 @@ def _traffic_problems(
 ) -> list[str]:
     """What a traffic section names that the network lacks, one line each."""
     problems = []
+    if traffic.od:
+        try:  # its file, its columns and times, its nodes in this network (as a run reads it)
+            read_od_table(traffic.od, network, on_invalid=traffic.on_invalid)
+        except TwinError as err:
+            problems.append(f"{where(('traffic', 'od'))}: traffic.od: {err}")
     for i, closure in enumerate(traffic.closures):
         target = {"edge": closure.edge, "way": closure.way}
         problems += _edge_problem(network, target, where(("traffic", "close", i)), f"close.{i}")

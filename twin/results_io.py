@@ -132,7 +132,7 @@ def check_output_folder(out: str | os.PathLike[str], *, overwrite: bool = False)
         if entries and not overwrite:
             raise TwinError(
                 f"Output folder {out} already exists and is not empty: choose a new folder or "
-                "pass --overwrite."
+                "replace it (overwrite=True; --overwrite on the command line)."
             )
         foreign = sorted(entries - _twin_written(out))
         if foreign:

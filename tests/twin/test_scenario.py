@@ -1220,3 +1220,26 @@ def test_check_reads_the_rounds_file_a_scenario_names(tmp_path):
         check_scenario(path)
     (tmp_path / "own.csv").write_text("weekday,truck,stop,bin\nMon,1,1,3\nMon,1,2,4\n")
     assert check_scenario(path).waste.rounds.endswith("own.csv")
+
+
+def test_check_reads_the_od_table_a_scenario_names(tmp_path, helsinki):
+    from twin.api import check_scenario
+
+    path = _write(
+        tmp_path / "od.yaml",
+        """
+        name: od
+        city: helsinki
+        traffic: {od: trips.csv, duration: 30min}
+        """,
+    )
+    with pytest.raises(ScenarioError, match=r"od.yaml:3: traffic.od: No such OD table"):
+        check_scenario(path)
+    (tmp_path / "trips.csv").write_text("origin,destination,departure\n1,2,99:00\n")
+    with pytest.raises(ScenarioError, match=r"od.yaml:3: traffic.od: .*cannot be read"):
+        check_scenario(path)
+    nodes = helsinki.network.node_osmid
+    (tmp_path / "trips.csv").write_text(
+        f"origin,destination,departure\n{nodes[0]},{nodes[5]},00:10:00\n"
+    )
+    assert check_scenario(path).traffic.od.endswith("trips.csv")
