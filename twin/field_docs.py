@@ -200,6 +200,15 @@ def _gpx(truck: int, stops, path, header) -> ElementTree.Element:
     return root
 
 
+def _seconds(value: Any) -> str:
+    return "" if value is None or pd.isna(value) else f"{float(value):.1f}"
+
+
+def _approaches(value: Any) -> str:
+    # a phase that serves no approach (a pedestrian phase) has none to name, not "nan"
+    return "–" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+
+
 def _timing_tables(target: Path, table: pd.DataFrame, header: dict[str, Any]) -> list[str]:
     write_csv_with_provenance(
         target / "timings.csv", table, header["provenance"], lines=(header["approval"],)
@@ -220,11 +229,14 @@ def _timing_tables(target: Path, table: pd.DataFrame, header: dict[str, Any]) ->
             f"## Junction {junction} (OSM node): cycle {first['cycle_s']:.0f} s, "
             f"offset {first['offset_s']:.0f} s",
             "",
-            "| phase | green (s) | approaches |",
-            "|---|---|---|",
+            # the intergreen after each green: a crew adds them up to the cycle
+            "| phase | green (s) | intergreen (s) | approaches |",
+            "|---|---|---|---|",
         ]
         lines += [
-            f"| {row.phase} | {row.green_s:.1f} | {row.approaches} |" for row in phases.itertuples()
+            f"| {row.phase} | {row.green_s:.1f} | {_seconds(getattr(row, 'intergreen_s', None))} "
+            f"| {_approaches(row.approaches)} |"
+            for row in phases.itertuples()
         ]
     (target / "timings.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return ["timings.csv", "timings.md"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
@@ -117,6 +118,13 @@ def test_a_signal_proposal_is_a_record_a_planner_decides_on(proposal, written, t
     sheet = (docs / "timings.md").read_text()
     assert "Approved by ana" in sheet and record["provenance"]["id"] in sheet
     assert sheet.count("## Junction") == len(proposal.plans)
+    # what a crew reads: each junction's greens and intergreens add up to its cycle, and no
+    # "nan" where a phase serves no approach
+    assert not re.search(r"\bnan\b", sheet)
+    for block in sheet.split("## Junction ")[1:]:
+        cycle = float(block.split("cycle ")[1].split(" s")[0])
+        rows = [line.split("|")[2:4] for line in block.splitlines() if line.startswith("| ")][1:]
+        assert sum(float(g) + float(i) for g, i in rows) == pytest.approx(cycle, abs=1.0)
 
 
 def test_webster_in_a_scenario_is_the_proposal(proposal, helsinki):
