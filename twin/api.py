@@ -221,8 +221,8 @@ def retimed_signals(
         if position not in plans:
             raise TwinError(
                 f"node {osm_node} is not a signalized junction of this network: name an OSM "
-                "node tagged highway=traffic_signals (nodes with signalized=True in the city's "
-                "nodes table)."
+                "node tagged highway=traffic_signals (twin.signal_plans(city.network) lists "
+                "them, as the plans.csv `twin propose-signals --out` writes does)."
             )
         try:
             plans[position] = plans[position].with_splits(list(greens), offset_s=offset)

@@ -155,8 +155,9 @@ def read_plan_file(
         node = _signalized_node(network, junction, current)
         if node is None:
             problems.append(
-                f"{where}: not a signalized junction of this city (name the OSM id of a node "
-                "with signalized=True in `twin city info --json`'s nodes)"
+                f"{where}: not a signalized junction of this city (name the OSM id of one: "
+                "the plans.csv `twin propose-signals --out` writes lists every one, as "
+                "twin.signal_plans(city.network) does)"
             )
             continue
         plan = _timed(rows, current[node], network, limits, where, problems)

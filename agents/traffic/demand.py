@@ -143,6 +143,11 @@ def _parse_departure(values: pd.Series, path: Path) -> np.ndarray:
     return seconds
 
 
+def _row_name(path: Path, index: int) -> str:
+    """A table's row as its reader finds it: a CSV's line (the header is line 1), or a row."""
+    return f"row {index + 1}" if path.suffix == ".parquet" else f"line {index + 2}"
+
+
 def read_od_table(
     path: str | Path, network: RoadNetwork, *, on_invalid: str = "skip"
 ) -> tuple[Trips, dict[str, int]]:
@@ -180,9 +185,23 @@ def read_od_table(
             f"OD table {path.name} lacks column(s) {sorted(missing)}: it needs origin, "
             "destination (OSM node ids) and departure (seconds or HH:MM:SS)."
         )
+    # a column the twin does not read would be ignored without a word: an aggregated OD
+    # matrix's trip counts, say, whose every row would then be one trip
+    extra = [str(c) for c in table.columns if c not in {"origin", "destination", "departure"}]
+    if extra:
+        raise TwinError(
+            f"OD table {path.name} has column(s) {', '.join(map(repr, extra))} the twin does not "
+            "read: a row is one trip (origin, destination, departure), so repeat a row for each "
+            "trip of a count, then remove the other columns."
+        )
     depart = _parse_departure(table["departure"], path)
     if (depart < 0).any():
-        raise TwinError(f"{path.name}: departure times must not be negative.")
+        first = int(np.flatnonzero(depart < 0)[0])
+        raise TwinError(
+            f"{path.name}: {_row_name(path, first)} departs at "
+            f"'{table['departure'].iloc[first]}': "
+            "departure times must not be negative (seconds or HH:MM:SS from the start)."
+        )
     known = pd.Index(network.node_osmid)
     origin = known.get_indexer(
         pd.to_numeric(table["origin"], errors="coerce").fillna(-1).astype(np.int64)

@@ -242,6 +242,16 @@ def test_od_table(helsinki, tmp_path):
     (tmp_path / "bad.csv").write_text("origin,destination\n1,2\n")
     with pytest.raises(TwinError, match="lacks column"):
         read_od_table(tmp_path / "bad.csv", network)
+    # an aggregated matrix's counts would be read as one trip a row: refused, not ignored
+    counted = tmp_path / "counted.csv"
+    table.assign(count=[5, 1, 1, 1]).to_csv(counted, index=False)
+    with pytest.raises(TwinError, match="has column\\(s\\) 'count' the twin does not read"):
+        read_od_table(counted, network)
+    # a negative time named by its line
+    (tmp_path / "early.csv").write_text(f"origin,destination,departure\n{ids[0]},{ids[5]},60\n"
+                                        f"{ids[1]},{ids[6]},-30\n")  # fmt: skip
+    with pytest.raises(TwinError, match=r"early\.csv: line 3 departs at '-30'"):
+        read_od_table(tmp_path / "early.csv", network)
 
 
 @pytest.mark.parametrize(
