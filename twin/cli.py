@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -1532,6 +1533,15 @@ def run_command(
     stderr.print(f"Results written to {escape(str(out))}")
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that a sweep's cleanup runs (a BaseException, as
+    KeyboardInterrupt: no handler of a run's errors may take it for the run's failure)."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
 SWEEP_RUNS_FAILED = 3
 """Exit status of a sweep that finished with failed runs (1 and 2 are errors before any run)."""
 
@@ -1562,14 +1572,27 @@ def sweep_command(
             f"{CONNECT_TIMEOUT_S:.0f} s)…",
             highlight=False,
         )
-    with _fraction_progress(f"Sweep {sweep.name}") as advance:
-        table = run_sweep(
-            sweep,
-            out,
-            scheduler=scheduler,
-            workers=workers,
-            on_progress=lambda done, total: advance(done / total),
+    # a terminate (a scheduler's, `kill`) ends the sweep as Ctrl-C does: the results table
+    # written as the run folders have it, the local cluster closed, and a word of how to go on
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        with _fraction_progress(f"Sweep {sweep.name}") as advance:
+            table = run_sweep(
+                sweep,
+                out,
+                scheduler=scheduler,
+                workers=workers,
+                on_progress=lambda done, total: advance(done / total),
+            )
+    except (KeyboardInterrupt, _Terminated) as stop:
+        stderr.print(
+            f"Sweep stopped; the runs finished are in {escape(str(out))} (results.parquet "
+            "lists them): run the same command again to finish it.",
+            highlight=False,
         )
+        raise typer.Exit(143 if isinstance(stop, _Terminated) else 130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     failed = table[table["status"] != "ok"] if len(table) else table
     summary = {
         "runs": len(table),

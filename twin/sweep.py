@@ -452,7 +452,7 @@ def run_sweep(
     _write_table(out, _table(runs, records))  # the folders are the truth; the table follows
     todo = [run for run in runs if records.get(run.run_id, {}).get("status") != "ok"]
     if todo:
-        cluster = None
+        cluster, stopped = None, False
         if scheduler is None:
             if workers < 1:
                 raise TwinError(f"workers must be at least 1, got {workers}.")
@@ -470,19 +470,27 @@ def run_sweep(
                     quiet_teardown(client)
                 futures = {client.submit(run_one, run, str(out), pure=False): run for run in todo}
                 written = time.monotonic()
-                for done, future in enumerate(as_completed(futures), start=1):
-                    records[futures[future].run_id] = _outcome(future, futures[future], out)
-                    # at most every few seconds: rewriting the whole table after each of
-                    # thousands of runs would cost time quadratic in the runs, and the run
-                    # folders, not the table, are what survive a kill
-                    if time.monotonic() - written >= TABLE_EVERY_S:
-                        _write_table(out, _table(runs, records))
-                        written = time.monotonic()
-                    if on_progress:
-                        on_progress(done, len(todo))
+                try:
+                    for done, future in enumerate(as_completed(futures), start=1):
+                        records[futures[future].run_id] = _outcome(future, futures[future], out)
+                        # at most every few seconds: rewriting the whole table after each of
+                        # thousands of runs would cost time quadratic in the runs, and the run
+                        # folders, not the table, are what survive a kill
+                        if time.monotonic() - written >= TABLE_EVERY_S:
+                            _write_table(out, _table(runs, records))
+                            written = time.monotonic()
+                        if on_progress:
+                            on_progress(done, len(todo))
+                except BaseException:
+                    stopped = True
+                    raise
         finally:
             if cluster is not None:
                 cluster.close()
+            if stopped:
+                # stopped (Ctrl-C, a terminate): the table as the folders have it once the
+                # local workers are gone, runs finished since its last writing included
+                _write_table(out, _table(runs, _records(out, runs)))
     table = _table(runs, records)
     _write_table(out, table)
     return table

@@ -271,3 +271,25 @@ def test_a_failed_run_is_a_row_and_is_retried(tmp_path):
     assert list(table["status"]) == ["ok"] and table["kpi.traffic.trips"].iloc[0] == 20
     assert not (out / "failed" / "r0000-s0.json").exists()
     assert (out / "runs" / "r0000-s0" / "row.json").is_file()
+
+
+def test_a_terminated_sweep_leaves_a_table_of_every_finished_run(sweep_file, tmp_path):
+    """A terminate to the sweep's own process (a scheduler's, `kill PID`): the table lists the
+    runs finished by then, not those of its last writing a few seconds before, and the sweep
+    says how to go on."""
+    out = tmp_path / "terminated"
+    process = subprocess.Popen(
+        [*twin_command(), "sweep", str(sweep_file), "--out", str(out), "--workers", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait(lambda: _finished_runs(out) >= 3, process, timeout=120)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        _kill_group(process)
+    assert process.returncode == 143 and "run the same command again" in " ".join(stderr.split())
+    finished = sorted(p.name for p in (out / "runs").iterdir() if not p.name.startswith("."))
+    table = pd.read_parquet(out / "results.parquet")
+    assert sorted(table.loc[table["status"] == "ok", "run_id"]) == finished
+    assert len(finished) >= 3
