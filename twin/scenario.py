@@ -150,6 +150,12 @@ def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[_Document]:
         raise ScenarioError(
             f"{path}:{doc.line_of(('extends',))}: extends: no such scenario file {target}."
         )
+    if target.resolve() in (*seen, path):
+        cycle = " → ".join(str(p) for p in (*seen, path, target.resolve()))
+        raise ScenarioError(
+            f"{path}:{doc.line_of(('extends',))}: extends: the files extend each other in a "
+            f"circle ({cycle}): have one of them extend none."
+        )
     return [*_chain(target, (*seen, path)), doc]
 
 

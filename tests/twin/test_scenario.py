@@ -344,8 +344,12 @@ def test_extends_that_is_not_a_path(folder):
 def test_files_that_extend_each_other(folder):
     a = _write(folder / "a.yaml", "extends: b.yaml\nname: a\n")
     b = _write(folder / "b.yaml", "extends: a.yaml\nname: b\ncity: helsinki\n")
-    assert _refusal(a) == [f"scenario files extend each other in a circle: {a} → {b} → {a}."]
-    assert _refusal(b) == [f"scenario files extend each other in a circle: {b} → {a} → {b}."]
+    # named at the line that closes the circle, with the way round it
+    circle = "extends: the files extend each other in a circle ({}): have one of them extend none."
+    assert _refusal(a) == [f"{b}:1: " + circle.format(f"{a} → {b} → {a}")]
+    assert _refusal(b) == [f"{a}:1: " + circle.format(f"{b} → {a} → {b}")]
+    itself = _write(folder / "itself.yaml", "name: me\nextends: itself.yaml\n")
+    assert _refusal(itself) == [f"{itself}:2: " + circle.format(f"{itself} → {itself}")]
 
 
 def test_duplicate_key_points_at_the_value_used(folder):
