@@ -354,13 +354,7 @@ class RunStore:
 
     def scenario_names(self) -> list[str]:
         """Saved scenario names, alphabetically."""
-        names = []
-        for path in sorted((self.root / "scenarios").glob("*.yaml")):
-            try:
-                names.append(load_scenario(path).name)
-            except Exception:
-                continue
-        return sorted(set(names))
+        return list(self.scenario_cities())
 
     def scenario_cities(self) -> dict[str, str]:
         """The city (name, or its file's path) of every saved scenario, by name."""

@@ -969,13 +969,18 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
             raise TrainingError(
                 f"{args.out} already holds a run: pass --resume to continue it, or another --out."
             )
-        saved = args.out / CHECKPOINT_NAME
-        before = int(load_checkpoint(saved)["step"]) if args.resume and saved.is_file() else 0
         sets = [read_days(path) for path in instance_files(args.instances)]
         val = [read_days(path) for path in instance_files(args.val)] if args.val else None
+        progress = _progress(config.steps, 0)
+        trained: list[int] = []  # the steps this start took (a resume begins past step 0)
+
+        def on_step(step: int, cost: float) -> None:
+            trained.append(step)
+            progress(step, cost)
+
         train(
             sets, config, model=model, val=val, run_dir=args.out, resume=args.resume,
-            workers=workers, on_step=_progress(config.steps, 0) if workers.main else None,
+            workers=workers, on_step=on_step if workers.main else None,
             init_range=init_range, lineage=lineage,
         )  # fmt: skip
         if dist.is_initialized():
@@ -990,10 +995,12 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-    if workers.main and before >= config.steps:
+    saved = args.out / CHECKPOINT_NAME
+    if workers.main and not trained:
         print(f"the run had trained its {config.steps} steps already; checkpoint {saved}")
     elif workers.main:
-        done = f"steps {before + 1}–{config.steps}" if before else f"{config.steps} steps"
+        first = trained[0]
+        done = f"steps {first + 1}–{config.steps}" if first else f"{config.steps} steps"
         print(f"trained {done}; checkpoint {saved}")
     return 0
 

@@ -336,9 +336,8 @@ def waste_files(
     for name, (table, metadata) in tables.items():
         if table is None:
             continue
-        table.to_parquet(folder / name)
         described = {c: WASTE_COLUMNS[name].get(c, "") for c in table.columns}
-        _add_parquet_metadata(folder / name, {**metadata, "columns": described})
+        _write_parquet(folder / name, table, {**metadata, "columns": described})
     if "geojson" in formats:
         collection = {**json.loads(lines.to_json(drop_id=True)), **stamp}
         (folder / "routes.geojson").write_text(json.dumps(collection))
@@ -452,10 +451,18 @@ def _provenance_stamp(provenance: dict | None) -> dict:
     return {"label": model_label(provenance), "provenance": provenance}
 
 
-def _add_parquet_metadata(path: Path, stamp: dict) -> None:
+def _write_parquet(path: Path, frame: pd.DataFrame, stamp: dict) -> None:
+    """``frame`` as Parquet with ``stamp``'s entries (as JSON) in the file's metadata: a plain
+    table in one pass (a year's ``bin_fill`` is millions of rows), a GeoDataFrame through
+    geopandas (its ``geo`` metadata), then stamped."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
+    if isinstance(frame, gpd.GeoDataFrame):
+        frame.to_parquet(path)
+        table = pq.read_table(path)
+    else:
+        table = pa.Table.from_pandas(frame)
     metadata = {**(table.schema.metadata or {}),
                 **{k.encode(): json.dumps(v).encode() for k, v in stamp.items()}}  # fmt: skip
     pq.write_table(table.replace_schema_metadata(metadata), path)

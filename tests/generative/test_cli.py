@@ -143,6 +143,8 @@ def test_killed_training_resumes_to_the_uninterrupted_numbers(files, tmp_path):
             *TRAIN_ARGS,
         )  # fmt: skip
         assert resumed.returncode == 0, resumed.stderr
+        # it says which steps it took: those past the checkpoint's
+        assert f"trained steps {killed_at + 1}–150;" in resumed.stdout
         _, whole_err = whole.communicate(timeout=300)
         assert whole.returncode == 0, whole_err
     finally:  # a failed check above leaves no training running
@@ -160,6 +162,10 @@ def test_killed_training_resumes_to_the_uninterrupted_numbers(files, tmp_path):
         torch.testing.assert_close(final[name], value, rtol=0, atol=0)
     gaps = [float(r["val_gap_pct"]) for r in got if r["val_gap_pct"]]
     assert len(gaps) == 15 and all(np.isfinite(gaps))
+    # resumed once more, finished: nothing to train, said so (not "trained 150 steps")
+    again = run_twin("train", str(train_file), "--val", str(val_file), "--out", str(killed),
+                     "--resume", *TRAIN_ARGS)  # fmt: skip
+    assert again.returncode == 0 and "had trained its 150 steps already" in again.stdout
     assert list((killed / "tensorboard").glob("events.out.tfevents.*"))
 
 
