@@ -15,7 +15,7 @@ import numbers
 import os
 import typing
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -140,6 +140,17 @@ class _Strict(BaseModel):
     # floats must be finite: inf and nan are never a sensible setting
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+    _where: ClassVar[tuple[str, ...]] = ()
+    """Where the section sits in a scenario, the head of each field named in an error."""
+
+    def __init__(self, /, **data: Any) -> None:
+        # built by hand from Python (``TrafficSpec(trips=-3)``), a bad value is refused with
+        # the same one line per field as a scenario file, not pydantic's report
+        try:
+            super().__init__(**data)
+        except ValidationError as err:
+            raise spec_error(err, prefix=self._where) from None
+
     @field_validator("*", mode="before")
     @classmethod
     def _no_bool_for_number(cls, value: Any, info: ValidationInfo) -> Any:
@@ -186,6 +197,8 @@ def _is_bare_number(value: str | float) -> bool:
 class EdgeChange(_Strict):
     """New lanes, capacity or speed limit for an edge (``"u-v"`` OSM node ids) or a way."""
 
+    _where = ("traffic", "change")
+
     edge: str | None = Field(None, max_length=200, description='"u-v" or "u-v-key" (OSM ids)')
     way: int | None = Field(None, ge=0, description="OSM way id: every edge of the way")
     lanes: int | None = Field(None, ge=1, le=10)
@@ -208,6 +221,8 @@ SIGNAL_PLAN_NAMES = ("default", "webster", "learned")
 class SignalTiming(_Strict):
     """New green times (one per phase of the junction's plan) for a signalized OSM node."""
 
+    _where = ("traffic", "signals")
+
     node: int = Field(ge=0, description="OSM id of a node tagged highway=traffic_signals")
     greens_s: list[float] = Field(
         min_length=1, max_length=16, description="green time of each phase, seconds"
@@ -224,6 +239,8 @@ class SignalTiming(_Strict):
 
 class TrafficSpec(_Strict):
     """A traffic run: demand, period, route choice and the scenario's edits of the network."""
+
+    _where = ("traffic",)
 
     trips: int | None = Field(
         None,
@@ -327,6 +344,8 @@ class TrafficSpec(_Strict):
 class BinsSpec(_Strict):
     """Where bins come from and how many are placed."""
 
+    _where = ("waste", "bins")
+
     use_osm: bool = Field(True, description="use the file's mapped containers where enough")
     residents_per_bin: float = Field(
         18.0, ge=1, le=10_000, description="residents per placed container"
@@ -349,6 +368,8 @@ def _split_legacy_policy(data: Any) -> Any:
 class CostsSpec(_Strict):
     """What the city pays, for the euros and CO2 figures and the ``euros`` objective
     (defaults and their sources: :mod:`agents.waste.costs`)."""
+
+    _where = ("waste", "costs")
 
     truck_hour_eur: float = Field(
         DEFAULT_COSTS.truck_hour_eur, ge=0, le=10_000, description="a truck-hour with its crew, €"
@@ -376,6 +397,8 @@ class CostsSpec(_Strict):
 
 class WasteSpec(_Strict):
     """A waste-collection run: its days, policy, planner and fleet."""
+
+    _where = ("waste",)
 
     days: int = Field(28, ge=1, le=MAX_DAYS, description="simulated days; day 0 is a Monday")
     policy: Literal[POLICIES] = Field(
@@ -528,6 +551,8 @@ class WasteSpec(_Strict):
 
 class OutputsSpec(_Strict):
     """What a run writes besides KPIs and Parquet tables."""
+
+    _where = ("outputs",)
 
     formats: list[Literal["geojson", "gpkg", "ngsi-ld"]] = Field(
         default_factory=lambda: ["geojson"],

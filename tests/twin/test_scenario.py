@@ -662,6 +662,21 @@ def test_schema_refuses_a_wrong_file():
     assert _schema_errors(schema, {"city": "helsinki"}, schema) == [".name: required"]
 
 
+def test_specs_built_in_python_are_refused_as_a_file_is():
+    # the same line per field as a scenario file, not pydantic's multi-line report
+    with pytest.raises(ScenarioError) as caught:
+        TrafficSpec(trips=-3, dt_s=0)
+    assert str(caught.value).splitlines() == [
+        "traffic.trips: must be ≥ 0 (got -3)",
+        "traffic.dt_s: must be > 0 (got 0)",
+    ]
+    with pytest.raises(ScenarioError, match=r"^waste\.costs\.truck_km_eur: must be ≥ 0"):
+        WasteSpec(costs={"truck_km_eur": -1})
+    with pytest.raises(ScenarioError, match="needs a 'traffic' or a 'waste' section"):
+        Scenario(name="x", city="helsinki")
+    assert TrafficSpec(trips=3).trips == 3
+
+
 # ------------------------------------------------------------------------------ runs
 SMALL = """
 name: small
