@@ -29,7 +29,7 @@ import numpy as np
 from dashboards.basemap import Basemap
 from dashboards.logic import default_draft
 from dashboards.store import RunStore
-from twin import City, Twin, peak_hour_demand, signal_plans, waste_layout
+from twin import City, Twin, least_greens, peak_hour_demand, signal_plans, waste_layout
 
 __all__ = [
     "SESSION_COOKIE",
@@ -121,6 +121,9 @@ class SignalInfo:
         Lost time (amber, all-red) after every phase.
     offset_s : float
         Default offset of the cycle.
+    least_greens_s : tuple of float
+        The shortest green each phase may be given (the time its pedestrians need to cross,
+        or a vehicle phase's least green), seconds.
     """
 
     node: int
@@ -128,6 +131,7 @@ class SignalInfo:
     approaches: tuple[tuple[int, ...], ...]
     lost_time_s: float
     offset_s: float
+    least_greens_s: tuple[float, ...]
 
 
 def default_signal_plans(city: City) -> dict[int, SignalInfo]:
@@ -143,6 +147,7 @@ def default_signal_plans(city: City) -> dict[int, SignalInfo]:
     dict
         OSM node id to :class:`SignalInfo`; empty when no junction has a plan.
     """
+    least = least_greens(city.network)
     return {
         osm_node: SignalInfo(
             node=osm_node,
@@ -150,6 +155,7 @@ def default_signal_plans(city: City) -> dict[int, SignalInfo]:
             approaches=tuple(tuple(int(e) for e in p.approaches) for p in plan.phases),
             lost_time_s=float(plan.lost_time_s),
             offset_s=float(plan.offset_s),
+            least_greens_s=tuple(least[osm_node]),
         )
         for osm_node, plan in signal_plans(city.network).items()
     }

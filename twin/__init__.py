@@ -42,6 +42,8 @@ _PUBLIC = {
     "run_traffic": "twin.api",
     "run_waste": "twin.api",
     "signal_plans": "twin.api",
+    "least_greens": "twin.api",
+    "retimed_signals": "twin.api",
     "waste_layout": "twin.api",
     "WasteLayout": "twin.api",
     # signal plans: proposals checked in the twin, plan files

@@ -24,6 +24,7 @@ from agents.traffic.demand import Trips, generate_trips, read_od_table, scaled_t
 from agents.traffic.model import TrafficConfig, TrafficModel, TrafficResult
 from agents.traffic.retiming import iterated_webster, measured_flows_vph, simulate
 from agents.traffic.signals import default_plans
+from agents.traffic.timing import DEFAULT_LIMITS, check_plans
 from agents.waste.bins import Bins, place_bins
 from agents.waste.costs import CostFactors
 from agents.waste.model import (
@@ -96,9 +97,11 @@ __all__ = [
     "compare",
     "learned_checkpoint",
     "learned_planner",
+    "least_greens",
     "model_card_markdown",
     "planner_card_version",
     "propose_plans",
+    "retimed_signals",
     "run_scenario",
     "run_traffic",
     "run_waste",
@@ -205,14 +208,66 @@ def signal_plans(network) -> dict[int, Any]:
     return {int(network.node_osmid[node]): plan for node, plan in default_plans(network).items()}
 
 
+def least_greens(network) -> dict[int, list[float]]:
+    """The shortest green each phase of every signalized junction may be given, by OSM node id.
+
+    What a retiming, a plan file or a proposal is held to
+    (:class:`~agents.traffic.timing.TimingLimits`): a vehicle phase's least green, or longer
+    where the pedestrians walking beside it need longer to cross; a pedestrian phase's fixed
+    green.
+
+    Parameters
+    ----------
+    network : RoadNetwork
+        A city's road network (``City.network``).
+
+    Returns
+    -------
+    dict
+        OSM node id to one least green per phase of its plan (:func:`signal_plans`), seconds.
+    """
+    return {
+        int(network.node_osmid[node]): DEFAULT_LIMITS.minimum_greens(plan, network.edge_lanes)
+        .round(2)
+        .tolist()
+        for node, plan in default_plans(network).items()
+    }
+
+
 def retimed_signals(
     network, signals: Sequence[tuple[int, Sequence[float], float]], base: dict | None = None
 ):
-    """``base`` plans (default: the default plans) with the given junctions retimed (``None``
-    when there is neither a base nor a retiming)."""
+    """Signal plans with some junctions retimed, as a scenario's ``traffic.signals`` has them.
+
+    A retimed junction is held to the limits a plan file or a proposal is held to
+    (:func:`agents.traffic.timing.check_plans`): each phase's least green
+    (:func:`least_greens`), the longest cycle, an offset within the cycle.
+
+    Parameters
+    ----------
+    network : RoadNetwork
+        A city's road network (``City.network``).
+    signals : sequence of (int, sequence of float, float)
+        OSM node id, one green per phase of its plan (seconds), and the cycle's offset.
+    base : dict, optional
+        Plans by node position to retime; default: the twin's default plans.
+
+    Returns
+    -------
+    dict or None
+        Plans by node position; ``None`` when there is neither a base nor a retiming.
+
+    Raises
+    ------
+    TwinError
+        A node that is no signalized junction, a count of greens other than its phases'.
+    SignalPlanError
+        A retiming that breaks a limit, naming the junction, the phase and the limit.
+    """
     if not signals:
         return base
     plans = dict(base) if base is not None else default_plans(network)
+    retimed = []
     for osm_node, greens, offset in signals:
         try:
             position = int(network.node_index([osm_node])[0])
@@ -228,6 +283,8 @@ def retimed_signals(
             plans[position] = plans[position].with_splits(list(greens), offset_s=offset)
         except ValueError as err:
             raise TwinError(str(err).replace(f"node {position}", f"node {osm_node}")) from None
+        retimed.append(position)
+    check_plans({position: plans[position] for position in retimed}, network)
     return plans
 
 

@@ -136,20 +136,26 @@ def _is_number_field(annotation: Any) -> bool:
     return bool(leaves & {int, float}) and bool not in leaves
 
 
-class _Strict(BaseModel):
+class _RefusedInOneLine(type(BaseModel)):
+    """A section built by hand from Python (``TrafficSpec(trips=-3)``) refuses a bad value
+    with the same one line per field as a scenario file, not pydantic's report.
+
+    On the class's call, not in ``__init__``: pydantic calls an overridden ``__init__`` for
+    every nested section too, which would cut a file's report at its first section."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ValidationError as err:
+            raise spec_error(err, prefix=cls._where) from None
+
+
+class _Strict(BaseModel, metaclass=_RefusedInOneLine):
     # floats must be finite: inf and nan are never a sensible setting
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     _where: ClassVar[tuple[str, ...]] = ()
     """Where the section sits in a scenario, the head of each field named in an error."""
-
-    def __init__(self, /, **data: Any) -> None:
-        # built by hand from Python (``TrafficSpec(trips=-3)``), a bad value is refused with
-        # the same one line per field as a scenario file, not pydantic's report
-        try:
-            super().__init__(**data)
-        except ValidationError as err:
-            raise spec_error(err, prefix=self._where) from None
 
     @field_validator("*", mode="before")
     @classmethod

@@ -342,9 +342,12 @@ def check_plans(
         for number, (phase, least) in enumerate(zip(plan.phases, minimum, strict=True), start=1):
             if not phase.green_s >= least - TOLERANCE_S:
                 kind = "vehicle" if phase.approaches else "pedestrian"
+                # a planner who sees 12.8 s where 7 s is the rule must learn where it comes from
+                walkers = " (the time pedestrians beside it need to cross)"
+                why = walkers if phase.approaches and least > limits.min_green_s else ""
                 problems.append(
                     f"{name}: phase {number} has {phase.green_s:.1f} s of green, below the "
-                    f"{kind} minimum of {least:.1f} s"
+                    f"{kind} minimum of {least:.1f} s{why}"
                 )
         if not plan.lost_time_s >= limits.intergreen_s - TOLERANCE_S:
             problems.append(

@@ -60,6 +60,7 @@ from twin import (
     check_scenario_in_city,
     load_scenario,
     parse_duration,
+    retimed_signals,
     short_repr,
 )
 
@@ -80,7 +81,7 @@ FORM = (
 """Editor fields: component id → :func:`dashboards.forms.read_form` key."""
 
 
-SIGNAL_COLUMNS = ("phase", "green for", "green s", "default")
+SIGNAL_COLUMNS = ("phase", "green for", "green s", "default", "least")
 SIGNAL_HINT = "Click a signalized junction (a blue dot) on the map to see and edit its plan."
 
 
@@ -125,7 +126,8 @@ def signal_editor(state: DashboardState, node: int, timings: list[dict]) -> html
                     dcc.Input(
                         id={"type": "signal-green", "index": i},
                         type="number",
-                        min=0,
+                        # the browser marks a green below the phase's least as invalid
+                        min=least,
                         # any step: a green of 13.7 s is as valid as 14 s (a step of 1 s
                         # would mark it invalid); the arrows still move by 1 s
                         step="any",
@@ -133,10 +135,11 @@ def signal_editor(state: DashboardState, node: int, timings: list[dict]) -> html
                     )
                 ),
                 html.Td(f"{default:g} s"),
+                html.Td(f"{least:.1f} s"),
             ]
         )
-        for i, (approaches, green, default) in enumerate(
-            zip(info.approaches, greens, defaults, strict=True)
+        for i, (approaches, green, default, least) in enumerate(
+            zip(info.approaches, greens, defaults, info.least_greens_s, strict=True)
         )
     ]
     return html.Div(
@@ -380,6 +383,9 @@ def register(app: Dash, state: DashboardState) -> None:
             return no_update, no_update, no_update
         try:
             timings = set_signal_timing(current_timings(text, draft), node, greens)
+            # held to the limits a run holds it to, so that the planner learns it here
+            timing = next(t for t in timings if t["node"] == node)
+            retimed_signals(state.city.network, [(node, timing["greens_s"], timing["offset_s"])])
             typed = format_signals(timings)
             updated = apply_form(draft, signals=typed)
         except USER_ERRORS as err:

@@ -524,6 +524,64 @@ def test_a_signal_click_reaches_the_editor_through_the_app(helsinki, tmp_path):
     assert "Cycle 90 s" in response.get_data(as_text=True)
 
 
+def test_the_signal_editor_refuses_greens_below_the_least_a_run_takes(helsinki, tmp_path):
+    """Junction 25291537's second phase is its crossing's (20 s): the editor shows each phase's
+    least green, and Apply refuses 12 s with the twin's words, through the app's HTTP
+    interface, as a run would refuse it."""
+    from dashboards.app import create_app
+
+    node = 25291537
+    app = create_app(helsinki, store_dir=tmp_path / "store")
+    client = app.server.test_client()
+    client.get("/")
+    from dashboards.pages.scenarios import signal_editor
+
+    editor = signal_editor(app.twin_state, node, [])
+    fields = [c for c in _components(editor) if isinstance(getattr(c, "id", None), dict)]
+    assert [f.min for f in fields] == [7.0, 20.0]
+    cells = [c.children for c in _components(editor) if type(c).__name__ == "Td"]
+    assert "20.0 s" in cells and "7.0 s" in cells
+    (apply,) = [
+        d
+        for d in client.get("/_dash-dependencies").get_json()
+        if [i["id"] for i in d["inputs"]] == ["signal-apply"]
+    ]
+
+    def applied(greens: list[float]) -> str:
+        response = client.post(
+            "/_dash-update-component",
+            json={
+                "output": apply["output"],
+                "outputs": [
+                    {"id": part.split(".")[0], "property": part.split(".")[1].split("@")[0]}
+                    for part in apply["output"].strip(".").split("...")
+                ],
+                "inputs": [{"id": "signal-apply", "property": "n_clicks", "value": 1}],
+                "state": [
+                    [
+                        {
+                            "id": {"index": i, "type": "signal-green"},
+                            "property": "value",
+                            "value": green,
+                        }
+                        for i, green in enumerate(greens)
+                    ],
+                    {"id": "signal-node", "property": "data", "value": node},
+                    {"id": "scenario-signals", "property": "value", "value": ""},
+                    {"id": "draft", "property": "data", "value": app.twin_state.draft()},
+                ],
+                "changedPropIds": ["signal-apply.n_clicks"],
+            },
+        )
+        assert response.status_code in (200, 204), response.get_data(as_text=True)
+        return response.get_data(as_text=True)
+
+    refused = applied([70, 12])
+    assert "phase 2 has 12.0 s of green, below the pedestrian minimum of 20.0 s" in refused
+    assert "greens_s" not in refused  # the draft is left as it was
+    assert "Signal 25291537: greens 70, 25 s" in applied([70, 25])
+
+
 def test_map_tiles_are_off_by_default_and_redraw_every_layer_in_lon_lat(
     helsinki, basemap, tmp_path
 ):

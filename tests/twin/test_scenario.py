@@ -412,6 +412,8 @@ def test_edges_ways_and_signals_are_checked_against_the_city(helsinki, folder):
         (7, "traffic.close.1", ["'1-2'", "not in this city's network"]),
         (8, "traffic.close.2", ["OSM way 99", "osmid"]),
         (11, "traffic.change.1", ["OSM way 99", "osmid"]),
+        # held to the limits a plan file is: this junction's phase 2 is its crossing's
+        (13, "traffic.signals.0", ["junction 25291537: phase 2", "pedestrian minimum of 20.0 s"]),
         (14, "traffic.signals.1", [f"node {plain}", "not a signalized junction"]),
         (15, "traffic.signals.2", [f"node {SIGNAL_NODE}", "2 phases"]),
     ]
@@ -915,7 +917,7 @@ def test_growth_and_closure_example(examples, helsinki):
     # what the runs record: the closure, the demand growth and the retimed junction
     info = grown.traffic.run_info()
     assert info["demand_scale"] == 1.15 and info["trips_requested"] == 2000
-    assert info["signals"] == [(EXAMPLE_RETIMED, [70.0, 12.0], 0.0)]
+    assert info["signals"] == [(EXAMPLE_RETIMED, [70.0, 13.0], 0.0)]
     # the retiming is one the traffic feels: the same run with the junction's default plan differs
     untimed = run_traffic(helsinki, spec.traffic.model_copy(update={"signals": []}), seed=1)
     assert untimed.kpis["trips"] == grown.kpi_dict()["traffic"]["trips"]

@@ -254,6 +254,31 @@ def test_bad_plan_files_name_each_junction_and_write_nothing(helsinki, tmp_path)
         read_plan_file(tmp_path / "y.csv", network, current)
 
 
+def test_a_scenarios_retimings_are_held_to_the_limits_a_plan_file_is(helsinki):
+    """Junction 25291537 is a crossing: road traffic, then a pedestrian phase of 20 s
+    (:data:`agents.traffic.signals.PEDESTRIAN_PHASE_S`). A retiming at its least greens runs; a
+    tenth of a second less, a cycle over 120 s or an offset outside the cycle is refused."""
+    from agents.traffic.signals import PEDESTRIAN_PHASE_S
+    from twin.api import least_greens, retimed_signals
+
+    network = helsinki.network
+    node = 25291537
+    least = least_greens(network)
+    assert least[node] == [7.0, PEDESTRIAN_PHASE_S]
+    assert set(least) == {int(network.node_osmid[n]) for n in default_plans(network)}
+    position = int(network.node_index([node])[0])
+    assert retimed_signals(network, [(node, least[node], 0.0)])[position].cycle_s > 0
+    refusals = {
+        "below the pedestrian minimum of 20.0 s": [(node, [7.0, 19.9], 0.0)],
+        "below the vehicle minimum of 7.0 s": [(node, [6.9, 20.0], 0.0)],
+        "over the maximum of 120 s: shorten its greens": [(node, [100.0, 20.0], 0.0)],
+        "outside its cycle": [(node, [40.0, 20.0], 500.0)],
+    }
+    for words, signals in refusals.items():
+        with pytest.raises(SignalPlanError, match=f"junction {node}: .*{re.escape(words)}"):
+            retimed_signals(network, signals)
+
+
 def test_a_bad_plan_file_stops_a_run_before_it_writes(helsinki, tmp_path):
     table = plan_table(helsinki.network, default_plans(helsinki.network))
     table.loc[0, "green_s"] = 1.0
