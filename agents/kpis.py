@@ -5,8 +5,12 @@ Traffic KPIs follow the definitions planners use (FHWA / TTI urban mobility meas
 - travel time index: total travel time over total free-flow time of the same trips;
 - planning time index: 95th percentile of each trip's travel time over its free-flow time;
 - delay: travel time minus free-flow time, summed in vehicle-hours;
+- mean network speed: vehicle-km over the vehicle-hours spent on links (the time a trip waits
+  to enter a full first street is not on a link: the travel-time KPIs count it, this not);
 - congested edge-hours: share of edge-hours whose mean density exceeds the critical density
-  of the link's fundamental diagram (capacity / free-flow speed);
+  of the link's outflow (its junction's capacity / free-flow speed; the road between junctions
+  carries more, :class:`agents.traffic.engine.LinkParams`): above it, vehicles arrive faster
+  than the junction lets them go, and queue (vehicles ending their trip on the link aside);
 - queues, counted at the end of each recording interval: a link's queue is its vehicles that
   have reached its end and wait to leave it. ``longest_link_queue_veh`` is the most vehicles in
   one link's queue at any interval end (where a planner looks for a tailback);
@@ -47,6 +51,7 @@ __all__ = [
     "CO2_KG_PER_VKM",
     "DIESEL_L_PER_KM",
     "GRIDLOCK_LINKS_PER_VEHICLE",
+    "KPI_NOTES",
     "TRUCK_HOUR_EUR",
     "TRUCK_KM_EUR",
     "UNFINISHED_WARNING_SHARE",
@@ -231,6 +236,53 @@ def _unfinished_warnings(kpis: dict[str, Any]) -> list[str]:
         f"{share} by the end of the run; travel-time KPIs cover finished trips only. Run "
         "longer (duration) to see them arrive."
     ]
+
+
+KPI_NOTES: dict[str, str] = {
+    # traffic
+    "trips": "trips simulated",
+    "trips_completed": "trips arrived by the run's end",
+    "trips_unfinished": "trips not arrived by the run's end (on the road, or waiting to enter)",
+    "trips_unfinished_share": "trips_unfinished over trips",
+    "gridlock": "1 where traffic stopped with many trips unfinished (see agents/kpis.py)",
+    "mean_travel_time_s": "mean travel time of the arrived trips, seconds",
+    "p95_travel_time_s": "95th percentile of the arrived trips' travel times, seconds",
+    "travel_time_index": "arrived trips' travel time over their free-flow time",
+    "planning_time_index": "95th percentile of each arrived trip's travel over free-flow time",
+    "total_travel_time_veh_h": "travel time of the arrived trips, vehicle-hours",
+    "total_delay_veh_h": "travel time less free-flow time of the arrived trips, vehicle-hours",
+    "vehicle_km": "km driven by all vehicles (whole links left)",
+    "mean_network_speed_kph": "vehicle_km over the vehicle-hours spent on links, km/h",
+    "congested_edge_hours_share": "share of edge-intervals above the critical density",
+    "longest_link_queue_veh": "most vehicles queued on one link at an interval's end",
+    "network_queue_veh": "vehicles queued on all links, mean over the interval ends",
+    "co2_kg": "CO2, kg (traffic: vehicle-km and delay; waste: the trucks' diesel)",
+    "trips_skipped_unroutable": "trips not simulated: no route (closed roads cut them off)",
+    "simulated_s": "simulated time, seconds",
+    # waste
+    "days": "simulated days",
+    "bins": "bins",
+    "truck_km": "km the trucks drove",
+    "truck_km_per_day": "truck_km over days",
+    "truck_hours": "hours the trucks were out, depot to depot",
+    "bins_emptied": "bin emptyings",
+    "mean_fill_at_emptying": "mean fill share of the bins when emptied (0 to 1)",
+    "generated_t": "waste put into the bins, tonnes",
+    "collected_t": "waste collected, tonnes",
+    "overflow_bin_days": "bin-days a bin overflowed",
+    "overflow_t": "waste that did not fit its bin, tonnes",
+    "service_level": "share of bin-days without overflow",
+    "required_unserved": "due bins the plans left out",
+    "bins_skipped_for_time": "stops passed over at the shift's end",
+    "unloads": "trips to the disposal site",
+    "cost_eur": "collection cost: truck-hours and truck-km at the run's factors, €",
+    "cost_per_tonne_eur": "cost_eur per tonne collected",
+    "overflow_cost_eur": "overflow_bin_days at the run's price of an overflow (not in cost_eur), €",
+    "initial_in_bins_t": "waste in the bins when the run began, tonnes",
+    "planned_hours": "truck-hours of the plans on the times they were made on",
+    "planned_hours_gap": "truck_hours over planned_hours, less 1 (what traffic added)",
+}
+"""What each KPI of a run holds, and its unit: written into ``kpis.parquet``'s metadata."""
 
 
 # ------------------------------------------------------------------------------------ waste

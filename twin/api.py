@@ -634,15 +634,19 @@ class WasteRun:
         )
 
     def _labelled_routes(self) -> pd.DataFrame:
-        """The routes table; a city's own rounds' also with each truck's label in its file
-        (``truck_label``: truck ``k`` drives the weekday's ``k``-th round)."""
+        """The routes table; fixed rounds' also with each truck's label in ``rounds.csv``
+        (``truck_label``: truck ``k`` drives the weekday's ``k``-th round): a city's own
+        rounds keep their file's labels, the others are numbered from 1, as that file has them."""
         routes = self.result.routes
-        if not self.round_trucks or routes.empty:
+        if not (self.round_trucks or self.result.rounds) or routes.empty:
             return routes
         labels = []
         for day, truck in zip(routes["day"].tolist(), routes["truck"].tolist(), strict=True):
-            of_weekday = self.round_trucks.get(day % 7) or ()
-            labels.append(of_weekday[truck] if truck < len(of_weekday) else "")
+            of_weekday = (self.round_trucks or {}).get(day % 7) or ()
+            if not self.round_trucks:
+                labels.append(str(truck + 1))
+            else:
+                labels.append(of_weekday[truck] if truck < len(of_weekday) else "")
         return routes.assign(truck_label=labels)
 
     def files(self) -> dict[str, Any]:

@@ -1538,7 +1538,14 @@ class _Terminated(BaseException):
     KeyboardInterrupt: no handler of a run's errors may take it for the run's failure)."""
 
 
+_MAIN_PID = os.getpid()
+
+
 def _terminated(signum: int, frame: Any) -> None:
+    if os.getpid() != _MAIN_PID:  # a forked worker ends as a terminate ends it, quietly
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     raise _Terminated
 
 
@@ -1616,8 +1623,19 @@ def sweep_command(
 
 def main() -> None:
     """Entry point of the ``twin`` console script."""
+    # a terminate (a batch scheduler's, `kill`) unwinds as Ctrl-C does: a folder being written
+    # is removed, not left half-written beside the output
+    global _MAIN_PID
+    _MAIN_PID = os.getpid()
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
+    except _Terminated:
+        stderr.print(
+            "Stopped (terminated); nothing half-written was left.",
+            highlight=False,
+        )
+        sys.exit(143)
     except USER_ERRORS as err:
         _fail(str(err))
     except OSError as err:

@@ -20,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from agents.kpis import KPI_NOTES
 from cities.cache import owner_tag, remove_stale
 from cities.network import RoadNetwork
 from twin.errors import TwinError
@@ -27,6 +28,7 @@ from twin.rounds import write_rounds
 
 __all__ = [
     "OUTPUT_MARKER",
+    "TRAFFIC_COLUMNS",
     "atomic_output_dir",
     "bin_points",
     "check_output_folder",
@@ -125,6 +127,14 @@ def check_output_folder(out: str | os.PathLike[str], *, overwrite: bool = False)
         What is wrong with ``out`` and what to do.
     """
     out = Path(out)
+    here = Path.cwd().resolve()
+    if here == out.resolve() or out.resolve() in here.parents:
+        # a run's folder is renamed into place whole: the working folder cannot be replaced
+        which = "the current folder" if here == out.resolve() else "above the current folder"
+        raise TwinError(
+            f"Output folder {out} is {which}, which a run cannot replace whole: name a new "
+            "folder in it (e.g. --out results)."
+        )
     if out.exists() or out.is_symlink():
         if not out.is_dir():
             raise TwinError(f"Output folder {out} is a file: choose a folder.")
@@ -219,10 +229,16 @@ def traffic_edges(
     ``closed`` true where the run's mask ``closed`` (one per edge) is, with their traffic over
     the run (:func:`edge_summary`)."""
     _, edges = network.to_geodataframes()
+    # the key of edge_timeseries.parquet's `edge`, as a column a GIS joins on (not an index)
+    edges.insert(0, "edge", np.arange(len(edges), dtype=np.int64))
     edges["closed"] = (
         np.zeros(len(edges), dtype=bool) if closed is None else np.asarray(closed, dtype=bool)
     )
-    return edges.join(edge_summary(network, edge_series))
+    joined = edges.join(edge_summary(network, edge_series))
+    # a closed street has no speed (its series reads free flow, as any empty link's): a speed
+    # map must not colour it as open and free-flowing
+    joined.loc[joined["closed"], ["mean_speed_kph", "min_speed_kph", "speed_ratio"]] = np.nan
+    return joined
 
 
 def traffic_files(
@@ -241,10 +257,16 @@ def traffic_files(
     as the run had them, with per-edge summaries, for maps: :func:`traffic_edges`),
     ``model_data.parquet`` (Mesa's DataCollector) and ``run.json``."""
     _write_kpis(folder, kpis)
-    trips.to_parquet(folder / "trips.parquet")
-    edge_series.to_parquet(folder / "edge_timeseries.parquet")
-    traffic_edges(network, edge_series, closed).to_parquet(folder / "edges.parquet")
-    model_data.to_parquet(folder / "model_data.parquet")
+    tables = {
+        "trips.parquet": trips,
+        "edge_timeseries.parquet": edge_series,
+        "edges.parquet": traffic_edges(network, edge_series, closed),
+        "model_data.parquet": model_data,
+    }
+    for name, table in tables.items():
+        # what each column is and its unit, in the file itself (as the waste tables have it)
+        described = {c: TRAFFIC_COLUMNS[name].get(c, "") for c in table.columns}
+        _write_parquet(folder / name, table, {"columns": described})
     (folder / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
 
 
@@ -257,8 +279,13 @@ def write_traffic_result(out: Path, *, overwrite: bool = False, **files) -> Path
 
 def _write_kpis(folder: Path, kpis: dict) -> None:
     (folder / "kpis.json").write_text(json.dumps(kpis, indent=2, default=float))
-    flat = {k: v for k, v in kpis.items() if not isinstance(v, dict | list)}
-    pd.DataFrame([flat]).to_parquet(folder / "kpis.parquet")
+    # an undefined figure (None) is a NaN of a float column: typed null, the column would not
+    # concatenate with another run's numbers
+    flat = {
+        k: np.nan if v is None else v for k, v in kpis.items() if not isinstance(v, dict | list)
+    }
+    described = {k: KPI_NOTES.get(k, "") for k in flat}
+    _write_parquet(folder / "kpis.parquet", pd.DataFrame([flat]), {"columns": described})
 
 
 def route_lines(network: RoadNetwork, routes: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -344,9 +371,11 @@ def waste_files(
         points.to_file(folder / "bins.geojson", driver="GeoJSON")
     if "gpkg" in formats:
         metadata = {k: json.dumps(v) for k, v in stamp.items()} or None
+        # a LineString layer even without routes (a run that drove none): a GIS project's
+        # layer keeps its type from run to run
         lines.to_file(
             folder / "waste.gpkg", layer="routes", driver="GPKG", engine="pyogrio",
-            layer_metadata=metadata,
+            layer_metadata=metadata, geometry_type="LineString",
         )  # fmt: skip
         points.to_file(folder / "waste.gpkg", layer="bins", driver="GPKG")
     if rounds:
@@ -364,6 +393,69 @@ def waste_files(
         )  # fmt: skip
     (folder / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
 
+
+_EDGE_COLUMNS = {
+    "edge": "the edge's number, from 0: the key of edge_timeseries.parquet's `edge`",
+    "u": "OSM id of the node the edge starts at",
+    "v": "OSM id of the node the edge ends at",
+    "key": "which of parallel edges from u to v, from 0",
+    "osmid": "OSM id of the way the edge is part of",
+    "highway": "the way's OSM highway tag",
+    "name": "the street's name (OSM)",
+    "length_m": "length, metres",
+    "speed_kph": "speed limit the run drove, km/h (the run's changes applied)",
+    "speed_tagged": "whether OSM tags the speed limit (else the road class's default)",
+    "lanes": "lanes in the edge's direction",
+    "free_flow_s": "seconds to drive it at the speed limit",
+    "capacity_vph": "what its end (junction) passes, vehicles per hour",
+    "storage_veh": "vehicles it holds when jammed",
+    "closed": "closed by the run's scenario (no vehicle entered it; no speed)",
+    "mean_flow_vph": "vehicles leaving it per hour, mean over the recording intervals",
+    "mean_speed_kph": "space-mean speed, km/h, mean over the intervals (free flow where "
+    "empty; none where closed)",
+    "min_speed_kph": "the lowest interval's space-mean speed, km/h",
+    "peak_density_vpkm": "most vehicles per km of the edge (all lanes) at an interval's end",
+    "peak_queue_veh": "most vehicles waiting at its end, at an interval's end",
+    "speed_ratio": "mean_speed_kph over speed_kph (1: free flow)",
+    "geometry": "the edge's line, in the network's metric CRS (network_crs in run.json)",
+}
+
+TRAFFIC_COLUMNS: dict[str, dict[str, str]] = {
+    "trips.parquet": {
+        "vehicle": "the vehicle's number, from 0",
+        "origin": "OSM id of the node the trip starts at",
+        "destination": "OSM id of the node the trip ends at",
+        "depart_s": "when it wanted to leave, seconds from the run's start",
+        "start_s": "when it entered the network (later than depart_s where its first street "
+        "was full), seconds",
+        "arrive_s": "when it arrived, seconds (empty: not arrived by the run's end)",
+        "travel_time_s": "arrive_s − depart_s, waiting to enter included",
+        "free_flow_s": "its shortest route's time at the speed limits, seconds",
+        "distance_m": "metres driven (whole edges left)",
+        "status": "planned, waiting (due but not yet in), running or arrived at the run's end",
+    },
+    "edge_timeseries.parquet": {
+        "interval_start_s": "start of the recording interval, seconds from the run's start",
+        "interval_s": "the interval's width, seconds (a run's last may be shorter)",
+        "edge": "the edge's number, from 0 (edges.parquet's `edge`)",
+        "flow_vph": "vehicles leaving the edge in the interval, per hour",
+        "density_vpkm": "vehicles per km of the edge (all lanes) at the interval's end",
+        "speed_kph": "space-mean speed of the vehicles that left it, km/h (free flow where none "
+        "left and none was held; 0 where the vehicles on it stood)",
+        "queue_veh": "vehicles waiting at its end at the interval's end",
+    },
+    "edges.parquet": _EDGE_COLUMNS,
+    "model_data.parquet": {
+        "time_s": "seconds from the run's start",
+        "planned": "trips not yet due",
+        "waiting": "trips due but not yet on the network (their first street full)",
+        "running": "vehicles on the network",
+        "arrived": "trips arrived",
+        "queued": "vehicles waiting at the end of a street",
+    },
+}
+"""What each column of a traffic run's tables holds, and its unit: written into each Parquet
+file's metadata (``columns``)."""
 
 WASTE_COLUMNS: dict[str, dict[str, str]] = {
     "daily.parquet": {
@@ -398,7 +490,8 @@ WASTE_COLUMNS: dict[str, dict[str, str]] = {
     "routes.parquet": {
         "day": "day of the run, from 0",
         "truck": "truck, from 0",
-        "truck_label": "the truck's name in the city's own rounds (policy current)",
+        "truck_label": "the truck's name in rounds.csv (fixed rounds: the labels of a city's "
+        "own file, else numbered from 1)",
         "distance_km": "km driven",
         "duration_h": "hours out, depot to depot",
         "bins_emptied": "bins emptied",

@@ -31,7 +31,7 @@ from agents.traffic.signals import Phase, SignalPlan
 from agents.traffic.timing import DEFAULT_LIMITS, SignalPlanError, TimingLimits, check_plans
 from cities.network import RoadNetwork
 from twin.provenance import write_csv_with_provenance
-from twin.specs import short_repr
+from twin.specs import SIGNAL_PLAN_NAMES, short_repr
 
 __all__ = [
     "PLAN_COLUMNS",
@@ -120,7 +120,11 @@ def read_plan_file(
     """
     path = Path(path)
     if not path.is_file():
-        raise SignalPlanError(f"No such signal plan file: {short_repr(str(path))}.")
+        # `webstr`, `Webster`: a misspelt name reads as a file; say both what names there are
+        raise SignalPlanError(
+            f"No such signal plan file: {short_repr(str(path))} (a signal plan is one of "
+            f"{', '.join(SIGNAL_PLAN_NAMES)}, or a plan file's path)."
+        )
     if path.stat().st_size > MAX_PLAN_FILE_BYTES:
         raise SignalPlanError(
             f"{path.name}: {path.stat().st_size:,} bytes, more than a plan file of every "

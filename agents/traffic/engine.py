@@ -139,6 +139,17 @@ class Signals:
         phase = np.mod(t - self.offset_s[links], self.cycle_s[links])
         return links[(phase < self.green_start_s[links]) | (phase >= self.green_end_s[links])]
 
+    def opening(self, start: float, end: float, out: np.ndarray) -> None:
+        """When each link may first discharge within ``(start, end]``, into ``out``: ``start``
+        (``-inf`` unsignalized), the green's onset where it began inside, ``inf`` where red at
+        ``end`` (the link discharges nothing in the span)."""
+        out[:] = -np.inf
+        links = self.signalized
+        phase = np.mod(end - self.offset_s[links], self.cycle_s[links])
+        green = (phase >= self.green_start_s[links]) & (phase < self.green_end_s[links])
+        onset = end - (phase - self.green_start_s[links])
+        out[links] = np.where(green, np.maximum(onset, start), np.inf)
+
 
 class Engine:
     """Moves vehicles along fixed routes through a network of links.
@@ -156,6 +167,7 @@ class Engine:
         Width of the intervals of the per-link time series (flow, density, speed).
     stuck_time_s
         Deadlock release, as MATSim's stuck time: a vehicle held at the end of a link this long
+        (since it reached the end, or since its link last let a vehicle go, whichever is later)
         enters its next link even if that link is full (overfilling it by a few vehicles at
         most). Without it, a ring of full links whose leaders wait on each other never clears.
         ``None`` makes storage a hard limit.
@@ -189,7 +201,7 @@ class Engine:
         # a step is served in slices of at most SLICE_S, earliest first (kernel.move_vehicles)
         self.n_slices = max(1, int(np.ceil(self.dt / SLICE_S - 1e-9)))
         self._slice_ends = np.arange(1, self.n_slices + 1) * (self.dt / self.n_slices)
-        self._red = np.zeros((self.n_slices, n), dtype=np.bool_)
+        self._opens = np.zeros((self.n_slices, n))
         self.stuck_time_s = stuck_time_s
         # None: at every slice of a step (SLICE_S), as UXsim re-chooses at each of its steps
         slice_s = self.dt / self.n_slices
@@ -217,6 +229,7 @@ class Engine:
         self.exit_base = np.concatenate([[0], np.cumsum(storage_slots)[:-1]]).astype(np.int64)
         self.exit_times = np.full(int(storage_slots.sum()), -np.inf)
         self.last_exit = np.full(n, -np.inf)
+        self._last_flowed = np.full(n, -np.inf)
         self._leader_ready = np.full(n, np.inf)
         self._leader_ends = np.zeros(n, dtype=np.bool_)
         self._road_budget = np.ones(n)
@@ -305,7 +318,7 @@ class Engine:
     # ---------------------------------------------------------------- vehicles
     @property
     def time(self) -> float:
-        """Simulation clock, seconds (the start of the next step)."""
+        """Simulation clock, seconds: the last instant served (the start of the next step)."""
         return self.step_index * self.dt
 
     @property
@@ -519,9 +532,8 @@ class Engine:
         first = np.concatenate([[0], np.cumsum(self.occupancy)[:-1]])
         rank = np.arange(len(link)) - np.repeat(first, self.occupancy)
         vehicle = self.ring[self.slot_base[link] + (self.head[link] + rank) % self.slots[link]]
-        # a step at clock t serves (t - dt, t], after which the clock reads t + dt: positions
-        # are those at the last served instant
-        served = self.time - self.dt
+        # positions at the last served instant, the clock
+        served = self.time
         spacing = links.length_m / np.maximum(links.storage_veh, 1e-9)
         reached = (served - self.link_entry[vehicle]) * free[link]
         # the engine keeps only when each vehicle may leave its link; where it stands is
@@ -562,18 +574,18 @@ class Engine:
 
     # ---------------------------------------------------------------- one step
     def step(self) -> None:
-        """Advance the clock by one time step."""
+        """Advance the clock by one time step, serving ``(time, time + dt]``."""
         if self._order_dirty:
             self._rebuild_origin_queues()
         if self._kernel_rng is None:
             self._kernel_rng = np.array([self.rng.integers(2**63)], dtype=np.uint64)
-        t = self.time
+        t = self.time + self.dt
         # the kernel refills the budgets at each slice of the step; red is judged at each
-        # slice's end, as a step's at its end
-        red = self._red
-        red[:] = False
+        # slice's end, and a green that began inside a slice releases no one before its onset
+        opens = self._opens
+        slice_s = self.dt / self.n_slices
         for piece, end in enumerate(t - self.dt + self._slice_ends):
-            red[piece, self.signals.red(end)] = True
+            self.signals.opening(end - slice_s, end, opens[piece])
         # (the largest row is kept as vehicles are added: a max over a million vehicles at
         # every step cost a quarter of a large run)
         if self.n_tables and self._max_choice_row >= self._tables.next_edge.shape[1]:
@@ -595,7 +607,7 @@ class Engine:
             MAX_SWEEPS_PER_STEP,
             self.capacity_per_step / self.n_slices,
             self.inflow_per_step / self.n_slices,
-            red,
+            opens,
         )
         self._n_started += started
         self._n_arrived += arrived
@@ -605,7 +617,8 @@ class Engine:
     def _link_state(self) -> layout.LinkState:
         return layout.LinkState(
             self.ring, self.head, self.occupancy, self.entered, self.exited, self.out_budget,
-            self.in_budget, self.exit_times, self.last_exit, self._leader_ready, self._leader_ends,
+            self.in_budget, self.exit_times, self.last_exit, self._last_flowed, self._leader_ready,
+            self._leader_ends,
             self._road_budget,
             self._ring_ready,
             self._exit_cursor, self._entry_cursor, self._current_exits, self._current_time,
@@ -658,16 +671,16 @@ class Engine:
         }
 
     def waiting(self) -> np.ndarray:
-        """Mask of planned vehicles whose departure time has come by the last step."""
-        return (self.state == PLANNED) & (self.depart <= self.time - self.dt + 1e-9)
+        """Mask of planned vehicles whose departure time has come by the clock."""
+        return (self.state == PLANNED) & (self.depart <= self.time + 1e-9)
 
     def counts(self) -> dict[str, int]:
         """Vehicles by state; ``waiting`` are planned vehicles whose departure time has passed."""
         if self._order_dirty:
             self._rebuild_origin_queues()
-        # planned vehicles due by the last step, less those that entered since the queues were
+        # planned vehicles due by the clock, less those that entered since the queues were
         # built (counted without a pass over every vehicle: models call this often)
-        due = np.searchsorted(self._planned_departures, self.time - self.dt + 1e-9, side="right")
+        due = np.searchsorted(self._planned_departures, self.time + 1e-9, side="right")
         waiting = int(due - self._origin_taken.sum())
         return {
             "planned": self.n_vehicles - self._n_started - waiting,

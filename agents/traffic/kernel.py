@@ -75,18 +75,19 @@ def move_vehicles(
     max_sweeps: int,
     out_per_slice: np.ndarray,
     in_per_slice: np.ndarray,
-    red: np.ndarray,
+    opens: np.ndarray,
 ) -> tuple[int, int]:
-    """One step, covering ``(t − dt, t]``, in ``len(red)`` equal slices, earliest first: in each,
+    """One step, covering ``(t − dt, t]``, in ``len(opens)`` equal slices, earliest first: in each,
     the budgets are refilled, then vehicles move between links, then enter from origins.
 
     Returns how many vehicles entered the network and how many left it (arrived).
 
     Budgets (``out_budget``, ``in_budget``) carry fractions of a vehicle from slice to slice
     (so 0.8 vehicles a slice really passes 4 in 5), but an idle link saves up at most one
-    vehicle more than a slice's (``out_per_slice``, ``in_per_slice``); ``red[slice, link]``
-    zeroes a link's outflow budget in that slice (its signal is red). ``stuck_s`` is ``inf``
-    to make storage a hard limit.
+    vehicle more than a slice's (``out_per_slice``, ``in_per_slice``); ``opens[slice, link]``
+    is when a link's signal lets vehicles on through in that slice (``-inf`` unsignalized or
+    green throughout, its green's onset, ``inf`` red at the slice's end: no outflow budget).
+    ``stuck_s`` is ``inf`` to make storage a hard limit.
     ``rng[0]`` is the state of the engine's random stream (splitmix64), advanced here, so a run
     is reproducible whatever else the process simulates (the engine seeds it from its ``rng``
     at the first step).
@@ -96,9 +97,8 @@ def move_vehicles(
     (to_node, from_node, length_m, traverse_s, wave_s, closed, merge_weight, in_indptr,
      in_links, out_indptr, slots, slot_base, storage_slots, exit_base) = net  # fmt: skip
     (ring, head, occupancy, entered, exited, out_budget, in_budget, exit_times, last_exit,
-     leader_ready, leader_ends, road_budget, ring_ready, exit_cursor, entry_cursor, current_exits,
-     current_time,
-     epoch_exits, epoch_time) = links  # fmt: skip
+     last_flowed, leader_ready, leader_ends, road_budget, ring_ready, exit_cursor, entry_cursor,
+     current_exits, current_time, epoch_exits, epoch_time) = links  # fmt: skip
     times, ids, route_buffer, state, arrive, start, depart = cars
     next_edge, cost_to_go, link_cost, cumulative = tables
     n_tables = len(cumulative)
@@ -117,12 +117,12 @@ def move_vehicles(
     # a vehicle due late at one node could take the room that one due early at another needed
     # (clusters of metre-long links near gridlock lost capacity at 5 s steps; BENCHMARKS.md,
     # "Traffic fidelity"); budgets stay the step's, spent by the earliest slices first
-    n_slices = len(red)
+    n_slices = len(opens)
     for piece in range(n_slices):
         slice_start = step_start + piece * (dt / n_slices)
         now = t if piece == n_slices - 1 else slice_start + dt / n_slices
         for link in range(len(out_budget)):
-            if red[piece, link]:
+            if opens[piece, link] == np.inf:
                 out_budget[link] = 0.0
             else:
                 out_budget[link] = min(
@@ -209,16 +209,21 @@ def move_vehicles(
                         )
 
                     wave = -np.inf
+                    flowed = True  # whether it leaves with room ahead (not by the stuck rule)
                     admitted = target != -1  # no way on (closed roads): wait where it is
                     if admitted and target != FINISH:
                         wave = _wave_time(entered, exited, exit_times, entry_cursor, storage_slots,
                                           exit_base, wave_s, target)  # fmt: skip
                         # room: the backward wave has come, or (deadlock release, MATSim's stuck
                         # time) the leader has been held this long and the ring has a slot; the
-                        # link's inflow capacity holds either way
-                        room = wave <= now + EPS or (
-                            now - times[vehicle, T_READY] >= stuck_s
-                            and occupancy[target] < slots[target]
+                        # link's inflow capacity holds either way. Held since it reached the end
+                        # or its link last let a vehicle go with room ahead, whichever is later:
+                        # a queue that moves is no deadlock, however long its vehicles have
+                        # queued, while a deadlock's release frees those behind at once
+                        flowed = wave <= now + EPS
+                        held_since = max(times[vehicle, T_READY], last_flowed[link])
+                        room = flowed or (
+                            now - held_since >= stuck_s and occupancy[target] < slots[target]
                         )
                         admitted = not closed[target] and in_budget[target] >= 1.0 and room
                     if admitted:
@@ -226,10 +231,14 @@ def move_vehicles(
                         # leaves at its ready time (or when the wave lets it into its next link)
                         when = max(max(times[vehicle, T_READY], slice_start), min(wave, now))
                         when = max(when, last_exit[link])  # first in, first out
+                        if target != FINISH:  # through its signal's green (parkers need none)
+                            when = max(when, opens[piece, link])
                         storage = storage_slots[link]
                         exit_times[exit_base[link] + exit_cursor[link]] = when
                         exit_cursor[link] = _wrap(exit_cursor[link] + 1, storage)
                         last_exit[link] = when
+                        if flowed:
+                            last_flowed[link] = when
                         head[link] = _wrap(head[link] + 1, slots[link])
                         occupancy[link] -= 1
                         exited[link] += 1

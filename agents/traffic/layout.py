@@ -52,6 +52,7 @@ class LinkState(NamedTuple):
     in_budget: np.ndarray
     exit_times: np.ndarray  # when the last `storage` leavers left (the backward wave's clock)
     last_exit: np.ndarray
+    last_flowed: np.ndarray  # when a vehicle last left with room ahead (not by the stuck rule)
     leader_ready: np.ndarray  # when each link's first vehicle reaches its end; inf if empty
     leader_ends: np.ndarray  # whether that vehicle ends its trip at the link's end
     road_budget: np.ndarray  # what the road's end may still discharge (saturation flow)
@@ -128,13 +129,14 @@ def sample_arguments() -> dict[str, tuple]:
     one = np.zeros(1, dtype=np.int64)
     net = Net(int_, int_, float_, float_, float_, bool_, float_, one, int_, one, int_, int_, int_,
               int_)  # fmt: skip
-    links = LinkState(int_, int_, int_, int_, int_, float_, float_, float_, float_, float_, bool_,
-                      float_, float_, int_, int_, float_, float_, float_, float_)  # fmt: skip
+    links = LinkState(int_, int_, int_, int_, int_, float_, float_, float_, float_, float_,
+                      float_, bool_, float_, float_, int_, int_, float_, float_, float_,
+                      float_)  # fmt: skip
     cars = Cars(np.zeros((0, N_TIMES)), np.zeros((0, N_IDS), dtype=np.int64), int_,
                 np.zeros(0, dtype=np.int8), float_, float_, float_)  # fmt: skip
     origins = Origins(int_, int_, int_, int_)
     rng = np.zeros(1, dtype=np.uint64)
-    red = np.zeros((1, 0), dtype=np.bool_)
+    opens = np.zeros((1, 0))
     return {
         "move_vehicles": (
             net,
@@ -151,7 +153,7 @@ def sample_arguments() -> dict[str, tuple]:
             1,
             float_,
             float_,
-            red,
+            opens,
         ),
         "group_by_link": (int_, 0),
         "queued": (int_, int_, int_, int_, float_, 0.0),

@@ -26,6 +26,7 @@ __all__ = [
     "SignalPlan",
     "compile_signals",
     "default_plans",
+    "repeated_green",
 ]
 
 DEFAULT_CYCLE_S = 90.0
@@ -124,10 +125,19 @@ def default_plans(
 
 
 def compile_signals(plans: dict[int, SignalPlan], n_links: int) -> Signals:
-    """Per-link timing arrays for the engine."""
+    """Per-link timing arrays for the engine.
+
+    Raises
+    ------
+    ValueError
+        A link with green in more than one phase of its plan: the engine gives a link one
+        green a cycle (the later phase's alone would be simulated, below the plan's share).
+    """
     cycle, offset = np.zeros(n_links), np.zeros(n_links)
     start, end = np.zeros(n_links), np.zeros(n_links)
     for plan in plans.values():
+        if twice := repeated_green(plan):
+            raise ValueError(f"signal at node {plan.node}: {twice}")
         clock = 0.0
         for phase in plan.phases:
             for edge in phase.approaches:
@@ -135,3 +145,19 @@ def compile_signals(plans: dict[int, SignalPlan], n_links: int) -> Signals:
                 start[edge], end[edge] = clock, clock + phase.green_s
             clock += phase.green_s + plan.lost_time_s
     return Signals(cycle, offset, start, end)
+
+
+def repeated_green(plan: SignalPlan) -> str:
+    """What is wrong where a link of ``plan`` has green in more than one phase, else ``""``."""
+    phases_of: dict[int, list[int]] = {}
+    for number, phase in enumerate(plan.phases, start=1):
+        for edge in set(phase.approaches):
+            phases_of.setdefault(edge, []).append(number)
+    twice = {edge: numbers for edge, numbers in phases_of.items() if len(numbers) > 1}
+    if not twice:
+        return ""
+    edge, numbers = min(twice.items())
+    return (
+        f"link {edge} has green in phases {' and '.join(map(str, numbers))}: a link gets one green "
+        "a cycle; give it one phase (a longer green) instead"
+    )

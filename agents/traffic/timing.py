@@ -36,7 +36,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.traffic.signals import LOST_TIME_S, PEDESTRIAN_PHASE_S, Phase, SignalPlan
+from agents.traffic.signals import (
+    LOST_TIME_S,
+    PEDESTRIAN_PHASE_S,
+    Phase,
+    SignalPlan,
+    repeated_green,
+)
 from cities.errors import TwinError
 from cities.network import RoadNetwork
 
@@ -338,6 +344,8 @@ def check_plans(
             )
         if foreign:
             continue
+        if twice := repeated_green(plan):
+            problems.append(f"{name}: {twice}")
         minimum = limits.minimum_greens(plan, network.edge_lanes)
         for number, (phase, least) in enumerate(zip(plan.phases, minimum, strict=True), start=1):
             if not phase.green_s >= least - TOLERANCE_S:

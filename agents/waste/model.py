@@ -100,6 +100,14 @@ LOADS_PER_SHIFT = 2
 """Full loads a truck tips in one shift (a morning and an afternoon round): used only to size a
 default fleet."""
 
+_DAY_OFF = {
+    "requested": 0, "required": 0, "unserved_required": 0,
+    "plan_s": 0.0, "planned_km": 0.0, "planned_hours": 0.0,
+    "planned_by": None, "plan_note": None,
+}  # fmt: skip
+"""A day without collection in the daily table: nothing asked for or planned (numbers, not
+blanks: a column keeps its type whether or not a run holds a weekend)."""
+
 
 def sized_fleet(bins: Bins, *, truck_capacity_kg: float, shift_s: float) -> int:
     """The trucks a city's bins need: enough to carry a working day's waste and to stop at a
@@ -980,6 +988,8 @@ class WasteModel(mesa.Model):
             record.update(plan_info)
             for truck, route in zip(self.trucks, routes, strict=False):
                 truck_days.append(truck.drive(route, day))
+        else:
+            record.update(_DAY_OFF)
         self._truck_days.extend(truck_days)
 
         generated = daily_generation(self.bins, day, self._waste_rng)

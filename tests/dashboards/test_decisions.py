@@ -56,7 +56,7 @@ from twin import (
 
 SMALL = {"traffic": {"trips": 300, "duration": "16min", "window": "8min", "dt_s": 5.0}}
 RECOMMENDED_TRIPS = 400
-FAILING_TRIPS = 300
+FAILING_TRIPS = 450
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "generative" / "checkpoints"
 
 

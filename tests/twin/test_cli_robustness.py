@@ -1,17 +1,22 @@
-"""CLI and loader edge cases: markup-like text, unwritable caches, upper-case file endings."""
+"""CLI and loader edge cases: markup-like text, unwritable caches, upper-case file endings,
+output folders a run cannot replace, a terminate while a folder is written."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import textwrap
 
 import pytest
 
 from cities import resolve
 from cities.city import load_city
-from tests.conftest import twin_command
+from tests.conftest import REPO, flat, twin_command
 from twin.errors import TwinError
+from twin.results_io import _write_kpis, check_output_folder
 
 
 def _run(*args, env=None):
@@ -45,3 +50,68 @@ def test_upper_case_ending_reads(tmp_path):
     shutil.copy(resolve("helsinki").path, upper)
     reference = load_city("helsinki", use_cache=False).network
     assert load_city(upper, use_cache=False).network.n_edges == reference.n_edges
+
+
+def test_the_working_folder_is_refused_as_output_before_the_run(tmp_path, monkeypatch):
+    """A run's folder is renamed into place whole, which the working folder cannot be: refused
+    before the run (it ran in full, then failed and wrote nothing)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for out in (".", "..", str(work)):
+        with pytest.raises(
+            TwinError, match=r"(the|above the) current folder, which a run cannot replace"
+        ):
+            check_output_folder(out)
+    check_output_folder("results")
+    result = subprocess.run(
+        [*twin_command(), "traffic", "helsinki", "--trips", "10", "--out", "."],
+        capture_output=True, text=True, timeout=120, cwd=work,
+    )  # fmt: skip
+    # a usage error, as every --out the command cannot take (exit status 2)
+    assert result.returncode == 2 and "is the current folder" in flat(result.stderr)
+    assert "Traceback" not in result.stderr and os.listdir(work) == []
+
+
+def test_an_undefined_kpi_is_a_float_column_that_concatenates(tmp_path):
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    for name, value in (("a", None), ("b", 2.5)):
+        (tmp_path / name).mkdir()
+        _write_kpis(tmp_path / name, {"cost_per_tonne_eur": value, "trips": 3})
+    assert (
+        str(pq.read_schema(tmp_path / "a" / "kpis.parquet").field("cost_per_tonne_eur").type)
+        == "double"
+    )
+    both = pd.concat([pd.read_parquet(tmp_path / n / "kpis.parquet") for n in "ab"])
+    assert (
+        both["cost_per_tonne_eur"].dtype == float and both["cost_per_tonne_eur"].isna().sum() == 1
+    )
+
+
+def test_a_terminate_while_a_folder_is_written_leaves_nothing_behind(tmp_path):
+    """SIGTERM in the middle of writing: exit 143, no output folder, no staging folder (it was
+    left hidden beside the output; Ctrl-C already cleaned up)."""
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys, time
+        sys.argv = ["twin", "traffic", "helsinki", "--trips", "20", "--duration", "5min",
+                    "--out", {str(tmp_path / "out")!r}]
+        from twin import results_io, cli
+
+        def kpis_then_terminated(folder, kpis):
+            (folder / "kpis.json").write_text("{{}}")
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)
+
+        results_io._write_kpis = kpis_then_terminated
+        cli.main()
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
+    assert result.returncode == 128 + signal.SIGTERM, result.stderr
+    assert "Stopped (terminated)" in result.stderr and "Traceback" not in result.stderr
+    assert os.listdir(tmp_path) == []

@@ -279,6 +279,14 @@ def test_a_scenarios_retimings_are_held_to_the_limits_a_plan_file_is(helsinki):
             retimed_signals(network, signals)
 
 
+def test_a_misspelt_plan_name_says_which_names_there_are(helsinki):
+    from twin.errors import TwinError
+
+    for name in ("webstr", "Webster"):
+        with pytest.raises(TwinError, match="one of default, webster, learned, or a plan file"):
+            run_traffic(helsinki, trips=10, duration="5min", signal_plan=name)
+
+
 def test_a_bad_plan_file_stops_a_run_before_it_writes(helsinki, tmp_path):
     table = plan_table(helsinki.network, default_plans(helsinki.network))
     table.loc[0, "green_s"] = 1.0

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import flat, twin_command
@@ -101,8 +102,21 @@ def test_json_and_outputs(cli):
     assert len(trips) == 400 and (trips["status"] == "arrived").sum() == kpis["trips_completed"]
     edges = gpd.read_parquet(out / "edges.parquet")
     assert edges.crs is not None and "mean_speed_kph" in edges
+    # a column to join the time series on, not the pandas index a GIS does not see
+    series = pd.read_parquet(out / "edge_timeseries.parquet")
+    joined = series.merge(edges[["edge", "u", "v", "length_m"]], on="edge", validate="m:1")
+    assert len(joined) == len(series) and edges["edge"].tolist() == list(range(len(edges)))
+    exits = joined["flow_vph"] * joined["interval_s"] / 3600.0
+    vkm = float((exits * joined["length_m"]).sum() / 1000.0)
+    assert vkm == pytest.approx(kpis["vehicle_km"], rel=1e-9)
     run = json.loads((out / "run.json").read_text())
     assert run["seed"] == 7 and run["city_sha256"]
+    # every column of every table says in the file what it holds and in which unit
+    for name in ("kpis", "trips", "edge_timeseries", "edges", "model_data"):
+        schema = pq.read_schema(out / f"{name}.parquet")
+        described = json.loads(schema.metadata[b"columns"])
+        columns = [c for c in schema.names if not c.startswith("__index_level")]
+        assert list(described) == columns and all(described.values()), name
     # vehicle-km from the trips equals the KPI (each completed link counted once)
     assert trips["distance_m"].sum() / 1000 == pytest.approx(kpis["vehicle_km"], rel=1e-9)
 
@@ -230,6 +244,9 @@ def test_the_written_edges_are_the_streets_the_run_drove(helsinki, tmp_path):
     assert (changed["speed_ratio"] <= 1 + 1e-9) or np.isnan(changed["speed_ratio"])
     closed = edges[refs == closed_ref]
     assert len(closed) and closed["closed"].all() and edges["closed"].sum() == len(closed)
+    # no speed on a closed street (it read free flow, green on a speed map); open ones have one
+    assert closed[["mean_speed_kph", "speed_ratio"]].isna().all().all()
+    assert edges.loc[~edges["closed"], "mean_speed_kph"].notna().all()
     # the city's own network is unchanged
     _, own = helsinki.network.to_geodataframes()
     assert own.loc[refs == changed_ref, "speed_kph"].iloc[0] != 10

@@ -47,6 +47,14 @@ def test_fixed_rounds_written_as_a_rounds_file_drive_the_same_collection(hand_dr
 def test_a_citys_truck_labels_come_back_in_the_rounds_it_drove(hand_drawn, tmp_path):
     out, kpis = hand_drawn
     table = pd.read_csv(out / "rounds.csv", comment="#")
+    # the hand-drawn run's routes name their trucks as its rounds.csv does (from 1; from 0 in
+    # `truck`, with nothing to join on)
+    drawn = pd.read_parquet(out / "routes.parquet", columns=["day", "truck", "truck_label"])
+    weekdays = ("Mon", "Tue", "Wed", "Thu", "Fri")
+    in_file = set(zip(table["weekday"], table["truck"].astype(str), strict=True))
+    days = [weekdays[d % 7] for d in drawn["day"]]
+    assert set(zip(days, drawn["truck_label"], strict=True)) == in_file
+    assert (drawn["truck_label"] == (drawn["truck"] + 1).astype(str)).all()
     table["truck"] = "north-" + table["truck"].astype(str)
     own = tmp_path / "own.csv"
     table.to_csv(own, index=False)

@@ -191,6 +191,12 @@ def test_outputs_read_back_and_agree(cli, helsinki):
     np.testing.assert_allclose(daily["in_bins_kg"], in_bins, rtol=1e-9)
     assert daily["truck_km"].sum() == pytest.approx(kpis["truck_km"], rel=1e-12)
     assert daily["overflowing_bins"].sum() == kpis["overflow_bin_days"]
+    # a weekend asks for and plans nothing: zeros, so that a week's counts stay whole numbers
+    # (they read NaN, and turned float in runs that held a weekend)
+    weekend = daily["weekday"] >= 5
+    assert weekend.sum() == 2 and daily["requested"].dtype == np.int64
+    assert (daily.loc[weekend, ["requested", "planned_km", "planned_hours"]] == 0).all().all()
+    assert daily.loc[weekend, "planned_by"].isna().all()
     # each bin's fill at the end of each day adds up to the day's waste in bins, and never
     # exceeds the bin (what does not fit overflows)
     fill = pd.read_parquet(out / "bin_fill.parquet")
@@ -218,7 +224,13 @@ def test_outputs_read_back_and_agree(cli, helsinki):
     length_km = routes.to_crs(routes.estimate_utm_crs()).length / 1000
     np.testing.assert_allclose(length_km[driven], routes["distance_km"][driven], rtol=0.01)
     # every table says what each of its columns holds
-    for name in ("daily.parquet", "routes.parquet", "bins.parquet", "bin_fill.parquet"):
+    for name in (
+        "kpis.parquet",
+        "daily.parquet",
+        "routes.parquet",
+        "bins.parquet",
+        "bin_fill.parquet",
+    ):
         written = pq.read_schema(out / name)
         described = json.loads(written.metadata[b"columns"])
         columns = [c for c in written.names if not c.startswith("__")]
@@ -443,8 +455,13 @@ def test_coupled_trucks_drive_through_the_scenarios_signal_plans(helsinki, tmp_p
     by_file = run_waste(helsinki, traffic={"trips": 1500, "signal_plan": str(plan_file)}, **common)
     by_signals = run_waste(helsinki, traffic={"trips": 1500, "signals": retimed}, **common)
     default = run_waste(helsinki, traffic={"trips": 1500}, **common)
-    assert by_file.traffic["baseline"] == by_signals.traffic["baseline"]
-    assert by_file.traffic["baseline"] != default.traffic["baseline"]
+    # the file keeps greens to 0.01 s (13.67 for 13.6667): a green's onset moves by as much
+    numbers = [
+        {k: v for k, v in run.traffic["baseline"].items() if type(v) in (int, float)}
+        for run in (by_file, by_signals, default)
+    ]
+    assert numbers[0] == pytest.approx(numbers[1], rel=1e-6)
+    assert numbers[0] != pytest.approx(numbers[2], rel=1e-3)
     assert by_file.traffic["signal_plan"] == str(plan_file)
     assert default.traffic["signal_plan"] == "default"
 

@@ -183,11 +183,11 @@ def test_parkers_keep_their_place_in_the_queue():
     engine.add_vehicles(np.arange(6) * 2.0, routes, np.array([0, 3, 5, 7, 9, 11, 13]))
     while engine.time < 600:
         engine.step()
-    # held behind the red light's queue leader (a step covers (t − 1, t]: the light turns green
-    # within the step ending at 300 s), then gone one a second: the road's discharge (3,600
-    # veh/h here, its saturation flow; a rested road lets one more go at once)
-    assert engine.arrive[0] == pytest.approx(299.0 + network.edge_free_flow_s[2])
-    np.testing.assert_allclose(engine.arrive[1:], [299.0, 300.0, 301.0, 302.0, 303.0])
+    # held behind the red light's queue leader, who crosses as the light turns green at 300 s
+    # (not at the start of the step whose end is green), then gone one a second: the road's
+    # discharge (3,600 veh/h here, its saturation flow; a rested road lets one more go at once)
+    assert engine.arrive[0] == pytest.approx(300.0 + network.edge_free_flow_s[2])
+    np.testing.assert_allclose(engine.arrive[1:], [300.0, 300.0, 301.0, 302.0, 303.0])
 
 
 def test_links_take_in_their_saturation_flow_whatever_their_junction_passes():

@@ -182,6 +182,23 @@ def test_bad_plans_are_refused_naming_each_junction(helsinki):
     assert f"junction {ids[2]}: one phase only" in lines[2]
 
 
+def test_a_link_with_green_in_two_phases_is_refused(helsinki):
+    """The engine gives a link one green window a cycle: an approach named in two phases
+    would be simulated with the later one's green alone (half the share its plan says)."""
+    from agents.traffic.signals import compile_signals
+
+    network = helsinki.network
+    node, plan = next(iter(default_plans(network).items()))
+    first, second = plan.phases[:2]
+    link = first.approaches[0]
+    doubled = SignalPlan(node, (first, Phase((*second.approaches, link), second.green_s)))
+    assert doubled.green_share(link) > plan.green_share(link)
+    with pytest.raises(SignalPlanError, match=f"link {link} has green in phases 1 and 2"):
+        check_plans({node: doubled}, network)
+    with pytest.raises(ValueError, match=f"node {node}: link {link} has green in phases 1 and 2"):
+        compile_signals({node: doubled}, network.n_edges)
+
+
 def test_a_plan_for_a_node_without_a_signal_is_refused(helsinki):
     network = helsinki.network
     plain = int(np.flatnonzero(~network.node_signalized)[0])
