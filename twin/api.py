@@ -373,6 +373,7 @@ def traffic_setup(
         duration_s=duration_s,
         dt_s=spec.dt_s,
         reroute_share=spec.reroute_share,
+        route_cost=spec.route_cost,
         on_unreachable=spec.on_invalid,
     )
     if spec.od is not None:
@@ -1589,6 +1590,7 @@ def checked_scenario(
             duration_s=spec.traffic.duration_s,
             dt_s=spec.traffic.dt_s,
             reroute_share=spec.traffic.reroute_share,
+            route_cost=spec.traffic.route_cost,
         )
         _check_budget(spec.traffic.scaled_trips(), config, network, None)
     return spec, city

@@ -242,6 +242,13 @@ def traffic_command(
             "NUMBER", help="Share of drivers re-routing en route on current travel times (0.2)."
         ),
     ] = None,
+    route_cost: Annotated[
+        str | None,
+        typer.Option(
+            help="How re-routing drivers price a link: instantaneous (mean speed on it, as "
+            "UXsim; default) or experienced (the time vehicles took to leave it)."
+        ),
+    ] = None,
     od: OdOption = None,
     on_invalid: Annotated[
         str | None,
@@ -269,12 +276,11 @@ def traffic_command(
     from twin.specs import traffic_spec
 
     # the same spec, bounds and messages as the API and scenario files, checked before loading
-    spec = traffic_spec(
-        **_given(
-            trips=trips, od=od, duration=duration, window=window, dt_s=dt,
-            reroute_share=reroute_share, on_invalid=on_invalid, close=close or None,
-            demand_scale=demand_scale, signal_plan=signal_plan,
-        )
+    spec = _from_options(
+        traffic_spec, "traffic", {"dt_s": "--dt"},
+        trips=trips, od=od, duration=duration, window=window, dt_s=dt,
+        reroute_share=reroute_share, route_cost=route_cost, on_invalid=on_invalid,
+        close=close or None, demand_scale=demand_scale, signal_plan=signal_plan,
     )  # fmt: skip
     seed = _seed(seed)
     _refuse_occupied(out, overwrite)
@@ -313,6 +319,30 @@ _NUMBERS = frozenset({
     "trips", "dt_s", "reroute_share", "demand_scale", "days", "trucks", "population",
     "truck_capacity_kg", "solver_time_s", "solver_iterations",
 })  # fmt: skip
+
+
+def _from_options(
+    make: Callable[..., Any], section: str, flags: dict[str, str], **options: Any
+) -> Any:
+    """``make(**options given)`` (``traffic_spec``, ``waste_spec``), its refusals naming the
+    command's option as typed and the spec's field a scenario file names
+    (``--dt (traffic.dt_s): must be > 0``); ``flags`` maps a field to its option where the two
+    names differ."""
+    from twin.specs import ScenarioError
+
+    try:
+        return make(**_given(**options))
+    except ScenarioError as err:
+        lines = []
+        for line in str(err).splitlines():
+            where, sep, problem = line.partition(": ")
+            parts = where.split(".")
+            if sep and len(parts) >= 2 and parts[0] == section and parts[1] in options:
+                flag = flags.get(parts[1], "--" + parts[1].replace("_", "-"))
+                nth = f" #{int(parts[2]) + 1}" if len(parts) > 2 and parts[2].isdigit() else ""
+                line = f"{flag}{nth} ({where}): {problem}"
+            lines.append(line)
+        raise ScenarioError("\n".join(lines)) from None
 
 
 def _given(**options: Any) -> dict[str, Any]:
@@ -531,21 +561,25 @@ def waste_command(
     unknown = sorted(set(formats) - {"geojson", "gpkg"})
     if unknown:
         raise typer.BadParameter(f"{unknown}: use geojson or gpkg", param_hint="--export")
-    spec = waste_spec(
-        **_given(
-            days=days, policy=policy, planner=planner, trucks=trucks, population=population,
-            truck_capacity_kg=capacity, shift=shift, solver_time_s=solver_time,
-            solver_iterations=solver_iterations, depot=_lonlat(depot, "--depot"),
-            disposal=_lonlat(disposal, "--disposal"), checkpoint=checkpoint,
-            polish_iterations=polish_iterations,
-            traffic_coupling=True if traffic_trips is not None else None,
-            rounds=None if rounds is None else str(rounds), objective=objective,
-            plan_times=plan_times, forecast_days=forecast_days,
-        )
+    spec = _from_options(
+        waste_spec, "waste",
+        {"truck_capacity_kg": "--capacity", "solver_time_s": "--solver-time",
+         "traffic_coupling": "--traffic-trips"},
+        days=days, policy=policy, planner=planner, trucks=trucks, population=population,
+        truck_capacity_kg=capacity, shift=shift, solver_time_s=solver_time,
+        solver_iterations=solver_iterations, depot=_lonlat(depot, "--depot"),
+        disposal=_lonlat(disposal, "--disposal"), checkpoint=checkpoint,
+        polish_iterations=polish_iterations,
+        traffic_coupling=True if traffic_trips is not None else None,
+        rounds=None if rounds is None else str(rounds), objective=objective,
+        plan_times=plan_times, forecast_days=forecast_days,
     )  # fmt: skip
     traffic = None
     if traffic_trips is not None or close:
-        traffic = traffic_spec(**_given(trips=traffic_trips, close=close or None))
+        traffic = _from_options(
+            traffic_spec, "traffic", {"trips": "--traffic-trips"},
+            trips=traffic_trips, close=close or None,
+        )  # fmt: skip
     seed = _seed(seed)
     _refuse_occupied(out, overwrite)
     with _fraction_progress(f"Simulating waste collection ({spec.policy})") as advance:
@@ -592,12 +626,11 @@ def waste_compare_command(
     from twin.api import against_baseline
     from twin.specs import waste_spec
 
-    spec = waste_spec(
-        **_given(
-            days=days, trucks=trucks, population=population, solver_iterations=solver_iterations,
-            rounds=None if rounds is None else str(rounds),
-            policy="current" if rounds is not None else None,
-        )
+    spec = _from_options(
+        waste_spec, "waste", {},
+        days=days, trucks=trucks, population=population, solver_iterations=solver_iterations,
+        rounds=None if rounds is None else str(rounds),
+        policy="current" if rounds is not None else None,
     )  # fmt: skip
     policies = (
         "hand-drawn", "schedule", "threshold", "forecast",
@@ -1254,7 +1287,7 @@ def propose_signals_command(
     if scenario is not None:
         city, spec, seed_value = _scenario_traffic(scenario, city, given, seed)
     else:
-        spec = traffic_spec(**given)
+        spec = _from_options(traffic_spec, "traffic", {}, **given)
     _refuse_occupied(out, overwrite)
     with _fraction_progress(f"Proposing signal plans ({method})") as advance:
         proposal = propose_signals(

@@ -266,6 +266,11 @@ class TrafficSpec(_Strict):
     reroute_share: float = Field(
         0.2, ge=0, le=1, description="share of drivers re-routing on current travel times"
     )
+    route_cost: Literal["instantaneous", "experienced"] = Field(
+        "instantaneous",
+        description="how re-routing drivers price a link: instantaneous (the mean speed of the "
+        "vehicles on it, as UXsim) or experienced (the time vehicles took to leave it)",
+    )
     profile: Literal["flat", "peak"] = "flat"
     demand_scale: float = Field(1.0, ge=0, le=100, description="multiply the demand by this")
     close: list[str] = Field(

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import flat, twin_command
 from twin.api import run_traffic
+from twin.errors import TwinError
 
 
 def _twin(*args, cwd=None):
@@ -24,17 +25,26 @@ def _twin(*args, cwd=None):
 
 
 BAD_INPUT = [
-    (["--trips", "-3"], "traffic.trips: must be ≥ 0 (got -3)"),
-    (["--trips", "10", "--duration", "two hours"], "traffic.duration: cannot read"),
-    (["--trips", "10", "--duration", "0"], "traffic.duration: the duration must be more"),
+    (["--trips", "-3"], "--trips (traffic.trips): must be ≥ 0 (got -3)"),
+    (["--trips", "10", "--duration", "two hours"], "--duration (traffic.duration): cannot read"),
+    (
+        ["--trips", "10", "--duration", "0"],
+        "--duration (traffic.duration): the duration must be more",
+    ),
     (["--trips", "10", "--duration", "1e9"], "at most 48 h (got '1e9')"),
-    (["--trips", "10", "--dt", "0"], "traffic.dt_s: must be > 0 (got 0)"),
-    (["--trips", "10000000000"], "traffic.trips: must be ≤ 10,000,000"),
+    (["--trips", "10", "--dt", "0"], "--dt (traffic.dt_s): must be > 0 (got 0)"),
+    (["--trips", "10000000000"], "--trips (traffic.trips): must be ≤ 10,000,000"),
     (["--trips", "10", "--seed", "-1"], "seed: must be ≥ 0 (got -1)"),
-    (["--trips", "10", "--duration", "30min", "--window", "5h"], "traffic.window: departures"),
+    (
+        ["--trips", "10", "--duration", "30min", "--window", "5h"],
+        "--window (traffic.window): departures",
+    ),
     (["--trips", "10", "--close", "1-2"], "not in this city's network"),
     (["--trips", "10", "--close", "way:abc"], "way:"),
-    (["--trips", "10", "--demand-scale", "-1"], "traffic.demand_scale: must be ≥ 0"),
+    (
+        ["--trips", "10", "--demand-scale", "-1"],
+        "--demand-scale (traffic.demand_scale): must be ≥ 0",
+    ),
 ]
 
 
@@ -128,6 +138,23 @@ def test_signal_plans_are_an_option_of_the_command_as_of_a_scenario(cli, helsink
     api = run_traffic(helsinki, trips=400, duration="30min", seed=7, signal_plan="webster")
     assert webster["mean_travel_time_s"] == api.kpis["mean_travel_time_s"]
     assert webster["mean_travel_time_s"] != default["mean_travel_time_s"]
+
+
+def test_the_route_price_is_a_setting_of_every_door(helsinki):
+    """`route_cost` reaches the simulation from the API (and so a scenario file and the
+    command's --route-cost): re-routing drivers priced by experienced times drive otherwise."""
+    runs = {
+        cost: run_traffic(
+            helsinki, trips=600, duration="20min", seed=3, reroute_share=1.0, route_cost=cost
+        )
+        for cost in ("instantaneous", "experienced")
+    }
+    for cost, run in runs.items():
+        assert run.run_info()["config"]["route_cost"] == cost
+    travel = {cost: run.kpis["total_travel_time_veh_h"] for cost, run in runs.items()}
+    assert travel["instantaneous"] != pytest.approx(travel["experienced"], rel=1e-3)
+    with pytest.raises(TwinError, match=r"traffic\.route_cost: must be one of"):
+        run_traffic(helsinki, trips=10, route_cost="fastest")
 
 
 def test_same_seed_reproduces(helsinki):

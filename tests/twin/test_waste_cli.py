@@ -42,13 +42,26 @@ OUT_FILES = [
 ]  # fmt: skip
 
 # refused input: (extra arguments, exit status, words the message must hold). Errors of the
-# twin's own (TwinError) exit 1 with one `error:` line, the field named as a scenario file names
-# it; typer's BadParameter exits 2 with a usage message naming the option.
+# twin's own (TwinError) exit 1 with one `error:` line naming the option as typed and the field
+# as a scenario file names it; typer's BadParameter exits 2 with a usage message naming the
+# option.
 REFUSALS = {
-    "policy": (["--policy", "weekly"], 1, ["waste.policy: must be one of", "forecast", "'weekly'"]),
-    "planner": (["--planner", "fast"], 1, ["waste.planner: must be one of", "'pyvrp'", "'fast'"]),
-    "trucks": (["--trucks", "0"], 1, ["waste.trucks: must be ≥ 1 (got 0)"]),
-    "capacity": (["--capacity", "-1"], 1, ["waste.truck_capacity_kg: must be > 0 (got -1)"]),
+    "policy": (
+        ["--policy", "weekly"],
+        1,
+        ["--policy (waste.policy): must be one of", "forecast", "'weekly'"],
+    ),
+    "planner": (
+        ["--planner", "fast"],
+        1,
+        ["--planner (waste.planner): must be one of", "'pyvrp'", "'fast'"],
+    ),
+    "trucks": (["--trucks", "0"], 1, ["--trucks (waste.trucks): must be ≥ 1 (got 0)"]),
+    "capacity": (
+        ["--capacity", "-1"],
+        1,
+        ["--capacity (waste.truck_capacity_kg): must be > 0 (got -1)"],
+    ),
     # ten meant as tonnes: not a bin's load, where the fleet sized for it would pass 1,000
     "capacity-tonnes": (
         ["--capacity", "10"],
@@ -58,17 +71,21 @@ REFUSALS = {
             "(a 10-tonne truck: 10000)",
         ],
     ),
-    "days": (["--days", "0"], 1, ["waste.days: must be ≥ 1 (got 0)"]),
+    "days": (["--days", "0"], 1, ["--days (waste.days): must be ≥ 1 (got 0)"]),
     "seed": (["--seed", "-1"], 1, ["seed: must be ≥ 0 (got -1)"]),
-    "shift-zero": (["--shift", "0h"], 1, ["waste.shift: the shift must be more than 0"]),
-    "shift-words": (["--shift", "soon"], 1, ["waste.shift: cannot read the shift", "'soon'"]),
+    "shift-zero": (["--shift", "0h"], 1, ["--shift (waste.shift): the shift must be more than 0"]),
+    "shift-words": (
+        ["--shift", "soon"],
+        1,
+        ["--shift (waste.shift): cannot read the shift", "'soon'"],
+    ),
     "depot-text": (["--depot", "abc"], 2, ["--depot", "'abc'", "lon,lat"]),
     "depot-far": (["--depot", "0,0"], 1, ["depot", "km from the nearest road of helsinki"]),
     "export": (["--export", "shp"], 2, ["--export", "shp", "geojson or gpkg"]),
     "forecast": (
         ["--forecast-days", "2"],
         1,
-        ["waste.forecast_days: the forecast is other days of"],
+        ["--forecast-days (waste.forecast_days): the forecast is other days"],
     ),
     "occupied": ([], 2, ["--out", "not empty", "--overwrite"]),
 }
