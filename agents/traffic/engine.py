@@ -133,12 +133,6 @@ class Signals:
         """Links with a signal (the rest are always green)."""
         return np.flatnonzero(self.cycle_s > 0)
 
-    def red(self, t: float) -> np.ndarray:
-        """Links that may not discharge at time ``t``."""
-        links = self.signalized
-        phase = np.mod(t - self.offset_s[links], self.cycle_s[links])
-        return links[(phase < self.green_start_s[links]) | (phase >= self.green_end_s[links])]
-
     def opening(self, start: float, end: float, out: np.ndarray) -> None:
         """When each link may first discharge within ``(start, end]``, into ``out``: ``start``
         (``-inf`` unsignalized), the green's onset where it began inside, ``inf`` where red at
@@ -167,7 +161,8 @@ class Engine:
         Width of the intervals of the per-link time series (flow, density, speed).
     stuck_time_s
         Deadlock release, as MATSim's stuck time: a vehicle held at the end of a link this long
-        (since it reached the end, or since its link last let a vehicle go, whichever is later)
+        (since it reached the end, or since its link last let a vehicle go with room ahead,
+        whichever is later: a queue that moves is no deadlock)
         enters its next link even if that link is full (overfilling it by a few vehicles at
         most). Without it, a ring of full links whose leaders wait on each other never clears.
         ``None`` makes storage a hard limit.
