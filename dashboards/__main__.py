@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import ipaddress
 import socket
 import sys
 
@@ -51,6 +52,23 @@ def bind_problem(host: str, port: int) -> str | None:
     return None
 
 
+def debug_problem(host: str, debug: bool) -> str | None:
+    """Why debug mode may not serve on ``host`` (``None``: it may): Dash's debugger runs code
+    a request sends, so only this machine may reach it."""
+    if not debug:
+        return None
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (socket.gaierror, UnicodeError):
+        return None  # bind_problem says what is wrong with the host
+    if addresses and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
+        return None
+    return (
+        f"--debug runs code that a request sends: it serves on this machine only (--host "
+        f"127.0.0.1), not on {short_repr(host)}; drop --debug to serve there"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the options of ``twin dashboard`` and serve the app until interrupted."""
     parser = argparse.ArgumentParser(
@@ -62,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--debug", action="store_true", help="Dash debug mode: never on a network")
     parser.add_argument("--store", default=None, help="folder of saved scenarios and runs")
     options = parser.parse_args(argv)
-    problem = bind_problem(options.host, options.port)
+    problem = debug_problem(options.host, options.debug) or bind_problem(options.host, options.port)
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(1)

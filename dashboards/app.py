@@ -24,7 +24,7 @@ from dashboards.pages import plans, scenarios, traffic, waste
 from dashboards.prerender import to_html
 from dashboards.state import SESSION_COOKIE, DashboardState, UploadLimits
 from dashboards.store import RunStore, default_store_dir
-from twin import City, Twin
+from twin import City, Twin, TwinError
 
 __all__ = ["PAGES", "create_app", "serve"]
 
@@ -302,7 +302,12 @@ def serve(
     debug: bool = False,
     store_dir: str | os.PathLike[str] | None = None,
 ) -> None:
-    """Run the dashboard (``twin dashboard``): localhost only and debug off unless asked."""
+    """Run the dashboard (``twin dashboard``): localhost only and debug off unless asked; debug
+    mode on this machine only (Dash's debugger runs code a request sends)."""
+    from dashboards.__main__ import debug_problem
+
+    if (problem := debug_problem(host, debug)) is not None:
+        raise TwinError(problem)
     app = create_app(city, store_dir=store_dir)
     print(f"CitiVerse Twin dashboard on http://{host}:{port}/ ({app.twin_state.city.name})")
     app.run(host=host, port=port, debug=debug)

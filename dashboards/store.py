@@ -23,6 +23,7 @@ small cache because every slider step redraws from the same tables.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -63,6 +64,37 @@ def default_store_dir() -> Path:
     """``$TWIN_CACHE_DIR/dashboard`` (or ``~/.cache/citiverse-twin/dashboard``)."""
     base = os.environ.get("TWIN_CACHE_DIR") or Path.home() / ".cache" / "citiverse-twin"
     return Path(base) / "dashboard"
+
+
+MAX_UPLOAD_NAME_BYTES = 120
+"""Longest name an upload is kept under (file systems allow 255 bytes; a name is shown, not
+read)."""
+
+
+def upload_file_name(name: str) -> str:
+    """The name an uploaded file is kept under: the browser's, without folders, control
+    characters (a NUL would fail the write) or a leading dot, cut to
+    :data:`MAX_UPLOAD_NAME_BYTES` with its endings (``.osm.pbf``) kept.
+
+    Parameters
+    ----------
+    name : str
+        The name the browser sent.
+
+    Returns
+    -------
+    str
+        A name that is safe to write in one folder.
+    """
+    cleaned = "".join(c if c.isprintable() else "_" for c in str(name))
+    cleaned = cleaned.replace("/", "_").replace("\\", "_").lstrip(".") or "upload"
+    if len(cleaned.encode()) <= MAX_UPLOAD_NAME_BYTES:
+        return cleaned
+    ending = "".join(Path(cleaned).suffixes[-2:])[-20:]
+    head = cleaned[: len(cleaned) - len(ending)]
+    while len((head + ending).encode()) > MAX_UPLOAD_NAME_BYTES:
+        head = head[:-1]
+    return head + ending
 
 
 def scenario_file_name(name: str) -> str:
@@ -302,13 +334,25 @@ class RunStore:
         folder = self.root / "uploads" / hashlib.sha256(raw).hexdigest()[:16]
         folder.mkdir(exist_ok=True)
         target = folder / self._upload_name(name)
-        target.write_bytes(raw)
+        # whole or not at all: a server stopped mid-write leaves no file that reads as kept
+        staging = folder / f".{target.name}.{uuid.uuid4().hex}.partial"
+        try:
+            staging.write_bytes(raw)
+            os.replace(staging, target)
+        finally:
+            staging.unlink(missing_ok=True)
         return target
+
+    def discard_upload(self, path: Path) -> None:
+        """Remove an upload :meth:`save_upload` kept that nobody can use (an extract that opens
+        as no city): the same bytes would be refused again, whoever sent them."""
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # only if empty
 
     @staticmethod
     def _upload_name(name: str) -> str:
-        cleaned = str(name).replace("/", "_").replace("\\", "_").lstrip(".")
-        return cleaned or "upload"
+        return upload_file_name(name)
 
     def upload_path(self, digest: str, name: str) -> Path:
         """A file :meth:`save_upload` kept, from the folder and name it returned (what a page

@@ -34,7 +34,7 @@ import numpy as np
 from cities.errors import TwinError
 from generative.atomic import write_atomic
 from generative.data import CORPUS_MANIFEST
-from generative.processes import end_with_parent
+from generative.processes import end_with_parent, stop_workers
 
 __all__ = [
     "MANIFEST",
@@ -421,8 +421,7 @@ def build_corpus(
                         if on_progress is not None:
                             on_progress(done, total, draw.name)
             except BaseException:
-                for future in pending:
-                    future.cancel()
+                stop_workers(pool)
                 raise
     if failures:
         listed = "; ".join(f"{name}: {error}" for name, error in sorted(failures.items())[:5])

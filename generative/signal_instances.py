@@ -32,7 +32,7 @@ from cities.city import City
 from cities.errors import TwinError
 from cities.network import RoadNetwork
 from cities.routing import Router
-from generative.processes import end_with_parent
+from generative.processes import end_with_parent, stop_workers
 from generative.signal_data import (
     MAX_PHASES,
     PEDESTRIAN,
@@ -281,12 +281,16 @@ def build_signal_corpus(
         initializer=end_with_parent, initargs=(os.getpid(),),
     ) as pool:  # fmt: skip
         futures = {pool.submit(_build_one, draw, str(out)): draw for draw in plan}
-        for done, future in enumerate(as_completed(futures), start=1):
-            try:
-                files.append(Path(future.result()))
-            except (ValueError, TwinError) as err:
-                failed[futures[future].file_name] = str(err)[:300]
-            if on_progress:
-                on_progress(done, len(plan))
+        try:
+            for done, future in enumerate(as_completed(futures), start=1):
+                try:
+                    files.append(Path(future.result()))
+                except (ValueError, TwinError) as err:
+                    failed[futures[future].file_name] = str(err)[:300]
+                if on_progress:
+                    on_progress(done, len(plan))
+        except BaseException:  # Ctrl-C, a terminate: end now, not after every queued draw
+            stop_workers(pool)
+            raise
     (out / "failed.json").write_text(json.dumps(failed, indent=1))
     return sorted(files)

@@ -85,6 +85,7 @@ _PUBLIC = {
     # what the dashboard's forms and KPI cards report, in the twin's own words
     "error_lines": "twin.specs",
     "short_repr": "twin.specs",
+    "SIGNAL_PLAN_NAMES": "twin.specs",
     "traffic_warnings": "agents.kpis",
     "UNFINISHED_WARNING_SHARE": "agents.kpis",
 }

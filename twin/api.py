@@ -905,7 +905,14 @@ def run_waste(
     part = _in_parts(on_progress, traffic_runs + 1 + (1 if traffic_runs else 0))
     if spec.traffic_coupling:
         traffic_trips = traffic.scaled_trips()
-        traffic_config = TrafficConfig(duration_s=config.shift_s, dt_s=5.0)
+        # the section's drivers (their share re-routing and how they price links), at 5 s steps
+        # (a step changes no trip, only the bookkeeping)
+        traffic_config = TrafficConfig(
+            duration_s=config.shift_s,
+            dt_s=5.0,
+            reroute_share=traffic.reroute_share,
+            route_cost=traffic.route_cost,
+        )
         timing_runs = _signal_plan_runs(traffic)
         timing = f", {timing_runs} to time the signals by {traffic.signal_plan}" * bool(timing_runs)
         _check_budget(

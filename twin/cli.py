@@ -1665,7 +1665,7 @@ def main() -> None:
         app()
     except _Terminated:
         stderr.print(
-            "Stopped (terminated); nothing half-written was left.",
+            "Stopped (terminated): output folders are written whole or not at all.",
             highlight=False,
         )
         sys.exit(143)

@@ -8,12 +8,14 @@ is removed by the next write of the same folder (or, for a sweep's runs, the swe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -63,9 +65,26 @@ def replace_dir(staging: Path, out: Path) -> None:
         if not out.exists():
             raise
     retired = _sibling(out, "old")
-    os.replace(out, retired)
-    os.replace(staging, out)
+    # Ctrl-C or a terminate between the two renames would leave neither folder in place (the
+    # old one hidden, to be swept away): they wait until both are done
+    with _signals_held():
+        os.replace(out, retired)
+        os.replace(staging, out)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM for this thread until the block ends (where the system can)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def write_file_atomic(path: Path, write: Callable[[Path], None]) -> Path:
@@ -414,7 +433,7 @@ _EDGE_COLUMNS = {
     "mean_speed_kph": "space-mean speed, km/h, mean over the intervals (free flow where "
     "empty; none where closed)",
     "min_speed_kph": "the lowest interval's space-mean speed, km/h",
-    "peak_density_vpkm": "most vehicles per km of the edge (all lanes) at an interval's end",
+    "peak_density_vpkm": "vehicles per km of the edge (all lanes), the highest interval mean",
     "peak_queue_veh": "most vehicles waiting at its end, at an interval's end",
     "speed_ratio": "mean_speed_kph over speed_kph (1: free flow)",
     "geometry": "the edge's line, in the network's metric CRS (network_crs in run.json)",
@@ -439,7 +458,7 @@ TRAFFIC_COLUMNS: dict[str, dict[str, str]] = {
         "interval_s": "the interval's width, seconds (a run's last may be shorter)",
         "edge": "the edge's number, from 0 (edges.parquet's `edge`)",
         "flow_vph": "vehicles leaving the edge in the interval, per hour",
-        "density_vpkm": "vehicles per km of the edge (all lanes) at the interval's end",
+        "density_vpkm": "vehicles per km of the edge (all lanes), mean over the interval",
         "speed_kph": "space-mean speed of the vehicles that left it, km/h (free flow where none "
         "left and none was held; 0 where the vehicles on it stood)",
         "queue_veh": "vehicles waiting at its end at the interval's end",

@@ -229,6 +229,8 @@ class _Reader:
             self.fail(None, "no such file: check the path")
         if self.path.is_dir():
             self.fail(None, "is a folder: give a rounds file (.csv, .geojson, .json or .gpx)")
+        if not self.path.is_file():  # a pipe waits for a writer, a device never ends
+            self.fail(None, "is not a regular file (a device or a pipe): give a rounds file")
         if kind is None:
             self.fail(
                 None,

@@ -12,6 +12,7 @@ describes. A key given twice in one mapping is refused too: PyYAML keeps the las
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,13 +55,25 @@ def read_yaml(path: Path, *, error: Callable[[str], Exception], what: str) -> Ya
         too many values; the message names the file, the line where known, and the fix.
     """
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
+        status = path.stat()
+        if stat.S_ISDIR(status.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(status.st_mode):
+            # a device or a pipe reports no size and reads forever (or waits for a writer)
+            raise error(f"{path}: not a regular file (a device or a pipe): give a {what}.")
+        if status.st_size > MAX_BYTES:
             raise error(
-                f"{path}: a {what} of {size:,} bytes is too large to be one (at most "
+                f"{path}: a {what} of {status.st_size:,} bytes is too large to be one (at most "
                 f"{MAX_BYTES:,}): check that this is the file you meant."
             )
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:  # no more than the limit, whatever the size said
+            data = handle.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise error(
+                f"{path}: a {what} of more than {MAX_BYTES:,} bytes is too large to be one: "
+                "check that this is the file you meant."
+            )
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise error(f"{path}: no such {what}.") from None
     except IsADirectoryError:

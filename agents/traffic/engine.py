@@ -606,8 +606,9 @@ class Engine:
         )
         self._n_started += started
         self._n_arrived += arrived
-        self._record()
+        # the clock first: an interval this step closes counts its queues at the step's end
         self.step_index += 1
+        self._record()
 
     def _link_state(self) -> layout.LinkState:
         return layout.LinkState(
@@ -666,8 +667,13 @@ class Engine:
         }
 
     def waiting(self) -> np.ndarray:
-        """Mask of planned vehicles whose departure time has come by the clock."""
-        return (self.state == PLANNED) & (self.depart <= self.time + 1e-9)
+        """Mask of planned vehicles whose departure time has come by the clock and that have
+        not entered (none before the first step: nothing has been served yet)."""
+        return (self.state == PLANNED) & (self.depart <= self._served_until() + 1e-9)
+
+    def _served_until(self) -> float:
+        """The last instant served; before the first step, none (``-inf``)."""
+        return self.time if self.step_index > 0 else -np.inf
 
     def counts(self) -> dict[str, int]:
         """Vehicles by state; ``waiting`` are planned vehicles whose departure time has passed."""
@@ -675,7 +681,7 @@ class Engine:
             self._rebuild_origin_queues()
         # planned vehicles due by the clock, less those that entered since the queues were
         # built (counted without a pass over every vehicle: models call this often)
-        due = np.searchsorted(self._planned_departures, self.time + 1e-9, side="right")
+        due = np.searchsorted(self._planned_departures, self._served_until() + 1e-9, side="right")
         waiting = int(due - self._origin_taken.sum())
         return {
             "planned": self.n_vehicles - self._n_started - waiting,

@@ -354,8 +354,8 @@ def check_plans(
                 walkers = " (the time pedestrians beside it need to cross)"
                 why = walkers if phase.approaches and least > limits.min_green_s else ""
                 problems.append(
-                    f"{name}: phase {number} has {phase.green_s:.1f} s of green, below the "
-                    f"{kind} minimum of {least:.1f} s{why}"
+                    f"{name}: phase {number} has {_seconds(phase.green_s)} of green, below the "
+                    f"{kind} minimum of {_seconds(least)}{why}"
                 )
         if not plan.lost_time_s >= limits.intergreen_s - TOLERANCE_S:
             problems.append(
@@ -376,6 +376,12 @@ def check_plans(
         shown = problems[:20]
         more = f"\n… and {len(problems) - 20} more" if len(problems) > 20 else ""
         raise SignalPlanError("\n".join(shown) + more)
+
+
+def _seconds(value: float) -> str:
+    """Seconds to 0.01 s, as plan files keep them (12.81 s, not 12.8 s, where 12.8 would be
+    refused)."""
+    return f"{round(float(value), 2):g} s"
 
 
 def _junction(network: RoadNetwork, node: int) -> str:

@@ -59,8 +59,8 @@ def ours_prices(city, trips) -> dict[float, np.ndarray]:
     prices = {}
     while engine.time < DURATION_S and instants:
         model.step()
-        # a step at clock t serves (t - dt, t], after which the clock reads t + dt
-        if engine.time - engine.dt >= instants[0] - 1e-9:
+        # the clock reads the last instant served
+        if engine.time >= instants[0] - 1e-9:
             prices[instants.pop(0)] = engine.link_travel_times(method="instantaneous")
     return prices
 

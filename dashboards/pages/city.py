@@ -362,10 +362,13 @@ def register(app: Dash, state: DashboardState) -> None:
         try:
             raw = decode_upload(contents, filename, limit_bytes=state.limits.osm_bytes)
             check_osm_bytes(raw, filename or "")
-            city = state.open_city(state.store.save_upload(raw, str(filename)))
+            kept = state.store.save_upload(raw, str(filename))
         except UploadError as err:
             return html.Div(str(err), className="error"), no_update
+        try:
+            city = state.open_city(kept)
         except USER_ERRORS as err:
+            state.store.discard_upload(kept)  # bytes that open as no city, for anyone
             return html.Div(f"{filename}: cannot open it as a city: {err}", className="error"), (
                 no_update
             )

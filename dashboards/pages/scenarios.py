@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+import yaml
 from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboards.basemap import network_figure, with_tiles
@@ -51,10 +52,11 @@ from dashboards.logic import (
     yaml_digest,
 )
 from dashboards.state import DashboardState
-from dashboards.store import StoreError
+from dashboards.store import StoreError, upload_file_name
 from dashboards.trust import policy_label, run_by_model
 from twin import (
     MODEL_LABEL,
+    SIGNAL_PLAN_NAMES,
     USER_ERRORS,
     ScenarioError,
     check_scenario_in_city,
@@ -126,8 +128,7 @@ def signal_editor(state: DashboardState, node: int, timings: list[dict]) -> html
                     dcc.Input(
                         id={"type": "signal-green", "index": i},
                         type="number",
-                        # the browser marks a green below the phase's least as invalid
-                        min=least,
+                        min=0,
                         # any step: a green of 13.7 s is as valid as 14 s (a step of 1 s
                         # would mark it invalid); the arrows still move by 1 s
                         step="any",
@@ -135,7 +136,8 @@ def signal_editor(state: DashboardState, node: int, timings: list[dict]) -> html
                     )
                 ),
                 html.Td(f"{default:g} s"),
-                html.Td(f"{least:.1f} s"),
+                # to 0.01 s, as the twin checks it: 12.81 shown as 12.8 would be refused
+                html.Td(f"{round(least, 2):g} s"),
             ]
         )
         for i, (approaches, green, default, least) in enumerate(
@@ -625,14 +627,16 @@ def _uploaded(state: DashboardState, contents: str, filename: str | None):
     if not name.lower().endswith((".yaml", ".yml")):
         raise UploadError(f"{name}: upload a scenario as a .yaml or .yml file.")
     with tempfile.TemporaryDirectory() as folder:
-        # keep only the base name: the browser's file name must not choose a folder
-        path = Path(folder) / Path(name).name
+        # a name safe to write: no folder of the browser's choosing, no NUL, not too long
+        path = Path(folder) / upload_file_name(name)
         path.write_bytes(raw)
+        _refuse_extends(raw, name)
         try:
             scenario = load_scenario(path)
         except ScenarioError as err:
             raise UploadError(str(err).replace(str(path), name)) from None
         _refuse_other_city(state, scenario.city, name)
+        _refuse_named_files(scenario, name)
         try:
             # refused here as `twin run` refuses it: once in the draft, a street the map lacks
             # could not be reopened by a click, and every run would stop on it
@@ -640,6 +644,43 @@ def _uploaded(state: DashboardState, contents: str, filename: str | None):
         except ScenarioError as err:
             raise UploadError(str(err).replace(str(path), name)) from None
     return scenario
+
+
+def _refuse_extends(raw: bytes, name: str) -> None:
+    """An uploaded scenario may not extend another file: the server's files are not the
+    planner's to read (an absolute path would name any of them), and a file beside the upload
+    does not exist here."""
+    try:
+        mapping = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return  # the scenario reader says where
+    if isinstance(mapping, dict) and "extends" in mapping:
+        raise UploadError(
+            f"{name}: `extends` names another file, which the dashboard cannot read: upload the "
+            "scenario written out whole (`twin run` writes one, scenario.yaml)."
+        )
+
+
+def _refuse_named_files(scenario: Any, name: str) -> None:
+    """An uploaded scenario may not name files (an OD table, a rounds file, a checkpoint, a
+    signal plan file): on the server they would be any file a path names, and the ones beside
+    the planner's scenario are not here."""
+    traffic, waste = scenario.traffic, scenario.waste
+    named = {
+        "traffic.od": traffic.od if traffic else None,
+        "traffic.signal_plan": traffic.signal_plan
+        if traffic and traffic.signal_plan not in SIGNAL_PLAN_NAMES
+        else None,
+        "waste.rounds": waste.rounds if waste else None,
+        "waste.checkpoint": waste.checkpoint if waste else None,
+    }
+    files = [field for field, value in named.items() if value]
+    if files:
+        raise UploadError(
+            f"{name}: names a file ({', '.join(files)}), which the dashboard cannot read from an "
+            "upload: upload a city's rounds on the Waste page, and run scenarios with OD "
+            "tables, plan files or checkpoints with `twin run`."
+        )
 
 
 SVG_TRIPS = 5000

@@ -9,6 +9,8 @@ import subprocess
 import time
 import urllib.request
 
+import pytest
+
 from tests.conftest import run_twin, twin_command
 
 
@@ -68,3 +70,21 @@ def test_a_host_that_is_not_here_or_a_port_in_use_is_said_before_the_city_loads(
     assert result.stderr.strip() == (
         f"error: --port {port}: in use on 127.0.0.1 (another dashboard?): choose another port"
     )
+
+
+def test_debug_mode_serves_this_machine_only():
+    """Dash's debugger runs code a request sends: --debug on every interface is refused before
+    the city loads; on 127.0.0.1 it is the developer's choice."""
+    from dashboards.__main__ import debug_problem
+    from dashboards.app import serve
+    from twin.errors import TwinError
+
+    result = run_twin("dashboard", "--host", "0.0.0.0", "--debug")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: --debug runs code that a request sends")
+    assert "http://" not in result.stdout + result.stderr
+    for host in ("127.0.0.1", "localhost", "::1"):
+        assert debug_problem(host, True) is None, host
+    assert debug_problem("0.0.0.0", False) is None
+    with pytest.raises(TwinError, match="this machine only"):
+        serve("helsinki", host="0.0.0.0", debug=True)

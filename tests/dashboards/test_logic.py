@@ -311,6 +311,26 @@ def test_uploaded_scenario_errors_name_the_line(state):
     assert _uploaded(state, good, "ok.yaml").traffic.trips == 5
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (b"extends: /etc/passwd\nname: x\n", "`extends` names another file"),
+        (b"name: x\ncity: helsinki\ntraffic:\n  od: /etc/hostname\n", "(traffic.od)"),
+        (b"name: x\ncity: helsinki\ntraffic:\n  signal_plan: /etc/hosts\n", "traffic.signal_plan"),
+        (b"name: x\ncity: helsinki\nwaste:\n  policy: current\n  rounds: r.csv\n", "waste.rounds"),
+    ],
+)
+def test_an_uploaded_scenario_names_no_file_of_the_server(state, text, said):
+    """An upload that names a file (any on the server, by an absolute path) is refused before
+    anything reads it: messages said which files exist and their shape."""
+    from dashboards.pages.scenarios import _uploaded
+
+    with pytest.raises(UploadError) as caught:
+        _uploaded(state, _upload(text), "up.yaml")
+    assert said in str(caught.value) and "hostname" not in str(caught.value).split("(")[0]
+    assert "lacks column" not in str(caught.value) and "passwd:" not in str(caught.value)
+
+
 def test_every_page_lays_out_on_the_city(state):
     from dashboards.app import PAGES
 
@@ -537,10 +557,21 @@ def test_the_signal_editor_refuses_greens_below_the_least_a_run_takes(helsinki, 
     from dashboards.pages.scenarios import signal_editor
 
     editor = signal_editor(app.twin_state, node, [])
-    fields = [c for c in _components(editor) if isinstance(getattr(c, "id", None), dict)]
-    assert [f.min for f in fields] == [7.0, 20.0]
     cells = [c.children for c in _components(editor) if type(c).__name__ == "Td"]
-    assert "20.0 s" in cells and "7.0 s" in cells
+    assert "20 s" in cells and "7 s" in cells
+    # no browser minimum: a field below it would reach the twin as no number at all, not as
+    # the green the twin refuses in words
+    fields = [c for c in _components(editor) if isinstance(getattr(c, "id", None), dict)]
+    assert [f.min for f in fields] == [0, 0]
+    # a least of 12.8x s is shown to 0.01 s, and the green shown is one a run takes
+    from twin import least_greens, retimed_signals
+
+    side_street = 1371624191
+    least = least_greens(helsinki.network)[side_street][1]
+    shown = round(least, 2)
+    editor = signal_editor(app.twin_state, side_street, [])
+    assert f"{shown:g} s" in [c.children for c in _components(editor) if type(c).__name__ == "Td"]
+    assert retimed_signals(helsinki.network, [(side_street, [70.0, shown], 0.0)])
     (apply,) = [
         d
         for d in client.get("/_dash-dependencies").get_json()
@@ -577,7 +608,7 @@ def test_the_signal_editor_refuses_greens_below_the_least_a_run_takes(helsinki, 
         return response.get_data(as_text=True)
 
     refused = applied([70, 12])
-    assert "phase 2 has 12.0 s of green, below the pedestrian minimum of 20.0 s" in refused
+    assert "phase 2 has 12 s of green, below the pedestrian minimum of 20 s" in refused
     assert "greens_s" not in refused  # the draft is left as it was
     assert "Signal 25291537: greens 70, 25 s" in applied([70, 25])
 

@@ -273,6 +273,17 @@ def test_a_rounds_upload_is_refused_unless_the_twin_reads_its_kind(tmp_path):
     for digest, name in (("../../etc", "passwd"), (path.parent.name, "other.csv")):
         with pytest.raises(StoreError):
             store.upload_path(digest, name)
+    # a NUL or a name longer than a file system takes is kept under a name it can write (both
+    # failed the request with a bare server error), its endings kept
+    for sent in ("a\x00b.csv", "C" * 300 + ".osm.pbf"):
+        kept = store.save_upload(sent.encode(), sent)
+        assert kept.is_file() and len(kept.name.encode()) <= 120 and "\x00" not in kept.name
+        assert store.upload_path(kept.parent.name, sent) == kept
+    assert kept.name.endswith("CCC.osm.pbf")
+    # nothing half-written beside them; a refused extract is removed, with its folder
+    assert not list((store.root / "uploads").glob("*/.*partial"))
+    store.discard_upload(kept)
+    assert not kept.parent.exists()
 
 
 @pytest.fixture

@@ -413,7 +413,7 @@ def test_edges_ways_and_signals_are_checked_against_the_city(helsinki, folder):
         (8, "traffic.close.2", ["OSM way 99", "osmid"]),
         (11, "traffic.change.1", ["OSM way 99", "osmid"]),
         # held to the limits a plan file is: this junction's phase 2 is its crossing's
-        (13, "traffic.signals.0", ["junction 25291537: phase 2", "pedestrian minimum of 20.0 s"]),
+        (13, "traffic.signals.0", ["junction 25291537: phase 2", "pedestrian minimum of 20 s"]),
         (14, "traffic.signals.1", [f"node {plain}", "not a signalized junction"]),
         (15, "traffic.signals.2", [f"node {SIGNAL_NODE}", "2 phases"]),
     ]

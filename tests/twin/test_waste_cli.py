@@ -483,6 +483,18 @@ def test_coupled_trucks_drive_through_the_scenarios_signal_plans(helsinki, tmp_p
     assert default.traffic["signal_plan"] == "default"
 
 
+def test_the_trucks_traffic_has_the_sections_drivers(helsinki):
+    """The traffic the trucks drive in re-routes as the traffic section says (its share of
+    re-routing drivers and their price of a link): both were the defaults whatever it said."""
+    common = {"days": 1, "planner": "greedy", "trucks": 2, "shift": "1h", "traffic_coupling": True}
+    drivers = {"trips": 1500, "reroute_share": 1.0, "route_cost": "experienced"}
+    said = run_waste(helsinki, traffic=drivers, **common).traffic["baseline"]
+    default = run_waste(helsinki, traffic={"trips": 1500}, **common).traffic["baseline"]
+    assert said["total_travel_time_veh_h"] != pytest.approx(
+        default["total_travel_time_veh_h"], rel=1e-4
+    )
+
+
 def test_coupling_adds_a_full_rounds_trucks_to_traffic(helsinki):
     # a fixed round empties many bins on day 0 (greedy empties only the fullest ones)
     run = run_waste(

@@ -156,3 +156,28 @@ def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path):
     sweep.write_text("base: fine.yaml\nseeds: [0]\nseeds: [1]\n")
     with pytest.raises(ScenarioError, match=r"sweep.yaml:3: 'seeds' is given twice"):
         load_sweep(sweep)
+
+
+def test_a_device_or_a_pipe_is_refused_without_reading_it(tmp_path):
+    """/dev/zero reports no size and never ends (it read until memory ran out, then advised a
+    smaller run); a pipe waits for a writer. Neither is read; a rounds file either."""
+    import os
+    import time
+
+    from twin.rounds import RoundsFileError, read_rounds
+
+    zero = tmp_path / "zero.yaml"
+    zero.symlink_to("/dev/zero")
+    pipe = tmp_path / "pipe.yaml"
+    os.mkfifo(pipe)
+    rounds = tmp_path / "pipe.csv"
+    os.mkfifo(rounds)
+    started = time.monotonic()
+    for path in (zero, pipe):
+        with pytest.raises(ScenarioError, match="not a regular file"):
+            load_scenario(path)
+    with pytest.raises(RoundsFileError, match="not a regular file"):
+        read_rounds(rounds)
+    assert time.monotonic() - started < 5
+    refused = run_twin("scenario", "check", "--shallow", str(zero), timeout=60)
+    assert refused.returncode == 1 and "not a regular file" in refused.stderr

@@ -489,3 +489,37 @@ def test_instantaneous_route_cost_counts_standing_vehicles():
     assert engine.link_travel_times(method="instantaneous")[1] == pytest.approx(100 * free[1])
     with pytest.raises(ValueError, match="route cost"):
         engine.link_travel_times(method="guess")
+
+
+def test_an_interval_counts_its_queue_at_its_end():
+    """A red light held for 1,000 s: the cars at its stop line at 10 s and at 60 s are both in
+    the queue the first minute's interval records, whatever the step (it counted the queue at
+    the start of the interval's last step and missed the second)."""
+    network = corridor_network([100.0, 100.0], speed_kph=36.0, capacity_vph=1800)
+    first = np.arange(network.n_edges) == 0
+    red = Signals(
+        cycle_s=np.where(first, 1000.0, 0.0),
+        offset_s=np.zeros(network.n_edges),
+        green_start_s=np.where(first, 999.0, 0.0),
+        green_end_s=np.where(first, 1000.0, 0.0),
+    )
+    for dt in (1.0, 5.0, 10.0):
+        engine = Engine(_links(network), dt=dt, signals=red, record_interval_s=60.0)
+        # at the stop line at 10, 60 and 65 s (10 s of free flow each)
+        engine.add_vehicles(np.array([0.0, 50.0, 55.0]), np.tile([0, 1], 3), np.arange(4) * 2)
+        while engine.time < 60.0 - 1e-9:
+            engine.step()
+        assert engine.interval_series()["queued"][0, 0] == engine.queued()[0] == 2, dt
+
+
+def test_nothing_waits_before_the_first_step():
+    """Forty trips due at 0 s: before any step none has been held (the first collected row
+    counted all forty as waiting at the network's edge); after the first, those its first
+    link could not take are."""
+    network = corridor_network([20.0, 500.0], capacity_vph=3600)
+    engine = Engine(_links(network), dt=1.0)
+    engine.add_vehicles(np.zeros(40), np.tile([0, 1], 40), np.arange(41) * 2)
+    assert engine.counts()["waiting"] == 0 and not engine.waiting().any()
+    engine.step()
+    held = engine.counts()["waiting"]
+    assert 0 < held < 40 and held == np.count_nonzero(engine.waiting())

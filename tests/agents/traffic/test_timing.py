@@ -177,7 +177,7 @@ def test_bad_plans_are_refused_naming_each_junction(helsinki):
     lines = str(caught.value).splitlines()
     assert len(lines) == 3
     ids = [int(network.node_osmid[n]) for n in (a, b, c)]
-    assert f"junction {ids[0]}: phase 1 has 3.0 s of green, below the vehicle minimum" in lines[0]
+    assert f"junction {ids[0]}: phase 1 has 3 s of green, below the vehicle minimum" in lines[0]
     assert f"junction {ids[1]}: cycle 168.0 s is over the maximum of 120 s" in lines[1]
     assert f"junction {ids[2]}: one phase only" in lines[2]
 
