@@ -354,8 +354,8 @@ def test_polished_learned_plans_repeat_and_start_from_the_learned_plan(small_che
     assert runs[0].kpis == runs[1].kpis
     refused = run_twin("waste", "helsinki", "--planner", "pyvrp", "--polish-iterations", "10")
     assert refused.returncode == 1 and refused.stderr.startswith(
-        "error: waste.polish_iterations: polishing starts from the learned planner's plan, and "
-        "the planner is 'pyvrp'"
+        "error: --polish-iterations (waste.polish_iterations): polishing starts from the "
+        "learned planner's plan, and the planner is 'pyvrp'"
     )
 
 
@@ -416,7 +416,7 @@ def test_a_checkpoint_is_for_the_learned_planner_only(small_checkpoint):
         "waste", "helsinki", "--planner", "pyvrp", "--checkpoint", str(small_checkpoint)
     )
     assert refused.returncode == 1 and refused.stderr.startswith(
-        "error: waste.checkpoint: a checkpoint is for planner 'learned', not 'pyvrp'"
+        "error: --checkpoint (waste.checkpoint): a checkpoint is for planner 'learned', not 'pyvrp'"
     )
 
 

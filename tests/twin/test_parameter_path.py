@@ -65,6 +65,8 @@ def _core(message: str) -> str:
     """``field: problem`` without the quoted value (typer reads -1 as -1.0, YAML as -1)."""
     message = message.strip().removeprefix("error: ")
     message = re.sub(r"^\S+\.ya?ml:\d+: ", "", message)
+    # the command names its option first: `--dt (traffic.dt_s): …` reads as the field's line
+    message = re.sub(r"^--[\w-]+(?: #\d+)? \(([\w.]+)\): ", r"\1: ", message)
     assert "(got " in message, message
     return message[: message.index(" (got ")]
 

@@ -478,7 +478,7 @@ def test_coupled_trucks_drive_through_the_scenarios_signal_plans(helsinki, tmp_p
         for run in (by_file, by_signals, default)
     ]
     assert numbers[0] == pytest.approx(numbers[1], rel=1e-6)
-    assert numbers[0] != pytest.approx(numbers[2], rel=1e-3)
+    assert numbers[0] != pytest.approx(numbers[2], rel=1e-6)
     assert by_file.traffic["signal_plan"] == str(plan_file)
     assert default.traffic["signal_plan"] == "default"
 
