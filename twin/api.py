@@ -641,13 +641,12 @@ class WasteRun:
         routes = self.result.routes
         if not (self.round_trucks or self.result.rounds) or routes.empty:
             return routes
+        if not self.round_trucks:
+            return routes.assign(truck_label=(routes["truck"] + 1).astype(str))
         labels = []
         for day, truck in zip(routes["day"].tolist(), routes["truck"].tolist(), strict=True):
-            of_weekday = (self.round_trucks or {}).get(day % 7) or ()
-            if not self.round_trucks:
-                labels.append(str(truck + 1))
-            else:
-                labels.append(of_weekday[truck] if truck < len(of_weekday) else "")
+            of_weekday = self.round_trucks.get(day % 7) or ()
+            labels.append(of_weekday[truck] if truck < len(of_weekday) else "")
         return routes.assign(truck_label=labels)
 
     def files(self) -> dict[str, Any]:

@@ -1612,9 +1612,9 @@ def sweep_command(
             f"{CONNECT_TIMEOUT_S:.0f} s)…",
             highlight=False,
         )
-    # a terminate (a scheduler's, `kill`) ends the sweep as Ctrl-C does: the results table
-    # written as the run folders have it, the local cluster closed, and a word of how to go on
-    previous = signal.signal(signal.SIGTERM, _terminated)
+    # a terminate (a scheduler's, `kill`; main() turns it into _Terminated) ends the sweep as
+    # Ctrl-C does: the results table written as the run folders have it, the local cluster
+    # closed, and a word of how to go on
     try:
         with _fraction_progress(f"Sweep {sweep.name}") as advance:
             table = run_sweep(
@@ -1631,8 +1631,6 @@ def sweep_command(
             highlight=False,
         )
         raise typer.Exit(143 if isinstance(stop, _Terminated) else 130) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     failed = table[table["status"] != "ok"] if len(table) else table
     summary = {
         "runs": len(table),

@@ -651,10 +651,13 @@ def _refuse_extends(raw: bytes, name: str) -> None:
     planner's to read (an absolute path would name any of them), and a file beside the upload
     does not exist here."""
     try:
-        mapping = yaml.safe_load(raw)
+        # composed, not loaded: aliases stay shared nodes (a file of nested aliases would
+        # expand before the twin's bounded reader saw it)
+        node = yaml.compose(raw, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
         return  # the scenario reader says where
-    if isinstance(mapping, dict) and "extends" in mapping:
+    keys = {k.value for k, _ in node.value} if isinstance(node, yaml.MappingNode) else set()
+    if "extends" in keys:
         raise UploadError(
             f"{name}: `extends` names another file, which the dashboard cannot read: upload the "
             "scenario written out whole (`twin run` writes one, scenario.yaml)."

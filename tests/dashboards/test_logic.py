@@ -311,6 +311,21 @@ def test_uploaded_scenario_errors_name_the_line(state):
     assert _uploaded(state, good, "ok.yaml").traffic.trips == 5
 
 
+def test_an_uploaded_file_of_nested_aliases_is_refused_unexpanded(state):
+    """A billion values in 9 lines of aliases: refused by the twin's bounded reader, in a
+    moment, before anything expands them."""
+    import time
+
+    from dashboards.pages.scenarios import _uploaded
+
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    started = time.monotonic()
+    with pytest.raises(UploadError, match="aliases"):
+        _uploaded(state, _upload("\n".join(lines).encode()), "laughs.yaml")
+    assert time.monotonic() - started < 5
+
+
 @pytest.mark.parametrize(
     ("text", "said"),
     [
