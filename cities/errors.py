@@ -6,6 +6,9 @@ it as one line, never a traceback. Every layer above raises subclasses of :class
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
+
 __all__ = [
     "CityError",
     "CityNotFoundError",
@@ -13,6 +16,7 @@ __all__ = [
     "NoDrivableRoadsError",
     "OSMFileError",
     "TwinError",
+    "file_problem",
 ]
 
 
@@ -38,3 +42,23 @@ class NetworkUnavailableError(CityError):
 
 class NoDrivableRoadsError(TwinError):
     """An OSM file whose roads include no drivable network."""
+
+
+def file_problem(path: Path, noun: str) -> str | None:
+    """Why ``path`` cannot be read as a ``noun`` (e.g. ``"OD table"``), or None for a file.
+
+    A folder and a device are not "missing": saying so would send the user looking for a
+    file that is there. A device or a pipe is refused unread (it reads forever, or waits).
+    """
+    article = "an" if noun[:1].lower() in "aeiou" else "a"
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f"No such {noun}: {path}"
+    except OSError as err:
+        return f"{path} cannot be read as {article} {noun} ({err.strerror or err})"
+    if stat.S_ISDIR(mode):
+        return f"{path} is a folder, not {article} {noun}"
+    if not stat.S_ISREG(mode):
+        return f"{path} is a device or a pipe, not {article} {noun}"
+    return None

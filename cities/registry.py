@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from cities.errors import CityNotFoundError, OSMFileError
+from cities.errors import CityNotFoundError, OSMFileError, file_problem
 
 __all__ = [
     "OSM_SUFFIXES",
@@ -205,8 +205,8 @@ def _check_osm_path(path: Path) -> None:
         raise CityNotFoundError(
             f"No such file: {path}. Check the path, or run `twin cities` to list cities by name."
         )
-    if not path.is_file():
-        raise OSMFileError(f"{path} is not a file: give the path of an OSM extract.")
+    if problem := file_problem(path, "OSM extract"):
+        raise OSMFileError(f"{problem}: give the path of an OSM extract.")
     if _osm_stem(path) is None:
         raise OSMFileError(
             f"Unsupported file type: {path.name}. Give an OSM extract ending in "

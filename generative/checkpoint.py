@@ -110,8 +110,10 @@ def read_checkpoint_file(path: str | os.PathLike[str]) -> Any:
         raise CheckpointError(
             f"{path} is a folder: name the checkpoint file in it (e.g. {path / 'checkpoint.pt'})."
         )
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint.")
+    if not path.is_file():  # a device reads forever, a pipe waits for a writer
+        raise CheckpointError(f"{path} is a device or a pipe, not a checkpoint file.")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     # what torch raises for a file too short, damaged, foreign or holding code (a text file

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -340,9 +341,30 @@ def _from_options(
             if sep and len(parts) >= 2 and parts[0] == section and parts[1] in options:
                 flag = flags.get(parts[1], "--" + parts[1].replace("_", "-"))
                 nth = f" #{int(parts[2]) + 1}" if len(parts) > 2 and parts[2].isdigit() else ""
-                line = f"{flag}{nth} ({where}): {problem}"
+                line = f"{flag}{nth} ({where}): {_advice_in_flags(problem, options, flags)}"
             lines.append(line)
         raise ScenarioError("\n".join(lines)) from None
+
+
+# a cross-field rule's advice names the fields to change, a scenario file's words: "set planner
+# pyvrp, or objective km", "set traffic_coupling (with traffic.trips)"
+_ADVICE = re.compile(r"\b(set|or) ([a-z][a-z_]*)( \(with [a-z_.]+\))?")
+
+
+def _advice_in_flags(problem: str, options: dict[str, Any], flags: dict[str, str]) -> str:
+    """``problem`` with the fields its advice names written as the command's options
+    (``set --planner pyvrp, or --objective km``); a field the command has no option for keeps
+    its name."""
+
+    def flag(match: re.Match[str]) -> str:
+        verb, field = match.group(1), match.group(2)
+        if field not in options and field not in flags:
+            return match.group(0)
+        if field in flags:  # an option of its own, one that sets what the aside names too
+            return f"{verb} {flags[field]}"  # (--traffic-trips: the coupling and its trips)
+        return f"{verb} --{field.replace('_', '-')}{match.group(3) or ''}"
+
+    return _ADVICE.sub(flag, problem)
 
 
 def _given(**options: Any) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import pandas as pd
 
 from agents.traffic.signals import Phase, SignalPlan
 from agents.traffic.timing import DEFAULT_LIMITS, SignalPlanError, TimingLimits, check_plans
+from cities.errors import file_problem
 from cities.network import RoadNetwork
 from twin.provenance import write_csv_with_provenance
 from twin.specs import SIGNAL_PLAN_NAMES, short_repr
@@ -119,11 +120,11 @@ def read_plan_file(
         wrong phases, a green below the minimum, a cycle over the maximum), every one named.
     """
     path = Path(path)
-    if not path.is_file():
+    if problem := file_problem(path, "signal plan file"):
         # `webstr`, `Webster`: a misspelt name reads as a file; say both what names there are
         raise SignalPlanError(
-            f"No such signal plan file: {short_repr(str(path))} (a signal plan is one of "
-            f"{', '.join(SIGNAL_PLAN_NAMES)}, or a plan file's path)."
+            f"{problem} (a signal plan is one of {', '.join(SIGNAL_PLAN_NAMES)}, or a plan "
+            "file's path)."
         )
     if path.stat().st_size > MAX_PLAN_FILE_BYTES:
         raise SignalPlanError(

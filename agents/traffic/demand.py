@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cities.context import CityContext
-from cities.errors import TwinError
+from cities.errors import TwinError, file_problem
 from cities.network import RoadNetwork
 
 __all__ = ["DEPARTURE_PROFILES", "Trips", "generate_trips", "read_od_table", "scaled_trips"]
@@ -171,8 +171,8 @@ def read_od_table(
     path = Path(path)
     if on_invalid not in {"skip", "error"}:
         raise TwinError(f"on_invalid must be 'skip' or 'error', got {on_invalid!r}.")
-    if not path.is_file():
-        raise TwinError(f"No such OD table: {path}.")
+    if problem := file_problem(path, "OD table"):
+        raise TwinError(f"{problem}: give a CSV or Parquet file of origin, destination, departure.")
     try:
         table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except Exception as err:

@@ -182,13 +182,15 @@ def move_vehicles(
                                 chosen = np.int64(next_edge[k, row, node])
                                 came_from = from_node[link]
                                 out_first, out_last = out_indptr[node], out_indptr[node + 1]
-                                # no U-turn where another way on exists: the best other way then
+                                # no U-turn where another way on exists: the best other way
+                                # then. A dead end's ways out all turn back (two where a loop
+                                # closes it): the U-turn stands, or its drivers wait forever
                                 if (
                                     chosen >= 0
                                     and to_node[chosen] == came_from
                                     and out_last - out_first > 1
                                 ):
-                                    chosen, best_cost = -1, np.inf
+                                    other_way, best_cost = -1, np.inf
                                     for other in range(out_first, out_last):
                                         if to_node[other] == came_from:
                                             continue
@@ -196,7 +198,9 @@ def move_vehicles(
                                             link_cost[k, other] + cost_to_go[k, row, to_node[other]]
                                         )
                                         if cost < best_cost:
-                                            chosen, best_cost = other, cost
+                                            other_way, best_cost = other, cost
+                                    if other_way >= 0:
+                                        chosen = other_way
                                 ids[vehicle, I_NEXT] = chosen
                                 times[vehicle, T_CHOICE] = now
                             target = ids[vehicle, I_NEXT]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -211,6 +212,16 @@ class TrafficModel(mesa.Model):
         self.free_flow_s = np.zeros(0)
         self.origins = np.zeros(0, dtype=np.int64)
         self.skipped_trips = 0
+        staying = int(np.count_nonzero(trips.origin == trips.destination))
+        if staying:
+            # such a trip drives no road: it is left out, and its absence from the trips table
+            # must not pass unnoticed (read_od_csv reports and drops them before this)
+            warnings.warn(
+                f"{staying} of {len(trips.origin)} trips start and end at the same node: they "
+                "drive no road and are not simulated (give them distinct origin and destination "
+                "nodes, or drop them).",
+                stacklevel=2,
+            )
         # vehicle ids in departure order: those on the road together sit together in memory,
         # which keeps the step kernel's working set small (Trips built by hand may be unsorted)
         vehicles = self._add_trips(trips.subset(np.argsort(trips.depart_s, kind="stable")))

@@ -37,7 +37,7 @@ from twin.api import run_waste
 
 BINS = 12
 TRAIN_ARGS = [
-    "--steps", "150", "--batch-size", "4", "--samples", "4", "--checkpoint-every", "5",
+    "--steps", "80", "--batch-size", "4", "--samples", "4", "--checkpoint-every", "5",
     "--validate-every", "10", "--val-samples", "4", "--dim", "16", "--heads", "2",
     "--layers", "1", "--seed", "3",
 ]  # fmt: skip
@@ -132,7 +132,7 @@ def test_killed_training_resumes_to_the_uninterrupted_numbers(files, tmp_path):
         victim.wait(timeout=30)
         assert victim.returncode == -signal.SIGKILL, "the run ended before it could be killed"
         killed_at = load_checkpoint(killed / CHECKPOINT_NAME)["step"]
-        assert 20 <= killed_at < 150
+        assert 20 <= killed_at < 80
 
         # while the run left alone goes on, a second run into the same folder without --resume is
         # refused, nothing overwritten, and the killed run resumes
@@ -144,7 +144,7 @@ def test_killed_training_resumes_to_the_uninterrupted_numbers(files, tmp_path):
         )  # fmt: skip
         assert resumed.returncode == 0, resumed.stderr
         # it says which steps it took: those past the checkpoint's
-        assert f"trained steps {killed_at + 1}–150;" in resumed.stdout
+        assert f"trained steps {killed_at + 1}–80;" in resumed.stdout
         _, whole_err = whole.communicate(timeout=300)
         assert whole.returncode == 0, whole_err
     finally:  # a failed check above leaves no training running
@@ -154,18 +154,18 @@ def test_killed_training_resumes_to_the_uninterrupted_numbers(files, tmp_path):
                 process.communicate()
 
     expected, got = _log(alone), _log(killed)
-    assert [r["step"] for r in got] == [str(s) for s in range(1, 151)]
+    assert [r["step"] for r in got] == [str(s) for s in range(1, 81)]
     for key in ("loss", "cost_m", "val_cost_m", "val_gap_pct", "lr"):
         assert [r[key] for r in got] == [r[key] for r in expected], key
     final = load_checkpoint(killed / CHECKPOINT_NAME)["model_state"]
     for name, value in load_checkpoint(alone / CHECKPOINT_NAME)["model_state"].items():
         torch.testing.assert_close(final[name], value, rtol=0, atol=0)
     gaps = [float(r["val_gap_pct"]) for r in got if r["val_gap_pct"]]
-    assert len(gaps) == 15 and all(np.isfinite(gaps))
-    # resumed once more, finished: nothing to train, said so (not "trained 150 steps")
+    assert len(gaps) == 8 and all(np.isfinite(gaps))
+    # resumed once more, finished: nothing to train, said so (not "trained 80 steps")
     again = run_twin("train", str(train_file), "--val", str(val_file), "--out", str(killed),
                      "--resume", *TRAIN_ARGS)  # fmt: skip
-    assert again.returncode == 0 and "had trained its 150 steps already" in again.stdout
+    assert again.returncode == 0 and "had trained its 80 steps already" in again.stdout
     assert list((killed / "tensorboard").glob("events.out.tfevents.*"))
 
 

@@ -37,7 +37,7 @@ TINY = {
 GRID = {"traffic.trips": [20, 30, 40, 50], "traffic.demand_scale": [1.0, 1.1, 1.2, 1.3, 1.4]}
 SEEDS = [0, 1]
 N_RUNS = 4 * 5 * 2
-KILLS = 10
+KILLS = 6
 TEMPORARY = (".partial-", ".staging-", ".old-")
 
 

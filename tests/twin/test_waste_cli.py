@@ -85,7 +85,16 @@ REFUSALS = {
     "forecast": (
         ["--forecast-days", "2"],
         1,
-        ["--forecast-days (waste.forecast_days): the forecast is other days"],
+        [
+            "--forecast-days (waste.forecast_days): the forecast is other days",
+            # the advice in the command's words, not the scenario file's
+            "set --traffic-trips, or --forecast-days 0",
+        ],
+    ),
+    "objective": (
+        ["--objective", "euros"],
+        1,
+        ["'greedy' planner minimises km (set --planner pyvrp, or --objective km)"],
     ),
     "occupied": ([], 2, ["--out", "not empty", "--overwrite"]),
 }

@@ -289,6 +289,13 @@ def test_od_rows_going_nowhere_are_refused_when_asked(helsinki, tmp_path):
         read_od_table(path, helsinki.network, on_invalid="error")
 
 
+def test_trips_going_nowhere_given_to_the_model_are_said_not_dropped_unseen(helsinki):
+    trips = Trips(np.array([0, 2, 3]), np.array([5, 2, 3]), np.array([0.0, 5.0, 9.0]))
+    with pytest.warns(UserWarning, match="2 of 3 trips start and end at the same node"):
+        model = TrafficModel(helsinki.network, trips, config=TrafficConfig(duration_s=600))
+    assert model.engine.n_vehicles == 1
+
+
 def test_unreachable_trips_are_skipped_or_refused(helsinki):
     network = helsinki.network
     closed = np.zeros(network.n_edges, dtype=bool)
@@ -395,6 +402,44 @@ def test_no_vehicle_crosses_before_its_green():
     left = arrived["arrive_s"].to_numpy() - network.edge_free_flow_s[1]
     in_cycle = np.mod(left - 0.5 + 1e-6, 60.0) - 1e-6
     assert in_cycle.min() >= -1e-6 and in_cycle.max() <= 26.0 + 1e-6
+
+
+def test_a_driver_turned_into_a_dead_end_turns_back_out_of_it():
+    """A driver may not U-turn where another way on exists, so one whose best way is back the
+    way it came takes the other way, here a dead-end spur; at the spur's end every way out turns
+    back (two links, as where a loop closes a cul-de-sac): the U-turn must stand there. It was
+    refused, and such drivers waited at the end of the spur until the run ended (Andorra at a
+    fifth of its gridlock demand: five or six trips a run)."""
+    from cities.synthetic import network_from_links
+
+    # 0 → 3 the destination; 0 ⇄ 1; 1 → 2 the spur; 2 → 1 twice (its loop's two halves)
+    xy = np.array([[0.0, 0.0], [200.0, 0.0], [400.0, 0.0], [-200.0, 0.0]])
+    links = [(0, 1), (1, 0), (1, 2), (2, 1), (2, 1), (0, 3), (3, 0)]
+    network = network_from_links(
+        xy, links, speed_kph=36.0, capacity_vph=1800.0, length_m=[200, 200, 200, 200, 260, 200, 200]
+    )
+
+    def edge(u, v, length=200.0):
+        return int(np.flatnonzero(
+            (network.edge_u == u) & (network.edge_v == v) & (network.edge_length_m == length)
+        )[0])  # fmt: skip
+
+    trips = Trips(np.array([0]), np.array([3]), np.array([10.0]))
+    config = TrafficConfig(duration_s=600, dt_s=1.0, reroute_share=1.0, reroute_interval_s=1e6)
+    model = TrafficModel(network, trips, config=config, signal_plans={}, seed=0)
+    model.step()  # the model's own table, made at 0 s; the vehicle has not left
+    # a table that sends the driver the wrong way first (0 → 1), then back (1 → 0: a U-turn,
+    # refused, so into the spur), and at the spur's end back again (a U-turn either way)
+    next_edge = np.full((1, network.n_nodes), -1)
+    next_edge[0, [0, 1, 2]] = [edge(0, 1), edge(1, 0), edge(2, 1)]
+    cost_to_go = np.array([[200.0, 400.0, 600.0, 0.0]])
+    model.engine.push_choice_table(next_edge, cost_to_go, network.edge_free_flow_s, keep=1)
+    while model.engine.time < 600:
+        model.step()
+    trip = model.trips_frame().iloc[0]
+    assert np.isfinite(trip["arrive_s"]), "the driver waited at the dead end until the run ended"
+    # in at 0, on to 1, into the spur and back (one U-turn), back to 0, then on to 3
+    assert trip["distance_m"] == pytest.approx(200 + 200 + 200 + 200 + 200)
 
 
 def test_the_stuck_rule_leaves_a_moving_queue_within_its_storage():
