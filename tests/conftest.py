@@ -9,6 +9,15 @@ from pathlib import Path
 
 import pytest
 
+# One CPU thread for torch (and numpy's BLAS) in every test process and the commands it starts:
+# the suite runs two or three test processes on two cores, each starting trainings and twins
+# of its own, and a torch process that spreads over every core beside them spends its time
+# waiting on threads (a test's 80-step training took 59 s of CPU beside the suite, 7 s with one
+# thread). Set before torch is first imported, here or in a child.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CITIES = Path(os.environ.get("TWIN_SHARED_CITIES", REPO.parent / "shared" / "cities"))
 SHARED_EXTRACTS = {
