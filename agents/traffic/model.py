@@ -215,7 +215,7 @@ class TrafficModel(mesa.Model):
         staying = int(np.count_nonzero(trips.origin == trips.destination))
         if staying:
             # such a trip drives no road: it is left out, and its absence from the trips table
-            # must not pass unnoticed (read_od_csv reports and drops them before this)
+            # must not pass unnoticed (read_od_table reports and drops them before this)
             warnings.warn(
                 f"{staying} of {len(trips.origin)} trips start and end at the same node: they "
                 "drive no road and are not simulated (give them distinct origin and destination "
