@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-from bench_traffic_fidelity import SHARED, demand, log, run_ours
+from bench_traffic_fidelity import SHARED, demand, log, over_seeds, run_ours
 
 # network → per level 20–100 %: (trips, UXsim C++ adaptive TTT: the median of three seeds,
 # whether UXsim finished every trip in all three, UXsim C++ fixed-route TTT (seed 0), the trips
@@ -94,7 +93,7 @@ def main() -> None:
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     print("| network | level | trips | routes | ours TTT (veh-h) | UXsim C++ | ours − UXsim | "
-          "unfinished ours / UXsim | wall (s) |")  # fmt: skip
+          "unfinished ours (most) / UXsim | wall, median run (s) |")  # fmt: skip
     print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
     within = {mode: [0, 0] for mode in modes}
     for name in args.city or list(UXSIM):
@@ -105,24 +104,24 @@ def main() -> None:
             trips = demand(city, n_trips)
             for mode in modes:
                 adaptive = mode == "adaptive"
-                seeds = range(args.seeds if adaptive else 1)
-                runs = [run_ours(city, trips, adaptive=adaptive, dt=5.0, seed=s) for s in seeds]
-                ttts = [run["ttt_h"] for run in runs]
-                median = runs[int(np.argsort(ttts)[len(ttts) // 2])]
+                median = over_seeds(
+                    run_ours, args.seeds if adaptive else 1, city, trips, adaptive=adaptive, dt=5.0
+                )
+                low, high = median["ttt_range"]
                 peer = ux_adaptive if adaptive else ux_fixed
                 peer_unfinished = 0 if adaptive else ux_unfinished
                 diff = median["ttt_h"] / peer - 1
                 if ux_clean if adaptive else peer_unfinished == 0:
                     within[mode][1] += 1
                     within[mode][0] += abs(diff) <= 0.10
-                spread = f" [{min(ttts):,.1f}–{max(ttts):,.1f}]" if len(ttts) > 1 else ""
+                spread = f" [{low:,.1f}–{high:,.1f}]" if adaptive and args.seeds > 1 else ""
                 log(f"{name} {level} {mode}: {diff:+.1%}")
                 print(
                     f"| {name} | {level} | {n_trips:,} | {mode} | {median['ttt_h']:,.1f}{spread} "
                     f"| {peer:,.1f} | {100 * diff:+.1f} % | "
-                    f"{max(r['unfinished'] for r in runs):,} / "
+                    f"{median['unfinished_max']:,} / "
                     f"{peer_unfinished if ux_clean or not adaptive else 'some':} | "
-                    f"{sum(r['wall_s'] for r in runs):.1f} |",
+                    f"{median['wall_s']:.1f} |",
                     flush=True,
                 )
     print()

@@ -181,17 +181,12 @@ def move_vehicles(
                                 row = ids[vehicle, I_CHOICE_ROW]
                                 chosen = np.int64(next_edge[k, row, node])
                                 came_from = from_node[link]
-                                out_first, out_last = out_indptr[node], out_indptr[node + 1]
                                 # no U-turn where another way on exists: the best other way
                                 # then. A dead end's ways out all turn back (two where a loop
                                 # closes it): the U-turn stands, or its drivers wait forever
-                                if (
-                                    chosen >= 0
-                                    and to_node[chosen] == came_from
-                                    and out_last - out_first > 1
-                                ):
+                                if chosen >= 0 and to_node[chosen] == came_from:
                                     other_way, best_cost = -1, np.inf
-                                    for other in range(out_first, out_last):
+                                    for other in range(out_indptr[node], out_indptr[node + 1]):
                                         if to_node[other] == came_from:
                                             continue
                                         cost = (
