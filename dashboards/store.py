@@ -389,8 +389,15 @@ class RunStore:
         return self.root / "scenarios" / scenario_file_name(name)
 
     def save_scenario(self, scenario: Scenario) -> Path:
-        """Save under its name (replacing a scenario of the same name)."""
-        path = self.scenario_path(scenario.name)
+        """Save under its name (replacing a scenario of the same name).
+
+        Raises
+        ------
+        StoreError
+            The name is refused (:func:`scenario_file_name`), or its file holds a scenario of
+            another name ("a b" and "a-b" share ``a-b.yaml``): that one is kept.
+        """
+        path = self.refuse_shared_file(scenario.name)
         staging = path.with_suffix(".yaml.partial")
         staging.write_text(scenario.to_yaml(), encoding="utf-8")
         staging.replace(path)
@@ -411,11 +418,40 @@ class RunStore:
             cities[scenario.name] = scenario.city
         return dict(sorted(cities.items()))
 
+    def refuse_shared_file(self, name: str) -> Path:
+        """The file a scenario named ``name`` is saved as, unless it holds another name's.
+
+        Raises
+        ------
+        StoreError
+            The name is refused (:func:`scenario_file_name`), or its file holds a scenario of
+            another name ("a b" and "a-b" share ``a-b.yaml``): saving would replace that one.
+        """
+        path = self.scenario_path(name)
+        try:
+            holder = load_scenario(path).name.strip() if path.is_file() else None
+        except Exception:  # not a scenario any more: nothing of another name to lose
+            holder = None
+        if holder not in (None, name.strip()):
+            raise StoreError(
+                f"Scenario name {short_repr(name)} is saved as {path.name}, which holds the "
+                f"scenario {short_repr(holder)} (a space and a '-' give the same file): give "
+                "this scenario another name."
+            )
+        return path
+
     def load_named(self, name: str) -> Scenario:
         path = self.root / "scenarios" / scenario_file_name(name)
         if not path.is_file():
             raise StoreError(f"No saved scenario named {short_repr(name)}.")
-        return load_scenario(path)
+        scenario = load_scenario(path)
+        if scenario.name.strip() != name.strip():
+            # its file is another name's (a space and a '-' give the same file)
+            raise StoreError(
+                f"No saved scenario named {short_repr(name)} ({path.name} holds "
+                f"{short_repr(scenario.name)})."
+            )
+        return scenario
 
     def delete_scenario(self, name: str) -> None:
         (self.root / "scenarios" / scenario_file_name(name)).unlink(missing_ok=True)

@@ -479,7 +479,7 @@ def register(app: Dash, state: DashboardState) -> None:
             # the store is shared by every browser: a version of this name this browser has
             # not saved or loaded (another planner's) is replaced only once Save is pressed
             # again, knowing it
-            there = saved_digest(state.store.scenario_path(scenario.name))
+            there = saved_digest(state.store.refuse_shared_file(scenario.name))
             theirs = there not in (None, (known or {}).get(scenario.name), yaml_digest(scenario))
             if theirs and told != there:
                 said = (

@@ -260,6 +260,23 @@ def test_store_saves_named_scenarios_as_cli_yaml(state, tmp_path):
             scenario_file_name(bad)
 
 
+def test_names_that_share_a_file_never_replace_each_other(state):
+    """A space is saved as '-': 'a b' and 'a-b' would both be a-b.yaml."""
+    first = scenario_from_draft({**state.draft(), "name": "north-route"})
+    second = scenario_from_draft({**state.draft(), "name": "north route", "seed": 7})
+    path = state.store.save_scenario(first)
+    try:
+        with pytest.raises(StoreError, match=r"holds the scenario 'north-route'.*another name"):
+            state.store.save_scenario(second)
+        assert load_scenario(path) == first  # kept
+        with pytest.raises(StoreError, match="No saved scenario named 'north route'"):
+            state.store.load_named("north route")
+        assert state.store.load_named("north-route") == first
+        assert state.store.save_scenario(first) == path  # its own name replaces it
+    finally:
+        state.store.delete_scenario("north-route")
+
+
 def test_a_scenario_of_another_city_is_neither_loaded_nor_run(state):
     """Saved scenarios are shared by every browser, whatever city each has open; and a page
     left open in one tab keeps the draft of the city it was made for."""
