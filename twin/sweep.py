@@ -35,7 +35,9 @@ same name: a sweep over ``traffic.trips`` has the trips asked for in ``traffic.t
 trips simulated (after ``demand_scale``) in ``kpi.traffic.trips``.
 
 A run counts as finished only if its record's scenario hash is that of the run as planned now:
-after an edit of the sweep or its base scenario, the runs it changed run again.
+after an edit of the sweep or its base scenario, the runs it changed run again. A run's id is a
+digest of its overrides and seed (:func:`run_id`), not its place in the file: a value added to
+a grid, or runs listed in another order, leave the other runs finished.
 
 Staging folders and temporary files are named after the process writing them
 (``.<name>.staging-<pid>@<host>-…``); a start removes those whose process has ended (see
@@ -81,6 +83,7 @@ __all__ = [
     "SweepSpec",
     "load_sweep",
     "plan_runs",
+    "run_id",
     "run_one",
     "run_sweep",
 ]
@@ -234,8 +237,17 @@ def _check_runs(path: Path, runs: list[RunSpec]) -> None:
             ) from None
 
 
+def run_id(overrides: dict[str, Any], seed: int) -> str:
+    """The id of the run with these overrides and seed (``r5f3a09c2d41e-s1``): a digest of the
+    overrides, not their place in the sweep file, so a value added to a grid, or runs
+    reordered, leave every other run its id and its finished folder."""
+    text = json.dumps(overrides, sort_keys=True, separators=(",", ":"), default=str)
+    return f"r{hashlib.sha256(text.encode()).hexdigest()[:12]}-s{seed}"
+
+
 def plan_runs(spec: SweepSpec, base: dict[str, Any]) -> list[RunSpec]:
-    """Every run of the sweep, in a stable order with stable ids (``r0003-s1``)."""
+    """Every run of the sweep, in the sweep file's order, with ids of their own
+    (:func:`run_id`)."""
     if spec.grid:
         fields = list(spec.grid)
         combos = [
@@ -245,15 +257,20 @@ def plan_runs(spec: SweepSpec, base: dict[str, Any]) -> list[RunSpec]:
     else:
         combos = [dict(run) for run in spec.runs] or [{}]
     runs = []
-    for i, overrides in enumerate(combos):
+    for overrides in combos:
         for seed in spec.seeds:
+            identity = run_id(overrides, seed)
             scenario = merge(base, _nested(overrides))
             scenario["seed"] = seed
-            scenario["name"] = f"{spec.name}-r{i:04d}-s{seed}"
-            runs.append(
-                RunSpec(
-                    run_id=f"r{i:04d}-s{seed}", seed=seed, overrides=overrides, scenario=scenario
-                )
+            scenario["name"] = f"{spec.name}-{identity}"
+            runs.append(RunSpec(run_id=identity, seed=seed, overrides=overrides, scenario=scenario))
+    seen: dict[str, RunSpec] = {}
+    for run in runs:  # two override sets of one 48-bit digest: never seen, not ruled out
+        if (other := seen.setdefault(run.run_id, run)) is not run:
+            raise ScenarioError(
+                f"sweep {spec.name!r}: the runs {short_repr(other.overrides)} and "
+                f"{short_repr(run.overrides)} share the id {run.run_id}: write one of their "
+                "values another way (1.0 for 1) to tell them apart"
             )
     return runs
 

@@ -140,7 +140,7 @@ def test_a_bad_value_reads_the_same_through_every_door(
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(sweep))
     with pytest.raises(ScenarioError) as swept:
         load_sweep(tmp_path / "sweep.yaml")
-    # "sweep.yaml: run r0000-s0 (traffic.trips=-5): traffic.trips: …"
+    # "sweep.yaml: run r…-s0 (traffic.trips=-5): traffic.trips: …"
     messages["sweep"] = str(swept.value).split("): ", 1)[1]
     for door, message in messages.items():
         assert len(message.strip().splitlines()) == 1, (door, message)

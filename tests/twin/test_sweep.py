@@ -14,7 +14,7 @@ import yaml
 
 from tests.conftest import REPO, twin_command
 from twin.scenario import ScenarioError, load_scenario
-from twin.sweep import load_sweep, plan_runs, run_sweep
+from twin.sweep import SweepSpec, load_sweep, plan_runs, run_id, run_sweep
 
 BASE = {
     "name": "tiny",
@@ -39,6 +39,7 @@ RUNS = [
     {"traffic.duration": "12min"},
     {"traffic.duration": 720},
 ]
+ID = [run_id(overrides, 0) for overrides in RUNS]  # the run ids, in RUNS' order
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def test_every_run_is_recorded_and_one_failure_does_not_stop_the_sweep(swept):
     out, table = swept
     assert len(table) == len(RUNS)
     failed = table[table["status"] == "failed"]
-    assert list(failed["run_id"]) == ["r0003-s0"]
+    assert list(failed["run_id"]) == [ID[3]]
     assert "not in this city's network" in failed["error"].iloc[0]
     ok = table[table["status"] == "ok"]
     assert len(ok) == len(RUNS) - 1
@@ -73,8 +74,8 @@ def test_every_run_is_recorded_and_one_failure_does_not_stop_the_sweep(swept):
         assert row["kpi.waste.truck_km"] == pytest.approx(kpis["waste"]["truck_km"])
         assert json.loads((out / "runs" / row["run_id"] / "row.json").read_text())["status"] == "ok"
     # the failed run has no folder, only its record, and runs again next time
-    assert not (out / "runs" / "r0003-s0").exists()
-    assert json.loads((out / "failed" / "r0003-s0.json").read_text())["status"] == "failed"
+    assert not (out / "runs" / ID[3]).exists()
+    assert json.loads((out / "failed" / f"{ID[3]}.json").read_text())["status"] == "failed"
     written = pd.read_parquet(out / "results.parquet")
     assert list(written["run_id"]) == list(table["run_id"])
 
@@ -83,10 +84,10 @@ def test_an_override_given_as_text_and_as_a_number_reaches_the_table(swept):
     out, table = swept
     by_id = table.set_index("run_id")
     # both mean 12 minutes, and both runs simulated 12 minutes
-    assert list(by_id.loc[["r0008-s0", "r0009-s0"], "kpi.traffic.simulated_s"]) == [720, 720]
+    assert list(by_id.loc[[ID[8], ID[9]], "kpi.traffic.simulated_s"]) == [720, 720]
     # Parquet cannot type a column of text and numbers: that column is stored as JSON text
     written = pd.read_parquet(out / "results.parquet").set_index("run_id")
-    assert list(written.loc[["r0008-s0", "r0009-s0"], "traffic.duration"]) == ['"12min"', "720"]
+    assert list(written.loc[[ID[8], ID[9]], "traffic.duration"]) == ['"12min"', "720"]
     assert written["traffic.duration"].isna().sum() == len(RUNS) - 2
 
 
@@ -94,15 +95,15 @@ def test_overrides_reach_the_runs(swept):
     _, table = swept
     by_id = table.set_index("run_id")
     # 20 % and 40 % more demand: 180 and 210 trips of the base's 150
-    assert by_id.loc["r0000-s0", "kpi.traffic.trips"] == 150
-    assert by_id.loc["r0001-s0", "kpi.traffic.trips"] == 180
-    assert by_id.loc["r0002-s0", "kpi.traffic.trips"] == 210
-    assert by_id.loc["r0007-s0", "kpi.traffic.trips"] == 300
+    assert by_id.loc[ID[0], "kpi.traffic.trips"] == 150
+    assert by_id.loc[ID[1], "kpi.traffic.trips"] == 180
+    assert by_id.loc[ID[2], "kpi.traffic.trips"] == 210
+    assert by_id.loc[ID[7], "kpi.traffic.trips"] == 300
     # the override columns hold what the sweep file asked for (NaN where a run left it alone)
-    assert by_id.loc["r0007-s0", "traffic.trips"] == 300
-    assert pd.isna(by_id.loc["r0001-s0", "traffic.trips"])
-    assert by_id.loc["r0004-s0", "waste.planner"] == "learned"
-    assert by_id.loc["r0004-s0", "status"] == "ok"
+    assert by_id.loc[ID[7], "traffic.trips"] == 300
+    assert pd.isna(by_id.loc[ID[1], "traffic.trips"])
+    assert by_id.loc[ID[4], "waste.planner"] == "learned"
+    assert by_id.loc[ID[4], "status"] == "ok"
 
 
 def test_same_run_same_kpis_as_a_single_run(swept, sweep_file):
@@ -111,9 +112,9 @@ def test_same_run_same_kpis_as_a_single_run(swept, sweep_file):
 
     _, table = swept
     spec, base = load_sweep(sweep_file)
-    run = next(r for r in plan_runs(spec, base) if r.run_id == "r0001-s0")
+    run = next(r for r in plan_runs(spec, base) if r.run_id == ID[1])
     alone = run_scenario(run.scenario).kpi_dict()
-    row = table.set_index("run_id").loc["r0001-s0"]
+    row = table.set_index("run_id").loc[ID[1]]
     assert row["kpi.traffic.mean_travel_time_s"] == pytest.approx(
         alone["traffic"]["mean_travel_time_s"], rel=1e-12
     )
@@ -126,11 +127,11 @@ def test_a_resumed_sweep_runs_only_what_is_missing(swept, sweep_file, tmp_path):
     out = tmp_path / "resumable"
     shutil.copytree(source, out)
     stamps = {
-        run_id: (out / "runs" / run_id / "run.json").stat().st_mtime_ns
-        for run_id in first.loc[first["status"] == "ok", "run_id"]
+        finished: (out / "runs" / finished / "run.json").stat().st_mtime_ns
+        for finished in first.loc[first["status"] == "ok", "run_id"]
     }
     # lose one finished run, as an interrupted sweep would
-    lost = "r0005-s0"
+    lost = ID[5]
     for path in sorted((out / "runs" / lost).rglob("*"), reverse=True):
         path.unlink() if path.is_file() else path.rmdir()
     (out / "runs" / lost).rmdir()
@@ -139,9 +140,9 @@ def test_a_resumed_sweep_runs_only_what_is_missing(swept, sweep_file, tmp_path):
     # only the lost run and the failed one (retried) ran again
     assert set(ran) == {2}
     assert (out / "runs" / lost / "run.json").is_file()
-    for run_id, stamp in stamps.items():
-        if run_id != lost:
-            assert (out / "runs" / run_id / "run.json").stat().st_mtime_ns == stamp
+    for finished, stamp in stamps.items():
+        if finished != lost:
+            assert (out / "runs" / finished / "run.json").stat().st_mtime_ns == stamp
     assert len(again) == len(RUNS)
     assert list(again["status"]).count("failed") == 1
 
@@ -157,7 +158,7 @@ def test_cli_sweep_json_summary(sweep_file, tmp_path):
     assert result.returncode == 3, result.stderr
     summary = json.loads(result.stdout)
     assert summary["runs"] == len(RUNS) and summary["ok"] == len(RUNS) - 1
-    assert list(summary["failures"]) == ["r0003-s0"]
+    assert list(summary["failures"]) == [ID[3]]
 
 
 def test_example_sweep_runs(tmp_path):
@@ -172,6 +173,21 @@ def test_example_sweep_runs(tmp_path):
         mine = table[table["seed"] == seed]
         trips = mine.groupby("traffic.demand_scale")["kpi.traffic.trips"].first()
         assert trips[1.3] == round(1.3 * trips[1.0])
+
+
+def test_a_value_added_to_a_grid_leaves_the_other_runs_finished(sweep_file):
+    """A finished run counts where its id and its scenario's hash are those planned now: both
+    stay when a value is added in the middle of a grid (the ids were places in the file once,
+    and the runs after the new value ran again)."""
+    base = {"name": "grid", "scenario": str(sweep_file.parent / "base.yaml"), "seeds": [0, 1]}
+    before = SweepSpec.model_validate({**base, "grid": {"traffic.demand_scale": [1.0, 1.3]}})
+    after = SweepSpec.model_validate({**base, "grid": {"traffic.demand_scale": [1.0, 1.15, 1.3]}})
+    scenario = load_scenario(sweep_file.parent / "base.yaml").model_dump(mode="json")
+    planned = {run.run_id: run.scenario_sha256() for run in plan_runs(before, scenario)}
+    now = {run.run_id: run.scenario_sha256() for run in plan_runs(after, scenario)}
+    assert len(planned) == 4 and len(now) == 6
+    assert {run_id: now[run_id] for run_id in planned} == planned
+    assert set(now) - set(planned) == {run_id({"traffic.demand_scale": 1.15}, s) for s in (0, 1)}
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from cities import resolve
 from cities.cache import owner_tag
 from tests.conftest import twin_command
 from twin.errors import TwinError
-from twin.sweep import load_sweep, plan_runs, run_sweep
+from twin.sweep import load_sweep, plan_runs, run_id, run_sweep
 
 # the smallest useful runs: tens of trips for two simulated minutes, no waste, no map files
 TINY = {
@@ -154,8 +154,8 @@ def test_a_sweep_killed_at_random_moments_loses_nothing_finished(sweep_file, tmp
     table = pd.read_parquet(out / "results.parquet")
     assert list(table["run_id"]) == _planned_ids(sweep_file), context
     assert (table["status"] == "ok").all(), context
-    for run_id in table["run_id"]:
-        assert (out / "runs" / run_id / "row.json").is_file(), f"{context}: {run_id}"
+    for finished in table["run_id"]:
+        assert (out / "runs" / finished / "row.json").is_file(), f"{context}: {finished}"
     assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(table["run_id"]), context
     assert _temporary(out) == [], context
 
@@ -258,19 +258,20 @@ def test_a_failed_run_is_a_row_and_is_retried(tmp_path):
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(yaml.safe_dump({"name": "f", "scenario": "base.yaml"}))
     out = tmp_path / "out"
+    only = run_id({}, 0)  # the one run: no overrides, seed 0
     ran: list[int] = []
     for start in (1, 2):
         table = run_sweep(sweep, out, workers=1, on_progress=lambda d, todo: ran.append(todo))
         assert ran == [1] * start  # the second start retries it
         assert list(table["status"]) == ["failed"] and "corrupt" in table["error"].iloc[0]
         assert list(pd.read_parquet(out / "results.parquet")["status"]) == ["failed"]
-        assert (out / "failed" / "r0000-s0.json").is_file()
-        assert not (out / "runs" / "r0000-s0").exists()
+        assert (out / "failed" / f"{only}.json").is_file()
+        assert not (out / "runs" / only).exists()
     city.write_bytes(resolve("helsinki").path.read_bytes())  # the same scenario, now readable
     table = run_sweep(sweep, out, workers=1)
     assert list(table["status"]) == ["ok"] and table["kpi.traffic.trips"].iloc[0] == 20
-    assert not (out / "failed" / "r0000-s0.json").exists()
-    assert (out / "runs" / "r0000-s0" / "row.json").is_file()
+    assert not (out / "failed" / f"{only}.json").exists()
+    assert (out / "runs" / only / "row.json").is_file()
 
 
 def test_a_terminated_sweep_leaves_a_table_of_every_finished_run(sweep_file, tmp_path):
