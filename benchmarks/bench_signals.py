@@ -59,7 +59,12 @@ def _trips(city, n: int, seed: int):
 
 
 def _one(
-    city, seed: int, simulations: int, config: TrafficConfig, planner: LearnedSignalPlanner
+    city,
+    seed: int,
+    simulations: int,
+    config: TrafficConfig,
+    planner: LearnedSignalPlanner,
+    scales: tuple[float, ...] = SCALES,
 ) -> list[dict]:
     network = city.network
     n = peak_hour_demand(city.context, network).trips(3600)
@@ -89,7 +94,7 @@ def _one(
     }
     rows = []
     for day, trips in (("tuning", tuning), ("fresh", fresh)):
-        for scale in SCALES:
+        for scale in scales:
             demand = trips if scale == 1.0 else scaled_trips(
                 trips, scale, rng=np.random.default_rng([seed, round(scale * 100)])
             )  # fmt: skip
@@ -142,6 +147,10 @@ def main() -> None:
     parser.add_argument("--cities", nargs="+", default=["helsinki"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--simulations", type=int, default=60)
+    parser.add_argument(
+        "--demands", nargs="+", type=float, default=list(SCALES),
+        help="the demands every plan is judged at, as shares of the peak hour's",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, help="also write the rows as CSV")
     parser.add_argument("--checkpoint", type=Path, help="learned planner (default: shipped)")
     parser.add_argument(
@@ -158,7 +167,7 @@ def main() -> None:
         city = load_city(name)
         shas[city.name] = city.source.sha256
         for seed in args.seeds:
-            rows += _one(city, seed, args.simulations, config, planner)
+            rows += _one(city, seed, args.simulations, config, planner, tuple(args.demands))
             print(json.dumps(rows[-1]), flush=True)
     table = pd.DataFrame(rows)
     if args.out:

@@ -79,7 +79,7 @@ def evaluations(tmp_path_factory):
             "signal": pool.submit(
                 _bench,
                 "bench_signals.py", "--cities", "helsinki", "--seeds", "0", "--simulations", "1",
-                "--checkpoint", str(signal_checkpoint), "--evaluation-out",
+                "--demands", "1.0", "--checkpoint", str(signal_checkpoint), "--evaluation-out",
                 str(signal / "eval.json"),
             ),
         }  # fmt: skip
