@@ -30,6 +30,8 @@ __all__ = ["PAGES", "create_app", "serve"]
 
 PAGES = (city_page, traffic, waste, plans, scenarios)
 """Page modules, in navigation order; each has PATH, TITLE, layout(state), register(app, state)."""
+FORMS_FROM_DRAFT = (traffic, waste, plans)
+"""Pages whose run forms start from the browser's draft (``layout(state, draft=...)``)."""
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
@@ -216,8 +218,9 @@ def create_app(
         Output("page-path", "data"),
         Input("url", "pathname"),
         State("page-path", "data"),
+        State("draft", "data"),
     )
-    def route(pathname: str | None, shown: str | None):
+    def route(pathname: str | None, shown: str | None, draft: dict | None):
         pathname = pathname or "/"
         if pathname == shown:
             # the page is there already (the City page of the first layout): drawing it again
@@ -232,6 +235,10 @@ def create_app(
             return html.Div(
                 [html.H3("No such page"), dcc.Link("Back to the city", href="/")], id="not-found"
             ), pathname
+        if page in FORMS_FROM_DRAFT:
+            # the forms start from this browser's draft, not the city's fresh one: a scenario
+            # loaded or saved on the Scenarios page is what the Traffic page runs next
+            return page.layout(state, draft=draft), pathname
         return page.layout(state), pathname
 
     for page in PAGES:

@@ -72,6 +72,7 @@ __all__ = [
     "objective_applies",
     "objective_note",
     "objectives",
+    "page_draft",
     "percent_change",
     "policies",
     "policies_to_compare",
@@ -380,6 +381,26 @@ def default_draft(
         else:
             draft[key] = value
     return scenario_from_draft(draft).model_dump(mode="json")
+
+
+def page_draft(draft: Any, fresh: dict[str, Any]) -> dict[str, Any]:
+    """The draft a run page's form starts from: the browser's (what the Scenarios page loaded,
+    saved or edited, and what the pages ran), a section it lacks (a waste-only scenario's
+    traffic) from ``fresh``, :func:`default_draft`'s.
+
+    A field whose starting value is the draft's keeps what the planner typed only while the
+    draft's value stays the one it was typed over (Dash's persistence): a scenario loaded or
+    saved since shows its own values.
+    """
+    if not isinstance(draft, dict):
+        return fresh
+    shown = dict(draft)
+    for key in ("traffic", "waste"):
+        if not isinstance(shown.get(key), dict):
+            shown[key] = fresh[key]
+    if shown.get("seed") is None:
+        shown["seed"] = fresh["seed"]
+    return shown
 
 
 def _problems(err: ValidationError) -> str:

@@ -67,6 +67,7 @@ from dashboards.logic import (
     default_baseline,
     delay_levels,
     kpi_change,
+    page_draft,
     plan_notes,
     policies,
     policies_to_compare,
@@ -95,8 +96,9 @@ PATH = "/plans"
 TITLE = "Plans"
 
 
-def layout(state: DashboardState) -> html.Div:
-    draft = state.draft()
+def layout(state: DashboardState, *, draft: dict | None = None) -> html.Div:
+    """The page, its forms filled from ``draft`` (the browser's; :func:`page_draft`)."""
+    draft = page_draft(draft, state.draft())
     waste = draft["waste"]
     names = list(policies())
     return html.Div(
@@ -147,7 +149,7 @@ def layout(state: DashboardState) -> html.Div:
             html.Div(id="plans-table"),
             route_card_section(),
             html.Hr(),
-            routes_section(state),
+            routes_section(state, draft),
             html.Hr(),
             signals_section(),
             html.Hr(),
@@ -249,10 +251,10 @@ def day_bins(state: DashboardState) -> int:
         return DAY_BINS
 
 
-def routes_section(state: DashboardState) -> html.Div:
-    """The form that asks the twin for a day's collection routes, and the places their verdict,
-    checks, comparison, provenance, decision and map fill in."""
-    draft = state.draft()
+def routes_section(state: DashboardState, draft: dict) -> html.Div:
+    """The form that asks the twin for a day's collection routes (its starting values from
+    ``draft``), and the places their verdict, checks, comparison, provenance, decision and map
+    fill in."""
     form = html.Div(
         [
             html.H3("Propose a day's collection routes"),

@@ -25,7 +25,7 @@ from dashboards.components import (
 from dashboards.figures import congestion_figure, empty_figure, speed_over_time
 from dashboards.figures import travel_time_histogram as tt_histogram
 from dashboards.forms import read_form
-from dashboards.logic import TIME_MARK_STEPS_S, TRAFFIC_CARDS, clock, slider_marks
+from dashboards.logic import TIME_MARK_STEPS_S, TRAFFIC_CARDS, clock, page_draft, slider_marks
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
 from twin import parse_duration, traffic_warnings
@@ -47,8 +47,10 @@ def _minutes(duration: str | float) -> float:
     return parse_duration(duration) / 60.0
 
 
-def layout(state: DashboardState) -> html.Div:
-    draft = state.draft()["traffic"]
+def layout(state: DashboardState, *, draft: dict | None = None) -> html.Div:
+    """The page, its form filled from ``draft`` (the browser's; :func:`page_draft`)."""
+    scenario = page_draft(draft, state.draft())
+    draft = scenario["traffic"]
     return html.Div(
         [
             html.Div(
@@ -74,7 +76,7 @@ def layout(state: DashboardState) -> html.Div:
                             number_field(
                                 "Seed",
                                 "traffic-seed",
-                                value=state.draft()["seed"],
+                                value=scenario["seed"],
                                 **KEPT_FOR_SESSION,
                             ),
                             field(

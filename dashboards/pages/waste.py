@@ -57,6 +57,7 @@ from dashboards.logic import (
     default_baseline,
     objective_note,
     objectives,
+    page_draft,
     plan_notes,
     policies,
     policies_to_compare,
@@ -108,8 +109,9 @@ COMPARE_ALL = "all"
 """The value of the checkbox that runs every policy with the baseline."""
 
 
-def layout(state: DashboardState) -> html.Div:
-    draft = state.draft()
+def layout(state: DashboardState, *, draft: dict | None = None) -> html.Div:
+    """The page, its form filled from ``draft`` (the browser's; :func:`page_draft`)."""
+    draft = page_draft(draft, state.draft())
     waste = draft["waste"]
     return html.Div(
         [

@@ -568,6 +568,22 @@ def test_the_run_pages_forms_keep_what_was_typed_across_a_visit_to_another_page(
     for field_id, value in (("scenario-trips", "300"), ("scenario-minutes", "15")):
         box = dash_duo.wait_for_element(f"#{field_id}")
         until(lambda box=box, value=value: box.get_attribute("value") == value, timeout=5)
+    # and a scenario saved there is what the run pages show next; what was typed over a value
+    # the scenario left alone stays
+    _type(dash_duo, "scenario-trips", 450)
+    _type(dash_duo, "scenario-days", 4)
+    dash_duo.find_element("#scenario-save").click()
+    dash_duo.wait_for_contains_text("#scenario-message", "Saved", timeout=10)
+    shown = {
+        "traffic": {"traffic-trips": "450", "traffic-minutes": "15", "traffic-scale": "1.5"},
+        "waste": {"waste-days": "4", "waste-shift-trips": "400"},
+    }
+    for page, fields in shown.items():
+        dash_duo.find_element(f"#nav-{page}").click()
+        dash_duo.wait_for_element(f"#{page}-map .js-plotly-plot")
+        for field_id, value in fields.items():
+            box = dash_duo.find_element(f"#{field_id}")
+            until(lambda box=box, value=value: box.get_attribute("value") == value, timeout=5)
     _no_errors(dash_duo)
 
 

