@@ -1562,8 +1562,8 @@ def _on_city(spec: Scenario, city: City) -> Scenario:
 
 def check_scenario(path: str | os.PathLike[str], *, deep: bool = True) -> Scenario:
     """Validate a scenario file; with ``deep``, also load its city and check that every edge,
-    way and signal it names exists there. Raises :class:`~twin.scenario.ScenarioError`
-    (``file:line: field: problem``)."""
+    way and signal it names exists there and that its rounds' stops meet the city's bins.
+    Raises :class:`~twin.scenario.ScenarioError` (``file:line: field: problem``)."""
     return checked_scenario(path, deep=deep)[0]
 
 
@@ -1576,20 +1576,24 @@ def checked_scenario(
     where = lambda loc: scenario_location(path, loc)  # noqa: E731
     if spec.waste is not None and spec.waste.checkpoint is not None:
         _check_checkpoint(spec, where(("waste", "checkpoint")))
-    if spec.waste is not None and spec.waste.policy == "current" and spec.waste.rounds:
-        try:  # the file as such; its stops meet the bins only when a run places them
+    rounds = spec.waste is not None and spec.waste.policy == "current" and spec.waste.rounds
+    if rounds:
+        try:  # the file as such; its stops meet the bins once the city's are placed (below)
             read_rounds(spec.waste.rounds)
         except USER_ERRORS as err:
             raise ScenarioError(f"{where(('waste', 'rounds'))}: waste.rounds: {err}") from None
     sites = spec.waste is not None and (spec.waste.depot or spec.waste.disposal) is not None
     try:
         resolve(spec.city)  # cheap: finds the file without reading it
-        city = load_city(spec.city) if deep and (spec.traffic is not None or sites) else None
+        loads = deep and (spec.traffic is not None or sites or rounds)
+        city = load_city(spec.city) if loads else None
     except USER_ERRORS as err:
         raise ScenarioError(f"{where(('city',))}: city: {err}") from None
     if city is None:
         return spec, None
     check_scenario_in_city(spec, city, path)
+    if rounds:
+        _check_rounds_on_bins(spec, city, where(("waste", "rounds")))
     network = city.network
     if spec.traffic is not None and spec.traffic.trips is not None and spec.traffic.simulate:
         config = TrafficConfig(
@@ -1600,6 +1604,19 @@ def checked_scenario(
         )
         _check_budget(spec.traffic.scaled_trips(), config, network, None)
     return spec, city
+
+
+def _check_rounds_on_bins(spec: Scenario, city: City, where: str) -> None:
+    """Drive the scenario's own rounds for a day at free-flow times, on its streets: the run's
+    own matching of their stops to the city's bins (a bin it lacks, a stop off the city or out
+    of the trucks' reach, a truck over capacity, more trucks than given), so that a check
+    refuses what the run would stop on, naming the row. Traffic slows the trucks but changes
+    no stop's reach, so the day is not driven among it."""
+    waste = spec.waste.model_copy(update={"days": 1, "traffic_coupling": False, "forecast_days": 0})
+    try:
+        run_waste(city, waste, seed=spec.seed, traffic=spec.traffic)
+    except USER_ERRORS as err:
+        raise ScenarioError(f"{where}: waste.rounds: {err}") from None
 
 
 def check_scenario_in_city(

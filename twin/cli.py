@@ -1550,7 +1550,8 @@ def scenario_check_command(
         bool, typer.Option(help="Check the file only; do not load the city to check edge ids.")
     ] = False,
 ) -> None:
-    """Validate a scenario file (and, unless --shallow, the edges and signals it names)."""
+    """Validate a scenario file (and, unless --shallow, the edges and signals it names and its
+    rounds' stops against the city's bins)."""
     from twin.api import check_scenario
 
     spec = check_scenario(scenario, deep=not shallow)

@@ -1223,7 +1223,9 @@ def test_a_scenarios_progress_runs_through_both_sections_once(helsinki):
     assert len(halves[1]) == 3  # one report a waste day
 
 
-def test_check_reads_the_rounds_file_a_scenario_names(tmp_path):
+def test_check_reads_the_rounds_file_a_scenario_names_and_meets_its_stops_with_the_bins(
+    tmp_path, helsinki
+):
     from twin.api import check_scenario
 
     path = _write(
@@ -1239,6 +1241,11 @@ def test_check_reads_the_rounds_file_a_scenario_names(tmp_path):
     (tmp_path / "own.csv").write_text("weekday,truck,stop,bin\nMon,1,1,3\nMon,1,2,3\n")
     with pytest.raises(ScenarioError, match=r"own.yaml:3: waste.rounds: .*line 2 and line 3"):
         check_scenario(path)
+    # a stop at a bin the city lacks: found by placing the city's bins, as a run places them
+    (tmp_path / "own.csv").write_text("weekday,truck,stop,bin\nMon,1,1,3\nMon,1,2,99999\n")
+    with pytest.raises(ScenarioError, match=r"own.yaml:3: waste.rounds: .*line 3: names bin "):
+        check_scenario(path)
+    assert check_scenario(path, deep=False).waste.rounds.endswith("own.csv")  # the file alone
     (tmp_path / "own.csv").write_text("weekday,truck,stop,bin\nMon,1,1,3\nMon,1,2,4\n")
     assert check_scenario(path).waste.rounds.endswith("own.csv")
 
