@@ -13,9 +13,14 @@ levels, two route modes"), in the same two route modes:
   seeds (the median run and the range) against UXsim's median of three seeds; a level counts
   where UXsim finished every trip in all three.
 
+``--uxsim-seeds N`` runs UXsim C++ again in adaptive mode over seeds 0 … N − 1 (its median run
+and range, and "some" where any seed left a trip unfinished) instead of reading its recorded
+median of three: near gridlock three seeds are as noisy as three of ours.
+
 Usage::
 
-    python benchmarks/bench_traffic_fidelity_ours.py [--modes fixed,adaptive] [--seeds 3]
+    python benchmarks/bench_traffic_fidelity_ours.py [--modes fixed,adaptive] [--seeds 3] \
+        [--uxsim-seeds 21]
 
 Prints Markdown on stdout, progress on stderr.
 """
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench_traffic_fidelity import SHARED, demand, log, over_seeds, run_ours
+from bench_traffic_fidelity import SHARED, demand, log, over_seeds, run_ours, run_uxsim
 
 # network → per level 20–100 %: (trips, UXsim C++ adaptive TTT: the median of three seeds,
 # whether UXsim finished every trip in all three, UXsim C++ fixed-route TTT (seed 0), the trips
@@ -88,6 +93,10 @@ def main() -> None:
     parser.add_argument("--modes", default="fixed,adaptive")
     parser.add_argument("--seeds", type=int, default=3, help="ours' seeds in adaptive mode")
     parser.add_argument("--city", action="append", help="a network of the table; default: all")
+    parser.add_argument(
+        "--uxsim-seeds", type=int, default=0,
+        help="run UXsim C++ (adaptive) over this many seeds; 0: its recorded median of three",
+    )  # fmt: skip
     args = parser.parse_args()
     from cities.city import load_city
 
@@ -108,6 +117,11 @@ def main() -> None:
                     run_ours, args.seeds if adaptive else 1, city, trips, adaptive=adaptive, dt=5.0
                 )
                 low, high = median["ttt_range"]
+                peer_spread = ""
+                if adaptive and args.uxsim_seeds:
+                    uxsim = over_seeds(run_uxsim, args.uxsim_seeds, city, trips, adaptive=True)
+                    ux_adaptive, ux_clean = uxsim["ttt_h"], uxsim["unfinished_max"] == 0
+                    peer_spread = " [{:,.1f}–{:,.1f}]".format(*uxsim["ttt_range"])
                 peer = ux_adaptive if adaptive else ux_fixed
                 peer_unfinished = 0 if adaptive else ux_unfinished
                 diff = median["ttt_h"] / peer - 1
@@ -118,7 +132,7 @@ def main() -> None:
                 log(f"{name} {level} {mode}: {diff:+.1%}")
                 print(
                     f"| {name} | {level} | {n_trips:,} | {mode} | {median['ttt_h']:,.1f}{spread} "
-                    f"| {peer:,.1f} | {100 * diff:+.1f} % | "
+                    f"| {peer:,.1f}{peer_spread} | {100 * diff:+.1f} % | "
                     f"{median['unfinished_max']:,} / "
                     f"{peer_unfinished if ux_clean or not adaptive else 'some':} | "
                     f"{median['wall_s']:.1f} |",
