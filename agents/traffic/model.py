@@ -13,7 +13,7 @@ import pandas as pd
 
 from agents.kpis import edge_time_series, traffic_kpis
 from agents.traffic.agents import SignalAgent, VehicleAgent
-from agents.traffic.demand import Trips
+from agents.traffic.demand import Trips, departure_order
 from agents.traffic.engine import (
     ARRIVED,
     CHOICE_TABLES_KEPT,
@@ -224,7 +224,8 @@ class TrafficModel(mesa.Model):
             )
         # vehicle ids in departure order: those on the road together sit together in memory,
         # which keeps the step kernel's working set small (Trips built by hand may be unsorted)
-        vehicles = self._add_trips(trips.subset(np.argsort(trips.depart_s, kind="stable")))
+        order = departure_order(trips.origin, trips.destination, trips.depart_s)
+        vehicles = self._add_trips(trips.subset(order))
         sample = vehicles
         if len(vehicles) > self.config.max_vehicle_agents:
             sample = np.sort(
@@ -372,8 +373,9 @@ class TrafficModel(mesa.Model):
 
     # ---------------------------------------------------------------- results
     def trips_frame(self) -> pd.DataFrame:
-        """One row per simulated vehicle: the trips in departure order (ties in the order
-        given), then vehicles injected later."""
+        """One row per simulated vehicle: the trips in departure order (those of one second by
+        origin and destination node, :func:`~agents.traffic.demand.departure_order`), then
+        vehicles injected later."""
         engine, nodes = self.engine, self.network.node_osmid
         status = np.array(["planned", "running", "arrived"])[engine.state]
         status[engine.waiting()] = "waiting"

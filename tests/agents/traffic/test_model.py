@@ -459,3 +459,23 @@ def test_the_stuck_rule_leaves_a_moving_queue_within_its_storage():
         most = np.maximum(most, model.engine.occupancy)
     assert most[1] >= 0.7 * network.edge_storage_veh[1]  # the queue did reach back this far
     assert np.all(most <= np.floor(network.edge_storage_veh))
+
+
+def test_a_tables_row_order_changes_no_run(helsinki):
+    """Trips of an OD table in whole minutes share their departure second by the hundred: the
+    run must not depend on which of them the table lists first (an export sorted another way
+    is the same demand)."""
+    drawn = generate_trips(
+        helsinki.context, n_trips=600, window_s=600, rng=np.random.default_rng(3)
+    )
+    minutes = Trips(drawn.origin, drawn.destination, np.floor(drawn.depart_s / 60) * 60)
+    shuffled = minutes.subset(np.random.default_rng(4).permutation(len(minutes.origin)))
+    config = TrafficConfig(duration_s=1200, dt_s=5.0)
+    runs = [
+        TrafficModel(helsinki.network, trips, config=config, seed=1).run()
+        for trips in (minutes, shuffled)
+    ]
+    assert runs[0].kpis == runs[1].kpis
+    columns = ["origin", "destination", "depart_s", "arrive_s", "distance_m"]
+    frames = [run.trips[columns].sort_values(columns).reset_index(drop=True) for run in runs]
+    pd.testing.assert_frame_equal(frames[0], frames[1])
