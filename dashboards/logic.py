@@ -398,8 +398,6 @@ def page_draft(draft: Any, fresh: dict[str, Any]) -> dict[str, Any]:
     for key in ("traffic", "waste"):
         if not isinstance(shown.get(key), dict):
             shown[key] = fresh[key]
-    if shown.get("seed") is None:
-        shown["seed"] = fresh["seed"]
     return shown
 
 

@@ -1564,21 +1564,27 @@ def check_scenario(path: str | os.PathLike[str], *, deep: bool = True) -> Scenar
     """Validate a scenario file; with ``deep``, also load its city and check that every edge,
     way and signal it names exists there and that its rounds' stops meet the city's bins.
     Raises :class:`~twin.scenario.ScenarioError` (``file:line: field: problem``)."""
-    return checked_scenario(path, deep=deep)[0]
+    spec, city = checked_scenario(path, deep=deep)
+    waste = spec.waste
+    if city is not None and waste is not None and waste.policy == "current" and waste.rounds:
+        # a run meets the rounds with its bins itself, before it simulates: only here
+        _check_rounds_on_bins(spec, city, scenario_location(path, ("waste", "rounds")))
+    return spec
 
 
 def checked_scenario(
     path: str | os.PathLike[str], *, deep: bool = True
 ) -> tuple[Scenario, City | None]:
-    """:func:`check_scenario`, and the city it loaded to check it (``None`` if it loaded none),
-    so that a run that follows need not load the city again."""
+    """:func:`check_scenario` but for the rounds' day (the run that follows drives them), and
+    the city it loaded to check it (``None`` if it loaded none), so that the run need not load
+    the city again."""
     spec = load_scenario(path)
     where = lambda loc: scenario_location(path, loc)  # noqa: E731
     if spec.waste is not None and spec.waste.checkpoint is not None:
         _check_checkpoint(spec, where(("waste", "checkpoint")))
     rounds = spec.waste is not None and spec.waste.policy == "current" and spec.waste.rounds
     if rounds:
-        try:  # the file as such; its stops meet the bins once the city's are placed (below)
+        try:  # the file as such; check_scenario meets its stops with the bins
             read_rounds(spec.waste.rounds)
         except USER_ERRORS as err:
             raise ScenarioError(f"{where(('waste', 'rounds'))}: waste.rounds: {err}") from None
@@ -1592,8 +1598,6 @@ def checked_scenario(
     if city is None:
         return spec, None
     check_scenario_in_city(spec, city, path)
-    if rounds:
-        _check_rounds_on_bins(spec, city, where(("waste", "rounds")))
     network = city.network
     if spec.traffic is not None and spec.traffic.trips is not None and spec.traffic.simulate:
         config = TrafficConfig(

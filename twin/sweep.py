@@ -184,8 +184,7 @@ class RunSpec(BaseModel):
     def scenario_sha256(self) -> str:
         """Hash of the resolved scenario: a run's record counts for this run only if its hash
         is this one."""
-        text = json.dumps(self.scenario, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
+        return _sha256(self.scenario)
 
 
 def _nested(dotted: dict[str, Any]) -> dict[str, Any]:
@@ -241,8 +240,13 @@ def run_id(overrides: dict[str, Any], seed: int) -> str:
     """The id of the run with these overrides and seed (``r5f3a09c2d41e-s1``): a digest of the
     overrides, not their place in the sweep file, so a value added to a grid, or runs
     reordered, leave every other run its id and its finished folder."""
-    text = json.dumps(overrides, sort_keys=True, separators=(",", ":"), default=str)
-    return f"r{hashlib.sha256(text.encode()).hexdigest()[:12]}-s{seed}"
+    return f"r{_sha256(overrides)[:12]}-s{seed}"
+
+
+def _sha256(value: Any) -> str:
+    """Digest of a mapping's canonical JSON (keys sorted): the same content, the same digest."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def plan_runs(spec: SweepSpec, base: dict[str, Any]) -> list[RunSpec]:

@@ -372,18 +372,7 @@ def test_every_page_lays_out_on_the_city(state):
 
 def _values(component, wanted: set[str]) -> dict[str, object]:
     """The ``value`` of each component of a layout whose id is in ``wanted``."""
-    found = {}
-
-    def walk(node):
-        if getattr(node, "id", None) in wanted:
-            found[node.id] = node.value
-        children = getattr(node, "children", None)
-        for child in children if isinstance(children, list | tuple) else [children]:
-            if child is not None and hasattr(child, "to_plotly_json"):
-                walk(child)
-
-    walk(component)
-    return found
+    return {c.id: c.value for c in _components(component) if getattr(c, "id", None) in wanted}
 
 
 def test_the_run_pages_forms_start_from_the_browsers_draft(state):
