@@ -9,7 +9,9 @@ working days of the city's waste twin, one seed each), plan with:
 - learned + PyVRP polish with a total wall time of 1 s and of 5 s, starting from the fewest
   samples asked for (the polish gets what the learned planner left of the budget); with
   ``--as-given`` also the polish started from the learned plan as it is, without PyVRP's
-  local search of the start (how ``pyvrp.solve`` takes a given solution);
+  local search of the start (how ``pyvrp.solve`` takes a given solution), and with
+  ``--trips-kept`` the polish whose start keeps the model's trips on the trucks it gave them
+  (the planner spreads them over idle trucks first: ``spread_trips``);
 - PyVRP alone for 1 s and for 5 s;
 - greedy nearest neighbour;
 - with ``--compare``, other checkpoints' learned plans alone on the same days (side by side
@@ -69,15 +71,17 @@ def _timed(planner, problem, **options):
     return plan_cost(problem, plan) / 1000.0, wall, cpu
 
 
-class _AsGiven:
-    """The learned planner's sample, polished by PyVRP started from it as it is."""
+class _PolishedFrom:
+    """The learned planner's sample polished by PyVRP otherwise than the planner does: from the
+    plan as it is (``settle=False``: no local search of the start), or with its trips left on
+    the trucks the model gave them (no :func:`~agents.waste.planning.spread_trips`)."""
 
-    def __init__(self, learned: LearnedPlanner, polish_s: float) -> None:
-        self.learned, self.polish_s = learned, polish_s
+    def __init__(self, learned: LearnedPlanner, polish_s: float, *, settle: bool) -> None:
+        self.learned, self.polish_s, self.settle = learned, polish_s, settle
 
     def plan(self, problem, *, seed: int = 0):
         start = self.learned.sample(problem, seed=seed)
-        search = PyVRPPlanner(max_runtime_s=self.polish_s, settle_start=False)
+        search = PyVRPPlanner(max_runtime_s=self.polish_s, settle_start=self.settle)
         polished = search.plan(problem, seed=seed, initial=start)
         return min((polished, start), key=lambda plan: plan_cost(problem, plan))
 
@@ -159,6 +163,12 @@ def main() -> None:
         help="also polish from the learned plan as it is (no local search of the start)",
     )
     parser.add_argument(
+        "--trips-kept",
+        action="store_true",
+        help="also polish from the learned plan with its trips on the trucks the model gave "
+        "them (before spread_trips)",
+    )
+    parser.add_argument(
         "--budgets",
         type=float,
         nargs="+",
@@ -232,11 +242,14 @@ def main() -> None:
             polish = max(budget - rows[f"learned ({start} samples)"][-1][1], 0.05)
             polisher = learned[start].with_polish(polish)
             add(f"learned + polish = {budget:g} s", _timed(polisher, problem, seed=seed))
-            if args.as_given:
-                add(
-                    f"learned + polish from the plan as given = {budget:g} s",
-                    _timed(_AsGiven(learned[start], polish), problem, seed=seed),
-                )
+            # the polishes the planner does not do, named after "learned + polish"
+            variants = {" from the plan as given": (args.as_given, False),
+                        ", trips kept on their trucks": (args.trips_kept, True)}  # fmt: skip
+            for label, (asked, settle) in variants.items():
+                if asked:
+                    other = _PolishedFrom(learned[start], polish, settle=settle)
+                    name = f"learned + polish{label} = {budget:g} s"
+                    add(name, _timed(other, problem, seed=seed))
         add("greedy", _timed(GreedyPlanner(), problem, seed=seed))
         print(f"instance {k + 1}/{args.instances} done", flush=True)
 

@@ -25,13 +25,21 @@ from __future__ import annotations
 import copy
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
 
-from agents.waste.planning import Plan, Planner, PyVRPPlanner, RoutingProblem, finish_plan
+from agents.waste.planning import (
+    Plan,
+    Planner,
+    PyVRPPlanner,
+    RoutingProblem,
+    finish_plan,
+    spread_trips,
+)
 from generative import decoding
 from generative.checkpoint import CheckpointError, checkpoint_range, load_checkpoint, load_model
 from generative.coverage import day_figures
@@ -146,8 +154,9 @@ class LearnedPlanner:
         plans from +14.3 % (Kotka) and +22.1 % (Andorra) above PyVRP 5 s to +2.6 % and +2.8
         %, for 0.02 s (BENCHMARKS.md, "Learned planner: any city", session 28).
     polish_s
-        Seconds of PyVRP search started from the (refined) learned plan, once PyVRP's local
-        search has settled it (0: no polish).
+        Seconds of PyVRP search started from the (refined) learned plan, its trips spread
+        over idle trucks (:func:`~agents.waste.planning.spread_trips`) and settled by PyVRP's
+        local search (0: no polish).
     polish_iterations
         With ``polish_s``: the polish also stops after this many PyVRP iterations (``None``:
         the time alone). An iteration limit makes polished plans repeat bit for bit, as the
@@ -277,9 +286,11 @@ class LearnedPlanner:
         polisher = PyVRPPlanner(max_runtime_s=self.polish_s, max_iterations=self.polish_iterations)
         # from the refined plan, which PyVRP's own local search settles first: at 1 s on
         # Andorra's 200- and 490-bin days it ended 0.7 and 3.0 % ahead of PyVRP alone where
-        # the plan as drawn ended 0.3 % behind and 0.7 % ahead (BENCHMARKS.md, "Learned
-        # planner: any city")
-        polished = polisher.plan(problem, seed=seed, initial=learned)
+        # the plan as drawn ended 0.3 % behind and 0.7 % ahead; its trips spread over idle
+        # trucks, from which PyVRP's search strays further than from one truck's several
+        # trips (BENCHMARKS.md, "Learned planner: any city")
+        start = replace(learned, routes=spread_trips(learned.routes, problem.n_trucks))
+        polished = polisher.plan(problem, seed=seed, initial=start)
         # PyVRP keeps the best solution it saw, the learned one included, but it counts in
         # rounded integers: keep whichever plan is better in exact terms
         rank = [

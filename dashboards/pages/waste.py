@@ -231,7 +231,7 @@ def traffic_field(draft: dict[str, Any]) -> html.Label:
 POLISH_LABEL = "Polish of the learned plans (PyVRP iterations a day)"
 POLISH_HINT = "blank: the learned plans as they are; 100 brings them nearer PyVRP's"
 """The polish box's label and placeholder: in 28-day runs on cities the model never trained on,
-with 100 iterations a day the learned policy drove 0.9–1.5 % more than the PyVRP policy (alone
+with 100 iterations a day the learned policy drove 0.0–0.5 % more than the PyVRP policy (alone
 0.2–3.5 %) and, on Andorra, let fewer bins overflow (BENCHMARKS.md, "Learned planner: any
 city")."""
 

@@ -20,6 +20,7 @@ from agents.waste.planning import (
     RoutingProblem,
     check_plan,
     route_stats,
+    spread_trips,
 )
 
 FAST = 0.5  # seconds per PyVRP search in these tests
@@ -349,3 +350,24 @@ def test_a_search_from_a_given_plan_starts_at_its_local_optimum():
         problem, seed=0, initial=greedy
     )
     assert as_given.info["objective"] == pytest.approx(greedy.info["objective"])
+
+
+def test_spread_trips_moves_whole_trips_onto_idle_trucks():
+    problem = random_problem(5, n_bins=24, n_trucks=3, capacity=500.0, shift_s=8 * 3600.0)
+    one_truck = GreedyPlanner().plan(dataclasses.replace(problem, n_trucks=1))
+    (route,) = one_truck.routes
+    assert (route == DISPOSAL).sum() >= 3  # the one truck makes several trips
+    spread = spread_trips(one_truck.routes, problem.n_trucks)
+    assert len(spread) == problem.n_trucks and all(r[-1] == DISPOSAL for r in spread)
+    # the same stops in the same order, trip by trip: the first route keeps the trips it had
+    # first, the others one of its last trips each, the last trip first
+    assert np.array_equal(np.concatenate([spread[0], *spread[:0:-1]]), route)
+    assert check_plan(problem, Plan(spread, "spread", 0.0)) == []
+    # each moved trip drives from the depot, not the disposal site, and back to the depot
+    d = problem.distance_m
+    added = sum(d[DEPOT, r[0]] + d[DISPOSAL, DEPOT] - d[DISPOSAL, r[0]] for r in spread[1:])
+    total = lambda routes: sum(route_stats(problem, r).distance_m for r in routes)  # noqa: E731
+    assert total(spread) == pytest.approx(total(one_truck.routes) + added)
+    # no idle truck, or no truck with two trips: nothing moves
+    assert all(map(np.array_equal, spread_trips(spread, 3), spread))
+    assert all(map(np.array_equal, spread_trips(one_truck.routes, 1), one_truck.routes))
