@@ -4,8 +4,3 @@ They run on the city model of :mod:`cities` (road network, routing, context) and
 KPIs through :mod:`agents.kpis`; they never import the layers above (``generative``, ``twin``,
 ``dashboards``).
 """
-
-from agents.mesa_ids import release_finished_models
-
-# Mesa 3.3 would keep every model this process builds in memory (see agents.mesa_ids)
-release_finished_models()

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cities.errors import TwinError
-from cities.network import RoadNetwork
+
+if TYPE_CHECKING:  # the network's module loads geopandas, which a scenario's checks need not
+    from cities.network import RoadNetwork
 
 __all__ = ["ChangeEdge", "CloseEdge", "ScaleDemand", "apply_to_network", "resolve_edges"]
 

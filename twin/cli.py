@@ -273,10 +273,10 @@ def traffic_command(
 ) -> None:
     """Simulate a city's traffic and print its KPIs (street changes and junction retimings:
     a scenario file, `twin run`)."""
-    from twin.api import run_traffic
     from twin.specs import traffic_spec
 
     # the same spec, bounds and messages as the API and scenario files, checked before loading
+    # the city or the simulator (a bad value is refused in a fraction of a second)
     spec = _from_options(
         traffic_spec, "traffic", {"dt_s": "--dt"},
         trips=trips, od=od, duration=duration, window=window, dt_s=dt,
@@ -285,6 +285,8 @@ def traffic_command(
     )  # fmt: skip
     seed = _seed(seed)
     _refuse_occupied(out, overwrite)
+    from twin.api import run_traffic
+
     with _fraction_progress("Simulating traffic") as advance:
         run = run_traffic(city, spec, seed=seed, on_progress=advance)
     if out is not None:
@@ -572,7 +574,6 @@ def waste_command(
     as_json: JsonOption = False,
 ) -> None:
     """Simulate a city's waste collection under one policy and planner; print its KPIs."""
-    from twin.api import run_waste
     from twin.specs import traffic_spec, waste_spec
 
     if export and out is None:
@@ -604,6 +605,8 @@ def waste_command(
         )  # fmt: skip
     seed = _seed(seed)
     _refuse_occupied(out, overwrite)
+    from twin.api import run_waste
+
     with _fraction_progress(f"Simulating waste collection ({spec.policy})") as advance:
         run = run_waste(city, spec, seed=seed, traffic=traffic, on_progress=advance)
     if out is not None:
@@ -645,7 +648,6 @@ def waste_compare_command(
 ) -> None:
     """Set every policy against the city's baseline (its own rounds, else rounds drawn by hand):
     truck-km, truck-hours, euros, CO2 and service level on the same bins, waste and fleet."""
-    from twin.api import against_baseline
     from twin.specs import waste_spec
 
     spec = _from_options(
@@ -658,9 +660,12 @@ def waste_compare_command(
         "hand-drawn", "schedule", "threshold", "forecast",
         {"label": "forecast, euros", "policy": "forecast", "objective": "euros"},
     )  # fmt: skip
+    seed_number = _seed(seed)
+    from twin.api import against_baseline
+
     with _fraction_progress("Running every policy against the baseline") as advance:
         table = against_baseline(
-            city, spec, seed=_seed(seed), policies=policies, on_progress=advance
+            city, spec, seed=seed_number, policies=policies, on_progress=advance
         )
     # a baseline that leaves most bins out makes every comparison with it meaningless: said
     for row in table.itertuples(index=False):
@@ -1567,9 +1572,12 @@ def run_command(
     as_json: JsonOption = False,
 ) -> None:
     """Run a scenario file and write everything that reproduces it into --out."""
+    from twin.scenario import load_scenario
+
+    load_scenario(scenario)  # its bad values refused before the simulator loads
+    _refuse_occupied(out, overwrite)
     from twin.api import checked_scenario, run_scenario
 
-    _refuse_occupied(out, overwrite)
     spec, city = checked_scenario(scenario)
     with _fraction_progress(f"Running {spec.name}") as advance:
         run = run_scenario(spec, city=city, on_progress=advance)

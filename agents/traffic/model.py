@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from agents.kpis import edge_time_series, traffic_kpis
+from agents.mesa_ids import release_finished_models
 from agents.traffic.agents import SignalAgent, VehicleAgent
 from agents.traffic.demand import Trips, departure_order
 from agents.traffic.engine import (
@@ -27,6 +28,9 @@ from cities.errors import TwinError
 from cities.network import RoadNetwork
 from cities.roads import SATURATION_FLOW_VPH_PER_LANE
 from cities.routing import Router
+
+# Mesa 3.3 would keep every model this process builds in memory (see agents.mesa_ids)
+release_finished_models()
 
 __all__ = ["TrafficConfig", "TrafficModel", "TrafficResult"]
 

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from agents.kpis import waste_kpis
+from agents.mesa_ids import release_finished_models
 from agents.waste.agents import BinAgent, TruckAgent, TruckDay
 from agents.waste.bins import Bins, daily_generation
 from agents.waste.costs import DEFAULT_COSTS, OBJECTIVES, CostFactors
@@ -60,6 +61,9 @@ from agents.waste.sites import Sites
 from cities.errors import TwinError
 from cities.network import RoadNetwork
 from cities.routing import Router
+
+# Mesa 3.3 would keep every model this process builds in memory (see agents.mesa_ids)
+release_finished_models()
 
 __all__ = [
     "GIVEN_ROUTES",

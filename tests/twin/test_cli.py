@@ -13,6 +13,7 @@ import json
 import math
 import os
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -258,3 +259,36 @@ def test_minus_h_asks_for_help_as_in_most_tools(command):
     result = CliRunner().invoke(app, [*command, "-h"])
     assert result.exit_code == 0, result.output
     assert f"Usage: twin {' '.join(command)}".rstrip() in " ".join(result.output.split())
+
+
+def test_a_bad_value_is_refused_before_the_simulator_loads(tmp_path):
+    """The command line checks its values (and a scenario file's) with the parameter specs
+    before it imports the simulator: Mesa, geopandas and PyVRP stay unloaded, so the refusal
+    comes in a fraction of the seconds that importing them takes."""
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text("name: bad\ncity: helsinki\ntraffic: {trips: -5, duration: 10min}\n")
+    script = (
+        "import sys\n"
+        "from twin.cli import main\n"
+        "codes = []\n"
+        f"for args in ({['traffic', 'helsinki', '--trips', '-5']!r},\n"
+        f"             {['waste', 'helsinki', '--days', '0']!r},\n"
+        f"             {['waste-compare', 'helsinki', '--trucks', '-1']!r},\n"
+        f"             {['run', str(scenario), '--out', str(tmp_path / 'out')]!r}):\n"
+        "    sys.argv = ['twin', *args]\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit as stop:\n"
+        "        codes.append(stop.code)\n"
+        "heavy = ('mesa', 'geopandas', 'pyvrp', 'scipy', 'torch')\n"
+        "print(codes, sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    lines = done.stderr.strip().splitlines()
+    assert [line.split(":")[0] for line in lines[:-1]] == ["error"] * 4, done.stderr
+    assert "traffic.trips" in lines[0] and "waste.days" in lines[1] and "trucks" in lines[2]
+    assert "traffic.trips" in lines[3]
+    assert lines[-1] == "[1, 1, 1, 1] []", done.stderr
+    assert not (tmp_path / "out").exists()
