@@ -964,13 +964,14 @@ def spread_trips(routes: Sequence[np.ndarray], n_trucks: int) -> list[np.ndarray
     """Whole trips of trucks that make several moved onto idle trucks, as a start for PyVRP.
 
     PyVRP's search moves bins between two routes in more ways than between two trips of one
-    route, so a start that loads every trip onto one truck while others stand idle keeps it
-    near that start: learned plans polished from such starts ended 0.3–0.7 % behind PyVRP alone
-    at 5 s (Aguascalientes and São Paulo centre days, where spread starts ended level or ahead;
-    BENCHMARKS.md, "Learned planner: any city"). Until no truck is idle, the last trip of the
-    route with the most trips becomes a route of its own; each trip keeps its bins, order and
-    unload. Where the depot is the disposal site the routes cost the same; elsewhere each new
-    route adds the drive from the disposal site back to the depot, which the search may undo.
+    route, so a start that loads every trip onto one truck while others stand idle keeps it near
+    that start: learned plans polished from such starts ended up to 0.6 % behind PyVRP alone at
+    5 s on the training cities' days (Aguascalientes, São Paulo centre), where spread starts
+    ended at most 0.12 % behind, or ahead (BENCHMARKS.md, "Learned planner: any city"). Until no
+    truck is idle, the last trip of the route with the most trips becomes a route of its own;
+    each trip keeps its bins, order and unload. Where the depot is the disposal site the routes
+    cost the same; elsewhere each new route adds the drive from the disposal site back to the
+    depot, which the search may undo.
 
     Parameters
     ----------
