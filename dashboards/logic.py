@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bz2
 import copy
 import hashlib
 import itertools
 import math
 import re
 import typing
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -1555,7 +1557,58 @@ def check_osm_bytes(raw: bytes, filename: str) -> str:
     }[suffix]
     if not ok:
         raise UploadError(f"{filename}: the content is not a {suffix} file (damaged or renamed?).")
+    if suffix in (".osm.bz2", ".osm.gz"):
+        _check_unpacked(raw, suffix, filename)
     return suffix
+
+
+PACKED_RATIO_LIMIT = 100
+"""How many times its size a compressed upload may unpack to: OpenStreetMap XML packs about 10–20
+times (bzip2, gzip), while a file of one repeated byte unpacks to millions of times its size,
+which the reader would spend minutes of CPU on before finding no streets in it."""
+_PROBE_BYTES = 32 * 2**20
+"""Unpacked bytes looked at: an upload larger than this over the ratio is let through to the
+reader unchecked (the probe costs at most about a second)."""
+
+
+def _check_unpacked(raw: bytes, suffix: str, filename: str) -> None:
+    """Refuse a compressed upload that unpacks to more than :data:`PACKED_RATIO_LIMIT` times
+    its size, or to something other than OSM XML, by unpacking at most :data:`_PROBE_BYTES`
+    (every member of a multi-stream file in turn)."""
+    limit = PACKED_RATIO_LIMIT * len(raw)
+    unpacker, pending = _unpacker(suffix), raw
+    head, produced = b"", 0
+    try:
+        while produced <= min(limit, _PROBE_BYTES):
+            piece = unpacker.decompress(pending, max_length=2**20)
+            pending = getattr(unpacker, "unconsumed_tail", b"")  # zlib's; bz2 keeps its own
+            produced += len(piece)
+            head += piece[: max(4096 - len(head), 0)]
+            if unpacker.eof:
+                if not unpacker.unused_data:
+                    break
+                unpacker, pending = _unpacker(suffix), unpacker.unused_data
+            elif not piece and not pending and getattr(unpacker, "needs_input", True):
+                break  # all of it read: a truncated file, which the reader reports
+    except (OSError, EOFError, zlib.error) as err:
+        raise UploadError(
+            f"{filename}: the file is damaged: its {suffix} data does not unpack ({err})."
+        ) from None
+    if produced > limit:
+        raise UploadError(
+            f"{filename}: unpacks to over {PACKED_RATIO_LIMIT} times its size, where "
+            "OpenStreetMap extracts pack 10–20 times: not an extract. Export the extract "
+            "again, or upload it as .osm.pbf."
+        )
+    if head and b"<osm" not in head:
+        raise UploadError(
+            f"{filename}: unpacked, it is not OpenStreetMap XML (no <osm> element at its start)."
+        )
+
+
+def _unpacker(suffix: str):
+    """A streaming decompressor of one bzip2 stream or gzip member."""
+    return bz2.BZ2Decompressor() if suffix == ".osm.bz2" else zlib.decompressobj(wbits=31)
 
 
 def saved_digest(path: Path) -> str | None:

@@ -4,13 +4,18 @@ the store and the runner."""
 from __future__ import annotations
 
 import base64
+import bz2
+import gzip
 import io
+import itertools
 from pathlib import Path
 
 import numpy as np
+import osmium
 import pandas as pd
 import pytest
 
+from cities import resolve
 from dashboards.basemap import Basemap, network_figure
 from dashboards.logic import (
     UploadError,
@@ -313,6 +318,38 @@ def test_uploads_are_size_limited_and_checked():
     with pytest.raises(UploadError, match=r"not a \.osm\.pbf file"):
         check_osm_bytes(b"hello", "city.osm.pbf")
     assert check_osm_bytes(b"<?xml version='1.0'?><osm version='0.6'>", "c.osm") == ".osm"
+
+
+def test_a_compressed_upload_that_unpacks_to_no_extract_is_refused_at_once(tmp_path):
+    """Real OSM data packed by libosmium passes; a file of one repeated byte, which the reader
+    would unpack for minutes, is refused by its ratio, and packed text that is no OSM XML by
+    its start; each in well under a second of unpacking."""
+    source = resolve("helsinki").path
+    for suffix in (".osm.bz2", ".osm.gz"):
+        packed = tmp_path / f"helsinki{suffix}"
+        writer = osmium.SimpleWriter(str(packed))
+        # the extract's first objects: a real OSM file, written in a fraction of the time
+        for obj in itertools.islice(osmium.FileProcessor(str(source)), 20_000):
+            if obj.is_node():
+                writer.add_node(obj)
+            elif obj.is_way():
+                writer.add_way(obj)
+            else:
+                writer.add_relation(obj)
+        writer.close()
+        raw = packed.read_bytes()
+        assert check_osm_bytes(raw, packed.name) == suffix
+        # bzip2 and gzip files of several streams (pbzip2, concatenated members) read whole
+        assert check_osm_bytes(raw + raw, packed.name) == suffix
+        blank = b"<?xml version='1.0'?><osm version='0.6'>" + b" " * 2**22 + b"</osm>"
+        pack = bz2.compress if suffix == ".osm.bz2" else gzip.compress
+        with pytest.raises(UploadError, match="unpacks to over 100 times its size"):
+            check_osm_bytes(pack(blank), f"bomb{suffix}")
+        with pytest.raises(UploadError, match="not OpenStreetMap XML"):
+            table = "".join(f"{k},{k * 7919 % 10007},{k * 104729 % 65537}\n" for k in range(2000))
+            check_osm_bytes(pack(table.encode()), f"table{suffix}")
+        with pytest.raises(UploadError, match="damaged"):
+            check_osm_bytes(raw[:20] + bytes(len(raw) - 20), f"broken{suffix}")
 
 
 def test_uploaded_scenario_errors_name_the_line(state):
