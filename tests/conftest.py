@@ -52,6 +52,25 @@ def flat(text: str) -> str:
     return " ".join(text.translate(str.maketrans("", "", "│╭╮╰╯─")).split())
 
 
+def write_osm(source: Path, path: Path, *, objects: int | None = None) -> Path:
+    """``source`` (any OSM file) written again by libosmium in the format of ``path``'s ending
+    (``.osm``, ``.osm.gz``, ``.osm.bz2``), whole or its first ``objects`` objects."""
+    import itertools
+
+    import osmium
+
+    writer = osmium.SimpleWriter(str(path))
+    for obj in itertools.islice(osmium.FileProcessor(str(source)), objects):
+        if obj.is_node():
+            writer.add_node(obj)
+        elif obj.is_way():
+            writer.add_way(obj)
+        else:
+            writer.add_relation(obj)
+    writer.close()
+    return path
+
+
 def shared_extract(name: str) -> Path:
     """Path of a shared extract; skips the test where the shared folder is absent, except in CI,
     where ``../shared`` is always laid out and its absence is an error."""

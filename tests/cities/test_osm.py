@@ -5,12 +5,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import osmium
 import pytest
 
 from cities import read_osm, resolve
 from cities.city import load_city
-from tests.conftest import shared_extract
+from tests.conftest import shared_extract, write_osm
 
 
 @pytest.fixture(scope="module")
@@ -20,17 +19,7 @@ def helsinki_formats(tmp_path_factory) -> dict[str, object]:
     folder = tmp_path_factory.mktemp("formats")
     paths = {"pbf": source}
     for suffix in (".osm", ".osm.gz", ".osm.bz2"):
-        path = folder / f"helsinki{suffix}"
-        writer = osmium.SimpleWriter(str(path))
-        for obj in osmium.FileProcessor(str(source)):
-            if obj.is_node():
-                writer.add_node(obj)
-            elif obj.is_way():
-                writer.add_way(obj)
-            else:
-                writer.add_relation(obj)
-        writer.close()
-        paths[suffix] = path
+        paths[suffix] = write_osm(source, folder / f"helsinki{suffix}")
     return paths
 
 

@@ -7,11 +7,9 @@ import base64
 import bz2
 import gzip
 import io
-import itertools
 from pathlib import Path
 
 import numpy as np
-import osmium
 import pandas as pd
 import pytest
 
@@ -41,6 +39,7 @@ from dashboards.logic import (
 from dashboards.runner import run_scenarios
 from dashboards.state import DashboardState
 from dashboards.store import RunStore, StoreError, scenario_file_name
+from tests.conftest import write_osm
 from twin.api import Twin
 from twin.scenario import ScenarioError, load_scenario
 
@@ -326,17 +325,8 @@ def test_a_compressed_upload_that_unpacks_to_no_extract_is_refused_at_once(tmp_p
     its start; each in well under a second of unpacking."""
     source = resolve("helsinki").path
     for suffix in (".osm.bz2", ".osm.gz"):
-        packed = tmp_path / f"helsinki{suffix}"
-        writer = osmium.SimpleWriter(str(packed))
         # the extract's first objects: a real OSM file, written in a fraction of the time
-        for obj in itertools.islice(osmium.FileProcessor(str(source)), 20_000):
-            if obj.is_node():
-                writer.add_node(obj)
-            elif obj.is_way():
-                writer.add_way(obj)
-            else:
-                writer.add_relation(obj)
-        writer.close()
+        packed = write_osm(source, tmp_path / f"helsinki{suffix}", objects=20_000)
         raw = packed.read_bytes()
         assert check_osm_bytes(raw, packed.name) == suffix
         # bzip2 and gzip files of several streams (pbzip2, concatenated members) read whole
