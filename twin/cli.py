@@ -1557,6 +1557,9 @@ def scenario_check_command(
 ) -> None:
     """Validate a scenario file (and, unless --shallow, the edges and signals it names and its
     rounds' stops against the city's bins)."""
+    from twin.scenario import load_scenario
+
+    load_scenario(scenario)  # its bad values refused before the simulator loads
     from twin.api import check_scenario
 
     spec = check_scenario(scenario, deep=not shallow)

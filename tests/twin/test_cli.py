@@ -274,7 +274,8 @@ def test_a_bad_value_is_refused_before_the_simulator_loads(tmp_path):
         f"for args in ({['traffic', 'helsinki', '--trips', '-5']!r},\n"
         f"             {['waste', 'helsinki', '--days', '0']!r},\n"
         f"             {['waste-compare', 'helsinki', '--trucks', '-1']!r},\n"
-        f"             {['run', str(scenario), '--out', str(tmp_path / 'out')]!r}):\n"
+        f"             {['run', str(scenario), '--out', str(tmp_path / 'out')]!r},\n"
+        f"             {['scenario', 'check', str(scenario)]!r}):\n"
         "    sys.argv = ['twin', *args]\n"
         "    try:\n"
         "        main()\n"
@@ -287,8 +288,8 @@ def test_a_bad_value_is_refused_before_the_simulator_loads(tmp_path):
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
     )
     lines = done.stderr.strip().splitlines()
-    assert [line.split(":")[0] for line in lines[:-1]] == ["error"] * 4, done.stderr
+    assert [line.split(":")[0] for line in lines[:-1]] == ["error"] * 5, done.stderr
     assert "traffic.trips" in lines[0] and "waste.days" in lines[1] and "trucks" in lines[2]
-    assert "traffic.trips" in lines[3]
-    assert lines[-1] == "[1, 1, 1, 1] []", done.stderr
+    assert "traffic.trips" in lines[3] and "traffic.trips" in lines[4]
+    assert lines[-1] == "[1, 1, 1, 1, 1] []", done.stderr
     assert not (tmp_path / "out").exists()
