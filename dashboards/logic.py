@@ -1588,7 +1588,7 @@ def _check_unpacked(raw: bytes, suffix: str, filename: str) -> None:
                 if not unpacker.unused_data:
                     break
                 unpacker, pending = _unpacker(suffix), unpacker.unused_data
-            elif not piece and not pending and getattr(unpacker, "needs_input", True):
+            elif not piece and not pending:
                 break  # all of it read: a truncated file, which the reader reports
     except (OSError, EOFError, zlib.error) as err:
         raise UploadError(
