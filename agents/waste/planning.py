@@ -941,8 +941,19 @@ def _search_from(data, stop, seed: int, initial):
     at equal time than the random start, where the plan as it is does not (BENCHMARKS.md,
     learned planner).
     """
-    from pyvrp import PenaltyManager, RandomNumberGenerator
     from pyvrp.IteratedLocalSearch import IteratedLocalSearch
+
+    search, penalties, _, params = _pyvrp_parts(data, seed)
+    start = search(initial, penalties.max_cost_evaluator(), exhaustive=True)
+    return IteratedLocalSearch(data, penalties, search, start, params.ils).run(
+        stop, collect_stats=False, display=False
+    )
+
+
+def _pyvrp_parts(data, seed: int):
+    """The local search (its default operators), penalty manager, random numbers and settings
+    that :func:`pyvrp.solve` builds for ``data`` with ``seed``."""
+    from pyvrp import PenaltyManager, RandomNumberGenerator
     from pyvrp.search import LocalSearch, PerturbationManager, compute_neighbours
     from pyvrp.solve import SolveParams
 
@@ -954,10 +965,7 @@ def _search_from(data, stop, seed: int, initial):
         if operator.supports(data):
             search.add_operator(operator(data))
     penalties = PenaltyManager(params.penalty.midpoint_penalties(data), params.penalty)
-    start = search(initial, penalties.max_cost_evaluator(), exhaustive=True)
-    return IteratedLocalSearch(data, penalties, search, start, params.ils).run(
-        stop, collect_stats=False, display=False
-    )
+    return search, penalties, rng, params
 
 
 def spread_trips(routes: Sequence[np.ndarray], n_trucks: int) -> list[np.ndarray]:
