@@ -1565,7 +1565,8 @@ def check_osm_bytes(raw: bytes, filename: str) -> str:
 PACKED_RATIO_LIMIT = 100
 """How many times its size a compressed upload may unpack to: OpenStreetMap XML packs about 10–20
 times (bzip2, gzip), while a file of one repeated byte unpacks to millions of times its size,
-which the reader would spend minutes of CPU on before finding no streets in it."""
+which the reader unpacks whole before finding no streets in it (17 s of CPU for 1 GiB from an
+850-byte file)."""
 _PROBE_BYTES = 32 * 2**20
 """Unpacked bytes looked at: an upload larger than this over the ratio is let through to the
 reader unchecked (the probe costs at most about a second)."""

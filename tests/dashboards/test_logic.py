@@ -321,7 +321,7 @@ def test_uploads_are_size_limited_and_checked():
 
 def test_a_compressed_upload_that_unpacks_to_no_extract_is_refused_at_once(tmp_path):
     """Real OSM data packed by libosmium passes; a file of one repeated byte, which the reader
-    would unpack for minutes, is refused by its ratio, and packed text that is no OSM XML by
+    would unpack whole, is refused by its ratio, and packed text that is no OSM XML by
     its start; each in well under a second of unpacking."""
     source = resolve("helsinki").path
     for suffix in (".osm.bz2", ".osm.gz"):
