@@ -373,11 +373,11 @@ def build_corpus(
         files that were drawn stay, a rerun retries the others).
     """
     folder = Path(folder)
+    if workers < 1:  # before the folder is made: a refused call writes nothing
+        raise CorpusError(f"workers must be ≥ 1, got {workers} (--workers).")
     if folder.exists() and not folder.is_dir():
         raise CorpusError(f"{folder} is a file: name a folder for the corpus.")
     folder.mkdir(parents=True, exist_ok=True)
-    if workers < 1:
-        raise CorpusError(f"workers must be ≥ 1, got {workers}.")
     manifest = folder / MANIFEST
     wanted = [d.to_dict() for d in draws]
     if manifest.exists():

@@ -126,6 +126,13 @@ def finetune(
         raise CorpusError(
             f"days like {days_like!r}: choose {' or '.join(DAYS_LIKE)} (--days-like)."
         )
+    for option, value in (("--draws", draws), ("--days", days), ("--workers", workers)):
+        if not (isinstance(value, int) and value >= 1):
+            raise CorpusError(f"{option} {value}: must be a whole number ≥ 1.")
+    if not 2 <= bins[0] <= bins[1]:
+        raise CorpusError(
+            f"--bins {bins[0]}-{bins[1]}: give LOW-HIGH with 2 ≤ LOW ≤ HIGH (bins per day)."
+        )
     if draws * days < batch_size:
         raise CorpusError(
             f"{draws} draws of {days} days make {draws * days} training days, fewer than a "

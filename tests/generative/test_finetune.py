@@ -91,6 +91,28 @@ def test_finetune_refuses_what_cannot_work(base, tmp_path):
     assert not (tmp_path / "h").exists()
 
 
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"draws": 0}, "--draws 0: must be a whole number ≥ 1"),
+        # negative days once passed as "-72 training days, fewer than a batch"
+        ({"days": -3}, "--days -3: must be a whole number ≥ 1"),
+        # once refused only after the corpus folder was made
+        ({"workers": 0}, "--workers 0: must be a whole number ≥ 1"),
+        # once "holds 145 bin stops, fewer than the 500 asked": the range was upside down
+        ({"bins": (500, 50)}, r"--bins 500-50: give LOW-HIGH with 2 ≤ LOW ≤ HIGH"),
+    ],
+)
+def test_impossible_settings_are_named_before_anything_is_written(setting, message, tmp_path):
+    from generative.corpus import CorpusError
+
+    settings = dict(base="no-such.pt", draws=4, days=10, bins=(10, 20), workers=1)
+    with pytest.raises(CorpusError, match=message):
+        finetune("helsinki", tmp_path / "never", **{**settings, **setting})
+    assert not (tmp_path / "never").exists()
+
+
 def test_progress_to_a_log_names_each_stage_and_counts_it_from_zero(monkeypatch):
     """Fine-tuning reports its stages one after the other, each from 0 to 1 (days drawn, then
     training for minutes to hours): a log shows every stage's tenths, not one 100 % after the
