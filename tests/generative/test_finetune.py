@@ -91,7 +91,6 @@ def test_finetune_refuses_what_cannot_work(base, tmp_path):
     assert not (tmp_path / "h").exists()
 
 
-
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
