@@ -8,6 +8,7 @@ self-hosted Overpass instance.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -110,6 +111,12 @@ def download_place(place: str, out: Path, *, timeout_s: float = 180.0) -> Path:
     CityError
         The area is too large or the service refused the request.
     """
+    if not place.strip():
+        raise CityError("no place named: give one, e.g. 'Vaduz, Liechtenstein'.")
+    if not (math.isfinite(timeout_s) and timeout_s > 0):
+        raise CityError(
+            f"--timeout {timeout_s:g}: seconds to wait for each service, more than 0 (default 180)."
+        )
     west, south, east, north = geocode_bbox(place, timeout_s=timeout_s)
     area = (east - west) * (north - south)
     if area > MAX_AREA_DEG2:

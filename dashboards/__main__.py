@@ -81,11 +81,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", default=None, help="folder of saved scenarios and runs")
     options = parser.parse_args(argv)
     problem = debug_problem(options.host, options.debug) or bind_problem(options.host, options.port)
+    if problem is None and options.store is not None:
+        from dashboards.store import store_problem
+
+        problem = store_problem(options.store)
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(1)
     # Dash loads only now: a bad option is refused at once
     from dashboards.app import serve
+    from dashboards.store import StoreError
 
     try:
         serve(
@@ -95,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
             debug=options.debug,
             store_dir=options.store,
         )
-    except USER_ERRORS as err:
+    except (*USER_ERRORS, StoreError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
 

@@ -117,6 +117,22 @@ def _read_table(path: str, mtime: float) -> pd.DataFrame:
     return frame
 
 
+def store_problem(root: str | os.PathLike[str]) -> str | None:
+    """Why the dashboard cannot keep its scenarios and runs in the folder ``root`` (``None``:
+    it can; the folder is made if missing)."""
+    root = Path(root)
+    fix = "name a folder you can write (--store)"
+    if root.exists() and not root.is_dir():
+        return f"store {root}: a file, not a folder: {fix}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        return f"store {root}: cannot make the folder ({err.strerror or err}): {fix}"
+    if not os.access(root, os.W_OK | os.X_OK):
+        return f"store {root}: not writable: {fix}"
+    return None
+
+
 class RunStore:
     """Named scenarios and finished runs in one folder (see the module docstring)."""
 
@@ -129,6 +145,9 @@ class RunStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        problem = store_problem(self.root)
+        if problem is not None:
+            raise StoreError(problem)
         for sub in ("scenarios", *self.FOLDERS.values(), "uploads"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 

@@ -115,7 +115,10 @@ def read_checkpoint_file(path: str | os.PathLike[str]) -> Any:
     if not path.is_file():  # a device reads forever, a pipe waits for a writer
         raise CheckpointError(f"{path} is a device or a pipe, not a checkpoint file.")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        # torch reads a tensor's bytes without their checksum: a flipped byte would plan with
+        # damaged weights, silently
+        damaged = zipfile.ZipFile(path).testzip() if zipfile.is_zipfile(path) else None
+        payload = torch.load(path, map_location="cpu", weights_only=True)
     # what torch raises for a file too short, damaged, foreign or holding code (a text file
     # starting with "h" is read as an old pickle protocol and fails with a KeyError)
     except (
@@ -127,6 +130,13 @@ def read_checkpoint_file(path: str | os.PathLike[str]) -> Any:
             "file this package wrote, or a pointer to one (a Git LFS file not fetched: `git "
             "lfs pull`): train again, or use a checkpoint this package wrote."
         ) from None
+    if damaged is not None:
+        record = damaged.split("/", 1)[-1]  # inside the archive's one top folder
+        raise CheckpointError(
+            f"{path}: damaged: its record {record} fails its checksum (a broken copy or "
+            "download): copy it again, or train again."
+        )
+    return payload
 
 
 def _first_line(err: BaseException) -> str:

@@ -14,6 +14,7 @@ arterial crossings are given signals (OSM-free variety in grid, size and demand)
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -213,6 +214,9 @@ def signal_places(
     from cities.areas import MIN_WINDOW_NODES
     from cities.city import load_city
 
+    for option, count in (("--windows", windows), ("--synthetic", synthetic)):
+        if count < 0:
+            raise TwinError(f"{option} {count}: a count of places, 0 or more.")
     rng = np.random.default_rng(seed)
     places = list(cities)
     large = []
@@ -241,6 +245,16 @@ def plan_signal_corpus(
     closures: tuple[int, int] = (0, 4),
 ) -> list[SignalDraw]:
     """``draws`` scenarios over ``places`` in turn, demand factors log-uniform in ``demand``."""
+    if draws < 1:
+        raise TwinError(f"--draws {draws}: draw at least one scenario.")
+    if not places:
+        raise TwinError("no places to draw scenarios from: give --city, --windows or --synthetic.")
+    if not (math.isfinite(demand[1]) and 0 < demand[0] <= demand[1]):
+        raise TwinError(
+            f"--demand {demand[0]:g}-{demand[1]:g}: factors of today's demand, 0 < LOW ≤ HIGH."
+        )
+    if not 0 <= closures[0] <= closures[1]:
+        raise TwinError(f"--closures {closures[0]}-{closures[1]}: streets closed, 0 ≤ LOW ≤ HIGH.")
     rng = np.random.default_rng(seed)
     low, high = np.log(demand[0]), np.log(demand[1])
     return [
@@ -271,13 +285,15 @@ def build_signal_corpus(
     """Draw every scenario of ``plan`` into ``out`` (one ``.npz`` each, written atomically);
     a build started again draws only the missing ones. Scenarios that fail (a window without
     signals) are skipped and listed in ``out/failed.json``."""
+    if workers < 1:  # before the folder is made: a refused call writes nothing
+        raise TwinError(f"--workers {workers}: processes simulating at once, 1 or more.")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(json.dumps([asdict(d) for d in plan], indent=1))
     files, failed = [], {}
     context = multiprocessing.get_context("spawn")  # torch and numba hold threads: never fork
     with ProcessPoolExecutor(
-        max_workers=max(1, workers), mp_context=context,
+        max_workers=workers, mp_context=context,
         initializer=end_with_parent, initargs=(os.getpid(),),
     ) as pool:  # fmt: skip
         futures = {pool.submit(_build_one, draw, str(out)): draw for draw in plan}

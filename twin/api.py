@@ -1441,7 +1441,7 @@ class ScenarioRun:
                 if ngsi:
                     write_ngsi_ld(self.waste.to_ngsi_ld(), folder / "waste" / "WasteContainer.json")
 
-        return atomic_output_dir(Path(out), fill, overwrite=overwrite)
+        return atomic_output_dir(Path(out), fill, overwrite=overwrite, manifest="run.json")
 
 
 def compare(a: ScenarioRun, b: ScenarioRun) -> pd.DataFrame:

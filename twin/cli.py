@@ -8,6 +8,7 @@ messages on stderr.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -284,7 +285,7 @@ def traffic_command(
         close=close or None, demand_scale=demand_scale, signal_plan=signal_plan,
     )  # fmt: skip
     seed = _seed(seed)
-    _refuse_occupied(out, overwrite)
+    _refuse_occupied(out, overwrite, "run.json")
     from twin.api import run_traffic
 
     with _fraction_progress("Simulating traffic") as advance:
@@ -404,14 +405,14 @@ def _traffic_warnings(kpis: dict) -> list[str]:
     return _say_warnings(traffic_warnings(kpis))
 
 
-def _refuse_occupied(out: Path | None, overwrite: bool) -> None:
+def _refuse_occupied(out: Path | None, overwrite: bool, manifest: str) -> None:
     """Refuse an output folder the write would refuse, before a long run, not after it."""
     if out is None:
         return
     from twin.results_io import check_output_folder
 
     try:
-        check_output_folder(out, overwrite=overwrite)
+        check_output_folder(out, overwrite=overwrite, manifest=manifest)
     except TwinError as err:
         raise typer.BadParameter(str(err), param_hint="--out") from None
 
@@ -604,7 +605,7 @@ def waste_command(
             trips=traffic_trips, close=close or None,
         )  # fmt: skip
     seed = _seed(seed)
-    _refuse_occupied(out, overwrite)
+    _refuse_occupied(out, overwrite, "run.json")
     from twin.api import run_waste
 
     with _fraction_progress(f"Simulating waste collection ({spec.policy})") as advance:
@@ -749,9 +750,13 @@ def _range(value: str, option: str, kind: type = float) -> tuple:
         parts = [kind(p) for p in value.split("-")] if "-" in value[1:] else [kind(value)] * 2
     except ValueError:
         parts = []
-    if len(parts) != 2:
+    if len(parts) != 2 or not all(math.isfinite(p) for p in parts):
         raise typer.BadParameter(
             f"'{value}': write a range as LOW-HIGH, e.g. 50-500", param_hint=option
+        )
+    if parts[0] > parts[1]:
+        raise typer.BadParameter(
+            f"'{value}': LOW above HIGH, write it as LOW-HIGH", param_hint=option
         )
     return tuple(parts)
 
@@ -888,6 +893,11 @@ def signal_corpus_command(
             plan, out, workers=workers, on_progress=lambda done, total: advance(done / total)
         )
     failed = len(json.loads((Path(out) / "failed.json").read_text() or "{}"))
+    if failed and not files:
+        raise TwinError(
+            f"no scenario could be simulated ({failed} failed, each one's error in "
+            f"{Path(out) / 'failed.json'}): give places with signalized junctions (--city)."
+        )
     said = f"; {failed} failed, listed in failed.json" if failed else ""
     stderr.print(f"{len(files)} scenarios in {escape(str(out))}{said}")
 
@@ -1201,7 +1211,7 @@ def propose_command(
             f"{short_repr(outside_range)}: use {', '.join(OUTSIDE_RANGE)}",
             param_hint="--outside-range",
         )
-    _refuse_occupied(out, overwrite)
+    _refuse_occupied(out, overwrite, "proposal.json")
     proposal = propose_routes(
         city, bins=bins, seed=seed, trucks=trucks, samples=samples, temperature=temperature,
         refine=refine, polish_s=polish, checkpoint=checkpoint, outside_range=outside_range,
@@ -1315,7 +1325,7 @@ def propose_signals_command(
         city, spec, seed_value = _scenario_traffic(scenario, city, given, seed)
     else:
         spec = _from_options(traffic_spec, "traffic", {}, **given)
-    _refuse_occupied(out, overwrite)
+    _refuse_occupied(out, overwrite, "proposal.json")
     with _fraction_progress(f"Proposing signal plans ({method})") as advance:
         proposal = propose_signals(
             city,
@@ -1475,7 +1485,7 @@ def field_docs_command(
     from twin.proposals import read_proposal, scenario_inputs
     from twin.scenario import load_scenario
 
-    _refuse_occupied(out, overwrite)
+    _refuse_occupied(out, overwrite, "field-documents.json")
     record = read_proposal(proposal)
     loaded = load_scenario(scenario)
     city = load_city(loaded.city)
@@ -1578,7 +1588,7 @@ def run_command(
     from twin.scenario import load_scenario
 
     load_scenario(scenario)  # its bad values refused before the simulator loads
-    _refuse_occupied(out, overwrite)
+    _refuse_occupied(out, overwrite, "run.json")
     from twin.api import checked_scenario, run_scenario
 
     spec, city = checked_scenario(scenario)

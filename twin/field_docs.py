@@ -100,7 +100,7 @@ def write_field_documents(
                  "kind": record["kind"], "files": files}  # fmt: skip
         (target / "field-documents.json").write_text(json.dumps(index, indent=2))
 
-    return atomic_output_dir(Path(out), fill, overwrite=overwrite)
+    return atomic_output_dir(Path(out), fill, overwrite=overwrite, manifest="field-documents.json")
 
 
 def _route_sheets(

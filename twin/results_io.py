@@ -106,7 +106,13 @@ OUTPUT_MARKER = ".twin-output.json"
 (``overwrite=True``) replaces a folder only where it holds nothing else, so that a mistyped
 ``--out`` (a parent folder of earlier results, a folder of one's own notes) loses nothing."""
 
-_MANIFESTS = frozenset({"run.json", "proposal.json", "field-documents.json"})
+MANIFESTS = {
+    "run.json": "a run's results",
+    "proposal.json": "a proposal",
+    "field-documents.json": "field documents",
+}
+"""The file that names each kind of output folder, and the kind it names."""
+_MANIFESTS = frozenset(MANIFESTS)
 _WRITTEN_BEFORE_MARKER = frozenset(
     {
         *_MANIFESTS,
@@ -135,10 +141,17 @@ def _twin_written(out: Path) -> frozenset[str]:
     return frozenset()
 
 
-def check_output_folder(out: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+def check_output_folder(
+    out: str | os.PathLike[str], *, overwrite: bool = False, manifest: str | None = None
+) -> None:
     """Refuse an output folder that a write could not take, before a long run rather than
     after it: a file in its place, a folder that is not empty (without ``overwrite``), one
     holding anything the twin did not write there (with it), a place that cannot be written.
+
+    ``manifest``, the file naming what the write makes (one of :data:`MANIFESTS`): with
+    ``overwrite``, a folder holding another kind of output is refused too. A proposal a
+    planner approved is not replaced by its own field documents, or by a run's results,
+    through a mistyped ``--out``.
 
     Raises
     ------
@@ -173,6 +186,12 @@ def check_output_folder(out: str | os.PathLike[str], *, overwrite: bool = False)
                 "--overwrite replaces only a folder the twin wrote; choose a new folder, or "
                 "move those away."
             )
+        other = sorted(name for name in entries & _MANIFESTS if name != manifest)
+        if manifest is not None and other:
+            raise TwinError(
+                f"Output folder {out} holds {MANIFESTS[other[0]]} ({other[0]}), which "
+                f"--overwrite does not replace with {MANIFESTS[manifest]}: choose another folder."
+            )
     _check_writable(out.parent)
 
 
@@ -193,9 +212,16 @@ def _check_writable(folder: Path) -> None:
         ) from None
 
 
-def atomic_output_dir(out: Path, fill: Callable[[Path], None], *, overwrite: bool = False) -> Path:
+def atomic_output_dir(
+    out: Path,
+    fill: Callable[[Path], None],
+    *,
+    overwrite: bool = False,
+    manifest: str | None = None,
+) -> Path:
     """Create ``out`` by calling ``fill(staging_folder)`` and renaming the folder into place;
-    it holds :data:`OUTPUT_MARKER`, the names ``fill`` wrote.
+    it holds :data:`OUTPUT_MARKER`, the names ``fill`` wrote, and ``manifest`` (see
+    :func:`check_output_folder`).
 
     Staging folders that killed writes of ``out`` left next to it are removed first.
 
@@ -205,7 +231,7 @@ def atomic_output_dir(out: Path, fill: Callable[[Path], None], *, overwrite: boo
         ``out`` cannot be written or replaced (:func:`check_output_folder`).
     """
     out = Path(out)
-    check_output_folder(out, overwrite=overwrite)
+    check_output_folder(out, overwrite=overwrite, manifest=manifest)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_stale(out.parent, prefix=f".{out.name}.")
@@ -292,8 +318,9 @@ def traffic_files(
 def write_traffic_result(out: Path, *, overwrite: bool = False, **files) -> Path:
     """Write a traffic run (see :func:`traffic_files`) into ``out``, atomically."""
     return atomic_output_dir(
-        out, lambda folder: traffic_files(folder, **files), overwrite=overwrite
-    )
+        out, lambda folder: traffic_files(folder, **files), overwrite=overwrite,
+        manifest="run.json",
+    )  # fmt: skip
 
 
 def _write_kpis(folder: Path, kpis: dict) -> None:
@@ -588,5 +615,6 @@ def write_waste_result(
     if unknown:  # refused before anything is created
         raise TwinError(f"unknown export format(s) {unknown}: use geojson and/or gpkg.")
     return atomic_output_dir(
-        out, lambda folder: waste_files(folder, formats=formats, **files), overwrite=overwrite
-    )
+        out, lambda folder: waste_files(folder, formats=formats, **files), overwrite=overwrite,
+        manifest="run.json",
+    )  # fmt: skip

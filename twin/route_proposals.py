@@ -120,7 +120,7 @@ class RouteProposal:
             )  # fmt: skip
             (folder / "proposal.json").write_text(json.dumps(record, indent=2))
 
-        return atomic_output_dir(Path(out), fill, overwrite=overwrite)
+        return atomic_output_dir(Path(out), fill, overwrite=overwrite, manifest="proposal.json")
 
 
 def route_stops(

@@ -215,7 +215,7 @@ class SignalProposal:
             # an edited SUMO program or checks table is refused like an edited plans.csv
             self.write_record(folder, extra_files=["plans.sumo.xml", "checks.csv"])
 
-        return atomic_output_dir(Path(out), files, overwrite=overwrite)
+        return atomic_output_dir(Path(out), files, overwrite=overwrite, manifest="proposal.json")
 
 
 def propose_signals(

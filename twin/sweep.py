@@ -463,6 +463,10 @@ def run_sweep(
     spec, base = load_sweep(path)
     out = Path(out)
     runs = plan_runs(spec, base)
+    if scheduler is None:
+        _check_workers(workers)
+    # a first start that cannot reach its workers leaves no folder behind
+    first_start = not out.exists()
     (out / RUNS_DIR).mkdir(parents=True, exist_ok=True)
     # what killed runs of an earlier start left half-written; live writers' folders stay
     for folder in (out, out / RUNS_DIR, out / FAILED_DIR):
@@ -475,16 +479,24 @@ def run_sweep(
     if todo:
         cluster, stopped = None, False
         if scheduler is None:
-            if workers < 1:
-                raise TwinError(f"workers must be at least 1, got {workers}.")
             cluster = local_cluster(workers)
         try:
             try:
                 client = Client(scheduler or cluster, timeout=CONNECT_TIMEOUT_S)
             except OSError as err:
+                if first_start:
+                    shutil.rmtree(out, ignore_errors=True)
                 raise TwinError(
                     f"cannot reach the Dask scheduler {short_repr(scheduler)} ({err}): check the "
                     "address, or leave --scheduler out to run on this machine."
+                ) from None
+            except (ValueError, TypeError) as err:  # Dask's parse of the address
+                if first_start:
+                    shutil.rmtree(out, ignore_errors=True)
+                raise TwinError(
+                    f"--scheduler {short_repr(scheduler)}: not a Dask scheduler address "
+                    f"({err}): write it as tcp://HOST:PORT, or leave --scheduler out to run on "
+                    "this machine."
                 ) from None
             with client:
                 if cluster is not None:
@@ -515,6 +527,17 @@ def run_sweep(
     table = _table(runs, records)
     _write_table(out, table)
     return table
+
+
+def _check_workers(workers: int) -> None:
+    """Refuse a local cluster this machine cannot start: its processes each load a city and
+    run a model (a hundred thousand of them once hung the sweep, and its stop, for minutes)."""
+    most = 4 * (os.cpu_count() or 1)
+    if not (isinstance(workers, int) and 1 <= workers <= most):
+        raise TwinError(
+            f"--workers {workers}: worker processes on this machine, 1 to {most} (4 per core "
+            f"of its {most // 4}); for more, start a Dask cluster and pass --scheduler."
+        )
 
 
 def _outcome(future: Any, run: RunSpec, out: Path) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -228,6 +229,24 @@ def test_download_without_network_raises_network_unavailable(
         download_place("Vaduz", tmp_path / "x.osm")
     assert time.monotonic() - started < 5
     assert _files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("place", "timeout_s", "said"),
+    [
+        # each once a traceback from requests ("Attempted to set read timeout to 0.0")
+        ("Vaduz", 0.0, "--timeout 0: seconds to wait for each service, more than 0"),
+        ("Vaduz", -5.0, "--timeout -5: seconds"),
+        ("Vaduz", float("nan"), "--timeout nan: seconds"),
+        ("  ", 180.0, "no place named"),
+    ],
+)
+def test_an_impossible_request_is_refused_before_any_service_is_asked(
+    services: FakeServices, tmp_path: Path, place: str, timeout_s: float, said: str
+) -> None:
+    with pytest.raises(CityError, match=re.escape(said)):
+        download_place(place, tmp_path / "x.osm", timeout_s=timeout_s)
+    assert services.requests == [] and _files(tmp_path) == []
 
 
 def test_a_stalled_service_times_out(services: FakeServices, tmp_path: Path) -> None:

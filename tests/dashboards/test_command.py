@@ -88,3 +88,20 @@ def test_debug_mode_serves_this_machine_only():
     assert debug_problem("0.0.0.0", False) is None
     with pytest.raises(TwinError, match="this machine only"):
         serve("helsinki", host="0.0.0.0", debug=True)
+
+
+def test_a_store_that_cannot_be_a_folder_is_said_before_the_city_loads(tmp_path):
+    """Once a traceback from deep in the store's set-up (``NotADirectoryError``)."""
+    from dashboards.store import RunStore, StoreError
+
+    a_file = tmp_path / "runs.txt"
+    a_file.write_text("not a folder")
+    result = run_twin("dashboard", "--store", str(a_file))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"error: store {a_file}: a file, not a folder: name a folder you can write (--store)"
+    )
+    assert "http://" not in result.stdout + result.stderr
+    with pytest.raises(StoreError, match=r"cannot make the folder \(Not a directory\)"):
+        RunStore(a_file / "inside")
+    assert a_file.read_text() == "not a folder"

@@ -303,3 +303,50 @@ def test_no_windows_are_planned_on_a_network_smaller_than_a_window():
 
     # the bundled Helsinki centre has 69 signals but 141 junctions, fewer than a window needs
     assert signal_places(["helsinki"], windows=3, synthetic=1) == ["helsinki", "synthetic:0"]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        # each once a traceback (np.log of 0; numpy's integers with LOW above HIGH) or a
+        # setting quietly replaced (no scenario drawn, "--workers 0" run as 1)
+        (lambda m: m.plan_signal_corpus(["helsinki"], draws=2, demand=(0.0, 0.0)),
+         r"--demand 0-0: factors of today's demand, 0 < LOW ≤ HIGH"),
+        (lambda m: m.plan_signal_corpus(["helsinki"], draws=2, closures=(3, 1)),
+         r"--closures 3-1: streets closed, 0 ≤ LOW ≤ HIGH"),
+        (lambda m: m.plan_signal_corpus(["helsinki"], draws=0), r"--draws 0: draw at least one"),
+        (lambda m: m.plan_signal_corpus([], draws=2), r"no places to draw scenarios from"),
+        (lambda m: m.signal_places(["helsinki"], windows=-1), r"--windows -1: a count of places"),
+        (lambda m: m.build_signal_corpus([], "never", workers=0), r"--workers 0: processes"),
+    ],
+)  # fmt: skip
+def test_impossible_corpus_settings_are_named(call, message, tmp_path, monkeypatch):
+    import generative.signal_instances as module
+    from twin.errors import TwinError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TwinError, match=message):
+        call(module)
+    assert not (tmp_path / "never").exists()  # nothing written
+
+
+def test_a_range_upside_down_is_refused_by_the_command_line(tmp_path):
+    from tests.conftest import run_twin
+
+    done = run_twin("signal-corpus", str(tmp_path / "never"), "--demand", "3-1")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "'3-1': LOW above HIGH, write it as LOW-HIGH" in done.stderr
+    assert not (tmp_path / "never").exists()
+
+
+def test_a_corpus_of_which_no_scenario_could_be_simulated_is_an_error(tmp_path):
+    """Once "0 scenarios in …; 1 failed" and exit 0: a job script went on to train on nothing."""
+    from tests.conftest import run_twin
+
+    out = tmp_path / "corpus"
+    done = run_twin("signal-corpus", str(out), "--city", "kotka", "--draws", "1",
+                    "--windows", "0", "--synthetic", "0", "--workers", "1")  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "error: no scenario could be simulated (1 failed" in done.stderr
+    failed = json.loads((out / "failed.json").read_text())
+    assert list(failed.values()) == ["kotka has no signalized junctions"]

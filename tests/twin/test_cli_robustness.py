@@ -115,3 +115,17 @@ def test_a_terminate_while_a_folder_is_written_leaves_nothing_behind(tmp_path):
     assert result.returncode == 128 + signal.SIGTERM, result.stderr
     assert "Stopped (terminated)" in result.stderr and "Traceback" not in result.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_overwrite_replaces_output_of_the_same_kind_only(tmp_path):
+    """A run's results, a proposal, field documents: each kind replaces only its own."""
+    folder = tmp_path / "proposal"
+    folder.mkdir()
+    (folder / "proposal.json").write_text("{}")
+    (folder / "plans.csv").write_text("")
+    check_output_folder(folder, overwrite=True, manifest="proposal.json")
+    others = {"run.json": "a run's results", "field-documents.json": "field documents"}
+    for manifest, kind in others.items():
+        with pytest.raises(TwinError, match=rf"holds a proposal \(proposal.json\), which "
+                           rf"--overwrite does not replace with {kind}"):  # fmt: skip
+            check_output_folder(folder, overwrite=True, manifest=manifest)

@@ -247,6 +247,14 @@ def test_the_command_line_from_proposal_to_field_documents(tmp_path, scenario):
     else:
         assert docs.returncode == 1 and "was rejected" in flat(docs.stderr)
         assert not (tmp_path / "docs").exists()
+    # the documents written over the proposal they come from: refused, the proposal kept (once
+    # --overwrite replaced it, and the audit log approved a proposal no longer there)
+    over = run_twin("field-docs", str(out), "--scenario", str(scenario), "--out", str(out),
+                    "--overwrite")  # fmt: skip
+    assert over.returncode == 2 and "Traceback" not in over.stderr
+    assert "holds a proposal (proposal.json), which --overwrite does not replace with field " \
+        "documents" in flat(over.stderr)  # fmt: skip
+    assert read_proposal(out)["provenance"]["id"] == report["provenance"]["id"]
     # an edited log: one line naming the line, no traceback, and no decision added
     log = scenario.with_suffix(".audit.jsonl")
     log.write_text(log.read_text().replace("checked on the map", "never checked"))

@@ -220,3 +220,26 @@ def test_a_sweep_and_a_scenario_file_mistaken_for_each_other_say_which_command_r
     )
     with pytest.raises(ScenarioError, match=re.escape(f"run it with `twin run {scenario}`")):
         load_sweep(scenario)
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        # once a folder of sweep.json, results.parquet and runs/ left by the refusal
+        ({"workers": 0}, "--workers 0: worker processes on this machine, 1 to "),
+        # once a traceback from Dask's parse of the address
+        ({"scheduler": "tcp://127.0.0.1"}, "--scheduler 'tcp://127.0.0.1': not a Dask scheduler"),
+        ({"scheduler": "http://127.0.0.1:1"}, "not a Dask scheduler address (unknown address sch"),
+        # a valid address where no scheduler listens (port 1: none does)
+        ({"scheduler": "tcp://127.0.0.1:1"}, "cannot reach the Dask scheduler 'tcp://127.0.0.1:1'"),
+    ],
+)
+def test_a_sweep_that_cannot_start_its_workers_leaves_no_folder(
+    sweep_file, tmp_path, options, said
+):
+    from twin.errors import TwinError
+
+    out = tmp_path / "never"
+    with pytest.raises(TwinError, match=re.escape(said)):
+        run_sweep(sweep_file, out, **options)
+    assert not out.exists()
