@@ -195,7 +195,8 @@ def write(entry: Path, network: RoadNetwork, context: CityContext, meta: dict) -
     except OSError as err:
         raise TwinError(
             f"Cannot write the city cache in {entry.parent} ({err.strerror or err}): set "
-            f"${CACHE_DIR_ENV} to a writable folder, or load without the cache (--no-cache)."
+            f"${CACHE_DIR_ENV} to a writable folder (`twin city info` also loads without the "
+            "cache: --no-cache)."
         ) from None
     try:
         nodes, edges = network.to_geodataframes()

@@ -287,7 +287,12 @@ def read_instances(path: str | Path, *, keep_pooled: bool = False) -> InstanceBa
             if (path.parent / CORPUS_MANIFEST).is_file()
             else "write it again with `twin instances` (generative.instances.write_instances)"
         )
-        raise InstanceFileError(f"{path}: not a readable instance file ({err}); {again}.") from None
+        # numpy reads a file that is no archive as a pickle, and advises allow_pickle=True,
+        # which would run the file's code: never repeated
+        said = "not a NumPy .npz archive" if "pickle" in str(err) else err
+        raise InstanceFileError(
+            f"{path}: not a readable instance file ({said}); {again}."
+        ) from None
     stored = set(contents) | (set(POOLED) if "pool_duration_s" in contents else set())
     missing = sorted((set(ARRAYS) | {"meta"}) - stored)
     if missing:

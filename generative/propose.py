@@ -224,7 +224,8 @@ class LearnedPlanner:
         self.training_range = checkpoint_range(payload)
         self.place_sha256 = place_sha256
         self.samples, self.polish_s = int(samples), float(polish_s)
-        self.refine = int(refine)
+        # a day has at most ``samples`` plans to refine: what the provenance says is done
+        self.refine = min(int(refine), self.samples)
         self.polish_iterations = polish_iterations
         self.temperature = float(temperature)
         self.outside_range, self.fallback_s = outside_range, float(fallback_s)

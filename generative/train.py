@@ -971,6 +971,13 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
             )
         sets = [read_days(path) for path in instance_files(args.instances)]
         val = [read_days(path) for path in instance_files(args.val)] if args.val else None
+        if args.resume and not (args.out / CHECKPOINT_NAME).exists() and workers.main:
+            # a job script resubmitted with --resume starts this way too; a mistyped --out
+            # would otherwise start over unnoticed
+            print(
+                f"note: no checkpoint in {args.out} to resume: training from step 0",
+                file=sys.stderr,
+            )
         progress = _progress(config.steps, 0)
         trained: list[int] = []  # the steps this start took (a resume begins past step 0)
 

@@ -350,8 +350,9 @@ def _from_options(
 
 
 # a cross-field rule's advice names the fields to change, a scenario file's words: "set planner
-# pyvrp, or objective km", "set traffic_coupling (with traffic.trips)"
-_ADVICE = re.compile(r"\b(set|or) ([a-z][a-z_]*)( \(with [a-z_.]+\))?")
+# pyvrp, or objective km", "set traffic_coupling (with traffic.trips)"; not a scenario file's
+# own key ("or rounds: FILE in a scenario")
+_ADVICE = re.compile(r"\b(set|or) ([a-z][a-z_]*)(?![a-z_:])( \(with [a-z_.]+\))?")
 
 
 def _advice_in_flags(problem: str, options: dict[str, Any], flags: dict[str, str]) -> str:
@@ -1718,7 +1719,10 @@ def main() -> None:
         where = f" ({_short(err.filename)})" if err.filename else ""
         _fail(f"{err.strerror or err}{where}: check the path and its permissions.")
     except MemoryError:
-        _fail("this machine ran out of memory: make the run smaller (fewer trips, bins or days).")
+        _fail(
+            "this machine ran out of memory: make the run smaller (fewer trips, bins or days; "
+            "fewer plans sampled: --samples)."
+        )
 
 
 def _fail(message: str) -> None:

@@ -170,6 +170,13 @@ def check_output_folder(
     if out.exists() or out.is_symlink():
         if not out.is_dir():
             raise TwinError(f"Output folder {out} is a file: choose a folder.")
+        if os.path.ismount(out):
+            # it would fail only after the run, "Device or resource busy", at the rename
+            raise TwinError(
+                f"Output folder {out} is a mount point, which a run cannot replace (a run is "
+                f"written beside its folder and renamed into place): name a folder in it "
+                f"(e.g. {out / 'results'})."
+            )
         entries = {entry.name for entry in out.iterdir()}
         if entries and not overwrite:
             raise TwinError(

@@ -551,8 +551,12 @@ class _Reader:
         except (ValueError, RecursionError) as error:
             self.fail(None, f"not valid JSON ({short_repr(str(error))}): export it again")
         if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
-            what = data.get("type") if isinstance(data, dict) else type(data).__name__
-            self.fail(None, f"is a {short_repr(what)}, not a GeoJSON FeatureCollection")
+            what = (
+                (f"a {short_repr(data['type'])}" if "type" in data else "an object without a type")
+                if isinstance(data, dict)
+                else f"a JSON {type(data).__name__}"
+            )
+            self.fail(None, f"is {what}, not a GeoJSON FeatureCollection")
         features = data.get("features")
         if not isinstance(features, list):
             self.fail(None, "its FeatureCollection has no list of features: add one")

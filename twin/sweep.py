@@ -224,16 +224,26 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, dict[str, Any]]:
 
 def _check_runs(path: Path, runs: list[RunSpec]) -> None:
     """Refuse a sweep any of whose runs has a bad value, before anything runs or is written,
-    with the message the same value gets in a scenario file (``field: problem (got value)``)."""
+    with the message the same value gets in a scenario file (``field: problem (got value)``);
+    a city no run could load (an unknown name, a missing file) too."""
+    from cities.registry import resolve
+
+    cities_found: set[str] = set()
     for run in runs:
+        settings = [f"{key}={short_repr(value)}" for key, value in run.overrides.items()]
+        named = f"{path}: run {run.run_id} ({', '.join([*settings, f'seed={run.seed}'])})"
         try:
             Scenario.model_validate(run.scenario)
         except ValidationError as err:
-            settings = [f"{key}={short_repr(value)}" for key, value in run.overrides.items()]
             _, line = error_lines(err)[0]
-            raise ScenarioError(
-                f"{path}: run {run.run_id} ({', '.join([*settings, f'seed={run.seed}'])}): {line}"
-            ) from None
+            raise ScenarioError(f"{named}: {line}") from None
+        city = run.scenario.get("city")
+        if city is not None and str(city) not in cities_found:
+            try:
+                resolve(city)
+            except TwinError as err:
+                raise ScenarioError(f"{named}: city: {err}") from None
+            cities_found.add(str(city))
 
 
 def run_id(overrides: dict[str, Any], seed: int) -> str:
@@ -465,6 +475,7 @@ def run_sweep(
     runs = plan_runs(spec, base)
     if scheduler is None:
         _check_workers(workers)
+    _check_sweep_folder(out)
     # a first start that cannot reach its workers leaves no folder behind
     first_start = not out.exists()
     (out / RUNS_DIR).mkdir(parents=True, exist_ok=True)
@@ -527,6 +538,30 @@ def run_sweep(
     table = _table(runs, records)
     _write_table(out, table)
     return table
+
+
+SWEEP_WRITES = frozenset({RUNS_DIR, FAILED_DIR, "sweep.json", RESULTS_FILE})
+"""What a sweep's folder holds (with the staging files of killed writes, hidden)."""
+
+
+def _check_sweep_folder(out: Path) -> None:
+    """Refuse an output folder that holds what no sweep wrote: a sweep goes on in its own
+    folder, and its runs are not to be mixed into a folder of other results."""
+    if out.exists() and not out.is_dir():
+        raise TwinError(f"--out {out} is a file: name a folder for the sweep.")
+    if not out.is_dir():
+        return
+    foreign = sorted(
+        entry.name
+        for entry in out.iterdir()
+        if entry.name not in SWEEP_WRITES and not entry.name.startswith(".")
+    )
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" * (len(foreign) > 5))
+        raise TwinError(
+            f"--out {out} holds what no sweep wrote ({shown}): a sweep continues only in its "
+            "own folder; choose a new one."
+        )
 
 
 def _check_workers(workers: int) -> None:

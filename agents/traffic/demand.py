@@ -162,6 +162,14 @@ def _row_name(path: Path, index: int) -> str:
     return f"row {index + 1}" if path.suffix == ".parquet" else f"line {index + 2}"
 
 
+def _node_ids(column: pd.Series) -> np.ndarray:
+    """OSM node ids as integers; -1 (no node) for what is not a whole number: an id written
+    as 25345669.7 names no node, not node 25345669."""
+    numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    whole = np.isfinite(numbers) & (numbers == np.floor(numbers))
+    return np.where(whole, numbers, -1).astype(np.int64)
+
+
 def read_od_table(
     path: str | Path, network: RoadNetwork, *, on_invalid: str = "skip"
 ) -> tuple[Trips, dict[str, int]]:
@@ -196,8 +204,12 @@ def read_od_table(
         ) from None
     missing = {"origin", "destination", "departure"} - set(table.columns)
     if missing:
+        header = str(table.columns[0]) if len(table.columns) == 1 else ""
+        separator = next((c for c in ";\t|" if c in header), "")
+        hint = f" (its columns seem separated by {separator!r}: save it with commas)"
+        hint = hint if separator else ""
         raise TwinError(
-            f"OD table {path.name} lacks column(s) {sorted(missing)}: it needs origin, "
+            f"OD table {path.name} lacks column(s) {sorted(missing)}{hint}: it needs origin, "
             "destination (OSM node ids) and departure (seconds or HH:MM:SS)."
         )
     # a column the twin does not read would be ignored without a word: an aggregated OD
@@ -218,12 +230,8 @@ def read_od_table(
             "departure times must not be negative (seconds or HH:MM:SS from the start)."
         )
     known = pd.Index(network.node_osmid)
-    origin = known.get_indexer(
-        pd.to_numeric(table["origin"], errors="coerce").fillna(-1).astype(np.int64)
-    )
-    destination = known.get_indexer(
-        pd.to_numeric(table["destination"], errors="coerce").fillna(-1).astype(np.int64)
-    )
+    origin = known.get_indexer(_node_ids(table["origin"]))
+    destination = known.get_indexer(_node_ids(table["destination"]))
     unknown = (origin < 0) | (destination < 0)
     same = ~unknown & (origin == destination)
     report = {
@@ -236,14 +244,14 @@ def read_od_table(
         raise TwinError(
             f"{path.name}: {int(unknown.sum())} of {len(table)} rows name nodes not in the network "
             f"(first: origin {first['origin']}, destination {first['destination']}). Use OSM node "
-            "ids of the network's nodes, or skip such rows (on_invalid='skip')."
+            "ids of the network's nodes, or skip such rows (--on-invalid skip; on_invalid='skip')."
         )
     if same.any() and on_invalid == "error":
         first = table[same].iloc[0]
         raise TwinError(
             f"{path.name}: {int(same.sum())} of {len(table)} rows start where they end (first: "
             f"node {first['origin']}): such a trip drives nowhere. Remove those rows, or skip "
-            "them (on_invalid='skip')."
+            "them (--on-invalid skip; on_invalid='skip')."
         )
     keep = ~unknown & ~same
     return _sorted(origin[keep], destination[keep], depart[keep]), report

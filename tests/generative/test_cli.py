@@ -118,7 +118,10 @@ def test_instance_files_hold_the_days_and_their_pyvrp_costs(files):
 def test_killed_training_resumes_to_the_uninterrupted_numbers(files, tmp_path):
     train_file, val_file = files
     alone, killed = tmp_path / "alone", tmp_path / "killed"
-    whole = _train(str(train_file), "--val", str(val_file), "--out", str(alone), *TRAIN_ARGS)
+    # --resume where no run is yet (a job script's first submission): a run from step 0, said
+    whole = _train(
+        str(train_file), "--val", str(val_file), "--out", str(alone), "--resume", *TRAIN_ARGS
+    )
     victim = _train(str(train_file), "--val", str(val_file), "--out", str(killed), *TRAIN_ARGS)
     try:
         deadline = time.monotonic() + 120
@@ -145,8 +148,10 @@ def test_killed_training_resumes_to_the_uninterrupted_numbers(files, tmp_path):
         assert resumed.returncode == 0, resumed.stderr
         # it says which steps it took: those past the checkpoint's
         assert f"trained steps {killed_at + 1}–80;" in resumed.stdout
+        assert "no checkpoint" not in resumed.stderr
         _, whole_err = whole.communicate(timeout=300)
         assert whole.returncode == 0, whole_err
+        assert f"note: no checkpoint in {alone} to resume: training from step 0" in whole_err
     finally:  # a failed check above leaves no training running
         for process in (whole, victim):
             if process.poll() is None:
@@ -224,6 +229,9 @@ def test_learned_plans_are_valid_and_polishing_never_makes_them_worse(small_chec
         assert first.info["sampled_cost_m"] == raw.info["cost_m"]
     with pytest.raises(ValueError, match="refine: expected ≥ 0"):
         LearnedPlanner(small_checkpoint, refine=-1)
+    # a day has 16 plans to refine, not 10**8: what the plan and its provenance say
+    many = LearnedPlanner(small_checkpoint, samples=16, refine=10**8, place_sha256=sha)
+    assert many.refine == 16 and many.plan(to_problem(days, 0)).info["refined"] == 16
 
 
 def test_days_outside_the_training_range_are_refused_or_handed_to_pyvrp(small_checkpoint, helsinki):

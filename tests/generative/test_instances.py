@@ -110,6 +110,13 @@ def test_bad_files_are_named(batch, tmp_path):
     corrupt.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(InstanceFileError, match="not a readable instance file"):
         read_instances(corrupt)
+    # a text file: numpy reads it as a pickle, and its advice to allow pickles is never passed on
+    note = tmp_path / "note.npz"
+    note.write_text("hi\n")
+    with pytest.raises(InstanceFileError) as refused:
+        read_instances(note)
+    assert "(not a NumPy .npz archive); write it again" in str(refused.value)
+    assert "pickle" not in str(refused.value)
     other = tmp_path / "other.npz"
     np.savez(other, weights=np.zeros(3))
     with pytest.raises(InstanceFileError, match="lacks"):

@@ -129,3 +129,10 @@ def test_overwrite_replaces_output_of_the_same_kind_only(tmp_path):
         with pytest.raises(TwinError, match=rf"holds a proposal \(proposal.json\), which "
                            rf"--overwrite does not replace with {kind}"):  # fmt: skip
             check_output_folder(folder, overwrite=True, manifest=manifest)
+
+
+@pytest.mark.skipif(not os.path.ismount("/proc"), reason="needs Linux's /proc, a mount point")
+def test_a_mount_point_is_refused_as_output_before_the_run():
+    """Once it ran whole, then failed at the rename with "Device or resource busy"."""
+    with pytest.raises(TwinError, match=r"Output folder /proc is a mount point, which a run "):
+        check_output_folder("/proc", overwrite=True)

@@ -354,6 +354,9 @@ BAD_GEOJSON = {
     "not JSON": ('{"type": "FeatureCollection",\n "features": [}', ["line 2", "not valid JSON"]),
     "not a collection": (json.dumps(_feature("Point", [1, 2])), ["'Feature'", "FeatureCollection"]),
     "no features": ('{"type": "FeatureCollection"}', ["list of features"]),
+    # once "is a None"
+    "an object without a type": ('{"a": 1}', ["is an object without a type", "FeatureCollection"]),
+    "a list": ("[1, 2]", ["is a JSON list, not a GeoJSON FeatureCollection"]),
     "empty": (_collection(), ["no stops and no tracks"]),
     "one without a weekday": (
         _collection(_feature("Point", [1, 2], **STOP), _feature("Point", [1, 2], truck=1, stop=2)),

@@ -243,3 +243,26 @@ def test_a_sweep_that_cannot_start_its_workers_leaves_no_folder(
     with pytest.raises(TwinError, match=re.escape(said)):
         run_sweep(sweep_file, out, **options)
     assert not out.exists()
+
+
+def test_a_folder_of_other_files_is_not_a_sweeps_folder(sweep_file, tmp_path):
+    """Once accepted, its runs and table mixed in among the user's files."""
+    from twin.errors import TwinError
+
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "minutes.txt").write_text("meeting notes")
+    with pytest.raises(TwinError, match=re.escape(f"--out {out} holds what no sweep wrote (min")):
+        run_sweep(sweep_file, out, workers=1)
+    assert sorted(p.name for p in out.iterdir()) == ["minutes.txt"]
+
+
+def test_a_city_no_run_could_load_is_refused_before_anything_runs(sweep_file, tmp_path):
+    """Once the sweep started, and the run of the unknown city failed among the others."""
+    path = tmp_path / "cities.yaml"
+    spec = {"name": "c", "scenario": str(sweep_file.parent / "base.yaml"),
+            "grid": {"city": ["helsinki", "atlantis"]}}  # fmt: skip
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(ScenarioError, match=r"\(city='atlantis', seed=0\): city: Unknown city "
+                       r"'atlantis'\. Registered cities: "):  # fmt: skip
+        load_sweep(path)

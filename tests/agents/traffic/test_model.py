@@ -252,6 +252,15 @@ def test_od_table(helsinki, tmp_path):
                                         f"{ids[1]},{ids[6]},-30\n")  # fmt: skip
     with pytest.raises(TwinError, match=r"early\.csv: line 3 departs at '-30'"):
         read_od_table(tmp_path / "early.csv", network)
+    # an id with a fraction names no node (once read as the node its whole part names)
+    fraction = f"origin,destination,departure\n{ids[0]}.7,{ids[5]},60\n"
+    (tmp_path / "fraction.csv").write_text(fraction)
+    with pytest.raises(TwinError, match=rf"first: origin {ids[0]}\.7.*\(--on-invalid skip"):
+        read_od_table(tmp_path / "fraction.csv", network, on_invalid="error")
+    # a file saved with semicolons: said, not only "lacks columns"
+    (tmp_path / "semi.csv").write_text(f"origin;destination;departure\n{ids[0]};{ids[5]};60\n")
+    with pytest.raises(TwinError, match="its columns seem separated by ';': save it with commas"):
+        read_od_table(tmp_path / "semi.csv", network)
 
 
 @pytest.mark.parametrize(
