@@ -1269,15 +1269,20 @@ def propose_signals_command(
         ),
     ] = "webster",
     simulations: Annotated[
-        str, _typed("INTEGER", help="The search's budget of simulations.")
-    ] = "60",
+        str | None,
+        _typed("INTEGER", help="The search's budget of simulations (method search) [default: 60]."),
+    ] = None,
     checkpoint: Annotated[
         Path | None,
-        typer.Option(help="The learned signal planner (default: the shipped one)."),
+        typer.Option(help="The learned signal planner (method learned; default: the shipped one)."),
     ] = None,
     polish: Annotated[
-        str, _typed("INTEGER", help="Simulations of a search from the learned plans (0: none).")
-    ] = "0",
+        str | None,
+        _typed(
+            "INTEGER",
+            help="Simulations of a search from the learned plans (method learned) [default: 0].",
+        ),
+    ] = None,
     trips: TripsOption = None,
     duration: DurationOption = None,
     window: WindowOption = None,
@@ -1315,7 +1320,7 @@ def propose_signals_command(
     """Propose signal plans for every signalized junction, checked in the twin against the
     current plans at the scenario's demand and at ±20 %."""
     from twin.signal_proposals import propose_signals
-    from twin.specs import traffic_spec
+    from twin.specs import short_repr, traffic_spec
 
     given = _given(
         trips=trips, od=od, duration=duration, window=window, close=close or None,
@@ -1326,6 +1331,23 @@ def propose_signals_command(
         city, spec, seed_value = _scenario_traffic(scenario, city, given, seed)
     else:
         spec = _from_options(traffic_spec, "traffic", {}, **given)
+    # an option of another method would be ignored without a word
+    for option, value, its_method in (
+        ("--simulations", simulations, "search"),
+        ("--checkpoint", checkpoint, "learned"),
+        ("--polish", polish, "learned"),
+    ):
+        if value is not None and method != its_method:
+            raise TwinError(
+                f"{option} is read by method {its_method}, not {short_repr(method)}: drop it, "
+                f"or choose --method {its_method}."
+            )
+    if sumo_net is not None:
+        from twin.sumo import read_sumo_links
+
+        if out is None:
+            raise TwinError("--sumo-net names the network plans.sumo.xml is for: give --out too.")
+        read_sumo_links(sumo_net)  # a file that is no SUMO network: said before the simulations
     _refuse_occupied(out, overwrite, "proposal.json")
     with _fraction_progress(f"Proposing signal plans ({method})") as advance:
         proposal = propose_signals(
@@ -1333,9 +1355,9 @@ def propose_signals_command(
             spec,
             method=method,
             seed=seed_value,
-            simulations=_as_number(simulations),
+            simulations=60 if simulations is None else _as_number(simulations),
             checkpoint=checkpoint,
-            polish=_as_number(polish),
+            polish=0 if polish is None else _as_number(polish),
             on_progress=advance,
         )
     if out is not None:

@@ -209,7 +209,11 @@ class SignalProposal:
             if target is None:
                 (folder / "sumo").mkdir()
                 target = write_sumo_network(folder / "sumo", network, self.plans)
-            write_sumo_programs(folder / "plans.sumo.xml", network, self.plans, sumo_net=target)
+            # a network the user names must time some of the junctions
+            write_sumo_programs(
+                folder / "plans.sumo.xml", network, self.plans, sumo_net=target,
+                require_lights=sumo_net is not None,
+            )  # fmt: skip
             self.checks.to_csv(folder / "checks.csv", index=False)
             # the record last, over every file a controller or a reader takes from the folder:
             # an edited SUMO program or checks table is refused like an edited plans.csv

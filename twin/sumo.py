@@ -157,12 +157,15 @@ def sumo_programs_xml(
     *,
     sumo_links: Mapping[str, list[tuple[int, str, str, str]]] | None = None,
     program: str = "citiverse",
+    require_lights: bool = False,
 ) -> str:
     """A SUMO additional file with one static ``tlLogic`` per junction (see the module).
 
     With ``sumo_links`` (:func:`read_sumo_links` of the network the plans are for), each
     program drives that network's traffic light whose links end at the junction, one letter per
-    link; junctions without such a light are left out. Without, one letter per approach.
+    link; junctions without such a light are left out (with ``require_lights``, a network where
+    none has one is a :class:`TwinError`: the network of another city). Without, one letter per
+    approach.
     """
     ids = network.node_osmid
     names = _edge_names(network)
@@ -191,6 +194,13 @@ def sumo_programs_xml(
             plan = by_osm[int(junctions.pop())]
             keys = [f"{start}-{end}" for _, start, end, _ in links]
             programs.append((tl, plan, keys, [turn for *_, turn in links], None))
+    if require_lights and sumo_links is not None and by_osm and not programs:
+        # an empty file would load in SUMO and time nothing
+        raise TwinError(
+            f"none of the {len(by_osm)} timed junctions has a traffic light in the SUMO network "
+            "(a light's links end at the OSM node id of its junction): give the .net.xml that "
+            "netconvert made from this city's OSM data (--sumo-net)."
+        )
     for tl, plan, keys, turns, approach_names in programs:
         lines.append(
             f'    <tlLogic id={quoteattr(tl)} type="static" programID={quoteattr(program)} '
@@ -242,9 +252,10 @@ def write_sumo_programs(
     plans: Mapping[int, SignalPlan],
     *,
     sumo_net: str | Path | None = None,
+    require_lights: bool = False,
 ) -> Path:
     """Write :func:`sumo_programs_xml` (for the SUMO network ``sumo_net``, if given),
     atomically."""
     links = read_sumo_links(sumo_net) if sumo_net is not None else None
-    text = sumo_programs_xml(network, plans, sumo_links=links)
+    text = sumo_programs_xml(network, plans, sumo_links=links, require_lights=require_lights)
     return write_file_atomic(Path(path), lambda staging: staging.write_text(text, "utf-8"))

@@ -17,7 +17,7 @@ import yaml
 
 from agents.traffic.signals import default_plans
 from agents.traffic.timing import SignalPlanError, check_plans
-from tests.conftest import run_twin
+from tests.conftest import flat, run_twin
 from twin.api import run_traffic
 from twin.field_docs import write_field_documents
 from twin.proposals import ProposalError, decide, read_proposal, scenario_inputs
@@ -330,8 +330,28 @@ def test_the_cli_proposes_searches_and_writes(tmp_path):
             run_twin, "propose-signals", "helsinki", "--trips", "1500", "--duration", "1h",
             "--window", "30min", "--seed", "2", "--json",
         )  # fmt: skip
-        refused = pool.submit(run_twin, "propose-signals", "helsinki", "--simulations", "lots")
+        refused = pool.submit(
+            run_twin, "propose-signals", "helsinki", "--method", "search", "--simulations", "lots"
+        )
+        # an option of another method, once ignored without a word
+        ignored = pool.submit(run_twin, "propose-signals", "helsinki", "--polish", "5")
+        # a SUMO network with none of the city's junctions, once an empty plans.sumo.xml
+        other_net = tmp_path / "other.net.xml"
+        other_net.write_text('<net><edge id="a" from="1" to="2"/><connection from="a" to="b" '
+                             'tl="x" linkIndex="0" dir="s"/></net>')  # fmt: skip
+        elsewhere = pool.submit(
+            run_twin, "propose-signals", "helsinki", "--trips", "200", "--duration", "10min",
+            "--sumo-net", str(other_net), "--out", str(tmp_path / "elsewhere"),
+        )  # fmt: skip
     result, webster, refused = result.result(), webster.result(), refused.result()
+    ignored, elsewhere = ignored.result(), elsewhere.result()
+    assert ignored.returncode == 1 and ignored.stderr.strip() == (
+        "error: --polish is read by method learned, not 'webster': drop it, or choose --method "
+        "learned."
+    )
+    assert elsewhere.returncode == 1 and "none of the 63 timed junctions has a traffic light " \
+        "in the SUMO network" in flat(elsewhere.stderr)  # fmt: skip
+    assert not (tmp_path / "elsewhere").exists()
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["method"] == "search" and report["junctions"] == 63
