@@ -144,6 +144,10 @@ def read_plan_file(
             f"{path.name}: lacks column(s) {sorted(missing)}; a plan file has one row per phase "
             f"with {', '.join(PLAN_COLUMNS)} (cycle_s and approaches optional)."
         )
+    if table.empty:  # a header alone would run the current plans, as if retimed
+        raise SignalPlanError(
+            f"{path.name}: has no rows: give one row per phase of each junction it retimes."
+        )
     problems: list[str] = []
     unnamed = np.flatnonzero(table["junction"].isna().to_numpy())
     if len(unnamed):

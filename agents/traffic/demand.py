@@ -221,6 +221,11 @@ def read_od_table(
             "read: a row is one trip (origin, destination, departure), so repeat a row for each "
             "trip of a count, then remove the other columns."
         )
+    if table.empty:  # a header alone: a run of no traffic, as if the city were asleep
+        raise TwinError(
+            f"OD table {path.name} has no rows: give one row per trip (origin, destination, "
+            "departure)."
+        )
     depart = _parse_departure(table["departure"], path)
     if (depart < 0).any():
         first = int(np.flatnonzero(depart < 0)[0])

@@ -252,6 +252,10 @@ def test_bad_plan_files_name_each_junction_and_write_nothing(helsinki, tmp_path)
     (tmp_path / "y.csv").write_text("a,b\n1,2\n")
     with pytest.raises(SignalPlanError, match=r"lacks column\(s\) \['green_s', 'junction'"):
         read_plan_file(tmp_path / "y.csv", network, current)
+    # a header alone: once the current plans, run as if retimed
+    (tmp_path / "z.csv").write_text("junction,phase,green_s,offset_s\n")
+    with pytest.raises(SignalPlanError, match=r"z\.csv: has no rows: give one row per phase"):
+        read_plan_file(tmp_path / "z.csv", network, current)
 
 
 def test_a_scenarios_retimings_are_held_to_the_limits_a_plan_file_is(helsinki):

@@ -257,6 +257,10 @@ def test_od_table(helsinki, tmp_path):
     (tmp_path / "fraction.csv").write_text(fraction)
     with pytest.raises(TwinError, match=rf"first: origin {ids[0]}\.7.*\(--on-invalid skip"):
         read_od_table(tmp_path / "fraction.csv", network, on_invalid="error")
+    # a header alone: once a run of no traffic, with no word
+    (tmp_path / "empty.csv").write_text("origin,destination,departure\n")
+    with pytest.raises(TwinError, match=r"OD table empty\.csv has no rows: give one row per trip"):
+        read_od_table(tmp_path / "empty.csv", network)
     # a file saved with semicolons: said, not only "lacks columns"
     (tmp_path / "semi.csv").write_text(f"origin;destination;departure\n{ids[0]};{ids[5]};60\n")
     with pytest.raises(TwinError, match="its columns seem separated by ';': save it with commas"):
