@@ -129,6 +129,8 @@ def finetune(
     for option, value in (("--draws", draws), ("--days", days), ("--workers", workers)):
         if not (isinstance(value, int) and value >= 1):
             raise CorpusError(f"{option} {value}: must be a whole number ≥ 1.")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise CorpusError(f"--out {out} is a file: name a folder for the days, run and report.")
     if not 2 <= bins[0] <= bins[1]:
         raise CorpusError(
             f"--bins {bins[0]}-{bins[1]}: give LOW-HIGH with 2 ≤ LOW ≤ HIGH (bins per day)."

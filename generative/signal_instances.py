@@ -288,6 +288,8 @@ def build_signal_corpus(
     if workers < 1:  # before the folder is made: a refused call writes nothing
         raise TwinError(f"--workers {workers}: processes simulating at once, 1 or more.")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise TwinError(f"{out} is a file: name a folder for the scenarios.")
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(json.dumps([asdict(d) for d in plan], indent=1))
     files, failed = [], {}

@@ -112,6 +112,16 @@ def test_impossible_settings_are_named_before_anything_is_written(setting, messa
     assert not (tmp_path / "never").exists()
 
 
+def test_an_out_that_is_a_file_is_named(tmp_path):
+    """Once "Not a directory (afile/corpus)", after the base checkpoint was read."""
+    from generative.corpus import CorpusError
+
+    (tmp_path / "afile").write_text("notes")
+    with pytest.raises(CorpusError, match=r"--out .*afile is a file: name a folder"):
+        finetune("helsinki", tmp_path / "afile", base="no-such.pt")
+    assert (tmp_path / "afile").read_text() == "notes"
+
+
 def test_progress_to_a_log_names_each_stage_and_counts_it_from_zero(monkeypatch):
     """Fine-tuning reports its stages one after the other, each from 0 to 1 (days drawn, then
     training for minutes to hours): a log shows every stage's tenths, not one 100 % after the

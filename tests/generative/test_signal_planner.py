@@ -318,6 +318,7 @@ def test_no_windows_are_planned_on_a_network_smaller_than_a_window():
         (lambda m: m.plan_signal_corpus([], draws=2), r"no places to draw scenarios from"),
         (lambda m: m.signal_places(["helsinki"], windows=-1), r"--windows -1: a count of places"),
         (lambda m: m.build_signal_corpus([], "never", workers=0), r"--workers 0: processes"),
+        (lambda m: m.build_signal_corpus([], "a-file", workers=1), r"a-file is a file: name a"),
     ],
 )  # fmt: skip
 def test_impossible_corpus_settings_are_named(call, message, tmp_path, monkeypatch):
@@ -325,6 +326,7 @@ def test_impossible_corpus_settings_are_named(call, message, tmp_path, monkeypat
     from twin.errors import TwinError
 
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("notes")
     with pytest.raises(TwinError, match=message):
         call(module)
     assert not (tmp_path / "never").exists()  # nothing written
