@@ -362,6 +362,12 @@ class RunStore:
             staging.unlink(missing_ok=True)
         return target
 
+    def holds_upload(self, raw: bytes, name: str) -> bool:
+        """Whether :meth:`save_upload` kept these bytes under this name already (for this
+        session or another)."""
+        folder = self.root / "uploads" / hashlib.sha256(raw).hexdigest()[:16]
+        return (folder / self._upload_name(name)).is_file()
+
     def discard_upload(self, path: Path) -> None:
         """Remove an upload :meth:`save_upload` kept that nobody can use (an extract that opens
         as no city): the same bytes would be refused again, whoever sent them."""

@@ -30,6 +30,7 @@ from twin import (
     City,
     ModelCardError,
     approved_decision,
+    check_decision,
     decide,
     model_card_markdown,
     model_label,
@@ -327,6 +328,8 @@ def decide_on(
     """
     if not (by or "").strip():
         raise DecisionError("Your name: required, the audit log records who decided.")
+    # before the draft is saved: a refused decision leaves the saved scenario as it was
+    check_decision(decision, by=by, comment=comment or "")
     record = store.proposal(key)
     scenario = scenario_from_draft(dict(draft))
     now = _inputs_now(record, draft, city)

@@ -71,6 +71,7 @@ _PUBLIC = {
     "traffic_inputs": "twin.proposals",
     "AuditError": "twin.audit",
     "audit_path": "twin.audit",
+    "check_decision": "twin.audit",
     "read_audit": "twin.audit",
     "write_field_documents": "twin.field_docs",
     "read_model_card": "generative.model_card",

@@ -33,6 +33,7 @@ __all__ = [
     "AuditError",
     "append_decision",
     "audit_path",
+    "check_decision",
     "latest_decision",
     "read_audit",
 ]
@@ -193,6 +194,19 @@ def _plain_text(value: str, what: str, limit: int) -> str:
     return value
 
 
+def check_decision(decision: str, *, by: str, comment: str) -> tuple[str, str]:
+    """The name and comment of a decision as the log keeps them; refused with the reason
+    (:class:`AuditError`) before anything is written: an unknown decision, no name, control
+    characters, over-long text.
+    """
+    if decision not in DECISIONS:
+        raise AuditError(f"decision {decision!r}: use {' or '.join(DECISIONS)}.")
+    by = _plain_text(by.strip(), "who decides (--by)", 200)
+    if not by:
+        raise AuditError("who decides: give a name (--by), the log records who decided.")
+    return by, _plain_text(comment, "comment", MAX_COMMENT)
+
+
 def append_decision(
     scenario: str | os.PathLike[str],
     *,
@@ -210,12 +224,7 @@ def append_decision(
     AuditError
         An unknown decision, no name or an over-long comment, or a log that does not hold.
     """
-    if decision not in DECISIONS:
-        raise AuditError(f"decision {decision!r}: use {' or '.join(DECISIONS)}.")
-    by = _plain_text(by.strip(), "who decides (--by)", 200)
-    if not by:
-        raise AuditError("who decides: give a name (--by), the log records who decided.")
-    comment = _plain_text(comment, "comment", MAX_COMMENT)
+    by, comment = check_decision(decision, by=by, comment=comment)
     log = audit_path(scenario)
     with _locked(log):
         entries = read_audit(scenario)

@@ -654,8 +654,8 @@ def _refuse_extends(raw: bytes, name: str) -> None:
         # composed, not loaded: aliases stay shared nodes (a file of nested aliases would
         # expand before the twin's bounded reader saw it)
         node = yaml.compose(raw, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return  # the scenario reader says where
+    except (yaml.YAMLError, RecursionError):
+        return  # the scenario reader says where, and refuses a nesting too deep
     keys = {k.value for k, _ in node.value} if isinstance(node, yaml.MappingNode) else set()
     if "extends" in keys:
         raise UploadError(

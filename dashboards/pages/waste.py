@@ -678,14 +678,20 @@ def register(app: Dash, state: DashboardState) -> None:
         refused with the twin's message (the file's row and the fix)."""
         if not contents:
             return no_update, no_update
+        path, made = None, False
         try:
             name = check_rounds_name(filename)
             raw = decode_upload(contents, filename, limit_bytes=state.limits.rounds_bytes)
+            made = not state.store.holds_upload(raw, name)
             path = state.store.save_upload(raw, name)
             problem = check_rounds(state, str(path), name, draft, {"trucks": trucks, "seed": seed})
         except (UploadError, StoreError, *USER_ERRORS) as err:
             problem = str(err)
         if problem is not None:
+            if made and path is not None:
+                # a refused file is not kept (up to the upload limit each); the same bytes
+                # another session kept, for another fleet, stay
+                state.store.discard_upload(path)
             refused = html.Div(
                 f"Rounds refused: {problem}", className="error", id="waste-rounds-error"
             )

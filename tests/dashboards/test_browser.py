@@ -605,6 +605,8 @@ def test_a_bad_rounds_file_is_refused_with_the_twins_message_and_a_good_one_is_t
         timeout=30,
     )
     assert str(store_dir) not in dash_duo.find_element("#waste-rounds-message").text
+    # a refused file is not kept in the store (once every refused upload stayed there)
+    assert not list((store_dir / "uploads").rglob("our-rounds.csv"))
     # nothing changed: the city's own rounds are still not a baseline
     current = dash_duo.find_element("#waste-baseline input[value='current']")
     assert current.get_attribute("disabled") is not None

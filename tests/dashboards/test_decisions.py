@@ -12,6 +12,7 @@ unfinished than the current plans (a broken check)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -408,6 +409,24 @@ def test_a_hand_edited_audit_log_is_named_in_red_and_refuses_decisions(app):
         decide_on(state.store, key, draft, state.city, decision="approved", comment="",
                   by="Aino")  # fmt: skip
     assert len(log.read_text().splitlines()) == 2
+
+
+def test_a_refused_decision_leaves_the_saved_scenario_as_it_was(app):
+    """Once the draft was saved first, and a name of 300 characters refused after: the
+    scenario another planner saved under that name was already replaced."""
+    key, draft = _proposed(app, RECOMMENDED_TRIPS, recommended=True)
+    state = app.twin_state
+    saved = state.store.scenario_path(draft["name"])
+    before = saved.read_bytes() if saved.exists() else None
+    changed = {**draft, "traffic": {**draft["traffic"], "trips": draft["traffic"]["trips"] + 1}}
+    for by, comment, said in (
+        ("A" * 300, "", "who decides (--by): 300 characters, at most 200"),
+        ("Aino", "line\nbreak", "comment: holds control characters"),
+    ):
+        with pytest.raises(AuditError, match=re.escape(said)):
+            decide_on(state.store, key, changed, state.city, decision="rejected",
+                      comment=comment, by=by)  # fmt: skip
+        assert (saved.read_bytes() if saved.exists() else None) == before
 
 
 def test_a_models_routes_are_labelled_wherever_they_are_shown(app, tmp_path):

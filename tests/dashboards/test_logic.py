@@ -370,6 +370,17 @@ def test_an_uploaded_file_of_nested_aliases_is_refused_unexpanded(state):
     assert time.monotonic() - started < 5
 
 
+def test_an_uploaded_file_nested_too_deep_is_refused_with_a_message(state):
+    """500 nested lists: once a RecursionError in the upload's first look (a server error,
+    and the page said nothing); the twin's reader says what is wrong."""
+    from dashboards.pages.scenarios import _uploaded
+
+    deep = b"name: deep\ncity: helsinki\ntraffic: " + b"[" * 500 + b"]" * 500 + b"\n"
+    with pytest.raises(UploadError) as refused:
+        _uploaded(state, _upload(deep), "deep.yaml")
+    assert str(refused.value).startswith("deep.yaml")
+
+
 @pytest.mark.parametrize(
     ("text", "said"),
     [
