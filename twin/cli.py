@@ -1270,7 +1270,7 @@ def propose_signals_command(
     ] = "webster",
     simulations: Annotated[
         str | None,
-        _typed("INTEGER", help="The search's budget of simulations (method search) [default: 60]."),
+        _typed("INTEGER", help="The search's budget of simulations (method search; default 60)."),
     ] = None,
     checkpoint: Annotated[
         Path | None,
@@ -1280,7 +1280,8 @@ def propose_signals_command(
         str | None,
         _typed(
             "INTEGER",
-            help="Simulations of a search from the learned plans (method learned) [default: 0].",
+            help="Simulations of a search from the learned plans (method learned; default "
+            "0: none).",
         ),
     ] = None,
     trips: TripsOption = None,
