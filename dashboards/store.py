@@ -350,11 +350,10 @@ class RunStore:
         pathlib.Path
             Where the file is, ``uploads/<hash>/<name>``.
         """
-        folder = self.root / "uploads" / hashlib.sha256(raw).hexdigest()[:16]
-        folder.mkdir(exist_ok=True)
-        target = folder / self._upload_name(name)
+        target = self._kept_path(raw, name)
+        target.parent.mkdir(exist_ok=True)
         # whole or not at all: a server stopped mid-write leaves no file that reads as kept
-        staging = folder / f".{target.name}.{uuid.uuid4().hex}.partial"
+        staging = target.parent / f".{target.name}.{uuid.uuid4().hex}.partial"
         try:
             staging.write_bytes(raw)
             os.replace(staging, target)
@@ -365,8 +364,13 @@ class RunStore:
     def holds_upload(self, raw: bytes, name: str) -> bool:
         """Whether :meth:`save_upload` kept these bytes under this name already (for this
         session or another)."""
-        folder = self.root / "uploads" / hashlib.sha256(raw).hexdigest()[:16]
-        return (folder / self._upload_name(name)).is_file()
+        return self._kept_path(raw, name).is_file()
+
+    def _kept_path(self, raw: bytes, name: str) -> Path:
+        """Where :meth:`save_upload` keeps ``raw`` sent as ``name``: a folder named by the
+        content, the file by its base name."""
+        digest = hashlib.sha256(raw).hexdigest()[:16]
+        return self.root / "uploads" / digest / self._upload_name(name)
 
     def discard_upload(self, path: Path) -> None:
         """Remove an upload :meth:`save_upload` kept that nobody can use (an extract that opens
