@@ -149,6 +149,9 @@ def _shell(state: DashboardState, *, interactive: bool = True) -> html.Div:
                 className="topbar",
             ),
             dcc.Store(id="draft", data=state.draft()),
+            # the saved scenario versions this browser knows (saved, loaded or decided on), by
+            # name: Save and a decision replace another planner's version only knowingly
+            dcc.Store(id="scenario-known", storage_type="session", data={}),
             dcc.Store(id="traffic-result"),
             dcc.Store(id="waste-result"),
             # the city's rounds uploaded on the Waste page (folder and name in the store), for

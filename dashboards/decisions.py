@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from dashboards.components import field
+from dashboards.logic import saved_digest
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
 from dashboards.trust import (
@@ -367,8 +368,11 @@ def register_decisions(app: Dash, state: DashboardState, section: Section) -> No
     ``<prefix>-result`` store), and the download of its field documents once approved."""
     prefix = section.prefix
 
-    def decided(decision: str, result: dict | None, draft: dict, by: str | None, comment):
+    def decided(
+        decision: str, result: dict, draft: dict, by: str | None, comment, known: dict | None
+    ):
         """Log the decision; the box drawn again with it, or the line that says why not."""
+        known = known or {}
         try:
             # read first: once logged, a decision is not to be reported as failed
             proposal = state.store.proposal(result["key"])
@@ -377,26 +381,32 @@ def register_decisions(app: Dash, state: DashboardState, section: Section) -> No
             entry = decide_on(
                 state.store, result["key"], draft, state.city,
                 decision=decision, comment=comment or "", by=by or "",
+                known=known.get(draft.get("name")),
             )  # fmt: skip
         except (*USER_ERRORS, StoreError, DecisionError) as err:
-            return no_update, str(err), no_update
+            return no_update, str(err), no_update, no_update
         box = decision_box(
             proposal, entry, changed, was_applied, None, by=by or "", section=section
         )
+        # the draft saved with the decision is this browser's version of its name now
+        name = draft["name"]
+        known = {**known, name: saved_digest(state.store.scenario_path(name))}
         # the entry's hash: a new value for every decision, so the audit view reads the log
-        return box.children, no_update, entry["sha256"]
+        return box.children, no_update, entry["sha256"], known
 
     # two callbacks write these (one a button): Dash wants that said
     outputs = (
         Output(f"{prefix}-decision", "children", allow_duplicate=True),
         Output(f"{prefix}-decision-error", "children", allow_duplicate=True),
         Output(AUDIT_VERSION, "data", allow_duplicate=True),
+        Output("scenario-known", "data", allow_duplicate=True),
     )
     states = (
         State(f"{prefix}-result", "data"),
         State("draft", "data"),
         State(f"{prefix}-by", "value"),
         State(f"{prefix}-comment", "value"),
+        State("scenario-known", "data"),
     )
 
     def button(name: str, decision: str) -> None:
@@ -404,10 +414,10 @@ def register_decisions(app: Dash, state: DashboardState, section: Section) -> No
         # and a callback whose input is missing from the page would fail in the browser
         @app.callback(*outputs, Input(f"{prefix}-{name}", "n_clicks"), *states,
                       prevent_initial_call=True)  # fmt: skip
-        def click(clicks, result: dict | None, draft: dict, by: str | None, comment: str | None):
+        def click(clicks, result: dict | None, draft: dict, by, comment, known: dict | None):
             if not clicks or not result:
-                return no_update, no_update, no_update
-            return decided(decision, result, draft, by, comment)
+                return no_update, no_update, no_update, no_update
+            return decided(decision, result, draft, by, comment, known)
 
     button("approve", "approved")
     button("reject", "rejected")

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from dashboards.store import RunStore
 from twin import (
     UNFINISHED_WARNING_SHARE,
     Scenario,
@@ -74,6 +75,7 @@ __all__ = [
     "objective_applies",
     "objective_note",
     "objectives",
+    "other_version",
     "page_draft",
     "percent_change",
     "policies",
@@ -1624,3 +1626,33 @@ def saved_digest(path: Path) -> str | None:
 def yaml_digest(scenario: Scenario) -> str:
     """The digest :func:`saved_digest` gives once ``scenario`` is saved."""
     return hashlib.sha256(scenario.to_yaml().encode("utf-8")).hexdigest()
+
+
+def other_version(store: RunStore, scenario: Scenario, known: str | None) -> str | None:
+    """The digest of another planner's version of ``scenario`` in ``store``, which saving
+    ``scenario`` would replace; ``None`` where there is none.
+
+    Parameters
+    ----------
+    store : RunStore
+        The store the browsers share.
+    scenario : Scenario
+        The scenario about to be saved under its name.
+    known : str or None
+        The digest (:func:`saved_digest`) of the version of that name this browser saved or
+        loaded last; ``None`` if none.
+
+    Returns
+    -------
+    str or None
+        The saved file's digest, unless no file of that name is saved, or the saved one is the
+        version this browser knows, or it already holds ``scenario``.
+
+    Raises
+    ------
+    StoreError
+        The name is refused, or its file holds a scenario of another name
+        (:meth:`RunStore.refuse_shared_file`).
+    """
+    there = saved_digest(store.refuse_shared_file(scenario.name))
+    return None if there in (None, known, yaml_digest(scenario)) else there

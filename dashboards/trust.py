@@ -21,7 +21,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from dashboards.logic import retimed, scenario_from_draft, strategy_fields, strategy_of
+from dashboards.logic import (
+    other_version,
+    retimed,
+    scenario_from_draft,
+    strategy_fields,
+    strategy_of,
+)
 from dashboards.store import RunStore, StoreError
 from twin import (
     MODEL_LABEL,
@@ -288,11 +294,13 @@ def decide_on(
     decision: str,
     comment: str,
     by: str,
+    known: str | None = None,
 ) -> dict[str, Any]:
     """Log a planner's decision on the stored proposal ``key`` in the draft's audit log.
 
     The draft is saved under its name first: the log is kept with the scenario it decides
-    for (:func:`twin.audit_path`). The twin refuses to approve a proposal that is not
+    for (:func:`twin.audit_path`). As Save does, that refuses to replace a version another
+    planner saved under the name. The twin refuses to approve a proposal that is not
     recommended, or one whose inputs differ from the draft's now.
 
     Parameters
@@ -309,6 +317,9 @@ def decide_on(
         ``"approved"`` or ``"rejected"``.
     comment, by : str
         The planner's comment, and name (required).
+    known : str, optional
+        The digest of the version of the draft's name this browser saved or loaded last
+        (:func:`dashboards.logic.other_version`).
 
     Returns
     -------
@@ -318,8 +329,9 @@ def decide_on(
     Raises
     ------
     DecisionError
-        No name given; for an approval, a draft whose inputs are not those the proposal was
-        checked on (its own plans, applied, aside).
+        No name given; another planner's version saved under the draft's name; for an
+        approval, a draft whose inputs are not those the proposal was checked on (its own
+        plans, applied, aside).
     StoreError
         No such proposal, or one that does not verify; a draft name the store refuses.
     twin.TwinError
@@ -336,6 +348,13 @@ def decide_on(
     if decision == "approved":
         # the twin refuses it too, but names its folder and the inputs' JSON
         _refuse_changed(record, now, "Not approved", "checked")
+    if other_version(store, scenario, known):
+        raise DecisionError(
+            f"Not logged: another version of scenario {scenario.name} is saved (by another "
+            "session, or from a file), and the decision would save this draft over it. Save "
+            "this draft on the Scenarios page (Save twice replaces that version) or give it "
+            "another name, then decide."
+        )
     path = store.save_scenario(scenario)
     return decide(
         store.proposal_dir(key),

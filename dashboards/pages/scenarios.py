@@ -39,6 +39,7 @@ from dashboards.logic import (
     comparison_rows,
     decode_upload,
     format_signals,
+    other_version,
     parse_signals,
     policies,
     rounded_greens,
@@ -49,7 +50,6 @@ from dashboards.logic import (
     strategy_of,
     traffic_section_note,
     trip_changes,
-    yaml_digest,
 )
 from dashboards.state import DashboardState
 from dashboards.store import StoreError, upload_file_name
@@ -241,9 +241,7 @@ def layout(state: DashboardState) -> html.Div:
                 className="run-controls",
             ),
             html.Div(id="scenario-message", role="status"),
-            # the saved versions this browser knows (saved or loaded), by scenario name, and
-            # one it was told of that another planner saved under the draft's name
-            dcc.Store(id="scenario-known", storage_type="session", data={}),
+            # the version another planner saved under the draft's name that Save told of
             dcc.Store(id="scenario-replace"),
             html.Hr(),
             field(
@@ -479,15 +477,14 @@ def register(app: Dash, state: DashboardState) -> None:
             # the store is shared by every browser: a version of this name this browser has
             # not saved or loaded (another planner's) is replaced only once Save is pressed
             # again, knowing it
-            there = saved_digest(state.store.refuse_shared_file(scenario.name))
-            theirs = there not in (None, (known or {}).get(scenario.name), yaml_digest(scenario))
-            if theirs and told != there:
+            theirs = other_version(state.store, scenario, (known or {}).get(scenario.name))
+            if theirs and told != theirs:
                 said = (
                     f"Another version of {scenario.name} is saved (by another session, or "
                     "from a file): Save again to replace it, or give this draft another name."
                 )
                 return (no_update, html.Div(said, className="error"), *(no_update,) * 3,
-                        there, no_update)  # fmt: skip
+                        theirs, no_update)  # fmt: skip
             path = state.store.save_scenario(scenario)
         except (*USER_ERRORS, StoreError) as err:
             return no_update, html.Div(str(err), className="error"), *(no_update,) * 5

@@ -28,7 +28,7 @@ from dashboards.decisions import (
     label_line,
 )
 from dashboards.forms import read_proposal_form
-from dashboards.logic import section_only
+from dashboards.logic import saved_digest, scenario_from_draft, section_only
 from dashboards.pages.plans import verdict
 from dashboards.runner import propose_signal_plans
 from dashboards.store import StoreError
@@ -120,9 +120,12 @@ def _call(app, button: str, states: dict[str, Any]) -> dict:
     return _fire(app, [(button, "n_clicks", 1)], states)
 
 
-def _decide(app, button: str, key: str, draft: dict, *, by: str, comment: str = "") -> dict:
+def _decide(
+    app, button: str, key: str, draft: dict, *, by: str, comment: str = "", known=None
+) -> dict:
+    """A click on ``button``; ``known``: the saved versions this browser knows, by name."""
     states = {"signals-result": {"key": key}, "draft": draft, "signals-by": by,
-              "signals-comment": comment}  # fmt: skip
+              "signals-comment": comment, "scenario-known": known or {}}  # fmt: skip
     return _call(app, button, states)
 
 
@@ -427,6 +430,33 @@ def test_a_refused_decision_leaves_the_saved_scenario_as_it_was(app):
             decide_on(state.store, key, changed, state.city, decision="rejected",
                       comment=comment, by=by)  # fmt: skip
         assert (saved.read_bytes() if saved.exists() else None) == before
+
+
+def test_a_decision_does_not_save_over_another_planners_version_of_the_scenario(app):
+    """A decision saves the draft under its name, so it asks what Save asks: another session's
+    version of that name is replaced only by a browser that knows it (saved or loaded it)."""
+    key, draft = _proposed(app, RECOMMENDED_TRIPS, recommended=True)
+    store = app.twin_state.store
+    path = store.save_scenario(scenario_from_draft({**draft, "seed": draft["seed"] + 99}))
+    theirs = path.read_bytes()
+    sent = _decide(app, "signals-reject", key, draft, by="Aino", comment="too slow")
+    assert sent["signals-decision-error"]["children"] == (
+        f"Not logged: another version of scenario {draft['name']} is saved (by another "
+        "session, or from a file), and the decision would save this draft over it. Save this "
+        "draft on the Scenarios page (Save twice replaces that version) or give it another "
+        "name, then decide."
+    )
+    assert path.read_bytes() == theirs and read_audit(path) == []
+    # a browser that loaded that version decides over it, and knows the version it saved
+    known = {draft["name"]: saved_digest(path), "other": "abc"}
+    sent = _decide(app, "signals-reject", key, draft, by="Aino", comment="slow", known=known)
+    assert "Rejected by Aino" in str(sent["signals-decision"])
+    assert store.load_named(draft["name"]).seed == draft["seed"]
+    assert sent["scenario-known"]["data"] == {draft["name"]: saved_digest(path), "other": "abc"}
+    assert [e["comment"] for e in read_audit(path)] == ["slow"]
+    # its own version, saved by the decision: the next decision asks nothing
+    again = _decide(app, "signals-reject", key, draft, by="Ville", comment="still slow")
+    assert "Rejected by Ville" in str(again["signals-decision"])
 
 
 def test_a_models_routes_are_labelled_wherever_they_are_shown(app, tmp_path):

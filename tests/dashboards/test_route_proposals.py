@@ -64,9 +64,12 @@ def _stored(app, proposal, **changes) -> str:
     return key
 
 
-def _decide(app, button: str, key: str, draft: dict, *, by: str, comment: str = "") -> dict:
+def _decide(
+    app, button: str, key: str, draft: dict, *, by: str, comment: str = "", known=None
+) -> dict:
+    """A click on ``button``; ``known``: the saved versions this browser knows, by name."""
     states = {"routes-result": {"key": key}, "draft": draft, "routes-by": by,
-              "routes-comment": comment}  # fmt: skip
+              "routes-comment": comment, "scenario-known": known or {}}  # fmt: skip
     return _call(app, button, states)
 
 
