@@ -30,7 +30,7 @@ from dashboards.components import (
     upload_button,
 )
 from dashboards.figures import CHART, empty_figure, speed_over_time
-from dashboards.forms import read_form
+from dashboards.forms import FormError, read_form
 from dashboards.logic import (
     UploadError,
     apply_form,
@@ -58,6 +58,7 @@ from twin import (
     MODEL_LABEL,
     SIGNAL_PLAN_NAMES,
     USER_ERRORS,
+    Scenario,
     ScenarioError,
     check_scenario_in_city,
     load_scenario,
@@ -311,9 +312,26 @@ def layout(state: DashboardState) -> html.Div:
     )
 
 
-def _read_form(draft: dict, values: tuple) -> dict:
+def _checked_form(state: DashboardState, draft: dict, form: dict) -> Scenario:
+    """The editor's scenario (:func:`dashboards.forms.read_form`), held to the city as a run
+    would hold it (:func:`twin.check_scenario_in_city`): typed signal plans must time the
+    city's signalized junctions within the limits."""
+    scenario = read_form(draft, form)
+    try:
+        check_scenario_in_city(scenario, state.city)
+    except ScenarioError as err:
+        problems: dict[str, str] = {}
+        for line in str(err).splitlines():
+            line = line.removeprefix("scenario: ")
+            key = "signals" if line.startswith("traffic.signals") else ""
+            problems[key] = f"{problems[key]}\n{line}" if key in problems else line
+        raise FormError(problems) from None
+    return scenario
+
+
+def _read_form(state: DashboardState, draft: dict, values: tuple) -> dict:
     form = {key: value for (_, key), value in zip(FORM, values, strict=True)}
-    return read_form(draft, form).model_dump(mode="json")
+    return _checked_form(state, draft, form).model_dump(mode="json")
 
 
 def register(app: Dash, state: DashboardState) -> None:
@@ -324,7 +342,13 @@ def register(app: Dash, state: DashboardState) -> None:
         mode_id="scenario-close-mode",
         error_id="scenario-message",
     )
-    register_form_check(app, prefix="scenario", fields=FORM, section=None)
+    register_form_check(
+        app,
+        prefix="scenario",
+        fields=FORM,
+        section=None,
+        read=lambda draft, form: _checked_form(state, draft, form),
+    )
     # a bad field keeps the scenario from being saved or downloaded, as it keeps a run from
     # starting on the other pages
     app.clientside_callback(
@@ -472,7 +496,7 @@ def register(app: Dash, state: DashboardState) -> None:
         if not clicks:
             return (no_update,) * 7
         try:
-            updated = _read_form(draft, values)
+            updated = _read_form(state, draft, values)
             scenario = scenario_from_draft(updated)
             # the store is shared by every browser: a version of this name this browser has
             # not saved or loaded (another planner's) is replaced only once Save is pressed
@@ -505,7 +529,7 @@ def register(app: Dash, state: DashboardState) -> None:
         if not clicks:
             return no_update, no_update
         try:
-            scenario = scenario_from_draft(_read_form(draft, values))
+            scenario = scenario_from_draft(_read_form(state, draft, values))
         except USER_ERRORS as err:
             return no_update, html.Div(str(err), className="error")
         return {"content": scenario.to_yaml(), "filename": f"{scenario.name}.yaml"}, ""
