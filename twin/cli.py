@@ -418,6 +418,21 @@ def _refuse_occupied(out: Path | None, overwrite: bool, manifest: str) -> None:
         raise typer.BadParameter(str(err), param_hint="--out") from None
 
 
+def _refuse_planning_options(policy: str | None, given: dict[str, Any]) -> None:
+    """Refuse options of route planning given with a policy whose routes are given (the
+    city's own rounds, or rounds drawn by hand): nothing would plan with them."""
+    if policy not in ("hand-drawn", "current"):
+        return
+    for option, value in given.items():
+        if value is not None:
+            raise typer.BadParameter(
+                f"policy {policy} drives its rounds as given: no planner routes them, so "
+                f"{option} would change nothing. Leave {option} out, or choose a policy whose "
+                "routes are planned (schedule, threshold or forecast).",
+                param_hint=option,
+            )
+
+
 @contextmanager
 def _fraction_progress(title: str) -> Iterator[Callable[..., None]]:
     """A progress bar fed with the completed fraction, on stderr; where stderr is not a
@@ -586,6 +601,13 @@ def waste_command(
     unknown = sorted(set(formats) - {"geojson", "gpkg"})
     if unknown:
         raise typer.BadParameter(f"{unknown}: use geojson or gpkg", param_hint="--export")
+    _refuse_planning_options(
+        policy,
+        {"--planner": planner, "--objective": objective, "--checkpoint": checkpoint,
+         "--polish-iterations": polish_iterations, "--solver-time": solver_time,
+         "--solver-iterations": solver_iterations, "--plan-times": plan_times,
+         "--forecast-days": forecast_days},
+    )  # fmt: skip
     spec = _from_options(
         waste_spec, "waste",
         {"truck_capacity_kg": "--capacity", "solver_time_s": "--solver-time",

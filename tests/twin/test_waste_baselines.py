@@ -125,6 +125,28 @@ def test_current_without_rounds_is_refused_on_the_command_line():
 
 
 @pytest.mark.parametrize(
+    ("policy", "option", "value"),
+    [
+        ("hand-drawn", "--planner", "learned"),
+        ("hand-drawn", "--polish-iterations", "50"),
+        ("current", "--objective", "euros"),
+        ("current", "--solver-time", "3"),
+        ("hand-drawn", "--plan-times", "free-flow"),
+    ],
+)
+def test_options_of_route_planning_are_refused_with_given_rounds(tmp_path, policy, option, value):
+    """Rounds drawn by hand or the city's own are driven as given: an option of the planner
+    would change nothing, which the modeller learns before the run, not from equal KPIs."""
+    rounds = ("--rounds", str(tmp_path / "rounds.csv")) if policy == "current" else ()
+    done = _twin("waste", "helsinki", "--days", "1", "--policy", policy, *rounds, option, value)
+    assert done.returncode == 2 and done.stdout == ""
+    assert (
+        f"Invalid value for {option}: policy {policy} drives its rounds as given: no planner "
+        f"routes them, so {option} would change nothing. Leave {option} out"
+    ) in flat(done.stderr)
+
+
+@pytest.mark.parametrize(
     ("fields", "words"),
     [
         ({"rounds": "x.csv"}, "a rounds file is driven by policy 'current'"),
