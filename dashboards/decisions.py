@@ -280,7 +280,7 @@ def decision_box(
         *lines,
         field("Your name (required)", dcc.Input(id=f"{prefix}-by", value=by, type="text")),
         field(
-            "Comment",
+            "Comment (required to reject: why)",
             dcc.Textarea(id=f"{prefix}-comment", value="", style={"width": "100%"}),
         ),
         html.Div(buttons, className="run-controls"),

@@ -196,15 +196,22 @@ def _plain_text(value: str, what: str, limit: int) -> str:
 
 def check_decision(decision: str, *, by: str, comment: str) -> tuple[str, str]:
     """The name and comment of a decision as the log keeps them; refused with the reason
-    (:class:`AuditError`) before anything is written: an unknown decision, no name, control
-    characters, over-long text.
+    (:class:`AuditError`) before anything is written: an unknown decision, no name, a
+    rejection that does not say why, control characters, over-long text.
     """
     if decision not in DECISIONS:
         raise AuditError(f"decision {decision!r}: use {' or '.join(DECISIONS)}.")
     by = _plain_text(by.strip(), "who decides (--by)", 200)
     if not by:
         raise AuditError("who decides: give a name (--by), the log records who decided.")
-    return by, _plain_text(comment, "comment", MAX_COMMENT)
+    comment = _plain_text(comment, "comment", MAX_COMMENT)
+    if decision == "rejected" and not comment.strip():
+        # whoever proposes the plans again must learn what to change
+        raise AuditError(
+            "a rejection says why: give a comment (--comment), which the log keeps for whoever "
+            "proposes the plans again."
+        )
+    return by, comment
 
 
 def append_decision(

@@ -1445,7 +1445,9 @@ def decide_command(
     scenario: ScenarioPath,
     approve: Annotated[bool, typer.Option("--approve", help="Approve the proposal.")] = False,
     reject: Annotated[bool, typer.Option("--reject", help="Reject the proposal.")] = False,
-    comment: Annotated[str, typer.Option(help="Why; kept in the audit log.")] = "",
+    comment: Annotated[
+        str, typer.Option(help="Why (required to reject); kept in the audit log.")
+    ] = "",
     by: Annotated[str | None, typer.Option(help="Who decides (default: the login name).")] = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -260,7 +260,17 @@ def test_the_command_line_from_proposal_to_field_documents(tmp_path, scenario):
     log.write_text(log.read_text().replace("checked on the map", "never checked"))
     for args in (
         ("audit", str(scenario)),
-        ("decide", str(out), "--scenario", str(scenario), "--reject", "--by", "x"),
+        (
+            "decide",
+            str(out),
+            "--scenario",
+            str(scenario),
+            "--reject",
+            "--by",
+            "x",
+            "--comment",
+            "y",
+        ),
     ):
         result = run_twin(*args)
         assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -319,6 +329,10 @@ def test_a_decision_is_one_line_and_a_record_covers_its_files(proposal, tmp_path
     broken = _broken(proposal).write(tmp_path / "broken")
     with pytest.raises(AuditError, match="control characters"):
         decide(broken, scenario, decision="rejected", comment="ok\ntruck,order\n9,9", by="ana")
+    # a rejection that does not say why leaves whoever proposes again guessing
+    for blank in ("", "   "):
+        with pytest.raises(AuditError, match=r"a rejection says why: give a comment \(--comment\)"):
+            decide(broken, scenario, decision="rejected", comment=blank, by="ana")
     assert read_audit(scenario) == []
     # a record made to cover none of the files approval and field documents read
     record = json.loads((broken / "proposal.json").read_text())
