@@ -53,6 +53,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; ma
 .field-message { color: #a30000; font-size: .8em; margin-top: .15em; }
 .field-message:empty { display: none; }
 .field.invalid input { border-color: #a30000 !important; background: #fff5f5; }
+input.bad-number-input { border-color: #a30000 !important; background: #fff5f5; }
 .kpi-row { display: flex; flex-wrap: wrap; gap: .5em; margin: .5em 0; }
 .kpi-card { background: white; border: 1px solid #dedfd8; border-radius: 6px; padding: .4em .7em;
             min-width: 120px; }

@@ -716,6 +716,29 @@ def test_save_asks_before_replacing_another_sessions_scenario_of_the_same_name(
     _no_errors(dash_duo)
 
 
+def test_text_in_a_number_box_is_named_and_holds_back_save(browser_ready, dash_duo, store_dir):
+    """The browser gives no value for "1e" in a number box, so Dash reads it as blank: for the
+    fleet (blank: sized to the city) that saved a scenario the planner did not ask for."""
+    dash_duo.start_server(_app(store_dir))
+    dash_duo.find_element("#nav-scenarios").click()
+    dash_duo.wait_for_element("#scenario-name")
+    until(lambda: _value(dash_duo, "scenario-name") == "helsinki-plan", 10)
+    _type(dash_duo, "scenario-name", "typed")
+    _type(dash_duo, "scenario-trucks", "1e")
+    dash_duo.wait_for_contains_text("#scenario-trucks-field", "Not a number", timeout=5)
+    dash_duo.find_element("#scenario-save").click()
+    assert dash_duo.driver.switch_to.active_element.get_attribute("id") == "scenario-trucks"
+    time.sleep(2)  # a save that went through is written well within this
+    assert not (store_dir / "scenarios" / "typed.yaml").exists()
+    assert "Saved" not in dash_duo.find_element("#scenario-message").text
+    _type(dash_duo, "scenario-trucks", "2")
+    until(lambda: "Not a number" not in dash_duo.find_element("#scenario-trucks-field").text, 5)
+    dash_duo.find_element("#scenario-save").click()
+    dash_duo.wait_for_contains_text("#scenario-message", "Saved typed", timeout=10)
+    assert "trucks: 2" in (store_dir / "scenarios" / "typed.yaml").read_text()
+    _no_errors(dash_duo)
+
+
 def test_the_signal_editor_shows_valid_greens_inside_its_panel(
     browser_ready, dash_duo, store_dir, screenshot
 ):
