@@ -278,6 +278,7 @@ def traffic_command(
 
     # the same spec, bounds and messages as the API and scenario files, checked before loading
     # the city or the simulator (a bad value is refused in a fraction of a second)
+    _refuse_window_with_od(od, window)
     spec = _from_options(
         traffic_spec, "traffic", {"dt_s": "--dt"},
         trips=trips, od=od, duration=duration, window=window, dt_s=dt,
@@ -416,6 +417,17 @@ def _refuse_occupied(out: Path | None, overwrite: bool, manifest: str) -> None:
         check_output_folder(out, overwrite=overwrite, manifest=manifest)
     except TwinError as err:
         raise typer.BadParameter(str(err), param_hint="--out") from None
+
+
+def _refuse_window_with_od(od: Path | None, window: str | None) -> None:
+    """Refuse a departure window given with an OD table, whose rows carry their departures."""
+    if od is not None and window is not None:
+        raise typer.BadParameter(
+            "the window spreads the departures of generated trips; the OD table gives each "
+            "trip its own departure, so --window would change nothing. Leave --window out (or "
+            "shift the table's departure times).",
+            param_hint="--window",
+        )
 
 
 def _refuse_planning_options(policy: str | None, given: dict[str, Any]) -> None:
@@ -1345,6 +1357,7 @@ def propose_signals_command(
     from twin.signal_proposals import propose_signals
     from twin.specs import short_repr, traffic_spec
 
+    _refuse_window_with_od(od, window)
     given = _given(
         trips=trips, od=od, duration=duration, window=window, close=close or None,
         demand_scale=demand_scale,

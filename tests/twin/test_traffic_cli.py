@@ -277,3 +277,16 @@ def test_the_written_edges_are_the_streets_the_run_drove(helsinki, tmp_path):
     # the city's own network is unchanged
     _, own = helsinki.network.to_geodataframes()
     assert own.loc[refs == changed_ref, "speed_kph"].iloc[0] != 10
+
+
+@pytest.mark.parametrize("command", ["traffic", "propose-signals"])
+def test_a_window_with_an_od_table_is_refused_as_changing_nothing(tmp_path, command):
+    """An OD table's rows carry their departures: a window beside it was silently unused."""
+    od = tmp_path / "od.csv"
+    od.write_text("origin,destination,departure\n25291537,25291537,0\n")
+    done = _twin(command, "helsinki", "--od", str(od), "--window", "10min")
+    assert done.returncode == 2 and done.stdout == ""
+    assert (
+        "Invalid value for --window: the window spreads the departures of generated trips; the "
+        "OD table gives each trip its own departure, so --window would change nothing."
+    ) in flat(done.stderr)
