@@ -993,6 +993,8 @@ def run_waste(
     )  # fmt: skip
     if coupled is not None and coupled["baseline"].get("gridlock"):
         model.warnings.append(_gridlock_warning(coupled["baseline"]))
+    if rounds_table is not None and (note := rounds_table.unread_note()):
+        model.warnings.append(note)
     stood = [day for day in (coupled or {}).get("forecast", []) if day.get("gridlock")]
     if stood:
         left = (

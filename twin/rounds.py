@@ -125,12 +125,31 @@ class RoundsTable:
         What the stops are: ``"stops"`` (ordered rounds), ``"points"`` (collection points with
         their weekdays, no order), ``"mixed"`` (both), or ``"tracks"`` where the file holds
         tracks only. Tracks may come with any of the first three.
+    unread
+        A CSV's columns the reader does not use, by name as its header gives them (lowercase):
+        a street or an address describes a stop, but a count of containers or a time would
+        change the rounds, and the twin does not read them (:meth:`unread_note`).
     """
 
     path: Path
     stops: pd.DataFrame
     tracks: pd.DataFrame
     form: str
+    unread: tuple[str, ...] = ()
+
+    def unread_note(self) -> str | None:
+        """What a run driving these rounds says of the columns it did not read (``None``:
+        it read them all)."""
+        if not self.unread:
+            return None
+        shown = ", ".join(short_repr(name, 24) for name in self.unread[:8])
+        shown += f" and {len(self.unread) - 8} more" if len(self.unread) > 8 else ""
+        many = len(self.unread) > 1
+        return (
+            f"{self.path.name}: column{'s' if many else ''} {shown} {'are' if many else 'is'} "
+            "not read; the twin drives weekday, truck, stop (or order), bin or lon and lat, and "
+            "unload (or kind) only. Rename a column meant as one of those."
+        )
 
 
 def read_rounds(path: str | os.PathLike[str]) -> RoundsTable:
@@ -218,6 +237,7 @@ class _Reader:
         self.path = path
         self.stops: list[tuple[Any, ...]] = []
         self.tracks: list[tuple[str, int, str, np.ndarray]] = []
+        self.unread: tuple[str, ...] = ()
 
     def fail(self, where: str | None, problem: str) -> NoReturn:
         at = f"{where}: " if where else ""
@@ -360,6 +380,7 @@ class _Reader:
                 "rounds need weekday (Mon…Sun or 1…7), truck, stop and bin or lon and lat; "
                 f"collection points need weekdays and bin or lon and lat (the header has {shown})",
             )
+        self.unread = tuple(dict.fromkeys(n for n in header if n and n not in _CSV_COLUMNS))
         columns = []
         for name in sorted(names & _CSV_COLUMNS):
             at = [i for i, given in enumerate(header) if given == name]
@@ -770,7 +791,9 @@ class _Reader:
         )
         forms = {"stops" if order >= 0 else "points" for order in stops["order"]}
         form = forms.pop() if len(forms) == 1 else "mixed" if forms else "tracks"
-        return RoundsTable(path=self.path, stops=stops, tracks=tracks, form=form)
+        return RoundsTable(
+            path=self.path, stops=stops, tracks=tracks, form=form, unread=self.unread
+        )
 
 
 def _as_label(value: Any) -> str | None:

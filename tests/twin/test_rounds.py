@@ -97,6 +97,13 @@ def test_csv_ordered_stops_read_in_round_order(tmp_path):
     assert np.isnan(lon[[1, 3, 5, 6]]).all() and np.isnan(lat[[1, 3, 5, 6]]).all()
     dtypes = table.stops.dtypes
     assert (dtypes["weekday"], dtypes["order"], dtypes["unload"]) == (np.int64, np.int64, bool)
+    # a column the twin does not read is said by a run, not dropped without a word
+    assert table.unread == ("notes",)
+    assert table.unread_note() == (
+        "rounds.csv: column 'notes' is not read; the twin drives weekday, truck, stop (or "
+        "order), bin or lon and lat, and unload (or kind) only. Rename a column meant as one "
+        "of those."
+    )
 
 
 def test_csv_takes_order_for_stop_a_semicolon_separator_and_leading_comments(tmp_path):
@@ -112,6 +119,7 @@ def test_csv_takes_order_for_stop_a_semicolon_separator_and_leading_comments(tmp
         "Wed;B;3.0;25.5;60.5\n",
     )
     table = read_rounds(path)
+    assert table.unread == () and table.unread_note() is None
     assert _rows(table, "source", "weekday", "truck", "order", "lon", "lat") == [
         ("line 5", 2, "B", -2, 25.0, 60.0),
         ("line 7", 2, "B", 3, 25.5, 60.5),

@@ -57,13 +57,19 @@ def test_a_citys_truck_labels_come_back_in_the_rounds_it_drove(hand_drawn, tmp_p
     assert (drawn["truck_label"] == (drawn["truck"] + 1).astype(str)).all()
     table["truck"] = "north-" + table["truck"].astype(str)
     own = tmp_path / "own.csv"
-    table.to_csv(own, index=False)
+    table.assign(Street="Mannerheimintie").to_csv(own, index=False)
     done = _twin(
         "waste", "helsinki", *DAYS, "--policy", "current", "--rounds", str(own),
         "--out", str(tmp_path / "run"), "--json",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["truck_km"] == kpis["truck_km"]
+    # a column the city's export carries beside the rounds: said, and the rounds the same
+    assert "warning: own.csv: column 'street' is not read;" in flat(done.stderr)
+    assert json.loads(done.stdout)["warnings"] == [
+        "own.csv: column 'street' is not read; the twin drives weekday, truck, stop (or order), "
+        "bin or lon and lat, and unload (or kind) only. Rename a column meant as one of those."
+    ]
     again = pd.read_csv(tmp_path / "run" / "rounds.csv", comment="#")
     columns = ["weekday", "truck", "stop", "bin"]
     assert again[columns].astype(str).equals(table[columns].astype(str))
