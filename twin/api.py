@@ -1684,9 +1684,10 @@ def _traffic_problems(
     for i, change in enumerate(traffic.change):
         target = {"edge": change.edge, "way": change.way}
         problems += _edge_problem(network, target, where(("traffic", "change", i)), f"change.{i}")
+    defaults = default_plans(network) if traffic.signals else None  # once, not a timing each
     for i, timing in enumerate(traffic.signals):
         try:
-            retimed_signals(network, [(timing.node, timing.greens_s, timing.offset_s)])
+            retimed_signals(network, [(timing.node, timing.greens_s, timing.offset_s)], defaults)
         except TwinError as err:
             problems.append(f"{where(('traffic', 'signals', i))}: traffic.signals.{i}: {err}")
     if traffic.signal_plan not in SIGNAL_PLAN_NAMES:
