@@ -33,6 +33,7 @@ from twin import (
     MODEL_LABEL,
     OUTPUT_MARKER,
     USER_ERRORS,
+    AuditError,
     City,
     ModelCardError,
     approved_decision,
@@ -285,6 +286,17 @@ def latest_decision(entries: Sequence[Mapping[str, Any]], proposal_id: str) -> d
     return None
 
 
+_PAGE_WORDS = {"who decides (--by)": "Your name", "a comment (--comment)": "a comment"}
+"""The command line's words for the decision's fields, as the page names them."""
+
+
+def _in_page_words(message: str) -> str:
+    """The twin's message about a decision's fields, naming them as the page's boxes."""
+    for said, shown in _PAGE_WORDS.items():
+        message = message.replace(said, shown)
+    return message[:1].upper() + message[1:]
+
+
 def decide_on(
     store: RunStore,
     key: str,
@@ -329,9 +341,10 @@ def decide_on(
     Raises
     ------
     DecisionError
-        No name given; another planner's version saved under the draft's name; for an
-        approval, a draft whose inputs are not those the proposal was checked on (its own
-        plans, applied, aside).
+        No name given; a name or comment the audit log refuses (too long, control characters,
+        a rejection without a comment), in the page's words; another planner's version saved
+        under the draft's name; for an approval, a draft whose inputs are not those the
+        proposal was checked on (its own plans, applied, aside).
     StoreError
         No such proposal, or one that does not verify; a draft name the store refuses.
     twin.TwinError
@@ -341,7 +354,10 @@ def decide_on(
     if not (by or "").strip():
         raise DecisionError("Your name: required, the audit log records who decided.")
     # before the draft is saved: a refused decision leaves the saved scenario as it was
-    check_decision(decision, by=by, comment=comment or "")
+    try:
+        check_decision(decision, by=by, comment=comment or "")
+    except AuditError as err:
+        raise DecisionError(_in_page_words(str(err))) from None
     record = store.proposal(key)
     scenario = scenario_from_draft(dict(draft))
     now = _inputs_now(record, draft, city)

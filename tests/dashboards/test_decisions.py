@@ -423,10 +423,11 @@ def test_a_refused_decision_leaves_the_saved_scenario_as_it_was(app):
     before = saved.read_bytes() if saved.exists() else None
     changed = {**draft, "traffic": {**draft["traffic"], "trips": draft["traffic"]["trips"] + 1}}
     for by, comment, said in (
-        ("A" * 300, "", "who decides (--by): 300 characters, at most 200"),
-        ("Aino", "line\nbreak", "comment: holds control characters"),
+        ("A" * 300, "", "Your name: 300 characters, at most 200"),
+        ("Aino", "line\nbreak", "Comment: holds control characters"),
+        ("Aino", " ", "A rejection says why: give a comment, which the log keeps"),
     ):
-        with pytest.raises(AuditError, match=re.escape(said)):
+        with pytest.raises(DecisionError, match=re.escape(said)):
             decide_on(state.store, key, changed, state.city, decision="rejected",
                       comment=comment, by=by)  # fmt: skip
         assert (saved.read_bytes() if saved.exists() else None) == before
