@@ -50,7 +50,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; ma
 .field { display: block; margin: .35em 0; }
 .field-label { display: block; font-size: .8em; color: #555; }
 .field input, .field select { width: 100%; box-sizing: border-box; }
-.field-message { color: #a30000; font-size: .8em; margin-top: .15em; }
+.field-message { color: #a30000; font-size: .8em; margin-top: .15em; white-space: pre-line; }
 .field-message:empty { display: none; }
 .field.invalid input { border-color: #a30000 !important; background: #fff5f5; }
 input.bad-number-input { border-color: #a30000 !important; background: #fff5f5; }

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from dashboards.components import field
-from dashboards.logic import saved_digest
+from dashboards.logic import scenario_from_draft, yaml_digest
 from dashboards.state import DashboardState
 from dashboards.store import StoreError
 from dashboards.trust import (
@@ -378,19 +378,20 @@ def register_decisions(app: Dash, state: DashboardState, section: Section) -> No
             proposal = state.store.proposal(result["key"])
             changed = changed_inputs(proposal, draft, state.city)
             was_applied = not changed and applied(proposal, draft)
+            scenario = scenario_from_draft(draft)
             entry = decide_on(
                 state.store, result["key"], draft, state.city,
                 decision=decision, comment=comment or "", by=by or "",
-                known=known.get(draft.get("name")),
+                known=known.get(scenario.name),
             )  # fmt: skip
         except (*USER_ERRORS, StoreError, DecisionError) as err:
             return no_update, str(err), no_update, no_update
         box = decision_box(
             proposal, entry, changed, was_applied, None, by=by or "", section=section
         )
-        # the draft saved with the decision is this browser's version of its name now
-        name = draft["name"]
-        known = {**known, name: saved_digest(state.store.scenario_path(name))}
+        # the draft saved with the decision is this browser's version of its name now (its
+        # digest, not the file's: another session may have saved over it since)
+        known = {**known, scenario.name: yaml_digest(scenario)}
         # the entry's hash: a new value for every decision, so the audit view reads the log
         return box.children, no_update, entry["sha256"], known
 

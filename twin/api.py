@@ -28,6 +28,7 @@ from agents.traffic.timing import DEFAULT_LIMITS, check_plans
 from agents.waste.bins import Bins, place_bins
 from agents.waste.costs import CostFactors
 from agents.waste.model import (
+    GIVEN_ROUTES,
     LinkTimes,
     WasteConfig,
     WasteModel,
@@ -872,6 +873,12 @@ def run_waste(
     )
     config.validate()
     intervals = 1 if not spec.traffic_coupling else math.ceil(config.shift_s / 300.0)
+    if spec.policy in GIVEN_ROUTES:
+        plans_per_day = 0.0  # given rounds are costed on the planning times, not searched
+    elif intervals > 1 and spec.plan_times == "time-of-day":
+        plans_per_day = TIMED_PLANS_PER_DAY
+    else:
+        plans_per_day = 1.0
     check(
         waste_estimate(
             bins=len(bins),
@@ -880,9 +887,7 @@ def run_waste(
             solver_iterations=spec.solver_iterations,
             # a forecast's times are a second set of matrices, interval by interval
             time_intervals=intervals * (2 if spec.forecast_days else 1),
-            plans_per_day=TIMED_PLANS_PER_DAY
-            if intervals > 1 and spec.plan_times == "time-of-day"
-            else 1.0,
+            plans_per_day=plans_per_day,
         ),
         budget,
     )
@@ -1689,7 +1694,9 @@ def _traffic_problems(
         try:
             retimed_signals(network, [(timing.node, timing.greens_s, timing.offset_s)], defaults)
         except TwinError as err:
-            problems.append(f"{where(('traffic', 'signals', i))}: traffic.signals.{i}: {err}")
+            # a junction's faults come a line each: each line names the timing
+            here = where(("traffic", "signals", i))
+            problems += [f"{here}: traffic.signals.{i}: {line}" for line in str(err).splitlines()]
     if traffic.signal_plan not in SIGNAL_PLAN_NAMES:
         try:
             read_plan_file(traffic.signal_plan, network, default_plans(network))

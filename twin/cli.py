@@ -613,12 +613,12 @@ def waste_command(
     unknown = sorted(set(formats) - {"geojson", "gpkg"})
     if unknown:
         raise typer.BadParameter(f"{unknown}: use geojson or gpkg", param_hint="--export")
+    # not --plan-times nor --forecast-days: given rounds are costed on the planning times too
     _refuse_planning_options(
         policy,
         {"--planner": planner, "--objective": objective, "--checkpoint": checkpoint,
          "--polish-iterations": polish_iterations, "--solver-time": solver_time,
-         "--solver-iterations": solver_iterations, "--plan-times": plan_times,
-         "--forecast-days": forecast_days},
+         "--solver-iterations": solver_iterations},
     )  # fmt: skip
     spec = _from_options(
         waste_spec, "waste",

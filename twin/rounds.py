@@ -147,8 +147,8 @@ class RoundsTable:
         many = len(self.unread) > 1
         return (
             f"{self.path.name}: column{'s' if many else ''} {shown} {'are' if many else 'is'} "
-            "not read; the twin drives weekday, truck, stop (or order), bin or lon and lat, and "
-            "unload (or kind) only. Rename a column meant as one of those."
+            "not read; the twin drives weekday (or weekdays), truck, stop (or order), bin or "
+            "lon and lat, and unload (or kind) only. Rename a column meant as one of those."
         )
 
 

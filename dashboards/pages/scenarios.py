@@ -313,19 +313,18 @@ def layout(state: DashboardState) -> html.Div:
 
 
 def _checked_form(state: DashboardState, draft: dict, form: dict) -> Scenario:
-    """The editor's scenario (:func:`dashboards.forms.read_form`), held to the city as a run
-    would hold it (:func:`twin.check_scenario_in_city`): typed signal plans must time the
-    city's signalized junctions within the limits."""
+    """The editor's scenario (:func:`dashboards.forms.read_form`), its typed signal plans held
+    to the city as a run would hold them (:func:`twin.check_scenario_in_city`): the city's
+    signalized junctions, within the limits. What no box of the form can mend (a file the
+    scenario names) is left to the run to name, as before: it must not keep Save from saving."""
     scenario = read_form(draft, form)
     try:
         check_scenario_in_city(scenario, state.city)
     except ScenarioError as err:
-        problems: dict[str, str] = {}
-        for line in str(err).splitlines():
-            line = line.removeprefix("scenario: ")
-            key = "signals" if line.startswith("traffic.signals") else ""
-            problems[key] = f"{problems[key]}\n{line}" if key in problems else line
-        raise FormError(problems) from None
+        lines = [line.removeprefix("scenario: ") for line in str(err).splitlines()]
+        typed = [line for line in lines if line.startswith("traffic.signals.")]
+        if typed:
+            raise FormError({"signals": "\n".join(typed)}) from None
     return scenario
 
 

@@ -731,6 +731,9 @@ def test_text_in_a_number_box_is_named_and_holds_back_save(browser_ready, dash_d
     time.sleep(2)  # a save that went through is written well within this
     assert not (store_dir / "scenarios" / "typed.yaml").exists()
     assert "Saved" not in dash_duo.find_element("#scenario-message").text
+    # a button that reads no box of the editor is not held back by it
+    dash_duo.find_element("#compare-run").click()
+    dash_duo.wait_for_contains_text("#compare-error", "Choose two saved scenarios", timeout=10)
     _type(dash_duo, "scenario-trucks", "2")
     until(lambda: "Not a number" not in dash_duo.find_element("#scenario-trucks-field").text, 5)
     dash_duo.find_element("#scenario-save").click()

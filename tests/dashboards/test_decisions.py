@@ -455,9 +455,15 @@ def test_a_decision_does_not_save_over_another_planners_version_of_the_scenario(
     assert store.load_named(draft["name"]).seed == draft["seed"]
     assert sent["scenario-known"]["data"] == {draft["name"]: saved_digest(path), "other": "abc"}
     assert [e["comment"] for e in read_audit(path)] == ["slow"]
-    # its own version, saved by the decision: the next decision asks nothing
-    again = _decide(app, "signals-reject", key, draft, by="Ville", comment="still slow")
+    # its own version, saved by the decision, is replaced by the next decision on an edited
+    # draft without a question; a browser that does not know it is asked
+    edited = {**draft, "description": "after the rejection"}
+    asked = _decide(app, "signals-reject", key, edited, by="Ville", comment="still slow")
+    assert asked["signals-decision-error"]["children"].startswith("Not logged: another version")
+    known = sent["scenario-known"]["data"]
+    again = _decide(app, "signals-reject", key, edited, by="Ville", comment="still", known=known)
     assert "Rejected by Ville" in str(again["signals-decision"])
+    assert store.load_named(draft["name"]).description == "after the rejection"
 
 
 def test_a_models_routes_are_labelled_wherever_they_are_shown(app, tmp_path):

@@ -55,6 +55,16 @@ def test_a_typed_signal_plan_the_city_cannot_run_is_named_beside_its_field(app, 
     assert sent["scenario-invalid"]["data"] is True
 
 
+def test_every_fault_of_a_typed_junction_is_named_beside_its_field(app):
+    sent = _check(app, f"{JUNCTION}: 1, 1 @ 500")
+    assert sent["scenario-signals-message"]["children"].splitlines() == [
+        f"traffic.signals.0: junction {JUNCTION}: phase {phase} has 1 s of green, below the "
+        f"{kind} minimum of {least} s"
+        for phase, kind, least in ((1, "vehicle", 7), (2, "pedestrian", 20))
+    ] + [f"traffic.signals.0: junction {JUNCTION}: offset 500 s is outside its cycle (0 to 10.0 s)"]
+    assert sent["scenario-form-problem"]["children"] == ""
+
+
 def test_a_typed_signal_plan_within_the_limits_passes(app):
     sent = _check(app, f"{JUNCTION}: 7, 20; {JUNCTION}: 40, 24 @ 63")
     assert sent["scenario-signals-message"]["children"] == ""

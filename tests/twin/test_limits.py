@@ -92,6 +92,17 @@ def test_a_waste_run_past_the_time_budget_is_refused(helsinki):
         run_waste(helsinki, days=3650, solver_iterations=None, budget=budget)
 
 
+def test_rounds_driven_as_given_are_not_weighed_as_searches(helsinki):
+    """Four weeks of 20 working days at PyVRP's 60 s are 20 min; rounds drawn by hand run no
+    solver, so a budget of a minute fits them (and their truck-km come back)."""
+    budget = Budget(memory_bytes=2**30, time_s=60.0)
+    fields = {"days": 28, "solver_iterations": None, "trucks": 2}
+    with pytest.raises(ResourceLimitError, match="bins over 28 days would take about 20 min"):
+        run_waste(helsinki, **fields, policy="schedule", budget=budget)
+    run = run_waste(helsinki, **fields, policy="hand-drawn", budget=budget)
+    assert run.kpis["truck_km"] > 0
+
+
 def test_a_budget_set_wrong_is_named(monkeypatch):
     monkeypatch.setenv("TWIN_MEMORY_BUDGET_GB", "lots")
     with pytest.raises(ResourceLimitError, match=r"\$TWIN_MEMORY_BUDGET_GB='lots': set it to a"):

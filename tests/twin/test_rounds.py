@@ -100,9 +100,9 @@ def test_csv_ordered_stops_read_in_round_order(tmp_path):
     # a column the twin does not read is said by a run, not dropped without a word
     assert table.unread == ("notes",)
     assert table.unread_note() == (
-        "rounds.csv: column 'notes' is not read; the twin drives weekday, truck, stop (or "
-        "order), bin or lon and lat, and unload (or kind) only. Rename a column meant as one "
-        "of those."
+        "rounds.csv: column 'notes' is not read; the twin drives weekday (or weekdays), truck, "
+        "stop (or order), bin or lon and lat, and unload (or kind) only. Rename a column meant "
+        "as one of those."
     )
 
 

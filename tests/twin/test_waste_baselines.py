@@ -67,8 +67,9 @@ def test_a_citys_truck_labels_come_back_in_the_rounds_it_drove(hand_drawn, tmp_p
     # a column the city's export carries beside the rounds: said, and the rounds the same
     assert "warning: own.csv: column 'street' is not read;" in flat(done.stderr)
     assert json.loads(done.stdout)["warnings"] == [
-        "own.csv: column 'street' is not read; the twin drives weekday, truck, stop (or order), "
-        "bin or lon and lat, and unload (or kind) only. Rename a column meant as one of those."
+        "own.csv: column 'street' is not read; the twin drives weekday (or weekdays), truck, "
+        "stop (or order), bin or lon and lat, and unload (or kind) only. Rename a column meant "
+        "as one of those."
     ]
     again = pd.read_csv(tmp_path / "run" / "rounds.csv", comment="#")
     columns = ["weekday", "truck", "stop", "bin"]
@@ -137,7 +138,7 @@ def test_current_without_rounds_is_refused_on_the_command_line():
         ("hand-drawn", "--polish-iterations", "50"),
         ("current", "--objective", "euros"),
         ("current", "--solver-time", "3"),
-        ("hand-drawn", "--plan-times", "free-flow"),
+        ("hand-drawn", "--solver-iterations", "10"),
     ],
 )
 def test_options_of_route_planning_are_refused_with_given_rounds(tmp_path, policy, option, value):
