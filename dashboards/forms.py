@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from dashboards.logic import parse_signals, trucks_streets, with_strategy
 from twin import (
+    MAX_SEED,
     MAX_SIMULATIONS,
     SIGNAL_METHODS,
     Scenario,
@@ -404,7 +405,7 @@ def read_proposal_form(draft: Mapping[str, Any], values: Mapping[str, Any]) -> d
 ROUTE_LIMITS: dict[str, tuple[float, float | None, bool]] = {
     "bins": (1, 1000, True),
     "trucks": (1, 1000, True),
-    "seed": (0, None, True),
+    "seed": (0, MAX_SEED, True),
     "polish_s": (0, 60, False),
 }
 """Low, high (``None``: none) and whether whole, of each field of a route proposal's form: a

@@ -87,6 +87,7 @@ _PUBLIC = {
     "error_lines": "twin.specs",
     "short_repr": "twin.specs",
     "SIGNAL_PLAN_NAMES": "twin.specs",
+    "MAX_SEED": "twin.specs",
     "traffic_warnings": "agents.kpis",
     "UNFINISHED_WARNING_SHARE": "agents.kpis",
 }

@@ -103,10 +103,13 @@ def test_the_route_form_says_what_is_wrong_beside_each_field():
     assert caught.value.problems == {
         "bins": "bins: must be a whole number from 1 to 1,000 (got 0)",
         "trucks": "trucks: give a whole number from 1 to 1,000",
-        "seed": "seed: must be a whole number ≥ 0 (got -1)",
+        "seed": "seed: must be a whole number from 0 to 9,223,372,036,854,775,807 (got -1)",
         "polish_s": "polish_s: must be a number from 0 to 60 (got 61)",
     }
     assert read_routes_form({}, {**DAY, "polish_s": 0})["polish_s"] == 0.0
+    # past the twin's largest seed: said beside the box, not after Propose is pressed
+    with pytest.raises(FormError, match=r"seed: must be a whole number from 0 to 9,223"):
+        read_routes_form({}, {**DAY, "seed": 2**64})
 
 
 def test_a_route_proposal_is_stored_as_a_folder_the_twin_verifies_and_shown_checked(app):
