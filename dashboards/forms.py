@@ -266,7 +266,10 @@ def read_form(
                 )
             else:
                 target["duration"] = f"{_plain(minutes)}min"
-                target["window"] = f"{_plain(minutes / 2)}min"  # departures in the first half
+                if target.get("od"):
+                    target.pop("window", None)  # the table's rows carry their departures
+                else:
+                    target["window"] = f"{_plain(minutes / 2)}min"  # departures in the first half
         else:
             target[form_field.locations[0][-1]] = value
     for name, part in parts.items():

@@ -394,6 +394,8 @@ def traffic_setup(
             # copy leaving within minutes of its trip (more of the same demand, not a new one)
             demand = scaled_trips(demand, spec.demand_scale, rng=rng)
         settings["od_table"] = {"path": str(spec.od), **report}
+        if spec.window is not None:
+            settings["window_unused"] = spec.window
     else:
         trips = spec.trips
         if trips is None:
@@ -563,16 +565,25 @@ def _fleet(spec: WasteSpec, bins: Bins) -> int:
 
 def _demand_warnings(settings: dict[str, Any]) -> list[str]:
     """What an OD table lost before the run: rows naming unknown nodes, trips from a node to
-    itself, departures after the run's end."""
+    itself, departures after the run's end; and a departure window given beside it, unused."""
     report = settings.get("od_table")
     if not report:
         return []
+    unused = settings.get("window_unused")
+    window = (
+        [
+            f"traffic.window {short_repr(unused)} is not used: the OD table's rows carry their "
+            "departures (leave the window out, or shift the table's departure times)."
+        ]
+        if unused is not None
+        else []
+    )
     said = {
         "unknown_nodes": "name nodes not in the network",
         "same_origin_destination": "start where they end",
         "departs_after_end": "depart after the run ends",
     }
-    return [
+    return window + [
         f"{report[key]} of {report['rows']} OD rows {what}: "
         + ("they do not run." if key != "departs_after_end" else "they never start.")
         for key, what in said.items()

@@ -1656,7 +1656,9 @@ def run_command(
     with _fraction_progress(f"Running {spec.name}") as advance:
         run = run_scenario(spec, city=city, on_progress=advance)
     run.write(out, overwrite=overwrite)
-    warnings = _traffic_warnings(run.kpi_dict().get("traffic", {}))
+    # what the demand lost before the run (OD rows), then what the run itself says
+    warnings = _say_warnings(run.traffic.settings.get("warnings", [])) if run.traffic else []
+    warnings += _traffic_warnings(run.kpi_dict().get("traffic", {}))
     if run.waste is not None:
         warnings += _say_warnings(run.waste.result.info["warnings"])
     if as_json:

@@ -167,6 +167,10 @@ def test_blank_trips_are_no_problem_when_an_od_table_gives_the_demand(tmp_path):
     # both: the twin's rule across fields, a problem of no single field
     found = problems({**TRAFFIC, "trips": 10}, section="traffic", draft=draft)
     assert "" in found and "not both" in found[""]
+    # the table's rows carry their departures: no window beside them, even one a file gave
+    assert scenario.traffic.window is None
+    windowed = {**draft, "traffic": {**od, "window": "5min"}}
+    assert read_form(windowed, {**TRAFFIC, "trips": None}, section="traffic").traffic.window is None
 
 
 def test_blank_messages_name_the_range_the_twin_allows():

@@ -1122,6 +1122,30 @@ def test_cli_run_says_the_waste_runs_warnings(cli):
     assert f"warning: {written[0][:40]}" in _flat(warned.stderr)
 
 
+def test_cli_run_says_what_an_od_table_lost_and_its_unused_window(helsinki, tmp_path):
+    """A scenario's OD table that names a node the city lacks, beside a departure window its
+    rows make unused: both said on stderr and in the JSON, as `twin traffic` says them."""
+    ids = helsinki.network.node_osmid
+    (tmp_path / "od.csv").write_text(
+        f"origin,destination,departure\n{ids[0]},{ids[5]},60\n12345,{ids[6]},0\n"
+    )
+    scenario = tmp_path / "od.yaml"
+    scenario.write_text(
+        "name: od\ncity: helsinki\ntraffic:\n  od: od.csv\n  duration: 10min\n"
+        "  window: 5min\n  dt_s: 5\n"
+    )
+    done = _twin("run", str(scenario), "--out", str(tmp_path / "out"), "--json")
+    assert done.returncode == 0, done.stderr
+    said = [
+        "traffic.window '5min' is not used: the OD table's rows carry their departures (leave "
+        "the window out, or shift the table's departure times).",
+        "1 of 2 OD rows name nodes not in the network: they do not run.",
+    ]
+    assert json.loads(done.stdout)["warnings"][:2] == said
+    for line in said:
+        assert f"warning: {line}" in _flat(done.stderr)
+
+
 def test_cli_run_refuses_before_writing(cli):
     result = _result(cli, "run-bad")
     assert result.returncode == 1 and result.stdout == ""
