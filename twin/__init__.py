@@ -39,6 +39,7 @@ _PUBLIC = {
     "compare": "twin.api",
     "run_scenario": "twin.api",
     "check_scenario_in_city": "twin.api",
+    "check_signal_timings": "twin.api",
     "run_traffic": "twin.api",
     "run_waste": "twin.api",
     "signal_plans": "twin.api",

@@ -94,6 +94,7 @@ __all__ = [
     "against_baseline",
     "check_scenario",
     "check_scenario_in_city",
+    "check_signal_timings",
     "checked_scenario",
     "compare",
     "learned_checkpoint",
@@ -1700,14 +1701,8 @@ def _traffic_problems(
     for i, change in enumerate(traffic.change):
         target = {"edge": change.edge, "way": change.way}
         problems += _edge_problem(network, target, where(("traffic", "change", i)), f"change.{i}")
-    defaults = default_plans(network) if traffic.signals else None  # once, not a timing each
-    for i, timing in enumerate(traffic.signals):
-        try:
-            retimed_signals(network, [(timing.node, timing.greens_s, timing.offset_s)], defaults)
-        except TwinError as err:
-            # a junction's faults come a line each: each line names the timing
-            here = where(("traffic", "signals", i))
-            problems += [f"{here}: traffic.signals.{i}: {line}" for line in str(err).splitlines()]
+    for i, line in _signal_problems(traffic, network):
+        problems.append(f"{where(('traffic', 'signals', i))}: {line}")
     if traffic.signal_plan not in SIGNAL_PLAN_NAMES:
         try:
             read_plan_file(traffic.signal_plan, network, default_plans(network))
@@ -1715,6 +1710,36 @@ def _traffic_problems(
             here = where(("traffic", "signal_plan"))
             problems += [f"{here}: traffic.signal_plan: {line}" for line in str(err).splitlines()]
     return problems
+
+
+def _signal_problems(traffic: TrafficSpec, network: RoadNetwork) -> list[tuple[int, str]]:
+    """What the section's retimed junctions break (:func:`retimed_signals`): the timing's
+    index and a line naming it, one a fault."""
+    problems = []
+    defaults = default_plans(network) if traffic.signals else None  # once, not a timing each
+    for i, timing in enumerate(traffic.signals):
+        try:
+            retimed_signals(network, [(timing.node, timing.greens_s, timing.offset_s)], defaults)
+        except TwinError as err:
+            # a junction's faults come a line each: each line names the timing
+            problems += [(i, f"traffic.signals.{i}: {line}") for line in str(err).splitlines()]
+    return problems
+
+
+def check_signal_timings(traffic: TrafficSpec, network: RoadNetwork) -> None:
+    """Refuse a traffic section's retimed junctions that ``network`` cannot run: a node that
+    is no signalized junction, a count of greens other than its phases', a green under its
+    least, a cycle too long, an offset outside the cycle (the part of
+    :func:`check_scenario_in_city` a form's typed plans need, without reading any file).
+
+    Raises
+    ------
+    ScenarioError
+        Every problem, one a line (``traffic.signals.0: junction …``).
+    """
+    problems = _signal_problems(traffic, network)
+    if problems:
+        raise ScenarioError("\n".join(line for _, line in problems))
 
 
 def _check_checkpoint(spec: Scenario, where: str) -> None:

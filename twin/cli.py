@@ -25,6 +25,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agents.waste.names import GIVEN_ROUTES
 from twin import __version__
 from twin.errors import USER_ERRORS, TwinError
 
@@ -433,7 +434,7 @@ def _refuse_window_with_od(od: Path | None, window: str | None) -> None:
 def _refuse_planning_options(policy: str | None, given: dict[str, Any]) -> None:
     """Refuse options of route planning given with a policy whose routes are given (the
     city's own rounds, or rounds drawn by hand): nothing would plan with them."""
-    if policy not in ("hand-drawn", "current"):
+    if policy not in GIVEN_ROUTES:
         return
     for option, value in given.items():
         if value is not None:
@@ -652,7 +653,7 @@ def waste_command(
         extra["traffic"] = run.traffic
     _say_warnings(run.result.info["warnings"])
     header = {"city": run.city.name, "policy": spec.policy, "planner": spec.planner, "seed": seed}
-    if spec.policy in ("hand-drawn", "current"):
+    if spec.policy in GIVEN_ROUTES:
         header["planner"] = "given rounds"
     else:
         header["objective"] = spec.objective

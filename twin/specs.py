@@ -32,7 +32,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from agents.waste.costs import DEFAULT_COSTS, OBJECTIVES
-from agents.waste.names import PLAN_TIMES, PLANNERS, POLICIES
+from agents.waste.names import GIVEN_ROUTES, PLAN_TIMES, PLANNERS, POLICIES
 from cities.interventions import CloseEdge
 from twin.errors import TwinError
 from twin.units import parse_duration, read_seconds
@@ -517,7 +517,7 @@ class WasteSpec(_Strict):
                 f"waste.rounds: a rounds file is driven by policy 'current', not "
                 f"{short_repr(self.policy)} (set that policy, or remove the rounds)"
             )
-        given = self.policy in ("hand-drawn", "current")  # routes given, not planned
+        given = self.policy in GIVEN_ROUTES
         if self.objective != "km" and self.planner != "pyvrp" and not given:
             raise ValueError(
                 f"waste.objective: {short_repr(self.objective)} is planned by PyVRP; the "

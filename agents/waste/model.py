@@ -37,7 +37,7 @@ from agents.mesa_ids import release_finished_models
 from agents.waste.agents import BinAgent, TruckAgent, TruckDay
 from agents.waste.bins import Bins, daily_generation
 from agents.waste.costs import DEFAULT_COSTS, OBJECTIVES, CostFactors
-from agents.waste.names import PLAN_TIMES
+from agents.waste.names import GIVEN_ROUTES, PLAN_TIMES
 from agents.waste.planning import (
     PLANNERS,
     GreedyPlanner,
@@ -251,10 +251,6 @@ class WasteConfig:
                 f"waste objective {self.objective!r} is planned by PyVRP: the {self.planner} "
                 "planner minimises km only. Use planner pyvrp, or objective km."
             )
-
-
-GIVEN_ROUTES = ("hand-drawn", "current")
-"""Policies whose routes are given, not planned: the planner and objective do not apply."""
 
 
 @dataclass(frozen=True, eq=False)

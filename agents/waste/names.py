@@ -3,7 +3,7 @@ parameter specs (:mod:`twin.specs`) and the CLI can list them without loading th
 
 from __future__ import annotations
 
-__all__ = ["BASELINES", "PLANNERS", "PLAN_TIMES", "POLICIES"]
+__all__ = ["BASELINES", "GIVEN_ROUTES", "PLANNERS", "PLAN_TIMES", "POLICIES"]
 
 POLICIES = ("schedule", "hand-drawn", "current", "threshold", "forecast")
 """Which bins are emptied, and when: fixed weekly rounds (routed by the planner, or drawn by hand
@@ -11,6 +11,9 @@ street by street), the city's own rounds as imported, every bin past a fill thre
 forecast to overflow plus optional ones worth the detour (:mod:`agents.waste.policies`). Who
 routes the trucks to them is the planner's business: any policy but ``hand-drawn`` and
 ``current`` (whose routes are given) runs with any planner."""
+
+GIVEN_ROUTES = ("hand-drawn", "current")
+"""Policies whose routes are given, not planned: the planner and objective do not apply."""
 
 BASELINES = ("current", "hand-drawn", "schedule")
 """Policies a city's results are reported against: its own rounds where it has them, else rounds

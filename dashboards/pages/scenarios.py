@@ -61,6 +61,7 @@ from twin import (
     Scenario,
     ScenarioError,
     check_scenario_in_city,
+    check_signal_timings,
     load_scenario,
     parse_duration,
     retimed_signals,
@@ -314,17 +315,15 @@ def layout(state: DashboardState) -> html.Div:
 
 def _checked_form(state: DashboardState, draft: dict, form: dict) -> Scenario:
     """The editor's scenario (:func:`dashboards.forms.read_form`), its typed signal plans held
-    to the city as a run would hold them (:func:`twin.check_scenario_in_city`): the city's
+    to the city as a run would hold them (:func:`twin.check_signal_timings`): the city's
     signalized junctions, within the limits. What no box of the form can mend (a file the
     scenario names) is left to the run to name, as before: it must not keep Save from saving."""
     scenario = read_form(draft, form)
-    try:
-        check_scenario_in_city(scenario, state.city)
-    except ScenarioError as err:
-        lines = [line.removeprefix("scenario: ") for line in str(err).splitlines()]
-        typed = [line for line in lines if line.startswith("traffic.signals.")]
-        if typed:
-            raise FormError({"signals": "\n".join(typed)}) from None
+    if scenario.traffic is not None:
+        try:
+            check_signal_timings(scenario.traffic, state.city.network)
+        except ScenarioError as err:
+            raise FormError({"signals": str(err)}) from None
     return scenario
 
 
